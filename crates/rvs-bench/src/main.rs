@@ -1,0 +1,2 @@
+//! rvs-bench: benchmarks of rvs.
+fn main() {}

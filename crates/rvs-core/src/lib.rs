@@ -1,0 +1,8 @@
+//! rvs-core: the sans-IO packet pipeline of rvs.
+//!
+//! Bytes and state go in, verdicts come out. Nothing in this crate makes a
+//! syscall, spawns a thread or allocates per packet; the I/O backends in other
+//! crates drive it. See `DESIGN.md` for the shape of the whole system.
+#![forbid(unsafe_code)]
+
+pub mod addr;
