@@ -6,3 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod neigh;
+pub mod route;
+pub mod sapool;
