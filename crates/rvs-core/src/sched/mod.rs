@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::addr::Addr;
 
+pub use conhash::{MAX_RING_POINTS, REPLICAS_PER_WEIGHT};
 pub use mh::{MH_DEFAULT_TABLE_SIZE, MH_MAX_TABLE_SIZE};
 
 /// The largest number of dests a hashed table (sh, conhash, mh) can address;
@@ -101,7 +102,7 @@ impl SchedKind {
         }
     }
 
-    /// Every scheduler, in the order of the `ipvsadm -s` list above.
+    /// Every scheduler: rr, wrr, wlc, lc, sh, conhash, fo, mh.
     pub fn all() -> &'static [SchedKind] {
         &ALL_KINDS
     }

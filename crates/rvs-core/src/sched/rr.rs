@@ -212,15 +212,57 @@ mod tests {
         assert_eq!(run(&t, &mut st, &q, 1), vec![None]);
     }
 
+    /// Counts how many dests a decision looks at.
+    struct Counting<'a> {
+        inner: &'a TestDests,
+        looks: std::cell::Cell<usize>,
+    }
+
+    impl DestSet for Counting<'_> {
+        fn len(&self) -> usize {
+            self.inner.len()
+        }
+        fn weight(&self, i: usize) -> u32 {
+            self.inner.weight(i)
+        }
+        fn active(&self, i: usize) -> u32 {
+            self.inner.active(i)
+        }
+        fn inactive(&self, i: usize) -> u32 {
+            self.inner.inactive(i)
+        }
+        fn available(&self, i: usize) -> bool {
+            self.looks.set(self.looks.get() + 1);
+            self.inner.available(i)
+        }
+    }
+
     #[test]
     fn wrr_large_weight_spread_is_cheap_and_exact() {
         // gcd 1 and max 100000: the classic loop would walk 100000 levels to
         // reach the small dest when the big one is down.
-        let mut d = TestDests::weights(&[100_000, 1]);
+        let mut d = TestDests::weights(&[100_000, 1, 1]);
         let t = SchedTable::build(SchedKind::Wrr, &d.keys());
         let mut st = SchedState::default();
         d.avail[0] = false;
-        assert_eq!(run(&t, &mut st, &d, 3), vec![Some(1), Some(1), Some(1)]);
+        let c = Counting {
+            inner: &d,
+            looks: std::cell::Cell::new(0),
+        };
+        let picks: Vec<_> = (0..4)
+            .map(|_| super::super::schedule(&t, &mut st, &c, &flow(1)))
+            .collect();
+        assert_eq!(picks, vec![Some(1), Some(2), Some(1), Some(2)]);
+        // At most about three rounds of three dests per decision.
+        assert!(c.looks.get() <= 4 * 10, "looked at {} dests", c.looks.get());
+        // All down: None after a bounded number of looks as well.
+        d.avail = vec![false; 3];
+        let c = Counting {
+            inner: &d,
+            looks: std::cell::Cell::new(0),
+        };
+        assert_eq!(super::super::schedule(&t, &mut st, &c, &flow(1)), None);
+        assert!(c.looks.get() <= 10, "looked at {} dests", c.looks.get());
     }
 
     #[test]
