@@ -9,3 +9,4 @@ pub mod addr;
 pub mod neigh;
 pub mod route;
 pub mod sapool;
+pub mod sched;
