@@ -10,3 +10,4 @@ pub mod neigh;
 pub mod route;
 pub mod sapool;
 pub mod sched;
+pub mod wire;
