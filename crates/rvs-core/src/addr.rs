@@ -184,7 +184,11 @@ pub struct MacParseError(pub String);
 
 impl fmt::Display for MacParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid MAC address '{}' (expected aa:bb:cc:dd:ee:ff)", self.0)
+        write!(
+            f,
+            "invalid MAC address '{}' (expected aa:bb:cc:dd:ee:ff)",
+            self.0
+        )
     }
 }
 

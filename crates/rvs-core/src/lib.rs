@@ -7,8 +7,13 @@
 
 pub mod addr;
 pub mod conn;
+pub mod hash;
 pub mod neigh;
+pub mod pipeline;
 pub mod route;
 pub mod sapool;
 pub mod sched;
+pub mod service;
+pub mod snapshot;
+pub mod stats;
 pub mod wire;

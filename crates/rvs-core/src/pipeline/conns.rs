@@ -1,0 +1,450 @@
+//! Connection handling in the pipeline: creating a connection (scheduling,
+//! persistence, local address and port), forwarding a packet of a known
+//! connection in each mode, and expiring connections.
+
+use super::parse::{Parsed, L4};
+use super::rewrite;
+use super::slots::{DestView, NONE};
+use super::{Packet, Verdict, Worker};
+use crate::addr::{proto, Addr, PortId};
+use crate::conn::tcp::{self, TcpState};
+use crate::conn::{flags, Conn, ConnId, Dir, Expiry, FwdMode, InsertError, Tuple};
+use crate::sched::{self, FlowKey};
+use crate::service::ServiceKey;
+use crate::stats::{bump, DropReason};
+use crate::wire::tcp::flags as tcpf;
+
+/// Protocol number used for persistence-template keys (never a real IP protocol here).
+const TEMPLATE_PROTO: u8 = 255;
+
+fn template_key(proto_: u8, cip: &Addr, vip: &Addr, vport: u16) -> Tuple {
+    Tuple::new(TEMPLATE_PROTO, *cip, proto_ as u16, *vip, vport)
+}
+
+/// The conn's state for ActiveConn/InActConn: active only when ESTABLISHED TCP.
+fn conn_is_active(c: &Conn) -> bool {
+    c.proto == proto::TCP && TcpState::from_u8(c.state).is_some_and(tcp::is_active)
+}
+
+impl Worker {
+    fn publish_gauges(&self, dest: u32) {
+        if let Some(d) = self.slots.dests.get(dest) {
+            let c = d.dest.stats.worker(self.id as usize);
+            c.active
+                .store(d.active as u64, std::sync::atomic::Ordering::Relaxed);
+            c.inactive
+                .store(d.inactive as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Creates the connection for the first packet of a flow to service `svc_index`.
+    pub(super) fn new_conn(
+        &mut self,
+        svc_index: usize,
+        in_port: PortId,
+        p: &Parsed,
+        now_ms: u64,
+    ) -> Result<ConnId, DropReason> {
+        if p.kind == L4::Tcp
+            && p.tcp_flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN) != tcpf::SYN
+        {
+            return Err(DropReason::NoConn);
+        }
+        let snap = self.snap.clone();
+        let svc_slot = *self
+            .slots
+            .svc_of_index
+            .get(svc_index)
+            .ok_or(DropReason::NoService)?;
+        let svc = self
+            .slots
+            .svcs
+            .get(svc_slot)
+            .ok_or(DropReason::NoService)?
+            .svc
+            .clone();
+        let is_snat = matches!(svc.key, ServiceKey::Match(_));
+
+        // Persistence: a template sends the client back to the same dest.
+        let mut pos = None;
+        let tkey = template_key(p.proto, &p.src, &p.dst, p.dport);
+        if svc.persistence_ms > 0 {
+            if let Some((tid, _)) = self.conns.lookup(&tkey) {
+                let t = *self.conns.get(tid);
+                let ss = self.slots.svcs.get(svc_slot).ok_or(DropReason::NoService)?;
+                let usable = self
+                    .slots
+                    .dests
+                    .get(t.dest)
+                    .is_some_and(|d| d.live && d.dest.weight > 0 && !d.overloaded);
+                if usable {
+                    pos = ss.dests.iter().position(|&d| d == t.dest);
+                }
+                if pos.is_some() {
+                    self.conns.refresh(tid, svc.persistence_ms, now_ms);
+                } else {
+                    self.remove_conn(tid);
+                }
+            }
+        }
+        let pos = match pos {
+            Some(i) => i,
+            None => {
+                let Worker { slots, .. } = self;
+                let ss = slots.svcs.get_mut(svc_slot).ok_or(DropReason::NoService)?;
+                let view = DestView {
+                    idx: &ss.dests,
+                    dests: &slots.dests,
+                };
+                let flow = FlowKey {
+                    src: p.src,
+                    sport: p.sport,
+                    dst: p.dst,
+                    dport: p.dport,
+                };
+                sched::schedule(&ss.svc.sched, &mut ss.sched, &view, &flow)
+                    .ok_or(DropReason::NoDest)?
+            }
+        };
+        let ss = self.slots.svcs.get(svc_slot).ok_or(DropReason::NoService)?;
+        let dest_slot = *ss.dests.get(pos).ok_or(DropReason::NoDest)?;
+        let dest = svc.dests.get(pos).ok_or(DropReason::NoDest)?.clone();
+        let mode = dest.mode;
+        if mode != FwdMode::Snat && dest.addr.is_v4() != p.dst.is_v4() {
+            // rvs does not translate between IPv4 and IPv6 (NAT64) yet.
+            return Err(DropReason::Invalid);
+        }
+
+        // Local address and port for the modes that own the return path.
+        let mut pool_slot = NONE;
+        let (lip, lport) = match mode {
+            FwdMode::Fnat => {
+                let n = ss.pools.len();
+                let start = ss.laddr_next;
+                let mut got = None;
+                for k in 0..n {
+                    let ps = ss.pools[(start + k) % n];
+                    let Some(pool) = self.slots.pools.get_mut(ps) else {
+                        continue;
+                    };
+                    if pool.addr.is_v4() != dest.addr.is_v4() {
+                        continue;
+                    }
+                    if let Some(port) = pool.pool.alloc() {
+                        got = Some((pool.addr, port, ps, (start + k + 1) % n.max(1)));
+                        break;
+                    }
+                }
+                let (a, port, ps, next) = got.ok_or(DropReason::NoLocalPort)?;
+                pool_slot = ps;
+                if let Some(ss) = self.slots.svcs.get_mut(svc_slot) {
+                    ss.laddr_next = next;
+                }
+                (a, port)
+            }
+            FwdMode::Snat => {
+                let ps = self
+                    .slots
+                    .pool_of(&dest.addr)
+                    .ok_or(DropReason::NoLocalPort)?;
+                let pool = self
+                    .slots
+                    .pools
+                    .get_mut(ps)
+                    .ok_or(DropReason::NoLocalPort)?;
+                let port = pool.pool.alloc().ok_or(DropReason::NoLocalPort)?;
+                pool_slot = ps;
+                (dest.addr, port)
+            }
+            FwdMode::Nat => (p.src, p.sport),
+            FwdMode::Dr | FwdMode::Tunnel => (Addr::UNSPECIFIED, 0),
+        };
+        let (rip, rport) = match mode {
+            FwdMode::Snat => (p.dst, p.dport),
+            _ => (dest.addr, if dest.port == 0 { p.dport } else { dest.port }),
+        };
+        let in_t = Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport);
+        let mut c = match mode {
+            FwdMode::Dr | FwdMode::Tunnel => {
+                let mut c = Conn::new_in_only(mode, &in_t);
+                c.rip = rip;
+                c.rport = rport;
+                c
+            }
+            _ => Conn::new(mode, &in_t, &Tuple::new(p.proto, rip, rport, lip, lport)),
+        };
+        c.service = svc_slot;
+        c.dest = dest_slot;
+        c.laddr = pool_slot;
+        c.in_port = in_port;
+        c.state = TcpState::None as u8;
+        let timeout = match p.kind {
+            L4::Tcp => snap.timeouts.tcp(TcpState::SynRecv),
+            L4::Udp => snap.timeouts.udp_ms,
+            _ => snap.timeouts.icmp_ms,
+        };
+        let id = match self.conns.insert(c, timeout, now_ms) {
+            Ok(id) => id,
+            Err(e) => {
+                if pool_slot != NONE {
+                    if let Some(pl) = self.slots.pools.get_mut(pool_slot) {
+                        pl.pool.free(lport);
+                    }
+                }
+                return Err(match e {
+                    InsertError::Full => DropReason::ConnTableFull,
+                    InsertError::Exists => DropReason::Invalid,
+                });
+            }
+        };
+        // References and counters.
+        if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
+            s.refs += 1;
+            bump(&s.svc.stats.worker(self.id as usize).conns, 1);
+        }
+        let workers = snap.workers as u32;
+        if let Some(d) = self.slots.dests.get_mut(dest_slot) {
+            d.refs += 1;
+            d.inactive += 1;
+            d.update_overload(workers);
+            bump(&d.dest.stats.worker(self.id as usize).conns, 1);
+        }
+        self.publish_gauges(dest_slot);
+        if pool_slot != NONE {
+            if let Some(pl) = self.slots.pools.get_mut(pool_slot) {
+                pl.refs += 1;
+            }
+            if let Some(l) = svc.laddrs.iter().find(|l| l.addr == lip) {
+                bump(&l.stats.worker(self.id as usize).conns, 1);
+            }
+        }
+        if svc.persistence_ms > 0 && !is_snat && self.conns.lookup(&tkey).is_none() {
+            let mut t = Conn::new_in_only(mode, &tkey);
+            t.flags |= flags::TEMPLATE;
+            t.service = svc_slot;
+            t.dest = dest_slot;
+            t.rip = rip;
+            t.rport = rport;
+            if self.conns.insert(t, svc.persistence_ms, now_ms).is_ok() {
+                if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
+                    s.refs += 1;
+                }
+                if let Some(d) = self.slots.dests.get_mut(dest_slot) {
+                    d.refs += 1;
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Forwards a packet of connection `id` coming from side `dir`.
+    pub(super) fn forward(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        p: &mut Parsed,
+        id: ConnId,
+        dir: Dir,
+        now_ms: u64,
+    ) -> Verdict {
+        let snap = self.snap.clone();
+        let c = *self.conns.get(id);
+        if c.is_template() {
+            return self.drop(DropReason::Invalid);
+        }
+        // Protocol state and timer.
+        let timeout = match p.kind {
+            L4::Tcp => {
+                let old = TcpState::from_u8(c.state).unwrap_or_default();
+                let new = tcp::transition(old, dir, p.tcp_flags);
+                if new != old {
+                    let was = tcp::is_active(old);
+                    let now_active = tcp::is_active(new);
+                    self.conns.get_mut(id).state = new as u8;
+                    if was != now_active {
+                        if let Some(d) = self.slots.dests.get_mut(c.dest) {
+                            if now_active {
+                                d.active += 1;
+                                d.inactive = d.inactive.saturating_sub(1);
+                            } else {
+                                d.inactive += 1;
+                                d.active = d.active.saturating_sub(1);
+                            }
+                        }
+                        self.publish_gauges(c.dest);
+                    }
+                }
+                snap.timeouts.tcp(new)
+            }
+            L4::Udp => snap.timeouts.udp_ms,
+            _ => snap.timeouts.icmp_ms,
+        };
+        self.conns.refresh(id, timeout, now_ms);
+        let w = self.id as usize;
+        let bytes = p.ip_len as u64;
+        if let Some(s) = self.slots.svcs.get(c.service) {
+            let st = s.svc.stats.worker(w);
+            let d = self.slots.dests.get(c.dest).map(|d| d.dest.stats.worker(w));
+            match dir {
+                Dir::In => {
+                    bump(&st.inpkts, 1);
+                    bump(&st.inbytes, bytes);
+                    if let Some(d) = d {
+                        bump(&d.inpkts, 1);
+                        bump(&d.inbytes, bytes);
+                    }
+                }
+                Dir::Out => {
+                    bump(&st.outpkts, 1);
+                    bump(&st.outbytes, bytes);
+                    if let Some(d) = d {
+                        bump(&d.outpkts, 1);
+                        bump(&d.outbytes, bytes);
+                    }
+                }
+            }
+        }
+        let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
+        if !rewrite::dec_ttl(f, p) {
+            return self.kernel_or_drop(pkt.port, DropReason::TtlExpired);
+        }
+        let (target, on_link) = match (c.mode, dir) {
+            (FwdMode::Fnat, Dir::In) => {
+                rewrite::translate(f, p, c.lip, c.lport, c.rip, c.rport);
+                if p.kind == L4::Tcp && snap.conf.toa {
+                    self.fnat_toa(pkt, p, id, &c);
+                }
+                (c.rip, false)
+            }
+            (FwdMode::Nat, Dir::In) => {
+                rewrite::translate(f, p, c.cip, c.cport, c.rip, c.rport);
+                (c.rip, false)
+            }
+            (FwdMode::Snat, Dir::In) => {
+                rewrite::translate(f, p, c.lip, c.lport, c.vip, c.vport);
+                (c.vip, false)
+            }
+            (_, Dir::Out) => {
+                rewrite::translate(f, p, c.vip, c.vport, c.cip, c.cport);
+                (c.cip, false)
+            }
+            (FwdMode::Dr, Dir::In) => (c.rip, true),
+            (FwdMode::Tunnel, Dir::In) => {
+                let Some(src) = self.tunnel_source(&c.rip) else {
+                    return self.drop(DropReason::NoRoute);
+                };
+                let mtu = snap
+                    .routes
+                    .lookup(&c.rip)
+                    .and_then(|r| snap.ports.get(r.port as usize))
+                    .map_or(1500, |pc| pc.mtu as usize);
+                if !rewrite::encapsulate(pkt.buf, &mut pkt.head, &mut pkt.len, p, &src, &c.rip, mtu)
+                {
+                    return self.drop(DropReason::TooBig);
+                }
+                (c.rip, false)
+            }
+        };
+        if dir == Dir::Out && c.out_port != pkt.port {
+            self.conns.get_mut(id).out_port = pkt.port;
+        }
+        self.send(pkt, p, target, on_link, now_ms)
+    }
+
+    /// TOA for FNAT TCP: clamp the SYN's MSS to leave room, then insert the
+    /// client address into every packet up to and including the first one that
+    /// carries data (the RS's TOA module reads it from the handshake's last ACK
+    /// or the first data segment).
+    fn fnat_toa(&mut self, pkt: &mut Packet<'_>, p: &mut Parsed, id: ConnId, c: &Conn) {
+        if c.flags & flags::TOA_SENT != 0 || p.tcp_flags & tcpf::RST != 0 {
+            return;
+        }
+        let n = rewrite::toa_len(&c.cip) as u16;
+        if p.tcp_flags & tcpf::SYN != 0 {
+            rewrite::clamp_mss(&mut pkt.buf[pkt.head..pkt.head + pkt.len], p, n);
+            return;
+        }
+        let mtu = self
+            .snap
+            .routes
+            .lookup(&c.rip)
+            .and_then(|r| self.snap.ports.get(r.port as usize))
+            .map_or(1500, |pc| pc.mtu as usize);
+        let data = p.payload_len() > 0;
+        if rewrite::insert_toa(
+            pkt.buf,
+            &mut pkt.head,
+            &mut pkt.len,
+            p,
+            &c.cip,
+            c.cport,
+            mtu,
+        ) && data
+        {
+            self.conns.get_mut(id).flags |= flags::TOA_SENT;
+        } else if data {
+            // Did not fit: do not keep trying on every segment.
+            self.conns.get_mut(id).flags |= flags::TOA_SENT;
+        }
+    }
+
+    /// The outer source address for a tunnel to `rip`: the route's source, or
+    /// an address of rvs on the port the route leaves by.
+    fn tunnel_source(&self, rip: &Addr) -> Option<Addr> {
+        let r = self.snap.routes.lookup(rip)?;
+        if let Some(s) = r.src {
+            return Some(s);
+        }
+        self.snap
+            .addrs
+            .iter()
+            .find(|a| a.port == r.port && a.addr.is_v4() == rip.is_v4())
+            .map(|a| a.addr)
+    }
+
+    /// Removes a conn now, releasing its port, counts and slot references.
+    pub(super) fn remove_conn(&mut self, id: ConnId) {
+        let c = self.conns.remove(id);
+        self.release(&c);
+    }
+
+    fn release(&mut self, c: &Conn) {
+        if !c.is_template() {
+            if let Some(d) = self.slots.dests.get_mut(c.dest) {
+                if conn_is_active(c) {
+                    d.active = d.active.saturating_sub(1);
+                } else {
+                    d.inactive = d.inactive.saturating_sub(1);
+                }
+                d.update_overload(self.snap.workers as u32);
+            }
+            self.publish_gauges(c.dest);
+        }
+        let pool = if c.is_template() { NONE } else { c.laddr };
+        self.slots.release(c.service, c.dest, pool, c.lport);
+    }
+
+    /// Expires due connections (bounded by the configured budget).
+    pub(super) fn expire(&mut self, now_ms: u64) {
+        let budget = self.conf.expire_budget;
+        let mut due: [Conn; 64] = [Conn::EMPTY; 64];
+        let mut left = budget;
+        while left > 0 {
+            let mut n = 0;
+            let want = left.min(due.len());
+            self.conns.expire(now_ms, want, |_, c| {
+                if n < due.len() {
+                    due[n] = *c;
+                    n += 1;
+                }
+                Expiry::Remove
+            });
+            for c in &due[..n] {
+                self.release(c);
+            }
+            if n < want {
+                break;
+            }
+            left -= n;
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The packet pipeline of one worker: parse → classify → connection lookup or
+//! scheduling → rewrite → route/neighbour → verdict.
+//!
+//! A [`Worker`] owns its connection table, neighbour table, port pools and
+//! scheduler state (share nothing) and reads the configuration from an
+//! immutable [`Snapshot`]. It never blocks, makes no syscalls and allocates
+//! nothing per packet; the I/O layer hands it frames and acts on the
+//! [`Verdict`]s.
+
+mod conns;
+mod host;
+mod icmp_err;
+mod outbox;
+mod parse;
+mod rewrite;
+mod slots;
+
+use std::sync::Arc;
+
+pub use outbox::Outbox;
+
+use crate::addr::{Addr, Mac, PortId};
+use crate::conn::{ConnTable, Tuple};
+use crate::neigh::{NeighTable, QueueResult};
+use crate::route::Scope;
+use crate::snapshot::Snapshot;
+use crate::stats::{DropCounters, DropReason};
+use crate::wire::ethernet::{ethertype, EthernetFrame};
+use parse::{parse_ip, Parsed, L4};
+use slots::Slots;
+
+/// A received frame, in `buf[head..head + len]`. Headroom before `head` (and
+/// room after the frame) lets the pipeline grow the frame for TOA or tunnel
+/// headers without copying the payload.
+#[derive(Debug)]
+pub struct Packet<'a> {
+    /// The buffer holding the frame.
+    pub buf: &'a mut [u8],
+    /// Offset of the frame in `buf`.
+    pub head: usize,
+    /// Frame length.
+    pub len: usize,
+    /// Port it was received on.
+    pub port: PortId,
+    /// The I/O layer already verified (or the NIC/peer vouches for) the
+    /// transport checksum.
+    pub csum_ok: bool,
+}
+
+impl Packet<'_> {
+    /// The frame bytes.
+    pub fn frame(&self) -> &[u8] {
+        &self.buf[self.head..self.head + self.len]
+    }
+}
+
+/// What to do with a frame after the pipeline ran.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send `buf[head..head + len]` (as updated) out of this port.
+    Transmit(PortId),
+    /// Hand the frame, unchanged, to the kernel through the port's exception path.
+    ToKernel(PortId),
+    /// Drop it; already counted under the reason.
+    Drop(DropReason),
+    /// The pipeline kept a copy (waiting for a neighbour) or consumed it (an ARP
+    /// reply to rvs); the buffer is free.
+    Consumed,
+}
+
+/// Sizes of a worker's preallocated state.
+#[derive(Debug, Clone)]
+pub struct WorkerConf {
+    /// Worker index (0-based).
+    pub id: u16,
+    /// Connection table capacity.
+    pub conn_capacity: usize,
+    /// Neighbour table capacity.
+    pub neigh_capacity: usize,
+    /// Frames that may wait for neighbour resolution.
+    pub pending_frames: usize,
+    /// Largest frame kept while waiting (and in the outbox).
+    pub frame_size: usize,
+    /// Connections expired per [`Worker::tick`] at most.
+    pub expire_budget: usize,
+}
+
+impl Default for WorkerConf {
+    fn default() -> Self {
+        WorkerConf {
+            id: 0,
+            conn_capacity: 1 << 20,
+            neigh_capacity: 4096,
+            pending_frames: 256,
+            frame_size: 2048,
+            expire_budget: 4096,
+        }
+    }
+}
+
+/// A neighbour learned by a worker, for the daemon to share with the others.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Learned {
+    /// The neighbour's address.
+    pub addr: Addr,
+    /// Its MAC.
+    pub mac: Mac,
+    /// The port it is on.
+    pub port: PortId,
+}
+
+/// One worker's pipeline and state.
+pub struct Worker {
+    id: u16,
+    snap: Arc<Snapshot>,
+    conns: ConnTable,
+    neigh: NeighTable,
+    slots: Slots,
+    drops: Arc<DropCounters>,
+    outbox: Outbox,
+    learned: Vec<Learned>,
+    conf: WorkerConf,
+}
+
+const LEARNED_MAX: usize = 64;
+
+impl Worker {
+    /// A worker with all its tables preallocated.
+    pub fn new(conf: WorkerConf, snap: Arc<Snapshot>, now_ms: u64) -> Worker {
+        let mut w = Worker {
+            id: conf.id,
+            conns: ConnTable::new(conf.conn_capacity, now_ms),
+            neigh: NeighTable::new(conf.neigh_capacity, conf.pending_frames, conf.frame_size),
+            slots: Slots::default(),
+            drops: Arc::new(DropCounters::default()),
+            outbox: Outbox::new(conf.pending_frames, conf.frame_size),
+            learned: Vec::with_capacity(LEARNED_MAX),
+            snap: snap.clone(),
+            conf,
+        };
+        w.set_snapshot(snap, now_ms);
+        w
+    }
+
+    /// Switches to a new configuration. Connections keep their dests, even
+    /// ones the new configuration removed, until they expire.
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>, now_ms: u64) {
+        self.slots.sync(&snap, self.id);
+        for (addr, mac, port) in &snap.static_neigh {
+            self.neigh.learn(*addr, *mac, *port, now_ms);
+        }
+        self.snap = snap;
+    }
+
+    /// The configuration in use.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// This worker's drop counters (shared with readers).
+    pub fn drops(&self) -> &Arc<DropCounters> {
+        &self.drops
+    }
+
+    /// The connection table (for listing and statistics).
+    pub fn conns(&self) -> &ConnTable {
+        &self.conns
+    }
+
+    /// The neighbour table.
+    pub fn neigh(&self) -> &NeighTable {
+        &self.neigh
+    }
+
+    /// Port pool usage of a local address on this worker: (used, free, misses).
+    pub fn pool_usage(&self, addr: &Addr) -> Option<(u32, u32, u64)> {
+        let s = self.slots.pool_of(addr)?;
+        let p = self.slots.pools.get(s)?;
+        Some((p.pool.used(), p.pool.free_count(), p.pool.misses()))
+    }
+
+    /// Frames produced besides verdicts (released by neighbour resolution).
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// Neighbours learned since the last call, for sharing with other workers.
+    pub fn take_learned(&mut self, mut f: impl FnMut(Learned)) {
+        for l in self.learned.drain(..) {
+            f(l);
+        }
+    }
+
+    /// Learns a neighbour (from another worker or the kernel) and releases the
+    /// frames that waited for it into the outbox.
+    pub fn learn_neigh(&mut self, addr: Addr, mac: Mac, port: PortId, now_ms: u64) {
+        self.neigh.learn(addr, mac, port, now_ms);
+        let outbox = &mut self.outbox;
+        self.neigh.drain(&addr, |p, f| {
+            if let Some(d) = f.get_mut(0..6) {
+                d.copy_from_slice(&mac.0);
+            }
+            outbox.push(p, f);
+        });
+    }
+
+    /// Timer work: expires connections and ages neighbours. Call every few ms.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.expire(now_ms);
+        self.neigh.age(now_ms, 300_000, 3_000);
+    }
+
+    fn drop(&self, r: DropReason) -> Verdict {
+        self.drops.count(r);
+        Verdict::Drop(r)
+    }
+
+    fn kernel_or_drop(&self, port: PortId, r: DropReason) -> Verdict {
+        match self.snap.ports.get(port as usize) {
+            Some(pc) if pc.kni => Verdict::ToKernel(port),
+            _ => self.drop(r),
+        }
+    }
+
+    /// Runs the pipeline over a burst of frames, writing one verdict per frame.
+    pub fn process_burst(
+        &mut self,
+        pkts: &mut [Packet<'_>],
+        verdicts: &mut [Verdict],
+        now_ms: u64,
+    ) {
+        for (p, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            *v = self.process(p, now_ms);
+        }
+    }
+
+    /// Runs the pipeline over one frame.
+    pub fn process(&mut self, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
+        let snap = self.snap.clone();
+        let Some(pc) = snap.ports.get(pkt.port as usize) else {
+            return self.drop(DropReason::BadPort);
+        };
+        let Some(frame) = pkt.buf.get(pkt.head..pkt.head + pkt.len) else {
+            return self.drop(DropReason::Truncated);
+        };
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return self.drop(DropReason::Truncated);
+        };
+        let dmac = eth.dst();
+        if dmac != pc.mac && !dmac.is_multicast() {
+            return self.drop(DropReason::OtherHost);
+        }
+        if eth.header_len() != 14 {
+            // VLAN devices are not configured: only the kernel may want it.
+            return self.kernel_or_drop(pkt.port, DropReason::UnknownProto);
+        }
+        let et = eth.ethertype();
+        let v6 = match et {
+            ethertype::ARP => return self.arp(pkt, now_ms),
+            ethertype::IPV4 => false,
+            ethertype::IPV6 => true,
+            _ => return self.kernel_or_drop(pkt.port, DropReason::UnknownProto),
+        };
+        let verify = snap.conf.verify_l4_checksum && !pkt.csum_ok;
+        let mut p = match parse_ip(frame, 14, v6, verify) {
+            Ok(p) => p,
+            Err(r) => return self.drop(r),
+        };
+        pkt.len = 14 + p.ip_len;
+        if v6 && p.proto == crate::addr::proto::ICMPV6 && matches!(p.kind, L4::Other) {
+            if let Some(v) = self.nd(pkt, &p, now_ms) {
+                return v;
+            }
+        }
+        if dmac.is_multicast() {
+            // OSPF, VRRP and friends belong to the kernel.
+            return self.kernel_or_drop(pkt.port, DropReason::NoService);
+        }
+        if matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(_)) {
+            let t = Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport);
+            if let Some((id, dir)) = self.conns.lookup(&t) {
+                return self.forward(pkt, &mut p, id, dir, now_ms);
+            }
+        }
+        self.slow_path(pkt, &mut p, now_ms)
+    }
+
+    /// Packets without a connection: new connections, packets for rvs itself,
+    /// ICMP errors, the exception path.
+    fn slow_path(&mut self, pkt: &mut Packet<'_>, p: &mut Parsed, now_ms: u64) -> Verdict {
+        let snap = self.snap.clone();
+        if p.kind == L4::IcmpError {
+            return self.icmp_error(pkt, p, now_ms);
+        }
+        if matches!(p.kind, L4::Tcp | L4::Udp) {
+            if let Some(i) = snap.vs_lookup(p.proto, &p.dst, p.dport) {
+                return match self.new_conn(i, pkt.port, p, now_ms) {
+                    Ok(id) => self.forward(pkt, p, id, crate::conn::Dir::In, now_ms),
+                    Err(r) => self.drop(r),
+                };
+            }
+        }
+        if snap.if_addr(&p.dst).is_some() || snap.is_vip(&p.dst) {
+            if p.kind == L4::Echo(true) {
+                return self.echo_reply(pkt, p);
+            }
+            return self.kernel_or_drop(pkt.port, DropReason::NoService);
+        }
+        let route = snap.routes.lookup(&p.dst);
+        if route.is_some_and(|r| r.scope == Scope::KniHost) {
+            return self.kernel_or_drop(pkt.port, DropReason::NoService);
+        }
+        if matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(true)) {
+            let oif = route.map(|r| r.port);
+            for &i in snap.match_services() {
+                let m = match &snap.services[i].key {
+                    crate::service::ServiceKey::Match(m) => m,
+                    _ => continue,
+                };
+                if m.matches(
+                    &Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport),
+                    pkt.port,
+                    oif,
+                ) {
+                    return match self.new_conn(i, pkt.port, p, now_ms) {
+                        Ok(id) => self.forward(pkt, p, id, crate::conn::Dir::In, now_ms),
+                        Err(r) => self.drop(r),
+                    };
+                }
+            }
+        }
+        if p.kind == L4::Tcp && p.tcp_flags & crate::wire::tcp::flags::SYN == 0 {
+            return self.drop(DropReason::NoConn);
+        }
+        self.drop(DropReason::NoService)
+    }
+
+    /// Routes the packet toward `target`, writes the Ethernet header and
+    /// decides the verdict. `on_link` ignores the route's gateway (DR).
+    fn send(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        p: &Parsed,
+        target: Addr,
+        on_link: bool,
+        now_ms: u64,
+    ) -> Verdict {
+        let snap = self.snap.clone();
+        let Some(r) = snap.routes.lookup(&target) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let port = r.port;
+        let Some(pc) = snap.ports.get(port as usize) else {
+            return self.drop(DropReason::BadPort);
+        };
+        if p.ip_len > pc.mtu as usize {
+            return self.drop(DropReason::TooBig);
+        }
+        let nh = if on_link {
+            target
+        } else {
+            r.gateway.unwrap_or(target)
+        };
+        let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
+        f[6..12].copy_from_slice(&pc.mac.0);
+        if let Some((mac, _)) = self.neigh.lookup(&nh) {
+            f[0..6].copy_from_slice(&mac.0);
+            return Verdict::Transmit(port);
+        }
+        match self.neigh.queue(nh, port, f, now_ms) {
+            QueueResult::Queued { solicit: true } => {
+                match host::write_solicit(pkt, &snap, port, &nh, r.src) {
+                    true => Verdict::Transmit(port),
+                    false => Verdict::Consumed,
+                }
+            }
+            QueueResult::Queued { solicit: false } => Verdict::Consumed,
+            QueueResult::Dropped => self.drop(DropReason::NeighPendingFull),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Frames the pipeline produces besides the verdict of the frame in hand, such
+//! as packets that waited for a neighbour's MAC. Preallocated; the I/O layer
+//! drains it after each burst.
+
+use crate::addr::PortId;
+
+/// A bounded queue of frames to transmit.
+#[derive(Debug)]
+pub struct Outbox {
+    data: Vec<u8>,
+    frame_size: usize,
+    frames: Vec<(PortId, usize)>,
+    cap: usize,
+    dropped: u64,
+}
+
+impl Outbox {
+    /// Room for `cap` frames of up to `frame_size` bytes.
+    pub fn new(cap: usize, frame_size: usize) -> Outbox {
+        Outbox {
+            data: vec![0; cap * frame_size],
+            frame_size,
+            frames: Vec::with_capacity(cap),
+            cap,
+            dropped: 0,
+        }
+    }
+
+    /// Queues a copy of `frame` for `port`; false (and counted) when full or too big.
+    pub fn push(&mut self, port: PortId, frame: &[u8]) -> bool {
+        let n = self.frames.len();
+        if n >= self.cap || frame.len() > self.frame_size {
+            self.dropped += 1;
+            return false;
+        }
+        let off = n * self.frame_size;
+        self.data[off..off + frame.len()].copy_from_slice(frame);
+        self.frames.push((port, frame.len()));
+        true
+    }
+
+    /// Hands every queued frame to `f` and empties the queue.
+    pub fn drain(&mut self, mut f: impl FnMut(PortId, &[u8])) {
+        for (i, (port, len)) in self.frames.iter().enumerate() {
+            let off = i * self.frame_size;
+            f(*port, &self.data[off..off + len]);
+        }
+        self.frames.clear();
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frames refused because the outbox was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}

@@ -1,0 +1,221 @@
+//! The immutable configuration a worker forwards with.
+//!
+//! The control plane builds a new [`Snapshot`] on every change and hands it to
+//! the workers (through an atomic pointer swap in the daemon); workers read it
+//! without locks and keep forwarding on the last one they got.
+
+use std::sync::Arc;
+
+use crate::addr::{proto, Addr, Mac, PortId};
+use crate::conn::tcp::Timeouts;
+use crate::hash::FastMap;
+use crate::route::RouteTable;
+use crate::service::{Service, ServiceKey};
+
+/// A port (a taken-over device) as the pipeline sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConf {
+    /// Device name the tools use (`dpdk0`).
+    pub name: String,
+    /// The port's MAC address (also the `<name>.kni` device's).
+    pub mac: Mac,
+    /// IP MTU.
+    pub mtu: u16,
+    /// Whether the port has an exception path to the kernel.
+    pub kni: bool,
+}
+
+/// An address configured on a port (`rvsip addr add`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfAddr {
+    /// The address.
+    pub addr: Addr,
+    /// Prefix length given with it.
+    pub plen: u8,
+    /// The port.
+    pub port: PortId,
+    /// Whether it has a socket-address pool (SNAT WAN addresses, FNAT LIPs).
+    pub sapool: bool,
+}
+
+/// Knobs of the pipeline that are not per service.
+#[derive(Debug, Clone)]
+pub struct PipelineConf {
+    /// Verify TCP/UDP/ICMP checksums of received packets (unless the I/O layer already did).
+    pub verify_l4_checksum: bool,
+    /// Insert TOA (client address) into FNAT TCP traffic toward real servers.
+    pub toa: bool,
+    /// Lowest local port handed out by FNAT/SNAT.
+    pub min_lport: u16,
+    /// Highest local port handed out by FNAT/SNAT.
+    pub max_lport: u16,
+}
+
+impl Default for PipelineConf {
+    fn default() -> Self {
+        PipelineConf {
+            verify_l4_checksum: true,
+            toa: true,
+            min_lport: 1024,
+            max_lport: 65535,
+        }
+    }
+}
+
+/// Everything a worker needs to forward, frozen.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases with every change.
+    pub generation: u64,
+    /// Number of workers (local ports are split among them).
+    pub workers: u16,
+    /// Ports by [`PortId`].
+    pub ports: Vec<PortConf>,
+    /// Addresses of rvs.
+    pub addrs: Vec<IfAddr>,
+    /// Routes.
+    pub routes: RouteTable,
+    /// Services.
+    pub services: Vec<Arc<Service>>,
+    /// Static neighbours (`rvsip neigh add`).
+    pub static_neigh: Vec<(Addr, Mac, PortId)>,
+    /// Protocol timeouts.
+    pub timeouts: Timeouts,
+    /// Pipeline knobs.
+    pub conf: PipelineConf,
+    local: FastMap<Addr, usize>,
+    vs: FastMap<(u8, Addr, u16), usize>,
+    matches: Vec<usize>,
+    pools: Vec<Addr>,
+}
+
+/// Where a local (owned) address comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalKind {
+    /// Configured with `rvsip addr add`.
+    IfAddr,
+    /// A service's local address (`--add-laddr`).
+    Laddr,
+}
+
+impl Snapshot {
+    /// Builds the lookup indexes over the given parts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        generation: u64,
+        workers: u16,
+        ports: Vec<PortConf>,
+        addrs: Vec<IfAddr>,
+        routes: RouteTable,
+        services: Vec<Arc<Service>>,
+        static_neigh: Vec<(Addr, Mac, PortId)>,
+        timeouts: Timeouts,
+        conf: PipelineConf,
+    ) -> Snapshot {
+        let mut local = FastMap::default();
+        for (i, a) in addrs.iter().enumerate() {
+            local.insert(a.addr, i);
+        }
+        let mut vs = FastMap::default();
+        let mut matches = Vec::new();
+        let mut pools: Vec<Addr> = addrs.iter().filter(|a| a.sapool).map(|a| a.addr).collect();
+        for (i, s) in services.iter().enumerate() {
+            match &s.key {
+                ServiceKey::Vs { proto, vip, vport } => {
+                    vs.insert((*proto, *vip, *vport), i);
+                }
+                ServiceKey::Match(_) => matches.push(i),
+            }
+            for l in &s.laddrs {
+                if !pools.contains(&l.addr) {
+                    pools.push(l.addr);
+                }
+            }
+            // SNAT dests are WAN addresses whose ports come from a pool.
+            if matches!(s.key, ServiceKey::Match(_)) {
+                for d in &s.dests {
+                    if !pools.contains(&d.addr) {
+                        pools.push(d.addr);
+                    }
+                }
+            }
+        }
+        Snapshot {
+            generation,
+            workers: workers.max(1),
+            ports,
+            addrs,
+            routes,
+            services,
+            static_neigh,
+            timeouts,
+            conf,
+            local,
+            vs,
+            matches,
+            pools,
+        }
+    }
+
+    /// An empty snapshot for `workers` workers over `ports`.
+    pub fn empty(workers: u16, ports: Vec<PortConf>) -> Snapshot {
+        Snapshot::new(
+            0,
+            workers,
+            ports,
+            Vec::new(),
+            RouteTable::new(),
+            Vec::new(),
+            Vec::new(),
+            Timeouts::default(),
+            PipelineConf::default(),
+        )
+    }
+
+    /// The interface address `a` if rvs owns it.
+    #[inline]
+    pub fn if_addr(&self, a: &Addr) -> Option<&IfAddr> {
+        self.local.get(a).and_then(|i| self.addrs.get(*i))
+    }
+
+    /// Whether rvs answers ARP/ND for `a` on `port`: an interface address, a
+    /// VIP or a local address of a service on that port.
+    pub fn owns(&self, a: &Addr, port: PortId) -> bool {
+        if let Some(ia) = self.if_addr(a) {
+            return ia.port == port;
+        }
+        self.services.iter().any(|s| {
+            s.laddrs.iter().any(|l| l.addr == *a && l.port == port)
+                || matches!(&s.key, ServiceKey::Vs { vip, .. } if vip == a && self.routes.lookup(a).is_some_and(|r| r.port == port))
+        })
+    }
+
+    /// The service index for `(proto, vip, vport)`.
+    #[inline]
+    pub fn vs_lookup(&self, proto: u8, vip: &Addr, vport: u16) -> Option<usize> {
+        self.vs.get(&(proto, *vip, vport)).copied()
+    }
+
+    /// Whether any virtual service listens on `vip` (any port, any protocol).
+    pub fn is_vip(&self, a: &Addr) -> bool {
+        self.vs.keys().any(|(_, v, _)| v == a)
+    }
+
+    /// SNAT match services, in configuration order.
+    #[inline]
+    pub fn match_services(&self) -> &[usize] {
+        &self.matches
+    }
+
+    /// Addresses that have a port pool (FNAT LIPs and SNAT WAN addresses).
+    pub fn pool_addrs(&self) -> &[Addr] {
+        &self.pools
+    }
+
+    /// Whether the service at index `i` is TCP.
+    pub fn is_tcp(&self, i: usize) -> bool {
+        self.services
+            .get(i)
+            .is_some_and(|s| s.proto() == proto::TCP)
+    }
+}
