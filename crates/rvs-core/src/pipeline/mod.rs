@@ -379,3 +379,6 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

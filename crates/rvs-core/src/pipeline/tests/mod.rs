@@ -1,0 +1,5 @@
+//! Pipeline tests on crafted frames. Expected bytes are written out here and
+//! checksums are verified by [`oracle`], an independent implementation.
+
+mod oracle;
+mod smoke;
