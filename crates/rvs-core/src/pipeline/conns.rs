@@ -5,12 +5,13 @@
 use super::parse::{Parsed, L4};
 use super::rewrite;
 use super::slots::{DestView, NONE};
-use super::{Packet, Verdict, Worker};
+use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr, PortId};
 use crate::conn::tcp::{self, TcpState};
 use crate::conn::{flags, Conn, ConnId, Dir, Expiry, FwdMode, InsertError, Tuple};
 use crate::sched::{self, FlowKey};
 use crate::service::ServiceKey;
+use crate::snapshot::Snapshot;
 use crate::stats::{bump, DropReason};
 use crate::wire::tcp::flags as tcpf;
 
@@ -26,7 +27,7 @@ fn conn_is_active(c: &Conn) -> bool {
     c.proto == proto::TCP && TcpState::from_u8(c.state).is_some_and(tcp::is_active)
 }
 
-impl Worker {
+impl State {
     fn publish_gauges(&self, dest: u32) {
         if let Some(d) = self.slots.dests.get(dest) {
             let c = d.dest.stats.worker(self.id as usize);
@@ -40,6 +41,7 @@ impl Worker {
     /// Creates the connection for the first packet of a flow to service `svc_index`.
     pub(super) fn new_conn(
         &mut self,
+        snap: &Snapshot,
         svc_index: usize,
         in_port: PortId,
         p: &Parsed,
@@ -50,7 +52,6 @@ impl Worker {
         {
             return Err(DropReason::NoConn);
         }
-        let snap = self.snap.clone();
         let svc_slot = *self
             .slots
             .svc_of_index
@@ -90,7 +91,7 @@ impl Worker {
         let pos = match pos {
             Some(i) => i,
             None => {
-                let Worker { slots, .. } = self;
+                let State { slots, .. } = self;
                 let ss = slots.svcs.get_mut(svc_slot).ok_or(DropReason::NoService)?;
                 let view = DestView {
                     idx: &ss.dests,
@@ -240,13 +241,13 @@ impl Worker {
     /// Forwards a packet of connection `id` coming from side `dir`.
     pub(super) fn forward(
         &mut self,
+        snap: &Snapshot,
         pkt: &mut Packet<'_>,
         p: &mut Parsed,
         id: ConnId,
         dir: Dir,
         now_ms: u64,
     ) -> Verdict {
-        let snap = self.snap.clone();
         let c = *self.conns.get(id);
         if c.is_template() {
             return self.drop(DropReason::Invalid);
@@ -305,13 +306,13 @@ impl Worker {
         }
         let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
         if !rewrite::dec_ttl(f, p) {
-            return self.kernel_or_drop(pkt.port, DropReason::TtlExpired);
+            return self.kernel_or_drop(snap, pkt.port, DropReason::TtlExpired);
         }
         let (target, on_link) = match (c.mode, dir) {
             (FwdMode::Fnat, Dir::In) => {
                 rewrite::translate(f, p, c.lip, c.lport, c.rip, c.rport);
                 if p.kind == L4::Tcp && snap.conf.toa {
-                    self.fnat_toa(pkt, p, id, &c);
+                    self.fnat_toa(snap, pkt, p, id, &c);
                 }
                 (c.rip, false)
             }
@@ -329,7 +330,7 @@ impl Worker {
             }
             (FwdMode::Dr, Dir::In) => (c.rip, true),
             (FwdMode::Tunnel, Dir::In) => {
-                let Some(src) = self.tunnel_source(&c.rip) else {
+                let Some(src) = tunnel_source(snap, &c.rip) else {
                     return self.drop(DropReason::NoRoute);
                 };
                 let mtu = snap
@@ -347,14 +348,21 @@ impl Worker {
         if dir == Dir::Out && c.out_port != pkt.port {
             self.conns.get_mut(id).out_port = pkt.port;
         }
-        self.send(pkt, p, target, on_link, now_ms)
+        self.send(snap, pkt, p, target, on_link, now_ms)
     }
 
     /// TOA for FNAT TCP: clamp the SYN's MSS to leave room, then insert the
     /// client address into every packet up to and including the first one that
     /// carries data (the RS's TOA module reads it from the handshake's last ACK
     /// or the first data segment).
-    fn fnat_toa(&mut self, pkt: &mut Packet<'_>, p: &mut Parsed, id: ConnId, c: &Conn) {
+    fn fnat_toa(
+        &mut self,
+        snap: &Snapshot,
+        pkt: &mut Packet<'_>,
+        p: &mut Parsed,
+        id: ConnId,
+        c: &Conn,
+    ) {
         if c.flags & flags::TOA_SENT != 0 || p.tcp_flags & tcpf::RST != 0 {
             return;
         }
@@ -363,11 +371,10 @@ impl Worker {
             rewrite::clamp_mss(&mut pkt.buf[pkt.head..pkt.head + pkt.len], p, n);
             return;
         }
-        let mtu = self
-            .snap
+        let mtu = snap
             .routes
             .lookup(&c.rip)
-            .and_then(|r| self.snap.ports.get(r.port as usize))
+            .and_then(|r| snap.ports.get(r.port as usize))
             .map_or(1500, |pc| pc.mtu as usize);
         let data = p.payload_len() > 0;
         if rewrite::insert_toa(
@@ -387,20 +394,6 @@ impl Worker {
         }
     }
 
-    /// The outer source address for a tunnel to `rip`: the route's source, or
-    /// an address of rvs on the port the route leaves by.
-    fn tunnel_source(&self, rip: &Addr) -> Option<Addr> {
-        let r = self.snap.routes.lookup(rip)?;
-        if let Some(s) = r.src {
-            return Some(s);
-        }
-        self.snap
-            .addrs
-            .iter()
-            .find(|a| a.port == r.port && a.addr.is_v4() == rip.is_v4())
-            .map(|a| a.addr)
-    }
-
     /// Removes a conn now, releasing its port, counts and slot references.
     pub(super) fn remove_conn(&mut self, id: ConnId) {
         let c = self.conns.remove(id);
@@ -415,7 +408,7 @@ impl Worker {
                 } else {
                     d.inactive = d.inactive.saturating_sub(1);
                 }
-                d.update_overload(self.snap.workers as u32);
+                d.update_overload(self.workers as u32);
             }
             self.publish_gauges(c.dest);
         }
@@ -447,4 +440,17 @@ impl Worker {
             left -= n;
         }
     }
+}
+
+/// The outer source address for a tunnel to `rip`: the route's source, or
+/// an address of rvs on the port the route leaves by.
+fn tunnel_source(snap: &Snapshot, rip: &Addr) -> Option<Addr> {
+    let r = snap.routes.lookup(rip)?;
+    if let Some(s) = r.src {
+        return Some(s);
+    }
+    snap.addrs
+        .iter()
+        .find(|a| a.port == r.port && a.addr.is_v4() == rip.is_v4())
+        .map(|a| a.addr)
 }

@@ -4,7 +4,7 @@
 
 use super::parse::{be16, Parsed};
 use super::rewrite::put16;
-use super::{Learned, Packet, Verdict, Worker, LEARNED_MAX};
+use super::{Learned, Packet, State, Verdict, LEARNED_MAX};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
@@ -105,7 +105,7 @@ fn write_ipv6(h: &mut [u8], src: &Addr, dst: &Addr, payload: u16) {
     h[24..40].copy_from_slice(&dst.0);
 }
 
-impl Worker {
+impl State {
     fn learned(&mut self, addr: Addr, mac: Mac, port: PortId, now_ms: u64) {
         let changed = self.neigh.learn(addr, mac, port, now_ms);
         if changed && self.learned.len() < LEARNED_MAX {
@@ -122,12 +122,11 @@ impl Worker {
 
     /// ARP: answer requests for rvs's addresses, learn the neighbours that talk
     /// to rvs, and leave the rest to the kernel.
-    pub(super) fn arp(&mut self, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
-        let snap = self.snap.clone();
+    pub(super) fn arp(&mut self, snap: &Snapshot, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
         let port = pkt.port;
         let f = &pkt.buf[pkt.head..pkt.head + pkt.len];
         let Ok(a) = ArpPacket::new_checked(&f[14..]) else {
-            return self.kernel_or_drop(port, DropReason::Malformed);
+            return self.kernel_or_drop(snap, port, DropReason::Malformed);
         };
         let (op, sha, spa, tpa) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip());
         let ours = snap.owns(&tpa, port);
@@ -138,7 +137,7 @@ impl Worker {
             self.learned(spa, sha, port, now_ms);
         }
         if !ours {
-            return self.kernel_or_drop(port, DropReason::OtherHost);
+            return self.kernel_or_drop(snap, port, DropReason::OtherHost);
         }
         if op != arp::OP_REQUEST {
             return Verdict::Consumed;
@@ -191,8 +190,13 @@ impl Worker {
     /// IPv6 neighbour discovery: answers solicitations for rvs's addresses and
     /// learns from solicitations and advertisements. `None` when the packet is
     /// not ND and goes on through the pipeline.
-    pub(super) fn nd(&mut self, pkt: &mut Packet<'_>, p: &Parsed, now_ms: u64) -> Option<Verdict> {
-        let snap = self.snap.clone();
+    pub(super) fn nd(
+        &mut self,
+        snap: &Snapshot,
+        pkt: &mut Packet<'_>,
+        p: &Parsed,
+        now_ms: u64,
+    ) -> Option<Verdict> {
         let port = pkt.port;
         let f = &pkt.buf[pkt.head..pkt.head + pkt.len];
         let end = p.l3 + p.ip_len;
@@ -233,11 +237,11 @@ impl Worker {
             return Some(if ours {
                 Verdict::Consumed
             } else {
-                self.kernel_or_drop(port, DropReason::OtherHost)
+                self.kernel_or_drop(snap, port, DropReason::OtherHost)
             });
         }
         if !ours {
-            return Some(self.kernel_or_drop(port, DropReason::OtherHost));
+            return Some(self.kernel_or_drop(snap, port, DropReason::OtherHost));
         }
         if let Some(m) = lladdr {
             if !p.src.is_unspecified() {

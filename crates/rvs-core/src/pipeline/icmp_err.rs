@@ -5,9 +5,10 @@
 
 use super::parse::{be16, Parsed};
 use super::rewrite::{dec_ttl, put16};
-use super::{Packet, Verdict, Worker};
+use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
 use crate::conn::{Dir, FwdMode, Tuple};
+use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::wire::checksum;
 
@@ -140,18 +141,18 @@ fn rewrite_inner(f: &mut [u8], i: &Inner, src: Addr, sport: u16, dst: Addr, dpor
     }
 }
 
-impl Worker {
+impl State {
     /// Translates an ICMP error that quotes a packet of a known connection.
     pub(super) fn icmp_error(
         &mut self,
+        snap: &Snapshot,
         pkt: &mut Packet<'_>,
         p: &mut Parsed,
         now_ms: u64,
     ) -> Verdict {
-        let snap = self.snap.clone();
         let f = &pkt.buf[pkt.head..pkt.head + pkt.len];
         let Some(inner) = parse_inner(f, p) else {
-            return self.kernel_or_drop(pkt.port, DropReason::IcmpNoConn);
+            return self.kernel_or_drop(snap, pkt.port, DropReason::IcmpNoConn);
         };
         if inner.v6 != p.v6 {
             return self.drop(DropReason::Malformed);
@@ -160,7 +161,7 @@ impl Worker {
         let t = Tuple::new(inner.proto, inner.dst, inner.dport, inner.src, inner.sport);
         let Some((id, dir)) = self.conns.lookup(&t) else {
             if snap.if_addr(&p.dst).is_some() {
-                return self.kernel_or_drop(pkt.port, DropReason::IcmpNoConn);
+                return self.kernel_or_drop(snap, pkt.port, DropReason::IcmpNoConn);
             }
             return self.drop(DropReason::IcmpNoConn);
         };
@@ -174,7 +175,7 @@ impl Worker {
                 // The RS answers clients directly; errors about its replies are
                 // not rvs's to forward, and client-side errors are rare: hand to
                 // the real server unchanged on link.
-                return self.send(pkt, p, c.rip, true, now_ms);
+                return self.send(snap, pkt, p, c.rip, true, now_ms);
             }
             (_, Dir::In) => {
                 // Quoted: vip:vport -> cip:cport as rvs sent it to the client;
@@ -207,7 +208,7 @@ impl Worker {
             checksum::finish(checksum::sum(&f[l4..end]))
         };
         put16(f, l4 + 2, c);
-        self.send(pkt, p, target, false, now_ms)
+        self.send(snap, pkt, p, target, false, now_ms)
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub use outbox::Outbox;
 
 use crate::addr::{Addr, Mac, PortId};
-use crate::conn::{ConnTable, Tuple};
+use crate::conn::{ConnId, ConnTable, Dir, Tuple};
 use crate::neigh::{NeighTable, QueueResult};
 use crate::route::Scope;
 use crate::snapshot::Snapshot;
@@ -111,8 +111,15 @@ pub struct Learned {
 
 /// One worker's pipeline and state.
 pub struct Worker {
-    id: u16,
     snap: Arc<Snapshot>,
+    st: State,
+}
+
+/// Everything a worker mutates. The pipeline's methods live here and take the
+/// snapshot as a separate borrow, so no reference count is touched per packet.
+struct State {
+    id: u16,
+    workers: u16,
     conns: ConnTable,
     neigh: NeighTable,
     slots: Slots,
@@ -124,19 +131,26 @@ pub struct Worker {
 
 const LEARNED_MAX: usize = 64;
 
+/// Frames looked up together, overlapping their connection-table misses.
+const BATCH: usize = 32;
+
 impl Worker {
     /// A worker with all its tables preallocated.
     pub fn new(conf: WorkerConf, snap: Arc<Snapshot>, now_ms: u64) -> Worker {
-        let mut w = Worker {
+        let st = State {
             id: conf.id,
+            workers: snap.workers,
             conns: ConnTable::new(conf.conn_capacity, now_ms),
             neigh: NeighTable::new(conf.neigh_capacity, conf.pending_frames, conf.frame_size),
             slots: Slots::default(),
             drops: Arc::new(DropCounters::default()),
             outbox: Outbox::new(conf.pending_frames, conf.frame_size),
             learned: Vec::with_capacity(LEARNED_MAX),
-            snap: snap.clone(),
             conf,
+        };
+        let mut w = Worker {
+            snap: snap.clone(),
+            st,
         };
         w.set_snapshot(snap, now_ms);
         w
@@ -145,9 +159,10 @@ impl Worker {
     /// Switches to a new configuration. Connections keep their dests, even
     /// ones the new configuration removed, until they expire.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>, now_ms: u64) {
-        self.slots.sync(&snap, self.id);
+        self.st.slots.sync(&snap, self.st.id);
+        self.st.workers = snap.workers;
         for (addr, mac, port) in &snap.static_neigh {
-            self.neigh.learn(*addr, *mac, *port, now_ms);
+            self.st.neigh.learn(*addr, *mac, *port, now_ms);
         }
         self.snap = snap;
     }
@@ -157,36 +172,41 @@ impl Worker {
         &self.snap
     }
 
+    /// This worker's index.
+    pub fn id(&self) -> u16 {
+        self.st.id
+    }
+
     /// This worker's drop counters (shared with readers).
     pub fn drops(&self) -> &Arc<DropCounters> {
-        &self.drops
+        &self.st.drops
     }
 
     /// The connection table (for listing and statistics).
     pub fn conns(&self) -> &ConnTable {
-        &self.conns
+        &self.st.conns
     }
 
     /// The neighbour table.
     pub fn neigh(&self) -> &NeighTable {
-        &self.neigh
+        &self.st.neigh
     }
 
     /// Port pool usage of a local address on this worker: (used, free, misses).
     pub fn pool_usage(&self, addr: &Addr) -> Option<(u32, u32, u64)> {
-        let s = self.slots.pool_of(addr)?;
-        let p = self.slots.pools.get(s)?;
+        let s = self.st.slots.pool_of(addr)?;
+        let p = self.st.slots.pools.get(s)?;
         Some((p.pool.used(), p.pool.free_count(), p.pool.misses()))
     }
 
     /// Frames produced besides verdicts (released by neighbour resolution).
     pub fn outbox(&mut self) -> &mut Outbox {
-        &mut self.outbox
+        &mut self.st.outbox
     }
 
     /// Neighbours learned since the last call, for sharing with other workers.
     pub fn take_learned(&mut self, mut f: impl FnMut(Learned)) {
-        for l in self.learned.drain(..) {
+        for l in self.st.learned.drain(..) {
             f(l);
         }
     }
@@ -194,9 +214,10 @@ impl Worker {
     /// Learns a neighbour (from another worker or the kernel) and releases the
     /// frames that waited for it into the outbox.
     pub fn learn_neigh(&mut self, addr: Addr, mac: Mac, port: PortId, now_ms: u64) {
-        self.neigh.learn(addr, mac, port, now_ms);
-        let outbox = &mut self.outbox;
-        self.neigh.drain(&addr, |p, f| {
+        let st = &mut self.st;
+        st.neigh.learn(addr, mac, port, now_ms);
+        let outbox = &mut st.outbox;
+        st.neigh.drain(&addr, |p, f| {
             if let Some(d) = f.get_mut(0..6) {
                 d.copy_from_slice(&mac.0);
             }
@@ -206,96 +227,172 @@ impl Worker {
 
     /// Timer work: expires connections and ages neighbours. Call every few ms.
     pub fn tick(&mut self, now_ms: u64) {
-        self.expire(now_ms);
-        self.neigh.age(now_ms, 300_000, 3_000);
+        self.st.expire(now_ms);
+        self.st.neigh.age(now_ms, 300_000, 3_000);
     }
 
-    fn drop(&self, r: DropReason) -> Verdict {
-        self.drops.count(r);
-        Verdict::Drop(r)
-    }
-
-    fn kernel_or_drop(&self, port: PortId, r: DropReason) -> Verdict {
-        match self.snap.ports.get(port as usize) {
-            Some(pc) if pc.kni => Verdict::ToKernel(port),
-            _ => self.drop(r),
+    /// Runs the pipeline over one frame.
+    pub fn process(&mut self, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
+        let snap = &*self.snap;
+        match self.st.classify(snap, pkt, now_ms) {
+            Err(v) => v,
+            Ok((mut p, true)) => {
+                let t = Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport);
+                let found = self.st.conns.lookup(&t);
+                self.st.finish(snap, pkt, &mut p, found, now_ms)
+            }
+            Ok((mut p, false)) => self.st.slow_path(snap, pkt, &mut p, now_ms),
         }
     }
 
-    /// Runs the pipeline over a burst of frames, writing one verdict per frame.
+    /// Runs the pipeline over a burst of frames, writing one verdict per
+    /// frame. Connection lookups of up to 32 frames are made together so
+    /// that their cache misses overlap.
     pub fn process_burst(
         &mut self,
         pkts: &mut [Packet<'_>],
         verdicts: &mut [Verdict],
         now_ms: u64,
     ) {
-        for (p, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-            *v = self.process(p, now_ms);
+        let snap = &*self.snap;
+        let n = pkts.len().min(verdicts.len());
+        let mut base = 0;
+        while base < n {
+            let m = (n - base).min(BATCH);
+            let mut parsed: [Option<Parsed>; BATCH] = [None; BATCH];
+            let mut keys = [Tuple::default(); BATCH];
+            let mut which = [0u8; BATCH];
+            let mut k = 0;
+            for i in 0..m {
+                match self.st.classify(snap, &mut pkts[base + i], now_ms) {
+                    Err(v) => verdicts[base + i] = v,
+                    Ok((p, lookup)) => {
+                        if lookup {
+                            keys[k] = Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport);
+                            which[k] = i as u8;
+                            k += 1;
+                        } else {
+                            verdicts[base + i] = Verdict::Consumed;
+                        }
+                        parsed[i] = Some(p);
+                    }
+                }
+            }
+            let mut found = [None; BATCH];
+            self.st.conns.lookup_batch(&keys[..k], &mut found[..k]);
+            let mut j = 0;
+            for i in 0..m {
+                let Some(mut p) = parsed[i] else { continue };
+                let pkt = &mut pkts[base + i];
+                verdicts[base + i] = if j < k && which[j] as usize == i {
+                    let f = found[j];
+                    j += 1;
+                    // An earlier frame of this burst may have created the conn.
+                    let f = f.or_else(|| self.st.conns.lookup(&keys[j - 1]));
+                    self.st.finish(snap, pkt, &mut p, f, now_ms)
+                } else {
+                    self.st.slow_path(snap, pkt, &mut p, now_ms)
+                };
+            }
+            base += m;
+        }
+    }
+}
+
+impl State {
+    fn drop(&self, r: DropReason) -> Verdict {
+        self.drops.count(r);
+        Verdict::Drop(r)
+    }
+
+    fn kernel_or_drop(&self, snap: &Snapshot, port: PortId, r: DropReason) -> Verdict {
+        match snap.ports.get(port as usize) {
+            Some(pc) if pc.kni => Verdict::ToKernel(port),
+            _ => self.drop(r),
         }
     }
 
-    /// Runs the pipeline over one frame.
-    pub fn process(&mut self, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
-        let snap = self.snap.clone();
+    /// Validates the frame and handles what needs no connection lookup (ARP,
+    /// ND, the exception path). `Ok((parsed, true))`: look the flow up.
+    fn classify(
+        &mut self,
+        snap: &Snapshot,
+        pkt: &mut Packet<'_>,
+        now_ms: u64,
+    ) -> Result<(Parsed, bool), Verdict> {
         let Some(pc) = snap.ports.get(pkt.port as usize) else {
-            return self.drop(DropReason::BadPort);
+            return Err(self.drop(DropReason::BadPort));
         };
         let Some(frame) = pkt.buf.get(pkt.head..pkt.head + pkt.len) else {
-            return self.drop(DropReason::Truncated);
+            return Err(self.drop(DropReason::Truncated));
         };
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
-            return self.drop(DropReason::Truncated);
+            return Err(self.drop(DropReason::Truncated));
         };
         let dmac = eth.dst();
         if dmac != pc.mac && !dmac.is_multicast() {
-            return self.drop(DropReason::OtherHost);
+            return Err(self.drop(DropReason::OtherHost));
         }
         if eth.header_len() != 14 {
             // VLAN devices are not configured: only the kernel may want it.
-            return self.kernel_or_drop(pkt.port, DropReason::UnknownProto);
+            return Err(self.kernel_or_drop(snap, pkt.port, DropReason::UnknownProto));
         }
-        let et = eth.ethertype();
-        let v6 = match et {
-            ethertype::ARP => return self.arp(pkt, now_ms),
+        let v6 = match eth.ethertype() {
+            ethertype::ARP => return Err(self.arp(snap, pkt, now_ms)),
             ethertype::IPV4 => false,
             ethertype::IPV6 => true,
-            _ => return self.kernel_or_drop(pkt.port, DropReason::UnknownProto),
+            _ => return Err(self.kernel_or_drop(snap, pkt.port, DropReason::UnknownProto)),
         };
         let verify = snap.conf.verify_l4_checksum && !pkt.csum_ok;
-        let mut p = match parse_ip(frame, 14, v6, verify) {
+        let p = match parse_ip(frame, 14, v6, verify) {
             Ok(p) => p,
-            Err(r) => return self.drop(r),
+            Err(r) => return Err(self.drop(r)),
         };
         pkt.len = 14 + p.ip_len;
         if v6 && p.proto == crate::addr::proto::ICMPV6 && matches!(p.kind, L4::Other) {
-            if let Some(v) = self.nd(pkt, &p, now_ms) {
-                return v;
+            if let Some(v) = self.nd(snap, pkt, &p, now_ms) {
+                return Err(v);
             }
         }
         if dmac.is_multicast() {
             // OSPF, VRRP and friends belong to the kernel.
-            return self.kernel_or_drop(pkt.port, DropReason::NoService);
+            return Err(self.kernel_or_drop(snap, pkt.port, DropReason::NoService));
         }
-        if matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(_)) {
-            let t = Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport);
-            if let Some((id, dir)) = self.conns.lookup(&t) {
-                return self.forward(pkt, &mut p, id, dir, now_ms);
-            }
+        Ok((p, matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(_))))
+    }
+
+    /// After the lookup: forward along the connection, or take the slow path.
+    #[inline]
+    fn finish(
+        &mut self,
+        snap: &Snapshot,
+        pkt: &mut Packet<'_>,
+        p: &mut Parsed,
+        found: Option<(ConnId, Dir)>,
+        now_ms: u64,
+    ) -> Verdict {
+        match found {
+            Some((id, dir)) => self.forward(snap, pkt, p, id, dir, now_ms),
+            None => self.slow_path(snap, pkt, p, now_ms),
         }
-        self.slow_path(pkt, &mut p, now_ms)
     }
 
     /// Packets without a connection: new connections, packets for rvs itself,
     /// ICMP errors, the exception path.
-    fn slow_path(&mut self, pkt: &mut Packet<'_>, p: &mut Parsed, now_ms: u64) -> Verdict {
-        let snap = self.snap.clone();
+    fn slow_path(
+        &mut self,
+        snap: &Snapshot,
+        pkt: &mut Packet<'_>,
+        p: &mut Parsed,
+        now_ms: u64,
+    ) -> Verdict {
         if p.kind == L4::IcmpError {
-            return self.icmp_error(pkt, p, now_ms);
+            return self.icmp_error(snap, pkt, p, now_ms);
         }
         if matches!(p.kind, L4::Tcp | L4::Udp) {
             if let Some(i) = snap.vs_lookup(p.proto, &p.dst, p.dport) {
-                return match self.new_conn(i, pkt.port, p, now_ms) {
-                    Ok(id) => self.forward(pkt, p, id, crate::conn::Dir::In, now_ms),
+                return match self.new_conn(snap, i, pkt.port, p, now_ms) {
+                    Ok(id) => self.forward(snap, pkt, p, id, Dir::In, now_ms),
                     Err(r) => self.drop(r),
                 };
             }
@@ -304,11 +401,11 @@ impl Worker {
             if p.kind == L4::Echo(true) {
                 return self.echo_reply(pkt, p);
             }
-            return self.kernel_or_drop(pkt.port, DropReason::NoService);
+            return self.kernel_or_drop(snap, pkt.port, DropReason::NoService);
         }
         let route = snap.routes.lookup(&p.dst);
         if route.is_some_and(|r| r.scope == Scope::KniHost) {
-            return self.kernel_or_drop(pkt.port, DropReason::NoService);
+            return self.kernel_or_drop(snap, pkt.port, DropReason::NoService);
         }
         if matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(true)) {
             let oif = route.map(|r| r.port);
@@ -322,8 +419,8 @@ impl Worker {
                     pkt.port,
                     oif,
                 ) {
-                    return match self.new_conn(i, pkt.port, p, now_ms) {
-                        Ok(id) => self.forward(pkt, p, id, crate::conn::Dir::In, now_ms),
+                    return match self.new_conn(snap, i, pkt.port, p, now_ms) {
+                        Ok(id) => self.forward(snap, pkt, p, id, Dir::In, now_ms),
                         Err(r) => self.drop(r),
                     };
                 }
@@ -337,15 +434,15 @@ impl Worker {
 
     /// Routes the packet toward `target`, writes the Ethernet header and
     /// decides the verdict. `on_link` ignores the route's gateway (DR).
-    fn send(
+    pub(super) fn send(
         &mut self,
+        snap: &Snapshot,
         pkt: &mut Packet<'_>,
         p: &Parsed,
         target: Addr,
         on_link: bool,
         now_ms: u64,
     ) -> Verdict {
-        let snap = self.snap.clone();
         let Some(r) = snap.routes.lookup(&target) else {
             return self.drop(DropReason::NoRoute);
         };
@@ -369,7 +466,7 @@ impl Worker {
         }
         match self.neigh.queue(nh, port, f, now_ms) {
             QueueResult::Queued { solicit: true } => {
-                match host::write_solicit(pkt, &snap, port, &nh, r.src) {
+                match host::write_solicit(pkt, snap, port, &nh, r.src) {
                     true => Verdict::Transmit(port),
                     false => Verdict::Consumed,
                 }
