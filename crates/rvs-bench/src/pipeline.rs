@@ -1,0 +1,503 @@
+//! In-memory benchmark of the pipeline: every frame goes through the same
+//! `Worker::process_burst` the daemon uses, from a receive buffer (the frame is
+//! copied in first, as a NIC would write it) to a verdict.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rvs_core::addr::{proto, Addr, Mac};
+use rvs_core::conn::tcp::Timeouts;
+use rvs_core::conn::FwdMode;
+use rvs_core::lab::{self, DestSpec, FrameSpec};
+use rvs_core::pipeline::{Packet, Verdict, Worker, WorkerConf};
+use rvs_core::route::{Route, Scope};
+use rvs_core::sched::SchedKind;
+use rvs_core::service::{Match, ServiceKey};
+use rvs_core::snapshot::{PipelineConf, Snapshot};
+use rvs_core::wire::tcp::flags::{ACK, PSH, SYN};
+
+/// Arguments of `rvs-bench pipeline`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Established connections in the table while measuring forwarding.
+    #[arg(long, default_value_t = 1_000_000)]
+    conns: usize,
+    /// Packets per measured case.
+    #[arg(long, default_value_t = 10_000_000)]
+    packets: usize,
+    /// Pin the benchmark to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+const BURST: usize = 32;
+const BUF: usize = 2048;
+const HEAD: usize = 128;
+const FRAME: usize = 64;
+const PAYLOAD: [u8; 10] = *b"0123456789";
+const RS: u8 = 8;
+const GW: Addr = Addr::v4(10, 0, 0, 254);
+const GW_MAC: Mac = lab::CLIENT_MAC;
+
+/// Frames of one case, 64 bytes apart, in the order they are sent.
+struct Frames {
+    data: Vec<u8>,
+    lens: Vec<u16>,
+    port: u16,
+}
+
+impl Frames {
+    fn new(port: u16, cap: usize) -> Frames {
+        Frames {
+            data: Vec::with_capacity(cap * FRAME),
+            lens: Vec::with_capacity(cap),
+            port,
+        }
+    }
+    fn push(&mut self, spec: &FrameSpec<'_>) {
+        let mut f = [0u8; 128];
+        let n = spec.build(&mut f);
+        assert!(n <= FRAME, "frame of {n} bytes");
+        let mut slot = [0u8; FRAME];
+        slot[..n].copy_from_slice(&f[..n]);
+        self.data.extend_from_slice(&slot);
+        self.lens.push(FRAME as u16);
+    }
+    fn len(&self) -> usize {
+        self.lens.len()
+    }
+}
+
+fn xorshift(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut s = seed | 1;
+    for i in (1..n).rev() {
+        let j = (xorshift(&mut s) % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+/// Client `i`: addresses in 172.16.0.0/12, 60,000 ports each.
+fn client(i: usize) -> (Addr, u16) {
+    let a = 0xac10_0000u32 + (i / 60_000) as u32 + 1;
+    (
+        Addr::from_v4_bytes(a.to_be_bytes()),
+        1024 + (i % 60_000) as u16,
+    )
+}
+
+/// Local addresses enough for `n` connections (64,512 ports each).
+fn laddrs(n: usize) -> Vec<Addr> {
+    (0..n / 60_000 + 2)
+        .map(|k| Addr::v4(192, 168, 101 + (k / 250) as u8, 1 + (k % 250) as u8))
+        .collect()
+}
+
+fn snapshot(mode: FwdMode, n: usize) -> Snapshot {
+    let mut routes = lab::routes();
+    let _ = routes.add(Route {
+        prefix: Addr::v4(0, 0, 0, 0),
+        plen: 0,
+        gateway: Some(GW),
+        port: lab::WAN,
+        scope: Scope::Global,
+        src: None,
+        mtu: 1500,
+        metric: 0,
+    });
+    let _ = routes.add(Route {
+        prefix: Addr::v4(192, 168, 96, 0),
+        plen: 20,
+        gateway: None,
+        port: lab::LAN,
+        scope: Scope::Link,
+        src: None,
+        mtu: 1500,
+        metric: 0,
+    });
+    let lips: Vec<_> = laddrs(n).into_iter().map(|a| (a, lab::LAN)).collect();
+    let svc = match mode {
+        FwdMode::Snat => {
+            // LAN hosts 192.168.100.0/24 out through one WAN address per 60,000 conns.
+            let m = Match::parse(
+                "proto=tcp,src-range=192.168.96.0-192.168.111.255,oif=dpdk1",
+                |d| match d {
+                    "dpdk0" => Some(0),
+                    "dpdk1" => Some(1),
+                    _ => None,
+                },
+            )
+            .expect("match");
+            let wans: Vec<DestSpec> = (0..n / 60_000 + 2)
+                .map(|k| {
+                    DestSpec::new(
+                        Addr::v4(10, 0, 1 + (k / 250) as u8, 1 + (k % 250) as u8),
+                        0,
+                        FwdMode::Snat,
+                    )
+                })
+                .collect();
+            lab::service(1, ServiceKey::Match(m), SchedKind::Rr, &wans, &[], 0, 1)
+        }
+        _ => {
+            let dests: Vec<DestSpec> = (0..RS)
+                .map(|i| DestSpec::new(lab::rs_ip(i), 80, mode))
+                .collect();
+            lab::service(
+                1,
+                ServiceKey::Vs {
+                    proto: proto::TCP,
+                    vip: lab::VIP,
+                    vport: 80,
+                },
+                SchedKind::Rr,
+                &dests,
+                if mode == FwdMode::Fnat { &lips } else { &[] },
+                0,
+                1,
+            )
+        }
+    };
+    let mut neigh: Vec<_> = (0..RS)
+        .map(|i| (lab::rs_ip(i), lab::rs_mac(i), lab::LAN))
+        .collect();
+    neigh.push((GW, GW_MAC, lab::WAN));
+    // SNAT hosts and NAT/FNAT clients are reached through static neighbours / the gateway.
+    for h in 0..16u8 {
+        neigh.push((
+            Addr::v4(192, 168, 100, 100 + h),
+            Mac([2, 0, 0, 0, 3, h]),
+            lab::LAN,
+        ));
+    }
+    Snapshot::new(
+        1,
+        1,
+        lab::ports(),
+        lab::addrs(),
+        routes,
+        vec![svc],
+        neigh,
+        Timeouts::default(),
+        PipelineConf::default(),
+    )
+}
+
+/// Runs frames through a worker in bursts until `packets` have been sent;
+/// returns (seconds, forwarded, first non-forward verdict).
+fn drive(
+    w: &mut Worker,
+    frames: &Frames,
+    packets: usize,
+    now0: u64,
+) -> (f64, usize, Option<Verdict>) {
+    let mut store = vec![0u8; BURST * BUF];
+    let mut verdicts = [Verdict::Consumed; BURST];
+    let n = frames.len();
+    let mut idx = 0usize;
+    let mut sent = 0usize;
+    let mut fwd = 0usize;
+    let mut bad = None;
+    let t0 = Instant::now();
+    while sent < packets {
+        let m = BURST.min(packets - sent);
+        let mut chunks = store.chunks_mut(BUF);
+        let mut pkts: [Packet<'_>; BURST] = std::array::from_fn(|_| Packet {
+            buf: chunks.next().unwrap_or_default(),
+            head: HEAD,
+            len: 0,
+            port: frames.port,
+            csum_ok: false,
+        });
+        for p in pkts.iter_mut().take(m) {
+            let len = frames.lens[idx] as usize;
+            p.buf[HEAD..HEAD + len].copy_from_slice(&frames.data[idx * FRAME..idx * FRAME + len]);
+            p.len = len;
+            idx += 1;
+            if idx == n {
+                idx = 0;
+            }
+        }
+        let now = now0 + t0.elapsed().as_millis() as u64;
+        w.process_burst(&mut pkts[..m], &mut verdicts[..m], now);
+        for v in &verdicts[..m] {
+            if matches!(v, Verdict::Transmit(_)) {
+                fwd += 1;
+            } else if bad.is_none() {
+                bad = Some(*v);
+            }
+        }
+        sent += m;
+    }
+    (t0.elapsed().as_secs_f64(), fwd, bad)
+}
+
+/// The reference: read each frame into the receive buffer and swap its MACs.
+fn l2fwd(frames: &Frames, packets: usize) -> f64 {
+    let mut store = vec![0u8; BURST * BUF];
+    let n = frames.len();
+    let mut idx = 0usize;
+    let mut sent = 0usize;
+    let mut check = 0u64;
+    let t0 = Instant::now();
+    while sent < packets {
+        let m = BURST.min(packets - sent);
+        for b in store.chunks_mut(BUF).take(m) {
+            let len = frames.lens[idx] as usize;
+            let f = &mut b[HEAD..HEAD + len];
+            f.copy_from_slice(&frames.data[idx * FRAME..idx * FRAME + len]);
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&f[0..6]);
+            f.copy_within(6..12, 0);
+            f[6..12].copy_from_slice(&mac);
+            check = check.wrapping_add(f[0] as u64);
+            idx += 1;
+            if idx == n {
+                idx = 0;
+            }
+        }
+        sent += m;
+    }
+    let s = t0.elapsed().as_secs_f64();
+    std::hint::black_box(check);
+    s
+}
+
+/// A worker with `n` connections of `mode` created by SYNs; returns the worker,
+/// the seconds the SYNs took, and the in/out data frames of every connection.
+fn setup(mode: FwdMode, n: usize) -> Result<(Worker, f64, Frames, Frames), String> {
+    let snap = Arc::new(snapshot(mode, n));
+    let conf = WorkerConf {
+        conn_capacity: n.max(1),
+        ..WorkerConf::default()
+    };
+    let mut w = Worker::new(conf, snap, 0);
+    let order = shuffled(n, 0x5eed ^ n as u64);
+    let flow = |i: usize| -> (Addr, u16, Addr, u16, u16) {
+        let (cip, cport) = client(i);
+        match mode {
+            FwdMode::Snat => {
+                // Host 192.168.100.(100..116) to remote 172.16/12.
+                let host = Addr::v4(192, 168, 100, 100 + (i % 16) as u8);
+                (
+                    host,
+                    1024 + (i / 16 % 60_000) as u16,
+                    cip,
+                    80 + (i / 16 / 60_000) as u16,
+                    lab::LAN,
+                )
+            }
+            _ => (cip, cport, lab::VIP, 80, lab::WAN),
+        }
+    };
+    let in_port = flow(0).4;
+    let mut syns = Frames::new(in_port, n);
+    for &i in &order {
+        let (s, sp, d, dp, _) = flow(i);
+        let mut spec = FrameSpec::tcp(s, sp, d, dp, SYN);
+        if in_port == lab::LAN {
+            spec.dst_mac = lab::LAN_MAC;
+            spec.src_mac = Mac([2, 0, 0, 0, 3, (i % 16) as u8]);
+        }
+        syns.push(&spec);
+    }
+    // Create: one pass over the SYNs, recording each connection's translated side.
+    let mut outs: Vec<(Addr, u16, Addr, u16)> =
+        vec![(Addr::UNSPECIFIED, 0, Addr::UNSPECIFIED, 0); n];
+    let mut store = vec![0u8; BUF];
+    let t0 = Instant::now();
+    let mut made = 0;
+    {
+        let mut chunk_store = vec![0u8; BURST * BUF];
+        let mut verdicts = [Verdict::Consumed; BURST];
+        let mut base = 0;
+        while base < n {
+            let m = BURST.min(n - base);
+            let mut chunks = chunk_store.chunks_mut(BUF);
+            let mut pkts: [Packet<'_>; BURST] = std::array::from_fn(|_| Packet {
+                buf: chunks.next().unwrap_or_default(),
+                head: HEAD,
+                len: 0,
+                port: in_port,
+                csum_ok: false,
+            });
+            for (k, p) in pkts.iter_mut().take(m).enumerate() {
+                let idx = base + k;
+                p.buf[HEAD..HEAD + FRAME]
+                    .copy_from_slice(&syns.data[idx * FRAME..(idx + 1) * FRAME]);
+                p.len = FRAME;
+            }
+            w.process_burst(&mut pkts[..m], &mut verdicts[..m], 1);
+            for (k, p) in pkts.iter().take(m).enumerate() {
+                if let Verdict::Transmit(_) = verdicts[k] {
+                    made += 1;
+                    let f = p.frame();
+                    let ip = |o: usize| Addr::from_v4_bytes([f[o], f[o + 1], f[o + 2], f[o + 3]]);
+                    let l4 = 14 + (f[14] & 0xf) as usize * 4;
+                    let port = |o: usize| u16::from_be_bytes([f[o], f[o + 1]]);
+                    outs[order[base + k]] = (ip(26), port(l4), ip(30), port(l4 + 2));
+                }
+            }
+            base += m;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    drop(store.drain(..));
+    if made != n {
+        return Err(format!(
+            "{mode:?}: only {made} of {n} SYNs created a connection (drops: {:?})",
+            w.drops().nonzero()
+        ));
+    }
+    // Data frames, in the same shuffled order: client side and RS side.
+    let mut ins = Frames::new(in_port, n);
+    let mut rets = Frames::new(
+        if in_port == lab::WAN {
+            lab::LAN
+        } else {
+            lab::WAN
+        },
+        n,
+    );
+    for &i in &order {
+        let (s, sp, d, dp, _) = flow(i);
+        let mut spec = FrameSpec {
+            payload: &PAYLOAD,
+            ..FrameSpec::tcp(s, sp, d, dp, ACK | PSH)
+        };
+        if in_port == lab::LAN {
+            spec.dst_mac = lab::LAN_MAC;
+            spec.src_mac = Mac([2, 0, 0, 0, 3, (i % 16) as u8]);
+        }
+        ins.push(&spec);
+        let (osrc, osport, odst, odport) = outs[i];
+        // The reply: from the translated destination back to the translated source.
+        let mut r = FrameSpec {
+            payload: &PAYLOAD,
+            ..FrameSpec::tcp(odst, odport, osrc, osport, ACK | PSH)
+        };
+        if rets.port == lab::LAN {
+            r.dst_mac = lab::LAN_MAC;
+            r.src_mac = lab::rs_mac(0);
+        } else {
+            r.dst_mac = lab::WAN_MAC;
+            r.src_mac = GW_MAC;
+        }
+        rets.push(&r);
+    }
+    Ok((w, secs, ins, rets))
+}
+
+fn mpps(packets: usize, secs: f64) -> f64 {
+    packets as f64 / secs / 1e6
+}
+
+/// Runs the benchmark; returns the process exit code.
+pub fn run(a: Args) -> i32 {
+    if let Some(cpu) = a.cpu {
+        let ok = core_affinity::get_core_ids()
+            .and_then(|ids| ids.into_iter().find(|c| c.id == cpu))
+            .is_some_and(core_affinity::set_for_current);
+        if !ok {
+            eprintln!("rvs-bench: cannot pin to CPU {cpu}");
+            return 2;
+        }
+    }
+    let n = a.conns.max(1);
+    let p = a.packets.max(BURST);
+    let mut out: Vec<(&str, String)> = Vec::new();
+    let mut fail = None;
+    let mut check = |name: &str, total: usize, fwd: usize, bad: Option<Verdict>| {
+        if fwd != total && fail.is_none() {
+            fail = Some(format!(
+                "{name}: {fwd} of {total} forwarded, first other verdict {bad:?}"
+            ));
+        }
+    };
+
+    // FNAT with n connections: new connections, then both directions.
+    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("rvs-bench: {e}");
+            return 1;
+        }
+    };
+    let bytes_per_conn = w.conns().memory_bytes() as f64 / w.conns().capacity() as f64;
+    // Warm-up: the first data segment of each connection carries TOA.
+    let (_, fwd, bad) = drive(&mut w, &ins, n, 2);
+    check("fnat warm-up", n, fwd, bad);
+    let l2 = l2fwd(&ins, p);
+    let (s_in, fwd, bad) = drive(&mut w, &ins, p, 3);
+    check("fnat_in", p, fwd, bad);
+    let (s_out, fwd, bad) = drive(&mut w, &rets, p, 4);
+    check("fnat_out", p, fwd, bad);
+    out.push(("l2fwd_mpps", format!("{:.2}", mpps(p, l2))));
+    out.push(("fnat_in_mpps", format!("{:.2}", mpps(p, s_in))));
+    out.push(("fnat_out_mpps", format!("{:.2}", mpps(p, s_out))));
+    out.push(("fnat_new_cps", format!("{:.0}", n as f64 / syn_secs)));
+    let conn_size = std::mem::size_of::<rvs_core::conn::Conn>();
+    drop(w);
+
+    // The same with 1,000 connections: the table sits in cache.
+    let k = 1000.min(n);
+    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("rvs-bench: {e}");
+            return 1;
+        }
+    };
+    let _ = drive(&mut w, &ins, k, 2);
+    let (s_1k, fwd, bad) = drive(&mut w, &ins, p, 3);
+    check("fnat_in_1k", p, fwd, bad);
+    out.push(("fnat_in_mpps_1k", format!("{:.2}", mpps(p, s_1k))));
+    drop(w);
+
+    for (mode, name) in [
+        (FwdMode::Dr, "dr_mpps"),
+        (FwdMode::Nat, "nat_mpps"),
+        (FwdMode::Snat, "snat_mpps"),
+    ] {
+        let (mut w, _, ins, _) = match setup(mode, n) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("rvs-bench: {e}");
+                return 1;
+            }
+        };
+        let (s, fwd, bad) = drive(&mut w, &ins, p, 3);
+        check(name, p, fwd, bad);
+        out.push((name, format!("{:.2}", mpps(p, s))));
+    }
+    out.push(("conns", n.to_string()));
+    out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
+    out.push(("conn_struct_bytes", conn_size.to_string()));
+    out.push(("packets_per_case", p.to_string()));
+    out.push(("frame_bytes", FRAME.to_string()));
+    out.push(("burst", BURST.to_string()));
+    if let Some(e) = fail {
+        eprintln!("rvs-bench: {e}");
+        return 1;
+    }
+    if a.json {
+        let body: Vec<String> = out.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        println!("{{{}}}", body.join(","));
+    } else {
+        for (k, v) in &out {
+            println!("{k:<20} {v}");
+        }
+    }
+    0
+}
