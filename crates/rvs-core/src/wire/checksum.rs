@@ -72,7 +72,8 @@ pub fn pseudo_header(src: &Addr, dst: &Addr, proto: u8, len: u32) -> u32 {
     // zero/proto/16-bit-length words and the IPv6 32-bit length/zero/next
     // header words have the same one's-complement sum.
     let addrs = if src.is_v4() {
-        sum(&src.0[12..]) + sum(&dst.0[12..])
+        let (s, d) = (src.v4_u32(), dst.v4_u32());
+        (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff)
     } else {
         sum(&src.0) + sum(&dst.0)
     };
