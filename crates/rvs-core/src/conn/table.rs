@@ -148,25 +148,42 @@ impl ConnTable {
         let mut hashes = [0u64; BATCH];
         let mut homes = [0usize; BATCH];
         let mut masks = [0u16; BATCH];
-        // Pass 1: independent bucket loads, no data-dependent branches.
+        // Pass 1: hashes only (pure arithmetic), then one load per bucket with
+        // nothing else in the loop, so the CPU keeps as many misses in flight as
+        // it has fill buffers; then the signature compares hit the cache.
         for i in 0..n {
             let h = self.index.hash(&keys[i]);
-            let b = self.index.home(h);
             hashes[i] = h;
-            homes[i] = b;
-            masks[i] = self.index.sig_mask(b, sig_of(h));
+            homes[i] = self.index.home(h);
         }
-        // Pass 2: touch the line holding the first candidate's key for that side.
+        let mut touch = 0u16;
+        for &b in &homes[..n] {
+            touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
+        }
+        std::hint::black_box(touch);
+        for i in 0..n {
+            masks[i] = self.index.sig_mask(homes[i], sig_of(hashes[i]));
+        }
+        // Pass 2: touch both cache lines of the first candidate conn (the key for
+        // this side, and the other side's key that the pipeline rewrites with).
         let mut ports = [0u16; BATCH];
+        let mut touch = 0u16;
         for i in 0..n {
             if masks[i] != 0 {
                 let w = (masks[i].trailing_zeros() as usize).min(WAYS - 1);
                 let v = self.index.buckets[homes[i]].slots[w];
                 if let Some(c) = self.conns.get((v >> 1) as usize) {
-                    ports[i] = if v & 1 == 0 { c.cport } else { c.rport };
+                    let (mine, other) = if v & 1 == 0 {
+                        (c.cport, c.rport)
+                    } else {
+                        (c.rport, c.cport)
+                    };
+                    ports[i] = mine;
+                    touch ^= other;
                 }
             }
         }
+        std::hint::black_box(touch);
         // Pass 3: compare, with the lines now in cache. A single candidate whose
         // source port differs, in a bucket nothing overflowed from, is a miss.
         for i in 0..n {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite of rvs, as CI runs it: format, lints, unit and
+# integration tests, then a short fuzz smoke run of every fuzz target.
+# Idempotent: installs what it needs first. Run from the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "fuzz smoke (${FUZZ_SECONDS:=30}s per target)"
+bash scripts/fuzz.sh "$FUZZ_SECONDS"
