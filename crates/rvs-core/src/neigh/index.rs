@@ -7,7 +7,7 @@
 //! deletion so no tombstones ever accumulate.
 
 use crate::addr::Addr;
-use crate::route::hash::avalanche;
+use crate::hash::avalanche;
 
 /// Marks an empty bucket.
 const EMPTY: u32 = u32::MAX;

@@ -5,6 +5,8 @@
 use super::parse::{be16, Parsed, L4};
 use crate::addr::{proto, Addr};
 use crate::wire::checksum;
+pub(crate) use crate::wire::tcp::toa_len;
+use crate::wire::tcp::write_toa;
 
 #[inline]
 pub(crate) fn put16(b: &mut [u8], off: usize, v: u16) {
@@ -172,15 +174,6 @@ pub(crate) fn open_gap(
     true
 }
 
-/// TOA option length for a client address.
-pub(crate) fn toa_len(a: &Addr) -> usize {
-    if a.is_v4() {
-        8
-    } else {
-        20
-    }
-}
-
 /// Inserts a TOA option (kind 254: client port and address) at the end of the
 /// TCP options. Returns false, leaving the frame as it was, when the option
 /// would not fit in the TCP header, the MTU or the buffer.
@@ -203,10 +196,7 @@ pub(crate) fn insert_toa(
     }
     let f = &mut buf[*head..*head + *len];
     let mut opt = [0u8; 20];
-    opt[0] = 254;
-    opt[1] = n as u8;
-    opt[2..4].copy_from_slice(&cport.to_be_bytes());
-    opt[4..n].copy_from_slice(cip.wire_bytes());
+    write_toa(&mut opt, cport, cip);
     f[at..at + n].copy_from_slice(&opt[..n]);
     // Checksum: the data-offset word, the pseudo-header length and the new bytes.
     let old_w = be16(f, p.l4 + 12);

@@ -11,15 +11,13 @@
 //! IPv4-mapped `Addr`s, so in a single 128-bit space an IPv6 `::/0` would
 //! swallow every IPv4 destination.
 
-pub mod hash;
-
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::str::FromStr;
 
 use crate::addr::{Addr, PortId};
-use hash::FastBuildHasher;
+use crate::hash::FastBuildHasher;
 
 /// Route scope, as dpip shows it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
