@@ -1,0 +1,1 @@
+//! rvs-cli: parsing and output of rvsadm and rvsip.

@@ -1,0 +1,6 @@
+//! rvsd: the rvs daemon, as a library so that its parts can be tested.
+//!
+//! - [`store`]: the configuration (services, dests, local addresses,
+//!   addresses, routes, neighbours) as the control API changes it, and the
+//!   snapshots built from it for the workers.
+pub mod store;

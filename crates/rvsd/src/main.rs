@@ -1,0 +1,2 @@
+//! rvsd: the rvs daemon.
+fn main() {}
