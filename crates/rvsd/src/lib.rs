@@ -3,4 +3,5 @@
 //! - [`store`]: the configuration (services, dests, local addresses,
 //!   addresses, routes, neighbours) as the control API changes it, and the
 //!   snapshots built from it for the workers.
+pub mod config;
 pub mod store;

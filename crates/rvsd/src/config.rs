@@ -1,0 +1,313 @@
+//! The daemon's configuration file (`rvsd -c FILE`, default `/etc/rvs/rvs.toml`).
+//!
+//! Every key is documented in `conf/rvs.toml.sample`. Errors name the file,
+//! the line and the key, so an operator can fix them without guessing.
+
+use std::path::{Path, PathBuf};
+
+use rvs_core::conn::tcp::Timeouts;
+use rvs_core::snapshot::PipelineConf;
+use serde::Deserialize;
+
+/// Default configuration file.
+pub const DEFAULT_PATH: &str = "/etc/rvs/rvs.toml";
+
+/// I/O backend of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// AF_PACKET with TPACKET_V3 rings.
+    AfPacket,
+}
+
+/// How a worker waits when there is no traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Idle {
+    /// Poll, and sleep in poll(2) on the rings after a short idle spell.
+    #[default]
+    Adaptive,
+    /// Poll without ever sleeping (a whole core per worker).
+    Busy,
+}
+
+/// A port rvs takes over.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Netif {
+    /// The name the tools use (`dpdk0`).
+    pub name: String,
+    /// The kernel interface taken over.
+    pub iface: String,
+    /// I/O backend.
+    #[serde(default = "default_backend")]
+    pub backend: BackendKind,
+    /// Create the `<name>.kni` exception-path device.
+    #[serde(default = "yes")]
+    pub kni: bool,
+    /// IP MTU; default: the interface's.
+    pub mtu: Option<u16>,
+}
+
+fn default_backend() -> BackendKind {
+    BackendKind::AfPacket
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Protocol timeouts in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutConf {
+    /// TCP ESTABLISHED.
+    pub tcp_established: Option<u32>,
+    /// TCP SYN_RECV.
+    pub tcp_syn_recv: Option<u32>,
+    /// TCP FIN_WAIT.
+    pub tcp_fin_wait: Option<u32>,
+    /// TCP TIME_WAIT.
+    pub tcp_time_wait: Option<u32>,
+    /// TCP CLOSE.
+    pub tcp_close: Option<u32>,
+    /// TCP CLOSE_WAIT.
+    pub tcp_close_wait: Option<u32>,
+    /// TCP LAST_ACK.
+    pub tcp_last_ack: Option<u32>,
+    /// UDP.
+    pub udp: Option<u32>,
+    /// ICMP.
+    pub icmp: Option<u32>,
+}
+
+/// Pipeline switches.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Verify received TCP/UDP/ICMP checksums (the backend may vouch for them).
+    #[serde(default = "yes")]
+    pub verify_l4_checksum: bool,
+    /// Insert the client address (TOA) into FNAT TCP traffic.
+    #[serde(default = "yes")]
+    pub toa: bool,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection { verify_l4_checksum: true, toa: true }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Worker threads.
+    #[serde(default = "one")]
+    pub workers: u16,
+    /// CPUs to pin workers to, one per worker in order (optional).
+    #[serde(default)]
+    pub cpus: Vec<usize>,
+    /// Connection-table capacity per worker.
+    #[serde(default = "default_capacity")]
+    pub conn_capacity: usize,
+    /// Control socket path (the `RVS_SOCKET` environment variable overrides it).
+    pub socket: Option<String>,
+    /// Idle strategy.
+    #[serde(default)]
+    pub idle: Idle,
+    /// Log level: error, warn, info, debug, trace.
+    #[serde(default = "default_log")]
+    pub log_level: String,
+    /// Ports.
+    #[serde(default)]
+    pub netif: Vec<Netif>,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutConf,
+    /// Pipeline switches.
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+}
+
+fn one() -> u16 {
+    1
+}
+
+fn default_capacity() -> usize {
+    1 << 20
+}
+
+fn default_log() -> String {
+    "info".into()
+}
+
+/// A configuration error: which file, where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// Line (1-based), when known.
+    pub line: Option<usize>,
+    /// What was wrong, naming the key.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path.display(), l, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates configuration text (`path` names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let err = |line, message: String| ConfigError { path: path.to_path_buf(), line, message };
+        let c: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            err(line, e.message().trim().to_string())
+        })?;
+        // Validation with the line of the offending key where we can find it.
+        let find = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1);
+        if c.workers == 0 || c.workers > 64 {
+            return Err(err(find("workers"), format!("workers = {}: must be 1..=64", c.workers)));
+        }
+        if !c.cpus.is_empty() && c.cpus.len() != c.workers as usize {
+            return Err(err(
+                find("cpus"),
+                format!("cpus lists {} CPUs for {} workers: give one per worker or none", c.cpus.len(), c.workers),
+            ));
+        }
+        if c.conn_capacity == 0 || c.conn_capacity > rvs_core::conn::MAX_CAPACITY {
+            return Err(err(find("conn_capacity"), format!("conn_capacity = {}: must be 1..=2^31-1", c.conn_capacity)));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&c.log_level.as_str()) {
+            return Err(err(
+                find("log_level"),
+                format!("log_level = \"{}\": expected error, warn, info, debug or trace", c.log_level),
+            ));
+        }
+        if c.netif.is_empty() {
+            return Err(err(None, "no [[netif]] section: rvsd needs at least one port".into()));
+        }
+        for (i, n) in c.netif.iter().enumerate() {
+            let at = text.match_indices("[[netif]]").nth(i).map(|(o, _)| line_of(text, o));
+            if n.name.is_empty() || n.name.len() > 11 || !n.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+                return Err(err(
+                    at,
+                    format!("netif name = \"{}\": 1 to 11 letters, digits, '-' or '_' (the kni device adds \".kni\")", n.name),
+                ));
+            }
+            if c.netif.iter().filter(|m| m.name == n.name).count() > 1 {
+                return Err(err(at, format!("netif name = \"{}\" appears twice", n.name)));
+            }
+            if c.netif.iter().filter(|m| m.iface == n.iface).count() > 1 {
+                return Err(err(at, format!("netif iface = \"{}\" appears twice", n.iface)));
+            }
+            if n.mtu.is_some_and(|m| !(576..=9000).contains(&m)) {
+                return Err(err(at, format!("netif mtu = {}: must be 576..=9000", n.mtu.unwrap_or(0))));
+            }
+        }
+        Ok(c)
+    }
+
+    /// The control socket: `RVS_SOCKET`, else the file's `socket`, else the default.
+    pub fn socket_path(&self) -> String {
+        std::env::var("RVS_SOCKET")
+            .ok()
+            .or_else(|| self.socket.clone())
+            .unwrap_or_else(|| rvs_api::DEFAULT_SOCKET.to_string())
+    }
+
+    /// Timeouts with the file's overrides applied.
+    pub fn timeouts(&self) -> Timeouts {
+        let mut t = Timeouts::default();
+        let s = &self.timeouts;
+        let ms = |v: Option<u32>, d: u32| v.map_or(d, |x| x.saturating_mul(1000));
+        t.established_ms = ms(s.tcp_established, t.established_ms);
+        t.syn_recv_ms = ms(s.tcp_syn_recv, t.syn_recv_ms);
+        t.fin_wait_ms = ms(s.tcp_fin_wait, t.fin_wait_ms);
+        t.time_wait_ms = ms(s.tcp_time_wait, t.time_wait_ms);
+        t.close_ms = ms(s.tcp_close, t.close_ms);
+        t.close_wait_ms = ms(s.tcp_close_wait, t.close_wait_ms);
+        t.last_ack_ms = ms(s.tcp_last_ack, t.last_ack_ms);
+        t.udp_ms = ms(s.udp, t.udp_ms);
+        t.icmp_ms = ms(s.icmp, t.icmp_ms);
+        t
+    }
+
+    /// Pipeline knobs.
+    pub fn pipeline_conf(&self) -> PipelineConf {
+        PipelineConf {
+            verify_l4_checksum: self.pipeline.verify_l4_checksum,
+            toa: self.pipeline.toa,
+            ..PipelineConf::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/rvs/rvs.toml"), t)
+    }
+
+    #[test]
+    fn sample_parses() {
+        let text = include_str!("../../../conf/rvs.toml.sample");
+        let c = parse(text).expect("the sample must parse");
+        assert_eq!(c.netif.len(), 2);
+        assert_eq!(c.netif[0].name, "dpdk0");
+        assert_eq!(c.idle, Idle::Adaptive);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse("workers = 1\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\ncolour = \"red\"\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("/etc/rvs/rvs.toml:5:"), "{s}");
+        assert!(s.contains("colour"), "{s}");
+        let e = parse("workers = 0\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("workers"), "{e}");
+        let e = parse("workers = \"two\"\n").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+        let e = parse("workers = 1\n").unwrap_err();
+        assert!(e.message.contains("[[netif]]"), "{e}");
+        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk0\"\niface = \"b\"\n").unwrap_err();
+        assert!(e.message.contains("twice"), "{e}");
+        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"dpdk\"\n").unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn timeouts_in_seconds() {
+        let c = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[timeouts]\ntcp_established = 120\nudp = 10\n").unwrap();
+        let t = c.timeouts();
+        assert_eq!(t.established_ms, 120_000);
+        assert_eq!(t.udp_ms, 10_000);
+        assert_eq!(t.syn_recv_ms, Timeouts::default().syn_recv_ms);
+    }
+}
