@@ -3,3 +3,5 @@
 
 mod oracle;
 mod smoke;
+mod util;
+mod fnat;
