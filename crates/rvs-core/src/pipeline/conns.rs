@@ -160,6 +160,9 @@ impl Worker {
             FwdMode::Dr | FwdMode::Tunnel => (Addr::UNSPECIFIED, 0),
         };
         let (rip, rport) = match mode {
+            // The remote echoes the translated identifier back: the reply's
+            // tuple carries lport on both sides.
+            FwdMode::Snat if matches!(p.kind, L4::Echo(_)) => (p.dst, lport),
             FwdMode::Snat => (p.dst, p.dport),
             _ => (dest.addr, if dest.port == 0 { p.dport } else { dest.port }),
         };
