@@ -5,3 +5,4 @@ mod oracle;
 mod smoke;
 mod util;
 mod fnat;
+mod modes;
