@@ -6,3 +6,5 @@ mod smoke;
 mod util;
 mod fnat;
 mod modes;
+mod icmp;
+mod host;
