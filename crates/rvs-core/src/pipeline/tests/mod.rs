@@ -8,3 +8,4 @@ mod fnat;
 mod modes;
 mod icmp;
 mod host;
+mod sched;
