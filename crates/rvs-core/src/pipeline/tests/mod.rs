@@ -9,3 +9,4 @@ mod modes;
 mod icmp;
 mod host;
 mod sched;
+mod limits;
