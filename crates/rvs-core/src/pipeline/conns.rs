@@ -258,7 +258,12 @@ impl Worker {
         let timeout = match p.kind {
             L4::Tcp => {
                 let old = TcpState::from_u8(c.state).unwrap_or_default();
-                let new = tcp::transition(old, dir, p.tcp_flags);
+                // DR/TUNNEL see only the client's side: LVS's input-only table.
+                let new = if c.flags & flags::NO_OUT_TUPLE != 0 {
+                    tcp::transition_input_only(old, p.tcp_flags)
+                } else {
+                    tcp::transition(old, dir, p.tcp_flags)
+                };
                 if new != old {
                     let was = tcp::is_active(old);
                     let now_active = tcp::is_active(new);
