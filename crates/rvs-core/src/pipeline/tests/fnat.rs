@@ -67,7 +67,13 @@ fn fnat_tcp_full_lifecycle() {
     assert_eq!(w.conns().len(), 1);
 
     // SYN-ACK from the RS back to the client.
-    let out = run_tx(&mut w, &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(), LAN, WAN, 1);
+    let out = run_tx(
+        &mut w,
+        &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(),
+        LAN,
+        WAN,
+        1,
+    );
     assert_to_client(&out, 80, 37177);
     assert_eq!(out[22], 63);
 
@@ -109,9 +115,21 @@ fn fnat_tcp_full_lifecycle() {
     assert_eq!(out[v4_l4(&out) + 13], FIN | ACK);
     let ds = svc.dests[rs as usize].stats.sum();
     assert_eq!((ds.active, ds.inactive), (0, 1), "no longer ESTABLISHED");
-    let out = run_tx(&mut w, &from_rs(rs, 80, LIP, lport, ACK).to_vec(), LAN, WAN, 7);
+    let out = run_tx(
+        &mut w,
+        &from_rs(rs, 80, LIP, lport, ACK).to_vec(),
+        LAN,
+        WAN,
+        7,
+    );
     assert_to_client(&out, 80, 37177);
-    let out = run_tx(&mut w, &from_rs(rs, 80, LIP, lport, FIN | ACK).to_vec(), LAN, WAN, 8);
+    let out = run_tx(
+        &mut w,
+        &from_rs(rs, 80, LIP, lport, FIN | ACK).to_vec(),
+        LAN,
+        WAN,
+        8,
+    );
     assert_to_client(&out, 80, 37177);
     let out = client(&mut w, from_client(37177, 80, ACK), 9);
     assert_eq!(tcp_hlen(&out), 20);
@@ -175,7 +193,13 @@ fn fnat_with_ipv4_options() {
     assert_eq!(out[14], 0x46);
     assert_eq!(&out[34..38], &[0x94, 0x04, 0, 0], "option kept as it was");
 
-    let out = run_tx(&mut w, &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(), LAN, WAN, 1);
+    let out = run_tx(
+        &mut w,
+        &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(),
+        LAN,
+        WAN,
+        1,
+    );
     assert_to_client(&out, 80, 40001);
 
     // TOA goes after the TCP header, whatever the IP header length.
@@ -191,7 +215,10 @@ fn fnat_with_ipv4_options() {
     assert_checksums(&out);
     assert_eq!(tcp_opts(&out), &[254, 8, 0x9c, 0x41, 10, 0, 0, 48]);
     assert_eq!(tcp_payload(&out), payload);
-    assert_eq!(be16(&out, 16) as usize, v4_l4(&out) - 14 + 28 + payload.len());
+    assert_eq!(
+        be16(&out, 16) as usize,
+        v4_l4(&out) - 14 + 28 + payload.len()
+    );
 }
 
 #[test]

@@ -60,8 +60,26 @@ fn ping_to_vip_is_answered() {
     assert_eq!(&out[42..], b"abcdefgh");
 }
 
+#[test]
+fn ping6_to_vip_is_answered() {
+    let mut w = worker(v6_lab());
+    let req = FrameSpec {
+        payload: b"abcdefgh",
+        ..FrameSpec::echo(v6::cip(), v6::vip(), 0x0777)
+    }
+    .to_vec();
+    let (v, out) = run(&mut w, &req, WAN, 0);
+    assert_eq!(v, Verdict::Transmit(WAN));
+    assert_checksums(&out);
+    assert_eq!(&out[0..6], &lab::CLIENT_MAC.0);
+    assert_eq!(v6_src_dst(&out), (v6::vip(), v6::cip()));
+    assert_eq!(&out[V6_L4..V6_L4 + 2], &[129, 0], "echo reply, code 0");
+    assert_eq!(&out[V6_L4 + 4..V6_L4 + 8], &[0x07, 0x77, 0, 1]);
+    assert_eq!(&out[V6_L4 + 8..], b"abcdefgh");
+}
+
 /// A neighbour solicitation from the IPv6 client for `target`, written out.
-fn ns(target: Addr) -> Vec<u8> {
+pub(super) fn ns(target: Addr) -> Vec<u8> {
     let t = target.0;
     let mut mc = [0u8; 16];
     mc[0] = 0xff;
@@ -95,7 +113,11 @@ fn ipv6_ns_answered_with_na() {
     assert_eq!(&out[0..6], &lab::CLIENT_MAC.0);
     assert_eq!(&out[6..12], &lab::WAN_MAC.0);
     assert_eq!(&out[12..14], &[0x86, 0xdd]);
-    assert_eq!(&out[18..22], &[0, 32, 58, 255], "length, ICMPv6, hop limit 255");
+    assert_eq!(
+        &out[18..22],
+        &[0, 32, 58, 255],
+        "length, ICMPv6, hop limit 255"
+    );
     assert_eq!(v6_src_dst(&out), (v6::vip(), v6::cip()));
     assert_eq!((out[54], out[55]), (136, 0), "neighbour advertisement");
     assert_eq!(out[58], 0x60, "solicited, override, not a router");
@@ -112,7 +134,11 @@ fn unknown_next_hop_is_resolved_and_queued_frames_released() {
     let mut w = worker(lab::tutorial_fnat(1));
     let syn = from_client(45000, 80, SYN).to_vec();
     let fwd = run_tx(&mut w, &syn, WAN, LAN, 0);
-    let rs = if v4_src_dst(&fwd).1 == lab::rs_ip(0) { 0 } else { 1 };
+    let rs = if v4_src_dst(&fwd).1 == lab::rs_ip(0) {
+        0
+    } else {
+        1
+    };
     let lport = be16(&fwd, 34);
 
     // The SYN-ACK goes to a client whose MAC rvs does not know: it asks.
@@ -125,7 +151,10 @@ fn unknown_next_hop_is_resolved_and_queued_frames_released() {
     assert_eq!(&arp[12..22], &[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
     assert_eq!(&arp[22..28], &lab::WAN_MAC.0);
     let spa = Addr::v4(arp[28], arp[29], arp[30], arp[31]);
-    assert!(spa == VIP || spa == lab::WAN_IP, "asks from a WAN address, not {spa}");
+    assert!(
+        spa == VIP || spa == lab::WAN_IP,
+        "asks from a WAN address, not {spa}"
+    );
     assert_eq!(&arp[32..38], &[0; 6]);
     assert_eq!(&arp[38..42], &CIP.v4_bytes());
 

@@ -20,16 +20,30 @@ fn full_conn_table_drops_new_conns_only() {
     let mut conns = Vec::new();
     for sport in 1..=4u16 {
         let out = run_tx(&mut w, &from_client(sport, 80, SYN).to_vec(), WAN, LAN, 0);
-        let rs = if v4_src_dst(&out).1 == lab::rs_ip(0) { 0 } else { 1 };
+        let rs = if v4_src_dst(&out).1 == lab::rs_ip(0) {
+            0
+        } else {
+            1
+        };
         conns.push((sport, rs, be16(&out, 34)));
     }
     let (v, _) = run(&mut w, &from_client(5, 80, SYN).to_vec(), WAN, 1);
     assert_eq!(v, Verdict::Drop(DropReason::ConnTableFull));
     assert_eq!(drops(&w, DropReason::ConnTableFull), 1);
     assert_eq!(w.conns().len(), 4);
-    assert_eq!(w.pool_usage(&LIP).map(|u| u.0), Some(4), "the port went back");
+    assert_eq!(
+        w.pool_usage(&LIP).map(|u| u.0),
+        Some(4),
+        "the port went back"
+    );
     for (sport, rs, lport) in conns {
-        let out = run_tx(&mut w, &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(), LAN, WAN, 2);
+        let out = run_tx(
+            &mut w,
+            &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(),
+            LAN,
+            WAN,
+            2,
+        );
         assert_checksums(&out);
         assert_eq!(be16(&out, 36), sport);
         let out = run_tx(&mut w, &from_client(sport, 80, ACK).to_vec(), WAN, LAN, 3);
@@ -75,7 +89,11 @@ fn removed_dest_keeps_its_conns_until_they_end() {
     let mut flows = Vec::new();
     for sport in [1000u16, 1001] {
         let out = run_tx(&mut w, &from_client(sport, 80, SYN).to_vec(), WAN, LAN, 0);
-        let rs = if v4_src_dst(&out).1 == lab::rs_ip(0) { 0 } else { 1 };
+        let rs = if v4_src_dst(&out).1 == lab::rs_ip(0) {
+            0
+        } else {
+            1
+        };
         flows.push((sport, rs, be16(&out, 34)));
     }
     assert_ne!(flows[0].1, flows[1].1);
@@ -87,26 +105,54 @@ fn removed_dest_keeps_its_conns_until_they_end() {
     w.set_snapshot(Arc::new(lab_snapshot(2, vec![svc.clone()])), 1);
     assert!(Arc::ptr_eq(&svc.stats, &old.stats));
 
-    let out = run_tx(&mut w, &from_rs(gone, 80, LIP, lport, SYN | ACK).to_vec(), LAN, WAN, 2);
+    let out = run_tx(
+        &mut w,
+        &from_rs(gone, 80, LIP, lport, SYN | ACK).to_vec(),
+        LAN,
+        WAN,
+        2,
+    );
     assert_eq!(be16(&out, 36), sport);
     let out = run_tx(&mut w, &from_client(sport, 80, ACK).to_vec(), WAN, LAN, 3);
-    assert_eq!(v4_src_dst(&out).1, lab::rs_ip(gone), "existing conn keeps its RS");
+    assert_eq!(
+        v4_src_dst(&out).1,
+        lab::rs_ip(gone),
+        "existing conn keeps its RS"
+    );
     assert_eq!(old.dests[gone as usize].stats.sum().active, 1);
 
     for p in 2000..2006u16 {
         let out = run_tx(&mut w, &from_client(p, 80, SYN).to_vec(), WAN, LAN, 4);
-        assert_eq!(v4_src_dst(&out).1, lab::rs_ip(kept), "new conns avoid the removed dest");
+        assert_eq!(
+            v4_src_dst(&out).1,
+            lab::rs_ip(kept),
+            "new conns avoid the removed dest"
+        );
     }
     // Counters continue across the snapshots: 2 + 1 + 6 client packets.
     let st = w.snapshot().services[0].stats.sum();
     assert_eq!((st.conns, st.inpkts, st.outpkts), (8, 9, 1));
 
     // The conn ends (client RST in ESTABLISHED, CLOSE lasts 3 s).
-    let out = run_tx(&mut w, &from_client(sport, 80, RST | ACK).to_vec(), WAN, LAN, 5);
+    let out = run_tx(
+        &mut w,
+        &from_client(sport, 80, RST | ACK).to_vec(),
+        WAN,
+        LAN,
+        5,
+    );
     assert_eq!(v4_src_dst(&out).1, lab::rs_ip(gone));
     w.tick(5 + 3_000 + 100);
     assert_eq!(w.conns().len(), 7);
     assert_eq!(old.dests[gone as usize].stats.sum().active, 0);
-    let (v, _) = run(&mut w, &from_rs(gone, 80, LIP, lport, ACK).to_vec(), LAN, 4_000);
-    assert!(!matches!(v, Verdict::Transmit(_)), "no conn to translate: {v:?}");
+    let (v, _) = run(
+        &mut w,
+        &from_rs(gone, 80, LIP, lport, ACK).to_vec(),
+        LAN,
+        4_000,
+    );
+    assert!(
+        !matches!(v, Verdict::Transmit(_)),
+        "no conn to translate: {v:?}"
+    );
 }

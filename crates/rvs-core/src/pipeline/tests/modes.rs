@@ -3,18 +3,26 @@
 use super::oracle::{assert_checksums, rfc1071};
 use super::util::*;
 use crate::addr::{proto, Addr, Mac};
+use crate::conn::tcp::TcpState;
 use crate::conn::FwdMode;
 use crate::lab::{self, DestSpec, FrameSpec, LAN, VIP, WAN};
+use crate::pipeline::{Verdict, Worker};
 use crate::route::{Route, Scope};
 use crate::sched::SchedKind;
 use crate::service::{Match, ServiceKey};
 use crate::snapshot::{IfAddr, Snapshot};
-use crate::pipeline::Verdict;
 use crate::stats::DropReason;
 use crate::wire::tcp::flags::*;
 
 fn one_dest(mode: FwdMode, rs: u8, port: u16) -> Snapshot {
-    let svc = vs(3, proto::TCP, 80, SchedKind::Rr, &[DestSpec::new(lab::rs_ip(rs), port, mode)], 0);
+    let svc = vs(
+        3,
+        proto::TCP,
+        80,
+        SchedKind::Rr,
+        &[DestSpec::new(lab::rs_ip(rs), port, mode)],
+        0,
+    );
     lab::snapshot(1, vec![svc], 2)
 }
 
@@ -79,6 +87,21 @@ fn dr_changes_only_macs_and_ttl() {
     let out = run_tx(&mut w, &from_client(41000, 80, ACK).to_vec(), WAN, LAN, 2);
     assert_eq!(&out[0..6], &lab::rs_mac(1).0);
     assert_eq!(v4_src_dst(&out), (CIP, VIP));
+    // Only the client's half is seen: its FIN moves the conn to FIN_WAIT
+    // (LVS's input-only state table), as `ipvsadm -lnc` shows.
+    let state = |w: &Worker| {
+        let (_, c) = w.conns().iter().next().expect("the conn");
+        TcpState::from_u8(c.state).map(TcpState::name)
+    };
+    assert_eq!(state(&w), Some("ESTABLISHED"));
+    run_tx(
+        &mut w,
+        &from_client(41000, 80, FIN | ACK).to_vec(),
+        WAN,
+        LAN,
+        3,
+    );
+    assert_eq!(state(&w), Some("FIN_WAIT"));
 }
 
 #[test]
@@ -129,7 +152,15 @@ fn snat_lab() -> Snapshot {
     };
     let svc = |id, m: &str| {
         let m = Match::parse(m, port_index).unwrap();
-        lab::service(id, ServiceKey::Match(m), SchedKind::Rr, &[dest.clone()], &[], 0, 1)
+        lab::service(
+            id,
+            ServiceKey::Match(m),
+            SchedKind::Rr,
+            std::slice::from_ref(&dest),
+            &[],
+            0,
+            1,
+        )
     };
     let mut routes = lab::routes();
     routes
@@ -165,8 +196,14 @@ fn snat_lab() -> Snapshot {
         addrs,
         routes,
         vec![
-            svc(10, "proto=tcp,src-range=192.168.100.0-192.168.100.254,oif=dpdk1"),
-            svc(11, "proto=icmp,src-range=192.168.100.0-192.168.100.254,oif=dpdk1"),
+            svc(
+                10,
+                "proto=tcp,src-range=192.168.100.0-192.168.100.254,oif=dpdk1",
+            ),
+            svc(
+                11,
+                "proto=icmp,src-range=192.168.100.0-192.168.100.254,oif=dpdk1",
+            ),
         ],
         vec![(GW, GW_MAC, WAN), (HOST, HOST_MAC, LAN)],
         Default::default(),
@@ -224,7 +261,10 @@ fn snat_tcp_goes_out_from_wan_ip_and_back() {
     // A reply to another pool port belongs to nobody.
     let stray = from_internet(FrameSpec::tcp(REMOTE, 80, lab::WAN_IP, pport ^ 2, ACK)).to_vec();
     let (v, _) = run(&mut w, &stray, WAN, 2);
-    assert!(matches!(v, Verdict::Drop(_) | Verdict::ToKernel(WAN)), "{v:?}");
+    assert!(
+        matches!(v, Verdict::Drop(_) | Verdict::ToKernel(WAN)),
+        "{v:?}"
+    );
 }
 
 #[test]

@@ -35,7 +35,10 @@ pub fn check_checksums(f: &[u8]) -> Result<(), String> {
         f.get(a..b)
             .ok_or_else(|| format!("frame of {} bytes cut before {b}", f.len()))
     };
-    let et = u16::from_be_bytes([*f.get(12).ok_or("no ethertype")?, *f.get(13).ok_or("no ethertype")?]);
+    let et = u16::from_be_bytes([
+        *f.get(12).ok_or("no ethertype")?,
+        *f.get(13).ok_or("no ethertype")?,
+    ]);
     match et {
         0x0800 => {
             let ihl = (get(14, 15)?[0] & 0xf) as usize * 4;
@@ -72,11 +75,7 @@ pub fn check_checksums(f: &[u8]) -> Result<(), String> {
                         ));
                     }
                 }
-                1 => {
-                    if rfc1071(&[seg]) != 0 {
-                        return Err("ICMP checksum".into());
-                    }
-                }
+                1 if rfc1071(&[seg]) != 0 => return Err("ICMP checksum".into()),
                 4 => check_checksums(&[&f[..12], &[0x08, 0x00], seg].concat())
                     .map_err(|e| format!("inner: {e}"))?,
                 _ => {}

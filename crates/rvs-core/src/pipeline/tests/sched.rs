@@ -32,15 +32,25 @@ fn syn_ok(w: &mut Worker, cip: Addr, sport: u16, now: u64) -> u8 {
 fn establish(w: &mut Worker, sport: u16, now: u64) -> u8 {
     let f = FrameSpec::tcp(CIP, sport, lab::VIP, 80, SYN).to_vec();
     let out = run_tx(w, &f, WAN, LAN, now);
-    let rs = (0..4).find(|&i| lab::rs_ip(i) == v4_src_dst(&out).1).expect("a RS");
+    let rs = (0..4)
+        .find(|&i| lab::rs_ip(i) == v4_src_dst(&out).1)
+        .expect("a RS");
     let lport = be16(&out, 34);
-    run_tx(w, &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(), LAN, WAN, now);
+    run_tx(
+        w,
+        &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(),
+        LAN,
+        WAN,
+        now,
+    );
     run_tx(w, &from_client(sport, 80, ACK).to_vec(), WAN, LAN, now);
     rs
 }
 
 fn counts(picks: &[u8], n: usize) -> Vec<usize> {
-    (0..n as u8).map(|i| picks.iter().filter(|&&p| p == i).count()).collect()
+    (0..n as u8)
+        .map(|i| picks.iter().filter(|&&p| p == i).count())
+        .collect()
 }
 
 #[test]
@@ -93,7 +103,10 @@ fn hashing_schedulers_keep_a_client_on_one_dest() {
             }
             used[first as usize] = true;
         }
-        assert!(used.iter().filter(|&&u| u).count() >= 2, "{kind:?} spreads clients: {used:?}");
+        assert!(
+            used.iter().filter(|&&u| u).count() >= 2,
+            "{kind:?} spreads clients: {used:?}"
+        );
     }
 }
 
@@ -113,7 +126,13 @@ fn quiescent_dest_keeps_its_conns_and_takes_no_new_ones() {
     let y = 1 - x;
     // ipvsadm -e ... -w 0 on X.
     let d = |i: u8, wt| (old.dests[i as usize].clone(), wt);
-    let svc = reconfigure(&old, &[d(0, if x == 0 { 0 } else { 1 }), d(1, if x == 1 { 0 } else { 1 })]);
+    let svc = reconfigure(
+        &old,
+        &[
+            d(0, if x == 0 { 0 } else { 1 }),
+            d(1, if x == 1 { 0 } else { 1 }),
+        ],
+    );
     w.set_snapshot(Arc::new(lab_snapshot(2, vec![svc])), 1);
     let data = FrameSpec {
         payload: b"more",
@@ -128,10 +147,17 @@ fn quiescent_dest_keeps_its_conns_and_takes_no_new_ones() {
     // All quiescent: nobody takes new conns.
     let svc = reconfigure(&old, &[d(0, 0), d(1, 0)]);
     w.set_snapshot(Arc::new(lab_snapshot(3, vec![svc])), 4);
-    assert_eq!(syn(&mut w, CIP, 7000, 5), Err(Verdict::Drop(DropReason::NoDest)));
+    assert_eq!(
+        syn(&mut w, CIP, 7000, 5),
+        Err(Verdict::Drop(DropReason::NoDest))
+    );
     assert_eq!(drops(&w, DropReason::NoDest), 1);
     let out = run_tx(&mut w, &data, WAN, LAN, 6);
-    assert_eq!(v4_src_dst(&out).1, lab::rs_ip(x), "existing conn still stays");
+    assert_eq!(
+        v4_src_dst(&out).1,
+        lab::rs_ip(x),
+        "existing conn still stays"
+    );
 }
 
 #[test]

@@ -74,7 +74,13 @@ pub fn run_in(
 }
 
 /// Runs a frame that must be transmitted on `port`; shows the drops otherwise.
-pub fn run_tx(w: &mut Worker, frame: &[u8], in_port: PortId, out_port: PortId, now: u64) -> Vec<u8> {
+pub fn run_tx(
+    w: &mut Worker,
+    frame: &[u8],
+    in_port: PortId,
+    out_port: PortId,
+    now: u64,
+) -> Vec<u8> {
     let (v, out) = run(w, frame, in_port, now);
     assert_eq!(
         v,
@@ -178,7 +184,15 @@ pub fn fix_ip_csum(f: &mut [u8]) {
 }
 
 /// A plain Ethernet/IPv4 frame around `l4` (no transport checksum work).
-pub fn ipv4_frame(dst_mac: Mac, src_mac: Mac, src: Addr, dst: Addr, proto_: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
+pub fn ipv4_frame(
+    dst_mac: Mac,
+    src_mac: Mac,
+    src: Addr,
+    dst: Addr,
+    proto_: u8,
+    ttl: u8,
+    l4: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst_mac.0);
     f.extend_from_slice(&src_mac.0);
@@ -217,7 +231,14 @@ pub fn link_route(prefix: Addr, plen: u8, port: PortId) -> Route {
 }
 
 /// A TCP (or UDP) service on the lab's VIP with `dests` and the LIP.
-pub fn vs(id: u32, proto_: u8, vport: u16, sched: SchedKind, dests: &[DestSpec], persistence_ms: u32) -> Arc<Service> {
+pub fn vs(
+    id: u32,
+    proto_: u8,
+    vport: u16,
+    sched: SchedKind,
+    dests: &[DestSpec],
+    persistence_ms: u32,
+) -> Arc<Service> {
     lab::service(
         id,
         ServiceKey::Vs {
@@ -287,7 +308,9 @@ pub fn reconfigure(old: &Service, dests: &[(Arc<Dest>, u32)]) -> Arc<Service> {
 /// The two-arm lab at configuration `generation` with `services` and
 /// static neighbours for real servers 0..4.
 pub fn lab_snapshot(generation: u64, services: Vec<Arc<Service>>) -> Snapshot {
-    let neigh = (0..4).map(|i| (lab::rs_ip(i), lab::rs_mac(i), lab::LAN)).collect();
+    let neigh = (0..4)
+        .map(|i| (lab::rs_ip(i), lab::rs_mac(i), lab::LAN))
+        .collect();
     Snapshot::new(
         generation,
         1,
@@ -351,8 +374,12 @@ pub fn v6_lab() -> Snapshot {
         1,
     );
     let mut routes = RouteTable::new();
-    routes.add(link_route(v6::a("2001:db8::"), 64, lab::WAN)).unwrap();
-    routes.add(link_route(v6::a("fd00::"), 64, lab::LAN)).unwrap();
+    routes
+        .add(link_route(v6::a("2001:db8::"), 64, lab::WAN))
+        .unwrap();
+    routes
+        .add(link_route(v6::a("fd00::"), 64, lab::LAN))
+        .unwrap();
     let mut addrs = lab::addrs();
     addrs.push(IfAddr {
         addr: v6::vip(),
