@@ -161,6 +161,9 @@ impl State {
             FwdMode::Dr | FwdMode::Tunnel => (Addr::UNSPECIFIED, 0),
         };
         let (rip, rport) = match mode {
+            // The remote echoes the translated identifier back: the reply's
+            // tuple carries lport on both sides.
+            FwdMode::Snat if matches!(p.kind, L4::Echo(_)) => (p.dst, lport),
             FwdMode::Snat => (p.dst, p.dport),
             _ => (dest.addr, if dest.port == 0 { p.dport } else { dest.port }),
         };
@@ -256,7 +259,12 @@ impl State {
         let timeout = match p.kind {
             L4::Tcp => {
                 let old = TcpState::from_u8(c.state).unwrap_or_default();
-                let new = tcp::transition(old, dir, p.tcp_flags);
+                // DR/TUNNEL see only the client's side: LVS's input-only table.
+                let new = if c.flags & flags::NO_OUT_TUPLE != 0 {
+                    tcp::transition_input_only(old, p.tcp_flags)
+                } else {
+                    tcp::transition(old, dir, p.tcp_flags)
+                };
                 if new != old {
                     let was = tcp::is_active(old);
                     let now_active = tcp::is_active(new);

@@ -167,7 +167,7 @@ impl State {
             f.copy_within(l3 + 24..l3 + 40, l3 + 8);
             f[l3 + 24..l3 + 40].copy_from_slice(&tmp);
             f[l3 + 7] = 64;
-            let c = checksum::update16(be16(f, l4), 128 << 8, 129 << 8);
+            let c = checksum::update16(be16(f, l4 + 2), 128 << 8, 129 << 8);
             f[l4] = 129;
             put16(f, l4 + 2, c);
         } else {

@@ -1,5 +1,14 @@
 //! Pipeline tests on crafted frames. Expected bytes are written out here and
 //! checksums are verified by [`oracle`], an independent implementation.
 
+mod bad_input;
+mod fnat;
+mod fuzz;
+mod host;
+mod icmp;
+mod limits;
+mod modes;
 mod oracle;
+mod sched;
 mod smoke;
+mod util;
