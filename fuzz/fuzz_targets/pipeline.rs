@@ -8,7 +8,7 @@
 //! and that a structured frame with valid checksums comes out with valid ones.
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use rvs_core::addr::{proto, Addr};
@@ -55,7 +55,21 @@ fn snapshot() -> rvs_core::snapshot::Snapshot {
             1,
         ),
     ];
-    lab::snapshot(1, services, 2)
+    // A narrow local port range: pools are built per worker, and 64 ports
+    // exercise exhaustion too.
+    let conf = rvs_core::snapshot::PipelineConf { min_lport: 1024, max_lport: 1087, ..Default::default() };
+    let neigh = (0..2).map(|i| (lab::rs_ip(i), lab::rs_mac(i), lab::LAN)).collect();
+    rvs_core::snapshot::Snapshot::new(
+        1,
+        1,
+        lab::ports(),
+        lab::addrs(),
+        lab::routes(),
+        services,
+        neigh,
+        Default::default(),
+        conf,
+    )
 }
 
 const HEAD: usize = 64;
@@ -116,8 +130,11 @@ fn checksums_ok(f: &[u8]) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let conf = WorkerConf { conn_capacity: 16, pending_frames: 4, ..WorkerConf::default() };
-    let mut w = Worker::new(conf, Arc::new(snapshot()), 0);
+    // Built once: a Maglev table per run would dominate the run time.
+    static SNAP: OnceLock<Arc<rvs_core::snapshot::Snapshot>> = OnceLock::new();
+    let snap = SNAP.get_or_init(|| Arc::new(snapshot())).clone();
+    let conf = WorkerConf { conn_capacity: 16, neigh_capacity: 16, pending_frames: 4, ..WorkerConf::default() };
+    let mut w = Worker::new(conf, snap, 0);
     let mut buf = vec![0u8; BUF];
     let mut now = 0u64;
     let mut rest = data;
