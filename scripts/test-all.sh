@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "packages"
+bash scripts/deps.sh
+
 step "toolchain"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
@@ -18,7 +21,11 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
-cargo test --workspace
+cargo test --workspace --exclude rvs-e2e
+
+step "end-to-end suite (network namespaces, as root)"
+cargo build --workspace
+cargo test -p rvs-e2e -- --test-threads=1 --nocapture
 
 step "fuzz smoke (${FUZZ_SECONDS:=30}s per target)"
 bash scripts/fuzz.sh "$FUZZ_SECONDS"

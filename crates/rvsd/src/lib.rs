@@ -5,3 +5,6 @@
 //!   snapshots built from it for the workers.
 pub mod config;
 pub mod store;
+pub mod takeover;
+pub mod control;
+pub mod runtime;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing rvs needs on Debian 12, idempotently:
+# only when something is missing does it run apt-get.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip       || need+=(iproute2)
+have nginx    || need+=(nginx-light)
+have curl     || need+=(curl)
+have wrk      || need+=(wrk)
+have tcpdump  || need+=(tcpdump)
+have tshark   || need+=(tshark)
+have nft      || need+=(nftables)
+have ss       || need+=(iproute2)
+have cc       || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${need[@]}"
+fi
