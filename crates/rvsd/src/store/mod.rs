@@ -18,11 +18,11 @@ mod services;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use rvs_api::DestSpec;
-use rvs_api::{ApiError, ErrorKind, Request, RouteSpec, Scope as ApiScope, ServiceSpec};
+use rvs_api::{ApiError, DestSpec, ErrorKind, Request, RouteSpec, Scope as ApiScope, ServiceSpec};
 use rvs_core::addr::{Addr, Mac, PortId};
 use rvs_core::conn::tcp::Timeouts;
 use rvs_core::route::{Route, RouteTable, Scope};
@@ -30,8 +30,6 @@ use rvs_core::sched::{SchedKind, SchedTable};
 use rvs_core::service::{Dest, Laddr, Service, ServiceKey as CoreKey};
 use rvs_core::snapshot::{IfAddr, PipelineConf, PortConf, Snapshot};
 use rvs_core::stats::{CounterValues, PerWorker};
-
-use std::sync::Arc;
 
 /// A port rvsd took over, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,9 +311,13 @@ impl Store {
             .any(|s| s.laddrs.iter().any(|l| l.laddr.addr == *a))
     }
 
-    /// Whether `e` has a socket-address pool: asked for, or a local address.
-    fn has_sapool(&self, e: &AddrEntry) -> bool {
-        e.sapool || self.is_laddr(&e.addr)
+    /// Every address some service uses as a local address; built once per
+    /// listing so that marking pools stays linear in the configuration size.
+    fn laddr_set(&self) -> HashSet<Addr> {
+        self.services
+            .iter()
+            .flat_map(|s| s.laddrs.iter().map(|l| l.laddr.addr))
+            .collect()
     }
 
     fn core_route(&self, r: &RouteEntry) -> Route {
@@ -344,6 +346,7 @@ impl Store {
                 kni: p.kni,
             })
             .collect();
+        let laddrs = self.laddr_set();
         let addrs = self
             .addrs
             .iter()
@@ -351,7 +354,7 @@ impl Store {
                 addr: e.addr,
                 plen: e.plen,
                 port: e.port,
-                sapool: self.has_sapool(e),
+                sapool: e.sapool || laddrs.contains(&e.addr),
             })
             .collect();
         let mut routes = RouteTable::new();
@@ -401,8 +404,9 @@ impl Store {
                 v.push(a);
             }
         };
+        let laddrs = self.laddr_set();
         for e in &self.addrs {
-            if self.has_sapool(e) {
+            if e.sapool || laddrs.contains(&e.addr) {
                 push(&mut pools, e.addr);
             }
         }

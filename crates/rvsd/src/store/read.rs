@@ -127,6 +127,7 @@ impl Store {
         usage: impl Fn(&Addr) -> Option<(u64, u64, u64)>,
     ) -> Result<Vec<AddrInfo>, ApiError> {
         let port = dev.map(|d| self.port_of(d)).transpose()?;
+        let laddrs = self.laddr_set();
         Ok(self
             .addrs
             .iter()
@@ -136,8 +137,7 @@ impl Store {
                 plen: e.plen,
                 dev: self.port_name(e.port).to_string(),
                 scope: Scope::Global,
-                sapool: self
-                    .has_sapool(e)
+                sapool: (e.sapool || laddrs.contains(&e.addr))
                     .then(|| usage(&e.addr).unwrap_or((0, 0, 0))),
             })
             .collect())
