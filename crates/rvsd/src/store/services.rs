@@ -1,0 +1,483 @@
+//! Services, dests and local addresses (`ipvsadm`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rvs_api::{ApiError, DestSpec, ErrorKind, Forward, Proto, ServiceKey, ServiceSpec};
+use rvs_core::addr::{proto, Addr, PortId};
+use rvs_core::conn::FwdMode;
+use rvs_core::sched::{DestKey, SchedKind, SchedTable};
+use rvs_core::service::{Dest, Laddr, Match, ServiceKey as CoreKey};
+use rvs_core::stats::PerWorker;
+
+use super::{endpoint, err, exists, invalid, max_plen, not_found};
+use super::{AddrEntry, DestEntry, LaddrEntry, RateObj, RouteEntry, Store, SvcEntry};
+
+/// ipvsadm's upper bound for `-w`.
+const MAX_WEIGHT: u32 = 65535;
+
+fn fwd_mode(f: Forward) -> FwdMode {
+    match f {
+        Forward::Fnat => FwdMode::Fnat,
+        Forward::Dr => FwdMode::Dr,
+        Forward::Nat => FwdMode::Nat,
+        Forward::Tunnel => FwdMode::Tunnel,
+        Forward::Snat => FwdMode::Snat,
+    }
+}
+
+fn parse_sched(name: &str) -> Result<SchedKind, ApiError> {
+    name.parse::<SchedKind>()
+        .map_err(|e| invalid(e.to_string()))
+}
+
+fn persistence_ms(p: Option<u32>, key: &ServiceKey) -> Result<u32, ApiError> {
+    match p {
+        None => Ok(0),
+        Some(0) => Err(invalid(format!(
+            "persistence timeout of {key} must be at least 1 second"
+        ))),
+        Some(s) => s.checked_mul(1000).ok_or_else(|| {
+            invalid(format!(
+                "persistence timeout {s}s of {key} is too long (at most {}s)",
+                u32::MAX / 1000
+            ))
+        }),
+    }
+}
+
+fn build_sched(kind: SchedKind, dests: &[DestEntry]) -> Arc<SchedTable> {
+    let keys: Vec<DestKey> = dests
+        .iter()
+        .map(|d| DestKey {
+            addr: d.dest.addr,
+            port: d.dest.port,
+            weight: d.dest.weight,
+        })
+        .collect();
+    Arc::new(SchedTable::build(kind, &keys))
+}
+
+fn make_dest(id: u32, spec: &DestSpec, stats: Arc<PerWorker>) -> Arc<Dest> {
+    Arc::new(Dest {
+        id,
+        addr: Addr::from(spec.addr),
+        port: spec.port,
+        weight: spec.weight,
+        mode: fwd_mode(spec.forward),
+        u_threshold: spec.u_threshold,
+        l_threshold: spec.l_threshold,
+        stats,
+    })
+}
+
+fn family(a: &IpAddr) -> &'static str {
+    if a.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+impl Store {
+    /// The store's form of an API key; a match string is parsed (its device
+    /// names resolved against the ports), so that equivalent spellings of a
+    /// match name the same service.
+    pub(super) fn resolve_key(&self, key: &ServiceKey) -> Result<CoreKey, ApiError> {
+        match key {
+            ServiceKey::Vs {
+                proto: p,
+                vip,
+                port,
+            } => Ok(CoreKey::Vs {
+                proto: if *p == Proto::Tcp {
+                    proto::TCP
+                } else {
+                    proto::UDP
+                },
+                vip: Addr::from(*vip),
+                vport: *port,
+            }),
+            ServiceKey::Match(s) => {
+                let m = Match::parse(s, |dev| {
+                    self.ports
+                        .iter()
+                        .position(|p| p.name == dev)
+                        .and_then(|i| PortId::try_from(i).ok())
+                })
+                .map_err(|e| invalid(format!("{e} (in -H '{s}')")))?;
+                Ok(CoreKey::Match(m))
+            }
+        }
+    }
+
+    /// The index of the service `key`, or NotFound with `missing` (the
+    /// ipvsadm message for the operation) and the key.
+    pub(super) fn svc_index(&self, key: &ServiceKey, missing: &str) -> Result<usize, ApiError> {
+        let k = self.resolve_key(key)?;
+        self.services
+            .iter()
+            .position(|s| s.key == k)
+            .ok_or_else(|| not_found(format!("{missing}: {key}")))
+    }
+
+    pub(super) fn add_service(&mut self, spec: &ServiceSpec) -> Result<(), ApiError> {
+        let key = self.resolve_key(&spec.key)?;
+        let kind = parse_sched(&spec.sched)?;
+        let pms = persistence_ms(spec.persistence, &spec.key)?;
+        let canonical = match &key {
+            CoreKey::Vs { vip, vport, .. } => {
+                if vip.is_unspecified() {
+                    return Err(invalid(format!(
+                        "virtual address of {} must not be unspecified",
+                        spec.key
+                    )));
+                }
+                if *vport == 0 {
+                    return Err(invalid(format!(
+                        "zero port specified for service {}",
+                        spec.key
+                    )));
+                }
+                spec.key.clone()
+            }
+            CoreKey::Match(m) => ServiceKey::Match(m.to_string()),
+        };
+        if self.services.iter().any(|s| s.key == key) {
+            return Err(exists(format!("Service already exists: {}", spec.key)));
+        }
+        let id = self.next_svc_id;
+        let next = id
+            .checked_add(1)
+            .ok_or_else(|| err(ErrorKind::Full, "service ids exhausted; restart rvsd"))?;
+        self.next_svc_id = next;
+        self.services.push(SvcEntry {
+            id,
+            spec: ServiceSpec {
+                key: canonical,
+                sched: kind.name().to_string(),
+                persistence: spec.persistence,
+            },
+            key,
+            kind,
+            persistence_ms: pms,
+            stats: Arc::new(PerWorker::new(usize::from(self.workers))),
+            sched: build_sched(kind, &[]),
+            dests: Vec::new(),
+            laddrs: Vec::new(),
+        });
+        Ok(())
+    }
+
+    pub(super) fn edit_service(&mut self, spec: &ServiceSpec) -> Result<(), ApiError> {
+        let i = self.svc_index(&spec.key, "No such service")?;
+        let kind = parse_sched(&spec.sched)?;
+        let pms = persistence_ms(spec.persistence, &spec.key)?;
+        let s = &mut self.services[i];
+        if s.kind != kind {
+            s.kind = kind;
+            s.sched = build_sched(kind, &s.dests);
+        }
+        s.persistence_ms = pms;
+        s.spec.sched = kind.name().to_string();
+        s.spec.persistence = spec.persistence;
+        Ok(())
+    }
+
+    pub(super) fn del_service(&mut self, key: &ServiceKey) -> Result<(), ApiError> {
+        let i = self.svc_index(key, "No such service")?;
+        let s = self.services.remove(i);
+        for l in &s.laddrs {
+            self.release_laddr_addr(&l.laddr.addr);
+        }
+        Ok(())
+    }
+
+    pub(super) fn clear(&mut self) {
+        let laddrs: Vec<Addr> = self
+            .services
+            .iter()
+            .flat_map(|s| s.laddrs.iter().map(|l| l.laddr.addr))
+            .collect();
+        self.services.clear();
+        for a in laddrs {
+            self.release_laddr_addr(&a);
+        }
+    }
+
+    pub(super) fn zero(&mut self, key: Option<&ServiceKey>) -> Result<(), ApiError> {
+        let range = match key {
+            Some(k) => {
+                let i = self.svc_index(k, "No such service")?;
+                i..i + 1
+            }
+            None => 0..self.services.len(),
+        };
+        for s in &self.services[range] {
+            s.stats.zero();
+            self.rates.remove(&RateObj::Svc(s.id));
+            for d in &s.dests {
+                d.dest.stats.zero();
+                self.rates.remove(&RateObj::Dest(d.dest.id));
+            }
+            for l in &s.laddrs {
+                l.laddr.stats.zero();
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a dest against its service: the rules ipvsadm and DPVS enforce,
+    /// and those that keep the pipeline from meeting a dest it cannot serve.
+    fn check_dest(&self, s: &SvcEntry, d: &DestSpec) -> Result<(), ApiError> {
+        let ep = endpoint(&d.addr, d.port);
+        let key = &s.spec.key;
+        if d.weight > MAX_WEIGHT {
+            return Err(invalid(format!(
+                "weight {} of {ep} is out of range (0-{MAX_WEIGHT})",
+                d.weight
+            )));
+        }
+        if d.u_threshold != 0 && d.l_threshold > d.u_threshold {
+            return Err(invalid(format!(
+                "lower threshold {} of {ep} is above its upper threshold {}",
+                d.l_threshold, d.u_threshold
+            )));
+        }
+        if Addr::from(d.addr).is_unspecified() {
+            return Err(invalid(format!("destination address {ep} is unspecified")));
+        }
+        match &s.key {
+            CoreKey::Match(_) => {
+                if d.forward != Forward::Snat {
+                    return Err(invalid(format!(
+                        "{key} is a SNAT match (-H) service: destination {ep} must use SNAT forwarding (-J), not {}",
+                        d.forward.column()
+                    )));
+                }
+                if d.port != 0 {
+                    return Err(invalid(format!(
+                        "SNAT destination {ep}: the port part must be 0"
+                    )));
+                }
+            }
+            CoreKey::Vs { vip, vport, .. } => {
+                if d.forward == Forward::Snat {
+                    return Err(invalid(format!(
+                        "SNAT forwarding (-J) of {ep} needs a match (-H) service, not {key}"
+                    )));
+                }
+                if vip.is_v4() != d.addr.is_ipv4() {
+                    return Err(invalid(format!(
+                        "destination {ep} is {} but service {key} is {}",
+                        family(&d.addr),
+                        if vip.is_v4() { "IPv4" } else { "IPv6" }
+                    )));
+                }
+                if d.port == 0 {
+                    return Err(invalid(format!("zero port specified for destination {ep}")));
+                }
+                if matches!(d.forward, Forward::Dr | Forward::Tunnel) && d.port != *vport {
+                    return Err(invalid(format!(
+                        "{} forwarding cannot change the port: destination {ep} must use the service port {vport}",
+                        d.forward.column()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dest_index(s: &SvcEntry, addr: &IpAddr, port: u16) -> Option<usize> {
+        s.dests
+            .iter()
+            .position(|d| d.spec.addr == *addr && d.spec.port == port)
+    }
+
+    pub(super) fn add_dest(&mut self, key: &ServiceKey, d: &DestSpec) -> Result<(), ApiError> {
+        let i = self.svc_index(key, "Service not defined")?;
+        self.check_dest(&self.services[i], d)?;
+        if Self::dest_index(&self.services[i], &d.addr, d.port).is_some() {
+            return Err(exists(format!(
+                "Destination already exists: {} in {key}",
+                endpoint(&d.addr, d.port)
+            )));
+        }
+        let id = self.next_dest_id;
+        self.next_dest_id = id
+            .checked_add(1)
+            .ok_or_else(|| err(ErrorKind::Full, "destination ids exhausted; restart rvsd"))?;
+        let stats = Arc::new(PerWorker::new(usize::from(self.workers)));
+        let s = &mut self.services[i];
+        s.dests.push(DestEntry {
+            spec: d.clone(),
+            dest: make_dest(id, d, stats),
+        });
+        s.sched = build_sched(s.kind, &s.dests);
+        Ok(())
+    }
+
+    pub(super) fn edit_dest(&mut self, key: &ServiceKey, d: &DestSpec) -> Result<(), ApiError> {
+        let i = self.svc_index(key, "Service not defined")?;
+        let j = Self::dest_index(&self.services[i], &d.addr, d.port).ok_or_else(|| {
+            not_found(format!(
+                "No such destination: {} in {key}",
+                endpoint(&d.addr, d.port)
+            ))
+        })?;
+        self.check_dest(&self.services[i], d)?;
+        let s = &mut self.services[i];
+        let old = &s.dests[j].dest;
+        let dest = make_dest(old.id, d, old.stats.clone());
+        s.dests[j] = DestEntry {
+            spec: d.clone(),
+            dest,
+        };
+        s.sched = build_sched(s.kind, &s.dests);
+        Ok(())
+    }
+
+    pub(super) fn del_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: &IpAddr,
+        port: u16,
+    ) -> Result<(), ApiError> {
+        let i = self.svc_index(key, "Service not defined")?;
+        let j = Self::dest_index(&self.services[i], addr, port).ok_or_else(|| {
+            not_found(format!(
+                "No such destination: {} in {key}",
+                endpoint(addr, port)
+            ))
+        })?;
+        let s = &mut self.services[i];
+        s.dests.remove(j);
+        s.sched = build_sched(s.kind, &s.dests);
+        Ok(())
+    }
+
+    pub(super) fn add_laddr(
+        &mut self,
+        key: &ServiceKey,
+        addr: &IpAddr,
+        dev: &str,
+    ) -> Result<(), ApiError> {
+        let i = self.svc_index(key, "Service not defined")?;
+        let port = self.port_of(dev)?;
+        let a = Addr::from(*addr);
+        if a.is_unspecified() {
+            return Err(invalid(format!("local address {a} is unspecified")));
+        }
+        let s = &self.services[i];
+        if matches!(s.key, CoreKey::Match(_)) {
+            return Err(invalid(format!(
+                "{key} is a SNAT match service: it takes no local address (its WAN address {a} would be a -J destination)"
+            )));
+        }
+        if s.laddrs.iter().any(|l| l.laddr.addr == a) {
+            return Err(exists(format!("local address {a} already exists in {key}")));
+        }
+        let existing = self.addrs.iter().find(|e| e.addr == a);
+        if let Some(e) = existing {
+            if e.port != port {
+                return Err(invalid(format!(
+                    "local address {a} is already an address of {}, not {dev}",
+                    self.port_name(e.port)
+                )));
+            }
+        }
+        let need_addr = existing.is_none();
+        let stats = Arc::new(PerWorker::new(usize::from(self.workers)));
+        self.services[i].laddrs.push(LaddrEntry {
+            dev: dev.to_string(),
+            laddr: Laddr {
+                addr: a,
+                port,
+                stats,
+            },
+        });
+        if need_addr {
+            // DPVS makes a LIP an interface address with a pool, so that it
+            // is answered for (ARP) and listed by `dpip addr show`.
+            self.addrs.push(AddrEntry {
+                addr: a,
+                plen: max_plen(&a),
+                port,
+                sapool: true,
+                explicit: false,
+            });
+            self.add_auto_routes(a, max_plen(&a), port);
+        }
+        Ok(())
+    }
+
+    pub(super) fn del_laddr(
+        &mut self,
+        key: &ServiceKey,
+        addr: &IpAddr,
+        dev: &str,
+    ) -> Result<(), ApiError> {
+        let i = self.svc_index(key, "Service not defined")?;
+        let port = self.port_of(dev)?;
+        let a = Addr::from(*addr);
+        let j = self.services[i]
+            .laddrs
+            .iter()
+            .position(|l| l.laddr.addr == a && l.laddr.port == port)
+            .ok_or_else(|| not_found(format!("No such local address {a} on {dev} in {key}")))?;
+        self.services[i].laddrs.remove(j);
+        self.release_laddr_addr(&a);
+        Ok(())
+    }
+
+    /// Removes the interface address a local address brought, once no
+    /// service uses it and nobody added it explicitly.
+    fn release_laddr_addr(&mut self, a: &Addr) {
+        if self.is_laddr(a) {
+            return;
+        }
+        if let Some(k) = self.addrs.iter().position(|e| e.addr == *a && !e.explicit) {
+            let e = self.addrs.remove(k);
+            self.drop_auto_routes(&e);
+        }
+    }
+
+    /// The services using `a` as a local address, for messages.
+    pub(super) fn laddr_users(&self, a: &Addr) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|s| s.laddrs.iter().any(|l| l.laddr.addr == *a))
+            .map(|s| s.spec.key.to_string())
+            .collect()
+    }
+
+    /// Removes the auto routes created for `e`, handing an on-link network
+    /// route over to another address of the same network when there is one.
+    pub(super) fn drop_auto_routes(&mut self, e: &AddrEntry) {
+        let heir = self
+            .addrs
+            .iter()
+            .find(|o| {
+                o.port == e.port
+                    && o.plen == e.plen
+                    && o.addr.is_v4() == e.addr.is_v4()
+                    && super::network(&o.addr, o.plen) == super::network(&e.addr, e.plen)
+            })
+            .map(|o| o.addr);
+        let max = max_plen(&e.addr);
+        let mut kept: Vec<RouteEntry> = Vec::with_capacity(self.routes.len());
+        for mut r in std::mem::take(&mut self.routes) {
+            if r.auto_of == Some(e.addr) {
+                if r.spec.plen < max {
+                    if let Some(h) = heir {
+                        r.auto_of = Some(h);
+                        kept.push(r);
+                    }
+                }
+                continue;
+            }
+            kept.push(r);
+        }
+        self.routes = kept;
+    }
+}
