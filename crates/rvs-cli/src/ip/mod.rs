@@ -1,0 +1,1 @@
+//! `rvsip`: placeholder until written.
