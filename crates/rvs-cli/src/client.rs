@@ -30,12 +30,18 @@ pub struct CliError {
 impl CliError {
     /// A usage error (exit code 2).
     pub fn usage(message: impl Into<String>) -> CliError {
-        CliError { code: EXIT_USAGE, message: message.into() }
+        CliError {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
     }
 
     /// A run-time failure: the daemon refused or could not be reached (exit code 1).
     pub fn failure(message: impl Into<String>) -> CliError {
-        CliError { code: EXIT_FAILURE, message: message.into() }
+        CliError {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
     }
 }
 
@@ -64,7 +70,10 @@ pub struct SocketTransport {
 impl SocketTransport {
     /// A transport for `tool` (used in messages) talking to the socket at `path`.
     pub fn new(tool: &'static str, path: impl Into<String>) -> SocketTransport {
-        SocketTransport { tool, path: path.into() }
+        SocketTransport {
+            tool,
+            path: path.into(),
+        }
     }
 
     /// A transport to [`rvs_api::socket_path`] (`RVS_SOCKET` or the default).
@@ -85,7 +94,8 @@ impl Transport for SocketTransport {
         // Timeouts are best effort: without them the call still works, it just may wait longer.
         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        rvs_api::call(&mut stream, req).map_err(|e| CliError::failure(format!("{}: {}", self.tool, e.message)))
+        rvs_api::call(&mut stream, req)
+            .map_err(|e| CliError::failure(format!("{}: {}", self.tool, e.message)))
     }
 }
 
@@ -107,7 +117,10 @@ pub fn expect_ok(reply: Reply) -> Result<(), CliError> {
 pub fn unexpected(reply: Reply, wanted: &str) -> CliError {
     match reply {
         Reply::Error(e) => CliError::failure(e.message),
-        other => CliError::failure(format!("unexpected reply from rvsd to {wanted}: {}", reply_kind(&other))),
+        other => CliError::failure(format!(
+            "unexpected reply from rvsd to {wanted}: {}",
+            reply_kind(&other)
+        )),
     }
 }
 
@@ -158,18 +171,34 @@ mod tests {
         let e = t.call(&Request::Status).unwrap_err();
         assert_eq!(e.code, 1);
         assert!(
-            e.message.starts_with("rvsadm: cannot connect to rvsd at /nonexistent/rvs-test.sock: "),
+            e.message
+                .starts_with("rvsadm: cannot connect to rvsd at /nonexistent/rvs-test.sock: "),
             "{}",
             e.message
         );
-        assert!(e.message.ends_with("(is rvsd running? RVS_SOCKET overrides the path)"), "{}", e.message);
+        assert!(
+            e.message
+                .ends_with("(is rvsd running? RVS_SOCKET overrides the path)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn replies_map_to_exit_codes() {
         assert_eq!(expect_ok(Reply::Ok), Ok(()));
-        let e = expect_ok(Reply::Error(ApiError::new(ErrorKind::Exists, "Service already exists"))).unwrap_err();
-        assert_eq!(e, CliError { code: 1, message: "Service already exists".into() });
+        let e = expect_ok(Reply::Error(ApiError::new(
+            ErrorKind::Exists,
+            "Service already exists",
+        )))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            CliError {
+                code: 1,
+                message: "Service already exists".into()
+            }
+        );
         let e = expect_ok(Reply::Services(vec![])).unwrap_err();
         assert_eq!(e.code, 1);
         assert!(e.message.contains("services"), "{}", e.message);

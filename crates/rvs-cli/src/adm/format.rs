@@ -6,7 +6,9 @@ use std::cmp::Ordering;
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use rvs_api::{ConnInfo, DestInfo, Forward, LaddrGroup, Proto, ServiceInfo, ServiceKey, StatusInfo};
+use rvs_api::{
+    ConnInfo, DestInfo, Forward, LaddrGroup, Proto, ServiceInfo, ServiceKey, StatusInfo,
+};
 
 use super::{ListOpts, ListView};
 
@@ -55,7 +57,18 @@ fn forward_switch(f: Forward) -> &'static str {
 /// match services after the address-keyed ones.
 fn cmp_keys(a: &ServiceKey, b: &ServiceKey) -> Ordering {
     match (a, b) {
-        (ServiceKey::Vs { proto: pa, vip: va, port: xa }, ServiceKey::Vs { proto: pb, vip: vb, port: xb }) => {
+        (
+            ServiceKey::Vs {
+                proto: pa,
+                vip: va,
+                port: xa,
+            },
+            ServiceKey::Vs {
+                proto: pb,
+                vip: vb,
+                port: xb,
+            },
+        ) => {
             let p = |p: &Proto| if *p == Proto::Tcp { 0 } else { 1 };
             (p(pa), va, xa).cmp(&(p(pb), vb, xb))
         }
@@ -76,7 +89,7 @@ fn sorted_services(services: &[ServiceInfo], sort: bool) -> Vec<&ServiceInfo> {
 fn sorted_dests(dests: &[DestInfo], sort: bool) -> Vec<&DestInfo> {
     let mut v: Vec<&DestInfo> = dests.iter().collect();
     if sort {
-        v.sort_by(|a, b| (a.spec.addr, a.spec.port).cmp(&(b.spec.addr, b.spec.port)));
+        v.sort_by_key(|d| (d.spec.addr, d.spec.port));
     }
     v
 }
@@ -105,7 +118,11 @@ pub fn large_num(i: u64, exact: bool) -> String {
 
 /// The output of `-L` (plain, `--stats` or `--rate`). `status` is given when
 /// the whole table is listed: ipvsadm prints the version banner only then.
-pub fn format_list(status: Option<&StatusInfo>, services: &[ServiceInfo], opts: &ListOpts) -> String {
+pub fn format_list(
+    status: Option<&StatusInfo>,
+    services: &[ServiceInfo],
+    opts: &ListOpts,
+) -> String {
     let mut out = String::new();
     if let Some(s) = status {
         // The table size is the connection capacity of all workers together.
@@ -173,7 +190,11 @@ pub fn format_list(status: Option<&StatusInfo>, services: &[ServiceInfo], opts: 
                 }
                 ListView::Rate => {
                     let r = &d.rates;
-                    let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", r.cps, r.inpps, r.outpps);
+                    let _ = write!(
+                        out,
+                        "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                        r.cps, r.inpps, r.outpps
+                    );
                     out.push_str(&large_num(r.inbps, ex));
                     out.push_str(&large_num(r.outbps, ex));
                     out.push('\n');
@@ -197,7 +218,11 @@ pub fn format_list(status: Option<&StatusInfo>, services: &[ServiceInfo], opts: 
 /// The output of `-L -c`, as ipvsadm's `-lnc`.
 pub fn format_conns(conns: &[ConnInfo]) -> String {
     let mut out = String::from("IPVS connection entries\n");
-    let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
+    let _ = writeln!(
+        out,
+        "pro expire {:<11} {:<18} {:<18} destination",
+        "state", "source", "virtual"
+    );
     for c in conns {
         let _ = writeln!(
             out,
@@ -220,7 +245,11 @@ pub fn format_conns(conns: &[ConnInfo]) -> String {
 pub fn format_laddrs(groups: &[LaddrGroup], title_always: bool) -> String {
     let mut out = String::new();
     if title_always || !groups.is_empty() {
-        let _ = writeln!(out, "{:<20} {:<8} {:<20} {:<10} {:<10}", "VIP:VPORT", "TOTAL", "SNAT_IP", "CONFLICTS", "CONNS");
+        let _ = writeln!(
+            out,
+            "{:<20} {:<8} {:<20} {:<10} {:<10}",
+            "VIP:VPORT", "TOTAL", "SNAT_IP", "CONFLICTS", "CONNS"
+        );
     }
     for g in groups {
         let name = match &g.key {
@@ -229,7 +258,15 @@ pub fn format_laddrs(groups: &[LaddrGroup], title_always: bool) -> String {
         };
         let _ = writeln!(out, "{name:<20} {:<8} ", g.laddrs.len());
         for l in &g.laddrs {
-            let _ = writeln!(out, "{:<20} {:<8} {:<20} {:<10} {:<10}", "", "", l.addr.to_string(), l.conflicts, l.conns);
+            let _ = writeln!(
+                out,
+                "{:<20} {:<8} {:<20} {:<10} {:<10}",
+                "",
+                "",
+                l.addr.to_string(),
+                l.conflicts,
+                l.conns
+            );
         }
     }
     out

@@ -6,6 +6,8 @@
 
 mod format;
 mod parse;
+mod restore;
+mod values;
 
 #[cfg(test)]
 mod tests_format;
@@ -19,7 +21,8 @@ use rvs_api::{Reply, Request, ServiceKey};
 use crate::client::{expect_ok, unexpected, CliError, Transport};
 
 pub use format::{format_conns, format_laddrs, format_list, format_save, large_num};
-pub use parse::{parse_args, parse_restore, split_line};
+pub use parse::parse_args;
+pub use restore::{parse_restore, split_line};
 
 /// Connections fetched by `-L -c`: bounded so that a table of millions
 /// does not turn one listing into gigabytes of JSON.
@@ -142,12 +145,20 @@ rvsd is reached at $RVS_SOCKET, default {sock}.
 
 /// The text of `rvsadm -v`.
 pub fn version() -> String {
-    format!("rvsadm v{} (rvs control protocol v{})\n", env!("CARGO_PKG_VERSION"), rvs_api::VERSION)
+    format!(
+        "rvsadm v{} (rvs control protocol v{})\n",
+        env!("CARGO_PKG_VERSION"),
+        rvs_api::VERSION
+    )
 }
 
 /// Runs `cmd` against the daemon; returns what to print on stdout.
 /// `stdin` is read only by [`AdmCommand::Restore`].
-pub fn execute(cmd: &AdmCommand, t: &mut dyn Transport, stdin: &mut dyn Read) -> Result<String, CliError> {
+pub fn execute(
+    cmd: &AdmCommand,
+    t: &mut dyn Transport,
+    stdin: &mut dyn Read,
+) -> Result<String, CliError> {
     match cmd {
         AdmCommand::Help => Ok(usage()),
         AdmCommand::Version => Ok(version()),
@@ -163,9 +174,9 @@ pub fn execute(cmd: &AdmCommand, t: &mut dyn Transport, stdin: &mut dyn Read) ->
         }
         AdmCommand::Restore => {
             let mut text = String::new();
-            stdin
-                .read_to_string(&mut text)
-                .map_err(|e| CliError::failure(format!("rvsadm: cannot read the rules from stdin: {e}")))?;
+            stdin.read_to_string(&mut text).map_err(|e| {
+                CliError::failure(format!("rvsadm: cannot read the rules from stdin: {e}"))
+            })?;
             for req in parse_restore(&text)? {
                 expect_ok(t.call(&req)?)?;
             }
@@ -178,14 +189,20 @@ pub fn execute(cmd: &AdmCommand, t: &mut dyn Transport, stdin: &mut dyn Read) ->
     }
 }
 
-fn services(t: &mut dyn Transport, key: Option<ServiceKey>) -> Result<Vec<rvs_api::ServiceInfo>, CliError> {
+fn services(
+    t: &mut dyn Transport,
+    key: Option<ServiceKey>,
+) -> Result<Vec<rvs_api::ServiceInfo>, CliError> {
     match t.call(&Request::ListServices { key })? {
         Reply::Services(v) => Ok(v),
         other => Err(unexpected(other, "list services")),
     }
 }
 
-fn laddrs(t: &mut dyn Transport, key: Option<ServiceKey>) -> Result<Vec<rvs_api::LaddrGroup>, CliError> {
+fn laddrs(
+    t: &mut dyn Transport,
+    key: Option<ServiceKey>,
+) -> Result<Vec<rvs_api::LaddrGroup>, CliError> {
     match t.call(&Request::ListLaddrs { key })? {
         Reply::Laddrs(v) => Ok(v),
         other => Err(unexpected(other, "list local addresses")),
@@ -194,7 +211,10 @@ fn laddrs(t: &mut dyn Transport, key: Option<ServiceKey>) -> Result<Vec<rvs_api:
 
 fn list(opts: &ListOpts, t: &mut dyn Transport) -> Result<String, CliError> {
     if opts.view == ListView::Conns {
-        return match t.call(&Request::ListConns { key: opts.key.clone(), limit: CONN_LIST_LIMIT })? {
+        return match t.call(&Request::ListConns {
+            key: opts.key.clone(),
+            limit: CONN_LIST_LIMIT,
+        })? {
             Reply::Conns(v) => Ok(format_conns(&v)),
             other => Err(unexpected(other, "list connections")),
         };

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use rvs_api::{DestSpec, Forward, Proto, Request, ServiceKey, ServiceSpec};
 
+use super::values::{number, parse_host_port, validate_match};
 use super::{AdmCommand, ListOpts, ListView};
 use crate::client::CliError;
 
@@ -157,20 +158,50 @@ struct Spec {
 }
 
 const fn spec(long: &'static str, short: Option<char>, arg: Arg, act: Act) -> Spec {
-    Spec { long, short, arg, act }
+    Spec {
+        long,
+        short,
+        arg,
+        act,
+    }
 }
 
 const SPECS: &[Spec] = &[
-    spec("add-service", Some('A'), Arg::None, Act::Cmd(Cmd::AddService)),
-    spec("edit-service", Some('E'), Arg::None, Act::Cmd(Cmd::EditService)),
-    spec("delete-service", Some('D'), Arg::None, Act::Cmd(Cmd::DelService)),
+    spec(
+        "add-service",
+        Some('A'),
+        Arg::None,
+        Act::Cmd(Cmd::AddService),
+    ),
+    spec(
+        "edit-service",
+        Some('E'),
+        Arg::None,
+        Act::Cmd(Cmd::EditService),
+    ),
+    spec(
+        "delete-service",
+        Some('D'),
+        Arg::None,
+        Act::Cmd(Cmd::DelService),
+    ),
     spec("clear", Some('C'), Arg::None, Act::Cmd(Cmd::Flush)),
     spec("list", Some('L'), Arg::None, Act::Cmd(Cmd::List)),
     spec("list", Some('l'), Arg::None, Act::Cmd(Cmd::List)),
     spec("zero", Some('Z'), Arg::None, Act::Cmd(Cmd::Zero)),
     spec("add-server", Some('a'), Arg::None, Act::Cmd(Cmd::AddServer)),
-    spec("edit-server", Some('e'), Arg::None, Act::Cmd(Cmd::EditServer)),
-    spec("delete-server", Some('d'), Arg::None, Act::Cmd(Cmd::DelServer)),
+    spec(
+        "edit-server",
+        Some('e'),
+        Arg::None,
+        Act::Cmd(Cmd::EditServer),
+    ),
+    spec(
+        "delete-server",
+        Some('d'),
+        Arg::None,
+        Act::Cmd(Cmd::DelServer),
+    ),
     spec("restore", Some('R'), Arg::None, Act::Cmd(Cmd::Restore)),
     spec("save", Some('S'), Arg::None, Act::Cmd(Cmd::Save)),
     spec("add-laddr", Some('P'), Arg::None, Act::Cmd(Cmd::AddLaddr)),
@@ -263,7 +294,10 @@ impl State {
     fn set_option(&mut self, o: Opt) -> Result<(), CliError> {
         let bit = 1u32 << (o as u32);
         if self.opts & bit != 0 {
-            return Err(CliError::usage(format!("multiple '{}' options specified", OPT_NAMES[o as usize])));
+            return Err(CliError::usage(format!(
+                "multiple '{}' options specified",
+                OPT_NAMES[o as usize]
+            )));
         }
         self.opts |= bit;
         Ok(())
@@ -277,20 +311,35 @@ impl State {
             Act::Version => self.version = true,
             Act::Tcp | Act::Udp => {
                 self.set_option(Opt::Service)?;
-                let proto = if act == Act::Tcp { Proto::Tcp } else { Proto::Udp };
-                let (vip, port) = parse_host_port(v).map_err(|e| e.into_cli("virtual server", v))?;
-                self.key = Some(ServiceKey::Vs { proto, vip, port: port.unwrap_or(0) });
+                let proto = if act == Act::Tcp {
+                    Proto::Tcp
+                } else {
+                    Proto::Udp
+                };
+                let (vip, port) =
+                    parse_host_port(v).map_err(|e| e.into_cli("virtual server", v))?;
+                self.key = Some(ServiceKey::Vs {
+                    proto,
+                    vip,
+                    port: port.unwrap_or(0),
+                });
             }
             Act::Match => {
                 self.set_option(Opt::Service)?;
-                validate_match(v).map_err(|why| CliError::usage(format!("illegal match specified: {why}")))?;
+                validate_match(v)
+                    .map_err(|why| CliError::usage(format!("illegal match specified: {why}")))?;
                 self.key = Some(ServiceKey::Match(v.to_string()));
             }
             Act::Sched => {
                 self.set_option(Opt::Scheduler)?;
                 // IP_VS_SCHEDNAME_MAXLEN is 16 with the NUL; which names exist is rvsd's call.
-                if v.is_empty() || v.len() > 15 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(CliError::usage(format!("illegal scheduler name `{v}' specified")));
+                if v.is_empty()
+                    || v.len() > 15
+                    || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(CliError::usage(format!(
+                        "illegal scheduler name `{v}' specified"
+                    )));
                 }
                 self.sched = Some(v.to_string());
             }
@@ -298,8 +347,9 @@ impl State {
                 self.set_option(Opt::Persistent)?;
                 let t = match value {
                     None => DEFAULT_PERSISTENCE,
-                    Some(s) => number(s, 1, MAX_TIMEOUT)
-                        .ok_or_else(|| CliError::usage(format!("invalid timeout value `{s}' specified")))?,
+                    Some(s) => number(s, 1, MAX_TIMEOUT).ok_or_else(|| {
+                        CliError::usage(format!("invalid timeout value `{s}' specified"))
+                    })?,
                 };
                 self.persistence = Some(t);
             }
@@ -313,17 +363,18 @@ impl State {
             }
             Act::Weight => {
                 self.set_option(Opt::Weight)?;
-                self.weight = number(v, 0, 65535).ok_or_else(|| CliError::usage("illegal weight specified"))?;
+                self.weight = number(v, 0, 65535)
+                    .ok_or_else(|| CliError::usage("illegal weight specified"))?;
             }
             Act::UThreshold => {
                 self.set_option(Opt::UThreshold)?;
-                self.u_threshold =
-                    number(v, 0, i32::MAX as u32).ok_or_else(|| CliError::usage("illegal u_threshold specified"))?;
+                self.u_threshold = number(v, 0, i32::MAX as u32)
+                    .ok_or_else(|| CliError::usage("illegal u_threshold specified"))?;
             }
             Act::LThreshold => {
                 self.set_option(Opt::LThreshold)?;
-                self.l_threshold =
-                    number(v, 0, i32::MAX as u32).ok_or_else(|| CliError::usage("illegal l_threshold specified"))?;
+                self.l_threshold = number(v, 0, i32::MAX as u32)
+                    .ok_or_else(|| CliError::usage("illegal l_threshold specified"))?;
             }
             Act::Numeric => self.set_option(Opt::Numeric)?,
             Act::Connection => {
@@ -356,127 +407,19 @@ impl State {
             }
             Act::Ifname => {
                 self.set_option(Opt::Ifname)?;
-                if v.is_empty() || v.len() > 15 || v.contains(|c: char| c.is_whitespace() || c == '/') {
-                    return Err(CliError::usage(format!("illegal interface name `{v}' specified")));
+                if v.is_empty()
+                    || v.len() > 15
+                    || v.contains(|c: char| c.is_whitespace() || c == '/')
+                {
+                    return Err(CliError::usage(format!(
+                        "illegal interface name `{v}' specified"
+                    )));
                 }
                 self.ifname = Some(v.to_string());
             }
         }
         Ok(())
     }
-}
-
-/// ipvsadm's `string_to_number`: decimal digits only, within `[min, max]`.
-fn number(s: &str, min: u32, max: u32) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = s.parse().ok()?;
-    (min as u64..=max as u64).contains(&n).then_some(n as u32)
-}
-
-enum HostPortError {
-    Addr,
-    Port(String),
-}
-
-impl HostPortError {
-    fn into_cli(self, what: &str, arg: &str) -> CliError {
-        match self {
-            HostPortError::Addr => CliError::usage(format!("illegal {what} address[:port] specified: {arg}")),
-            HostPortError::Port(p) => CliError::usage(format!("Illegal port number `{p}' in {what} address {arg}")),
-        }
-    }
-}
-
-/// `host[:port]` as ipvsadm reads it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`,
-/// `[2001:db8::1]:80`. Names are not resolved: rvs never does.
-fn parse_host_port(s: &str) -> Result<(IpAddr, Option<u16>), HostPortError> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or(HostPortError::Addr)?;
-        let h: std::net::Ipv6Addr = h.parse().map_err(|_| HostPortError::Addr)?;
-        match after {
-            "" => (IpAddr::V6(h), None),
-            _ => match after.strip_prefix(':') {
-                Some(p) => (IpAddr::V6(h), Some(p)),
-                None => return Err(HostPortError::Addr),
-            },
-        }
-    } else if let Ok(a) = s.parse::<std::net::Ipv6Addr>() {
-        (IpAddr::V6(a), None)
-    } else {
-        let (h, p) = match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        };
-        let h: std::net::Ipv4Addr = h.parse().map_err(|_| HostPortError::Addr)?;
-        (IpAddr::V4(h), p)
-    };
-    let port = match port {
-        None => None,
-        Some(p) => Some(number(p, 0, 65535).ok_or_else(|| HostPortError::Port(p.to_string()))? as u16),
-    };
-    Ok((host, port))
-}
-
-/// DPVS's match syntax: `proto=..,src-range=..,dst-range=..,iif=..,oif=..`
-/// (and `af=ipv4|ipv6`), with a range or an af required.
-fn validate_match(m: &str) -> Result<(), String> {
-    let mut ranged = false;
-    for part in m.split(',') {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("`{part}' is not key=value"))?;
-        match k {
-            "proto" => {
-                if !matches!(v, "tcp" | "udp" | "sctp" | "icmp" | "icmpv6") {
-                    return Err(format!("unknown proto `{v}'"));
-                }
-            }
-            "af" => {
-                if !matches!(v, "ipv4" | "ipv6") {
-                    return Err(format!("unknown af `{v}'"));
-                }
-                ranged = true;
-            }
-            "src-range" | "dst-range" => {
-                validate_range(v).map_err(|_| format!("bad {k} `{v}'"))?;
-                ranged = true;
-            }
-            "iif" | "oif" => {
-                if v.is_empty() || v.len() > 15 {
-                    return Err(format!("bad {k} `{v}'"));
-                }
-            }
-            _ => return Err(format!("unknown key `{k}'")),
-        }
-    }
-    if !ranged {
-        return Err("a src-range, dst-range or af is needed".to_string());
-    }
-    Ok(())
-}
-
-/// `IP1[-IP2][:PORT1[-PORT2]]`, IPv6 in brackets when a port follows.
-fn validate_range(v: &str) -> Result<(), ()> {
-    let (ips, ports) = if let Some(rest) = v.strip_prefix('[') {
-        let (ips, after) = rest.split_once(']').ok_or(())?;
-        (ips, after.strip_prefix(':'))
-    } else if v.matches(':').count() > 1 {
-        (v, None)
-    } else {
-        match v.split_once(':') {
-            Some((i, p)) => (i, Some(p)),
-            None => (v, None),
-        }
-    };
-    for ip in ips.split('-') {
-        ip.parse::<IpAddr>().map_err(|_| ())?;
-    }
-    if let Some(p) = ports {
-        for port in p.split('-') {
-            number(port, 0, 65535).ok_or(())?;
-        }
-    }
-    Ok(())
 }
 
 fn lookup_long(name: &str) -> Option<&'static Spec> {
@@ -496,7 +439,12 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
     let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
     // ipvsadm with no argument lists the table.
     if args.is_empty() {
-        return Ok(AdmCommand::List(ListOpts { key: None, view: ListView::Table, exact: false, sort: true }));
+        return Ok(AdmCommand::List(ListOpts {
+            key: None,
+            view: ListView::Table,
+            exact: false,
+            sort: true,
+        }));
     }
     let mut st = State::new();
     let mut i = 0;
@@ -514,21 +462,24 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            let spec = lookup_long(name)
-                .ok_or_else(|| CliError::usage(format!("--{name}: unknown option\n{}", try_help())))?;
+            let spec = lookup_long(name).ok_or_else(|| {
+                CliError::usage(format!("--{name}: unknown option\n{}", try_help()))
+            })?;
             let value = match spec.arg {
                 Arg::None => {
                     if inline.is_some() {
-                        return Err(CliError::usage(format!("--{name}: option does not take an argument")));
+                        return Err(CliError::usage(format!(
+                            "--{name}: option does not take an argument"
+                        )));
                     }
                     None
                 }
                 Arg::Required => match inline {
                     Some(v) => Some(v),
                     None => {
-                        let v = args
-                            .get(i)
-                            .ok_or_else(|| CliError::usage(format!("--{name}: missing argument")))?;
+                        let v = args.get(i).ok_or_else(|| {
+                            CliError::usage(format!("--{name}: missing argument"))
+                        })?;
                         i += 1;
                         Some(*v)
                     }
@@ -547,10 +498,11 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
             st.apply(spec.act, value)?;
         } else if a.len() > 1 && a.starts_with('-') {
             let body = &a[1..];
-            let mut chars = body.char_indices();
-            while let Some((pos, c)) = chars.next() {
-                let spec =
-                    lookup_short(c).ok_or_else(|| CliError::usage(format!("-{c}: unknown option\n{}", try_help())))?;
+            let chars = body.char_indices();
+            for (pos, c) in chars {
+                let spec = lookup_short(c).ok_or_else(|| {
+                    CliError::usage(format!("-{c}: unknown option\n{}", try_help()))
+                })?;
                 let rest = &body[pos + c.len_utf8()..];
                 let value = match spec.arg {
                     Arg::None => None,
@@ -558,8 +510,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
                         let v = if !rest.is_empty() {
                             rest
                         } else {
-                            let v =
-                                args.get(i).ok_or_else(|| CliError::usage(format!("-{c}: missing argument")))?;
+                            let v = args.get(i).ok_or_else(|| {
+                                CliError::usage(format!("-{c}: missing argument"))
+                            })?;
                             i += 1;
                             v
                         };
@@ -605,7 +558,10 @@ fn check_combination(cmd: Cmd, opts: u32) -> Result<(), CliError> {
                 )))
             }
             (true, b'x') => {
-                return Err(CliError::usage(format!("Illegal '{}' option with the '{cname}' command", OPT_NAMES[j])))
+                return Err(CliError::usage(format!(
+                    "Illegal '{}' option with the '{cname}' command",
+                    OPT_NAMES[j]
+                )))
             }
             (true, b'1') => match first_exclusive {
                 None => first_exclusive = Some(j),
@@ -629,21 +585,32 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
     if st.version {
         return Ok(AdmCommand::Version);
     }
-    let cmd = st.cmd.ok_or_else(|| CliError::usage(format!("No command specified\n{}", try_help())))?;
+    let cmd = st
+        .cmd
+        .ok_or_else(|| CliError::usage(format!("No command specified\n{}", try_help())))?;
     check_combination(cmd, st.opts)?;
     // The table guarantees a key where it is compulsory; these are for the type system.
-    let need_key = || st.key.clone().ok_or_else(|| CliError::usage("missing service address"));
+    let need_key = || {
+        st.key
+            .clone()
+            .ok_or_else(|| CliError::usage("missing service address"))
+    };
     let out = match cmd {
         Cmd::AddService | Cmd::EditService => {
             let key = need_key()?;
             if let ServiceKey::Vs { port: 0, .. } = key {
                 if st.persistence.is_none() {
-                    return Err(CliError::usage("Zero port specified for non-persistent service"));
+                    return Err(CliError::usage(
+                        "Zero port specified for non-persistent service",
+                    ));
                 }
             }
             let spec = ServiceSpec {
                 key,
-                sched: st.sched.clone().unwrap_or_else(|| DEFAULT_SCHED.to_string()),
+                sched: st
+                    .sched
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SCHED.to_string()),
                 persistence: st.persistence,
             };
             AdmCommand::Apply(if cmd == Cmd::AddService {
@@ -654,10 +621,14 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
         }
         Cmd::DelService => AdmCommand::Apply(Request::DelService { key: need_key()? }),
         Cmd::Flush => AdmCommand::Apply(Request::Clear),
-        Cmd::Zero => AdmCommand::Apply(Request::Zero { key: st.key.clone() }),
+        Cmd::Zero => AdmCommand::Apply(Request::Zero {
+            key: st.key.clone(),
+        }),
         Cmd::AddServer | Cmd::EditServer | Cmd::DelServer => {
             let key = need_key()?;
-            let (addr, port) = st.server.ok_or_else(|| CliError::usage("missing real server address"))?;
+            let (addr, port) = st
+                .server
+                .ok_or_else(|| CliError::usage("missing real server address"))?;
             let svc_port = match key {
                 ServiceKey::Vs { port, .. } => port,
                 ServiceKey::Match(_) => 0,
@@ -690,8 +661,13 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
         }
         Cmd::AddLaddr | Cmd::DelLaddr => {
             let key = need_key()?;
-            let addr = st.laddr.ok_or_else(|| CliError::usage("missing local address"))?;
-            let dev = st.ifname.clone().ok_or_else(|| CliError::usage("missing interface name"))?;
+            let addr = st
+                .laddr
+                .ok_or_else(|| CliError::usage("missing local address"))?;
+            let dev = st
+                .ifname
+                .clone()
+                .ok_or_else(|| CliError::usage("missing interface name"))?;
             AdmCommand::Apply(if cmd == Cmd::AddLaddr {
                 Request::AddLaddr { key, addr, dev }
             } else {
@@ -715,73 +691,13 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
             } else {
                 ListView::Table
             };
-            AdmCommand::List(ListOpts { key: st.key.clone(), view, exact: st.exact, sort: !st.nosort })
+            AdmCommand::List(ListOpts {
+                key: st.key.clone(),
+                view,
+                exact: st.exact,
+                sort: !st.nosort,
+            })
         }
     };
-    Ok(out)
-}
-
-/// Splits one line of rules into words, honouring single and double quotes
-/// (ipvsadm's restore reader does the same), so a quoted match survives.
-pub fn split_line(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in line.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                in_word = true;
-            }
-            None if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            None => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        return Err("unterminated quote".to_string());
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
-/// Parses `-R` input: one command per line in `-S` format (blank lines and
-/// `#` comments skipped, a leading `ipvsadm`/`rvsadm` word tolerated). Every
-/// line is checked before anything is sent, so a typo on line 10 does not
-/// leave a half-restored table.
-pub fn parse_restore(text: &str) -> Result<Vec<Request>, CliError> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let lineno = n + 1;
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let mut words = split_line(trimmed).map_err(|e| CliError::usage(format!("line {lineno}: {e}")))?;
-        if matches!(words.first().map(String::as_str), Some("ipvsadm" | "rvsadm")) {
-            words.remove(0);
-        }
-        match parse_args(&words) {
-            Ok(AdmCommand::Apply(req)) => out.push(req),
-            Ok(_) => {
-                return Err(CliError::usage(format!(
-                    "line {lineno}: only commands that change the table can be restored: {trimmed}"
-                )))
-            }
-            Err(e) => return Err(CliError::usage(format!("line {lineno}: {}", e.message))),
-        }
-    }
     Ok(out)
 }
