@@ -379,6 +379,18 @@ fn usage_errors_have_ipvsadm_messages() {
         .starts_with("illegal match specified"));
     assert!(usage_err("-A -s rr -H proto=tcp,src-range=10.0.0.300")
         .starts_with("illegal match specified"));
+    assert_eq!(
+        parse_args(&[
+            "-A",
+            "-s",
+            "rr",
+            "-H",
+            "proto=tcp,src-range=10.0.0.1,oif=dpdk 1"
+        ])
+        .unwrap_err()
+        .message,
+        "illegal match specified: blanks and quotes are not allowed"
+    );
     assert!(usage_err("--bogus").starts_with("--bogus: unknown option"));
     assert!(usage_err("-L -q").starts_with("-q: unknown option"));
     assert_eq!(usage_err("-A -t"), "-t: missing argument");

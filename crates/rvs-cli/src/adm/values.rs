@@ -66,6 +66,10 @@ pub(super) fn parse_host_port(s: &str) -> Result<(IpAddr, Option<u16>), HostPort
 /// DPVS's match syntax: `proto=..,src-range=..,dst-range=..,iif=..,oif=..`
 /// (and `af=ipv4|ipv6`), with a range or an af required.
 pub(super) fn validate_match(m: &str) -> Result<(), String> {
+    // -S writes the match as one word, so it must stay one word to restore.
+    if m.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+        return Err("blanks and quotes are not allowed".to_string());
+    }
     let mut ranged = false;
     for part in m.split(',') {
         let (k, v) = part
