@@ -1,0 +1,233 @@
+//! `rvsadm`: ipvsadm's command line (with the DPVS additions) turned into
+//! control-API requests, and the replies turned into ipvsadm's output.
+//!
+//! [`parse_args`] and [`parse_restore`] are pure; the `format_*` functions
+//! are pure; [`execute`] runs a parsed command against a [`Transport`].
+
+mod format;
+mod parse;
+mod restore;
+mod values;
+
+#[cfg(test)]
+mod tests_format;
+#[cfg(test)]
+mod tests_parse;
+
+use std::io::Read;
+
+use rvs_api::{Reply, Request, ServiceKey};
+
+use crate::client::{expect_ok, unexpected, CliError, Transport};
+
+pub use format::{format_conns, format_laddrs, format_list, format_save, large_num};
+pub use parse::parse_args;
+pub use restore::{parse_restore, split_line};
+
+/// Connections fetched by `-L -c`: bounded so that a table of millions
+/// does not turn one listing into gigabytes of JSON.
+pub const CONN_LIST_LIMIT: usize = 1_000_000;
+
+/// Which columns `-L` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListView {
+    /// Forward, weight and connection counts (plain `-L`).
+    Table,
+    /// `--stats`: cumulative counters.
+    Stats,
+    /// `--rate`: per-second rates.
+    Rate,
+    /// `-c`: the connection entries.
+    Conns,
+}
+
+/// Options of `-L`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOpts {
+    /// Only this service (`-t/-u/-H`), else all.
+    pub key: Option<ServiceKey>,
+    /// Which columns.
+    pub view: ListView,
+    /// `--exact`: no K/M/G abbreviation.
+    pub exact: bool,
+    /// Sorted by address like ipvsadm (off with `--nosort`).
+    pub sort: bool,
+}
+
+/// A parsed `rvsadm` command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdmCommand {
+    /// A change whose reply must be `Ok` (`-A -E -D -C -Z -a -e -d --add-laddr --del-laddr`).
+    Apply(Request),
+    /// `-L/-l`.
+    List(ListOpts),
+    /// `-S`: the configuration as commands.
+    Save,
+    /// `-R`: commands in `-S` format from stdin.
+    Restore,
+    /// `-G`: local addresses of one service or all.
+    GetLaddr(Option<ServiceKey>),
+    /// `-h`.
+    Help,
+    /// `-v`.
+    Version,
+}
+
+/// The text of `rvsadm -h`.
+pub fn usage() -> String {
+    let p = "rvsadm";
+    format!(
+        "{ver}\
+Usage:
+  {p} -A|E -t|u service-address|-H match [-s scheduler] [-p [timeout]]
+  {p} -D -t|u service-address|-H match
+  {p} -C
+  {p} -R
+  {p} -S [-n]
+  {p} -a|e -t|u service-address|-H match -r server-address [options]
+  {p} -d -t|u service-address|-H match -r server-address
+  {p} -L|l [options]
+  {p} -Z [-t|u service-address|-H match]
+  {p} --add-laddr|--del-laddr -t|u service-address -z local-address -F ifname
+  {p} -G [-t|u service-address]
+  {p} -h
+
+Commands:
+Either long or short options are allowed.
+  --add-service     -A        add virtual service with options
+  --edit-service    -E        edit virtual service with options
+  --delete-service  -D        delete virtual service
+  --clear           -C        clear the whole table
+  --restore         -R        restore rules from stdin
+  --save            -S        save rules to stdout
+  --add-server      -a        add real server with options
+  --edit-server     -e        edit real server with options
+  --delete-server   -d        delete real server
+  --list            -L|-l     list the table
+  --zero            -Z        zero counters in a service or all services
+  --add-laddr       -P        add local address
+  --del-laddr       -Q        del local address
+  --get-laddr       -G        get local address
+  --help            -h        display this help message
+  --version         -v        display the version
+
+Options:
+  --tcp-service  -t service-address   service-address is host[:port]
+  --udp-service  -u service-address   service-address is host[:port]
+  --match        -H MATCH             select service by MATCH 'proto,src-range,dst-range,iif,oif'
+  --scheduler    -s scheduler         one of rr|wrr|wlc|lc|sh|conhash|fo|mh,
+                                      the default scheduler is wlc.
+  --persistent   -p [timeout]         persistent service (default 300 s)
+  --real-server  -r server-address    server-address is host (and port)
+  --gatewaying   -g                   gatewaying (direct routing) (default)
+  --ipip         -i                   ipip encapsulation (tunneling)
+  --masquerading -m                   masquerading (NAT)
+  --fullnat      -b                   fullnat mode
+  --snat         -J                   SNAT mode
+  --weight       -w weight            capacity of real server
+  --u-threshold  -x uthreshold        upper threshold of connections
+  --l-threshold  -y lthreshold        lower threshold of connections
+  --laddr        -z local-ip          local IP
+  --ifname       -F ifname            nic interface for laddrs
+  --connection   -c                   output of current IPVS connections
+  --stats                             output of statistics information
+  --rate                              output of rate information
+  --exact        -X                   expand numbers (display exact values)
+  --nosort                            disable sorting output of service/server entries
+  --numeric      -n                   numeric output of addresses and ports
+
+rvsd is reached at $RVS_SOCKET, default {sock}.
+",
+        ver = version(),
+        sock = rvs_api::DEFAULT_SOCKET,
+    )
+}
+
+/// The text of `rvsadm -v`.
+pub fn version() -> String {
+    format!(
+        "rvsadm v{} (rvs control protocol v{})\n",
+        env!("CARGO_PKG_VERSION"),
+        rvs_api::VERSION
+    )
+}
+
+/// Runs `cmd` against the daemon; returns what to print on stdout.
+/// `stdin` is read only by [`AdmCommand::Restore`].
+pub fn execute(
+    cmd: &AdmCommand,
+    t: &mut dyn Transport,
+    stdin: &mut dyn Read,
+) -> Result<String, CliError> {
+    match cmd {
+        AdmCommand::Help => Ok(usage()),
+        AdmCommand::Version => Ok(version()),
+        AdmCommand::Apply(req) => {
+            expect_ok(t.call(req)?)?;
+            Ok(String::new())
+        }
+        AdmCommand::List(opts) => list(opts, t),
+        AdmCommand::Save => {
+            let services = services(t, None)?;
+            let laddrs = laddrs(t, None)?;
+            Ok(format_save(&services, &laddrs))
+        }
+        AdmCommand::Restore => {
+            let mut text = String::new();
+            stdin.read_to_string(&mut text).map_err(|e| {
+                CliError::failure(format!("rvsadm: cannot read the rules from stdin: {e}"))
+            })?;
+            for req in parse_restore(&text)? {
+                expect_ok(t.call(&req)?)?;
+            }
+            Ok(String::new())
+        }
+        AdmCommand::GetLaddr(key) => {
+            let groups = laddrs(t, key.clone())?;
+            Ok(format_laddrs(&groups, key.is_some()))
+        }
+    }
+}
+
+fn services(
+    t: &mut dyn Transport,
+    key: Option<ServiceKey>,
+) -> Result<Vec<rvs_api::ServiceInfo>, CliError> {
+    match t.call(&Request::ListServices { key })? {
+        Reply::Services(v) => Ok(v),
+        other => Err(unexpected(other, "list services")),
+    }
+}
+
+fn laddrs(
+    t: &mut dyn Transport,
+    key: Option<ServiceKey>,
+) -> Result<Vec<rvs_api::LaddrGroup>, CliError> {
+    match t.call(&Request::ListLaddrs { key })? {
+        Reply::Laddrs(v) => Ok(v),
+        other => Err(unexpected(other, "list local addresses")),
+    }
+}
+
+fn list(opts: &ListOpts, t: &mut dyn Transport) -> Result<String, CliError> {
+    if opts.view == ListView::Conns {
+        return match t.call(&Request::ListConns {
+            key: opts.key.clone(),
+            limit: CONN_LIST_LIMIT,
+        })? {
+            Reply::Conns(v) => Ok(format_conns(&v)),
+            other => Err(unexpected(other, "list connections")),
+        };
+    }
+    // ipvsadm prints the version banner only when listing the whole table.
+    let status = if opts.key.is_none() {
+        match t.call(&Request::Status)? {
+            Reply::Status(s) => Some(s),
+            other => return Err(unexpected(other, "status")),
+        }
+    } else {
+        None
+    };
+    let services = services(t, opts.key.clone())?;
+    Ok(format_list(status.as_ref(), &services, opts))
+}

@@ -1,0 +1,110 @@
+//! `rvsip`: dpip's command line (`rvsip [-s] [-v] OBJECT CMD ...`) turned into
+//! control-API requests, and the replies turned into dpip's output.
+//!
+//! [`parse_args`] and the `format_*` functions are pure; [`execute`] runs a
+//! parsed command against a [`Transport`].
+
+mod format;
+mod parse;
+
+#[cfg(test)]
+mod tests;
+
+use rvs_api::{Reply, Request};
+
+use crate::client::{expect_ok, unexpected, CliError, Transport};
+
+pub use format::{format_addrs, format_links, format_neigh, format_routes, scope_name};
+pub use parse::parse_args;
+
+/// A parsed `rvsip` command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IpCommand {
+    /// A change whose reply must be `Ok` (`addr|route|neigh add|del`).
+    Apply(Request),
+    /// `addr show [dev DEV]`.
+    ShowAddrs {
+        /// Only this device.
+        dev: Option<String>,
+    },
+    /// `route show [dev DEV]`.
+    ShowRoutes {
+        /// Only routes through this device (filtered here: the API lists all).
+        dev: Option<String>,
+    },
+    /// `neigh show [dev DEV]`.
+    ShowNeigh {
+        /// Only this device.
+        dev: Option<String>,
+    },
+    /// `link show [DEV]`, with counters under `-s`.
+    ShowLinks {
+        /// Only this device.
+        dev: Option<String>,
+        /// `-s`: counters and drop reasons.
+        stats: bool,
+    },
+    /// `help` (of the tool or of an object): the text to print.
+    Help(String),
+    /// `-V`.
+    Version,
+}
+
+/// The text of `rvsip help`.
+pub fn usage() -> String {
+    "Usage:
+    rvsip [OPTIONS] OBJECT { COMMAND | help }
+OBJECTS:
+    { link | addr | route | neigh }
+OPTIONS:
+    -v, --verbose
+    -h, --help
+    -V, --version
+    -s, --stats
+"
+    .to_string()
+}
+
+/// The text of `rvsip -V`.
+pub fn version() -> String {
+    format!(
+        "rvsip v{} (rvs control protocol v{})\n",
+        env!("CARGO_PKG_VERSION"),
+        rvs_api::VERSION
+    )
+}
+
+/// Runs `cmd` against the daemon; returns what to print on stdout.
+pub fn execute(cmd: &IpCommand, t: &mut dyn Transport) -> Result<String, CliError> {
+    match cmd {
+        IpCommand::Help(text) => Ok(text.clone()),
+        IpCommand::Version => Ok(version()),
+        IpCommand::Apply(req) => {
+            expect_ok(t.call(req)?)?;
+            Ok(String::new())
+        }
+        IpCommand::ShowAddrs { dev } => match t.call(&Request::ListAddrs { dev: dev.clone() })? {
+            Reply::Addrs(v) => Ok(format_addrs(&v)),
+            other => Err(unexpected(other, "addr show")),
+        },
+        IpCommand::ShowRoutes { dev } => match t.call(&Request::ListRoutes)? {
+            Reply::Routes(mut v) => {
+                if let Some(d) = dev {
+                    v.retain(|r| &r.route.dev == d);
+                }
+                Ok(format_routes(&v))
+            }
+            other => Err(unexpected(other, "route show")),
+        },
+        IpCommand::ShowNeigh { dev } => match t.call(&Request::ListNeigh { dev: dev.clone() })? {
+            Reply::Neigh(v) => Ok(format_neigh(&v)),
+            other => Err(unexpected(other, "neigh show")),
+        },
+        IpCommand::ShowLinks { dev, stats } => {
+            match t.call(&Request::ListLinks { dev: dev.clone() })? {
+                Reply::Links(v) => Ok(format_links(&v, *stats)),
+                other => Err(unexpected(other, "link show")),
+            }
+        }
+    }
+}
