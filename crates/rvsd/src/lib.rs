@@ -8,3 +8,4 @@ pub mod store;
 pub mod takeover;
 pub mod control;
 pub mod runtime;
+pub mod daemon;

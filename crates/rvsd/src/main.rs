@@ -1,2 +1,66 @@
-//! rvsd: the rvs daemon.
-fn main() {}
+//! rvsd: the rvs daemon. Takes over the configured ports, runs the workers,
+//! serves the control socket, and gives everything back on SIGTERM.
+//!
+//! `rvsd [-c FILE] [--check]`: `--check` validates the file and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+
+
+
+use rvsd::config::{Config, DEFAULT_PATH};
+
+fn usage() -> ! {
+    eprintln!("usage: rvsd [-c FILE] [--check]\n  -c FILE   configuration (default {DEFAULT_PATH})\n  --check   validate the configuration and exit");
+    std::process::exit(2);
+}
+
+fn main() -> ExitCode {
+    let mut path = PathBuf::from(DEFAULT_PATH);
+    let mut check = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-c" | "--config" => path = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
+            "--check" => check = true,
+            "-h" | "--help" => usage(),
+            "-v" | "--version" => {
+                println!("rvsd {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("rvsd: unknown argument '{a}'");
+                usage();
+            }
+        }
+    }
+    let conf = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if check {
+        println!("{}: ok", path.display());
+        return ExitCode::SUCCESS;
+    }
+    let level = match conf.log_level.as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).init();
+    match rvsd::daemon::run(path, conf) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("rvsd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+

@@ -1,0 +1,277 @@
+//! Assembling the daemon: ports, workers, control socket, signals, and the
+//! orderly way back.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use rvs_api::{LinkInfo, LinkStats};
+use rvs_core::addr::Mac;
+use rvs_core::pipeline::{Learned, Worker, WorkerConf};
+use rvs_io::{AfPacketConf, AfPacketQueue, Steering, Tap};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::config::Config;
+use crate::control::{self, Control, Query, WorkerHandle};
+use crate::runtime::{self, PortCounters, WorkerCtx};
+use crate::store::{PortDef, Store};
+use crate::takeover::Takeover;
+
+/// Fanout group ids: one per port, derived from the pid so that two daemons
+/// in one namespace do not join each other's groups.
+fn fanout_id(port: usize) -> u16 {
+    ((std::process::id() as u16).wrapping_mul(8)).wrapping_add(port as u16)
+}
+
+fn steering(store: &Store, workers: u16) -> Steering {
+    let (pools, rss) = store.steering();
+    let v4 = |v: &[rvs_core::addr::Addr]| v.iter().filter(|a| a.is_v4()).map(|a| a.v4_bytes()).collect();
+    let v6 = |v: &[rvs_core::addr::Addr]| v.iter().filter(|a| !a.is_v4()).map(|a| a.0).collect();
+    Steering { workers, pool_v4: v4(&pools), rs_v4: v4(&rss), pool_v6: v6(&pools), rs_v6: v6(&rss) }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
+    let workers = conf.workers;
+    // Ports: what the kernel knows of each interface, then take them over.
+    let mut defs = Vec::new();
+    for n in &conf.netif {
+        let mac = rvs_io::iface::mac_of(&n.iface).map_err(|e| format!("netif {}: interface {}: {e}", n.name, n.iface))?;
+        let mtu = match n.mtu {
+            Some(m) => m,
+            None => rvs_io::iface::mtu_of(&n.iface).map_err(|e| format!("netif {}: {e}", n.name))? as u16,
+        };
+        defs.push(PortDef { name: n.name.clone(), iface: n.iface.clone(), mac: Mac(mac), mtu, kni: n.kni });
+    }
+    let mut takeovers = Vec::new();
+    for d in &defs {
+        takeovers.push(Takeover::take(&d.iface).map_err(|e| format!("netif {}: {e}", d.name))?);
+        tracing::info!("took over {} as {} (mac {}, mtu {})", d.iface, d.name, d.mac, d.mtu);
+    }
+    let mut taps = Vec::new();
+    for d in &defs {
+        if d.kni {
+            let name = format!("{}.kni", d.name);
+            let t = Tap::open(&name, d.mac.0, d.mtu).map_err(|e| format!("cannot create {name}: {e}"))?;
+            tracing::info!("exception path {name} up");
+            taps.push(Some(Mutex::new(t)));
+        } else {
+            taps.push(None);
+        }
+    }
+    let taps = Arc::new(taps);
+
+    let store = Store::new(defs.clone(), workers, conf.timeouts(), conf.pipeline_conf());
+    let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
+
+    // Queues: worker order on every port, so group member index == worker.
+    let mut rxs: Vec<Vec<rvs_io::RxRing>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut txs: Vec<Vec<rvs_io::TxRing>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut steer_fds = Vec::new();
+    for (p, d) in defs.iter().enumerate() {
+        for w in 0..workers as usize {
+            let qc = AfPacketConf {
+                port: p as u16,
+                fanout: (workers > 1).then(|| fanout_id(p)),
+                ..AfPacketConf::default()
+            };
+            let q = AfPacketQueue::open(&d.iface, &qc).map_err(|e| format!("netif {}: cannot open AF_PACKET queue: {e}", d.name))?;
+            let AfPacketQueue { rx, tx } = q;
+            rxs[w].push(rx);
+            txs[w].push(tx);
+        }
+        if workers > 1 {
+            steer_fds.push(p);
+        }
+    }
+    let steer_set = |rxs: &Vec<Vec<rvs_io::RxRing>>, s: &Steering| {
+        for rings in rxs.iter().take(1) {
+            for r in rings {
+                if let Err(e) = r.set_steering(s) {
+                    tracing::warn!("cannot install the fanout steering program: {e}");
+                }
+            }
+        }
+    };
+    if workers > 1 {
+        steer_set(&rxs, &steering(&store, workers));
+    }
+    // Keep a way to update steering after config changes: the fds of worker 0's rings.
+    let steer_rings: Vec<i32> = rxs.first().map(|r| r.iter().map(|x| x.fd()).collect()).unwrap_or_default();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
+    let mut handles = Vec::new();
+    let mut threads = Vec::new();
+    let mut neigh_txs = Vec::new();
+    let (learned_tx, learned_rx) = mpsc::channel::<(u16, Learned)>();
+    let mut all_counters = Vec::new();
+    let nports = defs.len();
+    for (w, (rx, tx)) in rxs.into_iter().zip(txs).enumerate() {
+        let (qtx, qrx) = mpsc::channel::<Query>();
+        let (ntx, nrx) = mpsc::channel::<Learned>();
+        neigh_txs.push(ntx);
+        let wc = WorkerConf { id: w as u16, conn_capacity: conf.conn_capacity, ..WorkerConf::default() };
+        let worker = Worker::new(wc, snap.load_full(), 0);
+        handles.push(WorkerHandle { queries: qtx, drops: worker.drops().clone() });
+        let counters: Arc<Vec<PortCounters>> = Arc::new((0..nports).map(|_| PortCounters::default()).collect());
+        all_counters.push(counters.clone());
+        let ctx = WorkerCtx {
+            worker,
+            snap: snap.clone(),
+            rx,
+            tx,
+            counters,
+            taps: taps.clone(),
+            kni_reader: w == 0,
+            queries: qrx,
+            neigh_in: nrx,
+            neigh_out: learned_tx.clone(),
+            stop: stop.clone(),
+            idle: conf.idle,
+            cpu: conf.cpus.get(w).copied(),
+            epoch,
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("rvs-worker-{w}"))
+                .spawn(move || runtime::run(ctx))
+                .map_err(|e| format!("cannot start worker {w}: {e}"))?,
+        );
+    }
+    drop(learned_tx);
+    // Neighbour hub: what one worker learns, the others learn too.
+    let hub = std::thread::Builder::new()
+        .name("rvs-neigh".into())
+        .spawn(move || {
+            while let Ok((from, l)) = learned_rx.recv() {
+                for (i, t) in neigh_txs.iter().enumerate() {
+                    if i != from as usize {
+                        let _ = t.send(l);
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the neighbour thread: {e}"))?;
+
+    let links_defs = defs.clone();
+    let links_counters = all_counters.clone();
+    let links_drops: Vec<_> = handles.iter().map(|h| h.drops.clone()).collect();
+    let links = Box::new(move || {
+        links_defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut s = LinkStats::default();
+                for c in &links_counters {
+                    let pc = &c[i];
+                    let g = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
+                    s.rx_packets += g(&pc.rx_packets);
+                    s.rx_bytes += g(&pc.rx_bytes);
+                    s.rx_dropped += g(&pc.rx_dropped);
+                    s.tx_packets += g(&pc.tx_packets);
+                    s.tx_bytes += g(&pc.tx_bytes);
+                    s.tx_dropped += g(&pc.tx_dropped);
+                    s.kni_packets += g(&pc.kni_packets);
+                }
+                // Pipeline drops are per worker, not per port: shown on every port.
+                let mut drops: Vec<(String, u64)> = Vec::new();
+                for d in &links_drops {
+                    for (name, n) in d.nonzero() {
+                        match drops.iter_mut().find(|(x, _)| x == name) {
+                            Some(e) => e.1 += n,
+                            None => drops.push((name.to_string(), n)),
+                        }
+                    }
+                }
+                s.drops = drops;
+                LinkInfo {
+                    index: i as u16,
+                    name: d.name.clone(),
+                    iface: d.iface.clone(),
+                    backend: "af_packet (tpacket_v3)".into(),
+                    mac: d.mac.to_string(),
+                    mtu: d.mtu,
+                    up: std::fs::read_to_string(format!("/sys/class/net/{}/operstate", d.iface))
+                        .map(|s| s.trim() != "down")
+                        .unwrap_or(false),
+                    kni: d.kni.then(|| format!("{}.kni", d.name)),
+                    stats: s,
+                }
+            })
+            .collect()
+    });
+    let on_change: control::ChangeHook = Box::new(move |st: &Store| {
+        if workers > 1 {
+            let s = steering(st, workers);
+            for fd in &steer_rings {
+                if let Err(e) = rvs_io::steer::set_fanout_program(*fd, &s) {
+                    tracing::warn!("cannot update the fanout steering program: {e}");
+                }
+            }
+        }
+    });
+    let ctl = Arc::new(Control {
+        store: Mutex::new(store),
+        snap: snap.clone(),
+        workers: handles,
+        started: Instant::now(),
+        conn_capacity: conf.conn_capacity * workers as usize,
+        links,
+        on_change,
+        reload: reload.clone(),
+    });
+    let socket = conf.socket_path();
+    let server = control::serve(&socket, ctl.clone(), stop.clone()).map_err(|e| format!("control socket {socket}: {e}"))?;
+    tracing::info!("rvsd {} up: {} worker(s), control socket {socket}", env!("CARGO_PKG_VERSION"), workers);
+
+    // Signals: TERM/INT stop, HUP reloads the file.
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for s in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(s, term.clone()).map_err(|e| format!("signal handler: {e}"))?;
+    }
+    signal_hook::flag::register(SIGHUP, hup.clone()).map_err(|e| format!("signal handler: {e}"))?;
+    let mut last_rates = 0u64;
+    while !term.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if hup.swap(false, Ordering::SeqCst) || reload.swap(false, Ordering::SeqCst) {
+            match Config::load(&path) {
+                Ok(c) => {
+                    if let Ok(mut st) = ctl.store.lock() {
+                        st.set_timeouts(c.timeouts());
+                        snap.store(Arc::new(st.snapshot()));
+                        tracing::info!("reloaded {}: timeouts applied (ports, workers and capacity need a restart)", path.display());
+                    }
+                }
+                Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
+            }
+        }
+        let now = epoch.elapsed().as_millis() as u64;
+        if now >= last_rates + 1000 {
+            last_rates = now;
+            if let Ok(mut st) = ctl.store.lock() {
+                st.sample_rates(now);
+            }
+        }
+    }
+    tracing::info!("stopping");
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = server.join();
+    drop(ctl);
+    let _ = hub.join();
+    drop(taps);
+    for mut t in takeovers {
+        t.restore();
+    }
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("stopped; interfaces restored");
+    Ok(())
+}
