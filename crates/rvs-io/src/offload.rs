@@ -269,7 +269,7 @@ impl Gso {
         let l4 = &mut seg[i.l4..];
         let csum_at = if i.proto == proto::TCP {
             let seq = u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]])
-                .wrapping_add((self.index as u32).wrapping_mul(self.mss as u32));
+                .wrapping_add(self.index.wrapping_mul(self.mss as u32));
             l4[4..8].copy_from_slice(&seq.to_be_bytes());
             // FIN and PSH end the data, CWR answers ECE once: as the
             // kernel's tcp_gso_segment does.

@@ -166,7 +166,7 @@ pub fn wait_any(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize> {
 fn open_rx(ifindex: u32, mtu: usize, conf: &AfPacketConf) -> io::Result<RxRing> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_string());
     let headroom = conf.headroom.max(64);
-    if conf.block_size % 4096 != 0 || conf.block_count == 0 || conf.frame_size == 0 {
+    if !conf.block_size.is_multiple_of(4096) || conf.block_count == 0 || conf.frame_size == 0 {
         return Err(bad("bad rx ring geometry"));
     }
     let per_block = conf.block_size / conf.frame_size;

@@ -47,6 +47,11 @@ pub struct TxRing {
     stats: TxStats,
 }
 
+// SAFETY: the mapping pointer is owned by the ring alone (no other Rust
+// reference into it exists), so moving the ring to a worker thread moves
+// sole ownership; the kernel side synchronises through the status words.
+unsafe impl Send for TxRing {}
+
 impl TxRing {
     /// Opens the ring: `frames` slots of `frame_size` bytes (a multiple of
     /// 16 that, with the 32-byte slot header, holds an MTU-sized frame).
@@ -71,7 +76,7 @@ impl TxRing {
         let page = 4096u32;
         let block = frame_size.max(page).next_multiple_of(page);
         let per_block = block / frame_size.max(1);
-        if frame_size < 64 || frame_size % 16 != 0 || per_block == 0 || frames == 0 {
+        if frame_size < 64 || !frame_size.is_multiple_of(16) || per_block == 0 || frames == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "bad tx ring geometry",

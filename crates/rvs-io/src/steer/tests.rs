@@ -195,7 +195,7 @@ fn ipv6_rules() {
     }
     // A client port whose key is not the fallback worker 0.
     let cport = (4321u16..)
-        .find(|p| (low(CLIENT6) ^ *p as u32) % 3 != 0)
+        .find(|p| !(low(CLIENT6) ^ *p as u32).is_multiple_of(3))
         .unwrap();
     let want = (low(CLIENT6) ^ cport as u32) % 3;
     assert_eq!(r(&v6(6, RS6, CLIENT6, ports(80, cport))), want);
