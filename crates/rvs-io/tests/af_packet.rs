@@ -22,8 +22,8 @@ fn conf(port: u16) -> AfPacketConf {
     }
 }
 
-fn forward(rx: &mut RxRing, tx: &mut TxRing) -> usize {
-    let burst = rx.burst(BURST);
+fn forward(rx: &mut RxRing, tx: &mut TxRing, max: usize) -> usize {
+    let burst = rx.burst(max);
     for p in burst.iter() {
         // A full ring drops the frame, as the daemon would; TCP recovers.
         tx.send(p.frame());
@@ -40,7 +40,9 @@ fn forwarder(ready: mpsc::Sender<()>, stop: &AtomicBool) -> (QueueStats, QueueSt
     ready.send(()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        let n = forward(&mut q0.rx, &mut q1.tx) + forward(&mut q1.rx, &mut q0.tx);
+        // Small bursts from m0 so super-frames (up to 45 segments) are handed
+        // out over several bursts.
+        let n = forward(&mut q0.rx, &mut q1.tx, 7) + forward(&mut q1.rx, &mut q0.tx, BURST);
         if n == 0 {
             q0.release();
             q1.release();

@@ -371,7 +371,7 @@ impl RxRing {
             return;
         }
         let st = h.tp_status;
-        if st & libc::TP_STATUS_VLAN_VALID != 0 {
+        if st & libc::TP_STATUS_VLAN_VALID != 0 && len >= 12 {
             // The kernel stripped the tag into metadata; put it back so the
             // pipeline sees the frame as on the wire.
             let tpid = if st & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
