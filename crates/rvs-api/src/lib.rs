@@ -580,7 +580,10 @@ pub enum ErrorKind {
 impl ApiError {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
-        ApiError { kind, message: message.into() }
+        ApiError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -594,7 +597,11 @@ impl std::error::Error for ApiError {}
 
 /// Encodes a request as one line (with the trailing newline).
 pub fn encode_request(req: &Request) -> String {
-    let mut s = serde_json::to_string(&Envelope { v: VERSION, req: req.clone() }).unwrap_or_default();
+    let mut s = serde_json::to_string(&Envelope {
+        v: VERSION,
+        req: req.clone(),
+    })
+    .unwrap_or_default();
     s.push('\n');
     s
 }
@@ -618,7 +625,11 @@ pub fn decode_request(line: &str) -> Result<Request, ApiError> {
 /// Encodes a reply as one line.
 pub fn encode_reply(r: &Reply) -> String {
     let mut s = serde_json::to_string(r).unwrap_or_else(|e| {
-        serde_json::to_string(&Reply::Error(ApiError::new(ErrorKind::Internal, e.to_string()))).unwrap_or_default()
+        serde_json::to_string(&Reply::Error(ApiError::new(
+            ErrorKind::Internal,
+            e.to_string(),
+        )))
+        .unwrap_or_default()
     });
     s.push('\n');
     s
@@ -626,11 +637,19 @@ pub fn encode_reply(r: &Reply) -> String {
 
 /// Decodes a reply line.
 pub fn decode_reply(line: &str) -> Result<Reply, ApiError> {
-    serde_json::from_str(line).map_err(|e| ApiError::new(ErrorKind::Internal, format!("malformed reply from rvsd: {e}")))
+    serde_json::from_str(line).map_err(|e| {
+        ApiError::new(
+            ErrorKind::Internal,
+            format!("malformed reply from rvsd: {e}"),
+        )
+    })
 }
 
 /// Sends one request over a connected stream and reads the reply (blocking).
-pub fn call<S: std::io::Read + std::io::Write>(stream: &mut S, req: &Request) -> Result<Reply, ApiError> {
+pub fn call<S: std::io::Read + std::io::Write>(
+    stream: &mut S,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     use std::io::BufRead;
     stream
         .write_all(encode_request(req).as_bytes())
@@ -640,7 +659,10 @@ pub fn call<S: std::io::Read + std::io::Write>(stream: &mut S, req: &Request) ->
     r.read_line(&mut line)
         .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot read from rvsd: {e}")))?;
     if line.is_empty() {
-        return Err(ApiError::new(ErrorKind::Internal, "rvsd closed the connection"));
+        return Err(ApiError::new(
+            ErrorKind::Internal,
+            "rvsd closed the connection",
+        ));
     }
     decode_reply(&line)
 }
@@ -652,7 +674,11 @@ mod tests {
     #[test]
     fn request_round_trip_and_version_check() {
         let req = Request::AddDest {
-            key: ServiceKey::Vs { proto: Proto::Tcp, vip: "10.0.0.100".parse().unwrap(), port: 80 },
+            key: ServiceKey::Vs {
+                proto: Proto::Tcp,
+                vip: "10.0.0.100".parse().unwrap(),
+                port: 80,
+            },
             dest: DestSpec {
                 addr: "192.168.100.2".parse().unwrap(),
                 port: 80,
@@ -676,9 +702,16 @@ mod tests {
 
     #[test]
     fn reply_round_trip() {
-        let r = Reply::Error(ApiError::new(ErrorKind::NotFound, "no such service TCP 10.0.0.1:80"));
+        let r = Reply::Error(ApiError::new(
+            ErrorKind::NotFound,
+            "no such service TCP 10.0.0.1:80",
+        ));
         assert_eq!(decode_reply(encode_reply(&r).trim()).unwrap(), r);
-        let key = ServiceKey::Vs { proto: Proto::Udp, vip: "2001:db8::1".parse().unwrap(), port: 53 };
+        let key = ServiceKey::Vs {
+            proto: Proto::Udp,
+            vip: "2001:db8::1".parse().unwrap(),
+            port: 53,
+        };
         assert_eq!(key.to_string(), "UDP [2001:db8::1]:53");
     }
 }

@@ -44,9 +44,14 @@ pub fn is_root() -> bool {
 
 /// Fails loudly when a tool the lab needs is missing.
 pub fn require_tools(tools: &[&str]) {
-    assert!(is_root(), "the rvs lab needs root (network namespaces); run as root");
+    assert!(
+        is_root(),
+        "the rvs lab needs root (network namespaces); run as root"
+    );
     for t in tools {
-        let found = run(&["sh", "-c", &format!("command -v {t}")]).status.success();
+        let found = run(&["sh", "-c", &format!("command -v {t}")])
+            .status
+            .success();
         assert!(found, "{t} is not installed: run `bash scripts/test-all.sh` (it installs the lab's packages) or apt-get install it");
     }
 }
@@ -67,7 +72,11 @@ pub fn bin_dir() -> PathBuf {
 /// A built binary of the workspace (`rvsd`, `rvsadm`, `rvsip`).
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "{} not built: run `cargo build --workspace` first", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --workspace` first",
+        p.display()
+    );
     p
 }
 
@@ -76,16 +85,17 @@ pub fn sweep() {
     let out = run(&["ip", "netns", "list"]);
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix("rvs") else { continue };
-        let Some(pid) = rest.split('x').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(rest) = name.strip_prefix("rvs") else {
+            continue;
+        };
+        let Some(pid) = rest.split('x').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = run(&["ip", "netns", "pids", name]).stdout.split(|b| *b == b'\n').for_each(|p| {
-                if let Ok(p) = std::str::from_utf8(p) {
-                    if !p.is_empty() {
-                        let _ = run(&["kill", "-9", p]);
-                    }
-                }
-            });
+            let pids = run(&["ip", "netns", "pids", name]);
+            for p in String::from_utf8_lossy(&pids.stdout).lines() {
+                let _ = run(&["kill", "-9", p]);
+            }
             let _ = run(&["ip", "netns", "del", name]);
         }
     }
@@ -164,10 +174,19 @@ impl Lab {
     /// A new, empty lab.
     pub fn new() -> Lab {
         sweep();
-        let id = format!("rvs{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let id = format!(
+            "rvs{}x{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         let dir = std::env::temp_dir().join(&id);
         std::fs::create_dir_all(&dir).expect("lab dir");
-        Lab { id, dir, namespaces: Vec::new(), procs: Vec::new() }
+        Lab {
+            id,
+            dir,
+            namespaces: Vec::new(),
+            procs: Vec::new(),
+        }
     }
 
     /// The full name of namespace `short` (e.g. "lb" → "rvs1234x0-lb").
@@ -204,9 +223,29 @@ impl Lab {
     pub fn veth(&self, a: &str, an: &str, b: &str, bn: &str) {
         let tmp_a = format!("v{}a", SEQ.fetch_add(1, Ordering::SeqCst));
         let tmp_b = format!("{tmp_a}b");
-        must(&["ip", "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b]);
-        must(&["ip", "link", "set", &tmp_a, "netns", &self.ns(a), "name", an]);
-        must(&["ip", "link", "set", &tmp_b, "netns", &self.ns(b), "name", bn]);
+        must(&[
+            "ip", "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b,
+        ]);
+        must(&[
+            "ip",
+            "link",
+            "set",
+            &tmp_a,
+            "netns",
+            &self.ns(a),
+            "name",
+            an,
+        ]);
+        must(&[
+            "ip",
+            "link",
+            "set",
+            &tmp_b,
+            "netns",
+            &self.ns(b),
+            "name",
+            bn,
+        ]);
         must(&["ip", "-n", &self.ns(a), "link", "set", an, "up"]);
         must(&["ip", "-n", &self.ns(b), "link", "set", bn, "up"]);
     }
@@ -217,12 +256,22 @@ impl Lab {
         let f = std::fs::File::create(&log).expect("log file");
         let f2 = f.try_clone().expect("log file");
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns(short)]).args(cmd).stdin(Stdio::null()).stdout(f).stderr(f2);
+        c.args(["netns", "exec", &self.ns(short)])
+            .args(cmd)
+            .stdin(Stdio::null())
+            .stdout(f)
+            .stderr(f2);
         for (k, v) in env {
             c.env(k, v);
         }
-        let child = c.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        self.procs.push(Proc { name: name.to_string(), child, log });
+        let child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        self.procs.push(Proc {
+            name: name.to_string(),
+            child,
+            log,
+        });
         self.procs.len() - 1
     }
 
@@ -270,7 +319,10 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("nothing listens on port {port} in {} after {t:?}", self.ns(short));
+        panic!(
+            "nothing listens on port {port} in {} after {t:?}",
+            self.ns(short)
+        );
     }
 
     /// `curl` from namespace `short`; the body, or an error with curl's message.

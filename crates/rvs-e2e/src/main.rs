@@ -12,7 +12,10 @@ fn main() {
     }
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft"]);
     let t = TwoArm::new(&RvsdOpts::default());
-    println!("# lab {}: client 10.0.0.48 -- [dpdk1 rvs dpdk0] -- rs1 192.168.100.2, rs2 192.168.100.3", t.lab.id);
+    println!(
+        "# lab {}: client 10.0.0.48 -- [dpdk1 rvs dpdk0] -- rs1 192.168.100.2, rs2 192.168.100.3",
+        t.lab.id
+    );
     println!("# applying the tutorial's FNAT two-arm commands");
     t.tutorial_fnat();
     for _ in 0..4 {
@@ -24,7 +27,11 @@ fn main() {
             }
         }
     }
-    for (tool, args) in [("rvsadm", vec!["-ln"]), ("rvsadm", vec!["-G"]), ("rvsip", vec!["addr", "show"])] {
+    for (tool, args) in [
+        ("rvsadm", vec!["-ln"]),
+        ("rvsadm", vec!["-G"]),
+        ("rvsip", vec!["addr", "show"]),
+    ] {
         println!("$ {tool} {}", args.join(" "));
         print!("{}", t.ok(tool, &args));
     }

@@ -33,7 +33,11 @@ pub struct RvsdOpts {
 
 impl Default for RvsdOpts {
     fn default() -> Self {
-        RvsdOpts { workers: 1, backend: "af_packet".into(), extra: String::new() }
+        RvsdOpts {
+            workers: 1,
+            backend: "af_packet".into(),
+            extra: String::new(),
+        }
     }
 }
 
@@ -53,9 +57,18 @@ impl TwoArm {
             lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
         }
         lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
-        lab.must_in("client", &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"]);
-        lab.must_in("rs1", &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"]);
-        lab.must_in("rs2", &["ip", "addr", "add", "192.168.100.3/24", "dev", "eth0"]);
+        lab.must_in(
+            "client",
+            &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
+        );
+        lab.must_in(
+            "rs1",
+            &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
+        );
+        lab.must_in(
+            "rs2",
+            &["ip", "addr", "add", "192.168.100.3/24", "dev", "eth0"],
+        );
         lab.nginx("rs1", "rs1");
         lab.nginx("rs2", "rs2");
         let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
@@ -72,8 +85,18 @@ impl TwoArm {
         );
         let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
         let c = conf.to_string_lossy().into_owned();
-        let rvsd = lab.spawn("lb", "rvsd", &[&rvsd_bin, "-c", &c], &[("RVS_SOCKET", &socket)]);
-        let t = TwoArm { lab, rvsd, socket, conf };
+        let rvsd = lab.spawn(
+            "lb",
+            "rvsd",
+            &[&rvsd_bin, "-c", &c],
+            &[("RVS_SOCKET", &socket)],
+        );
+        let t = TwoArm {
+            lab,
+            rvsd,
+            socket,
+            conf,
+        };
         t.wait_ready();
         t
     }
@@ -86,7 +109,11 @@ impl TwoArm {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("rvsd did not answer on {} within 10 s; its log:\n{}", self.socket, self.rvsd_log());
+        panic!(
+            "rvsd did not answer on {} within 10 s; its log:\n{}",
+            self.socket,
+            self.rvsd_log()
+        );
     }
 
     /// rvsd's log so far.
@@ -131,10 +158,30 @@ impl TwoArm {
     pub fn tutorial_fnat(&self) {
         self.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
         self.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
-        self.ok("rvsip", &["route", "add", "192.168.100.0/24", "dev", "dpdk0"]);
+        self.ok(
+            "rvsip",
+            &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
+        );
         self.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
-        self.ok("rvsadm", &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"]);
-        self.ok("rvsadm", &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.3", "-b"]);
-        self.ok("rvsadm", &["--add-laddr", "-z", "192.168.100.200", "-t", "10.0.0.100:80", "-F", "dpdk0"]);
+        self.ok(
+            "rvsadm",
+            &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"],
+        );
+        self.ok(
+            "rvsadm",
+            &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.3", "-b"],
+        );
+        self.ok(
+            "rvsadm",
+            &[
+                "--add-laddr",
+                "-z",
+                "192.168.100.200",
+                "-t",
+                "10.0.0.100:80",
+                "-F",
+                "dpdk0",
+            ],
+        );
     }
 }

@@ -95,7 +95,10 @@ pub struct PipelineSection {
 
 impl Default for PipelineSection {
     fn default() -> Self {
-        PipelineSection { verify_l4_checksum: true, toa: true }
+        PipelineSection {
+            verify_l4_checksum: true,
+            toa: true,
+        }
     }
 }
 
@@ -182,50 +185,92 @@ impl Config {
 
     /// Parses and validates configuration text (`path` names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let err = |line, message: String| ConfigError { path: path.to_path_buf(), line, message };
+        let err = |line, message: String| ConfigError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
         let c: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             err(line, e.message().trim().to_string())
         })?;
         // Validation with the line of the offending key where we can find it.
-        let find = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1);
+        let find = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map(|i| i + 1)
+        };
         if c.workers == 0 || c.workers > 64 {
-            return Err(err(find("workers"), format!("workers = {}: must be 1..=64", c.workers)));
+            return Err(err(
+                find("workers"),
+                format!("workers = {}: must be 1..=64", c.workers),
+            ));
         }
         if !c.cpus.is_empty() && c.cpus.len() != c.workers as usize {
             return Err(err(
                 find("cpus"),
-                format!("cpus lists {} CPUs for {} workers: give one per worker or none", c.cpus.len(), c.workers),
+                format!(
+                    "cpus lists {} CPUs for {} workers: give one per worker or none",
+                    c.cpus.len(),
+                    c.workers
+                ),
             ));
         }
         if c.conn_capacity == 0 || c.conn_capacity > rvs_core::conn::MAX_CAPACITY {
-            return Err(err(find("conn_capacity"), format!("conn_capacity = {}: must be 1..=2^31-1", c.conn_capacity)));
+            return Err(err(
+                find("conn_capacity"),
+                format!("conn_capacity = {}: must be 1..=2^31-1", c.conn_capacity),
+            ));
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&c.log_level.as_str()) {
             return Err(err(
                 find("log_level"),
-                format!("log_level = \"{}\": expected error, warn, info, debug or trace", c.log_level),
+                format!(
+                    "log_level = \"{}\": expected error, warn, info, debug or trace",
+                    c.log_level
+                ),
             ));
         }
         if c.netif.is_empty() {
-            return Err(err(None, "no [[netif]] section: rvsd needs at least one port".into()));
+            return Err(err(
+                None,
+                "no [[netif]] section: rvsd needs at least one port".into(),
+            ));
         }
         for (i, n) in c.netif.iter().enumerate() {
-            let at = text.match_indices("[[netif]]").nth(i).map(|(o, _)| line_of(text, o));
-            if n.name.is_empty() || n.name.len() > 11 || !n.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+            let at = text
+                .match_indices("[[netif]]")
+                .nth(i)
+                .map(|(o, _)| line_of(text, o));
+            if n.name.is_empty()
+                || n.name.len() > 11
+                || !n
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            {
                 return Err(err(
                     at,
                     format!("netif name = \"{}\": 1 to 11 letters, digits, '-' or '_' (the kni device adds \".kni\")", n.name),
                 ));
             }
             if c.netif.iter().filter(|m| m.name == n.name).count() > 1 {
-                return Err(err(at, format!("netif name = \"{}\" appears twice", n.name)));
+                return Err(err(
+                    at,
+                    format!("netif name = \"{}\" appears twice", n.name),
+                ));
             }
             if c.netif.iter().filter(|m| m.iface == n.iface).count() > 1 {
-                return Err(err(at, format!("netif iface = \"{}\" appears twice", n.iface)));
+                return Err(err(
+                    at,
+                    format!("netif iface = \"{}\" appears twice", n.iface),
+                ));
             }
             if n.mtu.is_some_and(|m| !(576..=9000).contains(&m)) {
-                return Err(err(at, format!("netif mtu = {}: must be 576..=9000", n.mtu.unwrap_or(0))));
+                return Err(err(
+                    at,
+                    format!("netif mtu = {}: must be 576..=9000", n.mtu.unwrap_or(0)),
+                ));
             }
         }
         Ok(c)
@@ -285,7 +330,10 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e = parse("workers = 1\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\ncolour = \"red\"\n").unwrap_err();
+        let e = parse(
+            "workers = 1\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\ncolour = \"red\"\n",
+        )
+        .unwrap_err();
         let s = e.to_string();
         assert!(s.starts_with("/etc/rvs/rvs.toml:5:"), "{s}");
         assert!(s.contains("colour"), "{s}");
@@ -298,7 +346,8 @@ mod tests {
         assert!(e.message.contains("[[netif]]"), "{e}");
         let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk0\"\niface = \"b\"\n").unwrap_err();
         assert!(e.message.contains("twice"), "{e}");
-        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"dpdk\"\n").unwrap_err();
+        let e =
+            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"dpdk\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
     }
 

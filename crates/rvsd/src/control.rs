@@ -97,7 +97,11 @@ impl Control {
 
     /// Port-pool usage of `addr` summed over workers.
     fn pool_usage(&self) -> impl Fn(&Addr) -> Option<(u64, u64, u64)> {
-        let all: Vec<(Addr, u64, u64, u64)> = self.ask(|reply| Query::Pools { reply }).into_iter().flatten().collect();
+        let all: Vec<(Addr, u64, u64, u64)> = self
+            .ask(|reply| Query::Pools { reply })
+            .into_iter()
+            .flatten()
+            .collect();
         move |a: &Addr| {
             let mut found = None;
             for (x, u, f, m) in &all {
@@ -126,15 +130,25 @@ impl Control {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
-        self.store
-            .lock()
-            .map_err(|_| ApiError::new(ErrorKind::Internal, "configuration store poisoned by an earlier failure"))
+        self.store.lock().map_err(|_| {
+            ApiError::new(
+                ErrorKind::Internal,
+                "configuration store poisoned by an earlier failure",
+            )
+        })
     }
 
     fn try_handle(&self, req: &Request) -> Result<Reply, ApiError> {
         match req {
             Request::Status => {
-                let conns = self.ask(|reply| Query::Conns { limit: usize::MAX, reply }).iter().map(|v| v.len() as u64).sum();
+                let conns = self
+                    .ask(|reply| Query::Conns {
+                        limit: usize::MAX,
+                        reply,
+                    })
+                    .iter()
+                    .map(|v| v.len() as u64)
+                    .sum();
                 let st = self.lock()?;
                 Ok(Reply::Status(StatusInfo {
                     version: env!("CARGO_PKG_VERSION").to_string(),
@@ -145,20 +159,31 @@ impl Control {
                     generation: st.generation(),
                 }))
             }
-            Request::ListServices { key } => Ok(Reply::Services(self.lock()?.list_services(key.as_ref())?)),
+            Request::ListServices { key } => {
+                Ok(Reply::Services(self.lock()?.list_services(key.as_ref())?))
+            }
             Request::ListLaddrs { key } => {
                 let usage = self.pool_usage();
                 let st = self.lock()?;
-                Ok(Reply::Laddrs(st.list_laddrs(key.as_ref(), |a| usage(a).unwrap_or((0, 0, 0)))?))
+                Ok(Reply::Laddrs(st.list_laddrs(key.as_ref(), |a| {
+                    usage(a).unwrap_or((0, 0, 0))
+                })?))
             }
             Request::ListConns { key, limit } => {
                 let mut all: Vec<ConnInfo> = self
-                    .ask(|reply| Query::Conns { limit: *limit, reply })
+                    .ask(|reply| Query::Conns {
+                        limit: *limit,
+                        reply,
+                    })
                     .into_iter()
                     .flatten()
                     .collect();
                 if let Some(rvs_api::ServiceKey::Vs { vip, port, proto }) = key {
-                    let p = if *proto == rvs_api::Proto::Tcp { "TCP" } else { "UDP" };
+                    let p = if *proto == rvs_api::Proto::Tcp {
+                        "TCP"
+                    } else {
+                        "UDP"
+                    };
                     all.retain(|c| c.virt == (*vip, *port) && c.proto == p);
                 }
                 all.truncate(*limit);
@@ -174,7 +199,9 @@ impl Control {
                 let mut v = self.lock()?.static_neigh(dev.as_deref());
                 for w in self.ask(|reply| Query::Neigh { reply }) {
                     for n in w {
-                        if dev.as_ref().is_none_or(|d| *d == n.dev) && !v.iter().any(|x| x.addr == n.addr) {
+                        if dev.as_ref().is_none_or(|d| *d == n.dev)
+                            && !v.iter().any(|x| x.addr == n.addr)
+                        {
                             v.push(n);
                         }
                     }
@@ -186,7 +213,10 @@ impl Control {
                 if let Some(d) = dev {
                     links.retain(|l| &l.name == d);
                     if links.is_empty() {
-                        return Err(ApiError::new(ErrorKind::NotFound, format!("no such device {d}")));
+                        return Err(ApiError::new(
+                            ErrorKind::NotFound,
+                            format!("no such device {d}"),
+                        ));
                     }
                 }
                 Ok(Reply::Links(links))
@@ -207,7 +237,11 @@ impl Control {
 
 /// Creates the socket (root-only: mode 0600, in a 0755 directory) and serves
 /// it until `stop` is set.
-pub fn serve(path: &str, ctl: Arc<Control>, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn serve(
+    path: &str,
+    ctl: Arc<Control>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     if let Some(dir) = std::path::Path::new(path).parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -225,22 +259,28 @@ pub fn serve(path: &str, ctl: Arc<Control>, stop: Arc<AtomicBool>) -> std::io::R
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     let path = path.to_string();
-    let h = std::thread::Builder::new().name("rvs-control".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((s, _)) => {
-                    let ctl = ctl.clone();
-                    let _ = std::thread::Builder::new().name("rvs-client".into()).spawn(move || client(s, &ctl));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => {
-                    tracing::warn!("control socket: {e}");
-                    std::thread::sleep(Duration::from_millis(100));
+    let h = std::thread::Builder::new()
+        .name("rvs-control".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let ctl = ctl.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("rvs-client".into())
+                            .spawn(move || client(s, &ctl));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(e) => {
+                        tracing::warn!("control socket: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
                 }
             }
-        }
-        let _ = std::fs::remove_file(&path);
-    })?;
+            let _ = std::fs::remove_file(&path);
+        })?;
     Ok(h)
 }
 
@@ -266,7 +306,9 @@ fn client(s: UnixStream, ctl: &Control) {
                 Reply::Error(e)
             }
         };
-        if w.write_all(rvs_api::encode_reply(&reply).as_bytes()).is_err() {
+        if w.write_all(rvs_api::encode_reply(&reply).as_bytes())
+            .is_err()
+        {
             break;
         }
     }

@@ -28,9 +28,20 @@ fn fanout_id(port: usize) -> u16 {
 
 fn steering(store: &Store, workers: u16) -> Steering {
     let (pools, rss) = store.steering();
-    let v4 = |v: &[rvs_core::addr::Addr]| v.iter().filter(|a| a.is_v4()).map(|a| a.v4_bytes()).collect();
+    let v4 = |v: &[rvs_core::addr::Addr]| {
+        v.iter()
+            .filter(|a| a.is_v4())
+            .map(|a| a.v4_bytes())
+            .collect()
+    };
     let v6 = |v: &[rvs_core::addr::Addr]| v.iter().filter(|a| !a.is_v4()).map(|a| a.0).collect();
-    Steering { workers, pool_v4: v4(&pools), rs_v4: v4(&rss), pool_v6: v6(&pools), rs_v6: v6(&rss) }
+    Steering {
+        workers,
+        pool_v4: v4(&pools),
+        rs_v4: v4(&rss),
+        pool_v6: v6(&pools),
+        rs_v6: v6(&rss),
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -39,23 +50,38 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
     // Ports: what the kernel knows of each interface, then take them over.
     let mut defs = Vec::new();
     for n in &conf.netif {
-        let mac = rvs_io::iface::mac_of(&n.iface).map_err(|e| format!("netif {}: interface {}: {e}", n.name, n.iface))?;
+        let mac = rvs_io::iface::mac_of(&n.iface)
+            .map_err(|e| format!("netif {}: interface {}: {e}", n.name, n.iface))?;
         let mtu = match n.mtu {
             Some(m) => m,
-            None => rvs_io::iface::mtu_of(&n.iface).map_err(|e| format!("netif {}: {e}", n.name))? as u16,
+            None => rvs_io::iface::mtu_of(&n.iface).map_err(|e| format!("netif {}: {e}", n.name))?
+                as u16,
         };
-        defs.push(PortDef { name: n.name.clone(), iface: n.iface.clone(), mac: Mac(mac), mtu, kni: n.kni });
+        defs.push(PortDef {
+            name: n.name.clone(),
+            iface: n.iface.clone(),
+            mac: Mac(mac),
+            mtu,
+            kni: n.kni,
+        });
     }
     let mut takeovers = Vec::new();
     for d in &defs {
         takeovers.push(Takeover::take(&d.iface).map_err(|e| format!("netif {}: {e}", d.name))?);
-        tracing::info!("took over {} as {} (mac {}, mtu {})", d.iface, d.name, d.mac, d.mtu);
+        tracing::info!(
+            "took over {} as {} (mac {}, mtu {})",
+            d.iface,
+            d.name,
+            d.mac,
+            d.mtu
+        );
     }
     let mut taps = Vec::new();
     for d in &defs {
         if d.kni {
             let name = format!("{}.kni", d.name);
-            let t = Tap::open(&name, d.mac.0, d.mtu).map_err(|e| format!("cannot create {name}: {e}"))?;
+            let t = Tap::open(&name, d.mac.0, d.mtu)
+                .map_err(|e| format!("cannot create {name}: {e}"))?;
             tracing::info!("exception path {name} up");
             taps.push(Some(Mutex::new(t)));
         } else {
@@ -78,7 +104,8 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
                 fanout: (workers > 1).then(|| fanout_id(p)),
                 ..AfPacketConf::default()
             };
-            let q = AfPacketQueue::open(&d.iface, &qc).map_err(|e| format!("netif {}: cannot open AF_PACKET queue: {e}", d.name))?;
+            let q = AfPacketQueue::open(&d.iface, &qc)
+                .map_err(|e| format!("netif {}: cannot open AF_PACKET queue: {e}", d.name))?;
             let AfPacketQueue { rx, tx } = q;
             rxs[w].push(rx);
             txs[w].push(tx);
@@ -90,7 +117,7 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
     let steer_set = |rxs: &Vec<Vec<rvs_io::RxRing>>, s: &Steering| {
         for rings in rxs.iter().take(1) {
             for r in rings {
-                if let Err(e) = r.set_steering(s) {
+                if let Err(e) = rvs_io::steer::set_fanout_program(r.fd(), s) {
                     tracing::warn!("cannot install the fanout steering program: {e}");
                 }
             }
@@ -100,7 +127,10 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
         steer_set(&rxs, &steering(&store, workers));
     }
     // Keep a way to update steering after config changes: the fds of worker 0's rings.
-    let steer_rings: Vec<i32> = rxs.first().map(|r| r.iter().map(|x| x.fd()).collect()).unwrap_or_default();
+    let steer_rings: Vec<i32> = rxs
+        .first()
+        .map(|r| r.iter().map(|x| x.fd()).collect())
+        .unwrap_or_default();
 
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
@@ -115,10 +145,18 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
         let (qtx, qrx) = mpsc::channel::<Query>();
         let (ntx, nrx) = mpsc::channel::<Learned>();
         neigh_txs.push(ntx);
-        let wc = WorkerConf { id: w as u16, conn_capacity: conf.conn_capacity, ..WorkerConf::default() };
+        let wc = WorkerConf {
+            id: w as u16,
+            conn_capacity: conf.conn_capacity,
+            ..WorkerConf::default()
+        };
         let worker = Worker::new(wc, snap.load_full(), 0);
-        handles.push(WorkerHandle { queries: qtx, drops: worker.drops().clone() });
-        let counters: Arc<Vec<PortCounters>> = Arc::new((0..nports).map(|_| PortCounters::default()).collect());
+        handles.push(WorkerHandle {
+            queries: qtx,
+            drops: worker.drops().clone(),
+        });
+        let counters: Arc<Vec<PortCounters>> =
+            Arc::new((0..nports).map(|_| PortCounters::default()).collect());
         all_counters.push(counters.clone());
         let ctx = WorkerCtx {
             worker,
@@ -226,8 +264,13 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
         reload: reload.clone(),
     });
     let socket = conf.socket_path();
-    let server = control::serve(&socket, ctl.clone(), stop.clone()).map_err(|e| format!("control socket {socket}: {e}"))?;
-    tracing::info!("rvsd {} up: {} worker(s), control socket {socket}", env!("CARGO_PKG_VERSION"), workers);
+    let server = control::serve(&socket, ctl.clone(), stop.clone())
+        .map_err(|e| format!("control socket {socket}: {e}"))?;
+    tracing::info!(
+        "rvsd {} up: {} worker(s), control socket {socket}",
+        env!("CARGO_PKG_VERSION"),
+        workers
+    );
 
     // Signals: TERM/INT stop, HUP reloads the file.
     let term = Arc::new(AtomicBool::new(false));

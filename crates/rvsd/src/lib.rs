@@ -4,8 +4,8 @@
 //!   addresses, routes, neighbours) as the control API changes it, and the
 //!   snapshots built from it for the workers.
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod runtime;
 pub mod store;
 pub mod takeover;
-pub mod control;
-pub mod runtime;
-pub mod daemon;

@@ -6,9 +6,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-
-
-
 use rvsd::config::{Config, DEFAULT_PATH};
 
 fn usage() -> ! {
@@ -53,7 +50,12 @@ fn main() -> ExitCode {
         "trace" => tracing::Level::TRACE,
         _ => tracing::Level::INFO,
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     match rvsd::daemon::run(path, conf) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -63,4 +65,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

@@ -84,7 +84,9 @@ fn conn_info(worker: &Worker, c: &rvs_core::conn::Conn, now: u64) -> ConnInfo {
         _ => "ICMP",
     };
     let state = if c.proto == proto::TCP {
-        TcpState::from_u8(c.state).map_or("NONE", |s| s.name()).to_string()
+        TcpState::from_u8(c.state)
+            .map_or("NONE", |s| s.name())
+            .to_string()
     } else {
         p.to_string()
     };
@@ -118,7 +120,11 @@ fn answer(worker: &Worker, q: Query, now: u64) {
             let v = snap
                 .pool_addrs()
                 .iter()
-                .filter_map(|a| worker.pool_usage(a).map(|(u, f, m)| (*a, u as u64, f as u64, m)))
+                .filter_map(|a| {
+                    worker
+                        .pool_usage(a)
+                        .map(|(u, f, m)| (*a, u as u64, f as u64, m))
+                })
                 .collect();
             let _ = reply.send(v);
         }
@@ -131,7 +137,10 @@ fn answer(worker: &Worker, q: Query, now: u64) {
                 .map(|e| NeighInfo {
                     addr: e.addr.to_ip(),
                     mac: e.mac.to_string(),
-                    dev: snap.ports.get(e.port as usize).map_or_else(|| e.port.to_string(), |p| p.name.clone()),
+                    dev: snap
+                        .ports
+                        .get(e.port as usize)
+                        .map_or_else(|| e.port.to_string(), |p| p.name.clone()),
                     state: format!("{:?}", e.state).to_lowercase(),
                 })
                 .collect();
@@ -141,7 +150,9 @@ fn answer(worker: &Worker, q: Query, now: u64) {
 }
 
 fn send(tx: &mut [TxRing], counters: &[PortCounters], port: usize, frame: &[u8]) {
-    let (Some(t), Some(c)) = (tx.get_mut(port), counters.get(port)) else { return };
+    let (Some(t), Some(c)) = (tx.get_mut(port), counters.get(port)) else {
+        return;
+    };
     if t.send(frame) {
         bump(&c.tx_packets, 1);
         bump(&c.tx_bytes, frame.len() as u64);
@@ -180,16 +191,36 @@ pub fn run(mut ctx: WorkerCtx) {
     let mut gen = ctx.snap.load().generation;
     let mut fds: Vec<RawFd> = ctx.rx.iter().map(|q| q.fd()).collect();
     if ctx.kni_reader {
-        fds.extend(ctx.taps.iter().flatten().filter_map(|t| t.lock().ok().map(|t| t.fd())));
+        fds.extend(
+            ctx.taps
+                .iter()
+                .flatten()
+                .filter_map(|t| t.lock().ok().map(|t| t.fd())),
+        );
     }
     let mut kbuf = vec![0u8; 65536];
     let mut idle_rounds = 0u32;
     let mut last_tick = 0u64;
-    let WorkerCtx { worker, rx, tx, counters, taps, .. } = &mut ctx;
-    while !ctx.stop.load(Relaxed) {
-        let now = ctx.epoch.elapsed().as_millis() as u64;
+    let WorkerCtx {
+        worker,
+        rx,
+        tx,
+        counters,
+        taps,
+        snap,
+        kni_reader,
+        queries,
+        neigh_in,
+        neigh_out,
+        stop,
+        idle,
+        epoch,
+        ..
+    } = &mut ctx;
+    while !stop.load(Relaxed) {
+        let now = epoch.elapsed().as_millis() as u64;
         {
-            let cur = ctx.snap.load();
+            let cur = snap.load();
             if cur.generation != gen {
                 gen = cur.generation;
                 worker.set_snapshot(Arc::clone(&cur), now);
@@ -223,25 +254,27 @@ pub fn run(mut ctx: WorkerCtx) {
                 }
             }
         }
-        if ctx.kni_reader {
+        if *kni_reader {
             busy += pump_taps(taps, tx, counters, &mut kbuf);
         }
         // Frames released by neighbour resolution.
         if !worker.outbox().is_empty() {
-            worker.outbox().drain(|port, frame| send(tx, counters, port as usize, frame));
+            worker
+                .outbox()
+                .drain(|port, frame| send(tx, counters, port as usize, frame));
         }
         for t in tx.iter_mut() {
             t.flush();
         }
         let id = worker.id();
-        let out = &ctx.neigh_out;
+        let out = &neigh_out;
         worker.take_learned(|l| {
             let _ = out.send((id, l));
         });
-        while let Ok(l) = ctx.neigh_in.try_recv() {
+        while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
-        while let Ok(q) = ctx.queries.try_recv() {
+        while let Ok(q) = queries.try_recv() {
             answer(worker, q, now);
         }
         if now >= last_tick + 10 {
@@ -254,7 +287,7 @@ pub fn run(mut ctx: WorkerCtx) {
         }
         if busy == 0 {
             idle_rounds += 1;
-            if ctx.idle == Idle::Adaptive && idle_rounds > 32 {
+            if *idle == Idle::Adaptive && idle_rounds > 32 {
                 for r in rx.iter_mut() {
                     r.release();
                 }

@@ -21,7 +21,9 @@ pub struct Takeover {
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
     if !out.status.success() {
         return Err(format!(
             "{:?} {:?} failed: {}",
@@ -35,7 +37,10 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 
 /// The nftables table name rvsd uses for an interface.
 pub fn table_name(iface: &str) -> String {
-    let safe: String = iface.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let safe: String = iface
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     format!("rvs_{safe}")
 }
 
@@ -55,7 +60,8 @@ impl Takeover {
         let _ = run(Command::new("nft").args(["delete", "table", "netdev", &table]));
         let mut addrs = Vec::new();
         for fam in ["-4", "-6"] {
-            let out = run(Command::new("ip").args(["-o", fam, "addr", "show", "dev", iface, "scope", "global"]))?;
+            let out = run(Command::new("ip")
+                .args(["-o", fam, "addr", "show", "dev", iface, "scope", "global"]))?;
             for line in out.lines() {
                 let mut it = line.split_whitespace();
                 while let Some(w) = it.next() {
@@ -68,29 +74,42 @@ impl Takeover {
             }
         }
         let script = format!(
-            "table netdev {table} {{ chain ingress {{ type filter hook ingress device \"{iface}\" priority -500; policy drop; }} }}"
+            "table netdev {table} {{\n  chain ingress {{\n    type filter hook ingress device \"{iface}\" priority -500; policy drop;\n  }}\n}}\n"
         );
         let mut child = Command::new("nft")
             .args(["-f", "-"])
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run nft ({e}): install nftables (apt-get install nftables)"))?;
+            .map_err(|e| {
+                format!("cannot run nft ({e}): install nftables (apt-get install nftables)")
+            })?;
         if let Some(mut stdin) = child.stdin.take() {
             use std::io::Write;
             let _ = stdin.write_all(script.as_bytes());
         }
         let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
         if !out.status.success() {
-            return Err(format!("nft could not install the ingress table on {iface}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!(
+                "nft could not install the ingress table on {iface}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
-        let disable_ipv6 = std::fs::read_to_string(sysctl_path(iface)).ok().map(|s| s.trim().to_string());
+        let disable_ipv6 = std::fs::read_to_string(sysctl_path(iface))
+            .ok()
+            .map(|s| s.trim().to_string());
         let _ = std::fs::write(sysctl_path(iface), "1");
         for (fam, a) in &addrs {
             let _ = run(Command::new("ip").args([fam.as_str(), "addr", "del", a, "dev", iface]));
         }
         let _ = run(Command::new("ip").args(["link", "set", iface, "up"]));
-        Ok(Takeover { iface: iface.to_string(), table, addrs, disable_ipv6, restored: false })
+        Ok(Takeover {
+            iface: iface.to_string(),
+            table,
+            addrs,
+            disable_ipv6,
+            restored: false,
+        })
     }
 
     /// The interface.
@@ -111,7 +130,9 @@ impl Takeover {
             let _ = std::fs::write(sysctl_path(&self.iface), v);
         }
         for (fam, a) in &self.addrs {
-            if let Err(e) = run(Command::new("ip").args([fam.as_str(), "addr", "add", a, "dev", &self.iface])) {
+            if let Err(e) =
+                run(Command::new("ip").args([fam.as_str(), "addr", "add", a, "dev", &self.iface]))
+            {
                 tracing::warn!("restoring {} on {}: {e}", a, self.iface);
             }
         }

@@ -1,0 +1,194 @@
+//! The transmit half: a TPACKET_V2 TX ring on a socket of its own.
+//!
+//! Why V2 and a second socket rather than the V3 TX ring of the receive
+//! socket: transmitted frames are at most MTU-sized, so V3's variable-size
+//! blocks buy nothing on this side, while V2 TX is the long-standing, simplest
+//! path (V3 TX only exists since 4.11 and requires fixed slots anyway). A
+//! separate socket bound with protocol 0 receives nothing, needs no vnet
+//! header in front of every frame, and above all makes the TX ring an object
+//! of its own: a worker can hold the frames of an RX burst borrowed while it
+//! transmits them out of the same port (one-arm FNAT) or another one.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::sys::{bind_packet, cvt, setsockopt, socket, Mmap};
+
+/// Offset of the frame data in a V2 slot when PACKET_TX_HAS_OFF is off:
+/// `TPACKET2_HDRLEN - sizeof(sockaddr_ll)`.
+const DATA_OFF: usize = 32;
+
+/// Counters of the transmit half.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxStats {
+    /// Frames queued into the ring.
+    pub packets: u64,
+    /// Bytes queued into the ring.
+    pub bytes: u64,
+    /// Frames refused because no slot was free.
+    pub ring_full: u64,
+    /// Frames refused because they exceed a slot.
+    pub oversize: u64,
+    /// Kicks (`sendto`) that failed, e.g. the link is down; the frames stay
+    /// queued for the next kick.
+    pub kick_errors: u64,
+}
+
+/// A TPACKET_V2 TX ring bound to one interface.
+pub struct TxRing {
+    // Unmapped before the socket closes (fields drop in order).
+    map: Mmap,
+    fd: OwnedFd,
+    frame_size: usize,
+    frames: usize,
+    next: usize,
+    pending: usize,
+    stats: TxStats,
+}
+
+// SAFETY: the mapping pointer is owned by the ring alone (no other Rust
+// reference into it exists), so moving the ring to a worker thread moves
+// sole ownership; the kernel side synchronises through the status words.
+unsafe impl Send for TxRing {}
+
+impl TxRing {
+    /// Opens the ring: `frames` slots of `frame_size` bytes (a multiple of
+    /// 16 that, with the 32-byte slot header, holds an MTU-sized frame).
+    pub(crate) fn open(ifindex: u32, frame_size: u32, frames: u32) -> io::Result<TxRing> {
+        let fd = socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
+        setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &(libc::tpacket_versions::TPACKET_V2 as libc::c_int),
+        )?;
+        // Frames go straight to the driver: rvs does its own queueing, and
+        // the qdisc layer would only add a lock and a copy of the decision.
+        setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            &1 as &libc::c_int,
+        )?;
+        // A malformed slot is skipped instead of stalling the whole ring.
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_LOSS, &1 as &libc::c_int)?;
+        let page = 4096u32;
+        let block = frame_size.max(page).next_multiple_of(page);
+        let per_block = block / frame_size.max(1);
+        if frame_size < 64 || !frame_size.is_multiple_of(16) || per_block == 0 || frames == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad tx ring geometry",
+            ));
+        }
+        let blocks = frames.div_ceil(per_block);
+        let req = libc::tpacket_req {
+            tp_block_size: block,
+            tp_block_nr: blocks,
+            tp_frame_size: frame_size,
+            tp_frame_nr: blocks * per_block,
+        };
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_TX_RING, &req)?;
+        let map = Mmap::ring(&fd, (block as usize) * (blocks as usize))?;
+        bind_packet(&fd, ifindex, 0)?;
+        Ok(TxRing {
+            map,
+            fd,
+            frame_size: frame_size as usize,
+            frames: (blocks * per_block) as usize,
+            next: 0,
+            pending: 0,
+            stats: TxStats::default(),
+        })
+    }
+
+    fn slot(&self, i: usize) -> *mut u8 {
+        // Slots never straddle a block (block is a multiple of frame_size),
+        // so slot i is at i * frame_size in the contiguous mapping.
+        self.map.ptr.wrapping_add(i * self.frame_size)
+    }
+
+    fn status(&self, i: usize) -> &AtomicU32 {
+        // SAFETY: slot i lies inside the mapping, is 16-aligned (page-aligned
+        // mapping, frame_size multiple of 16), and its first word is the
+        // status the kernel updates concurrently, hence accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.slot(i).cast()) }
+    }
+
+    /// Copies `frame` into the next free slot; false when the ring is full
+    /// or the frame is larger than a slot (both counted).
+    pub fn send(&mut self, frame: &[u8]) -> bool {
+        if frame.len() > self.frame_size - DATA_OFF {
+            self.stats.oversize += 1;
+            return false;
+        }
+        let i = self.next;
+        let st = self.status(i).load(Ordering::Acquire);
+        if st != libc::TP_STATUS_AVAILABLE && st != libc::TP_STATUS_WRONG_FORMAT {
+            self.stats.ring_full += 1;
+            return false;
+        }
+        let p = self.slot(i);
+        // SAFETY: the slot is ours (status AVAILABLE: the kernel neither reads
+        // nor writes it until we set SEND_REQUEST below); data and the two
+        // length words lie within the slot as checked above.
+        unsafe {
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), p.add(DATA_OFF), frame.len());
+            p.add(4).cast::<u32>().write(frame.len() as u32); // tp_len
+            p.add(8).cast::<u32>().write(frame.len() as u32); // tp_snaplen
+        }
+        // Release: the data and lengths are visible before the kernel sees
+        // the request.
+        self.status(i)
+            .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.next = if i + 1 == self.frames { 0 } else { i + 1 };
+        self.pending += 1;
+        self.stats.packets += 1;
+        self.stats.bytes += frame.len() as u64;
+        true
+    }
+
+    /// Kicks the kernel to send everything queued: one syscall per burst.
+    pub fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        self.pending = 0;
+        // SAFETY: a NULL buffer of length 0 and no address: the kernel reads
+        // nothing from user memory besides the (shared) ring itself.
+        let r = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if cvt(r as libc::c_int).is_err() {
+            self.stats.kick_errors += 1;
+        }
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.frames
+    }
+
+    /// The largest frame a slot holds.
+    pub fn max_frame(&self) -> usize {
+        self.frame_size - DATA_OFF
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TxStats {
+        self.stats
+    }
+
+    /// The descriptor (polled for POLLOUT when the ring is full, if wanted).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -1,0 +1,157 @@
+//! Interface helpers over ioctl(2) on a throwaway datagram socket: no netlink
+//! needed for the handful of attributes rvs reads or sets.
+//!
+//! Every function acts in the network namespace of the calling thread.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::sys::{cvt, socket};
+
+/// `struct ifreq`: the name, then a 24-byte union (flags, MTU, hardware
+/// address...), 8-byte aligned because the union holds pointers.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+pub(crate) struct IfReq {
+    pub(crate) name: [u8; libc::IFNAMSIZ],
+    pub(crate) data: [u8; 24],
+}
+
+impl IfReq {
+    /// A request for `name`, which must fit IFNAMSIZ with its NUL.
+    pub(crate) fn new(name: &str) -> io::Result<IfReq> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() >= libc::IFNAMSIZ || b.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad interface name",
+            ));
+        }
+        let mut r = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            data: [0; 24],
+        };
+        r.name[..b.len()].copy_from_slice(b);
+        Ok(r)
+    }
+
+    fn i16(&self) -> i16 {
+        i16::from_ne_bytes([self.data[0], self.data[1]])
+    }
+
+    fn i32(&self) -> i32 {
+        i32::from_ne_bytes([self.data[0], self.data[1], self.data[2], self.data[3]])
+    }
+}
+
+/// Runs one interface ioctl; `req` is read and possibly filled in.
+pub(crate) fn ifreq_ioctl(sock: &OwnedFd, op: libc::Ioctl, req: &mut IfReq) -> io::Result<()> {
+    // SAFETY: every SIOC[GS]IF* request used here reads/writes at most one
+    // `struct ifreq`, which `IfReq` matches in size (40) and alignment.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), op, req as *mut IfReq) }).map(drop)
+}
+
+fn ctl_socket() -> io::Result<OwnedFd> {
+    socket(libc::AF_INET, libc::SOCK_DGRAM, 0)
+}
+
+/// The interface index of `name`.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(i)
+    }
+}
+
+/// The hardware (MAC) address of `name`.
+pub fn mac_of(name: &str) -> io::Result<[u8; 6]> {
+    let s = ctl_socket()?;
+    let mut r = IfReq::new(name)?;
+    ifreq_ioctl(&s, libc::SIOCGIFHWADDR, &mut r)?;
+    // The union holds a sockaddr: 2 bytes of family, then the address.
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&r.data[2..8]);
+    Ok(mac)
+}
+
+/// The MTU of `name`.
+pub fn mtu_of(name: &str) -> io::Result<u32> {
+    let s = ctl_socket()?;
+    let mut r = IfReq::new(name)?;
+    ifreq_ioctl(&s, libc::SIOCGIFMTU, &mut r)?;
+    Ok(r.i32().max(0) as u32)
+}
+
+/// Brings `name` administratively up (keeping its other flags).
+pub fn set_up(name: &str) -> io::Result<()> {
+    let s = ctl_socket()?;
+    set_up_on(&s, name)
+}
+
+pub(crate) fn set_up_on(s: &OwnedFd, name: &str) -> io::Result<()> {
+    let mut r = IfReq::new(name)?;
+    ifreq_ioctl(s, libc::SIOCGIFFLAGS, &mut r)?;
+    let flags = r.i16() | libc::IFF_UP as i16;
+    r.data = [0; 24];
+    r.data[..2].copy_from_slice(&flags.to_ne_bytes());
+    ifreq_ioctl(s, libc::SIOCSIFFLAGS, &mut r)
+}
+
+pub(crate) fn set_mac_on(s: &OwnedFd, name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let mut r = IfReq::new(name)?;
+    r.data[..2].copy_from_slice(&libc::ARPHRD_ETHER.to_ne_bytes());
+    r.data[2..8].copy_from_slice(&mac);
+    ifreq_ioctl(s, libc::SIOCSIFHWADDR, &mut r)
+}
+
+pub(crate) fn set_mtu_on(s: &OwnedFd, name: &str, mtu: u16) -> io::Result<()> {
+    let mut r = IfReq::new(name)?;
+    r.data[..4].copy_from_slice(&(mtu as i32).to_ne_bytes());
+    ifreq_ioctl(s, libc::SIOCSIFMTU, &mut r)
+}
+
+pub(crate) fn ctl() -> io::Result<OwnedFd> {
+    ctl_socket()
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("CPU {cpu} out of range"),
+        ));
+    }
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t and its size is passed with it; pid 0
+    // is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_attributes() {
+        // Present in every namespace, so this holds in any test environment.
+        assert_eq!(if_index("lo").unwrap(), 1);
+        assert_eq!(mac_of("lo").unwrap(), [0; 6]);
+        assert!(mtu_of("lo").unwrap() >= 1500);
+        assert!(if_index("rvs-no-such-if").is_err());
+        assert!(IfReq::new("a-name-longer-than-15").is_err());
+    }
+}

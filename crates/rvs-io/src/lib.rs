@@ -1,0 +1,59 @@
+//! The Linux I/O under the rvs pipeline: AF_PACKET rings, fanout steering
+//! and TAP devices for the exception path.
+//!
+//! # How a daemon uses it
+//!
+//! With `W` workers and `P` ports, every worker `w` opens, for every port
+//! `p`, its own [`AfPacketQueue`] with `fanout: Some(group_of(p))` (one
+//! fanout group id per port, unique within the network namespace), opening
+//! them in worker order (worker 0 first on each port): the kernel numbers
+//! group members in join order, and that number is what the steering
+//! program returns. Once the last worker joined, any one queue per port
+//! installs the program with [`AfPacketQueue::set_steering`]; it is replaced
+//! the same way whenever pool addresses, real servers or `W` change. A
+//! member that closes shifts the numbering (the kernel moves the last member
+//! into the hole), so the daemon restarts a port's group as a whole.
+//!
+//! Each worker loop then, for each of its queues:
+//!
+//! ```ignore
+//! let AfPacketQueue { rx, .. } = &mut queues[p];
+//! let mut burst = rx.burst(BURST);          // frames in place in the ring
+//! worker.process_burst(&mut burst, &mut verdicts, now_ms);
+//! for (pkt, v) in burst.iter().zip(&verdicts) {
+//!     match v {
+//!         Verdict::Transmit(out) => { txs[*out].send(pkt.frame()); }  // counts ring-full itself
+//!         Verdict::ToKernel(port) => { let _ = taps[*port].write(pkt.frame()); }
+//!         _ => {}
+//!     }
+//! }
+//! // then flush every TX ring written to: one sendto per ring per round
+//! ```
+//!
+//! where the TX halves may be kept apart from the RX halves (the fields of
+//! [`AfPacketQueue`] are public), so a frame can go out of the port it came
+//! in on while the burst is still borrowed. Frames the kernel sends on a
+//! port's TAP (`Tap::read`) are transmitted on that port's TX ring.
+//!
+//! When a round finds nothing, the worker calls `release` on each RX ring
+//! (a held block keeps the socket readable) and sleeps in [`wait_any`] on
+//! the descriptors of all its queues and TAPs together, with a short
+//! timeout so timers still run.
+//!
+//! Offloads of neighbours need no configuration: partial checksums are
+//! completed and GSO super-frames segmented on receive (see
+//! [`af_packet`]).
+
+pub mod af_packet;
+pub mod iface;
+mod offload;
+pub mod steer;
+mod sys;
+pub mod tap;
+
+pub use af_packet::{
+    wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxBurst, RxRing, RxStats, TxRing, TxStats,
+    BURST,
+};
+pub use steer::{build_cbpf, Steering};
+pub use tap::Tap;

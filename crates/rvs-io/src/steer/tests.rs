@@ -1,0 +1,269 @@
+use super::*;
+
+/// A classic-BPF interpreter with the kernel's semantics for what the
+/// steering program uses: loads relative to the start of `pkt` (the network
+/// header), an out-of-bounds load ends the program with 0, the
+/// SKF_AD_PROTOCOL ancillary load yields `ethertype`.
+fn run(prog: &[libc::sock_filter], pkt: &[u8], ethertype: u16) -> u32 {
+    let (mut a, mut x, mut m) = (0u32, 0u32, [0u32; 16]);
+    let load = |off: u32, size: u16| -> Option<u32> {
+        let n = match size {
+            0x00 => 4,
+            0x08 => 2,
+            _ => 1,
+        };
+        let o = off as usize;
+        let b = pkt.get(o..o.checked_add(n)?)?;
+        Some(b.iter().fold(0u32, |v, &c| (v << 8) | c as u32))
+    };
+    let mut pc = 0usize;
+    for _ in 0..100_000 {
+        let i = prog[pc];
+        pc += 1;
+        let k = i.k;
+        match i.code & 7 {
+            0 => {
+                let (size, mode) = (i.code & 0x18, i.code & 0xe0);
+                let off = match mode {
+                    0x20 if k == AD_PROTOCOL => {
+                        a = ethertype as u32;
+                        continue;
+                    }
+                    0x20 => k,
+                    0x40 => x.wrapping_add(k),
+                    0x00 => {
+                        a = k;
+                        continue;
+                    }
+                    0x60 => {
+                        a = m[k as usize];
+                        continue;
+                    }
+                    _ => panic!("ld mode {mode:#x}"),
+                };
+                match load(off, size) {
+                    Some(v) => a = v,
+                    None => return 0,
+                }
+            }
+            1 => match i.code & 0xe0 {
+                0xa0 => match load(k, 0x10) {
+                    Some(v) => x = 4 * (v & 0xf),
+                    None => return 0,
+                },
+                0x60 => x = m[k as usize],
+                0x00 => x = k,
+                c => panic!("ldx mode {c:#x}"),
+            },
+            2 => m[k as usize] = a,
+            3 => m[k as usize] = x,
+            4 => {
+                let s = if i.code & 8 != 0 { x } else { k };
+                a = match i.code & 0xf0 {
+                    0x00 => a.wrapping_add(s),
+                    0x40 => a | s,
+                    0x50 => a & s,
+                    0x70 => a >> s,
+                    0x90 => a % s,
+                    0xa0 => a ^ s,
+                    c => panic!("alu op {c:#x}"),
+                }
+            }
+            5 => {
+                let s = if i.code & 8 != 0 { x } else { k };
+                let op = i.code & 0xf0;
+                if op == 0 {
+                    pc += k as usize;
+                    continue;
+                }
+                let c = match op {
+                    0x10 => a == s,
+                    0x20 => a > s,
+                    0x30 => a >= s,
+                    0x40 => a & s != 0,
+                    _ => panic!("jmp op {op:#x}"),
+                };
+                pc += if c { i.jt } else { i.jf } as usize;
+            }
+            6 => return if i.code & 0x18 == 0x10 { a } else { k },
+            _ => match i.code & 0xf8 {
+                0x00 => x = a,
+                0x80 => a = x,
+                c => panic!("misc {c:#x}"),
+            },
+        }
+    }
+    panic!("program does not terminate");
+}
+
+const POOL: [u8; 4] = [10, 0, 0, 100];
+const POOL2: [u8; 4] = [10, 0, 0, 101];
+const RS: [u8; 4] = [192, 168, 1, 10];
+const CLIENT: [u8; 4] = [1, 2, 3, 4];
+const VIP: [u8; 4] = [10, 0, 0, 1];
+const POOL6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+const RS6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+const CLIENT6: [u8; 16] = [
+    0x20, 1, 0xd, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0xc0, 0xa8, 0x07, 0x09,
+];
+
+fn steering(workers: u16) -> Steering {
+    Steering {
+        workers,
+        pool_v4: vec![POOL, POOL2],
+        rs_v4: vec![RS],
+        pool_v6: vec![POOL6],
+        rs_v6: vec![RS6],
+    }
+}
+
+/// IPv4 header (+ `opts` words of options) and the first 8 L4 bytes.
+fn v4(proto: u8, src: [u8; 4], dst: [u8; 4], frag: u16, opts: usize, l4: [u8; 8]) -> Vec<u8> {
+    let mut p = vec![0x45 + opts as u8, 0, 0, 0, 0, 1];
+    p.extend_from_slice(&frag.to_be_bytes());
+    p.extend_from_slice(&[64, proto, 0, 0]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend(std::iter::repeat_n(1u8, opts * 4));
+    p.extend_from_slice(&l4);
+    p
+}
+
+fn ports(sport: u16, dport: u16) -> [u8; 8] {
+    let (s, d) = (sport.to_be_bytes(), dport.to_be_bytes());
+    [s[0], s[1], d[0], d[1], 0, 0, 0, 0]
+}
+
+fn v6(nh: u8, src: [u8; 16], dst: [u8; 16], l4: [u8; 8]) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0, 0, 8, nh, 64];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&l4);
+    p
+}
+
+fn be32(a: [u8; 4]) -> u32 {
+    u32::from_be_bytes(a)
+}
+
+#[test]
+fn ipv4_rules() {
+    let prog = build_cbpf(&steering(4));
+    let r = |p: &[u8]| run(&prog, p, 0x0800);
+    // To a pool address: the local port decides, TCP and UDP alike.
+    for dport in 1000..1010u16 {
+        assert_eq!(
+            r(&v4(6, RS, POOL, 0, 0, ports(80, dport))),
+            dport as u32 % 4
+        );
+        assert_eq!(
+            r(&v4(17, RS, POOL2, 0, 0, ports(53, dport))),
+            dport as u32 % 4
+        );
+    }
+    // IP options move the ports; the first fragment still has them.
+    assert_eq!(r(&v4(6, RS, POOL, 0x2000, 2, ports(80, 4243))), 3);
+    // Echo reply to a pool address: identifier; request, or other address: 0.
+    let echo = |ty: u8| [ty, 0, 0, 0, 0x12, 0x35, 0, 1];
+    assert_eq!(r(&v4(1, RS, POOL, 0, 0, echo(0))), 0x1235 % 4);
+    assert_eq!(r(&v4(1, RS, POOL, 0, 1, echo(0))), 0x1235 % 4);
+    assert_eq!(r(&v4(1, RS, POOL, 0, 0, echo(8))), 0);
+    assert_eq!(r(&v4(1, RS, VIP, 0, 0, echo(0))), 0);
+    // NAT: the return from the real server and the client's request key
+    // on the same (client address, client port).
+    let want = (be32(CLIENT) ^ 5555) % 4;
+    assert_eq!(r(&v4(6, RS, CLIENT, 0, 0, ports(80, 5555))), want);
+    assert_eq!(r(&v4(6, CLIENT, VIP, 0, 0, ports(5555, 80))), want);
+    assert_eq!(
+        r(&v4(17, CLIENT, VIP, 0, 0, ports(5556, 53))),
+        (be32(CLIENT) ^ 5556) % 4
+    );
+    // Non-first fragments, other protocols, short packets, ARP: worker 0.
+    assert_eq!(r(&v4(6, CLIENT, POOL, 0x00b9, 0, ports(1, 4243))), 0);
+    assert_eq!(r(&v4(47, CLIENT, POOL, 0, 0, ports(1, 4243))), 0);
+    assert_eq!(r(&v4(6, CLIENT, POOL, 0, 0, ports(1, 4243))[..21]), 0);
+    assert_eq!(run(&prog, &[0u8; 28], 0x0806), 0);
+}
+
+#[test]
+fn ipv6_rules() {
+    let prog = build_cbpf(&steering(3));
+    let r = |p: &[u8]| run(&prog, p, 0x86dd);
+    let low = |a: [u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+    for dport in [1000u16, 1001, 1002, 65535] {
+        assert_eq!(r(&v6(6, RS6, POOL6, ports(80, dport))), dport as u32 % 3);
+    }
+    // A client port whose key is not the fallback worker 0.
+    let cport = (4321u16..)
+        .find(|p| !(low(CLIENT6) ^ *p as u32).is_multiple_of(3))
+        .unwrap();
+    let want = (low(CLIENT6) ^ cport as u32) % 3;
+    assert_eq!(r(&v6(6, RS6, CLIENT6, ports(80, cport))), want);
+    assert_eq!(
+        r(&v6(17, CLIENT6, POOL6.map(|b| b ^ 0x40), ports(cport, 80))),
+        want
+    );
+    // Membership is the full address, not its low word.
+    let mut near = POOL6;
+    near[0] ^= 1;
+    assert_eq!(r(&v6(6, CLIENT6, near, ports(cport, 1000))), want);
+    assert_eq!(
+        r(&v6(58, RS6, POOL6, [129, 0, 0, 0, 0x12, 0x35, 0, 1])),
+        0x1235 % 3
+    );
+    assert_eq!(r(&v6(58, RS6, POOL6, [128, 0, 0, 0, 0x12, 0x35, 0, 1])), 0);
+    assert_eq!(r(&v6(58, RS6, near, [129, 0, 0, 0, 0x12, 0x35, 0, 1])), 0);
+    // Extension headers are not walked.
+    assert_eq!(r(&v6(0, CLIENT6, POOL6, ports(1, 1001))), 0);
+}
+
+#[test]
+fn one_or_zero_workers_is_all_worker_zero() {
+    for w in [0, 1] {
+        let prog = build_cbpf(&steering(w));
+        assert_eq!(
+            run(&prog, &v4(6, CLIENT, VIP, 0, 0, ports(5555, 80)), 0x0800),
+            0
+        );
+        assert_eq!(
+            run(&prog, &v4(6, RS, POOL, 0, 0, ports(80, 1001)), 0x0800),
+            0
+        );
+    }
+}
+
+#[test]
+fn large_configurations_use_long_jumps() {
+    let mut s = steering(7);
+    s.pool_v4 = (0..1500u32)
+        .map(|i| (0x0a00_0000 + i).to_be_bytes())
+        .collect();
+    let prog = build_cbpf(&s);
+    assert!(prog.len() > 3000 && prog.len() <= MAX_INSNS);
+    // Every jump lands inside the program, which ends with a return: what
+    // the kernel's checker demands.
+    for (i, ins) in prog.iter().enumerate() {
+        if ins.code & 7 == 5 {
+            let far = if ins.code == JA {
+                ins.k as usize
+            } else {
+                ins.jt.max(ins.jf) as usize
+            };
+            assert!(i + 1 + far < prog.len());
+        }
+    }
+    assert_eq!(prog.last().unwrap().code & 7, 6);
+    let last = (0x0a00_0000u32 + 1499).to_be_bytes();
+    assert_eq!(
+        run(&prog, &v4(6, RS, last, 0, 0, ports(80, 1000)), 0x0800),
+        1000 % 7
+    );
+    assert_eq!(
+        run(
+            &prog,
+            &v4(1, RS, last, 0, 0, [0, 0, 0, 0, 0, 9, 0, 0]),
+            0x0800
+        ),
+        9 % 7
+    );
+}

@@ -1,0 +1,86 @@
+//! TAP devices: the exception path between rvs and the kernel stack (what
+//! DPVS calls KNI). Frames rvs does not handle itself (ARP for addresses the
+//! kernel owns, management traffic, routing protocols) are written to the
+//! port's TAP and the kernel's answers read back and transmitted.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::iface::{ctl, ifreq_ioctl, set_mac_on, set_mtu_on, set_up_on, IfReq};
+use crate::sys::cvt;
+
+/// An open, non-persistent TAP device; closing it (drop) removes it.
+#[derive(Debug)]
+pub struct Tap {
+    fd: OwnedFd,
+    name: String,
+}
+
+impl Tap {
+    /// Creates TAP device `name` (frames without packet-info header), sets
+    /// its MAC and MTU and brings it up. The descriptor is non-blocking.
+    pub fn open(name: &str, mac: [u8; 6], mtu: u16) -> io::Result<Tap> {
+        let path: &CStr = c"/dev/net/tun";
+        // SAFETY: `path` is NUL-terminated and lives across the call.
+        let raw = cvt(unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: `raw` was just returned by open(2) and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut r = IfReq::new(name)?;
+        let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as i16;
+        r.data[..2].copy_from_slice(&flags.to_ne_bytes());
+        // TUNSETIFF takes the ifreq like the SIOC* requests do.
+        ifreq_ioctl(&fd, libc::TUNSETIFF, &mut r)?;
+        let s = ctl()?;
+        set_mac_on(&s, name, mac)?;
+        set_mtu_on(&s, name, mtu)?;
+        set_up_on(&s, name)?;
+        Ok(Tap {
+            fd,
+            name: name.to_string(),
+        })
+    }
+
+    /// Reads one frame the kernel sent out of the device; `WouldBlock` when
+    /// none is queued. A frame longer than `buf` is truncated by the kernel.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the pointer and length describe `buf`, writable for the call.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Hands one Ethernet frame to the kernel as if received on the device.
+    pub fn write(&mut self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: the pointer and length describe `frame`, readable for the call.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else if n as usize != frame.len() {
+            Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write to tap",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The descriptor, to poll together with the worker's queues.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
