@@ -13,6 +13,8 @@ have tshark   || need+=(tshark)
 have nft      || need+=(nftables)
 have ss       || need+=(iproute2)
 have cc       || need+=(gcc)
+have ping     || need+=(iputils-ping)
+have python3  || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2

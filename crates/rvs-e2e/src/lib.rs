@@ -6,6 +6,7 @@
 //! dropped, also when a test fails; [`sweep`] removes what a killed run left.
 //! No traffic leaves the namespaces the lab creates.
 
+pub mod capture;
 pub mod topo;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,157 @@
+//! Case 1: the tutorial's FNAT two-arm example, as a user would check it.
+
+use rvs_e2e::capture::Capture;
+use rvs_e2e::topo::{RvsdOpts, TwoArm};
+
+fn tools() {
+    rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft", "tcpdump", "ping"]);
+}
+
+/// Runs case 1 with `workers` workers (case 9 runs it with 2).
+pub fn fnat_two_arm(workers: u16) {
+    tools();
+    let mut t = TwoArm::new(&RvsdOpts {
+        workers,
+        ..Default::default()
+    });
+    t.tutorial_fnat();
+
+    let cap = Capture::start(&mut t.lab, "rs1", "eth0", "tcp port 80");
+    let mut served = Vec::new();
+    for i in 0..6u16 {
+        let port = (40000 + i * 7).to_string();
+        let o = t.lab.exec(
+            "client",
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "--local-port",
+                &port,
+                "http://10.0.0.100/",
+            ],
+        );
+        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        assert!(
+            o.status.success(),
+            "curl {i} failed: {}\nrvsd log:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            t.rvsd_log()
+        );
+        println!("client$ curl 10.0.0.100   -> {body}");
+        let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
+        assert!(
+            peer.starts_with("192.168.100.200:"),
+            "the RS must see the LIP as its peer, saw {peer}"
+        );
+        served.push(rs.to_string());
+    }
+    let frames = cap.stop(&mut t.lab);
+    // rr over two dests, per worker: with one worker strictly alternating;
+    // with several, each worker alternates on its own, so both must serve.
+    if workers == 1 {
+        for w in served.windows(2) {
+            assert_ne!(w[0], w[1], "rr must alternate: {served:?}");
+        }
+    }
+    assert!(
+        served.iter().any(|s| s == "rs1") && served.iter().any(|s| s == "rs2"),
+        "both RS must serve: {served:?}"
+    );
+
+    // TOA: the RS side carries the client's real address and port (option 254).
+    let toas: Vec<(u16, [u8; 4])> = frames.iter().filter_map(|f| f.toa()).collect();
+    println!(
+        "rs1 capture: {} frames, {} with TOA: {:?}",
+        frames.len(),
+        toas.len(),
+        toas
+    );
+    assert!(!toas.is_empty(), "no TCP option 254 seen on the RS side");
+    for (port, ip) in &toas {
+        assert_eq!(*ip, [10, 0, 0, 48], "TOA must carry the client address");
+        assert!(
+            (40000..40042).contains(port),
+            "TOA must carry the client's port, got {port}"
+        );
+    }
+    // Every frame to the RS comes from the LIP.
+    for f in frames
+        .iter()
+        .filter(|f| f.ports().is_some_and(|p| p.1 == 80))
+    {
+        assert_eq!(f.addrs().map(|a| a.0), Some([192, 168, 100, 200]));
+    }
+
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    let lines: Vec<&str> = ln.lines().collect();
+    assert!(lines[0].starts_with("IP Virtual Server version "), "{ln}");
+    assert_eq!(
+        lines[1].trim_end(),
+        "Prot LocalAddress:Port Scheduler Flags"
+    );
+    assert_eq!(
+        lines[2].trim_end(),
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
+    );
+    assert_eq!(lines[3].trim_end(), "TCP  10.0.0.100:80 rr");
+    assert!(
+        lines[4].starts_with("  -> 192.168.100.2:80             FullNat 1 "),
+        "{ln}"
+    );
+    assert!(
+        lines[5].starts_with("  -> 192.168.100.3:80             FullNat 1 "),
+        "{ln}"
+    );
+
+    let g = t.ok("rvsadm", &["-G"]);
+    println!("$ rvsadm -G\n{g}");
+    let gl: Vec<Vec<&str>> = g.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        gl[0],
+        ["VIP:VPORT", "TOTAL", "SNAT_IP", "CONFLICTS", "CONNS"]
+    );
+    assert_eq!(gl[1], ["10.0.0.100:80", "1"]);
+    assert_eq!(gl[2][..2], ["192.168.100.200", "0"]);
+
+    let a = t.ok("rvsip", &["addr", "show"]);
+    println!("$ rvsip addr show\n{a}");
+    assert!(a.contains("inet 10.0.0.100/32 scope global dpdk1"), "{a}");
+    assert!(
+        a.contains("inet 192.168.100.200/32 scope global dpdk0"),
+        "{a}"
+    );
+    assert!(a.contains("sa_used"), "{a}");
+
+    // rvs answers pings for its addresses.
+    let p = t.lab.exec(
+        "client",
+        &["ping", "-c", "2", "-W", "2", "-i", "0.2", "10.0.0.100"],
+    );
+    println!(
+        "client$ ping 10.0.0.100\n{}",
+        String::from_utf8_lossy(&p.stdout)
+    );
+    assert!(p.status.success(), "ping to the VIP failed");
+    let p = t.lab.exec(
+        "rs1",
+        &["ping", "-c", "2", "-W", "2", "-i", "0.2", "192.168.100.200"],
+    );
+    assert!(
+        p.status.success(),
+        "ping from rs1 to the LIP failed: {}",
+        String::from_utf8_lossy(&p.stdout)
+    );
+}
+
+#[test]
+fn fnat_two_arm_one_worker() {
+    fnat_two_arm(1);
+}
+
+#[test]
+fn fnat_two_arm_two_workers() {
+    fnat_two_arm(2);
+}
