@@ -29,6 +29,12 @@ pub struct RvsdOpts {
     pub backend: String,
     /// Extra TOML appended to the configuration.
     pub extra: String,
+    /// Kernel addresses put on the lb namespace's interfaces before rvsd
+    /// starts, as (interface, address/prefix): rvsd must remove them while
+    /// it runs and restore them when it stops.
+    pub lb_addrs: Vec<(String, String)>,
+    /// Connection-table capacity per worker.
+    pub conn_capacity: usize,
 }
 
 impl Default for RvsdOpts {
@@ -37,6 +43,8 @@ impl Default for RvsdOpts {
             workers: 1,
             backend: "af_packet".into(),
             extra: String::new(),
+            lb_addrs: Vec::new(),
+            conn_capacity: 65536,
         }
     }
 }
@@ -71,14 +79,18 @@ impl TwoArm {
         );
         lab.nginx("rs1", "rs1");
         lab.nginx("rs2", "rs2");
+        for (dev, a) in &opts.lb_addrs {
+            lab.must_in("lb", &["ip", "addr", "add", a, "dev", dev]);
+        }
         let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
         let conf = lab.file(
             "rvs.toml",
             &format!(
-                "workers = {w}\nconn_capacity = 65536\nidle = \"adaptive\"\nlog_level = \"info\"\n\n\
+                "workers = {w}\nconn_capacity = {cap}\nidle = \"adaptive\"\nlog_level = \"info\"\n\n\
                  [[netif]]\nname = \"dpdk0\"\niface = \"lan\"\nbackend = \"{b}\"\n\n\
                  [[netif]]\nname = \"dpdk1\"\niface = \"wan\"\nbackend = \"{b}\"\n\n{extra}\n",
                 w = opts.workers,
+                cap = opts.conn_capacity,
                 b = opts.backend,
                 extra = opts.extra
             ),
@@ -152,6 +164,21 @@ impl TwoArm {
             self.rvsd_log()
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Adds real server `rsN` (192.168.100.(N+1)/24) on the LAN switch, with nginx.
+    pub fn add_rs(&mut self, n: u8) {
+        let ns = format!("rs{n}");
+        self.lab.add_ns(&ns);
+        self.lab.veth(&ns, "eth0", "sw", &format!("p-{ns}"));
+        self.lab.must_in("sw", &["ip", "link", "set", &format!("p-{ns}"), "master", "br0"]);
+        self.lab.must_in(&ns, &["ip", "addr", "add", &format!("192.168.100.{}/24", n + 1), "dev", "eth0"]);
+        self.lab.nginx(&ns, &ns);
+    }
+
+    /// rvsd's process.
+    pub fn rvsd_proc(&mut self) -> &mut crate::Proc {
+        self.lab.proc(self.rvsd)
     }
 
     /// The tutorial's FNAT two-arm commands, word for word (dpip → rvsip, ipvsadm → rvsadm).
