@@ -171,8 +171,21 @@ impl TwoArm {
         let ns = format!("rs{n}");
         self.lab.add_ns(&ns);
         self.lab.veth(&ns, "eth0", "sw", &format!("p-{ns}"));
-        self.lab.must_in("sw", &["ip", "link", "set", &format!("p-{ns}"), "master", "br0"]);
-        self.lab.must_in(&ns, &["ip", "addr", "add", &format!("192.168.100.{}/24", n + 1), "dev", "eth0"]);
+        self.lab.must_in(
+            "sw",
+            &["ip", "link", "set", &format!("p-{ns}"), "master", "br0"],
+        );
+        self.lab.must_in(
+            &ns,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("192.168.100.{}/24", n + 1),
+                "dev",
+                "eth0",
+            ],
+        );
         self.lab.nginx(&ns, &ns);
     }
 
