@@ -8,6 +8,7 @@
 //! naming both versions. Types here are plain data: no behaviour beyond
 //! (de)serialisation and small helpers, so the daemon and every tool agree on
 //! them by construction.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::net::IpAddr;

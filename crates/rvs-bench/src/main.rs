@@ -2,6 +2,7 @@
 //!
 //! `rvs-bench pipeline [--json]` measures the real packet pipeline in memory on
 //! one core (see BENCHMARKS.md for figures and how to read them).
+#![forbid(unsafe_code)]
 
 mod pipeline;
 

@@ -8,6 +8,7 @@
 //! Parsing (argv to requests) and formatting (replies to text) are pure
 //! functions so that the ipvsadm/dpip compatibility can be tested without a
 //! daemon; the binaries only glue them to a [`client::Transport`].
+#![forbid(unsafe_code)]
 
 pub mod adm;
 pub mod client;

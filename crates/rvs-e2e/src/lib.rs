@@ -5,6 +5,7 @@
 //! named uniquely per run (`rvs<pid>x<n>-...`) and removed when the lab is
 //! dropped, also when a test fails; [`sweep`] removes what a killed run left.
 //! No traffic leaves the namespaces the lab creates.
+#![forbid(unsafe_code)]
 
 pub mod capture;
 pub mod topo;

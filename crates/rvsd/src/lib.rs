@@ -3,6 +3,7 @@
 //! - [`store`]: the configuration (services, dests, local addresses,
 //!   addresses, routes, neighbours) as the control API changes it, and the
 //!   snapshots built from it for the workers.
+#![forbid(unsafe_code)]
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -2,6 +2,7 @@
 //! serves the control socket, and gives everything back on SIGTERM.
 //!
 //! `rvsd [-c FILE] [--check]`: `--check` validates the file and exits.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
