@@ -7,6 +7,7 @@
 //! No traffic leaves the namespaces the lab creates.
 
 pub mod capture;
+pub mod one_arm;
 pub mod topo;
 
 use std::path::{Path, PathBuf};
