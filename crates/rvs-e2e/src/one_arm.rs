@@ -195,7 +195,7 @@ impl OneArm {
     }
 }
 
-/// The MAC address of interface `iface` in namespace `short`, as `ip` prints it.
+/// The MAC address of interface `iface` in namespace `short`.
 pub fn mac(lab: &Lab, short: &str, iface: &str) -> [u8; 6] {
     let out = lab.must_in(short, &["cat", &format!("/sys/class/net/{iface}/address")]);
     let mut m = [0u8; 6];
