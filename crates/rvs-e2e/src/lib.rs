@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod one_arm;
 pub mod topo;
 
 use std::path::{Path, PathBuf};
