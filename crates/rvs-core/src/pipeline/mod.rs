@@ -426,10 +426,17 @@ impl State {
                 }
             }
         }
-        if p.kind == L4::Tcp && p.tcp_flags & crate::wire::tcp::flags::SYN == 0 {
-            return self.drop(DropReason::NoConn);
+        let r = if p.kind == L4::Tcp && p.tcp_flags & crate::wire::tcp::flags::SYN == 0 {
+            DropReason::NoConn
+        } else {
+            DropReason::NoService
+        };
+        if route.is_none() {
+            // Not for rvs and nowhere to go: the kernel's (DPVS hands a
+            // route miss to the KNI device), e.g. an address on `dpdk1.kni`.
+            return self.kernel_or_drop(snap, pkt.port, r);
         }
-        self.drop(DropReason::NoService)
+        self.drop(r)
     }
 
     /// Routes the packet toward `target`, writes the Ethernet header and

@@ -248,4 +248,18 @@ fn exception_path_to_the_kernel() {
     assert_eq!(v, Verdict::ToKernel(LAN));
     assert_eq!(out, ospf);
     assert_eq!(w.drops().total(), 0);
+
+    // No route to the destination: an address of the kernel's (on dpdk1.kni).
+    let kaddr = Addr::v4(172, 10, 0, 2);
+    let f = FrameSpec::tcp(CIP, 50001, kaddr, 8080, SYN).to_vec();
+    let (v, out) = run(&mut w, &f, WAN, 0);
+    assert_eq!(v, Verdict::ToKernel(WAN));
+    assert_eq!(out, f);
+    let ping = FrameSpec::echo(CIP, kaddr, 7).to_vec();
+    let (v, _) = run(&mut w, &ping, WAN, 0);
+    assert_eq!(v, Verdict::ToKernel(WAN));
+    // Covered by a route of rvs (not kni_host): not the kernel's.
+    let f = FrameSpec::tcp(CIP, 50002, Addr::v4(10, 0, 0, 3), 8080, SYN).to_vec();
+    let (v, _) = run(&mut w, &f, WAN, 0);
+    assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
 }
