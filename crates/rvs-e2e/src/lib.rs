@@ -9,6 +9,7 @@
 
 pub mod capture;
 pub mod one_arm;
+pub mod rvsd;
 pub mod topo;
 
 use std::path::{Path, PathBuf};

@@ -2,11 +2,10 @@
 //! on one LAN, with rvsd running in the `lb` namespace.
 
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::topo::RvsdOpts;
-use crate::{bin, Lab};
+use crate::rvsd::{Rvsd, RvsdOpts};
+use crate::Lab;
 
 /// The client's address on the LAN (the tutorial's keepalived section).
 pub const CLIENT: &str = "192.168.100.146";
@@ -20,12 +19,15 @@ pub const VIP: &str = "192.168.100.254";
 pub struct OneArm {
     /// The lab (dropping it removes everything).
     pub lab: Lab,
-    /// Index of the rvsd process in the lab.
-    pub rvsd: usize,
-    /// Control socket.
-    pub socket: String,
-    /// Configuration file.
-    pub conf: PathBuf,
+    /// The daemon (its tools and log are reached through `Deref`).
+    pub rvsd: Rvsd,
+}
+
+impl std::ops::Deref for OneArm {
+    type Target = Rvsd;
+    fn deref(&self) -> &Rvsd {
+        &self.rvsd
+    }
 }
 
 impl OneArm {
@@ -54,86 +56,8 @@ impl OneArm {
         }
         lab.nginx("rs1", "rs1");
         lab.nginx("rs2", "rs2");
-        let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
-        let conf = lab.file(
-            "rvs.toml",
-            &format!(
-                "workers = {w}\nconn_capacity = 65536\nidle = \"adaptive\"\nlog_level = \"info\"\n\n\
-                 [[netif]]\nname = \"dpdk0\"\niface = \"lan\"\nbackend = \"{b}\"\n\n{extra}\n",
-                w = opts.workers,
-                b = opts.backend,
-                extra = opts.extra
-            ),
-        );
-        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
-        let c = conf.to_string_lossy().into_owned();
-        let rvsd = lab.spawn(
-            "lb",
-            "rvsd",
-            &[&rvsd_bin, "-c", &c],
-            &[("RVS_SOCKET", &socket)],
-        );
-        let t = OneArm {
-            lab,
-            rvsd,
-            socket,
-            conf,
-        };
-        t.wait_ready();
-        t
-    }
-
-    fn wait_ready(&self) {
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if self.rvsadm(&["-ln"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "rvsd did not answer on {} within 10 s; its log:\n{}",
-            self.socket,
-            self.rvsd_log()
-        );
-    }
-
-    /// rvsd's log so far.
-    pub fn rvsd_log(&self) -> String {
-        std::fs::read_to_string(self.lab.dir.join("rvsd.log")).unwrap_or_default()
-    }
-
-    fn tool(&self, name: &str, args: &[&str]) -> Output {
-        std::process::Command::new(bin(name))
-            .args(args)
-            .env("RVS_SOCKET", &self.socket)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
-    }
-
-    /// Runs `rvsadm` against this lab's rvsd.
-    pub fn rvsadm(&self, args: &[&str]) -> Output {
-        self.tool("rvsadm", args)
-    }
-
-    /// Runs `rvsip` against this lab's rvsd.
-    pub fn rvsip(&self, args: &[&str]) -> Output {
-        self.tool("rvsip", args)
-    }
-
-    /// Runs a tool and requires success, returning stdout.
-    pub fn ok(&self, tool: &str, args: &[&str]) -> String {
-        let o = self.tool(tool, args);
-        assert!(
-            o.status.success(),
-            "{tool} {} failed ({}): {}{}\nrvsd log:\n{}",
-            args.join(" "),
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
-            self.rvsd_log()
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let rvsd = Rvsd::start(&mut lab, &[("dpdk0", "lan")], opts);
+        OneArm { lab, rvsd }
     }
 
     /// Makes namespace `rs` a real server for DR (and TUNNEL) as the tutorial

@@ -1,10 +1,8 @@
 //! The tutorial's topologies, built in a [`Lab`], with rvsd running in the
 //! `lb` namespace and the operator tools talking to it.
 
-use std::process::Output;
-use std::time::{Duration, Instant};
-
-use crate::{bin, Lab};
+pub use crate::rvsd::{Rvsd, RvsdOpts};
+use crate::Lab;
 
 /// rvsd and its namespaces: `client` (10.0.0.48/16) on the WAN side,
 /// `rs1`/`rs2` (192.168.100.2 and .3/24) behind a switch (`sw`, a bridge) on
@@ -12,40 +10,14 @@ use crate::{bin, Lab};
 pub struct TwoArm {
     /// The lab (dropping it removes everything).
     pub lab: Lab,
-    /// Index of the rvsd process in the lab.
-    pub rvsd: usize,
-    /// Control socket.
-    pub socket: String,
-    /// Configuration file.
-    pub conf: std::path::PathBuf,
+    /// The daemon (its tools and log are reached through `Deref`).
+    pub rvsd: Rvsd,
 }
 
-/// Options of the lab's rvsd.
-#[derive(Debug, Clone)]
-pub struct RvsdOpts {
-    /// Worker threads.
-    pub workers: u16,
-    /// Backend name (`af_packet`, `af_xdp`).
-    pub backend: String,
-    /// Extra TOML appended to the configuration.
-    pub extra: String,
-    /// Kernel addresses put on the lb namespace's interfaces before rvsd
-    /// starts, as (interface, address/prefix): rvsd must remove them while
-    /// it runs and restore them when it stops.
-    pub lb_addrs: Vec<(String, String)>,
-    /// Connection-table capacity per worker.
-    pub conn_capacity: usize,
-}
-
-impl Default for RvsdOpts {
-    fn default() -> Self {
-        RvsdOpts {
-            workers: 1,
-            backend: "af_packet".into(),
-            extra: String::new(),
-            lb_addrs: Vec::new(),
-            conn_capacity: 65536,
-        }
+impl std::ops::Deref for TwoArm {
+    type Target = Rvsd;
+    fn deref(&self) -> &Rvsd {
+        &self.rvsd
     }
 }
 
@@ -79,91 +51,8 @@ impl TwoArm {
         );
         lab.nginx("rs1", "rs1");
         lab.nginx("rs2", "rs2");
-        for (dev, a) in &opts.lb_addrs {
-            lab.must_in("lb", &["ip", "addr", "add", a, "dev", dev]);
-        }
-        let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
-        let conf = lab.file(
-            "rvs.toml",
-            &format!(
-                "workers = {w}\nconn_capacity = {cap}\nidle = \"adaptive\"\nlog_level = \"info\"\n\n\
-                 [[netif]]\nname = \"dpdk0\"\niface = \"lan\"\nbackend = \"{b}\"\n\n\
-                 [[netif]]\nname = \"dpdk1\"\niface = \"wan\"\nbackend = \"{b}\"\n\n{extra}\n",
-                w = opts.workers,
-                cap = opts.conn_capacity,
-                b = opts.backend,
-                extra = opts.extra
-            ),
-        );
-        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
-        let c = conf.to_string_lossy().into_owned();
-        let rvsd = lab.spawn(
-            "lb",
-            "rvsd",
-            &[&rvsd_bin, "-c", &c],
-            &[("RVS_SOCKET", &socket)],
-        );
-        let t = TwoArm {
-            lab,
-            rvsd,
-            socket,
-            conf,
-        };
-        t.wait_ready();
-        t
-    }
-
-    fn wait_ready(&self) {
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if self.rvsadm(&["-ln"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "rvsd did not answer on {} within 10 s; its log:\n{}",
-            self.socket,
-            self.rvsd_log()
-        );
-    }
-
-    /// rvsd's log so far.
-    pub fn rvsd_log(&self) -> String {
-        std::fs::read_to_string(self.lab.dir.join("rvsd.log")).unwrap_or_default()
-    }
-
-    fn tool(&self, name: &str, args: &[&str]) -> Output {
-        std::process::Command::new(bin(name))
-            .args(args)
-            .env("RVS_SOCKET", &self.socket)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
-    }
-
-    /// Runs `rvsadm` against this lab's rvsd.
-    pub fn rvsadm(&self, args: &[&str]) -> Output {
-        self.tool("rvsadm", args)
-    }
-
-    /// Runs `rvsip` against this lab's rvsd.
-    pub fn rvsip(&self, args: &[&str]) -> Output {
-        self.tool("rvsip", args)
-    }
-
-    /// Runs a tool and requires success, returning stdout.
-    pub fn ok(&self, tool: &str, args: &[&str]) -> String {
-        let o = self.tool(tool, args);
-        assert!(
-            o.status.success(),
-            "{tool} {} failed ({}): {}{}\nrvsd log:\n{}",
-            args.join(" "),
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
-            self.rvsd_log()
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let rvsd = Rvsd::start(&mut lab, &[("dpdk0", "lan"), ("dpdk1", "wan")], opts);
+        TwoArm { lab, rvsd }
     }
 
     /// Adds real server `rsN` (192.168.100.(N+1)/24) on the LAN switch, with nginx.
@@ -191,7 +80,7 @@ impl TwoArm {
 
     /// rvsd's process.
     pub fn rvsd_proc(&mut self) -> &mut crate::Proc {
-        self.lab.proc(self.rvsd)
+        self.lab.proc(self.rvsd.index)
     }
 
     /// The tutorial's FNAT two-arm commands, word for word (dpip → rvsip, ipvsadm → rvsadm).

@@ -1,0 +1,140 @@
+//! rvsd as a lab runs it: a configuration file over the lab's ports, the
+//! daemon in the `lb` namespace, and the operator tools talking to it.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use crate::{bin, Lab};
+
+/// Options of the lab's rvsd.
+#[derive(Debug, Clone)]
+pub struct RvsdOpts {
+    /// Worker threads.
+    pub workers: u16,
+    /// Backend name (`af_packet`, `af_xdp`).
+    pub backend: String,
+    /// Extra TOML appended to the configuration.
+    pub extra: String,
+    /// Kernel addresses put on the lb namespace's interfaces before rvsd
+    /// starts, as (interface, address/prefix): rvsd must remove them while
+    /// it runs and restore them when it stops.
+    pub lb_addrs: Vec<(String, String)>,
+    /// Connection-table capacity per worker.
+    pub conn_capacity: usize,
+}
+
+impl Default for RvsdOpts {
+    fn default() -> Self {
+        RvsdOpts {
+            workers: 1,
+            backend: "af_packet".into(),
+            extra: String::new(),
+            lb_addrs: Vec::new(),
+            conn_capacity: 65536,
+        }
+    }
+}
+
+/// A running rvsd of a lab.
+pub struct Rvsd {
+    /// Index of the rvsd process in the lab.
+    pub index: usize,
+    /// Control socket.
+    pub socket: String,
+    /// Configuration file.
+    pub conf: PathBuf,
+    log: PathBuf,
+}
+
+impl Rvsd {
+    /// Writes the configuration for `netifs` (name, kernel interface in the
+    /// `lb` namespace), starts rvsd in `lb` and waits until it answers.
+    pub fn start(lab: &mut Lab, netifs: &[(&str, &str)], opts: &RvsdOpts) -> Rvsd {
+        let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
+        let mut text = format!(
+            "workers = {}\nconn_capacity = {}\nidle = \"adaptive\"\nlog_level = \"info\"\n",
+            opts.workers, opts.conn_capacity
+        );
+        for (name, iface) in netifs {
+            text.push_str(&format!(
+                "\n[[netif]]\nname = \"{name}\"\niface = \"{iface}\"\nbackend = \"{}\"\n",
+                opts.backend
+            ));
+        }
+        text.push_str(&format!("\n{}\n", opts.extra));
+        let conf = lab.file("rvs.toml", &text);
+        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
+        let c = conf.to_string_lossy().into_owned();
+        for (dev, a) in &opts.lb_addrs {
+            lab.must_in("lb", &["ip", "addr", "add", a, "dev", dev]);
+        }
+        let index = lab.spawn(
+            "lb",
+            "rvsd",
+            &[&rvsd_bin, "-c", &c],
+            &[("RVS_SOCKET", &socket)],
+        );
+        let r = Rvsd {
+            index,
+            socket,
+            conf,
+            log: lab.dir.join("rvsd.log"),
+        };
+        r.wait_ready();
+        r
+    }
+
+    fn wait_ready(&self) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if self.rvsadm(&["-ln"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "rvsd did not answer on {} within 10 s; its log:\n{}",
+            self.socket,
+            self.rvsd_log()
+        );
+    }
+
+    /// rvsd's log so far.
+    pub fn rvsd_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn tool(&self, name: &str, args: &[&str]) -> Output {
+        std::process::Command::new(bin(name))
+            .args(args)
+            .env("RVS_SOCKET", &self.socket)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
+    }
+
+    /// Runs `rvsadm` against this rvsd.
+    pub fn rvsadm(&self, args: &[&str]) -> Output {
+        self.tool("rvsadm", args)
+    }
+
+    /// Runs `rvsip` against this rvsd.
+    pub fn rvsip(&self, args: &[&str]) -> Output {
+        self.tool("rvsip", args)
+    }
+
+    /// Runs a tool and requires success, returning stdout.
+    pub fn ok(&self, tool: &str, args: &[&str]) -> String {
+        let o = self.tool(tool, args);
+        assert!(
+            o.status.success(),
+            "{tool} {} failed ({}): {}{}\nrvsd log:\n{}",
+            args.join(" "),
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            self.rvsd_log()
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
