@@ -106,6 +106,24 @@ pub fn fnat_two_arm(workers: u16) {
         "{ln}"
     );
 
+    let st = t.ok("rvsadm", &["-ln", "--stats", "--exact"]);
+    println!("$ rvsadm -ln --stats --exact\n{st}");
+    let svc: Vec<&str> = st
+        .lines()
+        .find(|l| l.starts_with("TCP  10.0.0.100:80"))
+        .expect("service line")
+        .split_whitespace()
+        .collect();
+    // Prot LocalAddress:Port Conns InPkts OutPkts InBytes OutBytes
+    let conns: u64 = svc[2].parse().expect("Conns");
+    let inpkts: u64 = svc[3].parse().expect("InPkts");
+    let outpkts: u64 = svc[4].parse().expect("OutPkts");
+    assert_eq!(conns, 6, "six connections were made: {st}");
+    assert!(
+        inpkts >= 6 * 5 && outpkts >= 6 * 4,
+        "each connection has a handshake, a request and a close: {st}"
+    );
+
     let g = t.ok("rvsadm", &["-G"]);
     println!("$ rvsadm -G\n{g}");
     let gl: Vec<Vec<&str>> = g.lines().map(|l| l.split_whitespace().collect()).collect();
