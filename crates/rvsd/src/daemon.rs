@@ -258,7 +258,7 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
         snap: snap.clone(),
         workers: handles,
         started: Instant::now(),
-        conn_capacity: conf.conn_capacity * workers as usize,
+        conn_capacity: conf.conn_capacity,
         links,
         on_change,
         reload: reload.clone(),
