@@ -9,8 +9,22 @@ use rvs_e2e::topo::{RvsdOpts, TwoArm};
 /// through rvs's LAN address.
 #[test]
 fn nat_two_arm() {
+    nat_two_arm_with(1);
+}
+
+/// NAT with two workers: the return traffic from a real server is steered
+/// to the worker that owns the connection (by the client's address and port).
+#[test]
+fn nat_two_arm_two_workers() {
+    nat_two_arm_with(2);
+}
+
+fn nat_two_arm_with(workers: u16) {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft", "tcpdump"]);
-    let mut t = TwoArm::new(&RvsdOpts::default());
+    let mut t = TwoArm::new(&RvsdOpts {
+        workers,
+        ..Default::default()
+    });
     t.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
     t.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
     t.ok(
@@ -77,9 +91,15 @@ fn nat_two_arm() {
     }
     let rs1_frames = cap_rs1.stop(&mut t.lab);
     let client_frames = cap_client.stop(&mut t.lab);
-    for w in served.windows(2) {
-        assert_ne!(w[0], w[1], "rr must alternate: {served:?}");
+    if workers == 1 {
+        for w in served.windows(2) {
+            assert_ne!(w[0], w[1], "rr must alternate: {served:?}");
+        }
     }
+    assert!(
+        served.iter().any(|s| s == "rs1") && served.iter().any(|s| s == "rs2"),
+        "both RS must serve: {served:?}"
+    );
     println!("checked: rr over both RS, each saw 10.0.0.48 and the client's port: {served:?}");
 
     // rs1: requests arrive from the client's address to the RIP; replies go
