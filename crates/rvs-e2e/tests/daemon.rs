@@ -121,6 +121,20 @@ fn bad_requests_are_refused_and_nothing_is_lost() {
             &["route", "add", "10.9.0.0/16", "dev", "dpdk7"],
             "dpdk7",
         ),
+        // An address outside every route: a gateway nothing on dpdk1 reaches.
+        (
+            "rvsip",
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                "172.31.0.1",
+                "dev",
+                "dpdk1",
+            ],
+            "gateway 172.31.0.1",
+        ),
         (
             "rvsip",
             &[

@@ -148,6 +148,23 @@ impl Store {
                 r.plen
             )));
         }
+        if let Some(gw) = via {
+            // As Linux ("Nexthop has invalid gateway"): a gateway must be
+            // reachable on the device, or nothing could ever resolve it.
+            let g = Addr::from(gw);
+            let on_link = self.routes.iter().any(|e| {
+                e.port == port
+                    && e.scope == ApiScope::Link
+                    && Addr::from(e.spec.prefix).is_v4() == g.is_v4()
+                    && network(&g, e.spec.plen) == Addr::from(e.spec.prefix)
+            });
+            if !on_link {
+                return Err(invalid(format!(
+                    "gateway {gw} is outside every on-link route of {}: add an address or a route for its network on {} first",
+                    r.dev, r.dev
+                )));
+            }
+        }
         if let Some(m) = r.mtu {
             let min = if prefix.is_v4() { 68 } else { 1280 };
             let dev_mtu = self.port_mtu(port);

@@ -445,10 +445,17 @@ fn route_errors() {
         &["10.0.0.1/16", "host bits"],
     );
     refused(&mut s, del("10.0.0.0", 40), Invalid, &["40", "10.0.0.0"]);
-    // DPVS accepts a gateway outside every on-link network.
+    // A gateway must be on an on-link network of the device (Linux:
+    // "Nexthop has invalid gateway"), else nothing could resolve it.
+    refused(
+        &mut s,
+        route_add("10.9.0.0", 16, Some("172.16.0.1"), "dpdk1", None),
+        Invalid,
+        &["gateway 172.16.0.1", "dpdk1"],
+    );
     run(
         &mut s,
-        &[route_add("10.9.0.0", 16, Some("172.16.0.1"), "dpdk1", None)],
+        &[route_add("10.9.0.0", 16, Some("10.0.0.254"), "dpdk1", None)],
     );
     let r = s
         .list_routes()
