@@ -24,6 +24,8 @@ pub struct ConnTable {
     /// Heads of the wheel slots' lists.
     heads: Vec<u32>,
     free_head: u32,
+    /// Most conns the table holds (`conns` is reserved for this many).
+    cap: usize,
     len: usize,
     /// Ticks before this one have been started by [`ConnTable::expire`].
     cursor: u64,
@@ -78,19 +80,16 @@ impl ConnTable {
     /// tuples cannot be crafted offline to collide in the index.
     pub fn with_seed(capacity: usize, now_ms: u64, seed: u64) -> ConnTable {
         let capacity = capacity.min(MAX_CAPACITY);
-        let mut conns = vec![Conn::EMPTY; capacity];
-        for (i, c) in conns.iter_mut().enumerate() {
-            c.next = if i + 1 < capacity {
-                (i + 1) as u32
-            } else {
-                NIL
-            };
-        }
+        // Reserved, not written: slots are pushed as conns arrive (never past
+        // the reservation, so never reallocated), which keeps start-up fast
+        // and resident memory proportional to use.
+        let conns = Vec::with_capacity(capacity);
         ConnTable {
             conns,
+            cap: capacity,
             index: Index::new(capacity.saturating_mul(2), seed),
             heads: vec![NIL; WHEEL_SLOTS],
-            free_head: if capacity > 0 { 0 } else { NIL },
+            free_head: NIL,
             len: 0,
             cursor: now_ms / WHEEL_TICK_MS,
             resume: NIL,
@@ -99,7 +98,7 @@ impl ConnTable {
 
     /// Most conns the table holds.
     pub fn capacity(&self) -> usize {
-        self.conns.len()
+        self.cap
     }
 
     /// Live conns.
@@ -210,7 +209,7 @@ impl ConnTable {
         timeout_ms: u32,
         now_ms: u64,
     ) -> Result<ConnId, InsertError> {
-        if self.free_head == NIL {
+        if self.free_head == NIL && self.conns.len() >= self.cap {
             return Err(InsertError::Full);
         }
         let in_t = conn.in_tuple();
@@ -227,8 +226,14 @@ impl ConnTable {
                 return Err(InsertError::Exists);
             }
         }
-        let idx = self.free_head;
-        self.free_head = self.conns[idx as usize].next;
+        let idx = if self.free_head != NIL {
+            let i = self.free_head;
+            self.free_head = self.conns[i as usize].next;
+            i
+        } else {
+            self.conns.push(Conn::EMPTY);
+            (self.conns.len() - 1) as u32
+        };
         conn.used = true;
         conn.has_out = has_out;
         conn.oproto = conn.proto;
