@@ -45,6 +45,7 @@
 //! [`af_packet`]).
 
 pub mod af_packet;
+pub mod af_xdp;
 pub mod iface;
 mod offload;
 pub mod steer;
@@ -54,6 +55,10 @@ pub mod tap;
 pub use af_packet::{
     wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxBurst, RxRing, RxStats, TxRing, TxStats,
     BURST,
+};
+pub use af_xdp::{
+    RxChecksum, XdpBurst, XdpConf, XdpMode, XdpPort, XdpQueue, XdpQueueStats, XdpRx, XdpRxStats,
+    XdpTx, XdpTxStats,
 };
 pub use steer::{build_cbpf, Steering};
 pub use tap::Tap;
