@@ -9,12 +9,26 @@ fn tools() {
 
 /// Runs case 1 with `workers` workers (case 9 runs it with 2).
 pub fn fnat_two_arm(workers: u16) {
+    fnat_two_arm_on(workers, "af_packet");
+}
+
+/// Runs case 1 with `workers` workers on `backend` (`af_packet`, `af_xdp`).
+pub fn fnat_two_arm_on(workers: u16, backend: &str) {
     tools();
     let mut t = TwoArm::new(&RvsdOpts {
         workers,
+        backend: backend.into(),
         ..Default::default()
     });
     t.tutorial_fnat();
+    let links = t.ok("rvsip", &["link", "show"]);
+    println!("$ rvsip link show\n{links}");
+    let want = match backend {
+        // veth: the driver's hook, copy mode (veth has no zero-copy).
+        "af_xdp" => "backend af_xdp (native, copy) ",
+        _ => "backend af_packet ",
+    };
+    assert_eq!(links.matches(want).count(), 2, "{links}");
 
     let cap = Capture::start(&mut t.lab, "rs1", "eth0", "tcp port 80");
     let mut served = Vec::new();
@@ -172,4 +186,14 @@ fn fnat_two_arm_one_worker() {
 #[test]
 fn fnat_two_arm_two_workers() {
     fnat_two_arm(2);
+}
+
+#[test]
+fn fnat_two_arm_af_xdp_one_worker() {
+    fnat_two_arm_on(1, "af_xdp");
+}
+
+#[test]
+fn fnat_two_arm_af_xdp_two_workers() {
+    fnat_two_arm_on(2, "af_xdp");
 }

@@ -43,8 +43,14 @@
 //! Offloads of neighbours need no configuration: partial checksums are
 //! completed and GSO super-frames segmented on receive (see
 //! [`af_packet`]).
+//!
+//! The other backend, [`af_xdp`], gives the same worker loop AF_XDP sockets
+//! ([`XdpPort::open`] opens all workers' queues of a port at once, steered
+//! by rvs's own XDP program instead of a fanout group); its module doc says
+//! how the program is built, loaded and attached, and why.
 
 pub mod af_packet;
+pub mod af_xdp;
 pub mod iface;
 mod offload;
 pub mod steer;
@@ -54,6 +60,10 @@ pub mod tap;
 pub use af_packet::{
     wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxBurst, RxRing, RxStats, TxRing, TxStats,
     BURST,
+};
+pub use af_xdp::{
+    RxChecksum, XdpBurst, XdpConf, XdpMode, XdpPort, XdpQueue, XdpQueueStats, XdpRx, XdpRxStats,
+    XdpTx, XdpTxStats,
 };
 pub use steer::{build_cbpf, Steering};
 pub use tap::Tap;

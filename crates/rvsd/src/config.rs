@@ -18,6 +18,34 @@ pub const DEFAULT_PATH: &str = "/etc/rvs/rvs.toml";
 pub enum BackendKind {
     /// AF_PACKET with TPACKET_V3 rings.
     AfPacket,
+    /// AF_XDP sockets fed by rvs's own XDP program.
+    AfXdp,
+}
+
+/// Where the XDP program of an `af_xdp` port runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum XdpModeConf {
+    /// The driver's native hook when it has one, else generic.
+    #[default]
+    Auto,
+    /// Native only.
+    Native,
+    /// Generic (skb) only.
+    Generic,
+}
+
+/// What an `af_xdp` port does about received TCP/UDP checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RxChecksumConf {
+    /// Leave them to the pipeline.
+    Verify,
+    /// Verify, completing partial checksums of neighbours with TX offload.
+    #[default]
+    Complete,
+    /// Take them as verified.
+    Trust,
 }
 
 /// How a worker waits when there is no traffic.
@@ -47,6 +75,23 @@ pub struct Netif {
     pub kni: bool,
     /// IP MTU; default: the interface's.
     pub mtu: Option<u16>,
+    /// `af_xdp`: where the XDP program runs.
+    #[serde(default)]
+    pub xdp_mode: XdpModeConf,
+    /// `af_xdp`: UMEM frames shared by the port's workers (default 8192).
+    pub xdp_frames: Option<u32>,
+    /// `af_xdp`: UMEM frame size, 2048 or 4096 (default 2048).
+    pub xdp_frame_size: Option<u32>,
+    /// `af_xdp`: fill ring entries, a power of two (default 4096).
+    pub xdp_fill_size: Option<u32>,
+    /// `af_xdp`: completion ring entries, a power of two (default 2048).
+    pub xdp_comp_size: Option<u32>,
+    /// `af_xdp`: each worker's RX and TX ring entries, a power of two
+    /// (default 2048).
+    pub xdp_ring_size: Option<u32>,
+    /// `af_xdp`: receive checksum policy.
+    #[serde(default)]
+    pub rx_checksum: RxChecksumConf,
 }
 
 fn default_backend() -> BackendKind {
@@ -272,6 +317,30 @@ impl Config {
                     format!("netif mtu = {}: must be 576..=9000", n.mtu.unwrap_or(0)),
                 ));
             }
+            if let Some(f) = n.xdp_frame_size.filter(|f| *f != 2048 && *f != 4096) {
+                return Err(err(
+                    at,
+                    format!("netif xdp_frame_size = {f}: must be 2048 or 4096"),
+                ));
+            }
+            for (key, v) in [
+                ("xdp_fill_size", n.xdp_fill_size),
+                ("xdp_comp_size", n.xdp_comp_size),
+                ("xdp_ring_size", n.xdp_ring_size),
+            ] {
+                if let Some(v) = v.filter(|v| !v.is_power_of_two() || *v < 64 || *v > 65536) {
+                    return Err(err(
+                        at,
+                        format!("netif {key} = {v}: must be a power of two, 64..=65536"),
+                    ));
+                }
+            }
+            if let Some(f) = n.xdp_frames.filter(|f| *f < 512 || *f > 1 << 20) {
+                return Err(err(
+                    at,
+                    format!("netif xdp_frames = {f}: must be 512..=1048576"),
+                ));
+            }
         }
         Ok(c)
     }
@@ -326,6 +395,31 @@ mod tests {
         assert_eq!(c.netif.len(), 2);
         assert_eq!(c.netif[0].name, "dpdk0");
         assert_eq!(c.idle, Idle::Adaptive);
+    }
+
+    #[test]
+    fn af_xdp_backend_and_its_keys() {
+        let c = parse(
+            "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n\
+             xdp_mode = \"generic\"\nxdp_ring_size = 1024\nrx_checksum = \"trust\"\n",
+        )
+        .unwrap();
+        let n = &c.netif[0];
+        assert_eq!(n.backend, BackendKind::AfXdp);
+        assert_eq!(n.xdp_mode, XdpModeConf::Generic);
+        assert_eq!(n.xdp_ring_size, Some(1024));
+        assert_eq!(n.rx_checksum, RxChecksumConf::Trust);
+        let d =
+            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n").unwrap();
+        assert_eq!(d.netif[0].xdp_mode, XdpModeConf::Auto);
+        assert_eq!(d.netif[0].rx_checksum, RxChecksumConf::Complete);
+        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_ring_size = 1000\n")
+            .unwrap_err();
+        assert!(e.message.contains("xdp_ring_size"), "{e}");
+        assert_eq!(e.line, Some(1));
+        let e =
+            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
     }
 
     #[test]

@@ -11,12 +11,14 @@ use arc_swap::ArcSwap;
 use rvs_api::{LinkInfo, LinkStats};
 use rvs_core::addr::Mac;
 use rvs_core::pipeline::{Learned, Worker, WorkerConf};
-use rvs_io::{AfPacketConf, AfPacketQueue, Steering, Tap};
+use rvs_io::{
+    AfPacketConf, AfPacketQueue, RxChecksum, Steering, Tap, XdpConf, XdpMode, XdpPort, XdpQueue,
+};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::config::Config;
+use crate::config::{BackendKind, Config, Netif, RxChecksumConf, XdpModeConf};
 use crate::control::{self, Control, Query, WorkerHandle};
-use crate::runtime::{self, PortCounters, WorkerCtx};
+use crate::runtime::{self, PortCounters, RxQ, TxQ, WorkerCtx};
 use crate::store::{PortDef, Store};
 use crate::takeover::Takeover;
 
@@ -41,6 +43,32 @@ fn steering(store: &Store, workers: u16) -> Steering {
         rs_v4: v4(&rss),
         pool_v6: v6(&pools),
         rs_v6: v6(&rss),
+    }
+}
+
+/// The AF_XDP settings of port `port` from its `[[netif]]` section.
+fn xdp_conf(port: u16, workers: u16, n: &Netif) -> XdpConf {
+    let d = XdpConf::default();
+    XdpConf {
+        port,
+        workers,
+        mode: match n.xdp_mode {
+            XdpModeConf::Auto => XdpMode::Auto,
+            XdpModeConf::Native => XdpMode::Native,
+            XdpModeConf::Generic => XdpMode::Generic,
+        },
+        frame_size: n.xdp_frame_size.unwrap_or(d.frame_size),
+        frames: n.xdp_frames.unwrap_or(d.frames),
+        fill_size: n.xdp_fill_size.unwrap_or(d.fill_size),
+        comp_size: n.xdp_comp_size.unwrap_or(d.comp_size),
+        rx_size: n.xdp_ring_size.unwrap_or(d.rx_size),
+        tx_size: n.xdp_ring_size.unwrap_or(d.tx_size),
+        rx_checksum: match n.rx_checksum {
+            RxChecksumConf::Verify => RxChecksum::Verify,
+            RxChecksumConf::Complete => RxChecksum::Complete,
+            RxChecksumConf::Trust => RxChecksum::Trust,
+        },
+        ..d
     }
 }
 
@@ -93,44 +121,62 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
     let store = Store::new(defs.clone(), workers, conf.timeouts(), conf.pipeline_conf());
     let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
 
-    // Queues: worker order on every port, so group member index == worker.
-    let mut rxs: Vec<Vec<rvs_io::RxRing>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut txs: Vec<Vec<rvs_io::TxRing>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut steer_fds = Vec::new();
-    for (p, d) in defs.iter().enumerate() {
-        for w in 0..workers as usize {
-            let qc = AfPacketConf {
-                port: p as u16,
-                fanout: (workers > 1).then(|| fanout_id(p)),
-                ..AfPacketConf::default()
-            };
-            let q = AfPacketQueue::open(&d.iface, &qc)
-                .map_err(|e| format!("netif {}: cannot open AF_PACKET queue: {e}", d.name))?;
-            let AfPacketQueue { rx, tx } = q;
-            rxs[w].push(rx);
-            txs[w].push(tx);
-        }
-        if workers > 1 {
-            steer_fds.push(p);
-        }
-    }
-    let steer_set = |rxs: &Vec<Vec<rvs_io::RxRing>>, s: &Steering| {
-        for rings in rxs.iter().take(1) {
-            for r in rings {
-                if let Err(e) = rvs_io::steer::set_fanout_program(r.fd(), s) {
-                    tracing::warn!("cannot install the fanout steering program: {e}");
+    // Queues: worker order on every port, so group member index == worker
+    // (AF_PACKET fanout); an AF_XDP port opens all its workers' sockets at
+    // once and steers with its own XDP program.
+    let mut rxs: Vec<Vec<RxQ>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut txs: Vec<Vec<TxQ>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut backends = Vec::new();
+    let mut xdp_ports = Vec::new();
+    // Worker 0's AF_PACKET ring fds: any group member updates the group's program.
+    let mut steer_rings: Vec<i32> = Vec::new();
+    let first_steering = steering(&store, workers);
+    for (p, (d, n)) in defs.iter().zip(&conf.netif).enumerate() {
+        match n.backend {
+            BackendKind::AfPacket => {
+                for w in 0..workers as usize {
+                    let qc = AfPacketConf {
+                        port: p as u16,
+                        fanout: (workers > 1).then(|| fanout_id(p)),
+                        ..AfPacketConf::default()
+                    };
+                    let q = AfPacketQueue::open(&d.iface, &qc).map_err(|e| {
+                        format!("netif {}: cannot open AF_PACKET queue: {e}", d.name)
+                    })?;
+                    let AfPacketQueue { rx, tx } = q;
+                    if w == 0 && workers > 1 {
+                        if let Err(e) = rvs_io::steer::set_fanout_program(rx.fd(), &first_steering)
+                        {
+                            tracing::warn!("cannot install the fanout steering program: {e}");
+                        }
+                        steer_rings.push(rx.fd());
+                    }
+                    rxs[w].push(RxQ::Packet(rx));
+                    txs[w].push(TxQ::Packet(tx));
                 }
+                backends.push("af_packet (tpacket_v3)".to_string());
+            }
+            BackendKind::AfXdp => {
+                let xc = xdp_conf(p as u16, workers, n);
+                let mut port = XdpPort::open(&d.iface, &xc)
+                    .map_err(|e| format!("netif {}: cannot open AF_XDP queues: {e}", d.name))?;
+                port.set_steering(&first_steering)
+                    .map_err(|e| format!("netif {}: cannot set XDP steering: {e}", d.name))?;
+                for (w, q) in port.take_queues().into_iter().enumerate() {
+                    let XdpQueue { rx, tx, .. } = q;
+                    rxs[w].push(RxQ::Xdp(rx));
+                    txs[w].push(TxQ::Xdp(tx));
+                }
+                tracing::info!("{} ({}): {}", d.name, d.iface, port.backend());
+                backends.push(port.backend());
+                xdp_ports.push(port);
             }
         }
-    };
-    if workers > 1 {
-        steer_set(&rxs, &steering(&store, workers));
     }
-    // Keep a way to update steering after config changes: the fds of worker 0's rings.
-    let steer_rings: Vec<i32> = rxs
-        .first()
-        .map(|r| r.iter().map(|x| x.fd()).collect())
-        .unwrap_or_default();
+    // The fanout groups re-join on restart only: the steering fds stay valid
+    // while the workers own the rings. XDP ports are kept (program attached)
+    // until the daemon stops.
+    let xdp_ports = Mutex::new(xdp_ports);
 
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
@@ -197,6 +243,7 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the neighbour thread: {e}"))?;
 
     let links_defs = defs.clone();
+    let links_backends = backends;
     let links_counters = all_counters.clone();
     let links_drops: Vec<_> = handles.iter().map(|h| h.drops.clone()).collect();
     let links = Box::new(move || {
@@ -231,7 +278,7 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
                     index: i as u16,
                     name: d.name.clone(),
                     iface: d.iface.clone(),
-                    backend: "af_packet (tpacket_v3)".into(),
+                    backend: links_backends.get(i).cloned().unwrap_or_default(),
                     mac: d.mac.to_string(),
                     mtu: d.mtu,
                     up: std::fs::read_to_string(format!("/sys/class/net/{}/operstate", d.iface))
@@ -244,11 +291,18 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
             .collect()
     });
     let on_change: control::ChangeHook = Box::new(move |st: &Store| {
+        let s = steering(st, workers);
         if workers > 1 {
-            let s = steering(st, workers);
             for fd in &steer_rings {
                 if let Err(e) = rvs_io::steer::set_fanout_program(*fd, &s) {
                     tracing::warn!("cannot update the fanout steering program: {e}");
+                }
+            }
+        }
+        if let Ok(ports) = xdp_ports.lock() {
+            for p in ports.iter() {
+                if let Err(e) = p.set_steering(&s) {
+                    tracing::warn!("cannot update the XDP steering addresses: {e}");
                 }
             }
         }

@@ -1,0 +1,393 @@
+//! The XDP steering program, generated as raw eBPF instructions (the way
+//! `steer.rs` generates its classic-BPF twin), so the repository holds its
+//! whole source and every build produces the same bytes without clang or an
+//! ELF loader.
+//!
+//! In C, what it does is:
+//!
+//! ```c
+//! int rvs_xdp(struct xdp_md *ctx) {
+//!     if (ctx->rx_queue_index != QUEUE) return XDP_PASS;   // not served by rvs
+//!     u32 w = steer(ctx);       // the rules of steer.rs, see below
+//!     return bpf_redirect_map(&xsks, w, XDP_PASS);   // no socket there: kernel
+//! }
+//! ```
+//!
+//! `steer` follows `steer.rs` rule for rule: pool addresses (looked up in
+//! the `addrs` hash map, bit 0 of the value) give `dport % W` (ICMP echo
+//! replies: `id % W`); NAT real-server sources (bit 1) give
+//! `(daddr ^ dport) % W`; other TCP/UDP `(saddr ^ sport) % W`; everything
+//! else (ARP, fragments, VLAN-tagged frames, other protocols, truncated
+//! headers) worker 0. Values are taken in host order as the cBPF program
+//! does (loads are byte-swapped), so both backends steer a flow alike.
+//! IPv4 addresses are keyed in the map as `::ffff:a.b.c.d`.
+
+/// The program's name in the kernel (`bpftool prog`, `ip link`): how a
+/// leftover of ours is recognised at the next start.
+pub(crate) const PROG_NAME: &str = "rvs_xdp";
+
+// Instruction classes, sizes, modes, operations (linux/bpf_common.h, bpf.h).
+const LDX: u8 = 0x01;
+const ST: u8 = 0x02;
+const STX: u8 = 0x03;
+const ALU: u8 = 0x04;
+const JMP: u8 = 0x05;
+const ALU64: u8 = 0x07;
+const W: u8 = 0x00;
+const H: u8 = 0x08;
+const B: u8 = 0x10;
+const DW: u8 = 0x18;
+const MEM: u8 = 0x60;
+const K: u8 = 0x00;
+const X: u8 = 0x08;
+const ADD: u8 = 0x00;
+const AND: u8 = 0x50;
+const LSH: u8 = 0x60;
+const MOD: u8 = 0x90;
+const XOR: u8 = 0xa0;
+const MOV: u8 = 0xb0;
+const END: u8 = 0xd0;
+const TO_BE: u8 = 0x08;
+const JA: u8 = 0x00;
+const JEQ: u8 = 0x10;
+const JGT: u8 = 0x20;
+const JNE: u8 = 0x50;
+const JLT: u8 = 0xa0;
+const CALL: u8 = 0x80;
+const EXIT: u8 = 0x90;
+
+const FN_MAP_LOOKUP_ELEM: i32 = 1;
+const FN_REDIRECT_MAP: i32 = 51;
+const XDP_PASS: i32 = 2;
+
+// Registers.
+const R0: u8 = 0;
+const R1: u8 = 1;
+const R2: u8 = 2;
+const R3: u8 = 3;
+/// Packet start.
+const R6: u8 = 6;
+/// Packet end.
+const R7: u8 = 7;
+/// Transport header.
+const R8: u8 = 8;
+const R10: u8 = 10;
+
+#[derive(Copy, Clone)]
+struct Insn {
+    code: u8,
+    dst: u8,
+    src: u8,
+    off: i16,
+    imm: i32,
+}
+
+type Label = usize;
+
+struct Asm {
+    ins: Vec<Insn>,
+    labels: Vec<Option<usize>>,
+    fixups: Vec<(usize, Label)>,
+}
+
+impl Asm {
+    fn new() -> Asm {
+        Asm {
+            ins: Vec::new(),
+            labels: Vec::new(),
+            fixups: Vec::new(),
+        }
+    }
+    fn label(&mut self) -> Label {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+    fn bind(&mut self, l: Label) {
+        self.labels[l] = Some(self.ins.len());
+    }
+    fn emit(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
+        self.ins.push(Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        });
+    }
+    /// `dst = src` (64-bit).
+    fn mov(&mut self, dst: u8, src: u8) {
+        self.emit(ALU64 | MOV | X, dst, src, 0, 0);
+    }
+    fn movi(&mut self, dst: u8, imm: i32) {
+        self.emit(ALU64 | MOV | K, dst, 0, 0, imm);
+    }
+    fn alu64i(&mut self, op: u8, dst: u8, imm: i32) {
+        self.emit(ALU64 | op | K, dst, 0, 0, imm);
+    }
+    fn alu64(&mut self, op: u8, dst: u8, src: u8) {
+        self.emit(ALU64 | op | X, dst, src, 0, 0);
+    }
+    /// `dst = *(size *)(src + off)`.
+    fn ldx(&mut self, size: u8, dst: u8, src: u8, off: i16) {
+        self.emit(LDX | MEM | size, dst, src, off, 0);
+    }
+    /// `*(size *)(dst + off) = src`.
+    fn stx(&mut self, size: u8, dst: u8, off: i16, src: u8) {
+        self.emit(STX | MEM | size, dst, src, off, 0);
+    }
+    /// `*(size *)(dst + off) = imm`.
+    fn st(&mut self, size: u8, dst: u8, off: i16, imm: i32) {
+        self.emit(ST | MEM | size, dst, 0, off, imm);
+    }
+    /// Byte-swap the low `bits` of `dst` to host order (a no-op on big endian).
+    fn be(&mut self, dst: u8, bits: i32) {
+        self.emit(ALU | END | TO_BE, dst, 0, 0, bits);
+    }
+    fn jmp(&mut self, l: Label) {
+        self.fixups.push((self.ins.len(), l));
+        self.emit(JMP | JA, 0, 0, 0, 0);
+    }
+    /// `if (dst <op> imm) goto l`.
+    fn jif(&mut self, op: u8, dst: u8, imm: i32, l: Label) {
+        self.fixups.push((self.ins.len(), l));
+        self.emit(JMP | op | K, dst, 0, 0, imm);
+    }
+    /// `if (dst <op> src) goto l`.
+    fn jifx(&mut self, op: u8, dst: u8, src: u8, l: Label) {
+        self.fixups.push((self.ins.len(), l));
+        self.emit(JMP | op | X, dst, src, 0, 0);
+    }
+    /// `dst = map` (a 64-bit immediate naming a map by descriptor).
+    fn ld_map(&mut self, dst: u8, fd: i32) {
+        // BPF_LD | BPF_DW | BPF_IMM, src = BPF_PSEUDO_MAP_FD.
+        self.emit(0x18, dst, 1, 0, fd);
+        self.emit(0, 0, 0, 0, 0);
+    }
+    fn call(&mut self, f: i32) {
+        self.emit(JMP | CALL, 0, 0, 0, f);
+    }
+    fn exit(&mut self) {
+        self.emit(JMP | EXIT, 0, 0, 0, 0);
+    }
+    fn finish(mut self) -> Vec<u8> {
+        for (at, l) in std::mem::take(&mut self.fixups) {
+            let target = self.labels[l].unwrap_or(at + 1);
+            self.ins[at].off = (target as i64 - at as i64 - 1) as i16;
+        }
+        let mut out = Vec::with_capacity(self.ins.len() * 8);
+        for i in &self.ins {
+            out.push(i.code);
+            out.push(i.dst | (i.src << 4));
+            out.extend_from_slice(&i.off.to_le_bytes());
+            out.extend_from_slice(&i.imm.to_le_bytes());
+        }
+        out
+    }
+}
+
+/// How the program ends once it chose a worker.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// `bpf_redirect_map(xsks, worker, XDP_PASS)`.
+    Redirect {
+        /// The XSKMAP descriptor.
+        xsks: i32,
+    },
+    /// Return the worker index itself (for `BPF_PROG_TEST_RUN` in tests).
+    ReturnWorker,
+}
+
+/// Where the program's parameters live.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct ProgParams {
+    /// The hash map of pool and real-server addresses (16-byte keys).
+    pub(crate) addrs: i32,
+    /// Workers (`W`, at least 1).
+    pub(crate) workers: u32,
+    /// The one hardware queue rvs serves; frames on others pass.
+    pub(crate) queue: u32,
+    /// What to do with the choice.
+    pub(crate) tail: Tail,
+}
+
+/// Bits of the `addrs` map's values.
+pub(crate) const ADDR_POOL: u32 = 1;
+/// A NAT real server.
+pub(crate) const ADDR_RS: u32 = 2;
+
+/// Looks up the 16-byte key at fp-16 in `addrs`; jumps to `hit` when the
+/// value has `bit`. Clobbers r0-r5.
+fn lookup(a: &mut Asm, addrs: i32, bit: u32, hit: Label) {
+    let miss = a.label();
+    a.ld_map(R1, addrs);
+    a.mov(R2, R10);
+    a.alu64i(ADD, R2, -16);
+    a.call(FN_MAP_LOOKUP_ELEM);
+    a.jif(JEQ, R0, 0, miss);
+    a.ldx(W, R0, R0, 0);
+    a.alu64i(AND, R0, bit as i32);
+    a.jif(JNE, R0, 0, hit);
+    a.bind(miss);
+}
+
+/// Writes the IPv4 address at packet offset `off` as a mapped key at fp-16.
+fn key_v4(a: &mut Asm, off: i16) {
+    a.st(DW, R10, -16, 0);
+    // ::ffff: in the third word: bytes 00 00 ff ff.
+    a.st(W, R10, -8, i32::from_ne_bytes([0, 0, 0xff, 0xff]));
+    a.ldx(W, R2, R6, off);
+    a.stx(W, R10, -4, R2);
+}
+
+/// Writes the IPv6 address at packet offset `off` as the key at fp-16.
+fn key_v6(a: &mut Asm, off: i16) {
+    a.ldx(DW, R2, R6, off);
+    a.stx(DW, R10, -16, R2);
+    a.ldx(DW, R2, R6, off + 8);
+    a.stx(DW, R10, -8, R2);
+}
+
+/// `r0 = be16(*(u16 *)(r8 + port_off)) ^ be32(*(u32 *)(r6 + addr_off)); goto modw`.
+fn xor_key(a: &mut Asm, port_off: i16, addr_off: i16, modw: Label) {
+    a.ldx(H, R0, R8, port_off);
+    a.be(R0, 16);
+    a.ldx(W, R2, R6, addr_off);
+    a.be(R2, 32);
+    a.alu64(XOR, R0, R2);
+    a.jmp(modw);
+}
+
+/// `r0 = be16(*(u16 *)(r8 + off)); goto modw`.
+fn port_key(a: &mut Asm, off: i16, modw: Label) {
+    a.ldx(H, R0, R8, off);
+    a.be(R0, 16);
+    a.jmp(modw);
+}
+
+/// The program's instructions (8 bytes each, host order).
+pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
+    let w = p.workers.max(1) as i32;
+    let mut a = Asm::new();
+    let (pass, ret0, modw, choose) = (a.label(), a.label(), a.label(), a.label());
+    let (v4, v6) = (a.label(), a.label());
+
+    // r6 = data, r7 = data_end; frames on other queues are not ours.
+    a.ldx(W, R2, R1, 16);
+    a.jif(JNE, R2, p.queue as i32, pass);
+    a.ldx(W, R6, R1, 0);
+    a.ldx(W, R7, R1, 4);
+    a.mov(R2, R6);
+    a.alu64i(ADD, R2, 14);
+    a.jifx(JGT, R2, R7, ret0);
+    a.ldx(H, R2, R6, 12);
+    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x08, 0x00])), v4);
+    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x86, 0xdd])), v6);
+    a.jmp(ret0);
+
+    // IPv4: header at 14; saddr at 26, daddr at 30, protocol at 23.
+    a.bind(v4);
+    let (notpool4, port4, icmp4, l4v4, nat4) =
+        (a.label(), a.label(), a.label(), a.label(), a.label());
+    a.mov(R2, R6);
+    a.alu64i(ADD, R2, 34);
+    a.jifx(JGT, R2, R7, ret0);
+    a.ldx(H, R2, R6, 20);
+    a.be(R2, 16);
+    a.alu64i(AND, R2, 0x1fff);
+    a.jif(JNE, R2, 0, ret0); // not the first fragment: no ports
+    a.ldx(B, R3, R6, 14);
+    a.alu64i(AND, R3, 0xf);
+    a.alu64i(LSH, R3, 2);
+    a.jif(JLT, R3, 20, ret0);
+    a.mov(R8, R6);
+    a.alu64(ADD, R8, R3);
+    a.alu64i(ADD, R8, 14);
+    a.mov(R2, R8);
+    a.alu64i(ADD, R2, 8);
+    a.jifx(JGT, R2, R7, ret0); // ports / ICMP id readable
+    key_v4(&mut a, 30);
+    lookup(
+        &mut a, p.addrs, ADDR_POOL, port4, /* placeholder, fixed below */
+    );
+    a.jmp(notpool4);
+    // Pool address: by local port (or echo id).
+    a.bind(port4);
+    let port4b = a.label();
+    a.ldx(B, R2, R6, 23);
+    a.jif(JEQ, R2, 6, port4b);
+    a.jif(JEQ, R2, 17, port4b);
+    a.jif(JEQ, R2, 1, icmp4);
+    a.jmp(ret0);
+    a.bind(port4b);
+    port_key(&mut a, 2, modw);
+    a.bind(icmp4);
+    a.ldx(B, R2, R8, 0);
+    a.jif(JNE, R2, 0, ret0); // echo reply only
+    port_key(&mut a, 4, modw);
+    a.bind(notpool4);
+    a.ldx(B, R2, R6, 23);
+    a.jif(JEQ, R2, 6, l4v4);
+    a.jif(JEQ, R2, 17, l4v4);
+    a.jmp(ret0);
+    a.bind(l4v4);
+    key_v4(&mut a, 26);
+    lookup(&mut a, p.addrs, ADDR_RS, nat4);
+    xor_key(&mut a, 0, 26, modw); // sport ^ saddr
+    a.bind(nat4);
+    xor_key(&mut a, 2, 30, modw); // dport ^ daddr
+
+    // IPv6: fixed header at 14 (next header 20, saddr 22, daddr 38),
+    // transport right behind it at 54.
+    a.bind(v6);
+    let (l4v6, pool6, echo6, nat6) = (a.label(), a.label(), a.label(), a.label());
+    a.mov(R2, R6);
+    a.alu64i(ADD, R2, 62);
+    a.jifx(JGT, R2, R7, ret0);
+    a.mov(R8, R6);
+    a.alu64i(ADD, R8, 54);
+    a.ldx(B, R2, R6, 20);
+    a.jif(JEQ, R2, 6, l4v6);
+    a.jif(JEQ, R2, 17, l4v6);
+    a.jif(JEQ, R2, 58, l4v6);
+    a.jmp(ret0);
+    a.bind(l4v6);
+    key_v6(&mut a, 38);
+    lookup(&mut a, p.addrs, ADDR_POOL, pool6);
+    a.ldx(B, R2, R6, 20);
+    a.jif(JEQ, R2, 58, ret0);
+    key_v6(&mut a, 22);
+    lookup(&mut a, p.addrs, ADDR_RS, nat6);
+    xor_key(&mut a, 0, 34, modw); // sport ^ low word of saddr
+    a.bind(nat6);
+    xor_key(&mut a, 2, 50, modw); // dport ^ low word of daddr
+    a.bind(pool6);
+    a.ldx(B, R2, R6, 20);
+    a.jif(JEQ, R2, 58, echo6);
+    port_key(&mut a, 2, modw);
+    a.bind(echo6);
+    a.ldx(B, R2, R8, 0);
+    a.jif(JNE, R2, 129, ret0);
+    port_key(&mut a, 4, modw);
+
+    // r0 = key % W (32-bit, unsigned, as cBPF's A).
+    a.bind(modw);
+    a.emit(ALU | MOD | K, R0, 0, 0, w);
+    a.jmp(choose);
+    a.bind(ret0);
+    a.movi(R0, 0);
+    a.bind(choose);
+    match p.tail {
+        Tail::Redirect { xsks } => {
+            a.mov(R2, R0);
+            a.ld_map(R1, xsks);
+            a.movi(R3, XDP_PASS);
+            a.call(FN_REDIRECT_MAP);
+            a.exit();
+        }
+        Tail::ReturnWorker => a.exit(),
+    }
+    a.bind(pass);
+    a.movi(R0, XDP_PASS);
+    a.exit();
+    a.finish()
+}
