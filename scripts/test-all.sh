@@ -27,5 +27,8 @@ step "end-to-end suite (network namespaces, as root)"
 cargo build --workspace
 cargo test -p rvs-e2e -- --test-threads=1 --nocapture
 
+step "end-to-end suite again on the af_xdp backend"
+RVS_E2E_BACKEND=af_xdp cargo test -p rvs-e2e -- --test-threads=1 --nocapture
+
 step "fuzz smoke (${FUZZ_SECONDS:=30}s per target)"
 bash scripts/fuzz.sh "$FUZZ_SECONDS"

@@ -28,7 +28,8 @@ impl Default for RvsdOpts {
     fn default() -> Self {
         RvsdOpts {
             workers: 1,
-            backend: "af_packet".into(),
+            // The whole suite runs once per backend (scripts/test-all.sh).
+            backend: std::env::var("RVS_E2E_BACKEND").unwrap_or_else(|_| "af_packet".into()),
             extra: String::new(),
             lb_addrs: Vec::new(),
             conn_capacity: 65536,
@@ -82,6 +83,13 @@ impl Rvsd {
             log: lab.dir.join("rvsd.log"),
         };
         r.wait_ready();
+        // The suite must run on the backend it was asked to.
+        let links = r.ok("rvsip", &["link", "show"]);
+        assert!(
+            links.contains(&opts.backend),
+            "rvsd runs another backend than {}:\n{links}",
+            opts.backend
+        );
         r
     }
 
