@@ -55,7 +55,7 @@ unsafe impl Send for TxRing {}
 impl TxRing {
     /// Opens the ring: `frames` slots of `frame_size` bytes (a multiple of
     /// 16 that, with the 32-byte slot header, holds an MTU-sized frame).
-    pub(crate) fn open(ifindex: u32, frame_size: u32, frames: u32) -> io::Result<TxRing> {
+    pub fn open(ifindex: u32, frame_size: u32, frames: u32) -> io::Result<TxRing> {
         let fd = socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
         setsockopt(
             &fd,
