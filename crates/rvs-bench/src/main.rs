@@ -2,8 +2,13 @@
 //!
 //! `rvs-bench pipeline [--json]` measures the real packet pipeline in memory on
 //! one core (see BENCHMARKS.md for figures and how to read them).
+//!
+//! `rvs-bench e2e [--json]` (root) measures rvs side by side with kernel
+//! forwarding, nftables and HAProxy on veth pairs between network namespaces
+//! it creates and removes: packet rate, HTTP, memory and startup time.
 #![forbid(unsafe_code)]
 
+mod e2e;
 mod pipeline;
 
 use clap::{Parser, Subcommand};
@@ -23,12 +28,23 @@ struct Cli {
 enum Cmd {
     /// The packet pipeline in memory, one core, 64-byte TCP frames.
     Pipeline(pipeline::Args),
+    /// rvs, kernel forwarding, nftables and HAProxy on real interfaces (root).
+    E2e(e2e::Args),
+    /// The UDP generator `e2e` runs in its client namespace.
+    #[command(hide = true)]
+    E2eGen(e2e::GenArgs),
+    /// The UDP receiver `e2e` runs in a real server's namespace.
+    #[command(hide = true)]
+    E2eSink(e2e::SinkArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
         Cmd::Pipeline(a) => pipeline::run(a),
+        Cmd::E2e(a) => e2e::run(a),
+        Cmd::E2eGen(a) => e2e::gen(a),
+        Cmd::E2eSink(a) => e2e::sink(a),
     };
     std::process::exit(code);
 }

@@ -55,7 +55,7 @@ unsafe impl Send for TxRing {}
 impl TxRing {
     /// Opens the ring: `frames` slots of `frame_size` bytes (a multiple of
     /// 16 that, with the 32-byte slot header, holds an MTU-sized frame).
-    pub(crate) fn open(ifindex: u32, frame_size: u32, frames: u32) -> io::Result<TxRing> {
+    pub fn open(ifindex: u32, frame_size: u32, frames: u32) -> io::Result<TxRing> {
         let fd = socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
         setsockopt(
             &fd,
@@ -73,6 +73,21 @@ impl TxRing {
         )?;
         // A malformed slot is skipped instead of stalling the whole ring.
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_LOSS, &1 as &libc::c_int)?;
+        // Every frame in flight (handed to the driver, not yet freed: on a
+        // veth, until the peer's backlog has processed it) is charged to the
+        // socket's send buffer. With the default buffer (wmem_default, about
+        // 200 KiB, a few hundred small frames) that limit is hit before the
+        // ring is full, and then the kernel fails the send with EAGAIN, marks
+        // the slot available without sending it and stops its head on that
+        // slot: nothing more leaves until the ring wraps around to it, so the
+        // ring fills and frames are dropped at a fraction of the rate. Size
+        // the buffer for the whole ring so that the ring is the only limit.
+        let sndbuf = (u64::from(frames) * (u64::from(frame_size) + 1024)).min(i32::MAX as u64)
+            as libc::c_int;
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &sndbuf).is_err() {
+            // Without CAP_NET_ADMIN: as much as net.core.wmem_max allows.
+            let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &sndbuf);
+        }
         let page = 4096u32;
         let block = frame_size.max(page).next_multiple_of(page);
         let per_block = block / frame_size.max(1);
