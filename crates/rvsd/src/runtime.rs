@@ -320,9 +320,13 @@ pub fn run(mut ctx: WorkerCtx) {
         epoch,
         ..
     } = &mut ctx;
+    let mut snap_checked = u64::MAX;
     while !stop.load(Relaxed) {
         let now = epoch.elapsed().as_millis() as u64;
-        {
+        // A new configuration takes effect within a millisecond; looking
+        // once per millisecond keeps the shared pointer off the per-burst path.
+        if now != snap_checked {
+            snap_checked = now;
             let cur = snap.load();
             if cur.generation != gen {
                 gen = cur.generation;
