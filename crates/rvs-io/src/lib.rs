@@ -36,7 +36,7 @@
 //! port's TAP (`Tap::read`) are transmitted on that port's TX ring.
 //!
 //! When a round finds nothing, the worker calls `release` on each RX ring
-//! (a held block keeps the socket readable) and sleeps in [`wait_any`] on
+//! (a held slot or block keeps the socket readable) and sleeps in [`wait_any`] on
 //! the descriptors of all its queues and TAPs together, with a short
 //! timeout so timers still run.
 //!
@@ -58,8 +58,8 @@ mod sys;
 pub mod tap;
 
 pub use af_packet::{
-    wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxBurst, RxRing, RxStats, TxRing, TxStats,
-    BURST,
+    wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxBurst, RxRing, RxRingKind, RxStats,
+    TxRing, TxStats, BURST,
 };
 pub use af_xdp::{
     RxChecksum, XdpBurst, XdpConf, XdpMode, XdpPort, XdpQueue, XdpQueueStats, XdpRx, XdpRxStats,

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{ip, udp_frame, veth_pair, Netns};
 use rvs_io::iface::mac_of;
-use rvs_io::{wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxRing, TxRing, BURST};
+use rvs_io::{
+    wait_any, AfPacketConf, AfPacketQueue, QueueStats, RxRing, RxRingKind, TxRing, BURST,
+};
 
 fn conf(port: u16) -> AfPacketConf {
     AfPacketConf {
@@ -19,6 +21,13 @@ fn conf(port: u16) -> AfPacketConf {
         block_count: 8,
         tx_frames: 256,
         ..AfPacketConf::default()
+    }
+}
+
+fn conf_kind(port: u16, kind: RxRingKind) -> AfPacketConf {
+    AfPacketConf {
+        rx_ring: kind,
+        ..conf(port)
     }
 }
 
@@ -34,9 +43,14 @@ fn forward(rx: &mut RxRing, tx: &mut TxRing, max: usize) -> usize {
 }
 
 /// A two-port L2 forwarder (a bridge without learning) on m0 and m1.
-fn forwarder(ready: mpsc::Sender<()>, stop: &AtomicBool) -> (QueueStats, QueueStats) {
-    let mut q0 = AfPacketQueue::open("m0", &conf(0)).expect("open m0");
-    let mut q1 = AfPacketQueue::open("m1", &conf(1)).expect("open m1");
+fn forwarder(
+    kind: RxRingKind,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> (QueueStats, QueueStats) {
+    let mut q0 = AfPacketQueue::open("m0", &conf_kind(0, kind)).expect("open m0");
+    let mut q1 = AfPacketQueue::open("m1", &conf_kind(1, kind)).expect("open m1");
+    assert_eq!(q0.rx.kind(), kind);
     ready.send(()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -71,6 +85,21 @@ fn pattern(n: usize) -> Vec<u8> {
 /// frame does not fit a TX slot, and b0 would not take it).
 #[test]
 fn forwarder_carries_tcp_with_tso_end_to_end() {
+    let (s0, _) = forwarder_carries_tcp(RxRingKind::V2);
+    // On V2 the super-frames do not fit a slot: each was read whole with
+    // recvfrom (TP_STATUS_COPY) and its truncated slot consumed in order.
+    assert!(s0.rx.copied > 0, "no frame read through recvfrom: {s0:?}");
+    assert!(s0.rx.copied >= s0.rx.gso_frames, "{s0:?}");
+}
+
+/// The same through V3 rings (super-frames fit a block whole).
+#[test]
+fn forwarder_carries_tcp_with_tso_end_to_end_v3() {
+    let (s0, _) = forwarder_carries_tcp(RxRingKind::V3);
+    assert_eq!(s0.rx.copied, 0, "{s0:?}");
+}
+
+fn forwarder_carries_tcp(kind: RxRingKind) -> (QueueStats, QueueStats) {
     let (na, nm, nb) = (Netns::new(), Netns::new(), Netns::new());
     ip(&[
         "-n", &na.name, "link", "add", "a0", "type", "veth", "peer", "name", "m0", "netns",
@@ -95,7 +124,7 @@ fn forwarder_carries_tcp_with_tso_end_to_end() {
         let (tx, rx) = mpsc::channel();
         let fwd = s.spawn(|| {
             nm.enter();
-            forwarder(tx, &stop)
+            forwarder(kind, tx, &stop)
         });
         rx.recv_timeout(Duration::from_secs(5))
             .expect("forwarder ready");
@@ -159,6 +188,7 @@ fn forwarder_carries_tcp_with_tso_end_to_end() {
         "{s1:?}"
     );
     assert_eq!(s0.tx.oversize + s1.tx.oversize, 0);
+    (s0, s1)
 }
 
 /// Frames queued beyond the TX ring's slots are refused (and counted),
@@ -243,11 +273,21 @@ fn tx_ring_full_returns_false_and_queued_frames_arrive() {
 /// frame arrives as it was sent.
 #[test]
 fn vlan_tags_are_restored_in_the_frame() {
+    vlan_tags_restored(RxRingKind::V2);
+}
+
+/// The same on a V3 ring.
+#[test]
+fn vlan_tags_are_restored_in_the_frame_v3() {
+    vlan_tags_restored(RxRingKind::V3);
+}
+
+fn vlan_tags_restored(kind: RxRingKind) {
     let ns = Netns::new();
     veth_pair(&ns, "v0", "v1");
     ns.run(|| {
-        let mut q = AfPacketQueue::open("v0", &conf(0)).expect("open v0");
-        let mut r = AfPacketQueue::open("v1", &conf(1)).expect("open v1");
+        let mut q = AfPacketQueue::open("v0", &conf_kind(0, kind)).expect("open v0");
+        let mut r = AfPacketQueue::open("v1", &conf_kind(1, kind)).expect("open v1");
         let (m0, m1) = (mac_of("v0").unwrap(), mac_of("v1").unwrap());
         let tagged: Vec<Vec<u8>> = [(0x8100u16, 0x2005u16), (0x88a8, 0x0fff)]
             .iter()
@@ -278,4 +318,52 @@ fn vlan_tags_are_restored_in_the_frame() {
         }
         assert!(got == tagged, "got {got:02x?}");
     });
+}
+
+/// Sends one small frame from `tx_if` to an idle ring on `rx_if` and returns
+/// what one `wait(100)` said and whether the next burst held the frame.
+fn one_frame_after_one_wait(kind: RxRingKind, retire_ms: u32) -> (bool, bool) {
+    let ns = Netns::new();
+    veth_pair(&ns, "l0", "l1");
+    ns.run(|| {
+        let mut q = AfPacketQueue::open("l0", &conf(0)).expect("open l0");
+        let c = AfPacketConf {
+            retire_ms,
+            ..conf_kind(1, kind)
+        };
+        let mut r = AfPacketQueue::open("l1", &c).expect("open l1");
+        assert_eq!(r.rx.kind(), kind);
+        // Idle: nothing pending before the frame is sent.
+        assert_eq!(r.rx_burst(BURST).len(), 0);
+        let (m0, m1) = (mac_of("l0").unwrap(), mac_of("l1").unwrap());
+        let f = udp_frame(m1, m0, [10, 3, 0, 1], [10, 3, 0, 2], 5, 6, b"ping");
+        assert!(q.tx(&f));
+        q.flush();
+        let readable = r.wait(100).expect("wait");
+        let b = r.rx_burst(BURST);
+        let held = b.iter().any(|p| p.frame() == &f[..]);
+        (readable, held)
+    })
+}
+
+/// Latency by construction: on an idle V2 ring a single small frame is
+/// visible after one short wait, because the kernel hands over (and wakes
+/// the poller for) each slot as soon as it wrote it. Nothing else could have
+/// handed it over: see the V3 contrast below.
+#[test]
+fn v2_ring_shows_a_single_frame_at_once() {
+    // retire_ms is a V3 knob; a huge value shows V2 does not depend on it.
+    let (readable, held) = one_frame_after_one_wait(RxRingKind::V2, 60_000);
+    assert!(readable, "the V2 ring did not become readable");
+    assert!(held, "the burst after the wait did not hold the frame");
+}
+
+/// Contrast: a V3 ring with a 60 s retire timer hands over a block only when
+/// it is full or the timer fired, so the same single frame is neither
+/// readable after the same wait nor in the burst.
+#[test]
+fn v3_ring_holds_a_single_frame_until_its_block_retires() {
+    let (readable, held) = one_frame_after_one_wait(RxRingKind::V3, 60_000);
+    assert!(!readable, "a V3 block was handed over before its timer");
+    assert!(!held);
 }

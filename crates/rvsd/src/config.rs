@@ -16,7 +16,7 @@ pub const DEFAULT_PATH: &str = "/etc/rvs/rvs.toml";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
-    /// AF_PACKET with TPACKET_V3 rings.
+    /// AF_PACKET rings (RX: TPACKET_V2 or V3, see `rx_ring`).
     AfPacket,
     /// AF_XDP sockets fed by rvs's own XDP program.
     AfXdp,
@@ -48,6 +48,18 @@ pub enum RxChecksumConf {
     Trust,
 }
 
+/// Which TPACKET version an `af_packet` port's RX rings use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RxRingConf {
+    /// Per-frame slots: each frame is seen as soon as it arrives.
+    #[default]
+    V2,
+    /// Blocks handed over when full or after a timer: fewer wake-ups at
+    /// high packet rates, milliseconds of latency at low ones.
+    V3,
+}
+
 /// How a worker waits when there is no traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +87,9 @@ pub struct Netif {
     pub kni: bool,
     /// IP MTU; default: the interface's.
     pub mtu: Option<u16>,
+    /// `af_packet`: RX ring version.
+    #[serde(default)]
+    pub rx_ring: RxRingConf,
     /// `af_xdp`: where the XDP program runs.
     #[serde(default)]
     pub xdp_mode: XdpModeConf,
@@ -419,6 +434,17 @@ mod tests {
         assert_eq!(e.line, Some(1));
         let e =
             parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn af_packet_rx_ring() {
+        let d = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n").unwrap();
+        assert_eq!(d.netif[0].rx_ring, RxRingConf::V2);
+        let c = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nrx_ring = \"v3\"\n").unwrap();
+        assert_eq!(c.netif[0].rx_ring, RxRingConf::V3);
+        let e =
+            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nrx_ring = \"v1\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
     }
 

@@ -12,11 +12,12 @@ use rvs_api::{LinkInfo, LinkStats};
 use rvs_core::addr::Mac;
 use rvs_core::pipeline::{Learned, Worker, WorkerConf};
 use rvs_io::{
-    AfPacketConf, AfPacketQueue, RxChecksum, Steering, Tap, XdpConf, XdpMode, XdpPort, XdpQueue,
+    AfPacketConf, AfPacketQueue, RxChecksum, RxRingKind, Steering, Tap, XdpConf, XdpMode, XdpPort,
+    XdpQueue,
 };
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::config::{BackendKind, Config, Netif, RxChecksumConf, XdpModeConf};
+use crate::config::{BackendKind, Config, Netif, RxChecksumConf, RxRingConf, XdpModeConf};
 use crate::control::{self, Control, Query, WorkerHandle};
 use crate::runtime::{self, PortCounters, RxQ, TxQ, WorkerCtx};
 use crate::store::{PortDef, Store};
@@ -137,6 +138,10 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
                 for w in 0..workers as usize {
                     let qc = AfPacketConf {
                         port: p as u16,
+                        rx_ring: match n.rx_ring {
+                            RxRingConf::V2 => RxRingKind::V2,
+                            RxRingConf::V3 => RxRingKind::V3,
+                        },
                         fanout: (workers > 1).then(|| fanout_id(p)),
                         ..AfPacketConf::default()
                     };
@@ -154,7 +159,10 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
                     rxs[w].push(RxQ::Packet(rx));
                     txs[w].push(TxQ::Packet(tx));
                 }
-                backends.push("af_packet (tpacket_v3)".to_string());
+                backends.push(match n.rx_ring {
+                    RxRingConf::V2 => "af_packet (tpacket_v2)".to_string(),
+                    RxRingConf::V3 => "af_packet (tpacket_v3)".to_string(),
+                });
             }
             BackendKind::AfXdp => {
                 let xc = xdp_conf(p as u16, workers, n);
