@@ -297,37 +297,51 @@ fn pow2(v: u32, what: &str) -> io::Result<u32> {
 }
 
 /// Clears a leftover XDP program of ours; refuses anything else.
+///
+/// A link whose last descriptor was just closed (a queue dropped a moment
+/// ago, a process that just exited) is released by the kernel
+/// asynchronously, so a busy link is retried for a short while before the
+/// port is declared in use by someone else.
 fn clear_stale(ifname: &str, ifindex: u32) -> io::Result<()> {
-    let at = bpf::xdp_query(ifindex)?;
-    if at.prog_id == 0 {
-        return Ok(());
-    }
-    let name = bpf::prog_name_by_id(at.prog_id).unwrap_or_default();
-    if name != prog::PROG_NAME {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "{ifname} already has an XDP program (id {}, name {name:?}) that is not rvs's; \
-                 detach it first (ip link set dev {ifname} xdp off)",
-                at.prog_id
-            ),
-        ));
-    }
-    match bpf::xdp_set_netlink(ifindex, -1, bpf::is_generic(&at)) {
-        Ok(()) => {
-            note_stale(ifname, at.prog_id);
-            Ok(())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let at = bpf::xdp_query(ifindex)?;
+        if at.prog_id == 0 {
+            return Ok(());
         }
-        // A link holds it: a live process (another rvsd) uses the port.
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "{ifname}: rvs's XDP program (id {}) is attached through a link held by a \
-                 running process (another rvsd on this interface?)",
-                at.prog_id
-            ),
-        )),
-        Err(e) => Err(e),
+        let name = bpf::prog_name_by_id(at.prog_id).unwrap_or_default();
+        if name != prog::PROG_NAME {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{ifname} already has an XDP program (id {}, name {name:?}) that is not rvs's; \
+                     detach it first (ip link set dev {ifname} xdp off)",
+                    at.prog_id
+                ),
+            ));
+        }
+        match bpf::xdp_set_netlink(ifindex, -1, bpf::is_generic(&at)) {
+            Ok(()) => {
+                note_stale(ifname, at.prog_id);
+                return Ok(());
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                // Still held: a live process (another rvsd) uses the port.
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{ifname}: rvs's XDP program (id {}) is attached through a link held by a \
+                         running process (another rvsd on this interface?)",
+                        at.prog_id
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
