@@ -89,10 +89,10 @@ impl Lb {
     pub fn cpu_note(&self) -> &'static str {
         match self {
             Lb::Kernel | Lb::Nftables => {
-                "lb_cpu: busy time of CPU 1 (user+system+irq+softirq from /proc/stat, nice excluded), where RPS puts the lb namespace's receive processing"
+                "lb_cpu: busy time of CPU 1 (user+system+irq+softirq, nice excluded) plus softirq time of CPU 0, where a veth transmit runs the peer's receive (forwarding) whatever RPS says"
             }
-            Lb::Haproxy => "lb_cpu: haproxy's utime+stime (/proc/<pid>/stat); its kernel softirq work on CPU 1 is in cpu1_*",
-            Lb::Rvs(_) => "lb_cpu: rvsd's utime+stime (/proc/<pid>/stat, all threads); the kernel's AF_PACKET receive in softirq on CPU 1 is in cpu1_*",
+            Lb::Haproxy => "lb_cpu: haproxy's utime+stime (/proc/<pid>/stat) plus softirq time of CPU 0; its softirq work on CPU 1 is in cpu1_*",
+            Lb::Rvs(_) => "lb_cpu: rvsd's utime+stime (/proc/<pid>/stat, all threads) plus softirq time of CPU 0 (AF_XDP's copy into the UMEM runs there); softirq on CPU 1 is in cpu1_*",
             Lb::Direct => "no load balancer: lb_cpu is null; cpu1_* shows CPU 1 is idle",
         }
     }

@@ -40,6 +40,14 @@ pub fn cpu_busy_ticks(cpu: usize) -> Option<u64> {
     Some(v[0] + v[2] + v[5] + v[6])
 }
 
+/// Softirq ticks of one CPU (the `softirq` column of its /proc/stat line).
+pub fn cpu_softirq_ticks(cpu: usize) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag))?;
+    line.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// utime + stime of a process (all its threads), in ticks.
 pub fn proc_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -68,6 +76,9 @@ pub struct CpuSnap {
     pub cpu: u64,
     /// utime + stime of the load balancer process, if there is one.
     pub proc: Option<u64>,
+    /// Softirq ticks of the load's CPU: packet processing the kernel did
+    /// there (a veth transmit runs the peer's receive in the sender's softirq).
+    pub load_softirq: u64,
 }
 
 impl CpuSnap {
@@ -77,18 +88,21 @@ impl CpuSnap {
             at: Instant::now(),
             cpu: cpu_busy_ticks(cpu).unwrap_or(0),
             proc: pid.and_then(proc_ticks),
+            load_softirq: cpu_softirq_ticks(super::bed::LOAD_CPU).unwrap_or(0),
         }
     }
 }
 
-/// CPU seconds between two snapshots: (the CPU's busy time, the process's).
-pub fn cpu_secs(a: &CpuSnap, b: &CpuSnap, tck: f64) -> (f64, Option<f64>) {
+/// CPU seconds between two snapshots: (the CPU's busy time, the process's,
+/// the load CPU's softirq time).
+pub fn cpu_secs(a: &CpuSnap, b: &CpuSnap, tck: f64) -> (f64, Option<f64>, f64) {
     let cpu = b.cpu.saturating_sub(a.cpu) as f64 / tck;
     let proc = match (a.proc, b.proc) {
         (Some(x), Some(y)) => Some(y.saturating_sub(x) as f64 / tck),
         _ => None,
     };
-    (cpu, proc)
+    let soft = b.load_softirq.saturating_sub(a.load_softirq) as f64 / tck;
+    (cpu, proc, soft)
 }
 
 /// What wrk reported.
