@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -249,43 +249,7 @@ fn xdp_forwarder_carries_tcp_with_default_offloads() {
         let backend = rx
             .recv_timeout(Duration::from_secs(5))
             .expect("forwarder ready");
-        let (tx, rx) = mpsc::channel();
-        let server = s.spawn(move || {
-            nb.enter();
-            let l = TcpListener::bind("10.9.0.2:5001").expect("bind");
-            tx.send(()).unwrap();
-            l.set_nonblocking(true).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(8);
-            let mut c = loop {
-                match l.accept() {
-                    Ok((c, _)) => break c,
-                    Err(_) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(2))
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            };
-            c.set_nonblocking(false).unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
-            let mut v = Vec::new();
-            c.read_to_end(&mut v).expect("read");
-            v
-        });
-        rx.recv_timeout(Duration::from_secs(5))
-            .expect("server ready");
-        let data = &data;
-        s.spawn(move || {
-            na.enter();
-            let addr: SocketAddr = "10.9.0.2:5001".parse().unwrap();
-            let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                .expect("connect through forwarder");
-            c.set_write_timeout(Some(Duration::from_secs(8))).unwrap();
-            c.write_all(data).expect("write");
-            c.shutdown(Shutdown::Write).unwrap();
-        })
-        .join()
-        .unwrap();
-        let got = server.join().unwrap();
+        let got = common::tcp_through(&na, &nb, &data);
         stop.store(true, Ordering::Relaxed);
         (backend, got, fwd.join().unwrap())
     });

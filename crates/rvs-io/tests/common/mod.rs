@@ -174,3 +174,51 @@ pub fn udp_frame(
     f.extend_from_slice(&u);
     f
 }
+
+/// Sends `data` over TCP from namespace `a` (10.9.0.1) to a server in
+/// namespace `b` (10.9.0.2:5001) through whatever forwards between them,
+/// and returns what the server received.
+pub fn tcp_through(a: &Netns, b: &Netns, data: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel();
+        let server = s.spawn(move || {
+            b.enter();
+            let l = TcpListener::bind("10.9.0.2:5001").expect("bind");
+            tx.send(()).unwrap();
+            l.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(8);
+            let mut c = loop {
+                match l.accept() {
+                    Ok((c, _)) => break c,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(2))
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            };
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+            let mut v = Vec::new();
+            c.read_to_end(&mut v).expect("read");
+            v
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("server ready");
+        s.spawn(move || {
+            a.enter();
+            let addr: SocketAddr = "10.9.0.2:5001".parse().unwrap();
+            let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect through forwarder");
+            c.set_write_timeout(Some(Duration::from_secs(8))).unwrap();
+            c.write_all(data).expect("write");
+            c.shutdown(Shutdown::Write).unwrap();
+        })
+        .join()
+        .unwrap();
+        server.join().unwrap()
+    })
+}
