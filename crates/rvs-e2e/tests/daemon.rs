@@ -332,3 +332,72 @@ fn sigterm_gives_the_ports_back() {
         "control socket left behind"
     );
 }
+
+#[test]
+fn save_clear_restore_round_trips() {
+    tools();
+    let t = TwoArm::new(&RvsdOpts::default());
+    t.tutorial_fnat();
+    t.ok(
+        "rvsadm",
+        &["-A", "-u", "10.0.0.100:53", "-s", "wrr", "-p", "120"],
+    );
+    t.ok(
+        "rvsadm",
+        &[
+            "-a",
+            "-u",
+            "10.0.0.100:53",
+            "-r",
+            "192.168.100.2",
+            "-b",
+            "-w",
+            "3",
+        ],
+    );
+    t.ok(
+        "rvsadm",
+        &[
+            "--add-laddr",
+            "-z",
+            "192.168.100.201",
+            "-u",
+            "10.0.0.100:53",
+            "-F",
+            "dpdk0",
+        ],
+    );
+    let saved = t.ok("rvsadm", &["-S", "-n"]);
+    println!("$ rvsadm -S -n\n{saved}");
+    assert!(saved.contains("-A -t 10.0.0.100:80 -s rr"), "{saved}");
+    assert!(
+        saved.contains("-a -t 10.0.0.100:80 -r 192.168.100.2:80 -b -w 1"),
+        "{saved}"
+    );
+    t.ok("rvsadm", &["-C"]);
+    let empty = t.ok("rvsadm", &["-S", "-n"]);
+    assert!(empty.trim().is_empty(), "-C must leave no service: {empty}");
+    let mut child = std::process::Command::new(bin("rvsadm"))
+        .arg("-R")
+        .env("RVS_SOCKET", &t.socket)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("rvsadm -R");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(saved.as_bytes()).expect("feed -R");
+    }
+    assert!(
+        child.wait().expect("rvsadm -R").success(),
+        "rvsadm -R failed"
+    );
+    let again = t.ok("rvsadm", &["-S", "-n"]);
+    assert_eq!(again, saved, "-S after -R must equal the saved text");
+    // And the restored service carries traffic.
+    let body = t
+        .lab
+        .curl("client", "http://10.0.0.100/")
+        .expect("curl after restore");
+    assert!(body.contains("192.168.100.20"), "{body}");
+}
