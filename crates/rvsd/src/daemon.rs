@@ -349,8 +349,9 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
                 Ok(c) => {
                     if let Ok(mut st) = ctl.store.lock() {
                         st.set_timeouts(c.timeouts());
+                        st.set_pipeline_conf(c.pipeline_conf());
                         snap.store(Arc::new(st.snapshot()));
-                        tracing::info!("reloaded {}: timeouts applied (ports, workers and capacity need a restart)", path.display());
+                        tracing::info!("reloaded {}: timeouts and [pipeline] applied (ports, workers and capacity need a restart)", path.display());
                     }
                 }
                 Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),

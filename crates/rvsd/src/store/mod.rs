@@ -280,6 +280,12 @@ impl Store {
         self.generation += 1;
     }
 
+    /// Replaces the pipeline switches (config reload).
+    pub fn set_pipeline_conf(&mut self, conf: PipelineConf) {
+        self.conf = conf;
+        self.generation += 1;
+    }
+
     /// The ports, in port-index order.
     pub fn ports(&self) -> &[PortDef] {
         &self.ports

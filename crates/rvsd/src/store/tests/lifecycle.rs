@@ -223,3 +223,19 @@ fn timeouts_reach_the_snapshot() {
     assert_eq!(snap.ports[1].name, "dpdk1");
     assert_eq!(snap.workers, 2);
 }
+
+#[test]
+fn pipeline_switches_reach_the_snapshot() {
+    let mut s = store();
+    assert!(s.snapshot().conf.toa, "TOA is on by default");
+    let g = s.generation();
+    s.set_pipeline_conf(rvs_core::snapshot::PipelineConf {
+        toa: false,
+        verify_l4_checksum: false,
+        ..Default::default()
+    });
+    let snap = s.snapshot();
+    assert_eq!(snap.generation, g + 1, "a reload is a new snapshot");
+    assert!(!snap.conf.toa);
+    assert!(!snap.conf.verify_l4_checksum);
+}
