@@ -322,6 +322,20 @@ fn rx_checksum_policies_on_partial_checksums() {
     }
 }
 
+/// Whether the program is gone from `ifname` within 3 s.
+fn detached_soon(ifname: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if attached_prog_id(ifname).unwrap() == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The program goes when the queue goes: no XDP is left on the device
 /// (checked with `ip link show`), and the next open works.
 #[test]
@@ -334,7 +348,9 @@ fn program_detaches_when_the_queue_is_dropped() {
         assert_ne!(attached_prog_id("d0").unwrap(), 0);
         assert!(ip_shows_xdp(&ns, "d0"), "no xdp while open");
         drop(q);
-        assert_eq!(attached_prog_id("d0").unwrap(), 0);
+        // The kernel releases a link whose last descriptor closed
+        // asynchronously: give it a moment, boundedly.
+        assert!(detached_soon("d0"), "xdp left after drop");
         assert!(!ip_shows_xdp(&ns, "d0"), "xdp left after drop");
         // A port without its queues keeps the program; dropping all ends it.
         let mut p = XdpPort::open("d0", &conf(0)).expect("reopen d0");
@@ -342,6 +358,7 @@ fn program_detaches_when_the_queue_is_dropped() {
         drop(p);
         assert!(ip_shows_xdp(&ns, "d0"), "queues alive: program stays");
         drop(qs);
+        assert!(detached_soon("d0"), "xdp left after the last queue");
         assert!(!ip_shows_xdp(&ns, "d0"));
     });
 }
