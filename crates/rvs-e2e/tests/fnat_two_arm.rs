@@ -157,6 +157,16 @@ pub fn fnat_two_arm_on(workers: u16, backend: &str) {
     );
     assert!(a.contains("sa_used"), "{a}");
 
+    // Neighbours rvs learned on the way (the client and the real servers).
+    let n = t.ok("rvsip", &["neigh", "show"]);
+    println!("$ rvsip neigh show\n{n}");
+    for ip in ["10.0.0.48", "192.168.100.2", "192.168.100.3"] {
+        assert!(
+            n.lines().any(|l| l.contains(ip)),
+            "{ip} not in the neighbour table:\n{n}"
+        );
+    }
+
     // rvs answers pings for its addresses.
     let p = t.lab.exec(
         "client",
