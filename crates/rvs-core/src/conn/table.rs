@@ -27,6 +27,9 @@ pub struct ConnTable {
     /// Most conns the table holds (`conns` is reserved for this many).
     cap: usize,
     len: usize,
+    /// Conns ever inserted (wraps); lets a caller tell whether the table
+    /// gained an entry since an earlier lookup.
+    inserts: u64,
     /// Ticks before this one have been started by [`ConnTable::expire`].
     cursor: u64,
     /// Next conn to visit in the slot `expire` is part-way through (budget ran out).
@@ -91,6 +94,7 @@ impl ConnTable {
             heads: vec![NIL; WHEEL_SLOTS],
             free_head: NIL,
             len: 0,
+            inserts: 0,
             cursor: now_ms / WHEEL_TICK_MS,
             resume: NIL,
         }
@@ -99,6 +103,12 @@ impl ConnTable {
     /// Most conns the table holds.
     pub fn capacity(&self) -> usize {
         self.cap
+    }
+
+    /// How many conns were ever inserted (wrapping): unchanged means no
+    /// lookup miss since then can have become a hit.
+    pub fn inserts(&self) -> u64 {
+        self.inserts
     }
 
     /// Live conns.
@@ -245,6 +255,7 @@ impl ConnTable {
         }
         self.file(idx);
         self.len += 1;
+        self.inserts = self.inserts.wrapping_add(1);
         Ok(ConnId(idx))
     }
 

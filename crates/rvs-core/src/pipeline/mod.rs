@@ -280,6 +280,7 @@ impl Worker {
             }
             let mut found = [None; BATCH];
             self.st.conns.lookup_batch(&keys[..k], &mut found[..k]);
+            let inserts = self.st.conns.inserts();
             let mut j = 0;
             for i in 0..m {
                 let Some(mut p) = parsed[i] else { continue };
@@ -287,8 +288,14 @@ impl Worker {
                 verdicts[base + i] = if j < k && which[j] as usize == i {
                     let f = found[j];
                     j += 1;
-                    // An earlier frame of this burst may have created the conn.
-                    let f = f.or_else(|| self.st.conns.lookup(&keys[j - 1]));
+                    // An earlier frame of this burst may have created the conn;
+                    // look again only if the table gained one since the batch.
+                    let f = match f {
+                        None if self.st.conns.inserts() != inserts => {
+                            self.st.conns.lookup(&keys[j - 1])
+                        }
+                        f => f,
+                    };
                     self.st.finish(snap, pkt, &mut p, f, now_ms)
                 } else {
                     self.st.slow_path(snap, pkt, &mut p, now_ms)

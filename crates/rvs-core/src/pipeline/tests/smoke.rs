@@ -116,3 +116,50 @@ fn fnat_two_arm_handshake() {
     assert_eq!(v, Verdict::Transmit(lab::LAN));
     assert_eq!(v4_addrs(&out).1, "192.168.100.3");
 }
+
+#[test]
+fn a_burst_carries_a_syn_and_the_next_segment_of_its_flow() {
+    let snap = Arc::new(lab::tutorial_fnat(1));
+    let mut w = Worker::new(
+        WorkerConf {
+            conn_capacity: 64,
+            ..Default::default()
+        },
+        snap,
+        0,
+    );
+    let cip = crate::addr::Addr::v4(10, 0, 0, 48);
+    let syn = FrameSpec::tcp(cip, 40001, lab::VIP, 80, SYN).to_vec();
+    let ack = FrameSpec::tcp(cip, 40001, lab::VIP, 80, ACK).to_vec();
+    let mut b1 = vec![0u8; 2048];
+    let mut b2 = vec![0u8; 2048];
+    b1[64..64 + syn.len()].copy_from_slice(&syn);
+    b2[64..64 + ack.len()].copy_from_slice(&ack);
+    let mut pkts = [
+        Packet {
+            buf: &mut b1,
+            head: 64,
+            len: syn.len(),
+            port: lab::WAN,
+            csum_ok: false,
+        },
+        Packet {
+            buf: &mut b2,
+            head: 64,
+            len: ack.len(),
+            port: lab::WAN,
+            csum_ok: false,
+        },
+    ];
+    let mut v = [Verdict::Consumed; 2];
+    w.process_burst(&mut pkts, &mut v, 0);
+    // The ACK was looked up before the SYN created its conn; it must still
+    // find it (not be dropped as no_conn).
+    assert_eq!(
+        v,
+        [Verdict::Transmit(lab::LAN), Verdict::Transmit(lab::LAN)],
+        "drops: {:?}",
+        w.drops().nonzero()
+    );
+    assert_eq!(v4_addrs(pkts[1].frame()).0, "192.168.100.200");
+}
