@@ -15,6 +15,8 @@ use super::{AddrEntry, DestEntry, LaddrEntry, RateObj, RouteEntry, Store, SvcEnt
 
 /// ipvsadm's upper bound for `-w`.
 const MAX_WEIGHT: u32 = 65535;
+/// Largest connection threshold (`-x`, `-y`), as ipvsadm accepts (INT_MAX).
+const MAX_THRESHOLD: u32 = i32::MAX as u32;
 
 fn fwd_mode(f: Forward) -> FwdMode {
     match f {
@@ -238,6 +240,13 @@ impl Store {
                 d.weight
             )));
         }
+        for (what, t) in [("upper", d.u_threshold), ("lower", d.l_threshold)] {
+            if t > MAX_THRESHOLD {
+                return Err(invalid(format!(
+                    "{what} threshold {t} of {ep} is out of range (0-{MAX_THRESHOLD})"
+                )));
+            }
+        }
         if d.u_threshold != 0 && d.l_threshold > d.u_threshold {
             return Err(invalid(format!(
                 "lower threshold {} of {ep} is above its upper threshold {}",
@@ -248,7 +257,7 @@ impl Store {
             return Err(invalid(format!("destination address {ep} is unspecified")));
         }
         match &s.key {
-            CoreKey::Match(_) => {
+            CoreKey::Match(m) => {
                 if d.forward != Forward::Snat {
                     return Err(invalid(format!(
                         "{key} is a SNAT match (-H) service: destination {ep} must use SNAT forwarding (-J), not {}",
@@ -260,6 +269,7 @@ impl Store {
                         "SNAT destination {ep}: the port part must be 0"
                     )));
                 }
+                Self::check_snat_family(s, m, d)?;
             }
             CoreKey::Vs { vip, vport, .. } => {
                 if d.forward == Forward::Snat {
@@ -284,6 +294,38 @@ impl Store {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A SNAT dest (the WAN address sources become) has the family of the
+    /// match's address ranges and of the service's other dests: the pipeline
+    /// cannot put an address of one family into a packet of the other.
+    fn check_snat_family(s: &SvcEntry, m: &Match, d: &DestSpec) -> Result<(), ApiError> {
+        let ep = endpoint(&d.addr, d.port);
+        let fam = family(&d.addr);
+        let ranges = [m.src.as_ref(), m.dst.as_ref()];
+        for r in ranges.into_iter().flatten() {
+            let any = r.lo.is_unspecified() && r.hi.is_unspecified();
+            if !any && r.lo.is_v4() != d.addr.is_ipv4() {
+                return Err(invalid(format!(
+                    "SNAT destination {ep} is {fam} but match {} takes {} addresses only",
+                    s.spec.key,
+                    if r.lo.is_v4() { "IPv4" } else { "IPv6" }
+                )));
+            }
+        }
+        if let Some(o) = s
+            .dests
+            .iter()
+            .find(|o| o.spec.addr.is_ipv4() != d.addr.is_ipv4())
+        {
+            return Err(invalid(format!(
+                "SNAT destination {ep} is {fam} but match {} already has {} destination {}: one address family per match service",
+                s.spec.key,
+                family(&o.spec.addr),
+                o.spec.addr
+            )));
         }
         Ok(())
     }
