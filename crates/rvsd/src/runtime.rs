@@ -30,7 +30,7 @@ use crate::control::Query;
 
 /// A worker's receive queue on one port, of either backend.
 pub enum RxQ {
-    /// AF_PACKET TPACKET_V3 ring.
+    /// AF_PACKET receive ring (TPACKET_V2 by default, V3 with `rx_ring = "v3"`).
     Packet(RxRing),
     /// AF_XDP socket.
     Xdp(XdpRx),

@@ -63,6 +63,7 @@ fn service_errors() {
             key,
             sched: sched.into(),
             persistence,
+            sched_flags: Vec::new(),
         },
     };
     refused(
