@@ -52,6 +52,7 @@
 pub mod af_packet;
 pub mod af_xdp;
 pub mod iface;
+pub mod lock;
 mod offload;
 pub mod steer;
 mod sys;
