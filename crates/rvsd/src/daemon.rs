@@ -21,7 +21,7 @@ use crate::config::{BackendKind, Config, Netif, RxChecksumConf, RxRingConf, XdpM
 use crate::control::{self, Control, Query, WorkerHandle};
 use crate::runtime::{self, PortCounters, RxQ, TxQ, WorkerCtx};
 use crate::store::{PortDef, Store};
-use crate::takeover::Takeover;
+use crate::takeover::{self, PortLock, Takeover};
 
 /// Fanout group ids: one per port, derived from the pid so that two daemons
 /// in one namespace do not join each other's groups.
@@ -94,9 +94,18 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
             kni: n.kni,
         });
     }
-    let mut takeovers = Vec::new();
+    // Every port locked before any is touched: a port another rvsd holds
+    // stops the start with nothing changed.
+    let run_dir = takeover::run_dir();
+    let mut locks = Vec::new();
     for d in &defs {
-        takeovers.push(Takeover::take(&d.iface).map_err(|e| format!("netif {}: {e}", d.name))?);
+        locks.push(
+            PortLock::acquire(&run_dir, &d.iface).map_err(|e| format!("netif {}: {e}", d.name))?,
+        );
+    }
+    let mut takeovers = Vec::new();
+    for (d, lock) in defs.iter().zip(locks) {
+        takeovers.push(Takeover::take(lock).map_err(|e| format!("netif {}: {e}", d.name))?);
         tracing::info!(
             "took over {} as {} (mac {}, mtu {})",
             d.iface,
