@@ -1,12 +1,13 @@
 //! One rvsd per interface: a lock file per port, locked with flock(2) for
 //! the life of the process that owns the port, holding its pid. The kernel
 //! drops the lock when that process dies, even by SIGKILL, so a crash never
-//! leaves the port locked. The file itself is never removed (removing a
-//! lock file races with whoever opens it next).
+//! leaves the port locked. The holder removes the file when it lets go;
+//! whoever locks a file checks that it is still the one at the path (not
+//! one removed meanwhile), and tries again if not.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use super::state::Paths;
 pub struct PortLock {
     iface: String,
     paths: Paths,
+    /// Holds the lock while open.
     _file: File,
 }
 
@@ -33,33 +35,24 @@ impl PortLock {
             .mode(0o700)
             .create(base)
             .map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&paths.lock)
-            .map_err(|e| format!("cannot open {}: {e}", paths.lock.display()))?;
-        let locked = rvs_io::lock::try_lock_exclusive(&file)
-            .map_err(|e| format!("cannot lock {}: {e}", paths.lock.display()))?;
-        if !locked {
-            return Err(format!(
-                "{iface} is taken by another rvsd (pid {}, lock {}): stop it first (SIGTERM gives the port back)",
-                holder(&mut file),
-                paths.lock.display()
-            ));
+        for _ in 0..100 {
+            if let Some(mut file) = lock_file(&paths.lock, iface)? {
+                let pid = std::process::id().to_string();
+                file.set_len(0)
+                    .and_then(|_| file.seek(SeekFrom::Start(0)))
+                    .and_then(|_| file.write_all(format!("{pid}\n").as_bytes()))
+                    .map_err(|e| format!("cannot write {}: {e}", paths.lock.display()))?;
+                return Ok(PortLock {
+                    iface: iface.to_string(),
+                    paths,
+                    _file: file,
+                });
+            }
         }
-        let pid = std::process::id().to_string();
-        file.set_len(0)
-            .and_then(|_| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(format!("{pid}\n").as_bytes()))
-            .map_err(|e| format!("cannot write {}: {e}", paths.lock.display()))?;
-        Ok(PortLock {
-            iface: iface.to_string(),
-            paths,
-            _file: file,
-        })
+        Err(format!(
+            "cannot lock {}: it keeps being replaced",
+            paths.lock.display()
+        ))
     }
 
     /// The interface.
@@ -71,6 +64,40 @@ impl PortLock {
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
+}
+
+impl Drop for PortLock {
+    fn drop(&mut self) {
+        // Still locked here: nobody holds the file being removed.
+        let _ = std::fs::remove_file(&self.paths.lock);
+    }
+}
+
+/// Opens and locks the lock file at `path`: `None` when the file locked was
+/// removed from `path` meanwhile (its holder let go: try again).
+fn lock_file(path: &Path, iface: &str) -> Result<Option<File>, String> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let locked = rvs_io::lock::try_lock_exclusive(&file)
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    if !locked {
+        return Err(format!(
+            "{iface} is taken by another rvsd (pid {}, lock {}): stop it first (SIGTERM gives the port back)",
+            holder(&mut file),
+            path.display()
+        ));
+    }
+    let same = match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(same.then_some(file))
 }
 
 /// The pid written in a lock file held by someone else ("unknown" when the
@@ -107,7 +134,10 @@ mod tests {
         let other = PortLock::acquire(&dir, "lan").expect("another port is free");
         drop(a);
         let again = PortLock::acquire(&dir, "wan").expect("free once the holder is gone");
+        let path = again.paths().lock.clone();
+        assert!(path.exists());
         drop((other, again));
+        assert!(!path.exists(), "the lock file goes with its holder");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
