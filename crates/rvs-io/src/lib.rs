@@ -56,6 +56,7 @@
 pub mod af_packet;
 pub mod af_xdp;
 pub mod iface;
+pub mod lock;
 mod offload;
 pub mod port;
 pub mod steer;
