@@ -11,7 +11,7 @@ use super::DaemonError;
 use crate::config::{BackendKind, Config, Netif, RxChecksumConf, RxRingConf, XdpModeConf};
 use crate::runtime::Taps;
 use crate::store::{PortDef, Store};
-use crate::takeover::Takeover;
+use crate::takeover::{self, PortLock, Takeover};
 
 /// Everything rvsd holds of its ports. Dropping it gives them back: the
 /// XDP programs and TAPs go, then the takeovers are undone (the workers,
@@ -89,10 +89,19 @@ pub(super) fn discover(conf: &Config) -> Result<Vec<PortDef>, DaemonError> {
 }
 
 /// Takes every port over; on an error the ones already taken are given back.
+/// Every port is locked before any is touched: a port another rvsd holds
+/// stops the start with nothing changed.
 pub(super) fn take_over(defs: &[PortDef]) -> Result<Vec<Takeover>, DaemonError> {
-    let mut takeovers = Vec::new();
+    let run_dir = takeover::run_dir();
+    let mut locks = Vec::new();
     for d in defs {
-        takeovers.push(Takeover::take(&d.iface).map_err(|e| DaemonError::port(&d.name, e))?);
+        locks.push(
+            PortLock::acquire(&run_dir, &d.iface).map_err(|e| DaemonError::port(&d.name, e))?,
+        );
+    }
+    let mut takeovers = Vec::new();
+    for (d, lock) in defs.iter().zip(locks) {
+        takeovers.push(Takeover::take(lock).map_err(|e| DaemonError::port(&d.name, e))?);
         tracing::info!(
             "took over {} as {} (mac {}, mtu {})",
             d.iface,
