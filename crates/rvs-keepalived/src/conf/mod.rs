@@ -3,12 +3,12 @@
 //! `laddr_group_name`, `lb_kind FNAT|SNAT`, `deny_address_group`, ...).
 //!
 //! Reading a file goes through three stages:
-//! 1. [`lexer`]: keepalived's line rules. `!` and `#` start a comment
+//! 1. `lexer`: keepalived's line rules. `!` and `#` start a comment
 //!    anywhere outside double quotes (`\#`, `\!` escape them), a trailing `\`
 //!    continues the line, `"..."` is one word, `{` and `}` are tokens even
 //!    when glued to a word, and `include GLOB` is expanded in place,
 //!    relative to the including file's directory.
-//! 2. [`tree`]: statements (the words of a line) with their `{ ... }` blocks;
+//! 2. `tree`: statements (the words of a line) with their `{ ... }` blocks;
 //!    unbalanced braces are an error here.
 //! 3. The section parsers build the typed [`Config`]. Unknown keywords are
 //!    warnings naming file, line and keyword, and their block is skipped;
