@@ -238,11 +238,11 @@ impl Instance {
         if from == State::Init {
             return;
         }
+        self.set_state(State::Init, out);
         if from == State::Master {
             self.send_adverts(0, out);
             self.release_vips(out);
         }
-        self.set_state(State::Init, out);
         self.stop_timers();
         self.notify(State::Init, out);
     }
