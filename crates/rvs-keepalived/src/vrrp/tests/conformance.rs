@@ -163,6 +163,9 @@ const STARTUP_AND_TAKEOVER: &str = "
 4414  timeout => send 224.0.0.18 prio 150; next 5414
 8414  timeout => send 224.0.0.18 prio 150; garp 192.168.100.254 x5; next 9414
 9000  shutdown => MASTER->INIT; send 224.0.0.18 prio 0; remove 192.168.100.254; run notify.sh INSTANCE VI_1 STOP 150; next -
+9100  advert 192.168.100.2 prio 100 => drop not_running
+# A stopped instance can start again.
+9500  startup => INIT->BACKUP; remove 192.168.100.254; run notify.sh INSTANCE VI_1 BACKUP 150; next 12914
 ";
 
 /// RFC 5798 6.4.2: what a backup does with adverts.
@@ -275,4 +278,23 @@ fn rfc_silent_master() {
     c.lower_prio_no_advert = true;
     c.garp.lower_prio_repeat = 0;
     run_table(c, RFC_SILENT_MASTER);
+}
+
+/// `garp_master_refresh 10` with `garp_master_refresh_repeat 2` and
+/// `garp_master_delay 0`: no second burst, then a burst every 10 s.
+const GARP_REFRESH: &str = "
+0      startup => INIT->BACKUP; remove 192.168.100.254; run notify.sh INSTANCE VI_1 BACKUP 150
+3414   timeout => BACKUP->MASTER; send 224.0.0.18 prio 150; add 192.168.100.254; garp 192.168.100.254 x1; run master.sh; run notify.sh INSTANCE VI_1 MASTER 150
+13414  timeout => send 224.0.0.18 prio 150; garp 192.168.100.254 x2
+23414  timeout => send 224.0.0.18 prio 150; garp 192.168.100.254 x2; next 24414
+";
+
+#[test]
+fn garp_refresh() {
+    let mut c = conf();
+    c.garp.master_delay_ms = 0;
+    c.garp.master_repeat = 1;
+    c.garp.refresh_ms = 10_000;
+    c.garp.refresh_repeat = 2;
+    run_table(c, GARP_REFRESH);
 }

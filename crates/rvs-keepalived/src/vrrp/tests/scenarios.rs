@@ -509,3 +509,52 @@ fn ipv6_v3_instances_elect_and_announce_by_na() {
         net.nodes[0].vi.stats().adverts_sent
     );
 }
+
+#[test]
+fn old_keepalived_unicast_v3_checksum_is_detected_and_adopted() {
+    use crate::vrrp::packet::ChecksumMode;
+    let (mut a, mut b) = (conf(1, 150), conf(2, 100));
+    a.unicast_peers = vec![ip("192.168.100.2")];
+    b.unicast_peers = vec![ip("192.168.100.1")];
+    // Node 0 is keepalived <= 1.3.6 (or `old_unicast_checksum`).
+    a.checksum_mode = ChecksumMode::V3MulticastPseudoDst;
+    let mut net = Net::new(vec![v3(a, 100), v3(b, 100)]);
+    net.start(0);
+    net.start(1);
+    net.run_until(10_000);
+    assert_eq!(net.states(), [State::Master, State::Backup]);
+    let b = &net.nodes[1].vi;
+    assert_eq!(b.checksum_mode(), ChecksumMode::V3MulticastPseudoDst);
+    assert_eq!(b.stats().old_checksum_detected, 1);
+    assert_eq!(b.stats().drops.bad_checksum, 0);
+    // After a takeover node 1 speaks the old checksum, so node 0 (were it
+    // to return as backup) would accept it.
+    net.kill(0);
+    net.run_until(20_000);
+    let last = net.nodes[1].log.iter().rev().find_map(|(_, a)| match a {
+        Action::SendAdvert { payload, .. } => Some(payload.clone()),
+        _ => None,
+    });
+    let last = last.expect("node 1 advertises");
+    let adv = crate::vrrp::packet::Advert::new_checked(&last[..], crate::vrrp::packet::Family::V4)
+        .unwrap();
+    let (src, dst) = (ip("192.168.100.2"), ip("192.168.100.1"));
+    adv.verify_checksum(src, dst, ChecksumMode::V3MulticastPseudoDst)
+        .unwrap();
+    assert!(adv.verify_checksum(src, dst, ChecksumMode::Rfc).is_err());
+}
+
+#[test]
+fn a_different_address_count_is_counted_but_the_advert_is_used() {
+    let mut a = conf(1, 150);
+    a.virtual_addresses
+        .push(VirtualAddress::host(ip("192.168.100.253")));
+    let mut net = Net::new(vec![a, conf(2, 100)]);
+    net.start(0);
+    net.start(1);
+    net.run_until(10_000);
+    assert_eq!(net.states(), [State::Master, State::Backup]);
+    let b = net.nodes[1].vi.stats();
+    assert_eq!(b.address_list_errors, b.adverts_received);
+    assert!(b.adverts_received > 0);
+}
