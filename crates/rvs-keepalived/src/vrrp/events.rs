@@ -45,7 +45,11 @@ pub enum Event<'a> {
     /// Start the protocol (RFC 5798 6.4.1 Startup).
     Startup,
     /// A VRRP message arrived: its IP source, destination and TTL, and the
-    /// IP payload. The instance decodes, checks and counts it.
+    /// IP payload. The instance decodes, checks and counts it itself (rather
+    /// than taking a decoded advert) because the checks depend on it: its
+    /// version, password, interval, checksum flavour, multicast or unicast;
+    /// a runtime with several instances dispatches on
+    /// [`packet::peek_vrid`](super::packet::peek_vrid).
     Advert {
         /// The IP facts.
         meta: IpMeta,

@@ -7,6 +7,14 @@
 //! (send an advert, add or remove the virtual addresses in rvsd, announce
 //! them, run notify scripts), and calls again at [`Instance::next_timeout`].
 //!
+//! What the runtime owes the state machine: send each
+//! [`Action::SendAdvert`] with IP protocol 112 and TTL / hop limit 255 (for
+//! IPv6 from the link-local source given; the payload already carries its
+//! checksum, which a kernel doing `IPV6_CHECKSUM` recomputes identically);
+//! hand over each received message as the IP payload cut at the IP length,
+//! with the TTL / hop limit when the socket reports it. Its own multicast
+//! adverts looped back are recognised by their source and dropped.
+//!
 //! - [`packet`]: the advertisement, a checked view ([`packet::Advert`]) that
 //!   never panics and an encoder ([`packet::AdvertRepr`]).
 //! - [`config`]: [`InstanceConf`], one `vrrp_instance` with keepalived's
