@@ -9,6 +9,7 @@ mod icmp;
 mod limits;
 mod modes;
 mod oracle;
+mod parsers;
 mod sched;
 mod smoke;
 mod util;
