@@ -56,17 +56,21 @@ fn set_l4_checksum(seg: &mut [u8], p: &Parsed, c: u16) {
     }
 }
 
-/// Sets the IP source and destination (the IPv4 header checksum updated).
+/// Sets the IP source and destination from `p`'s to `src` and `dst`; the
+/// IPv4 header checksum is updated once for both.
 #[inline]
-fn set_ip_addrs(ip: &mut [u8], v6: bool, src: &Addr, dst: &Addr) {
-    if v6 {
+fn set_ip_addrs(ip: &mut [u8], p: &Parsed, src: &Addr, dst: &Addr) {
+    if p.v6 {
         let mut h = Ipv6Packet::new_unchecked(ip);
         h.set_src(src);
         h.set_dst(dst);
     } else {
         let mut h = Ipv4Packet::new_unchecked(ip);
-        h.rewrite_src(src);
-        h.rewrite_dst(dst);
+        let c = checksum::update_addr(h.checksum(), &p.src, src);
+        let c = checksum::update_addr(c, &p.dst, dst);
+        h.set_src(src);
+        h.set_dst(dst);
+        h.set_checksum(c);
     }
 }
 
@@ -89,7 +93,7 @@ pub(crate) fn translate(
             c = checksum::update_addr(c, &p.src, &src);
             c = checksum::update_addr(c, &p.dst, &dst);
         }
-        set_ip_addrs(ip, p.v6, &src, &dst);
+        set_ip_addrs(ip, p, &src, &dst);
         p.src = src;
         p.dst = dst;
     }
