@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     icmp(data, 0);
     icmpv6(data, &a, &b, 0);
     arp(data);
+    unchecked(data);
     for _ in TcpOptions::new(data) {}
     checksums(data);
 });
@@ -130,6 +131,8 @@ fn ipv4(data: &[u8], depth: u8) {
         m.rewrite_src(&s);
         m.rewrite_dst(&d);
         m.decrement_ttl();
+        m.rewrite_ttl(p.ttl() ^ 0x55);
+        m.rewrite_total_len(p.total_len() ^ 1);
         assert!(m.verify_checksum());
         if canonical {
             let got = m.checksum();
@@ -261,6 +264,8 @@ fn tcp(data: &[u8], src: &Addr, dst: &Addr) {
         if had_mss {
             assert_eq!(m.mss(), Some(1200));
         }
+        m.rewrite_header_len(20);
+        assert_eq!(m.flags(), t.flags());
         assert!(m.verify_checksum(src, dst));
         if canonical {
             let got = m.checksum();
@@ -338,6 +343,7 @@ fn icmp(data: &[u8], depth: u8) {
         }
         let mut m = IcmpPacket::new_checked(&mut v[..]).unwrap();
         m.rewrite_echo_ident(!p.echo_ident());
+        m.rewrite_msg_type(p.msg_type() ^ 8);
         // An all-zero message has sum 0 and can never verify; it is the one
         // state an incremental update may legitimately reach here.
         assert!(m.verify_checksum() || m.as_bytes().iter().all(|&b| b == 0));
@@ -378,8 +384,52 @@ fn icmpv6(data: &[u8], src: &Addr, dst: &Addr, depth: u8) {
         }
         let mut m = Icmpv6Packet::new_checked(&mut v[..]).unwrap();
         m.rewrite_echo_ident(!p.echo_ident());
+        m.rewrite_msg_type(p.msg_type() ^ 1);
         assert!(m.verify_checksum(src, dst));
     }
+}
+
+/// Every view built with `new_unchecked` over arbitrary bytes (as the
+/// pipeline builds them after its own checks): getters and setters must not
+/// panic whatever the lengths say.
+fn unchecked(data: &[u8]) {
+    let e = EthernetFrame::new_unchecked(data);
+    let _ = (e.header_len(), e.ethertype(), e.vlan_id(), e.payload());
+    let p = Ipv4Packet::new_unchecked(data);
+    let _ = (p.header_len(), p.options(), p.payload(), p.verify_checksum());
+    let p = Ipv6Packet::new_unchecked(data);
+    let _ = (p.payload(), p.upper_layer(), p.src(), p.dst());
+    let t = TcpPacket::new_unchecked(data);
+    let _ = (t.header_len(), t.options(), t.payload(), t.mss());
+    let _ = t.has_malformed_options();
+    let u = UdpPacket::new_unchecked(data);
+    let _ = (u.len(), u.payload(), u.is_empty());
+    let m = IcmpPacket::new_unchecked(data);
+    let _ = (m.inner(), m.data(), m.next_hop_mtu(), m.echo_ident());
+    let m = Icmpv6Packet::new_unchecked(data);
+    let _ = (m.inner(), m.nd_target(), m.mtu(), m.na_flags());
+    let _ = (m.source_ll_addr(), m.target_ll_addr());
+    let mut v = data.to_vec();
+    let mut e = EthernetFrame::new_unchecked(&mut v[..]);
+    e.set_ethertype(ethertype::IPV4);
+    let _ = e.payload_mut();
+    let mut p = Ipv4Packet::new_unchecked(&mut v[..]);
+    p.rewrite_ttl(1);
+    p.rewrite_total_len(0xffff);
+    p.rewrite_src(&Addr::v4(1, 2, 3, 4));
+    let _ = p.payload_mut();
+    let mut p = Ipv6Packet::new_unchecked(&mut v[..]);
+    p.set_payload_len(0xffff);
+    let _ = p.payload_mut();
+    let mut t = TcpPacket::new_unchecked(&mut v[..]);
+    t.rewrite_header_len(60);
+    let _ = t.set_mss(1);
+    let _ = (t.options_mut().len(), t.payload_mut().len());
+    let mut u = UdpPacket::new_unchecked(&mut v[..]);
+    u.rewrite_src_port(1);
+    let _ = u.payload_mut();
+    IcmpPacket::new_unchecked(&mut v[..]).rewrite_msg_type(0);
+    Icmpv6Packet::new_unchecked(&mut v[..]).rewrite_msg_type(129);
 }
 
 /// The fast sum against a word-at-a-time reference, and `update_bytes` over

@@ -2,15 +2,30 @@
 //! solicitations for its addresses, learns neighbours, answers pings, and
 //! solicits the MAC of next hops it does not know yet.
 
-use super::parse::{be16, Parsed};
-use super::rewrite::put16;
+use super::parse::Parsed;
+use super::rewrite::split;
 use super::{Learned, Packet, State, Verdict, LEARNED_MAX};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::wire::arp::{self, ArpPacket};
-use crate::wire::checksum;
-use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ethernet::{self, ethertype, EthernetFrame};
+use crate::wire::icmp::{icmp_type, IcmpPacket};
+use crate::wire::icmpv6::{self, icmpv6_type, Icmpv6Packet};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::{sub, sub_mut};
+
+/// Hop limit of what rvs sends itself (echo replies).
+const TTL: u8 = 64;
+/// Hop limit of Neighbor Discovery messages (RFC 4861: 255, checked on receipt).
+const ND_HOP_LIMIT: u8 = 255;
+/// Length of a frame carrying an ARP packet.
+const ARP_FRAME_LEN: usize = ethernet::HEADER_LEN + arp::PACKET_LEN;
+/// The shortest Ethernet frame (without FCS): ARP requests are padded to it.
+const MIN_FRAME_LEN: usize = 60;
+/// Length of a frame carrying a Neighbor Solicitation / Advertisement.
+const ND_FRAME_LEN: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + icmpv6::NS_LEN;
 
 /// The solicited-node multicast address and MAC of an IPv6 address.
 fn solicited_node(a: &Addr) -> (Addr, Mac) {
@@ -59,50 +74,44 @@ pub(super) fn write_solicit(
     };
     let f = &mut pkt.buf[pkt.head..];
     if target.is_v4() {
-        if f.len() < 60 {
+        if f.len() < MIN_FRAME_LEN {
             return false;
         }
-        ethernet::write_header(f, Mac::BROADCAST, pc.mac, ethertype::ARP);
+        let l3 = ethernet::write_header(f, Mac::BROADCAST, pc.mac, ethertype::ARP);
         arp::write_arp(
-            &mut f[14..],
+            sub_mut(f, l3, ARP_FRAME_LEN),
             arp::OP_REQUEST,
             pc.mac,
             src,
             Mac::ZERO,
             *target,
         );
-        f[42..60].fill(0);
-        pkt.len = 60;
+        sub_mut(f, ARP_FRAME_LEN, MIN_FRAME_LEN).fill(0);
+        pkt.len = MIN_FRAME_LEN;
     } else {
-        // Ethernet + IPv6 + NS (24) + source link-layer option (8).
-        let len = 14 + 40 + 32;
-        if f.len() < len {
+        if f.len() < ND_FRAME_LEN {
             return false;
         }
         let (mc_ip, mc_mac) = solicited_node(target);
-        ethernet::write_header(f, mc_mac, pc.mac, ethertype::IPV6);
-        write_ipv6(&mut f[14..54], &src, &mc_ip, 32);
-        let icmp = &mut f[54..86];
-        icmp.fill(0);
-        icmp[0] = 135;
-        icmp[8..24].copy_from_slice(&target.0);
-        icmp[24] = 1;
-        icmp[25] = 1;
-        icmp[26..32].copy_from_slice(&pc.mac.0);
-        let c = checksum::l4_checksum(&src, &mc_ip, proto::ICMPV6, icmp);
-        icmp[2..4].copy_from_slice(&c.to_be_bytes());
-        pkt.len = len;
+        write_nd_headers(f, mc_mac, pc.mac, &src, &mc_ip);
+        let icmp = sub_mut(f, ND_FRAME_LEN - icmpv6::NS_LEN, ND_FRAME_LEN);
+        icmpv6::write_neighbor_solicit(icmp, &src, &mc_ip, target, pc.mac);
+        pkt.len = ND_FRAME_LEN;
     }
     true
 }
 
-fn write_ipv6(h: &mut [u8], src: &Addr, dst: &Addr, payload: u16) {
-    h[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
-    h[4..6].copy_from_slice(&payload.to_be_bytes());
-    h[6] = proto::ICMPV6;
-    h[7] = 255;
-    h[8..24].copy_from_slice(&src.0);
-    h[24..40].copy_from_slice(&dst.0);
+/// Writes the Ethernet and IPv6 headers of an ND frame (NS or NA, 32 bytes).
+fn write_nd_headers(f: &mut [u8], dst_mac: Mac, src_mac: Mac, src: &Addr, dst: &Addr) {
+    let l3 = ethernet::write_header(f, dst_mac, src_mac, ethertype::IPV6);
+    ipv6::write_header(
+        sub_mut(f, l3, l3 + ipv6::HEADER_LEN),
+        src,
+        dst,
+        proto::ICMPV6,
+        ND_HOP_LIMIT,
+        icmpv6::NS_LEN as u16,
+    );
 }
 
 impl State {
@@ -125,7 +134,7 @@ impl State {
     pub(super) fn arp(&mut self, snap: &Snapshot, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
         let port = pkt.port;
         let f = &pkt.buf[pkt.head..pkt.head + pkt.len];
-        let Ok(a) = ArpPacket::new_checked(&f[14..]) else {
+        let Ok(a) = ArpPacket::new_checked(sub(f, ethernet::HEADER_LEN, f.len())) else {
             return self.kernel_or_drop(snap, port, DropReason::Malformed);
         };
         let (op, sha, spa, tpa) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip());
@@ -146,43 +155,41 @@ impl State {
             return self.drop(DropReason::BadPort);
         };
         let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
-        ethernet::write_header(f, sha, pc.mac, ethertype::ARP);
-        arp::write_arp(&mut f[14..], arp::OP_REPLY, pc.mac, tpa, sha, spa);
-        pkt.len = pkt.len.max(42);
+        let l3 = ethernet::write_header(f, sha, pc.mac, ethertype::ARP);
+        arp::write_arp(
+            sub_mut(f, l3, ARP_FRAME_LEN),
+            arp::OP_REPLY,
+            pc.mac,
+            tpa,
+            sha,
+            spa,
+        );
+        pkt.len = pkt.len.max(ARP_FRAME_LEN);
         Verdict::Transmit(port)
     }
 
     /// Answers an ICMP/ICMPv6 echo request to an address of rvs, in place.
     pub(super) fn echo_reply(&mut self, pkt: &mut Packet<'_>, p: &Parsed) -> Verdict {
         let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
-        let (l3, l4) = (p.l3, p.l4);
         // Swap MACs: the reply goes back to the hop it came from.
-        let mut mac = [0u8; 6];
-        mac.copy_from_slice(&f[0..6]);
-        f.copy_within(6..12, 0);
-        f[6..12].copy_from_slice(&mac);
+        let mut eth = EthernetFrame::new_unchecked(&mut *f);
+        let (dmac, smac) = (eth.dst(), eth.src());
+        eth.set_dst(smac);
+        eth.set_src(dmac);
+        let (ip, seg) = split(f, p);
+        // Swapping the addresses keeps every checksum: the sums are unchanged.
         if p.v6 {
-            let mut tmp = [0u8; 16];
-            tmp.copy_from_slice(&f[l3 + 8..l3 + 24]);
-            f.copy_within(l3 + 24..l3 + 40, l3 + 8);
-            f[l3 + 24..l3 + 40].copy_from_slice(&tmp);
-            f[l3 + 7] = 64;
-            let c = checksum::update16(be16(f, l4 + 2), 128 << 8, 129 << 8);
-            f[l4] = 129;
-            put16(f, l4 + 2, c);
+            let mut h = Ipv6Packet::new_unchecked(ip);
+            h.set_src(&p.dst);
+            h.set_dst(&p.src);
+            h.set_hop_limit(TTL);
+            Icmpv6Packet::new_unchecked(seg).rewrite_msg_type(icmpv6_type::ECHO_REPLY);
         } else {
-            let mut tmp = [0u8; 4];
-            tmp.copy_from_slice(&f[l3 + 12..l3 + 16]);
-            f.copy_within(l3 + 16..l3 + 20, l3 + 12);
-            f[l3 + 16..l3 + 20].copy_from_slice(&tmp);
-            let old = be16(f, l3 + 8);
-            let new = (64 << 8) | (old & 0xff);
-            let c = checksum::update16(be16(f, l3 + 10), old, new);
-            put16(f, l3 + 8, new);
-            put16(f, l3 + 10, c);
-            let c = checksum::update16(be16(f, l4 + 2), 8 << 8, 0);
-            f[l4] = 0;
-            put16(f, l4 + 2, c);
+            let mut h = Ipv4Packet::new_unchecked(ip);
+            h.set_src(&p.dst);
+            h.set_dst(&p.src);
+            h.rewrite_ttl(TTL);
+            IcmpPacket::new_unchecked(seg).rewrite_msg_type(icmp_type::ECHO_REPLY);
         }
         Verdict::Transmit(pkt.port)
     }
@@ -199,36 +206,27 @@ impl State {
     ) -> Option<Verdict> {
         let port = pkt.port;
         let f = &pkt.buf[pkt.head..pkt.head + pkt.len];
-        let end = p.l3 + p.ip_len;
-        let l4 = p.l4;
-        let ty = *f.get(l4)?;
-        if ty != 135 && ty != 136 {
-            return None;
-        }
-        if end < l4 + 24 || p.ttl != 255 {
+        // The view was checked at parse: an NS/NA is whole up to its target
+        // and its options are well formed.
+        let m = Icmpv6Packet::new_unchecked(f.get(p.l4..p.l3 + p.ip_len)?);
+        let na = match m.msg_type() {
+            icmpv6_type::NEIGHBOR_SOLICIT => false,
+            icmpv6_type::NEIGHBOR_ADVERT => true,
+            _ => return None,
+        };
+        if p.ttl != ND_HOP_LIMIT {
             return Some(self.drop(DropReason::Malformed));
         }
-        let mut target = [0u8; 16];
-        target.copy_from_slice(&f[l4 + 8..l4 + 24]);
-        let target = Addr(target);
-        // Link-layer address option: source (1) in NS, target (2) in NA.
-        let want = if ty == 135 { 1 } else { 2 };
-        let mut lladdr = None;
-        let mut i = l4 + 24;
-        while i + 8 <= end {
-            let (k, l) = (f[i], f[i + 1] as usize * 8);
-            if l == 0 || i + l > end {
-                break;
-            }
-            if k == want {
-                let mut m = [0u8; 6];
-                m.copy_from_slice(&f[i + 2..i + 8]);
-                lladdr = Some(Mac(m));
-            }
-            i += l;
-        }
+        let target = m.nd_target()?;
+        // Link-layer address option: source in NS, target in NA.
+        let lladdr = if na {
+            m.target_ll_addr()
+        } else {
+            m.source_ll_addr()
+        };
+        let sender_mac = EthernetFrame::new_unchecked(f).src();
         let ours = snap.owns(&target, port);
-        if ty == 136 {
+        if na {
             if let Some(m) = lladdr {
                 if snap.owns(&p.dst, port) || self.neigh.get(&target).is_some() {
                     self.learned(target, m, port, now_ms);
@@ -249,35 +247,29 @@ impl State {
             }
         }
         let pc = snap.ports.get(port as usize)?.clone();
-        let (dst_ip, dst_mac) = if p.src.is_unspecified() {
+        // Override, and solicited unless answering duplicate address detection
+        // (to all nodes); not a router.
+        let (dst_ip, dst_mac, flags) = if p.src.is_unspecified() {
             (
                 Addr([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
                 Mac([0x33, 0x33, 0, 0, 0, 1]),
+                icmpv6::NA_FLAG_OVERRIDE,
             )
         } else {
-            let mut m = [0u8; 6];
-            m.copy_from_slice(&f[6..12]);
-            (p.src, Mac(m))
+            (
+                p.src,
+                sender_mac,
+                icmpv6::NA_FLAG_SOLICITED | icmpv6::NA_FLAG_OVERRIDE,
+            )
         };
-        let len = 14 + 40 + 32;
         let buf = &mut pkt.buf[pkt.head..];
-        if buf.len() < len {
+        if buf.len() < ND_FRAME_LEN {
             return Some(self.drop(DropReason::TooBig));
         }
-        ethernet::write_header(buf, dst_mac, pc.mac, ethertype::IPV6);
-        write_ipv6(&mut buf[14..54], &target, &dst_ip, 32);
-        let icmp = &mut buf[54..86];
-        icmp.fill(0);
-        icmp[0] = 136;
-        // Solicited + override (not a router).
-        icmp[4] = if p.src.is_unspecified() { 0x20 } else { 0x60 };
-        icmp[8..24].copy_from_slice(&target.0);
-        icmp[24] = 2;
-        icmp[25] = 1;
-        icmp[26..32].copy_from_slice(&pc.mac.0);
-        let c = checksum::l4_checksum(&target, &dst_ip, proto::ICMPV6, icmp);
-        icmp[2..4].copy_from_slice(&c.to_be_bytes());
-        pkt.len = len;
+        write_nd_headers(buf, dst_mac, pc.mac, &target, &dst_ip);
+        let icmp = sub_mut(buf, ND_FRAME_LEN - icmpv6::NA_REPLY_LEN, ND_FRAME_LEN);
+        icmpv6::write_neighbor_advert(icmp, &target, &dst_ip, &target, pc.mac, flags);
+        pkt.len = ND_FRAME_LEN;
         Some(Verdict::Transmit(port))
     }
 }

@@ -3,14 +3,24 @@
 //! outer and inner headers both, so the far side can match the error to its
 //! socket.
 
-use super::parse::{be16, Parsed};
-use super::rewrite::{dec_ttl, put16};
+use super::parse::Parsed;
+use super::rewrite::{dec_ttl, split};
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
 use crate::conn::{Dir, FwdMode, Tuple};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
-use crate::wire::checksum;
+use crate::wire::icmp::{self, IcmpPacket};
+use crate::wire::icmpv6::Icmpv6Packet;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::tcp::{self, TcpPacket};
+use crate::wire::udp::UdpPacket;
+use crate::wire::{checksum, l4_ports, sub_mut, WireError};
+
+/// Bytes of the transport header an ICMP error quotes at least (RFC 792:
+/// "64 bits of Original Data Datagram"): the ports, or the echo identifier.
+const QUOTED_L4: usize = 8;
 
 /// The packet quoted inside an ICMP error.
 struct Inner {
@@ -28,50 +38,51 @@ struct Inner {
     dport: u16,
 }
 
-fn parse_inner(f: &[u8], p: &Parsed) -> Option<Inner> {
-    let l3 = p.l4 + 8;
+/// Reads the packet an ICMP error quotes. `Err`: the quoted IP header is
+/// malformed (bad version, header or total length), which no connection's
+/// packet can be. `Ok(None)`: the quote is cut short or not of a protocol
+/// rvs tracks, so no connection can be told.
+fn parse_inner(f: &[u8], p: &Parsed) -> Result<Option<Inner>, DropReason> {
+    // ICMP and ICMPv6 errors both quote after their 8-byte header.
+    let l3 = p.l4 + icmp::HEADER_LEN;
     let end = p.l3 + p.ip_len;
-    let q = f.get(l3..end)?;
-    let (v6, hl, proto_, src, dst) = if !p.v6 {
-        if q.len() < 20 || q[0] >> 4 != 4 {
-            return None;
-        }
-        let hl = (q[0] & 0xf) as usize * 4;
-        let mut s = [0u8; 4];
-        let mut d = [0u8; 4];
-        s.copy_from_slice(&q[12..16]);
-        d.copy_from_slice(&q[16..20]);
-        (
-            false,
-            hl,
-            q[9],
-            Addr::from_v4_bytes(s),
-            Addr::from_v4_bytes(d),
-        )
-    } else {
-        if q.len() < 40 || q[0] >> 4 != 6 {
-            return None;
-        }
-        let mut s = [0u8; 16];
-        let mut d = [0u8; 16];
-        s.copy_from_slice(&q[8..24]);
-        d.copy_from_slice(&q[24..40]);
+    let Some(q) = f.get(l3..end) else {
+        return Ok(None);
+    };
+    let head = if p.v6 {
         // Extension headers in quotes are rare; only a direct transport header is translated.
-        (true, 40, q[6], Addr(s), Addr(d))
+        Ipv6Packet::new_checked_embedded(q)
+            .map(|h| (true, ipv6::HEADER_LEN, h.next_header(), h.src(), h.dst()))
+    } else {
+        Ipv4Packet::new_checked_embedded(q)
+            .map(|h| (false, h.header_len(), h.protocol(), h.src(), h.dst()))
+    };
+    let (v6, hl, proto_, src, dst) = match head {
+        Ok(h) => h,
+        // Cut inside its header: nothing to match a connection with.
+        Err(WireError::Truncated) => return Ok(None),
+        Err(_) => return Err(DropReason::Malformed),
     };
     let l4 = l3 + hl;
-    if l4 + 8 > end {
-        return None;
-    }
-    let (sport, dport) = match proto_ {
-        proto::TCP | proto::UDP => (be16(f, l4), be16(f, l4 + 2)),
-        proto::ICMP | proto::ICMPV6 => {
-            let id = be16(f, l4 + 4);
-            (id, id)
-        }
-        _ => return None,
+    let Some(seg) = f.get(l4..end).filter(|s| s.len() >= QUOTED_L4) else {
+        return Ok(None);
     };
-    Some(Inner {
+    let (sport, dport) = match proto_ {
+        proto::TCP | proto::UDP => match l4_ports(seg) {
+            Some(pp) => pp,
+            None => return Ok(None),
+        },
+        proto::ICMP if !v6 => match IcmpPacket::new_checked(seg) {
+            Ok(m) => (m.echo_ident(), m.echo_ident()),
+            Err(_) => return Ok(None),
+        },
+        proto::ICMPV6 if v6 => match Icmpv6Packet::new_checked(seg) {
+            Ok(m) => (m.echo_ident(), m.echo_ident()),
+            Err(_) => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(Inner {
         l3,
         l4,
         end,
@@ -81,63 +92,59 @@ fn parse_inner(f: &[u8], p: &Parsed) -> Option<Inner> {
         dst,
         sport,
         dport,
-    })
+    }))
 }
 
 /// Rewrites the quoted packet's addresses and ports; the inner IPv4 header
 /// checksum and, when quoted, the inner UDP/TCP checksum are updated.
 fn rewrite_inner(f: &mut [u8], i: &Inner, src: Addr, sport: u16, dst: Addr, dport: u16) {
-    let (so, dso) = if i.v6 {
-        (i.l3 + 8, i.l3 + 24)
+    let (front, seg) = sub_mut(f, 0, i.end).split_at_mut(i.l4.min(i.end));
+    let ip = sub_mut(front, i.l3, i.l4);
+    if i.v6 {
+        let mut h = Ipv6Packet::new_unchecked(ip);
+        h.set_src(&src);
+        h.set_dst(&dst);
     } else {
-        (i.l3 + 12, i.l3 + 16)
-    };
-    let csum_off = match i.proto {
-        proto::TCP if i.l4 + 18 <= i.end => Some(i.l4 + 16),
-        proto::UDP if be16(f, i.l4 + 6) != 0 || i.v6 => Some(i.l4 + 6),
-        _ => None,
-    };
-    let mut l4c = csum_off.map(|o| be16(f, o));
-    if !i.v6 {
-        let mut c = be16(f, i.l3 + 10);
-        c = checksum::update_addr(c, &i.src, &src);
-        c = checksum::update_addr(c, &i.dst, &dst);
-        put16(f, i.l3 + 10, c);
+        let mut h = Ipv4Packet::new_unchecked(ip);
+        h.rewrite_src(&src);
+        h.rewrite_dst(&dst);
     }
-    if let Some(c) = l4c.as_mut() {
-        *c = checksum::update_addr(*c, &i.src, &src);
-        *c = checksum::update_addr(*c, &i.dst, &dst);
-    }
-    let w = src.wire_bytes().len();
-    f[so..so + w].copy_from_slice(src.wire_bytes());
-    f[dso..dso + w].copy_from_slice(dst.wire_bytes());
+    let pseudo = |c: u16| {
+        let c = checksum::update_addr(c, &i.src, &src);
+        let c = checksum::update_addr(c, &i.dst, &dst);
+        let c = checksum::update16(c, i.sport, sport);
+        checksum::update16(c, i.dport, dport)
+    };
     match i.proto {
-        proto::TCP | proto::UDP => {
-            if let Some(c) = l4c.as_mut() {
-                *c = checksum::update16(*c, i.sport, sport);
-                *c = checksum::update16(*c, i.dport, dport);
+        proto::TCP => {
+            let mut t = TcpPacket::new_unchecked(seg);
+            // Only the first 8 bytes may be quoted: the checksum may be cut off.
+            let quoted = t.as_bytes().len() >= tcp::field::CHECKSUM.end;
+            let c = pseudo(t.checksum());
+            t.set_src_port(sport);
+            t.set_dst_port(dport);
+            if quoted {
+                t.set_checksum(c);
             }
-            put16(f, i.l4, sport);
-            put16(f, i.l4 + 2, dport);
+        }
+        proto::UDP => {
+            let mut u = UdpPacket::new_unchecked(seg);
+            let c = u.checksum();
+            u.set_src_port(sport);
+            u.set_dst_port(dport);
+            if c != 0 || i.v6 {
+                u.set_checksum(checksum::udp_fix(pseudo(c)));
+            }
         }
         _ => {
             // The quoted echo carries one identifier; an error is about a request we forwarded.
             let new = if sport != i.sport { sport } else { dport };
-            let c = checksum::update16(be16(f, i.l4 + 2), be16(f, i.l4 + 4), new);
-            put16(f, i.l4 + 2, c);
-            put16(f, i.l4 + 4, new);
-        }
-    }
-    if let (Some(o), Some(c)) = (csum_off, l4c) {
-        put16(
-            f,
-            o,
-            if i.proto == proto::UDP {
-                checksum::udp_fix(c)
+            if i.v6 {
+                Icmpv6Packet::new_unchecked(seg).rewrite_echo_ident(new);
             } else {
-                c
-            },
-        );
+                IcmpPacket::new_unchecked(seg).rewrite_echo_ident(new);
+            }
+        }
     }
 }
 
@@ -151,12 +158,11 @@ impl State {
         now_ms: u64,
     ) -> Verdict {
         let f = &pkt.buf[pkt.head..pkt.head + pkt.len];
-        let Some(inner) = parse_inner(f, p) else {
-            return self.kernel_or_drop(snap, pkt.port, DropReason::IcmpNoConn);
+        let inner = match parse_inner(f, p) {
+            Ok(Some(i)) => i,
+            Ok(None) => return self.kernel_or_drop(snap, pkt.port, DropReason::IcmpNoConn),
+            Err(r) => return self.drop(r),
         };
-        if inner.v6 != p.v6 {
-            return self.drop(DropReason::Malformed);
-        }
         // The quote is a packet rvs sent; its reverse is what rvs receives.
         let t = Tuple::new(inner.proto, inner.dst, inner.dport, inner.src, inner.sport);
         let Some((id, dir)) = self.conns.lookup(&t) else {
@@ -199,35 +205,28 @@ impl State {
             }
         };
         // The ICMP checksum covers the quote: recompute it whole.
-        let l4 = p.l4;
-        let end = p.l3 + p.ip_len;
-        put16(f, l4 + 2, 0);
-        let c = if p.v6 {
-            checksum::l4_checksum(&p.src, &p.dst, proto::ICMPV6, &f[l4..end])
+        let (_, seg) = split(f, p);
+        if p.v6 {
+            Icmpv6Packet::new_unchecked(seg).fill_checksum(&p.src, &p.dst);
         } else {
-            checksum::finish(checksum::sum(&f[l4..end]))
-        };
-        put16(f, l4 + 2, c);
+            IcmpPacket::new_unchecked(seg).fill_checksum();
+        }
         self.send(snap, pkt, p, target, false, now_ms)
     }
 }
 
 /// Sets the outer addresses (the transport checksum is recomputed by the caller).
 fn set_outer(f: &mut [u8], p: &mut Parsed, src: Addr, dst: Addr) {
-    let (so, dso) = if p.v6 {
-        (p.l3 + 8, p.l3 + 24)
+    let (ip, _) = split(f, p);
+    if p.v6 {
+        let mut h = Ipv6Packet::new_unchecked(ip);
+        h.set_src(&src);
+        h.set_dst(&dst);
     } else {
-        (p.l3 + 12, p.l3 + 16)
-    };
-    if !p.v6 {
-        let mut c = be16(f, p.l3 + 10);
-        c = checksum::update_addr(c, &p.src, &src);
-        c = checksum::update_addr(c, &p.dst, &dst);
-        put16(f, p.l3 + 10, c);
+        let mut h = Ipv4Packet::new_unchecked(ip);
+        h.rewrite_src(&src);
+        h.rewrite_dst(&dst);
     }
-    let w = src.wire_bytes().len();
-    f[so..so + w].copy_from_slice(src.wire_bytes());
-    f[dso..dso + w].copy_from_slice(dst.wire_bytes());
     p.src = src;
     p.dst = dst;
 }

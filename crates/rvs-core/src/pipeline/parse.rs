@@ -3,9 +3,12 @@
 
 use crate::addr::{proto, Addr};
 use crate::stats::DropReason;
-use crate::wire::checksum;
+use crate::wire::icmp::{icmp_type, IcmpPacket};
+use crate::wire::icmpv6::{icmpv6_type, Icmpv6Packet};
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::ipv6::Ipv6Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::{self, UdpPacket};
 use crate::wire::WireError;
 
 /// What the transport header is, as far as the pipeline cares.
@@ -60,7 +63,7 @@ impl Parsed {
         let l4_len = self.l3 + self.ip_len - self.l4;
         match self.kind {
             L4::Tcp => l4_len.saturating_sub(self.tcp_hlen),
-            L4::Udp => l4_len.saturating_sub(8),
+            L4::Udp => l4_len.saturating_sub(udp::HEADER_LEN),
             _ => l4_len,
         }
     }
@@ -71,14 +74,6 @@ fn wire_drop(e: WireError) -> DropReason {
         WireError::Truncated => DropReason::Truncated,
         WireError::BadChecksum => DropReason::BadChecksum,
         _ => DropReason::Malformed,
-    }
-}
-
-#[inline]
-pub(crate) fn be16(b: &[u8], off: usize) -> u16 {
-    match b.get(off..off + 2) {
-        Some(s) => u16::from_be_bytes([s[0], s[1]]),
-        None => 0,
     }
 }
 
@@ -111,7 +106,7 @@ pub(crate) fn parse_ip(
         (
             p.src(),
             p.dst(),
-            40 + p.payload_len() as usize,
+            ipv6::HEADER_LEN + p.payload_len() as usize,
             off,
             nh,
             p.hop_limit(),
@@ -143,65 +138,57 @@ pub(crate) fn parse_ip(
     };
     match proto_ {
         proto::TCP => {
-            if seg.len() < 20 {
-                return Err(DropReason::Truncated);
-            }
-            let hl = ((seg[12] >> 4) as usize) * 4;
-            if hl < 20 || hl > seg.len() {
-                return Err(DropReason::Malformed);
-            }
-            if verify_l4 && !checksum::verify_l4(&src, &dst, proto_, seg) {
+            let t = TcpPacket::new_checked(seg).map_err(wire_drop)?;
+            if verify_l4 && !t.verify_checksum(&src, &dst) {
                 return Err(DropReason::BadChecksum);
             }
-            p.sport = be16(seg, 0);
-            p.dport = be16(seg, 2);
-            p.tcp_flags = seg[13];
-            p.tcp_hlen = hl;
+            p.sport = t.src_port();
+            p.dport = t.dst_port();
+            p.tcp_flags = t.flags();
+            p.tcp_hlen = t.header_len();
             p.kind = L4::Tcp;
         }
         proto::UDP => {
-            if seg.len() < 8 {
-                return Err(DropReason::Truncated);
-            }
-            let ulen = be16(seg, 4) as usize;
-            if ulen < 8 || ulen > seg.len() {
-                return Err(DropReason::Malformed);
-            }
-            let stored = be16(seg, 6);
-            // A zero UDP/IPv4 checksum means "not computed".
-            if verify_l4
-                && (v6 || stored != 0)
-                && !checksum::verify_l4(&src, &dst, proto_, &seg[..ulen])
-            {
+            let u = UdpPacket::new_checked(seg).map_err(wire_drop)?;
+            if verify_l4 && !u.verify_checksum(&src, &dst) {
                 return Err(DropReason::BadChecksum);
             }
-            p.sport = be16(seg, 0);
-            p.dport = be16(seg, 2);
+            p.sport = u.src_port();
+            p.dport = u.dst_port();
             p.kind = L4::Udp;
         }
-        proto::ICMP | proto::ICMPV6 if (proto_ == proto::ICMP) != v6 => {
-            if seg.len() < 8 {
-                return Err(DropReason::Truncated);
-            }
-            let ok = if v6 {
-                checksum::verify_l4(&src, &dst, proto_, seg)
-            } else {
-                checksum::fold(checksum::sum(seg)) == 0xffff
-            };
-            if verify_l4 && !ok {
+        proto::ICMP if !v6 => {
+            let m = IcmpPacket::new_checked(seg).map_err(wire_drop)?;
+            if verify_l4 && !m.verify_checksum() {
                 return Err(DropReason::BadChecksum);
             }
-            let ty = seg[0];
-            p.kind = match (v6, ty) {
-                (false, 8) | (true, 128) => L4::Echo(true),
-                (false, 0) | (true, 129) => L4::Echo(false),
-                (false, 3 | 4 | 5 | 11 | 12) | (true, 1..=4) => L4::IcmpError,
+            p.kind = match m.msg_type() {
+                icmp_type::ECHO_REQUEST => L4::Echo(true),
+                icmp_type::ECHO_REPLY => L4::Echo(false),
+                _ if m.is_error() => L4::IcmpError,
                 _ => L4::Other,
             };
             if let L4::Echo(_) = p.kind {
-                let id = be16(seg, 4);
-                p.sport = id;
-                p.dport = id;
+                // One identifier for both sides.
+                p.sport = m.echo_ident();
+                p.dport = p.sport;
+            }
+        }
+        proto::ICMPV6 if v6 => {
+            let m = Icmpv6Packet::new_checked(seg).map_err(wire_drop)?;
+            if verify_l4 && !m.verify_checksum(&src, &dst) {
+                return Err(DropReason::BadChecksum);
+            }
+            p.kind = match m.msg_type() {
+                icmpv6_type::ECHO_REQUEST => L4::Echo(true),
+                icmpv6_type::ECHO_REPLY => L4::Echo(false),
+                _ if m.is_error() => L4::IcmpError,
+                _ => L4::Other,
+            };
+            if let L4::Echo(_) = p.kind {
+                // One identifier for both sides.
+                p.sport = m.echo_ident();
+                p.dport = p.sport;
             }
         }
         _ => {}

@@ -1,36 +1,76 @@
 //! In-place header rewrites with incremental checksum updates (RFC 1624):
 //! address/port translation, TTL, TOA insertion, MSS clamping and IPIP
-//! encapsulation. Offsets are relative to the frame start.
+//! encapsulation. Offsets in [`Parsed`] are relative to the frame start; the
+//! header fields are read and written through the `wire` views only.
 
-use super::parse::{be16, Parsed, L4};
+use super::parse::{Parsed, L4};
 use crate::addr::{proto, Addr};
-use crate::wire::checksum;
+use crate::wire::ethernet::{ethertype, EthernetFrame};
+use crate::wire::icmp::IcmpPacket;
+use crate::wire::icmpv6::Icmpv6Packet;
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv6::{self, Ipv6Packet};
 pub(crate) use crate::wire::tcp::toa_len;
-use crate::wire::tcp::write_toa;
+use crate::wire::tcp::{self, write_toa, TcpPacket, TOA_LEN_V6};
+use crate::wire::udp::UdpPacket;
+use crate::wire::{checksum, sub_mut};
 
+/// The smallest MSS a clamp leaves (the IPv4 default, RFC 9293).
+const MIN_MSS: u16 = 536;
+
+/// The IP header (from `l3`) and the transport segment (from `l4` to the end
+/// of the IP packet) of the frame `f`, as two disjoint slices. Out of range
+/// (never, for a frame `p` was parsed from) they are cut short, not a panic.
 #[inline]
-pub(crate) fn put16(b: &mut [u8], off: usize, v: u16) {
-    if let Some(s) = b.get_mut(off..off + 2) {
-        s.copy_from_slice(&v.to_be_bytes());
-    }
+pub(crate) fn split<'a>(f: &'a mut [u8], p: &Parsed) -> (&'a mut [u8], &'a mut [u8]) {
+    let end = (p.l3 + p.ip_len).min(f.len());
+    let (front, seg) = f[..end].split_at_mut(p.l4.min(end));
+    (sub_mut(front, p.l3, p.l4), seg)
 }
 
+/// The transport checksum as stored and whether it covers a pseudo-header;
+/// `None` when there is none to maintain (other protocols, UDP/IPv4 "none").
 #[inline]
-fn put_addr(b: &mut [u8], off: usize, a: &Addr) {
-    let w = a.wire_bytes();
-    if let Some(s) = b.get_mut(off..off + w.len()) {
-        s.copy_from_slice(w);
-    }
-}
-
-/// Where the transport checksum lives, and whether it covers a pseudo-header.
-fn l4_csum_off(p: &Parsed) -> Option<(usize, bool)> {
+fn l4_checksum(seg: &[u8], p: &Parsed) -> Option<(u16, bool)> {
     match p.kind {
-        L4::Tcp => Some((16, true)),
-        L4::Udp => Some((6, true)),
-        L4::Echo(_) | L4::IcmpError | L4::Other if p.proto == proto::ICMPV6 => Some((2, true)),
-        L4::Echo(_) | L4::IcmpError => Some((2, false)),
+        L4::Tcp => Some((TcpPacket::new_unchecked(seg).checksum(), true)),
+        L4::Udp => match UdpPacket::new_unchecked(seg).checksum() {
+            0 if !p.v6 => None,
+            c => Some((c, true)),
+        },
+        _ if p.proto == proto::ICMPV6 => Some((Icmpv6Packet::new_unchecked(seg).checksum(), true)),
+        L4::Echo(_) | L4::IcmpError => Some((IcmpPacket::new_unchecked(seg).checksum(), false)),
         L4::Other => None,
+    }
+}
+
+/// Stores the transport checksum `c` computed by updates (UDP sends a
+/// computed 0 as 0xffff).
+#[inline]
+fn set_l4_checksum(seg: &mut [u8], p: &Parsed, c: u16) {
+    match p.kind {
+        L4::Tcp => TcpPacket::new_unchecked(seg).set_checksum(c),
+        L4::Udp => UdpPacket::new_unchecked(seg).set_checksum(checksum::udp_fix(c)),
+        _ if p.proto == proto::ICMPV6 => Icmpv6Packet::new_unchecked(seg).set_checksum(c),
+        _ => IcmpPacket::new_unchecked(seg).set_checksum(c),
+    }
+}
+
+/// Sets the IP source and destination from `p`'s to `src` and `dst`; the
+/// IPv4 header checksum is updated once for both.
+#[inline]
+fn set_ip_addrs(ip: &mut [u8], p: &Parsed, src: &Addr, dst: &Addr) {
+    if p.v6 {
+        let mut h = Ipv6Packet::new_unchecked(ip);
+        h.set_src(src);
+        h.set_dst(dst);
+    } else {
+        let mut h = Ipv4Packet::new_unchecked(ip);
+        let c = checksum::update_addr(h.checksum(), &p.src, src);
+        let c = checksum::update_addr(c, &p.dst, dst);
+        h.set_src(src);
+        h.set_dst(dst);
+        h.set_checksum(c);
     }
 }
 
@@ -45,76 +85,58 @@ pub(crate) fn translate(
     dst: Addr,
     dport: u16,
 ) {
-    let (sa, da) = if p.v6 {
-        (p.l3 + 8, p.l3 + 24)
-    } else {
-        (p.l3 + 12, p.l3 + 16)
-    };
-    let csum = l4_csum_off(p);
-    let udp_none = p.kind == L4::Udp && !p.v6 && be16(f, p.l4 + 6) == 0;
-    let mut l4c = csum.map(|(o, _)| be16(f, p.l4 + o)).unwrap_or(0);
-    let pseudo = csum.is_some_and(|(_, ps)| ps) && !udp_none;
-    let mut ipc = if p.v6 { 0 } else { be16(f, p.l3 + 10) };
-    if src != p.src {
-        if !p.v6 {
-            ipc = checksum::update_addr(ipc, &p.src, &src);
+    let (ip, seg) = split(f, p);
+    let csum = l4_checksum(seg, p);
+    let mut c = csum.map_or(0, |(c, _)| c);
+    if src != p.src || dst != p.dst {
+        if csum.is_some_and(|(_, pseudo)| pseudo) {
+            c = checksum::update_addr(c, &p.src, &src);
+            c = checksum::update_addr(c, &p.dst, &dst);
         }
-        if pseudo {
-            l4c = checksum::update_addr(l4c, &p.src, &src);
-        }
-        put_addr(f, sa, &src);
+        set_ip_addrs(ip, p, &src, &dst);
         p.src = src;
-    }
-    if dst != p.dst {
-        if !p.v6 {
-            ipc = checksum::update_addr(ipc, &p.dst, &dst);
-        }
-        if pseudo {
-            l4c = checksum::update_addr(l4c, &p.dst, &dst);
-        }
-        put_addr(f, da, &dst);
         p.dst = dst;
     }
-    let ports = matches!(p.kind, L4::Tcp | L4::Udp);
-    if ports {
-        if sport != p.sport {
-            if !udp_none {
-                l4c = checksum::update16(l4c, p.sport, sport);
+    match p.kind {
+        L4::Tcp | L4::Udp => {
+            if sport != p.sport || dport != p.dport {
+                c = checksum::update16(c, p.sport, sport);
+                c = checksum::update16(c, p.dport, dport);
+                if p.kind == L4::Tcp {
+                    let mut t = TcpPacket::new_unchecked(&mut *seg);
+                    t.set_src_port(sport);
+                    t.set_dst_port(dport);
+                } else {
+                    let mut u = UdpPacket::new_unchecked(&mut *seg);
+                    u.set_src_port(sport);
+                    u.set_dst_port(dport);
+                }
+                p.sport = sport;
+                p.dport = dport;
             }
-            put16(f, p.l4, sport);
-            p.sport = sport;
         }
-        if dport != p.dport {
-            if !udp_none {
-                l4c = checksum::update16(l4c, p.dport, dport);
+        L4::Echo(req) => {
+            // One identifier: requests carry the "source" side's, replies the other's.
+            let (old, new) = if req {
+                (p.sport, sport)
+            } else {
+                (p.dport, dport)
+            };
+            if old != new {
+                c = checksum::update16(c, old, new);
+                if p.v6 {
+                    Icmpv6Packet::new_unchecked(&mut *seg).set_echo_ident(new);
+                } else {
+                    IcmpPacket::new_unchecked(&mut *seg).set_echo_ident(new);
+                }
+                p.sport = new;
+                p.dport = new;
             }
-            put16(f, p.l4 + 2, dport);
-            p.dport = dport;
         }
-    } else if let L4::Echo(req) = p.kind {
-        // One identifier: requests carry the "source" side's, replies the other's.
-        let (old, new) = if req {
-            (p.sport, sport)
-        } else {
-            (p.dport, dport)
-        };
-        if old != new {
-            l4c = checksum::update16(l4c, old, new);
-            put16(f, p.l4 + 4, new);
-            p.sport = new;
-            p.dport = new;
-        }
+        L4::IcmpError | L4::Other => {}
     }
-    if let Some((o, _)) = csum {
-        if !udp_none {
-            if p.kind == L4::Udp {
-                l4c = checksum::udp_fix(l4c);
-            }
-            put16(f, p.l4 + o, l4c);
-        }
-    }
-    if !p.v6 {
-        put16(f, p.l3 + 10, ipc);
+    if csum.is_some() {
+        set_l4_checksum(seg, p, c);
     }
 }
 
@@ -124,16 +146,11 @@ pub(crate) fn dec_ttl(f: &mut [u8], p: &mut Parsed) -> bool {
         return false;
     }
     let ttl = p.ttl - 1;
+    let (ip, _) = split(f, p);
     if p.v6 {
-        if let Some(b) = f.get_mut(p.l3 + 7) {
-            *b = ttl;
-        }
+        Ipv6Packet::new_unchecked(ip).set_hop_limit(ttl);
     } else {
-        let old = be16(f, p.l3 + 8);
-        let new = ((ttl as u16) << 8) | (old & 0xff);
-        let c = checksum::update16(be16(f, p.l3 + 10), old, new);
-        put16(f, p.l3 + 8, new);
-        put16(f, p.l3 + 10, c);
+        Ipv4Packet::new_unchecked(ip).rewrite_ttl(ttl);
     }
     p.ttl = ttl;
     true
@@ -141,13 +158,11 @@ pub(crate) fn dec_ttl(f: &mut [u8], p: &mut Parsed) -> bool {
 
 /// Sets the IP length fields after the packet grew or shrank.
 fn set_ip_len(f: &mut [u8], p: &mut Parsed, new_len: usize) {
+    let ip = sub_mut(f, p.l3, p.l4);
     if p.v6 {
-        put16(f, p.l3 + 4, (new_len - 40) as u16);
+        Ipv6Packet::new_unchecked(ip).set_payload_len((new_len - ipv6::HEADER_LEN) as u16);
     } else {
-        let old = be16(f, p.l3 + 2);
-        let c = checksum::update16(be16(f, p.l3 + 10), old, new_len as u16);
-        put16(f, p.l3 + 2, new_len as u16);
-        put16(f, p.l3 + 10, c);
+        Ipv4Packet::new_unchecked(ip).rewrite_total_len(new_len as u16);
     }
     p.ip_len = new_len;
 }
@@ -187,60 +202,38 @@ pub(crate) fn insert_toa(
     mtu: usize,
 ) -> bool {
     let n = toa_len(cip);
-    if p.tcp_hlen + n > 60 || p.ip_len + n > mtu {
+    if p.tcp_hlen + n > tcp::MAX_HEADER_LEN || p.ip_len + n > mtu {
         return false;
     }
     let at = p.l4 + p.tcp_hlen;
     if !open_gap(buf, head, len, at, n) {
         return false;
     }
-    let f = &mut buf[*head..*head + *len];
-    let mut opt = [0u8; 20];
+    let f = sub_mut(buf, *head, *head + *len);
+    let mut opt = [0u8; TOA_LEN_V6];
     write_toa(&mut opt, cport, cip);
-    f[at..at + n].copy_from_slice(&opt[..n]);
+    sub_mut(f, at, at + n).copy_from_slice(&opt[..n]);
     // Checksum: the data-offset word, the pseudo-header length and the new bytes.
-    let old_w = be16(f, p.l4 + 12);
-    let new_hlen = p.tcp_hlen + n;
-    let new_w = (old_w & 0x0fff) | (((new_hlen / 4) as u16) << 12);
-    put16(f, p.l4 + 12, new_w);
     let old_seg = (p.ip_len - (p.l4 - p.l3)) as u32;
-    let mut c = be16(f, p.l4 + 16);
-    c = checksum::update16(c, old_w, new_w);
-    c = checksum::update32(c, old_seg, old_seg + n as u32);
-    c = checksum::finish(u32::from(!c) + checksum::sum(&opt[..n]));
-    put16(f, p.l4 + 16, c);
-    p.tcp_hlen = new_hlen;
+    let mut t = TcpPacket::new_unchecked(sub_mut(f, p.l4, p.l3 + p.ip_len + n));
+    t.rewrite_header_len(p.tcp_hlen + n);
+    let c = checksum::update32(t.checksum(), old_seg, old_seg + n as u32);
+    t.set_checksum(checksum::finish(u32::from(!c) + checksum::sum(&opt[..n])));
+    p.tcp_hlen += n;
     let new_len = p.ip_len + n;
     set_ip_len(f, p, new_len);
     true
 }
 
-/// Lowers the MSS option of a SYN by `by` bytes (room for TOA). No-op without an MSS option.
+/// Lowers the MSS option of a SYN by `by` bytes (room for TOA), not below
+/// 536. No-op without an MSS option.
 pub(crate) fn clamp_mss(f: &mut [u8], p: &Parsed, by: u16) {
-    let end = p.l4 + p.tcp_hlen;
-    let mut i = p.l4 + 20;
-    while i < end {
-        let kind = f[i];
-        match kind {
-            0 => return,
-            1 => i += 1,
-            _ => {
-                let l = f.get(i + 1).copied().unwrap_or(0) as usize;
-                if l < 2 || i + l > end {
-                    return;
-                }
-                if kind == 2 && l == 4 {
-                    let old = be16(f, i + 2);
-                    let new = old.saturating_sub(by).max(536);
-                    if new != old {
-                        let c = checksum::update16(be16(f, p.l4 + 16), old, new);
-                        put16(f, i + 2, new);
-                        put16(f, p.l4 + 16, c);
-                    }
-                    return;
-                }
-                i += l;
-            }
+    let (_, seg) = split(f, p);
+    let mut t = TcpPacket::new_unchecked(seg);
+    if let Some(old) = t.mss() {
+        let new = old.saturating_sub(by).max(MIN_MSS);
+        if new != old {
+            t.set_mss(new);
         }
     }
 }
@@ -258,55 +251,31 @@ pub(crate) fn encapsulate(
     mtu: usize,
 ) -> bool {
     let outer_v6 = !dst.is_v4();
-    let n = if outer_v6 { 40 } else { 20 };
+    let n = if outer_v6 {
+        ipv6::HEADER_LEN
+    } else {
+        ipv4::HEADER_LEN
+    };
     if p.ip_len + n > mtu || !open_gap(buf, head, len, p.l3, n) {
         return false;
     }
-    let f = &mut buf[*head..*head + *len];
+    let f = sub_mut(buf, *head, *head + *len);
     let inner_proto = if p.v6 { proto::IPV6 } else { proto::IPIP };
-    let total = p.ip_len + n;
     let l3 = p.l3;
+    let inner_len = p.ip_len as u16;
+    let outer = sub_mut(f, l3, l3 + n);
     if outer_v6 {
-        put16(f, l3 - 2, 0x86dd);
-        f[l3..l3 + 4].copy_from_slice(&[0x60, 0, 0, 0]);
-        put16(f, l3 + 4, p.ip_len as u16);
-        f[l3 + 6] = inner_proto;
-        f[l3 + 7] = 64;
-        f[l3 + 8..l3 + 24].copy_from_slice(&src.0);
-        f[l3 + 24..l3 + 40].copy_from_slice(&dst.0);
+        ipv6::write_header(outer, src, dst, inner_proto, 64, inner_len);
     } else {
-        put16(f, l3 - 2, 0x0800);
-        let h = &mut f[l3..l3 + 20];
-        h.copy_from_slice(&[
-            0x45,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            64,
-            inner_proto,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ]);
-        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        h[12..16].copy_from_slice(&src.v4_bytes());
-        h[16..20].copy_from_slice(&dst.v4_bytes());
-        let c = checksum::finish(checksum::sum(h));
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+        ipv4::write_header(outer, src, dst, inner_proto, 64, inner_len, 0, false);
     }
+    EthernetFrame::new_unchecked(sub_mut(f, 0, l3)).set_ethertype(if outer_v6 {
+        ethertype::IPV6
+    } else {
+        ethertype::IPV4
+    });
     p.l4 = l3 + n;
-    p.ip_len = total;
+    p.ip_len += n;
     p.v6 = outer_v6;
     p.proto = inner_proto;
     p.src = *src;

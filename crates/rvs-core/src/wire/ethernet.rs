@@ -32,6 +32,13 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    /// Wraps `buf` without checking it, for a frame an earlier check already
+    /// validated. The getters stay panic-free whatever the buffer holds.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        EthernetFrame { buf }
+    }
+
     /// Validates that the header, including any VLAN tags, fits the buffer.
     ///
     /// A third stacked tag is `Unsupported`: nothing in front of us produces

@@ -6,6 +6,27 @@ use super::{rd16, rd8, sub, wr16, wr8, WireError};
 /// Length of the ICMP header (type, code, checksum, 4 bytes of rest).
 pub const HEADER_LEN: usize = 8;
 
+/// Where each field of the ICMPv4 header is, in bytes from its start: the
+/// one place that knows the layout (the view and the pipeline use these).
+pub mod field {
+    use core::ops::{Range, RangeFrom};
+
+    /// Message type.
+    pub const TYPE: usize = 0;
+    /// Message code.
+    pub const CODE: usize = 1;
+    /// Checksum.
+    pub const CHECKSUM: Range<usize> = 2..4;
+    /// Echo identifier.
+    pub const ECHO_IDENT: Range<usize> = 4..6;
+    /// Echo sequence number.
+    pub const ECHO_SEQ: Range<usize> = 6..8;
+    /// Next-hop MTU of a "fragmentation needed" message.
+    pub const NEXT_HOP_MTU: Range<usize> = 6..8;
+    /// Echo data, or the datagram an error quotes.
+    pub const DATA: RangeFrom<usize> = 8..;
+}
+
 /// ICMPv4 message types.
 pub mod icmp_type {
     /// Echo reply.
@@ -36,6 +57,15 @@ pub struct IcmpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> IcmpPacket<T> {
+    /// Wraps `buf` without checking it, for a buffer an earlier check
+    /// already validated (as `new_checked` would). The getters stay
+    /// panic-free whatever the buffer holds: out of range they read zeros
+    /// and the setters write nothing.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        IcmpPacket { buf }
+    }
+
     /// Validates that the 8-byte header is present.
     #[inline]
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
@@ -60,19 +90,19 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     /// Message type (see [`icmp_type`]).
     #[inline]
     pub fn msg_type(&self) -> u8 {
-        rd8(self.buf.as_ref(), 0)
+        rd8(self.buf.as_ref(), field::TYPE)
     }
 
     /// Message code.
     #[inline]
     pub fn code(&self) -> u8 {
-        rd8(self.buf.as_ref(), 1)
+        rd8(self.buf.as_ref(), field::CODE)
     }
 
     /// Checksum as stored.
     #[inline]
     pub fn checksum(&self) -> u16 {
-        rd16(self.buf.as_ref(), 2)
+        rd16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 
     /// Whether this is an echo request or reply.
@@ -87,13 +117,13 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     /// Echo identifier (meaningful for echo request/reply).
     #[inline]
     pub fn echo_ident(&self) -> u16 {
-        rd16(self.buf.as_ref(), 4)
+        rd16(self.buf.as_ref(), field::ECHO_IDENT.start)
     }
 
     /// Echo sequence number (meaningful for echo request/reply).
     #[inline]
     pub fn echo_seq(&self) -> u16 {
-        rd16(self.buf.as_ref(), 6)
+        rd16(self.buf.as_ref(), field::ECHO_SEQ.start)
     }
 
     /// Whether this is an error message quoting an original datagram
@@ -134,7 +164,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     #[inline]
     pub fn next_hop_mtu(&self) -> Option<u16> {
         if self.msg_type() == icmp_type::DEST_UNREACH && self.code() == FRAG_NEEDED {
-            Some(rd16(self.buf.as_ref(), 6))
+            Some(rd16(self.buf.as_ref(), field::NEXT_HOP_MTU.start))
         } else {
             None
         }
@@ -151,32 +181,43 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     /// Sets the type (checksum untouched).
     #[inline]
     pub fn set_msg_type(&mut self, t: u8) {
-        wr8(self.buf.as_mut(), 0, t);
+        wr8(self.buf.as_mut(), field::TYPE, t);
     }
 
     /// Sets the code (checksum untouched).
     #[inline]
     pub fn set_code(&mut self, c: u8) {
-        wr8(self.buf.as_mut(), 1, c);
+        wr8(self.buf.as_mut(), field::CODE, c);
     }
 
     /// Sets the stored checksum.
     #[inline]
     pub fn set_checksum(&mut self, c: u16) {
-        wr16(self.buf.as_mut(), 2, c);
+        wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
     /// Sets the echo identifier (checksum untouched; see
     /// [`IcmpPacket::rewrite_echo_ident`]).
     #[inline]
     pub fn set_echo_ident(&mut self, id: u16) {
-        wr16(self.buf.as_mut(), 4, id);
+        wr16(self.buf.as_mut(), field::ECHO_IDENT.start, id);
     }
 
     /// Sets the echo sequence number (checksum untouched).
     #[inline]
     pub fn set_echo_seq(&mut self, s: u16) {
-        wr16(self.buf.as_mut(), 6, s);
+        wr16(self.buf.as_mut(), field::ECHO_SEQ.start, s);
+    }
+
+    /// Sets the type, updating the checksum incrementally (an echo request
+    /// becomes a reply).
+    #[inline]
+    pub fn rewrite_msg_type(&mut self, t: u8) {
+        let code = self.code() as u16;
+        let old = (self.msg_type() as u16) << 8 | code;
+        let c = checksum::update16(self.checksum(), old, (t as u16) << 8 | code);
+        self.set_msg_type(t);
+        self.set_checksum(c);
     }
 
     /// Sets the echo identifier, updating the checksum incrementally (used
@@ -276,6 +317,8 @@ mod tests {
             assert_eq!(c, !ref_sum(&z));
         }
         let mut p = IcmpPacket::new_checked(&mut v[..]).unwrap();
+        p.rewrite_msg_type(icmp_type::ECHO_REPLY);
+        assert!(p.verify_checksum());
         p.set_msg_type(icmp_type::ECHO_REPLY);
         p.set_code(0);
         p.set_echo_seq(2);

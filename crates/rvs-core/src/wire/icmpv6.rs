@@ -6,6 +6,33 @@ use crate::addr::{proto, Addr, Mac};
 
 /// Length of the common ICMPv6 header (type, code, checksum, 4 bytes).
 pub const HEADER_LEN: usize = 8;
+
+/// Where each field of the ICMPv6 header is, in bytes from its start: the
+/// one place that knows the layout (the view and the pipeline use these).
+pub mod field {
+    use core::ops::{Range, RangeFrom};
+
+    /// Message type.
+    pub const TYPE: usize = 0;
+    /// Message code.
+    pub const CODE: usize = 1;
+    /// Checksum.
+    pub const CHECKSUM: Range<usize> = 2..4;
+    /// Echo identifier.
+    pub const ECHO_IDENT: Range<usize> = 4..6;
+    /// Echo sequence number.
+    pub const ECHO_SEQ: Range<usize> = 6..8;
+    /// MTU of a Packet Too Big message.
+    pub const MTU: Range<usize> = 4..8;
+    /// Flags of a Neighbor Advertisement.
+    pub const NA_FLAGS: usize = 4;
+    /// Target address of a Neighbor Solicitation / Advertisement.
+    pub const ND_TARGET: Range<usize> = 8..24;
+    /// Options of a Neighbor Solicitation / Advertisement.
+    pub const ND_OPTIONS: RangeFrom<usize> = 24..;
+    /// The packet an error quotes.
+    pub const DATA: RangeFrom<usize> = 8..;
+}
 /// Length of a Neighbor Solicitation / Advertisement before its options.
 pub const ND_LEN: usize = 24;
 /// Length of the Neighbor Advertisement written by [`write_neighbor_advert`].
@@ -48,6 +75,20 @@ fn is_nd(t: u8) -> bool {
     t == icmpv6_type::NEIGHBOR_SOLICIT || t == icmpv6_type::NEIGHBOR_ADVERT
 }
 
+/// Whether an ND option list is well formed: each option's length (in units
+/// of 8 bytes) is nonzero and the option ends inside the list.
+fn nd_options_ok(opts: &[u8]) -> bool {
+    let mut off = 0;
+    while off < opts.len() {
+        let len = rd8(opts, off + 1) as usize * 8;
+        if len == 0 || off + len > opts.len() {
+            return false;
+        }
+        off += len;
+    }
+    true
+}
+
 /// A view of an ICMPv6 message (the upper-layer payload).
 #[derive(Debug, Clone)]
 pub struct Icmpv6Packet<T: AsRef<[u8]>> {
@@ -55,13 +96,28 @@ pub struct Icmpv6Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
+    /// Wraps `buf` without checking it, for a buffer an earlier check
+    /// already validated (as `new_checked` would). The getters stay
+    /// panic-free whatever the buffer holds: out of range they read zeros
+    /// and the setters write nothing.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        Icmpv6Packet { buf }
+    }
+
     /// Validates the 8-byte header, and for NS/NA the 24 bytes up to the end
-    /// of the target address.
+    /// of the target address (`Truncated`) and the option list: every option
+    /// at least 8 bytes and inside the message (`BadOption`; RFC 4861 §7.1
+    /// discards such messages).
     #[inline]
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
         let b = buf.as_ref();
-        if b.len() < HEADER_LEN || (is_nd(rd8(b, 0)) && b.len() < ND_LEN) {
+        let nd = is_nd(rd8(b, field::TYPE));
+        if b.len() < HEADER_LEN || (nd && b.len() < ND_LEN) {
             return Err(WireError::Truncated);
+        }
+        if nd && !nd_options_ok(sub(b, ND_LEN, b.len())) {
+            return Err(WireError::BadOption);
         }
         Ok(Icmpv6Packet { buf })
     }
@@ -81,19 +137,19 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     /// Message type (see [`icmpv6_type`]).
     #[inline]
     pub fn msg_type(&self) -> u8 {
-        rd8(self.buf.as_ref(), 0)
+        rd8(self.buf.as_ref(), field::TYPE)
     }
 
     /// Message code.
     #[inline]
     pub fn code(&self) -> u8 {
-        rd8(self.buf.as_ref(), 1)
+        rd8(self.buf.as_ref(), field::CODE)
     }
 
     /// Checksum as stored.
     #[inline]
     pub fn checksum(&self) -> u16 {
-        rd16(self.buf.as_ref(), 2)
+        rd16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 
     /// Whether this is an echo request or reply.
@@ -108,13 +164,13 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     /// Echo identifier (meaningful for echo request/reply).
     #[inline]
     pub fn echo_ident(&self) -> u16 {
-        rd16(self.buf.as_ref(), 4)
+        rd16(self.buf.as_ref(), field::ECHO_IDENT.start)
     }
 
     /// Echo sequence number (meaningful for echo request/reply).
     #[inline]
     pub fn echo_seq(&self) -> u16 {
-        rd16(self.buf.as_ref(), 6)
+        rd16(self.buf.as_ref(), field::ECHO_SEQ.start)
     }
 
     /// Whether this is an error message (types 1 to 4) quoting a packet.
@@ -138,7 +194,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     #[inline]
     pub fn mtu(&self) -> Option<u32> {
         if self.msg_type() == icmpv6_type::PACKET_TOO_BIG {
-            Some(rd32(self.buf.as_ref(), 4))
+            Some(rd32(self.buf.as_ref(), field::MTU.start))
         } else {
             None
         }
@@ -148,7 +204,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     #[inline]
     pub fn nd_target(&self) -> Option<Addr> {
         if is_nd(self.msg_type()) {
-            Some(Addr(rd_arr(self.buf.as_ref(), 8)))
+            Some(Addr(rd_arr(self.buf.as_ref(), field::ND_TARGET.start)))
         } else {
             None
         }
@@ -158,7 +214,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     #[inline]
     pub fn na_flags(&self) -> u8 {
         if self.msg_type() == icmpv6_type::NEIGHBOR_ADVERT {
-            rd8(self.buf.as_ref(), 4)
+            rd8(self.buf.as_ref(), field::NA_FLAGS)
         } else {
             0
         }
@@ -211,25 +267,36 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     /// Sets the type (checksum untouched).
     #[inline]
     pub fn set_msg_type(&mut self, t: u8) {
-        wr8(self.buf.as_mut(), 0, t);
+        wr8(self.buf.as_mut(), field::TYPE, t);
     }
 
     /// Sets the code (checksum untouched).
     #[inline]
     pub fn set_code(&mut self, c: u8) {
-        wr8(self.buf.as_mut(), 1, c);
+        wr8(self.buf.as_mut(), field::CODE, c);
     }
 
     /// Sets the stored checksum.
     #[inline]
     pub fn set_checksum(&mut self, c: u16) {
-        wr16(self.buf.as_mut(), 2, c);
+        wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
     /// Sets the echo identifier (checksum untouched).
     #[inline]
     pub fn set_echo_ident(&mut self, id: u16) {
-        wr16(self.buf.as_mut(), 4, id);
+        wr16(self.buf.as_mut(), field::ECHO_IDENT.start, id);
+    }
+
+    /// Sets the type, updating the checksum incrementally (an echo request
+    /// becomes a reply).
+    #[inline]
+    pub fn rewrite_msg_type(&mut self, t: u8) {
+        let code = self.code() as u16;
+        let old = (self.msg_type() as u16) << 8 | code;
+        let c = checksum::update16(self.checksum(), old, (t as u16) << 8 | code);
+        self.set_msg_type(t);
+        self.set_checksum(c);
     }
 
     /// Sets the echo identifier, updating the checksum incrementally.
@@ -247,6 +314,32 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
         let c = checksum::l4_checksum(src, dst, proto::ICMPV6, self.buf.as_ref());
         self.set_checksum(c);
     }
+}
+
+/// Length of the Neighbor Solicitation written by [`write_neighbor_solicit`].
+pub const NS_LEN: usize = 32;
+
+/// Writes a Neighbor Solicitation for `target` with a Source Link-Layer
+/// Address option carrying `mac`, checksummed for `src` -> `dst`; returns
+/// [`NS_LEN`], or 0 if `buf` is shorter.
+pub fn write_neighbor_solicit(
+    buf: &mut [u8],
+    src: &Addr,
+    dst: &Addr,
+    target: &Addr,
+    mac: Mac,
+) -> usize {
+    let Some(b) = buf.get_mut(..NS_LEN) else {
+        return 0;
+    };
+    b[..8].copy_from_slice(&[icmpv6_type::NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0]);
+    b[field::ND_TARGET].copy_from_slice(&target.0);
+    b[24] = OPT_SOURCE_LL;
+    b[25] = 1;
+    b[26..32].copy_from_slice(&mac.0);
+    let c = checksum::l4_checksum(src, dst, proto::ICMPV6, b);
+    b[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    NS_LEN
 }
 
 /// Writes a Neighbor Advertisement for `target` with a Target Link-Layer
@@ -324,19 +417,61 @@ mod tests {
             Icmpv6Packet::new_checked(&v[..23]).unwrap_err(),
             WireError::Truncated
         );
-        // Zero-length option: malformed, no address.
+        // Zero-length option: malformed (RFC 4861 §7.1.1), and an unchecked
+        // view yields no address from it.
         let mut b = v.clone();
         b[25] = 0;
         assert_eq!(
-            Icmpv6Packet::new_checked(&b[..]).unwrap().source_ll_addr(),
-            None
+            Icmpv6Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadOption
         );
+        assert_eq!(Icmpv6Packet::new_unchecked(&b[..]).source_ll_addr(), None);
         // Option running past the end.
         b[25] = 2;
         assert_eq!(
-            Icmpv6Packet::new_checked(&b[..]).unwrap().source_ll_addr(),
-            None
+            Icmpv6Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadOption
         );
+        assert_eq!(Icmpv6Packet::new_unchecked(&b[..]).source_ll_addr(), None);
+        // A partial option after a whole one.
+        let mut b = v.clone();
+        b.extend_from_slice(&[1, 1, 0]);
+        assert_eq!(
+            Icmpv6Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadOption
+        );
+    }
+
+    #[test]
+    fn solicit_builder() {
+        let src = a("fe80::1");
+        let dst = a("ff02::1:ff00:100");
+        let mut b = [0u8; 40];
+        let mac = Mac([0x52, 0x54, 0, 0, 0, 1]);
+        assert_eq!(
+            write_neighbor_solicit(&mut b, &src, &dst, &a("2001:db8::100"), mac),
+            NS_LEN
+        );
+        let mut expect = ns();
+        let c = ref_csum(&src, &dst, &expect);
+        expect[2..4].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(&b[..NS_LEN], &expect[..]);
+        assert_eq!(
+            write_neighbor_solicit(&mut b[..31], &src, &dst, &src, mac),
+            0
+        );
+    }
+
+    #[test]
+    fn echo_request_becomes_reply() {
+        let src = a("2001:db8::1");
+        let dst = a("2001:db8::2");
+        let mut v = vec![128, 0, 0, 0, 0x12, 0x34, 0, 1, b'a', b'b', b'c'];
+        let mut p = Icmpv6Packet::new_checked(&mut v[..]).unwrap();
+        p.fill_checksum(&src, &dst);
+        p.rewrite_msg_type(icmpv6_type::ECHO_REPLY);
+        assert_eq!(p.msg_type(), icmpv6_type::ECHO_REPLY);
+        assert!(p.verify_checksum(&src, &dst));
     }
 
     #[test]

@@ -7,6 +7,35 @@ use crate::addr::Addr;
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;
 
+/// Where each field of the IPv4 header is, in bytes from its start: the
+/// one place that knows the layout (the view and the pipeline use these).
+pub mod field {
+    use core::ops::{Range, RangeFrom};
+
+    /// Version (high nibble) and header length in 32-bit words.
+    pub const VER_IHL: usize = 0;
+    /// DSCP and ECN.
+    pub const DSCP_ECN: usize = 1;
+    /// Total length.
+    pub const LENGTH: Range<usize> = 2..4;
+    /// Identification.
+    pub const IDENT: Range<usize> = 4..6;
+    /// Flags and fragment offset.
+    pub const FLG_OFF: Range<usize> = 6..8;
+    /// Time to live (the first byte of the TTL/protocol word).
+    pub const TTL: usize = 8;
+    /// Protocol.
+    pub const PROTOCOL: usize = 9;
+    /// Header checksum.
+    pub const CHECKSUM: Range<usize> = 10..12;
+    /// Source address.
+    pub const SRC_ADDR: Range<usize> = 12..16;
+    /// Destination address.
+    pub const DST_ADDR: Range<usize> = 16..20;
+    /// Options (up to the header length), then the payload.
+    pub const OPTIONS: RangeFrom<usize> = 20..;
+}
+
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 
@@ -17,6 +46,15 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// Wraps `buf` without checking it, for a buffer an earlier check
+    /// already validated (as `new_checked` would). The getters stay
+    /// panic-free whatever the buffer holds: out of range they read zeros
+    /// and the setters write nothing.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        Ipv4Packet { buf }
+    }
+
     /// Validates version, IHL and total length against the buffer.
     ///
     /// The buffer may be longer than the total length (Ethernet padding);
@@ -39,17 +77,17 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        if rd8(b, 0) >> 4 != 4 {
+        if rd8(b, field::VER_IHL) >> 4 != 4 {
             return Err(WireError::BadVersion);
         }
-        let hl = (rd8(b, 0) & 0x0f) as usize * 4;
+        let hl = (rd8(b, field::VER_IHL) & 0x0f) as usize * 4;
         if hl < HEADER_LEN {
             return Err(WireError::BadHeaderLen);
         }
         if hl > b.len() {
             return Err(WireError::Truncated);
         }
-        if (rd16(b, 2) as usize) < hl {
+        if (rd16(b, field::LENGTH.start) as usize) < hl {
             return Err(WireError::BadTotalLen);
         }
         Ok(Ipv4Packet { buf })
@@ -70,80 +108,80 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Header length in bytes (20..=60).
     #[inline]
     pub fn header_len(&self) -> usize {
-        (rd8(self.buf.as_ref(), 0) & 0x0f) as usize * 4
+        (rd8(self.buf.as_ref(), field::VER_IHL) & 0x0f) as usize * 4
     }
 
     /// The DSCP/ECN byte (formerly TOS).
     #[inline]
     pub fn dscp_ecn(&self) -> u8 {
-        rd8(self.buf.as_ref(), 1)
+        rd8(self.buf.as_ref(), field::DSCP_ECN)
     }
 
     /// Total length (header plus payload).
     #[inline]
     pub fn total_len(&self) -> u16 {
-        rd16(self.buf.as_ref(), 2)
+        rd16(self.buf.as_ref(), field::LENGTH.start)
     }
 
     /// Identification.
     #[inline]
     pub fn ident(&self) -> u16 {
-        rd16(self.buf.as_ref(), 4)
+        rd16(self.buf.as_ref(), field::IDENT.start)
     }
 
     /// The Don't Fragment flag.
     #[inline]
     pub fn dont_frag(&self) -> bool {
-        rd16(self.buf.as_ref(), 6) & FLAG_DF != 0
+        rd16(self.buf.as_ref(), field::FLG_OFF.start) & FLAG_DF != 0
     }
 
     /// The More Fragments flag.
     #[inline]
     pub fn more_frags(&self) -> bool {
-        rd16(self.buf.as_ref(), 6) & FLAG_MF != 0
+        rd16(self.buf.as_ref(), field::FLG_OFF.start) & FLAG_MF != 0
     }
 
     /// Fragment offset in bytes (the wire field times 8).
     #[inline]
     pub fn frag_offset(&self) -> u16 {
-        (rd16(self.buf.as_ref(), 6) & 0x1fff) << 3
+        (rd16(self.buf.as_ref(), field::FLG_OFF.start) & 0x1fff) << 3
     }
 
     /// Whether this is a fragment (MF set or nonzero offset), i.e. whether the
     /// payload may not start with, or not contain all of, the L4 segment.
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        rd16(self.buf.as_ref(), 6) & (FLAG_MF | 0x1fff) != 0
+        rd16(self.buf.as_ref(), field::FLG_OFF.start) & (FLAG_MF | 0x1fff) != 0
     }
 
     /// Time to live.
     #[inline]
     pub fn ttl(&self) -> u8 {
-        rd8(self.buf.as_ref(), 8)
+        rd8(self.buf.as_ref(), field::TTL)
     }
 
     /// Protocol of the payload (see [`crate::addr::proto`]).
     #[inline]
     pub fn protocol(&self) -> u8 {
-        rd8(self.buf.as_ref(), 9)
+        rd8(self.buf.as_ref(), field::PROTOCOL)
     }
 
     /// Header checksum as stored.
     #[inline]
     pub fn checksum(&self) -> u16 {
-        rd16(self.buf.as_ref(), 10)
+        rd16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 
     /// Source address.
     #[inline]
     pub fn src(&self) -> Addr {
-        Addr::from_v4_bytes(rd_arr(self.buf.as_ref(), 12))
+        Addr::from_v4_bytes(rd_arr(self.buf.as_ref(), field::SRC_ADDR.start))
     }
 
     /// Destination address.
     #[inline]
     pub fn dst(&self) -> Addr {
-        Addr::from_v4_bytes(rd_arr(self.buf.as_ref(), 16))
+        Addr::from_v4_bytes(rd_arr(self.buf.as_ref(), field::DST_ADDR.start))
     }
 
     /// The options (empty for a 20-byte header).
@@ -178,44 +216,44 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// [`Ipv4Packet::rewrite_src`]).
     #[inline]
     pub fn set_src(&mut self, a: &Addr) {
-        wr_bytes(self.buf.as_mut(), 12, &a.v4_bytes());
+        wr_bytes(self.buf.as_mut(), field::SRC_ADDR.start, &a.v4_bytes());
     }
 
     /// Sets the destination address (checksum untouched).
     #[inline]
     pub fn set_dst(&mut self, a: &Addr) {
-        wr_bytes(self.buf.as_mut(), 16, &a.v4_bytes());
+        wr_bytes(self.buf.as_mut(), field::DST_ADDR.start, &a.v4_bytes());
     }
 
     /// Sets the TTL (checksum untouched).
     #[inline]
     pub fn set_ttl(&mut self, ttl: u8) {
-        wr8(self.buf.as_mut(), 8, ttl);
+        wr8(self.buf.as_mut(), field::TTL, ttl);
     }
 
     /// Sets the protocol (checksum untouched).
     #[inline]
     pub fn set_protocol(&mut self, p: u8) {
-        wr8(self.buf.as_mut(), 9, p);
+        wr8(self.buf.as_mut(), field::PROTOCOL, p);
     }
 
     /// Sets the identification (checksum untouched).
     #[inline]
     pub fn set_ident(&mut self, id: u16) {
-        wr16(self.buf.as_mut(), 4, id);
+        wr16(self.buf.as_mut(), field::IDENT.start, id);
     }
 
     /// Sets the total length (checksum untouched). The payload accessors
     /// clamp to the buffer, so a too-large value cannot cause a panic.
     #[inline]
     pub fn set_total_len(&mut self, len: u16) {
-        wr16(self.buf.as_mut(), 2, len);
+        wr16(self.buf.as_mut(), field::LENGTH.start, len);
     }
 
     /// Sets the stored header checksum.
     #[inline]
     pub fn set_checksum(&mut self, c: u16) {
-        wr16(self.buf.as_mut(), 10, c);
+        wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
     /// Recomputes the header checksum from scratch.
@@ -244,20 +282,38 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Sets the TTL, updating the header checksum incrementally.
+    #[inline]
+    pub fn rewrite_ttl(&mut self, ttl: u8) {
+        let old = rd16(self.buf.as_ref(), field::TTL);
+        let new = (ttl as u16) << 8 | (old & 0xff);
+        let c = checksum::update16(self.checksum(), old, new);
+        wr16(self.buf.as_mut(), field::TTL, new);
+        self.set_checksum(c);
+    }
+
+    /// Sets the total length, updating the header checksum incrementally.
+    #[inline]
+    pub fn rewrite_total_len(&mut self, len: u16) {
+        let c = checksum::update16(self.checksum(), self.total_len(), len);
+        self.set_total_len(len);
+        self.set_checksum(c);
+    }
+
     /// Decrements the TTL (saturating at 0) with an incremental checksum
     /// update, and returns the new TTL; the caller drops the packet (and may
     /// send Time Exceeded) when it is 0.
     #[inline]
     pub fn decrement_ttl(&mut self) -> u8 {
         let b = self.buf.as_ref();
-        let old = rd16(b, 8);
-        let ttl = rd8(b, 8);
+        let old = rd16(b, field::TTL);
+        let ttl = rd8(b, field::TTL);
         if ttl == 0 {
             return 0;
         }
         let new = old - 0x0100;
         let c = checksum::update16(self.checksum(), old, new);
-        wr16(self.buf.as_mut(), 8, new);
+        wr16(self.buf.as_mut(), field::TTL, new);
         self.set_checksum(c);
         ttl - 1
     }
@@ -455,6 +511,19 @@ mod tests {
         let c = p.checksum();
         assert_eq!(p.decrement_ttl(), 0);
         assert_eq!((p.ttl(), p.checksum()), (0, c));
+    }
+
+    #[test]
+    fn ttl_and_length_rewrites_keep_the_checksum() {
+        let mut v = packet(0x73 - 20, 0);
+        let mut p = Ipv4Packet::new_checked(&mut v[..]).unwrap();
+        p.rewrite_ttl(3);
+        p.rewrite_total_len(0x70);
+        assert_eq!((p.ttl(), p.protocol(), p.total_len()), (3, 17, 0x70));
+        assert!(p.verify_checksum());
+        let c = p.checksum();
+        p.fill_checksum();
+        assert_eq!(p.checksum(), c);
     }
 
     #[test]

@@ -6,6 +6,27 @@ use crate::addr::Addr;
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = 40;
 
+/// Where each field of the IPv6 header is, in bytes from its start: the
+/// one place that knows the layout (the view and the pipeline use these).
+pub mod field {
+    use core::ops::{Range, RangeFrom};
+
+    /// Version, traffic class and flow label.
+    pub const VER_TC_FLOW: Range<usize> = 0..4;
+    /// Payload length.
+    pub const LENGTH: Range<usize> = 4..6;
+    /// Next header.
+    pub const NXT_HDR: usize = 6;
+    /// Hop limit.
+    pub const HOP_LIMIT: usize = 7;
+    /// Source address.
+    pub const SRC_ADDR: Range<usize> = 8..24;
+    /// Destination address.
+    pub const DST_ADDR: Range<usize> = 24..40;
+    /// Extension headers and payload.
+    pub const PAYLOAD: RangeFrom<usize> = 40..;
+}
+
 /// Extension-header numbers the walk understands.
 pub mod ext {
     /// Hop-by-Hop Options.
@@ -33,6 +54,15 @@ pub struct Ipv6Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
+    /// Wraps `buf` without checking it, for a buffer an earlier check
+    /// already validated (as `new_checked` would). The getters stay
+    /// panic-free whatever the buffer holds: out of range they read zeros
+    /// and the setters write nothing.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        Ipv6Packet { buf }
+    }
+
     /// Validates the version and that the payload length fits the buffer
     /// (which may be longer: Ethernet padding).
     #[inline]
@@ -52,7 +82,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        if rd8(b, 0) >> 4 != 6 {
+        if rd8(b, field::VER_TC_FLOW.start) >> 4 != 6 {
             return Err(WireError::BadVersion);
         }
         Ok(Ipv6Packet { buf })
@@ -73,43 +103,43 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Traffic class (DSCP/ECN).
     #[inline]
     pub fn traffic_class(&self) -> u8 {
-        (rd16(self.buf.as_ref(), 0) >> 4) as u8
+        (rd16(self.buf.as_ref(), field::VER_TC_FLOW.start) >> 4) as u8
     }
 
     /// Flow label (20 bits).
     #[inline]
     pub fn flow_label(&self) -> u32 {
-        rd32(self.buf.as_ref(), 0) & 0x000f_ffff
+        rd32(self.buf.as_ref(), field::VER_TC_FLOW.start) & 0x000f_ffff
     }
 
     /// Payload length (everything after the fixed header).
     #[inline]
     pub fn payload_len(&self) -> u16 {
-        rd16(self.buf.as_ref(), 4)
+        rd16(self.buf.as_ref(), field::LENGTH.start)
     }
 
     /// The Next Header field of the fixed header.
     #[inline]
     pub fn next_header(&self) -> u8 {
-        rd8(self.buf.as_ref(), 6)
+        rd8(self.buf.as_ref(), field::NXT_HDR)
     }
 
     /// Hop limit.
     #[inline]
     pub fn hop_limit(&self) -> u8 {
-        rd8(self.buf.as_ref(), 7)
+        rd8(self.buf.as_ref(), field::HOP_LIMIT)
     }
 
     /// Source address.
     #[inline]
     pub fn src(&self) -> Addr {
-        Addr(rd_arr(self.buf.as_ref(), 8))
+        Addr(rd_arr(self.buf.as_ref(), field::SRC_ADDR.start))
     }
 
     /// Destination address.
     #[inline]
     pub fn dst(&self) -> Addr {
-        Addr(rd_arr(self.buf.as_ref(), 24))
+        Addr(rd_arr(self.buf.as_ref(), field::DST_ADDR.start))
     }
 
     /// The payload after the fixed header, up to the payload length (or the
@@ -179,33 +209,33 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     /// Sets the hop limit.
     #[inline]
     pub fn set_hop_limit(&mut self, h: u8) {
-        wr8(self.buf.as_mut(), 7, h);
+        wr8(self.buf.as_mut(), field::HOP_LIMIT, h);
     }
 
     /// Sets the payload length. The payload accessors clamp to the buffer, so
     /// a too-large value cannot cause a panic.
     #[inline]
     pub fn set_payload_len(&mut self, l: u16) {
-        wr16(self.buf.as_mut(), 4, l);
+        wr16(self.buf.as_mut(), field::LENGTH.start, l);
     }
 
     /// Sets the Next Header field of the fixed header.
     #[inline]
     pub fn set_next_header(&mut self, nh: u8) {
-        wr8(self.buf.as_mut(), 6, nh);
+        wr8(self.buf.as_mut(), field::NXT_HDR, nh);
     }
 
     /// Sets the source address (there is no IPv6 header checksum; the L4
     /// checksum is the caller's).
     #[inline]
     pub fn set_src(&mut self, a: &Addr) {
-        wr_bytes(self.buf.as_mut(), 8, &a.0);
+        wr_bytes(self.buf.as_mut(), field::SRC_ADDR.start, &a.0);
     }
 
     /// Sets the destination address (the L4 checksum is the caller's).
     #[inline]
     pub fn set_dst(&mut self, a: &Addr) {
-        wr_bytes(self.buf.as_mut(), 24, &a.0);
+        wr_bytes(self.buf.as_mut(), field::DST_ADDR.start, &a.0);
     }
 
     /// The payload, mutably (up to the payload length).

@@ -6,6 +6,35 @@ use crate::addr::{proto, Addr};
 
 /// Length of a TCP header without options.
 pub const HEADER_LEN: usize = 20;
+/// Longest TCP header (data offset 15).
+pub const MAX_HEADER_LEN: usize = 60;
+
+/// Where each field of the TCP header is, in bytes from its start: the
+/// one place that knows the layout (the view and the pipeline use these).
+pub mod field {
+    use core::ops::{Range, RangeFrom};
+
+    /// Source port.
+    pub const SRC_PORT: Range<usize> = 0..2;
+    /// Destination port.
+    pub const DST_PORT: Range<usize> = 2..4;
+    /// Sequence number.
+    pub const SEQ_NUM: Range<usize> = 4..8;
+    /// Acknowledgment number.
+    pub const ACK_NUM: Range<usize> = 8..12;
+    /// Data offset (high nibble, in 32-bit words) and reserved bits.
+    pub const DATA_OFF: usize = 12;
+    /// Flags.
+    pub const FLAGS: usize = 13;
+    /// Window.
+    pub const WINDOW: Range<usize> = 14..16;
+    /// Checksum.
+    pub const CHECKSUM: Range<usize> = 16..18;
+    /// Urgent pointer.
+    pub const URGENT: Range<usize> = 18..20;
+    /// Options (up to the data offset), then the payload.
+    pub const OPTIONS: RangeFrom<usize> = 20..;
+}
 
 /// TCP flag bits as found in the flags byte ([`TcpPacket::flags`]).
 pub mod flags {
@@ -186,6 +215,15 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// Wraps `buf` without checking it, for a buffer an earlier check
+    /// already validated (as `new_checked` would). The getters stay
+    /// panic-free whatever the buffer holds: out of range they read zeros
+    /// and the setters write nothing.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        TcpPacket { buf }
+    }
+
     /// Validates that the buffer holds the header and that the data offset is
     /// at least 5 and within the buffer.
     #[inline]
@@ -194,7 +232,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let hl = (rd8(b, 12) >> 4) as usize * 4;
+        let hl = (rd8(b, field::DATA_OFF) >> 4) as usize * 4;
         if hl < HEADER_LEN {
             return Err(WireError::BadHeaderLen);
         }
@@ -219,37 +257,37 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
-        rd16(self.buf.as_ref(), 0)
+        rd16(self.buf.as_ref(), field::SRC_PORT.start)
     }
 
     /// Destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        rd16(self.buf.as_ref(), 2)
+        rd16(self.buf.as_ref(), field::DST_PORT.start)
     }
 
     /// Sequence number.
     #[inline]
     pub fn seq(&self) -> u32 {
-        rd32(self.buf.as_ref(), 4)
+        rd32(self.buf.as_ref(), field::SEQ_NUM.start)
     }
 
     /// Acknowledgment number.
     #[inline]
     pub fn ack(&self) -> u32 {
-        rd32(self.buf.as_ref(), 8)
+        rd32(self.buf.as_ref(), field::ACK_NUM.start)
     }
 
     /// Header length in bytes (data offset times 4, 20..=60).
     #[inline]
     pub fn header_len(&self) -> usize {
-        (rd8(self.buf.as_ref(), 12) >> 4) as usize * 4
+        (rd8(self.buf.as_ref(), field::DATA_OFF) >> 4) as usize * 4
     }
 
     /// The flags byte (see [`flags`]).
     #[inline]
     pub fn flags(&self) -> u8 {
-        rd8(self.buf.as_ref(), 13)
+        rd8(self.buf.as_ref(), field::FLAGS)
     }
 
     /// Whether all bits of `f` are set in the flags.
@@ -261,19 +299,19 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Window.
     #[inline]
     pub fn window(&self) -> u16 {
-        rd16(self.buf.as_ref(), 14)
+        rd16(self.buf.as_ref(), field::WINDOW.start)
     }
 
     /// Checksum as stored.
     #[inline]
     pub fn checksum(&self) -> u16 {
-        rd16(self.buf.as_ref(), 16)
+        rd16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 
     /// Urgent pointer.
     #[inline]
     pub fn urgent(&self) -> u16 {
-        rd16(self.buf.as_ref(), 18)
+        rd16(self.buf.as_ref(), field::URGENT.start)
     }
 
     /// The raw option bytes.
@@ -335,25 +373,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the source port (checksum untouched).
     #[inline]
     pub fn set_src_port(&mut self, p: u16) {
-        wr16(self.buf.as_mut(), 0, p);
+        wr16(self.buf.as_mut(), field::SRC_PORT.start, p);
     }
 
     /// Sets the destination port (checksum untouched).
     #[inline]
     pub fn set_dst_port(&mut self, p: u16) {
-        wr16(self.buf.as_mut(), 2, p);
+        wr16(self.buf.as_mut(), field::DST_PORT.start, p);
     }
 
     /// Sets the sequence number (checksum untouched).
     #[inline]
     pub fn set_seq(&mut self, v: u32) {
-        wr32(self.buf.as_mut(), 4, v);
+        wr32(self.buf.as_mut(), field::SEQ_NUM.start, v);
     }
 
     /// Sets the acknowledgment number (checksum untouched).
     #[inline]
     pub fn set_ack(&mut self, v: u32) {
-        wr32(self.buf.as_mut(), 8, v);
+        wr32(self.buf.as_mut(), field::ACK_NUM.start, v);
     }
 
     /// Sets the header length in bytes (rounded down to a multiple of 4;
@@ -361,26 +399,37 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn set_header_len(&mut self, len: usize) {
         let b = self.buf.as_mut();
-        let v = (((len / 4).min(15) as u8) << 4) | (rd8(b, 12) & 0x0f);
-        wr8(b, 12, v);
+        let v = (((len / 4).min(15) as u8) << 4) | (rd8(b, field::DATA_OFF) & 0x0f);
+        wr8(b, field::DATA_OFF, v);
+    }
+
+    /// Sets the header length in bytes (as [`TcpPacket::set_header_len`]),
+    /// updating the checksum incrementally for the data-offset word.
+    #[inline]
+    pub fn rewrite_header_len(&mut self, len: usize) {
+        let old = rd16(self.buf.as_ref(), field::DATA_OFF);
+        self.set_header_len(len);
+        let new = rd16(self.buf.as_ref(), field::DATA_OFF);
+        let c = checksum::update16(self.checksum(), old, new);
+        self.set_checksum(c);
     }
 
     /// Sets the flags byte (checksum untouched).
     #[inline]
     pub fn set_flags(&mut self, f: u8) {
-        wr8(self.buf.as_mut(), 13, f);
+        wr8(self.buf.as_mut(), field::FLAGS, f);
     }
 
     /// Sets the window (checksum untouched).
     #[inline]
     pub fn set_window(&mut self, w: u16) {
-        wr16(self.buf.as_mut(), 14, w);
+        wr16(self.buf.as_mut(), field::WINDOW.start, w);
     }
 
     /// Sets the stored checksum.
     #[inline]
     pub fn set_checksum(&mut self, c: u16) {
-        wr16(self.buf.as_mut(), 16, c);
+        wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
     /// Recomputes the checksum over the whole segment.

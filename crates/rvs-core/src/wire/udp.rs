@@ -7,6 +7,23 @@ use crate::addr::{proto, Addr};
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;
 
+/// Where each field of the UDP header is, in bytes from its start: the
+/// one place that knows the layout (the view and the pipeline use these).
+pub mod field {
+    use core::ops::{Range, RangeFrom};
+
+    /// Source port.
+    pub const SRC_PORT: Range<usize> = 0..2;
+    /// Destination port.
+    pub const DST_PORT: Range<usize> = 2..4;
+    /// Length (header and payload).
+    pub const LENGTH: Range<usize> = 4..6;
+    /// Checksum (0: none, IPv4 only).
+    pub const CHECKSUM: Range<usize> = 6..8;
+    /// Payload.
+    pub const PAYLOAD: RangeFrom<usize> = 8..;
+}
+
 /// A view of a UDP datagram (the whole IP payload).
 #[derive(Debug, Clone)]
 pub struct UdpPacket<T: AsRef<[u8]>> {
@@ -14,6 +31,15 @@ pub struct UdpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
+    /// Wraps `buf` without checking it, for a buffer an earlier check
+    /// already validated (as `new_checked` would). The getters stay
+    /// panic-free whatever the buffer holds: out of range they read zeros
+    /// and the setters write nothing.
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        UdpPacket { buf }
+    }
+
     /// Validates the header and that the length field is at least 8
     /// (`BadLength`) and within the buffer (`Truncated`).
     #[inline]
@@ -22,7 +48,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let l = rd16(b, 4) as usize;
+        let l = rd16(b, field::LENGTH.start) as usize;
         if l < HEADER_LEN {
             return Err(WireError::BadLength);
         }
@@ -47,19 +73,19 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// Source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
-        rd16(self.buf.as_ref(), 0)
+        rd16(self.buf.as_ref(), field::SRC_PORT.start)
     }
 
     /// Destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
-        rd16(self.buf.as_ref(), 2)
+        rd16(self.buf.as_ref(), field::DST_PORT.start)
     }
 
     /// Length field (header plus payload).
     #[inline]
     pub fn len(&self) -> u16 {
-        rd16(self.buf.as_ref(), 4)
+        rd16(self.buf.as_ref(), field::LENGTH.start)
     }
 
     /// Whether the payload is empty.
@@ -71,7 +97,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// Checksum as stored (0 means "none", legal over IPv4 only).
     #[inline]
     pub fn checksum(&self) -> u16 {
-        rd16(self.buf.as_ref(), 6)
+        rd16(self.buf.as_ref(), field::CHECKSUM.start)
     }
 
     /// The datagram up to the length field (clamped to the buffer).
@@ -103,26 +129,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Sets the source port (checksum untouched).
     #[inline]
     pub fn set_src_port(&mut self, p: u16) {
-        wr16(self.buf.as_mut(), 0, p);
+        wr16(self.buf.as_mut(), field::SRC_PORT.start, p);
     }
 
     /// Sets the destination port (checksum untouched).
     #[inline]
     pub fn set_dst_port(&mut self, p: u16) {
-        wr16(self.buf.as_mut(), 2, p);
+        wr16(self.buf.as_mut(), field::DST_PORT.start, p);
     }
 
     /// Sets the length field (checksum untouched). The payload accessors clamp
     /// to the buffer, so a too-large value cannot cause a panic.
     #[inline]
     pub fn set_len(&mut self, l: u16) {
-        wr16(self.buf.as_mut(), 4, l);
+        wr16(self.buf.as_mut(), field::LENGTH.start, l);
     }
 
     /// Sets the stored checksum.
     #[inline]
     pub fn set_checksum(&mut self, c: u16) {
-        wr16(self.buf.as_mut(), 6, c);
+        wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
     /// Computes and stores the checksum over the datagram (a computed 0 is

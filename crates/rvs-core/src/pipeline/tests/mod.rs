@@ -10,6 +10,7 @@ mod icmp;
 mod limits;
 mod modes;
 mod oracle;
+mod parsers;
 mod sched;
 mod smoke;
 mod snat_family;

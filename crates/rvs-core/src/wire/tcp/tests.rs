@@ -285,3 +285,21 @@ fn setters() {
     let mut t = TcpPacket::new_checked(&mut v[..]).unwrap();
     assert_eq!(t.payload_mut().len(), 16);
 }
+
+#[test]
+fn header_len_rewrite_keeps_the_checksum() {
+    let mut v = syn();
+    let c = ref_csum(&SRC, &DST, &v);
+    v[16..18].copy_from_slice(&c.to_be_bytes());
+    // Shrink to 36 bytes (drop the trailing NOP/WS bytes from the header).
+    let mut t = TcpPacket::new_checked(&mut v[..]).unwrap();
+    t.rewrite_header_len(36);
+    assert_eq!(t.header_len(), 36);
+    assert_eq!(t.flags(), flags::SYN, "flags kept");
+    let c = t.checksum();
+    assert_eq!(c, ref_csum(&SRC, &DST, &v));
+    // An unchecked view over too little reads zeros and writes nothing.
+    let short = [0u8; 3];
+    let t = TcpPacket::new_unchecked(&short[..]);
+    assert_eq!((t.header_len(), t.checksum(), t.mss()), (0, 0, None));
+}
