@@ -66,4 +66,5 @@ pub use af_xdp::{
     XdpTx, XdpTxStats,
 };
 pub use steer::{build_cbpf, Steering};
+pub use sys::set_umask;
 pub use tap::Tap;
