@@ -208,6 +208,7 @@ pub fn run(path: PathBuf, conf: Config) -> Result<(), String> {
         handles.push(WorkerHandle {
             queries: qtx,
             drops: worker.drops().clone(),
+            gauges: worker.gauges().clone(),
         });
         let counters: Arc<Vec<PortCounters>> =
             Arc::new((0..nports).map(|_| PortCounters::default()).collect());
