@@ -133,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
     // Built once: a Maglev table per run would dominate the run time.
     static SNAP: OnceLock<Arc<rvs_core::snapshot::Snapshot>> = OnceLock::new();
     let snap = SNAP.get_or_init(|| Arc::new(snapshot())).clone();
-    let conf = WorkerConf { conn_capacity: 16, neigh_capacity: 16, pending_frames: 4, ..WorkerConf::default() };
+    let conf = WorkerConf { conn_capacity: 16, neigh_capacity: 16, pending_frames: 4, hash_seed: Some(1), ..WorkerConf::default() };
     let mut w = Worker::new(conf, snap, 0);
     let mut buf = vec![0u8; BUF];
     let mut now = 0u64;

@@ -115,6 +115,10 @@ pub struct ServiceSpec {
     pub sched: String,
     /// Persistence timeout in seconds (`-p`); `None` = not persistent.
     pub persistence: Option<u32>,
+    /// Scheduler flags (`--sched-flags`, ipvsadm's names): `sh-fallback`,
+    /// `sh-port` for sh; `mh-fallback`, `mh-port` for mh. Absent = none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sched_flags: Vec<String>,
 }
 
 /// A real server's settings (`-a/-e`).

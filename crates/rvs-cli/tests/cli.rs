@@ -157,6 +157,7 @@ fn tutorial_reply(req: &Request) -> Reply {
                 key: tcp("10.0.0.100", 80),
                 sched: "rr".into(),
                 persistence: None,
+                sched_flags: Vec::new(),
             },
             dests: vec![dest("192.168.100.2"), dest("192.168.100.3")],
             stats: Stats::default(),
@@ -241,7 +242,8 @@ fn rvsadm_tutorial_commands_send_their_requests() {
                 spec: ServiceSpec {
                     key: key.clone(),
                     sched: "rr".into(),
-                    persistence: None
+                    persistence: None,
+                    sched_flags: Vec::new(),
                 }
             },
             Request::AddDest {
@@ -323,7 +325,8 @@ fn rvsadm_save_and_restore() {
                 spec: ServiceSpec {
                     key: key.clone(),
                     sched: "rr".into(),
-                    persistence: None
+                    persistence: None,
+                    sched_flags: Vec::new(),
                 }
             },
             Request::AddDest {

@@ -2,7 +2,8 @@
 //!
 //! Bytes and state go in, verdicts come out. Nothing in this crate makes a
 //! syscall, spawns a thread or allocates per packet; the I/O backends in other
-//! crates drive it. See `DESIGN.md` for the shape of the whole system.
+//! crates drive it (`rvs-io` backends under `rvsd`, and the in-memory
+//! benchmark `rvs-bench`); the repository's README.md shows how the pieces fit.
 #![forbid(unsafe_code)]
 
 pub mod addr;

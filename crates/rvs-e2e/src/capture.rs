@@ -73,6 +73,42 @@ impl Frame {
         ))
     }
 
+    /// For an ICMPv4 error: its type and code and the packet it quotes.
+    pub fn icmp_error(&self) -> Option<IcmpError> {
+        let o = self.ip()?;
+        let d = &self.data;
+        if d[o + 9] != 1 {
+            return None;
+        }
+        let l4 = self.l4_at(o);
+        let (ty, code) = (*d.get(l4)?, *d.get(l4 + 1)?);
+        if !matches!(ty, 3 | 4 | 5 | 11 | 12) {
+            return None;
+        }
+        let i = l4 + 8;
+        let q = d.get(i..i + 20)?;
+        let il4 = i + (q[0] & 0xf) as usize * 4;
+        let p = d.get(il4..il4 + 4)?;
+        Some(IcmpError {
+            ty,
+            code,
+            src: [q[12], q[13], q[14], q[15]],
+            dst: [q[16], q[17], q[18], q[19]],
+            proto: q[9],
+            sport: u16::from_be_bytes([p[0], p[1]]),
+            dport: u16::from_be_bytes([p[2], p[3]]),
+        })
+    }
+
+    /// The payload of a UDP datagram (as far as captured).
+    pub fn udp_payload(&self) -> Option<&[u8]> {
+        let o = self.ip()?;
+        if self.data[o + 9] != 17 {
+            return None;
+        }
+        self.data.get(self.l4_at(o) + 8..)
+    }
+
     /// TCP option 254 (TOA): the client port and IPv4 address it carries.
     pub fn toa(&self) -> Option<(u16, [u8; 4])> {
         let o = self.ip()?;
@@ -105,6 +141,25 @@ impl Frame {
         }
         None
     }
+}
+
+/// An ICMPv4 error and the packet it quotes (see [`Frame::icmp_error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpError {
+    /// ICMP type (3 destination unreachable, 11 time exceeded...).
+    pub ty: u8,
+    /// ICMP code (3 port unreachable, 4 fragmentation needed...).
+    pub code: u8,
+    /// The quoted packet's source address.
+    pub src: [u8; 4],
+    /// The quoted packet's destination address.
+    pub dst: [u8; 4],
+    /// The quoted packet's protocol.
+    pub proto: u8,
+    /// The quoted packet's source port (TCP/UDP).
+    pub sport: u16,
+    /// The quoted packet's destination port.
+    pub dport: u16,
 }
 
 fn read_pcap(path: &PathBuf) -> Vec<Frame> {

@@ -225,7 +225,13 @@ impl Lab {
 
     /// A veth pair between namespaces `a` and `b`, named `an`/`bn` inside them.
     pub fn veth(&self, a: &str, an: &str, b: &str, bn: &str) {
-        let tmp_a = format!("v{}a", SEQ.fetch_add(1, Ordering::SeqCst));
+        // Unique across concurrent runs too: the pair is created in the root
+        // namespace before it moves (at most 15 bytes with the `b`).
+        let tmp_a = format!(
+            "v{}x{}a",
+            std::process::id() % 1_000_000,
+            SEQ.fetch_add(1, Ordering::SeqCst) % 100_000
+        );
         let tmp_b = format!("{tmp_a}b");
         must(&[
             "ip", "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b,

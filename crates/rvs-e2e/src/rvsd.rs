@@ -45,6 +45,9 @@ pub struct Rvsd {
     pub socket: String,
     /// Configuration file.
     pub conf: PathBuf,
+    /// Its run-time directory (`RVS_RUN_DIR`: port locks, takeover state),
+    /// in the lab dir so that labs never share a port lock.
+    pub run_dir: String,
     log: PathBuf,
 }
 
@@ -53,6 +56,7 @@ impl Rvsd {
     /// `lb` namespace), starts rvsd in `lb` and waits until it answers.
     pub fn start(lab: &mut Lab, netifs: &[(&str, &str)], opts: &RvsdOpts) -> Rvsd {
         let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
+        let run_dir = lab.dir.join("run").to_string_lossy().into_owned();
         let mut text = format!(
             "workers = {}\nconn_capacity = {}\nidle = \"adaptive\"\nlog_level = \"info\"\n",
             opts.workers, opts.conn_capacity
@@ -74,12 +78,13 @@ impl Rvsd {
             "lb",
             "rvsd",
             &[&rvsd_bin, "-c", &c],
-            &[("RVS_SOCKET", &socket)],
+            &[("RVS_SOCKET", &socket), ("RVS_RUN_DIR", &run_dir)],
         );
         let r = Rvsd {
             index,
             socket,
             conf,
+            run_dir,
             log: lab.dir.join("rvsd.log"),
         };
         r.wait_ready();

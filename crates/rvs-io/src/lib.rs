@@ -44,6 +44,10 @@
 //! completed and GSO super-frames segmented on receive (see
 //! [`af_packet`]).
 //!
+//! A daemon need not name either backend's types: [`open_port`] opens all
+//! workers' queues of a port ([`Queue`]: [`RxQ`] and [`TxQ`], enums over the
+//! backends) and keeps its steering ([`Port::set_steering`]).
+//!
 //! The other backend, [`af_xdp`], gives the same worker loop AF_XDP sockets
 //! ([`XdpPort::open`] opens all workers' queues of a port at once, steered
 //! by rvs's own XDP program instead of a fanout group); its module doc says
@@ -52,7 +56,9 @@
 pub mod af_packet;
 pub mod af_xdp;
 pub mod iface;
+pub mod lock;
 mod offload;
+pub mod port;
 pub mod steer;
 mod sys;
 pub mod tap;
@@ -65,6 +71,7 @@ pub use af_xdp::{
     RxChecksum, XdpBurst, XdpConf, XdpMode, XdpPort, XdpQueue, XdpQueueStats, XdpRx, XdpRxStats,
     XdpTx, XdpTxStats,
 };
+pub use port::{open_port, Backend, Burst, Port, PortConf, Queue, RxQ, TxQ};
 pub use steer::{build_cbpf, Steering};
 pub use sys::set_umask;
 pub use tap::Tap;

@@ -196,8 +196,10 @@ impl Gso {
         } else {
             info.l4 + 8
         };
-        // IPv4 total length is 0 in a BIG TCP super-frame, so the captured
-        // length is the authority for where the payload ends.
+        // The captured length is the authority for where the payload ends
+        // (parse_l4 already clamped the IP length to it). BIG TCP super-frames
+        // (IPv4 total length 0, IPv6 jumbograms) are not taken: parse_l4
+        // refuses them and they are dropped as malformed.
         let end = f.len();
         let mss = vnet.gso_size as usize;
         if mss == 0 || hdr >= end {

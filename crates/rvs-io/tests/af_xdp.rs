@@ -173,6 +173,177 @@ fn steering_program_follows_the_cbpf_rules() {
     }
 }
 
+/// An IPv4 header (with `opts` option words) and `l4`, no Ethernet header.
+fn ip4(proto: u8, src: [u8; 4], dst: [u8; 4], opts: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x45 + opts, 0];
+    p.extend_from_slice(&((20 + 4 * opts as usize + l4.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 1]);
+    p.extend_from_slice(&frag.to_be_bytes());
+    p.extend_from_slice(&[64, proto, 0, 0]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend(std::iter::repeat_n(1u8, 4 * opts as usize));
+    p.extend_from_slice(l4);
+    p
+}
+
+/// The first 8 bytes of a TCP/UDP header.
+fn ports(sport: u16, dport: u16) -> [u8; 8] {
+    let (s, d) = (sport.to_be_bytes(), dport.to_be_bytes());
+    [s[0], s[1], d[0], d[1], 0, 0, 0, 0]
+}
+
+/// The first 8 bytes of an ICMP echo message.
+fn echo(ty: u8, id: u16) -> [u8; 8] {
+    let i = id.to_be_bytes();
+    [ty, 0, 0, 0, i[0], i[1], 0, 1]
+}
+
+/// An Ethernet frame carrying an ICMPv4 error (outer header with `opts`
+/// option words) that quotes `quote`.
+fn icmp4_err(ty: u8, src: [u8; 4], dst: [u8; 4], opts: u8, quote: &[u8]) -> Vec<u8> {
+    let mut l4 = vec![ty, 4, 0, 0, 0, 0, 0x05, 0xdc];
+    l4.extend_from_slice(quote);
+    let mut f = vec![2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 0x08, 0x00];
+    f.extend_from_slice(&ip4(1, src, dst, opts, 0, &l4));
+    f
+}
+
+/// An Ethernet frame carrying an ICMPv6 error that quotes the IPv6 packet
+/// of the frame `quoted`.
+fn icmp6_err(ty: u8, src: [u8; 16], dst: [u8; 16], quoted: &[u8]) -> Vec<u8> {
+    let mut l4 = vec![ty, 0, 0, 0, 0, 0, 0x05, 0x00];
+    l4.extend_from_slice(&quoted[14..]);
+    v6(src, dst, 58, &l4)
+}
+
+/// ICMP errors, run through the kernel's eBPF program, go where steer.rs
+/// sends them: to the worker of the connection they quote, found by the
+/// quote reversed. An error from the real server's side quoting
+/// `LIP:lport -> RIP:rport` by the local port, one from the client's side
+/// quoting `VIP:vport -> CIP:cport` by the client's key, one quoting
+/// `CIP:cport -> RIP:rport` for a NAT real server by the client's key, a
+/// quoted SNAT echo request by identifier; IPv6 alike; worker 0 for quotes
+/// rvs cannot have a connection for.
+#[test]
+fn steering_program_sends_icmp_errors_to_the_quoted_connection() {
+    require_root();
+    let pool = [10, 0, 0, 100];
+    let rs = [192, 168, 1, 5];
+    let vip = [10, 0, 0, 1];
+    let client = [172, 16, 3, 9];
+    let router = [172, 16, 0, 1];
+    let pool6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64];
+    let rs6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5];
+    let cli6 = [
+        0x20, 1, 0xd, 0xb8, 0, 0, 0, 2, 0, 0, 0, 0, 0xab, 0xcd, 0x12, 0x34,
+    ];
+    let vip6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let router6 = [0x20, 1, 0xd, 0xb8, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let s = Steering {
+        workers: 3,
+        pool_v4: vec![pool],
+        rs_v4: vec![rs],
+        pool_v6: vec![pool6],
+        rs_v6: vec![rs6],
+    };
+    let mut frames = Vec::new();
+    let mut want = Vec::new();
+    for w in [1u16, 2, 3, 5] {
+        frames.clear();
+        want.clear();
+        let wu = w as u32;
+        for port in [1000u16, 1001, 1002, 1003, 1004, 40000, 65535] {
+            let local = port as u32 % wu;
+            let key = (w32(client) ^ port as u32) % wu;
+            let key6 = (0xabcd1234u32 ^ port as u32) % wu;
+            // Real-server side, to the local address: fragmentation needed
+            // (TCP), port unreachable (UDP), time exceeded to another
+            // address; options in the quote and in the error itself.
+            let q = ip4(6, pool, rs, 0, 0x4000, &ports(port, 80));
+            frames.push(icmp4_err(3, router, pool, 0, &q));
+            want.push(local);
+            let q = ip4(17, pool, rs, 0, 0, &ports(port, 53));
+            frames.push(icmp4_err(3, rs, pool, 0, &q));
+            want.push(local);
+            frames.push(icmp4_err(11, rs, vip, 0, &q));
+            want.push(local);
+            let q = ip4(6, pool, rs, 2, 0, &ports(port, 80));
+            frames.push(icmp4_err(3, router, pool, 1, &q));
+            want.push(local);
+            // Client side (every error type), NAT real-server side.
+            let q = ip4(6, vip, client, 0, 0, &ports(80, port));
+            for ty in [3, 4, 5, 11, 12] {
+                frames.push(icmp4_err(ty, router, vip, 0, &q));
+                want.push(key);
+            }
+            let q = ip4(17, client, rs, 0, 0, &ports(port, 53));
+            frames.push(icmp4_err(3, rs, client, 0, &q));
+            want.push(key);
+            // A quoted SNAT echo request: by identifier.
+            let q = ip4(1, pool, client, 0, 0, &echo(8, port));
+            frames.push(icmp4_err(11, router, pool, 0, &q));
+            want.push(local);
+            // IPv6: packet too big, port unreachable, client side, NAT,
+            // a quoted echo request.
+            let mut l4 = [0u8; 8];
+            l4.copy_from_slice(&ports(port, 80));
+            frames.push(icmp6_err(2, router6, pool6, &v6(pool6, rs6, 6, &l4)));
+            want.push(local);
+            frames.push(icmp6_err(1, rs6, pool6, &v6(pool6, rs6, 17, &l4)));
+            want.push(local);
+            let q = v6(vip6, cli6, 6, &ports(80, port));
+            for ty in 1..=4 {
+                frames.push(icmp6_err(ty, router6, vip6, &q));
+                want.push(key6);
+            }
+            frames.push(icmp6_err(3, router6, cli6, &v6(cli6, rs6, 6, &l4)));
+            want.push(key6);
+            let q = v6(pool6, cli6, 58, &echo(128, port));
+            frames.push(icmp6_err(3, router6, pool6, &q));
+            want.push(local);
+        }
+        // Worker 0: a quoted echo reply, a quoted echo request from another
+        // address, a quoted GRE packet, a quoted non-first fragment, a
+        // quoted header below 20 bytes, a quote that is not IPv4, a
+        // truncated quote, an ICMP type that is no error; IPv6: an
+        // extension header in the quote, a quoted echo reply.
+        let p = 1001;
+        for q in [
+            ip4(1, pool, client, 0, 0, &echo(0, p)),
+            ip4(1, vip, client, 0, 0, &echo(8, p)),
+            ip4(47, pool, rs, 0, 0, &ports(p, 80)),
+            ip4(6, pool, rs, 0, 0x0010, &ports(p, 80)),
+        ] {
+            frames.push(icmp4_err(3, router, pool, 0, &q));
+            want.push(0);
+        }
+        let mut q = ip4(6, pool, rs, 0, 0, &ports(p, 80));
+        q[0] = 0x44;
+        frames.push(icmp4_err(3, router, pool, 0, &q));
+        want.push(0);
+        q[0] = 0x65;
+        frames.push(icmp4_err(3, router, pool, 0, &q));
+        want.push(0);
+        q[0] = 0x45;
+        frames.push(icmp4_err(3, router, pool, 0, &q[..21]));
+        want.push(0);
+        frames.push(icmp4_err(13, router, pool, 0, &q));
+        want.push(0);
+        frames.push(icmp6_err(1, rs6, pool6, &v6(pool6, rs6, 0, &ports(p, 80))));
+        want.push(0);
+        frames.push(icmp6_err(
+            1,
+            rs6,
+            pool6,
+            &v6(pool6, cli6, 58, &echo(129, p)),
+        ));
+        want.push(0);
+        let got = steer_test_run(w, &s, &frames).expect("load and run the steering program");
+        assert_eq!(got, want, "W = {w}");
+    }
+}
+
 fn forward(rx: &mut rvs_io::XdpRx, tx: &mut rvs_io::XdpTx, max: usize) -> usize {
     let burst = rx.burst(max);
     for p in burst.iter() {

@@ -232,6 +232,54 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The line (1-based) of `key` in the `i`-th `[[netif]]` section of `text`,
+/// else the line of the section's header.
+fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[netif]]"))
+        .nth(i)?
+        .0;
+    let found = lines[header + 1..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+    Some(match found {
+        Some(k) => header + 2 + k,
+        None => header + 1,
+    })
+}
+
+/// Why `name` cannot be the name of a Linux network interface, or `None`
+/// when it can. Refused: what the kernel refuses (`dev_valid_name`: empty,
+/// longer than 15 bytes, "." or "..", '/', ':' or whitespace), a '%' (a
+/// pattern to the kernel, never a device's name), and what rvsd will not
+/// write into an nftables script (quotes, backslash, control characters).
+pub fn iface_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an interface name cannot be empty".into());
+    }
+    if name.len() > 15 {
+        return Some(format!(
+            "{} bytes: an interface name has at most 15 (IFNAMSIZ - 1)",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Some("\".\" and \"..\" are not interface names".into());
+    }
+    let bad = name.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '/' | ':' | '"' | '\'' | '\\' | '%')
+    });
+    bad.map(|c| format!("{c:?} cannot appear in an interface name"))
+}
+
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -298,10 +346,7 @@ impl Config {
             ));
         }
         for (i, n) in c.netif.iter().enumerate() {
-            let at = text
-                .match_indices("[[netif]]")
-                .nth(i)
-                .map(|(o, _)| line_of(text, o));
+            let at = |key: &str| netif_key_line(text, i, key);
             if n.name.is_empty()
                 || n.name.len() > 11
                 || !n
@@ -310,31 +355,37 @@ impl Config {
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
             {
                 return Err(err(
-                    at,
+                    at("name"),
                     format!("netif name = \"{}\": 1 to 11 letters, digits, '-' or '_' (the kni device adds \".kni\")", n.name),
+                ));
+            }
+            if let Some(why) = iface_name_problem(&n.iface) {
+                return Err(err(
+                    at("iface"),
+                    format!("netif iface = {:?}: {why}", n.iface),
                 ));
             }
             if c.netif.iter().filter(|m| m.name == n.name).count() > 1 {
                 return Err(err(
-                    at,
+                    at("name"),
                     format!("netif name = \"{}\" appears twice", n.name),
                 ));
             }
             if c.netif.iter().filter(|m| m.iface == n.iface).count() > 1 {
                 return Err(err(
-                    at,
+                    at("iface"),
                     format!("netif iface = \"{}\" appears twice", n.iface),
                 ));
             }
             if n.mtu.is_some_and(|m| !(576..=9000).contains(&m)) {
                 return Err(err(
-                    at,
+                    at("mtu"),
                     format!("netif mtu = {}: must be 576..=9000", n.mtu.unwrap_or(0)),
                 ));
             }
             if let Some(f) = n.xdp_frame_size.filter(|f| *f != 2048 && *f != 4096) {
                 return Err(err(
-                    at,
+                    at("xdp_frame_size"),
                     format!("netif xdp_frame_size = {f}: must be 2048 or 4096"),
                 ));
             }
@@ -345,14 +396,14 @@ impl Config {
             ] {
                 if let Some(v) = v.filter(|v| !v.is_power_of_two() || *v < 64 || *v > 65536) {
                     return Err(err(
-                        at,
+                        at(key),
                         format!("netif {key} = {v}: must be a power of two, 64..=65536"),
                     ));
                 }
             }
             if let Some(f) = n.xdp_frames.filter(|f| *f < 512 || *f > 1 << 20) {
                 return Err(err(
-                    at,
+                    at("xdp_frames"),
                     format!("netif xdp_frames = {f}: must be 512..=1048576"),
                 ));
             }
@@ -431,7 +482,7 @@ mod tests {
         let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_ring_size = 1000\n")
             .unwrap_err();
         assert!(e.message.contains("xdp_ring_size"), "{e}");
-        assert_eq!(e.line, Some(1));
+        assert_eq!(e.line, Some(4), "the line of the key: {e}");
         let e =
             parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
@@ -469,6 +520,61 @@ mod tests {
         let e =
             parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"dpdk\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn iface_names_the_kernel_refuses_are_refused_with_file_line_and_key() {
+        let conf = |iface: &str| {
+            format!("workers = 1\n[[netif]]\nname = \"dpdk0\"\n# the port\niface = {iface:?}\n")
+        };
+        for bad in [
+            "",
+            "a234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "../../../etc",
+            "a:1",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "a\"b",
+            "a'b",
+            "a\\b",
+            "eth%d",
+        ] {
+            let e = parse(&conf(bad)).expect_err(bad);
+            let s = e.to_string();
+            assert!(
+                s.starts_with("/etc/rvs/rvs.toml:5: netif iface = "),
+                "{bad:?}: {s}"
+            );
+        }
+        for good in [
+            "eth0",
+            "a23456789012345",
+            "eth0.100",
+            "veth-a_b",
+            "enp3s0f1",
+        ] {
+            let c = parse(&conf(good)).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+            assert_eq!(c.netif[0].iface, good);
+        }
+    }
+
+    #[test]
+    fn netif_errors_point_at_the_key_of_their_section() {
+        let two = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n\n[[netif]]\niface = \"b\"\n";
+        let e = parse(&format!("{two}name = \"dpdk1.kni\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.starts_with("netif name = \"dpdk1.kni\""), "{e}");
+        let e = parse(&format!("{two}name = \"a23456789012\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(7), "12 bytes and \".kni\" exceed 15: {e}");
+        let e = parse(&format!("{two}name = \"dpdk1\"\nmtu = 100\n")).unwrap_err();
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk1\"\niface = \"a\"\n").unwrap_err();
+        assert!(e.message.contains("twice"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
     }
 
     #[test]

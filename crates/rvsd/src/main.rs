@@ -2,6 +2,8 @@
 //! serves the control socket, and gives everything back on SIGTERM.
 //!
 //! `rvsd [-c FILE] [--check]`: `--check` validates the file and exits.
+//! `rvsd --release IFACE`: gives back a port an rvsd that died left taken
+//! (its state file under `RVS_RUN_DIR`, default `/run/rvs`) and exits.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -10,8 +12,22 @@ use std::process::ExitCode;
 use rvsd::config::{Config, DEFAULT_PATH};
 
 fn usage() -> ! {
-    eprintln!("usage: rvsd [-c FILE] [--check]\n  -c FILE   configuration (default {DEFAULT_PATH})\n  --check   validate the configuration and exit");
+    eprintln!("usage: rvsd [-c FILE] [--check]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
     std::process::exit(2);
+}
+
+/// `rvsd --release IFACE`.
+fn release(iface: &str) -> ExitCode {
+    match rvsd::takeover::release(&rvsd::takeover::run_dir(), iface) {
+        Ok(done) => {
+            println!("rvsd: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rvsd: cannot release {iface}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -22,6 +38,10 @@ fn main() -> ExitCode {
         match a.as_str() {
             "-c" | "--config" => path = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--check" => check = true,
+            "--release" => {
+                let iface = args.next().unwrap_or_else(|| usage());
+                return release(&iface);
+            }
             "-h" | "--help" => usage(),
             "-v" | "--version" => {
                 println!("rvsd {}", env!("CARGO_PKG_VERSION"));

@@ -4,11 +4,10 @@
 //! neighbour sharing and control-plane queries between bursts. Worker 0 also
 //! moves what the kernel sends on the `<port>.kni` devices out of the ports.
 //!
-//! The loop is the same for both backends: [`RxQ`], [`TxQ`] and [`Burst`]
+//! The loop is the same for both backends: `rvs_io`'s [`RxQ`] and [`TxQ`]
 //! are enums over the two queue kinds (a match per burst or per frame, no
 //! allocation, no dynamic dispatch).
 
-use std::ops::{Deref, DerefMut};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender};
@@ -17,111 +16,13 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use rvs_api::NeighInfo;
-use rvs_core::pipeline::{Learned, Packet, Verdict, Worker};
+use rvs_core::pipeline::{Learned, Verdict, Worker};
 use rvs_core::snapshot::Snapshot;
 use rvs_core::stats::bump;
-use rvs_io::{RxBurst, RxRing, Tap, TxRing, XdpBurst, XdpRx, XdpTx, BURST};
+use rvs_io::{RxQ, Tap, TxQ, BURST};
 
 use crate::config::Idle;
 use crate::control::{ConnScans, Query};
-
-/// A worker's receive queue on one port, of either backend.
-pub enum RxQ {
-    /// AF_PACKET TPACKET_V3 ring.
-    Packet(RxRing),
-    /// AF_XDP socket.
-    Xdp(XdpRx),
-}
-
-/// A worker's transmit queue on one port, of either backend.
-pub enum TxQ {
-    /// AF_PACKET TPACKET_V2 ring.
-    Packet(TxRing),
-    /// AF_XDP socket.
-    Xdp(XdpTx),
-}
-
-/// Frames received in one burst, in place in either backend's memory.
-pub enum Burst<'a> {
-    /// From an AF_PACKET ring.
-    Packet(RxBurst<'a>),
-    /// From an AF_XDP UMEM.
-    Xdp(XdpBurst<'a>),
-}
-
-impl<'a> Deref for Burst<'a> {
-    type Target = [Packet<'a>];
-    fn deref(&self) -> &[Packet<'a>] {
-        match self {
-            Burst::Packet(b) => b,
-            Burst::Xdp(b) => b,
-        }
-    }
-}
-
-impl<'a> DerefMut for Burst<'a> {
-    fn deref_mut(&mut self) -> &mut [Packet<'a>] {
-        match self {
-            Burst::Packet(b) => b,
-            Burst::Xdp(b) => b,
-        }
-    }
-}
-
-impl RxQ {
-    /// Up to `max` frames.
-    pub fn burst(&mut self, max: usize) -> Burst<'_> {
-        match self {
-            RxQ::Packet(r) => Burst::Packet(r.burst(max)),
-            RxQ::Xdp(r) => Burst::Xdp(r.burst(max)),
-        }
-    }
-
-    /// Gives the last burst's memory back to the kernel.
-    pub fn release(&mut self) {
-        match self {
-            RxQ::Packet(r) => r.release(),
-            RxQ::Xdp(r) => r.release(),
-        }
-    }
-
-    /// The descriptor to poll.
-    pub fn fd(&self) -> RawFd {
-        match self {
-            RxQ::Packet(r) => r.fd(),
-            RxQ::Xdp(r) => r.fd(),
-        }
-    }
-
-    /// Frames the kernel dropped before rvs saw them, in total.
-    pub fn kernel_drops(&mut self) -> u64 {
-        match self {
-            RxQ::Packet(r) => r.stats().kernel_drops,
-            RxQ::Xdp(r) => {
-                let s = r.stats();
-                s.kernel_drops + s.kernel_ring_full
-            }
-        }
-    }
-}
-
-impl TxQ {
-    /// Queues a frame; false when there is no room.
-    pub fn send(&mut self, frame: &[u8]) -> bool {
-        match self {
-            TxQ::Packet(t) => t.send(frame),
-            TxQ::Xdp(t) => t.send(frame),
-        }
-    }
-
-    /// Sends what was queued.
-    pub fn flush(&mut self) {
-        match self {
-            TxQ::Packet(t) => t.flush(),
-            TxQ::Xdp(t) => t.flush(),
-        }
-    }
-}
 
 /// Bursts taken from one port per round before the transmit kick.
 const ROUND_BURSTS: usize = 8;

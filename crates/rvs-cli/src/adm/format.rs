@@ -171,6 +171,9 @@ pub fn format_list(
             }
             ListView::Table | ListView::Conns => {
                 let _ = write!(out, "{name} {}", svc.spec.sched);
+                if !svc.spec.sched_flags.is_empty() {
+                    let _ = write!(out, " ({})", svc.spec.sched_flags.join(","));
+                }
                 if let Some(t) = svc.spec.persistence {
                     let _ = write!(out, " persistent {t}");
                 }
@@ -288,6 +291,9 @@ pub fn format_save(services: &[ServiceInfo], laddrs: &[LaddrGroup]) -> String {
     for svc in sorted_services(services, true) {
         let rule = service_rule(&svc.spec.key);
         let _ = write!(out, "-A {rule} -s {}", svc.spec.sched);
+        if !svc.spec.sched_flags.is_empty() {
+            let _ = write!(out, " --sched-flags {}", svc.spec.sched_flags.join(","));
+        }
         if let Some(t) = svc.spec.persistence {
             let _ = write!(out, " -p {t}");
         }

@@ -73,11 +73,12 @@ enum Opt {
     NoSort,
     LocalAddress,
     Ifname,
+    SchedFlags,
 }
 
 /// Names as ipvsadm prints them, indexed by `Opt as usize`; the order is
 /// ipvsadm's, which decides which of two conflicting options is named first.
-const OPT_NAMES: [&str; 16] = [
+const OPT_NAMES: [&str; 17] = [
     "numeric",
     "connection",
     "service-address",
@@ -94,26 +95,27 @@ const OPT_NAMES: [&str; 16] = [
     "nosort",
     "local-address",
     "ifname",
+    "sched-flags",
 ];
 
 /// ipvsadm's table of legal combinations, one row per command, one column per
 /// option in [`OPT_NAMES`] order: `+` compulsory, `x` illegal, `1` at most one
 /// of the `1` options, `.` optional.
-const TABLE: [&[u8; 16]; 14] = [
-    b"xx+..xxxxxxxxxxx", // add-service
-    b"xx+..xxxxxxxxxxx", // edit-service
-    b"xx+xxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxx", // flush
-    b".11xxxxxxx....xx", // list
-    b"xx+xx+....xxxxxx", // add-server
-    b"xx+xx+xxxxxxxxxx", // delete-server
-    b"xx+xx+....xxxxxx", // edit-server
-    b"xxxxxxxxxxxxxxxx", // restore
-    b".xxxxxxxxxxxxxxx", // save
-    b"xx.xxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxx++", // add-laddr
-    b"xx+xxxxxxxxxxx++", // del-laddr
-    b".x.xxxxxxxxxxxxx", // get-laddr
+const TABLE: [&[u8; 17]; 14] = [
+    b"xx+..xxxxxxxxxxx.", // add-service
+    b"xx+..xxxxxxxxxxx.", // edit-service
+    b"xx+xxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxx", // flush
+    b".11xxxxxxx....xxx", // list
+    b"xx+xx+....xxxxxxx", // add-server
+    b"xx+xx+xxxxxxxxxxx", // delete-server
+    b"xx+xx+....xxxxxxx", // edit-server
+    b"xxxxxxxxxxxxxxxxx", // restore
+    b".xxxxxxxxxxxxxxxx", // save
+    b"xx.xxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxx++x", // add-laddr
+    b"xx+xxxxxxxxxxx++x", // del-laddr
+    b".x.xxxxxxxxxxxxxx", // get-laddr
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +150,7 @@ enum Act {
     Sort,
     Laddr,
     Ifname,
+    SchedFlags,
 }
 
 struct Spec {
@@ -213,6 +216,8 @@ const SPECS: &[Spec] = &[
     spec("udp-service", Some('u'), Arg::Required, Act::Udp),
     spec("match", Some('H'), Arg::Required, Act::Match),
     spec("scheduler", Some('s'), Arg::Required, Act::Sched),
+    // ipvsadm's `-b`; in DPVS's ipvsadm and here `-b` is --fullnat.
+    spec("sched-flags", None, Arg::Required, Act::SchedFlags),
     spec("persistent", Some('p'), Arg::Optional, Act::Persist),
     spec("real-server", Some('r'), Arg::Required, Act::Server),
     spec("masquerading", Some('m'), Arg::None, Act::Fwd(Forward::Nat)),
@@ -242,6 +247,7 @@ struct State {
     opts: u32,
     key: Option<ServiceKey>,
     sched: Option<String>,
+    sched_flags: Vec<String>,
     persistence: Option<u32>,
     server: Option<(IpAddr, Option<u16>)>,
     forward: Forward,
@@ -266,6 +272,7 @@ impl State {
             opts: 0,
             key: None,
             sched: None,
+            sched_flags: Vec::new(),
             persistence: None,
             server: None,
             // ipvsadm's defaults: direct routing, weight 1.
@@ -342,6 +349,18 @@ impl State {
                     )));
                 }
                 self.sched = Some(v.to_string());
+            }
+            Act::SchedFlags => {
+                self.set_option(Opt::SchedFlags)?;
+                // Which flags a scheduler takes is rvsd's call.
+                for f in v.split(',') {
+                    if f.is_empty() || !f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                        return Err(CliError::usage(format!(
+                            "invalid sched flag '{f}' in `{v}'"
+                        )));
+                    }
+                    self.sched_flags.push(f.to_string());
+                }
             }
             Act::Persist => {
                 self.set_option(Opt::Persistent)?;
@@ -612,6 +631,7 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
                     .clone()
                     .unwrap_or_else(|| DEFAULT_SCHED.to_string()),
                 persistence: st.persistence,
+                sched_flags: st.sched_flags.clone(),
             };
             AdmCommand::Apply(if cmd == Cmd::AddService {
                 Request::AddService { spec }

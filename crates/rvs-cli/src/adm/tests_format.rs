@@ -53,6 +53,7 @@ fn sinfo(
             key,
             sched: sched.into(),
             persistence,
+            sched_flags: Vec::new(),
         },
         dests,
         stats: Stats::default(),
@@ -473,6 +474,7 @@ fn save_restore_round_trip() {
             key,
             sched: sched.into(),
             persistence,
+            sched_flags: Vec::new(),
         },
     };
     let k = tcp("10.0.0.100", 80);
@@ -520,6 +522,36 @@ fn save_restore_round_trip() {
 
     let (svcs2, laddrs2) = apply_all(&reqs);
     assert_eq!(format_save(&svcs2, &laddrs2), saved);
+}
+
+#[test]
+fn sched_flags_are_listed_saved_and_restored() {
+    let mut s = sinfo(
+        tcp("10.0.0.100", 80),
+        "mh",
+        Some(60),
+        vec![dinfo("192.168.100.2", 80, 1, Forward::Fnat)],
+    );
+    s.spec.sched_flags = vec!["mh-fallback".into(), "mh-port".into()];
+    let services = vec![s];
+    // ipvsadm -Ln: the flags in parentheses after the scheduler.
+    let listed = format_list(Some(&status()), &services, &opts(ListView::Table));
+    assert!(
+        listed.contains("TCP  10.0.0.100:80 mh (mh-fallback,mh-port) persistent 60"),
+        "{listed}"
+    );
+    let saved = format_save(&services, &[]);
+    assert!(
+        saved.starts_with("-A -t 10.0.0.100:80 -s mh --sched-flags mh-fallback,mh-port -p 60\n"),
+        "{saved}"
+    );
+    let back = parse_restore(&saved).expect("restore parses");
+    assert!(
+        back.iter()
+            .any(|r| matches!(r, rvs_api::Request::AddService { spec }
+            if spec.sched_flags == ["mh-fallback", "mh-port"])),
+        "{back:?}"
+    );
 }
 
 /// A daemon that lists `total` connections in pages of at most `page`.

@@ -57,7 +57,8 @@ fn tutorial_fnat_commands() {
             spec: ServiceSpec {
                 key: tcp("10.0.0.100", 80),
                 sched: "rr".into(),
-                persistence: None
+                persistence: None,
+                sched_flags: Vec::new(),
             }
         }
     );
@@ -120,7 +121,8 @@ fn tutorial_dr_and_snat_commands() {
             spec: ServiceSpec {
                 key: ServiceKey::Match(MATCH0.into()),
                 sched: "rr".into(),
-                persistence: None
+                persistence: None,
+                sched_flags: Vec::new(),
             }
         }
     );
@@ -137,7 +139,8 @@ fn tutorial_dr_and_snat_commands() {
             spec: ServiceSpec {
                 key: ServiceKey::Match(MATCH1.into()),
                 sched: "rr".into(),
-                persistence: None
+                persistence: None,
+                sched_flags: Vec::new(),
             }
         }
     );
@@ -160,7 +163,8 @@ fn defaults_and_other_commands() {
             spec: ServiceSpec {
                 key: tcp("10.0.0.1", 80),
                 sched: "wlc".into(),
-                persistence: Some(300)
+                persistence: Some(300),
+                sched_flags: Vec::new(),
             }
         }
     );
@@ -175,6 +179,7 @@ fn defaults_and_other_commands() {
                 },
                 sched: "wrr".into(),
                 persistence: Some(600),
+                sched_flags: Vec::new(),
             }
         }
     );
@@ -252,6 +257,7 @@ fn getopt_forms() {
             key: tcp("10.0.0.1", 80),
             sched: "rr".into(),
             persistence: None,
+            sched_flags: Vec::new(),
         },
     };
     assert_eq!(req("-At10.0.0.1:80 -srr"), expect);
@@ -413,7 +419,8 @@ fn restore_parses_lines_and_reports_the_bad_one() {
                 spec: ServiceSpec {
                     key: tcp("10.0.0.100", 80),
                     sched: "rr".into(),
-                    persistence: None
+                    persistence: None,
+                    sched_flags: Vec::new(),
                 }
             },
             Request::AddDest {
@@ -429,7 +436,8 @@ fn restore_parses_lines_and_reports_the_bad_one() {
             spec: ServiceSpec {
                 key: ServiceKey::Match(MATCH0.into()),
                 sched: "rr".into(),
-                persistence: None
+                persistence: None,
+                sched_flags: Vec::new(),
             }
         }])
     );
@@ -440,4 +448,25 @@ fn restore_parses_lines_and_reports_the_bad_one() {
     assert_eq!(e.code, 2);
     assert!(e.message.starts_with("line 1: "), "{}", e.message);
     assert!(parse_restore("-A -H 'proto=tcp\n").is_err());
+}
+
+#[test]
+fn sched_flags_take_a_comma_list() {
+    assert_eq!(
+        req("-A -t 10.0.0.100:80 -s sh --sched-flags sh-fallback,sh-port"),
+        Request::AddService {
+            spec: ServiceSpec {
+                key: tcp("10.0.0.100", 80),
+                sched: "sh".into(),
+                persistence: None,
+                sched_flags: vec!["sh-fallback".into(), "sh-port".into()],
+            }
+        }
+    );
+    assert!(usage_err("-A -t 10.0.0.100:80 -s sh --sched-flags sh-port,,x").contains("sched flag"));
+    // Only services take flags.
+    assert!(
+        usage_err("-a -t 10.0.0.100:80 -r 192.168.100.2 --sched-flags sh-port")
+            .contains("sched-flags")
+    );
 }

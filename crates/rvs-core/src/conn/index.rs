@@ -128,6 +128,19 @@ impl Index {
         None
     }
 
+    /// Buckets a lookup of hash `h` walks: its home, then one more per bucket
+    /// whose overflow counter says entries of this or earlier homes lie beyond.
+    pub(super) fn probe_len(&self, h: u64) -> usize {
+        let mut b = self.home(h);
+        for n in 1..=self.buckets.len() {
+            if self.buckets[b].overflow == 0 {
+                return n;
+            }
+            b = self.next(b);
+        }
+        self.buckets.len()
+    }
+
     /// Adds an entry. Returns false only if every entry is taken, which the sizing
     /// rules out (the table never indexes more than half the entries).
     pub(super) fn insert(&mut self, h: u64, val: u32) -> bool {

@@ -35,9 +35,10 @@
 //!
 //! The hash folds the two 16-byte addresses as 64-bit words through two
 //! independent 64×64→128 folded multiplies and mixes ports and proto in with a
-//! third (the wyhash construction). It is deterministic for a given seed;
-//! [`ConnTable::with_seed`] takes a per-table seed for deployments that worry about
-//! hash flooding by crafted tuples.
+//! third (the wyhash construction). [`ConnTable::new`] keys it with a random
+//! seed per table ([`fresh_seed`]), so nobody can compute offline a set
+//! of tuples that share a probe run (hash flooding by spoofed SYNs);
+//! [`ConnTable::with_seed`] fixes the seed for reproducible tests and benchmarks.
 //!
 //! [`ConnTable::lookup_batch`] overlaps the cache misses of up to 32 independent
 //! lookups without prefetch intrinsics (the crate forbids `unsafe`): a first pass
@@ -72,9 +73,11 @@ pub mod tcp;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_flood;
+#[cfg(test)]
 mod tests_wheel;
 
-pub use table::{ConnTable, MAX_CAPACITY, WHEEL_SLOTS, WHEEL_TICK_MS};
+pub use table::{fresh_seed, ConnTable, MAX_CAPACITY, WHEEL_SLOTS, WHEEL_TICK_MS};
 
 /// Forwarding mode of a connection.
 #[repr(u8)]

@@ -14,8 +14,16 @@ pub const WHEEL_SLOTS: usize = 4096;
 const NIL: u32 = u32::MAX;
 /// Most lookups [`ConnTable::lookup_batch`] keeps in flight at once.
 const BATCH: usize = 32;
-/// Seed of [`ConnTable::new`]; any constant works, it only has to be fixed.
-const DEFAULT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
+
+/// A hash seed nobody can predict: std's per-process random SipHash keys
+/// (one `getrandom` per thread, then a counter), so every table differs.
+/// Called once per table at construction, never per packet.
+pub fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
 
 /// Per-worker connection table. See the [module doc](super) for the design.
 pub struct ConnTable {
@@ -74,13 +82,15 @@ fn key_matches(conns: &[Conn], v: u32, t: &Tuple) -> bool {
 
 impl ConnTable {
     /// Preallocates everything for `capacity` conns (clamped to [`MAX_CAPACITY`]).
-    /// `now_ms` is the caller's monotonic clock in milliseconds.
+    /// `now_ms` is the caller's monotonic clock in milliseconds. The index is
+    /// keyed with a [`fresh_seed`], so tuples cannot be crafted offline to pile
+    /// into one probe run (hash flooding).
     pub fn new(capacity: usize, now_ms: u64) -> ConnTable {
-        ConnTable::with_seed(capacity, now_ms, DEFAULT_SEED)
+        ConnTable::with_seed(capacity, now_ms, fresh_seed())
     }
 
-    /// As [`ConnTable::new`], with a hash seed (e.g. random per start) so that
-    /// tuples cannot be crafted offline to collide in the index.
+    /// As [`ConnTable::new`], with a given hash seed: for reproducible tests,
+    /// fuzzing and benchmarks only (a fixed seed invites hash flooding).
     pub fn with_seed(capacity: usize, now_ms: u64, seed: u64) -> ConnTable {
         let capacity = capacity.min(MAX_CAPACITY);
         // Reserved, not written: slots are pushed as conns arrive (never past
@@ -127,6 +137,18 @@ impl ConnTable {
         self.conns.capacity() * std::mem::size_of::<Conn>()
             + self.index.memory_bytes()
             + self.heads.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Buckets a lookup of `t` visits (1 when its home bucket settles it):
+    /// the cost an attacker who could aim tuples at one bucket would inflate.
+    pub fn probe_len(&self, t: &Tuple) -> usize {
+        self.index.probe_len(self.index.hash(t))
+    }
+
+    /// The home bucket of `t` (tests build colliding sets with it).
+    #[cfg(test)]
+    pub(super) fn home_of(&self, t: &Tuple) -> usize {
+        self.index.home(self.index.hash(t))
     }
 
     #[inline(always)]

@@ -15,6 +15,9 @@ use crate::snapshot::Snapshot;
 use crate::stats::{bump, DropReason};
 use crate::wire::tcp::flags as tcpf;
 
+/// Due connections removed before a new one is refused for a full table.
+const RECLAIM_ON_FULL: usize = 64;
+
 /// Protocol number used for persistence-template keys (never a real IP protocol here).
 const TEMPLATE_PROTO: u8 = 255;
 
@@ -65,6 +68,10 @@ impl State {
             .svc
             .clone();
         let is_snat = matches!(svc.key, ServiceKey::Match(_));
+        if self.conns.len() >= self.conns.capacity() {
+            // Full: dead connections the last tick did not reach go first.
+            self.expire_due(now_ms, RECLAIM_ON_FULL);
+        }
 
         // Persistence: a template sends the client back to the same dest.
         let mut pos = None;
@@ -107,12 +114,17 @@ impl State {
                     .ok_or(DropReason::NoDest)?
             }
         };
-        let ss = self.slots.svcs.get(svc_slot).ok_or(DropReason::NoService)?;
-        let dest_slot = *ss.dests.get(pos).ok_or(DropReason::NoDest)?;
+        let dest_slot = *self
+            .slots
+            .svcs
+            .get(svc_slot)
+            .and_then(|ss| ss.dests.get(pos))
+            .ok_or(DropReason::NoDest)?;
         let dest = svc.dests.get(pos).ok_or(DropReason::NoDest)?.clone();
         let mode = dest.mode;
-        if mode != FwdMode::Snat && dest.addr.is_v4() != p.dst.is_v4() {
-            // rvs does not translate between IPv4 and IPv6 (NAT64) yet.
+        if dest.addr.is_v4() != p.dst.is_v4() {
+            // rvs does not translate between IPv4 and IPv6 (NAT64) yet; for
+            // SNAT the dest is the WAN address the packet's source becomes.
             return Err(DropReason::Invalid);
         }
 
@@ -120,27 +132,15 @@ impl State {
         let mut pool_slot = NONE;
         let (lip, lport) = match mode {
             FwdMode::Fnat => {
-                let n = ss.pools.len();
-                let start = ss.laddr_next;
-                let mut got = None;
-                for k in 0..n {
-                    let ps = ss.pools[(start + k) % n];
-                    let Some(pool) = self.slots.pools.get_mut(ps) else {
-                        continue;
-                    };
-                    if pool.addr.is_v4() != dest.addr.is_v4() {
-                        continue;
+                let got = match self.take_laddr(svc_slot, dest.addr.is_v4()) {
+                    // Ports held by dead connections the last tick did not reach.
+                    None if self.expire_due(now_ms, RECLAIM_ON_FULL) > 0 => {
+                        self.take_laddr(svc_slot, dest.addr.is_v4())
                     }
-                    if let Some(port) = pool.pool.alloc() {
-                        got = Some((pool.addr, port, ps, (start + k + 1) % n.max(1)));
-                        break;
-                    }
-                }
-                let (a, port, ps, next) = got.ok_or(DropReason::NoLocalPort)?;
+                    got => got,
+                };
+                let (a, port, ps) = got.ok_or(DropReason::NoLocalPort)?;
                 pool_slot = ps;
-                if let Some(ss) = self.slots.svcs.get_mut(svc_slot) {
-                    ss.laddr_next = next;
-                }
                 (a, port)
             }
             FwdMode::Snat => {
@@ -240,6 +240,32 @@ impl State {
             }
         }
         Ok(id)
+    }
+
+    /// A local address of the family `v4` and a port from the pools of
+    /// service `svc_slot`, taken round robin over its addresses:
+    /// (address, port, pool slot).
+    fn take_laddr(&mut self, svc_slot: u32, v4: bool) -> Option<(Addr, u16, u32)> {
+        let ss = self.slots.svcs.get(svc_slot)?;
+        let n = ss.pools.len();
+        let start = ss.laddr_next;
+        for k in 0..n {
+            let ps = ss.pools[(start + k) % n];
+            let Some(pool) = self.slots.pools.get_mut(ps) else {
+                continue;
+            };
+            if pool.addr.is_v4() != v4 {
+                continue;
+            }
+            if let Some(port) = pool.pool.alloc() {
+                let got = (pool.addr, port, ps);
+                if let Some(ss) = self.slots.svcs.get_mut(svc_slot) {
+                    ss.laddr_next = (start + k + 1) % n.max(1);
+                }
+                return Some(got);
+            }
+        }
+        None
     }
 
     /// Forwards a packet of connection `id` coming from side `dir`.
@@ -427,11 +453,27 @@ impl State {
         self.slots.release(c.service, c.dest, pool, c.lport);
     }
 
-    /// Expires due connections (bounded by the configured budget).
+    /// Timer work: expires due connections. The budget is the configured one
+    /// plus every connection inserted since the last call, so removal keeps
+    /// pace with any rate of new connections (a fixed budget per tick would
+    /// cap removals at `budget / tick interval` and let dead connections fill
+    /// the table).
     pub(super) fn expire(&mut self, now_ms: u64) {
-        let budget = self.conf.expire_budget;
+        let inserted = self.conns.inserts().wrapping_sub(self.inserts_at_tick);
+        self.inserts_at_tick = self.conns.inserts();
+        let budget = self
+            .conf
+            .expire_budget
+            .saturating_add(usize::try_from(inserted).unwrap_or(usize::MAX));
+        self.expire_due(now_ms, budget);
+    }
+
+    /// Removes up to `budget` connections that are due at `now_ms`, releasing
+    /// their ports and references. Returns how many went.
+    pub(super) fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
         let mut due: [Conn; 64] = [Conn::EMPTY; 64];
         let mut left = budget;
+        let mut removed = 0;
         while left > 0 {
             let mut n = 0;
             let want = left.min(due.len());
@@ -445,11 +487,13 @@ impl State {
             for c in &due[..n] {
                 self.release(c);
             }
+            removed += n;
             if n < want {
                 break;
             }
             left -= n;
         }
+        removed
     }
 }
 

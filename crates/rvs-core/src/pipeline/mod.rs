@@ -81,8 +81,13 @@ pub struct WorkerConf {
     pub pending_frames: usize,
     /// Largest frame kept while waiting (and in the outbox).
     pub frame_size: usize,
-    /// Connections expired per [`Worker::tick`] at most.
+    /// Connections expired per [`Worker::tick`] at least (more when new
+    /// connections arrive faster; see [`Worker::tick`]).
     pub expire_budget: usize,
+    /// Seed of the connection index: `None` (the default) draws a fresh one
+    /// per worker ([`crate::conn::fresh_seed`]); fix it only for
+    /// reproducible tests, fuzzing and benchmarks.
+    pub hash_seed: Option<u64>,
 }
 
 impl Default for WorkerConf {
@@ -94,6 +99,7 @@ impl Default for WorkerConf {
             pending_frames: 256,
             frame_size: 2048,
             expire_budget: 4096,
+            hash_seed: None,
         }
     }
 }
@@ -130,6 +136,8 @@ struct State {
     templates: usize,
     outbox: Outbox,
     learned: Vec<Learned>,
+    /// [`ConnTable::inserts`] at the last expiry (its budget grows by the difference).
+    inserts_at_tick: u64,
     conf: WorkerConf,
 }
 
@@ -144,7 +152,10 @@ impl Worker {
         let st = State {
             id: conf.id,
             workers: snap.workers,
-            conns: ConnTable::new(conf.conn_capacity, now_ms),
+            conns: match conf.hash_seed {
+                Some(seed) => ConnTable::with_seed(conf.conn_capacity, now_ms, seed),
+                None => ConnTable::new(conf.conn_capacity, now_ms),
+            },
             neigh: NeighTable::new(conf.neigh_capacity, conf.pending_frames, conf.frame_size),
             slots: Slots::default(),
             drops: Arc::new(DropCounters::default()),
@@ -152,6 +163,7 @@ impl Worker {
             templates: 0,
             outbox: Outbox::new(conf.pending_frames, conf.frame_size),
             learned: Vec::with_capacity(LEARNED_MAX),
+            inserts_at_tick: 0,
             conf,
         };
         let mut w = Worker {
@@ -270,7 +282,9 @@ impl Worker {
         });
     }
 
-    /// Timer work: expires connections and ages neighbours. Call every few ms.
+    /// Timer work: expires connections (at least the configured budget, plus
+    /// as many as were created since the last tick) and ages neighbours.
+    /// Call every few ms.
     pub fn tick(&mut self, now_ms: u64) {
         self.st.expire(now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);

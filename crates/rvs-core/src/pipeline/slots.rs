@@ -102,7 +102,8 @@ impl DestSlot {
         }
         let per = u.div_ceil(workers.max(1));
         let l = match self.dest.l_threshold {
-            0 => per * 3 / 4,
+            // In u64: `per * 3` overflows u32 for thresholds above ~1.4e9.
+            0 => (u64::from(per) * 3 / 4) as u32,
             l => l.div_ceil(workers.max(1)),
         };
         let n = self.active + self.inactive;

@@ -96,22 +96,32 @@ pub(super) fn build(dests: &[DestKey], requested_size: usize) -> Box<[u16]> {
     table
 }
 
-/// The dest in the source's slot; if unusable, the slots of a few other
+/// The dest in the source's slot. If it is unusable: `None` without
+/// `fallback` (IPVS without `mh-fallback`); with it, the slots of a few other
 /// seeds (so fallback flows spread by weight rather than pile onto a
-/// neighbour); then a scan of the dests.
-pub(super) fn lookup<D: DestSet>(table: &[u16], dests: &D, src: &Addr, port: u16) -> Option<usize> {
+/// neighbour), then a scan of the dests.
+pub(super) fn lookup<D: DestSet>(
+    table: &[u16],
+    dests: &D,
+    src: &Addr,
+    port: u16,
+    fallback: bool,
+) -> Option<usize> {
     let m = table.len();
     let h = hash_addr_port(src, port, SEED_MH_LOOKUP);
-    if m == 0 {
-        return scan_from(dests, h);
+    let first = match m {
+        0 => usize::from(NO_DEST),
+        _ => usize::from(table[hash::reduce(h, m)]),
+    };
+    if first != usize::from(NO_DEST) && usable(dests, first) {
+        return Some(first);
     }
-    let first = usize::from(table[hash::reduce(h, m)]);
+    if !fallback {
+        return None;
+    }
     if first == usize::from(NO_DEST) {
         // Nothing was live when the table was built.
         return scan_from(dests, h);
-    }
-    if usable(dests, first) {
-        return Some(first);
     }
     for seed in 1..=REHASHES {
         let d =

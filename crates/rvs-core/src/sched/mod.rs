@@ -12,8 +12,9 @@
 //! - `wlc` (weighted least connection): the least `(active * 256 + inactive) / weight`,
 //!   compared by cross-multiplication as the kernel does.
 //! - `sh` (source hashing): the source address indexes a 256-bucket table in
-//!   which each dest holds buckets in proportion to its weight; an unusable
-//!   dest falls back to the following buckets (IPVS `sh-fallback`).
+//!   which each dest holds buckets in proportion to its weight. When the
+//!   source's dest is unusable the connection is refused, unless the
+//!   `sh-fallback` flag sends it to the following buckets (as IPVS).
 //! - `conhash` (consistent hashing, DPVS): the source address is looked up on
 //!   a ring of 160 points per unit of weight per dest; an unusable dest falls
 //!   through clockwise to the next usable one.
@@ -21,7 +22,8 @@
 //! - `mh` (Maglev hashing, Eisenbud et al., NSDI'16): a prime-sized lookup
 //!   table filled from per-dest permutations, so that a dest change moves
 //!   only about its own share of flows; weights set how many turns each dest
-//!   takes while the table is populated (as in `ip_vs_mh.c`).
+//!   takes while the table is populated (as in `ip_vs_mh.c`). An unusable
+//!   dest refuses the connection unless `mh-fallback` is set.
 //!
 //! Tables (`SchedTable`) are immutable and shared by all workers; the small
 //! mutable state (`SchedState`: the rr cursor and the wrr position) is per
@@ -200,14 +202,22 @@ pub struct FlowKey {
     pub dport: u16,
 }
 
-/// Build options for [`SchedTable::build_with`] (the `ipvsadm -b` flags).
+/// Build options for [`SchedTable::build_with`]: the scheduler flags of
+/// `ipvsadm --sched-flags` (`rvsadm --sched-flags`; in DPVS's ipvsadm, as in
+/// rvsadm, `-b` is `--fullnat`), plus the Maglev table size.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SchedOpts {
     /// mh: hash the source port too (`mh-port`), spreading one client's
     /// connections over several dests.
     pub mh_port: bool,
+    /// mh: when the source's dest is unusable (weight 0, overloaded), pick
+    /// another (`mh-fallback`); without it the connection is refused.
+    pub mh_fallback: bool,
     /// sh: hash the source port too (`sh-port`).
     pub sh_port: bool,
+    /// sh: when the source's dest is unusable, pick another (`sh-fallback`);
+    /// without it the connection is refused.
+    pub sh_fallback: bool,
     /// mh: requested lookup table size; 0 means [`MH_DEFAULT_TABLE_SIZE`].
     /// Rounded up to a prime and clamped to
     /// `MH_DEFAULT_TABLE_SIZE..=MH_MAX_TABLE_SIZE`.
@@ -355,12 +365,12 @@ pub fn schedule<D: DestSet>(
         }
         TableData::Sh(buckets) => {
             let port = if table.opts.sh_port { flow.sport } else { 0 };
-            sh::lookup(buckets, dests, &flow.src, port)
+            sh::lookup(buckets, dests, &flow.src, port, table.opts.sh_fallback)
         }
         TableData::Ring(ring) => ring.lookup(dests, &flow.src),
         TableData::Mh(t) => {
             let port = if table.opts.mh_port { flow.sport } else { 0 };
-            mh::lookup(t, dests, &flow.src, port)
+            mh::lookup(t, dests, &flow.src, port, table.opts.mh_fallback)
         }
     }
 }

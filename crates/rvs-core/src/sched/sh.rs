@@ -55,17 +55,22 @@ pub(super) fn build(dests: &[DestKey]) -> Box<[u16; BUCKETS]> {
     buckets
 }
 
-/// The dest in the source's bucket, or in the next buckets when that one is
-/// unusable (IPVS `sh-fallback`), or a scan of the dests when the table
-/// holds nothing usable.
+/// The dest in the source's bucket. If it is unusable: `None` without
+/// `fallback`; with it (IPVS `sh-fallback`), the next buckets, then a scan
+/// of the dests when the table holds nothing usable.
 pub(super) fn lookup<D: DestSet>(
     buckets: &[u16; BUCKETS],
     dests: &D,
     src: &Addr,
     port: u16,
+    fallback: bool,
 ) -> Option<usize> {
     let h = hash_addr_port(src, port, SEED_SH);
     let start = (h >> 56) as usize;
+    if !fallback {
+        let d = buckets[start];
+        return (d != NO_DEST && usable(dests, usize::from(d))).then_some(usize::from(d));
+    }
     for k in 0..BUCKETS {
         let d = buckets[(start + k) % BUCKETS];
         if d != NO_DEST && usable(dests, usize::from(d)) {
@@ -147,9 +152,31 @@ mod tests {
     }
 
     #[test]
-    fn fallback_moves_only_the_unusable_dests_flows() {
+    fn without_the_fallback_flag_an_unusable_dests_flows_are_refused() {
         let mut d = TestDests::weights(&[1, 1, 1, 1]);
         let t = SchedTable::build(SchedKind::Sh, &d.keys());
+        let mut st = SchedState::default();
+        let mut rng = Rng(6);
+        let flows: Vec<_> = (0..2000).map(|_| flow(rng.next())).collect();
+        let before: Vec<_> = flows
+            .iter()
+            .map(|f| schedule(&t, &mut st, &d, f).unwrap())
+            .collect();
+        d.avail[2] = false;
+        for (f, &b) in flows.iter().zip(&before) {
+            let a = schedule(&t, &mut st, &d, f);
+            assert_eq!(a, (b != 2).then_some(b));
+        }
+    }
+
+    #[test]
+    fn fallback_moves_only_the_unusable_dests_flows() {
+        let mut d = TestDests::weights(&[1, 1, 1, 1]);
+        let opts = SchedOpts {
+            sh_fallback: true,
+            ..SchedOpts::default()
+        };
+        let t = SchedTable::build_with(SchedKind::Sh, &d.keys(), opts);
         let mut st = SchedState::default();
         let mut rng = Rng(5);
         let flows: Vec<_> = (0..2000).map(|_| flow(rng.next())).collect();

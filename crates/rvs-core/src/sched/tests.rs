@@ -71,8 +71,13 @@ fn stale_table_against_a_shorter_dest_set_stays_in_bounds() {
     // snapshot lagging behind): never an out-of-range index.
     let d5 = TestDests::weights(&[1, 1, 1, 1, 1]);
     let d2 = TestDests::weights(&[1, 1]);
+    let all_flags = SchedOpts {
+        sh_fallback: true,
+        mh_fallback: true,
+        ..SchedOpts::default()
+    };
     for &k in SchedKind::all() {
-        let t = SchedTable::build(k, &d5.keys());
+        let t = SchedTable::build_with(k, &d5.keys(), all_flags);
         let mut st = SchedState::default();
         for s in 0..200 {
             let got = schedule(&t, &mut st, &d2, &flow(s));

@@ -16,11 +16,17 @@
 //! `steer` follows `steer.rs` rule for rule: pool addresses (looked up in
 //! the `addrs` hash map, bit 0 of the value) give `dport % W` (ICMP echo
 //! replies: `id % W`); NAT real-server sources (bit 1) give
-//! `(daddr ^ dport) % W`; other TCP/UDP `(saddr ^ sport) % W`; everything
-//! else (ARP, fragments, VLAN-tagged frames, other protocols, truncated
-//! headers) worker 0. Values are taken in host order as the cBPF program
-//! does (loads are byte-swapped), so both backends steer a flow alike.
-//! IPv4 addresses are keyed in the map as `::ffff:a.b.c.d`.
+//! `(daddr ^ dport) % W`; other TCP/UDP `(saddr ^ sport) % W`; an ICMP
+//! error goes where the reply to the packet it quotes goes (the same rules
+//! on the quote with addresses and ports swapped, a quoted echo request
+//! read as its reply); everything else (ARP, fragments, VLAN-tagged frames,
+//! other protocols, truncated headers, IPv6 extension headers, quotes that
+//! are none of TCP, UDP and echo request) worker 0. Like the cBPF program,
+//! it first writes the packet to steer (the frame's own addresses, ports
+//! and protocol, or the quote's swapped) on the stack, then applies the
+//! rules to that. Values are taken in host order as the cBPF program does
+//! (loads are byte-swapped), so both backends steer a flow alike. IPv4
+//! addresses are keyed in the map as `::ffff:a.b.c.d`.
 
 /// The program's name in the kernel (`bpftool prog`, `ip link`): how a
 /// leftover of ours is recognised at the next start.
@@ -69,8 +75,10 @@ const R3: u8 = 3;
 const R6: u8 = 6;
 /// Packet end.
 const R7: u8 = 7;
-/// Transport header.
+/// Transport header (of the quote, in an ICMP error).
 const R8: u8 = 8;
+/// A quoted IPv4 header.
+const R9: u8 = 9;
 const R10: u8 = 10;
 
 #[derive(Copy, Clone)]
@@ -215,13 +223,31 @@ pub(crate) const ADDR_POOL: u32 = 1;
 /// A NAT real server.
 pub(crate) const ADDR_RS: u32 = 2;
 
-/// Looks up the 16-byte key at fp-16 in `addrs`; jumps to `hit` when the
-/// value has `bit`. Clobbers r0-r5.
-fn lookup(a: &mut Asm, addrs: i32, bit: u32, hit: Label) {
+// The packet to steer, on the stack: the frame's own fields or, for an
+// ICMP error, those of the reply to the packet it quotes.
+/// Destination address, a 16-byte map key (IPv4 as `::ffff:a.b.c.d`).
+const FP_DST: i16 = -16;
+/// Source address, a 16-byte map key.
+const FP_SRC: i16 = -32;
+/// Source port (ICMP echo: the identifier), host order, 32 bits.
+const FP_SPORT: i16 = -36;
+/// Destination port (ICMP echo: the identifier).
+const FP_DPORT: i16 = -40;
+/// Transport protocol.
+const FP_PROTO: i16 = -44;
+
+/// ICMPv4 error types, as in `steer.rs`.
+const ICMP4_ERRORS: [i32; 5] = [3, 4, 5, 11, 12];
+/// ICMPv6 error types.
+const ICMP6_ERRORS: [i32; 4] = [1, 2, 3, 4];
+
+/// Looks up the 16-byte key at `fp + key` in `addrs`; jumps to `hit` when
+/// the value has `bit`. Clobbers r0-r5.
+fn lookup(a: &mut Asm, addrs: i32, key: i16, bit: u32, hit: Label) {
     let miss = a.label();
     a.ld_map(R1, addrs);
     a.mov(R2, R10);
-    a.alu64i(ADD, R2, -16);
+    a.alu64i(ADD, R2, i32::from(key));
     a.call(FN_MAP_LOOKUP_ELEM);
     a.jif(JEQ, R0, 0, miss);
     a.ldx(W, R0, R0, 0);
@@ -230,67 +256,63 @@ fn lookup(a: &mut Asm, addrs: i32, bit: u32, hit: Label) {
     a.bind(miss);
 }
 
-/// Writes the IPv4 address at packet offset `off` as a mapped key at fp-16.
-fn key_v4(a: &mut Asm, off: i16) {
-    a.st(DW, R10, -16, 0);
+/// Writes the IPv4 address at `base + off` as a mapped key at `fp + key`.
+fn key_v4(a: &mut Asm, key: i16, base: u8, off: i16) {
+    a.st(DW, R10, key, 0);
     // ::ffff: in the third word: bytes 00 00 ff ff.
-    a.st(W, R10, -8, i32::from_ne_bytes([0, 0, 0xff, 0xff]));
-    a.ldx(W, R2, R6, off);
-    a.stx(W, R10, -4, R2);
+    a.st(W, R10, key + 8, i32::from_ne_bytes([0, 0, 0xff, 0xff]));
+    a.ldx(W, R2, base, off);
+    a.stx(W, R10, key + 12, R2);
 }
 
-/// Writes the IPv6 address at packet offset `off` as the key at fp-16.
-fn key_v6(a: &mut Asm, off: i16) {
-    a.ldx(DW, R2, R6, off);
-    a.stx(DW, R10, -16, R2);
-    a.ldx(DW, R2, R6, off + 8);
-    a.stx(DW, R10, -8, R2);
+/// Writes the IPv6 address at `base + off` as the key at `fp + key`.
+fn key_v6(a: &mut Asm, key: i16, base: u8, off: i16) {
+    a.ldx(DW, R2, base, off);
+    a.stx(DW, R10, key, R2);
+    a.ldx(DW, R2, base, off + 8);
+    a.stx(DW, R10, key + 8, R2);
 }
 
-/// `r0 = be16(*(u16 *)(r8 + port_off)) ^ be32(*(u32 *)(r6 + addr_off)); goto modw`.
-fn xor_key(a: &mut Asm, port_off: i16, addr_off: i16, modw: Label) {
-    a.ldx(H, R0, R8, port_off);
-    a.be(R0, 16);
-    a.ldx(W, R2, R6, addr_off);
+/// Stores `be16(*(u16 *)(r8 + off))` at `fp + slot`.
+fn port(a: &mut Asm, off: i16, slot: i16) {
+    a.ldx(H, R2, R8, off);
+    a.be(R2, 16);
+    a.stx(W, R10, slot, R2);
+}
+
+/// Stores the protocol byte at `base + off` at FP_PROTO, leaving it in r2.
+fn proto(a: &mut Asm, base: u8, off: i16) {
+    a.ldx(B, R2, base, off);
+    a.stx(W, R10, FP_PROTO, R2);
+}
+
+/// `if (r2 is one of ks) goto l`.
+fn jif_any(a: &mut Asm, ks: &[i32], l: Label) {
+    for &k in ks {
+        a.jif(JEQ, R2, k, l);
+    }
+}
+
+/// `r0 = port at fp + port ^ be32(low word of the key at fp + key); goto modw`.
+fn xor_key(a: &mut Asm, port: i16, key: i16, modw: Label) {
+    a.ldx(W, R0, R10, port);
+    a.ldx(W, R2, R10, key + 12);
     a.be(R2, 32);
     a.alu64(XOR, R0, R2);
     a.jmp(modw);
 }
 
-/// `r0 = be16(*(u16 *)(r8 + off)); goto modw`.
-fn port_key(a: &mut Asm, off: i16, modw: Label) {
-    a.ldx(H, R0, R8, off);
-    a.be(R0, 16);
-    a.jmp(modw);
+/// `goto ret0` unless `len` bytes from `base` are in the frame.
+fn need(a: &mut Asm, base: u8, len: i32, ret0: Label) {
+    a.mov(R2, base);
+    a.alu64i(ADD, R2, len);
+    a.jifx(JGT, R2, R7, ret0);
 }
 
-/// The program's instructions (8 bytes each, host order).
-pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
-    let w = p.workers.max(1) as i32;
-    let mut a = Asm::new();
-    let (pass, ret0, modw, choose) = (a.label(), a.label(), a.label(), a.label());
-    let (v4, v6) = (a.label(), a.label());
-
-    // r6 = data, r7 = data_end; frames on other queues are not ours.
-    a.ldx(W, R2, R1, 16);
-    a.jif(JNE, R2, p.queue as i32, pass);
-    a.ldx(W, R6, R1, 0);
-    a.ldx(W, R7, R1, 4);
-    a.mov(R2, R6);
-    a.alu64i(ADD, R2, 14);
-    a.jifx(JGT, R2, R7, ret0);
-    a.ldx(H, R2, R6, 12);
-    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x08, 0x00])), v4);
-    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x86, 0xdd])), v6);
-    a.jmp(ret0);
-
-    // IPv4: header at 14; saddr at 26, daddr at 30, protocol at 23.
-    a.bind(v4);
-    let (notpool4, port4, icmp4, l4v4, nat4) =
-        (a.label(), a.label(), a.label(), a.label(), a.label());
-    a.mov(R2, R6);
-    a.alu64i(ADD, R2, 34);
-    a.jifx(JGT, R2, R7, ret0);
+/// IPv4 (header at 14): fills the stack fields and goes to `fields`.
+fn v4_fields(a: &mut Asm, ret0: Label, fields: Label) {
+    let (ports, err) = (a.label(), a.label());
+    need(a, R6, 34, ret0);
     a.ldx(H, R2, R6, 20);
     a.be(R2, 16);
     a.alu64i(AND, R2, 0x1fff);
@@ -302,72 +324,152 @@ pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
     a.mov(R8, R6);
     a.alu64(ADD, R8, R3);
     a.alu64i(ADD, R8, 14);
-    a.mov(R2, R8);
-    a.alu64i(ADD, R2, 8);
-    a.jifx(JGT, R2, R7, ret0); // ports / ICMP id readable
-    key_v4(&mut a, 30);
-    lookup(
-        &mut a, p.addrs, ADDR_POOL, port4, /* placeholder, fixed below */
-    );
-    a.jmp(notpool4);
-    // Pool address: by local port (or echo id).
-    a.bind(port4);
-    let port4b = a.label();
-    a.ldx(B, R2, R6, 23);
-    a.jif(JEQ, R2, 6, port4b);
-    a.jif(JEQ, R2, 17, port4b);
-    a.jif(JEQ, R2, 1, icmp4);
-    a.jmp(ret0);
-    a.bind(port4b);
-    port_key(&mut a, 2, modw);
-    a.bind(icmp4);
+    need(a, R8, 8, ret0); // ports / ICMP id readable
+    key_v4(a, FP_SRC, R6, 26);
+    key_v4(a, FP_DST, R6, 30);
+    proto(a, R6, 23);
+    a.jif(JEQ, R2, 6, ports);
+    a.jif(JEQ, R2, 17, ports);
+    a.jif(JNE, R2, 1, ret0);
     a.ldx(B, R2, R8, 0);
-    a.jif(JNE, R2, 0, ret0); // echo reply only
-    port_key(&mut a, 4, modw);
-    a.bind(notpool4);
-    a.ldx(B, R2, R6, 23);
-    a.jif(JEQ, R2, 6, l4v4);
-    a.jif(JEQ, R2, 17, l4v4);
-    a.jmp(ret0);
-    a.bind(l4v4);
-    key_v4(&mut a, 26);
-    lookup(&mut a, p.addrs, ADDR_RS, nat4);
-    xor_key(&mut a, 0, 26, modw); // sport ^ saddr
-    a.bind(nat4);
-    xor_key(&mut a, 2, 30, modw); // dport ^ daddr
+    jif_any(a, &ICMP4_ERRORS, err);
+    a.jif(JNE, R2, 0, ret0); // echo reply
+    port(a, 4, FP_SPORT); // identifier
+    port(a, 4, FP_DPORT);
+    a.jmp(fields);
+    a.bind(ports);
+    port(a, 0, FP_SPORT);
+    port(a, 2, FP_DPORT);
+    a.jmp(fields);
 
-    // IPv6: fixed header at 14 (next header 20, saddr 22, daddr 38),
-    // transport right behind it at 54.
-    a.bind(v6);
-    let (l4v6, pool6, echo6, nat6) = (a.label(), a.label(), a.label(), a.label());
-    a.mov(R2, R6);
-    a.alu64i(ADD, R2, 62);
-    a.jifx(JGT, R2, R7, ret0);
+    // The quote (r9) behind the 8-byte ICMP header: its reply is the
+    // packet to steer.
+    a.bind(err);
+    let iports = a.label();
+    a.mov(R9, R8);
+    a.alu64i(ADD, R9, 8);
+    need(a, R9, 20, ret0);
+    a.ldx(B, R2, R9, 0);
+    a.alu64i(AND, R2, 0xf0);
+    a.jif(JNE, R2, 0x40, ret0);
+    a.ldx(H, R2, R9, 6);
+    a.be(R2, 16);
+    a.alu64i(AND, R2, 0x1fff);
+    a.jif(JNE, R2, 0, ret0);
+    a.ldx(B, R3, R9, 0);
+    a.alu64i(AND, R3, 0xf);
+    a.alu64i(LSH, R3, 2);
+    a.jif(JLT, R3, 20, ret0);
+    a.mov(R8, R9);
+    a.alu64(ADD, R8, R3);
+    need(a, R8, 8, ret0);
+    key_v4(a, FP_DST, R9, 12);
+    key_v4(a, FP_SRC, R9, 16);
+    proto(a, R9, 9);
+    a.jif(JEQ, R2, 6, iports);
+    a.jif(JEQ, R2, 17, iports);
+    a.jif(JNE, R2, 1, ret0);
+    a.ldx(B, R2, R8, 0);
+    a.jif(JNE, R2, 8, ret0); // quoted echo request: its reply
+    port(a, 4, FP_SPORT);
+    port(a, 4, FP_DPORT);
+    a.jmp(fields);
+    a.bind(iports);
+    port(a, 0, FP_DPORT);
+    port(a, 2, FP_SPORT);
+    a.jmp(fields);
+}
+
+/// IPv6 (fixed header at 14: next header 20, saddr 22, daddr 38; transport
+/// at 54): fills the stack fields and goes to `fields`. A quote sits at 62,
+/// its transport header at 102.
+fn v6_fields(a: &mut Asm, ret0: Label, fields: Label) {
+    let (ports, err, iports) = (a.label(), a.label(), a.label());
+    need(a, R6, 62, ret0);
     a.mov(R8, R6);
     a.alu64i(ADD, R8, 54);
-    a.ldx(B, R2, R6, 20);
-    a.jif(JEQ, R2, 6, l4v6);
-    a.jif(JEQ, R2, 17, l4v6);
-    a.jif(JEQ, R2, 58, l4v6);
-    a.jmp(ret0);
-    a.bind(l4v6);
-    key_v6(&mut a, 38);
-    lookup(&mut a, p.addrs, ADDR_POOL, pool6);
-    a.ldx(B, R2, R6, 20);
-    a.jif(JEQ, R2, 58, ret0);
-    key_v6(&mut a, 22);
-    lookup(&mut a, p.addrs, ADDR_RS, nat6);
-    xor_key(&mut a, 0, 34, modw); // sport ^ low word of saddr
-    a.bind(nat6);
-    xor_key(&mut a, 2, 50, modw); // dport ^ low word of daddr
-    a.bind(pool6);
-    a.ldx(B, R2, R6, 20);
-    a.jif(JEQ, R2, 58, echo6);
-    port_key(&mut a, 2, modw);
-    a.bind(echo6);
+    key_v6(a, FP_SRC, R6, 22);
+    key_v6(a, FP_DST, R6, 38);
+    proto(a, R6, 20);
+    a.jif(JEQ, R2, 6, ports);
+    a.jif(JEQ, R2, 17, ports);
+    a.jif(JNE, R2, 58, ret0);
     a.ldx(B, R2, R8, 0);
-    a.jif(JNE, R2, 129, ret0);
-    port_key(&mut a, 4, modw);
+    jif_any(a, &ICMP6_ERRORS, err);
+    a.jif(JNE, R2, 129, ret0); // echo reply
+    port(a, 4, FP_SPORT); // identifier
+    port(a, 4, FP_DPORT);
+    a.jmp(fields);
+    a.bind(ports);
+    port(a, 0, FP_SPORT);
+    port(a, 2, FP_DPORT);
+    a.jmp(fields);
+
+    // Extension headers are not walked, in the quote either.
+    a.bind(err);
+    need(a, R6, 110, ret0);
+    a.ldx(B, R2, R6, 62);
+    a.alu64i(AND, R2, 0xf0);
+    a.jif(JNE, R2, 0x60, ret0);
+    a.mov(R8, R6);
+    a.alu64i(ADD, R8, 102);
+    key_v6(a, FP_DST, R6, 70);
+    key_v6(a, FP_SRC, R6, 86);
+    proto(a, R6, 68);
+    a.jif(JEQ, R2, 6, iports);
+    a.jif(JEQ, R2, 17, iports);
+    a.jif(JNE, R2, 58, ret0);
+    a.ldx(B, R2, R8, 0);
+    a.jif(JNE, R2, 128, ret0); // quoted echo request: its reply
+    port(a, 4, FP_SPORT);
+    port(a, 4, FP_DPORT);
+    a.jmp(fields);
+    a.bind(iports);
+    port(a, 0, FP_DPORT);
+    port(a, 2, FP_SPORT);
+    a.jmp(fields);
+}
+
+/// The rules on the stack fields, both families alike (IPv4 keys are
+/// mapped, so the low word of every key is the address the hash uses).
+fn rules(a: &mut Asm, addrs: i32, ret0: Label, modw: Label) {
+    let (pool, nat) = (a.label(), a.label());
+    lookup(a, addrs, FP_DST, ADDR_POOL, pool);
+    a.ldx(W, R2, R10, FP_PROTO);
+    a.jif(JEQ, R2, 1, ret0); // echo reply to another address
+    a.jif(JEQ, R2, 58, ret0);
+    lookup(a, addrs, FP_SRC, ADDR_RS, nat);
+    xor_key(a, FP_SPORT, FP_SRC, modw); // sport ^ saddr
+    a.bind(nat);
+    xor_key(a, FP_DPORT, FP_DST, modw); // dport ^ daddr
+    a.bind(pool);
+    a.ldx(W, R0, R10, FP_DPORT); // local port or echo identifier
+    a.jmp(modw);
+}
+
+/// The program's instructions (8 bytes each, host order).
+pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
+    let w = p.workers.max(1) as i32;
+    let mut a = Asm::new();
+    let (pass, ret0, modw, choose) = (a.label(), a.label(), a.label(), a.label());
+    let (v4, v6, fields) = (a.label(), a.label(), a.label());
+
+    // r6 = data, r7 = data_end; frames on other queues are not ours.
+    a.ldx(W, R2, R1, 16);
+    a.jif(JNE, R2, p.queue as i32, pass);
+    a.ldx(W, R6, R1, 0);
+    a.ldx(W, R7, R1, 4);
+    need(&mut a, R6, 14, ret0);
+    a.ldx(H, R2, R6, 12);
+    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x08, 0x00])), v4);
+    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x86, 0xdd])), v6);
+    a.jmp(ret0);
+    a.bind(v4);
+    v4_fields(&mut a, ret0, fields);
+    a.bind(v6);
+    v6_fields(&mut a, ret0, fields);
+    a.bind(fields);
+    rules(&mut a, p.addrs, ret0, modw);
 
     // r0 = key % W (32-bit, unsigned, as cBPF's A).
     a.bind(modw);

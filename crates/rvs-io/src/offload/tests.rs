@@ -326,3 +326,16 @@ fn hostile_frames_never_panic() {
         }
     }
 }
+
+#[test]
+fn big_tcp_super_frames_are_refused_not_misread() {
+    // IPv4 BIG TCP: total length 0 (the real length is past 64 KiB). It is
+    // refused as malformed rather than cut by a guessed length.
+    let (mut f, l4) = partial_frame(false, 6, 1, 0x10, 7, 3000);
+    f[16] = 0;
+    f[17] = 0;
+    assert!(matches!(
+        Gso::plan(&f, &vnet(GSO_TCPV4, 1000, l4, 16), 1600),
+        Err(GsoError::Bad)
+    ));
+}

@@ -63,6 +63,7 @@ fn run(prog: &[libc::sock_filter], pkt: &[u8], ethertype: u16) -> u32 {
                     0x00 => a.wrapping_add(s),
                     0x40 => a | s,
                     0x50 => a & s,
+                    0x60 => a << s,
                     0x70 => a >> s,
                     0x90 => a % s,
                     0xa0 => a ^ s,
@@ -232,6 +233,51 @@ fn one_or_zero_workers_is_all_worker_zero() {
     }
 }
 
+/// What the kernel's classic-BPF checker (`bpf_check_classic`) demands of
+/// the jumps, scratch memory and end of `prog`: every jump lands inside the
+/// program, every scratch word is stored on every path (taken or falling
+/// through, as the kernel's path-insensitive check sees it) before it is
+/// loaded, and the program ends with a return.
+fn kernel_checks(prog: &[libc::sock_filter]) {
+    let mut masks = vec![u16::MAX; prog.len()];
+    let mut valid = 0u16;
+    for (pc, i) in prog.iter().enumerate() {
+        valid &= masks[pc];
+        match i.code {
+            ST | 0x03 => valid |= 1 << i.k,
+            LD_MEM | LDX_MEM => assert!(
+                valid & (1 << i.k) != 0,
+                "M[{}] loaded at {pc} but not stored on every path",
+                i.k
+            ),
+            JA => {
+                masks[pc + 1 + i.k as usize] &= valid;
+                valid = u16::MAX;
+            }
+            c if c & 7 == 5 => {
+                let far = pc + 1 + i.jt.max(i.jf) as usize;
+                assert!(far < prog.len(), "jump at {pc} leaves the program");
+                masks[pc + 1 + i.jt as usize] &= valid;
+                masks[pc + 1 + i.jf as usize] &= valid;
+                valid = u16::MAX;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(prog.last().unwrap().code & 7, 6, "must end with a return");
+}
+
+#[test]
+fn programs_pass_the_kernel_checks() {
+    for w in [1, 2, 5] {
+        kernel_checks(&build_cbpf(&steering(w)));
+        kernel_checks(&build_cbpf(&Steering {
+            workers: w,
+            ..Steering::default()
+        }));
+    }
+}
+
 #[test]
 fn large_configurations_use_long_jumps() {
     let mut s = steering(7);
@@ -240,19 +286,7 @@ fn large_configurations_use_long_jumps() {
         .collect();
     let prog = build_cbpf(&s);
     assert!(prog.len() > 3000 && prog.len() <= MAX_INSNS);
-    // Every jump lands inside the program, which ends with a return: what
-    // the kernel's checker demands.
-    for (i, ins) in prog.iter().enumerate() {
-        if ins.code & 7 == 5 {
-            let far = if ins.code == JA {
-                ins.k as usize
-            } else {
-                ins.jt.max(ins.jf) as usize
-            };
-            assert!(i + 1 + far < prog.len());
-        }
-    }
-    assert_eq!(prog.last().unwrap().code & 7, 6);
+    kernel_checks(&prog);
     let last = (0x0a00_0000u32 + 1499).to_be_bytes();
     assert_eq!(
         run(&prog, &v4(6, RS, last, 0, 0, ports(80, 1000)), 0x0800),
@@ -266,4 +300,151 @@ fn large_configurations_use_long_jumps() {
         ),
         9 % 7
     );
+}
+
+/// An ICMPv4 error of `ty`/`code` from `src` to `dst` quoting `quote`.
+fn icmp4_err(ty: u8, code: u8, src: [u8; 4], dst: [u8; 4], quote: &[u8]) -> Vec<u8> {
+    let mut p = v4(1, src, dst, 0, 0, [ty, code, 0, 0, 0, 0, 0x05, 0xdc]);
+    p.extend_from_slice(quote);
+    p
+}
+
+/// An ICMPv6 error of `ty`/`code` from `src` to `dst` quoting `quote`.
+fn icmp6_err(ty: u8, code: u8, src: [u8; 16], dst: [u8; 16], quote: &[u8]) -> Vec<u8> {
+    let mut p = v6(58, src, dst, [ty, code, 0, 0, 0, 0, 0x05, 0x00]);
+    p.extend_from_slice(quote);
+    p
+}
+
+fn echo(ty: u8, id: u16) -> [u8; 8] {
+    let i = id.to_be_bytes();
+    [ty, 0, 0, 0, i[0], i[1], 0, 1]
+}
+
+/// An ICMP error goes to the worker of the connection it quotes: the one
+/// the reply to the quoted packet is steered to, whatever the error's own
+/// addresses. FNAT/SNAT errors from the real server's side by the local
+/// port, client-side errors by the client's key, NAT real-server-side
+/// errors by the client's key, a quoted SNAT echo request by identifier.
+#[test]
+fn ipv4_icmp_errors_follow_the_quoted_connection() {
+    let router = [172, 16, 0, 1];
+    for w in [1u16, 2, 3, 5] {
+        let prog = build_cbpf(&steering(w));
+        let r = |p: &[u8]| run(&prog, p, 0x0800);
+        let wu = w as u32;
+        for port in [1000u16, 1001, 1002, 1003, 1004, 40000, 65535] {
+            // RS side to a local address, quoting LIP:lport -> RIP:rport:
+            // fragmentation needed (TCP), port unreachable (UDP).
+            let q = v4(6, POOL, RS, 0, 0, ports(port, 80));
+            assert_eq!(r(&icmp4_err(3, 4, router, POOL, &q)), port as u32 % wu);
+            assert_eq!(
+                r(&icmp4_err(3, 4, router, POOL, &q)),
+                r(&v4(6, RS, POOL, 0, 0, ports(80, port)))
+            );
+            let q = v4(17, POOL2, RS, 0, 0, ports(port, 53));
+            assert_eq!(r(&icmp4_err(3, 3, RS, POOL2, &q)), port as u32 % wu);
+            // The error's own destination does not matter, only the quote.
+            assert_eq!(r(&icmp4_err(11, 0, RS, VIP, &q)), port as u32 % wu);
+            // Options in the quoted header and in the error's own.
+            let q = v4(6, POOL, RS, 0x4000, 2, ports(port, 80));
+            assert_eq!(r(&icmp4_err(3, 4, router, POOL, &q)), port as u32 % wu);
+            let mut e = v4(1, router, POOL, 0, 1, [3, 4, 0, 0, 0, 0, 5, 0]);
+            e.extend_from_slice(&q);
+            assert_eq!(r(&e), port as u32 % wu);
+            // Client side, quoting VIP:vport -> CIP:cport: the client's key,
+            // where the client's own packets go.
+            let key = (be32(CLIENT) ^ port as u32) % wu;
+            let q = v4(6, VIP, CLIENT, 0, 0, ports(80, port));
+            for ty in [3, 4, 5, 11, 12] {
+                assert_eq!(r(&icmp4_err(ty, 0, router, VIP, &q)), key, "type {ty}");
+            }
+            assert_eq!(key, r(&v4(6, CLIENT, VIP, 0, 0, ports(port, 80))));
+            // NAT: quoting CIP:cport -> RIP:rport as rvs sent it to the real
+            // server; its replies are keyed on the client.
+            let q = v4(17, CLIENT, RS, 0, 0, ports(port, 53));
+            assert_eq!(r(&icmp4_err(3, 3, RS, CLIENT, &q)), key);
+            assert_eq!(key, r(&v4(17, RS, CLIENT, 0, 0, ports(53, port))));
+            // SNAT ping: a quoted echo request from the WAN address goes
+            // where the echo reply goes, by identifier.
+            let q = v4(1, POOL, CLIENT, 0, 0, echo(8, port));
+            assert_eq!(r(&icmp4_err(11, 0, router, POOL, &q)), port as u32 % wu);
+            assert_eq!(
+                r(&v4(1, CLIENT, POOL, 0, 0, echo(0, port))),
+                port as u32 % wu
+            );
+        }
+        // Worker 0: a quoted echo reply, a quoted echo request from another
+        // address, a quoted GRE packet, a quoted non-first fragment, a quote
+        // that is not IPv4 or whose header is shorter than 20 bytes, a
+        // truncated quote, an ICMP type that is no error (timestamp).
+        let port = 1001u16;
+        let zero = |q: &[u8]| r(&icmp4_err(3, 1, router, POOL, q));
+        assert_eq!(zero(&v4(1, POOL, CLIENT, 0, 0, echo(0, port))), 0);
+        assert_eq!(zero(&v4(1, VIP, CLIENT, 0, 0, echo(8, port))), 0);
+        assert_eq!(zero(&v4(47, POOL, RS, 0, 0, ports(port, 80))), 0);
+        assert_eq!(zero(&v4(6, POOL, RS, 0x0010, 0, ports(port, 80))), 0);
+        let mut q = v4(6, POOL, RS, 0, 0, ports(port, 80));
+        q[0] = 0x65;
+        assert_eq!(zero(&q), 0);
+        q[0] = 0x44;
+        assert_eq!(zero(&q), 0);
+        assert_eq!(zero(&v4(6, POOL, RS, 0, 0, ports(port, 80))[..21]), 0);
+        let q = v4(6, POOL, RS, 0, 0, ports(port, 80));
+        assert_eq!(r(&icmp4_err(13, 0, router, POOL, &q)), 0);
+    }
+}
+
+/// IPv6 alike: ICMPv6 errors 1 to 4 by the quote reversed, membership on
+/// the whole address, keys on its low word; quotes behind an extension
+/// header go to worker 0.
+#[test]
+fn ipv6_icmp_errors_follow_the_quoted_connection() {
+    let low = |a: [u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+    let router = [0x20, 1, 0xd, 0xb8, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    for w in [1u16, 2, 3, 5] {
+        let prog = build_cbpf(&steering(w));
+        let r = |p: &[u8]| run(&prog, p, 0x86dd);
+        let wu = w as u32;
+        for port in [1000u16, 1001, 1002, 1003, 1004, 40000, 65535] {
+            // Packet too big and port unreachable from the RS side.
+            let q = v6(6, POOL6, RS6, ports(port, 80));
+            assert_eq!(r(&icmp6_err(2, 0, router, POOL6, &q)), port as u32 % wu);
+            let q = v6(17, POOL6, RS6, ports(port, 53));
+            assert_eq!(r(&icmp6_err(1, 4, RS6, POOL6, &q)), port as u32 % wu);
+            // Client side and NAT: the client's key.
+            let key = (low(CLIENT6) ^ port as u32) % wu;
+            let vip6 = POOL6.map(|b| b ^ 0x40);
+            let q = v6(6, vip6, CLIENT6, ports(80, port));
+            for ty in 1..=4 {
+                assert_eq!(r(&icmp6_err(ty, 0, router, vip6, &q)), key, "type {ty}");
+            }
+            assert_eq!(key, r(&v6(6, CLIENT6, vip6, ports(port, 80))));
+            let q = v6(6, CLIENT6, RS6, ports(port, 80));
+            assert_eq!(r(&icmp6_err(3, 0, router, CLIENT6, &q)), key);
+            assert_eq!(key, r(&v6(6, RS6, CLIENT6, ports(80, port))));
+            // Membership is the whole address: a quote from an address
+            // sharing the pool's low word is keyed as a client's.
+            let mut near = POOL6;
+            near[0] ^= 1;
+            let q = v6(6, near, CLIENT6, ports(port, 80));
+            assert_eq!(
+                r(&icmp6_err(1, 4, CLIENT6, near, &q)),
+                (low(CLIENT6) ^ 80) % wu
+            );
+            // A quoted echo request from a pool address: by identifier.
+            let q = v6(58, POOL6, CLIENT6, echo(128, port));
+            assert_eq!(r(&icmp6_err(3, 0, router, POOL6, &q)), port as u32 % wu);
+        }
+        // Worker 0: an extension header in the quote, a quoted echo reply,
+        // a quote that is not IPv6, an informational type (echo request).
+        let zero = |q: &[u8]| r(&icmp6_err(1, 0, router, POOL6, q));
+        assert_eq!(zero(&v6(0, POOL6, RS6, ports(1001, 80))), 0);
+        assert_eq!(zero(&v6(58, POOL6, CLIENT6, echo(129, 1001))), 0);
+        let mut q = v6(6, POOL6, RS6, ports(1001, 80));
+        q[0] = 0x40;
+        assert_eq!(zero(&q), 0);
+        let q = v6(6, POOL6, RS6, ports(1001, 80));
+        assert_eq!(r(&icmp6_err(128, 0, router, POOL6, &q)), 0);
+    }
 }

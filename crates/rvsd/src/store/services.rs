@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rvs_api::{ApiError, DestSpec, ErrorKind, Forward, Proto, ServiceKey, ServiceSpec};
 use rvs_core::addr::{proto, Addr, PortId};
 use rvs_core::conn::FwdMode;
-use rvs_core::sched::{DestKey, SchedKind, SchedTable};
+use rvs_core::sched::{DestKey, SchedKind, SchedOpts, SchedTable};
 use rvs_core::service::{Dest, Laddr, Match, ServiceKey as CoreKey};
 use rvs_core::stats::PerWorker;
 
@@ -15,6 +15,8 @@ use super::{AddrEntry, DestEntry, LaddrEntry, RateObj, RouteEntry, Store, SvcEnt
 
 /// ipvsadm's upper bound for `-w`.
 const MAX_WEIGHT: u32 = 65535;
+/// Largest connection threshold (`-x`, `-y`), as ipvsadm accepts (INT_MAX).
+const MAX_THRESHOLD: u32 = i32::MAX as u32;
 
 fn fwd_mode(f: Forward) -> FwdMode {
     match f {
@@ -29,6 +31,49 @@ fn fwd_mode(f: Forward) -> FwdMode {
 fn parse_sched(name: &str) -> Result<SchedKind, ApiError> {
     name.parse::<SchedKind>()
         .map_err(|e| invalid(e.to_string()))
+}
+
+/// The scheduler flags of `--sched-flags` for scheduler `kind`, as options
+/// and in canonical order (duplicates dropped).
+fn parse_sched_flags(
+    kind: SchedKind,
+    flags: &[String],
+) -> Result<(SchedOpts, Vec<String>), ApiError> {
+    let mut opts = SchedOpts::default();
+    for f in flags {
+        match (kind, f.as_str()) {
+            (SchedKind::Sh, "sh-fallback") => opts.sh_fallback = true,
+            (SchedKind::Sh, "sh-port") => opts.sh_port = true,
+            (SchedKind::Mh, "mh-fallback") => opts.mh_fallback = true,
+            (SchedKind::Mh, "mh-port") => opts.mh_port = true,
+            _ => {
+                let known = match kind {
+                    SchedKind::Sh => "sh-fallback, sh-port",
+                    SchedKind::Mh => "mh-fallback, mh-port",
+                    _ => "none",
+                };
+                return Err(invalid(format!(
+                    "invalid scheduler flag '{f}' for scheduler {} (its flags: {known})",
+                    kind.name()
+                )));
+            }
+        }
+    }
+    Ok((opts, sched_flag_names(opts)))
+}
+
+/// The names of the flags set in `o`, in ipvsadm's order.
+fn sched_flag_names(o: SchedOpts) -> Vec<String> {
+    [
+        (o.sh_fallback, "sh-fallback"),
+        (o.sh_port, "sh-port"),
+        (o.mh_fallback, "mh-fallback"),
+        (o.mh_port, "mh-port"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, n)| n.to_string())
+    .collect()
 }
 
 fn persistence_ms(p: Option<u32>, key: &ServiceKey) -> Result<u32, ApiError> {
@@ -46,7 +91,7 @@ fn persistence_ms(p: Option<u32>, key: &ServiceKey) -> Result<u32, ApiError> {
     }
 }
 
-fn build_sched(kind: SchedKind, dests: &[DestEntry]) -> Arc<SchedTable> {
+fn build_sched(kind: SchedKind, opts: SchedOpts, dests: &[DestEntry]) -> Arc<SchedTable> {
     let keys: Vec<DestKey> = dests
         .iter()
         .map(|d| DestKey {
@@ -55,7 +100,7 @@ fn build_sched(kind: SchedKind, dests: &[DestEntry]) -> Arc<SchedTable> {
             weight: d.dest.weight,
         })
         .collect();
-    Arc::new(SchedTable::build(kind, &keys))
+    Arc::new(SchedTable::build_with(kind, &keys, opts))
 }
 
 fn make_dest(id: u32, spec: &DestSpec, stats: Arc<PerWorker>) -> Arc<Dest> {
@@ -124,6 +169,7 @@ impl Store {
     pub(super) fn add_service(&mut self, spec: &ServiceSpec) -> Result<(), ApiError> {
         let key = self.resolve_key(&spec.key)?;
         let kind = parse_sched(&spec.sched)?;
+        let (opts, flags) = parse_sched_flags(kind, &spec.sched_flags)?;
         let pms = persistence_ms(spec.persistence, &spec.key)?;
         let canonical = match &key {
             CoreKey::Vs { vip, vport, .. } => {
@@ -157,12 +203,13 @@ impl Store {
                 key: canonical,
                 sched: kind.name().to_string(),
                 persistence: spec.persistence,
+                sched_flags: flags.clone(),
             },
             key,
             kind,
             persistence_ms: pms,
             stats: Arc::new(PerWorker::new(usize::from(self.workers))),
-            sched: build_sched(kind, &[]),
+            sched: build_sched(kind, opts, &[]),
             dests: Vec::new(),
             laddrs: Vec::new(),
         });
@@ -172,15 +219,17 @@ impl Store {
     pub(super) fn edit_service(&mut self, spec: &ServiceSpec) -> Result<(), ApiError> {
         let i = self.svc_index(&spec.key, "No such service")?;
         let kind = parse_sched(&spec.sched)?;
+        let (opts, flags) = parse_sched_flags(kind, &spec.sched_flags)?;
         let pms = persistence_ms(spec.persistence, &spec.key)?;
         let s = &mut self.services[i];
-        if s.kind != kind {
+        if s.kind != kind || s.sched.opts() != opts {
             s.kind = kind;
-            s.sched = build_sched(kind, &s.dests);
+            s.sched = build_sched(kind, opts, &s.dests);
         }
         s.persistence_ms = pms;
         s.spec.sched = kind.name().to_string();
         s.spec.persistence = spec.persistence;
+        s.spec.sched_flags = flags;
         Ok(())
     }
 
@@ -238,6 +287,13 @@ impl Store {
                 d.weight
             )));
         }
+        for (what, t) in [("upper", d.u_threshold), ("lower", d.l_threshold)] {
+            if t > MAX_THRESHOLD {
+                return Err(invalid(format!(
+                    "{what} threshold {t} of {ep} is out of range (0-{MAX_THRESHOLD})"
+                )));
+            }
+        }
         if d.u_threshold != 0 && d.l_threshold > d.u_threshold {
             return Err(invalid(format!(
                 "lower threshold {} of {ep} is above its upper threshold {}",
@@ -248,7 +304,7 @@ impl Store {
             return Err(invalid(format!("destination address {ep} is unspecified")));
         }
         match &s.key {
-            CoreKey::Match(_) => {
+            CoreKey::Match(m) => {
                 if d.forward != Forward::Snat {
                     return Err(invalid(format!(
                         "{key} is a SNAT match (-H) service: destination {ep} must use SNAT forwarding (-J), not {}",
@@ -260,6 +316,7 @@ impl Store {
                         "SNAT destination {ep}: the port part must be 0"
                     )));
                 }
+                Self::check_snat_family(s, m, d)?;
             }
             CoreKey::Vs { vip, vport, .. } => {
                 if d.forward == Forward::Snat {
@@ -284,6 +341,38 @@ impl Store {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A SNAT dest (the WAN address sources become) has the family of the
+    /// match's address ranges and of the service's other dests: the pipeline
+    /// cannot put an address of one family into a packet of the other.
+    fn check_snat_family(s: &SvcEntry, m: &Match, d: &DestSpec) -> Result<(), ApiError> {
+        let ep = endpoint(&d.addr, d.port);
+        let fam = family(&d.addr);
+        let ranges = [m.src.as_ref(), m.dst.as_ref()];
+        for r in ranges.into_iter().flatten() {
+            let any = r.lo.is_unspecified() && r.hi.is_unspecified();
+            if !any && r.lo.is_v4() != d.addr.is_ipv4() {
+                return Err(invalid(format!(
+                    "SNAT destination {ep} is {fam} but match {} takes {} addresses only",
+                    s.spec.key,
+                    if r.lo.is_v4() { "IPv4" } else { "IPv6" }
+                )));
+            }
+        }
+        if let Some(o) = s
+            .dests
+            .iter()
+            .find(|o| o.spec.addr.is_ipv4() != d.addr.is_ipv4())
+        {
+            return Err(invalid(format!(
+                "SNAT destination {ep} is {fam} but match {} already has {} destination {}: one address family per match service",
+                s.spec.key,
+                family(&o.spec.addr),
+                o.spec.addr
+            )));
         }
         Ok(())
     }
@@ -313,7 +402,7 @@ impl Store {
             spec: d.clone(),
             dest: make_dest(id, d, stats),
         });
-        s.sched = build_sched(s.kind, &s.dests);
+        s.sched = build_sched(s.kind, s.sched.opts(), &s.dests);
         Ok(())
     }
 
@@ -333,7 +422,7 @@ impl Store {
             spec: d.clone(),
             dest,
         };
-        s.sched = build_sched(s.kind, &s.dests);
+        s.sched = build_sched(s.kind, s.sched.opts(), &s.dests);
         Ok(())
     }
 
@@ -352,7 +441,7 @@ impl Store {
         })?;
         let s = &mut self.services[i];
         s.dests.remove(j);
-        s.sched = build_sched(s.kind, &s.dests);
+        s.sched = build_sched(s.kind, s.sched.opts(), &s.dests);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! checksums are verified by [`oracle`], an independent implementation.
 
 mod bad_input;
+mod churn;
 mod fnat;
 mod fuzz;
 mod host;
@@ -12,4 +13,5 @@ mod modes;
 mod oracle;
 mod sched;
 mod smoke;
+mod snat_family;
 mod util;

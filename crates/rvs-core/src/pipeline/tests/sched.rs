@@ -216,3 +216,19 @@ fn upper_threshold_stops_new_conns_until_below_lower() {
     let picks: Vec<u8> = (3000..3006).map(|p| syn_ok(&mut w, CIP, p, t2)).collect();
     assert_eq!(counts(&picks, 2), vec![2, 4], "{picks:?}");
 }
+
+#[test]
+fn the_largest_threshold_ipvsadm_accepts_does_not_overflow() {
+    // `-x 2147483647`: the lower threshold's default (3/4 of the upper) was
+    // computed in u32 and overflowed above about 1.4e9.
+    let dests = [DestSpec {
+        u_threshold: i32::MAX as u32,
+        ..DestSpec::new(lab::rs_ip(0), 80, FwdMode::Fnat)
+    }];
+    let svc = vs(9, proto::TCP, 80, SchedKind::Rr, &dests, 0);
+    let mut w = worker(lab::snapshot(1, vec![svc], 1));
+    for sport in 1000..1010 {
+        assert_eq!(syn_ok(&mut w, CIP, sport, 0), 0);
+    }
+    assert_eq!(w.conns().len(), 10);
+}

@@ -38,6 +38,7 @@ pub fn worker_with(id: u16, conns: usize, snap: Snapshot) -> Worker {
             pending_frames: 16,
             frame_size: 2048,
             expire_budget: 4096,
+            hash_seed: None,
         },
         Arc::new(snap),
         0,

@@ -195,9 +195,29 @@ fn removing_a_dest_moves_little_but_its_share() {
 }
 
 #[test]
-fn unusable_dest_falls_back_without_moving_others() {
+fn without_the_fallback_flag_an_unusable_dests_flows_are_refused() {
     let mut d = TestDests::weights(&[1, 1, 1, 1, 1]);
     let t = SchedTable::build(SchedKind::Mh, &d.keys());
+    let flows = random_flows(34, 3000);
+    let mut st = SchedState::default();
+    let before: Vec<usize> = flows
+        .iter()
+        .map(|f| schedule(&t, &mut st, &d, f).unwrap())
+        .collect();
+    d.w[2] = 0;
+    for (f, &b) in flows.iter().zip(&before) {
+        assert_eq!(schedule(&t, &mut st, &d, f), (b != 2).then_some(b));
+    }
+}
+
+#[test]
+fn unusable_dest_falls_back_without_moving_others() {
+    let mut d = TestDests::weights(&[1, 1, 1, 1, 1]);
+    let opts = SchedOpts {
+        mh_fallback: true,
+        ..SchedOpts::default()
+    };
+    let t = SchedTable::build_with(SchedKind::Mh, &d.keys(), opts);
     let flows = random_flows(33, 5000);
     let mut st = SchedState::default();
     let before: Vec<usize> = flows

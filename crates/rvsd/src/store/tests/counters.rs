@@ -77,6 +77,7 @@ fn ids_are_stable_and_never_reused() {
                     key: vs(),
                     sched: "wrr".into(),
                     persistence: Some(300),
+                    sched_flags: Vec::new(),
                 },
             },
         ],
@@ -118,6 +119,7 @@ fn edit_service_keeps_dests_laddrs_and_counters() {
                 key: vs(),
                 sched: "WLC".into(),
                 persistence: Some(60),
+                sched_flags: Vec::new(),
             },
         }],
     );

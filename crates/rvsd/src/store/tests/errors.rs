@@ -63,6 +63,7 @@ fn service_errors() {
             key,
             sched: sched.into(),
             persistence,
+            sched_flags: Vec::new(),
         },
     };
     refused(
@@ -231,17 +232,45 @@ fn dest_errors() {
         &["192.168.100.2"],
     );
 
-    // Weight 0 is quiescent, not an error; SNAT dests may be IPv6 on an IPv4 match.
+    // Thresholds beyond ipvsadm's range (INT_MAX) are refused.
+    let mut th = fnat("192.168.100.9", 80);
+    th.u_threshold = 3_000_000_000;
+    refused(
+        &mut s,
+        dest_add(&vs(), th),
+        Invalid,
+        &[
+            "upper threshold 3000000000",
+            "192.168.100.9:80",
+            "2147483647",
+        ],
+    );
+    // A SNAT dest is the address sources become: its family is the match's.
+    refused(
+        &mut s,
+        dest_add(&snat_key(), dest("2001:db8::3", 0, 1, Forward::Snat)),
+        Invalid,
+        &["2001:db8::3", "IPv6", "takes IPv4 addresses only"],
+    );
+    let any = ServiceKey::Match("proto=udp".into());
+    run(
+        &mut s,
+        &[
+            svc_add(&any, "rr"),
+            dest_add(&any, dest("123.1.2.3", 0, 1, Forward::Snat)),
+        ],
+    );
+    refused(
+        &mut s,
+        dest_add(&any, dest("2001:db8::3", 0, 1, Forward::Snat)),
+        Invalid,
+        &["2001:db8::3", "already has IPv4 destination 123.1.2.3"],
+    );
+
+    // Weight 0 is quiescent, not an error.
     run(
         &mut s,
         &[dest_add(&vs(), dest("192.168.100.4", 80, 0, Forward::Fnat))],
-    );
-    run(
-        &mut s,
-        &[dest_add(
-            &snat_key(),
-            dest("2001:db8::3", 0, 1, Forward::Snat),
-        )],
     );
     assert_eq!(ipvsadm_ln(&s)[3], "-> 192.168.100.4:80 FullNat 0 0 0");
 }

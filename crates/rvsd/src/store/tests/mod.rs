@@ -7,6 +7,7 @@
 mod counters;
 mod errors;
 mod lifecycle;
+mod sched_flags;
 mod tutorial;
 
 use std::net::IpAddr;
@@ -94,6 +95,7 @@ fn svc_add(key: &ServiceKey, sched: &str) -> Request {
             key: key.clone(),
             sched: sched.into(),
             persistence: None,
+            sched_flags: Vec::new(),
         },
     }
 }

@@ -1,0 +1,1 @@
+//! The keepalived.conf language (to be written).

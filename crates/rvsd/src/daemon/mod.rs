@@ -1,0 +1,213 @@
+//! Assembling the daemon, one task per module: [`ports`] (discovery,
+//! takeover, TAPs, queues), [`workers`] (the worker threads and the
+//! neighbour hub), [`links`] (`rvsip link show`), the control socket
+//! ([`crate::control`]), and here the [`Daemon`] that owns them all, runs
+//! the signal loop, and gives the ports back when dropped, also on an error
+//! half-way through start-up.
+
+mod error;
+mod links;
+mod ports;
+mod workers;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use rvs_core::snapshot::Snapshot;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+pub use error::DaemonError;
+
+use crate::config::Config;
+use crate::control::{self, Control};
+use crate::store::Store;
+
+/// A running rvsd. Dropping it stops the workers and the control socket and
+/// gives every port back (addresses, IPv6 setting, nftables table, TAPs,
+/// XDP programs).
+pub struct Daemon {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    snap: Arc<ArcSwap<Snapshot>>,
+    workers: workers::Workers,
+    ctl: Option<Arc<Control>>,
+    server: Option<JoinHandle<()>>,
+    socket: Option<String>,
+    epoch: Instant,
+    /// Declared last: dropped after the workers stopped using the queues.
+    ports: ports::Ports,
+}
+
+impl Daemon {
+    /// Takes the ports over, starts the workers and serves the control socket.
+    pub fn start(conf: &Config) -> Result<Daemon, DaemonError> {
+        let workers = conf.workers;
+        let defs = ports::discover(conf)?;
+        let takeovers = ports::take_over(&defs)?;
+        let mut ports = ports::Ports {
+            defs,
+            opened: Arc::new(Mutex::new(Vec::new())),
+            taps: Arc::new(Vec::new()),
+            takeovers,
+        };
+        ports.taps = ports::open_taps(&ports.defs)?;
+        let store = Store::new(
+            ports.defs.clone(),
+            workers,
+            conf.timeouts(),
+            conf.pipeline_conf(),
+        );
+        let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
+        let (opened, queues) =
+            ports::open_queues(&ports.defs, conf, &ports::steering(&store, workers))?;
+        ports.opened = Arc::new(Mutex::new(opened));
+        let mut d = Daemon {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+            snap,
+            workers: workers::Workers::default(),
+            ctl: None,
+            server: None,
+            socket: None,
+            epoch: Instant::now(),
+            ports,
+        };
+        let shared = workers::Shared {
+            conf,
+            snap: &d.snap,
+            taps: &d.ports.taps,
+            stop: &d.stop,
+            epoch: d.epoch,
+        };
+        // On an error from here on, `d` drops and gives the ports back.
+        let started = workers::start(&shared, queues)?;
+        d.workers = started.workers;
+        let ctl = d.control(conf, store, started.handles, started.counters);
+        let socket = conf.socket_path();
+        d.server = Some(
+            control::serve(&socket, ctl.clone(), d.stop.clone()).map_err(|source| {
+                DaemonError::Socket {
+                    path: socket.clone(),
+                    source,
+                }
+            })?,
+        );
+        d.socket = Some(socket.clone());
+        d.ctl = Some(ctl);
+        tracing::info!(
+            "rvsd {} up: {} worker(s), control socket {socket}",
+            env!("CARGO_PKG_VERSION"),
+            workers
+        );
+        Ok(d)
+    }
+
+    /// The control plane: the store, the link reporter and the hook that
+    /// re-steers the ports after every change.
+    fn control(
+        &self,
+        conf: &Config,
+        store: Store,
+        handles: Vec<control::WorkerHandle>,
+        counters: Vec<Arc<Vec<crate::runtime::PortCounters>>>,
+    ) -> Arc<Control> {
+        let workers = conf.workers;
+        let drops = handles.iter().map(|h| h.drops.clone()).collect();
+        let opened = self.ports.opened.clone();
+        let backends = match opened.lock() {
+            Ok(o) => o.iter().map(|p| p.backend().to_string()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
+        let on_change: control::ChangeHook = Box::new(move |st: &Store| {
+            let s = ports::steering(st, workers);
+            if let Ok(ports) = opened.lock() {
+                for p in ports.iter() {
+                    if let Err(e) = p.set_steering(&s) {
+                        tracing::warn!("cannot update the steering of a port: {e}");
+                    }
+                }
+            }
+        });
+        Arc::new(Control {
+            store: Mutex::new(store),
+            snap: self.snap.clone(),
+            workers: handles,
+            started: Instant::now(),
+            conn_capacity: conf.conn_capacity,
+            links,
+            on_change,
+            reload: self.reload.clone(),
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT; SIGHUP (or a reload request) re-reads
+    /// `path` and applies what can change live.
+    pub fn run_until_signalled(&mut self, path: &Path) -> Result<(), DaemonError> {
+        let term = Arc::new(AtomicBool::new(false));
+        let hup = Arc::new(AtomicBool::new(false));
+        for s in [SIGTERM, SIGINT] {
+            signal_hook::flag::register(s, term.clone()).map_err(DaemonError::Signal)?;
+        }
+        signal_hook::flag::register(SIGHUP, hup.clone()).map_err(DaemonError::Signal)?;
+        let mut last_rates = 0u64;
+        while !term.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            if hup.swap(false, Ordering::SeqCst) || self.reload.swap(false, Ordering::SeqCst) {
+                self.reload_from(path);
+            }
+            let now = self.epoch.elapsed().as_millis() as u64;
+            if now >= last_rates + 1000 {
+                last_rates = now;
+                if let Some(Ok(mut st)) = self.ctl.as_ref().map(|c| c.store.lock()) {
+                    st.sample_rates(now);
+                }
+            }
+        }
+        tracing::info!("stopping");
+        Ok(())
+    }
+
+    /// Applies what a re-read configuration file can change live (timeouts,
+    /// `[pipeline]`); a file that does not load changes nothing.
+    fn reload_from(&self, path: &Path) {
+        let Some(ctl) = &self.ctl else { return };
+        match Config::load(path) {
+            Ok(c) => {
+                if let Ok(mut st) = ctl.store.lock() {
+                    st.set_timeouts(c.timeouts());
+                    st.set_pipeline_conf(c.pipeline_conf());
+                    self.snap.store(Arc::new(st.snapshot()));
+                    tracing::info!("reloaded {}: timeouts and [pipeline] applied (ports, workers and capacity need a restart)", path.display());
+                }
+            }
+            Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.workers.join();
+        if let Some(s) = self.server.take() {
+            let _ = s.join();
+        }
+        self.ctl = None;
+        if let Some(socket) = self.socket.take() {
+            let _ = std::fs::remove_file(socket);
+        }
+        // `ports` drops after this body: queues, TAPs, then the takeovers.
+        tracing::info!("stopped; giving the interfaces back");
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT, then gives everything back.
+pub fn run(path: PathBuf, conf: Config) -> Result<(), DaemonError> {
+    let mut d = Daemon::start(&conf)?;
+    d.run_until_signalled(&path)
+}

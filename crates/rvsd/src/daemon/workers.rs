@@ -1,0 +1,135 @@
+//! The worker threads and the neighbour hub that shares what one worker
+//! learns with the others.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use rvs_core::pipeline::{Learned, Worker, WorkerConf};
+use rvs_core::snapshot::Snapshot;
+use rvs_io::Queue;
+
+use super::DaemonError;
+use crate::config::Config;
+use crate::control::{Query, WorkerHandle};
+use crate::runtime::{self, PortCounters, Taps, WorkerCtx};
+
+/// The running workers. [`Workers::join`] waits for them once `stop` is set.
+#[derive(Default)]
+pub(super) struct Workers {
+    threads: Vec<JoinHandle<()>>,
+    hub: Option<JoinHandle<()>>,
+}
+
+/// What the control plane and the link reporter keep of the workers.
+pub(super) struct Started {
+    /// The threads.
+    pub workers: Workers,
+    /// Query channels and drop counters, by worker.
+    pub handles: Vec<WorkerHandle>,
+    /// Port counters, by worker.
+    pub counters: Vec<Arc<Vec<PortCounters>>>,
+}
+
+/// Shared inputs of every worker.
+pub(super) struct Shared<'a> {
+    /// The configuration file's settings.
+    pub conf: &'a Config,
+    /// The published snapshot.
+    pub snap: &'a Arc<ArcSwap<Snapshot>>,
+    /// Exception-path devices.
+    pub taps: &'a Taps,
+    /// Set to stop.
+    pub stop: &'a Arc<AtomicBool>,
+    /// The clock all workers share.
+    pub epoch: Instant,
+}
+
+/// Starts one worker per entry of `queues` (its queues, by port), and the
+/// neighbour hub.
+pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started, DaemonError> {
+    let nports = sh.conf.netif.len();
+    let (learned_tx, learned_rx) = mpsc::channel::<(u16, Learned)>();
+    let mut neigh_txs = Vec::new();
+    let mut started = Started {
+        workers: Workers {
+            threads: Vec::new(),
+            hub: None,
+        },
+        handles: Vec::new(),
+        counters: Vec::new(),
+    };
+    for (w, qs) in queues.into_iter().enumerate() {
+        let (qtx, qrx) = mpsc::channel::<Query>();
+        let (ntx, nrx) = mpsc::channel::<Learned>();
+        neigh_txs.push(ntx);
+        let wc = WorkerConf {
+            id: w as u16,
+            conn_capacity: sh.conf.conn_capacity,
+            ..WorkerConf::default()
+        };
+        let worker = Worker::new(wc, sh.snap.load_full(), 0);
+        started.handles.push(WorkerHandle {
+            queries: qtx,
+            drops: worker.drops().clone(),
+            gauges: worker.gauges().clone(),
+        });
+        let counters: Arc<Vec<PortCounters>> =
+            Arc::new((0..nports).map(|_| PortCounters::default()).collect());
+        started.counters.push(counters.clone());
+        let (rx, tx) = qs.into_iter().map(|q| (q.rx, q.tx)).unzip();
+        let ctx = WorkerCtx {
+            worker,
+            snap: sh.snap.clone(),
+            rx,
+            tx,
+            counters,
+            taps: sh.taps.clone(),
+            kni_reader: w == 0,
+            queries: qrx,
+            neigh_in: nrx,
+            neigh_out: learned_tx.clone(),
+            stop: sh.stop.clone(),
+            idle: sh.conf.idle,
+            cpu: sh.conf.cpus.get(w).copied(),
+            epoch: sh.epoch,
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("rvs-worker-{w}"))
+            .spawn(move || runtime::run(ctx))
+            .map_err(|e| DaemonError::thread(format!("worker {w}"), e))?;
+        started.workers.threads.push(t);
+    }
+    drop(learned_tx);
+    // What one worker learns, the others learn too; ends when every worker
+    // has dropped its sender.
+    let hub = std::thread::Builder::new()
+        .name("rvs-neigh".into())
+        .spawn(move || {
+            while let Ok((from, l)) = learned_rx.recv() {
+                for (i, t) in neigh_txs.iter().enumerate() {
+                    if i != from as usize {
+                        let _ = t.send(l);
+                    }
+                }
+            }
+        })
+        .map_err(|e| DaemonError::thread("the neighbour thread", e))?;
+    started.workers.hub = Some(hub);
+    Ok(started)
+}
+
+impl Workers {
+    /// Waits for the workers (after `stop` was set), then for the hub.
+    pub(super) fn join(&mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(h) = self.hub.take() {
+            let _ = h.join();
+        }
+    }
+}

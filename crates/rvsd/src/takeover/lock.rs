@@ -1,0 +1,143 @@
+//! One rvsd per interface: a lock file per port, locked with flock(2) for
+//! the life of the process that owns the port, holding its pid. The kernel
+//! drops the lock when that process dies, even by SIGKILL, so a crash never
+//! leaves the port locked. The holder removes the file when it lets go;
+//! whoever locks a file checks that it is still the one at the path (not
+//! one removed meanwhile), and tries again if not.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use super::state::Paths;
+
+/// The right to change one interface: held from [`PortLock::acquire`] until
+/// dropped.
+#[derive(Debug)]
+pub struct PortLock {
+    iface: String,
+    paths: Paths,
+    /// Holds the lock while open.
+    _file: File,
+}
+
+impl PortLock {
+    /// Locks `iface` (files under `dir`, see [`Paths`]). Refused, naming
+    /// the holder's pid, while another rvsd holds it; changes nothing on
+    /// the interface either way.
+    pub fn acquire(dir: &Path, iface: &str) -> Result<PortLock, String> {
+        let paths = Paths::new(dir, iface);
+        let base = paths.lock.parent().unwrap_or(dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(base)
+            .map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+        for _ in 0..100 {
+            if let Some(mut file) = lock_file(&paths.lock, iface)? {
+                let pid = std::process::id().to_string();
+                file.set_len(0)
+                    .and_then(|_| file.seek(SeekFrom::Start(0)))
+                    .and_then(|_| file.write_all(format!("{pid}\n").as_bytes()))
+                    .map_err(|e| format!("cannot write {}: {e}", paths.lock.display()))?;
+                return Ok(PortLock {
+                    iface: iface.to_string(),
+                    paths,
+                    _file: file,
+                });
+            }
+        }
+        Err(format!(
+            "cannot lock {}: it keeps being replaced",
+            paths.lock.display()
+        ))
+    }
+
+    /// The interface.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// Its files.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+}
+
+impl Drop for PortLock {
+    fn drop(&mut self) {
+        // Still locked here: nobody holds the file being removed.
+        let _ = std::fs::remove_file(&self.paths.lock);
+    }
+}
+
+/// Opens and locks the lock file at `path`: `None` when the file locked was
+/// removed from `path` meanwhile (its holder let go: try again).
+fn lock_file(path: &Path, iface: &str) -> Result<Option<File>, String> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let locked = rvs_io::lock::try_lock_exclusive(&file)
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    if !locked {
+        return Err(format!(
+            "{iface} is taken by another rvsd (pid {}, lock {}): stop it first (SIGTERM gives the port back)",
+            holder(&mut file),
+            path.display()
+        ));
+    }
+    let same = match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(same.then_some(file))
+}
+
+/// The pid written in a lock file held by someone else ("unknown" when the
+/// holder has not written it yet).
+fn holder(file: &mut File) -> String {
+    for _ in 0..20 {
+        let mut s = String::new();
+        if file.seek(SeekFrom::Start(0)).is_ok() && file.read_to_string(&mut s).is_ok() {
+            let s = s.trim();
+            if !s.is_empty() {
+                return s.to_string();
+            }
+        }
+        // The holder writes its pid right after taking the lock.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    "unknown".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_a_port_is_refused_with_the_holders_pid() {
+        let dir = std::env::temp_dir().join(format!("rvsd-lock-{}", std::process::id()));
+        let a = PortLock::acquire(&dir, "wan").expect("first lock");
+        let e = PortLock::acquire(&dir, "wan").expect_err("second lock");
+        assert!(
+            e.contains(&format!("pid {}", std::process::id())),
+            "the holder's pid: {e}"
+        );
+        assert!(e.contains("wan"), "{e}");
+        let other = PortLock::acquire(&dir, "lan").expect("another port is free");
+        drop(a);
+        let again = PortLock::acquire(&dir, "wan").expect("free once the holder is gone");
+        let path = again.paths().lock.clone();
+        assert!(path.exists());
+        drop((other, again));
+        assert!(!path.exists(), "the lock file goes with its holder");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
