@@ -252,10 +252,23 @@ pub enum Request {
         /// One service, or all.
         key: Option<ServiceKey>,
     },
-    /// `-l -c`: connections.
+    /// `-l -c`: connections, in one reply (up to `limit`); rvsd assembles it
+    /// page by page. Tools should prefer [`Request::ListConnPage`].
     ListConns {
         /// Only this service's.
         key: Option<ServiceKey>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// `-l -c`, one page: up to `limit` connections (at most
+    /// [`CONN_PAGE_MAX`]) from `cursor` on; the reply's `next` is where the
+    /// following page starts. Pages from [`ConnCursor::default`] until `next`
+    /// is `None` list every connection that lived throughout exactly once.
+    ListConnPage {
+        /// Only this service's (filtered before the limit).
+        key: Option<ServiceKey>,
+        /// Where to start.
+        cursor: ConnCursor,
         /// At most this many.
         limit: usize,
     },
@@ -427,6 +440,27 @@ pub struct ConnInfo {
     pub worker: u16,
 }
 
+/// Most connections rvsd puts in one [`ConnPage`].
+pub const CONN_PAGE_MAX: usize = 4096;
+
+/// Where a connection listing resumes: a worker and a slot of its table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnCursor {
+    /// The worker.
+    pub worker: u16,
+    /// The first slot of its table not listed yet.
+    pub slot: u32,
+}
+
+/// One page of connections ([`Request::ListConnPage`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnPage {
+    /// The connections (may be fewer than asked for, even none, before the end).
+    pub conns: Vec<ConnInfo>,
+    /// Where the next page starts; `None` when the listing is complete.
+    pub next: Option<ConnCursor>,
+}
+
 /// An address of rvs (`rvsip addr show`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddrInfo {
@@ -545,6 +579,8 @@ pub enum Reply {
     Laddrs(Vec<LaddrGroup>),
     /// [`Request::ListConns`].
     Conns(Vec<ConnInfo>),
+    /// [`Request::ListConnPage`].
+    ConnPage(ConnPage),
     /// [`Request::ListAddrs`].
     Addrs(Vec<AddrInfo>),
     /// [`Request::ListRoutes`].
@@ -703,6 +739,36 @@ mod tests {
         let e = decode_request("{\"v\":1,\"req\":{\"op\":\"fly\"}}").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Invalid);
         assert!(decode_request("not json").is_err());
+    }
+
+    #[test]
+    fn conn_page_round_trip() {
+        let req = Request::ListConnPage {
+            key: None,
+            cursor: ConnCursor {
+                worker: 1,
+                slot: 42,
+            },
+            limit: 100,
+        };
+        assert_eq!(decode_request(encode_request(&req).trim()).unwrap(), req);
+        let r = Reply::ConnPage(ConnPage {
+            conns: vec![],
+            next: Some(ConnCursor {
+                worker: 1,
+                slot: 99,
+            }),
+        });
+        assert_eq!(decode_reply(encode_reply(&r).trim()).unwrap(), r);
+        // A version-1 request without paging still decodes.
+        let old = "{\"v\":1,\"req\":{\"op\":\"list_conns\",\"key\":null,\"limit\":5}}";
+        assert_eq!(
+            decode_request(old).unwrap(),
+            Request::ListConns {
+                key: None,
+                limit: 5
+            }
+        );
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! `rvs-bench e2e [--json]` (root) measures rvs side by side with kernel
 //! forwarding, nftables and HAProxy on veth pairs between network namespaces
 //! it creates and removes: packet rate, HTTP, memory and startup time.
+//!
+//! `rvs-bench listing` (root) measures the longest forwarding pause a 1 ms
+//! UDP probe sees while `rvsadm -ln` and `rvsadm -lnc` list a large table.
 #![forbid(unsafe_code)]
 
 mod e2e;
+mod listing;
 mod pipeline;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +34,14 @@ enum Cmd {
     Pipeline(pipeline::Args),
     /// rvs, kernel forwarding, nftables and HAProxy on real interfaces (root).
     E2e(e2e::Args),
+    /// Forwarding pauses while `rvsadm -ln` and `-lnc` list a large table (root).
+    Listing(listing::Args),
+    /// The connection filler `listing` runs in its client namespace.
+    #[command(hide = true)]
+    ListingFill(listing::FillArgs),
+    /// The 1 ms UDP probe `listing` runs in its client namespace.
+    #[command(hide = true)]
+    ListingProbe(listing::ProbeArgs),
     /// The UDP generator `e2e` runs in its client namespace.
     #[command(hide = true)]
     E2eGen(e2e::GenArgs),
@@ -43,6 +55,9 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Pipeline(a) => pipeline::run(a),
         Cmd::E2e(a) => e2e::run(a),
+        Cmd::Listing(a) => listing::run(a),
+        Cmd::ListingFill(a) => listing::fill(a),
+        Cmd::ListingProbe(a) => listing::probe(a),
         Cmd::E2eGen(a) => e2e::gen(a),
         Cmd::E2eSink(a) => e2e::sink(a),
     };

@@ -132,6 +132,7 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::Services(_) => "services",
         Reply::Laddrs(_) => "laddrs",
         Reply::Conns(_) => "conns",
+        Reply::ConnPage(_) => "connection page",
         Reply::Addrs(_) => "addrs",
         Reply::Routes(_) => "routes",
         Reply::Neigh(_) => "neigh",

@@ -131,6 +131,16 @@ impl PerWorker {
     }
 }
 
+/// Gauges a worker publishes for the control plane, which reads them at any
+/// time instead of asking the worker to walk its tables (single writer: that
+/// worker, once per burst and per timer tick).
+#[derive(Default, Debug)]
+#[repr(align(64))]
+pub struct WorkerGauges {
+    /// Live connections in the worker's table (persistence templates not counted).
+    pub conns: AtomicU64,
+}
+
 macro_rules! drop_reasons {
     ($($(#[$doc:meta])* $name:ident = $text:literal,)*) => {
         /// Why a packet was dropped. Every packet the pipeline cannot handle is

@@ -200,21 +200,83 @@ fn bad_requests_are_refused_and_nothing_is_lost() {
     assert!(body.contains("192.168.100.200"), "{body}");
 }
 
+/// The `rvsadm -lnc` line of the UDP flow from client port 40000, if listed.
+fn udp_flow(t: &TwoArm) -> Option<String> {
+    t.ok("rvsadm", &["-lnc"])
+        .lines()
+        .find(|l| l.starts_with("UDP") && l.contains("10.0.0.48:40000 "))
+        .map(str::to_string)
+}
+
+/// The expire column of an `-lnc` line ("mm:ss") in seconds.
+fn expire_s(line: &str) -> u64 {
+    let e = line.split_whitespace().nth(1).unwrap_or("");
+    let (m, s) = e.split_once(':').unwrap_or(("", ""));
+    m.parse::<u64>().unwrap_or(u64::MAX) * 60 + s.parse::<u64>().unwrap_or(u64::MAX)
+}
+
 #[test]
 fn reload_keeps_connections_and_bad_reload_keeps_config() {
     tools();
     let mut t = TwoArm::new(&RvsdOpts::default());
     t.tutorial_fnat();
+    // A UDP service and an echo server, to watch one flow's timeout.
+    t.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
+    t.ok(
+        "rvsadm",
+        &["-a", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53", "-b"],
+    );
+    t.ok(
+        "rvsadm",
+        &[
+            "--add-laddr",
+            "-z",
+            "192.168.100.200",
+            "-u",
+            "10.0.0.100:53",
+            "-F",
+            "dpdk0",
+        ],
+    );
+    let udp = bin("rvs-udp").to_string_lossy().into_owned();
+    t.lab
+        .spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);
+    let probe = |t: &TwoArm| {
+        let o = t.lab.exec(
+            "client",
+            &[
+                &udp,
+                "probe",
+                "--sources",
+                "1",
+                "--from-port",
+                "40000",
+                "10.0.0.100:53",
+            ],
+        );
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(out.contains("replies 1"), "no echo through rvs: {out}");
+    };
+    // The echo server may take a moment to start: the probe waits 3 s.
+    probe(&t);
     let _ = t
         .lab
         .curl("client", "http://10.0.0.100/")
         .expect("before reload");
     let conns_before = t.ok("rvsadm", &["-lnc"]);
+    let flow = udp_flow(&t).expect("the UDP flow is listed");
+    assert!(
+        expire_s(&flow) > 290,
+        "the default UDP timeout is 300 s: {flow}"
+    );
     let pid = t.rvsd_proc().pid();
     // A valid new file: timeouts change, connections stay.
     let conf = std::fs::read_to_string(&t.conf).unwrap_or_default();
-    std::fs::write(&t.conf, format!("{conf}\n[timeouts]\ntcp_time_wait = 20\n"))
-        .expect("write conf");
+    std::fs::write(
+        &t.conf,
+        format!("{conf}\n[timeouts]\ntcp_time_wait = 20\nudp = 4\n"),
+    )
+    .expect("write conf");
     t.rvsd_proc().signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -229,6 +291,30 @@ fn reload_keeps_connections_and_bad_reload_keeps_config() {
         conns_after.lines().count(),
         "a reload must not drop connections"
     );
+    // The next datagram of the same flow takes the new UDP timeout...
+    probe(&t);
+    let flow = udp_flow(&t).expect("the UDP flow is still listed");
+    println!("after a datagram under the new timeout: {flow}");
+    assert!(
+        expire_s(&flow) <= 4,
+        "the flow must expire within the new 4 s: {flow}"
+    );
+    // ...and the flow expires on that schedule, not after 300 s.
+    std::thread::sleep(Duration::from_millis(5500));
+    assert_eq!(udp_flow(&t), None, "the flow outlived its new 4 s timeout");
+    // A new TCP connection gets the new TIME_WAIT (20 s, the default is 7 s).
+    let _ = t
+        .lab
+        .curl("client", "http://10.0.0.100/")
+        .expect("after reload");
+    let lnc = t.ok("rvsadm", &["-lnc"]);
+    let longest = lnc
+        .lines()
+        .filter(|l| l.starts_with("TCP") && l.contains("TIME_WAIT"))
+        .map(expire_s)
+        .max()
+        .unwrap_or(0);
+    assert!(longest > 7, "no TIME_WAIT over the old 7 s:\n{lnc}");
     // A broken file: rvsd logs the error and keeps running on the last good config.
     std::fs::write(&t.conf, "workers = [[[\n").expect("write conf");
     t.rvsd_proc().signal("HUP");

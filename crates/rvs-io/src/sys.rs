@@ -147,3 +147,11 @@ pub(crate) fn poll_in(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize> {
         Err(e) => Err(e),
     }
 }
+
+/// Sets the process's file-mode creation mask and returns the previous one
+/// (umask(2); it cannot fail). Process-wide: callers set it around the one
+/// file they create and put the old mask back.
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask(2) takes a plain integer and touches no memory of ours.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}

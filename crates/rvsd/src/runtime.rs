@@ -15,17 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use rvs_api::{ConnInfo, NeighInfo};
-use rvs_core::addr::proto;
-use rvs_core::conn::tcp::TcpState;
-use rvs_core::conn::FwdMode;
+use rvs_api::NeighInfo;
 use rvs_core::pipeline::{Learned, Verdict, Worker};
 use rvs_core::snapshot::Snapshot;
 use rvs_core::stats::bump;
 use rvs_io::{RxQ, Tap, TxQ, BURST};
 
 use crate::config::Idle;
-use crate::control::Query;
+use crate::control::{ConnScans, Query};
 
 /// Bursts taken from one port per round before the transmit kick.
 const ROUND_BURSTS: usize = 8;
@@ -84,44 +81,19 @@ pub struct WorkerCtx {
     pub epoch: Instant,
 }
 
-fn conn_info(worker: &Worker, c: &rvs_core::conn::Conn, now: u64) -> ConnInfo {
-    let p = match c.proto {
-        proto::TCP => "TCP",
-        proto::UDP => "UDP",
-        _ => "ICMP",
-    };
-    let state = if c.proto == proto::TCP {
-        TcpState::from_u8(c.state)
-            .map_or("NONE", |s| s.name())
-            .to_string()
-    } else {
-        p.to_string()
-    };
-    let local = matches!(c.mode, FwdMode::Fnat | FwdMode::Snat).then(|| (c.lip.to_ip(), c.lport));
-    ConnInfo {
-        proto: p.to_string(),
-        state,
-        expire_s: c.expires_ms().saturating_sub(now).div_ceil(1000),
-        client: (c.cip.to_ip(), c.cport),
-        virt: (c.vip.to_ip(), c.vport),
-        local,
-        dest: (c.rip.to_ip(), c.rport),
-        worker: worker.id(),
+/// Takes the control plane's questions and does this iteration's share of
+/// the connection listings: O(1) work per call whatever the table size
+/// (listings walk at most [`crate::control::conns::SLOTS_PER_ROUND`] slots).
+pub fn serve_queries(worker: &Worker, queries: &Receiver<Query>, scans: &mut ConnScans, now: u64) {
+    while let Ok(q) = queries.try_recv() {
+        answer(worker, q, scans);
     }
+    scans.step(worker, now);
 }
 
-fn answer(worker: &Worker, q: Query, now: u64) {
+fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     match q {
-        Query::Conns { limit, reply } => {
-            let v: Vec<ConnInfo> = worker
-                .conns()
-                .iter()
-                .filter(|(_, c)| !c.is_template())
-                .take(limit)
-                .map(|(_, c)| conn_info(worker, c, now))
-                .collect();
-            let _ = reply.send(v);
-        }
+        Query::Conns { scan, reply } => scans.push(scan, reply),
         Query::Pools { reply } => {
             let snap = worker.snapshot().clone();
             let v = snap
@@ -225,6 +197,7 @@ pub fn run(mut ctx: WorkerCtx) {
         ..
     } = &mut ctx;
     let mut snap_checked = u64::MAX;
+    let mut scans = ConnScans::default();
     while !stop.load(Relaxed) {
         let now = epoch.elapsed().as_millis() as u64;
         // A new configuration takes effect within a millisecond; looking
@@ -294,9 +267,7 @@ pub fn run(mut ctx: WorkerCtx) {
         while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
-        while let Ok(q) = queries.try_recv() {
-            answer(worker, q, now);
-        }
+        serve_queries(worker, queries, &mut scans, now);
         if now >= last_tick + 10 {
             last_tick = now;
             worker.tick(now);
@@ -305,7 +276,8 @@ pub fn run(mut ctx: WorkerCtx) {
                 counters[i].rx_dropped.store(d, Relaxed);
             }
         }
-        if busy == 0 {
+        // A listing in progress keeps the loop turning, a bounded step each time.
+        if busy == 0 && scans.is_idle() {
             idle_rounds += 1;
             if *idle == Idle::Adaptive && idle_rounds > 32 {
                 for r in rx.iter_mut() {

@@ -52,7 +52,7 @@ pub struct SinkArgs {
     timeout_ms: u64,
 }
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut m = [0u8; 6];
     let mut n = 0;
     for (i, part) in s.trim().split(':').enumerate() {
@@ -86,7 +86,7 @@ fn csum_fold(mut sum: u32) -> u16 {
 
 /// One Ethernet/IPv4/UDP frame of `len` bytes with valid checksums, from
 /// `(src, dst)` MACs, addresses and ports.
-fn udp_frame(
+pub(crate) fn udp_frame(
     len: usize,
     (src_mac, dst_mac): ([u8; 6], [u8; 6]),
     (src, dst): (Ipv4Addr, Ipv4Addr),

@@ -30,6 +30,7 @@ mod bed;
 mod measure;
 
 pub use agent::{gen, sink, GenArgs, SinkArgs};
+pub(crate) use agent::{parse_mac, udp_frame};
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -226,6 +226,13 @@ pub fn format_conns(conns: &[ConnInfo]) -> String {
         "pro expire {:<11} {:<18} {:<18} destination",
         "state", "source", "virtual"
     );
+    out.push_str(&format_conn_lines(conns));
+    out
+}
+
+/// The entry lines of `-L -c` (no title), one per connection.
+pub fn format_conn_lines(conns: &[ConnInfo]) -> String {
+    let mut out = String::new();
     for c in conns {
         let _ = writeln!(
             out,

@@ -16,17 +16,19 @@ mod tests_parse;
 
 use std::io::Read;
 
-use rvs_api::{Reply, Request, ServiceKey};
+use rvs_api::{ConnCursor, Reply, Request, ServiceKey};
 
 use crate::client::{expect_ok, unexpected, CliError, Transport};
 
-pub use format::{format_conns, format_laddrs, format_list, format_save, large_num};
+pub use format::{
+    format_conn_lines, format_conns, format_laddrs, format_list, format_save, large_num,
+};
 pub use parse::parse_args;
 pub use restore::{parse_restore, split_line};
 
-/// Connections fetched by `-L -c`: bounded so that a table of millions
-/// does not turn one listing into gigabytes of JSON.
-pub const CONN_LIST_LIMIT: usize = 1_000_000;
+/// Connections asked for per request by `-L -c`, which fetches pages until
+/// the listing is complete: no reply grows with the table.
+pub const CONN_PAGE: usize = rvs_api::CONN_PAGE_MAX;
 
 /// Which columns `-L` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,13 +213,7 @@ fn laddrs(
 
 fn list(opts: &ListOpts, t: &mut dyn Transport) -> Result<String, CliError> {
     if opts.view == ListView::Conns {
-        return match t.call(&Request::ListConns {
-            key: opts.key.clone(),
-            limit: CONN_LIST_LIMIT,
-        })? {
-            Reply::Conns(v) => Ok(format_conns(&v)),
-            other => Err(unexpected(other, "list connections")),
-        };
+        return list_conns(opts.key.as_ref(), t);
     }
     // ipvsadm prints the version banner only when listing the whole table.
     let status = if opts.key.is_none() {
@@ -230,4 +226,32 @@ fn list(opts: &ListOpts, t: &mut dyn Transport) -> Result<String, CliError> {
     };
     let services = services(t, opts.key.clone())?;
     Ok(format_list(status.as_ref(), &services, opts))
+}
+
+/// `-L -c`: every page from the start until rvsd says the listing is complete.
+fn list_conns(key: Option<&ServiceKey>, t: &mut dyn Transport) -> Result<String, CliError> {
+    let mut out = format_conns(&[]);
+    let mut cursor = ConnCursor::default();
+    loop {
+        let req = Request::ListConnPage {
+            key: key.cloned(),
+            cursor,
+            limit: CONN_PAGE,
+        };
+        let page = match t.call(&req)? {
+            Reply::ConnPage(p) => p,
+            other => return Err(unexpected(other, "list connections")),
+        };
+        out.push_str(&format_conn_lines(&page.conns));
+        match page.next {
+            None => return Ok(out),
+            Some(next) if next == cursor && page.conns.is_empty() => {
+                return Err(CliError::failure(format!(
+                    "rvsadm: the connection listing does not advance past worker {} slot {}",
+                    next.worker, next.slot
+                )));
+            }
+            Some(next) => cursor = next,
+        }
+    }
 }

@@ -553,3 +553,64 @@ fn sched_flags_are_listed_saved_and_restored() {
         "{back:?}"
     );
 }
+
+/// A daemon that lists `total` connections in pages of at most `page`.
+struct Pager {
+    total: u16,
+    page: usize,
+    asked: Vec<rvs_api::ConnCursor>,
+}
+
+impl crate::client::Transport for Pager {
+    fn call(&mut self, req: &Request) -> Result<rvs_api::Reply, crate::client::CliError> {
+        let Request::ListConnPage { cursor, limit, .. } = req else {
+            panic!("-lnc must ask for pages: {req:?}");
+        };
+        self.asked.push(*cursor);
+        let from = cursor.slot as usize;
+        let to = (from + self.page.min(*limit)).min(self.total as usize);
+        let conns = (from..to)
+            .map(|i| ConnInfo {
+                proto: "UDP".into(),
+                state: "UDP".into(),
+                expire_s: 300,
+                client: (ip("10.0.0.48"), i as u16),
+                virt: (ip("10.0.0.100"), 53),
+                local: None,
+                dest: (ip("192.168.100.2"), 53),
+                worker: 0,
+            })
+            .collect();
+        let next = (to < self.total as usize).then_some(rvs_api::ConnCursor {
+            worker: 0,
+            slot: to as u32,
+        });
+        Ok(rvs_api::Reply::ConnPage(rvs_api::ConnPage { conns, next }))
+    }
+}
+
+#[test]
+fn lnc_fetches_every_page_and_prints_one_table() {
+    let mut t = Pager {
+        total: 10_000,
+        page: 4096,
+        asked: Vec::new(),
+    };
+    let opts = ListOpts {
+        key: None,
+        view: ListView::Conns,
+        exact: false,
+        sort: true,
+    };
+    let out = super::execute(
+        &super::AdmCommand::List(opts),
+        &mut t,
+        &mut std::io::empty(),
+    )
+    .expect("listing");
+    assert_eq!(t.asked.len(), 3, "three pages: {:?}", t.asked);
+    assert_eq!(t.asked[0], rvs_api::ConnCursor::default());
+    assert_eq!(out.lines().count(), 2 + 10_000);
+    assert_eq!(out.matches("IPVS connection entries").count(), 1);
+    assert!(out.contains("10.0.0.48:9999 "), "the last entry is there");
+}

@@ -421,6 +421,13 @@ impl ConnTable {
         }
     }
 
+    /// Slots ever used (live or free): ids of live conns are below this, so
+    /// `0..slots()` with [`ConnTable::try_get`] walks the table in bounded
+    /// steps that can resume at any slot.
+    pub fn slots(&self) -> usize {
+        self.conns.len()
+    }
+
     /// Iterates live conns (for `ipvsadm -lnc` style listing; not hot).
     pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
         self.conns

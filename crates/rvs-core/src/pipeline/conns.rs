@@ -230,6 +230,7 @@ impl State {
             t.rip = rip;
             t.rport = rport;
             if self.conns.insert(t, svc.persistence_ms, now_ms).is_ok() {
+                self.templates += 1;
                 if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
                     s.refs += 1;
                 }
@@ -435,7 +436,9 @@ impl State {
     }
 
     fn release(&mut self, c: &Conn) {
-        if !c.is_template() {
+        if c.is_template() {
+            self.templates = self.templates.saturating_sub(1);
+        } else {
             if let Some(d) = self.slots.dests.get_mut(c.dest) {
                 if conn_is_active(c) {
                     d.active = d.active.saturating_sub(1);

@@ -20,11 +20,11 @@ use std::sync::Arc;
 pub use outbox::Outbox;
 
 use crate::addr::{Addr, Mac, PortId};
-use crate::conn::{ConnId, ConnTable, Dir, Tuple};
+use crate::conn::{Conn, ConnId, ConnTable, Dir, Tuple};
 use crate::neigh::{NeighTable, QueueResult};
 use crate::route::Scope;
 use crate::snapshot::Snapshot;
-use crate::stats::{DropCounters, DropReason};
+use crate::stats::{DropCounters, DropReason, WorkerGauges};
 use crate::wire::ethernet::{ethertype, EthernetFrame};
 use parse::{parse_ip, Parsed, L4};
 use slots::Slots;
@@ -130,6 +130,10 @@ struct State {
     neigh: NeighTable,
     slots: Slots,
     drops: Arc<DropCounters>,
+    /// Published counts (live connections).
+    gauges: Arc<WorkerGauges>,
+    /// Persistence templates in `conns` (not connections: left out of the count).
+    templates: usize,
     outbox: Outbox,
     learned: Vec<Learned>,
     /// [`ConnTable::inserts`] at the last expiry (its budget grows by the difference).
@@ -155,6 +159,8 @@ impl Worker {
             neigh: NeighTable::new(conf.neigh_capacity, conf.pending_frames, conf.frame_size),
             slots: Slots::default(),
             drops: Arc::new(DropCounters::default()),
+            gauges: Arc::new(WorkerGauges::default()),
+            templates: 0,
             outbox: Outbox::new(conf.pending_frames, conf.frame_size),
             learned: Vec::with_capacity(LEARNED_MAX),
             inserts_at_tick: 0,
@@ -194,9 +200,48 @@ impl Worker {
         &self.st.drops
     }
 
+    /// This worker's published gauges (shared with readers): the live
+    /// connection count, updated after every burst and timer tick.
+    pub fn gauges(&self) -> &Arc<WorkerGauges> {
+        &self.st.gauges
+    }
+
+    /// Live connections now (persistence templates not counted).
+    pub fn conn_count(&self) -> usize {
+        self.st.conn_count()
+    }
+
     /// The connection table (for listing and statistics).
     pub fn conns(&self) -> &ConnTable {
         &self.st.conns
+    }
+
+    /// Visits the connections (persistence templates left out) in slot order
+    /// from slot `start`, looking at no more than `max_slots` slots; `f`
+    /// returns false to stop after the connection it was given. Returns the
+    /// slot to resume from, or `None` when the end of the table was reached.
+    /// A connection that stays in the table is visited exactly once by a walk
+    /// that resumes where the previous step stopped, however many steps it takes.
+    pub fn scan_conns(
+        &self,
+        start: u32,
+        max_slots: usize,
+        mut f: impl FnMut(ConnId, &Conn) -> bool,
+    ) -> Option<u32> {
+        let t = &self.st.conns;
+        let end = t.slots();
+        let mut i = start as usize;
+        let stop = i.saturating_add(max_slots).min(end);
+        while i < stop {
+            let id = ConnId(i as u32);
+            i += 1;
+            if let Some(c) = t.try_get(id).filter(|c| !c.is_template()) {
+                if !f(id, c) {
+                    break;
+                }
+            }
+        }
+        (i < end).then_some(i as u32)
     }
 
     /// The neighbour table.
@@ -243,12 +288,13 @@ impl Worker {
     pub fn tick(&mut self, now_ms: u64) {
         self.st.expire(now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);
+        self.st.publish_conn_count();
     }
 
     /// Runs the pipeline over one frame.
     pub fn process(&mut self, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
         let snap = &*self.snap;
-        match self.st.classify(snap, pkt, now_ms) {
+        let v = match self.st.classify(snap, pkt, now_ms) {
             Err(v) => v,
             Ok((mut p, true)) => {
                 let t = Tuple::new(p.proto, p.src, p.sport, p.dst, p.dport);
@@ -256,7 +302,9 @@ impl Worker {
                 self.st.finish(snap, pkt, &mut p, found, now_ms)
             }
             Ok((mut p, false)) => self.st.slow_path(snap, pkt, &mut p, now_ms),
-        }
+        };
+        self.st.publish_conn_count();
+        v
     }
 
     /// Runs the pipeline over a burst of frames, writing one verdict per
@@ -317,10 +365,23 @@ impl Worker {
             }
             base += m;
         }
+        self.st.publish_conn_count();
     }
 }
 
 impl State {
+    fn conn_count(&self) -> usize {
+        self.conns.len().saturating_sub(self.templates)
+    }
+
+    /// One relaxed store: readers see the count as of the last burst or tick.
+    fn publish_conn_count(&self) {
+        self.gauges.conns.store(
+            self.conn_count() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     fn drop(&self, r: DropReason) -> Verdict {
         self.drops.count(r);
         Verdict::Drop(r)

@@ -75,6 +75,7 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
         started.handles.push(WorkerHandle {
             queries: qtx,
             drops: worker.drops().clone(),
+            gauges: worker.gauges().clone(),
         });
         let counters: Arc<Vec<PortCounters>> =
             Arc::new((0..nports).map(|_| PortCounters::default()).collect());

@@ -201,7 +201,7 @@ fn op_name(req: &Request) -> &'static str {
         Request::Status => "status",
         Request::ListServices { .. } => "list services",
         Request::ListLaddrs { .. } => "list local addresses",
-        Request::ListConns { .. } => "list connections",
+        Request::ListConns { .. } | Request::ListConnPage { .. } => "list connections",
         Request::ListAddrs { .. } => "addr show",
         Request::ListRoutes => "route show",
         Request::ListNeigh { .. } => "neigh show",

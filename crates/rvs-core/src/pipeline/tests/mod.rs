@@ -8,6 +8,7 @@ mod fuzz;
 mod host;
 mod icmp;
 mod limits;
+mod listing;
 mod modes;
 mod oracle;
 mod parsers;

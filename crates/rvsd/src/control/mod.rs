@@ -1,33 +1,45 @@
-//! The control socket: one JSON request per line in, one reply per line out
-//! (see `rvs-api`). Changes go through the [`Store`]; every successful change
-//! publishes a new snapshot that the workers pick up on their next loop.
-//! Reads that need worker-owned state (connections, port pools, learned
-//! neighbours) are asked of each worker over its query channel.
+//! The control plane: one JSON request per line in, one reply per line out
+//! (see `rvs-api`), over the unix socket [`socket`] serves. Changes go through
+//! the [`Store`]; every successful change publishes a new snapshot that the
+//! workers pick up on their next loop.
+//!
+//! Reads cost the workers O(1) per loop iteration whatever their table size:
+//! counts come from gauges the workers publish ([`WorkerHandle::gauges`]);
+//! what needs worker-owned state (connections, port pools, learned
+//! neighbours) is asked over each worker's query channel, and connections are
+//! walked a bounded number of slots per loop iteration ([`conns`]). A worker
+//! that does not answer in time turns the request into an error: no listing
+//! silently leaves a worker out.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+pub mod conns;
+pub mod socket;
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use rvs_api::{ApiError, ConnInfo, ErrorKind, LinkInfo, NeighInfo, Reply, Request, StatusInfo};
+use rvs_api::{ApiError, ErrorKind, LinkInfo, NeighInfo, Reply, Request, StatusInfo};
 use rvs_core::addr::Addr;
 use rvs_core::snapshot::Snapshot;
-use rvs_core::stats::DropCounters;
+use rvs_core::stats::{DropCounters, WorkerGauges};
 
 use crate::store::Store;
+pub use conns::{ConnChunk, ConnFilter, ConnScan, ConnScans};
+pub use socket::{serve, serve_with, Limits};
 
 /// Questions a worker answers between bursts.
 pub enum Query {
-    /// Up to `limit` connections.
+    /// Connections, walked a bounded number of slots per loop iteration
+    /// (see [`ConnScans`]).
     Conns {
-        /// How many at most.
-        limit: usize,
+        /// What to list.
+        scan: ConnScan,
         /// Where to answer.
-        reply: Sender<Vec<ConnInfo>>,
+        reply: Sender<ConnChunk>,
     },
     /// Port-pool usage per local address: (addr, used, free, misses).
     Pools {
@@ -47,6 +59,8 @@ pub struct WorkerHandle {
     pub queries: Sender<Query>,
     /// Its drop counters.
     pub drops: Arc<DropCounters>,
+    /// Its published gauges (the live connection count).
+    pub gauges: Arc<WorkerGauges>,
 }
 
 /// Builds `rvsip link show` entries (ports and their counters).
@@ -75,34 +89,84 @@ pub struct Control {
     pub reload: Arc<AtomicBool>,
 }
 
-const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Port-pool usage of a local address: (used, free, misses).
+type PoolUsage = (u64, u64, u64);
+
+/// How long the control plane waits for one worker's answer.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Control {
-    fn ask<T>(&self, make: impl Fn(Sender<T>) -> Query) -> Vec<T> {
-        let mut out = Vec::new();
+    /// Asks worker `w` one question; an error names the worker when it is
+    /// gone or does not answer within [`ASK_TIMEOUT`].
+    fn ask_one<T>(
+        &self,
+        w: usize,
+        what: &str,
+        make: impl FnOnce(Sender<T>) -> Query,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = mpsc::channel();
+        let gone = || {
+            ApiError::new(
+                ErrorKind::Internal,
+                format!("worker {w} is not running: cannot answer {what}"),
+            )
+        };
+        self.workers
+            .get(w)
+            .ok_or_else(gone)?
+            .queries
+            .send(make(tx))
+            .map_err(|_| gone())?;
+        rx.recv_timeout(ASK_TIMEOUT).map_err(|_| {
+            ApiError::new(
+                ErrorKind::Internal,
+                format!(
+                    "worker {w} did not answer {what} within {} s; rvsd gives no answer that leaves a worker out",
+                    ASK_TIMEOUT.as_secs()
+                ),
+            )
+        })
+    }
+
+    /// Asks every worker (all questions sent first, then the answers
+    /// collected); an error when one does not answer.
+    fn ask<T>(&self, what: &str, make: impl Fn(Sender<T>) -> Query) -> Result<Vec<T>, ApiError> {
         let mut rxs = Vec::new();
-        for w in &self.workers {
+        for (w, h) in self.workers.iter().enumerate() {
             let (tx, rx) = mpsc::channel();
-            if w.queries.send(make(tx)).is_ok() {
-                rxs.push(rx);
+            if h.queries.send(make(tx)).is_err() {
+                return Err(ApiError::new(
+                    ErrorKind::Internal,
+                    format!("worker {w} is not running: cannot answer {what}"),
+                ));
             }
+            rxs.push(rx);
         }
-        for rx in rxs {
-            if let Ok(v) = rx.recv_timeout(ASK_TIMEOUT) {
-                out.push(v);
-            }
+        let deadline = Instant::now() + ASK_TIMEOUT;
+        let mut out = Vec::new();
+        for (w, rx) in rxs.into_iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            out.push(rx.recv_timeout(left).map_err(|_| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "worker {w} did not answer {what} within {} s; rvsd gives no answer that leaves a worker out",
+                        ASK_TIMEOUT.as_secs()
+                    ),
+                )
+            })?);
         }
-        out
+        Ok(out)
     }
 
     /// Port-pool usage of `addr` summed over workers.
-    fn pool_usage(&self) -> impl Fn(&Addr) -> Option<(u64, u64, u64)> {
+    fn pool_usage(&self) -> Result<impl Fn(&Addr) -> Option<PoolUsage>, ApiError> {
         let all: Vec<(Addr, u64, u64, u64)> = self
-            .ask(|reply| Query::Pools { reply })
+            .ask("the port-pool usage", |reply| Query::Pools { reply })?
             .into_iter()
             .flatten()
             .collect();
-        move |a: &Addr| {
+        Ok(move |a: &Addr| {
             let mut found = None;
             for (x, u, f, m) in &all {
                 if x == a {
@@ -113,7 +177,16 @@ impl Control {
                 }
             }
             found
-        }
+        })
+    }
+
+    /// Live connections of all workers, from the gauges they publish: no
+    /// question to any worker.
+    pub fn conn_count(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.gauges.conns.load(Ordering::Relaxed))
+            .sum()
     }
 
     fn publish(&self, store: &Store) {
@@ -141,21 +214,13 @@ impl Control {
     fn try_handle(&self, req: &Request) -> Result<Reply, ApiError> {
         match req {
             Request::Status => {
-                let conns = self
-                    .ask(|reply| Query::Conns {
-                        limit: usize::MAX,
-                        reply,
-                    })
-                    .iter()
-                    .map(|v| v.len() as u64)
-                    .sum();
                 let st = self.lock()?;
                 Ok(Reply::Status(StatusInfo {
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     uptime_s: self.started.elapsed().as_secs(),
                     workers: self.workers.len() as u16,
                     conn_capacity: self.conn_capacity,
-                    conns,
+                    conns: self.conn_count(),
                     generation: st.generation(),
                 }))
             }
@@ -163,41 +228,30 @@ impl Control {
                 Ok(Reply::Services(self.lock()?.list_services(key.as_ref())?))
             }
             Request::ListLaddrs { key } => {
-                let usage = self.pool_usage();
+                let usage = self.pool_usage()?;
                 let st = self.lock()?;
                 Ok(Reply::Laddrs(st.list_laddrs(key.as_ref(), |a| {
                     usage(a).unwrap_or((0, 0, 0))
                 })?))
             }
             Request::ListConns { key, limit } => {
-                let mut all: Vec<ConnInfo> = self
-                    .ask(|reply| Query::Conns {
-                        limit: *limit,
-                        reply,
-                    })
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                if let Some(rvs_api::ServiceKey::Vs { vip, port, proto }) = key {
-                    let p = if *proto == rvs_api::Proto::Tcp {
-                        "TCP"
-                    } else {
-                        "UDP"
-                    };
-                    all.retain(|c| c.virt == (*vip, *port) && c.proto == p);
-                }
-                all.truncate(*limit);
-                Ok(Reply::Conns(all))
+                Ok(Reply::Conns(self.list_conns(key.as_ref(), *limit)?))
             }
+            Request::ListConnPage { key, cursor, limit } => Ok(Reply::ConnPage(self.conn_page(
+                key.as_ref(),
+                *cursor,
+                *limit,
+            )?)),
             Request::ListAddrs { dev } => {
-                let usage = self.pool_usage();
+                let usage = self.pool_usage()?;
                 let st = self.lock()?;
                 Ok(Reply::Addrs(st.list_addrs(dev.as_deref(), usage)?))
             }
             Request::ListRoutes => Ok(Reply::Routes(self.lock()?.list_routes())),
             Request::ListNeigh { dev } => {
+                let learned = self.ask("the neighbour listing", |reply| Query::Neigh { reply })?;
                 let mut v = self.lock()?.static_neigh(dev.as_deref());
-                for w in self.ask(|reply| Query::Neigh { reply }) {
+                for w in learned {
                     for n in w {
                         if dev.as_ref().is_none_or(|d| *d == n.dev)
                             && !v.iter().any(|x| x.addr == n.addr)
@@ -231,85 +285,6 @@ impl Control {
                 self.publish(&st);
                 Ok(Reply::Ok)
             }
-        }
-    }
-}
-
-/// Creates the socket (root-only: mode 0600, in a 0755 directory) and serves
-/// it until `stop` is set.
-pub fn serve(
-    path: &str,
-    ctl: Arc<Control>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    if let Some(dir) = std::path::Path::new(path).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    if std::path::Path::new(path).exists() {
-        // A live daemon answers; a stale socket file does not.
-        if UnixStream::connect(path).is_ok() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!("another rvsd is serving {path} (set RVS_SOCKET or socket = ... to run several)"),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    listener.set_nonblocking(true)?;
-    let path = path.to_string();
-    let h = std::thread::Builder::new()
-        .name("rvs-control".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        let ctl = ctl.clone();
-                        let _ = std::thread::Builder::new()
-                            .name("rvs-client".into())
-                            .spawn(move || client(s, &ctl));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    Err(e) => {
-                        tracing::warn!("control socket: {e}");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
-            }
-            let _ = std::fs::remove_file(&path);
-        })?;
-    Ok(h)
-}
-
-fn client(s: UnixStream, ctl: &Control) {
-    let _ = s.set_nonblocking(false);
-    let Ok(mut w) = s.try_clone() else { return };
-    let r = BufReader::new(s);
-    for line in r.lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let reply = match rvs_api::decode_request(&line) {
-            Ok(req) => {
-                let reply = ctl.handle(&req);
-                if let Reply::Error(e) = &reply {
-                    tracing::info!("request refused: {e}");
-                }
-                reply
-            }
-            Err(e) => {
-                tracing::info!("malformed control request: {e}");
-                Reply::Error(e)
-            }
-        };
-        if w.write_all(rvs_api::encode_reply(&reply).as_bytes())
-            .is_err()
-        {
-            break;
         }
     }
 }

@@ -1,0 +1,276 @@
+//! The control socket: a root-only unix socket, one thread per client, with
+//! limits so that no client can hold rvsd's resources: a request line is at
+//! most [`Limits::max_line`] bytes, a client that sends no complete request
+//! for [`Limits::idle`] is disconnected, and at most [`Limits::max_clients`]
+//! are served at once. Each refusal is answered with an error line naming the
+//! limit before the connection is closed.
+
+use std::io::{ErrorKind as IoKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rvs_api::{ApiError, ErrorKind, Reply};
+
+use super::Control;
+
+/// Limits of the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request line in bytes (newline excluded).
+    pub max_line: usize,
+    /// A client that sends no complete request for this long is disconnected.
+    pub idle: Duration,
+    /// Clients served at once; one more is refused.
+    pub max_clients: usize,
+}
+
+/// Longest request line by default: 1 MiB (the largest request, a service
+/// with its settings, is well under a kilobyte).
+pub const MAX_LINE: usize = 1 << 20;
+/// Idle time after which a client is disconnected by default.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Clients served at once by default.
+pub const MAX_CLIENTS: usize = 64;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_line: MAX_LINE,
+            idle: IDLE_TIMEOUT,
+            max_clients: MAX_CLIENTS,
+        }
+    }
+}
+
+/// Creates the socket (root-only: mode 0600, in a 0755 directory) and serves
+/// it with the default [`Limits`] until `stop` is set.
+pub fn serve(
+    path: &str,
+    ctl: Arc<Control>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    serve_with(path, ctl, stop, Limits::default())
+}
+
+/// Creates the directory of `path` with mode 0755 when it does not exist.
+fn make_dir(path: &Path) -> std::io::Result<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)?;
+    // The mode given to mkdir is filtered by the umask: say it again.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+}
+
+/// Binds the socket with a umask of 0177, so that the file never exists with
+/// a mode wider than 0600, not even for an instant.
+pub fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    let old = rvs_io::set_umask(0o177);
+    let bound = UnixListener::bind(path);
+    rvs_io::set_umask(old);
+    bound
+}
+
+/// As [`serve`], with chosen limits.
+pub fn serve_with(
+    path: &str,
+    ctl: Arc<Control>,
+    stop: Arc<AtomicBool>,
+    limits: Limits,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let p = Path::new(path);
+    make_dir(p)?;
+    if p.exists() {
+        // A live daemon answers; a stale socket file does not.
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                IoKind::AddrInUse,
+                format!("another rvsd is serving {path} (set RVS_SOCKET or socket = ... to run several)"),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = bind_private(p)?;
+    listener.set_nonblocking(true)?;
+    let path = path.to_string();
+    let active = Arc::new(AtomicUsize::new(0));
+    let h = std::thread::Builder::new()
+        .name("rvs-control".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => admit(s, &ctl, &active, limits),
+                    Err(e) if e.kind() == IoKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(e) => {
+                        tracing::warn!("control socket: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        })?;
+    Ok(h)
+}
+
+/// Decrements the client count when a client's thread ends (or never starts).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves a new client on its own thread, or refuses it when
+/// `limits.max_clients` are being served.
+fn admit(s: UnixStream, ctl: &Arc<Control>, active: &Arc<AtomicUsize>, limits: Limits) {
+    if active.fetch_add(1, Ordering::SeqCst) >= limits.max_clients {
+        active.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(
+            "control socket: refused a client, {} are connected already",
+            limits.max_clients
+        );
+        refuse(
+            s,
+            ErrorKind::Full,
+            format!(
+                "too many control clients: rvsd serves {} at once; try again later",
+                limits.max_clients
+            ),
+        );
+        return;
+    }
+    let slot = Slot(active.clone());
+    let ctl = ctl.clone();
+    let spawned = std::thread::Builder::new()
+        .name("rvs-client".into())
+        .spawn(move || {
+            let _slot = slot;
+            client(s, &ctl, limits);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("control socket: cannot start a client thread: {e}");
+    }
+}
+
+/// Answers `message` as an error line and closes the connection.
+fn refuse(mut s: UnixStream, kind: ErrorKind, message: String) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+    let reply = Reply::Error(ApiError::new(kind, message));
+    let _ = s.write_all(rvs_api::encode_reply(&reply).as_bytes());
+}
+
+/// Answers one request line.
+fn answer(line: &[u8], ctl: &Control) -> Reply {
+    let decoded = std::str::from_utf8(line)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorKind::Invalid,
+                format!("malformed request: not UTF-8 ({e})"),
+            )
+        })
+        .and_then(rvs_api::decode_request);
+    match decoded {
+        Ok(req) => {
+            let reply = ctl.handle(&req);
+            if let Reply::Error(e) = &reply {
+                tracing::info!("request refused: {e}");
+            }
+            reply
+        }
+        Err(e) => {
+            tracing::info!("malformed control request: {e}");
+            Reply::Error(e)
+        }
+    }
+}
+
+/// Serves one client: request lines until it closes, sends a line longer
+/// than `limits.max_line`, or sends no complete request for `limits.idle`.
+fn client(s: UnixStream, ctl: &Control, limits: Limits) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_write_timeout(Some(limits.idle));
+    let Ok(mut w) = s.try_clone() else { return };
+    let mut r = s;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut searched = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut deadline = Instant::now() + limits.idle;
+    loop {
+        while let Some(nl) = buf[searched..].iter().position(|&b| b == b'\n') {
+            let end = searched + nl;
+            if end > limits.max_line {
+                break;
+            }
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            searched = 0;
+            deadline = Instant::now() + limits.idle;
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let reply = answer(line, ctl);
+            if w.write_all(rvs_api::encode_reply(&reply).as_bytes())
+                .is_err()
+            {
+                return;
+            }
+        }
+        searched = buf.len();
+        if buf.len() > limits.max_line {
+            tracing::warn!(
+                "control socket: a request line longer than {} bytes, client disconnected",
+                limits.max_line
+            );
+            refuse(
+                w,
+                ErrorKind::Invalid,
+                format!(
+                    "request line longer than {} bytes: closing the connection",
+                    limits.max_line
+                ),
+            );
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::info!(
+                "control socket: no complete request within {} s, client disconnected",
+                limits.idle.as_secs_f64()
+            );
+            refuse(
+                w,
+                ErrorKind::Invalid,
+                format!(
+                    "no complete request within {} s: closing the connection",
+                    limits.idle.as_secs_f64()
+                ),
+            );
+            return;
+        }
+        let _ = r.set_read_timeout(Some(left));
+        match r.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
