@@ -89,13 +89,15 @@
 //! [`owner_worker`]`(lport, workers)` for FNAT/SNAT and to the worker its RSS
 //! steering picks for the in tuple otherwise.
 
+mod encode;
 mod msg;
 #[cfg(test)]
 mod tests;
 
+pub use encode::{encode, EncodeError, Encoder};
 pub use msg::{
-    encode, DecodeError, EncodeError, Encoder, Header, Message, Record, Records, SvcRef, SyncConn,
-    HEADER_LEN, MAGIC, SUPPORTED_VERSIONS, SYNC_FLAGS, VERSION,
+    DecodeError, Header, Message, Record, Records, SvcRef, SyncConn, HEADER_LEN, MAGIC,
+    SUPPORTED_VERSIONS, SYNC_FLAGS, VERSION,
 };
 
 pub use crate::sapool::owner_worker;

@@ -13,4 +13,5 @@ mod oracle;
 mod sched;
 mod smoke;
 mod snat_family;
+mod sync;
 mod util;
