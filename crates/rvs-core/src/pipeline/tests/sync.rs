@@ -11,7 +11,7 @@ use crate::pipeline::{SyncError, Verdict, Worker};
 use crate::sched::SchedKind;
 use crate::service::ServiceKey;
 use crate::stats::DropReason;
-use crate::sync::{encode, owner_worker, Header, Message, Record, SyncConn};
+use crate::sync::{encode, owner_worker, Header, Message, Record, SvcRef, SyncConn};
 use crate::wire::tcp::flags::*;
 
 const REQ: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
@@ -188,7 +188,7 @@ fn a_synced_connection_lands_only_on_the_worker_owning_its_lport() {
     // Configuration differences are named.
     let bad = SyncConn {
         vport: 81,
-        svc: crate::sync::SvcRef::Vs {
+        svc: SvcRef::Vs {
             proto: proto::TCP,
             vip: VIP,
             vport: 81,
@@ -372,4 +372,35 @@ fn ipv6_fnat_connection_continues_on_node_2() {
     assert_eq!(back_b, back_a);
     assert_eq!(v6_src_dst(&back_b), (v6::vip(), v6::cip()));
     assert_eq!(b.snapshot().services[0].stats.sum().conns, 0);
+}
+
+#[test]
+fn snat_connection_continues_on_node_2() {
+    use super::modes::{from_host, from_internet, snat_lab, HOST, REMOTE};
+    let mut a = worker(snat_lab());
+    a.enable_sync_log(16);
+    let mut b = worker(snat_lab());
+    let syn = from_host(FrameSpec::tcp(HOST, 40000, REMOTE, 80, SYN)).to_vec();
+    let out = run_tx(&mut a, &syn, LAN, WAN, 0);
+    let pport = be16(&out, 34);
+    let recs = ship(&drain(&mut a, 0));
+    assert!(
+        matches!(recs.first(), Some(Record::Create(c)) if c.svc == SvcRef::Snat { proto: proto::TCP }),
+        "{recs:?}"
+    );
+    apply(&mut b, &recs, 0);
+    assert_eq!(b.pool_usage(&lab::WAN_IP).map(|u| u.0), Some(1));
+    let reply = from_internet(FrameSpec::tcp(REMOTE, 80, lab::WAN_IP, pport, SYN | ACK)).to_vec();
+    let back_b = run_tx(&mut b, &reply, WAN, LAN, 1);
+    let back_a = run_tx(&mut a, &reply, WAN, LAN, 1);
+    assert_eq!(
+        back_b, back_a,
+        "the remote's reply reaches the host via node 2"
+    );
+    let ack = from_host(FrameSpec::tcp(HOST, 40000, REMOTE, 80, ACK)).to_vec();
+    let out_b = run_tx(&mut b, &ack, LAN, WAN, 2);
+    let out_a = run_tx(&mut a, &ack, LAN, WAN, 2);
+    assert_eq!(out_b, out_a);
+    assert_eq!(be16(&out_b, 34), pport);
+    assert_eq!(b.conns().len(), 1);
 }
