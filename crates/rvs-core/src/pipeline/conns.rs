@@ -298,7 +298,11 @@ impl State {
                     let was = tcp::is_active(old);
                     let now_active = tcp::is_active(new);
                     self.conns.get_mut(id).state = new as u8;
-                    self.sync_note(SyncEvent::Changed(id));
+                    if old != TcpState::None {
+                        // From None only on the packet that created it: the
+                        // creation's record carries the new state already.
+                        self.sync_note(SyncEvent::Changed(id));
+                    }
                     if was != now_active {
                         if let Some(d) = self.slots.dests.get_mut(c.dest) {
                             if now_active {

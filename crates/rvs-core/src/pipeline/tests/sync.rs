@@ -5,6 +5,7 @@
 
 use super::util::*;
 use crate::addr::{proto, Addr};
+use crate::conn::tcp::TcpState;
 use crate::conn::FwdMode;
 use crate::lab::{self, DestSpec, FrameSpec, LAN, LIP, VIP, WAN};
 use crate::pipeline::{SyncError, Verdict, Worker};
@@ -227,7 +228,13 @@ fn state_changes_and_removals_follow_the_master() {
     resolve_client(&mut a, CIP, 0);
     let out = run_tx(&mut a, &from_client(5000, 80, SYN).to_vec(), WAN, LAN, 1);
     let (rs, lport) = (rs_of(&out), be16(&out, 34));
-    apply(&mut b, &ship(&drain(&mut a, 1)), 1);
+    let recs = ship(&drain(&mut a, 1));
+    let syn_recv = TcpState::SynRecv as u8;
+    assert!(
+        matches!(recs.as_slice(), [Record::Create(c)] if c.state == syn_recv),
+        "one record per new connection: {recs:?}"
+    );
+    apply(&mut b, &recs, 1);
     let bsvc = b.snapshot().services[0].clone();
     let ds = bsvc.dests[rs as usize].stats.sum();
     assert_eq!((ds.active, ds.inactive), (0, 1), "SYN_RECV: inactive");
@@ -271,12 +278,13 @@ fn sync_log_is_off_by_default_bounded_and_a_full_dump_covers_the_table() {
     assert_eq!(w.drain_sync(1, usize::MAX, |_| panic!("sync is off")), 0);
     assert_eq!(w.sync_lost(), 0);
 
-    // Each SYN logs its creation and its first state change: 6 events, 2 kept.
+    // Each SYN logs its creation (in state SYN_RECV, one record): 3 events,
+    // 2 kept.
     w.enable_sync_log(2);
     for cport in 2..5 {
         run_tx(&mut w, &from_client(cport, 80, SYN).to_vec(), WAN, LAN, 2);
     }
-    assert_eq!(w.sync_lost(), 4);
+    assert_eq!(w.sync_lost(), 1);
     assert_eq!(w.drain_sync(2, 1, |_| {}), 1, "bounded per call");
     assert_eq!(w.drain_sync(2, 10, |_| {}), 1);
 
