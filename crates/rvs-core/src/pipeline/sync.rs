@@ -12,7 +12,17 @@
 //! state or is removed, never per packet of an established flow. When the
 //! ring is full, events are counted in [`Worker::sync_lost`] and dropped: the
 //! daemon then sends a full dump ([`Worker::export_range`]), as it does for a
-//! peer's [`Record::Resync`].
+//! peer's [`Record::Resync`]. Size the ring for what one loop iteration
+//! can produce: a burst's new connections plus one expiry pass's removals.
+//!
+//! Packets refresh a connection's timer on the sender but not on the
+//! receiver, which only hears of creations, state changes and removals: a
+//! long-lived idle-looking ESTABLISHED connection would expire early on the
+//! receiver. The daemon therefore also sweeps the table with
+//! [`Worker::export_range`] (bounded per call) once per period shorter than
+//! the shortest timeout it cares about; each record re-arms the receiver's
+//! timer (LVS's sync daemon resends a connection every N packets for the
+//! same reason).
 //!
 //! # Receiving
 //! [`Worker::install_synced`] resolves the service and dest by their

@@ -32,7 +32,7 @@ pub(super) const SVC_VS: u8 = 1;
 pub(super) const SVC_SNAT: u8 = 2;
 
 /// The message header fields a sender chooses (the version is [`VERSION`];
-/// length and record count are filled in by the [`Encoder`]).
+/// length and record count are filled in by the [`super::Encoder`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub struct Header {
     /// Sync id (ipvsadm's `--syncid`): receivers ignore messages of other ids.
