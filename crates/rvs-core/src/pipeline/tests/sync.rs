@@ -412,3 +412,50 @@ fn snat_connection_continues_on_node_2() {
     assert_eq!(be16(&out_b, 34), pport);
     assert_eq!(b.conns().len(), 1);
 }
+
+#[test]
+fn dr_and_nat_connections_continue_on_node_2() {
+    for mode in [FwdMode::Dr, FwdMode::Nat] {
+        let snap = || {
+            let dests = [
+                DestSpec::new(lab::rs_ip(0), 8080, mode),
+                DestSpec::new(lab::rs_ip(1), 8080, mode),
+            ];
+            lab::snapshot(1, vec![vs(3, proto::TCP, 80, SchedKind::Rr, &dests, 0)], 2)
+        };
+        let mut a = worker(snap());
+        a.enable_sync_log(16);
+        let mut b = worker(snap());
+        resolve_client(&mut a, CIP, 0);
+        resolve_client(&mut b, CIP, 0);
+        for cport in [41000, 41001] {
+            run_tx(&mut a, &from_client(cport, 80, SYN).to_vec(), WAN, LAN, 1);
+        }
+        apply(&mut b, &ship(&drain(&mut a, 1)), 1);
+        assert_eq!(b.conns().len(), 2, "{mode:?}");
+        // The second connection went to RS 1 on node 1; a fresh rr on node 2
+        // would pick RS 0.
+        let data = FrameSpec {
+            payload: REQ,
+            ..from_client(41001, 80, ACK | PSH)
+        }
+        .to_vec();
+        let out_b = run_tx(&mut b, &data, WAN, LAN, 2);
+        let out_a = run_tx(&mut a, &data, WAN, LAN, 2);
+        assert_eq!(out_b, out_a, "{mode:?}");
+        assert_eq!(&out_b[0..6], &lab::rs_mac(1).0, "{mode:?}: to RS 1");
+        if mode == FwdMode::Nat {
+            let reply = FrameSpec {
+                payload: RESP,
+                ..from_rs(1, 8080, CIP, 41001, ACK | PSH)
+            }
+            .to_vec();
+            let back_b = run_tx(&mut b, &reply, LAN, WAN, 3);
+            let back_a = run_tx(&mut a, &reply, LAN, WAN, 3);
+            assert_eq!(back_b, back_a);
+            assert_eq!(v4_src_dst(&back_b), (VIP, CIP));
+        }
+        assert_eq!(b.conns().len(), 2, "{mode:?}: nothing new on node 2");
+        assert_eq!(b.snapshot().services[0].stats.sum().conns, 0);
+    }
+}
