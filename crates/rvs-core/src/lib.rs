@@ -18,4 +18,5 @@ pub mod sched;
 pub mod service;
 pub mod snapshot;
 pub mod stats;
+pub mod sync;
 pub mod wire;

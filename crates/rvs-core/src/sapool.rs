@@ -36,10 +36,37 @@ pub struct PortPool {
     /// the ring against double frees, which would otherwise hand a port to
     /// two connections.
     free_bits: Vec<u64>,
+    /// Ring index of each owned port, by rank (`(port - first) / workers`):
+    /// lets [`PortPool::take`] pull a given port out of the ring in O(1).
+    /// Meaningful only for free ports.
+    pos: Vec<u16>,
+    /// The lowest owned port (the rank origin).
+    first: u16,
     owned: u32,
     misses: u64,
     bad_frees: u64,
 }
+
+/// Why [`PortPool::take`] refused a port.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TakeError {
+    /// The port is outside the pool's range or belongs to another worker
+    /// (`port % workers != worker`).
+    NotOwned,
+    /// The port is already handed out.
+    InUse,
+}
+
+impl std::fmt::Display for TakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TakeError::NotOwned => "local port not owned by this worker's pool",
+            TakeError::InUse => "local port already in use",
+        })
+    }
+}
+
+impl std::error::Error for TakeError {}
 
 impl PortPool {
     /// The pool of worker `worker` of `workers` over `min_port..=max_port`:
@@ -67,7 +94,11 @@ impl PortPool {
             }
         }
         let free = ring.len();
+        let first = ring.first().copied().unwrap_or(0);
+        let pos = (0..ring.len()).map(|i| i as u16).collect();
         PortPool {
+            pos,
+            first,
             worker,
             workers,
             min_port,
@@ -94,6 +125,41 @@ impl PortPool {
     fn bit(&self, port: u16) -> Option<(usize, u64)> {
         let i = usize::from(port.checked_sub(self.min_port)?);
         Some((i / 64, 1u64 << (i % 64)))
+    }
+
+    /// Rank of an owned port among the owned ports (its `pos` index).
+    fn rank(&self, port: u16) -> usize {
+        usize::from(port.wrapping_sub(self.first)) / usize::from(self.workers.max(1))
+    }
+
+    /// Takes this particular port (a connection synced from a peer keeps its
+    /// local port). The oldest free port moves into its place in the ring,
+    /// so it is handed out a little later than it would have been, never
+    /// sooner. O(1).
+    pub fn take(&mut self, port: u16) -> Result<(), TakeError> {
+        if !self.owns(port) {
+            return Err(TakeError::NotOwned);
+        }
+        let (w, m) = self.bit(port).ok_or(TakeError::NotOwned)?;
+        let cap = self.ring.len();
+        match self.free_bits.get_mut(w) {
+            Some(word) if *word & m != 0 && cap > 0 => *word &= !m,
+            _ => return Err(TakeError::InUse),
+        }
+        let at = usize::from(*self.pos.get(self.rank(port)).ok_or(TakeError::NotOwned)?);
+        let oldest = self.ring.get(self.head).copied().unwrap_or(port);
+        if at != self.head {
+            if let Some(slot) = self.ring.get_mut(at) {
+                *slot = oldest;
+            }
+            let r = self.rank(oldest);
+            if let Some(p) = self.pos.get_mut(r) {
+                *p = at as u16;
+            }
+        }
+        self.head = (self.head + 1) % cap;
+        self.free -= 1;
+        Ok(())
     }
 
     /// Takes the oldest free port; `None` (counted as a miss) when exhausted.
@@ -134,6 +200,10 @@ impl PortPool {
                 if let Some(slot) = self.ring.get_mut(tail) {
                     *slot = port;
                 }
+                let r = self.rank(port);
+                if let Some(p) = self.pos.get_mut(r) {
+                    *p = tail as u16;
+                }
                 self.free += 1;
                 true
             }
@@ -169,6 +239,7 @@ impl PortPool {
         std::mem::size_of::<Self>()
             + self.ring.capacity() * std::mem::size_of::<u16>()
             + self.free_bits.capacity() * std::mem::size_of::<u64>()
+            + self.pos.capacity() * std::mem::size_of::<u16>()
     }
 }
 
@@ -270,6 +341,60 @@ mod tests {
     }
 
     #[test]
+    fn take_claims_a_given_port_once_and_keeps_fifo_safe() {
+        let mut p = PortPool::new(1, 2, 1024, 1040);
+        assert_eq!(p.take(1026), Err(TakeError::NotOwned), "worker 0's port");
+        assert_eq!(p.take(1023), Err(TakeError::NotOwned), "below range");
+        assert_eq!(p.take(1041), Err(TakeError::NotOwned), "above range");
+        assert_eq!(p.take(1031), Ok(()));
+        assert_eq!(p.take(1031), Err(TakeError::InUse));
+        assert_eq!((p.used(), p.free_count()), (1, 7));
+        // 1025, the oldest, moved into 1031's place: later, never sooner.
+        assert_eq!(drain(&mut p), [1027, 1029, 1025, 1033, 1035, 1037, 1039]);
+        assert_eq!(p.take(1027), Err(TakeError::InUse));
+        // Freed ports can be taken back out of the middle of a wrapped ring.
+        for x in [1029, 1033, 1027, 1039] {
+            assert!(p.free(x));
+        }
+        // Ring 1029 1033 1027 1039: 1029 (head) moves to 1027's place, then
+        // 1033 (new head) to 1029's.
+        assert_eq!(p.take(1027), Ok(()));
+        assert_eq!(p.take(1029), Ok(()));
+        assert_eq!(drain(&mut p), [1033, 1039]);
+        assert!(p.free(1031));
+        assert_eq!(p.take(1031), Ok(()), "the head itself");
+        assert_eq!(p.alloc(), None);
+        assert_eq!(p.used(), 8);
+    }
+
+    #[test]
+    fn take_and_alloc_never_hand_out_a_port_twice() {
+        let mut p = PortPool::new(2, 3, 1024, 1300);
+        let mut used = std::collections::HashSet::new();
+        let mut x = 0x1234_5678_u32;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let port = 1024 + (x % 277) as u16;
+            match x % 3 {
+                0 => {
+                    if let Some(q) = p.alloc() {
+                        assert!(used.insert(q), "alloc gave {q} twice");
+                    }
+                }
+                1 => match p.take(port) {
+                    Ok(()) => assert!(used.insert(port), "take gave {port} twice"),
+                    Err(TakeError::InUse) => assert!(used.contains(&port)),
+                    Err(TakeError::NotOwned) => assert_ne!(port % 3, 2),
+                },
+                _ => assert_eq!(p.free(port), used.remove(&port)),
+            }
+            assert_eq!(p.used() as usize, used.len());
+        }
+    }
+
+    #[test]
     fn degenerate_pools_are_empty_not_panicking() {
         let mut p = PortPool::new(2, 2, 1024, 1040); // worker out of range
         assert_eq!(p.alloc(), None);
@@ -277,6 +402,10 @@ mod tests {
         let mut p = PortPool::new(0, 1, 2000, 1000); // inverted range
         assert_eq!(p.alloc(), None);
         assert!(!p.free(1500));
+        assert_eq!(
+            PortPool::new(0, 1, 2000, 1000).take(1500),
+            Err(TakeError::NotOwned)
+        );
         let mut p = PortPool::new(0, 0, 65535, 65535); // zero workers
         assert_eq!(p.alloc(), Some(65535));
         assert_eq!(p.alloc(), None);

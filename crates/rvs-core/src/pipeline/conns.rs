@@ -5,6 +5,7 @@
 use super::parse::{Parsed, L4};
 use super::rewrite;
 use super::slots::{DestView, NONE};
+use super::sync::SyncEvent;
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr, PortId};
 use crate::conn::tcp::{self, TcpState};
@@ -26,12 +27,12 @@ fn template_key(proto_: u8, cip: &Addr, vip: &Addr, vport: u16) -> Tuple {
 }
 
 /// The conn's state for ActiveConn/InActConn: active only when ESTABLISHED TCP.
-fn conn_is_active(c: &Conn) -> bool {
+pub(super) fn conn_is_active(c: &Conn) -> bool {
     c.proto == proto::TCP && TcpState::from_u8(c.state).is_some_and(tcp::is_active)
 }
 
 impl State {
-    fn publish_gauges(&self, dest: u32) {
+    pub(super) fn publish_gauges(&self, dest: u32) {
         if let Some(d) = self.slots.dests.get(dest) {
             let c = d.dest.stats.worker(self.id as usize);
             c.active
@@ -201,6 +202,7 @@ impl State {
                 });
             }
         };
+        self.sync_note(SyncEvent::Created(id));
         // References and counters.
         if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
             s.refs += 1;
@@ -229,8 +231,9 @@ impl State {
             t.dest = dest_slot;
             t.rip = rip;
             t.rport = rport;
-            if self.conns.insert(t, svc.persistence_ms, now_ms).is_ok() {
+            if let Ok(tid) = self.conns.insert(t, svc.persistence_ms, now_ms) {
                 self.templates += 1;
+                self.sync_note(SyncEvent::Created(tid));
                 if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
                     s.refs += 1;
                 }
@@ -296,6 +299,11 @@ impl State {
                     let was = tcp::is_active(old);
                     let now_active = tcp::is_active(new);
                     self.conns.get_mut(id).state = new as u8;
+                    if old != TcpState::None {
+                        // From None only on the packet that created it: the
+                        // creation's record carries the new state already.
+                        self.sync_note(SyncEvent::Changed(id));
+                    }
                     if was != now_active {
                         if let Some(d) = self.slots.dests.get_mut(c.dest) {
                             if now_active {
@@ -436,6 +444,7 @@ impl State {
     }
 
     fn release(&mut self, c: &Conn) {
+        self.sync_note(SyncEvent::Removed(c.in_tuple()));
         if c.is_template() {
             self.templates = self.templates.saturating_sub(1);
         } else {

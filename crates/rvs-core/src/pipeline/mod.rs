@@ -14,10 +14,12 @@ mod outbox;
 mod parse;
 mod rewrite;
 mod slots;
+mod sync;
 
 use std::sync::Arc;
 
 pub use outbox::Outbox;
+pub use sync::SyncError;
 
 use crate::addr::{Addr, Mac, PortId};
 use crate::conn::{Conn, ConnId, ConnTable, Dir, Tuple};
@@ -138,6 +140,9 @@ struct State {
     learned: Vec<Learned>,
     /// [`ConnTable::inserts`] at the last expiry (its budget grows by the difference).
     inserts_at_tick: u64,
+    /// Connection events for the sync sender; `None` (the default) when
+    /// sync is off.
+    sync_log: Option<sync::SyncLog>,
     conf: WorkerConf,
 }
 
@@ -164,6 +169,7 @@ impl Worker {
             outbox: Outbox::new(conf.pending_frames, conf.frame_size),
             learned: Vec::with_capacity(LEARNED_MAX),
             inserts_at_tick: 0,
+            sync_log: None,
             conf,
         };
         let mut w = Worker {

@@ -15,4 +15,5 @@ mod parsers;
 mod sched;
 mod smoke;
 mod snat_family;
+mod sync;
 mod util;

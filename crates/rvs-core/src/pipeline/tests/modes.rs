@@ -134,13 +134,13 @@ fn tunnel_wraps_in_ipip_from_lan_address() {
 
 const GW: Addr = Addr::v4(10, 0, 0, 254);
 const GW_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0xfe]);
-const HOST: Addr = Addr::v4(192, 168, 100, 7);
+pub(super) const HOST: Addr = Addr::v4(192, 168, 100, 7);
 const HOST_MAC: Mac = Mac([0x02, 0, 0, 0, 2, 7]);
-const REMOTE: Addr = Addr::v4(93, 184, 216, 34);
+pub(super) const REMOTE: Addr = Addr::v4(93, 184, 216, 34);
 
 /// The tutorial's SNAT: WAN_IP with sapool, default route via a gateway,
 /// TCP and ICMP matches for the LAN hosts.
-fn snat_lab() -> Snapshot {
+pub(super) fn snat_lab() -> Snapshot {
     let port_index = |n: &str| match n {
         "dpdk0" => Some(LAN),
         "dpdk1" => Some(WAN),
@@ -211,7 +211,7 @@ fn snat_lab() -> Snapshot {
     )
 }
 
-fn from_host<'a>(spec: FrameSpec<'a>) -> FrameSpec<'a> {
+pub(super) fn from_host<'a>(spec: FrameSpec<'a>) -> FrameSpec<'a> {
     FrameSpec {
         src_mac: HOST_MAC,
         dst_mac: lab::LAN_MAC,
@@ -219,7 +219,7 @@ fn from_host<'a>(spec: FrameSpec<'a>) -> FrameSpec<'a> {
     }
 }
 
-fn from_internet<'a>(spec: FrameSpec<'a>) -> FrameSpec<'a> {
+pub(super) fn from_internet<'a>(spec: FrameSpec<'a>) -> FrameSpec<'a> {
     FrameSpec {
         src_mac: GW_MAC,
         dst_mac: lab::WAN_MAC,

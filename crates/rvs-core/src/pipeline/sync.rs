@@ -1,0 +1,479 @@
+//! The worker's side of connection sync ([`crate::sync`]): exporting its
+//! connections as [`SyncConn`]s, and installing connections synced from a
+//! peer.
+//!
+//! # Sending
+//! With [`Worker::enable_sync_log`] the pipeline appends an event to a small
+//! preallocated ring whenever it creates a connection (or a persistence
+//! template), a TCP connection changes state, or a connection goes away. The
+//! daemon drains it between bursts with [`Worker::drain_sync`] (bounded per
+//! call), which turns each event into a [`Record`]. Off by default: then the
+//! pipeline only tests an `Option` when a connection is created, changes
+//! state or is removed, never per packet of an established flow. When the
+//! ring is full, events are counted in [`Worker::sync_lost`] and dropped: the
+//! daemon then sends a full dump ([`Worker::export_range`]), as it does for a
+//! peer's [`Record::Resync`]. Size the ring for what one loop iteration
+//! can produce: a burst's new connections plus one expiry pass's removals.
+//!
+//! Packets refresh a connection's timer on the sender but not on the
+//! receiver, which only hears of creations, state changes and removals: a
+//! long-lived idle-looking ESTABLISHED connection would expire early on the
+//! receiver. The daemon therefore also sweeps the table with
+//! [`Worker::export_range`] (bounded per call) once per period shorter than
+//! the shortest timeout it cares about; each record re-arms the receiver's
+//! timer (LVS's sync daemon resends a connection every N packets for the
+//! same reason).
+//!
+//! # Receiving
+//! [`Worker::install_synced`] resolves the service and dest by their
+//! configuration identity in this worker's snapshot, takes the *same* local
+//! port from this worker's pool ([`crate::sapool::PortPool::take`]) and
+//! inserts the connection with the remaining timeout. It must run on the
+//! worker that owns the local port (`lport % workers`, see
+//! [`crate::sync`]): both nodes need the same number of workers. A record
+//! for a connection that exists already updates its state, flags and
+//! timeout. Installing counts the connection in its dest's active/inactive
+//! gauges and holds references like a scheduled one, but not in the
+//! "connections scheduled" counters, as LVS's backup does.
+
+use super::slots::NONE;
+use super::{State, Worker};
+use crate::addr::proto;
+use crate::conn::tcp::{self, TcpState};
+use crate::conn::{flags, Conn, ConnId, Dir, FwdMode, InsertError, Tuple};
+use crate::sapool::TakeError;
+use crate::service::ServiceKey;
+use crate::snapshot::Snapshot;
+use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS};
+use std::fmt;
+
+/// A connection event kept for the sync sender.
+#[derive(Copy, Clone, Debug)]
+pub(super) enum SyncEvent {
+    /// A connection or template was created.
+    Created(ConnId),
+    /// A TCP connection changed state.
+    Changed(ConnId),
+    /// A connection went away: its in tuple.
+    Removed(Tuple),
+}
+
+/// A fixed ring of [`SyncEvent`]s.
+#[derive(Debug)]
+pub(super) struct SyncLog {
+    ring: Vec<SyncEvent>,
+    head: usize,
+    len: usize,
+    lost: u64,
+}
+
+impl SyncLog {
+    fn new(capacity: usize) -> SyncLog {
+        SyncLog {
+            ring: vec![SyncEvent::Removed(Tuple::default()); capacity.max(1)],
+            head: 0,
+            len: 0,
+            lost: 0,
+        }
+    }
+
+    /// Appends an event, or counts it lost when the ring is full.
+    #[inline]
+    pub(super) fn push(&mut self, ev: SyncEvent) {
+        let cap = self.ring.len();
+        if self.len == cap {
+            self.lost += 1;
+            return;
+        }
+        if let Some(slot) = self.ring.get_mut((self.head + self.len) % cap) {
+            *slot = ev;
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<SyncEvent> {
+        if self.len == 0 {
+            return None;
+        }
+        let ev = self.ring.get(self.head).copied();
+        self.head = (self.head + 1) % self.ring.len();
+        self.len -= 1;
+        ev
+    }
+}
+
+/// Why a synced connection was not installed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncError {
+    /// No service with this identity in the configuration.
+    ServiceNotFound,
+    /// The service has no dest with this address and port.
+    DestNotFound,
+    /// The dest's forwarding mode differs from the connection's.
+    ModeMismatch,
+    /// The local address is not one of the service's (or has no pool).
+    LocalAddrNotFound,
+    /// The local port belongs to another worker: install the connection on
+    /// worker `port % workers`, and run as many workers as the sender.
+    PortNotOwned {
+        /// The local port.
+        port: u16,
+        /// This worker.
+        worker: u16,
+        /// Workers on this node.
+        workers: u16,
+    },
+    /// The local port is already used by another connection here.
+    PortInUse(u16),
+    /// Not a TCP state.
+    BadState(u8),
+    /// The in or out tuple is already used by a different connection.
+    Conflict,
+    /// The connection table is full.
+    TableFull,
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            SyncError::ServiceNotFound => f.write_str("synced connection: no such service here"),
+            SyncError::DestNotFound => f.write_str("synced connection: no such real server here"),
+            SyncError::ModeMismatch => {
+                f.write_str("synced connection: the real server's forwarding mode differs here")
+            }
+            SyncError::LocalAddrNotFound => {
+                f.write_str("synced connection: the local address is not the service's here")
+            }
+            SyncError::PortNotOwned {
+                port,
+                worker,
+                workers,
+            } => write!(
+                f,
+                "synced connection: local port {port} belongs to worker {} of {workers}, not {worker} \
+                 (both nodes need the same number of workers)",
+                port % workers.max(1)
+            ),
+            SyncError::PortInUse(p) => write!(f, "synced connection: local port {p} in use here"),
+            SyncError::BadState(s) => write!(f, "synced connection: bad TCP state {s}"),
+            SyncError::Conflict => {
+                f.write_str("synced connection: its tuples belong to another connection here")
+            }
+            SyncError::TableFull => f.write_str("synced connection: connection table full"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl Worker {
+    /// Starts logging connection events for the sync sender, in a ring of
+    /// `capacity` events (allocated now). Drain it with
+    /// [`Worker::drain_sync`] more often than it fills.
+    pub fn enable_sync_log(&mut self, capacity: usize) {
+        self.st.sync_log = Some(SyncLog::new(capacity));
+    }
+
+    /// Stops logging connection events and frees the ring.
+    pub fn disable_sync_log(&mut self) {
+        self.st.sync_log = None;
+    }
+
+    /// Events dropped because the sync ring was full (the peers then need a
+    /// full dump).
+    pub fn sync_lost(&self) -> u64 {
+        self.st.sync_log.as_ref().map_or(0, |l| l.lost)
+    }
+
+    /// Turns up to `max` logged events into records for the sender:
+    /// [`Record::Create`], [`Record::Update`] (with the connection's current
+    /// contents) and [`Record::Remove`]. Events of connections that are gone
+    /// by now are skipped (their removal follows). Returns the events taken.
+    pub fn drain_sync(&mut self, now_ms: u64, max: usize, mut f: impl FnMut(Record)) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(ev) = self.st.sync_log.as_mut().and_then(SyncLog::pop) else {
+                break;
+            };
+            n += 1;
+            let rec = match ev {
+                SyncEvent::Created(id) => self.export_conn(id, now_ms).map(Record::Create),
+                SyncEvent::Changed(id) => self.export_conn(id, now_ms).map(Record::Update),
+                SyncEvent::Removed(t) => Some(Record::Remove(t)),
+            };
+            if let Some(r) = rec {
+                f(r);
+            }
+        }
+        n
+    }
+
+    /// Connection `id` as it travels to a peer; `None` if the slot is free
+    /// or its service or dest is unknown.
+    pub fn export_conn(&self, id: ConnId, now_ms: u64) -> Option<SyncConn> {
+        let c = self.st.conns.try_get(id)?;
+        let ss = self.st.slots.svcs.get(c.service)?;
+        let d = self.st.slots.dests.get(c.dest)?;
+        let svc = match &ss.svc.key {
+            ServiceKey::Vs { proto, vip, vport } => SvcRef::Vs {
+                proto: *proto,
+                vip: *vip,
+                vport: *vport,
+            },
+            ServiceKey::Match(m) => SvcRef::Snat { proto: m.proto },
+        };
+        let left = c.expires_ms().saturating_sub(now_ms);
+        Some(SyncConn {
+            proto: c.proto,
+            mode: c.mode,
+            state: c.state,
+            flags: c.flags & SYNC_FLAGS,
+            cip: c.cip,
+            cport: c.cport,
+            vip: c.vip,
+            vport: c.vport,
+            rip: c.rip,
+            rport: c.rport,
+            lip: c.lip,
+            lport: c.lport,
+            timeout_ms: u32::try_from(left).unwrap_or(u32::MAX),
+            svc,
+            dest: d.dest.addr,
+            dest_port: d.dest.port,
+        })
+    }
+
+    /// A full dump, a bounded piece at a time: exports the connections in
+    /// table slots `start..start + max_slots` as [`Record::Create`]s and
+    /// returns where to continue, or `None` when the table is done. Each call
+    /// costs O(`max_slots`) whatever the table size.
+    pub fn export_range(
+        &self,
+        start: u32,
+        max_slots: u32,
+        now_ms: u64,
+        mut f: impl FnMut(Record),
+    ) -> Option<u32> {
+        let cap = u32::try_from(self.st.conns.capacity()).unwrap_or(u32::MAX);
+        let end = start.saturating_add(max_slots).min(cap);
+        for i in start..end {
+            if let Some(c) = self.export_conn(ConnId(i), now_ms) {
+                f(Record::Create(c));
+            }
+        }
+        (end < cap).then_some(end)
+    }
+
+    /// Installs (or updates) a connection synced from a peer; see the module
+    /// doc. Returns its id here.
+    pub fn install_synced(&mut self, s: &SyncConn, now_ms: u64) -> Result<ConnId, SyncError> {
+        self.st.install_synced(&self.snap, s, now_ms)
+    }
+
+    /// Removes the connection whose in tuple is `t` (a peer's
+    /// [`Record::Remove`]), freeing its local port. Logs no sync event.
+    /// Returns whether there was one.
+    pub fn remove_synced(&mut self, t: &Tuple) -> bool {
+        let Some((id, Dir::In)) = self.st.conns.lookup(t) else {
+            return false;
+        };
+        let log = self.st.sync_log.take();
+        self.st.remove_conn(id);
+        self.st.sync_log = log;
+        true
+    }
+}
+
+impl State {
+    /// Logs a sync event if sync is on.
+    #[inline]
+    pub(super) fn sync_note(&mut self, ev: SyncEvent) {
+        if let Some(l) = &mut self.sync_log {
+            l.push(ev);
+        }
+    }
+
+    /// The worker-local service slot of a synced service identity.
+    fn synced_svc(&self, snap: &Snapshot, s: &SyncConn) -> Option<u32> {
+        let index = match s.svc {
+            SvcRef::Vs { proto, vip, vport } => snap.vs_lookup(proto, &vip, vport)?,
+            SvcRef::Snat { proto } => *snap.match_services().iter().find(|&&i| {
+                let svc = &snap.services[i];
+                let ServiceKey::Match(m) = &svc.key else {
+                    return false;
+                };
+                let iif = m.iif.as_ref().map_or(0, |x| x.1);
+                let oif = m.oif.as_ref().map(|x| x.1);
+                m.proto == proto
+                    && svc.dests.iter().any(|d| d.addr == s.dest)
+                    && m.matches(&s.in_tuple(), iif, oif)
+            })?,
+        };
+        self.slots.svc_of_index.get(index).copied()
+    }
+
+    fn install_synced(
+        &mut self,
+        snap: &Snapshot,
+        s: &SyncConn,
+        now_ms: u64,
+    ) -> Result<ConnId, SyncError> {
+        let template = s.flags & flags::TEMPLATE != 0;
+        if s.proto == proto::TCP && !template && TcpState::from_u8(s.state).is_none() {
+            return Err(SyncError::BadState(s.state));
+        }
+        match self.conns.lookup(&s.in_tuple()) {
+            Some((id, Dir::In)) => return self.update_synced(id, s, now_ms),
+            Some((_, Dir::Out)) => return Err(SyncError::Conflict),
+            None => {}
+        }
+        let svc_slot = self.synced_svc(snap, s).ok_or(SyncError::ServiceNotFound)?;
+        let ss = self
+            .slots
+            .svcs
+            .get(svc_slot)
+            .ok_or(SyncError::ServiceNotFound)?;
+        let pos = ss
+            .svc
+            .dests
+            .iter()
+            .position(|d| d.addr == s.dest && d.port == s.dest_port)
+            .ok_or(SyncError::DestNotFound)?;
+        if ss.svc.dests.get(pos).map(|d| d.mode) != Some(s.mode) {
+            return Err(SyncError::ModeMismatch);
+        }
+        let dest_slot = *ss.dests.get(pos).ok_or(SyncError::DestNotFound)?;
+        let in_t = s.in_tuple();
+        let mut c = match s.mode {
+            _ if template => Conn::new_in_only(s.mode, &in_t),
+            FwdMode::Dr | FwdMode::Tunnel => Conn::new_in_only(s.mode, &in_t),
+            m => Conn::new(
+                m,
+                &in_t,
+                &Tuple::new(s.proto, s.rip, s.rport, s.lip, s.lport),
+            ),
+        };
+        c.rip = s.rip;
+        c.rport = s.rport;
+        c.flags |= s.flags & SYNC_FLAGS;
+        c.service = svc_slot;
+        c.dest = dest_slot;
+        c.state = s.state;
+        c.in_port = snap.routes.lookup(&s.cip).map_or(0, |r| r.port);
+        let pool_slot = match s.mode {
+            FwdMode::Fnat | FwdMode::Snat if !template => self.take_synced_port(svc_slot, s)?,
+            _ => NONE,
+        };
+        c.laddr = pool_slot;
+        let id = match self.conns.insert(c, s.timeout_ms, now_ms) {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(pl) = self.slots.pools.get_mut(pool_slot) {
+                    pl.pool.free(s.lport);
+                }
+                return Err(match e {
+                    InsertError::Full => SyncError::TableFull,
+                    InsertError::Exists => SyncError::Conflict,
+                });
+            }
+        };
+        if template {
+            self.templates += 1;
+        }
+        if let Some(ss) = self.slots.svcs.get_mut(svc_slot) {
+            ss.refs += 1;
+        }
+        let active = !template && super::conns::conn_is_active(&c);
+        if let Some(d) = self.slots.dests.get_mut(dest_slot) {
+            d.refs += 1;
+            if !template {
+                if active {
+                    d.active += 1;
+                } else {
+                    d.inactive += 1;
+                }
+                d.update_overload(u32::from(self.workers));
+            }
+        }
+        if !template {
+            self.publish_gauges(dest_slot);
+        }
+        if let Some(pl) = self.slots.pools.get_mut(pool_slot) {
+            pl.refs += 1;
+        }
+        Ok(id)
+    }
+
+    /// Takes the synced connection's local port from the right pool: the
+    /// service's local address (FNAT) or the WAN address (SNAT).
+    fn take_synced_port(&mut self, svc_slot: u32, s: &SyncConn) -> Result<u32, SyncError> {
+        let ps = self
+            .slots
+            .pool_of(&s.lip)
+            .ok_or(SyncError::LocalAddrNotFound)?;
+        let ours = match s.mode {
+            FwdMode::Snat => s.lip == s.dest,
+            _ => self
+                .slots
+                .svcs
+                .get(svc_slot)
+                .is_some_and(|ss| ss.pools.contains(&ps)),
+        };
+        if !ours {
+            return Err(SyncError::LocalAddrNotFound);
+        }
+        let pool = self
+            .slots
+            .pools
+            .get_mut(ps)
+            .ok_or(SyncError::LocalAddrNotFound)?;
+        match pool.pool.take(s.lport) {
+            Ok(()) => Ok(ps),
+            Err(TakeError::InUse) => Err(SyncError::PortInUse(s.lport)),
+            Err(TakeError::NotOwned) => Err(SyncError::PortNotOwned {
+                port: s.lport,
+                worker: self.id,
+                workers: self.workers,
+            }),
+        }
+    }
+
+    /// A synced record for a connection this worker has: new state, flags
+    /// and timeout.
+    fn update_synced(
+        &mut self,
+        id: ConnId,
+        s: &SyncConn,
+        now_ms: u64,
+    ) -> Result<ConnId, SyncError> {
+        let c = *self.conns.get(id);
+        let same = c.mode == s.mode
+            && (c.flags & flags::NO_OUT_TUPLE != 0
+                || (c.rip, c.rport, c.lip, c.lport) == (s.rip, s.rport, s.lip, s.lport));
+        if !same || c.is_template() != (s.flags & flags::TEMPLATE != 0) {
+            return Err(SyncError::Conflict);
+        }
+        if !c.is_template() && c.proto == proto::TCP && c.state != s.state {
+            let was = super::conns::conn_is_active(&c);
+            self.conns.get_mut(id).state = s.state;
+            let now = tcp::is_active(TcpState::from_u8(s.state).unwrap_or_default());
+            if was != now {
+                if let Some(d) = self.slots.dests.get_mut(c.dest) {
+                    if now {
+                        d.active += 1;
+                        d.inactive = d.inactive.saturating_sub(1);
+                    } else {
+                        d.inactive += 1;
+                        d.active = d.active.saturating_sub(1);
+                    }
+                }
+                self.publish_gauges(c.dest);
+            }
+        } else {
+            self.conns.get_mut(id).state = s.state;
+        }
+        self.conns.get_mut(id).flags |= s.flags & flags::TOA_SENT;
+        self.conns.refresh(id, s.timeout_ms, now_ms);
+        Ok(id)
+    }
+}

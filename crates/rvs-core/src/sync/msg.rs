@@ -1,0 +1,550 @@
+//! The sync message: header, records, errors and the checked decoder (the
+//! encoder is in `encode.rs`). The layout is described in the module doc of
+//! [`crate::sync`].
+
+use std::fmt;
+
+use crate::addr::Addr;
+use crate::conn::{flags, FwdMode, Tuple};
+
+/// First four bytes of every sync message.
+pub const MAGIC: [u8; 4] = *b"RVSY";
+/// The version this code writes.
+pub const VERSION: u8 = 1;
+/// The versions this code reads.
+pub const SUPPORTED_VERSIONS: &[u8] = &[1];
+/// Length of the message header.
+pub const HEADER_LEN: usize = 28;
+/// The connection flags a record carries; the others are local to a worker.
+pub const SYNC_FLAGS: u16 = flags::TEMPLATE | flags::NO_OUT_TUPLE | flags::TOA_SENT;
+
+pub(super) const REC_HDR: usize = 4;
+pub(super) const CONN_FIXED: usize = REC_HDR + 24;
+pub(super) const REMOVE_FIXED: usize = REC_HDR + 8;
+pub(super) const RESYNC_LEN: usize = REC_HDR + 8;
+pub(super) const TY_CREATE: u8 = 1;
+pub(super) const TY_UPDATE: u8 = 2;
+pub(super) const TY_REMOVE: u8 = 3;
+pub(super) const TY_RESYNC: u8 = 4;
+pub(super) const FAM_IN6: u8 = 1;
+pub(super) const FAM_OUT6: u8 = 2;
+pub(super) const SVC_VS: u8 = 1;
+pub(super) const SVC_SNAT: u8 = 2;
+
+/// The message header fields a sender chooses (the version is [`VERSION`];
+/// length and record count are filled in by the [`super::Encoder`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Header {
+    /// Sync id (ipvsadm's `--syncid`): receivers ignore messages of other ids.
+    pub sync_id: u32,
+    /// The sender's node id.
+    pub node: u32,
+    /// Sequence number of the message in the sender's stream (one per message).
+    pub seq: u64,
+}
+
+/// Which service a synced connection belongs to, by configuration identity.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SvcRef {
+    /// A virtual service `(proto, vip, vport)`.
+    Vs {
+        /// IP protocol of the service.
+        proto: u8,
+        /// Virtual address.
+        vip: Addr,
+        /// Virtual port.
+        vport: u16,
+    },
+    /// A SNAT match service of this protocol; the receiver finds it by its
+    /// dest (the WAN address) and its match.
+    Snat {
+        /// IP protocol of the service.
+        proto: u8,
+    },
+}
+
+/// A connection as it travels between nodes: keys, state, remaining timeout,
+/// and the service and dest by identity.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SyncConn {
+    /// IP protocol of the in tuple (255 for a persistence template).
+    pub proto: u8,
+    /// Forwarding mode.
+    pub mode: FwdMode,
+    /// Protocol state (a [`crate::conn::tcp::TcpState`] number for TCP).
+    pub state: u8,
+    /// Connection flags, within [`SYNC_FLAGS`].
+    pub flags: u16,
+    /// Client address.
+    pub cip: Addr,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual address.
+    pub vip: Addr,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real-server address.
+    pub rip: Addr,
+    /// Real-server port.
+    pub rport: u16,
+    /// Local address (FNAT LIP, SNAT WAN address, NAT: the client).
+    pub lip: Addr,
+    /// Local port.
+    pub lport: u16,
+    /// Time left before the connection expires, ms.
+    pub timeout_ms: u32,
+    /// The service.
+    pub svc: SvcRef,
+    /// The dest's configured address.
+    pub dest: Addr,
+    /// The dest's configured port (0: the packet's port).
+    pub dest_port: u16,
+}
+
+impl SyncConn {
+    /// The key of packets from the client: `(proto, cip:cport -> vip:vport)`.
+    pub fn in_tuple(&self) -> Tuple {
+        Tuple::new(self.proto, self.cip, self.cport, self.vip, self.vport)
+    }
+}
+
+/// One record of a message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A new connection.
+    Create(SyncConn),
+    /// A connection changed state (full contents, so that a receiver that
+    /// missed the creation can install it).
+    Update(SyncConn),
+    /// A connection went away; its in tuple.
+    Remove(Tuple),
+    /// The receiver lost the stream at this sequence number and asks for a
+    /// full dump.
+    Resync {
+        /// First sequence number missed.
+        from_seq: u64,
+    },
+}
+
+/// Why a message was refused. Decoding never panics.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Fewer bytes than the part being read needs.
+    Truncated {
+        /// The part being read.
+        what: &'static str,
+        /// Bytes it needs.
+        need: usize,
+        /// Bytes there were.
+        have: usize,
+    },
+    /// The first four bytes are not [`MAGIC`].
+    BadMagic([u8; 4]),
+    /// A version this code does not read.
+    UnsupportedVersion(u8),
+    /// The header's length is not the datagram's length.
+    LengthMismatch {
+        /// Length in the header.
+        header: usize,
+        /// Bytes received.
+        actual: usize,
+    },
+    /// A reserved header byte is not zero.
+    Reserved {
+        /// Its offset.
+        offset: usize,
+    },
+    /// An unknown record type.
+    BadRecordType {
+        /// Record number (0-based).
+        index: u16,
+        /// The type byte.
+        ty: u8,
+    },
+    /// A record's length does not match its type and address families.
+    RecordLength {
+        /// Record number.
+        index: u16,
+        /// Its type.
+        ty: u8,
+        /// The length its type and families call for.
+        expected: usize,
+        /// The length it says.
+        found: usize,
+    },
+    /// Address-family bits that the record type does not allow, or an IPv6
+    /// field holding an IPv4-mapped address, or an IPv6 side without an
+    /// IPv6 address.
+    BadFamily {
+        /// Record number.
+        index: u16,
+        /// The family byte.
+        bits: u8,
+    },
+    /// A field out of its range (mode, service kind, flags, reserved bytes).
+    BadField {
+        /// Record number.
+        index: u16,
+        /// The field's name.
+        field: &'static str,
+        /// Its value.
+        value: u32,
+    },
+    /// Bytes left after the announced records.
+    TrailingBytes {
+        /// Records announced.
+        records: u16,
+        /// Bytes after them.
+        extra: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DecodeError::Truncated { what, need, have } => {
+                write!(f, "sync message truncated in the {what}: need {need} bytes, have {have}")
+            }
+            DecodeError::BadMagic(m) => write!(f, "not a sync message: bad magic {m:02x?}"),
+            DecodeError::UnsupportedVersion(v) => write!(
+                f,
+                "sync message version {v} not supported (this rvs reads versions {SUPPORTED_VERSIONS:?})"
+            ),
+            DecodeError::LengthMismatch { header, actual } => write!(
+                f,
+                "sync message length mismatch: header says {header} bytes, received {actual}"
+            ),
+            DecodeError::Reserved { offset } => {
+                write!(f, "sync message header byte {offset} is reserved and must be 0")
+            }
+            DecodeError::BadRecordType { index, ty } => {
+                write!(f, "sync record {index}: unknown record type {ty}")
+            }
+            DecodeError::RecordLength { index, ty, expected, found } => write!(
+                f,
+                "sync record {index} (type {ty}): length {found}, expected {expected}"
+            ),
+            DecodeError::BadFamily { index, bits } => {
+                write!(f, "sync record {index}: bad address families (bits {bits:#x})")
+            }
+            DecodeError::BadField { index, field, value } => {
+                write!(f, "sync record {index}: bad {field} {value}")
+            }
+            DecodeError::TrailingBytes { records, extra } => {
+                write!(f, "sync message has {extra} bytes after its {records} records")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+// ---------------------------------------------------------------- decoding
+
+/// A checked sync message: the header and all records were validated by
+/// [`Message::parse`], so reading them cannot fail afterwards.
+#[derive(Copy, Clone, Debug)]
+pub struct Message<'a> {
+    header: Header,
+    version: u8,
+    count: u16,
+    body: &'a [u8],
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(s) => u16::from_be_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    (u32::from(be16(b, at)) << 16) | u32::from(be16(b, at + 2))
+}
+
+fn be64(b: &[u8], at: usize) -> u64 {
+    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
+}
+
+impl<'a> Message<'a> {
+    /// Checks a whole datagram: header, every record, nothing left over.
+    pub fn parse(buf: &'a [u8]) -> Result<Message<'a>, DecodeError> {
+        if buf.len() < HEADER_LEN {
+            return Err(DecodeError::Truncated {
+                what: "header",
+                need: HEADER_LEN,
+                have: buf.len(),
+            });
+        }
+        let magic = [buf[0], buf[1], buf[2], buf[3]];
+        if magic != MAGIC {
+            return Err(DecodeError::BadMagic(magic));
+        }
+        let version = buf[4];
+        if !SUPPORTED_VERSIONS.contains(&version) {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        for offset in [5, 26, 27] {
+            if buf[offset] != 0 {
+                return Err(DecodeError::Reserved { offset });
+            }
+        }
+        let len = usize::from(be16(buf, 6));
+        if len > buf.len() {
+            return Err(DecodeError::Truncated {
+                what: "message",
+                need: len,
+                have: buf.len(),
+            });
+        }
+        if len != buf.len() || len < HEADER_LEN {
+            return Err(DecodeError::LengthMismatch {
+                header: len,
+                actual: buf.len(),
+            });
+        }
+        let msg = Message {
+            header: Header {
+                sync_id: be32(buf, 8),
+                node: be32(buf, 12),
+                seq: be64(buf, 16),
+            },
+            version,
+            count: be16(buf, 24),
+            body: &buf[HEADER_LEN..],
+        };
+        let mut at = 0;
+        for index in 0..msg.count {
+            let (_, n) = decode_record(&msg.body[at..], index)?;
+            at += n;
+        }
+        if at != msg.body.len() {
+            return Err(DecodeError::TrailingBytes {
+                records: msg.count,
+                extra: msg.body.len() - at,
+            });
+        }
+        Ok(msg)
+    }
+
+    /// The header (sync id, node, sequence number).
+    pub fn header(&self) -> Header {
+        self.header
+    }
+
+    /// The format version the message was written in.
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether the message carries no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The records, in order.
+    pub fn records(&self) -> Records<'a> {
+        Records {
+            body: self.body,
+            index: 0,
+            count: self.count,
+        }
+    }
+}
+
+/// Iterator over the records of a checked [`Message`].
+#[derive(Clone, Debug)]
+pub struct Records<'a> {
+    body: &'a [u8],
+    index: u16,
+    count: u16,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.index >= self.count {
+            return None;
+        }
+        // Checked by `Message::parse`: cannot fail here.
+        let (r, n) = decode_record(self.body, self.index).ok()?;
+        self.body = self.body.get(n..)?;
+        self.index += 1;
+        Some(r)
+    }
+}
+
+fn mode_of(v: u8) -> Option<FwdMode> {
+    Some(match v {
+        0 => FwdMode::Fnat,
+        1 => FwdMode::Dr,
+        2 => FwdMode::Tunnel,
+        3 => FwdMode::Nat,
+        4 => FwdMode::Snat,
+        _ => return None,
+    })
+}
+
+/// Reads `n` addresses of one side: 4 bytes each for IPv4, 16 for IPv6.
+/// An IPv6 side must hold at least one IPv6 address and no IPv4-mapped one,
+/// so that every accepted record has exactly one encoding.
+fn read_side<const N: usize>(
+    b: &[u8],
+    v6: bool,
+    index: u16,
+    bits: u8,
+) -> Result<[Addr; N], DecodeError> {
+    let mut out = [Addr::UNSPECIFIED; N];
+    let w = if v6 { 16 } else { 4 };
+    let bad = DecodeError::BadFamily { index, bits };
+    let mut any = false;
+    for (i, a) in out.iter_mut().enumerate() {
+        let s = b.get(i * w..(i + 1) * w).ok_or(bad)?;
+        if s.iter().all(|&x| x == 0) {
+            continue;
+        }
+        *a = if v6 {
+            let mut x = [0u8; 16];
+            x.copy_from_slice(s);
+            let a = Addr::from_v6_bytes(x);
+            if a.is_v4() {
+                return Err(bad);
+            }
+            a
+        } else {
+            Addr::from_v4_bytes([s[0], s[1], s[2], s[3]])
+        };
+        any = true;
+    }
+    if v6 && !any {
+        return Err(bad);
+    }
+    Ok(out)
+}
+
+/// Decodes the record at the start of `b`: the record and its length.
+fn decode_record(b: &[u8], index: u16) -> Result<(Record, usize), DecodeError> {
+    if b.len() < REC_HDR {
+        return Err(DecodeError::Truncated {
+            what: "record header",
+            need: REC_HDR,
+            have: b.len(),
+        });
+    }
+    let (ty, bits, len) = (b[0], b[1], usize::from(be16(b, 2)));
+    let in6 = bits & FAM_IN6 != 0;
+    let out6 = bits & FAM_OUT6 != 0;
+    let aw = |v6: bool| if v6 { 16 } else { 4 };
+    let (expected, allowed) = match ty {
+        TY_CREATE | TY_UPDATE => (CONN_FIXED + 3 * aw(in6) + 3 * aw(out6), FAM_IN6 | FAM_OUT6),
+        TY_REMOVE => (REMOVE_FIXED + 2 * aw(in6), FAM_IN6),
+        TY_RESYNC => (RESYNC_LEN, 0),
+        _ => return Err(DecodeError::BadRecordType { index, ty }),
+    };
+    if bits & !allowed != 0 {
+        return Err(DecodeError::BadFamily { index, bits });
+    }
+    if len != expected {
+        return Err(DecodeError::RecordLength {
+            index,
+            ty,
+            expected,
+            found: len,
+        });
+    }
+    let Some(r) = b.get(..len) else {
+        return Err(DecodeError::Truncated {
+            what: "record",
+            need: len,
+            have: b.len(),
+        });
+    };
+    let field = |field, value: u32| DecodeError::BadField {
+        index,
+        field,
+        value,
+    };
+    let rec = match ty {
+        TY_RESYNC => Record::Resync {
+            from_seq: be64(r, 4),
+        },
+        TY_REMOVE => {
+            if r[5] != 0 || be16(r, 10) != 0 {
+                return Err(field("reserved", u32::from(r[5]) | u32::from(be16(r, 10))));
+            }
+            let [cip, vip] = read_side::<2>(&r[REMOVE_FIXED..], in6, index, bits)?;
+            Record::Remove(Tuple::new(r[4], cip, be16(r, 6), vip, be16(r, 8)))
+        }
+        _ => {
+            let c = decode_conn(r, in6, out6, index, bits)?;
+            if ty == TY_CREATE {
+                Record::Create(c)
+            } else {
+                Record::Update(c)
+            }
+        }
+    };
+    Ok((rec, len))
+}
+
+fn decode_conn(
+    r: &[u8],
+    in6: bool,
+    out6: bool,
+    index: u16,
+    bits: u8,
+) -> Result<SyncConn, DecodeError> {
+    let field = |field, value: u32| DecodeError::BadField {
+        index,
+        field,
+        value,
+    };
+    let mode = mode_of(r[5]).ok_or(field("forwarding mode", u32::from(r[5])))?;
+    let fl = be16(r, 8);
+    if fl & !SYNC_FLAGS != 0 {
+        return Err(field("flags", u32::from(fl)));
+    }
+    if r[27] != 0 {
+        return Err(field("reserved", u32::from(r[27])));
+    }
+    let in_w = if in6 { 16 } else { 4 };
+    let [cip, vip, svc_addr] = read_side::<3>(&r[CONN_FIXED..], in6, index, bits)?;
+    let [rip, lip, dest] = read_side::<3>(&r[CONN_FIXED + 3 * in_w..], out6, index, bits)?;
+    let (svc_proto, svc_port) = (r[26], be16(r, 10));
+    let svc = match r[7] {
+        SVC_VS => SvcRef::Vs {
+            proto: svc_proto,
+            vip: svc_addr,
+            vport: svc_port,
+        },
+        SVC_SNAT if svc_port == 0 && svc_addr == Addr::UNSPECIFIED => {
+            SvcRef::Snat { proto: svc_proto }
+        }
+        SVC_SNAT => return Err(field("SNAT service key", u32::from(svc_port))),
+        k => return Err(field("service kind", u32::from(k))),
+    };
+    Ok(SyncConn {
+        proto: r[4],
+        mode,
+        state: r[6],
+        flags: fl,
+        cip,
+        cport: be16(r, 16),
+        vip,
+        vport: be16(r, 18),
+        rip,
+        rport: be16(r, 20),
+        lip,
+        lport: be16(r, 22),
+        timeout_ms: be32(r, 12),
+        svc,
+        dest,
+        dest_port: be16(r, 24),
+    })
+}
