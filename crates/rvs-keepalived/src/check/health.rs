@@ -78,13 +78,14 @@ impl HealthState {
                     h.rs[i][j].weight = old.rs[oi][oj].weight;
                 }
             }
-            if let Some(oi) = old_cfg
+            // The quorum as it was (a new virtual server's starts gained,
+            // as in `new`), evaluated again below with the scripts it calls for.
+            h.quorum_up[i] = old_cfg
                 .virtual_servers
                 .iter()
-                .position(|o| o.addr == vs.addr)
-            {
-                h.quorum_up[i] = old.quorum_up.get(oi).copied().unwrap_or(true);
-            }
+                .position(|o| same_vs(o, vs))
+                .and_then(|oi| old.quorum_up.get(oi).copied())
+                .unwrap_or(true);
         }
         let mut notes = Vec::new();
         for i in 0..cfg.virtual_servers.len() {
@@ -124,7 +125,7 @@ impl HealthState {
 
     /// Where real server `rs` of `vs` is in this (old) state.
     fn find(&self, cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Option<(usize, usize)> {
-        let i = cfg.virtual_servers.iter().position(|o| o.addr == vs.addr)?;
+        let i = cfg.virtual_servers.iter().position(|o| same_vs(o, vs))?;
         let j = cfg.virtual_servers[i]
             .real_servers
             .iter()
@@ -268,4 +269,10 @@ fn rs_reason(rs: &RealServer, vs: usize, up: bool) -> String {
     };
     let state = if up { "up" } else { "down" };
     format!("real server {ep} of virtual server {vs} is {state}")
+}
+
+/// The same virtual server in two configurations: same address (or group,
+/// or match) and protocol.
+fn same_vs(a: &VirtualServer, b: &VirtualServer) -> bool {
+    a.addr == b.addr && a.protocol == b.protocol
 }

@@ -24,6 +24,37 @@
 //!
 //! A `SSL_GET` checker is not run (rvs-keepalived has no TLS): it never
 //! marks its real server down, and [`runner::checker_plans`] warns about it.
+//! `ha_suspend` is parsed but checks are not suspended.
+//!
+//! # Driving it
+//! The daemon's loop, with the reconciler: on a reload, stop the checkers,
+//! carry the health over with [`HealthState::reloaded`], and start the
+//! checkers of the new configuration from it; on exit, run
+//! [`HealthState::shutdown`]'s scripts (`omega`).
+//!
+//! ```no_run
+//! use rvs_keepalived::check::{self, runner, HealthState};
+//! use rvs_keepalived::reconcile::{socket_transport, Reconciler};
+//!
+//! let cfg = rvs_keepalived::conf::load("/etc/keepalived/keepalived.conf").unwrap().config;
+//! let (mut health, notes) = HealthState::new(&cfg);
+//! let (plans, warnings) = runner::checker_plans(&cfg, &health);
+//! let (tx, rx) = std::sync::mpsc::channel();
+//! let _checkers = check::spawn(plans, tx).unwrap();
+//! let (mut rvsd, mut rec) = (socket_transport(), Reconciler::new());
+//! rec.reconcile(&mut rvsd, &check::wanted(&cfg, &health).unwrap()).unwrap();
+//! for ev in rx {
+//!     eprintln!("{}", runner::describe(&cfg, &ev));
+//!     for n in health.event(&cfg, &ev) {
+//!         let _ = check::run_notify(&n);
+//!     }
+//!     let report = rec.reconcile(&mut rvsd, &check::wanted(&cfg, &health).unwrap());
+//!     for f in report.map(|r| r.failures).unwrap_or_default() {
+//!         eprintln!("{f}");
+//!     }
+//! }
+//! # let _ = (notes, warnings);
+//! ```
 
 pub mod health;
 pub mod policy;
@@ -51,7 +82,7 @@ pub enum Status {
 }
 
 /// A change of one checker of one real server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckEvent {
     /// Index of the virtual server in [`crate::conf::Config::virtual_servers`].
     pub vs: usize,
@@ -61,4 +92,8 @@ pub struct CheckEvent {
     pub checker: usize,
     /// What changed.
     pub status: Status,
+    /// Why, for the log: the failure of the last attempt for
+    /// [`Status::Down`] ("TCP connection to 10.0.0.2:80 failed: Connection
+    /// refused"); empty otherwise.
+    pub detail: String,
 }

@@ -147,14 +147,19 @@ fn run(mut p: CheckerPlan, stop: &Stop, tx: &Sender<CheckEvent>) {
         return;
     }
     loop {
-        let (outcome, _why) = p.probe.run();
+        let (outcome, why) = p.probe.run();
         let (changes, next) = p.retry.on_outcome(outcome);
         for status in changes {
+            let detail = match status {
+                Status::Down => why.clone(),
+                _ => String::new(),
+            };
             let ev = CheckEvent {
                 vs: p.vs,
                 rs: p.rs,
                 checker: p.checker,
                 status,
+                detail,
             };
             if tx.send(ev).is_err() {
                 return;
@@ -210,7 +215,8 @@ pub fn describe(cfg: &Config, ev: &CheckEvent) -> String {
     };
     match ev.status {
         Status::Up => format!("{who}: up"),
-        Status::Down => format!("{who}: down"),
+        Status::Down if ev.detail.is_empty() => format!("{who}: down"),
+        Status::Down => format!("{who}: down ({})", ev.detail),
         Status::Weight(w) => format!("{who}: up, weight {w}"),
     }
 }

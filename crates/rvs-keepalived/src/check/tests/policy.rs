@@ -15,6 +15,7 @@ fn ev(vs: usize, rs: usize, status: Status) -> CheckEvent {
         rs,
         checker: 0,
         status,
+        detail: String::new(),
     }
 }
 
@@ -260,4 +261,28 @@ fn reload_keeps_the_health_of_real_servers_still_configured() {
     assert!(h2.alive(0, 0) && h2.alive(0, 1));
     assert!(!h2.alive(0, 2), "10.0.0.2 was down and is still");
     assert!(!h2.checker_up(0, 2, 0));
+}
+
+#[test]
+fn reload_evaluates_quorum_from_the_old_state_with_its_scripts() {
+    let old = vs(&format!(" quorum_down /bin/qdown\n{TWO}"));
+    let (mut h, _) = HealthState::new(&old);
+    h.event(&old, &ev(0, 0, Status::Down));
+    assert!(h
+        .event(&old, &ev(0, 1, Status::Down))
+        .iter()
+        .any(|n| n.script == "/bin/qdown"));
+    // Same file: the quorum stays lost, no script runs again.
+    let (h2, n) = HealthState::reloaded(&old, &old, &h);
+    assert!(n.is_empty(), "{n:?}");
+    assert!(!h2.quorum_up(0));
+    // A new virtual server whose servers start down (alpha) loses its
+    // quorum at once, and says so.
+    let text = format!(
+        "virtual_server 10.0.0.100 80 {{\n quorum_down /bin/qdown\n{TWO}\n}}\nvirtual_server 10.0.0.101 80 {{\n alpha\n quorum_down /bin/qdown2\n real_server 10.0.0.5 80 {{\n TCP_CHECK {{\n }}\n }}\n}}\n"
+    );
+    let new = cfg(&text);
+    let (h3, n) = HealthState::reloaded(&new, &old, &h);
+    assert_eq!(scripts(&n), ["/bin/qdown2"]);
+    assert!(!h3.quorum_up(0) && !h3.quorum_up(1));
 }

@@ -3,8 +3,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::vs;
-use crate::check::runner::{checker_plans, spawn};
-use crate::check::{CheckEvent, HealthState, Status};
+use crate::check::runner::{checker_plans, describe, spawn};
+use crate::check::{HealthState, Status};
 
 #[test]
 fn checker_thread_reports_down_then_up_on_its_timer() {
@@ -30,14 +30,19 @@ fn checker_thread_reports_down_then_up_on_its_timer() {
         .recv_timeout(Duration::from_secs(2))
         .expect("a Down event");
     assert_eq!(
-        ev,
-        CheckEvent {
-            vs: 0,
-            rs: 0,
-            checker: 0,
-            status: Status::Down
-        }
+        (ev.vs, ev.rs, ev.checker, ev.status),
+        (0, 0, 0, Status::Down)
     );
+    assert!(
+        ev.detail
+            .starts_with(&format!("TCP connection to {addr} failed")),
+        "{}",
+        ev.detail
+    );
+    assert!(describe(&cfg, &ev).starts_with(&format!(
+        "checker 0 of real server 127.0.0.1 port {}: down (TCP connection",
+        addr.port()
+    )));
     // Within one delay_loop plus the retry (and scheduling slack).
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     let _l = TcpListener::bind(addr).unwrap();
