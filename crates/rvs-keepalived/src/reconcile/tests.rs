@@ -354,11 +354,19 @@ fn unwanted_service_is_deleted_only_when_owned() {
 
 #[test]
 fn match_keys_compare_in_rvsd_spelling() {
-    let text = "virtual_server match SNAT {\n protocol TCP\n lb_algo rr\n lb_kind SNAT\n src-range 192.168.100.0-192.168.100.254\n oif dpdk1\n real_server 10.0.0.1 0 {\n weight 1\n }\n}\n";
+    let text = "virtual_server match SNAT {\n protocol TCP\n lb_algo rr\n lb_kind SNAT\n src-range 192.168.100.0-192.168.100.254:0-65535\n oif dpdk1\n real_server 10.0.0.1 0 {\n weight 1\n }\n}\n";
     let w = wanted(text);
     let (mut rvsd, rec) = applied(&w);
     // rvsd lists the key in its canonical spelling.
     let canon = canonical_key(&w[0].spec.key);
+    assert_eq!(
+        canon,
+        ServiceKey::Match("proto=tcp,src-range=192.168.100.0-192.168.100.254,oif=dpdk1".into())
+    );
+    assert_ne!(
+        canon, w[0].spec.key,
+        "the test needs a non-canonical spelling"
+    );
     rvsd.state.services[0].spec.key = canon.clone();
     assert_eq!(plan(&w, &rvsd.state, rec.owned()), vec![]);
     assert!(rec.owned().contains(&canon));
