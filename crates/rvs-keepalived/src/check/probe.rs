@@ -135,7 +135,13 @@ impl Probe {
     fn http(&self, u: &UrlCheck) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
         let mut s = self.tcp()?;
-        let io = |e: std::io::Error| format!("HTTP GET {} from {}: {e}", u.path, self.target);
+        let io = |e: std::io::Error| match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => format!(
+                "HTTP GET {} from {}: no complete answer within {:?}",
+                u.path, self.target, self.timeout
+            ),
+            _ => format!("HTTP GET {} from {}: {e}", u.path, self.target),
+        };
         s.set_read_timeout(Some(self.timeout)).map_err(io)?;
         s.set_write_timeout(Some(self.timeout)).map_err(io)?;
         let host = match &u.virtualhost {
@@ -161,7 +167,12 @@ impl Probe {
                         self.target
                     ))
                 }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if answer_complete(&buf) {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(io(e)),
             }
@@ -203,14 +214,31 @@ impl Probe {
     }
 }
 
-/// Checks the status code (any 2xx when none is configured) and the digest.
-pub fn check_http_answer(buf: &[u8], u: &UrlCheck) -> Result<(), String> {
-    let head_end = buf
-        .windows(4)
+/// Where the header ends (after the blank line), if it has.
+fn header_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| i + 4)
         .or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
-        .ok_or("the answer has no complete header")?;
+}
+
+/// Whether an answer with a `Content-Length` is all there: a server that
+/// keeps the connection open despite HTTP/1.0 is then not waited for.
+fn answer_complete(buf: &[u8]) -> bool {
+    let Some(end) = header_end(buf) else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&buf[..end]);
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| buf.len() >= end + len)
+}
+
+/// Checks the status code (any 2xx when none is configured) and the digest.
+pub fn check_http_answer(buf: &[u8], u: &UrlCheck) -> Result<(), String> {
+    let head_end = header_end(buf).ok_or("the answer has no complete header")?;
     let status_line = buf[..head_end]
         .split(|&b| b == b'\n')
         .next()

@@ -142,7 +142,9 @@ fn http_get_down_when_the_server_does_not_answer_in_time() {
         "HTTP_GET {\n url {\n path /\n }\n connect_timeout 0.2\n }",
     );
     let t = Instant::now();
-    assert_eq!(p.run().0, Outcome::Down);
+    let (o, why) = p.run();
+    assert_eq!(o, Outcome::Down);
+    assert!(why.ends_with("no complete answer within 200ms"), "{why}");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     drop(l);
 }
@@ -236,4 +238,26 @@ fn ssl_get_is_not_run() {
     let p = probe("127.0.0.1 1", "SSL_GET {\n url {\n path /\n }\n }");
     assert!(!p.is_run());
     assert_eq!(p.run().0, Outcome::Up);
+}
+
+#[test]
+fn http_get_does_not_wait_for_a_server_that_keeps_the_connection_open() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 1024];
+        let _ = s.read(&mut b);
+        s.write_all(answer("200 OK", "hello\n").as_bytes()).unwrap();
+        // Keeps the connection open until the test ends.
+        let _ = rx.recv();
+    });
+    let p = probe(
+        &format!("127.0.0.1 {port}"),
+        "HTTP_GET {\n url {\n path /\n digest b1946ac92492d2347c6235b4d2611184\n }\n connect_timeout 0.3\n }",
+    );
+    let (o, why) = p.run();
+    assert_eq!(o, Outcome::Up, "{why}");
+    drop(tx);
 }
