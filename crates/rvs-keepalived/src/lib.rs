@@ -7,7 +7,14 @@
 //!   warnings and errors with file, line and keyword).
 //! - [`vrrp`]: VRRP v2/v3 packets and a sans-IO state machine per instance
 //!   (events in, actions out), driven by a thin socket runtime.
+//! - [`check`]: health checkers (TCP_CHECK, HTTP_GET, UDP_CHECK,
+//!   MISC_CHECK) on their own timers, and the policy that turns real-server
+//!   health into the wanted services.
+//! - [`reconcile`]: the diff between the wanted services and rvsd's, applied
+//!   through the control API.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod conf;
+pub mod reconcile;
 pub mod vrrp;
