@@ -10,4 +10,5 @@
 #![forbid(unsafe_code)]
 
 pub mod conf;
+pub mod runtime;
 pub mod vrrp;
