@@ -1,0 +1,372 @@
+//! rvs-keepalived: two rvs nodes on one LAN segment (a bridge) with a
+//! client, each with an address on its kni device and a `kni_host` route
+//! for it, running the tutorial's keepalived.conf (the backup with `state
+//! BACKUP` and `priority 80`). The master alone holds the VIP in rvsd and
+//! answers ARP for it; when it dies (SIGKILL of rvs-keepalived and rvsd)
+//! the backup holds it within 3 × advert_int + skew and the client's ARP
+//! follows; a SIGTERM hands over at once (priority-0 advert), and the
+//! master preempts back when it returns.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
+use rvs_e2e::Lab;
+
+const VIP: &str = "192.168.100.254";
+
+fn tools() {
+    rvs_e2e::require_tools(&["ip", "ping", "arping"]);
+}
+
+/// One rvs node: rvsd on `lan` (dpdk0) and its kni address.
+struct Node {
+    ns: &'static str,
+    rvsd: Rvsd,
+    /// The MAC of its port (and of `dpdk0.kni`).
+    mac: String,
+    conf: PathBuf,
+    keepalived: Option<usize>,
+}
+
+struct Pair {
+    lab: Lab,
+    n1: Node,
+    n2: Node,
+}
+
+fn tutorial_conf() -> String {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rvs-keepalived/testdata/tutorial-master.conf"
+    );
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+/// The tutorial's file for the backup: only state and priority differ.
+fn backup_conf() -> String {
+    let t = tutorial_conf();
+    let b = t
+        .replace("state MASTER", "state BACKUP")
+        .replace("priority 100", "priority 80");
+    assert!(
+        b.contains("state BACKUP") && b.contains("priority 80"),
+        "{b}"
+    );
+    b
+}
+
+fn mac_of(lab: &Lab, ns: &str, dev: &str) -> String {
+    let out = lab.must_in(ns, &["ip", "-o", "link", "show", dev]);
+    let w: Vec<&str> = out.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "link/ether").expect("mac");
+    w[i + 1].to_string()
+}
+
+fn node(lab: &mut Lab, ns: &'static str, kni_addr: &str, conf: &str) -> Node {
+    let rvsd = Rvsd::start_in(
+        lab,
+        ns,
+        &format!("{ns}-"),
+        &[("dpdk0", "lan")],
+        &RvsdOpts::default(),
+    );
+    lab.must_in(ns, &["ip", "link", "set", "dpdk0.kni", "up"]);
+    lab.must_in(
+        ns,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{kni_addr}/24"),
+            "dev",
+            "dpdk0.kni",
+        ],
+    );
+    rvsd.ok(
+        "rvsip",
+        &[
+            "route",
+            "add",
+            &format!("{kni_addr}/32"),
+            "dev",
+            "dpdk0",
+            "scope",
+            "kni_host",
+        ],
+    );
+    let mac = mac_of(lab, ns, "lan");
+    assert_eq!(
+        mac,
+        mac_of(lab, ns, "dpdk0.kni"),
+        "the kni device has the port's MAC"
+    );
+    let conf = lab.file(&format!("{ns}-keepalived.conf"), conf);
+    Node {
+        ns,
+        rvsd,
+        mac,
+        conf,
+        keepalived: None,
+    }
+}
+
+fn pair() -> Pair {
+    tools();
+    let mut lab = Lab::new();
+    for n in ["n1", "n2", "sw", "client"] {
+        lab.add_ns(n);
+    }
+    lab.veth("n1", "lan", "sw", "p-n1");
+    lab.veth("n2", "lan", "sw", "p-n2");
+    lab.veth("client", "eth0", "sw", "p-c");
+    lab.must_in("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
+    for p in ["p-n1", "p-n2", "p-c"] {
+        lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
+    }
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    lab.must_in(
+        "client",
+        &["ip", "addr", "add", "192.168.100.48/24", "dev", "eth0"],
+    );
+    let n1 = node(&mut lab, "n1", "192.168.100.11", &tutorial_conf());
+    let n2 = node(&mut lab, "n2", "192.168.100.12", &backup_conf());
+    Pair { lab, n1, n2 }
+}
+
+impl Pair {
+    fn node(&mut self, which: u8) -> &mut Node {
+        if which == 1 {
+            &mut self.n1
+        } else {
+            &mut self.n2
+        }
+    }
+
+    /// Starts rvs-keepalived on node `which` with keepalived's options.
+    fn start_keepalived(&mut self, which: u8) {
+        let bin = rvs_e2e::bin("rvs-keepalived")
+            .to_string_lossy()
+            .into_owned();
+        let dir = self.lab.dir.clone();
+        let n = if which == 1 { &self.n1 } else { &self.n2 };
+        let (ns, conf, sock) = (
+            n.ns,
+            n.conf.to_string_lossy().into_owned(),
+            n.rvsd.socket.clone(),
+        );
+        let pid = dir
+            .join(format!("{ns}-keepalived.pid"))
+            .to_string_lossy()
+            .into_owned();
+        let i = self.lab.spawn(
+            ns,
+            &format!("{ns}-keepalived"),
+            &[&bin, "-n", "-l", "-D", "-f", &conf, "-p", &pid],
+            &[("RVS_SOCKET", &sock)],
+        );
+        self.node(which).keepalived = Some(i);
+    }
+
+    fn keepalived_log(&mut self, which: u8) -> String {
+        let i = self.node(which).keepalived.expect("started");
+        self.lab.proc(i).log()
+    }
+
+    fn logs(&mut self) -> String {
+        let mut s = String::new();
+        for w in [1, 2] {
+            if self.node(w).keepalived.is_some() {
+                s += &format!("--- n{w} rvs-keepalived:\n{}\n", self.keepalived_log(w));
+            }
+        }
+        s
+    }
+
+    fn signal(&mut self, which: u8, sig: &str) {
+        let i = self.node(which).keepalived.expect("started");
+        self.lab.proc(i).signal(sig);
+    }
+}
+
+/// Whether rvsd of `n` has the VIP (`rvsip addr show`); None if rvsd is gone.
+fn has_vip(n: &Node) -> Option<bool> {
+    let o = n.rvsd.rvsip(&["addr", "show"]);
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).contains(&format!("{VIP}/")))
+}
+
+fn wait_for(t: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < t {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// The MACs that answer the client's ARP requests for the VIP.
+fn arp_answers(lab: &Lab) -> Vec<String> {
+    let o = lab.exec(
+        "client",
+        &["arping", "-c", "2", "-w", "2", "-I", "eth0", VIP],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    println!("client$ arping {VIP}\n{out}");
+    // Habets' arping (Debian's `arping`): "58 bytes from MAC (IP): ...";
+    // iputils' arping: "Unicast reply from IP [MAC] ...".
+    let mut macs: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            if let Some(r) = l.split(" bytes from ").nth(1) {
+                return r.split_whitespace().next().map(str::to_string);
+            }
+            let s = l.find("reply from").and_then(|_| l.find('['))?;
+            let e = l.find(']')?;
+            Some(l[s + 1..e].to_string())
+        })
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+/// The client's neighbour entry for the VIP.
+fn client_neigh(lab: &Lab) -> String {
+    let o = lab.exec("client", &["ip", "neigh", "show", VIP]);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Starts the master, then the backup, and checks that only the master
+/// holds the VIP and answers ARP for it.
+fn master_and_backup() -> Pair {
+    let mut p = pair();
+    p.start_keepalived(1);
+    // Priority 100: master after 3 s + (256 - 100)/256 s of silence.
+    if wait_for(Duration::from_secs(6), || has_vip(&p.n1) == Some(true)).is_none() {
+        panic!(
+            "n1 did not take the VIP within 6 s\n{}\nrvsd:\n{}",
+            p.logs(),
+            p.n1.rvsd.rvsd_log()
+        );
+    }
+    p.start_keepalived(2);
+    // Longer than the backup's Master_Down_Interval (3 + 176/256 s): it
+    // stays backup only because it hears the master's adverts.
+    std::thread::sleep(Duration::from_millis(4200));
+    println!(
+        "n1$ rvsip addr show\n{}",
+        p.n1.rvsd.ok("rvsip", &["addr", "show"])
+    );
+    println!(
+        "n2$ rvsip addr show\n{}",
+        p.n2.rvsd.ok("rvsip", &["addr", "show"])
+    );
+    let logs = p.logs();
+    assert_eq!(
+        has_vip(&p.n1),
+        Some(true),
+        "the master holds the VIP\n{logs}"
+    );
+    assert_eq!(
+        has_vip(&p.n2),
+        Some(false),
+        "the backup must not hold the VIP\n{logs}"
+    );
+    assert!(
+        p.keepalived_log(2).contains("INIT -> BACKUP")
+            && !p.keepalived_log(2).contains("-> MASTER"),
+        "{logs}"
+    );
+    let macs = arp_answers(&p.lab);
+    assert_eq!(
+        macs,
+        vec![p.n1.mac.clone()],
+        "only the master answers ARP for the VIP\n{logs}"
+    );
+    p
+}
+
+#[test]
+fn crash_of_the_master_moves_the_vip_to_the_backup() {
+    let mut p = master_and_backup();
+    let o = p.lab.exec("client", &["ping", "-c", "1", "-W", "1", VIP]);
+    assert!(o.status.success(), "ping {VIP} through the master");
+    assert!(
+        client_neigh(&p.lab).contains(&p.n1.mac),
+        "{}",
+        client_neigh(&p.lab)
+    );
+
+    // The master node dies: its rvs-keepalived and its rvsd.
+    p.signal(1, "KILL");
+    let rvsd1 = p.n1.rvsd.index;
+    p.lab.proc(rvsd1).signal("KILL");
+    // 3 × advert_int + skew (176/256 s) for priority 80, plus 1 s of slack
+    // (the kill lands anywhere within an advert interval).
+    let limit = Duration::from_millis(3000 + 688 + 1000);
+    let took = wait_for(limit, || has_vip(&p.n2) == Some(true));
+    let logs = p.logs();
+    let took =
+        took.unwrap_or_else(|| panic!("the backup did not take the VIP within {limit:?}\n{logs}"));
+    println!("backup holds the VIP {took:?} after the master was killed (polling every 20 ms)");
+    assert!(p.keepalived_log(2).contains("BACKUP -> MASTER"), "{logs}");
+
+    // Its gratuitous ARPs moved the client's entry without a new request.
+    let n2mac = p.n2.mac.clone();
+    let moved = wait_for(Duration::from_secs(1), || {
+        client_neigh(&p.lab).contains(&n2mac)
+    });
+    assert!(
+        moved.is_some(),
+        "gratuitous ARP from the new master: client entry is {}\n{logs}",
+        client_neigh(&p.lab)
+    );
+    assert_eq!(
+        arp_answers(&p.lab),
+        vec![n2mac],
+        "the client's ARP resolves to the backup\n{logs}"
+    );
+    let o = p.lab.exec("client", &["ping", "-c", "1", "-W", "1", VIP]);
+    assert!(o.status.success(), "ping {VIP} through the new master");
+}
+
+#[test]
+fn sigterm_hands_over_at_once_and_the_master_preempts_back() {
+    let mut p = master_and_backup();
+    // A graceful stop: the priority-0 advert makes the backup master after
+    // its skew time (176/256 s), not after 3 advert intervals.
+    p.signal(1, "TERM");
+    let took = wait_for(Duration::from_millis(2500), || has_vip(&p.n2) == Some(true));
+    let logs = p.logs();
+    let took = took.unwrap_or_else(|| panic!("the backup did not take over after SIGTERM\n{logs}"));
+    println!("backup holds the VIP {took:?} after SIGTERM of the master");
+    assert!(
+        took < Duration::from_millis(2000),
+        "took {took:?}: no priority-0 advert?\n{logs}"
+    );
+    let i = p.n1.keepalived.expect("started");
+    assert_eq!(
+        p.lab.proc(i).wait_exit(Duration::from_secs(3)),
+        Some(0),
+        "{logs}"
+    );
+    assert_eq!(
+        has_vip(&p.n1),
+        Some(false),
+        "a stopped master removes its VIP\n{logs}"
+    );
+
+    // Back with priority 100: it preempts the backup (priority 80).
+    p.start_keepalived(1);
+    let back = wait_for(Duration::from_secs(6), || {
+        has_vip(&p.n1) == Some(true) && has_vip(&p.n2) == Some(false)
+    });
+    let logs = p.logs();
+    assert!(back.is_some(), "the master did not preempt back\n{logs}");
+    assert!(p.keepalived_log(2).contains("MASTER -> BACKUP"), "{logs}");
+    assert_eq!(arp_answers(&p.lab), vec![p.n1.mac.clone()], "{logs}");
+}
