@@ -5,7 +5,8 @@
 //! answers ARP for it; when it dies (SIGKILL of rvs-keepalived and rvsd)
 //! the backup holds it within 3 × advert_int + skew and the client's ARP
 //! follows; a SIGTERM hands over at once (priority-0 advert), and the
-//! master preempts back when it returns.
+//! master preempts back when it returns. And interop: one rvs node and a
+//! stock keepalived (Debian's) on the same LAN, each master in turn.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use rvs_e2e::Lab;
 const VIP: &str = "192.168.100.254";
 
 fn tools() {
-    rvs_e2e::require_tools(&["ip", "ping", "arping"]);
+    rvs_e2e::require_tools(&["ip", "ping", "arping", "keepalived"]);
 }
 
 /// One rvs node: rvsd on `lan` (dpdk0) and its kni address.
@@ -29,10 +30,10 @@ struct Node {
     keepalived: Option<usize>,
 }
 
+/// The lab and its rvs nodes (n1 is `nodes[0]`).
 struct Pair {
     lab: Lab,
-    n1: Node,
-    n2: Node,
+    nodes: Vec<Node>,
 }
 
 fn tutorial_conf() -> String {
@@ -131,16 +132,15 @@ fn pair() -> Pair {
     );
     let n1 = node(&mut lab, "n1", "192.168.100.11", &tutorial_conf());
     let n2 = node(&mut lab, "n2", "192.168.100.12", &backup_conf());
-    Pair { lab, n1, n2 }
+    Pair {
+        lab,
+        nodes: vec![n1, n2],
+    }
 }
 
 impl Pair {
     fn node(&mut self, which: u8) -> &mut Node {
-        if which == 1 {
-            &mut self.n1
-        } else {
-            &mut self.n2
-        }
+        &mut self.nodes[which as usize - 1]
     }
 
     /// Starts rvs-keepalived on node `which` with keepalived's options.
@@ -149,7 +149,7 @@ impl Pair {
             .to_string_lossy()
             .into_owned();
         let dir = self.lab.dir.clone();
-        let n = if which == 1 { &self.n1 } else { &self.n2 };
+        let n = &self.nodes[which as usize - 1];
         let (ns, conf, sock) = (
             n.ns,
             n.conf.to_string_lossy().into_owned(),
@@ -175,7 +175,7 @@ impl Pair {
 
     fn logs(&mut self) -> String {
         let mut s = String::new();
-        for w in [1, 2] {
+        for w in 1..=self.nodes.len() as u8 {
             if self.node(w).keepalived.is_some() {
                 s += &format!("--- n{w} rvs-keepalived:\n{}\n", self.keepalived_log(w));
             }
@@ -246,11 +246,15 @@ fn master_and_backup() -> Pair {
     let mut p = pair();
     p.start_keepalived(1);
     // Priority 100: master after 3 s + (256 - 100)/256 s of silence.
-    if wait_for(Duration::from_secs(6), || has_vip(&p.n1) == Some(true)).is_none() {
+    if wait_for(Duration::from_secs(6), || {
+        has_vip(&p.nodes[0]) == Some(true)
+    })
+    .is_none()
+    {
         panic!(
             "n1 did not take the VIP within 6 s\n{}\nrvsd:\n{}",
             p.logs(),
-            p.n1.rvsd.rvsd_log()
+            p.nodes[0].rvsd.rvsd_log()
         );
     }
     p.start_keepalived(2);
@@ -259,20 +263,20 @@ fn master_and_backup() -> Pair {
     std::thread::sleep(Duration::from_millis(4200));
     println!(
         "n1$ rvsip addr show\n{}",
-        p.n1.rvsd.ok("rvsip", &["addr", "show"])
+        p.nodes[0].rvsd.ok("rvsip", &["addr", "show"])
     );
     println!(
         "n2$ rvsip addr show\n{}",
-        p.n2.rvsd.ok("rvsip", &["addr", "show"])
+        p.nodes[1].rvsd.ok("rvsip", &["addr", "show"])
     );
     let logs = p.logs();
     assert_eq!(
-        has_vip(&p.n1),
+        has_vip(&p.nodes[0]),
         Some(true),
         "the master holds the VIP\n{logs}"
     );
     assert_eq!(
-        has_vip(&p.n2),
+        has_vip(&p.nodes[1]),
         Some(false),
         "the backup must not hold the VIP\n{logs}"
     );
@@ -284,7 +288,7 @@ fn master_and_backup() -> Pair {
     let macs = arp_answers(&p.lab);
     assert_eq!(
         macs,
-        vec![p.n1.mac.clone()],
+        vec![p.nodes[0].mac.clone()],
         "only the master answers ARP for the VIP\n{logs}"
     );
     p
@@ -296,19 +300,19 @@ fn crash_of_the_master_moves_the_vip_to_the_backup() {
     let o = p.lab.exec("client", &["ping", "-c", "1", "-W", "1", VIP]);
     assert!(o.status.success(), "ping {VIP} through the master");
     assert!(
-        client_neigh(&p.lab).contains(&p.n1.mac),
+        client_neigh(&p.lab).contains(&p.nodes[0].mac),
         "{}",
         client_neigh(&p.lab)
     );
 
     // The master node dies: its rvs-keepalived and its rvsd.
     p.signal(1, "KILL");
-    let rvsd1 = p.n1.rvsd.index;
+    let rvsd1 = p.nodes[0].rvsd.index;
     p.lab.proc(rvsd1).signal("KILL");
     // 3 × advert_int + skew (176/256 s) for priority 80, plus 1 s of slack
     // (the kill lands anywhere within an advert interval).
     let limit = Duration::from_millis(3000 + 688 + 1000);
-    let took = wait_for(limit, || has_vip(&p.n2) == Some(true));
+    let took = wait_for(limit, || has_vip(&p.nodes[1]) == Some(true));
     let logs = p.logs();
     let took =
         took.unwrap_or_else(|| panic!("the backup did not take the VIP within {limit:?}\n{logs}"));
@@ -316,7 +320,7 @@ fn crash_of_the_master_moves_the_vip_to_the_backup() {
     assert!(p.keepalived_log(2).contains("BACKUP -> MASTER"), "{logs}");
 
     // Its gratuitous ARPs moved the client's entry without a new request.
-    let n2mac = p.n2.mac.clone();
+    let n2mac = p.nodes[1].mac.clone();
     let moved = wait_for(Duration::from_secs(1), || {
         client_neigh(&p.lab).contains(&n2mac)
     });
@@ -340,7 +344,9 @@ fn sigterm_hands_over_at_once_and_the_master_preempts_back() {
     // A graceful stop: the priority-0 advert makes the backup master after
     // its skew time (176/256 s), not after 3 advert intervals.
     p.signal(1, "TERM");
-    let took = wait_for(Duration::from_millis(2500), || has_vip(&p.n2) == Some(true));
+    let took = wait_for(Duration::from_millis(2500), || {
+        has_vip(&p.nodes[1]) == Some(true)
+    });
     let logs = p.logs();
     let took = took.unwrap_or_else(|| panic!("the backup did not take over after SIGTERM\n{logs}"));
     println!("backup holds the VIP {took:?} after SIGTERM of the master");
@@ -348,14 +354,14 @@ fn sigterm_hands_over_at_once_and_the_master_preempts_back() {
         took < Duration::from_millis(2000),
         "took {took:?}: no priority-0 advert?\n{logs}"
     );
-    let i = p.n1.keepalived.expect("started");
+    let i = p.nodes[0].keepalived.expect("started");
     assert_eq!(
         p.lab.proc(i).wait_exit(Duration::from_secs(3)),
         Some(0),
         "{logs}"
     );
     assert_eq!(
-        has_vip(&p.n1),
+        has_vip(&p.nodes[0]),
         Some(false),
         "a stopped master removes its VIP\n{logs}"
     );
@@ -363,10 +369,144 @@ fn sigterm_hands_over_at_once_and_the_master_preempts_back() {
     // Back with priority 100: it preempts the backup (priority 80).
     p.start_keepalived(1);
     let back = wait_for(Duration::from_secs(6), || {
-        has_vip(&p.n1) == Some(true) && has_vip(&p.n2) == Some(false)
+        has_vip(&p.nodes[0]) == Some(true) && has_vip(&p.nodes[1]) == Some(false)
     });
     let logs = p.logs();
     assert!(back.is_some(), "the master did not preempt back\n{logs}");
     assert!(p.keepalived_log(2).contains("MASTER -> BACKUP"), "{logs}");
-    assert_eq!(arp_answers(&p.lab), vec![p.n1.mac.clone()], "{logs}");
+    assert_eq!(arp_answers(&p.lab), vec![p.nodes[0].mac.clone()], "{logs}");
+}
+
+/// A stock keepalived's VRRP-only configuration for `eth0`, the tutorial's
+/// instance with another state and priority.
+fn stock_conf(state: &str, priority: u8) -> String {
+    format!(
+        "global_defs {{\n router_id STOCK\n}}\n\
+         vrrp_instance VI_1 {{\n state {state}\n interface eth0\n virtual_router_id 123\n\
+         priority {priority}\n advert_int 1\n authentication {{\n auth_type PASS\n auth_pass ****\n }}\n\
+         virtual_ipaddress {{\n {VIP}\n }}\n}}\n"
+    )
+}
+
+/// Starts Debian's keepalived (VRRP only, its own pid files) in `ka`.
+fn start_stock(lab: &mut Lab, tag: &str, state: &str, priority: u8) -> usize {
+    let conf = lab.file(&format!("stock-{tag}.conf"), &stock_conf(state, priority));
+    let d = lab.dir.clone();
+    let f = |n: &str| {
+        d.join(format!("stock-{tag}-{n}.pid"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (p, r, c) = (f("main"), f("vrrp"), f("checkers"));
+    let conf = conf.to_string_lossy().into_owned();
+    lab.spawn(
+        "ka",
+        &format!("stock-{tag}"),
+        &[
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "--vrrp",
+            "-f",
+            &conf,
+            "-p",
+            &p,
+            "-r",
+            &r,
+            "-c",
+            &c,
+        ],
+        &[],
+    )
+}
+
+/// Whether the stock keepalived put the VIP on its `eth0`.
+fn stock_has_vip(lab: &Lab) -> bool {
+    let o = lab.exec("ka", &["ip", "-o", "addr", "show", "dev", "eth0"]);
+    String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/"))
+}
+
+#[test]
+fn interop_with_stock_keepalived_both_ways() {
+    tools();
+    let mut lab = Lab::new();
+    for n in ["n1", "ka", "sw"] {
+        lab.add_ns(n);
+    }
+    lab.veth("n1", "lan", "sw", "p-n1");
+    lab.veth("ka", "eth0", "sw", "p-ka");
+    lab.must_in("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
+    for p in ["p-n1", "p-ka"] {
+        lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
+    }
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    lab.must_in(
+        "ka",
+        &["ip", "addr", "add", "192.168.100.13/24", "dev", "eth0"],
+    );
+    let n1 = node(&mut lab, "n1", "192.168.100.11", &backup_conf());
+    let mut p = Pair {
+        lab,
+        nodes: vec![n1],
+    };
+
+    // 1. Stock keepalived is master (priority 150); rvs-keepalived
+    // (priority 80) accepts its adverts and stays backup.
+    let stock = start_stock(&mut p.lab, "a", "MASTER", 150);
+    let stock_log = |p: &mut Pair, i: usize| p.lab.proc(i).log();
+    if wait_for(Duration::from_secs(6), || stock_has_vip(&p.lab)).is_none() {
+        panic!(
+            "stock keepalived did not become master\n{}",
+            stock_log(&mut p, stock)
+        );
+    }
+    p.start_keepalived(1);
+    std::thread::sleep(Duration::from_millis(4200));
+    let logs = format!("{}--- stock:\n{}", p.logs(), stock_log(&mut p, stock));
+    assert_eq!(
+        has_vip(&p.nodes[0]),
+        Some(false),
+        "rvs-keepalived must stay backup to a stock master of higher priority\n{logs}"
+    );
+    assert!(!p.keepalived_log(1).contains("-> MASTER"), "{logs}");
+
+    // 2. Stock keepalived stops: its priority-0 advert makes us master at once.
+    p.lab.proc(stock).signal("TERM");
+    let took = wait_for(Duration::from_millis(2500), || {
+        has_vip(&p.nodes[0]) == Some(true)
+    });
+    let logs = format!("{}--- stock:\n{}", p.logs(), stock_log(&mut p, stock));
+    let took = took.unwrap_or_else(|| {
+        panic!("rvs-keepalived did not take over from stock keepalived\n{logs}")
+    });
+    println!("rvs-keepalived holds the VIP {took:?} after SIGTERM of stock keepalived");
+    assert!(took < Duration::from_millis(2000), "took {took:?}\n{logs}");
+    assert_eq!(
+        p.lab.proc(stock).wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "{logs}"
+    );
+
+    // 3. Stock keepalived comes back as backup (priority 50): it accepts our
+    // adverts and stays backup.
+    let stock = start_stock(&mut p.lab, "b", "BACKUP", 50);
+    std::thread::sleep(Duration::from_millis(4500));
+    let logs = format!("{}--- stock:\n{}", p.logs(), stock_log(&mut p, stock));
+    assert!(
+        !stock_has_vip(&p.lab),
+        "stock keepalived must stay backup to rvs-keepalived\n{logs}"
+    );
+    assert_eq!(has_vip(&p.nodes[0]), Some(true), "{logs}");
+
+    // 4. We stop: our priority-0 advert makes it master at once.
+    p.signal(1, "TERM");
+    let took = wait_for(Duration::from_millis(2500), || stock_has_vip(&p.lab));
+    let logs = format!("{}--- stock:\n{}", p.logs(), stock_log(&mut p, stock));
+    let took = took.unwrap_or_else(|| {
+        panic!("stock keepalived did not take over from rvs-keepalived\n{logs}")
+    });
+    println!("stock keepalived holds the VIP {took:?} after SIGTERM of rvs-keepalived");
+    assert!(took < Duration::from_millis(2000), "took {took:?}\n{logs}");
+    assert_eq!(has_vip(&p.nodes[0]), Some(false), "{logs}");
 }
