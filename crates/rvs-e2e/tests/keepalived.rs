@@ -305,6 +305,37 @@ fn crash_of_the_master_moves_the_vip_to_the_backup() {
         client_neigh(&p.lab)
     );
 
+    // SIGHUP with a file that does not parse: logged, the running
+    // configuration stays; with the file unchanged: nothing moves.
+    let conf = p.nodes[0].conf.clone();
+    let good = std::fs::read_to_string(&conf).expect("conf");
+    let bad = good.replace("virtual_router_id 123", "virtual_router_id 300");
+    std::fs::write(&conf, bad).expect("write conf");
+    p.signal(1, "HUP");
+    let failed = wait_for(Duration::from_secs(2), || {
+        p.keepalived_log(1)
+            .contains("reload failed, keeping the running configuration")
+    });
+    assert!(failed.is_some(), "{}", p.logs());
+    std::fs::write(&conf, &good).expect("write conf");
+    p.signal(1, "HUP");
+    let reloaded = wait_for(Duration::from_secs(2), || {
+        p.keepalived_log(1).matches("SIGHUP: reloading").count() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log1 = p.keepalived_log(1);
+    assert!(reloaded.is_some(), "{log1}");
+    assert!(
+        log1.contains("virtual_router_id: 300 is out of range"),
+        "{log1}"
+    );
+    assert!(
+        !log1.contains("removed or changed"),
+        "an unchanged instance keeps running\n{log1}"
+    );
+    assert_eq!(log1.matches("-> MASTER").count(), 1, "{log1}");
+    assert_eq!(has_vip(&p.nodes[0]), Some(true), "{log1}");
+
     // The master node dies: its rvs-keepalived and its rvsd.
     p.signal(1, "KILL");
     let rvsd1 = p.nodes[0].rvsd.index;
