@@ -65,6 +65,12 @@ fn mac_of(lab: &Lab, ns: &str, dev: &str) -> String {
 }
 
 fn node(lab: &mut Lab, ns: &'static str, kni_addr: &str, conf: &str) -> Node {
+    node_ll(lab, ns, kni_addr, None, conf)
+}
+
+/// A node whose kni device has the link-local address `ll` (if given) and
+/// no other.
+fn node_ll(lab: &mut Lab, ns: &'static str, kni_addr: &str, ll: Option<&str>, conf: &str) -> Node {
     let rvsd = Rvsd::start_in(
         lab,
         ns,
@@ -72,7 +78,27 @@ fn node(lab: &mut Lab, ns: &'static str, kni_addr: &str, conf: &str) -> Node {
         &[("dpdk0", "lan")],
         &RvsdOpts::default(),
     );
+    if ll.is_some() {
+        lab.must_in(
+            ns,
+            &["ip", "link", "set", "dpdk0.kni", "addrgenmode", "none"],
+        );
+    }
     lab.must_in(ns, &["ip", "link", "set", "dpdk0.kni", "up"]);
+    if let Some(ll) = ll {
+        lab.must_in(
+            ns,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{ll}/64"),
+                "dev",
+                "dpdk0.kni",
+                "nodad",
+            ],
+        );
+    }
     lab.must_in(
         ns,
         &[
@@ -113,6 +139,12 @@ fn node(lab: &mut Lab, ns: &'static str, kni_addr: &str, conf: &str) -> Node {
 }
 
 fn pair() -> Pair {
+    pair_with(&tutorial_conf(), &backup_conf(), false)
+}
+
+/// Two nodes running `c1` and `c2`; with `v6`, the kni devices have the
+/// link-local addresses fe80::11 and fe80::12 and the client 2001:db8::48.
+fn pair_with(c1: &str, c2: &str, v6: bool) -> Pair {
     tools();
     let mut lab = Lab::new();
     for n in ["n1", "n2", "sw", "client"] {
@@ -130,8 +162,27 @@ fn pair() -> Pair {
         "client",
         &["ip", "addr", "add", "192.168.100.48/24", "dev", "eth0"],
     );
-    let n1 = node(&mut lab, "n1", "192.168.100.11", &tutorial_conf());
-    let n2 = node(&mut lab, "n2", "192.168.100.12", &backup_conf());
+    if v6 {
+        lab.must_in(
+            "client",
+            &[
+                "ip",
+                "addr",
+                "add",
+                "2001:db8::48/64",
+                "dev",
+                "eth0",
+                "nodad",
+            ],
+        );
+    }
+    let (l1, l2) = if v6 {
+        (Some("fe80::11"), Some("fe80::12"))
+    } else {
+        (None, None)
+    };
+    let n1 = node_ll(&mut lab, "n1", "192.168.100.11", l1, c1);
+    let n2 = node_ll(&mut lab, "n2", "192.168.100.12", l2, c2);
     Pair {
         lab,
         nodes: vec![n1, n2],
@@ -540,4 +591,82 @@ fn interop_with_stock_keepalived_both_ways() {
     println!("stock keepalived holds the VIP {took:?} after SIGTERM of rvs-keepalived");
     assert!(took < Duration::from_millis(2000), "took {took:?}\n{logs}");
     assert_eq!(has_vip(&p.nodes[0]), Some(false), "{logs}");
+}
+
+/// VRRPv3 over IPv6 between two rvs nodes: the instance of the tutorial
+/// with an IPv6 VIP (the backup with state BACKUP and priority 80).
+fn v6_conf(state: &str, priority: u8) -> String {
+    format!(
+        "global_defs {{\n router_id V6\n vrrp_version 3\n}}\n\
+         vrrp_instance VI_6 {{\n state {state}\n interface dpdk0.kni\n dpdk_interface dpdk0\n\
+         virtual_router_id 124\n priority {priority}\n advert_int 1\n\
+         virtual_ipaddress {{\n 2001:db8::254\n }}\n}}\n"
+    )
+}
+
+fn has_vip6(n: &Node) -> Option<bool> {
+    let o = n.rvsd.rvsip(&["addr", "show"]);
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).contains("2001:db8::254/"))
+}
+
+#[test]
+fn vrrp_v3_over_ipv6_moves_the_vip_on_a_crash() {
+    let mut p = pair_with(&v6_conf("MASTER", 100), &v6_conf("BACKUP", 80), true);
+    p.start_keepalived(1);
+    if wait_for(Duration::from_secs(6), || {
+        has_vip6(&p.nodes[0]) == Some(true)
+    })
+    .is_none()
+    {
+        panic!("n1 did not take the IPv6 VIP\n{}", p.logs());
+    }
+    p.start_keepalived(2);
+    std::thread::sleep(Duration::from_millis(4200));
+    let logs = p.logs();
+    assert_eq!(
+        has_vip6(&p.nodes[1]),
+        Some(false),
+        "the backup hears the master's IPv6 adverts\n{logs}"
+    );
+    assert_eq!(has_vip6(&p.nodes[0]), Some(true), "{logs}");
+    let o = p.lab.exec(
+        "client",
+        &["ping", "-6", "-c", "1", "-W", "2", "2001:db8::254"],
+    );
+    assert!(
+        o.status.success(),
+        "ping the IPv6 VIP through the master\n{logs}"
+    );
+
+    p.signal(1, "KILL");
+    let rvsd1 = p.nodes[0].rvsd.index;
+    p.lab.proc(rvsd1).signal("KILL");
+    let limit = Duration::from_millis(3000 + 688 + 1000);
+    let took = wait_for(limit, || has_vip6(&p.nodes[1]) == Some(true));
+    let logs = p.logs();
+    let took = took
+        .unwrap_or_else(|| panic!("the backup did not take the IPv6 VIP within {limit:?}\n{logs}"));
+    println!("backup holds the IPv6 VIP {took:?} after the master was killed");
+    // Its unsolicited neighbour advertisements moved the client's entry.
+    let n2mac = p.nodes[1].mac.clone();
+    let moved = wait_for(Duration::from_secs(1), || {
+        let o = p
+            .lab
+            .exec("client", &["ip", "-6", "neigh", "show", "2001:db8::254"]);
+        String::from_utf8_lossy(&o.stdout).contains(&n2mac)
+    });
+    assert!(
+        moved.is_some(),
+        "unsolicited NA from the new master\n{logs}"
+    );
+    let o = p.lab.exec(
+        "client",
+        &["ping", "-6", "-c", "1", "-W", "2", "2001:db8::254"],
+    );
+    assert!(
+        o.status.success(),
+        "ping the IPv6 VIP through the new master\n{logs}"
+    );
 }

@@ -74,7 +74,14 @@ fn test_config(file: &Path) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             // The instances' values, without looking interfaces up.
-            let any = |_: &str| Some(std::net::Ipv4Addr::UNSPECIFIED.into());
+            let any = |_: &str, f: rvs_keepalived::vrrp::packet::Family| {
+                Some(match f {
+                    rvs_keepalived::vrrp::packet::Family::V4 => {
+                        std::net::Ipv4Addr::UNSPECIFIED.into()
+                    }
+                    rvs_keepalived::vrrp::packet::Family::V6 => "fe80::1".parse().ok()?,
+                })
+            };
             for vi in &l.config.vrrp_instances {
                 if let Err(e) = runtime::run_conf(vi, &l.config, &any) {
                     eprintln!("error: {e}");

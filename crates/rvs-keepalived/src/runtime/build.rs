@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::conf::{self, Config, VrrpInstance, VrrpState};
-use crate::vrrp::packet::{Auth, Version};
+use crate::vrrp::packet::{Auth, Family, Version};
 use crate::vrrp::{GarpConf, InitialState, InstanceConf, NotifyScripts, Tracked, VirtualAddress};
 
 /// One instance as the runtime runs it: the state machine's configuration
@@ -17,21 +17,31 @@ pub struct RunConf {
     pub port: String,
 }
 
-/// Builds the configuration of `vi`; `iface_addr` finds the primary IPv4
-/// address of an interface when `unicast_src_ip` is not given.
+/// Builds the configuration of `vi`; `iface_addr` finds an interface's
+/// address of a family (IPv4: the first; IPv6: the link-local one) when
+/// `unicast_src_ip` is not given. The family is that of the first virtual
+/// address, as in keepalived.
 pub fn run_conf(
     vi: &VrrpInstance,
     cfg: &Config,
-    iface_addr: &dyn Fn(&str) -> Option<IpAddr>,
+    iface_addr: &dyn Fn(&str, Family) -> Option<IpAddr>,
 ) -> Result<RunConf, String> {
     let at = format!("{}: vrrp_instance {}", vi.loc, vi.name);
+    let family = vi
+        .virtual_ipaddress
+        .first()
+        .map_or(Family::V4, |v| Family::of(v.addr));
     let src = match vi.src_ip {
         Some(a) => a,
-        None => iface_addr(&vi.interface).ok_or_else(|| {
-            format!(
+        None => iface_addr(&vi.interface, family).ok_or_else(|| match family {
+            Family::V4 => format!(
                 "{at}: interface {} has no IPv4 address to send adverts from (give it one, e.g. `ip addr add 192.168.100.11/24 dev {}`, or set unicast_src_ip)",
                 vi.interface, vi.interface
-            )
+            ),
+            Family::V6 => format!(
+                "{at}: interface {} has no IPv6 link-local address to send adverts from (is it up, with IPv6 on?)",
+                vi.interface
+            ),
         })?,
     };
     let mut c = InstanceConf::new(&vi.name, vi.virtual_router_id, &vi.interface, src);
@@ -127,7 +137,10 @@ mod tests {
         let cfg = tutorial();
         let vi = cfg.vrrp_instance("VI_1").unwrap();
         let kni: IpAddr = "192.168.100.11".parse().unwrap();
-        let rc = run_conf(vi, &cfg, &|i| (i == "dpdk0.kni").then_some(kni)).unwrap();
+        let rc = run_conf(vi, &cfg, &|i, f| {
+            (i == "dpdk0.kni" && f == Family::V4).then_some(kni)
+        })
+        .unwrap();
         assert_eq!(rc.port, "dpdk0");
         assert_eq!(rc.vrrp.src, kni);
         assert_eq!(rc.vrrp.vrid, 123);
@@ -144,7 +157,7 @@ mod tests {
     fn missing_interface_address_is_a_clear_error() {
         let cfg = tutorial();
         let vi = cfg.vrrp_instance("VI_1").unwrap();
-        let e = run_conf(vi, &cfg, &|_| None).unwrap_err();
+        let e = run_conf(vi, &cfg, &|_, _| None).unwrap_err();
         assert!(e.contains("interface dpdk0.kni has no IPv4 address"), "{e}");
         assert!(e.contains("tutorial-master.conf:"), "{e}");
     }

@@ -11,11 +11,18 @@
 //! second; a kni device that comes back, e.g. after rvsd restarted, gets
 //! new sockets), and carries out the actions ([`actions`]).
 //!
-//! Not done yet: VRRP over IPv6 (VRRPv3 with link-local sources; the
-//! receive side needs the source address and hop limit from ancillary
-//! data) is refused with a message at start; `vrrp_script` checks are not
-//! run (their trackers keep their initial state); `vrrp_sync_group`
-//! members move independently.
+//! VRRPv3 over IPv6: a raw IPv6 socket joined to ff02::12 sends with hop
+//! limit 255 (the kernel picks the source: the interface's link-local
+//! address, which is the instance's unless `unicast_src_ip` says
+//! otherwise); the receive side reads the interface's IPv6 packets from an
+//! AF_PACKET socket, which gives source and hop limit without ancillary
+//! data (reading those from a raw socket takes `recvmsg` with control
+//! messages, which socket2 offers only over uninitialised buffers).
+//!
+//! Not done yet: `vrrp_script` checks are not run (their trackers keep
+//! their initial state); `vrrp_sync_group` members move independently; a
+//! reload that changes an instance restarts it (a master hands over, then
+//! the priorities decide again).
 //!
 //! [`vrrp`]: crate::vrrp
 
@@ -71,24 +78,19 @@ pub struct Runtime {
     next_link_check: u64,
 }
 
-fn iface_v4(name: &str) -> Option<std::net::IpAddr> {
-    net::if_info(name).and_then(|i| i.ipv4).map(Into::into)
+fn iface_addr(name: &str, family: Family) -> Option<std::net::IpAddr> {
+    let i = net::if_info(name)?;
+    match family {
+        Family::V4 => i.ipv4.map(Into::into),
+        Family::V6 => i.link_local.map(Into::into),
+    }
 }
 
 /// The instances of `cfg` as the runtime runs them; the first error stops.
 pub fn run_confs(cfg: &Config) -> Result<Vec<RunConf>, String> {
     cfg.vrrp_instances
         .iter()
-        .map(|vi| {
-            let rc = run_conf(vi, cfg, &iface_v4)?;
-            if rc.vrrp.family() == Family::V6 {
-                return Err(format!(
-                    "{}: vrrp_instance {}: VRRP over IPv6 is not supported by rvs-keepalived yet",
-                    vi.loc, vi.name
-                ));
-            }
-            Ok(rc)
-        })
+        .map(|vi| run_conf(vi, cfg, &iface_addr))
         .collect()
 }
 
@@ -282,7 +284,11 @@ impl Runtime {
         if self.links.get(name).is_some_and(|l| l.index == index) {
             return true;
         }
-        match net::VrrpLink::open(name, index, self.sink.clone()) {
+        let v6 = self
+            .slots
+            .iter()
+            .any(|s| s.run.vrrp.interface == name && s.run.vrrp.family() == Family::V6);
+        match net::VrrpLink::open(name, index, v6, self.sink.clone()) {
             Ok(l) => {
                 log::debug(&format!("VRRP sockets open on {name} (index {index})"));
                 self.links.insert(name.to_string(), l);

@@ -26,6 +26,8 @@ pub struct IfInfo {
     pub mac: [u8; 6],
     /// Its first IPv4 address.
     pub ipv4: Option<Ipv4Addr>,
+    /// Its IPv6 link-local address.
+    pub link_local: Option<Ipv6Addr>,
     /// Whether it is administratively up.
     pub up: bool,
 }
@@ -39,10 +41,15 @@ pub fn if_info(name: &str) -> Option<IfInfo> {
         IpAddr::V4(a) => Some(a),
         IpAddr::V6(_) => None,
     });
+    let link_local = i.ips.iter().find_map(|n| match n.ip() {
+        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),
+        _ => None,
+    });
     Some(IfInfo {
         index: i.index,
         mac: i.mac.map(|m| m.octets()).unwrap_or_default(),
         ipv4,
+        link_local,
         up: i.is_up(),
     })
 }
@@ -75,6 +82,27 @@ pub fn parse_ipv4(buf: &[u8]) -> Option<(IpMeta, &[u8])> {
         ttl: Some(buf[8]),
     };
     Some((meta, &buf[ihl..total]))
+}
+
+/// Parses an IPv6 packet carrying VRRP directly (no extension header), as
+/// an AF_PACKET socket of type ETH_P_IPV6 delivers it.
+pub fn parse_ipv6(buf: &[u8]) -> Option<(IpMeta, &[u8])> {
+    if buf.len() < 40 || buf[0] >> 4 != 6 || buf[6] as i32 != IPPROTO_VRRP {
+        return None;
+    }
+    let len = u16::from_be_bytes([buf[4], buf[5]]) as usize;
+    let payload = buf.get(40..40 + len)?;
+    let a = |o: usize| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&buf[o..o + 16]);
+        IpAddr::V6(Ipv6Addr::from(b))
+    };
+    let meta = IpMeta {
+        src: a(8),
+        dst: a(24),
+        ttl: Some(buf[7]),
+    };
+    Some((meta, payload))
 }
 
 /// The IPv4 header of an advert: TTL 255, protocol 112, no options.
@@ -123,14 +151,18 @@ pub struct VrrpLink {
     /// Its index when the sockets were opened.
     pub index: u32,
     tx: Socket,
+    tx6: Option<Socket>,
     stop: Arc<AtomicBool>,
 }
 
 impl VrrpLink {
     /// Opens the sockets on `name` (index `index`): a receiving raw socket
     /// joined to 224.0.0.18 whose reader thread sends what it gets to
-    /// `sink`, and a sending one with the header included.
-    pub fn open(name: &str, index: u32, sink: Sender<Received>) -> io::Result<VrrpLink> {
+    /// `sink`, and a sending one with the header included. With `v6`, also
+    /// IPv6: a raw socket joined to ff02::12 sending with hop limit 255,
+    /// and a reader of the IPv6 packets of the interface (an AF_PACKET
+    /// socket: it gives the source and hop limit without ancillary data).
+    pub fn open(name: &str, index: u32, v6: bool, sink: Sender<Received>) -> io::Result<VrrpLink> {
         let ctx =
             |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what} on {name}: {e}"));
         let proto = Some(Protocol::from(IPPROTO_VRRP));
@@ -149,6 +181,14 @@ impl VrrpLink {
             .map_err(|e| ctx("SO_BINDTODEVICE", e))?;
         tx.set_multicast_loop_v4(false)?;
         let stop = Arc::new(AtomicBool::new(false));
+        let tx6 = if v6 {
+            Some(
+                open_v6(name, index, stop.clone(), sink.clone())
+                    .map_err(|e| ctx("IPv6 VRRP", e))?,
+            )
+        } else {
+            None
+        };
         let (flag, ifname) = (stop.clone(), name.to_string());
         std::thread::Builder::new()
             .name(format!("vrrp-rx-{name}"))
@@ -157,17 +197,26 @@ impl VrrpLink {
             name: name.to_string(),
             index,
             tx,
+            tx6,
             stop,
         })
     }
 
-    /// Sends one advert (IPv4 only).
+    /// Sends one advert. IPv6: the kernel chooses the source (the
+    /// interface's link-local address for multicast), which must be `src`,
+    /// the address the checksum was computed for.
     pub fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
-        let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "VRRP over IPv6 is not supported by this runtime yet",
-            ));
+        let (s, d) = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (s, d),
+            (_, IpAddr::V6(d)) => {
+                let tx6 = self
+                    .tx6
+                    .as_ref()
+                    .ok_or_else(|| io::Error::other("no IPv6 socket"))?;
+                let to = std::net::SocketAddrV6::new(d, 0, 0, self.index);
+                return tx6.send_to(payload, &SockAddr::from(to)).map(|_| ());
+            }
+            _ => return Err(io::Error::other("address family mismatch")),
         };
         let mut pkt = ipv4_header(s, d, payload.len()).to_vec();
         pkt.extend_from_slice(payload);
@@ -180,6 +229,58 @@ impl Drop for VrrpLink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+fn open_v6(
+    name: &str,
+    index: u32,
+    stop: Arc<AtomicBool>,
+    sink: Sender<Received>,
+) -> io::Result<Socket> {
+    use pnet_datalink::{Channel, ChannelType};
+    let tx = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))?;
+    tx.bind_device(Some(name.as_bytes()))?;
+    tx.set_multicast_hops_v6(255)?;
+    tx.set_unicast_hops_v6(255)?;
+    tx.set_multicast_loop_v6(false)?;
+    tx.join_multicast_v6(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12), index)?;
+    let iface = pnet_datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
+    let cfg = pnet_datalink::Config {
+        read_timeout: Some(Duration::from_millis(200)),
+        channel_type: ChannelType::Layer3(0x86dd),
+        promiscuous: false,
+        ..Default::default()
+    };
+    let mut rx = match pnet_datalink::channel(&iface, cfg)? {
+        Channel::Ethernet(_, rx) => rx,
+        _ => return Err(io::Error::other("not an Ethernet channel")),
+    };
+    let ifname = name.to_string();
+    std::thread::Builder::new()
+        .name(format!("vrrp6-rx-{name}"))
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let pkt = match rx.next() {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                };
+                let Some((meta, payload)) = parse_ipv6(pkt) else {
+                    continue;
+                };
+                let r = Received {
+                    ifname: ifname.clone(),
+                    meta,
+                    payload: payload.to_vec(),
+                };
+                if sink.send(r).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 fn reader(mut rx: Socket, ifname: String, stop: Arc<AtomicBool>, sink: Sender<Received>) {
@@ -266,6 +367,7 @@ pub fn send_frames(name: &str, frames: &[Vec<u8>]) -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}")))?;
     let cfg = pnet_datalink::Config {
         read_timeout: Some(Duration::from_millis(1)),
+        promiscuous: false,
         ..Default::default()
     };
     let mut tx = match pnet_datalink::channel(&iface, cfg)? {
@@ -298,6 +400,27 @@ mod tests {
         assert_eq!(meta.dst, IpAddr::V4(d));
         assert_eq!(meta.ttl, Some(255));
         assert_eq!(payload, &[1, 2, 3]);
+    }
+
+    #[test]
+    fn ipv6_vrrp_is_parsed_with_its_hop_limit() {
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let dst: Ipv6Addr = "ff02::12".parse().unwrap();
+        let mut pkt = vec![0x60, 0, 0, 0, 0, 3, 112, 255];
+        pkt.extend_from_slice(&src.octets());
+        pkt.extend_from_slice(&dst.octets());
+        pkt.extend_from_slice(&[7, 8, 9, 0]);
+        let (meta, payload) = parse_ipv6(&pkt).unwrap();
+        assert_eq!(
+            (meta.src, meta.dst, meta.ttl),
+            (src.into(), dst.into(), Some(255))
+        );
+        assert_eq!(payload, &[7, 8, 9]);
+        pkt[6] = 58;
+        assert!(parse_ipv6(&pkt).is_none(), "not VRRP");
+        pkt[6] = 112;
+        pkt[5] = 9;
+        assert!(parse_ipv6(&pkt).is_none(), "payload length past the end");
     }
 
     #[test]
