@@ -670,3 +670,50 @@ fn vrrp_v3_over_ipv6_moves_the_vip_on_a_crash() {
         "ping the IPv6 VIP through the new master\n{logs}"
     );
 }
+
+/// The tutorial's file with unicast adverts from `src` to `peer`.
+fn unicast(conf: &str, src: &str, peer: &str) -> String {
+    let c = conf.replace(
+        "advert_int 1\n",
+        &format!("advert_int 1\nunicast_src_ip {src}\nunicast_peer {{\n{peer}\n}}\n"),
+    );
+    assert!(c.contains("unicast_peer"), "{c}");
+    c
+}
+
+#[test]
+fn unicast_adverts_keep_the_backup_and_hand_over_on_sigterm() {
+    let (a, b) = ("192.168.100.11", "192.168.100.12");
+    let mut p = pair_with(
+        &unicast(&tutorial_conf(), a, b),
+        &unicast(&backup_conf(), b, a),
+        false,
+    );
+    p.start_keepalived(1);
+    if wait_for(Duration::from_secs(6), || {
+        has_vip(&p.nodes[0]) == Some(true)
+    })
+    .is_none()
+    {
+        panic!("n1 did not take the VIP\n{}", p.logs());
+    }
+    p.start_keepalived(2);
+    std::thread::sleep(Duration::from_millis(4200));
+    let logs = p.logs();
+    assert_eq!(
+        has_vip(&p.nodes[1]),
+        Some(false),
+        "the backup hears the unicast adverts\n{logs}"
+    );
+    assert_eq!(has_vip(&p.nodes[0]), Some(true), "{logs}");
+    p.signal(1, "TERM");
+    let took = wait_for(Duration::from_millis(2000), || {
+        has_vip(&p.nodes[1]) == Some(true)
+    });
+    let logs = p.logs();
+    assert!(
+        took.is_some(),
+        "unicast priority-0 advert: the backup takes over at once\n{logs}"
+    );
+    println!("backup holds the VIP {took:?} after SIGTERM (unicast)");
+}
