@@ -16,6 +16,8 @@ have taskset  || need+=(util-linux)
 have ss       || need+=(iproute2)
 have cc       || need+=(gcc)
 have ping     || need+=(iputils-ping)
+have arping   || need+=(arping)
+have keepalived || need+=(keepalived)
 have python3  || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -55,8 +55,29 @@ impl Rvsd {
     /// Writes the configuration for `netifs` (name, kernel interface in the
     /// `lb` namespace), starts rvsd in `lb` and waits until it answers.
     pub fn start(lab: &mut Lab, netifs: &[(&str, &str)], opts: &RvsdOpts) -> Rvsd {
-        let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
-        let run_dir = lab.dir.join("run").to_string_lossy().into_owned();
+        Rvsd::start_in(lab, "lb", "", netifs, opts)
+    }
+
+    /// The same in namespace `ns`, with `tag` prefixed to the names of its
+    /// files (socket, configuration, run directory, log) so that several
+    /// rvsd (two nodes of a pair) run in one lab.
+    pub fn start_in(
+        lab: &mut Lab,
+        ns: &str,
+        tag: &str,
+        netifs: &[(&str, &str)],
+        opts: &RvsdOpts,
+    ) -> Rvsd {
+        let socket = lab
+            .dir
+            .join(format!("{tag}rvs.sock"))
+            .to_string_lossy()
+            .into_owned();
+        let run_dir = lab
+            .dir
+            .join(format!("{tag}run"))
+            .to_string_lossy()
+            .into_owned();
         let mut text = format!(
             "workers = {}\nconn_capacity = {}\nidle = \"adaptive\"\nlog_level = \"info\"\n",
             opts.workers, opts.conn_capacity
@@ -68,15 +89,15 @@ impl Rvsd {
             ));
         }
         text.push_str(&format!("\n{}\n", opts.extra));
-        let conf = lab.file("rvs.toml", &text);
+        let conf = lab.file(&format!("{tag}rvs.toml"), &text);
         let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
         let c = conf.to_string_lossy().into_owned();
         for (dev, a) in &opts.lb_addrs {
-            lab.must_in("lb", &["ip", "addr", "add", a, "dev", dev]);
+            lab.must_in(ns, &["ip", "addr", "add", a, "dev", dev]);
         }
         let index = lab.spawn(
-            "lb",
-            "rvsd",
+            ns,
+            &format!("{tag}rvsd"),
             &[&rvsd_bin, "-c", &c],
             &[("RVS_SOCKET", &socket), ("RVS_RUN_DIR", &run_dir)],
         );
@@ -85,7 +106,7 @@ impl Rvsd {
             socket,
             conf,
             run_dir,
-            log: lab.dir.join("rvsd.log"),
+            log: lab.dir.join(format!("{tag}rvsd.log")),
         };
         r.wait_ready();
         // The suite must run on the backend it was asked to.

@@ -12,9 +12,13 @@
 //!   health into the wanted services.
 //! - [`reconcile`]: the diff between the wanted services and rvsd's, applied
 //!   through the control API.
+//! - [`runtime`]: the sockets on the kni devices that drive the VRRP
+//!   instances, and their actions (VIPs through the control API, gratuitous
+//!   ARP / unsolicited NA on the kni device, notify scripts).
 #![forbid(unsafe_code)]
 
 pub mod check;
 pub mod conf;
 pub mod reconcile;
+pub mod runtime;
 pub mod vrrp;

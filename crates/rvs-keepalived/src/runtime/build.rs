@@ -1,0 +1,164 @@
+//! From the parsed keepalived.conf ([`conf::VrrpInstance`]) to what the
+//! state machine runs ([`InstanceConf`]).
+
+use std::net::IpAddr;
+
+use crate::conf::{self, Config, VrrpInstance, VrrpState};
+use crate::vrrp::packet::{Auth, Family, Version};
+use crate::vrrp::{GarpConf, InitialState, InstanceConf, NotifyScripts, Tracked, VirtualAddress};
+
+/// One instance as the runtime runs it: the state machine's configuration
+/// and the rvs port its addresses go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunConf {
+    /// The state machine's configuration.
+    pub vrrp: InstanceConf,
+    /// `dpdk_interface` (the rvs port; without it, `interface`).
+    pub port: String,
+}
+
+/// Builds the configuration of `vi`; `iface_addr` finds an interface's
+/// address of a family (IPv4: the first; IPv6: the link-local one) when
+/// `unicast_src_ip` is not given. The family is that of the first virtual
+/// address, as in keepalived.
+pub fn run_conf(
+    vi: &VrrpInstance,
+    cfg: &Config,
+    iface_addr: &dyn Fn(&str, Family) -> Option<IpAddr>,
+) -> Result<RunConf, String> {
+    let at = format!("{}: vrrp_instance {}", vi.loc, vi.name);
+    let family = vi
+        .virtual_ipaddress
+        .first()
+        .map_or(Family::V4, |v| Family::of(v.addr));
+    let src = match vi.src_ip {
+        Some(a) => a,
+        None => iface_addr(&vi.interface, family).ok_or_else(|| match family {
+            Family::V4 => format!(
+                "{at}: interface {} has no IPv4 address to send adverts from (give it one, e.g. `ip addr add 192.168.100.11/24 dev {}`, or set unicast_src_ip)",
+                vi.interface, vi.interface
+            ),
+            Family::V6 => format!(
+                "{at}: interface {} has no IPv6 link-local address to send adverts from (is it up, with IPv6 on?)",
+                vi.interface
+            ),
+        })?,
+    };
+    let mut c = InstanceConf::new(&vi.name, vi.virtual_router_id, &vi.interface, src);
+    c.priority = vi.priority;
+    c.interval_cs = (vi.advert_int.as_millis() / 10).min(u16::MAX as u128) as u16;
+    c.version = if vi.version == 3 {
+        Version::V3
+    } else {
+        Version::V2
+    };
+    c.initial_state = match vi.state {
+        VrrpState::Master => InitialState::Master,
+        VrrpState::Backup => InitialState::Backup,
+    };
+    c.preempt = !vi.nopreempt;
+    c.preempt_delay_ms = vi.preempt_delay.as_millis() as u64;
+    c.virtual_addresses = vi
+        .virtual_ipaddress
+        .iter()
+        .map(|v| VirtualAddress {
+            addr: v.addr,
+            prefix_len: v.plen,
+            dev: v.dev.clone(),
+        })
+        .collect();
+    c.unicast_peers = vi.unicast_peers.clone();
+    c.auth = vi
+        .auth
+        .as_ref()
+        .map_or(Auth::None, |a| Auth::pass(&a.pass).0);
+    c.track_interfaces = vi
+        .track_interfaces
+        .iter()
+        .map(|t| Tracked::new(&t.name).weight(t.weight.unwrap_or(0)))
+        .collect();
+    c.track_scripts = vi
+        .track_scripts
+        .iter()
+        .map(|t| script_tracker(t, cfg))
+        .collect();
+    c.notify = notify(&vi.notify);
+    c.garp = garp(&vi.garp);
+    c.validate().map_err(|e| format!("{at}: {e}"))?;
+    Ok(RunConf {
+        vrrp: c,
+        port: vi
+            .dpdk_interface
+            .clone()
+            .unwrap_or_else(|| vi.interface.clone()),
+    })
+}
+
+fn script_tracker(t: &conf::Tracked, cfg: &Config) -> Tracked {
+    let script = cfg.vrrp_script(&t.name);
+    let weight = t.weight.or(script.map(|s| s.weight)).unwrap_or(0);
+    let mut tr = Tracked::new(&t.name).weight(weight);
+    tr.init_fail = script.is_some_and(|s| s.init_fail);
+    tr
+}
+
+fn notify(n: &conf::Notify) -> NotifyScripts {
+    NotifyScripts {
+        master: n.master.clone(),
+        backup: n.backup.clone(),
+        fault: n.fault.clone(),
+        stop: n.stop.clone(),
+        any: n.any.clone(),
+    }
+}
+
+fn garp(g: &conf::Garp) -> GarpConf {
+    GarpConf {
+        master_delay_ms: g.master_delay.as_millis() as u64,
+        master_repeat: g.master_repeat,
+        lower_prio_delay_ms: g.lower_prio_delay.as_millis() as u64,
+        lower_prio_repeat: g.lower_prio_repeat,
+        refresh_ms: g.master_refresh.as_millis() as u64,
+        refresh_repeat: g.master_refresh_repeat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tutorial() -> Config {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tutorial-master.conf");
+        crate::conf::load(p).expect("tutorial parses").config
+    }
+
+    #[test]
+    fn tutorial_instance_runs_on_the_kni_address_with_vips_on_dpdk0() {
+        let cfg = tutorial();
+        let vi = cfg.vrrp_instance("VI_1").unwrap();
+        let kni: IpAddr = "192.168.100.11".parse().unwrap();
+        let rc = run_conf(vi, &cfg, &|i, f| {
+            (i == "dpdk0.kni" && f == Family::V4).then_some(kni)
+        })
+        .unwrap();
+        assert_eq!(rc.port, "dpdk0");
+        assert_eq!(rc.vrrp.src, kni);
+        assert_eq!(rc.vrrp.vrid, 123);
+        assert_eq!(rc.vrrp.interval_cs, 100);
+        assert_eq!(rc.vrrp.initial_state, InitialState::Master);
+        assert_eq!(rc.vrrp.auth, Auth::pass("****").0);
+        assert_eq!(
+            rc.vrrp.virtual_addresses,
+            vec![VirtualAddress::host("192.168.100.254".parse().unwrap())]
+        );
+    }
+
+    #[test]
+    fn missing_interface_address_is_a_clear_error() {
+        let cfg = tutorial();
+        let vi = cfg.vrrp_instance("VI_1").unwrap();
+        let e = run_conf(vi, &cfg, &|_, _| None).unwrap_err();
+        assert!(e.contains("interface dpdk0.kni has no IPv4 address"), "{e}");
+        assert!(e.contains("tutorial-master.conf:"), "{e}");
+    }
+}
