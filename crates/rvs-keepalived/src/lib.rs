@@ -12,6 +12,9 @@
 //!   health into the wanted services.
 //! - [`reconcile`]: the diff between the wanted services and rvsd's, applied
 //!   through the control API.
+//! - [`services`]: the thread that runs the checkers and keeps the
+//!   virtual servers in rvsd (reconciling on every health change and
+//!   reload).
 //! - [`runtime`]: the sockets on the kni devices that drive the VRRP
 //!   instances, and their actions (VIPs through the control API, gratuitous
 //!   ARP / unsolicited NA on the kni device, notify scripts).
@@ -21,4 +24,5 @@ pub mod check;
 pub mod conf;
 pub mod reconcile;
 pub mod runtime;
+pub mod services;
 pub mod vrrp;

@@ -2,9 +2,14 @@
 //! `-f FILE` (default /etc/keepalived/keepalived.conf), `-n` (foreground),
 //! `-l` (log to the console), `-D` (detailed log), `-p PIDFILE` (default
 //! /run/rvs-keepalived.pid), `-t` (test the configuration: exit 0 if
-//! usable, 2 if not). SIGHUP reloads, SIGTERM (or SIGINT) stops: a master
-//! sends a priority-0 advert so that the backup takes over at once, then
-//! removes its VIPs.
+//! usable, 2 if not), `-I` (`--dont-release-ipvs`: leave the virtual
+//! servers in rvsd on exit). The virtual servers are applied to rvsd at
+//! start and kept there as the health checks change them
+//! ([`rvs_keepalived::services`]). SIGHUP reloads, SIGTERM (or SIGINT)
+//! stops: a master sends a priority-0 advert so that the backup takes over
+//! at once, then removes its VIPs; the checkers stop, the `omega` scripts
+//! run, and the virtual servers are removed from rvsd (unless `-I`), as
+//! keepalived does.
 //!
 //! It always stays in the foreground and logs to stderr (`-n` and `-l` are
 //! accepted for keepalived's command lines; run it under systemd or `&`).
@@ -16,18 +21,19 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use rvs_keepalived::conf;
-use rvs_keepalived::runtime::{self, log, ConfigHook, RunConf, Runtime};
+use rvs_keepalived::reconcile::socket_transport;
+use rvs_keepalived::runtime::{self, log, RunConf, Runtime};
+use rvs_keepalived::services::Services;
 
-const USAGE: &str = "usage: rvs-keepalived [-f FILE] [-n] [-l] [-D] [-p PIDFILE] [-t]";
-
-/// Where the configuration hook goes: the reconciler will replace this.
-const ON_CONFIG: ConfigHook = runtime::log_config;
+const USAGE: &str = "usage: rvs-keepalived [-f FILE] [-n] [-l] [-D] [-p PIDFILE] [-t] [-I]";
 
 struct Args {
     file: PathBuf,
     pidfile: PathBuf,
     test: bool,
     detailed: bool,
+    /// `-I`: leave the virtual servers in rvsd on exit.
+    keep_ipvs: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         pidfile: "/run/rvs-keepalived.pid".into(),
         test: false,
         detailed: false,
+        keep_ipvs: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -46,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
             "-n" | "--dont-fork" | "-l" | "--log-console" => {}
             "-D" | "--log-detail" => a.detailed = true,
             "-t" | "--config-test" => a.test = true,
+            "-I" | "--dont-release-ipvs" => a.keep_ipvs = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             s if s.starts_with("--use-file=") => a.file = s["--use-file=".len()..].into(),
             s if s.starts_with("--pid=") => a.pidfile = s["--pid=".len()..].into(),
@@ -61,6 +69,7 @@ fn load(file: &Path) -> Result<(conf::Config, Vec<RunConf>), String> {
     for w in &loaded.warnings {
         log::warn(&w.to_string());
     }
+    conf::wanted_services(&loaded.config).map_err(|e| e.to_string())?;
     let confs = runtime::run_confs(&loaded.config)?;
     Ok((loaded.config, confs))
 }
@@ -82,6 +91,10 @@ fn test_config(file: &Path) -> ExitCode {
                     rvs_keepalived::vrrp::packet::Family::V6 => "fe80::1".parse().ok()?,
                 })
             };
+            if let Err(e) = conf::wanted_services(&l.config) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             for vi in &l.config.vrrp_instances {
                 if let Err(e) = runtime::run_conf(vi, &l.config, &any) {
                     eprintln!("error: {e}");
@@ -137,7 +150,6 @@ fn main() -> ExitCode {
         args.file.display(),
         confs.len()
     ));
-    ON_CONFIG(&cfg);
     let mut rt = match Runtime::new(confs) {
         Ok(rt) => rt,
         Err(e) => {
@@ -146,13 +158,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let services = match Services::start(cfg, socket_transport()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rvs-keepalived: cannot start the checkers' thread: {e}");
+            let _ = std::fs::remove_file(&args.pidfile);
+            return ExitCode::FAILURE;
+        }
+    };
     rt.start();
     let file = args.file.clone();
-    let mut reload = move || {
+    let mut reload = || {
         log::info(&format!("SIGHUP: reloading {}", file.display()));
         match load(&file) {
             Ok((cfg, confs)) => {
-                ON_CONFIG(&cfg);
+                services.reload(cfg);
                 Some(confs)
             }
             Err(e) => {
@@ -166,6 +186,7 @@ fn main() -> ExitCode {
     rt.run(&term, &hup, &mut reload);
     log::info("stopping");
     rt.shutdown();
+    services.stop(!args.keep_ipvs);
     let _ = std::fs::remove_file(&args.pidfile);
     ExitCode::SUCCESS
 }

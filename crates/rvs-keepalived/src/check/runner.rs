@@ -110,6 +110,14 @@ impl Checkers {
         self.halt();
     }
 
+    /// Stops every checker without waiting: a thread in the middle of an
+    /// attempt ends after it (its event goes nowhere once the receiver is
+    /// dropped). For a reload or an exit that must not wait for timeouts.
+    pub fn detach(mut self) {
+        self.stop.stop();
+        self.threads.clear();
+    }
+
     fn halt(&mut self) {
         self.stop.stop();
         for t in self.threads.drain(..) {

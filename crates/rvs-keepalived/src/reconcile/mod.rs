@@ -34,7 +34,7 @@
 mod apply;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;

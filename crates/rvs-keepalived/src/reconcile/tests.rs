@@ -31,11 +31,13 @@ fn vip80() -> ServiceKey {
 /// changes with rvsd's errors for missing or existing objects; records
 /// every request it was sent.
 #[derive(Default)]
-struct FakeRvsd {
-    state: Current,
-    sent: Vec<Request>,
+pub(crate) struct FakeRvsd {
+    pub(crate) state: Current,
+    pub(crate) sent: Vec<Request>,
     /// Requests to refuse (by equality) with this message.
-    refuse: Vec<(Request, String)>,
+    pub(crate) refuse: Vec<(Request, String)>,
+    /// Not answering at all (rvsd not started yet).
+    pub(crate) down: bool,
 }
 
 impl FakeRvsd {
@@ -146,6 +148,9 @@ impl FakeRvsd {
 
 impl Transport for FakeRvsd {
     fn call(&mut self, req: &Request) -> Result<Reply, CliError> {
+        if self.down {
+            return Err(CliError::failure("cannot connect: Connection refused"));
+        }
         match req {
             Request::ListServices { key: None } => {
                 return Ok(Reply::Services(self.state.services.clone()))

@@ -42,20 +42,6 @@ use crate::vrrp::{Action, Event, Instance};
 
 pub use build::{run_conf, RunConf};
 
-/// Called with every configuration taken into use (at start and on each
-/// successful reload): the place where the virtual servers are applied to
-/// rvsd. [`log_config`] is the placeholder until the reconciler fills it.
-pub type ConfigHook = fn(&Config);
-
-/// The placeholder [`ConfigHook`]: logs what the reconciler will apply.
-pub fn log_config(cfg: &Config) {
-    log::info(&format!(
-        "configuration in use: {} vrrp_instance(s), {} virtual_server(s) (applying virtual servers to rvsd is not done by this build)",
-        cfg.vrrp_instances.len(),
-        cfg.virtual_servers.len()
-    ));
-}
-
 /// How often interfaces are checked.
 const LINK_CHECK_MS: u64 = 500;
 /// The longest the loop sleeps (signals are seen within this).
