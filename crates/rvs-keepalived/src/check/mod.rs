@@ -30,7 +30,8 @@
 //! The daemon's loop, with the reconciler: on a reload, stop the checkers,
 //! carry the health over with [`HealthState::reloaded`], and start the
 //! checkers of the new configuration from it; on exit, run
-//! [`HealthState::shutdown`]'s scripts (`omega`).
+//! [`HealthState::shutdown`]'s scripts (`omega`). [`crate::services`] is
+//! that loop, on its own thread; in short:
 //!
 //! ```no_run
 //! use rvs_keepalived::check::{self, runner, HealthState};
