@@ -55,6 +55,7 @@ fn control(workers: Vec<WorkerHandle>) -> Arc<Control> {
         links: Box::new(Vec::new),
         on_change: Box::new(|_| {}),
         reload: Arc::new(AtomicBool::new(false)),
+        sync: Arc::new(crate::sync::SyncCtl::new(Default::default(), 1)),
     })
 }
 
