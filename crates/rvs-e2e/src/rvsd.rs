@@ -55,8 +55,28 @@ impl Rvsd {
     /// Writes the configuration for `netifs` (name, kernel interface in the
     /// `lb` namespace), starts rvsd in `lb` and waits until it answers.
     pub fn start(lab: &mut Lab, netifs: &[(&str, &str)], opts: &RvsdOpts) -> Rvsd {
-        let socket = lab.dir.join("rvs.sock").to_string_lossy().into_owned();
-        let run_dir = lab.dir.join("run").to_string_lossy().into_owned();
+        Rvsd::start_in(lab, "lb", netifs, opts)
+    }
+
+    /// As [`Rvsd::start`], in namespace `ns` (a second node of a lab: its
+    /// socket, configuration, run directory and log carry the namespace's
+    /// name unless it is `lb`).
+    pub fn start_in(lab: &mut Lab, ns: &str, netifs: &[(&str, &str)], opts: &RvsdOpts) -> Rvsd {
+        let tag = if ns == "lb" {
+            String::new()
+        } else {
+            format!("-{ns}")
+        };
+        let socket = lab
+            .dir
+            .join(format!("rvs{tag}.sock"))
+            .to_string_lossy()
+            .into_owned();
+        let run_dir = lab
+            .dir
+            .join(format!("run{tag}"))
+            .to_string_lossy()
+            .into_owned();
         let mut text = format!(
             "workers = {}\nconn_capacity = {}\nidle = \"adaptive\"\nlog_level = \"info\"\n",
             opts.workers, opts.conn_capacity
@@ -68,15 +88,15 @@ impl Rvsd {
             ));
         }
         text.push_str(&format!("\n{}\n", opts.extra));
-        let conf = lab.file("rvs.toml", &text);
+        let conf = lab.file(&format!("rvs{tag}.toml"), &text);
         let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
         let c = conf.to_string_lossy().into_owned();
         for (dev, a) in &opts.lb_addrs {
-            lab.must_in("lb", &["ip", "addr", "add", a, "dev", dev]);
+            lab.must_in(ns, &["ip", "addr", "add", a, "dev", dev]);
         }
         let index = lab.spawn(
-            "lb",
-            "rvsd",
+            ns,
+            &format!("rvsd{tag}"),
             &[&rvsd_bin, "-c", &c],
             &[("RVS_SOCKET", &socket), ("RVS_RUN_DIR", &run_dir)],
         );
@@ -85,7 +105,7 @@ impl Rvsd {
             socket,
             conf,
             run_dir,
-            log: lab.dir.join("rvsd.log"),
+            log: lab.dir.join(format!("rvsd{tag}.log")),
         };
         r.wait_ready();
         // The suite must run on the backend it was asked to.

@@ -1,0 +1,249 @@
+//! Connection sync between two rvsd nodes: node 1 (master, `[sync]` in its
+//! file) streams its connections over a kernel veth "sync link" to node 2
+//! (backup, started with `rvsadm --start-daemon`), which lists the same
+//! connections, with the same local address and port, and drops them when
+//! node 1 does.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use rvs_e2e::bin;
+use rvs_e2e::topo::{Rvsd, RvsdOpts};
+use rvs_e2e::Lab;
+
+/// Workers on both nodes (they must match: a local port belongs to worker
+/// `port % workers` on both).
+const WORKERS: u16 = 2;
+const FLOWS: u16 = 20;
+
+/// (client, virtual, local, real server) of every connection, from the
+/// control API (rvsadm -lnc shows no local address).
+fn conns(r: &Rvsd) -> BTreeSet<String> {
+    let mut s = UnixStream::connect(&r.socket).expect("control socket");
+    s.write_all(b"{\"v\":1,\"req\":{\"op\":\"list_conns\",\"key\":null,\"limit\":100000}}\n")
+        .expect("request");
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).expect("reply");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("json reply");
+    let list = v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a connection list: {line}"));
+    list.iter()
+        .map(|c| {
+            let ap = |k: &str| format!("{}:{}", c[k][0].as_str().unwrap_or("-"), c[k][1]);
+            format!(
+                "{} {} {} {} {}",
+                c["proto"].as_str().unwrap_or("?"),
+                ap("client"),
+                ap("virt"),
+                ap("local"),
+                ap("dest")
+            )
+        })
+        .collect()
+}
+
+/// `rvsadm -lnc` without the expire column (it differs by the time between
+/// two listings).
+fn lnc(r: &Rvsd) -> BTreeSet<String> {
+    r.ok("rvsadm", &["-lnc"])
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let mut w = w.clone();
+            if w.len() > 1 {
+                w.remove(1);
+            }
+            w.join(" ")
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, t: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + t;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            println!("not within {t:?}: {what}");
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The same UDP FNAT service on a node: the tutorial's two-arm commands.
+fn service(r: &Rvsd) {
+    r.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
+    r.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
+    r.ok(
+        "rvsip",
+        &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
+    );
+    r.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
+    r.ok(
+        "rvsadm",
+        &["-a", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53", "-b"],
+    );
+    r.ok(
+        "rvsadm",
+        &[
+            "--add-laddr",
+            "-z",
+            "192.168.100.200",
+            "-u",
+            "10.0.0.100:53",
+            "-F",
+            "dpdk0",
+        ],
+    );
+}
+
+#[test]
+fn backup_lists_the_masters_connections_and_drops_them_with_it() {
+    rvs_e2e::require_tools(&["ip"]);
+    let mut lab = Lab::new();
+    for n in ["client", "lb", "lb2", "sw", "rs1", "spare"] {
+        lab.add_ns(n);
+    }
+    // Node 1 between the client and the real server; node 2's ports lead
+    // nowhere (it only receives the stream); the sync link is a kernel veth.
+    lab.veth("client", "eth0", "lb", "wan");
+    lab.veth("lb", "lan", "sw", "p-lb");
+    lab.veth("rs1", "eth0", "sw", "p-rs1");
+    lab.veth("lb2", "wan", "spare", "p-wan");
+    lab.veth("lb2", "lan", "spare", "p-lan");
+    lab.veth("lb", "sync", "lb2", "sync");
+    lab.must_in("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
+    for p in ["p-lb", "p-rs1"] {
+        lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
+    }
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    lab.must_in(
+        "client",
+        &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
+    );
+    lab.must_in(
+        "rs1",
+        &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
+    );
+    lab.must_in("lb", &["ip", "addr", "add", "10.9.0.1/24", "dev", "sync"]);
+    lab.must_in("lb2", &["ip", "addr", "add", "10.9.0.2/24", "dev", "sync"]);
+    // UDP connections live 3 s: the removal is seen within the test.
+    let opts = |extra: &str| RvsdOpts {
+        workers: WORKERS,
+        extra: format!("[timeouts]\nudp = 3\n{extra}"),
+        ..Default::default()
+    };
+    let n1 = Rvsd::start_in(
+        &mut lab,
+        "lb",
+        &[("dpdk0", "lan"), ("dpdk1", "wan")],
+        &opts("[sync]\nrole = \"master\"\nsync_id = 7\nmcast_interface = \"sync\"\nnode_id = 1\n"),
+    );
+    let n2 = Rvsd::start_in(
+        &mut lab,
+        "lb2",
+        &[("dpdk0", "lan"), ("dpdk1", "wan")],
+        &opts(""),
+    );
+    n2.ok(
+        "rvsadm",
+        &[
+            "--start-daemon",
+            "backup",
+            "--mcast-interface",
+            "sync",
+            "--syncid",
+            "7",
+        ],
+    );
+    assert_eq!(
+        n1.ok("rvsadm", &["-L", "--daemon"]),
+        "master sync daemon (mcast=sync, syncid=7)\n"
+    );
+    assert_eq!(
+        n2.ok("rvsadm", &["-L", "--daemon"]),
+        "backup sync daemon (mcast=sync, syncid=7)\n"
+    );
+    service(&n1);
+    service(&n2);
+
+    let udp = bin("rvs-udp").to_string_lossy().into_owned();
+    lab.spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);
+    let log = lab.dir.join("echo-rs1.log");
+    assert!(wait_for("echo server up", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening")
+    }));
+    let n = FLOWS.to_string();
+    let o = lab.exec(
+        "client",
+        &[
+            &udp,
+            "probe",
+            "--sources",
+            &n,
+            "--from-port",
+            "30000",
+            "--timeout-ms",
+            "2000",
+            "10.0.0.100:53",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    println!("client$ rvs-udp probe --sources {FLOWS} ...\n{out}");
+    assert!(
+        out.contains(&format!("sent {FLOWS} replies {FLOWS}")),
+        "{out}"
+    );
+
+    let on1 = conns(&n1);
+    println!(
+        "node 1 connections:\n{}",
+        on1.iter().cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(on1.len(), usize::from(FLOWS), "{on1:?}");
+    let synced = wait_for(
+        "node 2 lists node 1's connections",
+        Duration::from_secs(1),
+        || conns(&n2) == on1,
+    );
+    let stats = n2.ok("rvsadm", &["-L", "--daemon", "--stats"]);
+    println!("node 2$ rvsadm -L --daemon --stats\n{stats}");
+    assert!(
+        synced,
+        "node 2 lists:\n{:?}\nnode 1:\n{:?}\nnode 1 stats:\n{}\nnode 2 log:\n{}",
+        conns(&n2),
+        on1,
+        n1.ok("rvsadm", &["-L", "--daemon", "--stats"]),
+        n2.rvsd_log()
+    );
+    // What an operator compares: rvsadm -lnc on both nodes.
+    assert_eq!(lnc(&n2), lnc(&n1));
+    println!("node 2$ rvsadm -lnc\n{}", n2.ok("rvsadm", &["-lnc"]));
+
+    // Node 1 expires them (udp = 3 s); node 2 follows within a second.
+    assert!(wait_for(
+        "node 1's connections expire",
+        Duration::from_secs(10),
+        || { conns(&n1).is_empty() }
+    ));
+    assert!(
+        wait_for("node 2 drops them too", Duration::from_secs(1), || conns(
+            &n2
+        )
+        .is_empty()),
+        "node 2 still lists {:?}",
+        conns(&n2)
+    );
+    let stats = n1.ok("rvsadm", &["-L", "--daemon", "--stats"]);
+    println!("node 1$ rvsadm -L --daemon --stats\n{stats}");
+    n2.ok("rvsadm", &["--stop-daemon", "backup"]);
+    assert_eq!(n2.ok("rvsadm", &["-L", "--daemon"]), "");
+}
