@@ -1,8 +1,9 @@
 //! Connection sync between two rvsd nodes: node 1 (master, `[sync]` in its
 //! file) streams its connections over a kernel veth "sync link" to node 2
 //! (backup, started with `rvsadm --start-daemon`), which lists the same
-//! connections, with the same local address and port, and drops them when
-//! node 1 does.
+//! connections, with the same local address and port, forwards a packet of
+//! one of them to the same real server from the same local port, and drops
+//! them when node 1 does.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -110,33 +111,33 @@ fn backup_lists_the_masters_connections_and_drops_them_with_it() {
     for n in ["client", "lb", "lb2", "sw", "rs1", "spare"] {
         lab.add_ns(n);
     }
-    // Node 1 between the client and the real server; node 2's ports lead
-    // nowhere (it only receives the stream); the sync link is a kernel veth.
+    // Both nodes on the real server's LAN; the client reaches node 1, and a
+    // twin of the client (same address, namespace `spare`) reaches node 2,
+    // as the client would after a failover. The sync link is a kernel veth.
     lab.veth("client", "eth0", "lb", "wan");
     lab.veth("lb", "lan", "sw", "p-lb");
     lab.veth("rs1", "eth0", "sw", "p-rs1");
-    lab.veth("lb2", "wan", "spare", "p-wan");
-    lab.veth("lb2", "lan", "spare", "p-lan");
+    lab.veth("spare", "eth0", "lb2", "wan");
+    lab.veth("lb2", "lan", "sw", "p-lb2");
     lab.veth("lb", "sync", "lb2", "sync");
     lab.must_in("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
-    for p in ["p-lb", "p-rs1"] {
+    for p in ["p-lb", "p-rs1", "p-lb2"] {
         lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
     }
     lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
-    lab.must_in(
-        "client",
-        &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
-    );
+    for c in ["client", "spare"] {
+        lab.must_in(c, &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"]);
+    }
     lab.must_in(
         "rs1",
         &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
     );
     lab.must_in("lb", &["ip", "addr", "add", "10.9.0.1/24", "dev", "sync"]);
     lab.must_in("lb2", &["ip", "addr", "add", "10.9.0.2/24", "dev", "sync"]);
-    // UDP connections live 3 s: the removal is seen within the test.
+    // UDP connections live 5 s: the removal is seen within the test.
     let opts = |extra: &str| RvsdOpts {
         workers: WORKERS,
-        extra: format!("[timeouts]\nudp = 3\n{extra}"),
+        extra: format!("[timeouts]\nudp = 5\n{extra}"),
         ..Default::default()
     };
     let n1 = Rvsd::start_in(
@@ -228,7 +229,58 @@ fn backup_lists_the_masters_connections_and_drops_them_with_it() {
     assert_eq!(lnc(&n2), lnc(&n1));
     println!("node 2$ rvsadm -lnc\n{}", n2.ok("rvsadm", &["-lnc"]));
 
-    // Node 1 expires them (udp = 3 s); node 2 follows within a second.
+    // The client's twin sends from 10.0.0.48:30000 through node 2: the real
+    // server sees it from the local address and port node 1 chose.
+    let local = on1
+        .iter()
+        .find(|c| c.contains(" 10.0.0.48:30000 "))
+        .and_then(|c| c.split_whitespace().nth(3))
+        .expect("node 1 has the connection of port 30000")
+        .to_string();
+    let seen = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("seen "))
+            .map(|l| l[5..].to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = seen().len();
+    lab.exec(
+        "spare",
+        &[
+            &udp,
+            "probe",
+            "--sources",
+            "1",
+            "--from-port",
+            "30000",
+            "--timeout-ms",
+            "1000",
+            "10.0.0.100:53",
+        ],
+    );
+    assert!(
+        wait_for(
+            "the real server sees node 2's packet",
+            Duration::from_secs(1),
+            || { seen().len() > before }
+        ),
+        "the real server saw nothing from node 2; node 2 link:\n{}",
+        n2.ok("rvsip", &["-s", "link", "show"])
+    );
+    assert_eq!(
+        seen()[before..],
+        [local],
+        "node 2 must use node 1's local port"
+    );
+    assert_eq!(
+        conns(&n2),
+        on1,
+        "node 2 used the synced connection, made no other"
+    );
+
+    // Node 1 expires them (udp = 5 s); node 2 follows within a second.
     assert!(wait_for(
         "node 1's connections expire",
         Duration::from_secs(10),
