@@ -179,3 +179,127 @@ fn records_go_to_the_worker_that_owns_them() {
     assert_eq!(route(&Record::Resync { from_seq: 1 }, 4), Target::Sender);
     assert_eq!(route(&Record::Create(conn(1025)), 0), Target::One(0));
 }
+
+mod worker_side {
+    //! The worker's share of sync per loop iteration is bounded: a full
+    //! dump walks at most `SWEEP_SLOTS` slots per step, the receiver applies
+    //! at most `APPLY_MAX` records per step, and failures are counted by name.
+
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::mpsc;
+    use std::sync::Arc;
+
+    use rvs_core::lab;
+    use rvs_core::pipeline::{Worker, WorkerConf};
+    use rvs_core::sync::{Record, SvcRef};
+
+    use super::conn;
+    use crate::sync::worker::{
+        WorkerSync, APPLY_MAX, BATCHES, BATCH_CAPACITY, DRAIN_MAX, INSTALL_ERRORS, SWEEP_SLOTS,
+    };
+    use crate::sync::SyncShared;
+
+    struct Rig {
+        w: Worker,
+        ws: WorkerSync,
+        shared: Arc<SyncShared>,
+        batches: mpsc::Receiver<(u16, Vec<Record>)>,
+        inbox: mpsc::SyncSender<Vec<Record>>,
+    }
+
+    fn rig(capacity: usize) -> Rig {
+        let conf = WorkerConf {
+            conn_capacity: capacity,
+            ..WorkerConf::default()
+        };
+        let w = Worker::new(conf, Arc::new(lab::tutorial_fnat(1)), 0);
+        let shared = Arc::new(SyncShared::new(60_000));
+        let (out, batches) = mpsc::channel();
+        let (empty_tx, empties) = mpsc::channel();
+        for _ in 0..BATCHES {
+            empty_tx.send(Vec::with_capacity(BATCH_CAPACITY)).unwrap();
+        }
+        let (inbox, inbox_rx) = mpsc::sync_channel(4);
+        let ws = WorkerSync::new(0, shared.clone(), out, empties, inbox_rx);
+        Rig {
+            w,
+            ws,
+            shared,
+            batches,
+            inbox,
+        }
+    }
+
+    fn fnat(i: u16) -> rvs_core::sync::SyncConn {
+        let mut c = conn(2000 + i);
+        c.cport = 10_000 + i;
+        c.lip = lab::LIP;
+        c.rip = lab::rs_ip(0);
+        c.dest = lab::rs_ip(0);
+        c.vip = lab::VIP;
+        c.svc = SvcRef::Vs {
+            proto: c.proto,
+            vip: lab::VIP,
+            vport: 80,
+        };
+        c
+    }
+
+    #[test]
+    fn the_receiver_applies_a_bounded_number_per_step_and_counts_failures() {
+        let mut r = rig(4096);
+        let mut v: Vec<Record> = (0..300).map(|i| Record::Create(fnat(i))).collect();
+        let mut stray = fnat(400);
+        stray.svc = SvcRef::Vs {
+            proto: stray.proto,
+            vip: lab::VIP,
+            vport: 81,
+        };
+        v.push(Record::Create(stray));
+        r.inbox.send(v).unwrap();
+        assert!(r.ws.step(&mut r.w, 1));
+        assert_eq!(r.w.conns().len(), APPLY_MAX);
+        r.ws.step(&mut r.w, 2);
+        assert_eq!(r.w.conns().len(), 300);
+        assert_eq!(
+            r.shared.c.install[0].load(Relaxed),
+            1,
+            "{}",
+            INSTALL_ERRORS[0]
+        );
+        // A removal takes the connection and its local port away.
+        r.inbox
+            .send(vec![Record::Remove(fnat(7).in_tuple())])
+            .unwrap();
+        r.ws.step(&mut r.w, 3);
+        assert_eq!(r.w.conns().len(), 299);
+    }
+
+    #[test]
+    fn a_full_dump_walks_a_bounded_number_of_slots_per_step() {
+        let mut r = rig(1024);
+        for i in 0..300 {
+            r.w.install_synced(&fnat(i), 0).unwrap();
+        }
+        r.shared.master_on.store(true, Relaxed);
+        // Master on: logging, but no sweep before the refresh period.
+        r.ws.step(&mut r.w, 10);
+        assert!(r.batches.try_recv().is_err());
+        // A peer asks for a full dump.
+        r.shared.dump_gen.fetch_add(1, Relaxed);
+        let mut got = 0;
+        let mut steps = 0;
+        while r.ws.step(&mut r.w, 20) {
+            steps += 1;
+            while let Ok((w, b)) = r.batches.try_recv() {
+                assert_eq!(w, 0);
+                assert!(b.len() <= DRAIN_MAX + SWEEP_SLOTS as usize);
+                got += b.len();
+            }
+            assert!(steps < 100, "the dump does not end");
+        }
+        assert_eq!(got, 300);
+        // 1024 slots, SWEEP_SLOTS per step.
+        assert_eq!(steps, 1024 / SWEEP_SLOTS as usize);
+    }
+}
