@@ -229,6 +229,55 @@ fn backup_lists_the_masters_connections_and_drops_them_with_it() {
     assert_eq!(lnc(&n2), lnc(&n1));
     println!("node 2$ rvsadm -lnc\n{}", n2.ok("rvsadm", &["-lnc"]));
 
+    // A backup that joins a running stream asks for a full dump: node 2
+    // stops listening, node 1 makes 10 more connections, node 2 starts again.
+    n2.ok("rvsadm", &["--stop-daemon", "backup"]);
+    let o = lab.exec(
+        "client",
+        &[
+            &udp,
+            "probe",
+            "--sources",
+            "10",
+            "--from-port",
+            "31000",
+            "--timeout-ms",
+            "2000",
+            "10.0.0.100:53",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("sent 10 replies 10"), "{out}");
+    n2.ok(
+        "rvsadm",
+        &[
+            "--start-daemon",
+            "backup",
+            "--mcast-interface",
+            "sync",
+            "--syncid",
+            "7",
+        ],
+    );
+    let on1 = conns(&n1);
+    assert_eq!(on1.len(), usize::from(FLOWS) + 10, "{on1:?}");
+    assert!(
+        wait_for("node 2 catches up", Duration::from_secs(3), || conns(&n2)
+            == on1),
+        "node 2 lists {:?}",
+        conns(&n2)
+    );
+    let stats2 = n2.ok("rvsadm", &["-L", "--daemon", "--stats"]);
+    let stats1 = n1.ok("rvsadm", &["-L", "--daemon", "--stats"]);
+    let count = |s: &str, name: &str| -> u64 {
+        s.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name:?} in\n{s}"))
+    };
+    assert!(count(&stats2, "resyncs asked") >= 1, "{stats2}");
+    assert!(count(&stats1, "full dumps") >= 1, "{stats1}");
+
     // The client's twin sends from 10.0.0.48:30000 through node 2: the real
     // server sees it from the local address and port node 1 chose.
     let local = on1

@@ -3,7 +3,7 @@
 //! operator), and [`run`] moves records between the workers and the network.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +37,10 @@ pub struct SyncCtl {
     /// This node's id in the stream.
     pub node: u32,
     eps: Mutex<[Option<Arc<Endpoint>>; 2]>,
+    /// Bumped by every start and stop: a datagram the thread reads after a
+    /// change it has not looked at yet is dropped (a stopped backup applies
+    /// nothing, even if its socket is still being read).
+    gen: AtomicU64,
 }
 
 fn invalid(m: String) -> ApiError {
@@ -111,6 +115,7 @@ impl SyncCtl {
             shared,
             node,
             eps: Mutex::new([None, None]),
+            gen: AtomicU64::new(0),
         }
     }
 
@@ -137,6 +142,7 @@ impl SyncCtl {
             self.node
         );
         eps[slot(spec.role)] = Some(Arc::new(ep));
+        self.gen.fetch_add(1, Relaxed);
         if spec.role == SyncRole::Master {
             self.shared.master_on.store(true, Relaxed);
         }
@@ -152,6 +158,7 @@ impl SyncCtl {
                 format!("no {role} sync daemon is running"),
             ));
         }
+        self.gen.fetch_add(1, Relaxed);
         if role == SyncRole::Master {
             self.shared.master_on.store(false, Relaxed);
         }
@@ -174,9 +181,15 @@ impl SyncCtl {
         }
     }
 
-    fn current(&self) -> (Option<Arc<Endpoint>>, Option<Arc<Endpoint>>) {
+    /// The running endpoints and the generation they belong to.
+    fn current(&self) -> (Option<Arc<Endpoint>>, Option<Arc<Endpoint>>, u64) {
         let eps = self.eps();
-        (eps[0].clone(), eps[1].clone())
+        (eps[0].clone(), eps[1].clone(), self.gen.load(Relaxed))
+    }
+
+    /// Whether a start or stop happened since generation `gen`.
+    fn changed_since(&self, gen: u64) -> bool {
+        self.gen.load(Relaxed) != gen
     }
 }
 
@@ -209,7 +222,7 @@ pub fn run(ctl: Arc<SyncCtl>, links: Links, stop: Arc<AtomicBool>, epoch: Instan
     let mut buf = vec![0u8; 65536];
     let mut per_worker: Vec<Vec<Record>> = vec![Vec::new(); links.inboxes.len()];
     while !stop.load(Relaxed) {
-        let (m, b) = ctl.current();
+        let (m, b, gen) = ctl.current();
         tx = match (m, tx.take()) {
             (Some(ep), Some(t)) if Arc::ptr_eq(&ep, &t.ep) => Some(t),
             (Some(ep), _) => Some(Tx {
@@ -244,7 +257,16 @@ pub fn run(ctl: Arc<SyncCtl>, links: Links, stop: Arc<AtomicBool>, epoch: Instan
         match &mut rx {
             Some(r) => {
                 let now = epoch.elapsed().as_millis() as u64;
-                receive(&ctl.shared, r, &links, &mut per_worker, &mut buf, now);
+                let stale = || ctl.changed_since(gen);
+                receive(
+                    &ctl.shared,
+                    r,
+                    &links,
+                    &mut per_worker,
+                    &mut buf,
+                    now,
+                    stale,
+                );
             }
             None => std::thread::sleep(POLL),
         }
@@ -292,12 +314,16 @@ fn receive(
     per_worker: &mut [Vec<Record>],
     buf: &mut [u8],
     now: u64,
+    stale: impl Fn() -> bool,
 ) {
     // The first read waits up to POLL; the others take what is queued.
     for _ in 0..64 {
         let Ok((n, from)) = r.ep.sock.recv_from(buf) else {
             return;
         };
+        if stale() {
+            return;
+        }
         on_datagram(sh, r, links, per_worker, &buf[..n], from, now);
     }
 }
