@@ -3,7 +3,8 @@
 //! (backup, started with `rvsadm --start-daemon`), which lists the same
 //! connections, with the same local address and port, forwards a packet of
 //! one of them to the same real server from the same local port, and drops
-//! them when node 1 does.
+//! them when node 1 does. A backup that joins a running stream asks for a
+//! full dump and catches up; a datagram that is no sync message is counted.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -174,7 +175,34 @@ fn backup_lists_the_masters_connections_and_drops_them_with_it() {
     service(&n1);
     service(&n2);
 
+    // A datagram that is no sync message is counted by name, nothing more.
     let udp = bin("rvs-udp").to_string_lossy().into_owned();
+    lab.exec(
+        "lb",
+        &[
+            &udp,
+            "probe",
+            "--sources",
+            "1",
+            "--from-port",
+            "40000",
+            "--timeout-ms",
+            "100",
+            "10.9.0.2:8848",
+        ],
+    );
+    assert!(
+        wait_for(
+            "the decode error is counted",
+            Duration::from_secs(1),
+            || n2
+                .ok("rvsadm", &["-L", "--daemon", "--stats"])
+                .contains("decode error truncated: 1\n")
+        ),
+        "{}",
+        n2.ok("rvsadm", &["-L", "--daemon", "--stats"])
+    );
+
     lab.spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);
     let log = lab.dir.join("echo-rs1.log");
     assert!(wait_for("echo server up", Duration::from_secs(5), || {
