@@ -579,7 +579,13 @@ fn check_sync(sy: &SyncSection, text: &str) -> Result<(), (Option<usize>, String
             "sync refresh = 0: must be at least 1 second".into(),
         ));
     }
-    sy.peer_addrs().map_err(|m| (at("peers"), m))?;
+    let peers = sy.peer_addrs().map_err(|m| (at("peers"), m))?;
+    if let Some(p) = peers.iter().find(|p| !p.is_ipv4()) {
+        return Err((
+            at("peers"),
+            format!("sync peers: {p} is IPv6; the sync stream runs over IPv4"),
+        ));
+    }
     Ok(())
 }
 
@@ -763,6 +769,11 @@ mod tests {
                 "sync_id",
             ),
             ("role = \"master\"\n", 4, "mcast_interface"),
+            (
+                "role = \"master\"\nmcast_interface = \"s\"\npeers = [\"fd00::2\"]\n",
+                7,
+                "IPv6",
+            ),
         ] {
             let e = parse(&format!("{base}[sync]\n{bad}")).unwrap_err();
             let s = e.to_string();

@@ -64,6 +64,14 @@ fn open(spec: &SyncDaemonSpec) -> Result<Endpoint, ApiError> {
         )));
     }
     let port = spec.port.unwrap_or(SYNC_PORT);
+    if let Some(p) = spec.peers.iter().find(|p| !p.is_ipv4()) {
+        return Err(invalid(format!(
+            "sync peer {p}: the sync stream runs over IPv4 (multicast group or IPv4 peers)"
+        )));
+    }
+    if port == 0 {
+        return Err(invalid("sync port 0: must be 1..=65535".into()));
+    }
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(what)?;
     s.bind_device(Some(ifname.as_bytes())).map_err(what)?;
     let mut dests = Vec::new();
