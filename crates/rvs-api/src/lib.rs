@@ -15,6 +15,11 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod sync;
+pub use sync::{
+    DaemonList, SyncDaemonInfo, SyncDaemonSpec, SyncRole, SyncStatsInfo, SYNC_GROUP, SYNC_PORT,
+};
+
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
 
@@ -337,6 +342,18 @@ pub enum Request {
     },
     /// Re-read the configuration file (like SIGHUP).
     Reload,
+    /// `--start-daemon master|backup`: start a connection-sync daemon.
+    StartDaemon {
+        /// What to start.
+        spec: SyncDaemonSpec,
+    },
+    /// `--stop-daemon master|backup`.
+    StopDaemon {
+        /// Which.
+        role: SyncRole,
+    },
+    /// `-L --daemon`: the running sync daemons and their counters.
+    ListDaemon,
 }
 
 /// Traffic counters (`ipvsadm --stats`).
@@ -589,6 +606,8 @@ pub enum Reply {
     Neigh(Vec<NeighInfo>),
     /// [`Request::ListLinks`].
     Links(Vec<LinkInfo>),
+    /// [`Request::ListDaemon`].
+    Daemons(DaemonList),
 }
 
 /// Why a request failed, with the kind a tool maps to its exit code.

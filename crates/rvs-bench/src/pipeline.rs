@@ -31,6 +31,86 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Connection sync on the master while connections are created: `off`;
+    /// `ring` (the worker's sync log, drained into records after every
+    /// burst: what a worker pays in rvsd); `encode` (also packs the records
+    /// into 1472-byte sync messages, the sync thread's work, on the same core).
+    #[arg(long, value_enum, default_value_t = SyncBench::Off)]
+    sync: SyncBench,
+}
+
+/// What `--sync` adds to connection creation.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncBench {
+    /// No sync.
+    Off,
+    /// Sync log and drain.
+    Ring,
+    /// Sync log, drain and encode.
+    Encode,
+}
+
+/// The sender's side of connection sync, as the bench runs it after each burst.
+struct SyncSide {
+    mode: SyncBench,
+    buf: [u8; 1472],
+    packer_seq: u64,
+    msgs: u64,
+    records: u64,
+}
+
+impl SyncSide {
+    fn new(mode: SyncBench, w: &mut Worker) -> SyncSide {
+        if mode != SyncBench::Off {
+            w.enable_sync_log(4096);
+        }
+        SyncSide {
+            mode,
+            buf: [0u8; 1472],
+            packer_seq: 1,
+            msgs: 0,
+            records: 0,
+        }
+    }
+
+    /// Drains the burst's events (and encodes them with `encode`).
+    fn after_burst(&mut self, w: &mut Worker) {
+        match self.mode {
+            SyncBench::Off => {}
+            SyncBench::Ring => {
+                let mut n = 0u64;
+                w.drain_sync(1, usize::MAX, |r| {
+                    std::hint::black_box(r);
+                    n += 1;
+                });
+                self.records += n;
+            }
+            SyncBench::Encode => {
+                let mut recs = [rvs_core::sync::Record::Resync { from_seq: 0 }; 64];
+                let mut k = 0;
+                w.drain_sync(1, recs.len(), |r| {
+                    recs[k] = r;
+                    k += 1;
+                });
+                let mut rest = &recs[..k];
+                while !rest.is_empty() {
+                    let h = rvs_core::sync::Header {
+                        sync_id: 1,
+                        node: 1,
+                        seq: self.packer_seq,
+                    };
+                    let Ok((len, c)) = rvs_core::sync::encode(&mut self.buf, h, rest) else {
+                        break;
+                    };
+                    std::hint::black_box(&self.buf[..len]);
+                    self.packer_seq += 1;
+                    self.msgs += 1;
+                    self.records += c as u64;
+                    rest = &rest[c..];
+                }
+            }
+        }
+    }
 }
 
 const BURST: usize = 32;
@@ -276,13 +356,18 @@ fn l2fwd(frames: &Frames, packets: usize) -> f64 {
 
 /// A worker with `n` connections of `mode` created by SYNs; returns the worker,
 /// the seconds the SYNs took, and the in/out data frames of every connection.
-fn setup(mode: FwdMode, n: usize) -> Result<(Worker, f64, Frames, Frames), String> {
+fn setup(
+    mode: FwdMode,
+    n: usize,
+    sync: SyncBench,
+) -> Result<(Worker, f64, Frames, Frames), String> {
     let snap = Arc::new(snapshot(mode, n));
     let conf = WorkerConf {
         conn_capacity: n.max(1),
         ..WorkerConf::default()
     };
     let mut w = Worker::new(conf, snap, 0);
+    let mut sync = SyncSide::new(sync, &mut w);
     let order = shuffled(n, 0x5eed ^ n as u64);
     let flow = |i: usize| -> (Addr, u16, Addr, u16, u16) {
         let (cip, cport) = client(i);
@@ -339,6 +424,7 @@ fn setup(mode: FwdMode, n: usize) -> Result<(Worker, f64, Frames, Frames), Strin
                 p.len = FRAME;
             }
             w.process_burst(&mut pkts[..m], &mut verdicts[..m], 1);
+            sync.after_burst(&mut w);
             for (k, p) in pkts.iter().take(m).enumerate() {
                 if let Verdict::Transmit(_) = verdicts[k] {
                     made += 1;
@@ -354,6 +440,15 @@ fn setup(mode: FwdMode, n: usize) -> Result<(Worker, f64, Frames, Frames), Strin
     }
     let secs = t0.elapsed().as_secs_f64();
     drop(store.drain(..));
+    if sync.mode != SyncBench::Off && (sync.records != n as u64 || w.sync_lost() != 0) {
+        return Err(format!(
+            "{mode:?}: sync {:?} carried {} records for {n} connections ({} lost)",
+            sync.mode,
+            sync.records,
+            w.sync_lost()
+        ));
+    }
+    w.disable_sync_log();
     if made != n {
         return Err(format!(
             "{mode:?}: only {made} of {n} SYNs created a connection (drops: {:?})",
@@ -427,7 +522,7 @@ pub fn run(a: Args) -> i32 {
     };
 
     // FNAT with n connections: new connections, then both directions.
-    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n) {
+    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -447,12 +542,16 @@ pub fn run(a: Args) -> i32 {
     out.push(("fnat_in_mpps", format!("{:.2}", mpps(p, s_in))));
     out.push(("fnat_out_mpps", format!("{:.2}", mpps(p, s_out))));
     out.push(("fnat_new_cps", format!("{:.0}", n as f64 / syn_secs)));
+    out.push((
+        "sync",
+        format!("\"{}\"", format!("{:?}", a.sync).to_lowercase()),
+    ));
     let conn_size = std::mem::size_of::<rvs_core::conn::Conn>();
     drop(w);
 
     // The same with 1,000 connections: the table sits in cache.
     let k = 1000.min(n);
-    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k) {
+    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -470,7 +569,7 @@ pub fn run(a: Args) -> i32 {
         (FwdMode::Nat, "nat_mpps"),
         (FwdMode::Snat, "snat_mpps"),
     ] {
-        let (mut w, _, ins, _) = match setup(mode, n) {
+        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("rvs-bench: {e}");

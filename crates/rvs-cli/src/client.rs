@@ -137,6 +137,7 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::Routes(_) => "routes",
         Reply::Neigh(_) => "neigh",
         Reply::Links(_) => "links",
+        Reply::Daemons(_) => "daemons",
     }
 }
 

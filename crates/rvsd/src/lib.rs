@@ -9,4 +9,5 @@ pub mod control;
 pub mod daemon;
 pub mod runtime;
 pub mod store;
+pub mod sync;
 pub mod takeover;

@@ -79,6 +79,8 @@ pub struct WorkerCtx {
     pub cpu: Option<usize>,
     /// The clock all workers share.
     pub epoch: Instant,
+    /// Connection sync (sender and receiver side).
+    pub sync: Option<crate::sync::WorkerSync>,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
@@ -194,6 +196,7 @@ pub fn run(mut ctx: WorkerCtx) {
         stop,
         idle,
         epoch,
+        sync,
         ..
     } = &mut ctx;
     let mut snap_checked = u64::MAX;
@@ -268,6 +271,9 @@ pub fn run(mut ctx: WorkerCtx) {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
         serve_queries(worker, queries, &mut scans, now);
+        // Sync: a bounded share per iteration; a sweep in progress keeps the
+        // loop turning like a listing.
+        let sync_busy = sync.as_mut().is_some_and(|s| s.step(worker, now));
         if now >= last_tick + 10 {
             last_tick = now;
             worker.tick(now);
@@ -277,7 +283,7 @@ pub fn run(mut ctx: WorkerCtx) {
             }
         }
         // A listing in progress keeps the loop turning, a bounded step each time.
-        if busy == 0 && scans.is_idle() {
+        if busy == 0 && scans.is_idle() && !sync_busy {
             idle_rounds += 1;
             if *idle == Idle::Adaptive && idle_rounds > 32 {
                 for r in rx.iter_mut() {

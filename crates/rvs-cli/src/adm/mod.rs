@@ -4,6 +4,7 @@
 //! [`parse_args`] and [`parse_restore`] are pure; the `format_*` functions
 //! are pure; [`execute`] runs a parsed command against a [`Transport`].
 
+mod daemon;
 mod format;
 mod parse;
 mod restore;
@@ -20,6 +21,7 @@ use rvs_api::{ConnCursor, Reply, Request, ServiceKey};
 
 use crate::client::{expect_ok, unexpected, CliError, Transport};
 
+pub use daemon::format_daemons;
 pub use format::{
     format_conn_lines, format_conns, format_laddrs, format_list, format_save, large_num,
 };
@@ -69,6 +71,11 @@ pub enum AdmCommand {
     Restore,
     /// `-G`: local addresses of one service or all.
     GetLaddr(Option<ServiceKey>),
+    /// `-L --daemon [--stats]`: the sync daemons (and their counters).
+    ListDaemon {
+        /// Also the counters.
+        stats: bool,
+    },
     /// `-h`.
     Help,
     /// `-v`.
@@ -91,6 +98,9 @@ Usage:
   {p} -L|l [options]
   {p} -Z [-t|u service-address|-H match]
   {p} --add-laddr|--del-laddr -t|u service-address -z local-address -F ifname
+  {p} --start-daemon master|backup --mcast-interface IF [--syncid N]
+  {p} --stop-daemon master|backup
+  {p} -L --daemon [--stats]
   {p} -G [-t|u service-address]
   {p} -h
 
@@ -169,6 +179,10 @@ pub fn execute(
             Ok(String::new())
         }
         AdmCommand::List(opts) => list(opts, t),
+        AdmCommand::ListDaemon { stats } => match t.call(&Request::ListDaemon)? {
+            Reply::Daemons(l) => Ok(format_daemons(&l, *stats)),
+            other => Err(unexpected(other, "list sync daemons")),
+        },
         AdmCommand::Save => {
             let services = services(t, None)?;
             let laddrs = laddrs(t, None)?;

@@ -456,6 +456,9 @@ fn try_help() -> &'static str {
 /// Parses an `rvsadm` command line (without the program name).
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
     let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+    if let Some(r) = super::daemon::parse_daemon(&args) {
+        return r;
+    }
     // ipvsadm with no argument lists the table.
     if args.is_empty() {
         return Ok(AdmCommand::List(ListOpts {

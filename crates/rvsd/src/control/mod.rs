@@ -87,6 +87,8 @@ pub struct Control {
     pub on_change: ChangeHook,
     /// Set to ask the main thread for a reload.
     pub reload: Arc<AtomicBool>,
+    /// The connection-sync daemons.
+    pub sync: Arc<crate::sync::SyncCtl>,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).
@@ -275,6 +277,15 @@ impl Control {
                 }
                 Ok(Reply::Links(links))
             }
+            Request::StartDaemon { spec } => {
+                self.sync.start(spec)?;
+                Ok(Reply::Ok)
+            }
+            Request::StopDaemon { role } => {
+                self.sync.stop(*role)?;
+                Ok(Reply::Ok)
+            }
+            Request::ListDaemon => Ok(Reply::Daemons(self.sync.list())),
             Request::Reload => {
                 self.reload.store(true, Ordering::SeqCst);
                 Ok(Reply::Ok)

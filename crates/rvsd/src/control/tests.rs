@@ -55,6 +55,7 @@ fn control(workers: Vec<WorkerHandle>) -> Arc<Control> {
         links: Box::new(Vec::new),
         on_change: Box::new(|_| {}),
         reload: Arc::new(AtomicBool::new(false)),
+        sync: Arc::new(crate::sync::SyncCtl::new(Default::default(), 1)),
     })
 }
 
@@ -445,4 +446,62 @@ fn clients_above_the_cap_are_refused() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn sync_daemons_start_stop_and_list_with_errors_that_name_the_problem() {
+    use rvs_api::{SyncDaemonSpec, SyncRole};
+    let ctl = control(Vec::new());
+    let spec = |role, iface: &str| SyncDaemonSpec {
+        role,
+        mcast_interface: iface.into(),
+        syncid: 3,
+        group: None,
+        port: Some(0),
+        ttl: None,
+        peers: Vec::new(),
+    };
+    let err = |r: Reply| match r {
+        Reply::Error(e) => e,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    let e = err(ctl.handle(&Request::StartDaemon {
+        spec: spec(SyncRole::Master, "nosuchif0"),
+    }));
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("nosuchif0"), "{e:?}");
+    let e = err(ctl.handle(&Request::StopDaemon {
+        role: SyncRole::Backup,
+    }));
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(e.message.contains("backup"), "{e:?}");
+    // The loopback device exists everywhere; port 0 of the request is refused.
+    let e = err(ctl.handle(&Request::StartDaemon {
+        spec: spec(SyncRole::Backup, "lo"),
+    }));
+    assert!(e.message.contains("port 0"), "{e:?}");
+    let mut ok = spec(SyncRole::Master, "lo");
+    ok.port = Some(18848);
+    assert_eq!(
+        ctl.handle(&Request::StartDaemon { spec: ok.clone() }),
+        Reply::Ok
+    );
+    let e = err(ctl.handle(&Request::StartDaemon { spec: ok.clone() }));
+    assert_eq!(e.kind, ErrorKind::Exists);
+    match ctl.handle(&Request::ListDaemon) {
+        Reply::Daemons(l) => {
+            assert_eq!(l.daemons.len(), 1);
+            assert_eq!(l.daemons[0].spec, ok);
+            assert_eq!(l.stats.node_id, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(ctl.sync.shared.master_on.load(Ordering::Relaxed));
+    assert_eq!(
+        ctl.handle(&Request::StopDaemon {
+            role: SyncRole::Master
+        }),
+        Reply::Ok
+    );
+    assert!(!ctl.sync.shared.master_on.load(Ordering::Relaxed));
 }

@@ -27,6 +27,9 @@ pub enum DaemonError {
         /// The error.
         source: std::io::Error,
     },
+    /// A `[sync]` daemon could not start.
+    #[error("[sync]: {0}")]
+    Sync(String),
     /// A signal handler could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),

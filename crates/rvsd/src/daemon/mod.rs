@@ -25,6 +25,7 @@ pub use error::DaemonError;
 use crate::config::Config;
 use crate::control::{self, Control};
 use crate::store::Store;
+use crate::sync::{SyncCtl, SyncShared};
 
 /// A running rvsd. Dropping it stops the workers and the control socket and
 /// gives every port back (addresses, IPv6 setting, nftables table, TAPs,
@@ -35,6 +36,7 @@ pub struct Daemon {
     snap: Arc<ArcSwap<Snapshot>>,
     workers: workers::Workers,
     ctl: Option<Arc<Control>>,
+    sync: Arc<SyncCtl>,
     server: Option<JoinHandle<()>>,
     socket: Option<String>,
     epoch: Instant,
@@ -71,6 +73,10 @@ impl Daemon {
             snap,
             workers: workers::Workers::default(),
             ctl: None,
+            sync: Arc::new(SyncCtl::new(
+                Arc::new(SyncShared::new(refresh_ms(conf))),
+                node_id(conf),
+            )),
             server: None,
             socket: None,
             epoch: Instant::now(),
@@ -82,6 +88,7 @@ impl Daemon {
             taps: &d.ports.taps,
             stop: &d.stop,
             epoch: d.epoch,
+            sync: &d.sync,
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues)?;
@@ -98,6 +105,12 @@ impl Daemon {
         );
         d.socket = Some(socket.clone());
         d.ctl = Some(ctl);
+        if let Some(sy) = &conf.sync {
+            let specs = sy.specs().map_err(DaemonError::Sync)?;
+            for s in &specs {
+                d.sync.start(s).map_err(|e| DaemonError::Sync(e.message))?;
+            }
+        }
         tracing::info!(
             "rvsd {} up: {} worker(s), control socket {socket}",
             env!("CARGO_PKG_VERSION"),
@@ -142,6 +155,7 @@ impl Daemon {
             links,
             on_change,
             reload: self.reload.clone(),
+            sync: self.sync.clone(),
         })
     }
 
@@ -204,6 +218,29 @@ impl Drop for Daemon {
         // `ports` drops after this body: queues, TAPs, then the takeovers.
         tracing::info!("stopped; giving the interfaces back");
     }
+}
+
+/// The refresh period of connection sync: `[sync] refresh`, else a third
+/// of the shorter of the TCP established and UDP timeouts.
+fn refresh_ms(conf: &Config) -> u64 {
+    if let Some(s) = conf.sync.as_ref().and_then(|s| s.refresh) {
+        return u64::from(s) * 1000;
+    }
+    let t = conf.timeouts();
+    u64::from(t.established_ms.min(t.udp_ms)) / 3
+}
+
+/// This node's id in the sync stream: `[sync] node_id`, else one that
+/// differs between nodes and restarts (clock and pid mixed).
+fn node_id(conf: &Config) -> u32 {
+    if let Some(n) = conf.sync.as_ref().and_then(|s| s.node_id) {
+        return n;
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(16) ^ std::process::id().rotate_left(8))
+        .max(1)
 }
 
 /// Runs the daemon until SIGTERM/SIGINT, then gives everything back.

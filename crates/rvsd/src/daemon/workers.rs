@@ -10,18 +10,21 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use rvs_core::pipeline::{Learned, Worker, WorkerConf};
 use rvs_core::snapshot::Snapshot;
+use rvs_core::sync::Record;
 use rvs_io::Queue;
 
 use super::DaemonError;
 use crate::config::Config;
 use crate::control::{Query, WorkerHandle};
 use crate::runtime::{self, PortCounters, Taps, WorkerCtx};
+use crate::sync;
 
 /// The running workers. [`Workers::join`] waits for them once `stop` is set.
 #[derive(Default)]
 pub(super) struct Workers {
     threads: Vec<JoinHandle<()>>,
     hub: Option<JoinHandle<()>>,
+    sync: Option<JoinHandle<()>>,
 }
 
 /// What the control plane and the link reporter keep of the workers.
@@ -46,6 +49,8 @@ pub(super) struct Shared<'a> {
     pub stop: &'a Arc<AtomicBool>,
     /// The clock all workers share.
     pub epoch: Instant,
+    /// Connection sync.
+    pub sync: &'a Arc<crate::sync::SyncCtl>,
 }
 
 /// Starts one worker per entry of `queues` (its queues, by port), and the
@@ -58,12 +63,33 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
         workers: Workers {
             threads: Vec::new(),
             hub: None,
+            sync: None,
         },
         handles: Vec::new(),
         counters: Vec::new(),
     };
+    let (batch_tx, batch_rx) = mpsc::channel::<(u16, Vec<Record>)>();
+    let mut links = sync::net::Links {
+        from_workers: batch_rx,
+        empties: Vec::new(),
+        inboxes: Vec::new(),
+    };
     for (w, qs) in queues.into_iter().enumerate() {
         let (qtx, qrx) = mpsc::channel::<Query>();
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Record>>();
+        for _ in 0..sync::worker::BATCHES {
+            let _ = empty_tx.send(Vec::with_capacity(sync::worker::BATCH_CAPACITY));
+        }
+        let (inbox_tx, inbox_rx) = mpsc::sync_channel::<Vec<Record>>(64);
+        links.empties.push(empty_tx);
+        links.inboxes.push(inbox_tx);
+        let ws = sync::WorkerSync::new(
+            w as u16,
+            sh.sync.shared.clone(),
+            batch_tx.clone(),
+            empty_rx,
+            inbox_rx,
+        );
         let (ntx, nrx) = mpsc::channel::<Learned>();
         neigh_txs.push(ntx);
         let wc = WorkerConf {
@@ -96,6 +122,7 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
             idle: sh.conf.idle,
             cpu: sh.conf.cpus.get(w).copied(),
             epoch: sh.epoch,
+            sync: Some(ws),
         };
         let t = std::thread::Builder::new()
             .name(format!("rvs-worker-{w}"))
@@ -104,6 +131,13 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
         started.workers.threads.push(t);
     }
     drop(learned_tx);
+    drop(batch_tx);
+    let (ctl, stop, epoch) = (sh.sync.clone(), sh.stop.clone(), sh.epoch);
+    let t = std::thread::Builder::new()
+        .name("rvs-sync".into())
+        .spawn(move || sync::net::run(ctl, links, stop, epoch))
+        .map_err(|e| DaemonError::thread("the sync thread", e))?;
+    started.workers.sync = Some(t);
     // What one worker learns, the others learn too; ends when every worker
     // has dropped its sender.
     let hub = std::thread::Builder::new()
@@ -127,6 +161,9 @@ impl Workers {
     pub(super) fn join(&mut self) {
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(h) = self.sync.take() {
+            let _ = h.join();
         }
         if let Some(h) = self.hub.take() {
             let _ = h.join();
