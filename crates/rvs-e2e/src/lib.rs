@@ -321,9 +321,19 @@ impl Lab {
 
     /// Waits until something listens on TCP `port` in namespace `short`.
     pub fn wait_port(&self, short: &str, port: u16, t: Duration) {
+        self.wait_socket(short, "-ltnH", port, t)
+    }
+
+    /// Waits until a UDP socket is bound to `port` in namespace `short`
+    /// (an echo server spawned a moment ago may not be yet).
+    pub fn wait_udp_port(&self, short: &str, port: u16, t: Duration) {
+        self.wait_socket(short, "-lunH", port, t)
+    }
+
+    fn wait_socket(&self, short: &str, ss_flags: &str, port: u16, t: Duration) {
         let end = Instant::now() + t;
         while Instant::now() < end {
-            let o = self.exec(short, &["ss", "-ltnH", &format!("sport = :{port}")]);
+            let o = self.exec(short, &["ss", ss_flags, &format!("sport = :{port}")]);
             if !o.stdout.is_empty() {
                 return;
             }

@@ -241,6 +241,7 @@ fn reload_keeps_connections_and_bad_reload_keeps_config() {
     let udp = bin("rvs-udp").to_string_lossy().into_owned();
     t.lab
         .spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);
+    t.lab.wait_udp_port("rs1", 53, Duration::from_secs(5));
     let probe = |t: &TwoArm| {
         let o = t.lab.exec(
             "client",
@@ -257,7 +258,6 @@ fn reload_keeps_connections_and_bad_reload_keeps_config() {
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         assert!(out.contains("replies 1"), "no echo through rvs: {out}");
     };
-    // The echo server may take a moment to start: the probe waits 3 s.
     probe(&t);
     let _ = t
         .lab
