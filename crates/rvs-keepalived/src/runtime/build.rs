@@ -15,6 +15,8 @@ pub struct RunConf {
     pub vrrp: InstanceConf,
     /// `dpdk_interface` (the rvs port; without it, `interface`).
     pub port: String,
+    /// `lvs_sync_daemon`, when it follows this instance.
+    pub sync: Option<conf::LvsSyncDaemon>,
 }
 
 /// Builds the configuration of `vi`; `iface_addr` finds an interface's
@@ -67,6 +69,11 @@ pub fn run_conf(
             dev: v.dev.clone(),
         })
         .collect();
+    let port = vi
+        .dpdk_interface
+        .clone()
+        .unwrap_or_else(|| vi.interface.clone());
+    c.local_addresses = local_addresses(cfg, &port);
     c.unicast_peers = vi.unicast_peers.clone();
     c.auth = vi
         .auth
@@ -85,13 +92,31 @@ pub fn run_conf(
     c.notify = notify(&vi.notify);
     c.garp = garp(&vi.garp);
     c.validate().map_err(|e| format!("{at}: {e}"))?;
+    let sync = cfg
+        .global
+        .lvs_sync_daemon
+        .as_ref()
+        .filter(|d| d.instance == vi.name)
+        .cloned();
     Ok(RunConf {
         vrrp: c,
-        port: vi
-            .dpdk_interface
-            .clone()
-            .unwrap_or_else(|| vi.interface.clone()),
+        port,
+        sync,
     })
+}
+
+/// Every address of the `local_address_group`s on rvs port `port`, once,
+/// in the file's order.
+pub fn local_addresses(cfg: &Config, port: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for g in &cfg.laddr_groups {
+        for (a, dev) in &g.addrs {
+            if dev == port && !out.contains(a) {
+                out.push(*a);
+            }
+        }
+    }
+    out
 }
 
 fn script_tracker(t: &conf::Tracked, cfg: &Config) -> Tracked {

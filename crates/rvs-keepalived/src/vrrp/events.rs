@@ -102,6 +102,12 @@ pub enum Action {
     AddVips(Vec<VirtualAddress>),
     /// Remove the virtual addresses from rvsd.
     RemoveVips(Vec<VirtualAddress>),
+    /// Make the local addresses active in rvsd (answered for in ARP/ND):
+    /// this node is master. Never empty.
+    ActivateLaddrs(Vec<IpAddr>),
+    /// Make the local addresses standby in rvsd (configured, not answered
+    /// for): the master of the pair owns them. Never empty.
+    StandbyLaddrs(Vec<IpAddr>),
     /// Send `repeat` gratuitous ARPs (IPv4) / unsolicited neighbour
     /// advertisements (IPv6) for each address, from the rvs port.
     Announce {
