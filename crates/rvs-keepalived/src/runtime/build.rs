@@ -73,7 +73,7 @@ pub fn run_conf(
         .dpdk_interface
         .clone()
         .unwrap_or_else(|| vi.interface.clone());
-    c.local_addresses = local_addresses(cfg, &port);
+    c.owned_addresses = owned_addresses(vi, cfg, &port);
     c.unicast_peers = vi.unicast_peers.clone();
     c.auth = vi
         .auth
@@ -105,10 +105,16 @@ pub fn run_conf(
     })
 }
 
-/// Every address of the `local_address_group`s on rvs port `port`, once,
-/// in the file's order.
-pub fn local_addresses(cfg: &Config, port: &str) -> Vec<IpAddr> {
+/// The addresses only the master answers for
+/// ([`InstanceConf::owned_addresses`]): the VIPs of `vi` on rvs port `port`,
+/// then every address of the `local_address_group`s on `port`, once each.
+pub fn owned_addresses(vi: &VrrpInstance, cfg: &Config, port: &str) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = Vec::new();
+    for v in &vi.virtual_ipaddress {
+        if v.dev.as_deref().is_none_or(|d| d == port) && !out.contains(&v.addr) {
+            out.push(v.addr);
+        }
+    }
     for g in &cfg.laddr_groups {
         for (a, dev) in &g.addrs {
             if dev == port && !out.contains(a) {
@@ -176,6 +182,12 @@ mod tests {
             rc.vrrp.virtual_addresses,
             vec![VirtualAddress::host("192.168.100.254".parse().unwrap())]
         );
+        let owned: Vec<IpAddr> = ["192.168.100.254", "192.168.100.200", "192.168.100.201"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(rc.vrrp.owned_addresses, owned, "VIP and laddr_g1 on dpdk0");
+        assert_eq!(rc.sync, None, "no lvs_sync_daemon in the tutorial");
     }
 
     #[test]

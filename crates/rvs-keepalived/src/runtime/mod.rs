@@ -117,7 +117,7 @@ impl Runtime {
     /// is master (the instances' startup does the same, later).
     pub fn standby_laddrs(&mut self) {
         for s in &self.slots {
-            let v = &s.run.vrrp.local_addresses;
+            let v = &s.run.vrrp.owned_addresses;
             if v.is_empty() {
                 continue;
             }

@@ -102,10 +102,11 @@ pub enum Action {
     AddVips(Vec<VirtualAddress>),
     /// Remove the virtual addresses from rvsd.
     RemoveVips(Vec<VirtualAddress>),
-    /// Make the local addresses active in rvsd (answered for in ARP/ND):
-    /// this node is master. Never empty.
+    /// Make the owned addresses (local addresses and VIPs,
+    /// [`crate::vrrp::InstanceConf::owned_addresses`]) active in rvsd
+    /// (answered for in ARP/ND): this node is master. Never empty.
     ActivateLaddrs(Vec<IpAddr>),
-    /// Make the local addresses standby in rvsd (configured, not answered
+    /// Make the owned addresses standby in rvsd (configured, not answered
     /// for): the master of the pair owns them. Never empty.
     StandbyLaddrs(Vec<IpAddr>),
     /// Send `repeat` gratuitous ARPs (IPv4) / unsolicited neighbour

@@ -340,8 +340,8 @@ impl Instance {
         self.send_adverts(self.priority, out);
         self.adver_at = Some(now + self.interval_ms());
         out.push(Action::AddVips(self.conf.virtual_addresses.clone()));
-        if !self.conf.local_addresses.is_empty() {
-            out.push(Action::ActivateLaddrs(self.conf.local_addresses.clone()));
+        if !self.conf.owned_addresses.is_empty() {
+            out.push(Action::ActivateLaddrs(self.conf.owned_addresses.clone()));
         }
         let g = self.conf.garp;
         self.announce(g.master_repeat, out);
@@ -394,22 +394,24 @@ impl Instance {
     /// The VIPs removed and the local addresses made standby.
     fn drop_addresses(&self, out: &mut Vec<Action>) {
         out.push(Action::RemoveVips(self.conf.virtual_addresses.clone()));
-        if !self.conf.local_addresses.is_empty() {
-            out.push(Action::StandbyLaddrs(self.conf.local_addresses.clone()));
+        if !self.conf.owned_addresses.is_empty() {
+            out.push(Action::StandbyLaddrs(self.conf.owned_addresses.clone()));
         }
     }
 
     fn announce(&self, repeat: u32, out: &mut Vec<Action>) {
         let c = &self.conf;
-        if repeat == 0 || (c.virtual_addresses.is_empty() && c.local_addresses.is_empty()) {
+        if repeat == 0 || (c.virtual_addresses.is_empty() && c.owned_addresses.is_empty()) {
             return;
         }
         let vips = c.virtual_addresses.iter().map(|v| v.addr);
-        let addresses = vips.chain(c.local_addresses.iter().copied());
-        out.push(Action::Announce {
-            addresses: addresses.collect(),
-            repeat,
-        });
+        let mut addresses: Vec<IpAddr> = vips.collect();
+        for a in &c.owned_addresses {
+            if !addresses.contains(a) {
+                addresses.push(*a);
+            }
+        }
+        out.push(Action::Announce { addresses, repeat });
     }
 
     /// Sends an advert with `priority` to the group or to every peer.

@@ -574,7 +574,7 @@ fn laddr_moves(net: &Net, i: usize) -> Vec<bool> {
 #[test]
 fn local_addresses_follow_the_master_and_are_announced_with_the_vips() {
     let with_laddrs = |mut c: InstanceConf| {
-        c.local_addresses = vec![ip("192.168.100.200"), ip("192.168.100.201")];
+        c.owned_addresses = vec![ip("192.168.100.200"), ip("192.168.100.201")];
         c
     };
     let mut net = Net::new(vec![with_laddrs(conf(1, 150)), with_laddrs(conf(2, 100))]);
