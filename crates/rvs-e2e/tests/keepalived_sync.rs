@@ -11,7 +11,8 @@
 //!
 //! The longest gap between two answers is printed (it is mostly VRRP's
 //! Master_Down_Interval, 3 × advert_int + skew, plus the client's TCP
-//! retransmission backoff); see BENCHMARKS.md.
+//! retransmission backoff); see BENCHMARKS.md. `KA_SYNC_DEBUG=1` prints
+//! the logs, the new master's connections and sync counters after each run.
 
 mod ka_common;
 
