@@ -295,6 +295,19 @@ pub enum Request {
         /// Device.
         dev: String,
     },
+    /// `rvsip addr set IP... standby|active`: a standby address stays
+    /// configured (its pools exist, synced connections through it are
+    /// installed) but rvs answers no ARP or neighbour solicitation for it;
+    /// an active one is answered as usual. Meant for the local addresses of
+    /// a master/backup pair: rvs-keepalived keeps them standby on the
+    /// backup. The mark is kept per address even when the address is not
+    /// (or not yet) configured, so the order of requests does not matter.
+    SetAddrStandby {
+        /// The addresses.
+        addrs: Vec<IpAddr>,
+        /// Standby (true) or active (false).
+        standby: bool,
+    },
     /// `rvsip addr show`.
     ListAddrs {
         /// Only this device.
@@ -425,6 +438,9 @@ pub struct LaddrInfo {
     pub conflicts: u64,
     /// Connections using it now.
     pub conns: u64,
+    /// Standby ([`Request::SetAddrStandby`]): configured, not announced.
+    #[serde(default)]
+    pub standby: bool,
 }
 
 /// A service's local addresses (`-G`).
@@ -491,6 +507,9 @@ pub struct AddrInfo {
     pub scope: Scope,
     /// Socket-address pool usage, when it has one: (used, free, miss).
     pub sapool: Option<(u64, u64, u64)>,
+    /// Standby ([`Request::SetAddrStandby`]): configured, not announced.
+    #[serde(default)]
+    pub standby: bool,
 }
 
 /// A route as listed.

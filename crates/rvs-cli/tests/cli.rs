@@ -170,6 +170,7 @@ fn tutorial_reply(req: &Request) -> Reply {
                 dev: "dpdk0".into(),
                 conflicts: 0,
                 conns: 0,
+                standby: false,
             }],
         }]),
         Request::ListAddrs { .. } => Reply::Addrs(vec![AddrInfo {
@@ -178,6 +179,7 @@ fn tutorial_reply(req: &Request) -> Reply {
             dev: "dpdk0".into(),
             scope: Scope::Global,
             sapool: Some((0, 1032176, 0)),
+            standby: false,
         }]),
         Request::ListRoutes => Reply::Routes(vec![
             RouteInfo {

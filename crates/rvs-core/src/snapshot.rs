@@ -87,6 +87,7 @@ pub struct Snapshot {
     vs: FastMap<(u8, Addr, u16), usize>,
     matches: Vec<usize>,
     pools: Vec<Addr>,
+    standby: Vec<Addr>,
 }
 
 /// Where a local (owned) address comes from.
@@ -154,7 +155,20 @@ impl Snapshot {
             vs,
             matches,
             pools,
+            standby: Vec::new(),
         }
+    }
+
+    /// The snapshot with `standby` as its standby addresses: configured
+    /// (pools, connections) but not answered for in ARP/ND ([`Snapshot::owns`]).
+    pub fn with_standby(mut self, standby: Vec<Addr>) -> Snapshot {
+        self.standby = standby;
+        self
+    }
+
+    /// Whether `a` is a standby address (see [`Snapshot::with_standby`]).
+    pub fn is_standby(&self, a: &Addr) -> bool {
+        self.standby.contains(a)
     }
 
     /// An empty snapshot for `workers` workers over `ports`.
@@ -179,8 +193,12 @@ impl Snapshot {
     }
 
     /// Whether rvs answers ARP/ND for `a` on `port`: an interface address, a
-    /// VIP or a local address of a service on that port.
+    /// VIP or a local address of a service on that port, unless it is a
+    /// standby address (owned by the master of a pair, not by this node).
     pub fn owns(&self, a: &Addr, port: PortId) -> bool {
+        if self.is_standby(a) {
+            return false;
+        }
         if let Some(ia) = self.if_addr(a) {
             return ia.port == port;
         }

@@ -5,7 +5,9 @@
 //! answers ARP for it; when it dies (SIGKILL of rvs-keepalived and rvsd)
 //! the backup holds it within 3 × advert_int + skew and the client's ARP
 //! follows; a SIGTERM hands over at once (priority-0 advert), and the
-//! master preempts back when it returns. And interop: one rvs node and a
+//! master preempts back when it returns. The local addresses of
+//! `local_address_group` follow the master the same way (the backup keeps
+//! them standby: configured, not answered for). And interop: one rvs node and a
 //! stock keepalived (Debian's) on the same LAN, each master in turn.
 
 mod ka_common;
@@ -15,14 +17,22 @@ use std::time::Duration;
 use ka_common::*;
 use rvs_e2e::Lab;
 
+/// A local address of the tutorial's `local_address_group laddr_g1`.
+const LIP: &str = "192.168.100.200";
+
 /// The MACs that answer the client's ARP requests for the VIP.
 fn arp_answers(lab: &Lab) -> Vec<String> {
+    arp_answers_for(lab, VIP)
+}
+
+/// The MACs that answer the client's ARP requests for `ip`.
+fn arp_answers_for(lab: &Lab, ip: &str) -> Vec<String> {
     let o = lab.exec(
         "client",
-        &["arping", "-c", "2", "-w", "2", "-I", "eth0", VIP],
+        &["arping", "-c", "2", "-w", "2", "-I", "eth0", ip],
     );
     let out = String::from_utf8_lossy(&o.stdout).to_lowercase();
-    println!("client$ arping {VIP}\n{out}");
+    println!("client$ arping {ip}\n{out}");
     // Habets' arping (Debian's `arping`): "58 bytes from MAC (IP): ...";
     // iputils' arping: "Unicast reply from IP [MAC] ...".
     let mut macs: Vec<String> = out
@@ -97,6 +107,25 @@ fn master_and_backup() -> Pair {
         macs,
         vec![p.nodes[0].mac.clone()],
         "only the master answers ARP for the VIP\n{logs}"
+    );
+    // Both nodes have the local addresses (synced connections need their
+    // pools), the backup's standby: only the master answers ARP for them.
+    let has_lip = |n: &Node| n.rvsd.ok("rvsadm", &["-G"]).contains(LIP);
+    let both = wait_for(Duration::from_secs(3), || {
+        has_lip(&p.nodes[0]) && has_lip(&p.nodes[1])
+    });
+    assert!(both.is_some(), "local addresses applied on both\n{logs}");
+    assert_eq!(
+        arp_answers_for(&p.lab, LIP),
+        vec![p.nodes[0].mac.clone()],
+        "only the master answers ARP for its local address\n{logs}"
+    );
+    let g2 = p.nodes[1].rvsd.ok("rvsadm", &["-G"]);
+    println!("n2$ rvsadm -G\n{g2}");
+    assert!(
+        g2.lines()
+            .any(|l| l.contains(LIP) && l.ends_with("standby")),
+        "{g2}"
     );
     p
 }
@@ -184,6 +213,11 @@ fn crash_of_the_master_moves_the_vip_to_the_backup() {
     );
     let o = p.lab.exec("client", &["ping", "-c", "1", "-W", "1", VIP]);
     assert!(o.status.success(), "ping {VIP} through the new master");
+    assert_eq!(
+        arp_answers_for(&p.lab, LIP),
+        vec![p.nodes[1].mac.clone()],
+        "the new master owns the local address\n{logs}"
+    );
 }
 
 #[test]

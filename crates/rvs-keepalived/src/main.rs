@@ -158,6 +158,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    rt.standby_laddrs();
     let services = match Services::start(cfg, socket_transport()) {
         Ok(s) => s,
         Err(e) => {

@@ -268,8 +268,7 @@ pub fn format_laddrs(groups: &[LaddrGroup], title_always: bool) -> String {
         };
         let _ = writeln!(out, "{name:<20} {:<8} ", g.laddrs.len());
         for l in &g.laddrs {
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "{:<20} {:<8} {:<20} {:<10} {:<10}",
                 "",
                 "",
@@ -277,6 +276,12 @@ pub fn format_laddrs(groups: &[LaddrGroup], title_always: bool) -> String {
                 l.conflicts,
                 l.conns
             );
+            if l.standby {
+                // Owned by the master of the pair, not announced here.
+                let _ = writeln!(out, "{line} standby");
+            } else {
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
     out

@@ -307,6 +307,7 @@ fn laddrs_like_the_tutorial() {
                 dev: "dpdk0".into(),
                 conflicts: 0,
                 conns: 0,
+                standby: false,
             })
             .collect(),
     };
@@ -382,6 +383,7 @@ fn apply_all(reqs: &[Request]) -> (Vec<ServiceInfo>, Vec<LaddrGroup>) {
                     dev: dev.clone(),
                     conflicts: 0,
                     conns: 0,
+                    standby: false,
                 };
                 match laddrs.iter_mut().find(|g| &g.key == key) {
                     Some(g) => g.laddrs.push(info),
@@ -441,6 +443,7 @@ fn save_restore_round_trip() {
                 dev: "dpdk0".into(),
                 conflicts: 3,
                 conns: 9,
+                standby: false,
             })
             .collect(),
     }];

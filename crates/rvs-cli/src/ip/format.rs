@@ -33,19 +33,20 @@ fn or_any(a: Option<IpAddr>, like: &IpAddr) -> IpAddr {
 }
 
 /// `rvsip addr show`, as dpip:
-/// `inet 10.0.0.100/32 scope global dpdk1` then
+/// `inet 10.0.0.100/32 scope global dpdk1[ standby]` then
 /// `     valid_lft forever preferred_lft forever[ sa_used U sa_free F sa_miss M]`.
 pub fn format_addrs(addrs: &[AddrInfo]) -> String {
     let mut out = String::new();
     for a in addrs {
         let _ = writeln!(
             out,
-            "{} {}/{} scope {} {}",
+            "{} {}/{} scope {} {}{}",
             family(&a.addr),
             a.addr,
             a.plen,
             scope_name(a.scope),
-            a.dev
+            a.dev,
+            if a.standby { " standby" } else { "" }
         );
         out.push_str("     valid_lft forever preferred_lft forever");
         if let Some((used, free, miss)) = a.sapool {

@@ -294,6 +294,7 @@ fn addr_show_like_the_tutorial() {
         dev: dev.into(),
         scope: Scope::Global,
         sapool,
+        standby: false,
     };
     let got = format_addrs(&[
         a("10.0.0.100", "dpdk1", None),
@@ -311,10 +312,11 @@ inet 192.168.100.200/32 scope global dpdk0
         dev: "dpdk0".into(),
         scope: Scope::Global,
         sapool: None,
+        standby: true,
     };
     assert_eq!(
         format_addrs(&[v6]),
-        "inet6 2001:db8::1/64 scope global dpdk0\n     valid_lft forever preferred_lft forever\n"
+        "inet6 2001:db8::1/64 scope global dpdk0 standby\n     valid_lft forever preferred_lft forever\n"
     );
 }
 

@@ -41,7 +41,6 @@ const UNSUPPORTED_GLOBAL: &[&str] = &[
     "vrrp_iptables",
     "vrrp_ipsets",
     "lvs_flush",
-    "lvs_sync_daemon",
     "dynamic_interfaces",
     "default_interface",
     "vrrp_lower_prio_no_advert",
@@ -142,6 +141,7 @@ fn global_defs(
             "notification_email_from" => g.notification_email_from = Some(st.rest(1)),
             "smtp_server" => g.smtp_server = Some(st.rest(1)),
             "smtp_connect_timeout" => g.smtp_connect_timeout = Some(st.rest(1)),
+            "lvs_sync_daemon" => g.lvs_sync_daemon = Some(lvs_sync_daemon(st, ctx)?),
             "smtp_helo_name" | "smtp_alert" | "smtp_alert_vrrp" | "smtp_alert_checker"
             | "no_email_faults" => {}
             kw if UNSUPPORTED_GLOBAL.contains(&kw) => ctx.unsupported(st),
@@ -149,6 +149,41 @@ fn global_defs(
         }
     }
     Ok(())
+}
+
+/// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port P] [ttl T] [group IP]`.
+fn lvs_sync_daemon(st: &Stmt, ctx: &mut Ctx) -> Result<LvsSyncDaemon, ConfError> {
+    let mut d = LvsSyncDaemon {
+        interface: st.arg(1)?.to_string(),
+        instance: st.arg(2)?.to_string(),
+        syncid: 0,
+        port: None,
+        ttl: None,
+        group: None,
+        loc: st.loc.clone(),
+    };
+    let mut i = 3;
+    while i < st.words.len() {
+        match st.words[i].as_str() {
+            "id" => d.syncid = st.num(i + 1, 0, 255)? as u8,
+            "maxlen" => {
+                st.num(i + 1, 1, 65507)?;
+            }
+            "port" => d.port = Some(st.port(i + 1)?),
+            "ttl" => d.ttl = Some(st.num(i + 1, 1, 255)? as u8),
+            "group" => match st.ip(i + 1)? {
+                std::net::IpAddr::V4(a) if a.is_multicast() => d.group = Some(a),
+                _ => return Err(st.err("group needs an IPv4 multicast address")),
+            },
+            other => {
+                ctx.warn(st, format!("unknown option '{other}' ignored"));
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    Ok(d)
 }
 
 /// The name of a named block (`KEYWORD NAME { ... }`).
@@ -232,6 +267,15 @@ fn check_refs(cfg: &Config, ctx: &Ctx) -> Result<(), ConfError> {
 /// Names of groups, scripts and instances are unique; so is a VRID per
 /// interface and address family.
 fn check_names(cfg: &Config) -> Result<(), ConfError> {
+    if let Some(d) = &cfg.global.lvs_sync_daemon {
+        if cfg.vrrp_instance(&d.instance).is_none() {
+            return Err(ConfError::new(
+                &d.loc,
+                "lvs_sync_daemon",
+                format!("no vrrp_instance named '{}'", d.instance),
+            ));
+        }
+    }
     let l = cfg.laddr_groups.iter().map(|g| (&g.name, &g.loc));
     unique("local_address_group", l)?;
     let d = cfg.deny_address_groups.iter().map(|g| (&g.name, &g.loc));

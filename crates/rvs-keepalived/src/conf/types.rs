@@ -75,6 +75,32 @@ pub struct GlobalDefs {
     pub smtp_server: Option<String>,
     /// `smtp_connect_timeout`: accepted, not used.
     pub smtp_connect_timeout: Option<String>,
+    /// `lvs_sync_daemon IFACE VRRP_INSTANCE [id N] [port P] [ttl T] [group IP]`:
+    /// rvsd's connection sync, following the instance's state.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// `lvs_sync_daemon <INTERFACE> <VRRP_INSTANCE> [id <SYNC_ID>] [maxlen <LEN>]
+/// [port <PORT>] [ttl <TTL>] [group <IP ADDR>]` (keepalived.conf(5)): the
+/// sync daemon runs as master while the instance is MASTER, as backup
+/// otherwise. `maxlen` is accepted and ignored (rvsd sizes messages from
+/// the interface's MTU).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvsSyncDaemon {
+    /// The kernel interface the stream goes over.
+    pub interface: String,
+    /// The `vrrp_instance` whose state it follows.
+    pub instance: String,
+    /// `id` (0..=255, default 0).
+    pub syncid: u8,
+    /// `port` (default rvsd's, 8848).
+    pub port: Option<u16>,
+    /// `ttl` (default 1).
+    pub ttl: Option<u8>,
+    /// `group` (default 224.0.0.81).
+    pub group: Option<Ipv4Addr>,
+    /// Where it is written.
+    pub loc: Loc,
 }
 
 impl Default for GlobalDefs {
@@ -89,6 +115,7 @@ impl Default for GlobalDefs {
             notification_email_from: None,
             smtp_server: None,
             smtp_connect_timeout: None,
+            lvs_sync_daemon: None,
         }
     }
 }

@@ -129,6 +129,7 @@ impl FakeRvsd {
                     dev: dev.clone(),
                     conflicts: 0,
                     conns: 0,
+                    standby: false,
                 });
             }
             Request::DelLaddr { key, addr, dev } => {

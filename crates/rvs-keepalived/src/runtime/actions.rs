@@ -1,6 +1,7 @@
 //! Carrying out the state machine's [`Action`]s: the VIPs in rvsd through
-//! the control API, gratuitous ARP / unsolicited NA on the kni device, the
-//! notify scripts.
+//! the control API, the local addresses active or standby, the sync daemon
+//! ([`super::sync`]) on every transition, gratuitous ARP / unsolicited NA
+//! on the kni device, the notify scripts.
 
 use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
@@ -32,6 +33,8 @@ pub struct Target<'a> {
     pub kni: &'a str,
     /// The rvs port the VIPs go on (`dpdk_interface`).
     pub port: &'a str,
+    /// `lvs_sync_daemon`, when it follows this instance.
+    pub sync: Option<&'a crate::conf::LvsSyncDaemon>,
 }
 
 /// Carries out the actions (sending adverts is the caller's: it owns the
@@ -58,10 +61,15 @@ impl Executor {
     pub fn run(&mut self, t: &Target<'_>, a: &Action) {
         match a {
             Action::Transition { from, to } => {
-                log::info(&format!("VRRP_Instance({}) {from} -> {to}", t.instance))
+                log::info(&format!("VRRP_Instance({}) {from} -> {to}", t.instance));
+                if let Some(d) = t.sync {
+                    super::sync::follow(t.instance, d, *to);
+                }
             }
             Action::AddVips(v) => v.iter().for_each(|v| add_vip(t, v)),
             Action::RemoveVips(v) => v.iter().for_each(|v| del_vip(t, v)),
+            Action::ActivateLaddrs(v) => set_standby(t, v, false),
+            Action::StandbyLaddrs(v) => set_standby(t, v, true),
             Action::Announce { addresses, repeat } => announce(t, addresses, *repeat),
             Action::RunScript { script, args } => self.script(t, script, args),
             Action::SendAdvert { .. } => {}
@@ -112,6 +120,27 @@ fn add_vip(t: &Target<'_>, v: &VirtualAddress) {
         }
         Ok(r) => log::warn(&format!("adding {} on {dev}: rvsd answered {r:?}", v.addr)),
         Err(e) => log::warn(&format!("adding {} on {dev}: {e}", v.addr)),
+    }
+}
+
+/// Local addresses standby (the backup's) or active (the master's).
+fn set_standby(t: &Target<'_>, addrs: &[IpAddr], standby: bool) {
+    let req = Request::SetAddrStandby {
+        addrs: addrs.to_vec(),
+        standby,
+    };
+    let what = if standby { "standby" } else { "active" };
+    let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    match rvsd_call(&req) {
+        Ok(Reply::Ok) => log::info(&format!(
+            "VRRP_Instance({}) local addresses {} {what}",
+            t.instance,
+            list.join(" ")
+        )),
+        Ok(r) => log::warn(&format!(
+            "setting local addresses {what}: rvsd answered {r:?}"
+        )),
+        Err(e) => log::warn(&format!("setting local addresses {what}: {e}")),
     }
 }
 

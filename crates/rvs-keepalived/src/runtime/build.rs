@@ -15,6 +15,8 @@ pub struct RunConf {
     pub vrrp: InstanceConf,
     /// `dpdk_interface` (the rvs port; without it, `interface`).
     pub port: String,
+    /// `lvs_sync_daemon`, when it follows this instance.
+    pub sync: Option<conf::LvsSyncDaemon>,
 }
 
 /// Builds the configuration of `vi`; `iface_addr` finds an interface's
@@ -67,6 +69,11 @@ pub fn run_conf(
             dev: v.dev.clone(),
         })
         .collect();
+    let port = vi
+        .dpdk_interface
+        .clone()
+        .unwrap_or_else(|| vi.interface.clone());
+    c.owned_addresses = owned_addresses(vi, cfg, &port);
     c.unicast_peers = vi.unicast_peers.clone();
     c.auth = vi
         .auth
@@ -85,13 +92,37 @@ pub fn run_conf(
     c.notify = notify(&vi.notify);
     c.garp = garp(&vi.garp);
     c.validate().map_err(|e| format!("{at}: {e}"))?;
+    let sync = cfg
+        .global
+        .lvs_sync_daemon
+        .as_ref()
+        .filter(|d| d.instance == vi.name)
+        .cloned();
     Ok(RunConf {
         vrrp: c,
-        port: vi
-            .dpdk_interface
-            .clone()
-            .unwrap_or_else(|| vi.interface.clone()),
+        port,
+        sync,
     })
+}
+
+/// The addresses only the master answers for
+/// ([`InstanceConf::owned_addresses`]): the VIPs of `vi` on rvs port `port`,
+/// then every address of the `local_address_group`s on `port`, once each.
+pub fn owned_addresses(vi: &VrrpInstance, cfg: &Config, port: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for v in &vi.virtual_ipaddress {
+        if v.dev.as_deref().is_none_or(|d| d == port) && !out.contains(&v.addr) {
+            out.push(v.addr);
+        }
+    }
+    for g in &cfg.laddr_groups {
+        for (a, dev) in &g.addrs {
+            if dev == port && !out.contains(a) {
+                out.push(*a);
+            }
+        }
+    }
+    out
 }
 
 fn script_tracker(t: &conf::Tracked, cfg: &Config) -> Tracked {
@@ -151,6 +182,12 @@ mod tests {
             rc.vrrp.virtual_addresses,
             vec![VirtualAddress::host("192.168.100.254".parse().unwrap())]
         );
+        let owned: Vec<IpAddr> = ["192.168.100.254", "192.168.100.200", "192.168.100.201"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(rc.vrrp.owned_addresses, owned, "VIP and laddr_g1 on dpdk0");
+        assert_eq!(rc.sync, None, "no lvs_sync_daemon in the tutorial");
     }
 
     #[test]

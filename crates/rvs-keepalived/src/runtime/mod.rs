@@ -30,6 +30,7 @@ pub mod actions;
 pub mod build;
 pub mod log;
 pub mod net;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,6 +110,25 @@ impl Runtime {
 
     fn now(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// Marks every instance's local addresses standby in rvsd, before the
+    /// virtual servers are applied: no node answers ARP for them until it
+    /// is master (the instances' startup does the same, later).
+    pub fn standby_laddrs(&mut self) {
+        for s in &self.slots {
+            let v = &s.run.vrrp.owned_addresses;
+            if v.is_empty() {
+                continue;
+            }
+            let target = actions::Target {
+                instance: &s.run.vrrp.name,
+                kni: &s.run.vrrp.interface,
+                port: &s.run.port,
+                sync: None,
+            };
+            self.exec.run(&target, &Action::StandbyLaddrs(v.clone()));
+        }
     }
 
     /// Opens the sockets and starts every instance.
@@ -298,6 +318,7 @@ impl Runtime {
             instance: &c.name,
             kni: &c.interface,
             port: &s.run.port,
+            sync: s.run.sync.as_ref(),
         };
         for a in &out {
             if let Action::SendAdvert {

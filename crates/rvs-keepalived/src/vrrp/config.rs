@@ -168,6 +168,12 @@ pub struct InstanceConf {
     pub src: IpAddr,
     /// `virtual_ipaddress`, all of the family of `src`.
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// The addresses rvs must answer ARP/ND for only while this node is
+    /// MASTER: the local addresses (`local_address_group`) on the
+    /// instance's rvs port, and the VIPs (rvs answers for a virtual
+    /// server's VIP whenever a route leads to it, even with the address
+    /// removed). Active while MASTER, standby otherwise.
+    pub owned_addresses: Vec<IpAddr>,
     /// `unicast_peer` (empty: multicast to 224.0.0.18 / ff02::12).
     pub unicast_peers: Vec<IpAddr>,
     /// `authentication { auth_type PASS auth_pass ... }` (VRRPv2 only).
@@ -203,6 +209,7 @@ impl InstanceConf {
             interface: interface.to_string(),
             src,
             virtual_addresses: Vec::new(),
+            owned_addresses: Vec::new(),
             unicast_peers: Vec::new(),
             auth: Auth::None,
             checksum_mode: ChecksumMode::Rfc,

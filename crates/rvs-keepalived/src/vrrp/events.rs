@@ -102,6 +102,13 @@ pub enum Action {
     AddVips(Vec<VirtualAddress>),
     /// Remove the virtual addresses from rvsd.
     RemoveVips(Vec<VirtualAddress>),
+    /// Make the owned addresses (local addresses and VIPs,
+    /// [`crate::vrrp::InstanceConf::owned_addresses`]) active in rvsd
+    /// (answered for in ARP/ND): this node is master. Never empty.
+    ActivateLaddrs(Vec<IpAddr>),
+    /// Make the owned addresses standby in rvsd (configured, not answered
+    /// for): the master of the pair owns them. Never empty.
+    StandbyLaddrs(Vec<IpAddr>),
     /// Send `repeat` gratuitous ARPs (IPv4) / unsolicited neighbour
     /// advertisements (IPv6) for each address, from the rvs port.
     Announce {

@@ -340,6 +340,9 @@ impl Instance {
         self.send_adverts(self.priority, out);
         self.adver_at = Some(now + self.interval_ms());
         out.push(Action::AddVips(self.conf.virtual_addresses.clone()));
+        if !self.conf.owned_addresses.is_empty() {
+            out.push(Action::ActivateLaddrs(self.conf.owned_addresses.clone()));
+        }
         let g = self.conf.garp;
         self.announce(g.master_repeat, out);
         if g.master_delay_ms > 0 {
@@ -359,7 +362,7 @@ impl Instance {
         self.set_state(State::Backup, out);
         match from {
             State::Master => self.release_vips(out),
-            State::Init => out.push(Action::RemoveVips(self.conf.virtual_addresses.clone())),
+            State::Init => self.drop_addresses(out),
             _ => {}
         }
         self.stop_timers();
@@ -375,7 +378,7 @@ impl Instance {
                 self.send_adverts(0, out);
                 self.release_vips(out);
             }
-            State::Init => out.push(Action::RemoveVips(self.conf.virtual_addresses.clone())),
+            State::Init => self.drop_addresses(out),
             _ => {}
         }
         self.stop_timers();
@@ -384,19 +387,31 @@ impl Instance {
     }
 
     fn release_vips(&mut self, out: &mut Vec<Action>) {
-        out.push(Action::RemoveVips(self.conf.virtual_addresses.clone()));
+        self.drop_addresses(out);
         self.stats.released_master += 1;
     }
 
+    /// The VIPs removed and the local addresses made standby.
+    fn drop_addresses(&self, out: &mut Vec<Action>) {
+        out.push(Action::RemoveVips(self.conf.virtual_addresses.clone()));
+        if !self.conf.owned_addresses.is_empty() {
+            out.push(Action::StandbyLaddrs(self.conf.owned_addresses.clone()));
+        }
+    }
+
     fn announce(&self, repeat: u32, out: &mut Vec<Action>) {
-        if repeat == 0 || self.conf.virtual_addresses.is_empty() {
+        let c = &self.conf;
+        if repeat == 0 || (c.virtual_addresses.is_empty() && c.owned_addresses.is_empty()) {
             return;
         }
-        let addresses = self.conf.virtual_addresses.iter().map(|v| v.addr);
-        out.push(Action::Announce {
-            addresses: addresses.collect(),
-            repeat,
-        });
+        let vips = c.virtual_addresses.iter().map(|v| v.addr);
+        let mut addresses: Vec<IpAddr> = vips.collect();
+        for a in &c.owned_addresses {
+            if !addresses.contains(a) {
+                addresses.push(*a);
+            }
+        }
+        out.push(Action::Announce { addresses, repeat });
     }
 
     /// Sends an advert with `priority` to the group or to every peer.

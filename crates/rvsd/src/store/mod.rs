@@ -137,6 +137,8 @@ pub struct Store {
     addrs: Vec<AddrEntry>,
     routes: Vec<RouteEntry>,
     neigh: Vec<NeighEntry>,
+    /// Addresses marked standby (`SetAddrStandby`), configured or not.
+    standby: HashSet<Addr>,
     rates: HashMap<RateObj, Samples>,
 }
 
@@ -226,6 +228,7 @@ impl Store {
             addrs: Vec::new(),
             routes: Vec::new(),
             neigh: Vec::new(),
+            standby: HashSet::new(),
             rates: HashMap::new(),
         }
     }
@@ -260,6 +263,10 @@ impl Store {
             Request::DelRoute { prefix, plen } => self.del_route(prefix, *plen),
             Request::AddNeigh { addr, mac, dev } => self.add_neigh(addr, mac, dev),
             Request::DelNeigh { addr, dev } => self.del_neigh(addr, dev),
+            Request::SetAddrStandby { addrs, standby } => {
+                self.set_standby(addrs, *standby);
+                Ok(())
+            }
             other => Err(invalid(format!(
                 "{} does not change the configuration; the store only applies changes",
                 op_name(other)
@@ -308,6 +315,22 @@ impl Store {
 
     fn port_mtu(&self, port: PortId) -> u16 {
         self.ports.get(usize::from(port)).map_or(1500, |p| p.mtu)
+    }
+
+    /// Marks `addrs` standby or active (see [`Request::SetAddrStandby`]).
+    fn set_standby(&mut self, addrs: &[IpAddr], standby: bool) {
+        for a in addrs {
+            if standby {
+                self.standby.insert(Addr::from(*a));
+            } else {
+                self.standby.remove(&Addr::from(*a));
+            }
+        }
+    }
+
+    /// Whether `a` is marked standby.
+    fn is_standby(&self, a: &Addr) -> bool {
+        self.standby.contains(a)
     }
 
     /// Whether some service uses `a` as a local address.
@@ -396,6 +419,7 @@ impl Store {
             self.timeouts,
             self.conf.clone(),
         )
+        .with_standby(self.standby.iter().copied().collect())
     }
 
     /// Steering inputs for the I/O layer: the IPv4 addresses with a port pool

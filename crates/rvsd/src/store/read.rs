@@ -111,6 +111,7 @@ impl Store {
                             dev: l.dev.clone(),
                             conflicts: miss,
                             conns: used,
+                            standby: self.is_standby(&l.laddr.addr),
                         }
                     })
                     .collect(),
@@ -139,6 +140,7 @@ impl Store {
                 scope: Scope::Global,
                 sapool: (e.sapool || laddrs.contains(&e.addr))
                     .then(|| usage(&e.addr).unwrap_or((0, 0, 0))),
+                standby: self.is_standby(&e.addr),
             })
             .collect())
     }

@@ -41,6 +41,33 @@ fn arp_answered_for_owned_addresses_on_their_port_only() {
 }
 
 #[test]
+fn arp_not_answered_for_a_standby_local_address() {
+    let mut w = worker(lab::tutorial_fnat(1).with_standby(vec![LIP]));
+    let rs = lab::rs_ip(0);
+    let req = arp_frame(1, Mac::BROADCAST, lab::rs_mac(0), rs, Mac::ZERO, LIP);
+    let (v, _) = run(&mut w, &req, LAN, 0);
+    assert!(
+        !matches!(v, Verdict::Transmit(_)),
+        "standby LIP answered: {v:?}"
+    );
+    // The other addresses of the port are still answered.
+    let req = arp_frame(
+        1,
+        Mac::BROADCAST,
+        lab::rs_mac(0),
+        rs,
+        Mac::ZERO,
+        lab::LAN_IP,
+    );
+    let (v, _) = run(&mut w, &req, LAN, 0);
+    assert_eq!(v, Verdict::Transmit(LAN));
+    // Active again: answered.
+    let mut w = worker(lab::tutorial_fnat(1).with_standby(vec![]));
+    let req = arp_frame(1, Mac::BROADCAST, lab::rs_mac(0), rs, Mac::ZERO, LIP);
+    assert_eq!(run(&mut w, &req, LAN, 0).0, Verdict::Transmit(LAN));
+}
+
+#[test]
 fn ping_to_vip_is_answered() {
     let mut w = worker(lab::tutorial_fnat(1));
     let req = FrameSpec {

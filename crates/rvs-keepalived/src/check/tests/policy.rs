@@ -93,6 +93,7 @@ fn a_down_real_server_costs_one_edit_dest_through_the_reconciler() {
                 dev: dev.clone(),
                 conflicts: 0,
                 conns: 0,
+                standby: false,
             })
             .collect(),
     }];

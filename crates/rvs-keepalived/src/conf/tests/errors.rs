@@ -174,3 +174,13 @@ fn unterminated_quote() {
     let e = err("vrrp_script s {\n script \"/bin/true\n}\n");
     assert_eq!(at(&e), (2, "script"));
 }
+
+#[test]
+fn lvs_sync_daemon_names_an_existing_instance() {
+    // Line 9 is `router_id DPVS_DEVEL` inside global_defs.
+    let e = err(&tutorial_with(9, "lvs_sync_daemon sync0 VI_9 id 7"));
+    assert_eq!(at(&e), (9, "lvs_sync_daemon"));
+    assert_eq!(e.message, "no vrrp_instance named 'VI_9'");
+    let e = err(&tutorial_with(9, "lvs_sync_daemon sync0 VI_1 id 300"));
+    assert_eq!(at(&e), (9, "lvs_sync_daemon"));
+}

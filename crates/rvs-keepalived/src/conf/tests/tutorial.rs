@@ -213,3 +213,29 @@ fn tutorial_wanted_services_are_the_tutorials_ipvsadm_ln() {
     let backup = parse_str(&tutorial_backup(), TUTORIAL_NAME).unwrap().config;
     assert_eq!(wanted_services(&backup).unwrap(), w);
 }
+
+#[test]
+fn lvs_sync_daemon_in_global_defs() {
+    let text = TUTORIAL.replacen(
+        "router_id DPVS_DEVEL",
+        "router_id DPVS_DEVEL\nlvs_sync_daemon sync0 VI_1 id 7 maxlen 1400 port 9000 ttl 2 group 224.0.0.99",
+        1,
+    );
+    let Loaded { config, warnings } = parse_str(&text, TUTORIAL_NAME).unwrap();
+    assert_eq!(warnings, vec![], "lvs_sync_daemon is understood");
+    let d = config.global.lvs_sync_daemon.expect("parsed");
+    assert_eq!(
+        (d.interface.as_str(), d.instance.as_str(), d.syncid),
+        ("sync0", "VI_1", 7)
+    );
+    assert_eq!((d.port, d.ttl), (Some(9000), Some(2)));
+    assert_eq!(d.group, Some("224.0.0.99".parse().unwrap()));
+    let plain = TUTORIAL.replacen("router_id DPVS_DEVEL", "lvs_sync_daemon sync0 VI_1", 1);
+    let d = parse_str(&plain, TUTORIAL_NAME)
+        .unwrap()
+        .config
+        .global
+        .lvs_sync_daemon
+        .unwrap();
+    assert_eq!((d.syncid, d.port, d.group), (0, None, None));
+}

@@ -38,6 +38,15 @@ fn render(a: &Action) -> String {
         Action::SendAdvert { dst, priority, .. } => format!("send {dst} prio {priority}"),
         Action::AddVips(v) => format!("add {}", list(v)),
         Action::RemoveVips(v) => format!("remove {}", list(v)),
+        Action::ActivateLaddrs(v) | Action::StandbyLaddrs(v) => {
+            let s: Vec<String> = v.iter().map(|a| a.to_string()).collect();
+            let what = matches!(a, Action::ActivateLaddrs(_));
+            format!(
+                "{} {}",
+                if what { "activate" } else { "standby" },
+                s.join(",")
+            )
+        }
         Action::Announce { addresses, repeat } => {
             let s: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
             format!("garp {} x{repeat}", s.join(","))

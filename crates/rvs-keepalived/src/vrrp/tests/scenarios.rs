@@ -558,3 +558,49 @@ fn a_different_address_count_is_counted_but_the_advert_is_used() {
     assert_eq!(b.address_list_errors, b.adverts_received);
     assert!(b.adverts_received > 0);
 }
+
+/// The local-address actions node `i` took, in order: true = activate.
+fn laddr_moves(net: &Net, i: usize) -> Vec<bool> {
+    let moves = net.nodes[i].log.iter().filter_map(|(_, a)| match a {
+        Action::ActivateLaddrs(v) | Action::StandbyLaddrs(v) => {
+            assert_eq!(v, &[ip("192.168.100.200"), ip("192.168.100.201")]);
+            Some(matches!(a, Action::ActivateLaddrs(_)))
+        }
+        _ => None,
+    });
+    moves.collect()
+}
+
+#[test]
+fn local_addresses_follow_the_master_and_are_announced_with_the_vips() {
+    let with_laddrs = |mut c: InstanceConf| {
+        c.owned_addresses = vec![ip("192.168.100.200"), ip("192.168.100.201")];
+        c
+    };
+    let mut net = Net::new(vec![with_laddrs(conf(1, 150)), with_laddrs(conf(2, 100))]);
+    net.start(0);
+    net.start(1);
+    net.run_until(10_000);
+    // Both start standby; the master makes them active.
+    assert_eq!(laddr_moves(&net, 0), [false, true]);
+    assert_eq!(laddr_moves(&net, 1), [false]);
+    let announced = net.nodes[0].log.iter().any(|(_, a)| {
+        matches!(a, Action::Announce { addresses, .. }
+            if addresses == &[ip(VIP), ip("192.168.100.200"), ip("192.168.100.201")])
+    });
+    assert!(announced, "the master announces VIP and local addresses");
+    net.kill(0);
+    net.run_until_state(1, State::Master, 20_000)
+        .expect("takeover");
+    assert_eq!(
+        laddr_moves(&net, 1),
+        [false, true],
+        "the new master takes them"
+    );
+    net.event(1, Event::Shutdown);
+    assert_eq!(
+        laddr_moves(&net, 1),
+        [false, true, false],
+        "stopping: standby"
+    );
+}

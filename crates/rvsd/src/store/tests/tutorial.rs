@@ -355,3 +355,48 @@ fn ospf_section_kni_host_route() {
     let r = snap.routes.lookup(&a("172.10.0.2")).unwrap();
     assert_eq!((r.port, r.scope), (1, CoreScope::KniHost));
 }
+
+#[test]
+fn standby_local_address_is_configured_listed_and_not_owned() {
+    let mut s = store();
+    // Marked before it exists (rvs-keepalived may run before its services
+    // are applied): the mark waits for the address.
+    let lip = ip("192.168.100.200");
+    s.apply(&Request::SetAddrStandby {
+        addrs: vec![lip],
+        standby: true,
+    })
+    .unwrap();
+    run(&mut s, &fnat_two_arm());
+    let snap = s.snapshot();
+    assert!(
+        snap.pool_addrs().contains(&a("192.168.100.200")),
+        "pool kept"
+    );
+    assert_eq!(snap.services[0].laddrs.len(), 1, "still a local address");
+    assert!(
+        !snap.owns(&a("192.168.100.200"), 0),
+        "standby: no ARP answer"
+    );
+    assert!(snap.owns(&a("10.0.0.100"), 1), "the VIP is not touched");
+    let g = s.list_laddrs(None, |_| (0, SA_FREE, 0)).unwrap();
+    assert!(g[0].laddrs[0].standby, "-G shows it standby");
+    let addrs = s.list_addrs(None, |_| None).unwrap();
+    let lip_info = addrs.iter().find(|i| i.addr == lip).unwrap();
+    assert!(lip_info.standby, "addr show shows it standby");
+    assert!(
+        !addrs
+            .iter()
+            .find(|i| i.addr == ip("10.0.0.100"))
+            .unwrap()
+            .standby
+    );
+
+    s.apply(&Request::SetAddrStandby {
+        addrs: vec![lip],
+        standby: false,
+    })
+    .unwrap();
+    assert!(s.snapshot().owns(&a("192.168.100.200"), 0), "active again");
+    assert!(!s.list_laddrs(None, |_| (0, SA_FREE, 0)).unwrap()[0].laddrs[0].standby);
+}
