@@ -17,6 +17,22 @@ pub struct RunConf {
     pub port: String,
     /// `lvs_sync_daemon`, when it follows this instance.
     pub sync: Option<conf::LvsSyncDaemon>,
+    /// The `vrrp_script`s it tracks (directly or through its sync group),
+    /// with `loc` cleared: moving a block in the file is no change.
+    pub scripts: Vec<conf::VrrpScript>,
+    /// The `vrrp_sync_group` it belongs to.
+    pub group: Option<GroupConf>,
+}
+
+/// A `vrrp_sync_group` as the runtime runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupConf {
+    /// The group's name.
+    pub name: String,
+    /// Its member instances.
+    pub members: Vec<String>,
+    /// Its `notify_*` scripts.
+    pub notify: NotifyScripts,
 }
 
 /// Builds the configuration of `vi`; `iface_addr` finds an interface's
@@ -79,16 +95,35 @@ pub fn run_conf(
         .auth
         .as_ref()
         .map_or(Auth::None, |a| Auth::pass(&a.pass).0);
+    let sg = cfg
+        .vrrp_sync_groups
+        .iter()
+        .find(|g| g.group.contains(&vi.name));
+    let sg_ifs = sg.map_or(&[][..], |g| &g.track_interfaces[..]);
+    let sg_scripts = sg.map_or(&[][..], |g| &g.track_scripts[..]);
     c.track_interfaces = vi
         .track_interfaces
         .iter()
+        .chain(sg_ifs)
         .map(|t| Tracked::new(&t.name).weight(t.weight.unwrap_or(0)))
         .collect();
-    c.track_scripts = vi
-        .track_scripts
-        .iter()
-        .map(|t| script_tracker(t, cfg))
-        .collect();
+    let tracked = vi.track_scripts.iter().chain(sg_scripts);
+    c.track_scripts = tracked.clone().map(|t| script_tracker(t, cfg)).collect();
+    let mut scripts: Vec<conf::VrrpScript> = Vec::new();
+    for t in tracked {
+        if let Some(s) = cfg.vrrp_script(&t.name) {
+            if !scripts.iter().any(|x| x.name == s.name) {
+                let mut s = s.clone();
+                s.loc.line = 0;
+                scripts.push(s);
+            }
+        }
+    }
+    let group = sg.map(|g| GroupConf {
+        name: g.name.clone(),
+        members: g.group.clone(),
+        notify: notify(&g.notify),
+    });
     c.notify = notify(&vi.notify);
     c.garp = garp(&vi.garp);
     c.validate().map_err(|e| format!("{at}: {e}"))?;
@@ -102,6 +137,8 @@ pub fn run_conf(
         vrrp: c,
         port,
         sync,
+        scripts,
+        group,
     })
 }
 

@@ -19,8 +19,10 @@
 //! data (reading those from a raw socket takes `recvmsg` with control
 //! messages, which socket2 offers only over uninitialised buffers).
 //!
-//! Not done yet: `vrrp_script` checks are not run (their trackers keep
-//! their initial state); `vrrp_sync_group` members move independently; a
+//! `vrrp_script`s run on threads of their own ([`scripts`]), their
+//! statuses fed to the instances tracking them.
+//!
+//! Not done yet: a
 //! reload that changes an instance restarts it (a master hands over, then
 //! the priorities decide again).
 //!
@@ -30,6 +32,7 @@ pub mod actions;
 pub mod build;
 pub mod log;
 pub mod net;
+pub mod scripts;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -63,6 +66,19 @@ pub struct Runtime {
     rx: Receiver<net::Received>,
     exec: actions::Executor,
     next_link_check: u64,
+    scripts: ScriptFeed,
+}
+
+/// The `vrrp_script` threads and their results' channel.
+struct ScriptFeed {
+    tx: Sender<scripts::Status>,
+    rx: Receiver<scripts::Status>,
+    threads: Option<ScriptThreads>,
+}
+
+struct ScriptThreads {
+    list: Vec<crate::conf::VrrpScript>,
+    threads: scripts::Scripts,
 }
 
 fn iface_addr(name: &str, family: Family) -> Option<std::net::IpAddr> {
@@ -94,6 +110,7 @@ impl Runtime {
             rx,
             exec: actions::Executor::new(),
             next_link_check: 0,
+            scripts: ScriptFeed::new(),
         };
         rt.slots = confs
             .into_iter()
@@ -133,6 +150,7 @@ impl Runtime {
 
     /// Opens the sockets and starts every instance.
     pub fn start(&mut self) {
+        self.refresh_scripts();
         self.check_links();
         for i in 0..self.slots.len() {
             self.feed(i, Event::Startup);
@@ -177,6 +195,7 @@ impl Runtime {
         for i in 0..self.slots.len() {
             self.feed(i, Event::Shutdown);
         }
+        self.scripts.threads = None;
         self.exec.reap();
     }
 
@@ -206,6 +225,7 @@ impl Runtime {
         }
         let first = self.slots.len();
         self.slots.extend(fresh);
+        self.refresh_scripts();
         self.check_links();
         for i in first..self.slots.len() {
             self.feed(i, Event::Startup);
@@ -213,6 +233,7 @@ impl Runtime {
     }
 
     fn tick(&mut self) {
+        self.script_results();
         let now = self.now();
         if now >= self.next_link_check {
             self.check_links();
@@ -344,5 +365,56 @@ impl Runtime {
             .iter()
             .map(|s| (s.run.vrrp.name.clone(), s.inst.state()))
             .collect()
+    }
+}
+
+impl ScriptFeed {
+    fn new() -> ScriptFeed {
+        let (tx, rx) = channel();
+        ScriptFeed {
+            tx,
+            rx,
+            threads: None,
+        }
+    }
+}
+
+impl Runtime {
+    /// Runs the `vrrp_script`s the instances track; restarts the threads
+    /// when that list changed (a reload).
+    fn refresh_scripts(&mut self) {
+        let mut list: Vec<crate::conf::VrrpScript> = Vec::new();
+        for s in self.slots.iter().flat_map(|s| &s.run.scripts) {
+            if !list.iter().any(|x| x.name == s.name) {
+                list.push(s.clone());
+            }
+        }
+        if self
+            .scripts
+            .threads
+            .as_ref()
+            .is_some_and(|t| t.list == list)
+        {
+            return;
+        }
+        if let Some(mut old) = self.scripts.threads.take() {
+            old.threads.stop();
+        }
+        while self.scripts.rx.try_recv().is_ok() {}
+        let threads = scripts::Scripts::start(&list, self.scripts.tx.clone());
+        self.scripts.threads = Some(ScriptThreads { list, threads });
+    }
+
+    /// Feeds the scripts' status changes to every instance.
+    fn script_results(&mut self) {
+        while let Ok(st) = self.scripts.rx.try_recv() {
+            for i in 0..self.slots.len() {
+                let ev = Event::Script {
+                    name: &st.name,
+                    ok: st.ok,
+                };
+                self.feed(i, ev);
+            }
+        }
     }
 }
