@@ -20,7 +20,8 @@
 //! messages, which socket2 offers only over uninitialised buffers).
 //!
 //! `vrrp_script`s run on threads of their own ([`scripts`]), their
-//! statuses fed to the instances tracking them.
+//! statuses fed to the instances tracking them. The members of a
+//! `vrrp_sync_group` move together ([`crate::vrrp::SyncGroup`]).
 //!
 //! Not done yet: a
 //! reload that changes an instance restarts it (a master hands over, then
@@ -30,6 +31,7 @@
 
 pub mod actions;
 pub mod build;
+mod groups;
 pub mod log;
 pub mod net;
 pub mod scripts;
@@ -67,6 +69,7 @@ pub struct Runtime {
     exec: actions::Executor,
     next_link_check: u64,
     scripts: ScriptFeed,
+    groups: Vec<crate::vrrp::SyncGroup>,
 }
 
 /// The `vrrp_script` threads and their results' channel.
@@ -111,6 +114,7 @@ impl Runtime {
             exec: actions::Executor::new(),
             next_link_check: 0,
             scripts: ScriptFeed::new(),
+            groups: Vec::new(),
         };
         rt.slots = confs
             .into_iter()
@@ -151,6 +155,7 @@ impl Runtime {
     /// Opens the sockets and starts every instance.
     pub fn start(&mut self) {
         self.refresh_scripts();
+        self.refresh_groups();
         self.check_links();
         for i in 0..self.slots.len() {
             self.feed(i, Event::Startup);
@@ -226,6 +231,7 @@ impl Runtime {
         let first = self.slots.len();
         self.slots.extend(fresh);
         self.refresh_scripts();
+        self.refresh_groups();
         self.check_links();
         for i in first..self.slots.len() {
             self.feed(i, Event::Startup);
@@ -330,6 +336,7 @@ impl Runtime {
     }
 
     fn feed(&mut self, i: usize, ev: Event<'_>) {
+        let own = !matches!(ev, Event::Sync { .. });
         let now = self.now();
         let mut out = Vec::new();
         self.slots[i].inst.handle(now, ev, &mut out);
@@ -356,6 +363,9 @@ impl Runtime {
             } else {
                 self.exec.run(&target, a);
             }
+        }
+        if own {
+            self.follow_group(i, &out);
         }
     }
 

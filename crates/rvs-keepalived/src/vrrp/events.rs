@@ -75,6 +75,14 @@ pub enum Event<'a> {
     },
     /// Stop (RFC 5798 Shutdown): a master sends a priority-0 advert.
     Shutdown,
+    /// Its `vrrp_sync_group` moves it ([`SyncGroup`](super::SyncGroup)):
+    /// `Fault` holds it in FAULT until another `Sync`; `Backup` releases
+    /// that hold and makes a master a backup; `Master` releases it and
+    /// makes a backup master.
+    Sync {
+        /// Where the group goes.
+        to: State,
+    },
 }
 
 /// An output of the instance, for the runtime to carry out in order.

@@ -72,6 +72,7 @@ pub struct Instance {
     link_up: bool,
     track_if_up: Vec<bool>,
     track_script_ok: Vec<bool>,
+    sync_fault: bool,
     checksum_mode: ChecksumMode,
     master: Option<(IpAddr, u8)>,
     stats: Stats,
@@ -95,6 +96,7 @@ impl Instance {
             link_up: true,
             track_if_up: vec![true; conf.track_interfaces.len()],
             track_script_ok: conf.track_scripts.iter().map(|t| !t.init_fail).collect(),
+            sync_fault: false,
             checksum_mode: conf.checksum_mode,
             master: None,
             stats: Stats::default(),
@@ -179,6 +181,7 @@ impl Instance {
             Event::Link { ifname, up } => self.link(now, ifname, up, out),
             Event::Script { name, ok } => self.script(now, name, ok, out),
             Event::Shutdown => self.shutdown(out),
+            Event::Sync { to } => self.sync(now, to, out),
         }
     }
 
@@ -202,7 +205,7 @@ impl Instance {
     fn evaluate(&self) -> (bool, u8) {
         let ifs = self.conf.track_interfaces.iter().zip(&self.track_if_up);
         let scripts = self.conf.track_scripts.iter().zip(&self.track_script_ok);
-        let mut fault = !self.link_up;
+        let mut fault = !self.link_up || self.sync_fault;
         let mut delta = 0i32;
         for (t, &up) in ifs.chain(scripts) {
             let (f, d) = tracker_effect(t, up);
@@ -294,6 +297,17 @@ impl Instance {
             }
         }
         self.reevaluate(now, out);
+    }
+
+    /// Follows the sync group (see [`Event::Sync`]).
+    fn sync(&mut self, now: u64, to: State, out: &mut Vec<Action>) {
+        self.sync_fault = to == State::Fault;
+        self.reevaluate(now, out);
+        match (self.state, to) {
+            (State::Master, State::Backup) => self.become_backup(now, out),
+            (State::Backup, State::Master) => self.become_master(now, out),
+            _ => {}
+        }
     }
 
     /// Applies a tracking change: FAULT in or out, or a new priority (used

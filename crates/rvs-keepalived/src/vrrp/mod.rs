@@ -21,6 +21,8 @@
 //!   defaults.
 //! - [`events`]: [`Event`], [`Action`], [`State`], [`Stats`].
 //! - [`instance`]: the state machine.
+//! - [`sync_group`]: [`SyncGroup`], members of a `vrrp_sync_group` moved
+//!   together.
 //!
 //! ```
 //! use rvs_keepalived::vrrp::{Action, Event, Instance, InstanceConf, State};
@@ -45,12 +47,14 @@ pub mod config;
 pub mod events;
 pub mod instance;
 pub mod packet;
+pub mod sync_group;
 
 pub use config::{
     ConfError, GarpConf, InitialState, InstanceConf, NotifyScripts, Tracked, VirtualAddress,
 };
 pub use events::{Action, Drops, Event, State, Stats};
 pub use instance::Instance;
+pub use sync_group::SyncGroup;
 
 #[cfg(test)]
 mod tests;

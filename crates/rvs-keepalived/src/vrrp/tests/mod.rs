@@ -6,3 +6,4 @@ mod conformance;
 mod net;
 mod packet;
 mod scenarios;
+mod sync_group;
