@@ -235,4 +235,72 @@ mod tests {
         assert!(e.contains("interface dpdk0.kni has no IPv4 address"), "{e}");
         assert!(e.contains("tutorial-master.conf:"), "{e}");
     }
+
+    const GROUPED: &str = r#"
+vrrp_script chk_a {
+    script "/bin/check a"
+    weight -20
+    fall 3
+}
+vrrp_script chk_b {
+    script /bin/true
+    init_fail
+}
+vrrp_sync_group G1 {
+    group {
+        VI_1
+        VI_2
+    }
+    track_script {
+        chk_b
+    }
+    notify_master /up
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    unicast_src_ip 192.0.2.1
+    virtual_ipaddress {
+        10.0.0.1
+    }
+    track_script {
+        chk_a weight -5
+    }
+}
+vrrp_instance VI_2 {
+    interface eth1
+    virtual_router_id 2
+    priority 100
+    unicast_src_ip 192.0.2.2
+    virtual_ipaddress {
+        10.0.1.1
+    }
+}
+"#;
+
+    #[test]
+    fn tracked_scripts_with_weight_override_and_the_group_reach_the_run_conf() {
+        let cfg = crate::conf::parse_str(GROUPED, "g.conf").unwrap().config;
+        let none = |_: &str, _: Family| None;
+        let vi1 = run_conf(cfg.vrrp_instance("VI_1").unwrap(), &cfg, &none).unwrap();
+        let t = &vi1.vrrp.track_scripts;
+        assert_eq!(t.len(), 2, "own chk_a and the group's chk_b: {t:?}");
+        assert_eq!((t[0].name.as_str(), t[0].weight), ("chk_a", -5));
+        assert_eq!(
+            (t[1].name.as_str(), t[1].weight, t[1].init_fail),
+            ("chk_b", 0, true)
+        );
+        let names: Vec<&str> = vi1.scripts.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["chk_a", "chk_b"]);
+        assert_eq!(vi1.scripts[0].fall, 3);
+        let g = vi1.group.as_ref().expect("VI_1 is in G1");
+        assert_eq!(g.name, "G1");
+        assert_eq!(g.members, ["VI_1", "VI_2"]);
+        assert_eq!(g.notify.master.as_deref(), Some("/up"));
+        let vi2 = run_conf(cfg.vrrp_instance("VI_2").unwrap(), &cfg, &none).unwrap();
+        assert_eq!(vi2.group, vi1.group);
+        let names: Vec<&str> = vi2.scripts.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["chk_b"]);
+    }
 }
