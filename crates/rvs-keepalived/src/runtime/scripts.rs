@@ -14,7 +14,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::conf::VrrpScript;
@@ -121,6 +120,11 @@ pub fn split_command(line: &str) -> Option<Vec<String>> {
 /// Runs `argv` once: whether it exited 0 within `timeout` (killed and a
 /// failure otherwise; a command that cannot start is a failure, logged).
 pub fn run_once(name: &str, argv: &[String], timeout: Duration) -> bool {
+    run_unless(name, argv, timeout, &AtomicBool::new(false))
+}
+
+/// [`run_once`], killing the command early (a failure) when `stop` is set.
+fn run_unless(name: &str, argv: &[String], timeout: Duration, stop: &AtomicBool) -> bool {
     let Some((prog, args)) = argv.split_first() else {
         return false;
     };
@@ -141,6 +145,11 @@ pub fn run_once(name: &str, argv: &[String], timeout: Duration) -> bool {
     loop {
         match child.try_wait() {
             Ok(Some(st)) => return st.success(),
+            Ok(None) if stop.load(Ordering::Relaxed) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
             Ok(None) if Instant::now() >= deadline => {
                 log::warn(&format!(
                     "vrrp_script {name}: timed out after {timeout:?}, killed"
@@ -160,11 +169,11 @@ pub fn run_once(name: &str, argv: &[String], timeout: Duration) -> bool {
     }
 }
 
-/// The threads running the scripts; dropping it stops them (each within
-/// its interval).
+/// The threads running the scripts; dropping it stops them: a script
+/// running is killed, and nothing more is sent.
 pub struct Scripts {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Scripts {
@@ -192,12 +201,12 @@ impl Scripts {
         Scripts { stop, threads }
     }
 
-    /// Stops the threads (waits for the scripts running to end).
+    /// Stops the threads without waiting for them (the VRRP loop must not
+    /// stall): each kills its script, if running, within 10 ms and sends
+    /// nothing more.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.threads.clear();
     }
 }
 
@@ -213,7 +222,10 @@ fn script_loop(s: &VrrpScript, argv: &[String], stop: &AtomicBool, sink: &Sender
     let timeout = s.timeout.unwrap_or(s.interval);
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let success = run_once(&s.name, argv, timeout);
+        let success = run_unless(&s.name, argv, timeout, stop);
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(ok) = counter.record(success) {
             let what = if ok { "succeeded" } else { "failed" };
             log::info(&format!("VRRP_Script({}) {what}", s.name));
@@ -379,5 +391,19 @@ mod tests {
         s.stop();
         let _ = std::fs::remove_file(&flag);
         assert!(back, "file present: out of FAULT, {:?}", vi.state());
+    }
+
+    #[test]
+    fn stopping_neither_waits_for_a_running_script_nor_reports_it() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut slow = script("slow", "sleep 5", false);
+        slow.timeout = Some(Duration::from_secs(10));
+        let mut s = Scripts::start(&[slow], tx);
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        s.stop();
+        assert!(started.elapsed() < Duration::from_millis(100));
+        let got = rx.recv_timeout(Duration::from_secs(1));
+        assert!(got.is_err(), "killed by stop, not a result: {got:?}");
     }
 }
