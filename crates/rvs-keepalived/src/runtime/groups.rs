@@ -66,9 +66,16 @@ impl Runtime {
                 moved = true;
             }
         }
-        if !moved {
+        let states = self.member_states(&members);
+        let wants: Vec<bool> = members
+            .iter()
+            .map(|&m| self.slots[m].inst.wants_master())
+            .collect();
+        let cmds = self.groups[gi].ready(&states, &wants);
+        if !moved && cmds.is_empty() {
             return;
         }
+        self.apply(&members, &cmds);
         for _ in 0..MAX_SETTLE {
             let states = self.member_states(&members);
             let mut acts = Vec::new();

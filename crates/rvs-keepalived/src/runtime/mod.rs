@@ -124,8 +124,9 @@ impl Runtime {
     }
 
     fn slot(run: RunConf) -> Result<Slot, String> {
-        let inst = Instance::new(run.vrrp.clone())
+        let mut inst = Instance::new(run.vrrp.clone())
             .map_err(|e| format!("vrrp_instance {}: {e}", run.vrrp.name))?;
+        inst.set_sync_hold(run.group.is_some());
         Ok(Slot { run, inst })
     }
 

@@ -73,6 +73,8 @@ pub struct Instance {
     track_if_up: Vec<bool>,
     track_script_ok: Vec<bool>,
     sync_fault: bool,
+    sync_hold: bool,
+    wants_master: bool,
     checksum_mode: ChecksumMode,
     master: Option<(IpAddr, u8)>,
     stats: Stats,
@@ -97,6 +99,8 @@ impl Instance {
             track_if_up: vec![true; conf.track_interfaces.len()],
             track_script_ok: conf.track_scripts.iter().map(|t| !t.init_fail).collect(),
             sync_fault: false,
+            sync_hold: false,
+            wants_master: false,
             checksum_mode: conf.checksum_mode,
             master: None,
             stats: Stats::default(),
@@ -156,6 +160,20 @@ impl Instance {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Makes it a `vrrp_sync_group` member: when its Master_Down_Timer
+    /// expires it does not become master but [`wants_master`] until its
+    /// group sends [`Event::Sync`] to MASTER (or a master is heard again).
+    ///
+    /// [`wants_master`]: Instance::wants_master
+    pub fn set_sync_hold(&mut self, hold: bool) {
+        self.sync_hold = hold;
+    }
+
+    /// Whether it is a held backup whose Master_Down_Timer expired.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
     }
 
     /// When [`Event::Timeout`] is next due (ms), if a timer runs.
@@ -253,7 +271,12 @@ impl Instance {
     fn timeout(&mut self, now: u64, out: &mut Vec<Action>) {
         match self.state {
             State::Backup if self.down_at.is_some_and(|t| t <= now) => {
-                self.become_master(now, out);
+                if self.sync_hold {
+                    self.down_at = None;
+                    self.wants_master = true;
+                } else {
+                    self.become_master(now, out);
+                }
             }
             State::Master => {
                 if self.adver_at.is_some_and(|t| t <= now) {
@@ -331,6 +354,7 @@ impl Instance {
     }
 
     fn set_state(&mut self, to: State, out: &mut Vec<Action>) {
+        self.wants_master = false;
         let from = self.state;
         self.state = to;
         out.push(Action::Transition { from, to });
@@ -571,6 +595,7 @@ impl Instance {
     /// RFC 5798 6.4.2, an ADVERTISEMENT in BACKUP.
     fn backup_rx(&mut self, now: u64, src: IpAddr, prio: u8, interval_cs: u16) {
         if prio == 0 {
+            self.wants_master = false;
             self.down_at = Some(now + self.skew_ms());
             return;
         }
@@ -579,6 +604,7 @@ impl Instance {
             if self.conf.version == Version::V3 {
                 self.master_adver_int_cs = interval_cs;
             }
+            self.wants_master = false;
             self.down_at = Some(now + self.master_down_interval_ms());
             self.master = Some((src, prio));
             if self.conf.preempt_delay_ms > 0 {

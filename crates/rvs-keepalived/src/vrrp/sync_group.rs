@@ -76,6 +76,25 @@ impl SyncGroup {
         }
     }
 
+    /// Whether the group can go master: when every member is MASTER or
+    /// wants to be (`wants`, [`wants_master`]), and one wants, the commands
+    /// that make the waiting ones masters.
+    ///
+    /// [`wants_master`]: super::Instance::wants_master
+    pub fn ready(&self, states: &[State], wants: &[bool]) -> Vec<Command> {
+        let can = states
+            .iter()
+            .zip(wants)
+            .all(|(&s, &w)| s == State::Master || w);
+        if !can || !wants.contains(&true) {
+            return Vec::new();
+        }
+        (0..wants.len())
+            .filter(|&i| wants[i])
+            .map(|i| (i, State::Master))
+            .collect()
+    }
+
     /// After the commands were carried out: a member still in FAULT holds
     /// the others there (commands returned); otherwise, when all members
     /// agree on a new state, the group's notify scripts go to `out`.

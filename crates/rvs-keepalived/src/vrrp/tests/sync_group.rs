@@ -38,6 +38,20 @@ fn a_new_master_takes_the_backups_with_it() {
 }
 
 #[test]
+fn the_group_goes_master_only_when_every_member_wants_to() {
+    let g = group();
+    assert!(g.ready(&[Backup, Backup], &[true, false]).is_empty());
+    assert!(g.ready(&[Backup, Fault], &[true, false]).is_empty());
+    assert!(g.ready(&[Master, Master], &[false, false]).is_empty());
+    assert_eq!(
+        g.ready(&[Backup, Master], &[true, false]),
+        vec![(0, Master)]
+    );
+    let both = g.ready(&[Backup, Backup], &[true, true]);
+    assert_eq!(both, vec![(0, Master), (1, Master)]);
+}
+
+#[test]
 fn leaving_fault_releases_the_held_members_and_settle_holds_while_one_is_faulty() {
     let mut g = group();
     let cmds = g.on_transition(0, Fault, Backup, &[Backup, Fault]);
@@ -82,7 +96,10 @@ struct Router {
 }
 
 impl Router {
-    fn new(nodes: Vec<usize>) -> Router {
+    fn new(net: &mut Net, nodes: Vec<usize>) -> Router {
+        for &n in &nodes {
+            net.nodes[n].vi.set_sync_hold(true);
+        }
         let seen = vec![0; nodes.len()];
         Router {
             nodes,
@@ -120,7 +137,14 @@ impl Router {
             let cmds = self.sg.on_transition(k, from, to, &self.states(net));
             self.apply(net, &cmds);
         }
-        if own.is_empty() {
+        let wants: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|&n| net.nodes[n].vi.wants_master())
+            .collect();
+        let ready = self.sg.ready(&self.states(net), &wants);
+        self.apply(net, &ready);
+        if own.is_empty() && ready.is_empty() {
             return;
         }
         for _ in 0..4 {
@@ -187,7 +211,10 @@ fn script(net: &mut Net, ok: bool) {
 #[test]
 fn one_members_fault_hands_the_whole_group_over_and_back() {
     let mut net = two_routers();
-    let mut routers = [Router::new(vec![0, 1]), Router::new(vec![2, 3])];
+    let mut routers = [
+        Router::new(&mut net, vec![0, 1]),
+        Router::new(&mut net, vec![2, 3]),
+    ];
     run(&mut net, &mut routers, 5_000);
     assert_eq!(net.states(), [Master, Master, Backup, Backup]);
     assert_eq!(routers[0].sg.state(), Master);
@@ -214,4 +241,34 @@ fn without_a_group_the_healthy_member_stays_master() {
     script(&mut net, false);
     net.run_until(6_000);
     assert_eq!(net.states(), [Master, Fault, Backup, Master]);
+}
+
+#[test]
+fn split_priorities_settle_on_one_router_without_flapping() {
+    // Router A would win VI_1 (150 > 100) but lose VI_2 (50 < 100): held,
+    // its VI_1 waits for VI_2, which hears B; B takes both, once.
+    let confs = vec![
+        conf("VI_1", 1, 1, 150),
+        conf("VI_2", 2, 1, 50),
+        conf("VI_1", 1, 2, 100),
+        conf("VI_2", 2, 2, 100),
+    ];
+    let mut net = Net::new(confs);
+    net.latency = 1;
+    let mut routers = [
+        Router::new(&mut net, vec![0, 1]),
+        Router::new(&mut net, vec![2, 3]),
+    ];
+    for i in 0..4 {
+        net.start(i);
+    }
+    run(&mut net, &mut routers, 30_000);
+    assert_eq!(net.states(), [Backup, Backup, Master, Master]);
+    for i in 0..4 {
+        assert!(
+            net.transitions(i).len() <= 2,
+            "node {i}: {:?}",
+            net.transitions(i)
+        );
+    }
 }
