@@ -11,13 +11,14 @@
 //! 3. link loss (on a second pair): the master's port on the bridge set
 //!    down (the cable pulled).
 //!
-//! Link loss comes last on a pair of its own: when the link comes back,
-//! the master (which never left MASTER: the port's carrier does not reach
-//! its kni device) wins by priority, but unless it hears one of the other
-//! side's adverts first it sends no gratuitous ARP, and the client keeps
-//! sending to the old backup, whose rvsd still answers echo for the VIP
-//! of its configured service. A measurement after that would time the
-//! wrong node.
+//! Link loss comes last on a pair of its own (the link is not restored).
+//! [`the_master_back_from_link_loss_announces_the_vip`] restores it: the
+//! old master, in FAULT while rvsd reported its port without carrier, is
+//! master again and announces the VIP. Before rvs-keepalived tracked the
+//! port's carrier, the master never left MASTER (the carrier does not
+//! reach its kni device) and sent no gratuitous ARP unless it heard one of
+//! the other side's adverts first; the client then kept sending to the old
+//! backup.
 //!
 //! The prober is `ping -D -O -i 0.01` in the client: the VIP answers echo
 //! through rvsd, and the client's neighbour entry for it moves only with
