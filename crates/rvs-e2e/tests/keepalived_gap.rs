@@ -11,13 +11,14 @@
 //! 3. link loss (on a second pair): the master's port on the bridge set
 //!    down (the cable pulled).
 //!
-//! Link loss comes last on a pair of its own: when the link comes back,
-//! the master (which never left MASTER: the port's carrier does not reach
-//! its kni device) wins by priority, but unless it hears one of the other
-//! side's adverts first it sends no gratuitous ARP, and the client keeps
-//! sending to the old backup, whose rvsd still answers echo for the VIP
-//! of its configured service. A measurement after that would time the
-//! wrong node.
+//! Link loss comes last on a pair of its own (the link is not restored).
+//! [`the_master_back_from_link_loss_announces_the_vip`] restores it: the
+//! old master, in FAULT while rvsd reported its port without carrier, is
+//! master again and announces the VIP. Before rvs-keepalived tracked the
+//! port's carrier, the master never left MASTER (the carrier does not
+//! reach its kni device) and sent no gratuitous ARP unless it heard one of
+//! the other side's adverts first; the client then kept sending to the old
+//! backup.
 //!
 //! The prober is `ping -D -O -i 0.01` in the client: the VIP answers echo
 //! through rvsd, and the client's neighbour entry for it moves only with
@@ -581,4 +582,106 @@ fn the_gap_parser_reads_ping_output() {
     let g = gap_of(&replies(log));
     assert!((g.longest_ms - 340.0).abs() < 0.01, "{g:?}");
     assert_eq!(g.lost, 32);
+}
+
+/// The MACs that answer the client's ARP requests for the VIP (Habets'
+/// arping: "58 bytes from MAC (IP)"; iputils': "reply from IP [MAC]").
+fn arp_answers(lab: &Lab) -> Vec<String> {
+    let o = lab.exec(
+        "client",
+        &["arping", "-c", "2", "-w", "2", "-I", "eth0", VIP],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    println!("client$ arping {VIP}\n{out}");
+    let mut macs: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            if let Some(r) = l.split(" bytes from ").nth(1) {
+                return r.split_whitespace().next().map(str::to_string);
+            }
+            let s = l.find("reply from").and_then(|_| l.find('['))?;
+            let e = l.find(']')?;
+            Some(l[s + 1..e].to_string())
+        })
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+/// The client's neighbour entry for the VIP.
+fn client_neigh(lab: &Lab) -> String {
+    let o = lab.exec("client", &["ip", "neigh", "show", VIP]);
+    String::from_utf8_lossy(&o.stdout).to_lowercase()
+}
+
+/// Link loss and return, as keepalived on a kernel interface handles it:
+/// the master's cable pulled, the backup takes over, the old master goes
+/// to FAULT (rvsd reports its port without carrier); the cable back, the
+/// old master (priority 100, preempting) is master again and announces
+/// the VIP, so the client's neighbour entry moves to it without the client
+/// asking, its ARP requests are answered by it alone, and ping works.
+///
+/// Before rvs-keepalived tracked the port's carrier, the master never left
+/// MASTER (its kni device stays up) and, not hearing the backup's advert
+/// first, sent no gratuitous ARP: the client kept the backup's MAC.
+#[test]
+fn the_master_back_from_link_loss_announces_the_vip() {
+    let mut p = pair();
+    start_pair(&mut p, "INIT -> BACKUP");
+    let n1mac = p.nodes[0].mac.to_lowercase();
+    let n2mac = p.nodes[1].mac.to_lowercase();
+    // The client has the VIP on n1's MAC.
+    let ping = p.lab.exec("client", &["ping", "-c", "2", "-W", "1", VIP]);
+    assert!(ping.status.success(), "no ping to the VIP\n{}", p.logs());
+    assert!(
+        client_neigh(&p.lab).contains(&n1mac),
+        "{}",
+        client_neigh(&p.lab)
+    );
+
+    pull_cable(&p.lab, "p-n1");
+    let over = wait_for(Duration::from_secs(6), || Stand::holds(&mut p, 2));
+    assert!(over.is_some(), "n2 did not take over\n{}", p.logs());
+    let ping = p.lab.exec("client", &["ping", "-c", "2", "-W", "1", VIP]);
+    assert!(
+        ping.status.success(),
+        "no ping to the VIP on n2\n{}",
+        p.logs()
+    );
+    assert!(
+        client_neigh(&p.lab).contains(&n2mac),
+        "{}",
+        client_neigh(&p.lab)
+    );
+
+    p.lab.must_in("sw", &["ip", "link", "set", "p-n1", "up"]);
+    n1_master(&mut p, "after its link came back");
+    // Announced: the entry moves without the client sending a request.
+    let moved = wait_for(Duration::from_secs(3), || {
+        client_neigh(&p.lab).contains(&n1mac)
+    });
+    assert!(
+        moved.is_some(),
+        "n1 is master again but the client still sends to {}: {}\n{}",
+        n2mac,
+        client_neigh(&p.lab),
+        p.logs()
+    );
+    assert_eq!(arp_answers(&p.lab), vec![n1mac.clone()], "{}", p.logs());
+    let ping = p.lab.exec("client", &["ping", "-c", "3", "-W", "1", VIP]);
+    assert!(
+        ping.status.success(),
+        "no ping to the VIP after n1's return\n{}",
+        p.logs()
+    );
+    let log = p.keepalived_log(1);
+    assert!(
+        log.contains("MASTER -> FAULT"),
+        "n1 did not go to FAULT on link loss\n{log}"
+    );
+    assert!(
+        log.contains("FAULT -> BACKUP") || log.contains("FAULT -> MASTER"),
+        "n1 did not leave FAULT\n{log}"
+    );
 }

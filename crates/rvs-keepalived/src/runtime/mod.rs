@@ -9,7 +9,9 @@
 //! address. The loop feeds each instance its messages, its timers (from a
 //! monotonic clock) and its interface going up or down (checked twice a
 //! second; a kni device that comes back, e.g. after rvsd restarted, gets
-//! new sockets), and carries out the actions ([`actions`]).
+//! new sockets), and carries out the actions ([`actions`]). The interface
+//! is down when the kni device is, or when rvsd reports the instance's rvs
+//! port (`dpdk_interface`) down: its cable pulled ([`carrier`]).
 //!
 //! VRRPv3 over IPv6: a raw IPv6 socket joined to ff02::12 sends with hop
 //! limit 255 (the kernel picks the source: the interface's link-local
@@ -31,6 +33,7 @@
 
 pub mod actions;
 pub mod build;
+pub mod carrier;
 mod groups;
 pub mod log;
 pub mod net;
@@ -64,6 +67,7 @@ pub struct Runtime {
     slots: Vec<Slot>,
     links: HashMap<String, net::VrrpLink>,
     link_up: HashMap<String, bool>,
+    ports: HashMap<String, carrier::PortCarrier>,
     sink: Sender<net::Received>,
     rx: Receiver<net::Received>,
     exec: actions::Executor,
@@ -109,6 +113,7 @@ impl Runtime {
             slots: Vec::new(),
             links: HashMap::new(),
             link_up: HashMap::new(),
+            ports: HashMap::new(),
             sink,
             rx,
             exec: actions::Executor::new(),
@@ -285,12 +290,20 @@ impl Runtime {
         }
         names.sort();
         names.dedup();
+        self.poll_ports();
         for name in names {
             let info = net::if_info(&name);
             let up = info.as_ref().is_some_and(|i| i.up);
             let vrrp_if = self.slots.iter().any(|s| s.run.vrrp.interface == name);
             let usable = vrrp_if && up && self.ensure_link(&name, info.as_ref().map(|i| i.index));
-            let state = if vrrp_if { usable } else { up };
+            let state = if vrrp_if {
+                self.slots
+                    .iter()
+                    .filter(|s| s.run.vrrp.interface == name)
+                    .all(|s| carrier::instance_link_up(usable, self.ports.get(&s.run.port)))
+            } else {
+                up
+            };
             if self.link_up.insert(name.clone(), state) != Some(state) {
                 log::info(&format!(
                     "interface {name} is {}",
@@ -305,6 +318,34 @@ impl Runtime {
                         },
                     );
                 }
+            }
+        }
+    }
+
+    /// Asks rvsd for the carrier of every instance's rvs port (not when an
+    /// instance has no `dpdk_interface`: its port is its interface).
+    fn poll_ports(&mut self) {
+        let mut ports: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|s| s.run.port != s.run.vrrp.interface)
+            .map(|s| s.run.port.clone())
+            .collect();
+        ports.sort();
+        ports.dedup();
+        self.ports.retain(|p, _| ports.contains(p));
+        for port in ports {
+            let poll = carrier::poll(&port);
+            let c = self.ports.entry(port.clone()).or_default();
+            let was = c.up();
+            if c.observe(poll) != was {
+                let why = match poll {
+                    carrier::Poll::Carrier(true) => "up",
+                    carrier::Poll::Carrier(false) => "down (no carrier)",
+                    carrier::Poll::NoSuchPort => "down (rvsd has no such port)",
+                    carrier::Poll::Failed => "down (rvsd does not answer)",
+                };
+                log::info(&format!("rvs port {port} is {why}"));
             }
         }
     }

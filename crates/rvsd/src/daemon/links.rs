@@ -29,13 +29,19 @@ pub(super) fn reporter(
                 mac: d.mac.to_string(),
                 mtu: d.mtu,
                 up: std::fs::read_to_string(format!("/sys/class/net/{}/operstate", d.iface))
-                    .map(|s| s.trim() != "down")
-                    .unwrap_or(false),
+                    .is_ok_and(|s| operstate_up(&s)),
                 kni: d.kni.then(|| format!("{}.kni", d.name)),
                 stats: port_stats(i, &counters, &drops),
             })
             .collect()
     })
+}
+
+/// Whether an interface with this `operstate` carries traffic: "up", or
+/// "unknown" for drivers that report no carrier; not "down", nor
+/// "lowerlayerdown" (a veth whose peer is down), "notpresent", "dormant".
+fn operstate_up(s: &str) -> bool {
+    matches!(s.trim(), "up" | "unknown")
 }
 
 fn port_stats(
@@ -64,4 +70,18 @@ fn port_stats(
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operstate_up;
+
+    #[test]
+    fn a_port_without_carrier_is_down() {
+        assert!(operstate_up("up\n"));
+        assert!(operstate_up("unknown\n"));
+        assert!(!operstate_up("down\n"));
+        assert!(!operstate_up("lowerlayerdown\n"));
+        assert!(!operstate_up("notpresent\n"));
+    }
 }
