@@ -25,32 +25,6 @@ fn arp_answers(lab: &Lab) -> Vec<String> {
     arp_answers_for(lab, VIP)
 }
 
-/// The MACs that answer the client's ARP requests for `ip`.
-fn arp_answers_for(lab: &Lab, ip: &str) -> Vec<String> {
-    let o = lab.exec(
-        "client",
-        &["arping", "-c", "2", "-w", "2", "-I", "eth0", ip],
-    );
-    let out = String::from_utf8_lossy(&o.stdout).to_lowercase();
-    println!("client$ arping {ip}\n{out}");
-    // Habets' arping (Debian's `arping`): "58 bytes from MAC (IP): ...";
-    // iputils' arping: "Unicast reply from IP [MAC] ...".
-    let mut macs: Vec<String> = out
-        .lines()
-        .filter_map(|l| {
-            if let Some(r) = l.split(" bytes from ").nth(1) {
-                return r.split_whitespace().next().map(str::to_string);
-            }
-            let s = l.find("reply from").and_then(|_| l.find('['))?;
-            let e = l.find(']')?;
-            Some(l[s + 1..e].to_string())
-        })
-        .collect();
-    macs.sort();
-    macs.dedup();
-    macs
-}
-
 /// The client's neighbour entry for the VIP.
 fn client_neigh(lab: &Lab) -> String {
     let o = lab.exec("client", &["ip", "neigh", "show", VIP]);

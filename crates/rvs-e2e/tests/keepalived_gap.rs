@@ -584,29 +584,9 @@ fn the_gap_parser_reads_ping_output() {
     assert_eq!(g.lost, 32);
 }
 
-/// The MACs that answer the client's ARP requests for the VIP (Habets'
-/// arping: "58 bytes from MAC (IP)"; iputils': "reply from IP [MAC]").
+/// The MACs that answer the client's ARP requests for the VIP.
 fn arp_answers(lab: &Lab) -> Vec<String> {
-    let o = lab.exec(
-        "client",
-        &["arping", "-c", "2", "-w", "2", "-I", "eth0", VIP],
-    );
-    let out = String::from_utf8_lossy(&o.stdout).to_lowercase();
-    println!("client$ arping {VIP}\n{out}");
-    let mut macs: Vec<String> = out
-        .lines()
-        .filter_map(|l| {
-            if let Some(r) = l.split(" bytes from ").nth(1) {
-                return r.split_whitespace().next().map(str::to_string);
-            }
-            let s = l.find("reply from").and_then(|_| l.find('['))?;
-            let e = l.find(']')?;
-            Some(l[s + 1..e].to_string())
-        })
-        .collect();
-    macs.sort();
-    macs.dedup();
-    macs
+    arp_answers_for(lab, VIP)
 }
 
 /// The client's neighbour entry for the VIP.
