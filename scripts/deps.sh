@@ -19,6 +19,8 @@ have ping     || need+=(iputils-ping)
 have arping   || need+=(arping)
 have keepalived || need+=(keepalived)
 have python3  || need+=(python3)
+have /usr/lib/frr/zebra || need+=(frr)
+have bird     || need+=(bird2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2
@@ -26,5 +28,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q "${need[@]}"
+  # frr and bird2 ship services that would start in the host's namespace:
+  # the tests run their own daemons per namespace, so keep the packaged
+  # ones from starting (policy-rc.d, only for this install).
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made_policy=1
+  fi
+  apt-get install -y -q "${need[@]}" || { [ -n "$made_policy" ] && rm -f $policy; exit 1; }
+  [ -n "$made_policy" ] && rm -f $policy
 fi
