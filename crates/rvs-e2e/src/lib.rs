@@ -7,6 +7,7 @@
 //! No traffic leaves the namespaces the lab creates.
 #![forbid(unsafe_code)]
 
+pub mod bird;
 pub mod capture;
 pub mod one_arm;
 pub mod rvsd;
