@@ -194,7 +194,7 @@ pub struct Conn {
     /// Worker-local local-address slot, `u32::MAX` if none.
     pub laddr: u32,
     expires: u64,
-    // ---- cache line 1: out key + timer links ----
+    // ---- cache line 1: out key + timer links + the in side's previous hop ----
     /// Real-server address (source of out packets).
     pub rip: Addr,
     /// Local address (destination of out packets).
