@@ -49,6 +49,11 @@ pub struct PipelineConf {
     pub min_lport: u16,
     /// Highest local port handed out by FNAT/SNAT.
     pub max_lport: u16,
+    /// Fast xmit (DPVS's default; `fast_xmit_close` turns it off there):
+    /// FNAT, NAT and SNAT replies go back out of the port the connection's
+    /// client-side packets came in by, to the MAC they came from, without a
+    /// route lookup. Off: the route table decides.
+    pub fast_xmit: bool,
 }
 
 impl Default for PipelineConf {
@@ -58,6 +63,7 @@ impl Default for PipelineConf {
             toa: true,
             min_lport: 1024,
             max_lport: 65535,
+            fast_xmit: true,
         }
     }
 }

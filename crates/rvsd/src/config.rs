@@ -151,6 +151,11 @@ pub struct PipelineSection {
     /// Insert the client address (TOA) into FNAT TCP traffic.
     #[serde(default = "yes")]
     pub toa: bool,
+    /// Fast xmit: send FNAT/NAT/SNAT replies back to the port and MAC the
+    /// connection's client-side packets came from, without a route lookup
+    /// (DPVS's default; its `fast_xmit_close` is `fast_xmit = false`).
+    #[serde(default = "yes")]
+    pub fast_xmit: bool,
 }
 
 impl Default for PipelineSection {
@@ -158,6 +163,7 @@ impl Default for PipelineSection {
         PipelineSection {
             verify_l4_checksum: true,
             toa: true,
+            fast_xmit: true,
         }
     }
 }
@@ -532,6 +538,7 @@ impl Config {
         PipelineConf {
             verify_l4_checksum: self.pipeline.verify_l4_checksum,
             toa: self.pipeline.toa,
+            fast_xmit: self.pipeline.fast_xmit,
             ..PipelineConf::default()
         }
     }
@@ -629,6 +636,16 @@ mod tests {
         let e =
             parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn fast_xmit_is_on_unless_turned_off() {
+        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+        assert!(parse(one).unwrap().pipeline_conf().fast_xmit);
+        let off = parse(&format!("{one}[pipeline]\nfast_xmit = false\n")).unwrap();
+        assert!(!off.pipeline_conf().fast_xmit);
+        let e = parse(&format!("{one}[pipeline]\nfast_xmit = \"no\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
     }
 
     #[test]
