@@ -480,8 +480,9 @@ fn requests(log: &str) -> Vec<(f64, f64, bool)> {
 struct Failover {
     /// From the SIGKILL of node 1's rvsd to the route via node 1 gone.
     withdrawn: Duration,
-    /// From the SIGKILL to the end of the last request that failed.
-    gap: f64,
+    /// From the SIGKILL to the start and to the end of the last request
+    /// that failed (the last new flow still sent to the dead node).
+    last_fail: (f64, f64),
     /// Requests that failed / all requests, from 1 s before the kill on.
     failed: usize,
     total: usize,
@@ -532,8 +533,13 @@ fn failover() -> Failover {
     let last_fail = reqs
         .iter()
         .filter(|r| !r.2)
-        .map(|r| r.1)
-        .fold(kill_wall, f64::max);
+        .fold((kill_wall, kill_wall), |a, r| {
+            if r.1 > a.1 {
+                (r.0, r.1)
+            } else {
+                a
+            }
+        });
     // After the withdrawal (and the requests then in flight), all answered.
     let settled = kill_wall + withdrawn.as_secs_f64() + 1.0;
     let late: Vec<_> = reqs.iter().filter(|r| r.0 > settled && !r.2).collect();
@@ -544,7 +550,7 @@ fn failover() -> Failover {
     );
     Failover {
         withdrawn,
-        gap: last_fail - kill_wall,
+        last_fail: (last_fail.0 - kill_wall, last_fail.1 - kill_wall),
         failed: reqs.iter().filter(|r| !r.2).count(),
         total: reqs.len(),
     }
@@ -563,17 +569,21 @@ fn bgp_bfd_failover_gap() {
     let mut g = Vec::new();
     for run in 1..=runs {
         let f = failover();
+        let ms = f.withdrawn.as_secs_f64() * 1000.0;
         println!(
-            "run {run}: route withdrawn {} ms after SIGKILL, last failed request ended {:.0} ms after it, {}/{} requests failed",
-            f.withdrawn.as_millis(),
-            f.gap * 1000.0,
+            "run {run}: route withdrawn {ms:.0} ms after SIGKILL; the last failed request started {:.0} ms and ended {:.0} ms after it; {}/{} requests failed",
+            f.last_fail.0 * 1000.0,
+            f.last_fail.1 * 1000.0,
             f.failed,
             f.total
         );
-        w.push(f.withdrawn.as_secs_f64() * 1000.0);
-        g.push(f.gap * 1000.0);
+        w.push(ms);
+        g.push(f.last_fail.0 * 1000.0);
     }
-    for (what, v) in [("withdrawn", &mut w), ("gap", &mut g)] {
+    for (what, v) in [
+        ("withdrawn", &mut w),
+        ("last failed request started", &mut g),
+    ] {
         v.sort_by(f64::total_cmp);
         println!(
             "{what} ms over {runs} runs: min {:.0} median {:.0} max {:.0}",
