@@ -488,18 +488,26 @@ struct Failover {
     total: usize,
 }
 
+/// Request loops of the client in [`failover`].
+const LOOPS: usize = 4;
+
 /// Two nodes announce the VIP (one multipath route on the switch), the
-/// client makes a new connection every few ms (`curl --connect-timeout
-/// 0.2`, so a SYN lost to the dead node costs 200 ms), node 1's rvsd is
-/// killed.
+/// client makes new connections in [`LOOPS`] loops (`curl
+/// --connect-timeout 0.2`, so a SYN lost to the dead node costs 200 ms),
+/// node 1's rvsd is killed.
 fn failover() -> Failover {
     let mut t = Bgp::new(2);
     t.start_birds();
     let route = t.wait_route_via(&[1, 2]);
     println!("switch$ ip route show {VIP}\n{route}");
+    // LOOPS request loops side by side, each line "start end ok|fail";
+    // they stop when the stop file appears.
+    let stop = t.lab.dir.join("curl-loop.stop");
     let script = format!(
-        "while :; do s=$(date +%s.%N); if curl -s -o /dev/null --connect-timeout 0.2 -m 1 http://{VIP}/; \
-         then r=ok; else r=fail; fi; echo \"$s $(date +%s.%N) $r\"; done"
+        "for k in $(seq {LOOPS}); do (while [ ! -e {stop} ]; do s=$(date +%s.%N); \
+         if curl -s -o /dev/null --connect-timeout 0.2 -m 1 http://{VIP}/; then r=ok; else r=fail; fi; \
+         echo \"$s $(date +%s.%N) $r\"; done) & done; wait",
+        stop = stop.display()
     );
     let lp = t
         .lab
@@ -524,8 +532,10 @@ fn failover() -> Failover {
         .wait_withdrawn(1, killed, Duration::from_secs(HOLD - KEEPALIVE))
         .unwrap_or_else(|| panic!("route via node 1 not withdrawn\n{}", t.diag()));
     std::thread::sleep(Duration::from_millis(1500));
-    t.lab.proc(lp).signal("TERM");
-    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(&stop, "").expect("stop file");
+    if t.lab.proc(lp).wait_exit(Duration::from_secs(3)).is_none() {
+        panic!("the client's request loops did not stop");
+    }
     let reqs: Vec<_> = requests(&t.lab.proc(lp).log())
         .into_iter()
         .filter(|r| r.1 >= kill_wall - 1.0)
