@@ -276,6 +276,9 @@ pub struct Config {
     pub pipeline: PipelineSection,
     /// Connection sync (none: no sync daemon at start).
     pub sync: Option<SyncSection>,
+    /// The data-plane watchdog.
+    #[serde(default)]
+    pub health: crate::daemon::health::HealthSection,
 }
 
 fn one() -> u16 {
