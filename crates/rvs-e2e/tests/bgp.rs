@@ -455,6 +455,69 @@ fn bgp_bfd_announces_vip_from_kni_and_withdraws_it_when_rvsd_dies() {
     );
 }
 
+/// Connections node `i` scheduled for the VIP service (`rvsadm -ln --stats`).
+fn scheduled(t: &Bgp, i: usize) -> u64 {
+    let s = t.rvsd(i).ok("rvsadm", &["-ln", "--stats"]);
+    s.lines()
+        .find(|l| l.starts_with("TCP") && l.contains(&format!("{VIP}:80")))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("node {i}: no {VIP}:80 in rvsadm -ln --stats:\n{s}"))
+}
+
+/// `n` requests from the client, each a new connection; all must be answered.
+fn all_answered(t: &Bgp, n: usize, when: &str) {
+    for k in 0..n {
+        if let Err(e) = t.lab.curl("client", &format!("http://{VIP}/")) {
+            panic!("{when}: request {k} failed: {e}\n{}", t.diag());
+        }
+    }
+}
+
+/// Two nodes announce the VIP; the switch spreads new flows over both by
+/// their L4 hash. Stopping one node's routing daemon moves its share to the
+/// other; so does killing a node's rvsd (its kni device goes, BFD notices).
+#[test]
+fn two_nodes_share_the_vip_by_ecmp_and_either_failure_moves_traffic_to_the_other() {
+    let mut t = Bgp::new(2);
+    t.start_birds();
+    let route = t.wait_route_via(&[1, 2]);
+    println!("switch$ ip route show {VIP}\n{route}");
+    all_answered(&t, 16, "both nodes up");
+    let (a, b) = (scheduled(&t, 1), scheduled(&t, 2));
+    println!("16 new connections: node 1 scheduled {a}, node 2 {b}");
+    assert!(
+        a > 0 && b > 0,
+        "the switch must spread flows over both nodes: {a} and {b}"
+    );
+
+    // Node 1's routing daemon stops (SIGTERM: bird closes its sessions).
+    let bird1 = t.nodes[0].bird.take().expect("node 1 bird");
+    let stopped = Instant::now();
+    t.lab.proc(bird1.index).signal("TERM");
+    let gone = t
+        .wait_withdrawn(1, stopped, Duration::from_secs(HOLD - KEEPALIVE))
+        .unwrap_or_else(|| panic!("route via node 1 kept after its bird stopped\n{}", t.diag()));
+    println!("node 1's bird stopped: route via node 1 withdrawn after {gone:?}");
+    let (a0, b0) = (scheduled(&t, 1), scheduled(&t, 2));
+    all_answered(&t, 8, "node 1 withdrawn");
+    assert_eq!(scheduled(&t, 1), a0, "no new flow may reach node 1");
+    assert_eq!(scheduled(&t, 2), b0 + 8, "node 2 takes every new flow");
+
+    // Node 1 announces again; then node 2's rvsd dies.
+    let again = Bird::start(&mut t.lab, "lb1", "bird-lb1-again", &lb_bird_conf(1));
+    t.nodes[0].bird = Some(again);
+    t.wait_route_via(&[1, 2]);
+    let killed = t.kill_rvsd(2);
+    let gone = t
+        .wait_withdrawn(2, killed, Duration::from_secs(HOLD - KEEPALIVE))
+        .unwrap_or_else(|| panic!("route via node 2 kept after its rvsd died\n{}", t.diag()));
+    println!("node 2's rvsd killed: route via node 2 withdrawn after {gone:?}");
+    let a1 = scheduled(&t, 1);
+    all_answered(&t, 8, "node 2 dead");
+    assert_eq!(scheduled(&t, 1), a1 + 8, "node 1 takes every new flow");
+}
+
 /// Wall-clock seconds (the client's request loop logs `date +%s.%N`).
 fn wall() -> f64 {
     SystemTime::now()
