@@ -67,6 +67,10 @@ impl Frr {
     /// TCP port; waits until its vty socket answers. Returns the lab's
     /// process index.
     pub fn start(&mut self, lab: &mut Lab, daemon: &str, config: &str) -> usize {
+        // A daemon started again: no stale pid file or vty socket.
+        for ext in ["pid", "vty"] {
+            let _ = std::fs::remove_file(self.dir.join(format!("{daemon}.{ext}")));
+        }
         let conf = self.dir.join(format!("{daemon}.conf"));
         std::fs::write(&conf, config).expect("frr config");
         chown_frr(&conf);
@@ -75,10 +79,15 @@ impl Frr {
         let pid = self.path(&format!("{daemon}.pid"));
         let zserv = self.path("zserv.api");
         let vty = self.dir.to_string_lossy().into_owned();
-        let name = format!(
+        // Its output file: `<dir name>-<daemon>[-<n>].log` in the lab dir.
+        let again = self.daemons.iter().filter(|(d, _, _)| d == daemon).count();
+        let mut name = format!(
             "{}-{daemon}",
             self.dir.file_name().unwrap().to_string_lossy()
         );
+        if again > 0 {
+            name.push_str(&format!("-{again}"));
+        }
         let i = lab.spawn(
             &self.ns,
             &name,
@@ -128,11 +137,11 @@ impl Frr {
         );
     }
 
-    /// The lab's process index of `daemon`.
+    /// The lab's process index of `daemon` (the last one started).
     pub fn daemon(&self, daemon: &str) -> usize {
         self.daemons
             .iter()
-            .find(|(d, _, _)| d == daemon)
+            .rfind(|(d, _, _)| d == daemon)
             .unwrap_or_else(|| panic!("{daemon} was not started in {}", self.ns))
             .1
     }

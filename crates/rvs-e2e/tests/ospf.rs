@@ -319,10 +319,17 @@ impl Cluster {
 
     /// Starts zebra and ospfd on node `i`.
     fn start_ospf(&mut self, i: usize) {
+        let n = &mut self.nodes[i - 1];
+        let z = zebra_conf(&n.frr);
+        n.frr.start(&mut self.lab, "zebra", &z);
+        self.start_ospfd(i);
+    }
+
+    /// Starts ospfd on node `i` (zebra runs).
+    fn start_ospfd(&mut self, i: usize) {
         let t = self.timers;
         let n = &mut self.nodes[i - 1];
-        let (z, o) = (zebra_conf(&n.frr), ospfd_conf(&n.frr, i, t));
-        n.frr.start(&mut self.lab, "zebra", &z);
+        let o = ospfd_conf(&n.frr, i, t);
         n.frr.start(&mut self.lab, "ospfd", &o);
     }
 
@@ -384,6 +391,28 @@ impl Cluster {
             || (!self.switch_route().contains(&via)).then(|| since.elapsed()),
             || self.diag(),
         )
+    }
+
+    /// Stops node `i`'s ospfd as an operator does (`kill PID`, SIGTERM);
+    /// the instant it was sent. A neighbour discards a new instance of an
+    /// LSA that arrives within MinLSArrival (1 s) of the previous one (RFC
+    /// 2328 13.(5)(a)), and ospfd's flush is one: first let what ospfd sent
+    /// settle (nothing left to retransmit, then 1 s).
+    fn stop_ospfd(&mut self, i: usize) -> Instant {
+        let n = self.node(i);
+        wait_for(
+            &format!("node {i}: ospfd's retransmission list to the switch empty"),
+            Duration::from_secs(15),
+            || retransmit_empty(&n.frr.vtysh(&self.lab, "show ip ospf neighbor")).then_some(()),
+            || self.diag(),
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        let pid = n.frr.pid("ospfd");
+        let ospfd = n.frr.daemon("ospfd");
+        assert_eq!(pid, self.lab.proc(ospfd).pid(), "ospfd's pid file");
+        let at = Instant::now();
+        rvs_e2e::must(&["kill", &pid.to_string()]);
+        at
     }
 
     /// SIGKILL of node `i`'s rvsd; the instant it was sent.
@@ -533,23 +562,8 @@ fn tutorial(workers: u16) {
     }
 
     // Stopping ospfd withdraws the route on the switch well before the dead
-    // interval: FRR flushes its LSAs (MaxAge) on SIGTERM. A neighbour
-    // discards a new instance of an LSA that arrives within MinLSArrival
-    // (1 s) of the previous one (RFC 2328 13.(5)(a)), so first let what
-    // ospfd sent settle: nothing left to retransmit, then 1 s.
-    let n = c.node(1);
-    wait_for(
-        "ospfd's retransmission list to the switch empty",
-        Duration::from_secs(15),
-        || retransmit_empty(&n.frr.vtysh(&c.lab, "show ip ospf neighbor")).then_some(()),
-        || c.diag(),
-    );
-    std::thread::sleep(Duration::from_millis(1100));
-    let pid = n.frr.pid("ospfd");
-    let ospfd = n.frr.daemon("ospfd");
-    assert_eq!(pid, c.lab.proc(ospfd).pid(), "ospfd's pid file");
-    let t1 = Instant::now();
-    rvs_e2e::must(&["kill", &pid.to_string()]);
+    // interval: FRR flushes its LSAs (MaxAge) on SIGTERM.
+    let t1 = c.stop_ospfd(1);
     let gone = c.wait_withdrawn(1, t1, Duration::from_secs(10));
     println!("ospfd stopped -> route withdrawn on the switch in {gone:?} (dead interval 40 s)");
     let e = c.lab.curl("client", "http://123.1.2.3/");
@@ -578,11 +592,12 @@ fn two_nodes() -> Cluster {
 }
 
 /// Two nodes announce the VIP; the switch spreads new flows over both by
-/// their L4 hash. When node 1's rvsd dies, its kni device goes with it, the
-/// switch drops the adjacency after the dead interval, and node 2 takes
+/// their L4 hash. Stopping node 1's ospfd moves its share to node 2 (FRR
+/// flushes its LSAs). When node 2's rvsd dies, its kni device goes with it,
+/// the switch drops the adjacency after the dead interval, and node 1 takes
 /// every new flow.
 #[test]
-fn ospf_two_nodes_ecmp_rvsd_killed() {
+fn ospf_two_nodes_ecmp_failures() {
     let mut c = two_nodes();
     c.curls(16, "both nodes up");
     let (a, b) = (c.scheduled(1), c.scheduled(2));
@@ -591,11 +606,26 @@ fn ospf_two_nodes_ecmp_rvsd_killed() {
         a > 0 && b > 0,
         "the switch must spread flows over both nodes: {a} and {b}"
     );
+    // Within the dead interval, and the time bird and the kernel take.
+    let limit = Duration::from_secs(u64::from(FAST.dead) + 3);
 
-    let killed = c.kill_rvsd(1);
-    let ns = c.node(1).ns.clone();
+    // Node 1's ospfd stops.
+    let stopped = c.stop_ospfd(1);
+    let gone = c.wait_withdrawn(1, stopped, limit);
+    println!("node 1's ospfd stopped: route via node 1 withdrawn after {gone:?}");
+    let (a0, b0) = (c.scheduled(1), c.scheduled(2));
+    c.curls(8, "node 1's ospfd stopped");
+    assert_eq!(c.scheduled(1), a0, "no new flow may reach node 1");
+    assert_eq!(c.scheduled(2), b0 + 8, "node 2 takes every new flow");
+
+    // Node 1's ospfd starts again; then node 2's rvsd dies.
+    c.start_ospfd(1);
+    c.wait_full(1, Duration::from_secs(20));
+    c.wait_route_via(&[1, 2], Duration::from_secs(30));
+    let killed = c.kill_rvsd(2);
+    let ns = c.node(2).ns.clone();
     wait_for(
-        "node 1's dpdk1.kni gone with its rvsd",
+        "node 2's dpdk1.kni gone with its rvsd",
         Duration::from_secs(3),
         || {
             (!c.lab
@@ -607,21 +637,19 @@ fn ospf_two_nodes_ecmp_rvsd_killed() {
         || c.diag(),
     );
     let kni_gone = killed.elapsed();
-    // Within the dead interval, and the time bird and the kernel take.
-    let limit = Duration::from_secs(u64::from(FAST.dead) + 3);
-    let gone = c.wait_withdrawn(1, killed, limit);
+    let gone = c.wait_withdrawn(2, killed, limit);
     let nbrs = c.switch.show("ospf neighbors");
     println!(
-        "node 1's rvsd killed: dpdk1.kni gone after {kni_gone:?}, route via node 1 withdrawn after {gone:?}\n\
+        "node 2's rvsd killed: dpdk1.kni gone after {kni_gone:?}, route via node 2 withdrawn after {gone:?}\n\
          switch$ birdc show ospf neighbors\n{nbrs}"
     );
     assert!(
-        full_line(&nbrs, "192.168.100.200").is_none(),
-        "the switch keeps node 1 as a Full neighbour:\n{nbrs}"
+        full_line(&nbrs, &for_node("192.168.100.200", 2)).is_none(),
+        "the switch keeps node 2 as a Full neighbour:\n{nbrs}"
     );
-    let b0 = c.scheduled(2);
-    c.curls(8, "node 1 dead");
-    assert_eq!(c.scheduled(2), b0 + 8, "node 2 takes every new flow");
+    let a1 = c.scheduled(1);
+    c.curls(8, "node 2 dead");
+    assert_eq!(c.scheduled(1), a1 + 8, "node 1 takes every new flow");
 }
 
 /// Wall-clock seconds (the client's request loop logs `date +%s.%N`).
