@@ -663,11 +663,21 @@ fn wall() -> f64 {
 /// Request loops of the client in [`ospf_failover_gap`].
 const LOOPS: usize = 4;
 
-/// The failover gap with OSPF hello 1 / dead 3 (a measurement, for
-/// BENCHMARKS.md; no timed assertion), as `bgp.rs` measures it with BFD:
+/// What happens to node 1 in [`failover`].
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// `kill PID` of its ospfd (SIGTERM: FRR flushes its LSAs).
+    StopOspfd,
+    /// SIGKILL of its rvsd (the kni device goes; the dead interval runs).
+    KillRvsd,
+}
+
+/// The failover gaps with OSPF hello 1 / dead 3 (a measurement, for
+/// BENCHMARKS.md; no timed assertion), as `bgp.rs` measures them with BFD:
 /// two nodes, [`LOOPS`] request loops of new connections from the client
 /// (`curl --connect-timeout 0.2`, so a SYN lost to the dead node costs
-/// 200 ms), SIGKILL of node 1's rvsd; `RVS_GAP_RUNS=N` rounds.
+/// 200 ms), node 1's ospfd stopped, then (another lab) node 1's rvsd
+/// killed; `RVS_GAP_RUNS=N` rounds of each.
 #[test]
 #[ignore = "a measurement: cargo test -p rvs-e2e --test ospf -- --ignored --nocapture"]
 fn ospf_failover_gap() {
@@ -675,34 +685,36 @@ fn ospf_failover_gap() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let (mut w, mut g) = (Vec::new(), Vec::new());
-    for run in 1..=runs {
-        let (withdrawn, last_fail, failed, total) = failover();
-        println!(
-            "run {run}: route withdrawn {withdrawn:.0} ms after SIGKILL; the last failed request started {:.0} ms and ended {:.0} ms after it; {failed}/{total} requests failed",
-            last_fail.0, last_fail.1
-        );
-        w.push(withdrawn);
-        g.push(last_fail.0);
-    }
-    for (what, v) in [
-        ("withdrawn", &mut w),
-        ("last failed request started", &mut g),
-    ] {
-        v.sort_by(f64::total_cmp);
-        println!(
-            "{what} ms over {runs} runs: min {:.0} median {:.0} max {:.0}",
-            v[0],
-            v[v.len() / 2],
-            v[v.len() - 1]
-        );
+    for event in [Event::StopOspfd, Event::KillRvsd] {
+        let (mut w, mut g) = (Vec::new(), Vec::new());
+        for run in 1..=runs {
+            let (withdrawn, last_fail, failed, total) = failover(event);
+            println!(
+                "{event:?} run {run}: route withdrawn {withdrawn:.0} ms after the signal; the last failed request started {:.0} ms and ended {:.0} ms after it; {failed}/{total} requests failed",
+                last_fail.0, last_fail.1
+            );
+            w.push(withdrawn);
+            g.push(last_fail.0);
+        }
+        for (what, v) in [
+            ("withdrawn", &mut w),
+            ("last failed request started", &mut g),
+        ] {
+            v.sort_by(f64::total_cmp);
+            println!(
+                "{event:?}: {what} ms over {runs} runs: min {:.0} median {:.0} max {:.0}",
+                v[0],
+                v[v.len() / 2],
+                v[v.len() - 1]
+            );
+        }
     }
 }
 
-/// One failover: ms from the SIGKILL to the route's withdrawal, to the
+/// One failover: ms from the signal to the route's withdrawal, to the
 /// start and end of the last failed request; failed and all requests from
-/// 1 s before the kill on.
-fn failover() -> (f64, (f64, f64), usize, usize) {
+/// 1 s before the signal on.
+fn failover(event: Event) -> (f64, (f64, f64), usize, usize) {
     let mut c = two_nodes();
     let stop = c.lab.dir.join("curl-loop.stop");
     let script = format!(
@@ -720,8 +732,11 @@ fn failover() -> (f64, (f64, f64), usize, usize) {
         "both nodes must get connections before the kill\n{}",
         c.diag()
     );
-    let kill_wall = wall();
-    let killed = c.kill_rvsd(1);
+    let killed = match event {
+        Event::StopOspfd => c.stop_ospfd(1),
+        Event::KillRvsd => c.kill_rvsd(1),
+    };
+    let kill_wall = wall() - killed.elapsed().as_secs_f64();
     let withdrawn = c.wait_withdrawn(1, killed, Duration::from_secs(u64::from(FAST.dead) + 5));
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::write(&stop, "").expect("stop file");
