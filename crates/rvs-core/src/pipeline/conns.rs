@@ -302,7 +302,7 @@ impl State {
                     if old != TcpState::None {
                         // From None only on the packet that created it: the
                         // creation's record carries the new state already.
-                        self.sync_note(SyncEvent::Changed(id));
+                        self.sync_note_of(c.flags, SyncEvent::Changed(id));
                     }
                     if was != now_active {
                         if let Some(d) = self.slots.dests.get_mut(c.dest) {
@@ -444,7 +444,7 @@ impl State {
     }
 
     fn release(&mut self, c: &Conn) {
-        self.sync_note(SyncEvent::Removed(c.in_tuple()));
+        self.sync_note_of(c.flags, SyncEvent::Removed(c.in_tuple()));
         if c.is_template() {
             self.templates = self.templates.saturating_sub(1);
         } else {

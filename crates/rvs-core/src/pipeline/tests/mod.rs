@@ -16,4 +16,5 @@ mod sched;
 mod smoke;
 mod snat_family;
 mod sync;
+mod sync_active;
 mod util;
