@@ -13,6 +13,7 @@ mod modes;
 mod oracle;
 mod parsers;
 mod sched;
+mod sloppy;
 mod smoke;
 mod snat_family;
 mod sync;
