@@ -9,11 +9,15 @@
 //!
 //! `rvs-bench listing` (root) measures the longest forwarding pause a 1 ms
 //! UDP probe sees while `rvsadm -ln` and `rvsadm -lnc` list a large table.
+//!
+//! `rvs-bench survival` (root) measures the share of established connections
+//! that survive an ECMP reshuffle, with and without active-active sync.
 #![forbid(unsafe_code)]
 
 mod e2e;
 mod listing;
 mod pipeline;
+mod survival;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +40,11 @@ enum Cmd {
     E2e(e2e::Args),
     /// Forwarding pauses while `rvsadm -ln` and `-lnc` list a large table (root).
     Listing(listing::Args),
+    /// Established connections surviving an ECMP reshuffle (node join, node leave) (root).
+    Survival(survival::Args),
+    /// The keep-alive client `survival` runs in its client namespace.
+    #[command(hide = true)]
+    SurvivalClient(survival::client::ClientArgs),
     /// The connection filler `listing` runs in its client namespace.
     #[command(hide = true)]
     ListingFill(listing::FillArgs),
@@ -56,6 +65,8 @@ fn main() {
         Cmd::Pipeline(a) => pipeline::run(a),
         Cmd::E2e(a) => e2e::run(a),
         Cmd::Listing(a) => listing::run(a),
+        Cmd::Survival(a) => survival::run(a),
+        Cmd::SurvivalClient(a) => survival::client::run(a),
         Cmd::ListingFill(a) => listing::fill(a),
         Cmd::ListingProbe(a) => listing::probe(a),
         Cmd::E2eGen(a) => e2e::gen(a),

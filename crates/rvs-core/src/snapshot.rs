@@ -55,6 +55,11 @@ pub struct PipelineConf {
     /// ECMP switch moves to this node keeps going; never FNAT or NAT (the
     /// real server would not know the new tuple: those rely on sync).
     pub sloppy_tcp: bool,
+    /// Fast xmit (DPVS's default; `fast_xmit_close` turns it off there):
+    /// FNAT, NAT and SNAT replies go back out of the port the connection's
+    /// client-side packets came in by, to the MAC they came from, without a
+    /// route lookup. Off: the route table decides.
+    pub fast_xmit: bool,
 }
 
 impl Default for PipelineConf {
@@ -65,6 +70,7 @@ impl Default for PipelineConf {
             min_lport: 1024,
             max_lport: 65535,
             sloppy_tcp: false,
+            fast_xmit: true,
         }
     }
 }

@@ -139,6 +139,9 @@ impl PerWorker {
 pub struct WorkerGauges {
     /// Live connections in the worker's table (persistence templates not counted).
     pub conns: AtomicU64,
+    /// The worker's clock (ms) at its last [`crate::pipeline::Worker::tick`]:
+    /// a watchdog sees a worker that stopped making progress.
+    pub heartbeat_ms: AtomicU64,
 }
 
 macro_rules! drop_reasons {

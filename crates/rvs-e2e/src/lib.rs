@@ -256,8 +256,9 @@ impl Lab {
             "name",
             bn,
         ]);
-        must(&["ip", "-n", &self.ns(a), "link", "set", an, "up"]);
-        must(&["ip", "-n", &self.ns(b), "link", "set", bn, "up"]);
+        // `dev`: a name like "down" or "up" is not taken for a keyword.
+        must(&["ip", "-n", &self.ns(a), "link", "set", "dev", an, "up"]);
+        must(&["ip", "-n", &self.ns(b), "link", "set", "dev", bn, "up"]);
     }
 
     /// Starts a long-running process inside namespace `short` (logging to the lab dir).

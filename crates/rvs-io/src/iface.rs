@@ -94,10 +94,29 @@ pub fn set_up(name: &str) -> io::Result<()> {
     set_up_on(&s, name)
 }
 
+/// Takes `name` administratively down (keeping its other flags).
+pub fn set_down(name: &str) -> io::Result<()> {
+    let s = ctl_socket()?;
+    set_flags_on(&s, name, 0, libc::IFF_UP as i16)
+}
+
+/// Whether `name` is administratively up.
+pub fn is_up(name: &str) -> io::Result<bool> {
+    let s = ctl_socket()?;
+    let mut r = IfReq::new(name)?;
+    ifreq_ioctl(&s, libc::SIOCGIFFLAGS, &mut r)?;
+    Ok(r.i16() & libc::IFF_UP as i16 != 0)
+}
+
 pub(crate) fn set_up_on(s: &OwnedFd, name: &str) -> io::Result<()> {
+    set_flags_on(s, name, libc::IFF_UP as i16, 0)
+}
+
+/// Sets the flags in `set` and clears those in `clear`, keeping the others.
+fn set_flags_on(s: &OwnedFd, name: &str, set: i16, clear: i16) -> io::Result<()> {
     let mut r = IfReq::new(name)?;
     ifreq_ioctl(s, libc::SIOCGIFFLAGS, &mut r)?;
-    let flags = r.i16() | libc::IFF_UP as i16;
+    let flags = (r.i16() | set) & !clear;
     r.data = [0; 24];
     r.data[..2].copy_from_slice(&flags.to_ne_bytes());
     ifreq_ioctl(s, libc::SIOCSIFFLAGS, &mut r)

@@ -155,6 +155,11 @@ pub struct PipelineSection {
     /// a DR or TUNNEL connection (ECMP nodes).
     #[serde(default)]
     pub sloppy_tcp: bool,
+    /// Fast xmit: send FNAT/NAT/SNAT replies back to the port and MAC the
+    /// connection's client-side packets came from, without a route lookup
+    /// (DPVS's default; its `fast_xmit_close` is `fast_xmit = false`).
+    #[serde(default = "yes")]
+    pub fast_xmit: bool,
 }
 
 impl Default for PipelineSection {
@@ -163,6 +168,7 @@ impl Default for PipelineSection {
             verify_l4_checksum: true,
             toa: true,
             sloppy_tcp: false,
+            fast_xmit: true,
         }
     }
 }
@@ -275,6 +281,9 @@ pub struct Config {
     pub pipeline: PipelineSection,
     /// Connection sync (none: no sync daemon at start).
     pub sync: Option<SyncSection>,
+    /// The data-plane watchdog.
+    #[serde(default)]
+    pub health: crate::daemon::health::HealthSection,
 }
 
 fn one() -> u16 {
@@ -538,6 +547,7 @@ impl Config {
             verify_l4_checksum: self.pipeline.verify_l4_checksum,
             toa: self.pipeline.toa,
             sloppy_tcp: self.pipeline.sloppy_tcp,
+            fast_xmit: self.pipeline.fast_xmit,
             ..PipelineConf::default()
         }
     }
@@ -644,6 +654,16 @@ mod tests {
         let c = parse(&format!("{base}[pipeline]\nsloppy_tcp = true\n")).unwrap();
         assert!(c.pipeline_conf().sloppy_tcp);
         let e = parse(&format!("{base}[pipeline]\nsloppy_tcp = 1\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn fast_xmit_is_on_unless_turned_off() {
+        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+        assert!(parse(one).unwrap().pipeline_conf().fast_xmit);
+        let off = parse(&format!("{one}[pipeline]\nfast_xmit = false\n")).unwrap();
+        assert!(!off.pipeline_conf().fast_xmit);
+        let e = parse(&format!("{one}[pipeline]\nfast_xmit = \"no\"\n")).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
     }
 

@@ -64,7 +64,7 @@
 //! table, so such an id is a pipeline bug, never packet input. [`ConnTable::try_get`]
 //! and [`ConnTable::contains`] check without panicking.
 
-use crate::addr::{Addr, PortId};
+use crate::addr::{Addr, Mac, PortId};
 use std::fmt;
 
 mod index;
@@ -201,7 +201,7 @@ pub struct Conn {
     /// Worker-local local-address slot, `u32::MAX` if none.
     pub laddr: u32,
     expires: u64,
-    // ---- cache line 1: out key + timer links ----
+    // ---- cache line 1: out key + timer links + the in side's previous hop ----
     /// Real-server address (source of out packets).
     pub rip: Addr,
     /// Local address (destination of out packets).
@@ -217,6 +217,11 @@ pub struct Conn {
     next: u32,
     prev: u32,
     wslot: u16,
+    /// The previous hop of the in side: the source MAC of the last packet
+    /// from the client (fast xmit sends the replies back to it, out of
+    /// `in_port`); all zero when not known (a connection from sync that saw
+    /// no packet of its client yet).
+    pub in_mac: Mac,
 }
 
 impl Conn {
@@ -246,6 +251,7 @@ impl Conn {
         next: 0,
         prev: 0,
         wslot: 0,
+        in_mac: Mac([0; 6]),
     };
 
     /// A conn from its in tuple (client -> VIP) and out tuple (RS -> local address).

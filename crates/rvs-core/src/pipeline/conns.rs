@@ -7,13 +7,14 @@ use super::rewrite;
 use super::slots::{DestView, NONE};
 use super::sync::SyncEvent;
 use super::{Packet, State, Verdict};
-use crate::addr::{proto, Addr, PortId};
+use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::tcp::{self, TcpState};
 use crate::conn::{flags, Conn, ConnId, Dir, Expiry, FwdMode, InsertError, Tuple};
 use crate::sched::{self, FlowKey};
 use crate::service::ServiceKey;
 use crate::snapshot::Snapshot;
 use crate::stats::{bump, DropReason};
+use crate::wire::ethernet::EthernetFrame;
 use crate::wire::tcp::flags as tcpf;
 
 /// Due connections removed before a new one is refused for a full table.
@@ -299,6 +300,9 @@ impl State {
         if c.is_template() {
             return self.drop(DropReason::Invalid);
         }
+        if dir == Dir::In && c.flags & flags::NO_OUT_TUPLE == 0 {
+            self.note_in_hop(pkt, id, &c);
+        }
         // Protocol state and timer.
         let timeout = match p.kind {
             L4::Tcp => {
@@ -402,10 +406,55 @@ impl State {
                 (c.rip, false)
             }
         };
-        if dir == Dir::Out && c.out_port != pkt.port {
-            self.conns.get_mut(id).out_port = pkt.port;
+        if dir == Dir::Out {
+            if c.out_port != pkt.port {
+                self.conns.get_mut(id).out_port = pkt.port;
+            }
+            if let Some(v) = self.send_to_in_hop(snap, pkt, p, &c) {
+                return v;
+            }
         }
         self.send(snap, pkt, p, target, on_link, now_ms)
+    }
+
+    /// Remembers where a client-side packet of connection `id` came from
+    /// (its port and source MAC), for fast xmit. Written only when it
+    /// changed: the first packet, a connection from sync, or the flow moved
+    /// to another upstream router (replies follow it).
+    fn note_in_hop(&mut self, pkt: &Packet<'_>, id: ConnId, c: &Conn) {
+        let Ok(eth) = EthernetFrame::new_checked(pkt.frame()) else {
+            return;
+        };
+        let mac = eth.src();
+        if c.in_mac != mac || c.in_port != pkt.port {
+            let m = self.conns.get_mut(id);
+            m.in_mac = mac;
+            m.in_port = pkt.port;
+        }
+    }
+
+    /// Fast xmit: sends a reply of connection `c` (already translated) out
+    /// of the port its client-side packets come in by, to the MAC they come
+    /// from, without a route lookup. `None` when fast xmit is off or the
+    /// previous hop is not known: the route table decides.
+    pub(super) fn send_to_in_hop(
+        &mut self,
+        snap: &Snapshot,
+        pkt: &mut Packet<'_>,
+        p: &Parsed,
+        c: &Conn,
+    ) -> Option<Verdict> {
+        if !snap.conf.fast_xmit || c.in_mac == Mac::ZERO {
+            return None;
+        }
+        let pc = snap.ports.get(c.in_port as usize)?;
+        if p.ip_len > pc.mtu as usize {
+            return Some(self.drop(DropReason::TooBig));
+        }
+        let mut eth = EthernetFrame::new_unchecked(&mut pkt.buf[pkt.head..pkt.head + pkt.len]);
+        eth.set_dst(c.in_mac);
+        eth.set_src(pc.mac);
+        Some(Verdict::Transmit(c.in_port))
     }
 
     /// TOA for FNAT TCP: clamp the SYN's MSS to leave room, then insert the

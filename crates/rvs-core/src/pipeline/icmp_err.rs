@@ -211,6 +211,11 @@ impl State {
         } else {
             IcmpPacket::new_unchecked(seg).fill_checksum();
         }
+        if dir == Dir::Out {
+            if let Some(v) = self.send_to_in_hop(snap, pkt, p, &c) {
+                return v;
+            }
+        }
         self.send(snap, pkt, p, target, false, now_ms)
     }
 }

@@ -293,11 +293,16 @@ impl Worker {
 
     /// Timer work: expires connections (at least the configured budget, plus
     /// as many as were created since the last tick) and ages neighbours.
-    /// Call every few ms.
+    /// Call every few ms. Publishes `now_ms` as the worker's heartbeat
+    /// ([`WorkerGauges::heartbeat_ms`]).
     pub fn tick(&mut self, now_ms: u64) {
         self.st.expire(now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);
         self.st.publish_conn_count();
+        self.st
+            .gauges
+            .heartbeat_ms
+            .store(now_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs the pipeline over one frame.

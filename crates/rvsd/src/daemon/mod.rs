@@ -6,6 +6,7 @@
 //! half-way through start-up.
 
 mod error;
+pub mod health;
 mod links;
 mod ports;
 mod workers;
@@ -40,6 +41,7 @@ pub struct Daemon {
     server: Option<JoinHandle<()>>,
     socket: Option<String>,
     epoch: Instant,
+    health: Option<health::Health>,
     /// Declared last: dropped after the workers stopped using the queues.
     ports: ports::Ports,
 }
@@ -80,6 +82,7 @@ impl Daemon {
             server: None,
             socket: None,
             epoch: Instant::now(),
+            health: None,
             ports,
         };
         let shared = workers::Shared {
@@ -93,6 +96,11 @@ impl Daemon {
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues)?;
         d.workers = started.workers;
+        d.health = Some(health::Health::new(
+            conf.health.clone(),
+            started.handles.iter().map(|h| h.gauges.clone()).collect(),
+            d.ports.kni_names(),
+        ));
         let ctl = d.control(conf, store, started.handles, started.counters);
         let socket = conf.socket_path();
         d.server = Some(
@@ -175,6 +183,9 @@ impl Daemon {
                 self.reload_from(path);
             }
             let now = self.epoch.elapsed().as_millis() as u64;
+            if let Some(h) = self.health.as_mut() {
+                h.poll(now);
+            }
             if now >= last_rates + 1000 {
                 last_rates = now;
                 if let Some(Ok(mut st)) = self.ctl.as_ref().map(|c| c.store.lock()) {

@@ -28,6 +28,17 @@ pub(super) struct Ports {
     pub takeovers: Vec<Takeover>,
 }
 
+impl Ports {
+    /// The names of the kni devices.
+    pub fn kni_names(&self) -> Vec<String> {
+        self.defs
+            .iter()
+            .filter(|d| d.kni)
+            .map(|d| format!("{}.kni", d.name))
+            .collect()
+    }
+}
+
 impl Drop for Ports {
     fn drop(&mut self) {
         if let Ok(mut o) = self.opened.lock() {

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod churn;
+mod fast_xmit;
 mod fnat;
 mod fuzz;
 mod host;
