@@ -230,9 +230,10 @@ pub fn format_conns(conns: &[ConnInfo]) -> String {
     out
 }
 
-/// The entry lines of `-L -c` (no title), one per connection. A connection
-/// installed from a sync peer ends with `synced`, one through a peer's local
-/// address with `foreign`.
+/// The entry lines of `-L -c` (no title), one per connection. A foreign
+/// connection (installed from an active sync peer, through the peer's local
+/// address) ends with `foreign`; other synced connections look like local
+/// ones, as on an LVS backup (the API tells them apart: `origin`).
 pub fn format_conn_lines(conns: &[ConnInfo]) -> String {
     let mut out = String::new();
     for c in conns {
@@ -248,8 +249,7 @@ pub fn format_conn_lines(conns: &[ConnInfo]) -> String {
             addr_port(&c.virt.0, c.virt.1),
         );
         let _ = match c.origin {
-            ConnOrigin::Local => writeln!(out, "{dest}"),
-            ConnOrigin::Synced => writeln!(out, "{dest:<18} synced"),
+            ConnOrigin::Local | ConnOrigin::Synced => writeln!(out, "{dest}"),
             ConnOrigin::Foreign => writeln!(out, "{dest:<18} foreign"),
         };
     }

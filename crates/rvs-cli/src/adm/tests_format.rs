@@ -291,7 +291,8 @@ fn connection_entries_like_lnc() {
                 pro expire state       source             virtual            destination\n\
                 TCP 14:59  ESTABLISHED 10.0.0.48:37177    10.0.0.100:80      192.168.100.2:80\n";
     assert_eq!(format_conns(std::slice::from_ref(&c)), want);
-    // Installed from a sync peer: marked at the end of the line.
+    // Synced from a master: as on an LVS backup, the same line. Through an
+    // active peer's local address: marked at the end of the line.
     let synced = ConnInfo {
         origin: ConnOrigin::Synced,
         ..c.clone()
@@ -303,7 +304,7 @@ fn connection_entries_like_lnc() {
     };
     assert_eq!(
         format_conn_lines(&[synced, foreign]),
-        "TCP 14:59  ESTABLISHED 10.0.0.48:37177    10.0.0.100:80      192.168.100.2:80   synced\n\
+        "TCP 14:59  ESTABLISHED 10.0.0.48:37177    10.0.0.100:80      192.168.100.2:80\n\
          TCP 14:59  ESTABLISHED 10.0.0.48:37178    10.0.0.100:80      192.168.100.2:80   foreign\n"
     );
     assert_eq!(

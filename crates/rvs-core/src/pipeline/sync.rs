@@ -35,7 +35,7 @@
 //! timeout. Installing counts the connection in its dest's active/inactive
 //! gauges and holds references like a scheduled one, but not in the
 //! "connections scheduled" counters, as LVS's backup does.
-//! Installed connections carry [`flags::SYNCED`] (`rvsadm -lnc` marks them).
+//! Installed connections carry [`flags::SYNCED`].
 //!
 //! # Active peers
 //! Master and backup (the default) is LVS's model: the backup only listens,
