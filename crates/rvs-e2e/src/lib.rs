@@ -7,7 +7,9 @@
 //! No traffic leaves the namespaces the lab creates.
 #![forbid(unsafe_code)]
 
+pub mod bird;
 pub mod capture;
+pub mod fault;
 pub mod one_arm;
 pub mod rvsd;
 pub mod topo;
