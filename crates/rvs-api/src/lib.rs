@@ -471,6 +471,23 @@ pub struct ConnInfo {
     pub dest: (IpAddr, u16),
     /// Worker that owns it.
     pub worker: u16,
+    /// Created here, or installed from a sync peer (`-lnc` marks those).
+    #[serde(default)]
+    pub origin: ConnOrigin,
+}
+
+/// Where a connection comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnOrigin {
+    /// Created by this node.
+    #[default]
+    Local,
+    /// Installed from a sync peer (a master, or an active peer).
+    Synced,
+    /// Installed from an active peer, through the peer's local address
+    /// (FNAT): the real server answers the peer.
+    Foreign,
 }
 
 /// Most connections rvsd puts in one [`ConnPage`].

@@ -87,6 +87,13 @@ pub struct SyncStatsInfo {
     pub decode_errors: Vec<(String, u64)>,
     /// Connections not installed, by reason.
     pub install_errors: Vec<(String, u64)>,
+    /// Connections installed from a peer (new ones, not updates).
+    #[serde(default)]
+    pub installed: u64,
+    /// Of those, foreign ones: FNAT connections through a peer's local
+    /// address (active peers, role both).
+    #[serde(default)]
+    pub installed_foreign: u64,
 }
 
 /// [`crate::Request::ListDaemon`]'s answer.

@@ -49,6 +49,12 @@ pub struct PipelineConf {
     pub min_lport: u16,
     /// Highest local port handed out by FNAT/SNAT.
     pub max_lport: u16,
+    /// IPVS's `sloppy_tcp`: a TCP packet other than a SYN (and not a RST)
+    /// of an unknown flow creates a connection when the scheduled real
+    /// server is DR or TUNNEL (it starts ESTABLISHED), so that a flow an
+    /// ECMP switch moves to this node keeps going; never FNAT or NAT (the
+    /// real server would not know the new tuple: those rely on sync).
+    pub sloppy_tcp: bool,
     /// Fast xmit (DPVS's default; `fast_xmit_close` turns it off there):
     /// FNAT, NAT and SNAT replies go back out of the port the connection's
     /// client-side packets came in by, to the MAC they came from, without a
@@ -63,6 +69,7 @@ impl Default for PipelineConf {
             toa: true,
             min_lport: 1024,
             max_lport: 65535,
+            sloppy_tcp: false,
             fast_xmit: true,
         }
     }

@@ -51,7 +51,7 @@ protocol bfd {{ interface "dpdk1.kni" {{ interval 100 ms; multiplier 3; }}; }}
 protocol bgp switch {{
   local {me} as 65002;
   neighbor {sw} as 65001;
-  hold time {HOLD}; keepalive time {KEEPALIVE}; connect delay time 1; connect retry time 2;
+  hold time {HOLD}; keepalive time {KEEPALIVE}; connect delay time 1; connect retry time 2; error wait time 1, 5;
   bfd on;
   ipv4 {{ import none; export where net ~ [ {VIP}/32 ]; }};
 }}
@@ -77,7 +77,7 @@ protocol bfd {{ interface "lb*" {{ interval 100 ms; multiplier 3; }}; }}
             r#"protocol bgp lb{i} {{
   local {} as 65001;
   neighbor {} as 65002;
-  hold time {HOLD}; keepalive time {KEEPALIVE}; connect delay time 1; connect retry time 2;
+  hold time {HOLD}; keepalive time {KEEPALIVE}; connect delay time 1; connect retry time 2; error wait time 1, 5;
   bfd on;
   ipv4 {{ import all; export none; }};
 }}
@@ -105,6 +105,11 @@ struct Bgp {
 impl Bgp {
     /// `n` rvs nodes between the switch and one LAN with two real servers.
     fn new(n: usize) -> Bgp {
+        Bgp::with(n, &RvsdOpts::default())
+    }
+
+    /// The same with rvsd options `opts` on every node.
+    fn with(n: usize, opts: &RvsdOpts) -> Bgp {
         rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft", "ping", "bird", "birdc"]);
         let mut lab = Lab::new();
         for ns in ["client", "switch", "lan", "rs1", "rs2"] {
@@ -163,7 +168,7 @@ impl Bgp {
                 &ns,
                 &format!("{ns}-"),
                 &[("dpdk0", "lan"), ("dpdk1", "wan")],
-                &RvsdOpts::default(),
+                opts,
             );
             nodes.push(Node { rvsd, bird: None });
         }
@@ -516,6 +521,45 @@ fn two_nodes_share_the_vip_by_ecmp_and_either_failure_moves_traffic_to_the_other
     let a1 = scheduled(&t, 1);
     all_answered(&t, 8, "node 2 dead");
     assert_eq!(scheduled(&t, 1), a1 + 8, "node 1 takes every new flow");
+}
+
+/// A node whose worker hangs while the rest of rvsd runs (the kni path is
+/// served by worker 0, so BGP and BFD would go on): rvsd's watchdog takes
+/// its kni devices down, which withdraws the route; it comes back when the
+/// worker runs again.
+#[test]
+fn a_node_with_a_hung_worker_is_withdrawn_until_it_recovers() {
+    let mut t = Bgp::with(
+        1,
+        &RvsdOpts {
+            workers: 2,
+            extra: "[health]\nstall_ms = 300\n".into(),
+            ..Default::default()
+        },
+    );
+    t.start_birds();
+    t.wait_route_via(&[1]);
+    let pid = t.lab.proc(t.rvsd(1).index).pid();
+    let frozen = Instant::now();
+    let f = rvs_e2e::fault::freeze_thread(&mut t.lab, "lb1", pid, "rvs-worker-1", 3.0);
+    let gone = t
+        .wait_withdrawn(1, frozen, Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("route kept while worker 1 hung\n{}", t.diag()));
+    println!("worker 1 frozen: route withdrawn after {gone:?}");
+    assert!(t.lab.proc(f).log().contains("frozen"));
+    // Thawed: the kni device comes back, and with it BGP and the route.
+    let sw = t.switch();
+    assert!(
+        established(sw, "lb1"),
+        "BGP back after the worker recovered\n{}",
+        t.diag()
+    );
+    let route = t.wait_route_via(&[1]);
+    println!(
+        "worker 1 thawed after 3 s: {route} ({:?} after the freeze)",
+        frozen.elapsed()
+    );
+    all_answered(&t, 4, "after recovery");
 }
 
 /// Wall-clock seconds (the client's request loop logs `date +%s.%N`).

@@ -8,23 +8,6 @@
 use rvs_e2e::topo::{RvsdOpts, TwoArm};
 use std::time::{Duration, Instant};
 
-/// Freezes one thread (not its process) with PTRACE_SEIZE + PTRACE_INTERRUPT
-/// for argv[2] seconds, then detaches.
-const FREEZE: &str = r#"
-import ctypes, os, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-tid, secs = int(sys.argv[1]), float(sys.argv[2])
-for req in (0x4206, 0x4207):  # PTRACE_SEIZE, PTRACE_INTERRUPT
-    if libc.ptrace(req, tid, None, None) != 0:
-        sys.exit("ptrace %#x on %d: errno %d" % (req, tid, ctypes.get_errno()))
-os.waitpid(tid, 0x40000000)  # __WALL
-print("frozen", tid, flush=True)
-time.sleep(secs)
-libc.ptrace(17, tid, None, None)  # PTRACE_DETACH
-print("thawed", tid, flush=True)
-"#;
-
 /// Whether `dev` in the lb namespace is administratively up.
 fn is_up(t: &TwoArm, dev: &str) -> bool {
     let s = t
@@ -43,19 +26,6 @@ fn wait_for(what: &str, t: Duration, mut f: impl FnMut() -> bool) -> Duration {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("{what}: not within {t:?}");
-}
-
-/// The thread id of rvsd's thread `name`.
-fn tid_of(pid: u32, name: &str) -> String {
-    let dir = format!("/proc/{pid}/task");
-    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
-        let p = e.expect("task entry").path();
-        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-        if comm.trim() == name {
-            return p.file_name().expect("tid").to_string_lossy().into_owned();
-        }
-    }
-    panic!("rvsd (pid {pid}) has no thread {name}");
 }
 
 #[test]
@@ -97,10 +67,7 @@ fn a_stalled_worker_takes_the_kni_devices_down_until_it_runs_again() {
     assert!(is_up(&t, "dpdk1.kni"), "healthy workers: kni stays up");
 
     let pid = t.rvsd_proc().pid();
-    let tid = tid_of(pid, "rvs-worker-1");
-    let freezer = t
-        .lab
-        .spawn("lb", "freeze", &["python3", "-c", FREEZE, &tid, "2"], &[]);
+    let freezer = rvs_e2e::fault::freeze_thread(&mut t.lab, "lb", pid, "rvs-worker-1", 2.0);
     let down = wait_for(
         "dpdk1.kni down after worker 1 froze",
         Duration::from_secs(2),

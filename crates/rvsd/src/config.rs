@@ -151,6 +151,10 @@ pub struct PipelineSection {
     /// Insert the client address (TOA) into FNAT TCP traffic.
     #[serde(default = "yes")]
     pub toa: bool,
+    /// IPVS's `sloppy_tcp`: a non-SYN TCP packet of an unknown flow starts
+    /// a DR or TUNNEL connection (ECMP nodes).
+    #[serde(default)]
+    pub sloppy_tcp: bool,
     /// Fast xmit: send FNAT/NAT/SNAT replies back to the port and MAC the
     /// connection's client-side packets came from, without a route lookup
     /// (DPVS's default; its `fast_xmit_close` is `fast_xmit = false`).
@@ -163,6 +167,7 @@ impl Default for PipelineSection {
         PipelineSection {
             verify_l4_checksum: true,
             toa: true,
+            sloppy_tcp: false,
             fast_xmit: true,
         }
     }
@@ -541,6 +546,7 @@ impl Config {
         PipelineConf {
             verify_l4_checksum: self.pipeline.verify_l4_checksum,
             toa: self.pipeline.toa,
+            sloppy_tcp: self.pipeline.sloppy_tcp,
             fast_xmit: self.pipeline.fast_xmit,
             ..PipelineConf::default()
         }
@@ -639,6 +645,16 @@ mod tests {
         let e =
             parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn sloppy_tcp_is_off_unless_asked_for() {
+        let base = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+        assert!(!parse(base).unwrap().pipeline_conf().sloppy_tcp);
+        let c = parse(&format!("{base}[pipeline]\nsloppy_tcp = true\n")).unwrap();
+        assert!(c.pipeline_conf().sloppy_tcp);
+        let e = parse(&format!("{base}[pipeline]\nsloppy_tcp = 1\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
     }
 
     #[test]

@@ -137,6 +137,8 @@ pub fn format_daemons(l: &DaemonList, stats: bool) -> String {
         ("sequence gaps", s.gaps),
         ("resyncs asked", s.resyncs_sent),
         ("dropped records", s.dropped_records),
+        ("installed conns", s.installed),
+        ("installed foreign", s.installed_foreign),
     ] {
         out.push_str(&format!("  {name:<20}{v}\n"));
     }
@@ -250,6 +252,8 @@ mod tests {
             ],
             stats: SyncStatsInfo {
                 gaps: 2,
+                installed: 5,
+                installed_foreign: 4,
                 install_errors: vec![("port_in_use".into(), 3), ("conflict".into(), 0)],
                 ..Default::default()
             },
@@ -260,6 +264,8 @@ mod tests {
         );
         let s = format_daemons(&l, true);
         assert!(s.contains("  sequence gaps       2\n"), "{s}");
+        assert!(s.contains("  installed conns     5\n"), "{s}");
+        assert!(s.contains("  installed foreign   4\n"), "{s}");
         assert!(s.contains("install error port_in_use: 3\n"), "{s}");
         assert!(!s.contains("conflict"), "{s}");
     }

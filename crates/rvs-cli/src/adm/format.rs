@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use rvs_api::{
-    ConnInfo, DestInfo, Forward, LaddrGroup, Proto, ServiceInfo, ServiceKey, StatusInfo,
+    ConnInfo, ConnOrigin, DestInfo, Forward, LaddrGroup, Proto, ServiceInfo, ServiceKey, StatusInfo,
 };
 
 use super::{ListOpts, ListView};
@@ -230,21 +230,28 @@ pub fn format_conns(conns: &[ConnInfo]) -> String {
     out
 }
 
-/// The entry lines of `-L -c` (no title), one per connection.
+/// The entry lines of `-L -c` (no title), one per connection. A foreign
+/// connection (installed from an active sync peer, through the peer's local
+/// address) ends with `foreign`; other synced connections look like local
+/// ones, as on an LVS backup (the API tells them apart: `origin`).
 pub fn format_conn_lines(conns: &[ConnInfo]) -> String {
     let mut out = String::new();
     for c in conns {
-        let _ = writeln!(
+        let dest = addr_port(&c.dest.0, c.dest.1);
+        let _ = write!(
             out,
-            "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}",
+            "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} ",
             c.proto,
             c.expire_s / 60,
             c.expire_s % 60,
             c.state,
             addr_port(&c.client.0, c.client.1),
             addr_port(&c.virt.0, c.virt.1),
-            addr_port(&c.dest.0, c.dest.1),
         );
+        let _ = match c.origin {
+            ConnOrigin::Local | ConnOrigin::Synced => writeln!(out, "{dest}"),
+            ConnOrigin::Foreign => writeln!(out, "{dest:<18} foreign"),
+        };
     }
     out
 }

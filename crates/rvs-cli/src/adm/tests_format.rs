@@ -4,13 +4,13 @@
 use std::net::IpAddr;
 
 use rvs_api::{
-    ConnInfo, DestInfo, DestSpec, Forward, LaddrGroup, LaddrInfo, Proto, Rates, Request,
-    ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo,
+    ConnInfo, ConnOrigin, DestInfo, DestSpec, Forward, LaddrGroup, LaddrInfo, Proto, Rates,
+    Request, ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo,
 };
 
 use super::{
-    format_conns, format_laddrs, format_list, format_save, large_num, parse_restore, ListOpts,
-    ListView,
+    format_conn_lines, format_conns, format_laddrs, format_list, format_save, large_num,
+    parse_restore, ListOpts, ListView,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -285,11 +285,28 @@ fn connection_entries_like_lnc() {
         local: Some((ip("192.168.100.200"), 1025)),
         dest: (ip("192.168.100.2"), 80),
         worker: 0,
+        origin: ConnOrigin::Local,
     };
     let want = "IPVS connection entries\n\
                 pro expire state       source             virtual            destination\n\
                 TCP 14:59  ESTABLISHED 10.0.0.48:37177    10.0.0.100:80      192.168.100.2:80\n";
-    assert_eq!(format_conns(&[c]), want);
+    assert_eq!(format_conns(std::slice::from_ref(&c)), want);
+    // Synced from a master: as on an LVS backup, the same line. Through an
+    // active peer's local address: marked at the end of the line.
+    let synced = ConnInfo {
+        origin: ConnOrigin::Synced,
+        ..c.clone()
+    };
+    let foreign = ConnInfo {
+        origin: ConnOrigin::Foreign,
+        client: (ip("10.0.0.48"), 37178),
+        ..c
+    };
+    assert_eq!(
+        format_conn_lines(&[synced, foreign]),
+        "TCP 14:59  ESTABLISHED 10.0.0.48:37177    10.0.0.100:80      192.168.100.2:80\n\
+         TCP 14:59  ESTABLISHED 10.0.0.48:37178    10.0.0.100:80      192.168.100.2:80   foreign\n"
+    );
     assert_eq!(
         format_conns(&[]),
         "IPVS connection entries\npro expire state       source             virtual            destination\n"
@@ -582,6 +599,7 @@ impl crate::client::Transport for Pager {
                 local: None,
                 dest: (ip("192.168.100.2"), 53),
                 worker: 0,
+                origin: ConnOrigin::Local,
             })
             .collect();
         let next = (to < self.total as usize).then_some(rvs_api::ConnCursor {

@@ -147,6 +147,13 @@ pub mod flags {
     pub const HAS_CONNS: u16 = 1 << 3;
     /// The conn counts as inactive for its dest (LVS `IP_VS_CONN_F_INACTIVE`).
     pub const INACTIVE: u16 = 1 << 4;
+    /// Installed from a peer's sync stream, not created here (see
+    /// [`crate::pipeline::Worker::install_synced`]).
+    pub const SYNCED: u16 = 1 << 5;
+    /// A synced FNAT conn whose local address is a peer's (active-active
+    /// sync): no local port of this node, packets from the client leave with
+    /// the owner's local address and port as their source.
+    pub const FOREIGN: u16 = 1 << 6;
     /// First bit free for the pipeline's own use.
     pub const PIPELINE_FIRST: u16 = 1 << 8;
 }

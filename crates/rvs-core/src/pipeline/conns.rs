@@ -52,9 +52,11 @@ impl State {
         p: &Parsed,
         now_ms: u64,
     ) -> Result<ConnId, DropReason> {
-        if p.kind == L4::Tcp
-            && p.tcp_flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN) != tcpf::SYN
-        {
+        // A TCP flow starts with a SYN; with sloppy_tcp any packet but a RST
+        // may start one (DR and TUNNEL only, checked once the dest is known).
+        let sloppy = p.kind == L4::Tcp
+            && p.tcp_flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN) != tcpf::SYN;
+        if sloppy && (!snap.conf.sloppy_tcp || p.tcp_flags & tcpf::RST != 0) {
             return Err(DropReason::NoConn);
         }
         let svc_slot = *self
@@ -124,6 +126,9 @@ impl State {
             .ok_or(DropReason::NoDest)?;
         let dest = svc.dests.get(pos).ok_or(DropReason::NoDest)?.clone();
         let mode = dest.mode;
+        if sloppy && !matches!(mode, FwdMode::Dr | FwdMode::Tunnel) {
+            return Err(DropReason::NoConn);
+        }
         if dest.addr.is_v4() != p.dst.is_v4() {
             // rvs does not translate between IPv4 and IPv6 (NAT64) yet; for
             // SNAT the dest is the WAN address the packet's source becomes.
@@ -183,7 +188,13 @@ impl State {
         c.dest = dest_slot;
         c.laddr = pool_slot;
         c.in_port = in_port;
-        c.state = TcpState::None as u8;
+        // A sloppy flow is taken as established, as IPVS's state table takes
+        // an ACK from NONE to ESTABLISHED.
+        let first = match sloppy {
+            true => TcpState::Established,
+            false => TcpState::None,
+        };
+        c.state = first as u8;
         let timeout = match p.kind {
             L4::Tcp => snap.timeouts.tcp(TcpState::SynRecv),
             L4::Udp => snap.timeouts.udp_ms,
@@ -212,7 +223,10 @@ impl State {
         let workers = snap.workers as u32;
         if let Some(d) = self.slots.dests.get_mut(dest_slot) {
             d.refs += 1;
-            d.inactive += 1;
+            match tcp::is_active(first) {
+                true => d.active += 1,
+                false => d.inactive += 1,
+            }
             d.update_overload(workers);
             bump(&d.dest.stats.worker(self.id as usize).conns, 1);
         }
@@ -306,7 +320,7 @@ impl State {
                     if old != TcpState::None {
                         // From None only on the packet that created it: the
                         // creation's record carries the new state already.
-                        self.sync_note(SyncEvent::Changed(id));
+                        self.sync_note_of(c.flags, SyncEvent::Changed(id));
                     }
                     if was != now_active {
                         if let Some(d) = self.slots.dests.get_mut(c.dest) {
@@ -493,7 +507,7 @@ impl State {
     }
 
     fn release(&mut self, c: &Conn) {
-        self.sync_note(SyncEvent::Removed(c.in_tuple()));
+        self.sync_note_of(c.flags, SyncEvent::Removed(c.in_tuple()));
         if c.is_template() {
             self.templates = self.templates.saturating_sub(1);
         } else {

@@ -143,6 +143,8 @@ struct State {
     /// Connection events for the sync sender; `None` (the default) when
     /// sync is off.
     sync_log: Option<sync::SyncLog>,
+    /// Sync runs between active peers ([`Worker::set_sync_active`]).
+    sync_active: bool,
     conf: WorkerConf,
 }
 
@@ -170,6 +172,7 @@ impl Worker {
             learned: Vec::with_capacity(LEARNED_MAX),
             inserts_at_tick: 0,
             sync_log: None,
+            sync_active: false,
             conf,
         };
         let mut w = Worker {

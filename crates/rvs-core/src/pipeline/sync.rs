@@ -35,6 +35,36 @@
 //! timeout. Installing counts the connection in its dest's active/inactive
 //! gauges and holds references like a scheduled one, but not in the
 //! "connections scheduled" counters, as LVS's backup does.
+//! Installed connections carry [`flags::SYNCED`].
+//!
+//! # Active peers
+//! Master and backup (the default) is LVS's model: the backup only listens,
+//! and once it becomes master it reports every connection it has, synced
+//! ones included, to the next backup. Between active peers (ECMP nodes,
+//! role `both`, [`Worker::set_sync_active`]) every node sends its own
+//! connections and installs the others', so a node must never report a
+//! connection it installed from a peer, or each would echo the other's
+//! connections back (and a peer's timer would reset its owner's). There:
+//! - a synced connection is never reported: not its creation, not a state
+//!   change seen here, not its removal, and full dumps leave it out. Its
+//!   owner alone speaks for it;
+//! - a state change seen here (packets that reach this node) applies here
+//!   (state, timeout), until the owner's next record for it, which wins;
+//! - its removal here (it expired, or a packet reset it) is silent: if the
+//!   owner still has it, its next refresh installs it again;
+//! - a peer's record for a connection this node created is refused
+//!   ([`SyncError::Owned`]), and a peer's removal does not touch it;
+//! - an FNAT connection whose local address is not one of this node's (each
+//!   ECMP node has its own local addresses) is installed as a *foreign*
+//!   connection ([`flags::FOREIGN`]): no port is taken from any pool and
+//!   none is freed when it goes; packets from the client that reach this
+//!   node go to the real server with the owner's local address and port as
+//!   their source, so the real server's answer goes to the owner (the LAN
+//!   delivers its local address there), which has the connection. Such a
+//!   connection lives on worker `lport % workers`, which is also where this
+//!   node's steering sends its client's packets (`(cip ^ cport) % workers`
+//!   chose the owner's worker, which took a port it owns): the peers need
+//!   the same number of workers.
 
 use super::slots::NONE;
 use super::{State, Worker};
@@ -129,6 +159,9 @@ pub enum SyncError {
     BadState(u8),
     /// The in or out tuple is already used by a different connection.
     Conflict,
+    /// Between active peers: this node created the connection itself, a
+    /// peer's record does not change it.
+    Owned,
     /// The connection table is full.
     TableFull,
 }
@@ -159,6 +192,9 @@ impl fmt::Display for SyncError {
             SyncError::Conflict => {
                 f.write_str("synced connection: its tuples belong to another connection here")
             }
+            SyncError::Owned => f.write_str(
+                "synced connection: this node created it (a peer's record does not change it)",
+            ),
             SyncError::TableFull => f.write_str("synced connection: connection table full"),
         }
     }
@@ -179,6 +215,17 @@ impl Worker {
         self.st.sync_log = None;
     }
 
+    /// Sync between active peers (`on`) or master and backup (the
+    /// default); see the module doc.
+    pub fn set_sync_active(&mut self, on: bool) {
+        self.st.sync_active = on;
+    }
+
+    /// Whether sync runs between active peers.
+    pub fn sync_active(&self) -> bool {
+        self.st.sync_active
+    }
+
     /// Events dropped because the sync ring was full (the peers then need a
     /// full dump).
     pub fn sync_lost(&self) -> u64 {
@@ -197,8 +244,8 @@ impl Worker {
             };
             n += 1;
             let rec = match ev {
-                SyncEvent::Created(id) => self.export_conn(id, now_ms).map(Record::Create),
-                SyncEvent::Changed(id) => self.export_conn(id, now_ms).map(Record::Update),
+                SyncEvent::Created(id) => self.export_own(id, now_ms).map(Record::Create),
+                SyncEvent::Changed(id) => self.export_own(id, now_ms).map(Record::Update),
                 SyncEvent::Removed(t) => Some(Record::Remove(t)),
             };
             if let Some(r) = rec {
@@ -243,10 +290,21 @@ impl Worker {
         })
     }
 
+    /// [`Worker::export_conn`], except a synced connection between active
+    /// peers (its owner reports it).
+    fn export_own(&self, id: ConnId, now_ms: u64) -> Option<SyncConn> {
+        let c = self.st.conns.try_get(id)?;
+        if self.st.sync_active && c.flags & flags::SYNCED != 0 {
+            return None;
+        }
+        self.export_conn(id, now_ms)
+    }
+
     /// A full dump, a bounded piece at a time: exports the connections in
     /// table slots `start..start + max_slots` as [`Record::Create`]s and
     /// returns where to continue, or `None` when the table is done. Each call
-    /// costs O(`max_slots`) whatever the table size.
+    /// costs O(`max_slots`) whatever the table size. Between active peers,
+    /// connections installed from a peer are left out.
     pub fn export_range(
         &self,
         start: u32,
@@ -257,7 +315,7 @@ impl Worker {
         let cap = u32::try_from(self.st.conns.capacity()).unwrap_or(u32::MAX);
         let end = start.saturating_add(max_slots).min(cap);
         for i in start..end {
-            if let Some(c) = self.export_conn(ConnId(i), now_ms) {
+            if let Some(c) = self.export_own(ConnId(i), now_ms) {
                 f(Record::Create(c));
             }
         }
@@ -272,11 +330,15 @@ impl Worker {
 
     /// Removes the connection whose in tuple is `t` (a peer's
     /// [`Record::Remove`]), freeing its local port. Logs no sync event.
+    /// Between active peers, only a connection installed from a peer goes.
     /// Returns whether there was one.
     pub fn remove_synced(&mut self, t: &Tuple) -> bool {
         let Some((id, Dir::In)) = self.st.conns.lookup(t) else {
             return false;
         };
+        if self.st.sync_active && self.st.conns.get(id).flags & flags::SYNCED == 0 {
+            return false;
+        }
         let log = self.st.sync_log.take();
         self.st.remove_conn(id);
         self.st.sync_log = log;
@@ -291,6 +353,16 @@ impl State {
         if let Some(l) = &mut self.sync_log {
             l.push(ev);
         }
+    }
+
+    /// Logs a sync event of a connection with flags `cflags`, unless it was
+    /// installed from an active peer (which reports it itself).
+    #[inline]
+    pub(super) fn sync_note_of(&mut self, cflags: u16, ev: SyncEvent) {
+        if self.sync_active && cflags & flags::SYNCED != 0 {
+            return;
+        }
+        self.sync_note(ev);
     }
 
     /// The worker-local service slot of a synced service identity.
@@ -323,6 +395,11 @@ impl State {
             return Err(SyncError::BadState(s.state));
         }
         match self.conns.lookup(&s.in_tuple()) {
+            Some((id, Dir::In))
+                if self.sync_active && self.conns.get(id).flags & flags::SYNCED == 0 =>
+            {
+                return Err(SyncError::Owned)
+            }
             Some((id, Dir::In)) => return self.update_synced(id, s, now_ms),
             Some((_, Dir::Out)) => return Err(SyncError::Conflict),
             None => {}
@@ -355,12 +432,18 @@ impl State {
         };
         c.rip = s.rip;
         c.rport = s.rport;
-        c.flags |= s.flags & SYNC_FLAGS;
+        c.flags |= s.flags & SYNC_FLAGS | flags::SYNCED;
         c.service = svc_slot;
         c.dest = dest_slot;
         c.state = s.state;
         c.in_port = snap.routes.lookup(&s.cip).map_or(0, |r| r.port);
+        let foreign = self.is_foreign(s, template);
         let pool_slot = match s.mode {
+            FwdMode::Fnat if foreign => {
+                self.check_owner(s.lport)?;
+                c.flags |= flags::FOREIGN;
+                NONE
+            }
             FwdMode::Fnat | FwdMode::Snat if !template => self.take_synced_port(svc_slot, s)?,
             _ => NONE,
         };
@@ -402,6 +485,28 @@ impl State {
             pl.refs += 1;
         }
         Ok(id)
+    }
+
+    /// Between active peers, an FNAT connection whose local address has no
+    /// pool here belongs to a peer's local address: a foreign connection.
+    fn is_foreign(&self, s: &SyncConn, template: bool) -> bool {
+        self.sync_active
+            && !template
+            && s.mode == FwdMode::Fnat
+            && self.slots.pool_of(&s.lip).is_none()
+    }
+
+    /// A connection with local port `lport` belongs to this worker (the one
+    /// its client's packets are steered to).
+    fn check_owner(&self, lport: u16) -> Result<(), SyncError> {
+        if crate::sapool::owner_worker(lport, self.workers) == self.id {
+            return Ok(());
+        }
+        Err(SyncError::PortNotOwned {
+            port: lport,
+            worker: self.id,
+            workers: self.workers,
+        })
     }
 
     /// Takes the synced connection's local port from the right pool: the

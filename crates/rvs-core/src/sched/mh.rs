@@ -6,6 +6,15 @@
 //! claiming their next free slot until the table is full. Because a dest's
 //! preferences do not depend on the others, a dest change mostly moves only
 //! the slots that dest gains or loses.
+//!
+//! The table depends only on the set of dests (address, port, weight), not
+//! on the order they were added in: the dests take their turns in address
+//! order. Several nodes behind one ECMP switch therefore send a flow to the
+//! same real server, as Maglev and Katran do, and a flow the switch moves
+//! to another node meets the same real server there (DR, TUNNEL). With
+//! `mh-fallback`, a flow whose dest is unusable tries a few other slots
+//! (also the same on every node) before a scan of the dest list, which
+//! does follow the list's order.
 
 use super::hash::{self, hash_addr_port, SEED_MH_LOOKUP, SEED_MH_OFFSET, SEED_MH_SKIP};
 use super::{scan_from, usable, Addr, DestKey, DestSet, MAX_HASHED_DESTS, NO_DEST};
@@ -47,13 +56,16 @@ pub(super) fn build(dests: &[DestKey], requested_size: usize) -> Box<[u16]> {
         skip: usize,
         turns: u32,
     }
-    let live: Vec<(u16, &DestKey)> = dests
+    let mut live: Vec<(u16, &DestKey)> = dests
         .iter()
         .take(MAX_HASHED_DESTS)
         .enumerate()
         .filter(|(_, d)| d.weight > 0)
         .filter_map(|(i, d)| Some((u16::try_from(i).ok()?, d)))
         .collect();
+    // The dests take turns in address order, not in the order they were
+    // added: every node with the same dests builds the same table.
+    live.sort_by_key(|(_, d)| (d.addr, d.port));
     if live.is_empty() {
         return table;
     }

@@ -11,10 +11,12 @@
 use std::collections::VecDeque;
 use std::sync::mpsc::Sender;
 
-use rvs_api::{ApiError, ConnCursor, ConnInfo, ConnPage, Proto, ServiceKey, CONN_PAGE_MAX};
+use rvs_api::{
+    ApiError, ConnCursor, ConnInfo, ConnOrigin, ConnPage, Proto, ServiceKey, CONN_PAGE_MAX,
+};
 use rvs_core::addr::{proto, Addr};
 use rvs_core::conn::tcp::TcpState;
-use rvs_core::conn::{Conn, FwdMode};
+use rvs_core::conn::{flags, Conn, FwdMode};
 use rvs_core::pipeline::Worker;
 
 use super::{Control, Query};
@@ -175,6 +177,13 @@ pub fn conn_info(worker: u16, c: &Conn, now_ms: u64) -> ConnInfo {
         local,
         dest: (c.rip.to_ip(), c.rport),
         worker,
+        origin: if c.flags & flags::FOREIGN != 0 {
+            ConnOrigin::Foreign
+        } else if c.flags & flags::SYNCED != 0 {
+            ConnOrigin::Synced
+        } else {
+            ConnOrigin::Local
+        },
     }
 }
 

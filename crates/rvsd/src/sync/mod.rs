@@ -30,6 +30,15 @@
 //! [`worker::APPLY_MAX`] records per loop iteration. Messages from this
 //! node (its node id) are ignored. Both nodes need the same services, local
 //! addresses and number of workers.
+//!
+//! # Active peers (role both)
+//! With both daemons running, every node sends and receives: ECMP nodes
+//! behind one switch, each with its own local addresses. The workers then
+//! report only the connections they created (never one installed from a
+//! peer, which would echo it back), and install a peer's FNAT connection
+//! whose local address is not theirs as a foreign connection; see
+//! [`rvs_core::pipeline::Worker::set_sync_active`]. The peers need the same
+//! services and number of workers; their local addresses differ.
 
 pub mod net;
 pub mod stream;
@@ -70,7 +79,11 @@ pub struct Counters {
     /// Undecodable messages, by [`stream::DECODE_ERRORS`].
     pub decode: [AtomicU64; 10],
     /// Install failures, by [`worker::INSTALL_ERRORS`].
-    pub install: [AtomicU64; 9],
+    pub install: [AtomicU64; 10],
+    /// Connections installed from a peer (new here, not updates).
+    pub installed: AtomicU64,
+    /// Of those, foreign connections (FNAT through a peer's local address).
+    pub installed_foreign: AtomicU64,
 }
 
 /// What the sync thread, the workers and the control plane share.
@@ -78,6 +91,11 @@ pub struct Counters {
 pub struct SyncShared {
     /// A master daemon runs: workers log, sweep and send.
     pub master_on: AtomicBool,
+    /// A backup daemon runs. With `master_on` too (role `both`), the peers
+    /// are active: workers report only their own connections and install a
+    /// peer's FNAT connections of its local addresses as foreign ones
+    /// ([`rvs_core::pipeline::Worker::set_sync_active`]).
+    pub backup_on: AtomicBool,
     /// Bumped to make every worker start a full dump.
     pub dump_gen: AtomicU64,
     /// Period of the refresh sweep, ms.
@@ -120,6 +138,8 @@ impl SyncShared {
             dropped_records: g(&c.dropped_records),
             decode_errors: named(&stream::DECODE_ERRORS, &c.decode),
             install_errors: named(&worker::INSTALL_ERRORS, &c.install),
+            installed: g(&c.installed),
+            installed_foreign: g(&c.installed_foreign),
         }
     }
 }

@@ -151,8 +151,9 @@ impl SyncCtl {
         );
         eps[slot(spec.role)] = Some(Arc::new(ep));
         self.gen.fetch_add(1, Relaxed);
-        if spec.role == SyncRole::Master {
-            self.shared.master_on.store(true, Relaxed);
+        match spec.role {
+            SyncRole::Master => self.shared.master_on.store(true, Relaxed),
+            SyncRole::Backup => self.shared.backup_on.store(true, Relaxed),
         }
         Ok(())
     }
@@ -167,8 +168,9 @@ impl SyncCtl {
             ));
         }
         self.gen.fetch_add(1, Relaxed);
-        if role == SyncRole::Master {
-            self.shared.master_on.store(false, Relaxed);
+        match role {
+            SyncRole::Master => self.shared.master_on.store(false, Relaxed),
+            SyncRole::Backup => self.shared.backup_on.store(false, Relaxed),
         }
         tracing::info!("{role} sync daemon stopped");
         Ok(())

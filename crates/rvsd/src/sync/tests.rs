@@ -198,6 +198,7 @@ mod worker_side {
         WorkerSync, APPLY_MAX, BATCHES, BATCH_CAPACITY, DRAIN_MAX, INSTALL_ERRORS, SWEEP_SLOTS,
     };
     use crate::sync::SyncShared;
+    use rvs_api::ConnOrigin;
 
     struct Rig {
         w: Worker,
@@ -301,5 +302,45 @@ mod worker_side {
         assert_eq!(got, 300);
         // 1024 slots, SWEEP_SLOTS per step.
         assert_eq!(steps, 1024 / SWEEP_SLOTS as usize);
+    }
+
+    #[test]
+    fn with_both_roles_peers_connections_are_installed_and_never_sent_back() {
+        let mut r = rig(1024);
+        r.shared.master_on.store(true, Relaxed);
+        r.shared.backup_on.store(true, Relaxed);
+        // One through the peer's own local address (ECMP: each node has
+        // its own), one through an address both have.
+        let mut theirs = fnat(1);
+        theirs.lip = rvs_core::addr::Addr::v4(192, 168, 100, 201);
+        r.inbox
+            .send(vec![Record::Create(theirs), Record::Create(fnat(2))])
+            .unwrap();
+        r.ws.step(&mut r.w, 1);
+        assert_eq!(r.w.conns().len(), 2);
+        assert_eq!(r.shared.c.installed.load(Relaxed), 2);
+        assert_eq!(r.shared.c.installed_foreign.load(Relaxed), 1);
+        let origins: Vec<_> = (0..2)
+            .filter_map(|i| r.w.conns().try_get(rvs_core::conn::ConnId(i)))
+            .map(|c| crate::control::conns::conn_info(0, c, 1).origin)
+            .collect();
+        assert_eq!(origins, [ConnOrigin::Foreign, ConnOrigin::Synced]);
+        let stats = r.shared.stats(1);
+        assert_eq!((stats.installed, stats.installed_foreign), (2, 1));
+        // A full dump (a peer asked) sends neither back.
+        r.shared.dump_gen.fetch_add(1, Relaxed);
+        let mut steps = 0;
+        while r.ws.step(&mut r.w, 2) {
+            steps += 1;
+            assert!(steps < 100);
+        }
+        let sent: usize = r.batches.try_iter().map(|(_, b)| b.len()).sum();
+        assert_eq!(sent, 0, "nothing echoed to the peers");
+        // Master only again (a backup that took over): it reports them.
+        r.shared.backup_on.store(false, Relaxed);
+        r.shared.dump_gen.fetch_add(1, Relaxed);
+        while r.ws.step(&mut r.w, 3) {}
+        let sent: usize = r.batches.try_iter().map(|(_, b)| b.len()).sum();
+        assert_eq!(sent, 2);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
+use rvs_core::conn::flags;
 use rvs_core::pipeline::{SyncError, Worker};
 use rvs_core::sync::Record;
 
@@ -30,7 +31,7 @@ pub const BATCHES: usize = 8;
 pub const BATCH_CAPACITY: usize = DRAIN_MAX + SWEEP_SLOTS as usize;
 
 /// Names of install failures, as counted, indexed by [`install_error_index`].
-pub const INSTALL_ERRORS: [&str; 9] = [
+pub const INSTALL_ERRORS: [&str; 10] = [
     "service_not_found",
     "dest_not_found",
     "mode_mismatch",
@@ -40,6 +41,7 @@ pub const INSTALL_ERRORS: [&str; 9] = [
     "bad_state",
     "conflict",
     "table_full",
+    "owned",
 ];
 
 /// Index of an install failure in [`INSTALL_ERRORS`].
@@ -54,6 +56,7 @@ pub fn install_error_index(e: &SyncError) -> usize {
         SyncError::BadState(_) => 6,
         SyncError::Conflict => 7,
         SyncError::TableFull => 8,
+        SyncError::Owned => 9,
     }
 }
 
@@ -71,6 +74,7 @@ pub struct WorkerSync {
     dump_seen: u64,
     lost_seen: u64,
     logging: bool,
+    active: bool,
 }
 
 impl WorkerSync {
@@ -96,14 +100,20 @@ impl WorkerSync {
             next_sweep: 0,
             lost_seen: 0,
             logging: false,
+            active: false,
         }
     }
 
     /// This iteration's share of sync work; true while there is more to do
     /// (the loop then does not sleep).
     pub fn step(&mut self, w: &mut Worker, now: u64) -> bool {
-        let busy = self.apply(w, now);
         let on = self.shared.master_on.load(Relaxed);
+        let active = on && self.shared.backup_on.load(Relaxed);
+        if active != self.active {
+            w.set_sync_active(active);
+            self.active = active;
+        }
+        let busy = self.apply(w, now);
         if on != self.logging {
             if on {
                 w.enable_sync_log(LOG_CAPACITY);
@@ -191,11 +201,22 @@ impl WorkerSync {
 fn apply_one(shared: &SyncShared, id: u16, w: &mut Worker, r: &Record, now: u64) {
     match r {
         Record::Create(c) | Record::Update(c) => {
-            if let Err(e) = w.install_synced(c, now) {
-                if let Some(x) = shared.c.install.get(install_error_index(&e)) {
-                    x.fetch_add(1, Relaxed);
+            let before = w.conns().len();
+            match w.install_synced(c, now) {
+                Ok(cid) if w.conns().len() > before => {
+                    shared.c.installed.fetch_add(1, Relaxed);
+                    let fl = w.conns().try_get(cid).map_or(0, |x| x.flags);
+                    if fl & flags::FOREIGN != 0 {
+                        shared.c.installed_foreign.fetch_add(1, Relaxed);
+                    }
                 }
-                tracing::debug!("worker {id}: {e}");
+                Ok(_) => {}
+                Err(e) => {
+                    if let Some(x) = shared.c.install.get(install_error_index(&e)) {
+                        x.fetch_add(1, Relaxed);
+                    }
+                    tracing::debug!("worker {id}: {e}");
+                }
             }
         }
         Record::Remove(t) => {

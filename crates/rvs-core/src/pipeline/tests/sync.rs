@@ -15,12 +15,12 @@ use crate::stats::DropReason;
 use crate::sync::{encode, owner_worker, Header, Message, Record, SvcRef, SyncConn};
 use crate::wire::tcp::flags::*;
 
-const REQ: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
-const RESP: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+pub(super) const REQ: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+pub(super) const RESP: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
 
 /// Sends records through the wire format as the daemon would: messages of
 /// at most one 1500-byte-MTU UDP payload, numbered, then decoded.
-fn ship(recs: &[Record]) -> Vec<Record> {
+pub(super) fn ship(recs: &[Record]) -> Vec<Record> {
     let mut out = Vec::new();
     let mut rest = recs;
     let mut seq = 0;
@@ -43,7 +43,7 @@ fn ship(recs: &[Record]) -> Vec<Record> {
 }
 
 /// Installs every Create/Update on `w` and applies every Remove.
-fn apply(w: &mut Worker, recs: &[Record], now: u64) {
+pub(super) fn apply(w: &mut Worker, recs: &[Record], now: u64) {
     for r in recs {
         match r {
             Record::Create(c) | Record::Update(c) => {
@@ -58,20 +58,20 @@ fn apply(w: &mut Worker, recs: &[Record], now: u64) {
     }
 }
 
-fn drain(w: &mut Worker, now: u64) -> Vec<Record> {
+pub(super) fn drain(w: &mut Worker, now: u64) -> Vec<Record> {
     let mut v = Vec::new();
     w.drain_sync(now, usize::MAX, |r| v.push(r));
     v
 }
 
 /// The RS index a frame toward the LAN goes to.
-fn rs_of(out: &[u8]) -> u8 {
+pub(super) fn rs_of(out: &[u8]) -> u8 {
     let d = v4_src_dst(out).1;
     (0..2).find(|&i| lab::rs_ip(i) == d).expect("sent to a RS")
 }
 
 /// SYN, SYN-ACK, ACK through `w`: (rs index, lport).
-fn handshake(w: &mut Worker, cport: u16, now: u64) -> (u8, u16) {
+pub(super) fn handshake(w: &mut Worker, cport: u16, now: u64) -> (u8, u16) {
     let out = run_tx(w, &from_client(cport, 80, SYN).to_vec(), WAN, LAN, now);
     let (rs, lport) = (rs_of(&out), be16(&out, 34));
     let sa = from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec();

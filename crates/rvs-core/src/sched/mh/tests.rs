@@ -258,3 +258,41 @@ fn unusable_dest_falls_back_without_moving_others() {
         assert_eq!(schedule(&t, &mut st, &d, f), Some(4));
     }
 }
+
+/// The same dests in another order (and so other indexes).
+fn permuted(d: &TestDests, order: &[usize]) -> TestDests {
+    TestDests {
+        w: order.iter().map(|&i| d.w[i]).collect(),
+        act: order.iter().map(|&i| d.act[i]).collect(),
+        inact: order.iter().map(|&i| d.inact[i]).collect(),
+        avail: order.iter().map(|&i| d.avail[i]).collect(),
+        addrs: order.iter().map(|&i| d.addrs[i]).collect(),
+    }
+}
+
+#[test]
+fn nodes_that_added_the_dests_in_other_orders_pick_the_same_dest() {
+    // ECMP nodes behind one switch: a flow the switch moves from one node to
+    // another must meet the same real server there (as Maglev and Katran),
+    // whatever order each node's operator added the real servers in.
+    let d = TestDests::weights(&[3, 1, 4, 1, 5, 9, 2]);
+    for order in [[6, 5, 4, 3, 2, 1, 0], [3, 0, 6, 1, 5, 2, 4]] {
+        let e = permuted(&d, &order);
+        for opts in [
+            SchedOpts::default(),
+            SchedOpts {
+                mh_port: true,
+                ..SchedOpts::default()
+            },
+        ] {
+            let t = SchedTable::build_with(SchedKind::Mh, &d.keys(), opts);
+            let u = SchedTable::build_with(SchedKind::Mh, &e.keys(), opts);
+            let (mut s, mut s2) = (SchedState::default(), SchedState::default());
+            for f in random_flows(99, 10_000) {
+                let a = schedule(&t, &mut s, &d, &f).unwrap();
+                let b = schedule(&u, &mut s2, &e, &f).unwrap();
+                assert_eq!(d.addrs[a], e.addrs[b], "order {order:?}, {opts:?}");
+            }
+        }
+    }
+}
