@@ -200,6 +200,13 @@ drop_reasons! {
     IcmpNoConn = "icmp_no_conn",
     /// The out port index is not configured.
     BadPort = "bad_port",
+    /// An ACK to a SYN proxy service, with no connection, whose
+    /// acknowledgment is not a valid SYN cookie (forged, or expired).
+    SynproxyBadAck = "synproxy_bad_ack",
+    /// A client segment of a SYN proxy connection that arrived while rvs
+    /// was waiting for the real server and could not be kept (the client
+    /// sends it again).
+    SynproxyWait = "synproxy_wait",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

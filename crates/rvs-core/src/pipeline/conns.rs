@@ -296,6 +296,11 @@ impl State {
         dir: Dir,
         now_ms: u64,
     ) -> Verdict {
+        if self.conns.get(id).flags & flags::SYNPROXY != 0 {
+            if let Some(v) = self.synproxy_conn(snap, pkt, p, id, dir, now_ms) {
+                return v;
+            }
+        }
         let c = *self.conns.get(id);
         if c.is_template() {
             return self.drop(DropReason::Invalid);
@@ -421,7 +426,7 @@ impl State {
     /// (its port and source MAC), for fast xmit. Written only when it
     /// changed: the first packet, a connection from sync, or the flow moved
     /// to another upstream router (replies follow it).
-    fn note_in_hop(&mut self, pkt: &Packet<'_>, id: ConnId, c: &Conn) {
+    pub(super) fn note_in_hop(&mut self, pkt: &Packet<'_>, id: ConnId, c: &Conn) {
         let Ok(eth) = EthernetFrame::new_checked(pkt.frame()) else {
             return;
         };
@@ -461,7 +466,7 @@ impl State {
     /// client address into every packet up to and including the first one that
     /// carries data (the RS's TOA module reads it from the handshake's last ACK
     /// or the first data segment).
-    fn fnat_toa(
+    pub(super) fn fnat_toa(
         &mut self,
         snap: &Snapshot,
         pkt: &mut Packet<'_>,
@@ -508,6 +513,7 @@ impl State {
 
     fn release(&mut self, c: &Conn) {
         self.sync_note_of(c.flags, SyncEvent::Removed(c.in_tuple()));
+        self.synproxy_release(c);
         if c.is_template() {
             self.templates = self.templates.saturating_sub(1);
         } else {

@@ -19,4 +19,5 @@ mod smoke;
 mod snat_family;
 mod sync;
 mod sync_active;
+mod synproxy;
 mod util;
