@@ -416,6 +416,10 @@ impl State {
             _ => snap.timeouts.icmp_ms,
         };
         self.conns.refresh(id, timeout, now_ms);
+        if c.flags & (flags::SYNCED | flags::LOCAL_SEEN) == flags::SYNCED && self.sync_active {
+            // A moved flow: from now on this node keeps it alive.
+            self.conns.get_mut(id).flags |= flags::LOCAL_SEEN;
+        }
         let w = self.id as usize;
         let bytes = p.ip_len as u64;
         if let Some(s) = self.slots.svcs.get(c.service) {
@@ -492,20 +496,22 @@ impl State {
         self.send(snap, pkt, p, target, on_link, now_ms)
     }
 
-    /// Remembers where a client-side packet of connection `id` came from
-    /// (its port and source MAC), for fast xmit. Written only when it
-    /// changed: the first packet, a connection from sync, or the flow moved
-    /// to another upstream router (replies follow it).
+    /// Remembers where the client-side packets of connection `id` come from
+    /// (the port and source MAC of the first one seen here: its first
+    /// packet, or for a connection from sync the first after it was
+    /// installed), for fast xmit. Learned once, as DPVS does: a later packet
+    /// with the same addresses and ports from elsewhere (spoofed, or from
+    /// another upstream router) does not move the replies.
     fn note_in_hop(&mut self, pkt: &Packet<'_>, id: ConnId, c: &Conn) {
+        if c.in_mac != Mac::ZERO {
+            return;
+        }
         let Ok(eth) = EthernetFrame::new_checked(pkt.frame()) else {
             return;
         };
-        let mac = eth.src();
-        if c.in_mac != mac || c.in_port != pkt.port {
-            let m = self.conns.get_mut(id);
-            m.in_mac = mac;
-            m.in_port = pkt.port;
-        }
+        let m = self.conns.get_mut(id);
+        m.in_mac = eth.src();
+        m.in_port = pkt.port;
     }
 
     /// Fast xmit: sends a reply of connection `c` (already translated) out
