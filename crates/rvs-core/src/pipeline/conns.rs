@@ -72,6 +72,16 @@ impl State {
             .ok_or(DropReason::NoService)?
             .svc
             .clone();
+        if sloppy
+            && !svc
+                .dests
+                .iter()
+                .any(|d| matches!(d.mode, FwdMode::Dr | FwdMode::Tunnel))
+        {
+            // Only DR and TUNNEL flows may start mid-stream: spare the
+            // persistence templates and the scheduler a stray packet.
+            return Err(DropReason::NoConn);
+        }
         let is_snat = matches!(svc.key, ServiceKey::Match(_));
         if self.conns.len() >= self.conns.capacity() {
             // Full: dead connections the last tick did not reach go first.
