@@ -79,7 +79,7 @@ use crate::conn::{flags, Conn, ConnId, Dir, FwdMode, InsertError, Tuple};
 use crate::sapool::TakeError;
 use crate::service::ServiceKey;
 use crate::snapshot::Snapshot;
-use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS};
+use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS_V2};
 use std::fmt;
 
 /// A connection event kept for the sync sender.
@@ -279,7 +279,7 @@ impl Worker {
             proto: c.proto,
             mode: c.mode,
             state: c.state,
-            flags: c.flags & SYNC_FLAGS,
+            flags: c.flags & SYNC_FLAGS_V2,
             cip: c.cip,
             cport: c.cport,
             vip: c.vip,
@@ -292,6 +292,8 @@ impl Worker {
             svc,
             dest: d.dest.addr,
             dest_port: d.dest.port,
+            sp_seq: c.sp_seq,
+            sp_ts: c.sp_ts,
         })
     }
 
@@ -441,7 +443,9 @@ impl State {
         };
         c.rip = s.rip;
         c.rport = s.rport;
-        c.flags |= s.flags & SYNC_FLAGS | flags::SYNCED;
+        c.flags |= s.flags & SYNC_FLAGS_V2 | flags::SYNCED;
+        c.sp_seq = s.sp_seq;
+        c.sp_ts = s.sp_ts;
         c.service = svc_slot;
         c.dest = dest_slot;
         c.state = s.state;
@@ -586,7 +590,16 @@ impl State {
         } else {
             self.conns.get_mut(id).state = s.state;
         }
-        self.conns.get_mut(id).flags |= s.flags & flags::TOA_SENT;
+        let m = self.conns.get_mut(id);
+        m.flags |= s.flags & flags::TOA_SENT;
+        if s.flags & flags::SYNPROXY != 0 || c.flags & flags::SYNPROXY != 0 {
+            // The SYN proxy's shifts are fixed once its handshake with the
+            // real server is done: the owner's record says what they are.
+            let sp = flags::SYNPROXY | flags::SP_WSCALE;
+            m.flags = (m.flags & !sp) | (s.flags & sp);
+            m.sp_seq = s.sp_seq;
+            m.sp_ts = s.sp_ts;
+        }
         let moved_here = c.flags & flags::LOCAL_SEEN != 0;
         if !moved_here || now_ms.saturating_add(u64::from(s.timeout_ms)) > c.expires_ms() {
             // A flow that runs through this node keeps its own timer when

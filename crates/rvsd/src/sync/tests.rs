@@ -31,6 +31,8 @@ fn conn(lport: u16) -> SyncConn {
         },
         dest: rip,
         dest_port: 80,
+        sp_seq: 0,
+        sp_ts: 0,
     }
 }
 
