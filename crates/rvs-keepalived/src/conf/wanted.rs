@@ -57,6 +57,7 @@ pub fn wanted_services(cfg: &Config) -> Result<Vec<WantedService>, ConfError> {
                     sched: vs.lb_algo.clone(),
                     persistence: vs.persistence_timeout,
                     sched_flags: vs.sched_flags.clone(),
+                    synproxy: None,
                 },
                 dests: dests.clone(),
                 laddrs: laddrs.clone(),

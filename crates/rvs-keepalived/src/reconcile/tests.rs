@@ -346,6 +346,7 @@ fn unwanted_service_is_deleted_only_when_owned() {
             sched: "rr".into(),
             persistence: None,
             sched_flags: vec![],
+            synproxy: None,
         },
     })
     .unwrap();
