@@ -95,8 +95,23 @@ fn flood(t: &TwoArm, kind: &str, count: u32) {
 
 #[test]
 fn spoofed_syns_and_acks_never_reach_a_real_server() {
+    spoofed_syns_and_acks(1);
+}
+
+/// With two workers: the SYN and the ACK of a flow meet on one worker (the
+/// client's steering), the real server's answers on the worker owning the
+/// local port, which is the one that took it.
+#[test]
+fn spoofed_syns_and_acks_never_reach_a_real_server_two_workers() {
+    spoofed_syns_and_acks(2);
+}
+
+fn spoofed_syns_and_acks(workers: u16) {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "tcpdump", "hping3"]);
-    let mut t = TwoArm::new(&RvsdOpts::default());
+    let mut t = TwoArm::new(&RvsdOpts {
+        workers,
+        ..Default::default()
+    });
     t.tutorial_fnat();
     t.ok(
         "rvsadm",
