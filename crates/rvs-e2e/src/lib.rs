@@ -9,6 +9,7 @@
 
 pub mod bird;
 pub mod capture;
+pub mod ecmp;
 pub mod fault;
 pub mod frr;
 pub mod one_arm;
