@@ -12,6 +12,7 @@ pub mod capture;
 pub mod ecmp;
 pub mod fault;
 pub mod frr;
+pub mod gap;
 pub mod one_arm;
 pub mod rvsd;
 pub mod topo;
