@@ -21,4 +21,5 @@ mod snat_family;
 mod sync;
 mod sync_active;
 mod synproxy;
+mod synproxy_sync;
 mod util;

@@ -20,10 +20,10 @@ use crate::stats::DropReason;
 use crate::wire::tcp::flags::*;
 use crate::wire::tcp::{TcpOption, TcpOptions};
 
-const CPORT: u16 = 40000;
+pub(super) const CPORT: u16 = 40000;
 
 /// The tutorial's FNAT service (one real server) with the SYN proxy on.
-fn sp_lab(mode: FwdMode) -> Snapshot {
+pub(super) fn sp_lab(mode: FwdMode) -> Snapshot {
     let mut svc = lab::service(
         1,
         ServiceKey::Vs {
@@ -43,14 +43,19 @@ fn sp_lab(mode: FwdMode) -> Snapshot {
 
 /// The options a client offers on its SYN.
 #[derive(Copy, Clone, Debug, Default)]
-struct Offer {
-    ws: Option<u8>,
-    sack: bool,
-    ts: bool,
+pub(super) struct Offer {
+    pub ws: Option<u8>,
+    pub sack: bool,
+    pub ts: bool,
 }
 
 /// TCP options laid out as Linux does.
-fn opts(mss: Option<u16>, sack: bool, ts: Option<(u32, u32)>, ws: Option<u8>) -> Vec<u8> {
+pub(super) fn opts(
+    mss: Option<u16>,
+    sack: bool,
+    ts: Option<(u32, u32)>,
+    ws: Option<u8>,
+) -> Vec<u8> {
     let mut o = vec![];
     if let Some(m) = mss {
         o.extend_from_slice(&[2, 4]);
@@ -84,7 +89,7 @@ fn sack_opt(blocks: &[(u32, u32)]) -> Vec<u8> {
 
 /// A TCP frame with chosen sequence, acknowledgment and window numbers
 /// (the transport checksum by the oracle).
-fn seg(spec: FrameSpec, seq: u32, ack: u32, window: u16) -> Vec<u8> {
+pub(super) fn seg(spec: FrameSpec, seq: u32, ack: u32, window: u16) -> Vec<u8> {
     let mut f = spec.to_vec();
     let v6 = !spec.src.is_v4();
     let l4 = if v6 { V6_L4 } else { v4_l4(&f) };
@@ -117,17 +122,17 @@ fn seg(spec: FrameSpec, seq: u32, ack: u32, window: u16) -> Vec<u8> {
 
 /// What a test reads from a TCP frame rvs sent.
 #[derive(Debug)]
-struct Out {
-    src: Addr,
-    dst: Addr,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    window: u16,
-    opts: Vec<u8>,
-    payload: Vec<u8>,
+pub(super) struct Out {
+    pub src: Addr,
+    pub dst: Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub opts: Vec<u8>,
+    pub payload: Vec<u8>,
 }
 
 impl Out {
@@ -158,14 +163,14 @@ impl Out {
         TcpOptions::new(&self.opts).collect()
     }
 
-    fn ts(&self) -> Option<(u32, u32)> {
+    pub fn ts(&self) -> Option<(u32, u32)> {
         self.options().into_iter().find_map(|o| match o {
             TcpOption::Timestamps(v, e) => Some((v, e)),
             _ => None,
         })
     }
 
-    fn has_toa(&self) -> bool {
+    pub fn has_toa(&self) -> bool {
         self.options()
             .iter()
             .any(|o| matches!(o, TcpOption::Toa { port: CPORT, addr } if *addr == CIP))
@@ -173,13 +178,13 @@ impl Out {
 }
 
 /// Runs a frame that must leave on `port` to `mac`; returns what it carries.
-fn tx(w: &mut Worker, f: &[u8], from: u16, to: u16, mac: Mac, now: u64) -> Out {
+pub(super) fn tx(w: &mut Worker, f: &[u8], from: u16, to: u16, mac: Mac, now: u64) -> Out {
     let out = run_tx(w, f, from, to, now);
     assert_eq!(&out[0..6], &mac.0, "destination MAC");
     Out::read(&out)
 }
 
-fn client(flags: u8, o: Vec<u8>, payload: &[u8], seq: u32, ack: u32) -> Vec<u8> {
+pub(super) fn client(flags: u8, o: Vec<u8>, payload: &[u8], seq: u32, ack: u32) -> Vec<u8> {
     seg(
         FrameSpec {
             tcp_opts: &o,
@@ -192,7 +197,15 @@ fn client(flags: u8, o: Vec<u8>, payload: &[u8], seq: u32, ack: u32) -> Vec<u8> 
     )
 }
 
-fn rs(flags: u8, o: Vec<u8>, payload: &[u8], lport: u16, seq: u32, ack: u32, win: u16) -> Vec<u8> {
+pub(super) fn rs(
+    flags: u8,
+    o: Vec<u8>,
+    payload: &[u8],
+    lport: u16,
+    seq: u32,
+    ack: u32,
+    win: u16,
+) -> Vec<u8> {
     seg(
         FrameSpec {
             tcp_opts: &o,
@@ -207,21 +220,21 @@ fn rs(flags: u8, o: Vec<u8>, payload: &[u8], lport: u16, seq: u32, ack: u32, win
 
 /// A connection through the proxy, after the handshakes.
 #[derive(Debug)]
-struct Hs {
+pub(super) struct Hs {
     /// The client's ISN.
-    cisn: u32,
+    pub cisn: u32,
     /// rvs's ISN (the cookie).
-    cookie: u32,
+    pub cookie: u32,
     /// The real server's ISN.
-    risn: u32,
+    pub risn: u32,
     /// rvs's TSval in its SYN-ACK, the client's in its ACK, the real
     /// server's in its SYN-ACK.
-    ts: Option<(u32, u32, u32)>,
-    lport: u16,
+    pub ts: Option<(u32, u32, u32)>,
+    pub lport: u16,
 }
 
 /// The client's SYN and rvs's SYN-ACK: (cookie, rvs's TSval).
-fn syn(w: &mut Worker, cisn: u32, o: Offer, now: u64) -> (u32, Option<u32>) {
+pub(super) fn syn(w: &mut Worker, cisn: u32, o: Offer, now: u64) -> (u32, Option<u32>) {
     let ts = o.ts.then_some((7_000, 0));
     let f = client(SYN, opts(Some(1460), o.sack, ts, o.ws), &[], cisn, 0);
     let conns = w.conns().len();
@@ -252,7 +265,7 @@ fn syn(w: &mut Worker, cisn: u32, o: Offer, now: u64) -> (u32, Option<u32>) {
 }
 
 /// The whole handshake with every check; the connection is ESTABLISHED.
-fn handshake(w: &mut Worker, cisn: u32, risn: u32, o: Offer, rs_ws: Option<u8>) -> Hs {
+pub(super) fn handshake(w: &mut Worker, cisn: u32, risn: u32, o: Offer, rs_ws: Option<u8>) -> Hs {
     let (cookie, our_ts) = syn(w, cisn, o, 10);
     let pool = w.pool_usage(&LIP).unwrap().0;
     // The client's ACK: the SYN to the real server, with the client's ISN
@@ -317,7 +330,7 @@ fn handshake(w: &mut Worker, cisn: u32, risn: u32, o: Offer, rs_ws: Option<u8>) 
     }
 }
 
-fn conn_state(w: &Worker) -> TcpState {
+pub(super) fn conn_state(w: &Worker) -> TcpState {
     let mut st = None;
     w.scan_conns(0, usize::MAX, |_, c| {
         st = TcpState::from_u8(c.state);
@@ -327,7 +340,7 @@ fn conn_state(w: &Worker) -> TcpState {
 }
 
 /// Data both ways on an established proxied connection, checking the shifts.
-fn exchange(w: &mut Worker, h: &Hs, o: Offer, rs_ws: Option<u8>) {
+pub(super) fn exchange(w: &mut Worker, h: &Hs, o: Offer, rs_ws: Option<u8>) {
     let ts_in = h.ts.map(|(ours, _, _)| (7_020, ours + 5));
     let get = client(
         ACK | PSH,
@@ -803,92 +816,4 @@ fn ipv6_handshake_through_the_proxy() {
         (ACK, 0xffff_fff1, 2, &b"q"[..])
     );
     assert_eq!(d.ts(), Some((4, 50)));
-}
-
-/// The connection's id in `w`.
-fn conn_id(w: &Worker) -> crate::conn::ConnId {
-    let t = crate::conn::Tuple::new(proto::TCP, CIP, CPORT, VIP, 80);
-    w.conns().lookup(&t).expect("the connection").0
-}
-
-/// The connection as a peer receives it: exported, encoded, decoded.
-fn over_the_wire(w: &Worker, now: u64) -> crate::sync::SyncConn {
-    use crate::sync::{encode, Header, Message, Record};
-    let c = w.export_conn(conn_id(w), now).unwrap();
-    let mut buf = [0u8; 256];
-    let (len, _) = encode(&mut buf, Header::default(), &[Record::Update(c)]).unwrap();
-    assert_eq!(buf[4], 2, "a SYN proxy connection needs version 2");
-    match Message::parse(&buf[..len]).unwrap().records().next() {
-        Some(Record::Update(s)) => s,
-        r => panic!("{r:?}"),
-    }
-}
-
-#[test]
-fn a_synced_synproxy_connection_keeps_shifting_on_the_peer() {
-    let mut w = worker(sp_lab(FwdMode::Fnat));
-    resolve_client(&mut w, CIP, 0);
-    let o = Offer {
-        ts: true,
-        sack: true,
-        ws: Some(7),
-    };
-    let h = handshake(&mut w, 0xffff_fff0, 0x10, o, Some(9));
-    let s = over_the_wire(&w, 35);
-    let mut peer = worker(sp_lab(FwdMode::Fnat));
-    resolve_client(&mut peer, CIP, 0);
-    peer.install_synced(&s, 35).unwrap();
-    // The peer takes over the flow: the same shifts, window rescaling too.
-    exchange(&mut peer, &h, o, Some(9));
-}
-
-#[test]
-fn a_connection_synced_while_waiting_finishes_its_handshake_on_the_peer() {
-    let mut w = worker(sp_lab(FwdMode::Fnat));
-    resolve_client(&mut w, CIP, 0);
-    let o = Offer {
-        ts: true,
-        sack: false,
-        ws: None,
-    };
-    let (cookie, ours) = syn(&mut w, 500, o, 10);
-    let ack = client(
-        ACK,
-        opts(None, false, Some((7_010, ours.unwrap())), None),
-        &[],
-        501,
-        cookie.wrapping_add(1),
-    );
-    let syn_out = tx(&mut w, &ack, WAN, LAN, lab::rs_mac(0), 20);
-    let s = over_the_wire(&w, 21);
-    assert_eq!(s.state, TcpState::SynSent as u8);
-    let mut peer = worker(sp_lab(FwdMode::Fnat));
-    resolve_client(&mut peer, CIP, 0);
-    peer.install_synced(&s, 21).unwrap();
-    // The real server's SYN-ACK reaches the peer, which kept no client
-    // segment: it writes the handshake's ACK itself.
-    let sa = rs(
-        SYN | ACK,
-        opts(Some(1460), false, Some((40, 7_010)), None),
-        &[],
-        syn_out.sport,
-        3000,
-        501,
-        65535,
-    );
-    let a = tx(&mut peer, &sa, LAN, LAN, lab::rs_mac(0), 30);
-    assert_eq!(
-        (a.flags, a.seq, a.ack, a.ts()),
-        (ACK, 501, 3001, Some((7_010, 40)))
-    );
-    assert!(a.has_toa());
-    assert!(a.payload.is_empty());
-    let h = Hs {
-        cisn: 500,
-        cookie,
-        risn: 3000,
-        ts: Some((ours.unwrap(), 7_010, 40)),
-        lport: syn_out.sport,
-    };
-    exchange(&mut peer, &h, o, None);
 }
