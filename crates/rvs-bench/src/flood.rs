@@ -116,29 +116,7 @@ fn build(backend: &str) -> (Lab, Rvsd) {
         ..Default::default()
     };
     let r = Rvsd::start(&mut lab, &[("dpdk0", "lan"), ("dpdk1", "wan")], &opts);
-    // The tutorial's FNAT two-arm commands.
-    r.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
-    r.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
-    r.ok(
-        "rvsip",
-        &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
-    );
-    r.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
-    for rs in ["192.168.100.2", "192.168.100.3"] {
-        r.ok("rvsadm", &["-a", "-t", "10.0.0.100:80", "-r", rs, "-b"]);
-    }
-    r.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-t",
-            "10.0.0.100:80",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    r.tutorial_fnat();
     (lab, r)
 }
 

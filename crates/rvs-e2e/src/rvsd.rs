@@ -164,6 +164,45 @@ impl Rvsd {
         self.tool("rvsip", args)
     }
 
+    /// The drop counter `reason` (e.g. `no_route`) in `rvsip -s link show`'s
+    /// drop lists. They are the workers' drops, shown alike under every
+    /// port, so the first port's list is read.
+    pub fn drops(&self, reason: &str) -> u64 {
+        self.ok("rvsip", &["-s", "link", "show"])
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(&format!("{reason}:")))
+            .find_map(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    }
+
+    /// The tutorial's FNAT two-arm commands, word for word (dpip → rvsip,
+    /// ipvsadm → rvsadm): VIP 10.0.0.100 on dpdk1, two FNAT real servers,
+    /// local address 192.168.100.200 on dpdk0.
+    pub fn tutorial_fnat(&self) {
+        self.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
+        self.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
+        self.ok(
+            "rvsip",
+            &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
+        );
+        self.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
+        for rs in ["192.168.100.2", "192.168.100.3"] {
+            self.ok("rvsadm", &["-a", "-t", "10.0.0.100:80", "-r", rs, "-b"]);
+        }
+        self.ok(
+            "rvsadm",
+            &[
+                "--add-laddr",
+                "-z",
+                "192.168.100.200",
+                "-t",
+                "10.0.0.100:80",
+                "-F",
+                "dpdk0",
+            ],
+        );
+    }
+
     /// Runs a tool and requires success, returning stdout.
     pub fn ok(&self, tool: &str, args: &[&str]) -> String {
         let o = self.tool(tool, args);

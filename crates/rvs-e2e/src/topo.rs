@@ -82,35 +82,4 @@ impl TwoArm {
     pub fn rvsd_proc(&mut self) -> &mut crate::Proc {
         self.lab.proc(self.rvsd.index)
     }
-
-    /// The tutorial's FNAT two-arm commands, word for word (dpip → rvsip, ipvsadm → rvsadm).
-    pub fn tutorial_fnat(&self) {
-        self.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
-        self.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
-        self.ok(
-            "rvsip",
-            &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
-        );
-        self.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
-        self.ok(
-            "rvsadm",
-            &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"],
-        );
-        self.ok(
-            "rvsadm",
-            &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.3", "-b"],
-        );
-        self.ok(
-            "rvsadm",
-            &[
-                "--add-laddr",
-                "-z",
-                "192.168.100.200",
-                "-t",
-                "10.0.0.100:80",
-                "-F",
-                "dpdk0",
-            ],
-        );
-    }
 }

@@ -19,16 +19,6 @@ use std::time::Duration;
 
 const VIP: &str = "10.0.0.100";
 
-/// The drop counter `reason` summed over the ports of `rvsip -s link show`
-/// (its `drops:` lists, one `reason: count` line each).
-fn drops(r: &Rvsd, reason: &str) -> u64 {
-    let s = r.ok("rvsip", &["-s", "link", "show"]);
-    s.lines()
-        .filter_map(|l| l.trim().strip_prefix(&format!("{reason}:")))
-        .filter_map(|v| v.trim().parse::<u64>().ok())
-        .sum()
-}
-
 fn lab() -> (Lab, Rvsd) {
     let mut lab = Lab::new();
     for n in ["c1", "c2", "r1", "r2", "wsw", "lb", "sw", "rs1", "rs2"] {
@@ -166,7 +156,7 @@ fn replies_go_back_through_the_router_each_flow_came_from() {
             "{body}"
         );
     }
-    assert_eq!(drops(&r, "no_route"), 0);
+    assert_eq!(r.drops("no_route"), 0);
 
     // fast_xmit = false (DPVS's fast_xmit_close), applied by SIGHUP: the
     // route table decides, and it has no route to the clients.
@@ -175,7 +165,7 @@ fn replies_go_back_through_the_router_each_flow_came_from() {
     lab.proc(r.index).signal("HUP");
     std::thread::sleep(Duration::from_millis(500));
     let e = curl(&lab, "c1");
-    let n = drops(&r, "no_route");
+    let n = r.drops("no_route");
     println!("with fast_xmit = false: curl {e:?}, no_route drops {n}");
     assert!(
         e.is_err(),

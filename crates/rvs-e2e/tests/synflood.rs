@@ -9,15 +9,6 @@
 use rvs_e2e::topo::{RvsdOpts, TwoArm};
 use std::time::Instant;
 
-/// The counter `reason` in `rvsip -s link show`'s drop lists, summed over ports.
-fn drops(t: &TwoArm, reason: &str) -> u64 {
-    t.ok("rvsip", &["-s", "link", "show"])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix(&format!("{reason}:")))
-        .filter_map(|v| v.trim().parse::<u64>().ok())
-        .sum()
-}
-
 #[test]
 fn a_syn_flood_larger_than_the_port_pool_does_not_lock_clients_out() {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "hping3"]);
@@ -53,10 +44,10 @@ fn a_syn_flood_larger_than_the_port_pool_does_not_lock_clients_out() {
     );
     let addr = t.ok("rvsip", &["addr", "show"]);
     println!("after the flood:\n$ rvsip addr show\n{addr}");
-    let recycled = drops(&t, "syn_recv_recycled");
+    let recycled = t.drops("syn_recv_recycled");
     println!(
         "syn_recv_recycled {recycled}, no_laddr_port {}",
-        drops(&t, "no_laddr_port")
+        t.drops("no_laddr_port")
     );
 
     // Every request right after the flood is served.
@@ -75,7 +66,7 @@ fn a_syn_flood_larger_than_the_port_pool_does_not_lock_clients_out() {
         "the flood (more SYNs than ports) must have recycled half-open connections"
     );
     assert_eq!(
-        drops(&t, "no_laddr_port"),
+        t.drops("no_laddr_port"),
         0,
         "no new flow refused for want of a port"
     );

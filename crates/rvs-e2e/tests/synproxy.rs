@@ -24,16 +24,6 @@ fn syns(frames: &[Frame]) -> usize {
         .count()
 }
 
-/// The counter `reason` in `rvsip -s link show`'s drop lists (the
-/// workers' drops, shown alike on every port: the first port's).
-fn drops(t: &TwoArm, reason: &str) -> u64 {
-    t.ok("rvsip", &["-s", "link", "show"])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix(&format!("{reason}:")))
-        .find_map(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0)
-}
-
 /// `sa_used` of the local address in `rvsip addr show` (on the line after
 /// the address, as dpip prints it).
 fn sa_used(t: &TwoArm) -> u64 {
@@ -160,7 +150,7 @@ fn spoofed_syns_and_acks(workers: u16) {
     // between, not grow); the spoofed ACKs were counted and went nowhere.
     println!("sa_used {used} before the flood, {used_after} after it");
     assert!(used_after <= used, "sa_used {used} -> {used_after}");
-    let bad = drops(&t, "synproxy_bad_ack");
+    let bad = t.drops("synproxy_bad_ack");
     println!("synproxy_bad_ack {bad}");
     assert!(
         (1..=200).contains(&bad),
