@@ -156,6 +156,9 @@ pub mod flags {
     pub const FOREIGN: u16 = 1 << 6;
     /// First bit free for the pipeline's own use.
     pub const PIPELINE_FIRST: u16 = 1 << 8;
+    /// Counted by its service's limits ([`crate::limit`]) when it was made:
+    /// its removal is counted back (connections from sync are not counted).
+    pub const LIMIT_COUNTED: u16 = 1 << 15;
 }
 
 /// One connection.

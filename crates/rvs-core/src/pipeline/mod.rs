@@ -10,6 +10,7 @@
 mod conns;
 mod host;
 mod icmp_err;
+mod limits;
 mod outbox;
 mod parse;
 mod rewrite;
@@ -146,6 +147,8 @@ struct State {
     /// Sync runs between active peers ([`Worker::set_sync_active`]).
     sync_active: bool,
     conf: WorkerConf,
+    /// Per-source limit state ([`crate::limit`]); empty until a per-source limit is set.
+    src_limits: crate::limit::src::SrcTable,
 }
 
 const LEARNED_MAX: usize = 64;
@@ -174,6 +177,7 @@ impl Worker {
             sync_log: None,
             sync_active: false,
             conf,
+            src_limits: Default::default(),
         };
         let mut w = Worker {
             snap: snap.clone(),
@@ -187,6 +191,7 @@ impl Worker {
     /// ones the new configuration removed, until they expire.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>, now_ms: u64) {
         self.st.slots.sync(&snap, self.st.id);
+        self.st.sync_limits(&snap, now_ms);
         self.st.workers = snap.workers;
         for (addr, mac, port) in &snap.static_neigh {
             self.st.neigh.learn(*addr, *mac, *port, now_ms);

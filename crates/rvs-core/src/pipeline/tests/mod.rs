@@ -9,6 +9,7 @@ mod fuzz;
 mod host;
 mod icmp;
 mod limits;
+mod limits_rate;
 mod listing;
 mod modes;
 mod oracle;
