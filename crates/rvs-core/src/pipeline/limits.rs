@@ -6,7 +6,7 @@
 use super::parse::Parsed;
 use super::State;
 use crate::conn::{flags, Conn};
-use crate::limit::src::SrcTable;
+use crate::limit::src::{SrcTable, WAYS};
 use crate::limit::{ConnTicket, LimitKind};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
@@ -25,8 +25,9 @@ impl State {
             };
             ss.limit.configure(conf, ss.svc.id, worker, workers, now_ms);
         }
-        let want = snap.conf.limit_sources;
-        if snap.has_source_limits() && self.src_limits.capacity() < want.min(1 << 30) {
+        // At least one set; at most 2^26 slots (4.5 GiB) per worker.
+        let want = snap.conf.limit_sources.clamp(WAYS, 1 << 26);
+        if snap.has_source_limits() && self.src_limits.capacity() < want {
             let seed = self
                 .conf
                 .hash_seed
