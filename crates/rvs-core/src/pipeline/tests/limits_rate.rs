@@ -357,3 +357,58 @@ fn a_full_table_refuses_new_flows_and_keeps_established_ones() {
         31_000,
     );
 }
+
+/// A worker over the tutorial's service with a per-source limit of 10 new
+/// connections per second (bursts of 5) and a source table of 64 slots.
+fn small_table_worker(conns: usize) -> Worker {
+    let mut snap = limited(1, LimitSet::default(), conn_rate(10, 5), 32);
+    snap.conf.limit_sources = 64;
+    worker_with(0, conns, snap)
+}
+
+/// Flood source `n`: a distinct address in 10.1.0.0/16 (routed on the WAN).
+fn flood_src(n: u32) -> Addr {
+    Addr::v4(10, 1, (n >> 8) as u8, n as u8)
+}
+
+#[test]
+fn a_source_at_its_limit_stays_limited_under_a_flood_of_new_sources() {
+    // For a second, source A sends a SYN every millisecond while 3 new
+    // sources a millisecond (3,000 in all, 47 times the table) arrive: A is
+    // seen more often than its set fills, so it keeps its bucket: the burst
+    // and 10 per second, no more.
+    let mut w = small_table_worker(8192);
+    let mut a = 0;
+    let mut n = 0u32;
+    for t in 0..1000u64 {
+        a += u32::from(syn(&mut w, A, 1024 + t as u16, t));
+        for _ in 0..3 {
+            assert!(
+                syn(&mut w, flood_src(n), 1024, t),
+                "a new source has its burst"
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(a, 5 + 9, "5 at once, then one every 100 ms until 999 ms");
+    assert_eq!(drops(&w, DropReason::LimitSrcConnRate), 1000 - 14);
+}
+
+#[test]
+fn a_flood_larger_than_the_table_between_two_packets_lets_a_source_escape() {
+    // The documented limit of the bounded table: with 200 new sources a
+    // millisecond (three times the table) between two of A's SYNs, A's
+    // entry is evicted every time and it comes back with a full bucket.
+    // Against this, the service-wide limits are the defence.
+    let mut w = small_table_worker(16384);
+    let mut a = 0;
+    let mut n = 0u32;
+    for t in 0..50u64 {
+        a += u32::from(syn(&mut w, A, 1024 + t as u16, t));
+        for _ in 0..200 {
+            syn(&mut w, flood_src(n), 1024, t);
+            n += 1;
+        }
+    }
+    assert!(a > 40, "A got {a} of 50 through: evicted between its SYNs");
+}
