@@ -120,20 +120,23 @@ fn set_value(set: &mut LimitSet, name: &str, which: Which, v: &str) -> Result<()
 }
 
 fn prefix_value(l: &mut Limits, v: &str) -> Result<(), CliError> {
-    let bad = |why: &str| CliError::usage(format!("--src-prefix: `{v}': {why}"));
     let (p4, p6) = match v.split_once(',') {
         Some((a, b)) => (a, Some(b)),
         None => (v, None),
     };
-    let num = |s: &str, max: u8| -> Result<u8, CliError> {
+    let num = |s: &str, fam: &str, max: u8| -> Result<u8, CliError> {
         s.parse::<u8>()
             .ok()
             .filter(|p| (1..=max).contains(p))
-            .ok_or_else(|| bad(&format!("`{s}' is not a prefix length within 1-{max}")))
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--src-prefix: invalid value `{v}' ({s} is not an {fam} prefix length within 1-{max})"
+                ))
+            })
     };
-    l.src_prefix_v4 = Some(num(p4, 32)?).filter(|p| *p != 32);
+    l.src_prefix_v4 = Some(num(p4, "IPv4", 32)?).filter(|p| *p != 32);
     if let Some(p6) = p6 {
-        l.src_prefix_v6 = Some(num(p6, 128)?).filter(|p| *p != 128);
+        l.src_prefix_v6 = Some(num(p6, "IPv6", 128)?).filter(|p| *p != 128);
     }
     Ok(())
 }

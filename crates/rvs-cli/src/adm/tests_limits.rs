@@ -94,9 +94,12 @@ fn bad_limit_options_are_refused_with_a_reason() {
         ),
         (
             "-A -t 10.0.0.100:80 --src-prefix 33",
-            "not a prefix length within 1-32",
+            "33 is not an IPv4 prefix length within 1-32",
         ),
-        ("-A -t 10.0.0.100:80 --src-prefix 24,129", "within 1-128"),
+        (
+            "-A -t 10.0.0.100:80 --src-prefix 24,129",
+            "129 is not an IPv6 prefix length within 1-128",
+        ),
         (
             "-A -t 10.0.0.100:80 --pkt-rate 1,2 --pkt-rate 3",
             "multiple 'pkt-rate'",
