@@ -42,6 +42,17 @@ use std::sync::Arc;
 
 pub use svc::{ConnTicket, SvcLimit};
 
+/// A worker's limit state that is not per service: the source table, and
+/// whether any service polices packets (so that the packets of other
+/// services pay one test).
+#[derive(Debug, Default)]
+pub struct WorkerLimits {
+    /// Per-source state.
+    pub sources: src::SrcTable,
+    /// Whether some service has a packet or bit rate (its own or per source).
+    pub per_packet: bool,
+}
+
 use crate::stats::{bump, DropReason};
 
 /// A rate limit: `per_sec` units (connections, packets or bytes) per

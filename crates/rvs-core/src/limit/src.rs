@@ -129,12 +129,14 @@ impl SrcTable {
         self.len() == 0
     }
 
+    /// Keyed: the low half of the address goes through a bijection keyed
+    /// by the seed before the high half and the service join it, so that
+    /// two sources collide only by chance, whatever their addresses.
     #[inline]
     fn hash(&self, k: &SrcKey) -> u64 {
         let v = k.addr.as_u128();
-        let mut h = avalanche(self.seed ^ u64::from(k.svc));
-        h = avalanche(h ^ v as u64);
-        avalanche(h ^ (v >> 64) as u64)
+        let h = avalanche(self.seed ^ v as u64);
+        avalanche(h ^ (v >> 64) as u64 ^ u64::from(k.svc).rotate_left(32))
     }
 
     /// The slot of `k`, if present, without marking it seen.
@@ -146,7 +148,12 @@ impl SrcTable {
         let h = self.hash(k);
         let base = (h as usize & self.sets_mask) * WAYS;
         let fp = ((h >> 32) as u32 & FP) | 1;
-        (base..base + WAYS).find(|&i| self.tags[i].tag & FP == fp && self.ents[i].key == *k)
+        let tags = self.tags.get(base..base + WAYS)?;
+        let ents = self.ents.get(base..base + WAYS)?;
+        tags.iter()
+            .zip(ents)
+            .position(|(t, e)| t.tag & FP == fp && e.key == *k)
+            .map(|w| base + w)
     }
 
     /// The slot of `k`, if present; marks it seen at `now_ms`.

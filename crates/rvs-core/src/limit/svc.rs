@@ -192,7 +192,7 @@ impl SvcLimit {
 
     /// The source's slot, made (full buckets) if new, refilled to `now_ms`.
     fn source(&self, table: &mut SrcTable, key: &SrcKey, now_ms: u64) -> Option<usize> {
-        let src = self.src;
+        let src = &self.src;
         let i = table.find_or_insert(key, now_ms, || SrcEntry {
             last_ms: now_ms,
             conn: Bucket::full(&src.conn),
@@ -302,15 +302,14 @@ impl SvcLimit {
         now_ms: u64,
     ) -> Result<(), LimitKind> {
         self.refill(now_ms);
-        let s = self.svc;
         let kinds = (LimitKind::PktRate, LimitKind::ByteRate);
-        if let Some(k) = s.packet_refused(&self.pkt, &self.byte, bytes, kinds) {
+        if let Some(k) = self.svc.packet_refused(&self.pkt, &self.byte, bytes, kinds) {
             return Err(k);
         }
         if self.src.per_packet() {
             let key = self.src_key(cip);
             if let Some(i) = self.source(table, &key, now_ms) {
-                let src = self.src;
+                let src = &self.src;
                 let e = table.entry_mut(i);
                 let kinds = (LimitKind::SrcPktRate, LimitKind::SrcByteRate);
                 if let Some(k) = src.packet_refused(&e.pkt, &e.byte, bytes, kinds) {
@@ -320,8 +319,8 @@ impl SvcLimit {
                 e.byte.take(&src.byte, bytes);
             }
         }
-        self.pkt.take(&s.pkt, 1);
-        self.byte.take(&s.byte, bytes);
+        self.pkt.take(&self.svc.pkt, 1);
+        self.byte.take(&self.svc.byte, bytes);
         Ok(())
     }
 }

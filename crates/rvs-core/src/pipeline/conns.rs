@@ -303,14 +303,8 @@ impl State {
         if c.is_template() {
             return self.drop(DropReason::Invalid);
         }
-        if dir == Dir::In
-            && self
-                .slots
-                .svcs
-                .get(c.service)
-                .is_some_and(|s| s.limit.per_packet())
-        {
-            if let Err(r) = self.limit_packet(&c, p, now_ms) {
+        if dir == Dir::In {
+            if let Err(r) = self.limit_police(&c, p, now_ms) {
                 return self.drop(r);
             }
         }

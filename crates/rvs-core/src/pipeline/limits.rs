@@ -17,6 +17,7 @@ impl State {
     /// changed). Runs with each new snapshot, never per packet.
     pub(super) fn sync_limits(&mut self, snap: &Snapshot, now_ms: u64) {
         let (worker, workers) = (self.id, snap.workers);
+        let mut per_packet = false;
         for (_, ss) in self.slots.svcs.iter_mut() {
             let conf = match ss.live {
                 true => snap.limits_of(ss.svc.id),
@@ -24,15 +25,17 @@ impl State {
                 false => None,
             };
             ss.limit.configure(conf, ss.svc.id, worker, workers, now_ms);
+            per_packet |= ss.limit.per_packet();
         }
+        self.limits.per_packet = per_packet;
         // At least one set; at most 2^26 slots (4.5 GiB) per worker.
         let want = snap.conf.limit_sources.clamp(WAYS, 1 << 26);
-        if snap.has_source_limits() && self.src_limits.capacity() < want {
+        if snap.has_source_limits() && self.limits.sources.capacity() < want {
             let seed = self
                 .conf
                 .hash_seed
                 .map_or_else(crate::conn::fresh_seed, |s| s ^ 0x5eed_1e11);
-            self.src_limits = SrcTable::new(want, seed);
+            self.limits.sources = SrcTable::new(want, seed);
         }
     }
 
@@ -52,9 +55,8 @@ impl State {
         p: &Parsed,
         now_ms: u64,
     ) -> Result<Option<ConnTicket>, DropReason> {
-        let State {
-            slots, src_limits, ..
-        } = self;
+        let State { slots, limits, .. } = self;
+        let src_limits = &mut limits.sources;
         let Some(ss) = slots.svcs.get_mut(svc_slot) else {
             return Ok(None);
         };
@@ -73,9 +75,8 @@ impl State {
     /// The connection admitted with `ticket` exists (inserted with
     /// [`flags::LIMIT_COUNTED`]): counts it and takes its tokens.
     pub(super) fn limit_created(&mut self, svc_slot: u32, ticket: Option<ConnTicket>) {
-        let State {
-            slots, src_limits, ..
-        } = self;
+        let State { slots, limits, .. } = self;
+        let src_limits = &mut limits.sources;
         if let Some(ss) = slots.svcs.get_mut(svc_slot) {
             ss.limit.created(src_limits, ticket);
         }
@@ -86,26 +87,38 @@ impl State {
         if c.flags & flags::LIMIT_COUNTED == 0 {
             return;
         }
-        let State {
-            slots, src_limits, ..
-        } = self;
+        let State { slots, limits, .. } = self;
+        let src_limits = &mut limits.sources;
         if let Some(ss) = slots.svcs.get_mut(c.service) {
             ss.limit.released(src_limits, &c.cip);
         }
     }
 
     /// Polices a client packet of connection `c` against its service's
-    /// packet and bit rates. The caller checked [`crate::limit::SvcLimit::per_packet`].
-    pub(super) fn limit_packet(
+    /// packet and bit rates: one test when no service has any.
+    #[inline(always)]
+    pub(super) fn limit_police(
         &mut self,
         c: &Conn,
         p: &Parsed,
         now_ms: u64,
     ) -> Result<(), DropReason> {
-        let State {
-            slots, src_limits, ..
-        } = self;
-        let Some(ss) = slots.svcs.get_mut(c.service) else {
+        match self.limits.per_packet {
+            false => Ok(()),
+            true => self.limit_packet(c, p, now_ms),
+        }
+    }
+
+    /// [`State::limit_police`] for a worker where some service polices packets.
+    #[inline(never)]
+    fn limit_packet(&mut self, c: &Conn, p: &Parsed, now_ms: u64) -> Result<(), DropReason> {
+        let State { slots, limits, .. } = self;
+        let src_limits = &mut limits.sources;
+        let Some(ss) = slots
+            .svcs
+            .get_mut(c.service)
+            .filter(|s| s.limit.per_packet())
+        else {
             return Ok(());
         };
         ss.limit

@@ -147,8 +147,9 @@ struct State {
     /// Sync runs between active peers ([`Worker::set_sync_active`]).
     sync_active: bool,
     conf: WorkerConf,
-    /// Per-source limit state ([`crate::limit`]); empty until a per-source limit is set.
-    src_limits: crate::limit::src::SrcTable,
+    /// Limit state beyond the services' ([`crate::limit`]): the per-source
+    /// table, empty until a per-source limit is set.
+    limits: crate::limit::WorkerLimits,
 }
 
 const LEARNED_MAX: usize = 64;
@@ -177,7 +178,7 @@ impl Worker {
             sync_log: None,
             sync_active: false,
             conf,
-            src_limits: Default::default(),
+            limits: Default::default(),
         };
         let mut w = Worker {
             snap: snap.clone(),
