@@ -200,6 +200,9 @@ drop_reasons! {
     IcmpNoConn = "icmp_no_conn",
     /// The out port index is not configured.
     BadPort = "bad_port",
+    /// Not a packet: a half-open connection removed to free its local port
+    /// for a new flow (the pool was empty; see the pipeline's `half_open`).
+    SynRecvRecycled = "syn_recv_recycled",
     /// A service's new-connection rate limit (`--conn-rate`).
     LimitConnRate = "limit_conn_rate",
     /// A service's packet rate limit (`--pkt-rate`).

@@ -154,6 +154,10 @@ pub mod flags {
     /// sync): no local port of this node, packets from the client leave with
     /// the owner's local address and port as their source.
     pub const FOREIGN: u16 = 1 << 6;
+    /// A synced conn (active-active sync) that carried a packet on this
+    /// node: the flow runs through here now, so its owner's removal and
+    /// shorter timers no longer apply here.
+    pub const LOCAL_SEEN: u16 = 1 << 7;
     /// First bit free for the pipeline's own use.
     pub const PIPELINE_FIRST: u16 = 1 << 8;
     /// Counted by its service's limits ([`crate::limit`]) when it was made:
@@ -220,7 +224,7 @@ pub struct Conn {
     next: u32,
     prev: u32,
     wslot: u16,
-    /// The previous hop of the in side: the source MAC of the last packet
+    /// The previous hop of the in side: the source MAC of the first packet
     /// from the client (fast xmit sends the replies back to it, out of
     /// `in_port`); all zero when not known (a connection from sync that saw
     /// no packet of its client yet).

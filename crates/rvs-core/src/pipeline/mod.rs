@@ -8,6 +8,7 @@
 //! [`Verdict`]s.
 
 mod conns;
+mod half_open;
 mod host;
 mod icmp_err;
 mod limits;

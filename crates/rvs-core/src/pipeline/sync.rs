@@ -52,6 +52,11 @@
 //!   (state, timeout), until the owner's next record for it, which wins;
 //! - its removal here (it expired, or a packet reset it) is silent: if the
 //!   owner still has it, its next refresh installs it again;
+//! - once it carried a packet here ([`flags::LOCAL_SEEN`]: the switch moved
+//!   the flow to this node), the owner's removal no longer removes it and
+//!   the owner's timer no longer shortens it: the owner may not see the
+//!   flow any more (NAT, DR/TUNNEL, one-way UDP) and would expire it while
+//!   it runs here; it lives on this node's own timer;
 //! - a peer's record for a connection this node created is refused
 //!   ([`SyncError::Owned`]), and a peer's removal does not touch it;
 //! - an FNAT connection whose local address is not one of this node's (each
@@ -291,10 +296,12 @@ impl Worker {
     }
 
     /// [`Worker::export_conn`], except a synced connection between active
-    /// peers (its owner reports it).
+    /// peers (its owner reports it) and a foreign one whatever the mode (its
+    /// local address is a peer's: a node that installed it as its own would
+    /// take a port of its own pool for it).
     fn export_own(&self, id: ConnId, now_ms: u64) -> Option<SyncConn> {
         let c = self.st.conns.try_get(id)?;
-        if self.st.sync_active && c.flags & flags::SYNCED != 0 {
+        if c.flags & flags::FOREIGN != 0 || self.st.sync_active && c.flags & flags::SYNCED != 0 {
             return None;
         }
         self.export_conn(id, now_ms)
@@ -336,7 +343,9 @@ impl Worker {
         let Some((id, Dir::In)) = self.st.conns.lookup(t) else {
             return false;
         };
-        if self.st.sync_active && self.st.conns.get(id).flags & flags::SYNCED == 0 {
+        let cf = self.st.conns.get(id).flags;
+        if self.st.sync_active && (cf & flags::SYNCED == 0 || cf & flags::LOCAL_SEEN != 0) {
+            // Ours, or a moved flow that runs through this node now.
             return false;
         }
         let log = self.st.sync_log.take();
@@ -359,7 +368,7 @@ impl State {
     /// installed from an active peer (which reports it itself).
     #[inline]
     pub(super) fn sync_note_of(&mut self, cflags: u16, ev: SyncEvent) {
-        if self.sync_active && cflags & flags::SYNCED != 0 {
+        if cflags & flags::FOREIGN != 0 || self.sync_active && cflags & flags::SYNCED != 0 {
             return;
         }
         self.sync_note(ev);
@@ -578,7 +587,12 @@ impl State {
             self.conns.get_mut(id).state = s.state;
         }
         self.conns.get_mut(id).flags |= s.flags & flags::TOA_SENT;
-        self.conns.refresh(id, s.timeout_ms, now_ms);
+        let moved_here = c.flags & flags::LOCAL_SEEN != 0;
+        if !moved_here || now_ms.saturating_add(u64::from(s.timeout_ms)) > c.expires_ms() {
+            // A flow that runs through this node keeps its own timer when
+            // the owner's is shorter (the owner no longer sees its packets).
+            self.conns.refresh(id, s.timeout_ms, now_ms);
+        }
         Ok(id)
     }
 }

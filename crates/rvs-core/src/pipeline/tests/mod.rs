@@ -6,6 +6,7 @@ mod churn;
 mod fast_xmit;
 mod fnat;
 mod fuzz;
+mod half_open;
 mod host;
 mod icmp;
 mod limits;
