@@ -12,7 +12,7 @@
 //! - concurrent connections (`max_conns`).
 //!
 //! A refused packet is dropped and counted under its limit's
-//! [`DropReason`](crate::stats::DropReason) and in the service's
+//! [`DropReason`] and in the service's
 //! [`LimitDrops`]. Connections already made are never cut by a limit
 //! except a packet or byte rate, which polices every packet.
 //!
