@@ -15,7 +15,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod limits;
 mod sync;
+pub use limits::{LimitDropStats, LimitInfo, LimitSet, Limits, RateLimit, LIMIT_MAX};
 pub use sync::{
     DaemonList, SyncDaemonInfo, SyncDaemonSpec, SyncRole, SyncStatsInfo, SYNC_GROUP, SYNC_PORT,
 };
@@ -373,6 +375,21 @@ pub enum Request {
     },
     /// `-L --daemon`: the running sync daemons and their counters.
     ListDaemon,
+    /// `-A/-E` with limit options: replaces every rate and connection limit
+    /// of a service (empty [`Limits`]: none). Rejected whole, naming the
+    /// value, when one is out of range.
+    SetLimits {
+        /// The service.
+        key: ServiceKey,
+        /// Its limits.
+        limits: Limits,
+    },
+    /// `-L --rate`: the limits of one service or all (services without
+    /// limits included), with what each refused.
+    ListLimits {
+        /// One service, or all.
+        key: Option<ServiceKey>,
+    },
 }
 
 /// Traffic counters (`ipvsadm --stats`).
@@ -650,6 +667,8 @@ pub enum Reply {
     Links(Vec<LinkInfo>),
     /// [`Request::ListDaemon`].
     Daemons(DaemonList),
+    /// [`Request::ListLimits`].
+    Limits(Vec<LimitInfo>),
 }
 
 /// Why a request failed, with the kind a tool maps to its exit code.

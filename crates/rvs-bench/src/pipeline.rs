@@ -37,6 +37,35 @@ pub struct Args {
     /// into 1472-byte sync messages, the sync thread's work, on the same core).
     #[arg(long, value_enum, default_value_t = SyncBench::Off)]
     sync: SyncBench,
+    /// Give the service rate and connection limits that the traffic never
+    /// reaches (every kind, for the service and per source): what checking
+    /// them costs.
+    #[arg(long)]
+    limits: bool,
+}
+
+/// Limits of every kind, for the service and per source, far above what
+/// the benchmark sends (connections, packets and bytes per second in the
+/// hundreds of billions; as many connections as the table holds).
+fn unreached_limits(n: usize) -> Vec<(u32, Arc<rvs_core::limit::ServiceLimits>)> {
+    use rvs_core::limit::{LimitDrops, LimitSet, Rate, ServiceLimits};
+    let big = Rate::new(1 << 37, 1 << 37);
+    let set = LimitSet {
+        conn_rate: big,
+        pkt_rate: big,
+        byte_rate: big,
+        max_conns: u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1),
+    };
+    vec![(
+        1,
+        Arc::new(ServiceLimits {
+            service: set,
+            source: set,
+            src_plen_v4: 32,
+            src_plen_v6: 128,
+            drops: Arc::new(LimitDrops::new(1)),
+        }),
+    )]
 }
 
 /// What `--sync` adds to connection creation.
@@ -360,8 +389,13 @@ fn setup(
     mode: FwdMode,
     n: usize,
     sync: SyncBench,
+    limits: bool,
 ) -> Result<(Worker, f64, Frames, Frames), String> {
-    let snap = Arc::new(snapshot(mode, n));
+    let mut snap = snapshot(mode, n);
+    if limits {
+        snap = snap.with_limits(unreached_limits(n));
+    }
+    let snap = Arc::new(snap);
     let conf = WorkerConf {
         conn_capacity: n.max(1),
         ..WorkerConf::default()
@@ -522,7 +556,7 @@ pub fn run(a: Args) -> i32 {
     };
 
     // FNAT with n connections: new connections, then both directions.
-    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync) {
+    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync, a.limits) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -551,7 +585,7 @@ pub fn run(a: Args) -> i32 {
 
     // The same with 1,000 connections: the table sits in cache.
     let k = 1000.min(n);
-    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off) {
+    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off, a.limits) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -569,7 +603,7 @@ pub fn run(a: Args) -> i32 {
         (FwdMode::Nat, "nat_mpps"),
         (FwdMode::Snat, "snat_mpps"),
     ] {
-        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off) {
+        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off, a.limits) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("rvs-bench: {e}");
@@ -580,6 +614,7 @@ pub fn run(a: Args) -> i32 {
         check(name, p, fwd, bad);
         out.push((name, format!("{:.2}", mpps(p, s))));
     }
+    out.push(("limits", a.limits.to_string()));
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
     out.push(("conn_struct_bytes", conn_size.to_string()));

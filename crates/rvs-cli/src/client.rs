@@ -138,6 +138,7 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::Neigh(_) => "neigh",
         Reply::Links(_) => "links",
         Reply::Daemons(_) => "daemons",
+        Reply::Limits(_) => "limits",
     }
 }
 

@@ -164,6 +164,7 @@ fn tutorial_reply(req: &Request) -> Reply {
             stats: Stats::default(),
             rates: Rates::default(),
         }]),
+        Request::ListLimits { .. } => Reply::Limits(Vec::new()),
         Request::ListLaddrs { .. } => Reply::Laddrs(vec![LaddrGroup {
             key: tcp("10.0.0.100", 80),
             laddrs: vec![LaddrInfo {

@@ -10,6 +10,7 @@ pub mod addr;
 pub mod conn;
 pub mod hash;
 pub mod lab;
+pub mod limit;
 pub mod neigh;
 pub mod pipeline;
 pub mod route;

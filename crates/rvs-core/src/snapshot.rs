@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::tcp::Timeouts;
 use crate::hash::FastMap;
+use crate::limit::ServiceLimits;
 use crate::route::RouteTable;
 use crate::service::{Service, ServiceKey};
 
@@ -60,6 +61,10 @@ pub struct PipelineConf {
     /// client-side packets came in by, to the MAC they came from, without a
     /// route lookup. Off: the route table decides.
     pub fast_xmit: bool,
+    /// Slots of each worker's per-source limit table
+    /// ([`crate::limit::src::SrcTable`], 72 bytes each), allocated when a
+    /// per-source limit is first configured.
+    pub limit_sources: usize,
 }
 
 impl Default for PipelineConf {
@@ -71,6 +76,7 @@ impl Default for PipelineConf {
             max_lport: 65535,
             sloppy_tcp: false,
             fast_xmit: true,
+            limit_sources: 65536,
         }
     }
 }
@@ -101,6 +107,7 @@ pub struct Snapshot {
     matches: Vec<usize>,
     pools: Vec<Addr>,
     standby: Vec<Addr>,
+    limits: FastMap<u32, Arc<ServiceLimits>>,
 }
 
 /// Where a local (owned) address comes from.
@@ -169,6 +176,7 @@ impl Snapshot {
             matches,
             pools,
             standby: Vec::new(),
+            limits: FastMap::default(),
         }
     }
 
@@ -177,6 +185,24 @@ impl Snapshot {
     pub fn with_standby(mut self, standby: Vec<Addr>) -> Snapshot {
         self.standby = standby;
         self
+    }
+
+    /// The snapshot with the rate and connection limits of services, by
+    /// service id (see [`crate::limit`]).
+    pub fn with_limits(mut self, limits: Vec<(u32, Arc<ServiceLimits>)>) -> Snapshot {
+        self.limits = limits.into_iter().collect();
+        self
+    }
+
+    /// The limits of the service with id `id`, if it has any.
+    pub fn limits_of(&self, id: u32) -> Option<&Arc<ServiceLimits>> {
+        self.limits.get(&id)
+    }
+
+    /// Whether some service has a per-source limit (the workers need their
+    /// source tables then).
+    pub fn has_source_limits(&self) -> bool {
+        self.limits.values().any(|l| l.source.any())
     }
 
     /// Whether `a` is a standby address (see [`Snapshot::with_standby`]).

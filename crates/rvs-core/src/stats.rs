@@ -210,6 +210,22 @@ drop_reasons! {
     /// was waiting for the real server and could not be kept (the client
     /// sends it again).
     SynproxyWait = "synproxy_wait",
+    /// A service's new-connection rate limit (`--conn-rate`).
+    LimitConnRate = "limit_conn_rate",
+    /// A service's packet rate limit (`--pkt-rate`).
+    LimitPktRate = "limit_pkt_rate",
+    /// A service's bit rate limit (`--bit-rate`).
+    LimitBitRate = "limit_bit_rate",
+    /// A service's concurrent-connection limit (`--max-conns`).
+    LimitConns = "limit_conns",
+    /// A source's new-connection rate limit (`--src-conn-rate`).
+    LimitSrcConnRate = "limit_src_conn_rate",
+    /// A source's packet rate limit (`--src-pkt-rate`).
+    LimitSrcPktRate = "limit_src_pkt_rate",
+    /// A source's bit rate limit (`--src-bit-rate`).
+    LimitSrcBitRate = "limit_src_bit_rate",
+    /// A source's concurrent-connection limit (`--src-max-conns`).
+    LimitSrcConns = "limit_src_conns",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

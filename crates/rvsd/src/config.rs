@@ -160,6 +160,15 @@ pub struct PipelineSection {
     /// (DPVS's default; its `fast_xmit_close` is `fast_xmit = false`).
     #[serde(default = "yes")]
     pub fast_xmit: bool,
+    /// Slots of each worker's per-source limit table (`rvsadm --src-...`
+    /// limits), 72 bytes each, allocated when a per-source limit is first
+    /// set.
+    #[serde(default = "limit_sources")]
+    pub limit_sources: usize,
+}
+
+fn limit_sources() -> usize {
+    PipelineConf::default().limit_sources
 }
 
 impl Default for PipelineSection {
@@ -169,6 +178,7 @@ impl Default for PipelineSection {
             toa: true,
             sloppy_tcp: false,
             fast_xmit: true,
+            limit_sources: limit_sources(),
         }
     }
 }
@@ -435,6 +445,15 @@ impl Config {
                 format!("conn_capacity = {}: must be 1..=2^31-1", c.conn_capacity),
             ));
         }
+        if !(8..=1 << 26).contains(&c.pipeline.limit_sources) {
+            return Err(err(
+                find("limit_sources"),
+                format!(
+                    "limit_sources = {}: must be 8..=67108864 (slots per worker)",
+                    c.pipeline.limit_sources
+                ),
+            ));
+        }
         if !["error", "warn", "info", "debug", "trace"].contains(&c.log_level.as_str()) {
             return Err(err(
                 find("log_level"),
@@ -551,6 +570,7 @@ impl Config {
             toa: self.pipeline.toa,
             sloppy_tcp: self.pipeline.sloppy_tcp,
             fast_xmit: self.pipeline.fast_xmit,
+            limit_sources: self.pipeline.limit_sources,
             ..PipelineConf::default()
         }
     }
@@ -667,6 +687,17 @@ mod tests {
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.message.contains("stall_ms = 80"), "{e}");
         assert!(parse(&format!("{one}[health]\nstall_ms = 0\n")).is_ok());
+    }
+
+    #[test]
+    fn limit_sources_defaults_and_is_checked() {
+        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+        assert_eq!(parse(one).unwrap().pipeline_conf().limit_sources, 65536);
+        let c = parse(&format!("{one}[pipeline]\nlimit_sources = 1024\n")).unwrap();
+        assert_eq!(c.pipeline_conf().limit_sources, 1024);
+        let e = parse(&format!("{one}[pipeline]\nlimit_sources = 0\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.to_string().contains("limit_sources = 0"), "{e}");
     }
 
     #[test]

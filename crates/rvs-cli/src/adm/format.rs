@@ -7,7 +7,8 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use rvs_api::{
-    ConnInfo, ConnOrigin, DestInfo, Forward, LaddrGroup, Proto, ServiceInfo, ServiceKey, StatusInfo,
+    ConnInfo, ConnOrigin, DestInfo, Forward, LaddrGroup, LimitInfo, Proto, ServiceInfo, ServiceKey,
+    StatusInfo,
 };
 
 use super::{ListOpts, ListView};
@@ -33,7 +34,7 @@ fn service_name(key: &ServiceKey) -> String {
 }
 
 /// The service as `-S` writes it: `-t 10.0.0.100:80` or `-H match`.
-fn service_rule(key: &ServiceKey) -> String {
+pub(super) fn service_rule(key: &ServiceKey) -> String {
     match key {
         ServiceKey::Vs { proto, vip, port } => {
             let p = if *proto == Proto::Tcp { "-t" } else { "-u" };
@@ -123,6 +124,17 @@ pub fn format_list(
     services: &[ServiceInfo],
     opts: &ListOpts,
 ) -> String {
+    format_list_limits(status, services, opts, &[])
+}
+
+/// [`format_list`] with the services' limits: `--rate` shows each limited
+/// service's limits, and what they refused, under its line.
+pub fn format_list_limits(
+    status: Option<&StatusInfo>,
+    services: &[ServiceInfo],
+    opts: &ListOpts,
+    limits: &[LimitInfo],
+) -> String {
     let mut out = String::new();
     if let Some(s) = status {
         // The table size is the connection capacity of all workers together.
@@ -168,6 +180,9 @@ pub fn format_list(
                     out.push_str(&large_num(n, ex));
                 }
                 out.push('\n');
+                if let Some(l) = limits.iter().find(|l| l.key == svc.spec.key) {
+                    super::limits::rate_lines(&mut out, l);
+                }
             }
             ListView::Table | ListView::Conns => {
                 let _ = write!(out, "{name} {}", svc.spec.sched);

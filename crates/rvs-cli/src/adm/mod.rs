@@ -6,12 +6,15 @@
 
 mod daemon;
 mod format;
+mod limits;
 mod parse;
 mod restore;
 mod values;
 
 #[cfg(test)]
 mod tests_format;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_parse;
 
@@ -80,6 +83,9 @@ pub enum AdmCommand {
     Help,
     /// `-v`.
     Version,
+    /// Changes sent in order, each of which must be answered `Ok`
+    /// (`-A`/`-E` with limit options: the service, then its limits).
+    ApplyAll(Vec<Request>),
 }
 
 /// The text of `rvsadm -h`.
@@ -149,9 +155,11 @@ Options:
   --nosort                            disable sorting output of service/server entries
   --numeric      -n                   numeric output of addresses and ports
 
+{limits}
 rvsd is reached at $RVS_SOCKET, default {sock}.
 ",
         ver = version(),
+        limits = limits::USAGE,
         sock = rvs_api::DEFAULT_SOCKET,
     )
 }
@@ -179,6 +187,12 @@ pub fn execute(
             expect_ok(t.call(req)?)?;
             Ok(String::new())
         }
+        AdmCommand::ApplyAll(reqs) => {
+            for req in reqs {
+                expect_ok(t.call(req)?)?;
+            }
+            Ok(String::new())
+        }
         AdmCommand::List(opts) => list(opts, t),
         AdmCommand::ListDaemon { stats } => match t.call(&Request::ListDaemon)? {
             Reply::Daemons(l) => Ok(format_daemons(&l, *stats)),
@@ -187,7 +201,12 @@ pub fn execute(
         AdmCommand::Save => {
             let services = services(t, None)?;
             let laddrs = laddrs(t, None)?;
-            Ok(format_save(&services, &laddrs))
+            let text = format_save(&services, &laddrs);
+            Ok(limits::add_to_save(
+                &text,
+                &list_limits(t)?,
+                format::service_rule,
+            ))
         }
         AdmCommand::Restore => {
             let mut text = String::new();
@@ -240,7 +259,28 @@ fn list(opts: &ListOpts, t: &mut dyn Transport) -> Result<String, CliError> {
         None
     };
     let services = services(t, opts.key.clone())?;
+    if opts.view == ListView::Rate {
+        let limits = match t.call(&Request::ListLimits {
+            key: opts.key.clone(),
+        })? {
+            Reply::Limits(v) => v,
+            other => return Err(unexpected(other, "list limits")),
+        };
+        return Ok(format::format_list_limits(
+            status.as_ref(),
+            &services,
+            opts,
+            &limits,
+        ));
+    }
     Ok(format_list(status.as_ref(), &services, opts))
+}
+
+fn list_limits(t: &mut dyn Transport) -> Result<Vec<rvs_api::LimitInfo>, CliError> {
+    match t.call(&Request::ListLimits { key: None })? {
+        Reply::Limits(v) => Ok(v),
+        other => Err(unexpected(other, "list limits")),
+    }
 }
 
 /// `-L -c`: every page from the start until rvsd says the listing is complete.

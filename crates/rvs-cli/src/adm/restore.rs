@@ -64,6 +64,7 @@ pub fn parse_restore(text: &str) -> Result<Vec<Request>, CliError> {
         }
         match parse_args(&words) {
             Ok(AdmCommand::Apply(req)) => out.push(req),
+            Ok(AdmCommand::ApplyAll(reqs)) => out.extend(reqs),
             Ok(_) => {
                 return Err(CliError::usage(format!(
                     "line {lineno}: only commands that change the table can be restored: {trimmed}"

@@ -174,6 +174,9 @@ pub mod flags {
     pub const SP_WSCALE: u16 = 0xf << 9;
     /// Position of [`SP_WSCALE`]'s lowest bit.
     pub const SP_WSCALE_SHIFT: u32 = 9;
+    /// Counted by its service's limits ([`crate::limit`]) when it was made:
+    /// its removal is counted back (connections from sync are not counted).
+    pub const LIMIT_COUNTED: u16 = 1 << 15;
 }
 
 /// One connection.

@@ -87,6 +87,7 @@ impl State {
             // Full: dead connections the last tick did not reach go first.
             self.expire_due(now_ms, RECLAIM_ON_FULL);
         }
+        let ticket = self.limit_admit(svc_slot, p, now_ms)?;
 
         // Persistence: a template sends the client back to the same dest.
         let mut pos = None;
@@ -205,6 +206,7 @@ impl State {
         c.dest = dest_slot;
         c.laddr = pool_slot;
         c.in_port = in_port;
+        c.flags |= flags::LIMIT_COUNTED;
         // A sloppy flow is taken as established, as IPVS's state table takes
         // an ACK from NONE to ESTABLISHED.
         let first = match sloppy {
@@ -239,6 +241,7 @@ impl State {
             }
         };
         self.sync_note(SyncEvent::Created(id));
+        self.limit_created(svc_slot, ticket);
         // References and counters.
         if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
             s.refs += 1;
@@ -384,6 +387,11 @@ impl State {
         let c = *self.conns.get(id);
         if c.is_template() {
             return self.drop(DropReason::Invalid);
+        }
+        if dir == Dir::In {
+            if let Err(r) = self.limit_police(&c, p, now_ms) {
+                return self.drop(r);
+            }
         }
         if dir == Dir::In && c.flags & flags::NO_OUT_TUPLE == 0 {
             self.note_in_hop(pkt, id, &c);
@@ -608,6 +616,7 @@ impl State {
         if c.is_template() {
             self.templates = self.templates.saturating_sub(1);
         } else {
+            self.limit_released(c);
             if let Some(d) = self.slots.dests.get_mut(c.dest) {
                 if conn_is_active(c) {
                     d.active = d.active.saturating_sub(1);

@@ -11,6 +11,7 @@ mod conns;
 mod half_open;
 mod host;
 mod icmp_err;
+mod limits;
 mod outbox;
 mod parse;
 mod rewrite;
@@ -152,6 +153,9 @@ struct State {
     conf: WorkerConf,
     /// The SYN proxy's cookie jar and kept frames.
     sp: synproxy::SynProxy,
+    /// Limit state beyond the services' ([`crate::limit`]): the per-source
+    /// table, empty until a per-source limit is set.
+    limits: crate::limit::WorkerLimits,
 }
 
 const LEARNED_MAX: usize = 64;
@@ -181,6 +185,7 @@ impl Worker {
             sync_active: false,
             conf,
             sp: synproxy::SynProxy::default(),
+            limits: Default::default(),
         };
         let mut w = Worker {
             snap: snap.clone(),
@@ -194,6 +199,7 @@ impl Worker {
     /// ones the new configuration removed, until they expire.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>, now_ms: u64) {
         self.st.slots.sync(&snap, self.st.id);
+        self.st.sync_limits(&snap, now_ms);
         self.st.workers = snap.workers;
         let (n, size) = (self.st.conf.pending_frames, self.st.conf.frame_size);
         self.st.sp.configure(&snap, n, size);

@@ -128,6 +128,8 @@ pub(crate) struct SvcSlot {
     pub laddr_next: usize,
     pub refs: u32,
     pub live: bool,
+    /// Rate and connection limits ([`crate::limit`]), set by the pipeline.
+    pub limit: crate::limit::SvcLimit,
 }
 
 /// Worker state of one pooled local address.
@@ -277,6 +279,7 @@ impl Slots {
                         laddr_next: worker as usize,
                         refs: 0,
                         live: true,
+                        limit: Default::default(),
                     });
                     self.svc_by_id.insert(svc.id, s);
                     s

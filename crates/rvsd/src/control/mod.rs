@@ -286,6 +286,9 @@ impl Control {
                 Ok(Reply::Ok)
             }
             Request::ListDaemon => Ok(Reply::Daemons(self.sync.list())),
+            Request::ListLimits { key } => {
+                Ok(Reply::Limits(self.lock()?.list_limits(key.as_ref())?))
+            }
             Request::Reload => {
                 self.reload.store(true, Ordering::SeqCst);
                 Ok(Reply::Ok)

@@ -12,6 +12,7 @@
 //! Every request is validated completely before anything is touched, so an
 //! error always leaves the store exactly as it was.
 
+mod limits;
 mod net;
 mod read;
 mod services;
@@ -140,6 +141,8 @@ pub struct Store {
     /// Addresses marked standby (`SetAddrStandby`), configured or not.
     standby: HashSet<Addr>,
     rates: HashMap<RateObj, Samples>,
+    /// Rate and connection limits by service id.
+    limits: HashMap<u32, limits::LimitEntry>,
 }
 
 fn err(kind: ErrorKind, msg: impl Into<String>) -> ApiError {
@@ -209,6 +212,7 @@ fn op_name(req: &Request) -> &'static str {
         Request::ListNeigh { .. } => "neigh show",
         Request::ListLinks { .. } => "link show",
         Request::Reload => "reload",
+        Request::ListLimits { .. } => "list limits",
         _ => "request",
     }
 }
@@ -230,6 +234,7 @@ impl Store {
             neigh: Vec::new(),
             standby: HashSet::new(),
             rates: HashMap::new(),
+            limits: HashMap::new(),
         }
     }
 
@@ -267,6 +272,7 @@ impl Store {
                 self.set_standby(addrs, *standby);
                 Ok(())
             }
+            Request::SetLimits { key, limits } => self.set_limits(key, limits),
             other => Err(invalid(format!(
                 "{} does not change the configuration; the store only applies changes",
                 op_name(other)
@@ -421,6 +427,7 @@ impl Store {
             self.conf.clone(),
         )
         .with_standby(self.standby.iter().copied().collect())
+        .with_limits(self.core_limits())
     }
 
     /// Steering inputs for the I/O layer: the IPv4 addresses with a port pool

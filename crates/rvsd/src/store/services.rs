@@ -309,6 +309,7 @@ impl Store {
         };
         for s in &self.services[range] {
             s.stats.zero();
+            self.zero_limit_drops(s.id);
             self.rates.remove(&RateObj::Svc(s.id));
             for d in &s.dests {
                 d.dest.stats.zero();

@@ -10,6 +10,7 @@ mod half_open;
 mod host;
 mod icmp;
 mod limits;
+mod limits_rate;
 mod listing;
 mod modes;
 mod oracle;

@@ -7,6 +7,7 @@
 mod counters;
 mod errors;
 mod lifecycle;
+mod limits;
 mod sched_flags;
 mod synproxy;
 mod tutorial;
