@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::acl::{Acl, Lists};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::tcp::Timeouts;
 use crate::hash::FastMap;
@@ -101,6 +102,7 @@ pub struct Snapshot {
     matches: Vec<usize>,
     pools: Vec<Addr>,
     standby: Vec<Addr>,
+    acl: Acl,
 }
 
 /// Where a local (owned) address comes from.
@@ -169,6 +171,7 @@ impl Snapshot {
             matches,
             pools,
             standby: Vec::new(),
+            acl: Acl::default(),
         }
     }
 
@@ -177,6 +180,24 @@ impl Snapshot {
     pub fn with_standby(mut self, standby: Vec<Addr>) -> Snapshot {
         self.standby = standby;
         self
+    }
+
+    /// The snapshot with allow/deny lists: `global` for every service,
+    /// `per_svc` by service id ([`crate::acl`]).
+    pub fn with_acl(
+        mut self,
+        global: Option<Arc<Lists>>,
+        per_svc: &[(u32, Arc<Lists>)],
+    ) -> Snapshot {
+        let ids: Vec<u32> = self.services.iter().map(|s| s.id).collect();
+        self.acl = Acl::new(global, per_svc, &ids);
+        self
+    }
+
+    /// The allow/deny lists, checked for every new connection.
+    #[inline]
+    pub fn acl(&self) -> &Acl {
+        &self.acl
     }
 
     /// Whether `a` is a standby address (see [`Snapshot::with_standby`]).

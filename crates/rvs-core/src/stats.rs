@@ -200,6 +200,11 @@ drop_reasons! {
     IcmpNoConn = "icmp_no_conn",
     /// The out port index is not configured.
     BadPort = "bad_port",
+    /// A new connection from a source a deny list (blacklist) matches.
+    AclDeny = "acl_deny",
+    /// A new connection from a source no rule of the service's allow list
+    /// (whitelist) matches.
+    AclNotAllowed = "acl_not_allowed",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

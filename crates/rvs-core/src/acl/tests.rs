@@ -1,0 +1,389 @@
+//! Sets, entries and lists: what `dpip ipset` and `ipvsadm --add-blklst`
+//! users check, including DPVS's own ipset test script cases.
+
+use std::sync::Arc;
+
+use super::entry::{parse_entry, parse_probe, Member, SetKind};
+use super::net::NetTable;
+use super::set::{IpSet, SetOpts};
+use super::{Acl, AclErrorKind, Hits, Lists, RuleList, Subject, Target};
+use crate::addr::{proto, Addr};
+use crate::stats::DropReason;
+
+fn a(s: &str) -> Addr {
+    s.parse().expect("test address")
+}
+
+fn set(kind: &str, v6: bool) -> IpSet {
+    let opts = SetOpts {
+        v6,
+        comment: true,
+        ..SetOpts::default()
+    };
+    IpSet::new("foo", kind.parse().unwrap(), opts, Arc::new(Hits::new(2))).unwrap()
+}
+
+fn add(s: &mut IpSet, e: &str, nomatch: bool) {
+    let m = parse_entry(s.kind(), s.opts().v6, e).unwrap();
+    s.add(&m, nomatch, None, false).unwrap();
+    s.finish();
+}
+
+fn del(s: &mut IpSet, e: &str) {
+    let m = parse_entry(s.kind(), s.opts().v6, e).unwrap();
+    s.del(&m, false).unwrap();
+    s.finish();
+}
+
+fn test(s: &IpSet, e: &str) -> bool {
+    s.test(&parse_probe(s.kind(), s.opts().v6, e).unwrap())
+}
+
+#[test]
+fn hash_net_longest_prefix_with_nomatch_as_dpvs_script() {
+    // DPVS test/ipset/dpip.sh, hash:net.
+    let mut s = set("hash:net", false);
+    add(&mut s, "192.168.0.0/24", false);
+    add(&mut s, "10.1.0.0/16", false);
+    add(&mut s, "192.168.0.100/30", true);
+    assert!(test(&s, "10.1.100.100"));
+    assert!(test(&s, "192.168.0.104"));
+    assert!(!test(&s, "192.168.0.102"));
+    add(&mut s, "10.1.1.1", true);
+    assert!(!test(&s, "10.1.1.1"));
+    del(&mut s, "10.1.1.1");
+    assert!(test(&s, "10.1.1.1"));
+    let mut s6 = set("hash:net", true);
+    add(&mut s6, "2001::/64", false);
+    assert!(test(&s6, "2001::4:3:2:1"));
+    assert!(!test(&s6, "2001:1::4:3:2:1"));
+    add(&mut s6, "2001::/120", true);
+    assert!(!test(&s6, "2001::1"));
+}
+
+#[test]
+fn ipv4_range_becomes_prefixes_as_dpvs_lists_them() {
+    let mut s = set("hash:net", false);
+    add(&mut s, "192.168.1.123/24", false);
+    add(&mut s, "192.168.1.200-192.168.1.255", true);
+    let mut listed: Vec<String> = s
+        .members()
+        .map(|(m, nm, _)| {
+            format!(
+                "{}{}",
+                m.display(SetKind::HashNet),
+                if nm { " nomatch" } else { "" }
+            )
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "192.168.1.0/24",
+            "192.168.1.200/29 nomatch",
+            "192.168.1.208/28 nomatch",
+            "192.168.1.224/27 nomatch"
+        ]
+    );
+    assert!(test(&s, "192.168.1.168"));
+    assert!(!test(&s, "192.168.1.211"));
+    // A whole family and odd edges decompose exactly.
+    let m = parse_entry(SetKind::HashNet, false, "0.0.0.1-255.255.255.254").unwrap();
+    assert_eq!(m.len(), 62);
+    let m = parse_entry(
+        SetKind::HashNet,
+        true,
+        "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    )
+    .unwrap();
+    assert_eq!(
+        m,
+        [Member::Net {
+            addr: a("::"),
+            plen: 0
+        }]
+    );
+}
+
+#[test]
+fn hash_ip_expands_ranges_and_refuses_huge_ones() {
+    let mut s = set("hash:ip", false);
+    add(&mut s, "10.100.100.100", false);
+    add(&mut s, "192.168.1.0-192.168.1.9", false);
+    add(&mut s, "192.168.2.0/30", false);
+    assert_eq!(s.len(), 15);
+    assert!(test(&s, "192.168.1.6"));
+    assert!(test(&s, "192.168.2.1"));
+    assert!(!test(&s, "192.168.2.4"));
+    let e = parse_entry(SetKind::HashIp, false, "10.0.0.0/8").unwrap_err();
+    assert!(
+        e.message.contains("65536") && e.message.contains("hash:net"),
+        "{e}"
+    );
+    let mut s6 = set("hash:ip", true);
+    add(&mut s6, "::", false);
+    assert!(test(&s6, "::"));
+    assert!(!test(&s6, "::1"));
+}
+
+#[test]
+fn hash_ip_port_matches_client_and_service_port() {
+    let mut s = set("hash:ip,port", false);
+    add(&mut s, "192.168.1.0/30,tcp:80-82", false);
+    add(&mut s, "172.27.1.3-172.27.1.5", false);
+    add(&mut s, "172.27.20.20,443", false);
+    assert_eq!(s.len(), 12 + 3 + 1);
+    assert!(test(&s, "192.168.1.1,tcp:81"));
+    assert!(!test(&s, "192.168.1.1,udp:81"));
+    assert!(test(&s, "172.27.1.5"), "no port = unspec:0");
+    // Without a protocol an entry matches TCP and UDP alike.
+    assert!(s.matches(&a("172.27.20.20"), proto::TCP, 443));
+    assert!(s.matches(&a("172.27.20.20"), proto::UDP, 443));
+    assert!(!s.matches(&a("172.27.20.20"), proto::TCP, 80));
+    assert!(s.matches(&a("192.168.1.2"), proto::TCP, 82));
+    assert!(!s.matches(&a("192.168.1.2"), proto::UDP, 82));
+    let listed: Vec<String> = s
+        .members()
+        .filter(|(m, _, _)| matches!(m, Member::IpPort { port: 443, .. }))
+        .map(|(m, _, _)| m.display(SetKind::HashIpPort))
+        .collect();
+    assert_eq!(listed, ["172.27.20.20,unspec:443"]);
+}
+
+#[test]
+fn entry_errors_name_what_was_wrong() {
+    let bad = |k: SetKind, v6: bool, e: &str, want: &str| {
+        let err = parse_entry(k, v6, e).unwrap_err();
+        assert_eq!(err.kind, AclErrorKind::Invalid);
+        assert!(err.message.contains(want), "{e}: {err}");
+    };
+    bad(
+        SetKind::HashNet,
+        false,
+        "10.0.0.300",
+        "invalid IP address '10.0.0.300'",
+    );
+    bad(SetKind::HashNet, false, "10.0.0.0/33", "prefix length '33'");
+    bad(SetKind::HashNet, false, "10.0.0.0/0", "1 or more");
+    bad(
+        SetKind::HashNet,
+        false,
+        "2001::1",
+        "IPv6 but the set's family is inet",
+    );
+    bad(
+        SetKind::HashNet,
+        true,
+        "10.0.0.1",
+        "IPv4 but the set's family is inet6",
+    );
+    bad(SetKind::HashNet, false, "10.0.0.9-10.0.0.1", "comes before");
+    bad(
+        SetKind::HashNet,
+        false,
+        "10.0.0.1,tcp:80",
+        "one address, prefix or range",
+    );
+    bad(
+        SetKind::HashIpPort,
+        false,
+        "10.0.0.1,sctp:80",
+        "unsupported protocol 'sctp'",
+    );
+    bad(
+        SetKind::HashIpPort,
+        false,
+        "10.0.0.1,tcp:70000",
+        "invalid port '70000'",
+    );
+    bad(
+        SetKind::HashIpPort,
+        false,
+        "10.0.0.1,tcp:90-80",
+        "invalid port range",
+    );
+    bad(
+        SetKind::HashIpPort,
+        false,
+        "10.0.0.0/24,0-1000",
+        "expands to 256256",
+    );
+    bad(SetKind::HashIp, false, "", "empty");
+    assert!("hash:mac"
+        .parse::<SetKind>()
+        .unwrap_err()
+        .message
+        .contains("hash:ip, hash:net"));
+}
+
+#[test]
+fn set_changes_are_checked_before_anything_changes() {
+    let mut s = set("hash:ip", false);
+    add(&mut s, "10.0.0.1", false);
+    let m = parse_entry(SetKind::HashIp, false, "10.0.0.0-10.0.0.3").unwrap();
+    let e = s.add(&m, false, None, false).unwrap_err();
+    assert_eq!(e.kind, AclErrorKind::Exists);
+    assert!(
+        e.message.contains("10.0.0.1 is already in ipset foo"),
+        "{e}"
+    );
+    assert_eq!(s.len(), 1, "nothing added");
+    assert_eq!(
+        s.add(&m, false, None, true).unwrap(),
+        3,
+        "-F adds the others"
+    );
+    let e = s
+        .del(
+            &parse_entry(SetKind::HashIp, false, "10.0.0.9").unwrap(),
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, AclErrorKind::NotFound);
+    let e = s.add(&m, true, None, true).unwrap_err();
+    assert!(e.message.contains("nomatch is for hash:net"), "{e}");
+    let mut small = IpSet::new(
+        "small",
+        SetKind::HashIp,
+        SetOpts {
+            maxelem: 2,
+            ..SetOpts::default()
+        },
+        Arc::new(Hits::new(1)),
+    )
+    .unwrap();
+    let e = small.add(&m, false, None, false).unwrap_err();
+    assert_eq!(e.kind, AclErrorKind::Full);
+    assert!(e.message.contains("maxelem 2"), "{e}");
+    let e = small.add(&m[..1], false, Some("x"), false).unwrap_err();
+    assert!(e.message.contains("without comment support"), "{e}");
+    assert!(IpSet::new(
+        "bad name",
+        SetKind::HashIp,
+        SetOpts::default(),
+        Arc::new(Hits::new(1))
+    )
+    .is_err());
+}
+
+#[test]
+fn net_table_index_agrees_with_plain_probing() {
+    // A table past the index threshold answers as the plain probe does, for
+    // short (<= /16) and long prefixes, nested, and addresses outside all.
+    let mut big = NetTable::new();
+    let mut small = NetTable::new();
+    let mut x = 0x1234_5678u32;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    for i in 0..5000u32 {
+        let plen = [8u8, 12, 16, 17, 20, 24, 28, 31, 32][(i % 9) as usize];
+        let addr = Addr::from_v4_bytes(next().to_be_bytes());
+        big.insert(&super::entry::network(&addr, plen), plen, i);
+        small.insert(&super::entry::network(&addr, plen), plen, i);
+    }
+    big.reindex();
+    assert!(
+        big.heap_bytes() > small.heap_bytes(),
+        "the big one has its index"
+    );
+    for _ in 0..200_000 {
+        let q = Addr::from_v4_bytes(next().to_be_bytes());
+        let plain = {
+            // `small` was never reindexed: it probes every length.
+            small.lookup(&q)
+        };
+        assert_eq!(big.lookup(&q), plain, "{q}");
+    }
+    let probe = Addr::v4(1, 2, 3, 4);
+    big.insert(&probe, 32, 7);
+    big.reindex();
+    assert_eq!(big.lookup(&probe), Some(7));
+}
+
+fn hits() -> Arc<Hits> {
+    Arc::new(Hits::new(2))
+}
+
+fn lists(deny: Vec<Target>, allow: Vec<Target>) -> Arc<Lists> {
+    Arc::new(Lists {
+        deny: RuleList::new(deny.into_iter().map(|t| (t, hits()))),
+        allow: RuleList::new(allow.into_iter().map(|t| (t, hits()))),
+        rejected: hits(),
+    })
+}
+
+#[test]
+fn deny_wins_and_whitelist_admits_only_listed_sources() {
+    let mut s = set("hash:net", false);
+    add(&mut s, "10.1.0.0/16", false);
+    let s = Arc::new(s);
+    let host = |x: &str| Target::Net(a(x), 32);
+    // Service 7: whitelist 10.1/16 (by set) and 10.2.0.5; blacklist 10.1.2.3.
+    let svc = lists(
+        vec![host("10.1.2.3")],
+        vec![Target::Set(s.clone()), host("10.2.0.5")],
+    );
+    let acl = Acl::new(None, &[(7, svc.clone())], &[3, 7]);
+    let chk = |svc: usize, src: &str| acl.check(svc, &a(src), proto::TCP, 80, 0);
+    assert_eq!(chk(1, "10.1.9.9"), Ok(()));
+    assert_eq!(chk(1, "10.9.9.9"), Err(DropReason::AclNotAllowed));
+    assert_eq!(chk(1, "10.2.0.5"), Ok(()));
+    assert_eq!(chk(1, "10.1.2.3"), Err(DropReason::AclDeny), "deny wins");
+    assert_eq!(chk(0, "10.9.9.9"), Ok(()), "service 3 has no list");
+    assert_eq!(svc.rejected.sum(), 1);
+    assert_eq!(s.hits().sum(), 1, "the set admitted 10.1.9.9");
+
+    // A global blacklist applies to every service; a global whitelist too,
+    // joined with a service's own.
+    let global = lists(
+        vec![Target::Net(a("192.0.2.0"), 24)],
+        vec![host("10.3.0.1")],
+    );
+    let acl = Acl::new(Some(global.clone()), &[(7, svc)], &[3, 7]);
+    let chk = |svc: usize, src: &str| acl.check(svc, &a(src), proto::TCP, 80, 1);
+    assert_eq!(chk(0, "192.0.2.77"), Err(DropReason::AclDeny));
+    assert_eq!(chk(0, "10.9.9.9"), Err(DropReason::AclNotAllowed));
+    assert_eq!(chk(0, "10.3.0.1"), Ok(()));
+    assert_eq!(chk(1, "10.3.0.1"), Ok(()), "globally allowed");
+    assert_eq!(chk(1, "10.1.0.1"), Ok(()));
+    assert_eq!(global.rejected.sum(), 1);
+    assert!(Acl::new(None, &[], &[1]).is_empty());
+}
+
+#[test]
+fn an_empty_set_in_a_whitelist_admits_nobody() {
+    // DPVS: once attached to a service, an empty ipset whitelist denies all.
+    let s = Arc::new(set("hash:ip", false));
+    let acl = Acl::new(None, &[(1, lists(vec![], vec![Target::Set(s)]))], &[1]);
+    assert_eq!(
+        acl.check(0, &a("10.0.0.1"), proto::UDP, 53, 0),
+        Err(DropReason::AclNotAllowed)
+    );
+}
+
+#[test]
+fn subjects_parse_and_print_as_listed() {
+    for (s, shown) in [
+        ("10.0.0.1", "10.0.0.1"),
+        ("10.0.0.77/24", "10.0.0.0/24"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("2001:db8::1/64", "2001:db8::/64"),
+        ("ipset:bad_guys", "ipset:bad_guys"),
+    ] {
+        assert_eq!(Subject::parse(s).unwrap().to_string(), shown);
+    }
+    for (s, want) in [
+        ("10.0.0", "expected IP, IP/PLEN or ipset:NAME"),
+        ("10.0.0.1/40", "prefix length '40'"),
+        ("ipset:", "invalid ipset name"),
+        ("ipset:a b", "invalid ipset name"),
+    ] {
+        let e = Subject::parse(s).unwrap_err();
+        assert!(e.message.contains(want), "{s}: {e}");
+    }
+}
