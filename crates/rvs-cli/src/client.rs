@@ -138,6 +138,9 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::Neigh(_) => "neigh",
         Reply::Links(_) => "links",
         Reply::Daemons(_) => "daemons",
+        Reply::Acl(_) => "blklst/whtlst",
+        Reply::Ipsets(_) => "ipsets",
+        Reply::IpsetTest(_) => "ipset test",
     }
 }
 

@@ -163,6 +163,7 @@ fn tutorial_reply(req: &Request) -> Reply {
             stats: Stats::default(),
             rates: Rates::default(),
         }]),
+        Request::ListAcl { .. } => Reply::Acl(rvs_api::AclListing::default()),
         Request::ListLaddrs { .. } => Reply::Laddrs(vec![LaddrGroup {
             key: tcp("10.0.0.100", 80),
             laddrs: vec![LaddrInfo {

@@ -459,6 +459,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
     if let Some(r) = super::daemon::parse_daemon(&args) {
         return r;
     }
+    if let Some(r) = super::acl::parse_acl(&args) {
+        return r;
+    }
     // ipvsadm with no argument lists the table.
     if args.is_empty() {
         return Ok(AdmCommand::List(ListOpts {
