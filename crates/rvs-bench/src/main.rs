@@ -17,6 +17,7 @@
 mod e2e;
 mod listing;
 mod pipeline;
+mod pipeline_acl;
 mod survival;
 
 use clap::{Parser, Subcommand};

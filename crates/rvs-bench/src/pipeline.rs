@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::pipeline_acl::{self, AclBench};
+use rvs_core::acl::IpSet;
+
 use rvs_core::addr::{proto, Addr, Mac};
 use rvs_core::conn::tcp::Timeouts;
 use rvs_core::conn::FwdMode;
@@ -37,6 +40,13 @@ pub struct Args {
     /// into 1472-byte sync messages, the sync thread's work, on the same core).
     #[arg(long, value_enum, default_value_t = SyncBench::Off)]
     sync: SyncBench,
+    /// A global blacklist holding one large set that no client matches
+    /// (every new connection looks it up): `none`, `hash-ip`, `hash-net`.
+    #[arg(long, value_enum, default_value_t = AclBench::None)]
+    acl: AclBench,
+    /// Members of the `--acl` set.
+    #[arg(long, default_value_t = 1_000_000)]
+    acl_entries: usize,
 }
 
 /// What `--sync` adds to connection creation.
@@ -360,8 +370,9 @@ fn setup(
     mode: FwdMode,
     n: usize,
     sync: SyncBench,
+    acl: &Option<Arc<IpSet>>,
 ) -> Result<(Worker, f64, Frames, Frames), String> {
-    let snap = Arc::new(snapshot(mode, n));
+    let snap = Arc::new(pipeline_acl::with_blacklist(snapshot(mode, n), acl));
     let conf = WorkerConf {
         conn_capacity: n.max(1),
         ..WorkerConf::default()
@@ -511,6 +522,7 @@ pub fn run(a: Args) -> i32 {
     }
     let n = a.conns.max(1);
     let p = a.packets.max(BURST);
+    let acl = pipeline_acl::build_set(a.acl, a.acl_entries);
     let mut out: Vec<(&str, String)> = Vec::new();
     let mut fail = None;
     let mut check = |name: &str, total: usize, fwd: usize, bad: Option<Verdict>| {
@@ -522,7 +534,7 @@ pub fn run(a: Args) -> i32 {
     };
 
     // FNAT with n connections: new connections, then both directions.
-    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync) {
+    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync, &acl) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -551,7 +563,7 @@ pub fn run(a: Args) -> i32 {
 
     // The same with 1,000 connections: the table sits in cache.
     let k = 1000.min(n);
-    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off) {
+    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off, &acl) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -569,7 +581,7 @@ pub fn run(a: Args) -> i32 {
         (FwdMode::Nat, "nat_mpps"),
         (FwdMode::Snat, "snat_mpps"),
     ] {
-        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off) {
+        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off, &acl) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("rvs-bench: {e}");
@@ -579,6 +591,17 @@ pub fn run(a: Args) -> i32 {
         let (s, fwd, bad) = drive(&mut w, &ins, p, 3);
         check(name, p, fwd, bad);
         out.push((name, format!("{:.2}", mpps(p, s))));
+    }
+    if let Some(set) = &acl {
+        let snap = pipeline_acl::with_blacklist(snapshot(FwdMode::Fnat, 1), &acl);
+        let ns = pipeline_acl::check_ns(&snap, 2_000_000);
+        out.push(("acl", format!("\"{}\"", a.acl.name())));
+        out.push(("acl_entries", set.len().to_string()));
+        out.push((
+            "acl_set_mib",
+            format!("{:.1}", set.memory_bytes() as f64 / (1 << 20) as f64),
+        ));
+        out.push(("acl_check_ns_random", format!("{ns:.1}")));
     }
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
