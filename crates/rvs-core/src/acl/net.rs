@@ -1,23 +1,24 @@
 //! [`NetTable`]: addresses and prefixes of both families, each with a 32-bit
 //! value, looked up by longest prefix without allocating.
 //!
-//! One hash map per prefix length in use (as the route table does), so a
-//! lookup costs one probe per length present. A large IPv4 table also gets an
-//! index of 65,536 slots, one per /16: the lengths longer than /16 that occur
-//! inside that /16 (a bit mask) and the value of the longest prefix of /16 or
-//! shorter that covers it. A lookup then probes only the lengths that occur
-//! in the address's /16: none at all for an address far from every entry,
-//! however many entries there are.
+//! One hash map per prefix length in use (as the route table does) holds
+//! the entries; a small table is looked up by probing each length, longest
+//! first. A large IPv4 table is also flattened by [`NetTable::reindex`] into
+//! the address ranges between prefix boundaries, each with the value of the
+//! longest prefix covering it, sorted, with the first range of every /16
+//! indexed: a lookup is one load from the 65,537-entry index and a binary
+//! search among the few boundaries of that /16 (a cache line or two), the
+//! same for one prefix length as for 32 of them.
 
 use std::hash::Hash;
 
 use crate::addr::Addr;
 use crate::hash::FastMap;
 
-/// IPv4 entries from which a table builds its /16 index.
+/// IPv4 entries from which a table builds its flat index.
 const INDEX_MIN: usize = 1024;
 
-/// "No value" in an index slot.
+/// "No value" in the flat index (values must stay below it).
 const NONE: u32 = u32::MAX;
 
 /// A key type of one address family.
@@ -45,13 +46,88 @@ impl Key for u128 {
     }
 }
 
-/// One /16 of the IPv4 index.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    /// Bit `i` set: some entry of length `17 + i` lies inside this /16.
-    longer: u16,
-    /// Value of the longest entry of length <= 16 covering this /16, or [`NONE`].
-    short: u32,
+/// The IPv4 entries flattened: `starts[i]..starts[i + 1]` has value
+/// `values[i]` ([`NONE`]: no prefix); every /16 begins a range, and
+/// `slot[s]` is the index of the range starting at `s << 16`.
+#[derive(Clone, Debug)]
+struct Flat {
+    starts: Box<[u32]>,
+    values: Box<[u32]>,
+    slot: Box<[u32]>,
+}
+
+impl Flat {
+    /// Flattens well-nested prefixes given as (first, last, value).
+    fn build(mut nets: Vec<(u32, u32, u32)>) -> Flat {
+        // Outer prefixes first at a shared start.
+        nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut bounds: Vec<(u64, u32)> = vec![(0, NONE)];
+        let mut bound = |b: &mut Vec<(u64, u32)>, start: u64, v: u32| match b.last_mut() {
+            Some(last) if last.0 == start => last.1 = v,
+            Some(last) if last.1 == v => {}
+            _ => b.push((start, v)),
+        };
+        let mut open: Vec<(u32, u32)> = Vec::new();
+        let mut close = |open: &mut Vec<(u32, u32)>, b: &mut Vec<(u64, u32)>, before: u64| {
+            while let Some(&(hi, _)) = open.last() {
+                if u64::from(hi) >= before {
+                    break;
+                }
+                open.pop();
+                let v = open.last().map_or(NONE, |o| o.1);
+                bound(b, u64::from(hi) + 1, v);
+            }
+        };
+        for (lo, hi, v) in nets {
+            close(&mut open, &mut bounds, u64::from(lo));
+            open.push((hi, v));
+            bound(&mut bounds, u64::from(lo), v);
+        }
+        close(&mut open, &mut bounds, 1 << 32);
+        // A range starts at every /16.
+        let mut starts = Vec::with_capacity(bounds.len() + (1 << 16));
+        let mut values = Vec::with_capacity(bounds.len() + (1 << 16));
+        let mut slot = Vec::with_capacity((1 << 16) + 1);
+        let mut j = 0;
+        let mut cur = NONE;
+        for s in 0..(1u64 << 16) {
+            let first = s << 16;
+            while j < bounds.len() && bounds[j].0 <= first {
+                cur = bounds[j].1;
+                j += 1;
+            }
+            slot.push(starts.len() as u32);
+            starts.push(first as u32);
+            values.push(cur);
+            while j < bounds.len() && bounds[j].0 < first + (1 << 16) {
+                starts.push(bounds[j].0 as u32);
+                values.push(bounds[j].1);
+                cur = bounds[j].1;
+                j += 1;
+            }
+        }
+        slot.push(starts.len() as u32);
+        Flat {
+            starts: starts.into(),
+            values: values.into(),
+            slot: slot.into(),
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, k: u32) -> Option<u32> {
+        let s = (k >> 16) as usize;
+        let a = *self.slot.get(s)? as usize;
+        let b = *self.slot.get(s + 1)? as usize;
+        // starts[a] == s << 16 <= k: at least one range qualifies.
+        let n = self.starts.get(a..b)?.partition_point(|x| *x <= k);
+        let v = *self.values.get(a + n.checked_sub(1)?)?;
+        (v != NONE).then_some(v)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        4 * (self.starts.len() + self.values.len() + self.slot.len())
+    }
 }
 
 /// The entries of one family.
@@ -145,8 +221,8 @@ impl<K: Key> Fam<K> {
 pub struct NetTable {
     v4: Fam<u32>,
     v6: Fam<u128>,
-    /// The /16 index of `v4`, when it is large (built by [`NetTable::reindex`]).
-    index: Option<Box<[Slot]>>,
+    /// `v4` flattened, when it is large (built by [`NetTable::reindex`]).
+    flat: Option<Flat>,
 }
 
 impl Default for NetTable {
@@ -161,7 +237,7 @@ impl NetTable {
         NetTable {
             v4: Fam::new(),
             v6: Fam::new(),
-            index: None,
+            flat: None,
         }
     }
 
@@ -209,54 +285,30 @@ impl NetTable {
     pub fn clear(&mut self) {
         self.v4.clear();
         self.v6.clear();
-        self.index = None;
+        self.flat = None;
     }
 
-    /// Rebuilds the /16 index after changes (or drops it for a small table).
-    /// Lookups are correct without it, only slower on a large table; they are
-    /// wrong with a stale one, so call it after every batch of changes.
+    /// Rebuilds the flat index after changes (or drops it for a small
+    /// table). Lookups are correct without it, only slower on a large table;
+    /// they are wrong with a stale one, so call it after every batch of
+    /// changes. Values must be below `u32::MAX`.
     pub fn reindex(&mut self) {
         if self.v4.len < INDEX_MIN {
-            self.index = None;
+            self.flat = None;
             return;
         }
-        let mut slots = vec![
-            Slot {
-                longer: 0,
-                short: NONE,
-            };
-            1 << 16
-        ]
-        .into_boxed_slice();
-        // Short prefixes from the shortest up, so that a longer one overrides.
-        let mut shorts: Vec<u8> = self
+        let nets = self
             .v4
-            .active
             .iter()
-            .copied()
-            .filter(|l| *l <= 16)
+            .map(|(k, l, v)| {
+                (
+                    k,
+                    k | !u32::MAX.checked_shl(u32::from(32 - l)).unwrap_or(0),
+                    v,
+                )
+            })
             .collect();
-        shorts.sort_unstable();
-        for l in shorts {
-            let Some(m) = self.v4.map(l) else { continue };
-            let span = 1usize << (16 - l);
-            for (k, v) in m {
-                let first = (*k >> 16) as usize;
-                for s in slots.iter_mut().skip(first).take(span) {
-                    s.short = *v;
-                }
-            }
-        }
-        for &l in self.v4.active.iter().filter(|l| **l > 16) {
-            let Some(m) = self.v4.map(l) else { continue };
-            let bit = 1u16 << (l - 17);
-            for k in m.keys() {
-                if let Some(s) = slots.get_mut((*k >> 16) as usize) {
-                    s.longer |= bit;
-                }
-            }
-        }
-        self.index = Some(slots);
+        self.flat = Some(Flat::build(nets));
     }
 
     /// The value of the longest prefix containing `a`. No allocation.
@@ -265,21 +317,10 @@ impl NetTable {
         if !a.is_v4() {
             return self.v6.lookup(a.as_u128());
         }
-        let k = a.v4_u32();
-        let Some(index) = &self.index else {
-            return self.v4.lookup(k);
-        };
-        let slot = index.get((k >> 16) as usize)?;
-        let mut longer = slot.longer;
-        while longer != 0 {
-            let top = 15 - longer.leading_zeros() as u8;
-            let l = 17 + top;
-            if let Some(v) = self.v4.map(l).and_then(|m| m.get(&k.masked(l))) {
-                return Some(*v);
-            }
-            longer &= !(1u16 << top);
+        match &self.flat {
+            Some(f) => f.lookup(a.v4_u32()),
+            None => self.v4.lookup(a.v4_u32()),
         }
-        (slot.short != NONE).then_some(slot.short)
     }
 
     /// Every entry as (network, length, value), IPv4 first, longer prefixes
@@ -295,10 +336,7 @@ impl NetTable {
 
     /// Approximate heap bytes (tables and index).
     pub fn heap_bytes(&self) -> usize {
-        let index = self
-            .index
-            .as_ref()
-            .map_or(0, |i| i.len() * std::mem::size_of::<Slot>());
-        self.v4.heap_bytes() + self.v6.heap_bytes() + index
+        let flat = self.flat.as_ref().map_or(0, Flat::heap_bytes);
+        self.v4.heap_bytes() + self.v6.heap_bytes() + flat
     }
 }

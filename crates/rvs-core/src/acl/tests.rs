@@ -269,8 +269,9 @@ fn set_changes_are_checked_before_anything_changes() {
 
 #[test]
 fn net_table_index_agrees_with_plain_probing() {
-    // A table past the index threshold answers as the plain probe does, for
-    // short (<= /16) and long prefixes, nested, and addresses outside all.
+    // A table past the index threshold answers as the plain probe does:
+    // nested prefixes of many lengths, the ends of the address space, /0,
+    // and every prefix's first and last address and their neighbours.
     let mut big = NetTable::new();
     let mut small = NetTable::new();
     let mut x = 0x1234_5678u32;
@@ -280,29 +281,49 @@ fn net_table_index_agrees_with_plain_probing() {
         x ^= x << 5;
         x
     };
+    let mut nets = vec![
+        (0u32, 0u8),
+        (0, 32),
+        (u32::MAX, 32),
+        (0xffff_0000, 16),
+        (0x0a00_0000, 8),
+        (0x0a0a_0000, 16),
+        (0x0a0a_0a00, 24),
+        (0x0a0a_0a0a, 32),
+    ];
     for i in 0..5000u32 {
-        let plen = [8u8, 12, 16, 17, 20, 24, 28, 31, 32][(i % 9) as usize];
-        let addr = Addr::from_v4_bytes(next().to_be_bytes());
-        big.insert(&super::entry::network(&addr, plen), plen, i);
-        small.insert(&super::entry::network(&addr, plen), plen, i);
+        let plen = [1u8, 8, 12, 16, 17, 20, 24, 28, 31, 32][(i % 10) as usize];
+        nets.push((next(), plen));
+    }
+    let mut probes = Vec::new();
+    for (i, (n, plen)) in nets.iter().enumerate() {
+        let addr = super::entry::network(&Addr::from_v4_bytes(n.to_be_bytes()), *plen);
+        big.insert(&addr, *plen, i as u32);
+        small.insert(&addr, *plen, i as u32);
+        let lo = addr.v4_u32();
+        let hi = lo | !u32::MAX.checked_shl(u32::from(32 - plen)).unwrap_or(0);
+        probes.extend([lo.wrapping_sub(1), lo, hi, hi.wrapping_add(1)]);
     }
     big.reindex();
     assert!(
         big.heap_bytes() > small.heap_bytes(),
         "the big one has its index"
     );
-    for _ in 0..200_000 {
-        let q = Addr::from_v4_bytes(next().to_be_bytes());
-        let plain = {
-            // `small` was never reindexed: it probes every length.
-            small.lookup(&q)
-        };
-        assert_eq!(big.lookup(&q), plain, "{q}");
+    probes.extend((0..200_000).map(|_| next()));
+    for q in probes {
+        let q = Addr::from_v4_bytes(q.to_be_bytes());
+        // `small` was never reindexed: it probes every length.
+        assert_eq!(big.lookup(&q), small.lookup(&q), "{q}");
     }
     let probe = Addr::v4(1, 2, 3, 4);
     big.insert(&probe, 32, 7);
     big.reindex();
     assert_eq!(big.lookup(&probe), Some(7));
+    big.remove(&Addr::v4(0, 0, 0, 0), 0);
+    big.reindex();
+    small.remove(&Addr::v4(0, 0, 0, 0), 0);
+    let q = Addr::v4(203, 0, 113, 1);
+    assert_eq!(big.lookup(&q), small.lookup(&q));
 }
 
 fn hits() -> Arc<Hits> {
