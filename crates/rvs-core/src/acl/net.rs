@@ -8,7 +8,9 @@
 //! longest prefix covering it, sorted, with the first range of every /16
 //! indexed: a lookup is one load from the 65,537-entry index and a binary
 //! search among the few boundaries of that /16 (a cache line or two), the
-//! same for one prefix length as for 32 of them.
+//! same for one prefix length as for 32 of them. Before that, a bitmap of
+//! the /24s any entry touches (2 MiB) answers most addresses far from every
+//! entry with one load: a source that matches nothing is the common case.
 
 use std::hash::Hash;
 
@@ -48,27 +50,52 @@ impl Key for u128 {
 
 /// The IPv4 entries flattened: `starts[i]..starts[i + 1]` has value
 /// `values[i]` ([`NONE`]: no prefix); every /16 begins a range, and
-/// `slot[s]` is the index of the range starting at `s << 16`.
+/// `slot[s]` is the index of the range starting at `s << 16`. Bit `n` of
+/// `touched` is set when some entry covers part of the /24 `n`.
 #[derive(Clone, Debug)]
 struct Flat {
     starts: Box<[u32]>,
     values: Box<[u32]>,
     slot: Box<[u32]>,
+    touched: Box<[u64]>,
+}
+
+/// Sets the bits of the /24s `lo >> 8 ..= hi >> 8`.
+fn touch(bits: &mut [u64], lo: u32, hi: u32) {
+    let (a, b) = ((lo >> 8) as usize, (hi >> 8) as usize);
+    let mut n = a;
+    while n <= b {
+        if n % 64 == 0 && n + 63 <= b {
+            if let Some(w) = bits.get_mut(n / 64) {
+                *w = u64::MAX;
+            }
+            n += 64;
+        } else {
+            if let Some(w) = bits.get_mut(n / 64) {
+                *w |= 1 << (n % 64);
+            }
+            n += 1;
+        }
+    }
 }
 
 impl Flat {
     /// Flattens well-nested prefixes given as (first, last, value).
     fn build(mut nets: Vec<(u32, u32, u32)>) -> Flat {
+        let mut touched = vec![0u64; (1 << 24) / 64].into_boxed_slice();
+        for (lo, hi, _) in &nets {
+            touch(&mut touched, *lo, *hi);
+        }
         // Outer prefixes first at a shared start.
         nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut bounds: Vec<(u64, u32)> = vec![(0, NONE)];
-        let mut bound = |b: &mut Vec<(u64, u32)>, start: u64, v: u32| match b.last_mut() {
+        let bound = |b: &mut Vec<(u64, u32)>, start: u64, v: u32| match b.last_mut() {
             Some(last) if last.0 == start => last.1 = v,
             Some(last) if last.1 == v => {}
             _ => b.push((start, v)),
         };
         let mut open: Vec<(u32, u32)> = Vec::new();
-        let mut close = |open: &mut Vec<(u32, u32)>, b: &mut Vec<(u64, u32)>, before: u64| {
+        let close = |open: &mut Vec<(u32, u32)>, b: &mut Vec<(u64, u32)>, before: u64| {
             while let Some(&(hi, _)) = open.last() {
                 if u64::from(hi) >= before {
                     break;
@@ -111,11 +138,16 @@ impl Flat {
             starts: starts.into(),
             values: values.into(),
             slot: slot.into(),
+            touched,
         }
     }
 
     #[inline]
     fn lookup(&self, k: u32) -> Option<u32> {
+        let n = (k >> 8) as usize;
+        if self.touched.get(n / 64)? & (1 << (n % 64)) == 0 {
+            return None;
+        }
         let s = (k >> 16) as usize;
         let a = *self.slot.get(s)? as usize;
         let b = *self.slot.get(s + 1)? as usize;
@@ -126,7 +158,7 @@ impl Flat {
     }
 
     fn heap_bytes(&self) -> usize {
-        4 * (self.starts.len() + self.values.len() + self.slot.len())
+        4 * (self.starts.len() + self.values.len() + self.slot.len()) + 8 * self.touched.len()
     }
 }
 
