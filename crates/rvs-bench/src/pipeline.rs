@@ -602,6 +602,8 @@ pub fn run(a: Args) -> i32 {
             format!("{:.1}", set.memory_bytes() as f64 / (1 << 20) as f64),
         ));
         out.push(("acl_check_ns_random", format!("{ns:.1}")));
+        let mem = pipeline_acl::chase_ns(2 << 20, 2_000_000);
+        out.push(("mem_latency_2mib_ns", format!("{mem:.1}")));
     }
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));

@@ -122,3 +122,25 @@ pub fn check_ns(snap: &Snapshot, lookups: usize) -> f64 {
     std::hint::black_box(denied);
     ns
 }
+
+/// Nanoseconds per dependent random read from a `bytes`-sized array (a
+/// pointer chase through one random cycle): this machine's memory latency
+/// for a table that size, to read `acl_check_ns_random` against.
+pub fn chase_ns(bytes: usize, reads: usize) -> f64 {
+    let words = (bytes / 8).max(2);
+    // Sattolo's shuffle: one cycle through every word.
+    let mut v: Vec<u64> = (0..words as u64).collect();
+    let mut s = 0x1234_5678_9abc_def1u64;
+    for i in (1..words).rev() {
+        let j = (xorshift(&mut s) % i as u64) as usize;
+        v.swap(i, j);
+    }
+    let mut at = 0usize;
+    let t0 = Instant::now();
+    for _ in 0..reads {
+        at = v[at] as usize;
+    }
+    let ns = t0.elapsed().as_nanos() as f64 / reads.max(1) as f64;
+    std::hint::black_box(at);
+    ns
+}
