@@ -37,9 +37,16 @@ Parameters:
     flag      := { -F(--force) | { -4 | -6 } | -v }
 ";
 
-/// Entries per request of `restore` (each request also stays far below
-/// rvsd's 1 MiB line limit).
+/// Most entries per request of `restore`.
 pub const RESTORE_BATCH: usize = 8192;
+/// Most bytes of entries per request of `restore`: half of rvsd's 1 MiB
+/// request line, leaving room for the JSON around them.
+pub const RESTORE_BYTES: usize = 512 << 10;
+
+/// What an entry adds to a request line, roughly (its JSON included).
+fn entry_bytes(e: &IpsetEntry) -> usize {
+    48 + e.entry.len() + e.comment.as_ref().map_or(0, |c| 2 * c.len() + 16)
+}
 
 /// A parsed `rvsip ipset` command.
 #[derive(Debug, Clone, PartialEq)]
@@ -348,10 +355,11 @@ pub fn format_save(sets: &[IpsetInfo]) -> String {
 }
 
 /// `restore` input: the requests, `add` lines of one set merged into
-/// batches of up to [`RESTORE_BATCH`] entries. Every line is checked before
+/// batches of up to [`RESTORE_BATCH`] entries and [`RESTORE_BYTES`]. Every line is checked before
 /// anything is sent; blank lines and `#` comments are skipped.
 pub fn parse_restore(text: &str, force: bool) -> Result<Vec<Request>, CliError> {
     let mut out: Vec<Request> = Vec::new();
+    let mut batch_bytes = 0usize;
     for (n, raw) in text.lines().enumerate() {
         let t = raw.trim();
         if t.is_empty() || t.starts_with('#') {
@@ -380,12 +388,22 @@ pub fn parse_restore(text: &str, force: bool) -> Result<Vec<Request>, CliError> 
                 force: f,
             }) = out.last_mut()
             {
-                if last == name && *f == l.force && batch.len() < RESTORE_BATCH {
+                let more: usize = entries.iter().map(entry_bytes).sum();
+                if last == name
+                    && *f == l.force
+                    && batch.len() < RESTORE_BATCH
+                    && batch_bytes + more <= RESTORE_BYTES
+                {
                     batch.extend(entries.iter().cloned());
+                    batch_bytes += more;
                     continue;
                 }
             }
         }
+        batch_bytes = match &req {
+            Request::IpsetAdd { entries, .. } => entries.iter().map(entry_bytes).sum(),
+            _ => 0,
+        };
         out.push(req);
     }
     Ok(out)

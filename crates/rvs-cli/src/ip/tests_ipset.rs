@@ -264,6 +264,21 @@ fn save_then_restore_recreates_the_set_in_batches() {
         [RESTORE_BATCH, RESTORE_BATCH, 20_000 - 2 * RESTORE_BATCH]
     );
     let line = rvs_api::encode_request(&reqs[1]);
+    // Long comments make smaller batches, each still within the limit.
+    let long = "c".repeat(300);
+    let mut text = String::from("create c hash:ip comment\n");
+    for i in 0..3000u32 {
+        text.push_str(&format!(
+            "add c 10.1.{}.{} comment {long}\n",
+            i >> 8,
+            i & 255
+        ));
+    }
+    let reqs = parse_restore(&text, false).unwrap();
+    assert!(reqs.len() > 2, "split by size: {}", reqs.len());
+    for r in &reqs {
+        assert!(rvs_api::encode_request(r).len() < 1 << 20);
+    }
     assert!(
         line.len() < 1 << 20,
         "a batch fits rvsd's line limit: {}",
