@@ -602,8 +602,39 @@ pub fn run(a: Args) -> i32 {
             format!("{:.1}", set.memory_bytes() as f64 / (1 << 20) as f64),
         ));
         out.push(("acl_check_ns_random", format!("{ns:.1}")));
+        let srcs: Vec<Addr> = (0..n).step_by(60_000).map(|i| client(i).0).collect();
+        let ns = pipeline_acl::check_ns_of(&snap, &srcs, 2_000_000);
+        out.push(("acl_check_ns_clients", format!("{ns:.1}")));
         let mem = pipeline_acl::chase_ns(2 << 20, 2_000_000);
         out.push(("mem_latency_2mib_ns", format!("{mem:.1}")));
+        // New connections with and without the list, alternating in one process.
+        let (pairs, chunk) = (20, 32_768);
+        let total = pairs * 2 * chunk;
+        // Twins of one snapshot: the same service objects on both sides.
+        let base = snapshot(FwdMode::Fnat, total);
+        let plain = Arc::new(pipeline_acl::twin(&base));
+        let with = Arc::new(pipeline_acl::with_blacklist(
+            pipeline_acl::twin(&base),
+            &acl,
+        ));
+        let conf = WorkerConf {
+            conn_capacity: total,
+            hash_seed: Some(7),
+            ..WorkerConf::default()
+        };
+        let mut w = Worker::new(conf, plain.clone(), 0);
+        let syn = |i: usize| {
+            let (c, p) = client(i);
+            FrameSpec::tcp(c, p, lab::VIP, 80, SYN).to_vec()
+        };
+        match pipeline_acl::ab_new_conns(&mut w, &plain, &with, pairs, chunk, syn) {
+            Ok((x, y, d)) => {
+                out.push(("acl_ab_new_ns_plain", format!("{x:.1}")));
+                out.push(("acl_ab_new_ns_acl", format!("{y:.1}")));
+                out.push(("acl_ab_new_delta_pct", format!("{d:.1}")));
+            }
+            Err(e) => fail = fail.or(Some(e)),
+        }
     }
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));

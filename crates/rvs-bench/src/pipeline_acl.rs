@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use rvs_core::acl::{Hits, IpSet, Lists, Member, RuleList, SetKind, SetOpts, Target};
 use rvs_core::addr::{proto, Addr};
+use rvs_core::pipeline::{Packet, Verdict, Worker};
 use rvs_core::snapshot::Snapshot;
 
 /// Which set the blacklist holds.
@@ -105,6 +106,37 @@ pub fn with_blacklist(snap: Snapshot, set: &Option<Arc<IpSet>>) -> Snapshot {
     snap.with_acl(Some(Arc::new(lists)), &[])
 }
 
+/// A snapshot with the same parts as `s` (the same service objects), no list.
+pub fn twin(s: &Snapshot) -> Snapshot {
+    Snapshot::new(
+        s.generation,
+        s.workers,
+        s.ports.clone(),
+        s.addrs.clone(),
+        s.routes.clone(),
+        s.services.clone(),
+        s.static_neigh.clone(),
+        s.timeouts,
+        s.conf.clone(),
+    )
+}
+
+/// Nanoseconds per check of the bench's own clients (`srcs`, in turn):
+/// the lookup as non-matching traffic from a few sources pays it, in cache.
+pub fn check_ns_of(snap: &Snapshot, srcs: &[Addr], lookups: usize) -> f64 {
+    let mut denied = 0usize;
+    let t0 = Instant::now();
+    for i in 0..lookups {
+        let a = srcs[i % srcs.len().max(1)];
+        if snap.acl().check(0, &a, proto::TCP, 80, 0).is_err() {
+            denied += 1;
+        }
+    }
+    let ns = t0.elapsed().as_nanos() as f64 / lookups.max(1) as f64;
+    std::hint::black_box(denied);
+    ns
+}
+
 /// Nanoseconds per check of a random source (none is denied: the set's
 /// entries avoid the client network only, so random sources do match some;
 /// the figure is the lookup's cost either way).
@@ -143,4 +175,79 @@ pub fn chase_ns(bytes: usize, reads: usize) -> f64 {
     let ns = t0.elapsed().as_nanos() as f64 / reads.max(1) as f64;
     std::hint::black_box(at);
     ns
+}
+
+/// Connection creation A/B in one process: `pairs` pairs of chunks of
+/// `chunk` SYNs of new flows (`syn(i)` is flow `i`'s frame), each pair run
+/// once on `plain` and once on `with` (which goes first alternates), on the
+/// same worker whose table fills as it goes. Adjacent chunks see the same
+/// machine, which a noisy shared host needs. Returns the median ns per SYN
+/// of each and the median of the pairs' differences, in percent.
+pub fn ab_new_conns(
+    w: &mut Worker,
+    plain: &Arc<Snapshot>,
+    with: &Arc<Snapshot>,
+    pairs: usize,
+    chunk: usize,
+    syn: impl Fn(usize) -> Vec<u8>,
+) -> Result<(f64, f64, f64), String> {
+    const BUF: usize = 2048;
+    const HEAD: usize = 128;
+    let mut next = 0usize;
+    let mut run = |w: &mut Worker, snap: &Arc<Snapshot>| -> Result<f64, String> {
+        w.set_snapshot(snap.clone(), 1);
+        let frames: Vec<Vec<u8>> = (next..next + chunk).map(&syn).collect();
+        next += chunk;
+        let mut store = vec![0u8; 32 * BUF];
+        let mut verdicts = [Verdict::Consumed; 32];
+        let t0 = Instant::now();
+        for burst in frames.chunks(32) {
+            let mut bufs = store.chunks_mut(BUF);
+            let mut pkts: Vec<Packet<'_>> = burst
+                .iter()
+                .map(|f| {
+                    let buf = bufs.next().unwrap_or_default();
+                    buf[HEAD..HEAD + f.len()].copy_from_slice(f);
+                    Packet {
+                        buf,
+                        head: HEAD,
+                        len: f.len(),
+                        port: rvs_core::lab::WAN,
+                        csum_ok: false,
+                    }
+                })
+                .collect();
+            let m = pkts.len();
+            w.process_burst(&mut pkts, &mut verdicts[..m], 1);
+            if let Some(v) = verdicts[..m]
+                .iter()
+                .find(|v| !matches!(v, Verdict::Transmit(_)))
+            {
+                return Err(format!(
+                    "A/B: a SYN was not forwarded: {v:?} (drops {:?})",
+                    w.drops().nonzero()
+                ));
+            }
+        }
+        Ok(t0.elapsed().as_nanos() as f64 / chunk as f64)
+    };
+    let (mut a, mut b, mut d) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let (x, y) = if i % 2 == 0 {
+            let x = run(w, plain)?;
+            (x, run(w, with)?)
+        } else {
+            let y = run(w, with)?;
+            (run(w, plain)?, y)
+        };
+        a.push(x);
+        b.push(y);
+        d.push((y - x) / x * 100.0);
+    }
+    Ok((median(&mut a), median(&mut b), median(&mut d)))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|x, y| x.total_cmp(y));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

@@ -207,11 +207,23 @@ impl RuleList {
         self.hits.is_empty()
     }
 
+    /// Sets in `bits` the IPv4 /24s a rule may match.
+    fn touch_v4(&self, bits: &mut [u64]) {
+        self.addrs.touch_v4(bits);
+        for (_, s) in &self.sets {
+            s.touch_v4(bits);
+        }
+    }
+
     /// The first matching rule (the most specific address rule, else the
     /// first matching set), counted for worker `w`.
     #[inline]
     fn hit(&self, src: &Addr, proto: u8, dport: u16, w: usize) -> bool {
-        let rule = match self.addrs.lookup(src) {
+        let by_addr = match self.addrs.is_empty() {
+            true => None,
+            false => self.addrs.lookup(src),
+        };
+        let rule = match by_addr {
             Some(i) => Some(i),
             None => self.sets.iter().find_map(|(i, s)| {
                 s.matches(src, proto, dport).then(|| {
@@ -253,6 +265,12 @@ pub struct Acl {
     global: Option<Arc<Lists>>,
     by_svc: Vec<Option<Arc<Lists>>>,
     any: bool,
+    /// Per service index: whether an allow list applies to it.
+    allow: Vec<bool>,
+    /// The IPv4 /24s some deny rule (of any list) may match; a source in
+    /// none of them, to a service without an allow list, passes after one
+    /// load instead of a walk through every list and set.
+    deny24: Option<Box<[u64]>>,
 }
 
 impl Acl {
@@ -270,10 +288,24 @@ impl Acl {
             })
             .collect();
         let any = global.is_some() || by_svc.iter().any(Option::is_some);
+        let g_allow = global.as_ref().is_some_and(|g| !g.allow.is_empty());
+        let allow = by_svc
+            .iter()
+            .map(|l| g_allow || l.as_ref().is_some_and(|l| !l.allow.is_empty()))
+            .collect();
+        let deny24 = any.then(|| {
+            let mut bits = vec![0u64; net::TOUCH_WORDS].into_boxed_slice();
+            for l in global.iter().chain(by_svc.iter().flatten()) {
+                l.deny.touch_v4(&mut bits);
+            }
+            bits
+        });
         Acl {
             global,
             by_svc,
             any,
+            allow,
+            deny24,
         }
     }
 
@@ -296,6 +328,13 @@ impl Acl {
     ) -> Result<(), DropReason> {
         if !self.any {
             return Ok(());
+        }
+        if src.is_v4() && !self.allow.get(svc).copied().unwrap_or(true) {
+            let n = (src.v4_u32() >> 8) as usize;
+            let word = self.deny24.as_ref().and_then(|b| b.get(n / 64));
+            if word.is_some_and(|w| w & (1 << (n % 64)) == 0) {
+                return Ok(());
+            }
         }
         self.check_lists(svc, src, proto, dport, w)
     }

@@ -60,8 +60,11 @@ struct Flat {
     touched: Box<[u64]>,
 }
 
+/// Words of a bitmap with one bit per IPv4 /24.
+pub const TOUCH_WORDS: usize = (1 << 24) / 64;
+
 /// Sets the bits of the /24s `lo >> 8 ..= hi >> 8`.
-fn touch(bits: &mut [u64], lo: u32, hi: u32) {
+pub(super) fn touch(bits: &mut [u64], lo: u32, hi: u32) {
     let (a, b) = ((lo >> 8) as usize, (hi >> 8) as usize);
     let mut n = a;
     while n <= b {
@@ -82,7 +85,7 @@ fn touch(bits: &mut [u64], lo: u32, hi: u32) {
 impl Flat {
     /// Flattens well-nested prefixes given as (first, last, value).
     fn build(mut nets: Vec<(u32, u32, u32)>) -> Flat {
-        let mut touched = vec![0u64; (1 << 24) / 64].into_boxed_slice();
+        let mut touched = vec![0u64; TOUCH_WORDS].into_boxed_slice();
         for (lo, hi, _) in &nets {
             touch(&mut touched, *lo, *hi);
         }
@@ -364,6 +367,27 @@ impl NetTable {
             .map(|(k, l, v)| (Addr::from_v4_bytes(k.to_be_bytes()), l, v));
         let v6 = self.v6.iter().map(|(k, l, v)| (Addr::from_u128(k), l, v));
         v4.chain(v6)
+    }
+
+    /// Sets in `bits` ([`TOUCH_WORDS`] words) the IPv4 /24s an entry covers
+    /// part of: an address in no marked /24 matches no entry.
+    pub fn touch_v4(&self, bits: &mut [u64]) {
+        match &self.flat {
+            Some(f) => {
+                for (b, t) in bits.iter_mut().zip(f.touched.iter()) {
+                    *b |= *t;
+                }
+            }
+            None => {
+                for (k, l, _) in self.v4.iter() {
+                    touch(
+                        bits,
+                        k,
+                        k | !u32::MAX.checked_shl(u32::from(32 - l)).unwrap_or(0),
+                    );
+                }
+            }
+        }
     }
 
     /// Approximate heap bytes (tables and index).

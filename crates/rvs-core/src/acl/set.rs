@@ -321,9 +321,26 @@ impl IpSet {
     pub fn matches(&self, src: &Addr, proto: u8, dport: u16) -> bool {
         match self.kind {
             SetKind::HashIp | SetKind::HashNet => self.nets.lookup(src) == Some(MATCH),
-            SetKind::HashIpPort => {
-                self.ports.contains(&(*src, proto, dport))
-                    || (self.any_proto > 0 && self.ports.contains(&(*src, 0, dport)))
+            SetKind::HashIpPort => self.matches_port(src, proto, dport),
+        }
+    }
+
+    /// `hash:ip,port`'s lookup, kept out of line: inlined, its hashing is
+    /// hoisted out of a list's loop over its sets and paid for sets of
+    /// every kind.
+    #[inline(never)]
+    fn matches_port(&self, src: &Addr, proto: u8, dport: u16) -> bool {
+        self.ports.contains(&(*src, proto, dport))
+            || (self.any_proto > 0 && self.ports.contains(&(*src, 0, dport)))
+    }
+
+    /// Sets in `bits` ([`super::net::TOUCH_WORDS`] words) the IPv4 /24s
+    /// a member covers part of.
+    pub fn touch_v4(&self, bits: &mut [u64]) {
+        self.nets.touch_v4(bits);
+        for (a, _, _) in &self.ports {
+            if a.is_v4() {
+                super::net::touch(bits, a.v4_u32(), a.v4_u32());
             }
         }
     }

@@ -421,3 +421,56 @@ fn subjects_parse_and_print_as_listed() {
         assert!(e.message.contains(want), "{s}: {e}");
     }
 }
+
+#[test]
+fn large_and_small_deny_sets_deny_every_member_and_only_them() {
+    // The snapshot-wide /24 prefilter must cover every kind of rule.
+    let mut big = set("hash:net", false);
+    let mut x = 0x2545_f491u32;
+    let mut members = Vec::new();
+    for _ in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let addr = Addr::from_v4_bytes(x.to_be_bytes());
+        let m = super::entry::network(&addr, 28);
+        if big
+            .add(&[Member::Net { addr: m, plen: 28 }], false, None, true)
+            .unwrap()
+            == 1
+        {
+            members.push(m);
+        }
+    }
+    big.finish();
+    let mut ports = set("hash:ip,port", false);
+    add(&mut ports, "203.0.113.9,tcp:80", false);
+    let (big, ports) = (Arc::new(big), Arc::new(ports));
+    let deny = vec![
+        Target::Set(big.clone()),
+        Target::Set(ports),
+        Target::Net(a("198.51.100.0"), 24),
+        Target::Net(a("2001:db8::"), 32),
+    ];
+    let acl = Acl::new(Some(lists(deny, vec![])), &[], &[1]);
+    let chk = |src: Addr| acl.check(0, &src, proto::TCP, 80, 0);
+    for m in &members {
+        assert_eq!(chk(*m), Err(DropReason::AclDeny), "{m}");
+        assert_eq!(
+            chk(Addr::from_u128(m.as_u128() + 15)),
+            Err(DropReason::AclDeny)
+        );
+    }
+    assert_eq!(chk(a("203.0.113.9")), Err(DropReason::AclDeny));
+    assert_eq!(chk(a("198.51.100.200")), Err(DropReason::AclDeny));
+    assert_eq!(chk(a("2001:db8::5")), Err(DropReason::AclDeny));
+    assert_eq!(acl.check(0, &a("203.0.113.9"), proto::TCP, 81, 0), Ok(()));
+    let mut passed = 0;
+    for i in 0..100_000u32 {
+        let q = Addr::from_v4_bytes(i.wrapping_mul(2_654_435_761).to_be_bytes());
+        if !big.matches(&q, proto::TCP, 80) && chk(q).is_ok() {
+            passed += 1;
+        }
+    }
+    assert!(passed > 90_000, "{passed}");
+}
