@@ -47,6 +47,10 @@ pub struct Args {
     /// Members of the `--acl` set.
     #[arg(long, default_value_t = 1_000_000)]
     acl_entries: usize,
+    /// Calibrates the `--acl` A/B of connection creation: no list on either
+    /// side, so `acl_ab_new_delta_pct` shows the method's own spread.
+    #[arg(long)]
+    acl_calibrate: bool,
 }
 
 /// What `--sync` adds to connection creation.
@@ -613,9 +617,10 @@ pub fn run(a: Args) -> i32 {
         // Twins of one snapshot: the same service objects on both sides.
         let base = snapshot(FwdMode::Fnat, total);
         let plain = Arc::new(pipeline_acl::twin(&base));
+        let listed = if a.acl_calibrate { None } else { acl.clone() };
         let with = Arc::new(pipeline_acl::with_blacklist(
             pipeline_acl::twin(&base),
-            &acl,
+            &listed,
         ));
         let conf = WorkerConf {
             conn_capacity: total,
@@ -632,6 +637,7 @@ pub fn run(a: Args) -> i32 {
                 out.push(("acl_ab_new_ns_plain", format!("{x:.1}")));
                 out.push(("acl_ab_new_ns_acl", format!("{y:.1}")));
                 out.push(("acl_ab_new_delta_pct", format!("{d:.1}")));
+                out.push(("acl_ab_calibration", a.acl_calibrate.to_string()));
             }
             Err(e) => fail = fail.or(Some(e)),
         }
