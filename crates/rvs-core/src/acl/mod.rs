@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crate::addr::Addr;
 use crate::stats::{bump, DropReason};
 pub use entry::{parse_entry, parse_probe, Member, SetKind};
-use net::NetTable;
+use net::{Flat, NetTable};
 pub use set::{IpSet, SetOpts};
 
 /// What kind of failure an [`AclError`] is.
@@ -207,11 +207,11 @@ impl RuleList {
         self.hits.is_empty()
     }
 
-    /// Sets in `bits` the IPv4 /24s a rule may match.
-    fn touch_v4(&self, bits: &mut [u64]) {
-        self.addrs.touch_v4(bits);
+    /// Appends the IPv4 ranges a rule may match in.
+    fn v4_ranges(&self, out: &mut Vec<(u32, u32)>) {
+        self.addrs.v4_ranges(|_| true, out);
         for (_, s) in &self.sets {
-            s.touch_v4(bits);
+            s.v4_ranges(out);
         }
     }
 
@@ -242,6 +242,45 @@ impl RuleList {
     }
 }
 
+/// The IPv4 ranges the deny lists `deny` match in (value 0), flattened:
+/// the one set's own index when a single large set is all they hold (no
+/// copy, nothing to build), else the union built here.
+fn deny_index(deny: &[&RuleList]) -> Option<Arc<Flat>> {
+    let mut sets: Vec<&Arc<IpSet>> = Vec::new();
+    let mut addrs = false;
+    for l in deny {
+        addrs |= l.addrs.has_v4();
+        for (_, s) in &l.sets {
+            if !sets.iter().any(|x| Arc::ptr_eq(x, s)) {
+                sets.push(s);
+            }
+        }
+    }
+    if let ([one], false) = (&sets[..], addrs) {
+        if let Some(f) = one.v4_flat() {
+            return Some(f.clone());
+        }
+    }
+    let mut ranges = Vec::new();
+    for l in deny {
+        l.v4_ranges(&mut ranges);
+    }
+    (!ranges.is_empty()).then(|| Arc::new(Flat::build(merge(ranges))))
+}
+
+/// `ranges` sorted and joined where they overlap or touch, each with value 0.
+fn merge(mut ranges: Vec<(u32, u32)>) -> Vec<(u32, u32, u32)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u32, u32, u32)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi, 0)),
+        }
+    }
+    out
+}
+
 /// A deny list and an allow list (global, or of one service).
 #[derive(Debug)]
 pub struct Lists {
@@ -267,10 +306,11 @@ pub struct Acl {
     any: bool,
     /// Per service index: whether an allow list applies to it.
     allow: Vec<bool>,
-    /// The IPv4 /24s some deny rule (of any list) may match; a source in
-    /// none of them, to a service without an allow list, passes after one
-    /// load instead of a walk through every list and set.
-    deny24: Option<Box<[u64]>>,
+    /// The IPv4 ranges some deny rule (of any list) matches in, flattened
+    /// and reached from here without a pointer chase through lists and
+    /// sets: a source in none of them, to a service without an allow list,
+    /// passes after a few loads (none when no deny rule is IPv4).
+    deny_v4: Option<Arc<Flat>>,
 }
 
 impl Acl {
@@ -293,19 +333,18 @@ impl Acl {
             .iter()
             .map(|l| g_allow || l.as_ref().is_some_and(|l| !l.allow.is_empty()))
             .collect();
-        let deny24 = any.then(|| {
-            let mut bits = vec![0u64; net::TOUCH_WORDS].into_boxed_slice();
-            for l in global.iter().chain(by_svc.iter().flatten()) {
-                l.deny.touch_v4(&mut bits);
-            }
-            bits
-        });
+        let deny: Vec<&RuleList> = global
+            .iter()
+            .chain(by_svc.iter().flatten())
+            .map(|l| &l.deny)
+            .collect();
+        let deny_v4 = deny_index(&deny);
         Acl {
             global,
             by_svc,
             any,
             allow,
-            deny24,
+            deny_v4,
         }
     }
 
@@ -330,9 +369,8 @@ impl Acl {
             return Ok(());
         }
         if src.is_v4() && !self.allow.get(svc).copied().unwrap_or(true) {
-            let n = (src.v4_u32() >> 8) as usize;
-            let word = self.deny24.as_ref().and_then(|b| b.get(n / 64));
-            if word.is_some_and(|w| w & (1 << (n % 64)) == 0) {
+            let hit = self.deny_v4.as_ref().and_then(|f| f.lookup(src.v4_u32()));
+            if hit != Some(0) {
                 return Ok(());
             }
         }

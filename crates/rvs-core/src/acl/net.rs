@@ -13,6 +13,7 @@
 //! entry with one load: a source that matches nothing is the common case.
 
 use std::hash::Hash;
+use std::sync::Arc;
 
 use crate::addr::Addr;
 use crate::hash::FastMap;
@@ -53,7 +54,7 @@ impl Key for u128 {
 /// `slot[s]` is the index of the range starting at `s << 16`. Bit `n` of
 /// `touched` is set when some entry covers part of the /24 `n`.
 #[derive(Clone, Debug)]
-struct Flat {
+pub(super) struct Flat {
     starts: Box<[u32]>,
     values: Box<[u32]>,
     slot: Box<[u32]>,
@@ -61,10 +62,10 @@ struct Flat {
 }
 
 /// Words of a bitmap with one bit per IPv4 /24.
-pub const TOUCH_WORDS: usize = (1 << 24) / 64;
+const TOUCH_WORDS: usize = (1 << 24) / 64;
 
 /// Sets the bits of the /24s `lo >> 8 ..= hi >> 8`.
-pub(super) fn touch(bits: &mut [u64], lo: u32, hi: u32) {
+fn touch(bits: &mut [u64], lo: u32, hi: u32) {
     let (a, b) = ((lo >> 8) as usize, (hi >> 8) as usize);
     let mut n = a;
     while n <= b {
@@ -83,8 +84,9 @@ pub(super) fn touch(bits: &mut [u64], lo: u32, hi: u32) {
 }
 
 impl Flat {
-    /// Flattens well-nested prefixes given as (first, last, value).
-    fn build(mut nets: Vec<(u32, u32, u32)>) -> Flat {
+    /// Flattens well-nested ranges (prefixes, or disjoint ranges) given as
+    /// (first, last, value).
+    pub(super) fn build(mut nets: Vec<(u32, u32, u32)>) -> Flat {
         let mut touched = vec![0u64; TOUCH_WORDS].into_boxed_slice();
         for (lo, hi, _) in &nets {
             touch(&mut touched, *lo, *hi);
@@ -145,8 +147,9 @@ impl Flat {
         }
     }
 
+    /// The value of the range holding `k`.
     #[inline]
-    fn lookup(&self, k: u32) -> Option<u32> {
+    pub(super) fn lookup(&self, k: u32) -> Option<u32> {
         let n = (k >> 8) as usize;
         if self.touched.get(n / 64)? & (1 << (n % 64)) == 0 {
             return None;
@@ -160,7 +163,21 @@ impl Flat {
         (v != NONE).then_some(v)
     }
 
-    fn heap_bytes(&self) -> usize {
+    /// The ranges whose value passes `want`, in address order, as (first, last).
+    fn ranges(&self, want: &impl Fn(u32) -> bool, out: &mut Vec<(u32, u32)>) {
+        for (i, (s, v)) in self.starts.iter().zip(self.values.iter()).enumerate() {
+            if *v == NONE || !want(*v) {
+                continue;
+            }
+            let end = self.starts.get(i + 1).map_or(u32::MAX, |n| n - 1);
+            match out.last_mut() {
+                Some(last) if u64::from(last.1) + 1 == u64::from(*s) => last.1 = end,
+                _ => out.push((*s, end)),
+            }
+        }
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
         4 * (self.starts.len() + self.values.len() + self.slot.len()) + 8 * self.touched.len()
     }
 }
@@ -256,8 +273,9 @@ impl<K: Key> Fam<K> {
 pub struct NetTable {
     v4: Fam<u32>,
     v6: Fam<u128>,
-    /// `v4` flattened, when it is large (built by [`NetTable::reindex`]).
-    flat: Option<Flat>,
+    /// `v4` flattened, when it is large (built by [`NetTable::reindex`];
+    /// shared with the snapshot's deny index and with clones).
+    flat: Option<Arc<Flat>>,
 }
 
 impl Default for NetTable {
@@ -343,7 +361,7 @@ impl NetTable {
                 )
             })
             .collect();
-        self.flat = Some(Flat::build(nets));
+        self.flat = Some(Arc::new(Flat::build(nets)));
     }
 
     /// The value of the longest prefix containing `a`. No allocation.
@@ -369,30 +387,36 @@ impl NetTable {
         v4.chain(v6)
     }
 
-    /// Sets in `bits` ([`TOUCH_WORDS`] words) the IPv4 /24s an entry covers
-    /// part of: an address in no marked /24 matches no entry.
-    pub fn touch_v4(&self, bits: &mut [u64]) {
+    /// The flat index of the IPv4 entries, when the table has one.
+    pub(super) fn v4_flat(&self) -> Option<&Arc<Flat>> {
+        self.flat.as_ref()
+    }
+
+    /// Whether the table has IPv4 entries.
+    pub(super) fn has_v4(&self) -> bool {
+        self.v4.len > 0
+    }
+
+    /// Appends the IPv4 ranges, in address order, whose longest prefix has
+    /// a value passing `want`.
+    pub(super) fn v4_ranges(&self, want: impl Fn(u32) -> bool, out: &mut Vec<(u32, u32)>) {
+        let prefix = |(k, l, v): (u32, u8, u32)| {
+            (
+                k,
+                k | !u32::MAX.checked_shl(u32::from(32 - l)).unwrap_or(0),
+                v,
+            )
+        };
         match &self.flat {
-            Some(f) => {
-                for (b, t) in bits.iter_mut().zip(f.touched.iter()) {
-                    *b |= *t;
-                }
-            }
-            None => {
-                for (k, l, _) in self.v4.iter() {
-                    touch(
-                        bits,
-                        k,
-                        k | !u32::MAX.checked_shl(u32::from(32 - l)).unwrap_or(0),
-                    );
-                }
-            }
+            Some(f) => f.ranges(&want, out),
+            None if self.v4.len == 0 => {}
+            None => Flat::build(self.v4.iter().map(prefix).collect()).ranges(&want, out),
         }
     }
 
     /// Approximate heap bytes (tables and index).
     pub fn heap_bytes(&self) -> usize {
-        let flat = self.flat.as_ref().map_or(0, Flat::heap_bytes);
+        let flat = self.flat.as_ref().map_or(0, |f| f.heap_bytes());
         self.v4.heap_bytes() + self.v6.heap_bytes() + flat
     }
 }

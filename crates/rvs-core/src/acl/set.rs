@@ -334,13 +334,22 @@ impl IpSet {
             || (self.any_proto > 0 && self.ports.contains(&(*src, 0, dport)))
     }
 
-    /// Sets in `bits` ([`super::net::TOUCH_WORDS`] words) the IPv4 /24s
-    /// a member covers part of.
-    pub fn touch_v4(&self, bits: &mut [u64]) {
-        self.nets.touch_v4(bits);
+    /// The set's own flat IPv4 index (value 0: a match), when it is all
+    /// the set holds: `hash:ip` or `hash:net` with 1,024 IPv4 members or more.
+    pub(super) fn v4_flat(&self) -> Option<&Arc<super::net::Flat>> {
+        match self.kind {
+            SetKind::HashIpPort => None,
+            _ => self.nets.v4_flat(),
+        }
+    }
+
+    /// Appends the IPv4 ranges a connection may match in (for
+    /// `hash:ip,port`, every address, whatever the port).
+    pub(super) fn v4_ranges(&self, out: &mut Vec<(u32, u32)>) {
+        self.nets.v4_ranges(|v| v == MATCH, out);
         for (a, _, _) in &self.ports {
             if a.is_v4() {
-                super::net::touch(bits, a.v4_u32(), a.v4_u32());
+                out.push((a.v4_u32(), a.v4_u32()));
             }
         }
     }

@@ -445,11 +445,13 @@ fn large_and_small_deny_sets_deny_every_member_and_only_them() {
     big.finish();
     let mut ports = set("hash:ip,port", false);
     add(&mut ports, "203.0.113.9,tcp:80", false);
+    add(&mut ports, "10.1.2.3,tcp:80", false);
     let (big, ports) = (Arc::new(big), Arc::new(ports));
     let deny = vec![
         Target::Set(big.clone()),
         Target::Set(ports),
         Target::Net(a("198.51.100.0"), 24),
+        Target::Net(a("10.0.0.0"), 8),
         Target::Net(a("2001:db8::"), 32),
     ];
     let acl = Acl::new(Some(lists(deny, vec![])), &[], &[1]);
@@ -463,6 +465,11 @@ fn large_and_small_deny_sets_deny_every_member_and_only_them() {
     }
     assert_eq!(chk(a("203.0.113.9")), Err(DropReason::AclDeny));
     assert_eq!(chk(a("198.51.100.200")), Err(DropReason::AclDeny));
+    assert_eq!(
+        chk(a("10.200.0.1")),
+        Err(DropReason::AclDeny),
+        "nested in 10/8"
+    );
     assert_eq!(chk(a("2001:db8::5")), Err(DropReason::AclDeny));
     assert_eq!(acl.check(0, &a("203.0.113.9"), proto::TCP, 81, 0), Ok(()));
     let mut passed = 0;
@@ -473,4 +480,44 @@ fn large_and_small_deny_sets_deny_every_member_and_only_them() {
         }
     }
     assert!(passed > 90_000, "{passed}");
+}
+
+#[test]
+fn a_single_large_set_is_its_own_deny_index_nomatch_included() {
+    // The snapshot's deny index is then the set's own: its nomatch
+    // exceptions must pass, its members be refused.
+    let mut big = set("hash:net", false);
+    let nets: Vec<Member> = (0..2000u32)
+        .map(|i| Member::Net {
+            addr: Addr::v4(10, (i >> 8) as u8, (i & 255) as u8, 0),
+            plen: 24,
+        })
+        .collect();
+    big.add(&nets, false, None, false).unwrap();
+    add(&mut big, "10.0.5.7", true);
+    let big = Arc::new(big);
+    let acl = Acl::new(
+        Some(lists(vec![Target::Set(big.clone())], vec![])),
+        &[],
+        &[1],
+    );
+    let chk = |src: &str| acl.check(0, &a(src), proto::TCP, 80, 0);
+    assert_eq!(chk("10.0.5.8"), Err(DropReason::AclDeny));
+    assert_eq!(chk("10.7.207.1"), Err(DropReason::AclDeny));
+    assert_eq!(chk("10.0.5.7"), Ok(()), "nomatch exception");
+    assert_eq!(chk("10.7.208.1"), Ok(()));
+    assert_eq!(chk("11.0.0.1"), Ok(()));
+    // With an address rule beside it (here in a service's list), the index
+    // is the union.
+    let own = lists(vec![Target::Net(a("192.0.2.1"), 32)], vec![]);
+    let g = lists(vec![Target::Set(big)], vec![]);
+    let acl = Acl::new(Some(g), &[(1, own)], &[1]);
+    assert_eq!(
+        acl.check(0, &a("192.0.2.1"), proto::TCP, 80, 0),
+        Err(DropReason::AclDeny)
+    );
+    assert_eq!(
+        acl.check(0, &a("10.0.0.1"), proto::TCP, 80, 0),
+        Err(DropReason::AclDeny)
+    );
 }
