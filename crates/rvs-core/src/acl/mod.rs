@@ -207,14 +207,6 @@ impl RuleList {
         self.hits.is_empty()
     }
 
-    /// Appends the IPv4 ranges a rule may match in.
-    fn v4_ranges(&self, out: &mut Vec<(u32, u32)>) {
-        self.addrs.v4_ranges(|_| true, out);
-        for (_, s) in &self.sets {
-            s.v4_ranges(out);
-        }
-    }
-
     /// The first matching rule (the most specific address rule, else the
     /// first matching set), counted for worker `w`.
     #[inline]
@@ -243,29 +235,26 @@ impl RuleList {
 }
 
 /// The IPv4 ranges the deny lists `deny` match in (value 0), flattened:
-/// the one set's own index when a single large set is all they hold (no
-/// copy, nothing to build), else the union built here.
-fn deny_index(deny: &[&RuleList]) -> Option<Arc<Flat>> {
-    let mut sets: Vec<&Arc<IpSet>> = Vec::new();
-    let mut addrs = false;
+/// each large set's own index (shared, nothing to build), and one built
+/// here for everything else (address rules, small sets, `hash:ip,port`),
+/// so that a snapshot build costs what the small rules cost.
+fn deny_index(deny: &[&RuleList]) -> Box<[Arc<Flat>]> {
+    let mut out: Vec<Arc<Flat>> = Vec::new();
+    let mut ranges = Vec::new();
     for l in deny {
-        addrs |= l.addrs.has_v4();
+        l.addrs.v4_ranges(|_| true, &mut ranges);
         for (_, s) in &l.sets {
-            if !sets.iter().any(|x| Arc::ptr_eq(x, s)) {
-                sets.push(s);
+            match s.v4_flat() {
+                Some(f) if out.iter().any(|x| Arc::ptr_eq(x, f)) => {}
+                Some(f) => out.push(f.clone()),
+                None => s.v4_ranges(&mut ranges),
             }
         }
     }
-    if let ([one], false) = (&sets[..], addrs) {
-        if let Some(f) = one.v4_flat() {
-            return Some(f.clone());
-        }
+    if !ranges.is_empty() {
+        out.push(Arc::new(Flat::build(merge(ranges))));
     }
-    let mut ranges = Vec::new();
-    for l in deny {
-        l.v4_ranges(&mut ranges);
-    }
-    (!ranges.is_empty()).then(|| Arc::new(Flat::build(merge(ranges))))
+    out.into()
 }
 
 /// `ranges` sorted and joined where they overlap or touch, each with value 0.
@@ -307,10 +296,10 @@ pub struct Acl {
     /// Per service index: whether an allow list applies to it.
     allow: Vec<bool>,
     /// The IPv4 ranges some deny rule (of any list) matches in, flattened
-    /// and reached from here without a pointer chase through lists and
-    /// sets: a source in none of them, to a service without an allow list,
-    /// passes after a few loads (none when no deny rule is IPv4).
-    deny_v4: Option<Arc<Flat>>,
+    /// (usually one index) and reached from here without a walk through
+    /// lists and sets: a source in none of them, to a service without an
+    /// allow list, passes after a few loads.
+    deny_v4: Box<[Arc<Flat>]>,
 }
 
 impl Acl {
@@ -369,8 +358,8 @@ impl Acl {
             return Ok(());
         }
         if src.is_v4() && !self.allow.get(svc).copied().unwrap_or(true) {
-            let hit = self.deny_v4.as_ref().and_then(|f| f.lookup(src.v4_u32()));
-            if hit != Some(0) {
+            let k = src.v4_u32();
+            if !self.deny_v4.iter().any(|f| f.lookup(k) == Some(0)) {
                 return Ok(());
             }
         }

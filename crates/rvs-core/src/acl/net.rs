@@ -392,25 +392,18 @@ impl NetTable {
         self.flat.as_ref()
     }
 
-    /// Whether the table has IPv4 entries.
-    pub(super) fn has_v4(&self) -> bool {
-        self.v4.len > 0
-    }
-
-    /// Appends the IPv4 ranges, in address order, whose longest prefix has
-    /// a value passing `want`.
+    /// Appends IPv4 ranges covering every address whose longest prefix has
+    /// a value passing `want`: exactly those ranges, in address order, for a
+    /// table with a flat index; for a small one, the prefixes whose own
+    /// value passes (a superset when a longer prefix inside one does not).
     pub(super) fn v4_ranges(&self, want: impl Fn(u32) -> bool, out: &mut Vec<(u32, u32)>) {
-        let prefix = |(k, l, v): (u32, u8, u32)| {
-            (
-                k,
-                k | !u32::MAX.checked_shl(u32::from(32 - l)).unwrap_or(0),
-                v,
-            )
-        };
         match &self.flat {
             Some(f) => f.ranges(&want, out),
-            None if self.v4.len == 0 => {}
-            None => Flat::build(self.v4.iter().map(prefix).collect()).ranges(&want, out),
+            None => {
+                out.extend(self.v4.iter().filter(|e| want(e.2)).map(|(k, l, _)| {
+                    (k, k | !u32::MAX.checked_shl(u32::from(32 - l)).unwrap_or(0))
+                }))
+            }
         }
     }
 
