@@ -5,9 +5,9 @@
 //! the entries; a small table is looked up by probing each length, longest
 //! first. A large IPv4 table is also flattened by [`NetTable::reindex`] into
 //! the address ranges between prefix boundaries, each with the value of the
-//! longest prefix covering it, sorted, with the first range of every /16
-//! indexed: a lookup is one load from the 65,537-entry index and a binary
-//! search among the few boundaries of that /16 (a cache line or two), the
+//! longest prefix covering it, sorted, with the first range of every /20
+//! indexed: a lookup is one load from the 1,048,577-entry index and a
+//! search among the few boundaries of that /20 (one or two for most), the
 //! same for one prefix length as for 32 of them. Before that, a bitmap of
 //! the /24s any entry touches (2 MiB) answers most addresses far from every
 //! entry with one load: a source that matches nothing is the common case.
@@ -50,9 +50,11 @@ impl Key for u128 {
 }
 
 /// The IPv4 entries flattened: `starts[i]..starts[i + 1]` has value
-/// `values[i]` ([`NONE`]: no prefix); every /16 begins a range, and
-/// `slot[s]` is the index of the range starting at `s << 16`. Bit `n` of
-/// `touched` is set when some entry covers part of the /24 `n`.
+/// `values[i]` ([`NONE`]: no prefix), `starts[0]` is 0, and `slot[s]` is
+/// the index of the first range starting in the /20 `s` or later, so the
+/// range holding an address of that /20 is one of `slot[s] - 1 ..
+/// slot[s + 1]` (one or two for most /20s). Bit `n` of `touched` is set
+/// when some entry covers part of the /24 `n`.
 #[derive(Clone, Debug)]
 pub(super) struct Flat {
     starts: Box<[u32]>,
@@ -60,6 +62,9 @@ pub(super) struct Flat {
     slot: Box<[u32]>,
     touched: Box<[u64]>,
 }
+
+/// Bits of an address below a slot of [`Flat`] (a /20).
+const SLOT_SHIFT: u32 = 12;
 
 /// Words of a bitmap with one bit per IPv4 /24.
 const TOUCH_WORDS: usize = (1 << 24) / 64;
@@ -116,29 +121,19 @@ impl Flat {
             bound(&mut bounds, u64::from(lo), v);
         }
         close(&mut open, &mut bounds, 1 << 32);
-        // A range starts at every /16.
-        let mut starts = Vec::with_capacity(bounds.len() + (1 << 16));
-        let mut values = Vec::with_capacity(bounds.len() + (1 << 16));
-        let mut slot = Vec::with_capacity((1 << 16) + 1);
+        // The end of the address space closes what is open: nothing starts there.
+        bounds.retain(|b| b.0 <= u64::from(u32::MAX));
+        let starts: Vec<u32> = bounds.iter().map(|b| b.0 as u32).collect();
+        let values: Vec<u32> = bounds.iter().map(|b| b.1).collect();
+        let mut slot = Vec::with_capacity((1 << (32 - SLOT_SHIFT)) + 1);
         let mut j = 0;
-        let mut cur = NONE;
-        for s in 0..(1u64 << 16) {
-            let first = s << 16;
-            while j < bounds.len() && bounds[j].0 <= first {
-                cur = bounds[j].1;
+        for s in 0..=(1u64 << (32 - SLOT_SHIFT)) {
+            let first = s << SLOT_SHIFT;
+            while j < bounds.len() && bounds[j].0 < first {
                 j += 1;
             }
-            slot.push(starts.len() as u32);
-            starts.push(first as u32);
-            values.push(cur);
-            while j < bounds.len() && bounds[j].0 < first + (1 << 16) {
-                starts.push(bounds[j].0 as u32);
-                values.push(bounds[j].1);
-                cur = bounds[j].1;
-                j += 1;
-            }
+            slot.push(j as u32);
         }
-        slot.push(starts.len() as u32);
         Flat {
             starts: starts.into(),
             values: values.into(),
@@ -154,10 +149,12 @@ impl Flat {
         if self.touched.get(n / 64)? & (1 << (n % 64)) == 0 {
             return None;
         }
-        let s = (k >> 16) as usize;
-        let a = *self.slot.get(s)? as usize;
+        let s = (k >> SLOT_SHIFT) as usize;
+        // The range holding the slot's first address starts before the
+        // slot or at it: one before the first starting in it, at most.
+        let a = (*self.slot.get(s)? as usize).saturating_sub(1);
         let b = *self.slot.get(s + 1)? as usize;
-        // starts[a] == s << 16 <= k: at least one range qualifies.
+        // starts[a] <= k (starts[0] is 0): at least one range qualifies.
         let n = self.starts.get(a..b)?.partition_point(|x| *x <= k);
         let v = *self.values.get(a + n.checked_sub(1)?)?;
         (v != NONE).then_some(v)
