@@ -136,4 +136,44 @@ fn blacklist_whitelist_and_ipsets_live() {
     let o = t.rvsip(&["ipset", "destroy", "friends"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("in use"), "{err}");
+
+    // A large set through `restore` (batches under the request line limit),
+    // then `save` gives it back.
+    let mut text = String::from("create big hash:ip maxelem 200000\n");
+    for i in 0..100_000u32 {
+        text.push_str(&format!(
+            "add big 10.{}.{}.{}\n",
+            100 + (i >> 16),
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    let mut child = std::process::Command::new(rvs_e2e::bin("rvsip"))
+        .args(["ipset", "restore"])
+        .env("RVS_SOCKET", &t.socket)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rvsip ipset restore");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the sets");
+    let o = child.wait_with_output().expect("rvsip ipset restore");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let big = t.ok("rvsip", &["ipset", "list", "big"]);
+    assert!(
+        big.contains("Number of entries: 100000"),
+        "{}",
+        &big[..300.min(big.len())]
+    );
+    assert_eq!(
+        t.ok("rvsip", &["ipset", "test", "big", "10.101.134.159"]),
+        "true\n"
+    );
+    let saved = t.ok("rvsip", &["ipset", "save", "big"]);
+    assert_eq!(saved.lines().count(), 100_001);
 }
