@@ -36,6 +36,11 @@ fn snapshot() -> rvs_core::snapshot::Snapshot {
         lab::service(4, vs(proto::TCP, 82), SchedKind::Sh, &rs(FwdMode::Tunnel), &[], 0, 1),
         lab::service(5, vs(proto::TCP, 83), SchedKind::Wlc, &rs(FwdMode::Nat), &[], 0, 1),
         lab::service(6, vs(proto::TCP, 84), SchedKind::Conhash, &rs(FwdMode::Fnat), &lip, 5_000, 1),
+        {
+            let mut s = lab::service(9, vs(proto::TCP, 85), SchedKind::Rr, &rs(FwdMode::Fnat), &lip, 0, 1);
+            Arc::get_mut(&mut s).expect("new service").synproxy = true;
+            s
+        },
         lab::service(
             7,
             ServiceKey::Match(Match::parse("proto=tcp,src-range=192.168.100.0-192.168.100.254,oif=dpdk1", ports).unwrap()),
@@ -79,7 +84,7 @@ fn structured(r: &[u8], out: &mut [u8]) -> (usize, u16) {
     let payload = [0x5au8; 64];
     let proto_ = [proto::TCP, proto::UDP, proto::ICMP][r[1] as usize % 3];
     let sport = u16::from_be_bytes([r[3], r[4]]);
-    let dport = [80u16, 53, 81, 82, 83, 84, u16::from(r[2])][r[2] as usize % 7];
+    let dport = [80u16, 53, 81, 82, 83, 84, 85, u16::from(r[2])][r[2] as usize % 8];
     let plen = r[6] as usize % 65;
     let client = Addr::v4(10, 0, 0, 2 + r[7] % 8);
     let (mut spec, port) = match r[0] % 4 {

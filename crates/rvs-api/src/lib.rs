@@ -129,6 +129,12 @@ pub struct ServiceSpec {
     /// `sh-port` for sh; `mh-fallback`, `mh-port` for mh. Absent = none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sched_flags: Vec<String>,
+    /// SYN proxy (`-j enable|disable`, DPVS's ipvsadm): rvs answers the
+    /// client's handshake itself with a SYN cookie and opens the connection
+    /// to a real server only for a valid one (TCP; FNAT and NAT real
+    /// servers). `None`: off for a new service, unchanged by an edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synproxy: Option<bool>,
 }
 
 /// A real server's settings (`-a/-e`).

@@ -10,11 +10,15 @@
 //! `rvs-bench listing` (root) measures the longest forwarding pause a 1 ms
 //! UDP probe sees while `rvsadm -ln` and `rvsadm -lnc` list a large table.
 //!
+//! `rvs-bench flood` (root) measures wrk through the tutorial's FNAT service
+//! while bounded floods (SYN, ACK, UDP, fragments, one source) run.
+//!
 //! `rvs-bench survival` (root) measures the share of established connections
 //! that survive an ECMP reshuffle, with and without active-active sync.
 #![forbid(unsafe_code)]
 
 mod e2e;
+mod flood;
 mod listing;
 mod pipeline;
 mod pipeline_acl;
@@ -41,6 +45,8 @@ enum Cmd {
     E2e(e2e::Args),
     /// Forwarding pauses while `rvsadm -ln` and `-lnc` list a large table (root).
     Listing(listing::Args),
+    /// wrk through the tutorial's FNAT service under bounded floods (root).
+    Flood(flood::Args),
     /// Established connections surviving an ECMP reshuffle (node join, node leave) (root).
     Survival(survival::Args),
     /// The keep-alive client `survival` runs in its client namespace.
@@ -66,6 +72,7 @@ fn main() {
         Cmd::Pipeline(a) => pipeline::run(a),
         Cmd::E2e(a) => e2e::run(a),
         Cmd::Listing(a) => listing::run(a),
+        Cmd::Flood(a) => flood::run(a),
         Cmd::Survival(a) => survival::run(a),
         Cmd::SurvivalClient(a) => survival::client::run(a),
         Cmd::ListingFill(a) => listing::fill(a),

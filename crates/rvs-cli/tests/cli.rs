@@ -158,6 +158,7 @@ fn tutorial_reply(req: &Request) -> Reply {
                 sched: "rr".into(),
                 persistence: None,
                 sched_flags: Vec::new(),
+                synproxy: None,
             },
             dests: vec![dest("192.168.100.2"), dest("192.168.100.3")],
             stats: Stats::default(),
@@ -247,6 +248,7 @@ fn rvsadm_tutorial_commands_send_their_requests() {
                     sched: "rr".into(),
                     persistence: None,
                     sched_flags: Vec::new(),
+                    synproxy: None,
                 }
             },
             Request::AddDest {
@@ -330,6 +332,7 @@ fn rvsadm_save_and_restore() {
                     sched: "rr".into(),
                     persistence: None,
                     sched_flags: Vec::new(),
+                    synproxy: None,
                 }
             },
             Request::AddDest {

@@ -121,6 +121,7 @@ pub fn service(
             })
             .collect(),
         stats: Arc::new(PerWorker::new(workers)),
+        synproxy: false,
     })
 }
 

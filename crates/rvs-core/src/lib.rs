@@ -20,4 +20,5 @@ pub mod service;
 pub mod snapshot;
 pub mod stats;
 pub mod sync;
+pub mod synproxy;
 pub mod wire;

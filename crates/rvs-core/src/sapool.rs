@@ -214,6 +214,11 @@ impl PortPool {
         }
     }
 
+    /// Ports this pool owns (handed out or free).
+    pub fn owned(&self) -> u32 {
+        self.owned
+    }
+
     /// Ports currently handed out (dpip's `sa_used`).
     pub fn used(&self) -> u32 {
         self.owned - self.free as u32

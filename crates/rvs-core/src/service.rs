@@ -290,6 +290,10 @@ pub struct Service {
     pub laddrs: Vec<Laddr>,
     /// Counters, shared across snapshots.
     pub stats: Arc<PerWorker>,
+    /// SYN proxy (`-j enable`): rvs answers the client's handshake itself
+    /// with a SYN cookie and reaches a real server only for a valid one
+    /// (TCP FNAT and NAT; see `crate::synproxy`).
+    pub synproxy: bool,
 }
 
 impl Service {

@@ -200,6 +200,16 @@ drop_reasons! {
     IcmpNoConn = "icmp_no_conn",
     /// The out port index is not configured.
     BadPort = "bad_port",
+    /// Not a packet: a half-open connection removed to free its local port
+    /// for a new flow (the pool was empty; see the pipeline's `half_open`).
+    SynRecvRecycled = "syn_recv_recycled",
+    /// An ACK to a SYN proxy service, with no connection, whose
+    /// acknowledgment is not a valid SYN cookie (forged, or expired).
+    SynproxyBadAck = "synproxy_bad_ack",
+    /// A client segment of a SYN proxy connection that arrived while rvs
+    /// was waiting for the real server and could not be kept (the client
+    /// sends it again).
+    SynproxyWait = "synproxy_wait",
     /// A new connection from a source a deny list (blacklist) matches.
     AclDeny = "acl_deny",
     /// A new connection from a source no rule of the service's allow list

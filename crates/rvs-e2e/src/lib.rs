@@ -9,8 +9,10 @@
 
 pub mod bird;
 pub mod capture;
+pub mod ecmp;
 pub mod fault;
 pub mod frr;
+pub mod gap;
 pub mod one_arm;
 pub mod rvsd;
 pub mod topo;

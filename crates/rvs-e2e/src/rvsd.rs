@@ -22,6 +22,8 @@ pub struct RvsdOpts {
     pub lb_addrs: Vec<(String, String)>,
     /// Connection-table capacity per worker.
     pub conn_capacity: usize,
+    /// CPUs to pin the workers to (`cpus`), none by default.
+    pub cpus: Vec<usize>,
 }
 
 impl Default for RvsdOpts {
@@ -33,6 +35,7 @@ impl Default for RvsdOpts {
             extra: String::new(),
             lb_addrs: Vec::new(),
             conn_capacity: 65536,
+            cpus: Vec::new(),
         }
     }
 }
@@ -82,6 +85,10 @@ impl Rvsd {
             "workers = {}\nconn_capacity = {}\nidle = \"adaptive\"\nlog_level = \"info\"\n",
             opts.workers, opts.conn_capacity
         );
+        if !opts.cpus.is_empty() {
+            let cpus: Vec<String> = opts.cpus.iter().map(usize::to_string).collect();
+            text.push_str(&format!("cpus = [{}]\n", cpus.join(", ")));
+        }
         for (name, iface) in netifs {
             text.push_str(&format!(
                 "\n[[netif]]\nname = \"{name}\"\niface = \"{iface}\"\nbackend = \"{}\"\n",

@@ -15,9 +15,10 @@
 //!                                                                     123.1.2.3/32 (bird)
 //! ```
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rvs_e2e::bird::Bird;
+use rvs_e2e::gap::{self, wall, Gap, Loops};
 use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
 use rvs_e2e::Lab;
 
@@ -562,75 +563,23 @@ fn a_node_with_a_hung_worker_is_withdrawn_until_it_recovers() {
     all_answered(&t, 4, "after recovery");
 }
 
-/// Wall-clock seconds (the client's request loop logs `date +%s.%N`).
-fn wall() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs_f64()
-}
-
-/// The requests of the client's loop: (start, end, answered).
-fn requests(log: &str) -> Vec<(f64, f64, bool)> {
-    log.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            match f[..] {
-                [s, e, r] => Some((s.parse().ok()?, e.parse().ok()?, r == "ok")),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// One failover with two nodes behind the switch (ECMP): what the client saw.
-struct Failover {
-    /// From the SIGKILL of node 1's rvsd to the route via node 1 gone.
-    withdrawn: Duration,
-    /// From the SIGKILL to the start and to the end of the last request
-    /// that failed (the last new flow still sent to the dead node).
-    last_fail: (f64, f64),
-    /// Requests that failed / all requests, from 1 s before the kill on.
-    failed: usize,
-    total: usize,
-}
-
 /// Request loops of the client in [`failover`].
 const LOOPS: usize = 4;
 
 /// Two nodes announce the VIP (one multipath route on the switch), the
-/// client makes new connections in [`LOOPS`] loops (`curl
-/// --connect-timeout 0.2`, so a SYN lost to the dead node costs 200 ms),
-/// node 1's rvsd is killed.
-fn failover() -> Failover {
+/// client makes new connections in [`LOOPS`] loops, node 1's rvsd is killed.
+fn failover() -> Gap {
     let mut t = Bgp::new(2);
     t.start_birds();
     let route = t.wait_route_via(&[1, 2]);
     println!("switch$ ip route show {VIP}\n{route}");
-    // LOOPS request loops side by side, each line "start end ok|fail";
-    // they stop when the stop file appears.
-    let stop = t.lab.dir.join("curl-loop.stop");
-    let script = format!(
-        "for k in $(seq {LOOPS}); do (while [ ! -e {stop} ]; do s=$(date +%s.%N); \
-         if curl -s -o /dev/null --connect-timeout 0.2 -m 1 http://{VIP}/; then r=ok; else r=fail; fi; \
-         echo \"$s $(date +%s.%N) $r\"; done) & done; wait",
-        stop = stop.display()
-    );
-    let lp = t
-        .lab
-        .spawn("client", "curl-loop", &["sh", "-c", &script], &[]);
+    let loops = Loops::start(&mut t.lab, "client", &format!("http://{VIP}/"), LOOPS);
     std::thread::sleep(Duration::from_millis(1500));
     // Flows spread over both nodes (the switch hashes L4 ports).
     for i in 1..=2 {
-        let s = t.rvsd(i).ok("rvsadm", &["-ln", "--stats"]);
-        let conns: u64 = s
-            .lines()
-            .find(|l| l.starts_with("TCP "))
-            .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
-            .unwrap_or(0);
         assert!(
-            conns > 0,
-            "node {i} got no connection before the kill:\n{s}"
+            scheduled(&t, i) > 0,
+            "node {i} got no connection before the kill"
         );
     }
     let kill_wall = wall();
@@ -639,38 +588,14 @@ fn failover() -> Failover {
         .wait_withdrawn(1, killed, Duration::from_secs(HOLD - KEEPALIVE))
         .unwrap_or_else(|| panic!("route via node 1 not withdrawn\n{}", t.diag()));
     std::thread::sleep(Duration::from_millis(1500));
-    std::fs::write(&stop, "").expect("stop file");
-    if t.lab.proc(lp).wait_exit(Duration::from_secs(3)).is_none() {
-        panic!("the client's request loops did not stop");
-    }
-    let reqs: Vec<_> = requests(&t.lab.proc(lp).log())
-        .into_iter()
-        .filter(|r| r.1 >= kill_wall - 1.0)
-        .collect();
-    let last_fail = reqs
-        .iter()
-        .filter(|r| !r.2)
-        .fold((kill_wall, kill_wall), |a, r| {
-            if r.1 > a.1 {
-                (r.0, r.1)
-            } else {
-                a
-            }
-        });
+    let g = Gap::of(&loops.stop(&mut t.lab), kill_wall, withdrawn);
     // After the withdrawal (and the requests then in flight), all answered.
-    let settled = kill_wall + withdrawn.as_secs_f64() + 1.0;
-    let late: Vec<_> = reqs.iter().filter(|r| r.0 > settled && !r.2).collect();
     assert!(
-        late.is_empty() && reqs.iter().any(|r| r.0 > settled),
-        "requests after the route was withdrawn must all be answered by node 2: {late:?}\n{}",
+        g.late_failures == 0 && g.any_after,
+        "requests after the route was withdrawn must all be answered by node 2: {g:?}\n{}",
         t.diag()
     );
-    Failover {
-        withdrawn,
-        last_fail: (last_fail.0 - kill_wall, last_fail.1 - kill_wall),
-        failed: reqs.iter().filter(|r| !r.2).count(),
-        total: reqs.len(),
-    }
+    g
 }
 
 /// The failover gap with BFD (a measurement, for BENCHMARKS.md; no timed
@@ -678,35 +603,14 @@ fn failover() -> Failover {
 #[test]
 #[ignore = "a measurement: cargo test -p rvs-e2e --test bgp -- --ignored --nocapture"]
 fn bgp_bfd_failover_gap() {
-    let runs: usize = std::env::var("RVS_GAP_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let mut w = Vec::new();
-    let mut g = Vec::new();
-    for run in 1..=runs {
-        let f = failover();
-        let ms = f.withdrawn.as_secs_f64() * 1000.0;
+    let mut gaps = Vec::new();
+    for run in 1..=gap::runs() {
+        let g = failover();
         println!(
-            "run {run}: route withdrawn {ms:.0} ms after SIGKILL; the last failed request started {:.0} ms and ended {:.0} ms after it; {}/{} requests failed",
-            f.last_fail.0 * 1000.0,
-            f.last_fail.1 * 1000.0,
-            f.failed,
-            f.total
+            "run {run}: route withdrawn {:.0} ms after SIGKILL; the last failed request started {:.0} ms and ended {:.0} ms after it; {}/{} requests failed",
+            g.withdrawn_ms, g.last_fail_ms.0, g.last_fail_ms.1, g.failed, g.total
         );
-        w.push(ms);
-        g.push(f.last_fail.0 * 1000.0);
+        gaps.push(g);
     }
-    for (what, v) in [
-        ("withdrawn", &mut w),
-        ("last failed request started", &mut g),
-    ] {
-        v.sort_by(f64::total_cmp);
-        println!(
-            "{what} ms over {runs} runs: min {:.0} median {:.0} max {:.0}",
-            v[0],
-            v[v.len() / 2],
-            v[v.len() - 1]
-        );
-    }
+    gap::summary("rvsd killed", &gaps);
 }

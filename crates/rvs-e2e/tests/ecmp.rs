@@ -21,10 +21,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rvs_e2e::ecmp::{Ecmp, EcmpOpts, VIP};
 use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
-use rvs_e2e::{bin, is_root, require_tools, Lab};
+use rvs_e2e::{is_root, require_tools};
 
-const VIP: &str = "10.0.0.100";
 const CONNS: usize = 64;
 
 fn unix_ms() -> u64 {
@@ -42,140 +42,35 @@ enum Setup {
     Dr { sloppy: bool },
 }
 
-/// Namespaces: client, the switch `sw`, bridges `wsw` (switch and nodes),
-/// `lsw` (nodes, real servers and the switch, the real servers' gateway),
-/// `ssw` (the sync link), rs1, rs2, lb1, lb2.
-fn build(lab: &mut Lab, setup: Setup) -> Vec<Rvsd> {
-    for n in [
-        "client", "sw", "wsw", "lsw", "ssw", "rs1", "rs2", "lb1", "lb2",
-    ] {
-        lab.add_ns(n);
-    }
-    lab.veth("client", "eth0", "sw", "down");
-    lab.veth("sw", "wan", "wsw", "p-sw");
-    lab.veth("sw", "lan", "lsw", "p-sw");
-    let mut bridges = vec![
-        ("wsw", vec!["p-sw".to_string()]),
-        ("lsw", vec!["p-sw".to_string()]),
-        ("ssw", vec![]),
-    ];
+/// Two nodes with two workers each (a peer's connection must land on the
+/// worker this node steers its client's packets to), configured for `setup`.
+fn build(setup: Setup) -> Ecmp {
+    let extra = match setup {
+        Setup::FnatSync => String::new(),
+        Setup::Dr { sloppy } => format!("[pipeline]\nsloppy_tcp = {sloppy}\n"),
+    };
+    let e = Ecmp::new(&EcmpOpts {
+        nodes: 2,
+        rvsd: RvsdOpts {
+            workers: 2,
+            extra,
+            ..Default::default()
+        },
+        sync: matches!(setup, Setup::FnatSync),
+        dr: matches!(setup, Setup::Dr { .. }),
+    });
     for i in 1..=2 {
-        let lb = format!("lb{i}");
-        lab.veth(&lb, "wan", "wsw", &format!("p-{lb}"));
-        lab.veth(&lb, "lan", "lsw", &format!("p-{lb}"));
-        lab.veth(&lb, "sync", "ssw", &format!("p-{lb}"));
-        for b in bridges.iter_mut() {
-            b.1.push(format!("p-{lb}"));
+        match setup {
+            Setup::FnatSync => e.fnat(i),
+            Setup::Dr { .. } => configure_dr(e.node(i), i),
         }
-        let a = format!("10.9.0.{i}/24");
-        lab.must_in(&lb, &["ip", "addr", "add", &a, "dev", "sync"]);
     }
-    for rs in ["rs1", "rs2"] {
-        lab.veth(rs, "eth0", "lsw", &format!("p-{rs}"));
-        bridges[1].1.push(format!("p-{rs}"));
-    }
-    for (ns, ports) in &bridges {
-        lab.must_in(ns, &["ip", "link", "add", "br0", "type", "bridge"]);
-        for p in ports {
-            lab.must_in(ns, &["ip", "link", "set", p, "master", "br0"]);
-        }
-        lab.must_in(ns, &["ip", "link", "set", "br0", "up"]);
-    }
-    lab.must_in(
-        "client",
-        &["ip", "addr", "add", "172.16.0.2/24", "dev", "eth0"],
-    );
-    lab.must_in(
-        "client",
-        &["ip", "route", "add", "default", "via", "172.16.0.1"],
-    );
-    lab.must_in("sw", &["ip", "addr", "add", "172.16.0.1/24", "dev", "down"]);
-    lab.must_in("sw", &["ip", "addr", "add", "10.0.0.254/24", "dev", "wan"]);
-    lab.must_in(
-        "sw",
-        &["ip", "addr", "add", "192.168.100.254/24", "dev", "lan"],
-    );
-    lab.must_in("sw", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.must_in(
-        "sw",
-        &["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"],
-    );
-    for (rs, a) in [("rs1", "192.168.100.2/24"), ("rs2", "192.168.100.3/24")] {
-        lab.must_in(rs, &["ip", "addr", "add", a, "dev", "eth0"]);
-        lab.must_in(
-            rs,
-            &["ip", "route", "add", "default", "via", "192.168.100.254"],
-        );
-        if let Setup::Dr { .. } = setup {
-            // The tutorial's DR real server: the VIP on lo, no ARP for it.
-            lab.must_in(
-                rs,
-                &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"],
-            );
-            for k in ["lo.arp_ignore=1", "all.arp_ignore=1", "all.arp_announce=2"] {
-                lab.must_in(rs, &["sysctl", "-qw", &format!("net.ipv4.conf.{k}")]);
-            }
-        }
-        lab.nginx(rs, rs);
-    }
-    (1..=2u8)
-        .map(|i| {
-            let extra = match setup {
-                Setup::FnatSync => format!(
-                    "[sync]\nrole = \"both\"\nsync_id = 7\nmcast_interface = \"sync\"\nnode_id = {i}\n"
-                ),
-                Setup::Dr { sloppy } => format!("[pipeline]\nsloppy_tcp = {sloppy}\n"),
-            };
-            let opts = RvsdOpts {
-                // Two workers: a peer's connection must land on the worker
-                // this node steers its client's packets to.
-                workers: 2,
-                extra,
-                ..Default::default()
-            };
-            let lb = format!("lb{i}");
-            let r = Rvsd::start_in(
-                lab,
-                &lb,
-                &format!("{lb}-"),
-                &[("dpdk0", "lan"), ("dpdk1", "wan")],
-                &opts,
-            );
-            match setup {
-                Setup::FnatSync => configure(&r, i),
-                Setup::Dr { .. } => configure_dr(&r, i),
-            }
-            r
-        })
-        .collect()
-}
-
-/// The tutorial's FNAT service on node `i`, with its own local address. No
-/// route to the client: fast xmit answers through the switch.
-fn configure(r: &Rvsd, i: u8) {
-    let own = format!("10.0.0.{i}/24");
-    r.ok("rvsip", &["addr", "add", &own, "dev", "dpdk1"]);
-    r.ok(
-        "rvsip",
-        &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
-    );
-    let svc = format!("{VIP}:80");
-    r.ok("rvsadm", &["-A", "-t", &svc, "-s", "rr"]);
-    for rip in ["192.168.100.2", "192.168.100.3"] {
-        r.ok("rvsadm", &["-a", "-t", &svc, "-r", rip, "-b"]);
-    }
-    let lip = format!("192.168.100.{}", 200 + i);
-    r.ok(
-        "rvsadm",
-        &["--add-laddr", "-z", &lip, "-t", &svc, "-F", "dpdk0"],
-    );
+    e
 }
 
 /// A DR service with `mh` on node `i`; lb2's operator added the real
 /// servers in the other order (the same table: see the mh unit tests).
 fn configure_dr(r: &Rvsd, i: u8) {
-    let own = format!("10.0.0.{i}/24");
-    r.ok("rvsip", &["addr", "add", &own, "dev", "dpdk1"]);
     let lan = format!("192.168.100.{}/24", 10 + i);
     r.ok("rvsip", &["addr", "add", &lan, "dev", "dpdk0"]);
     let svc = format!("{VIP}:80");
@@ -191,18 +86,6 @@ fn configure_dr(r: &Rvsd, i: u8) {
     for (rip, w) in rs {
         r.ok("rvsadm", &["-a", "-t", &svc, "-r", rip, "-g", "-w", w]);
     }
-}
-
-/// Points the switch's route to the VIP at nodes `nodes`.
-fn route(lab: &Lab, nodes: &[u8]) {
-    let mut cmd: Vec<String> = ["ip", "route", "replace", &format!("{VIP}/32")]
-        .map(String::from)
-        .to_vec();
-    for n in nodes {
-        cmd.extend(["nexthop".into(), "via".into(), format!("10.0.0.{n}")]);
-    }
-    let c: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    lab.must_in("sw", &c);
 }
 
 /// `rvsadm -lnc` lines of connections to the VIP: (created here, foreign).
@@ -234,36 +117,16 @@ struct Run {
 fn run(setup: Setup) -> Run {
     assert!(is_root(), "the ECMP lab needs root (network namespaces)");
     require_tools(&["nginx", "ip", "sysctl"]);
-    let mut lab = Lab::new();
-    let nodes = build(&mut lab, setup);
-    route(&lab, &[1, 2]);
-    let out = lab.dir.join("client.json");
-    let bench = bin("rvs-bench").to_string_lossy().into_owned();
-    let client = lab.spawn(
-        "client",
-        "survival-client",
-        &[
-            &bench,
-            "survival-client",
-            "--target",
-            &format!("{VIP}:80"),
-            "--conns",
-            &CONNS.to_string(),
-            "--interval-ms",
-            "100",
-            "--seconds",
-            "5",
-            "--out",
-            &out.to_string_lossy(),
-        ],
-        &[],
-    );
+    let mut e = build(setup);
+    e.route(&[1, 2]);
+    let out = e.lab.dir.join("client.json");
+    let client = e.keepalive_client(CONNS, 100, 5, &out);
     let synced = matches!(setup, Setup::FnatSync);
     let end = Instant::now() + Duration::from_secs(2);
     let (mut a, mut b) = ((0, 0), (0, 0));
     while Instant::now() < end {
         std::thread::sleep(Duration::from_millis(200));
-        (a, b) = (conns(&nodes[0]), conns(&nodes[1]));
+        (a, b) = (conns(e.node(1)), conns(e.node(2)));
         if a.0 + b.0 == CONNS && (!synced || (a.1 == b.0 && b.1 == a.0)) {
             break;
         }
@@ -271,8 +134,8 @@ fn run(setup: Setup) -> Run {
     std::thread::sleep(Duration::from_millis(200));
     // lb2 leaves: the switch sends all flows to lb1.
     let leave = unix_ms();
-    route(&lab, &[1]);
-    let p = lab.proc(client);
+    e.route(&[1]);
+    let p = e.lab.proc(client);
     let code = p.wait_exit(Duration::from_secs(15));
     let log = p.log();
     assert_eq!(code, Some(0), "survival-client: {log}");
@@ -298,7 +161,7 @@ fn run(setup: Setup) -> Run {
     Run {
         before: (a, b),
         failures: (failures.len() - after, after),
-        stats: [stats(&nodes[0]), stats(&nodes[1])],
+        stats: [stats(e.node(1)), stats(e.node(2))],
     }
 }
 

@@ -36,10 +36,11 @@
 //!   node i: 172.10.0.{4i-3}/30 on the switch, 172.10.0.{4i-2}/30 on lbi, local addresses 192.168.100.{198+2i} and +1
 //! ```
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rvs_e2e::bird::Bird;
 use rvs_e2e::frr::{require_frr, Frr};
+use rvs_e2e::gap::{self, wall, Gap, Loops};
 use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
 use rvs_e2e::Lab;
 
@@ -652,14 +653,6 @@ fn ospf_two_nodes_ecmp_failures() {
     assert_eq!(c.scheduled(1), a1 + 8, "node 1 takes every new flow");
 }
 
-/// Wall-clock seconds (the client's request loop logs `date +%s.%N`).
-fn wall() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs_f64()
-}
-
 /// Request loops of the client in [`ospf_failover_gap`].
 const LOOPS: usize = 4;
 
@@ -681,51 +674,24 @@ enum Event {
 #[test]
 #[ignore = "a measurement: cargo test -p rvs-e2e --test ospf -- --ignored --nocapture"]
 fn ospf_failover_gap() {
-    let runs: usize = std::env::var("RVS_GAP_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
     for event in [Event::StopOspfd, Event::KillRvsd] {
-        let (mut w, mut g) = (Vec::new(), Vec::new());
-        for run in 1..=runs {
-            let (withdrawn, last_fail, failed, total) = failover(event);
+        let mut gaps = Vec::new();
+        for run in 1..=gap::runs() {
+            let g = failover(event);
             println!(
-                "{event:?} run {run}: route withdrawn {withdrawn:.0} ms after the signal; the last failed request started {:.0} ms and ended {:.0} ms after it; {failed}/{total} requests failed",
-                last_fail.0, last_fail.1
+                "{event:?} run {run}: route withdrawn {:.0} ms after the signal; the last failed request started {:.0} ms and ended {:.0} ms after it; {}/{} requests failed",
+                g.withdrawn_ms, g.last_fail_ms.0, g.last_fail_ms.1, g.failed, g.total
             );
-            w.push(withdrawn);
-            g.push(last_fail.0);
+            gaps.push(g);
         }
-        for (what, v) in [
-            ("withdrawn", &mut w),
-            ("last failed request started", &mut g),
-        ] {
-            v.sort_by(f64::total_cmp);
-            println!(
-                "{event:?}: {what} ms over {runs} runs: min {:.0} median {:.0} max {:.0}",
-                v[0],
-                v[v.len() / 2],
-                v[v.len() - 1]
-            );
-        }
+        gap::summary(&format!("{event:?}"), &gaps);
     }
 }
 
-/// One failover: ms from the signal to the route's withdrawal, to the
-/// start and end of the last failed request; failed and all requests from
-/// 1 s before the signal on.
-fn failover(event: Event) -> (f64, (f64, f64), usize, usize) {
+/// One failover of node 1 by `event`, as the client's request loops saw it.
+fn failover(event: Event) -> Gap {
     let mut c = two_nodes();
-    let stop = c.lab.dir.join("curl-loop.stop");
-    let script = format!(
-        "for k in $(seq {LOOPS}); do (while [ ! -e {stop} ]; do s=$(date +%s.%N); \
-         if curl -s -o /dev/null --connect-timeout 0.2 -m 1 http://{VIP}/; then r=ok; else r=fail; fi; \
-         echo \"$s $(date +%s.%N) $r\"; done) & done; wait",
-        stop = stop.display()
-    );
-    let lp = c
-        .lab
-        .spawn("client", "curl-loop", &["sh", "-c", &script], &[]);
+    let loops = Loops::start(&mut c.lab, "client", &format!("http://{VIP}/"), LOOPS);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         c.scheduled(1) > 0 && c.scheduled(2) > 0,
@@ -739,44 +705,12 @@ fn failover(event: Event) -> (f64, (f64, f64), usize, usize) {
     let kill_wall = wall() - killed.elapsed().as_secs_f64();
     let withdrawn = c.wait_withdrawn(1, killed, Duration::from_secs(u64::from(FAST.dead) + 5));
     std::thread::sleep(Duration::from_millis(1500));
-    std::fs::write(&stop, "").expect("stop file");
-    assert!(
-        c.lab.proc(lp).wait_exit(Duration::from_secs(3)).is_some(),
-        "the client's request loops did not stop"
-    );
-    let reqs: Vec<(f64, f64, bool)> = c
-        .lab
-        .proc(lp)
-        .log()
-        .lines()
-        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-            [s, e, r] => Some((s.parse().ok()?, e.parse().ok()?, r == "ok")),
-            _ => None,
-        })
-        .filter(|r| r.1 >= kill_wall - 1.0)
-        .collect();
-    let last = reqs
-        .iter()
-        .filter(|r| !r.2)
-        .fold((kill_wall, kill_wall), |a, r| {
-            if r.1 > a.1 {
-                (r.0, r.1)
-            } else {
-                a
-            }
-        });
+    let g = Gap::of(&loops.stop(&mut c.lab), kill_wall, withdrawn);
     // After the withdrawal (and the requests then in flight), all answered.
-    let settled = kill_wall + withdrawn.as_secs_f64() + 1.0;
-    let late: Vec<_> = reqs.iter().filter(|r| r.0 > settled && !r.2).collect();
     assert!(
-        late.is_empty() && reqs.iter().any(|r| r.0 > settled),
-        "requests after the route was withdrawn must all be answered by node 2: {late:?}\n{}",
+        g.late_failures == 0 && g.any_after,
+        "requests after the route was withdrawn must all be answered by node 2: {g:?}\n{}",
         c.diag()
     );
-    (
-        withdrawn.as_secs_f64() * 1000.0,
-        ((last.0 - kill_wall) * 1000.0, (last.1 - kill_wall) * 1000.0),
-        reqs.iter().filter(|r| !r.2).count(),
-        reqs.len(),
-    )
+    g
 }

@@ -74,4 +74,4 @@ pub use af_xdp::{
 pub use port::{open_port, Backend, Burst, Port, PortConf, Queue, RxQ, TxQ};
 pub use steer::{build_cbpf, Steering};
 pub use sys::set_umask;
-pub use tap::Tap;
+pub use tap::{Tap, TapCarrier};

@@ -83,4 +83,38 @@ impl Tap {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// A handle that switches the device's carrier from another thread
+    /// (a duplicate of the descriptor: no lock on the TAP is taken).
+    pub fn carrier(&self) -> io::Result<TapCarrier> {
+        Ok(TapCarrier {
+            fd: self.fd.try_clone()?,
+            name: self.name.clone(),
+        })
+    }
+}
+
+/// Switches a TAP device's carrier (`TUNSETCARRIER`): without carrier the
+/// kernel sends nothing on it and routing daemons take it as down, while
+/// its addresses and routes stay (an administrative down would delete the
+/// routes through it).
+#[derive(Debug)]
+pub struct TapCarrier {
+    fd: OwnedFd,
+    name: String,
+}
+
+impl TapCarrier {
+    /// Turns the carrier on or off.
+    pub fn set(&self, on: bool) -> io::Result<()> {
+        let v: libc::c_int = on.into();
+        // SAFETY: TUNSETCARRIER reads one int through the pointer, which
+        // points to `v`, alive for the call; the descriptor is ours.
+        cvt(unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::TUNSETCARRIER, &v) }).map(|_| ())
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }

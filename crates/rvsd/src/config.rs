@@ -426,6 +426,9 @@ impl Config {
                 ),
             ));
         }
+        if let Some(m) = c.health.problem() {
+            return Err(err(find("stall_ms"), m));
+        }
         if c.conn_capacity == 0 || c.conn_capacity > rvs_core::conn::MAX_CAPACITY {
             return Err(err(
                 find("conn_capacity"),
@@ -655,6 +658,15 @@ mod tests {
         assert!(c.pipeline_conf().sloppy_tcp);
         let e = parse(&format!("{base}[pipeline]\nsloppy_tcp = 1\n")).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn a_health_stall_time_too_short_to_judge_is_refused() {
+        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+        let e = parse(&format!("{one}[health]\nstall_ms = 80\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("stall_ms = 80"), "{e}");
+        assert!(parse(&format!("{one}[health]\nstall_ms = 0\n")).is_ok());
     }
 
     #[test]

@@ -27,7 +27,7 @@
 
 mod agent;
 mod bed;
-mod measure;
+pub(crate) mod measure;
 
 pub use agent::{gen, sink, GenArgs, SinkArgs};
 pub(crate) use agent::{parse_mac, udp_frame};

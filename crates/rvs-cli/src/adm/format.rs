@@ -177,6 +177,10 @@ pub fn format_list(
                 if let Some(t) = svc.spec.persistence {
                     let _ = write!(out, " persistent {t}");
                 }
+                if svc.spec.synproxy == Some(true) {
+                    // Where DPVS's ipvsadm shows it: after persistence.
+                    out.push_str(" synproxy");
+                }
                 out.push('\n');
             }
         }
@@ -308,6 +312,9 @@ pub fn format_save(services: &[ServiceInfo], laddrs: &[LaddrGroup]) -> String {
         }
         if let Some(t) = svc.spec.persistence {
             let _ = write!(out, " -p {t}");
+        }
+        if svc.spec.synproxy == Some(true) {
+            out.push_str(" -j enable");
         }
         out.push('\n');
         for d in sorted_dests(&svc.dests, true) {

@@ -101,7 +101,7 @@ pub fn usage() -> String {
     format!(
         "{ver}\
 Usage:
-  {p} -A|E -t|u service-address|-H match [-s scheduler] [-p [timeout]]
+  {p} -A|E -t|u service-address|-H match [-s scheduler] [-p [timeout]] [-j enable|disable]
   {p} -D -t|u service-address|-H match
   {p} -C
   {p} -R
@@ -152,6 +152,7 @@ Options:
   --scheduler    -s scheduler         one of rr|wrr|wlc|lc|sh|conhash|fo|mh,
                                       the default scheduler is wlc.
   --persistent   -p [timeout]         persistent service (default 300 s)
+  --synproxy     -j enable|disable    TCP syn proxy (SYN cookies; FullNat and Masq servers)
   --real-server  -r server-address    server-address is host (and port)
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)

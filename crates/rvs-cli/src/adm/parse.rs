@@ -151,6 +151,7 @@ enum Act {
     Laddr,
     Ifname,
     SchedFlags,
+    Synproxy,
 }
 
 struct Spec {
@@ -237,6 +238,8 @@ const SPECS: &[Spec] = &[
     spec("sort", None, Arg::None, Act::Sort),
     spec("laddr", Some('z'), Arg::Required, Act::Laddr),
     spec("ifname", Some('F'), Arg::Required, Act::Ifname),
+    // DPVS's ipvsadm: the SYN proxy of a TCP service, on -A and -E.
+    spec("synproxy", Some('j'), Arg::Required, Act::Synproxy),
 ];
 
 /// Everything collected from the command line before the combination check.
@@ -261,6 +264,8 @@ struct State {
     connection: bool,
     laddr: Option<IpAddr>,
     ifname: Option<String>,
+    /// `-j enable|disable`; checked outside ipvsadm's table (DPVS's option).
+    synproxy: Option<bool>,
 }
 
 impl State {
@@ -287,6 +292,7 @@ impl State {
             connection: false,
             laddr: None,
             ifname: None,
+            synproxy: None,
         }
     }
 
@@ -435,6 +441,20 @@ impl State {
                     )));
                 }
                 self.ifname = Some(v.to_string());
+            }
+            Act::Synproxy => {
+                if self.synproxy.is_some() {
+                    return Err(CliError::usage("multiple 'synproxy' options specified"));
+                }
+                self.synproxy = Some(match v {
+                    "enable" => true,
+                    "disable" => false,
+                    _ => {
+                        return Err(CliError::usage(format!(
+                            "synproxy switch must be enable or disable, not `{v}'"
+                        )))
+                    }
+                });
             }
         }
         Ok(())
@@ -614,6 +634,12 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
         .cmd
         .ok_or_else(|| CliError::usage(format!("No command specified\n{}", try_help())))?;
     check_combination(cmd, st.opts)?;
+    if st.synproxy.is_some() && !matches!(cmd, Cmd::AddService | Cmd::EditService) {
+        return Err(CliError::usage(format!(
+            "Illegal 'synproxy' option with the '{}' command",
+            CMD_NAMES[cmd as usize]
+        )));
+    }
     // The table guarantees a key where it is compulsory; these are for the type system.
     let need_key = || {
         st.key
@@ -638,6 +664,7 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
                     .unwrap_or_else(|| DEFAULT_SCHED.to_string()),
                 persistence: st.persistence,
                 sched_flags: st.sched_flags.clone(),
+                synproxy: st.synproxy,
             };
             AdmCommand::Apply(if cmd == Cmd::AddService {
                 Request::AddService { spec }

@@ -54,6 +54,7 @@ fn sinfo(
             sched: sched.into(),
             persistence,
             sched_flags: Vec::new(),
+            synproxy: None,
         },
         dests,
         stats: Stats::default(),
@@ -495,6 +496,7 @@ fn save_restore_round_trip() {
             sched: sched.into(),
             persistence,
             sched_flags: Vec::new(),
+            synproxy: None,
         },
     };
     let k = tcp("10.0.0.100", 80);
@@ -634,4 +636,37 @@ fn lnc_fetches_every_page_and_prints_one_table() {
     assert_eq!(out.lines().count(), 2 + 10_000);
     assert_eq!(out.matches("IPVS connection entries").count(), 1);
     assert!(out.contains("10.0.0.48:9999 "), "the last entry is there");
+}
+
+#[test]
+fn synproxy_is_listed_as_dpvs_does_saved_and_restored() {
+    let mut s = sinfo(
+        tcp("10.0.0.100", 80),
+        "rr",
+        Some(60),
+        vec![dinfo("192.168.100.2", 80, 1, Forward::Fnat)],
+    );
+    s.spec.synproxy = Some(true);
+    let services = vec![s];
+    // DPVS's ipvsadm -Ln: "synproxy" after the persistence.
+    let listed = format_list(Some(&status()), &services, &opts(ListView::Table));
+    assert!(
+        listed.contains("TCP  10.0.0.100:80 rr persistent 60 synproxy\n"),
+        "{listed}"
+    );
+    let saved = format_save(&services, &[]);
+    assert!(
+        saved.starts_with("-A -t 10.0.0.100:80 -s rr -p 60 -j enable\n"),
+        "{saved}"
+    );
+    let back = parse_restore(&saved).expect("restore parses");
+    assert!(
+        back.iter()
+            .any(|r| matches!(r, rvs_api::Request::AddService { spec }
+            if spec.synproxy == Some(true))),
+        "{back:?}"
+    );
+    // Off: nothing shown, nothing saved.
+    let off = sinfo(tcp("10.0.0.100", 80), "rr", None, vec![]);
+    assert!(!format_list(Some(&status()), &[off], &opts(ListView::Table)).contains("synproxy"));
 }

@@ -59,6 +59,7 @@ fn tutorial_fnat_commands() {
                 sched: "rr".into(),
                 persistence: None,
                 sched_flags: Vec::new(),
+                synproxy: None,
             }
         }
     );
@@ -123,6 +124,7 @@ fn tutorial_dr_and_snat_commands() {
                 sched: "rr".into(),
                 persistence: None,
                 sched_flags: Vec::new(),
+                synproxy: None,
             }
         }
     );
@@ -141,6 +143,7 @@ fn tutorial_dr_and_snat_commands() {
                 sched: "rr".into(),
                 persistence: None,
                 sched_flags: Vec::new(),
+                synproxy: None,
             }
         }
     );
@@ -165,6 +168,7 @@ fn defaults_and_other_commands() {
                 sched: "wlc".into(),
                 persistence: Some(300),
                 sched_flags: Vec::new(),
+                synproxy: None,
             }
         }
     );
@@ -180,6 +184,7 @@ fn defaults_and_other_commands() {
                 sched: "wrr".into(),
                 persistence: Some(600),
                 sched_flags: Vec::new(),
+                synproxy: None,
             }
         }
     );
@@ -258,6 +263,7 @@ fn getopt_forms() {
             sched: "rr".into(),
             persistence: None,
             sched_flags: Vec::new(),
+            synproxy: None,
         },
     };
     assert_eq!(req("-At10.0.0.1:80 -srr"), expect);
@@ -421,6 +427,7 @@ fn restore_parses_lines_and_reports_the_bad_one() {
                     sched: "rr".into(),
                     persistence: None,
                     sched_flags: Vec::new(),
+                    synproxy: None,
                 }
             },
             Request::AddDest {
@@ -438,6 +445,7 @@ fn restore_parses_lines_and_reports_the_bad_one() {
                 sched: "rr".into(),
                 persistence: None,
                 sched_flags: Vec::new(),
+                synproxy: None,
             }
         }])
     );
@@ -460,6 +468,7 @@ fn sched_flags_take_a_comma_list() {
                 sched: "sh".into(),
                 persistence: None,
                 sched_flags: vec!["sh-fallback".into(), "sh-port".into()],
+                synproxy: None,
             }
         }
     );
@@ -468,5 +477,33 @@ fn sched_flags_take_a_comma_list() {
     assert!(
         usage_err("-a -t 10.0.0.100:80 -r 192.168.100.2 --sched-flags sh-port")
             .contains("sched-flags")
+    );
+}
+
+#[test]
+fn synproxy_switch_as_dpvs_ipvsadm() {
+    let spec = |s: &str| match req(s) {
+        Request::AddService { spec } | Request::EditService { spec } => spec,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(
+        spec("-A -t 10.0.0.100:80 -s rr -j enable").synproxy,
+        Some(true)
+    );
+    assert_eq!(
+        spec("-A -t 10.0.0.100:80 -s rr --synproxy=enable").synproxy,
+        Some(true)
+    );
+    assert_eq!(
+        spec("-E -t 10.0.0.100:80 -s rr -j disable").synproxy,
+        Some(false)
+    );
+    // -E without -j leaves it as it is.
+    assert_eq!(spec("-E -t 10.0.0.100:80 -s rr").synproxy, None);
+    assert!(usage_err("-A -t 10.0.0.100:80 -j on").contains("must be enable or disable, not `on'"));
+    assert!(usage_err("-A -t 10.0.0.100:80 -j enable -j disable").contains("multiple 'synproxy'"));
+    assert_eq!(
+        usage_err("-a -t 10.0.0.100:80 -r 192.168.100.2 -b -j enable"),
+        "Illegal 'synproxy' option with the 'add-server' command"
     );
 }

@@ -154,8 +154,26 @@ pub mod flags {
     /// sync): no local port of this node, packets from the client leave with
     /// the owner's local address and port as their source.
     pub const FOREIGN: u16 = 1 << 6;
+    /// A synced conn (active-active sync) that carried a packet on this
+    /// node: the flow runs through here now, so its owner's removal and
+    /// shorter timers no longer apply here.
+    pub const LOCAL_SEEN: u16 = 1 << 7;
     /// First bit free for the pipeline's own use.
     pub const PIPELINE_FIRST: u16 = 1 << 8;
+    /// A SYN proxy connection (the pipeline's; carried by sync): rvs
+    /// answered the client's handshake itself and opened the connection to
+    /// the real server afterwards, so their sequence numbers differ by
+    /// [`Conn::sp_seq`] (and their timestamps by [`Conn::sp_ts`]). Waiting
+    /// for the real server's SYN-ACK while the state is SYN_SENT.
+    pub const SYNPROXY: u16 = 1 << 8;
+    /// SYN proxy window scaling, bits 9..13 (the pipeline's, carried by
+    /// sync): 0 when the real server's windows go to the client as they
+    /// are; `s + 1` when they are scaled by `s` and must be rescaled to the
+    /// shift rvs gave the client. While waiting for the SYN-ACK: 15 when the
+    /// client offered window scaling, else 0.
+    pub const SP_WSCALE: u16 = 0xf << 9;
+    /// Position of [`SP_WSCALE`]'s lowest bit.
+    pub const SP_WSCALE_SHIFT: u32 = 9;
 }
 
 /// One connection.
@@ -201,7 +219,7 @@ pub struct Conn {
     /// Worker-local local-address slot, `u32::MAX` if none.
     pub laddr: u32,
     expires: u64,
-    // ---- cache line 1: out key + timer links + the in side's previous hop ----
+    // ---- cache line 1: out key + timer links + the in side's previous hop + SYN proxy shifts ----
     /// Real-server address (source of out packets).
     pub rip: Addr,
     /// Local address (destination of out packets).
@@ -217,11 +235,20 @@ pub struct Conn {
     next: u32,
     prev: u32,
     wslot: u16,
-    /// The previous hop of the in side: the source MAC of the last packet
+    /// The previous hop of the in side: the source MAC of the first packet
     /// from the client (fast xmit sends the replies back to it, out of
     /// `in_port`); all zero when not known (a connection from sync that saw
     /// no packet of its client yet).
     pub in_mac: Mac,
+    /// SYN proxy ([`flags::SYNPROXY`]): while rvs waits for the real
+    /// server's SYN-ACK, the ISN rvs gave the client (the cookie); then the
+    /// real server's ISN less the cookie (modulo 2^32), the shift between
+    /// the real server's sequence numbers and the client's view. 0 otherwise.
+    pub sp_seq: u32,
+    /// SYN proxy with timestamps: while waiting, the TSval rvs gave the
+    /// client; then rvs's TSval less the real server's, the shift between
+    /// the real server's timestamps and the client's view. 0 otherwise.
+    pub sp_ts: u32,
 }
 
 impl Conn {
@@ -252,6 +279,8 @@ impl Conn {
         prev: 0,
         wslot: 0,
         in_mac: Mac([0; 6]),
+        sp_seq: 0,
+        sp_ts: 0,
     };
 
     /// A conn from its in tuple (client -> VIP) and out tuple (RS -> local address).

@@ -2,6 +2,7 @@
 //! persistence, local address and port), forwarding a packet of a known
 //! connection in each mode, and expiring connections.
 
+use super::half_open;
 use super::parse::{Parsed, L4};
 use super::rewrite;
 use super::slots::{DestView, NONE};
@@ -73,6 +74,16 @@ impl State {
             .ok_or(DropReason::NoService)?
             .svc
             .clone();
+        if sloppy
+            && !svc
+                .dests
+                .iter()
+                .any(|d| matches!(d.mode, FwdMode::Dr | FwdMode::Tunnel))
+        {
+            // Only DR and TUNNEL flows may start mid-stream: spare the
+            // persistence templates and the scheduler a stray packet.
+            return Err(DropReason::NoConn);
+        }
         let is_snat = matches!(svc.key, ServiceKey::Match(_));
         if self.conns.len() >= self.conns.capacity() {
             // Full: dead connections the last tick did not reach go first.
@@ -141,11 +152,17 @@ impl State {
         let mut pool_slot = NONE;
         let (lip, lport) = match mode {
             FwdMode::Fnat => {
-                let got = match self.take_laddr(svc_slot, dest.addr.is_v4()) {
+                let v4 = dest.addr.is_v4();
+                let got = match self.take_laddr(svc_slot, v4) {
                     // Ports held by dead connections the last tick did not reach.
                     None if self.expire_due(now_ms, RECLAIM_ON_FULL) > 0 => {
-                        self.take_laddr(svc_slot, dest.addr.is_v4())
+                        self.take_laddr(svc_slot, v4)
                     }
+                    got => got,
+                };
+                let got = match got {
+                    // Then the port of the oldest half-open connection.
+                    None if self.recycle_half_open(svc_slot, v4) => self.take_laddr(svc_slot, v4),
                     got => got,
                 };
                 let (a, port, ps) = got.ok_or(DropReason::NoLocalPort)?;
@@ -203,7 +220,14 @@ impl State {
             _ => snap.timeouts.icmp_ms,
         };
         let id = match self.conns.insert(c, timeout, now_ms) {
-            Ok(id) => id,
+            Ok(id) => {
+                if p.kind == L4::Tcp {
+                    if let Some(pl) = self.slots.pools.get_mut(pool_slot) {
+                        pl.half_open.push(id, lport);
+                    }
+                }
+                id
+            }
             Err(e) => {
                 if pool_slot != NONE {
                     if let Some(pl) = self.slots.pools.get_mut(pool_slot) {
@@ -265,6 +289,53 @@ impl State {
     /// A local address of the family `v4` and a port from the pools of
     /// service `svc_slot`, taken round robin over its addresses:
     /// (address, port, pool slot).
+    /// Frees a port of one of the service's pools (of family `v4`) by
+    /// removing the oldest half-open TCP connection holding one; false when
+    /// none was found among the next [`half_open::RECYCLE_SCAN`] entries.
+    fn recycle_half_open(&mut self, svc_slot: u32, v4: bool) -> bool {
+        let Some(ss) = self.slots.svcs.get(svc_slot) else {
+            return false;
+        };
+        for k in 0..ss.pools.len() {
+            let Some(&ps) = self.slots.svcs.get(svc_slot).and_then(|ss| ss.pools.get(k)) else {
+                break;
+            };
+            if self
+                .slots
+                .pools
+                .get(ps)
+                .is_none_or(|pl| pl.addr.is_v4() != v4)
+            {
+                continue;
+            }
+            for _ in 0..half_open::RECYCLE_SCAN {
+                let Some((id, lport)) = self
+                    .slots
+                    .pools
+                    .get_mut(ps)
+                    .and_then(|pl| pl.half_open.pop())
+                else {
+                    break;
+                };
+                let half = self.conns.try_get(id).is_some_and(|c| {
+                    c.laddr == ps
+                        && c.lport == lport
+                        && c.proto == proto::TCP
+                        && matches!(
+                            TcpState::from_u8(c.state),
+                            Some(TcpState::None | TcpState::SynRecv)
+                        )
+                });
+                if half {
+                    self.remove_conn(id);
+                    self.drops.count(DropReason::SynRecvRecycled);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     fn take_laddr(&mut self, svc_slot: u32, v4: bool) -> Option<(Addr, u16, u32)> {
         let ss = self.slots.svcs.get(svc_slot)?;
         let n = ss.pools.len();
@@ -288,6 +359,15 @@ impl State {
         None
     }
 
+    /// Whether the local-address pool in slot `ps` (NONE: no pool) has
+    /// fewer than an eighth of its ports free.
+    fn pool_under_pressure(&self, ps: u32) -> bool {
+        self.slots
+            .pools
+            .get(ps)
+            .is_some_and(|pl| half_open::under_pressure(pl.pool.free_count(), pl.pool.owned()))
+    }
+
     /// Forwards a packet of connection `id` coming from side `dir`.
     pub(super) fn forward(
         &mut self,
@@ -298,6 +378,11 @@ impl State {
         dir: Dir,
         now_ms: u64,
     ) -> Verdict {
+        if self.conns.get(id).flags & flags::SYNPROXY != 0 {
+            if let Some(v) = self.synproxy_conn(snap, pkt, p, id, dir, now_ms) {
+                return v;
+            }
+        }
         let c = *self.conns.get(id);
         if c.is_template() {
             return self.drop(DropReason::Invalid);
@@ -337,12 +422,21 @@ impl State {
                         self.publish_gauges(c.dest);
                     }
                 }
-                snap.timeouts.tcp(new)
+                let t = snap.timeouts.tcp(new);
+                if new == TcpState::SynRecv && self.pool_under_pressure(c.laddr) {
+                    t.min(half_open::PRESSURE_SYN_RECV_MS)
+                } else {
+                    t
+                }
             }
             L4::Udp => snap.timeouts.udp_ms,
             _ => snap.timeouts.icmp_ms,
         };
         self.conns.refresh(id, timeout, now_ms);
+        if c.flags & (flags::SYNCED | flags::LOCAL_SEEN) == flags::SYNCED && self.sync_active {
+            // A moved flow: from now on this node keeps it alive.
+            self.conns.get_mut(id).flags |= flags::LOCAL_SEEN;
+        }
         let w = self.id as usize;
         let bytes = p.ip_len as u64;
         if let Some(s) = self.slots.svcs.get(c.service) {
@@ -419,20 +513,22 @@ impl State {
         self.send(snap, pkt, p, target, on_link, now_ms)
     }
 
-    /// Remembers where a client-side packet of connection `id` came from
-    /// (its port and source MAC), for fast xmit. Written only when it
-    /// changed: the first packet, a connection from sync, or the flow moved
-    /// to another upstream router (replies follow it).
-    fn note_in_hop(&mut self, pkt: &Packet<'_>, id: ConnId, c: &Conn) {
+    /// Remembers where the client-side packets of connection `id` come from
+    /// (the port and source MAC of the first one seen here: its first
+    /// packet, or for a connection from sync the first after it was
+    /// installed), for fast xmit. Learned once, as DPVS does: a later packet
+    /// with the same addresses and ports from elsewhere (spoofed, or from
+    /// another upstream router) does not move the replies.
+    pub(super) fn note_in_hop(&mut self, pkt: &Packet<'_>, id: ConnId, c: &Conn) {
+        if c.in_mac != Mac::ZERO {
+            return;
+        }
         let Ok(eth) = EthernetFrame::new_checked(pkt.frame()) else {
             return;
         };
-        let mac = eth.src();
-        if c.in_mac != mac || c.in_port != pkt.port {
-            let m = self.conns.get_mut(id);
-            m.in_mac = mac;
-            m.in_port = pkt.port;
-        }
+        let m = self.conns.get_mut(id);
+        m.in_mac = eth.src();
+        m.in_port = pkt.port;
     }
 
     /// Fast xmit: sends a reply of connection `c` (already translated) out
@@ -463,7 +559,7 @@ impl State {
     /// client address into every packet up to and including the first one that
     /// carries data (the RS's TOA module reads it from the handshake's last ACK
     /// or the first data segment).
-    fn fnat_toa(
+    pub(super) fn fnat_toa(
         &mut self,
         snap: &Snapshot,
         pkt: &mut Packet<'_>,
@@ -510,6 +606,7 @@ impl State {
 
     fn release(&mut self, c: &Conn) {
         self.sync_note_of(c.flags, SyncEvent::Removed(c.in_tuple()));
+        self.synproxy_release(c);
         if c.is_template() {
             self.templates = self.templates.saturating_sub(1);
         } else {

@@ -8,6 +8,7 @@
 //! [`Verdict`]s.
 
 mod conns;
+mod half_open;
 mod host;
 mod icmp_err;
 mod outbox;
@@ -15,6 +16,9 @@ mod parse;
 mod rewrite;
 mod slots;
 mod sync;
+mod synproxy;
+mod synproxy_build;
+mod synproxy_held;
 
 use std::sync::Arc;
 
@@ -146,6 +150,8 @@ struct State {
     /// Sync runs between active peers ([`Worker::set_sync_active`]).
     sync_active: bool,
     conf: WorkerConf,
+    /// The SYN proxy's cookie jar and kept frames.
+    sp: synproxy::SynProxy,
 }
 
 const LEARNED_MAX: usize = 64;
@@ -174,6 +180,7 @@ impl Worker {
             sync_log: None,
             sync_active: false,
             conf,
+            sp: synproxy::SynProxy::default(),
         };
         let mut w = Worker {
             snap: snap.clone(),
@@ -188,6 +195,8 @@ impl Worker {
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>, now_ms: u64) {
         self.st.slots.sync(&snap, self.st.id);
         self.st.workers = snap.workers;
+        let (n, size) = (self.st.conf.pending_frames, self.st.conf.frame_size);
+        self.st.sp.configure(&snap, n, size);
         for (addr, mac, port) in &snap.static_neigh {
             self.st.neigh.learn(*addr, *mac, *port, now_ms);
         }
@@ -487,6 +496,9 @@ impl State {
         }
         if matches!(p.kind, L4::Tcp | L4::Udp) {
             if let Some(i) = snap.vs_lookup(p.proto, &p.dst, p.dport) {
+                if p.kind == L4::Tcp && snap.services[i].synproxy {
+                    return self.synproxy_new(snap, i, pkt, p, now_ms);
+                }
                 return match self.new_conn(snap, i, pkt.port, p, now_ms) {
                     Ok(id) => self.forward(snap, pkt, p, id, Dir::In, now_ms),
                     Err(r) => self.drop(r),

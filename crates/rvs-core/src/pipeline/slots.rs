@@ -137,6 +137,8 @@ pub(crate) struct PoolSlot {
     pub pool: PortPool,
     pub refs: u32,
     pub live: bool,
+    /// Connections holding its ports, oldest first (see `half_open`).
+    pub half_open: super::half_open::HalfOpen,
 }
 
 /// All worker-local slots, with the maps from configuration identity to slot.
@@ -198,11 +200,13 @@ impl Slots {
             snap.conf.min_lport,
             snap.conf.max_lport,
         );
+        let half_open = super::half_open::HalfOpen::new(pool.owned());
         let s = self.pools.insert(PoolSlot {
             addr,
             pool,
             refs: 0,
             live: true,
+            half_open,
         });
         self.pool_by_addr.insert(addr, s);
         s

@@ -52,6 +52,11 @@
 //!   (state, timeout), until the owner's next record for it, which wins;
 //! - its removal here (it expired, or a packet reset it) is silent: if the
 //!   owner still has it, its next refresh installs it again;
+//! - once it carried a packet here ([`flags::LOCAL_SEEN`]: the switch moved
+//!   the flow to this node), the owner's removal no longer removes it and
+//!   the owner's timer no longer shortens it: the owner may not see the
+//!   flow any more (NAT, DR/TUNNEL, one-way UDP) and would expire it while
+//!   it runs here; it lives on this node's own timer;
 //! - a peer's record for a connection this node created is refused
 //!   ([`SyncError::Owned`]), and a peer's removal does not touch it;
 //! - an FNAT connection whose local address is not one of this node's (each
@@ -74,7 +79,7 @@ use crate::conn::{flags, Conn, ConnId, Dir, FwdMode, InsertError, Tuple};
 use crate::sapool::TakeError;
 use crate::service::ServiceKey;
 use crate::snapshot::Snapshot;
-use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS};
+use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS_V2};
 use std::fmt;
 
 /// A connection event kept for the sync sender.
@@ -274,7 +279,7 @@ impl Worker {
             proto: c.proto,
             mode: c.mode,
             state: c.state,
-            flags: c.flags & SYNC_FLAGS,
+            flags: c.flags & SYNC_FLAGS_V2,
             cip: c.cip,
             cport: c.cport,
             vip: c.vip,
@@ -287,14 +292,18 @@ impl Worker {
             svc,
             dest: d.dest.addr,
             dest_port: d.dest.port,
+            sp_seq: c.sp_seq,
+            sp_ts: c.sp_ts,
         })
     }
 
     /// [`Worker::export_conn`], except a synced connection between active
-    /// peers (its owner reports it).
+    /// peers (its owner reports it) and a foreign one whatever the mode (its
+    /// local address is a peer's: a node that installed it as its own would
+    /// take a port of its own pool for it).
     fn export_own(&self, id: ConnId, now_ms: u64) -> Option<SyncConn> {
         let c = self.st.conns.try_get(id)?;
-        if self.st.sync_active && c.flags & flags::SYNCED != 0 {
+        if c.flags & flags::FOREIGN != 0 || self.st.sync_active && c.flags & flags::SYNCED != 0 {
             return None;
         }
         self.export_conn(id, now_ms)
@@ -336,7 +345,9 @@ impl Worker {
         let Some((id, Dir::In)) = self.st.conns.lookup(t) else {
             return false;
         };
-        if self.st.sync_active && self.st.conns.get(id).flags & flags::SYNCED == 0 {
+        let cf = self.st.conns.get(id).flags;
+        if self.st.sync_active && (cf & flags::SYNCED == 0 || cf & flags::LOCAL_SEEN != 0) {
+            // Ours, or a moved flow that runs through this node now.
             return false;
         }
         let log = self.st.sync_log.take();
@@ -359,7 +370,7 @@ impl State {
     /// installed from an active peer (which reports it itself).
     #[inline]
     pub(super) fn sync_note_of(&mut self, cflags: u16, ev: SyncEvent) {
-        if self.sync_active && cflags & flags::SYNCED != 0 {
+        if cflags & flags::FOREIGN != 0 || self.sync_active && cflags & flags::SYNCED != 0 {
             return;
         }
         self.sync_note(ev);
@@ -432,7 +443,9 @@ impl State {
         };
         c.rip = s.rip;
         c.rport = s.rport;
-        c.flags |= s.flags & SYNC_FLAGS | flags::SYNCED;
+        c.flags |= s.flags & SYNC_FLAGS_V2 | flags::SYNCED;
+        c.sp_seq = s.sp_seq;
+        c.sp_ts = s.sp_ts;
         c.service = svc_slot;
         c.dest = dest_slot;
         c.state = s.state;
@@ -577,8 +590,22 @@ impl State {
         } else {
             self.conns.get_mut(id).state = s.state;
         }
-        self.conns.get_mut(id).flags |= s.flags & flags::TOA_SENT;
-        self.conns.refresh(id, s.timeout_ms, now_ms);
+        let m = self.conns.get_mut(id);
+        m.flags |= s.flags & flags::TOA_SENT;
+        if s.flags & flags::SYNPROXY != 0 || c.flags & flags::SYNPROXY != 0 {
+            // The SYN proxy's shifts are fixed once its handshake with the
+            // real server is done: the owner's record says what they are.
+            let sp = flags::SYNPROXY | flags::SP_WSCALE;
+            m.flags = (m.flags & !sp) | (s.flags & sp);
+            m.sp_seq = s.sp_seq;
+            m.sp_ts = s.sp_ts;
+        }
+        let moved_here = c.flags & flags::LOCAL_SEEN != 0;
+        if !moved_here || now_ms.saturating_add(u64::from(s.timeout_ms)) > c.expires_ms() {
+            // A flow that runs through this node keeps its own timer when
+            // the owner's is shorter (the owner no longer sees its packets).
+            self.conns.refresh(id, s.timeout_ms, now_ms);
+        }
         Ok(id)
     }
 }

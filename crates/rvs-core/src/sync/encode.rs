@@ -3,8 +3,8 @@
 
 use super::msg::{
     Header, Record, SvcRef, SyncConn, CONN_FIXED, FAM_IN6, FAM_OUT6, HEADER_LEN, MAGIC,
-    REMOVE_FIXED, RESYNC_LEN, SVC_SNAT, SVC_VS, SYNC_FLAGS, TY_CREATE, TY_REMOVE, TY_RESYNC,
-    TY_UPDATE, VERSION,
+    REMOVE_FIXED, RESYNC_LEN, SP_EXT, SVC_SNAT, SVC_VS, SYNC_FLAGS_V2, TY_CREATE, TY_REMOVE,
+    TY_RESYNC, TY_UPDATE, VERSION, VERSION_SYNPROXY,
 };
 use crate::addr::Addr;
 use std::fmt;
@@ -93,7 +93,8 @@ fn record_shape(r: &Record) -> Result<(usize, u8), EncodeError> {
             let in6 = side_v6(&[c.cip, c.vip, svc_addr])?;
             let out6 = side_v6(&[c.rip, c.lip, c.dest])?;
             let bits = (u8::from(in6) * FAM_IN6) | (u8::from(out6) * FAM_OUT6);
-            (CONN_FIXED + 3 * aw(in6) + 3 * aw(out6), bits)
+            let ext = if c.is_synproxy() { SP_EXT } else { 0 };
+            (CONN_FIXED + 3 * aw(in6) + 3 * aw(out6) + ext, bits)
         }
         Record::Remove(t) => {
             let in6 = side_v6(&[t.src, t.dst])?;
@@ -112,7 +113,12 @@ fn put_conn(p: &mut Put<'_>, c: &SyncConn, in6: bool, out6: bool) {
     p.u8(c.mode as u8);
     p.u8(c.state);
     p.u8(kind);
-    p.u16(c.flags & SYNC_FLAGS);
+    // SYN proxy window bits only with the SYN proxy flag.
+    let fl = match c.is_synproxy() {
+        true => c.flags & SYNC_FLAGS_V2,
+        false => c.flags & SYNC_FLAGS_V2 & !crate::conn::flags::SP_WSCALE,
+    };
+    p.u16(fl);
     p.u16(sport);
     p.u32(c.timeout_ms);
     for v in [c.cport, c.vport, c.rport, c.lport, c.dest_port] {
@@ -126,6 +132,10 @@ fn put_conn(p: &mut Put<'_>, c: &SyncConn, in6: bool, out6: bool) {
     for a in [c.rip, c.lip, c.dest] {
         p.addr(&a, out6);
     }
+    if c.is_synproxy() {
+        p.u32(c.sp_seq);
+        p.u32(c.sp_ts);
+    }
 }
 
 /// Writes one message into a caller's buffer, record by record, without
@@ -138,6 +148,8 @@ pub struct Encoder<'b> {
     len: usize,
     count: u16,
     header: Header,
+    /// [`VERSION`], or [`VERSION_SYNPROXY`] once a SYN proxy connection is in.
+    version: u8,
 }
 
 impl<'b> Encoder<'b> {
@@ -153,6 +165,7 @@ impl<'b> Encoder<'b> {
             len: HEADER_LEN,
             count: 0,
             header,
+            version: VERSION,
         })
     }
 
@@ -197,6 +210,9 @@ impl<'b> Encoder<'b> {
         }
         self.len += n;
         self.count += 1;
+        if matches!(r, Record::Create(c) | Record::Update(c) if c.is_synproxy()) {
+            self.version = VERSION_SYNPROXY;
+        }
         Ok(())
     }
 
@@ -214,7 +230,7 @@ impl<'b> Encoder<'b> {
             at: 0,
         };
         p.bytes(&MAGIC);
-        p.u8(VERSION);
+        p.u8(self.version);
         p.u8(0);
         p.u16(self.len as u16);
         p.u32(h.sync_id);

@@ -73,6 +73,23 @@
 //! [`Record::Resync`] (type 4): the sequence number (u64) from which the
 //! receiver lost the stream; the sender answers with a full dump.
 //!
+//! # Version 2: SYN proxy connections
+//! A connection made by the SYN proxy ([`crate::conn::flags::SYNPROXY`])
+//! needs its sequence and timestamp shifts on the receiver, or the peer
+//! could not translate its packets. Version 2 is version 1 with:
+//! - two more connection flags in Create and Update records: SYNPROXY
+//!   (`0x0100`) and the SYN proxy's window-scale field (`0x1e00`, only with
+//!   SYNPROXY);
+//! - a record with SYNPROXY set ends with 8 more bytes, after the
+//!   addresses: the sequence shift (u32) and the timestamp shift (u32), as
+//!   [`crate::conn::Conn::sp_seq`] and [`crate::conn::Conn::sp_ts`] hold
+//!   them (while the proxy waits for the real server: its cookie and TSval).
+//!
+//! A sender writes version 1 unless the message carries a SYN proxy
+//! connection: peers that only read version 1 keep getting every other
+//! connection, and refuse (and count) only the messages they could not
+//! use anyway.
+//!
 //! A receiver refuses a message whose version it does not speak
 //! ([`DecodeError::UnsupportedVersion`] names the versions it does); a new
 //! version gets a new number, and senders keep sending the old one until
@@ -97,7 +114,7 @@ mod tests;
 pub use encode::{encode, EncodeError, Encoder};
 pub use msg::{
     DecodeError, Header, Message, Record, Records, SvcRef, SyncConn, HEADER_LEN, MAGIC,
-    SUPPORTED_VERSIONS, SYNC_FLAGS, VERSION,
+    SUPPORTED_VERSIONS, SYNC_FLAGS, SYNC_FLAGS_V2, VERSION, VERSION_SYNPROXY,
 };
 
 pub use crate::sapool::owner_worker;

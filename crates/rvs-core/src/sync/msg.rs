@@ -9,14 +9,25 @@ use crate::conn::{flags, FwdMode, Tuple};
 
 /// First four bytes of every sync message.
 pub const MAGIC: [u8; 4] = *b"RVSY";
-/// The version this code writes.
+/// The version this code writes, unless a message carries a SYN proxy
+/// connection ([`VERSION_SYNPROXY`]).
 pub const VERSION: u8 = 1;
+/// The version of a message that carries a SYN proxy connection: version 1
+/// plus the SYN proxy flags and shifts (see the module doc), so that peers
+/// that only read version 1 keep working for everything else.
+pub const VERSION_SYNPROXY: u8 = 2;
 /// The versions this code reads.
-pub const SUPPORTED_VERSIONS: &[u8] = &[1];
+pub const SUPPORTED_VERSIONS: &[u8] = &[1, 2];
 /// Length of the message header.
 pub const HEADER_LEN: usize = 28;
-/// The connection flags a record carries; the others are local to a worker.
+/// The connection flags a version 1 record carries; the others are local
+/// to a worker.
 pub const SYNC_FLAGS: u16 = flags::TEMPLATE | flags::NO_OUT_TUPLE | flags::TOA_SENT;
+/// The connection flags a version 2 record carries: version 1's and the SYN
+/// proxy's ([`flags::SYNPROXY`], [`flags::SP_WSCALE`]).
+pub const SYNC_FLAGS_V2: u16 = SYNC_FLAGS | flags::SYNPROXY | flags::SP_WSCALE;
+/// Bytes a SYN proxy connection's record adds (version 2).
+pub(super) const SP_EXT: usize = 8;
 
 pub(super) const REC_HDR: usize = 4;
 pub(super) const CONN_FIXED: usize = REC_HDR + 24;
@@ -99,9 +110,21 @@ pub struct SyncConn {
     pub dest: Addr,
     /// The dest's configured port (0: the packet's port).
     pub dest_port: u16,
+    /// With [`flags::SYNPROXY`]: the SYN proxy's sequence shift (or, while
+    /// it waits for the real server, its cookie); see
+    /// [`crate::conn::Conn::sp_seq`]. 0 otherwise.
+    pub sp_seq: u32,
+    /// With [`flags::SYNPROXY`]: the timestamp shift (or rvs's TSval while
+    /// waiting); see [`crate::conn::Conn::sp_ts`]. 0 otherwise.
+    pub sp_ts: u32,
 }
 
 impl SyncConn {
+    /// Whether the record needs version 2 (a SYN proxy connection).
+    pub fn is_synproxy(&self) -> bool {
+        self.flags & flags::SYNPROXY != 0
+    }
+
     /// The key of packets from the client: `(proto, cip:cport -> vip:vport)`.
     pub fn in_tuple(&self) -> Tuple {
         Tuple::new(self.proto, self.cip, self.cport, self.vip, self.vport)
@@ -197,6 +220,9 @@ pub enum DecodeError {
         /// Bytes after them.
         extra: usize,
     },
+    /// A version 2 message without a SYN proxy connection: senders write
+    /// version 1 then, so that every message has one encoding.
+    NeedlessVersion(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -233,6 +259,10 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes { records, extra } => {
                 write!(f, "sync message has {extra} bytes after its {records} records")
             }
+            DecodeError::NeedlessVersion(v) => write!(
+                f,
+                "sync message version {v} carries no SYN proxy connection (it must be version {VERSION})"
+            ),
         }
     }
 }
@@ -314,8 +344,10 @@ impl<'a> Message<'a> {
             body: &buf[HEADER_LEN..],
         };
         let mut at = 0;
+        let mut synproxy = false;
         for index in 0..msg.count {
-            let (_, n) = decode_record(&msg.body[at..], index)?;
+            let (r, n) = decode_record(&msg.body[at..], index, version)?;
+            synproxy |= matches!(r, Record::Create(c) | Record::Update(c) if c.is_synproxy());
             at += n;
         }
         if at != msg.body.len() {
@@ -323,6 +355,9 @@ impl<'a> Message<'a> {
                 records: msg.count,
                 extra: msg.body.len() - at,
             });
+        }
+        if version == VERSION_SYNPROXY && !synproxy {
+            return Err(DecodeError::NeedlessVersion(version));
         }
         Ok(msg)
     }
@@ -353,6 +388,7 @@ impl<'a> Message<'a> {
             body: self.body,
             index: 0,
             count: self.count,
+            version: self.version,
         }
     }
 }
@@ -363,6 +399,7 @@ pub struct Records<'a> {
     body: &'a [u8],
     index: u16,
     count: u16,
+    version: u8,
 }
 
 impl Iterator for Records<'_> {
@@ -373,7 +410,7 @@ impl Iterator for Records<'_> {
             return None;
         }
         // Checked by `Message::parse`: cannot fail here.
-        let (r, n) = decode_record(self.body, self.index).ok()?;
+        let (r, n) = decode_record(self.body, self.index, self.version).ok()?;
         self.body = self.body.get(n..)?;
         self.index += 1;
         Some(r)
@@ -428,8 +465,18 @@ fn read_side<const N: usize>(
     Ok(out)
 }
 
-/// Decodes the record at the start of `b`: the record and its length.
-fn decode_record(b: &[u8], index: u16) -> Result<(Record, usize), DecodeError> {
+/// The connection flags a record of a message of `version` may carry.
+fn flags_of(version: u8) -> u16 {
+    if version >= VERSION_SYNPROXY {
+        SYNC_FLAGS_V2
+    } else {
+        SYNC_FLAGS
+    }
+}
+
+/// Decodes the record at the start of `b` (in a message of `version`): the
+/// record and its length.
+fn decode_record(b: &[u8], index: u16, version: u8) -> Result<(Record, usize), DecodeError> {
     if b.len() < REC_HDR {
         return Err(DecodeError::Truncated {
             what: "record header",
@@ -441,8 +488,14 @@ fn decode_record(b: &[u8], index: u16) -> Result<(Record, usize), DecodeError> {
     let in6 = bits & FAM_IN6 != 0;
     let out6 = bits & FAM_OUT6 != 0;
     let aw = |v6: bool| if v6 { 16 } else { 4 };
+    // A SYN proxy connection's record has its shifts at the end.
+    let sp = be16(b, 8) & flags::SYNPROXY != 0 && version >= VERSION_SYNPROXY;
+    let ext = if sp { SP_EXT } else { 0 };
     let (expected, allowed) = match ty {
-        TY_CREATE | TY_UPDATE => (CONN_FIXED + 3 * aw(in6) + 3 * aw(out6), FAM_IN6 | FAM_OUT6),
+        TY_CREATE | TY_UPDATE => (
+            CONN_FIXED + 3 * aw(in6) + 3 * aw(out6) + ext,
+            FAM_IN6 | FAM_OUT6,
+        ),
         TY_REMOVE => (REMOVE_FIXED + 2 * aw(in6), FAM_IN6),
         TY_RESYNC => (RESYNC_LEN, 0),
         _ => return Err(DecodeError::BadRecordType { index, ty }),
@@ -482,7 +535,7 @@ fn decode_record(b: &[u8], index: u16) -> Result<(Record, usize), DecodeError> {
             Record::Remove(Tuple::new(r[4], cip, be16(r, 6), vip, be16(r, 8)))
         }
         _ => {
-            let c = decode_conn(r, in6, out6, index, bits)?;
+            let c = decode_conn(r, in6, out6, index, bits, flags_of(version))?;
             if ty == TY_CREATE {
                 Record::Create(c)
             } else {
@@ -499,6 +552,7 @@ fn decode_conn(
     out6: bool,
     index: u16,
     bits: u8,
+    allowed: u16,
 ) -> Result<SyncConn, DecodeError> {
     let field = |field, value: u32| DecodeError::BadField {
         index,
@@ -507,7 +561,8 @@ fn decode_conn(
     };
     let mode = mode_of(r[5]).ok_or(field("forwarding mode", u32::from(r[5])))?;
     let fl = be16(r, 8);
-    if fl & !SYNC_FLAGS != 0 {
+    let sp = fl & flags::SYNPROXY != 0;
+    if fl & !allowed != 0 || (!sp && fl & flags::SP_WSCALE != 0) {
         return Err(field("flags", u32::from(fl)));
     }
     if r[27] != 0 {
@@ -515,7 +570,13 @@ fn decode_conn(
     }
     let in_w = if in6 { 16 } else { 4 };
     let [cip, vip, svc_addr] = read_side::<3>(&r[CONN_FIXED..], in6, index, bits)?;
+    let out_w = if out6 { 16 } else { 4 };
     let [rip, lip, dest] = read_side::<3>(&r[CONN_FIXED + 3 * in_w..], out6, index, bits)?;
+    let ext = CONN_FIXED + 3 * in_w + 3 * out_w;
+    let (sp_seq, sp_ts) = match sp {
+        true => (be32(r, ext), be32(r, ext + 4)),
+        false => (0, 0),
+    };
     let (svc_proto, svc_port) = (r[26], be16(r, 10));
     let svc = match r[7] {
         SVC_VS => SvcRef::Vs {
@@ -546,5 +607,7 @@ fn decode_conn(
         svc,
         dest,
         dest_port: be16(r, 24),
+        sp_seq,
+        sp_ts,
     })
 }

@@ -36,6 +36,8 @@ fn fnat_v4() -> SyncConn {
         },
         dest: RIP,
         dest_port: 80,
+        sp_seq: 0,
+        sp_ts: 0,
     }
 }
 
@@ -55,6 +57,8 @@ fn fnat_v6() -> SyncConn {
         },
         dest: v6("fd00::2"),
         dest_port: 5353,
+        sp_seq: 0,
+        sp_ts: 0,
         flags: 0,
         state: 0,
         ..fnat_v4()
@@ -71,6 +75,8 @@ fn dr_template() -> SyncConn {
         lip: Addr::UNSPECIFIED,
         lport: 0,
         dest_port: 0,
+        sp_seq: 0,
+        sp_ts: 0,
         timeout_ms: 300_000,
         ..fnat_v4()
     }
@@ -89,6 +95,8 @@ fn snat() -> SyncConn {
         svc: SvcRef::Snat { proto: proto::TCP },
         dest: Addr::v4(10, 0, 0, 1),
         dest_port: 0,
+        sp_seq: 0,
+        sp_ts: 0,
         flags: 0,
         ..fnat_v4()
     }
@@ -251,11 +259,11 @@ fn every_decode_error_is_named() {
     b[0] = b'X';
     assert_eq!(err(&b), BadMagic(*b"XVSY"));
     let mut b = ok.clone();
-    b[4] = 2;
-    assert_eq!(err(&b), UnsupportedVersion(2));
+    b[4] = 3;
+    assert_eq!(err(&b), UnsupportedVersion(3));
     assert_eq!(
         err(&b).to_string(),
-        "sync message version 2 not supported (this rvs reads versions [1])"
+        "sync message version 3 not supported (this rvs reads versions [1, 2])"
     );
     let mut b = ok.clone();
     b[5] = 1;
@@ -435,4 +443,99 @@ fn random_and_mutated_inputs_never_panic_and_reencode_exactly() {
     // Mutating addresses, ports, state or timeout keeps a message valid: the
     // re-encoding check ran on many real messages, not only on errors.
     assert!(decoded > 2_000, "only {decoded} mutated messages decoded");
+}
+
+/// A SYN proxy connection: its flags and shifts.
+fn synproxy_v4() -> SyncConn {
+    SyncConn {
+        flags: flags::SYNPROXY | (8 << flags::SP_WSCALE_SHIFT),
+        sp_seq: 0xdead_beef,
+        sp_ts: 0xffff_fff0,
+        ..fnat_v4()
+    }
+}
+
+#[test]
+fn synproxy_connections_travel_in_version_2_and_the_rest_in_version_1() {
+    let mut buf = [0u8; 512];
+    // Without a SYN proxy connection: version 1, as before.
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(fnat_v4())]).unwrap();
+    assert_eq!(buf[4], 1);
+    assert_eq!(Message::parse(&buf[..len]).unwrap().version(), 1);
+    // With one: version 2, its record 8 bytes longer, the shifts last.
+    let recs = [
+        Record::Create(fnat_v4()),
+        Record::Update(synproxy_v4()),
+        Record::Create(synproxy_v4()),
+    ];
+    let (len, n) = encode(&mut buf, hdr(), &recs).unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(buf[4], 2);
+    let plain = 4 + 24 + 6 * 4;
+    assert_eq!(len, 28 + plain + 2 * (plain + 8));
+    let rec = &buf[28 + plain..28 + 2 * plain + 8];
+    assert_eq!(u16::from_be_bytes([rec[2], rec[3]]) as usize, plain + 8);
+    assert_eq!(u16::from_be_bytes([rec[8], rec[9]]), 0x0100 | 8 << 9);
+    assert_eq!(
+        &rec[plain..],
+        &[0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xf0]
+    );
+    assert_eq!(decode_all(&buf[..len]).1, recs);
+    // IPv6 too.
+    let c6 = SyncConn {
+        flags: flags::SYNPROXY,
+        sp_seq: 1,
+        sp_ts: 2,
+        ..fnat_v6()
+    };
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(c6)]).unwrap();
+    assert_eq!(decode_all(&buf[..len]).1, [Record::Create(c6)]);
+}
+
+#[test]
+fn synproxy_flags_need_version_2_and_each_other() {
+    let mut buf = [0u8; 256];
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(synproxy_v4())]).unwrap();
+    let ok = buf[..len].to_vec();
+    // The same bytes announced as version 1: a flag version 1 does not have
+    // (and a length that does not fit).
+    let mut b = ok.clone();
+    b[4] = 1;
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::RecordLength { .. }) | Err(DecodeError::BadField { field: "flags", .. })
+    ));
+    // Version 2 without a SYN proxy connection: version 1 is its encoding.
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(fnat_v4())]).unwrap();
+    let mut b = buf[..len].to_vec();
+    b[4] = 2;
+    assert_eq!(
+        Message::parse(&b).unwrap_err(),
+        DecodeError::NeedlessVersion(2)
+    );
+    assert!(Message::parse(&b)
+        .unwrap_err()
+        .to_string()
+        .contains("must be version 1"));
+    // The window bits without the SYN proxy flag.
+    let c = SyncConn {
+        flags: 3 << flags::SP_WSCALE_SHIFT,
+        ..fnat_v4()
+    };
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(c)]).unwrap();
+    let m = Message::parse(&buf[..len]).unwrap();
+    let Some(Record::Create(got)) = m.records().next() else {
+        panic!("one record");
+    };
+    assert_eq!(got.flags, 0, "not written without the SYN proxy flag");
+    let mut b = buf[..len].to_vec();
+    b[28 + 8..28 + 10].copy_from_slice(&(3u16 << 9).to_be_bytes());
+    assert_eq!(
+        Message::parse(&b).unwrap_err(),
+        DecodeError::BadField {
+            index: 0,
+            field: "flags",
+            value: 3 << 9
+        }
+    );
 }

@@ -343,6 +343,24 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         })
     }
 
+    /// The window scale option's shift, if present.
+    #[inline]
+    pub fn wscale(&self) -> Option<u8> {
+        self.option_iter().find_map(|o| match o {
+            TcpOption::WindowScale(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The timestamps option's (TSval, TSecr), if present.
+    #[inline]
+    pub fn timestamps(&self) -> Option<(u32, u32)> {
+        self.option_iter().find_map(|o| match o {
+            TcpOption::Timestamps(v, e) => Some((v, e)),
+            _ => None,
+        })
+    }
+
     /// The payload after the header.
     #[inline]
     pub fn payload(&self) -> &[u8] {
@@ -484,6 +502,53 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         let c = write_with_csum(self.buf.as_mut(), off, &mss.to_be_bytes(), c);
         self.set_checksum(c);
         true
+    }
+
+    /// Sets the window, updating the checksum incrementally.
+    #[inline]
+    pub fn rewrite_window(&mut self, w: u16) {
+        let c = checksum::update16(self.checksum(), self.window(), w);
+        self.set_window(w);
+        self.set_checksum(c);
+    }
+
+    /// Rewrites the timestamps option's values in place (updating the
+    /// checksum incrementally); returns false, changing nothing, if there is
+    /// no timestamps option.
+    #[inline]
+    pub fn set_timestamps(&mut self, tsval: u32, tsecr: u32) -> bool {
+        let Some(off) = self.find_option(opt::TIMESTAMPS, 8) else {
+            return false;
+        };
+        let mut v = [0u8; 8];
+        v[..4].copy_from_slice(&tsval.to_be_bytes());
+        v[4..].copy_from_slice(&tsecr.to_be_bytes());
+        let c = self.checksum();
+        let c = write_with_csum(self.buf.as_mut(), off, &v, c);
+        self.set_checksum(c);
+        true
+    }
+
+    /// Adds `delta` (modulo 2^32) to both edges of every block of the SACK
+    /// option, updating the checksum incrementally. No-op without one.
+    pub fn shift_sack(&mut self, delta: u32) {
+        let mut it = self.option_iter();
+        let mut at = None;
+        while let Some((k, off, d)) = it.next_raw() {
+            if k == opt::SACK && !d.is_empty() && d.len() % 8 == 0 {
+                at = Some((HEADER_LEN + off + 2, d.len()));
+                break;
+            }
+        }
+        let Some((start, len)) = at else {
+            return;
+        };
+        let mut c = self.checksum();
+        for edge in (start..start + len).step_by(4) {
+            let v = rd32(self.buf.as_ref(), edge).wrapping_add(delta);
+            c = write_with_csum(self.buf.as_mut(), edge, &v.to_be_bytes(), c);
+        }
+        self.set_checksum(c);
     }
 
     /// The option bytes, mutably.

@@ -57,6 +57,8 @@ pub fn wanted_services(cfg: &Config) -> Result<Vec<WantedService>, ConfError> {
                     sched: vs.lb_algo.clone(),
                     persistence: vs.persistence_timeout,
                     sched_flags: vs.sched_flags.clone(),
+                    // DPVS's `syn_proxy`: the file says whether it is on.
+                    synproxy: Some(vs.syn_proxy),
                 },
                 dests: dests.clone(),
                 laddrs: laddrs.clone(),

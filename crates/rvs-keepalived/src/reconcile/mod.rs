@@ -246,11 +246,13 @@ fn update_dests(w: &WantedService, cur: &ServiceInfo, out: &mut Vec<Request>) {
 }
 
 /// Whether rvsd's service already has the wanted settings (scheduler names
-/// compared as rvsd normalises them, flags as a set).
+/// compared as rvsd normalises them, flags as a set, the SYN proxy as on or
+/// off: rvsd lists "off" as absent).
 fn same_service(want: &ServiceSpec, have: &ServiceSpec) -> bool {
     sched_name(&want.sched) == sched_name(&have.sched)
         && want.persistence == have.persistence
         && flag_set(&want.sched_flags) == flag_set(&have.sched_flags)
+        && want.synproxy.unwrap_or(false) == have.synproxy.unwrap_or(false)
 }
 
 fn sched_name(s: &str) -> String {

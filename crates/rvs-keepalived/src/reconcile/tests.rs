@@ -346,6 +346,7 @@ fn unwanted_service_is_deleted_only_when_owned() {
             sched: "rr".into(),
             persistence: None,
             sched_flags: vec![],
+            synproxy: None,
         },
     })
     .unwrap();
@@ -424,4 +425,31 @@ fn unreachable_rvsd_is_an_error_naming_the_socket() {
         "{}",
         e.message
     );
+}
+
+#[test]
+fn syn_proxy_in_the_file_turns_the_synproxy_on_and_off() {
+    let w = wanted(TUTORIAL);
+    assert_eq!(w[0].spec.synproxy, Some(false));
+    let (mut rvsd, rec) = applied(&w);
+    let on = wanted(&TUTORIAL.replace("lb_algo rr", "lb_algo rr\n    syn_proxy"));
+    let reqs = plan(&on, &rvsd.state, rec.owned());
+    match &reqs[..] {
+        [Request::EditService { spec }] => assert_eq!(spec.synproxy, Some(true)),
+        other => panic!("expected one EditService, got {other:?}"),
+    }
+    rvsd.change(&reqs[0]).unwrap();
+    assert_eq!(
+        plan(&on, &rvsd.state, rec.owned()),
+        vec![],
+        "a reload sends nothing"
+    );
+    let reqs = plan(&w, &rvsd.state, rec.owned());
+    match &reqs[..] {
+        [Request::EditService { spec }] => assert_eq!(spec.synproxy, Some(false)),
+        other => panic!("expected one EditService, got {other:?}"),
+    }
+    // rvsd lists "off" as absent: the same.
+    rvsd.state.services[0].spec.synproxy = None;
+    assert_eq!(plan(&w, &rvsd.state, rec.owned()), vec![]);
 }

@@ -87,6 +87,7 @@ fn start_retries_until_rvsd_answers_then_applies_the_tutorial() {
                     sched: "rr".into(),
                     persistence: None,
                     sched_flags: vec![],
+                    synproxy: Some(false),
                 }
             },
             Request::AddDest {

@@ -5,16 +5,22 @@
 //! the daemon's main thread compares each worker's heartbeat (the clock of
 //! its last timer tick, [`WorkerGauges::heartbeat_ms`]) with the time: a
 //! worker silent for longer than `[health] stall_ms` is stalled, and while
-//! one is, rvsd takes its kni devices down (the routing daemons withdraw
+//! one is, rvsd drops the carrier of its kni devices (the kernel sends
+//! nothing on them and the routing daemons take them as down: they withdraw
 //! this node's routes, VRRP gives up mastership) and runs the `notify`
-//! command with `stalled W1,W2`; when every worker ticks again it brings
-//! them back up and runs `notify recovered`.
+//! command with `stalled W1,W2`. Carrier, not an administrative down: the
+//! addresses and routes the operator put on the devices stay (an
+//! administrative down would delete every route through them). When every
+//! worker has ticked again for twice `stall_ms` (a hold-down, so that a
+//! worker that stalls now and then does not make the routing flap), the
+//! carrier comes back and `notify recovered` runs.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use rvs_core::stats::WorkerGauges;
+use rvs_io::TapCarrier;
 use serde::Deserialize;
 
 /// `[health]`: the watchdog's settings.
@@ -22,10 +28,10 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct HealthSection {
     /// A worker whose last tick is older than this (ms) is stalled; 0 turns
-    /// the watchdog off.
+    /// the watchdog off, otherwise at least [`MIN_STALL_MS`].
     #[serde(default = "default_stall_ms")]
     pub stall_ms: u32,
-    /// Take the kni devices that are up down while a worker is stalled.
+    /// Drop the carrier of the kni devices while a worker is stalled.
     #[serde(default = "yes")]
     pub kni_down: bool,
     /// A program run (no shell) with `stalled W1,W2` or `recovered`
@@ -35,6 +41,25 @@ pub struct HealthSection {
 
 fn default_stall_ms() -> u32 {
     2000
+}
+
+/// How often the daemon's main loop polls the watchdog (ms).
+pub const POLL_MS: u64 = 50;
+
+/// The smallest `stall_ms` (a few polls: a shorter one could not be told
+/// from the watchdog's own lateness).
+pub const MIN_STALL_MS: u32 = 200;
+
+impl HealthSection {
+    /// What is wrong with the section, if anything.
+    pub fn problem(&self) -> Option<String> {
+        (self.stall_ms != 0 && self.stall_ms < MIN_STALL_MS).then(|| {
+            format!(
+                "health stall_ms = {}: 0 (off) or at least {MIN_STALL_MS}",
+                self.stall_ms
+            )
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -66,6 +91,10 @@ pub struct Watchdog {
     stall_ms: u64,
     last_check: Option<u64>,
     stalled: Vec<u16>,
+    /// Reported stalled, and not yet reported recovered.
+    down: bool,
+    /// Since when every worker ticks again (while `down`).
+    healthy_since: Option<u64>,
 }
 
 impl Watchdog {
@@ -75,29 +104,51 @@ impl Watchdog {
             stall_ms: u64::from(stall_ms),
             last_check: None,
             stalled: Vec::new(),
+            down: false,
+            healthy_since: None,
         }
     }
 
     /// Looks at the heartbeats at `now` (the workers' clock). When the
-    /// watchdog itself was not run for half the stall time (the whole
-    /// process was stopped, or the machine starved it), it does not judge
-    /// this round: every heartbeat would look old.
+    /// watchdog itself was not run for a while (half the stall time, or
+    /// four polls: the whole process was stopped, or the machine starved
+    /// it), it does not judge this round: every heartbeat would look old.
+    /// Recovery is reported once every worker has ticked for twice
+    /// `stall_ms` without a stall (a worker that stalls now and then stays
+    /// reported).
     pub fn check(&mut self, now: u64, beats: &[u64]) -> Option<Event> {
         if self.stall_ms == 0 {
             return None;
         }
         let last = self.last_check.replace(now);
-        if last.is_some_and(|l| now.saturating_sub(l) > self.stall_ms / 2) {
+        let late = (self.stall_ms / 2).max(4 * POLL_MS);
+        if last.is_some_and(|l| now.saturating_sub(l) > late) {
             return None;
         }
         let stalled: Vec<u16> = (0..beats.len())
             .filter(|&w| now.saturating_sub(beats[w]) > self.stall_ms)
             .map(|w| w as u16)
             .collect();
-        let event = match (self.stalled.is_empty(), stalled.is_empty()) {
-            (true, false) => Some(Event::Stalled(stalled.clone())),
-            (false, true) => Some(Event::Recovered),
-            _ => None,
+        let event = match (self.down, stalled.is_empty()) {
+            (false, false) => {
+                self.down = true;
+                Some(Event::Stalled(stalled.clone()))
+            }
+            (true, false) => {
+                self.healthy_since = None;
+                None
+            }
+            (true, true) => {
+                let since = *self.healthy_since.get_or_insert(now);
+                if now.saturating_sub(since) >= 2 * self.stall_ms {
+                    self.down = false;
+                    self.healthy_since = None;
+                    Some(Event::Recovered)
+                } else {
+                    None
+                }
+            }
+            (false, true) => None,
         };
         self.stalled = stalled;
         event
@@ -109,21 +160,26 @@ pub struct Health {
     dog: Watchdog,
     conf: HealthSection,
     gauges: Vec<Arc<WorkerGauges>>,
-    knis: Vec<String>,
-    /// kni devices this watchdog took down (to bring back up).
-    downed: Vec<String>,
+    knis: Vec<TapCarrier>,
+    /// Whether the carriers are off (by this watchdog).
+    dropped: bool,
     children: Vec<Child>,
 }
 
 impl Health {
-    /// The watchdog over `gauges` (one per worker) and the kni devices `knis`.
-    pub fn new(conf: HealthSection, gauges: Vec<Arc<WorkerGauges>>, knis: Vec<String>) -> Health {
+    /// The watchdog over `gauges` (one per worker) and the carriers of the
+    /// kni devices `knis`.
+    pub fn new(
+        conf: HealthSection,
+        gauges: Vec<Arc<WorkerGauges>>,
+        knis: Vec<TapCarrier>,
+    ) -> Health {
         Health {
             dog: Watchdog::new(conf.stall_ms),
             conf,
             gauges,
             knis,
-            downed: Vec::new(),
+            dropped: false,
             children: Vec::new(),
         }
     }
@@ -144,33 +200,44 @@ impl Health {
         }
     }
 
-    fn on_stalled(&mut self, ws: &[u16]) {
-        let list = ws.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-        if self.conf.kni_down {
-            for k in &self.knis {
-                if rvs_io::iface::is_up(k).unwrap_or(false) {
-                    match rvs_io::iface::set_down(k) {
-                        Ok(()) => self.downed.push(k.clone()),
-                        Err(e) => tracing::error!("health: cannot take {k} down: {e}"),
-                    }
-                }
+    fn carriers(&mut self, on: bool) -> Vec<String> {
+        let mut done = Vec::new();
+        for k in &self.knis {
+            match k.set(on) {
+                Ok(()) => done.push(k.name().to_string()),
+                Err(e) => tracing::error!(
+                    "health: cannot turn the carrier of {} {}: {e}",
+                    k.name(),
+                    if on { "on" } else { "off" }
+                ),
             }
         }
+        done
+    }
+
+    fn on_stalled(&mut self, ws: &[u16]) {
+        let list = ws.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+        let off = match self.conf.kni_down {
+            true => self.carriers(false),
+            false => Vec::new(),
+        };
+        self.dropped = !off.is_empty();
         tracing::error!(
-            "health: worker {list} made no progress for more than {} ms; kni devices taken down: [{}] (routing daemons on them withdraw this node)",
+            "health: worker {list} made no progress for more than {} ms; carrier off on the kni devices [{}] (routing daemons on them withdraw this node)",
             self.conf.stall_ms,
-            self.downed.join(", ")
+            off.join(", ")
         );
         self.notify(&["stalled", &list]);
     }
 
     fn on_recovered(&mut self) {
-        for k in std::mem::take(&mut self.downed) {
-            if let Err(e) = rvs_io::iface::set_up(&k) {
-                tracing::error!("health: cannot bring {k} back up: {e}");
-            }
+        if std::mem::take(&mut self.dropped) {
+            self.carriers(true);
         }
-        tracing::warn!("health: every worker makes progress again; kni devices back up");
+        tracing::warn!(
+            "health: every worker has made progress for {} ms; kni carrier back on",
+            self.conf.stall_ms
+        );
         self.notify(&["recovered"]);
     }
 
@@ -195,16 +262,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_silent_worker_is_reported_once_and_its_recovery_too() {
+    fn a_silent_worker_is_reported_once_and_its_recovery_after_a_hold_down() {
         let mut d = Watchdog::new(1000);
-        // Worker 1 stops ticking at 495; the watchdog looks every 200 ms.
-        for t in [300, 500, 700, 900, 1100, 1300] {
+        // Worker 1 stops ticking at 495; the watchdog looks every 100 ms.
+        for t in (100..=1400).step_by(100) {
             assert_eq!(d.check(t, &[t - 10, 495.min(t - 5)]), None, "at {t}");
         }
         assert_eq!(d.check(1500, &[1490, 495]), Some(Event::Stalled(vec![1])));
-        assert_eq!(d.check(1700, &[1690, 495]), None, "reported once");
-        assert_eq!(d.check(1900, &[1890, 1895]), Some(Event::Recovered));
-        assert_eq!(d.check(2100, &[2090, 2095]), None);
+        assert_eq!(d.check(1600, &[1590, 495]), None, "reported once");
+        // It ticks again at 1650: recovery once it has for 2 × 1000 ms.
+        for t in (1700..3700).step_by(100) {
+            assert_eq!(d.check(t, &[t - 10, t - 5]), None, "at {t}: held down");
+        }
+        assert_eq!(d.check(3700, &[3690, 3695]), Some(Event::Recovered));
+        assert_eq!(d.check(3800, &[3790, 3795]), None);
+    }
+
+    #[test]
+    fn a_worker_that_stalls_now_and_then_does_not_flap() {
+        // Ticks once every 2.5 s with stall_ms = 2000: reported once, and it
+        // stays reported (never 4 s without a stall).
+        let mut d = Watchdog::new(2000);
+        let mut events = Vec::new();
+        for t in (50..30_000u64).step_by(50) {
+            let beat = t - t % 2500;
+            if let Some(e) = d.check(t, &[t, beat]) {
+                events.push((t, e));
+            }
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(matches!(events[0].1, Event::Stalled(_)));
+    }
+
+    #[test]
+    fn the_smallest_stall_time_is_judged() {
+        let mut d = Watchdog::new(MIN_STALL_MS);
+        let mut fired = None;
+        for t in (50..2000u64).step_by(50) {
+            if let Some(e) = d.check(t, &[0]) {
+                fired = Some((t, e));
+                break;
+            }
+        }
+        assert_eq!(fired, Some((250, Event::Stalled(vec![0]))));
+        let small = HealthSection {
+            stall_ms: 80,
+            ..HealthSection::default()
+        };
+        assert!(small.problem().is_some_and(|p| p.contains("stall_ms = 80")));
+        assert_eq!(HealthSection::default().problem(), None);
     }
 
     #[test]

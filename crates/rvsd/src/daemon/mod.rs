@@ -99,7 +99,7 @@ impl Daemon {
         d.health = Some(health::Health::new(
             conf.health.clone(),
             started.handles.iter().map(|h| h.gauges.clone()).collect(),
-            d.ports.kni_names(),
+            d.ports.kni_carriers(),
         ));
         let ctl = d.control(conf, store, started.handles, started.counters);
         let socket = conf.socket_path();
@@ -178,7 +178,7 @@ impl Daemon {
         signal_hook::flag::register(SIGHUP, hup.clone()).map_err(DaemonError::Signal)?;
         let mut last_rates = 0u64;
         while !term.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(health::POLL_MS));
             if hup.swap(false, Ordering::SeqCst) || self.reload.swap(false, Ordering::SeqCst) {
                 self.reload_from(path);
             }

@@ -29,12 +29,18 @@ pub(super) struct Ports {
 }
 
 impl Ports {
-    /// The names of the kni devices.
-    pub fn kni_names(&self) -> Vec<String> {
-        self.defs
+    /// Carrier switches of the kni devices (for the watchdog); a device
+    /// whose descriptor cannot be duplicated is left out, logged.
+    pub fn kni_carriers(&self) -> Vec<rvs_io::TapCarrier> {
+        self.taps
             .iter()
-            .filter(|d| d.kni)
-            .map(|d| format!("{}.kni", d.name))
+            .flatten()
+            .filter_map(|t| {
+                let t = t.lock().ok()?;
+                t.carrier()
+                    .map_err(|e| tracing::error!("health: no carrier switch for {}: {e}", t.name()))
+                    .ok()
+            })
             .collect()
     }
 }

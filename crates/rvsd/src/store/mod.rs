@@ -431,6 +431,7 @@ impl Store {
                     dests: s.dests.iter().map(|d| d.dest.clone()).collect(),
                     laddrs: s.laddrs.iter().map(|l| l.laddr.clone()).collect(),
                     stats: s.stats.clone(),
+                    synproxy: s.spec.synproxy == Some(true),
                 })
             })
             .collect();

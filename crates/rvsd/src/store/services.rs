@@ -28,6 +28,46 @@ fn fwd_mode(f: Forward) -> FwdMode {
     }
 }
 
+/// The SYN proxy setting of service `key` after `want` (`None`: keep
+/// `have`), refused where the proxy cannot work: a service other than TCP
+/// `-t`, or real servers whose replies bypass rvs.
+fn synproxy_setting(
+    key: &ServiceKey,
+    core: &CoreKey,
+    want: Option<bool>,
+    have: bool,
+    dests: &[DestEntry],
+) -> Result<bool, ApiError> {
+    let on = want.unwrap_or(have);
+    if !on {
+        return Ok(false);
+    }
+    if !matches!(core, CoreKey::Vs { proto, .. } if *proto == proto::TCP) {
+        return Err(invalid(format!(
+            "SYN proxy (-j enable) needs a TCP virtual service (-t), not {key}"
+        )));
+    }
+    if let Some(d) = dests.iter().find(|d| !synproxy_mode(d.spec.forward)) {
+        return Err(synproxy_dest_error(key, &d.spec));
+    }
+    Ok(true)
+}
+
+/// Whether the SYN proxy works with real servers of this forwarding: the
+/// real server's replies must come back through rvs, to be shifted.
+fn synproxy_mode(f: Forward) -> bool {
+    matches!(f, Forward::Fnat | Forward::Nat)
+}
+
+fn synproxy_dest_error(key: &ServiceKey, d: &DestSpec) -> ApiError {
+    invalid(format!(
+        "SYN proxy service {key}: destination {} uses {} forwarding, whose replies bypass rvs; \
+         the SYN proxy needs FullNat (-b) or Masq (-m)",
+        endpoint(&d.addr, d.port),
+        d.forward.column()
+    ))
+}
+
 fn parse_sched(name: &str) -> Result<SchedKind, ApiError> {
     name.parse::<SchedKind>()
         .map_err(|e| invalid(e.to_string()))
@@ -192,6 +232,7 @@ impl Store {
         if self.services.iter().any(|s| s.key == key) {
             return Err(exists(format!("Service already exists: {}", spec.key)));
         }
+        let sp = synproxy_setting(&spec.key, &key, spec.synproxy, false, &[])?;
         let id = self.next_svc_id;
         let next = id
             .checked_add(1)
@@ -204,6 +245,7 @@ impl Store {
                 sched: kind.name().to_string(),
                 persistence: spec.persistence,
                 sched_flags: flags.clone(),
+                synproxy: sp.then_some(true),
             },
             key,
             kind,
@@ -222,6 +264,9 @@ impl Store {
         let (opts, flags) = parse_sched_flags(kind, &spec.sched_flags)?;
         let pms = persistence_ms(spec.persistence, &spec.key)?;
         let s = &mut self.services[i];
+        let have = s.spec.synproxy == Some(true);
+        let sp = synproxy_setting(&s.spec.key, &s.key, spec.synproxy, have, &s.dests)?;
+        s.spec.synproxy = sp.then_some(true);
         if s.kind != kind || s.sched.opts() != opts {
             s.kind = kind;
             s.sched = build_sched(kind, opts, &s.dests);
@@ -302,6 +347,9 @@ impl Store {
         }
         if Addr::from(d.addr).is_unspecified() {
             return Err(invalid(format!("destination address {ep} is unspecified")));
+        }
+        if s.spec.synproxy == Some(true) && !synproxy_mode(d.forward) {
+            return Err(synproxy_dest_error(key, d));
         }
         match &s.key {
             CoreKey::Match(m) => {

@@ -211,7 +211,7 @@ pub fn route(r: &Record, workers: u16) -> Target {
 }
 
 /// Names of decode errors, as counted.
-pub const DECODE_ERRORS: [&str; 10] = [
+pub const DECODE_ERRORS: [&str; 11] = [
     "truncated",
     "bad_magic",
     "unsupported_version",
@@ -222,6 +222,7 @@ pub const DECODE_ERRORS: [&str; 10] = [
     "bad_family",
     "bad_field",
     "trailing_bytes",
+    "needless_version",
 ];
 
 /// Index of a decode error in [`DECODE_ERRORS`].
@@ -237,5 +238,6 @@ pub fn decode_error_index(e: &DecodeError) -> usize {
         DecodeError::BadFamily { .. } => 7,
         DecodeError::BadField { .. } => 8,
         DecodeError::TrailingBytes { .. } => 9,
+        DecodeError::NeedlessVersion(_) => 10,
     }
 }

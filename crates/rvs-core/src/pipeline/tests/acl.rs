@@ -193,3 +193,16 @@ fn udp_flows_are_checked_too() {
     // The list is the UDP service's: TCP port 80 still serves the client.
     run_tx(&mut w, &syn_from(CIP, 4000), WAN, LAN, 0);
 }
+
+#[test]
+fn a_denied_client_gets_no_syn_proxy_cookie() {
+    let snap = super::synproxy::sp_lab(crate::conn::FwdMode::Fnat);
+    let (l, rule) = lists(vec![host(CIP)], vec![]);
+    let mut w = worker(snap.with_acl(Some(l), &[]));
+    let (v, _) = run(&mut w, &syn_from(CIP, 4000), WAN, 0);
+    assert_eq!(v, Verdict::Drop(DropReason::AclDeny), "no SYN-ACK");
+    assert_eq!(rule[0].sum(), 1);
+    // Another client gets its SYN-ACK back out of the port it came in by.
+    let out = run_tx(&mut w, &syn_from(C2, 4000), WAN, WAN, 0);
+    assert_eq!(out[47] & (SYN | ACK), SYN | ACK);
+}

@@ -100,12 +100,14 @@ fn each_flow_is_answered_through_the_router_that_delivered_it() {
 }
 
 #[test]
-fn a_flow_that_moves_to_another_router_is_answered_there() {
+fn a_packet_from_elsewhere_does_not_move_the_replies() {
+    // The previous hop is learned from the first packet, as DPVS does: a
+    // frame with the client's addresses and ports from another MAC (spoofed,
+    // or the flow through another router) does not redirect the replies.
     let mut w = ospf_lab(true, &[], &[]);
     let lport = syn(&mut w, R1, C1, 40001, 0);
     let (_, out) = answer(&mut w, lport, SYN | ACK, 1);
     assert_eq!(&out[0..6], &R1.0);
-    // The upstream rehashed: the client's next segment arrives through R2.
     let ack = FrameSpec {
         src_mac: R2,
         ..FrameSpec::tcp(C1, 40001, VIP, 80, ACK)
@@ -114,7 +116,7 @@ fn a_flow_that_moves_to_another_router_is_answered_there() {
     run_tx(&mut w, &ack, WAN, LAN, 2);
     let (v, out) = answer(&mut w, lport, ACK, 3);
     assert_eq!(v, Verdict::Transmit(WAN));
-    assert_eq!(&out[0..6], &R2.0, "replies follow the flow to R2");
+    assert_eq!(&out[0..6], &R1.0, "still to the router of the first packet");
 }
 
 #[test]

@@ -65,6 +65,16 @@ fn services(all: bool) -> Vec<Arc<Service>> {
             &[d(3, 82, FwdMode::Dr)],
             0,
         ));
+        let mut sp = vs(
+            7,
+            proto::TCP,
+            85,
+            SchedKind::Rr,
+            &[d(0, 85, FwdMode::Fnat)],
+            0,
+        );
+        Arc::get_mut(&mut sp).expect("new").synproxy = true;
+        v.push(sp);
     }
     let ports = |n: &str| match n {
         "dpdk0" => Some(LAN),
@@ -146,6 +156,68 @@ fn all_modes(generation: u64, all: bool) -> Snapshot {
         Default::default(),
         Default::default(),
     )
+}
+
+/// The SYN proxy service (TCP 85): a SYN with every option, the ACK with
+/// its cookie (and timestamps), the real server's SYN-ACK, data both ways,
+/// and an ACK with a wrong cookie.
+fn synproxy_seeds(w: &mut Worker, s: &mut Vec<(Vec<u8>, PortId)>) {
+    let opts = [
+        2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+    let syn = FrameSpec {
+        tcp_opts: &opts,
+        ..from_client(5555, 85, SYN)
+    }
+    .to_vec();
+    let synack = run_tx(w, &syn, WAN, WAN, 0);
+    s.push((syn, WAN));
+    let l4 = v4_l4(&synack);
+    let cookie = be32(&synack, l4 + 4);
+    // MSS (4), SACK-permitted (2), then the timestamps' kind and length.
+    let tsval = be32(&synack, l4 + 20 + 8);
+    // seq (the SYN's + 1), ack, and the echo of rvs's TSval; checksums fixed.
+    let with = |mut f: Vec<u8>, seq: u32, ack: u32, tsecr: Option<u32>| {
+        let l4 = v4_l4(&f);
+        f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+        f[l4 + 8..l4 + 12].copy_from_slice(&ack.to_be_bytes());
+        if let Some(e) = tsecr {
+            f[l4 + 28..l4 + 32].copy_from_slice(&e.to_be_bytes());
+        }
+        fix_checksums(&mut f);
+        f
+    };
+    let ts = [1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 0];
+    let ack = FrameSpec {
+        tcp_opts: &ts,
+        payload: b"GET /",
+        ..from_client(5555, 85, ACK | PSH)
+    };
+    let ack = with(
+        ack.to_vec(),
+        0x1000_0001,
+        cookie.wrapping_add(1),
+        Some(tsval),
+    );
+    let to_rs = run_tx(w, &ack, WAN, LAN, 0);
+    s.push((ack.clone(), WAN));
+    let lport = be16(&to_rs, 34);
+    let rs_synack = FrameSpec {
+        tcp_opts: &opts,
+        ..from_rs(0, 85, LIP, lport, SYN | ACK)
+    };
+    let rs_synack = with(rs_synack.to_vec(), 0x1000_0000, 0x1000_0001, None);
+    run_tx(w, &rs_synack, LAN, LAN, 0);
+    s.push((rs_synack, LAN));
+    let reply = FrameSpec {
+        tcp_opts: &ts,
+        payload: b"200 OK",
+        ..from_rs(0, 85, LIP, lport, ACK | PSH)
+    };
+    s.push((with(reply.to_vec(), 0x1000_0001, 0x1000_0006, Some(2)), LAN));
+    s.push((ack, WAN));
+    let bad = with(from_client(6666, 85, ACK).to_vec(), 5, 0xdead_beef, None);
+    s.push((bad, WAN));
 }
 
 /// Recomputes the IPv4 header and transport checksums where the headers
@@ -286,6 +358,8 @@ fn seeds(w: &mut Worker) -> Vec<(Vec<u8>, PortId)> {
         ),
         WAN,
     ));
+
+    synproxy_seeds(w, &mut s);
 
     let nat = from_client(2222, 81, SYN).to_vec();
     run_tx(w, &nat, WAN, LAN, 0);

@@ -126,3 +126,33 @@ fn a_dr_flow_moved_to_another_node_keeps_its_real_server() {
     assert_eq!(b.conns().len(), 1000);
     assert_eq!(b.drops().nonzero(), Vec::new());
 }
+
+#[test]
+fn a_stray_ack_to_an_fnat_service_touches_neither_persistence_nor_the_scheduler() {
+    // A persistent (100 s) FNAT service: a client's SYN at 0 makes its
+    // template; a stray ACK of an unknown flow at 90 s must not refresh it.
+    let svc = vs(
+        3,
+        proto::TCP,
+        80,
+        SchedKind::Rr,
+        &[
+            DestSpec::new(lab::rs_ip(0), 80, FwdMode::Fnat),
+            DestSpec::new(lab::rs_ip(1), 80, FwdMode::Fnat),
+        ],
+        100_000,
+    );
+    let mut snap = lab::snapshot(1, vec![svc], 2);
+    snap.conf.sloppy_tcp = true;
+    let mut w = worker(snap);
+    resolve_client(&mut w, CIP, 0);
+    run_tx(&mut w, &from_client(40000, 80, SYN).to_vec(), WAN, LAN, 0);
+    let (v, _) = run(&mut w, &ack(40001), WAN, 90_000);
+    assert_eq!(v, Verdict::Drop(DropReason::NoConn));
+    w.tick(150_000);
+    assert_eq!(
+        w.conns().len(),
+        0,
+        "the template expired at 100 s, untouched by the ACK"
+    );
+}

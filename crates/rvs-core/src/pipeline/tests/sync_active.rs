@@ -267,3 +267,56 @@ fn master_and_backup_keep_their_behaviour() {
     let (v, _) = run(&mut b, &data(43000), WAN, 3);
     assert_eq!(v, Verdict::Drop(DropReason::NoConn));
 }
+
+#[test]
+fn a_flow_moved_to_a_peer_outlives_its_owners_copy() {
+    // The owner (A) no longer sees the flow once the switch moved it to B
+    // (one-way traffic here; NAT and DR flows behave the same): A expires
+    // its copy and reports the removal, which must not cut the flow on B.
+    let mut a = active(node(1, LIP));
+    let mut b = active(node(1, LIP_B));
+    resolve_client(&mut a, CIP, 0);
+    resolve_client(&mut b, CIP, 0);
+    handshake(&mut a, 42000, 1);
+    apply(&mut b, &ship(&drain(&mut a, 3)), 3);
+    let mut removed = false;
+    for t in (10..=400_000u64).step_by(40_000) {
+        b.tick(t);
+        a.tick(t);
+        let recs = drain(&mut a, t);
+        removed |= recs
+            .iter()
+            .any(|r| matches!(r, Record::Remove(x) if x.sport == 42000));
+        apply(&mut b, &ship(&recs), t);
+        let (v, _) = run(&mut b, &data(42000), WAN, t);
+        assert_eq!(
+            v,
+            Verdict::Transmit(LAN),
+            "node B forwards the moved flow at {t} ms: {:?}",
+            b.drops().nonzero()
+        );
+    }
+    assert!(removed, "the owner expired its copy and said so");
+    assert!(a.conns().lookup(&in_tuple(42000)).is_none());
+}
+
+#[test]
+fn a_foreign_connection_is_never_reported_even_after_leaving_active_mode() {
+    let mut a = active(node(1, LIP));
+    let mut b = active(node(1, LIP_B));
+    resolve_client(&mut a, CIP, 0);
+    resolve_client(&mut b, CIP, 0);
+    handshake(&mut a, 43000, 1);
+    apply(&mut b, &ship(&drain(&mut a, 3)), 3);
+    assert_eq!(b.conns().len(), 1);
+    // `--stop-daemon backup` on node B: master only, no longer active.
+    b.set_sync_active(false);
+    assert_eq!(
+        full_dump(&b, 4),
+        Vec::new(),
+        "node A's address is not node B's to report"
+    );
+    let fin = from_client(43000, 80, FIN | ACK).to_vec();
+    run_tx(&mut b, &fin, WAN, LAN, 5);
+    assert_eq!(drain(&mut b, 5), Vec::new());
+}

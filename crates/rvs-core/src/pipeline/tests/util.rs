@@ -303,6 +303,7 @@ pub fn reconfigure(old: &Service, dests: &[(Arc<Dest>, u32)]) -> Arc<Service> {
         dests,
         laddrs: old.laddrs.clone(),
         stats: old.stats.clone(),
+        synproxy: old.synproxy,
     })
 }
 

@@ -303,3 +303,54 @@ fn header_len_rewrite_keeps_the_checksum() {
     let t = TcpPacket::new_unchecked(&short[..]);
     assert_eq!((t.header_len(), t.checksum(), t.mss()), (0, 0, None));
 }
+
+#[test]
+fn syn_proxy_rewrites_keep_the_checksum() {
+    // An ACK with timestamps at an odd offset (one NOP) and two SACK blocks
+    // after them (SACK at an odd offset too).
+    let mut v = vec![
+        0xd4, 0x31, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 2, // ports, seq, ack
+        0xd0, 0x10, 0x01, 0xf5, 0, 0, 0, 0, // doff 13, ACK, window 501
+        0x01, 0x08, 0x0a, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xfe, // NOP, TS(5, 0xfffffffe)
+        0x05, 0x12, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0x10, // SACK [0xfffffff0, 0x10)
+        0, 0, 0, 0x20, 0, 0, 0, 0x30, // [0x20, 0x30)
+        0x00, 0x00, 0x00, // EOL, padding
+    ];
+    v.extend_from_slice(b"data");
+    let mut t = TcpPacket::new_checked(&mut v[..]).unwrap();
+    t.fill_checksum(&SRC, &DST);
+    assert_eq!(t.wscale(), None);
+    assert_eq!(t.timestamps(), Some((5, 0xffff_fffe)));
+    assert!(t.set_timestamps(0xffff_ffff, 3));
+    t.shift_sack(0x20);
+    t.rewrite_window(0xffff);
+    assert_eq!(t.timestamps(), Some((0xffff_ffff, 3)));
+    let sack: Vec<_> = t
+        .option_iter()
+        .filter(|o| matches!(o, TcpOption::Sack(_)))
+        .collect();
+    assert_eq!(
+        sack,
+        [TcpOption::Sack(&[
+            0, 0, 0, 0x10, 0, 0, 0, 0x30, 0, 0, 0, 0x40, 0, 0, 0, 0x50
+        ])]
+    );
+    assert_eq!(t.window(), 0xffff);
+    assert_eq!(
+        t.checksum(),
+        ref_csum(&SRC, &DST, &{
+            let mut c = t.as_bytes().to_vec();
+            c[16] = 0;
+            c[17] = 0;
+            c
+        })
+    );
+    // Nothing to rewrite: nothing changes.
+    let mut s = syn();
+    let mut t = TcpPacket::new_checked(&mut s[..]).unwrap();
+    t.fill_checksum(&SRC, &DST);
+    let before = t.as_bytes().to_vec();
+    t.shift_sack(7);
+    assert_eq!(t.as_bytes(), &before[..]);
+    assert_eq!(t.wscale(), Some(7));
+}

@@ -78,6 +78,7 @@ fn ids_are_stable_and_never_reused() {
                     sched: "wrr".into(),
                     persistence: Some(300),
                     sched_flags: Vec::new(),
+                    synproxy: None,
                 },
             },
         ],
@@ -120,6 +121,7 @@ fn edit_service_keeps_dests_laddrs_and_counters() {
                 sched: "WLC".into(),
                 persistence: Some(60),
                 sched_flags: Vec::new(),
+                synproxy: None,
             },
         }],
     );

@@ -64,6 +64,7 @@ fn service_errors() {
             sched: sched.into(),
             persistence,
             sched_flags: Vec::new(),
+            synproxy: None,
         },
     };
     refused(

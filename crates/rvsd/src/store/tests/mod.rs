@@ -9,6 +9,7 @@ mod counters;
 mod errors;
 mod lifecycle;
 mod sched_flags;
+mod synproxy;
 mod tutorial;
 
 use std::net::IpAddr;
@@ -97,6 +98,7 @@ fn svc_add(key: &ServiceKey, sched: &str) -> Request {
             sched: sched.into(),
             persistence: None,
             sched_flags: Vec::new(),
+            synproxy: None,
         },
     }
 }

@@ -11,6 +11,7 @@ fn flagged(sched: &str, flags: &[&str]) -> ServiceSpec {
         sched: sched.into(),
         persistence: None,
         sched_flags: flags.iter().map(|f| f.to_string()).collect(),
+        synproxy: None,
     }
 }
 
