@@ -15,8 +15,13 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod acl;
 mod limits;
 mod sync;
+pub use acl::{
+    AclKind, AclListing, AclRejected, AclRule, AclRuleInfo, Family, IpsetEntry, IpsetInfo,
+    IpsetMember, IpsetSpec,
+};
 pub use limits::{LimitDropStats, LimitInfo, LimitSet, Limits, RateLimit, LIMIT_MAX};
 pub use sync::{
     DaemonList, SyncDaemonInfo, SyncDaemonSpec, SyncRole, SyncStatsInfo, SYNC_GROUP, SYNC_PORT,
@@ -390,6 +395,70 @@ pub enum Request {
         /// One service, or all.
         key: Option<ServiceKey>,
     },
+    /// `--add-blklst -k` / `--add-whtlst -2`, with or without a service.
+    AddAcl {
+        /// The rule.
+        rule: AclRule,
+    },
+    /// `--del-blklst` / `--del-whtlst`.
+    DelAcl {
+        /// The rule.
+        rule: AclRule,
+    },
+    /// `--get-blklst` / `--get-whtlst`: the rules with their counters.
+    ListAcl {
+        /// Which list.
+        kind: AclKind,
+        /// Only this service's rules; `None` = every rule, global ones too.
+        key: Option<ServiceKey>,
+    },
+    /// `rvsip ipset create`.
+    IpsetCreate {
+        /// The set.
+        spec: IpsetSpec,
+    },
+    /// `rvsip ipset destroy`: refused while a list refers to the set.
+    IpsetDestroy {
+        /// Which.
+        name: String,
+    },
+    /// `rvsip ipset add`: all entries or none.
+    IpsetAdd {
+        /// The set.
+        name: String,
+        /// Entries.
+        entries: Vec<IpsetEntry>,
+        /// `-F`: members already there are replaced instead of refused.
+        force: bool,
+    },
+    /// `rvsip ipset del`: all entries or none.
+    IpsetDel {
+        /// The set.
+        name: String,
+        /// Entries.
+        entries: Vec<String>,
+        /// `-F`: members not there are skipped instead of refused.
+        force: bool,
+    },
+    /// `rvsip ipset flush [NAME]`: removes the members (of every set without a name).
+    IpsetFlush {
+        /// Which; `None` = all.
+        name: Option<String>,
+    },
+    /// `rvsip ipset list [NAME]`.
+    IpsetList {
+        /// Which; `None` = all.
+        name: Option<String>,
+        /// With the members (else the headers only).
+        members: bool,
+    },
+    /// `rvsip ipset test NAME ENTRY`.
+    IpsetTest {
+        /// The set.
+        name: String,
+        /// What to look up.
+        entry: String,
+    },
 }
 
 /// Traffic counters (`ipvsadm --stats`).
@@ -669,6 +738,12 @@ pub enum Reply {
     Daemons(DaemonList),
     /// [`Request::ListLimits`].
     Limits(Vec<LimitInfo>),
+    /// [`Request::ListAcl`].
+    Acl(AclListing),
+    /// [`Request::IpsetList`].
+    Ipsets(Vec<IpsetInfo>),
+    /// [`Request::IpsetTest`]: whether the entry is in the set.
+    IpsetTest(bool),
 }
 
 /// Why a request failed, with the kind a tool maps to its exit code.

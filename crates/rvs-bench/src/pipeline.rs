@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::pipeline_acl::{self, AclBench};
+use rvs_core::acl::IpSet;
+
 use rvs_core::addr::{proto, Addr, Mac};
 use rvs_core::conn::tcp::Timeouts;
 use rvs_core::conn::FwdMode;
@@ -42,6 +45,17 @@ pub struct Args {
     /// them costs.
     #[arg(long)]
     limits: bool,
+    /// A global blacklist holding one large set that no client matches
+    /// (every new connection looks it up): `none`, `hash-ip`, `hash-net`.
+    #[arg(long, value_enum, default_value_t = AclBench::None)]
+    acl: AclBench,
+    /// Members of the `--acl` set.
+    #[arg(long, default_value_t = 1_000_000)]
+    acl_entries: usize,
+    /// Calibrates the `--acl` A/B of connection creation: no list on either
+    /// side, so `acl_ab_new_delta_pct` shows the method's own spread.
+    #[arg(long)]
+    acl_calibrate: bool,
 }
 
 /// Limits of every kind, for the service and per source, far above what
@@ -390,12 +404,13 @@ fn setup(
     n: usize,
     sync: SyncBench,
     limits: bool,
+    acl: &Option<Arc<IpSet>>,
 ) -> Result<(Worker, f64, Frames, Frames), String> {
     let mut snap = snapshot(mode, n);
     if limits {
         snap = snap.with_limits(unreached_limits(n));
     }
-    let snap = Arc::new(snap);
+    let snap = Arc::new(pipeline_acl::with_blacklist(snap, acl));
     let conf = WorkerConf {
         conn_capacity: n.max(1),
         ..WorkerConf::default()
@@ -545,6 +560,7 @@ pub fn run(a: Args) -> i32 {
     }
     let n = a.conns.max(1);
     let p = a.packets.max(BURST);
+    let acl = pipeline_acl::build_set(a.acl, a.acl_entries);
     let mut out: Vec<(&str, String)> = Vec::new();
     let mut fail = None;
     let mut check = |name: &str, total: usize, fwd: usize, bad: Option<Verdict>| {
@@ -556,7 +572,7 @@ pub fn run(a: Args) -> i32 {
     };
 
     // FNAT with n connections: new connections, then both directions.
-    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync, a.limits) {
+    let (mut w, syn_secs, ins, rets) = match setup(FwdMode::Fnat, n, a.sync, a.limits, &acl) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -585,7 +601,7 @@ pub fn run(a: Args) -> i32 {
 
     // The same with 1,000 connections: the table sits in cache.
     let k = 1000.min(n);
-    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off, a.limits) {
+    let (mut w, _, ins, _) = match setup(FwdMode::Fnat, k, SyncBench::Off, a.limits, &acl) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rvs-bench: {e}");
@@ -603,7 +619,7 @@ pub fn run(a: Args) -> i32 {
         (FwdMode::Nat, "nat_mpps"),
         (FwdMode::Snat, "snat_mpps"),
     ] {
-        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off, a.limits) {
+        let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off, a.limits, &acl) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("rvs-bench: {e}");
@@ -615,6 +631,52 @@ pub fn run(a: Args) -> i32 {
         out.push((name, format!("{:.2}", mpps(p, s))));
     }
     out.push(("limits", a.limits.to_string()));
+    if let Some(set) = &acl {
+        let snap = pipeline_acl::with_blacklist(snapshot(FwdMode::Fnat, 1), &acl);
+        let ns = pipeline_acl::check_ns(&snap, 2_000_000);
+        out.push(("acl", format!("\"{}\"", a.acl.name())));
+        out.push(("acl_entries", set.len().to_string()));
+        out.push((
+            "acl_set_mib",
+            format!("{:.1}", set.memory_bytes() as f64 / (1 << 20) as f64),
+        ));
+        out.push(("acl_check_ns_random", format!("{ns:.1}")));
+        let srcs: Vec<Addr> = (0..n).step_by(60_000).map(|i| client(i).0).collect();
+        let ns = pipeline_acl::check_ns_of(&snap, &srcs, 2_000_000);
+        out.push(("acl_check_ns_clients", format!("{ns:.1}")));
+        let mem = pipeline_acl::chase_ns(2 << 20, 2_000_000);
+        out.push(("mem_latency_2mib_ns", format!("{mem:.1}")));
+        // New connections with and without the list, alternating in one process.
+        let (pairs, chunk) = (20, 32_768);
+        let total = pairs * 2 * chunk;
+        // Twins of one snapshot: the same service objects on both sides.
+        let base = snapshot(FwdMode::Fnat, total);
+        let plain = Arc::new(pipeline_acl::twin(&base));
+        let listed = if a.acl_calibrate { None } else { acl.clone() };
+        let with = Arc::new(pipeline_acl::with_blacklist(
+            pipeline_acl::twin(&base),
+            &listed,
+        ));
+        let conf = WorkerConf {
+            conn_capacity: total,
+            hash_seed: Some(7),
+            ..WorkerConf::default()
+        };
+        let mut w = Worker::new(conf, plain.clone(), 0);
+        let syn = |i: usize| {
+            let (c, p) = client(i);
+            FrameSpec::tcp(c, p, lab::VIP, 80, SYN).to_vec()
+        };
+        match pipeline_acl::ab_new_conns(&mut w, &plain, &with, pairs, chunk, syn) {
+            Ok((x, y, d)) => {
+                out.push(("acl_ab_new_ns_plain", format!("{x:.1}")));
+                out.push(("acl_ab_new_ns_acl", format!("{y:.1}")));
+                out.push(("acl_ab_new_delta_pct", format!("{d:.1}")));
+                out.push(("acl_ab_calibration", a.acl_calibrate.to_string()));
+            }
+            Err(e) => fail = fail.or(Some(e)),
+        }
+    }
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
     out.push(("conn_struct_bytes", conn_size.to_string()));

@@ -139,6 +139,9 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::Links(_) => "links",
         Reply::Daemons(_) => "daemons",
         Reply::Limits(_) => "limits",
+        Reply::Acl(_) => "blklst/whtlst",
+        Reply::Ipsets(_) => "ipsets",
+        Reply::IpsetTest(_) => "ipset test",
     }
 }
 

@@ -165,6 +165,7 @@ fn tutorial_reply(req: &Request) -> Reply {
             rates: Rates::default(),
         }]),
         Request::ListLimits { .. } => Reply::Limits(Vec::new()),
+        Request::ListAcl { .. } => Reply::Acl(rvs_api::AclListing::default()),
         Request::ListLaddrs { .. } => Reply::Laddrs(vec![LaddrGroup {
             key: tcp("10.0.0.100", 80),
             laddrs: vec![LaddrInfo {

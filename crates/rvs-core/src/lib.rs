@@ -6,6 +6,7 @@
 //! benchmark `rvs-bench`); the repository's README.md shows how the pieces fit.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod addr;
 pub mod conn;
 pub mod hash;

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::acl::{Acl, Lists};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::tcp::Timeouts;
 use crate::hash::FastMap;
@@ -108,6 +109,7 @@ pub struct Snapshot {
     pools: Vec<Addr>,
     standby: Vec<Addr>,
     limits: FastMap<u32, Arc<ServiceLimits>>,
+    acl: Acl,
 }
 
 /// Where a local (owned) address comes from.
@@ -177,6 +179,7 @@ impl Snapshot {
             pools,
             standby: Vec::new(),
             limits: FastMap::default(),
+            acl: Acl::default(),
         }
     }
 
@@ -203,6 +206,24 @@ impl Snapshot {
     /// source tables then).
     pub fn has_source_limits(&self) -> bool {
         self.limits.values().any(|l| l.source.any())
+    }
+
+    /// The snapshot with allow/deny lists: `global` for every service,
+    /// `per_svc` by service id ([`crate::acl`]).
+    pub fn with_acl(
+        mut self,
+        global: Option<Arc<Lists>>,
+        per_svc: &[(u32, Arc<Lists>)],
+    ) -> Snapshot {
+        let ids: Vec<u32> = self.services.iter().map(|s| s.id).collect();
+        self.acl = Acl::new(global, per_svc, &ids);
+        self
+    }
+
+    /// The allow/deny lists, checked for every new connection.
+    #[inline]
+    pub fn acl(&self) -> &Acl {
+        &self.acl
     }
 
     /// Whether `a` is a standby address (see [`Snapshot::with_standby`]).

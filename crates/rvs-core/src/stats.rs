@@ -226,6 +226,11 @@ drop_reasons! {
     LimitSrcBitRate = "limit_src_bit_rate",
     /// A source's concurrent-connection limit (`--src-max-conns`).
     LimitSrcConns = "limit_src_conns",
+    /// A new connection from a source a deny list (blacklist) matches.
+    AclDeny = "acl_deny",
+    /// A new connection from a source no rule of the service's allow list
+    /// (whitelist) matches.
+    AclNotAllowed = "acl_not_allowed",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

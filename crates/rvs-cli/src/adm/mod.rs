@@ -4,6 +4,7 @@
 //! [`parse_args`] and [`parse_restore`] are pure; the `format_*` functions
 //! are pure; [`execute`] runs a parsed command against a [`Transport`].
 
+mod acl;
 mod daemon;
 mod format;
 mod limits;
@@ -11,6 +12,8 @@ mod parse;
 mod restore;
 mod values;
 
+#[cfg(test)]
+mod tests_acl;
 #[cfg(test)]
 mod tests_format;
 #[cfg(test)]
@@ -24,6 +27,7 @@ use rvs_api::{ConnCursor, Reply, Request, ServiceKey};
 
 use crate::client::{expect_ok, unexpected, CliError, Transport};
 
+pub use acl::{format_acl, format_acl_save};
 pub use daemon::format_daemons;
 pub use format::{
     format_conn_lines, format_conns, format_laddrs, format_list, format_save, large_num,
@@ -79,6 +83,15 @@ pub enum AdmCommand {
         /// Also the counters.
         stats: bool,
     },
+    /// `--get-blklst`/`--get-whtlst [-t|-u service] [--stats]`.
+    GetAcl {
+        /// Which list.
+        kind: rvs_api::AclKind,
+        /// One service's rules, or all (global ones too).
+        key: Option<ServiceKey>,
+        /// With the counters.
+        stats: bool,
+    },
     /// `-h`.
     Help,
     /// `-v`.
@@ -108,6 +121,9 @@ Usage:
   {p} --stop-daemon master|backup
   {p} -L --daemon [--stats]
   {p} -G [-t|u service-address]
+  {p} --add-blklst|--del-blklst [-t|u service-address] -k ip[/plen]|ipset:NAME
+  {p} --add-whtlst|--del-whtlst [-t|u service-address] -2 ip[/plen]|ipset:NAME
+  {p} --get-blklst|--get-whtlst [-t|u service-address] [--stats]
   {p} -h
 
 Commands:
@@ -126,6 +142,12 @@ Either long or short options are allowed.
   --add-laddr       -P        add local address
   --del-laddr       -Q        del local address
   --get-laddr       -G        get local address
+  --add-blklst      -U        add blacklist address or ipset
+  --del-blklst      -V        del blacklist address or ipset
+  --get-blklst      -B        get blacklist address or ipset
+  --add-whtlst      -O        add whitelist address or ipset
+  --del-whtlst      -Y        del whitelist address or ipset
+  --get-whtlst      -W        get whitelist address or ipset
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -148,6 +170,10 @@ Options:
   --l-threshold  -y lthreshold        lower threshold of connections
   --laddr        -z local-ip          local IP
   --ifname       -F ifname            nic interface for laddrs
+  --blklst       -k blacklist-ip      blacklist ip[/plen] or ipset (\"ipset:NAME\");
+                                      without a service: every service
+  --whtlst       -2 whitelist-ip      whitelist ip[/plen] or ipset (\"ipset:NAME\"):
+                                      a service with one accepts only its sources
   --connection   -c                   output of current IPVS connections
   --stats                             output of statistics information
   --rate                              output of rate information
@@ -202,11 +228,12 @@ pub fn execute(
             let services = services(t, None)?;
             let laddrs = laddrs(t, None)?;
             let text = format_save(&services, &laddrs);
-            Ok(limits::add_to_save(
-                &text,
-                &list_limits(t)?,
-                format::service_rule,
-            ))
+            let text = limits::add_to_save(&text, &list_limits(t)?, format::service_rule);
+            Ok(text + &acl::save(t)?)
+        }
+        AdmCommand::GetAcl { kind, key, stats } => {
+            let l = acl::fetch(t, *kind, key.clone())?;
+            Ok(format_acl(&l, *kind, *stats))
         }
         AdmCommand::Restore => {
             let mut text = String::new();

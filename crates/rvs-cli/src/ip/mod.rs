@@ -5,16 +5,20 @@
 //! parsed command against a [`Transport`].
 
 mod format;
+mod ipset;
 mod parse;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ipset;
 
 use rvs_api::{Reply, Request};
 
 use crate::client::{expect_ok, unexpected, CliError, Transport};
 
 pub use format::{format_addrs, format_links, format_neigh, format_routes, scope_name};
+pub use ipset::{format_ipsets, parse_restore as parse_ipset_restore, IpsetCmd};
 pub use parse::parse_args;
 
 /// A parsed `rvsip` command line.
@@ -44,6 +48,8 @@ pub enum IpCommand {
         /// `-s`: counters and drop reasons.
         stats: bool,
     },
+    /// `ipset ...` (DPVS's `dpip ipset`).
+    Ipset(IpsetCmd),
     /// `help` (of the tool or of an object): the text to print.
     Help(String),
     /// `-V`.
@@ -55,7 +61,7 @@ pub fn usage() -> String {
     "Usage:
     rvsip [OPTIONS] OBJECT { COMMAND | help }
 OBJECTS:
-    { link | addr | route | neigh }
+    { link | addr | route | neigh | ipset }
 OPTIONS:
     -v, --verbose
     -h, --help
@@ -100,6 +106,7 @@ pub fn execute(cmd: &IpCommand, t: &mut dyn Transport) -> Result<String, CliErro
             Reply::Neigh(v) => Ok(format_neigh(&v)),
             other => Err(unexpected(other, "neigh show")),
         },
+        IpCommand::Ipset(c) => ipset::execute(c, t, &mut std::io::stdin().lock()),
         IpCommand::ShowLinks { dev, stats } => {
             match t.call(&Request::ListLinks { dev: dev.clone() })? {
                 Reply::Links(v) => Ok(format_links(&v, *stats)),

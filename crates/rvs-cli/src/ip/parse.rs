@@ -308,6 +308,9 @@ fn neigh_cmd(cmd: Cmd, words: &mut Words<'_>) -> Result<IpCommand, CliError> {
 /// Parses an `rvsip` command line (without the program name).
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<IpCommand, CliError> {
     let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+    if let Some(r) = super::ipset::parse_ipset(&args) {
+        return r;
+    }
     let mut stats = false;
     let mut i = 0;
     while let Some(a) = args.get(i).filter(|a| a.starts_with('-')) {

@@ -60,6 +60,8 @@ impl State {
         if sloppy && (!snap.conf.sloppy_tcp || p.tcp_flags & tcpf::RST != 0) {
             return Err(DropReason::NoConn);
         }
+        snap.acl()
+            .check(svc_index, &p.src, p.proto, p.dport, usize::from(self.id))?;
         let svc_slot = *self
             .slots
             .svc_of_index

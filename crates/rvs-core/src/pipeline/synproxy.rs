@@ -116,7 +116,16 @@ impl State {
         now_ms: u64,
     ) -> Verdict {
         match p.tcp_flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN) {
-            tcpf::SYN => self.sp_answer_syn(snap, svc_index, pkt, p, now_ms),
+            // Allow/deny lists first, as DPVS: a refused client gets no cookie.
+            tcpf::SYN => {
+                match snap
+                    .acl()
+                    .check(svc_index, &p.src, p.proto, p.dport, usize::from(self.id))
+                {
+                    Err(r) => self.drop(r),
+                    Ok(()) => self.sp_answer_syn(snap, svc_index, pkt, p, now_ms),
+                }
+            }
             f if f & (tcpf::SYN | tcpf::ACK | tcpf::RST) == tcpf::ACK => {
                 self.sp_check_ack(snap, svc_index, pkt, p, now_ms)
             }

@@ -289,6 +289,15 @@ impl Control {
             Request::ListLimits { key } => {
                 Ok(Reply::Limits(self.lock()?.list_limits(key.as_ref())?))
             }
+            Request::ListAcl { kind, key } => {
+                Ok(Reply::Acl(self.lock()?.list_acl(*kind, key.as_ref())?))
+            }
+            Request::IpsetList { name, members } => Ok(Reply::Ipsets(
+                self.lock()?.ipset_list(name.as_deref(), *members)?,
+            )),
+            Request::IpsetTest { name, entry } => {
+                Ok(Reply::IpsetTest(self.lock()?.ipset_test(name, entry)?))
+            }
             Request::Reload => {
                 self.reload.store(true, Ordering::SeqCst);
                 Ok(Reply::Ok)

@@ -12,6 +12,8 @@
 //! Every request is validated completely before anything is touched, so an
 //! error always leaves the store exactly as it was.
 
+mod acl;
+mod ipset;
 mod limits;
 mod net;
 mod read;
@@ -143,6 +145,8 @@ pub struct Store {
     rates: HashMap<RateObj, Samples>,
     /// Rate and connection limits by service id.
     limits: HashMap<u32, limits::LimitEntry>,
+    /// Allow/deny lists and ipsets.
+    acl: acl::AclStore,
 }
 
 fn err(kind: ErrorKind, msg: impl Into<String>) -> ApiError {
@@ -213,6 +217,9 @@ fn op_name(req: &Request) -> &'static str {
         Request::ListLinks { .. } => "link show",
         Request::Reload => "reload",
         Request::ListLimits { .. } => "list limits",
+        Request::ListAcl { .. } => "list blklst/whtlst",
+        Request::IpsetList { .. } => "ipset list",
+        Request::IpsetTest { .. } => "ipset test",
         _ => "request",
     }
 }
@@ -235,6 +242,7 @@ impl Store {
             standby: HashSet::new(),
             rates: HashMap::new(),
             limits: HashMap::new(),
+            acl: acl::AclStore::new(usize::from(workers.max(1))),
         }
     }
 
@@ -273,11 +281,30 @@ impl Store {
                 Ok(())
             }
             Request::SetLimits { key, limits } => self.set_limits(key, limits),
+            Request::AddAcl { rule } => self.add_acl(rule),
+            Request::DelAcl { rule } => self.del_acl(rule),
+            Request::IpsetCreate { spec } => self.ipset_create(spec),
+            Request::IpsetDestroy { name } => self.ipset_destroy(name),
+            Request::IpsetAdd {
+                name,
+                entries,
+                force,
+            } => self.ipset_add(name, entries, *force),
+            Request::IpsetDel {
+                name,
+                entries,
+                force,
+            } => self.ipset_del(name, entries, *force),
+            Request::IpsetFlush { name } => self.ipset_flush(name.as_deref()),
             other => Err(invalid(format!(
                 "{} does not change the configuration; the store only applies changes",
                 op_name(other)
             ))),
         }?;
+        // A service's lists go with it; `-C` clears the global lists too.
+        if matches!(req, Request::DelService { .. } | Request::Clear) {
+            self.prune_acl(matches!(req, Request::Clear));
+        }
         self.generation += 1;
         Ok(())
     }
@@ -415,6 +442,7 @@ impl Store {
             })
             .collect();
         let neigh = self.neigh.iter().map(|n| (n.addr, n.mac, n.port)).collect();
+        let (global, per_svc) = self.acl_lists();
         Snapshot::new(
             self.generation,
             self.workers,
@@ -428,6 +456,7 @@ impl Store {
         )
         .with_standby(self.standby.iter().copied().collect())
         .with_limits(self.core_limits())
+        .with_acl(global, &per_svc)
     }
 
     /// Steering inputs for the I/O layer: the IPv4 addresses with a port pool

@@ -1,6 +1,7 @@
 //! Pipeline tests on crafted frames. Expected bytes are written out here and
 //! checksums are verified by [`oracle`], an independent implementation.
 
+mod acl;
 mod bad_input;
 mod churn;
 mod fast_xmit;

@@ -4,6 +4,7 @@
 //! The listings are rendered here in the tools' text formats so that they can
 //! be compared with the tutorial's literal output.
 
+mod acl;
 mod counters;
 mod errors;
 mod lifecycle;
