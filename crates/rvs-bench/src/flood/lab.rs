@@ -1,6 +1,7 @@
 //! The flood labs: the same namespaces and addresses in front of rvsd or in
 //! front of the kernel (nftables DNAT + SNAT, the real servers' own SYN
-//! cookies), and a sink that takes a flood without any load balancer.
+//! cookies), and a sink that takes a flood without any load balancer. The
+//! load balancer gets CPU 1; the load (wrk, the generator, nginx) CPU 0.
 
 use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
 use rvs_e2e::Lab;
@@ -85,6 +86,13 @@ pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
         lab.veth(rs, "eth0", "sw", &format!("p-{rs}"));
     }
     bridge(&lab, "wsw", &["p-client", "p-attacker", "p-sink", "p-lb"]);
+    // A spoofing attacker never sees the answers (they go to the forged
+    // sources): the switch drops them instead of making CPU 0 receive them.
+    nft(
+        &lab,
+        "wsw",
+        "table bridge wsw {\n  chain spoofed { type filter hook forward priority 0; oifname \"p-attacker\" drop; }\n}\n",
+    );
     bridge(&lab, "sw", &["p-lb", "p-rs1", "p-rs2"]);
     for (ns, a) in [
         ("client", "10.0.0.48/16"),
@@ -101,8 +109,11 @@ pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
         "table inet sink {\n  chain in { type filter hook input priority 0; policy drop; }\n}\n",
     );
     for (rs, _) in RS {
-        lab.nginx(rs, rs);
+        let i = lab.nginx(rs, rs);
+        let pid = lab.proc(i).pid().to_string();
+        rvs_e2e::must(&["taskset", "-a", "-cp", "0", &pid]);
     }
+    steer_receive(&lab);
     let lb = match kind {
         LbKind::Rvs => {
             let opts = RvsdOpts {
@@ -123,9 +134,31 @@ pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
     (lab, lb)
 }
 
+/// Receive processing (RPS): the load balancer's interfaces on CPU 1, the
+/// rest on CPU 0, where the load runs (as `rvs-bench e2e` does).
+fn steer_receive(lab: &Lab) {
+    let set = |ns: &str, iface: &str, mask: &str| {
+        let cmd = format!("echo {mask} > /sys/class/net/{iface}/queues/rx-0/rps_cpus");
+        lab.must_in(ns, &["sh", "-c", &cmd]);
+    };
+    set("lb", "wan", "2");
+    set("lb", "lan", "2");
+    for ns in ["client", "attacker", "sink", "rs1", "rs2"] {
+        set(ns, "eth0", "1");
+    }
+    for (ns, p) in [("wsw", "p-lb"), ("sw", "p-lb")] {
+        set(ns, p, "1");
+    }
+}
+
 /// A bridge `br0` in `ns` over `ports`.
 fn bridge(lab: &Lab, ns: &str, ports: &[&str]) {
     lab.must_in(ns, &["ip", "link", "add", "br0", "type", "bridge"]);
+    // A switch, not a firewall: bridged frames skip the IP hooks.
+    for t in ["iptables", "ip6tables", "arptables"] {
+        let k = format!("net.bridge.bridge-nf-call-{t}=0");
+        lab.must_in(ns, &["sysctl", "-qw", &k]);
+    }
     for p in ports {
         lab.must_in(ns, &["ip", "link", "set", p, "master", "br0"]);
     }
