@@ -45,7 +45,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::synproxy::{process_key, CookieJar, Negotiated, SynOptions};
 use crate::wire::ethernet::EthernetFrame;
-use crate::wire::tcp::{flags as tcpf, TcpPacket};
+use crate::wire::tcp::{field as tcp_field, flags as tcpf, TcpPacket};
 use crate::wire::{ipv4, ipv6};
 
 /// The window scale rvs offers a client that offers one (Linux's usual).
@@ -529,6 +529,39 @@ impl State {
         if c.flags & flags::SYNPROXY != 0 && !self.sp.held.is_empty() {
             self.sp.held.remove(&c.in_tuple());
         }
+    }
+}
+
+/// Shifts the TCP segment `seg` quoted in an ICMP error about SYN proxy
+/// connection `c` (`dir`: the direction of the packets the error's sender
+/// sends rvs) into the sequence space of the side the error goes to: a
+/// segment rvs sent the client (`Dir::In`) had `seq - sp_seq`, given back;
+/// one it sent the real server (`Dir::Out`) had `ack + sp_seq`, taken off
+/// when the quote reaches the flags and has ACK. The quoted TCP checksum
+/// follows when quoted; the caller recomputes the ICMP checksum.
+pub(super) fn shift_quote(seg: &mut [u8], c: &Conn, dir: Dir) {
+    if c.flags & flags::SYNPROXY == 0 || c.state == TcpState::SynSent as u8 {
+        return;
+    }
+    let has_csum = seg.len() >= tcp_field::CHECKSUM.end;
+    let has_ack = seg.len() > tcp_field::FLAGS && seg[tcp_field::FLAGS] & tcpf::ACK != 0;
+    let mut t = TcpPacket::new_unchecked(seg);
+    let (old, new) = match dir {
+        Dir::In => {
+            let (old, new) = (t.seq(), t.seq().wrapping_add(c.sp_seq));
+            t.set_seq(new);
+            (old, new)
+        }
+        Dir::Out if has_ack => {
+            let (old, new) = (t.ack(), t.ack().wrapping_sub(c.sp_seq));
+            t.set_ack(new);
+            (old, new)
+        }
+        Dir::Out => return,
+    };
+    if has_csum {
+        let sum = crate::wire::checksum::update32(t.checksum(), old, new);
+        t.set_checksum(sum);
     }
 }
 

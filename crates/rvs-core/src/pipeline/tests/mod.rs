@@ -23,5 +23,6 @@ mod snat_family;
 mod sync;
 mod sync_active;
 mod synproxy;
+mod synproxy_icmp;
 mod synproxy_sync;
 mod util;
