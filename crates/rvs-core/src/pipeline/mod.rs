@@ -95,6 +95,10 @@ pub struct WorkerConf {
     /// per worker ([`crate::conn::fresh_seed`]); fix it only for
     /// reproducible tests, fuzzing and benchmarks.
     pub hash_seed: Option<u64>,
+    /// The wall-clock time (ms since the Unix epoch) when `now_ms` was 0:
+    /// SYN cookies count their epochs on the wall clock, which nodes share,
+    /// rather than on the worker's clock. 0: on the worker's clock.
+    pub wall_clock_ms: u64,
 }
 
 impl Default for WorkerConf {
@@ -107,6 +111,7 @@ impl Default for WorkerConf {
             frame_size: 2048,
             expire_budget: 4096,
             hash_seed: None,
+            wall_clock_ms: 0,
         }
     }
 }
@@ -183,9 +188,9 @@ impl Worker {
             inserts_at_tick: 0,
             sync_log: None,
             sync_active: false,
-            conf,
-            sp: synproxy::SynProxy::default(),
+            sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
+            conf,
         };
         let mut w = Worker {
             snap: snap.clone(),

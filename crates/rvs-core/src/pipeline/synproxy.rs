@@ -63,24 +63,41 @@ const RESEND_MS: u64 = 1_000;
 #[derive(Debug)]
 pub(super) struct SynProxy {
     jar: CookieJar,
+    /// The jar's master key.
+    key: [u64; 2],
+    /// Added to the worker's clock for the jar (see `WorkerConf::wall_clock_ms`).
+    wall_ms: u64,
     held: Held,
 }
 
-impl Default for SynProxy {
-    fn default() -> Self {
+impl SynProxy {
+    /// The proxy of a worker whose clock started at wall-clock `wall_ms`,
+    /// with the process's key until a snapshot names one.
+    pub fn new(wall_ms: u64) -> SynProxy {
         SynProxy {
             jar: CookieJar::new(process_key()),
+            key: process_key(),
+            wall_ms,
             held: Held::default(),
         }
     }
-}
 
-impl SynProxy {
-    /// Allocates the kept-frame pool (once) when `snap` has a synproxy service.
+    /// Allocates the kept-frame pool (once) when `snap` has a synproxy
+    /// service, and takes the cookie key `snap` names.
     pub fn configure(&mut self, snap: &Snapshot, count: usize, size: usize) {
         if snap.services.iter().any(|s| s.synproxy) {
             self.held.reserve(count, size);
         }
+        let key = snap.conf.synproxy_key.unwrap_or_else(process_key);
+        if key != self.key {
+            self.key = key;
+            self.jar = CookieJar::new(key);
+        }
+    }
+
+    /// The cookie jar's clock at the worker's `now_ms`.
+    fn clock(&self, now_ms: u64) -> u64 {
+        now_ms.wrapping_add(self.wall_ms)
     }
 }
 
@@ -157,7 +174,7 @@ impl State {
         let o = SynOptions::from_options(t.option_iter(), false);
         let client_mac = EthernetFrame::new_unchecked(pkt.frame()).src();
         let flow = Tuple::new(proto::TCP, p.src, p.sport, p.dst, p.dport);
-        let c = self.sp.jar.make(&flow, seq, &o, now_ms);
+        let c = self.sp.jar.make(&flow, seq, &o, self.sp.clock(now_ms));
         // The MSS the client may send: the port's MTU, less room for TOA.
         let hdrs = if p.v6 {
             ipv6::HEADER_LEN
@@ -202,7 +219,8 @@ impl State {
         let (seq, ack) = (t.seq(), t.ack());
         let tsecr = t.timestamps().map(|(_, e)| e);
         let flow = Tuple::new(proto::TCP, p.src, p.sport, p.dst, p.dport);
-        let Some(neg) = self.sp.jar.check(&flow, seq, ack, tsecr, now_ms) else {
+        let clock = self.sp.clock(now_ms);
+        let Some(neg) = self.sp.jar.check(&flow, seq, ack, tsecr, clock) else {
             return self.drop(DropReason::SynproxyBadAck);
         };
         // The connection is made as for a SYN.
@@ -486,7 +504,8 @@ impl State {
         let q = reparse(pkt)?;
         let t = segment(pkt, &q);
         let tsecr = t.timestamps().map(|(_, e)| e);
-        let neg = self.sp.jar.check(&key, t.seq(), t.ack(), tsecr, now_ms)?;
+        let clock = self.sp.clock(now_ms);
+        let neg = self.sp.jar.check(&key, t.seq(), t.ack(), tsecr, clock)?;
         Some(self.sp_syn_to_rs(snap, pkt, &q, id, &neg, now_ms))
     }
 
