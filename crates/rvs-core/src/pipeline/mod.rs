@@ -20,6 +20,7 @@ mod sync;
 mod synproxy;
 mod synproxy_build;
 mod synproxy_held;
+mod synproxy_retry;
 
 use std::sync::Arc;
 
@@ -312,11 +313,13 @@ impl Worker {
     }
 
     /// Timer work: expires connections (at least the configured budget, plus
-    /// as many as were created since the last tick) and ages neighbours.
+    /// as many as were created since the last tick), resends the SYN proxy's
+    /// unanswered SYNs to real servers (into the outbox) and ages neighbours.
     /// Call every few ms. Publishes `now_ms` as the worker's heartbeat
     /// ([`WorkerGauges::heartbeat_ms`]).
     pub fn tick(&mut self, now_ms: u64) {
         self.st.expire(now_ms);
+        self.st.synproxy_tick(&self.snap, now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);
         self.st.publish_conn_count();
         self.st

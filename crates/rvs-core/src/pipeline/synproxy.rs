@@ -15,7 +15,9 @@
 //! 3. While waiting for the real server, the client's first segment with
 //!    data (or its ACK) is kept in place of the previous one; others are
 //!    dropped as `synproxy_wait` (the client sends them again). A client
-//!    segment more than a second after the SYN went out sends it again.
+//!    segment more than a second after the SYN went out sends it again, and
+//!    so does the worker's timer, 1, 2 and 4 s apart; 8 s after the last
+//!    the connection goes as `synproxy_rs_timeout` (`synproxy_retry.rs`).
 //! 4. The real server's SYN-ACK fixes the shifts between the two handshakes
 //!    ([`Conn::sp_seq`], [`Conn::sp_ts`], and the window scale if the real
 //!    server's differs from the one rvs gave the client) and is answered
@@ -57,17 +59,28 @@ const MIN_MSS: u16 = 536;
 const FALLBACK_WINDOW: u16 = 1024;
 /// A client segment this long after the SYN to the real server went out
 /// sends it again.
-const RESEND_MS: u64 = 1_000;
+pub(super) const RESEND_MS: u64 = 1_000;
+/// Timer retransmissions of the SYN to a real server (1, 2 and 4 s apart,
+/// as Linux's SYN retries); the connection goes [`RESEND_MS`] `<<` this
+/// after the last (8 s), counted as `synproxy_rs_timeout`.
+pub(super) const SYN_RETRIES: u8 = 3;
+/// Life of a connection waiting for the real server, from each SYN sent,
+/// when the timer resends it (longer than the wait for the next step).
+const WAIT_LIFE_MS: u64 = (RESEND_MS << SYN_RETRIES) + RESEND_MS;
+/// Room before the frame in [`SynProxy::scratch`].
+pub(super) const SCRATCH_HEADROOM: usize = 128;
 
 /// The SYN proxy's state in a worker: the cookie jar and the kept frames.
 #[derive(Debug)]
 pub(super) struct SynProxy {
-    jar: CookieJar,
+    pub(super) jar: CookieJar,
     /// The jar's master key.
     key: [u64; 2],
     /// Added to the worker's clock for the jar (see `WorkerConf::wall_clock_ms`).
     wall_ms: u64,
-    held: Held,
+    pub(super) held: Held,
+    /// A frame buffer for the SYNs the retransmission timer writes.
+    pub(super) scratch: Vec<u8>,
 }
 
 impl SynProxy {
@@ -79,6 +92,7 @@ impl SynProxy {
             key: process_key(),
             wall_ms,
             held: Held::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -87,6 +101,9 @@ impl SynProxy {
     pub fn configure(&mut self, snap: &Snapshot, count: usize, size: usize) {
         if snap.services.iter().any(|s| s.synproxy) {
             self.held.reserve(count, size);
+            if self.scratch.is_empty() {
+                self.scratch = vec![0; SCRATCH_HEADROOM + size];
+            }
         }
         let key = snap.conf.synproxy_key.unwrap_or_else(process_key);
         if key != self.key {
@@ -251,7 +268,7 @@ impl State {
         let data = p.payload_len() > 0 || p.tcp_flags & tcpf::FIN != 0;
         self.sp
             .held
-            .offer(&c.in_tuple(), pkt.port, pkt.frame(), data);
+            .offer(&c.in_tuple(), pkt.port, pkt.frame(), data, now_ms);
         self.sp_syn_to_rs(snap, pkt, p, id, &neg, now_ms)
     }
 
@@ -287,8 +304,11 @@ impl State {
             wscale: neg.wscale,
             ..Seg::new(src, sport, c.rip, c.rport)
         };
-        self.conns
-            .refresh(id, snap.timeouts.tcp(TcpState::SynSent), now_ms);
+        let mut life = snap.timeouts.tcp(TcpState::SynSent);
+        if self.sp.held.sent(&c.in_tuple(), now_ms) {
+            life = life.max(WAIT_LIFE_MS as u32);
+        }
+        self.conns.refresh(id, life, now_ms);
         self.sp_send(snap, pkt, &s, c.rip, now_ms)
     }
 
@@ -469,9 +489,11 @@ impl State {
             return Some(self.drop(DropReason::Invalid));
         }
         let data = p.payload_len() > 0 || p.tcp_flags & tcpf::FIN != 0;
-        let kept = self.sp.held.offer(&key, pkt.port, pkt.frame(), data);
-        let timeout = u64::from(snap.timeouts.tcp(TcpState::SynSent));
-        let sent_at = c.expires_ms().saturating_sub(timeout);
+        let kept = self
+            .sp
+            .held
+            .offer(&key, pkt.port, pkt.frame(), data, now_ms);
+        let sent_at = self.sp.held.sent_ms(&key).unwrap_or(u64::MAX - RESEND_MS);
         if now_ms >= sent_at + RESEND_MS {
             if let Some(v) = self.sp_resend(snap, pkt, id, now_ms) {
                 return Some(v);
@@ -485,7 +507,7 @@ impl State {
 
     /// Sends the SYN to the real server again, written from the kept
     /// client ACK; `None` when none is kept or its cookie expired.
-    fn sp_resend(
+    pub(super) fn sp_resend(
         &mut self,
         snap: &Snapshot,
         pkt: &mut Packet<'_>,

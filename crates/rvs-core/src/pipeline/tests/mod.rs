@@ -25,5 +25,6 @@ mod sync_active;
 mod synproxy;
 mod synproxy_ecmp;
 mod synproxy_icmp;
+mod synproxy_retry;
 mod synproxy_sync;
 mod util;
