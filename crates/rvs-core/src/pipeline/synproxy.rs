@@ -112,6 +112,21 @@ impl SynProxy {
         }
     }
 
+    /// Writes the client frame kept for connection `key` over `pkt` (with
+    /// the port it came in by); false when none is kept or it does not fit.
+    fn load_held(&self, key: &Tuple, pkt: &mut Packet<'_>) -> bool {
+        let Some((f, port)) = self.held.get(key) else {
+            return false;
+        };
+        let Some(dst) = pkt.buf.get_mut(pkt.head..pkt.head + f.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(f);
+        pkt.len = f.len();
+        pkt.port = port;
+        true
+    }
+
     /// The cookie jar's clock at the worker's `now_ms`.
     fn clock(&self, now_ms: u64) -> u64 {
         now_ms.wrapping_add(self.wall_ms)
@@ -137,6 +152,14 @@ fn reparse(pkt: &Packet<'_>) -> Option<Parsed> {
     let v6 = EthernetFrame::new_checked(pkt.frame()).ok()?.ethertype()
         == crate::wire::ethernet::ethertype::IPV6;
     parse_ip(pkt.frame(), 14, v6, false).ok()
+}
+
+/// Writes `s` over `pkt` (MACs left to routing) and parses it back.
+fn write_seg(pkt: &mut Packet<'_>, s: &Seg) -> Result<Parsed, DropReason> {
+    let n =
+        write_frame(&mut pkt.buf[pkt.head..], Mac::ZERO, Mac::ZERO, s).ok_or(DropReason::TooBig)?;
+    pkt.len = n;
+    reparse(pkt).ok_or(DropReason::Malformed)
 }
 
 impl State {
@@ -321,14 +344,10 @@ impl State {
         target: Addr,
         now_ms: u64,
     ) -> Verdict {
-        let Some(n) = write_frame(&mut pkt.buf[pkt.head..], Mac::ZERO, Mac::ZERO, s) else {
-            return self.drop(DropReason::TooBig);
-        };
-        pkt.len = n;
-        let Some(p) = reparse(pkt) else {
-            return self.drop(DropReason::Malformed);
-        };
-        self.send(snap, pkt, &p, target, false, now_ms)
+        match write_seg(pkt, s) {
+            Ok(p) => self.send(snap, pkt, &p, target, false, now_ms),
+            Err(r) => self.drop(r),
+        }
     }
 
     /// A packet of a SYN proxy connection, before the usual forwarding:
@@ -414,16 +433,7 @@ impl State {
         now_ms: u64,
     ) -> Verdict {
         let key = self.conns.get(id).in_tuple();
-        let room = pkt.buf.len() - pkt.head;
-        let kept = match self.sp.held.get(&key) {
-            Some((f, port)) if f.len() <= room => {
-                pkt.buf[pkt.head..pkt.head + f.len()].copy_from_slice(f);
-                pkt.len = f.len();
-                pkt.port = port;
-                true
-            }
-            _ => false,
-        };
+        let kept = self.sp.load_held(&key, pkt);
         self.sp.held.remove(&key);
         if !kept {
             return self.sp_ack_to_rs(snap, pkt, p, id, now_ms);
@@ -455,12 +465,9 @@ impl State {
             ts: t.timestamps().map(|(v, e)| (e, v)),
             ..Seg::new(src, sport, c.rip, c.rport)
         };
-        let Some(n) = write_frame(&mut pkt.buf[pkt.head..], Mac::ZERO, Mac::ZERO, &s) else {
-            return self.drop(DropReason::TooBig);
-        };
-        pkt.len = n;
-        let Some(mut q) = reparse(pkt) else {
-            return self.drop(DropReason::Malformed);
+        let mut q = match write_seg(pkt, &s) {
+            Ok(q) => q,
+            Err(r) => return self.drop(r),
         };
         if c.mode == FwdMode::Fnat && snap.conf.toa {
             self.fnat_toa(snap, pkt, &mut q, id, &c);
@@ -515,14 +522,9 @@ impl State {
         now_ms: u64,
     ) -> Option<Verdict> {
         let key = self.conns.get(id).in_tuple();
-        let (f, port) = self.sp.held.get(&key)?;
-        let room = pkt.buf.len() - pkt.head;
-        if f.len() > room {
+        if !self.sp.load_held(&key, pkt) {
             return None;
         }
-        pkt.buf[pkt.head..pkt.head + f.len()].copy_from_slice(f);
-        pkt.len = f.len();
-        pkt.port = port;
         let q = reparse(pkt)?;
         let t = segment(pkt, &q);
         let tsecr = t.timestamps().map(|(_, e)| e);
