@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod synproxy;
+pub use synproxy::SynproxySection;
+
 use rvs_core::conn::tcp::Timeouts;
 use rvs_core::snapshot::PipelineConf;
 use serde::Deserialize;
@@ -294,6 +297,12 @@ pub struct Config {
     /// The data-plane watchdog.
     #[serde(default)]
     pub health: crate::daemon::health::HealthSection,
+    /// The SYN proxy's cookie key (none: a random one per process).
+    #[serde(default)]
+    pub synproxy: SynproxySection,
+    /// The key `[synproxy]` names, read and checked by [`Config::parse`].
+    #[serde(skip)]
+    pub synproxy_key: Option<[u64; 2]>,
 }
 
 fn one() -> u16 {
@@ -400,7 +409,7 @@ impl Config {
             line,
             message,
         };
-        let c: Config = toml::from_str(text).map_err(|e| {
+        let mut c: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             let mut m = e.message().trim().to_string();
             // Name the key when the parser's message does not.
@@ -535,6 +544,11 @@ impl Config {
         if let Some(sy) = &c.sync {
             check_sync(sy, text).map_err(|(line, m)| err(line, m))?;
         }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        c.synproxy_key = c
+            .synproxy
+            .master_key(dir)
+            .map_err(|(key, m)| err(section_key_line(text, "[synproxy]", key), m))?;
         Ok(c)
     }
 
@@ -571,6 +585,7 @@ impl Config {
             sloppy_tcp: self.pipeline.sloppy_tcp,
             fast_xmit: self.pipeline.fast_xmit,
             limit_sources: self.pipeline.limit_sources,
+            synproxy_key: self.synproxy_key,
             ..PipelineConf::default()
         }
     }
@@ -579,8 +594,14 @@ impl Config {
 /// The line (1-based) of `key` in the `[sync]` section of `text`, else the
 /// line of the section's header.
 fn sync_key_line(text: &str, key: &str) -> Option<usize> {
+    section_key_line(text, "[sync]", key)
+}
+
+/// The line (1-based) of `key` in section `section` (`"[name]"`) of
+/// `text`, else the line of the section's header.
+fn section_key_line(text: &str, section: &str, key: &str) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
-    let header = lines.iter().position(|l| l.trim() == "[sync]")?;
+    let header = lines.iter().position(|l| l.trim() == section)?;
     let found = lines[header + 1..]
         .iter()
         .take_while(|l| !l.trim_start().starts_with('['))
