@@ -28,6 +28,11 @@ pub enum LbKind {
     /// to the local address, conntrack; the real servers answer floods with
     /// their own SYN cookies (`tcp_syncookies = 1`).
     Kernel,
+    /// `kernel` with nftables' SYN proxy in front (the kernel's SYN cookies
+    /// on the load balancer itself): SYNs to the VIP are not tracked, the
+    /// lb answers them, and replays the handshake to a real server
+    /// (DNAT in the output hook) once the client's ACK has a valid cookie.
+    KernelSynproxy,
 }
 
 /// The load balancer of a lab.
@@ -126,8 +131,8 @@ pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
             r.tutorial_fnat();
             Lb::Rvs(r)
         }
-        LbKind::Kernel => {
-            kernel_lb(&lab);
+        LbKind::Kernel | LbKind::KernelSynproxy => {
+            kernel_lb(&lab, kind == LbKind::KernelSynproxy);
             Lb::Kernel
         }
     };
@@ -173,8 +178,9 @@ fn nft(lab: &Lab, ns: &str, rules: &str) {
 
 /// The kernel as the load balancer: the VIP on `wan`, the local address on
 /// `lan`, forwarding on, DNAT round robin to the real servers and SNAT to
-/// the local address (full NAT, like the tutorial's FNAT service).
-fn kernel_lb(lab: &Lab) {
+/// the local address (full NAT, like the tutorial's FNAT service); with
+/// `synproxy`, nftables' SYN proxy answers the SYNs.
+fn kernel_lb(lab: &Lab, synproxy: bool) {
     lab.must_in("lb", &["ip", "link", "set", "wan", "up"]);
     lab.must_in("lb", &["ip", "link", "set", "lan", "up"]);
     lab.must_in(
@@ -186,17 +192,33 @@ fn kernel_lb(lab: &Lab) {
         &["ip", "addr", "add", &format!("{LADDR}/24"), "dev", "lan"],
     );
     lab.must_in("lb", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    let rules = format!(
-        "table ip lb {{
-  chain pre {{ type nat hook prerouting priority dstnat; policy accept;
-    ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}
-  }}
-  chain post {{ type nat hook postrouting priority srcnat; policy accept;
-    ip daddr 192.168.100.0/24 snat to {LADDR}
-  }}
-}}
-",
+    let dnat = format!(
+        "ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}",
         RS[0].1, RS[1].1
     );
+    let mut rules = format!(
+        "table ip lb {{
+  chain pre {{ type nat hook prerouting priority dstnat; policy accept; {dnat}; }}
+  chain post {{ type nat hook postrouting priority srcnat; policy accept; ip daddr 192.168.100.0/24 snat to {LADDR}; }}
+"
+    );
+    if synproxy {
+        // The client's ACK must be invalid (not picked up mid-stream) to
+        // reach the SYN proxy; the replayed SYN leaves by the output hook.
+        lab.must_in(
+            "lb",
+            &["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"],
+        );
+        rules += &format!(
+            "  chain raw {{ type filter hook prerouting priority raw; policy accept; ip daddr {VIP} tcp dport 80 tcp flags syn notrack; }}
+  chain out {{ type nat hook output priority -100; policy accept; {dnat}; }}
+  chain in {{ type filter hook input priority filter; policy accept;
+    ip daddr {VIP} tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+    ct state invalid drop
+  }}
+"
+        );
+    }
+    rules += "}\n";
     nft(lab, "lb", &rules);
 }
