@@ -72,6 +72,11 @@ pub struct PipelineConf {
     /// [`crate::pipeline::WorkerConf::wall_clock_ms`], must agree within a
     /// second or so).
     pub synproxy_key: Option<[u64; 2]>,
+    /// Packets per second (all workers together, bursts of one second)
+    /// that rvs hands to the kernel (kni) for its VIPs when they match no
+    /// service: a flood to the VIP's other ports must not make the workers
+    /// feed the kernel. 0: no limit. Beyond it: `kni_vip_rate` drops.
+    pub kni_vip_rate: u32,
 }
 
 impl Default for PipelineConf {
@@ -85,6 +90,7 @@ impl Default for PipelineConf {
             fast_xmit: true,
             limit_sources: 65536,
             synproxy_key: None,
+            kni_vip_rate: 1000,
         }
     }
 }

@@ -235,6 +235,9 @@ drop_reasons! {
     /// answered none of the SYNs rvs sent it (the first and its timer
     /// retransmissions).
     SynproxyRsTimeout = "synproxy_rs_timeout",
+    /// A packet to a VIP that matches no service, beyond `[pipeline]
+    /// kni_vip_rate` (it would have gone to the kernel).
+    KniVipRate = "kni_vip_rate",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

@@ -168,6 +168,14 @@ pub struct PipelineSection {
     /// set.
     #[serde(default = "limit_sources")]
     pub limit_sources: usize,
+    /// Packets per second (all workers) handed to the kernel for VIPs when
+    /// they match no service; 0: no limit.
+    #[serde(default = "kni_vip_rate")]
+    pub kni_vip_rate: u32,
+}
+
+fn kni_vip_rate() -> u32 {
+    PipelineConf::default().kni_vip_rate
 }
 
 fn limit_sources() -> usize {
@@ -182,6 +190,7 @@ impl Default for PipelineSection {
             sloppy_tcp: false,
             fast_xmit: true,
             limit_sources: limit_sources(),
+            kni_vip_rate: kni_vip_rate(),
         }
     }
 }
@@ -585,6 +594,7 @@ impl Config {
             sloppy_tcp: self.pipeline.sloppy_tcp,
             fast_xmit: self.pipeline.fast_xmit,
             limit_sources: self.pipeline.limit_sources,
+            kni_vip_rate: self.pipeline.kni_vip_rate,
             synproxy_key: self.synproxy_key,
             ..PipelineConf::default()
         }
@@ -719,6 +729,16 @@ mod tests {
         let e = parse(&format!("{one}[pipeline]\nlimit_sources = 0\n")).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.to_string().contains("limit_sources = 0"), "{e}");
+    }
+
+    #[test]
+    fn kni_vip_rate_defaults_to_1000_and_takes_zero() {
+        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+        assert_eq!(parse(one).unwrap().pipeline_conf().kni_vip_rate, 1000);
+        let off = parse(&format!("{one}[pipeline]\nkni_vip_rate = 0\n")).unwrap();
+        assert_eq!(off.pipeline_conf().kni_vip_rate, 0);
+        let e = parse(&format!("{one}[pipeline]\nkni_vip_rate = -1\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
     }
 
     #[test]

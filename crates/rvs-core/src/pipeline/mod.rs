@@ -11,6 +11,7 @@ mod conns;
 mod half_open;
 mod host;
 mod icmp_err;
+mod kni_guard;
 mod limits;
 mod outbox;
 mod parse;
@@ -162,6 +163,8 @@ struct State {
     /// Limit state beyond the services' ([`crate::limit`]): the per-source
     /// table, empty until a per-source limit is set.
     limits: crate::limit::WorkerLimits,
+    /// The rate of VIP packets to the kernel ([`kni_guard`]).
+    kni_guard: kni_guard::KniGuard,
 }
 
 const LEARNED_MAX: usize = 64;
@@ -191,6 +194,7 @@ impl Worker {
             sync_active: false,
             sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
+            kni_guard: Default::default(),
             conf,
         };
         let mut w = Worker {
@@ -206,6 +210,7 @@ impl Worker {
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>, now_ms: u64) {
         self.st.slots.sync(&snap, self.st.id);
         self.st.sync_limits(&snap, now_ms);
+        self.st.kni_guard.configure(&snap, now_ms);
         self.st.workers = snap.workers;
         let (n, size) = (self.st.conf.pending_frames, self.st.conf.frame_size);
         self.st.sp.configure(&snap, n, size);
@@ -519,9 +524,15 @@ impl State {
                 };
             }
         }
-        if snap.if_addr(&p.dst).is_some() || snap.is_vip(&p.dst) {
+        let vip = snap.is_vip(&p.dst);
+        if vip || snap.if_addr(&p.dst).is_some() {
             if p.kind == L4::Echo(true) {
                 return self.echo_reply(pkt, p);
+            }
+            if vip {
+                if let Err(r) = self.kni_guard.admit(now_ms) {
+                    return self.drop(r);
+                }
             }
             return self.kernel_or_drop(snap, pkt.port, DropReason::NoService);
         }

@@ -10,6 +10,7 @@ mod fuzz;
 mod half_open;
 mod host;
 mod icmp;
+mod kni_guard;
 mod limits;
 mod limits_rate;
 mod listing;
