@@ -132,6 +132,15 @@ fn two_workers_each_enforce_their_share() {
     assert_eq!(made, 4 + 40);
 }
 
+/// A data segment each way on the established connection `A:sport`, to
+/// and from real server `rs` through local port `lport`: both forwarded.
+fn exchange(w: &mut Worker, sport: u16, (rs, lport): (u8, u16), now: u64) {
+    let data = from_client(sport, 80, ACK | PSH).to_vec();
+    run_tx(w, &data, WAN, LAN, now);
+    let reply = from_rs(rs, 80, LIP, lport, ACK | PSH).to_vec();
+    run_tx(w, &reply, LAN, WAN, now);
+}
+
 #[test]
 fn a_packet_rate_polices_client_packets_of_established_flows() {
     // 100 packets per second, bursts of 10; replies are not limited.
@@ -229,20 +238,7 @@ fn concurrent_connection_limits_per_service_and_source() {
     assert!(!syn(&mut w, B, 7001, 0), "a fourth for the service");
     assert_eq!(drops(&w, DropReason::LimitConns), 1);
     // Established connections keep flowing while new ones are refused.
-    run_tx(
-        &mut w,
-        &from_client(7000, 80, ACK | PSH).to_vec(),
-        WAN,
-        LAN,
-        1,
-    );
-    run_tx(
-        &mut w,
-        &from_rs(rs, 80, LIP, lport, ACK | PSH).to_vec(),
-        LAN,
-        WAN,
-        1,
-    );
+    exchange(&mut w, 7000, (rs, lport), 1);
     // A's first connection ends (RST): once it is gone, A may open one.
     run_tx(&mut w, &from_client(7000, 80, RST).to_vec(), WAN, LAN, 2);
     w.tick(60_000);
@@ -312,20 +308,7 @@ fn a_full_table_refuses_new_flows_and_keeps_established_ones() {
     );
     // The established connection is unharmed, both ways.
     for t in 2..5 {
-        run_tx(
-            &mut w,
-            &from_client(10_000, 80, ACK | PSH).to_vec(),
-            WAN,
-            LAN,
-            t,
-        );
-        run_tx(
-            &mut w,
-            &from_rs(rs, 80, LIP, lport, ACK | PSH).to_vec(),
-            LAN,
-            WAN,
-            t,
-        );
+        exchange(&mut w, 10_000, (rs, lport), t);
     }
     // A new client is refused until the half-open ones time out (30 s).
     assert!(!syn(&mut w, B, 10_001, 10));
