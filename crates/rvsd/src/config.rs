@@ -272,6 +272,12 @@ fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
         .filter(|(_, l)| l.trim_start().starts_with("[[netif]]"))
         .nth(i)?
         .0;
+    Some(section_key_line(&lines, header, key))
+}
+
+/// The line (1-based) of `key` in the section whose header is
+/// `lines[header]`, else the line of the header.
+fn section_key_line(lines: &[&str], header: usize, key: &str) -> usize {
     let found = lines[header + 1..]
         .iter()
         .take_while(|l| !l.trim_start().starts_with('['))
@@ -280,10 +286,7 @@ fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
                 .strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         });
-    Some(match found {
-        Some(k) => header + 2 + k,
-        None => header + 1,
-    })
+    found.map_or(header + 1, |k| header + 2 + k)
 }
 
 /// Why `name` cannot be the name of a Linux network interface, or `None`

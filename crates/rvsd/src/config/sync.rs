@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::iface_name_problem;
+use super::{iface_name_problem, section_key_line};
 
 /// `[sync] role`: which sync daemons start with rvsd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -86,15 +86,7 @@ impl SyncSection {
 fn sync_key_line(text: &str, key: &str) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
     let header = lines.iter().position(|l| l.trim() == "[sync]")?;
-    let found = lines[header + 1..]
-        .iter()
-        .take_while(|l| !l.trim_start().starts_with('['))
-        .position(|l| {
-            l.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        });
-    Some(found.map_or(header + 1, |k| header + 2 + k))
+    Some(section_key_line(&lines, header, key))
 }
 
 pub(super) fn check_sync(sy: &SyncSection, text: &str) -> Result<(), (Option<usize>, String)> {
