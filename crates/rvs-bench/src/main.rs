@@ -58,6 +58,9 @@ enum Cmd {
     /// The 1 ms UDP probe `listing` runs in its client namespace.
     #[command(hide = true)]
     ListingProbe(listing::ProbeArgs),
+    /// The flood generator `flood` runs in its attacker namespace.
+    #[command(hide = true)]
+    FloodGen(flood::gen::GenArgs),
     /// The UDP generator `e2e` runs in its client namespace.
     #[command(hide = true)]
     E2eGen(e2e::GenArgs),
@@ -73,6 +76,7 @@ fn main() {
         Cmd::E2e(a) => e2e::run(a),
         Cmd::Listing(a) => listing::run(a),
         Cmd::Flood(a) => flood::run(a),
+        Cmd::FloodGen(a) => flood::gen::gen(a),
         Cmd::Survival(a) => survival::run(a),
         Cmd::SurvivalClient(a) => survival::client::run(a),
         Cmd::ListingFill(a) => listing::fill(a),

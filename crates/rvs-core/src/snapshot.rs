@@ -66,6 +66,12 @@ pub struct PipelineConf {
     /// ([`crate::limit::src::SrcTable`], 72 bytes each), allocated when a
     /// per-source limit is first configured.
     pub limit_sources: usize,
+    /// The SYN proxy's master key for cookies: `None` (the default), one
+    /// drawn per process; the same key on ECMP nodes lets a client's ACK be
+    /// checked by a node that did not answer its SYN (their clocks, see
+    /// [`crate::pipeline::WorkerConf::wall_clock_ms`], must agree within a
+    /// second or so).
+    pub synproxy_key: Option<[u64; 2]>,
 }
 
 impl Default for PipelineConf {
@@ -78,6 +84,7 @@ impl Default for PipelineConf {
             sloppy_tcp: false,
             fast_xmit: true,
             limit_sources: 65536,
+            synproxy_key: None,
         }
     }
 }

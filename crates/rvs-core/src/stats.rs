@@ -231,6 +231,10 @@ drop_reasons! {
     /// A new connection from a source no rule of the service's allow list
     /// (whitelist) matches.
     AclNotAllowed = "acl_not_allowed",
+    /// Not a packet: a SYN proxy connection given up after the real server
+    /// answered none of the SYNs rvs sent it (the first and its timer
+    /// retransmissions).
+    SynproxyRsTimeout = "synproxy_rs_timeout",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

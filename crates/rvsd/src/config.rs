@@ -10,8 +10,10 @@ use rvs_core::snapshot::PipelineConf;
 use serde::Deserialize;
 
 mod sync;
+mod synproxy;
 use sync::check_sync;
 pub use sync::{SyncRoleConf, SyncSection};
+pub use synproxy::SynproxySection;
 
 /// Default configuration file.
 pub const DEFAULT_PATH: &str = "/etc/rvs/rvs.toml";
@@ -222,6 +224,12 @@ pub struct Config {
     /// The data-plane watchdog.
     #[serde(default)]
     pub health: crate::daemon::health::HealthSection,
+    /// The SYN proxy's cookie key (none: a random one per process).
+    #[serde(default)]
+    pub synproxy: SynproxySection,
+    /// The key `[synproxy]` names, read and checked by [`Config::parse`].
+    #[serde(skip)]
+    pub synproxy_key: Option<[u64; 2]>,
 }
 
 fn one() -> u16 {
@@ -272,12 +280,20 @@ fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
         .filter(|(_, l)| l.trim_start().starts_with("[[netif]]"))
         .nth(i)?
         .0;
-    Some(section_key_line(&lines, header, key))
+    Some(key_line_below(&lines, header, key))
+}
+
+/// The line (1-based) of `key` in section `section` (`"[name]"`) of
+/// `text`, else the line of the section's header.
+fn section_key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|l| l.trim() == section)?;
+    Some(key_line_below(&lines, header, key))
 }
 
 /// The line (1-based) of `key` in the section whose header is
 /// `lines[header]`, else the line of the header.
-fn section_key_line(lines: &[&str], header: usize, key: &str) -> usize {
+fn key_line_below(lines: &[&str], header: usize, key: &str) -> usize {
     let found = lines[header + 1..]
         .iter()
         .take_while(|l| !l.trim_start().starts_with('['))
@@ -331,7 +347,7 @@ impl Config {
             line,
             message,
         };
-        let c: Config = toml::from_str(text).map_err(|e| {
+        let mut c: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             let mut m = e.message().trim().to_string();
             // Name the key when the parser's message does not.
@@ -466,6 +482,11 @@ impl Config {
         if let Some(sy) = &c.sync {
             check_sync(sy, text).map_err(|(line, m)| err(line, m))?;
         }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        c.synproxy_key = c
+            .synproxy
+            .master_key(dir)
+            .map_err(|(key, m)| err(section_key_line(text, "[synproxy]", key), m))?;
         Ok(c)
     }
 
@@ -502,6 +523,7 @@ impl Config {
             sloppy_tcp: self.pipeline.sloppy_tcp,
             fast_xmit: self.pipeline.fast_xmit,
             limit_sources: self.pipeline.limit_sources,
+            synproxy_key: self.synproxy_key,
             ..PipelineConf::default()
         }
     }

@@ -25,7 +25,7 @@
 //! time, which includes the kernel's receive work on behalf of a process.
 //! Each line carries a `cpu_note` saying what `lb_cpu_*` counts.
 
-mod agent;
+pub(crate) mod agent;
 mod bed;
 pub(crate) mod measure;
 

@@ -204,6 +204,9 @@ impl State {
                 c.cip
             }
         };
+        if inner.proto == proto::TCP {
+            super::synproxy::shift_quote(sub_mut(f, inner.l4, inner.end), &c, dir);
+        }
         // The ICMP checksum covers the quote: recompute it whole.
         let (_, seg) = split(f, p);
         if p.v6 {

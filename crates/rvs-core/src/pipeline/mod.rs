@@ -20,6 +20,7 @@ mod sync;
 mod synproxy;
 mod synproxy_build;
 mod synproxy_held;
+mod synproxy_retry;
 
 use std::sync::Arc;
 
@@ -95,6 +96,10 @@ pub struct WorkerConf {
     /// per worker ([`crate::conn::fresh_seed`]); fix it only for
     /// reproducible tests, fuzzing and benchmarks.
     pub hash_seed: Option<u64>,
+    /// The wall-clock time (ms since the Unix epoch) when `now_ms` was 0:
+    /// SYN cookies count their epochs on the wall clock, which nodes share,
+    /// rather than on the worker's clock. 0: on the worker's clock.
+    pub wall_clock_ms: u64,
 }
 
 impl Default for WorkerConf {
@@ -107,6 +112,7 @@ impl Default for WorkerConf {
             frame_size: 2048,
             expire_budget: 4096,
             hash_seed: None,
+            wall_clock_ms: 0,
         }
     }
 }
@@ -183,9 +189,9 @@ impl Worker {
             inserts_at_tick: 0,
             sync_log: None,
             sync_active: false,
-            conf,
-            sp: synproxy::SynProxy::default(),
+            sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
+            conf,
         };
         let mut w = Worker {
             snap: snap.clone(),
@@ -307,11 +313,13 @@ impl Worker {
     }
 
     /// Timer work: expires connections (at least the configured budget, plus
-    /// as many as were created since the last tick) and ages neighbours.
+    /// as many as were created since the last tick), resends the SYN proxy's
+    /// unanswered SYNs to real servers (into the outbox) and ages neighbours.
     /// Call every few ms. Publishes `now_ms` as the worker's heartbeat
     /// ([`WorkerGauges::heartbeat_ms`]).
     pub fn tick(&mut self, now_ms: u64) {
         self.st.expire(now_ms);
+        self.st.synproxy_tick(&self.snap, now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);
         self.st.publish_conn_count();
         self.st

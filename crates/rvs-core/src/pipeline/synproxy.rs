@@ -15,7 +15,9 @@
 //! 3. While waiting for the real server, the client's first segment with
 //!    data (or its ACK) is kept in place of the previous one; others are
 //!    dropped as `synproxy_wait` (the client sends them again). A client
-//!    segment more than a second after the SYN went out sends it again.
+//!    segment more than a second after the SYN went out sends it again, and
+//!    so does the worker's timer, 1, 2 and 4 s apart; 8 s after the last
+//!    the connection goes as `synproxy_rs_timeout` (`synproxy_retry.rs`).
 //! 4. The real server's SYN-ACK fixes the shifts between the two handshakes
 //!    ([`Conn::sp_seq`], [`Conn::sp_ts`], and the window scale if the real
 //!    server's differs from the one rvs gave the client) and is answered
@@ -45,7 +47,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::synproxy::{process_key, CookieJar, Negotiated, SynOptions};
 use crate::wire::ethernet::EthernetFrame;
-use crate::wire::tcp::{flags as tcpf, TcpPacket};
+use crate::wire::tcp::{field as tcp_field, flags as tcpf, TcpPacket};
 use crate::wire::{ipv4, ipv6};
 
 /// The window scale rvs offers a client that offers one (Linux's usual).
@@ -57,30 +59,77 @@ const MIN_MSS: u16 = 536;
 const FALLBACK_WINDOW: u16 = 1024;
 /// A client segment this long after the SYN to the real server went out
 /// sends it again.
-const RESEND_MS: u64 = 1_000;
+pub(super) const RESEND_MS: u64 = 1_000;
+/// Timer retransmissions of the SYN to a real server (1, 2 and 4 s apart,
+/// as Linux's SYN retries); the connection goes [`RESEND_MS`] `<<` this
+/// after the last (8 s), counted as `synproxy_rs_timeout`.
+pub(super) const SYN_RETRIES: u8 = 3;
+/// Life of a connection waiting for the real server, from each SYN sent,
+/// when the timer resends it (longer than the wait for the next step).
+const WAIT_LIFE_MS: u64 = (RESEND_MS << SYN_RETRIES) + RESEND_MS;
+/// Room before the frame in [`SynProxy::scratch`].
+pub(super) const SCRATCH_HEADROOM: usize = 128;
 
 /// The SYN proxy's state in a worker: the cookie jar and the kept frames.
 #[derive(Debug)]
 pub(super) struct SynProxy {
-    jar: CookieJar,
-    held: Held,
-}
-
-impl Default for SynProxy {
-    fn default() -> Self {
-        SynProxy {
-            jar: CookieJar::new(process_key()),
-            held: Held::default(),
-        }
-    }
+    pub(super) jar: CookieJar,
+    /// The jar's master key.
+    key: [u64; 2],
+    /// Added to the worker's clock for the jar (see `WorkerConf::wall_clock_ms`).
+    wall_ms: u64,
+    pub(super) held: Held,
+    /// A frame buffer for the SYNs the retransmission timer writes.
+    pub(super) scratch: Vec<u8>,
 }
 
 impl SynProxy {
-    /// Allocates the kept-frame pool (once) when `snap` has a synproxy service.
+    /// The proxy of a worker whose clock started at wall-clock `wall_ms`,
+    /// with the process's key until a snapshot names one.
+    pub fn new(wall_ms: u64) -> SynProxy {
+        SynProxy {
+            jar: CookieJar::new(process_key()),
+            key: process_key(),
+            wall_ms,
+            held: Held::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Allocates the kept-frame pool (once) when `snap` has a synproxy
+    /// service, and takes the cookie key `snap` names.
     pub fn configure(&mut self, snap: &Snapshot, count: usize, size: usize) {
         if snap.services.iter().any(|s| s.synproxy) {
             self.held.reserve(count, size);
+            if self.scratch.is_empty() {
+                self.scratch = vec![0; SCRATCH_HEADROOM + size];
+            }
         }
+        let key = snap.conf.synproxy_key.unwrap_or_else(process_key);
+        if key != self.key {
+            self.key = key;
+            self.jar = CookieJar::new(key);
+        }
+    }
+
+    /// Writes the client frame kept for connection `key` over `pkt` (with
+    /// the port it came in by); false when none is kept or it does not fit.
+    fn load_held(&self, key: &Tuple, pkt: &mut Packet<'_>) -> bool {
+        let Some((f, port)) = self.held.get(key) else {
+            return false;
+        };
+        let Some(dst) = pkt.buf.get_mut(pkt.head..pkt.head + f.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(f);
+        pkt.len = f.len();
+        pkt.port = port;
+        true
+    }
+
+    /// The cookie jar's clock at the worker's `now_ms`.
+    fn clock(&self, now_ms: u64) -> u64 {
+        now_ms.wrapping_add(self.wall_ms)
     }
 }
 
@@ -103,6 +152,14 @@ fn reparse(pkt: &Packet<'_>) -> Option<Parsed> {
     let v6 = EthernetFrame::new_checked(pkt.frame()).ok()?.ethertype()
         == crate::wire::ethernet::ethertype::IPV6;
     parse_ip(pkt.frame(), 14, v6, false).ok()
+}
+
+/// Writes `s` over `pkt` (MACs left to routing) and parses it back.
+fn write_seg(pkt: &mut Packet<'_>, s: &Seg) -> Result<Parsed, DropReason> {
+    let n =
+        write_frame(&mut pkt.buf[pkt.head..], Mac::ZERO, Mac::ZERO, s).ok_or(DropReason::TooBig)?;
+    pkt.len = n;
+    reparse(pkt).ok_or(DropReason::Malformed)
 }
 
 impl State {
@@ -157,7 +214,7 @@ impl State {
         let o = SynOptions::from_options(t.option_iter(), false);
         let client_mac = EthernetFrame::new_unchecked(pkt.frame()).src();
         let flow = Tuple::new(proto::TCP, p.src, p.sport, p.dst, p.dport);
-        let c = self.sp.jar.make(&flow, seq, &o, now_ms);
+        let c = self.sp.jar.make(&flow, seq, &o, self.sp.clock(now_ms));
         // The MSS the client may send: the port's MTU, less room for TOA.
         let hdrs = if p.v6 {
             ipv6::HEADER_LEN
@@ -202,7 +259,8 @@ impl State {
         let (seq, ack) = (t.seq(), t.ack());
         let tsecr = t.timestamps().map(|(_, e)| e);
         let flow = Tuple::new(proto::TCP, p.src, p.sport, p.dst, p.dport);
-        let Some(neg) = self.sp.jar.check(&flow, seq, ack, tsecr, now_ms) else {
+        let clock = self.sp.clock(now_ms);
+        let Some(neg) = self.sp.jar.check(&flow, seq, ack, tsecr, clock) else {
             return self.drop(DropReason::SynproxyBadAck);
         };
         // The connection is made as for a SYN.
@@ -233,7 +291,7 @@ impl State {
         let data = p.payload_len() > 0 || p.tcp_flags & tcpf::FIN != 0;
         self.sp
             .held
-            .offer(&c.in_tuple(), pkt.port, pkt.frame(), data);
+            .offer(&c.in_tuple(), pkt.port, pkt.frame(), data, now_ms);
         self.sp_syn_to_rs(snap, pkt, p, id, &neg, now_ms)
     }
 
@@ -269,8 +327,11 @@ impl State {
             wscale: neg.wscale,
             ..Seg::new(src, sport, c.rip, c.rport)
         };
-        self.conns
-            .refresh(id, snap.timeouts.tcp(TcpState::SynSent), now_ms);
+        let mut life = snap.timeouts.tcp(TcpState::SynSent);
+        if self.sp.held.sent(&c.in_tuple(), now_ms) {
+            life = life.max(WAIT_LIFE_MS as u32);
+        }
+        self.conns.refresh(id, life, now_ms);
         self.sp_send(snap, pkt, &s, c.rip, now_ms)
     }
 
@@ -283,14 +344,10 @@ impl State {
         target: Addr,
         now_ms: u64,
     ) -> Verdict {
-        let Some(n) = write_frame(&mut pkt.buf[pkt.head..], Mac::ZERO, Mac::ZERO, s) else {
-            return self.drop(DropReason::TooBig);
-        };
-        pkt.len = n;
-        let Some(p) = reparse(pkt) else {
-            return self.drop(DropReason::Malformed);
-        };
-        self.send(snap, pkt, &p, target, false, now_ms)
+        match write_seg(pkt, s) {
+            Ok(p) => self.send(snap, pkt, &p, target, false, now_ms),
+            Err(r) => self.drop(r),
+        }
     }
 
     /// A packet of a SYN proxy connection, before the usual forwarding:
@@ -376,16 +433,7 @@ impl State {
         now_ms: u64,
     ) -> Verdict {
         let key = self.conns.get(id).in_tuple();
-        let room = pkt.buf.len() - pkt.head;
-        let kept = match self.sp.held.get(&key) {
-            Some((f, port)) if f.len() <= room => {
-                pkt.buf[pkt.head..pkt.head + f.len()].copy_from_slice(f);
-                pkt.len = f.len();
-                pkt.port = port;
-                true
-            }
-            _ => false,
-        };
+        let kept = self.sp.load_held(&key, pkt);
         self.sp.held.remove(&key);
         if !kept {
             return self.sp_ack_to_rs(snap, pkt, p, id, now_ms);
@@ -417,12 +465,9 @@ impl State {
             ts: t.timestamps().map(|(v, e)| (e, v)),
             ..Seg::new(src, sport, c.rip, c.rport)
         };
-        let Some(n) = write_frame(&mut pkt.buf[pkt.head..], Mac::ZERO, Mac::ZERO, &s) else {
-            return self.drop(DropReason::TooBig);
-        };
-        pkt.len = n;
-        let Some(mut q) = reparse(pkt) else {
-            return self.drop(DropReason::Malformed);
+        let mut q = match write_seg(pkt, &s) {
+            Ok(q) => q,
+            Err(r) => return self.drop(r),
         };
         if c.mode == FwdMode::Fnat && snap.conf.toa {
             self.fnat_toa(snap, pkt, &mut q, id, &c);
@@ -451,9 +496,11 @@ impl State {
             return Some(self.drop(DropReason::Invalid));
         }
         let data = p.payload_len() > 0 || p.tcp_flags & tcpf::FIN != 0;
-        let kept = self.sp.held.offer(&key, pkt.port, pkt.frame(), data);
-        let timeout = u64::from(snap.timeouts.tcp(TcpState::SynSent));
-        let sent_at = c.expires_ms().saturating_sub(timeout);
+        let kept = self
+            .sp
+            .held
+            .offer(&key, pkt.port, pkt.frame(), data, now_ms);
+        let sent_at = self.sp.held.sent_ms(&key).unwrap_or(u64::MAX - RESEND_MS);
         if now_ms >= sent_at + RESEND_MS {
             if let Some(v) = self.sp_resend(snap, pkt, id, now_ms) {
                 return Some(v);
@@ -467,7 +514,7 @@ impl State {
 
     /// Sends the SYN to the real server again, written from the kept
     /// client ACK; `None` when none is kept or its cookie expired.
-    fn sp_resend(
+    pub(super) fn sp_resend(
         &mut self,
         snap: &Snapshot,
         pkt: &mut Packet<'_>,
@@ -475,18 +522,14 @@ impl State {
         now_ms: u64,
     ) -> Option<Verdict> {
         let key = self.conns.get(id).in_tuple();
-        let (f, port) = self.sp.held.get(&key)?;
-        let room = pkt.buf.len() - pkt.head;
-        if f.len() > room {
+        if !self.sp.load_held(&key, pkt) {
             return None;
         }
-        pkt.buf[pkt.head..pkt.head + f.len()].copy_from_slice(f);
-        pkt.len = f.len();
-        pkt.port = port;
         let q = reparse(pkt)?;
         let t = segment(pkt, &q);
         let tsecr = t.timestamps().map(|(_, e)| e);
-        let neg = self.sp.jar.check(&key, t.seq(), t.ack(), tsecr, now_ms)?;
+        let clock = self.sp.clock(now_ms);
+        let neg = self.sp.jar.check(&key, t.seq(), t.ack(), tsecr, clock)?;
         Some(self.sp_syn_to_rs(snap, pkt, &q, id, &neg, now_ms))
     }
 
@@ -529,6 +572,39 @@ impl State {
         if c.flags & flags::SYNPROXY != 0 && !self.sp.held.is_empty() {
             self.sp.held.remove(&c.in_tuple());
         }
+    }
+}
+
+/// Shifts the TCP segment `seg` quoted in an ICMP error about SYN proxy
+/// connection `c` (`dir`: the direction of the packets the error's sender
+/// sends rvs) into the sequence space of the side the error goes to: a
+/// segment rvs sent the client (`Dir::In`) had `seq - sp_seq`, given back;
+/// one it sent the real server (`Dir::Out`) had `ack + sp_seq`, taken off
+/// when the quote reaches the flags and has ACK. The quoted TCP checksum
+/// follows when quoted; the caller recomputes the ICMP checksum.
+pub(super) fn shift_quote(seg: &mut [u8], c: &Conn, dir: Dir) {
+    if c.flags & flags::SYNPROXY == 0 || c.state == TcpState::SynSent as u8 {
+        return;
+    }
+    let has_csum = seg.len() >= tcp_field::CHECKSUM.end;
+    let has_ack = seg.len() > tcp_field::FLAGS && seg[tcp_field::FLAGS] & tcpf::ACK != 0;
+    let mut t = TcpPacket::new_unchecked(seg);
+    let (old, new) = match dir {
+        Dir::In => {
+            let (old, new) = (t.seq(), t.seq().wrapping_add(c.sp_seq));
+            t.set_seq(new);
+            (old, new)
+        }
+        Dir::Out if has_ack => {
+            let (old, new) = (t.ack(), t.ack().wrapping_sub(c.sp_seq));
+            t.set_ack(new);
+            (old, new)
+        }
+        Dir::Out => return,
+    };
+    if has_csum {
+        let sum = crate::wire::checksum::update32(t.checksum(), old, new);
+        t.set_checksum(sum);
     }
 }
 

@@ -18,6 +18,10 @@ struct Meta {
     len: u16,
     port: PortId,
     data: bool,
+    /// When the last SYN went to the real server.
+    sent_ms: u64,
+    /// Timer retransmissions of the SYN so far.
+    tries: u8,
 }
 
 /// The pool of kept frames of one worker.
@@ -56,25 +60,33 @@ impl Held {
             .position(|&s| self.meta.get(usize::from(s)).is_some_and(|m| m.key == *key))
     }
 
-    /// Keeps `frame` (received on `port`; `data`: it carries payload or a
-    /// FIN) for connection `key`, unless a frame with data is kept already
-    /// or there is no room. Returns whether it was kept.
-    pub fn offer(&mut self, key: &Tuple, port: PortId, frame: &[u8], data: bool) -> bool {
+    /// Keeps `frame` (received on `port` at `now_ms`; `data`: it carries
+    /// payload or a FIN) for connection `key`, unless a frame with data is
+    /// kept already or there is no room. Returns whether it was kept.
+    pub fn offer(
+        &mut self,
+        key: &Tuple,
+        port: PortId,
+        frame: &[u8],
+        data: bool,
+        now_ms: u64,
+    ) -> bool {
         if frame.len() > self.size {
             return false;
         }
-        let slot = match self.position(key) {
+        let (slot, sent_ms, tries) = match self.position(key) {
             Some(i) => {
                 let s = self.used[i];
-                if self.meta[usize::from(s)].data || !data {
+                let m = self.meta[usize::from(s)];
+                if m.data || !data {
                     return false;
                 }
-                s
+                (s, m.sent_ms, m.tries)
             }
             None => match self.free.pop() {
                 Some(s) => {
                     self.used.push(s);
-                    s
+                    (s, now_ms, 0)
                 }
                 None => return false,
             },
@@ -86,8 +98,41 @@ impl Held {
             len: frame.len() as u16,
             port,
             data,
+            sent_ms,
+            tries,
         };
         true
+    }
+
+    /// The bookkeeping of the frame kept for `key`.
+    fn meta_mut(&mut self, key: &Tuple) -> Option<&mut Meta> {
+        let s = usize::from(self.used[self.position(key)?]);
+        self.meta.get_mut(s)
+    }
+
+    /// Notes that the SYN of connection `key` went to the real server at
+    /// `now_ms`; whether a frame is kept for it (the timer resends only then).
+    pub fn sent(&mut self, key: &Tuple, now_ms: u64) -> bool {
+        self.meta_mut(key).map(|m| m.sent_ms = now_ms).is_some()
+    }
+
+    /// Counts one timer retransmission for connection `key`.
+    pub fn count_try(&mut self, key: &Tuple) {
+        if let Some(m) = self.meta_mut(key) {
+            m.tries = m.tries.saturating_add(1);
+        }
+    }
+
+    /// When the last SYN of connection `key` went out, if a frame is kept.
+    pub fn sent_ms(&self, key: &Tuple) -> Option<u64> {
+        let s = usize::from(self.used[self.position(key)?]);
+        self.meta.get(s).map(|m| m.sent_ms)
+    }
+
+    /// The `i`-th kept frame's connection, last SYN time and timer tries.
+    pub fn nth(&self, i: usize) -> Option<(Tuple, u64, u8)> {
+        let m = self.meta.get(usize::from(*self.used.get(i)?))?;
+        Some((m.key, m.sent_ms, m.tries))
     }
 
     /// The frame kept for `key` and the port it came in by.
@@ -126,24 +171,27 @@ mod tests {
     fn keeps_one_frame_per_connection_preferring_data() {
         let mut h = Held::default();
         assert!(
-            !h.offer(&key(1), 0, b"ack", false),
+            !h.offer(&key(1), 0, b"ack", false, 0),
             "nothing before reserve"
         );
         h.reserve(2, 8);
-        assert!(h.offer(&key(1), 0, b"ack", false));
+        assert!(h.offer(&key(1), 0, b"ack", false, 0));
         assert!(
-            h.offer(&key(1), 1, b"data", true),
+            h.offer(&key(1), 1, b"data", true, 0),
             "data replaces a bare ACK"
         );
-        assert!(!h.offer(&key(1), 1, b"more", true), "the first data stays");
-        assert!(!h.offer(&key(1), 1, b"ack2", false));
+        assert!(
+            !h.offer(&key(1), 1, b"more", true, 0),
+            "the first data stays"
+        );
+        assert!(!h.offer(&key(1), 1, b"ack2", false, 0));
         assert_eq!(h.get(&key(1)), Some((&b"data"[..], 1)));
-        assert!(h.offer(&key(2), 0, b"two", false));
-        assert!(!h.offer(&key(3), 0, b"three", false), "full");
-        assert!(!h.offer(&key(2), 0, b"123456789", true), "too long");
+        assert!(h.offer(&key(2), 0, b"two", false, 0));
+        assert!(!h.offer(&key(3), 0, b"three", false, 0), "full");
+        assert!(!h.offer(&key(2), 0, b"123456789", true, 0), "too long");
         h.remove(&key(1));
         assert_eq!(h.get(&key(1)), None);
-        assert!(h.offer(&key(3), 0, b"three", false), "room again");
+        assert!(h.offer(&key(3), 0, b"three", false, 0), "room again");
         assert_eq!(h.get(&key(2)), Some((&b"two"[..], 0)));
         h.remove(&key(2));
         h.remove(&key(3));

@@ -63,9 +63,47 @@ fn clock(r: &mut Rng) -> u64 {
     r.below(1 << 40) + 2 * EPOCH_MS
 }
 
-/// What the client's ACK for cookie `c` carries: (seq, ack, TSecr).
-fn ack_of(syn_seq: u32, c: &Cookie) -> (u32, u32, Option<u32>) {
-    (syn_seq.wrapping_add(1), c.isn.wrapping_add(1), c.tsval)
+/// A random SYN (of sequence number `seq`, else a random one), the cookie
+/// `jar` makes for it, and the client's ACK that returns it.
+struct Case {
+    t: Tuple,
+    seq: u32,
+    o: SynOptions,
+    now: u64,
+    c: Cookie,
+    /// The ACK's sequence number, acknowledgment and TSecr.
+    s: u32,
+    a: u32,
+    tsecr: Option<u32>,
+}
+
+fn case(r: &mut Rng, jar: &mut CookieJar, seq: Option<u32>) -> Case {
+    let t = flow(r);
+    let seq = seq.unwrap_or_else(|| r.u32());
+    let o = syn_options(r);
+    let now = clock(r);
+    let c = jar.make(&t, seq, &o, now);
+    Case {
+        t,
+        seq,
+        o,
+        now,
+        c,
+        s: seq.wrapping_add(1),
+        a: c.isn.wrapping_add(1),
+        tsecr: c.tsval,
+    }
+}
+
+/// A fixed IPv4 flow.
+fn v4_flow() -> Tuple {
+    Tuple::new(
+        proto::TCP,
+        Addr::v4(10, 0, 0, 1),
+        1,
+        Addr::v4(10, 0, 0, 2),
+        80,
+    )
 }
 
 #[test]
@@ -73,12 +111,16 @@ fn a_cookie_checks_within_its_lifetime_and_gives_the_options_back() {
     let mut r = Rng(1);
     let mut jar = CookieJar::new(KEY);
     for _ in 0..20_000 {
-        let t = flow(&mut r);
-        let seq = r.u32();
-        let o = syn_options(&mut r);
-        let now = clock(&mut r);
-        let c = jar.make(&t, seq, &o, now);
-        let (s, a, tsecr) = ack_of(seq, &c);
+        let Case {
+            t,
+            seq,
+            o,
+            now,
+            c,
+            s,
+            a,
+            tsecr,
+        } = case(&mut r, &mut jar, None);
         // Anywhere in the rest of its epoch and the whole next one.
         let left = EPOCH_MS - now % EPOCH_MS + EPOCH_MS;
         let later = now + r.below(left);
@@ -117,12 +159,14 @@ fn a_cookie_fails_once_its_secret_is_retired() {
     let mut r = Rng(2);
     let mut jar = CookieJar::new(KEY);
     for _ in 0..20_000 {
-        let t = flow(&mut r);
-        let seq = r.u32();
-        let o = syn_options(&mut r);
-        let now = clock(&mut r);
-        let c = jar.make(&t, seq, &o, now);
-        let (s, a, tsecr) = ack_of(seq, &c);
+        let Case {
+            t,
+            now,
+            s,
+            a,
+            tsecr,
+            ..
+        } = case(&mut r, &mut jar, None);
         // From the start of the epoch after next, at any later time.
         let retired = (now / EPOCH_MS + 2) * EPOCH_MS;
         let later = retired + r.below(1 << 36);
@@ -162,12 +206,16 @@ fn any_bit_flip_fails() {
     let mut r = Rng(4);
     let mut jar = CookieJar::new(KEY);
     for _ in 0..2_000 {
-        let t = flow(&mut r);
-        let seq = r.u32();
-        let o = syn_options(&mut r);
-        let now = clock(&mut r);
-        let c = jar.make(&t, seq, &o, now);
-        let (s, a, tsecr) = ack_of(seq, &c);
+        let Case {
+            t,
+            seq,
+            now,
+            c,
+            s,
+            a,
+            tsecr,
+            ..
+        } = case(&mut r, &mut jar, None);
         assert!(jar.check(&t, s, a, tsecr, now).is_some());
         for bit in 0..32 {
             let cookie = c.isn ^ (1 << bit);
@@ -225,13 +273,8 @@ fn another_master_key_fails() {
     let mut ours = CookieJar::new(KEY);
     let mut theirs = CookieJar::new([KEY[0], KEY[1] ^ 1]);
     for _ in 0..10_000 {
-        let t = flow(&mut r);
-        let seq = r.u32();
-        let o = syn_options(&mut r);
-        let now = clock(&mut r);
-        let c = theirs.make(&t, seq, &o, now);
-        let (s, a, tsecr) = ack_of(seq, &c);
-        assert_eq!(ours.check(&t, s, a, tsecr, now), None);
+        let k = case(&mut r, &mut theirs, None);
+        assert_eq!(ours.check(&k.t, k.s, k.a, k.tsecr, k.now), None);
     }
 }
 
@@ -243,14 +286,11 @@ fn client_sequence_numbers_wrap_around() {
     // wraps to 0 (or 1, 2...).
     for seq in [u32::MAX, u32::MAX - 1, 0, 1] {
         for _ in 0..2_000 {
-            let t = flow(&mut r);
-            let o = syn_options(&mut r);
-            let now = clock(&mut r);
-            let c = jar.make(&t, seq, &o, now);
-            let (s, a, tsecr) = ack_of(seq, &c);
-            assert_eq!(jar.check(&t, s, a, tsecr, now + 1), Some(c.opts));
+            let k = case(&mut r, &mut jar, Some(seq));
+            let later = k.now + 1;
+            assert_eq!(jar.check(&k.t, k.s, k.a, k.tsecr, later), Some(k.c.opts));
             // The ACK of the SYN-ACK before it (seq unchanged) is not it.
-            assert_eq!(jar.check(&t, seq, a, tsecr, now + 1), None);
+            assert_eq!(jar.check(&k.t, seq, k.a, k.tsecr, later), None);
         }
     }
 }
@@ -258,13 +298,7 @@ fn client_sequence_numbers_wrap_around() {
 #[test]
 fn mss_follows_linux_tables() {
     let mut jar = CookieJar::new(KEY);
-    let v4 = Tuple::new(
-        proto::TCP,
-        Addr::v4(10, 0, 0, 1),
-        1,
-        Addr::v4(10, 0, 0, 2),
-        80,
-    );
+    let v4 = v4_flow();
     let v6 = Tuple::new(
         proto::TCP,
         "2001:db8::1".parse().unwrap(),
@@ -297,13 +331,7 @@ fn mss_follows_linux_tables() {
 #[test]
 fn timestamp_bits_are_linux_s() {
     let mut jar = CookieJar::new(KEY);
-    let t = Tuple::new(
-        proto::TCP,
-        Addr::v4(10, 0, 0, 1),
-        1,
-        Addr::v4(10, 0, 0, 2),
-        80,
-    );
+    let t = v4_flow();
     let now = 1_000_000 + 40; // 1_000_000 is a multiple of 64
     let o = SynOptions {
         mss: Some(1460),
@@ -337,13 +365,7 @@ fn timestamp_bits_are_linux_s() {
 #[test]
 fn secrets_rotate_every_epoch() {
     let mut jar = CookieJar::new(KEY);
-    let t = Tuple::new(
-        proto::TCP,
-        Addr::v4(10, 0, 0, 1),
-        1,
-        Addr::v4(10, 0, 0, 2),
-        80,
-    );
+    let t = v4_flow();
     let o = SynOptions::default();
     let isns: Vec<u32> = (10..20)
         .map(|e| jar.make(&t, 1, &o, e * EPOCH_MS).isn)

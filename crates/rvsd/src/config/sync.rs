@@ -84,9 +84,7 @@ impl SyncSection {
 /// The line (1-based) of `key` in the `[sync]` section of `text`, else the
 /// line of the section's header.
 fn sync_key_line(text: &str, key: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let header = lines.iter().position(|l| l.trim() == "[sync]")?;
-    Some(section_key_line(&lines, header, key))
+    section_key_line(text, "[sync]", key)
 }
 
 pub(super) fn check_sync(sy: &SyncSection, text: &str) -> Result<(), (Option<usize>, String)> {

@@ -198,7 +198,7 @@ impl Daemon {
     }
 
     /// Applies what a re-read configuration file can change live (timeouts,
-    /// `[pipeline]`); a file that does not load changes nothing.
+    /// `[pipeline]`, `[synproxy]`); a file that does not load changes nothing.
     fn reload_from(&self, path: &Path) {
         let Some(ctl) = &self.ctl else { return };
         match Config::load(path) {
@@ -207,7 +207,7 @@ impl Daemon {
                     st.set_timeouts(c.timeouts());
                     st.set_pipeline_conf(c.pipeline_conf());
                     self.snap.store(Arc::new(st.snapshot()));
-                    tracing::info!("reloaded {}: timeouts and [pipeline] applied (ports, workers and capacity need a restart)", path.display());
+                    tracing::info!("reloaded {}: timeouts, [pipeline] and [synproxy] applied (ports, workers and capacity need a restart)", path.display());
                 }
             }
             Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),

@@ -95,6 +95,7 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
         let wc = WorkerConf {
             id: w as u16,
             conn_capacity: sh.conf.conn_capacity,
+            wall_clock_ms: wall_clock_at(sh.epoch),
             ..WorkerConf::default()
         };
         let worker = Worker::new(wc, sh.snap.load_full(), 0);
@@ -169,4 +170,15 @@ impl Workers {
             let _ = h.join();
         }
     }
+}
+
+/// The wall-clock time (ms since the Unix epoch) at `epoch`, the workers'
+/// clock's 0: SYN cookies count their epochs on it, so that ECMP nodes
+/// sharing a `[synproxy]` key agree on them.
+fn wall_clock_at(epoch: std::time::Instant) -> u64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    wall.saturating_sub(epoch.elapsed().as_millis() as u64)
 }

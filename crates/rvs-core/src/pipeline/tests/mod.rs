@@ -23,5 +23,8 @@ mod snat_family;
 mod sync;
 mod sync_active;
 mod synproxy;
+mod synproxy_ecmp;
+mod synproxy_icmp;
+mod synproxy_retry;
 mod synproxy_sync;
 mod util;

@@ -39,6 +39,7 @@ pub fn worker_with(id: u16, conns: usize, snap: Snapshot) -> Worker {
             frame_size: 2048,
             expire_budget: 4096,
             hash_seed: None,
+            ..WorkerConf::default()
         },
         Arc::new(snap),
         0,

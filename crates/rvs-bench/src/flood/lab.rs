@@ -1,0 +1,202 @@
+//! The flood labs: the same namespaces and addresses in front of rvsd or in
+//! front of the kernel (nftables DNAT + SNAT, the real servers' own SYN
+//! cookies), and a sink that takes a flood without any load balancer. The
+//! load balancer gets CPU 1; the load (wrk, the generator, nginx) CPU 0.
+
+use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
+use rvs_e2e::Lab;
+
+use super::text;
+
+/// The VIP of the tutorial's FNAT service.
+pub const VIP: &str = "10.0.0.100";
+/// The attacker's own address.
+pub const ATTACKER: &str = "10.0.0.66";
+/// A namespace on the WAN bridge that drops everything (the control flood's target).
+pub const SINK: &str = "10.0.0.99";
+/// The real servers.
+const RS: [(&str, &str); 2] = [("rs1", "192.168.100.2"), ("rs2", "192.168.100.3")];
+/// The local address (FNAT's source towards the real servers).
+const LADDR: &str = "192.168.100.200";
+
+/// Which load balancer the lab puts between the client and the real servers.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbKind {
+    /// rvsd with the tutorial's FNAT service.
+    Rvs,
+    /// The kernel: nftables DNAT to the real servers (round robin) and SNAT
+    /// to the local address, conntrack; the real servers answer floods with
+    /// their own SYN cookies (`tcp_syncookies = 1`).
+    Kernel,
+}
+
+/// The load balancer of a lab.
+pub enum Lb {
+    /// rvsd.
+    Rvs(Rvsd),
+    /// The kernel of the `lb` namespace.
+    Kernel,
+}
+
+impl Lb {
+    /// Local ports (rvs: `sa_used` of `rvsip addr show`) or conntrack entries
+    /// (kernel) in use now.
+    pub fn in_use(&self, lab: &Lab) -> u64 {
+        match self {
+            Lb::Rvs(r) => {
+                let s = r.ok("rvsip", &["addr", "show"]);
+                s.split_whitespace()
+                    .skip_while(|w| *w != "sa_used")
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            }
+            Lb::Kernel => {
+                let o = lab.exec("lb", &["cat", "/proc/sys/net/netfilter/nf_conntrack_count"]);
+                text(&o).trim().parse().unwrap_or(0)
+            }
+        }
+    }
+
+    /// rvsd's pid (none for the kernel).
+    pub fn pid(&self, lab: &mut Lab) -> Option<u32> {
+        match self {
+            Lb::Rvs(r) => Some(lab.proc(r.index).pid()),
+            Lb::Kernel => None,
+        }
+    }
+}
+
+/// The lab: client 10.0.0.48, attacker 10.0.0.66 and the sink on the WAN
+/// bridge with the load balancer's `wan`; rs1, rs2 on the LAN bridge with
+/// its `lan`.
+pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
+    let mut lab = Lab::new();
+    for n in [
+        "client", "attacker", "sink", "wsw", "lb", "sw", "rs1", "rs2",
+    ] {
+        lab.add_ns(n);
+    }
+    for n in ["client", "attacker", "sink"] {
+        lab.veth(n, "eth0", "wsw", &format!("p-{n}"));
+    }
+    lab.veth("lb", "wan", "wsw", "p-lb");
+    lab.veth("lb", "lan", "sw", "p-lb");
+    for (rs, _) in RS {
+        lab.veth(rs, "eth0", "sw", &format!("p-{rs}"));
+    }
+    bridge(&lab, "wsw", &["p-client", "p-attacker", "p-sink", "p-lb"]);
+    // A spoofing attacker never sees the answers (they go to the forged
+    // sources): the switch drops them instead of making CPU 0 receive them.
+    nft(
+        &lab,
+        "wsw",
+        "table bridge wsw {\n  chain spoofed { type filter hook forward priority 0; oifname \"p-attacker\" drop; }\n}\n",
+    );
+    bridge(&lab, "sw", &["p-lb", "p-rs1", "p-rs2"]);
+    for (ns, a) in [
+        ("client", "10.0.0.48/16"),
+        ("attacker", "10.0.0.66/16"),
+        ("sink", "10.0.0.99/16"),
+        ("rs1", "192.168.100.2/24"),
+        ("rs2", "192.168.100.3/24"),
+    ] {
+        lab.must_in(ns, &["ip", "addr", "add", a, "dev", "eth0"]);
+    }
+    nft(
+        &lab,
+        "sink",
+        "table inet sink {\n  chain in { type filter hook input priority 0; policy drop; }\n}\n",
+    );
+    for (rs, _) in RS {
+        let i = lab.nginx(rs, rs);
+        let pid = lab.proc(i).pid().to_string();
+        rvs_e2e::must(&["taskset", "-a", "-cp", "0", &pid]);
+    }
+    steer_receive(&lab);
+    let lb = match kind {
+        LbKind::Rvs => {
+            let opts = RvsdOpts {
+                backend: backend.to_string(),
+                conn_capacity: 1 << 20,
+                cpus: vec![1],
+                ..Default::default()
+            };
+            let r = Rvsd::start(&mut lab, &[("dpdk0", "lan"), ("dpdk1", "wan")], &opts);
+            r.tutorial_fnat();
+            Lb::Rvs(r)
+        }
+        LbKind::Kernel => {
+            kernel_lb(&lab);
+            Lb::Kernel
+        }
+    };
+    (lab, lb)
+}
+
+/// Receive processing (RPS): the load balancer's interfaces on CPU 1, the
+/// rest on CPU 0, where the load runs (as `rvs-bench e2e` does).
+fn steer_receive(lab: &Lab) {
+    let set = |ns: &str, iface: &str, mask: &str| {
+        let cmd = format!("echo {mask} > /sys/class/net/{iface}/queues/rx-0/rps_cpus");
+        lab.must_in(ns, &["sh", "-c", &cmd]);
+    };
+    set("lb", "wan", "2");
+    set("lb", "lan", "2");
+    for ns in ["client", "attacker", "sink", "rs1", "rs2"] {
+        set(ns, "eth0", "1");
+    }
+    for (ns, p) in [("wsw", "p-lb"), ("sw", "p-lb")] {
+        set(ns, p, "1");
+    }
+}
+
+/// A bridge `br0` in `ns` over `ports`.
+fn bridge(lab: &Lab, ns: &str, ports: &[&str]) {
+    lab.must_in(ns, &["ip", "link", "add", "br0", "type", "bridge"]);
+    // A switch, not a firewall: bridged frames skip the IP hooks.
+    for t in ["iptables", "ip6tables", "arptables"] {
+        let k = format!("net.bridge.bridge-nf-call-{t}=0");
+        lab.must_in(ns, &["sysctl", "-qw", &k]);
+    }
+    for p in ports {
+        lab.must_in(ns, &["ip", "link", "set", p, "master", "br0"]);
+    }
+    lab.must_in(ns, &["ip", "link", "set", "br0", "up"]);
+}
+
+/// Loads an nftables ruleset into `ns`.
+fn nft(lab: &Lab, ns: &str, rules: &str) {
+    let f = lab.file(&format!("{ns}.nft"), rules);
+    lab.must_in(ns, &["nft", "-f", &f.to_string_lossy()]);
+}
+
+/// The kernel as the load balancer: the VIP on `wan`, the local address on
+/// `lan`, forwarding on, DNAT round robin to the real servers and SNAT to
+/// the local address (full NAT, like the tutorial's FNAT service).
+fn kernel_lb(lab: &Lab) {
+    lab.must_in("lb", &["ip", "link", "set", "wan", "up"]);
+    lab.must_in("lb", &["ip", "link", "set", "lan", "up"]);
+    lab.must_in(
+        "lb",
+        &["ip", "addr", "add", &format!("{VIP}/16"), "dev", "wan"],
+    );
+    lab.must_in(
+        "lb",
+        &["ip", "addr", "add", &format!("{LADDR}/24"), "dev", "lan"],
+    );
+    lab.must_in("lb", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let rules = format!(
+        "table ip lb {{
+  chain pre {{ type nat hook prerouting priority dstnat; policy accept;
+    ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}
+  }}
+  chain post {{ type nat hook postrouting priority srcnat; policy accept;
+    ip daddr 192.168.100.0/24 snat to {LADDR}
+  }}
+}}
+",
+        RS[0].1, RS[1].1
+    );
+    nft(lab, "lb", &rules);
+}
