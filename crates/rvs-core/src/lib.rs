@@ -14,6 +14,7 @@ pub mod lab;
 pub mod limit;
 pub mod neigh;
 pub mod pipeline;
+mod prefix;
 pub mod route;
 pub mod sapool;
 pub mod sched;

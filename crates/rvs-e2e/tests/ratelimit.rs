@@ -45,6 +45,20 @@ fn number_after(text: &str, what: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// `rvsadm -E -t 10.0.0.100:80 -s rr --src-conn-rate RATE`.
+fn set_src_conn_rate(t: &TwoArm, rate: &str) {
+    let args = [
+        "-E",
+        "-t",
+        "10.0.0.100:80",
+        "-s",
+        "rr",
+        "--src-conn-rate",
+        rate,
+    ];
+    t.ok("rvsadm", &args);
+}
+
 #[test]
 fn per_source_conn_rate_limits_one_client_only() {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft"]);
@@ -58,18 +72,7 @@ fn per_source_conn_rate_limits_one_client_only() {
         &["ip", "addr", "add", "10.0.0.49/16", "dev", "eth0"],
     );
     // One new connection per second per source, bursts of 10 (5 per worker).
-    t.ok(
-        "rvsadm",
-        &[
-            "-E",
-            "-t",
-            "10.0.0.100:80",
-            "-s",
-            "rr",
-            "--src-conn-rate",
-            "1,10",
-        ],
-    );
+    set_src_conn_rate(&t, "1,10");
     let saved = t.ok("rvsadm", &["-S", "-n"]);
     println!("$ rvsadm -S -n\n{saved}");
     assert!(
@@ -116,18 +119,7 @@ fn per_source_conn_rate_limits_one_client_only() {
     );
 
     // Limits removed (-E with a 0 limit): the first source gets through again.
-    t.ok(
-        "rvsadm",
-        &[
-            "-E",
-            "-t",
-            "10.0.0.100:80",
-            "-s",
-            "rr",
-            "--src-conn-rate",
-            "0",
-        ],
-    );
+    set_src_conn_rate(&t, "0");
     assert_eq!(burst(&t, "10.0.0.48", 43000..43010), 10);
     let rate = t.ok("rvsadm", &["-ln", "--rate"]);
     assert!(!rate.contains("limit"), "{rate}");

@@ -5,12 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-mod synproxy;
-pub use synproxy::SynproxySection;
-
 use rvs_core::conn::tcp::Timeouts;
 use rvs_core::snapshot::PipelineConf;
 use serde::Deserialize;
+
+mod sync;
+mod synproxy;
+use sync::check_sync;
+pub use sync::{SyncRoleConf, SyncSection};
+pub use synproxy::SynproxySection;
 
 /// Default configuration file.
 pub const DEFAULT_PATH: &str = "/etc/rvs/rvs.toml";
@@ -195,82 +198,6 @@ impl Default for PipelineSection {
     }
 }
 
-/// `[sync] role`: which sync daemons start with rvsd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncRoleConf {
-    /// Send this node's connections.
-    Master,
-    /// Install a master's connections.
-    Backup,
-    /// Both (active peers).
-    Both,
-}
-
-/// Connection sync (`[sync]`): see `conf/rvs.toml.sample`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyncSection {
-    /// Which daemons start.
-    pub role: SyncRoleConf,
-    /// Sync id (ipvsadm's `--syncid`).
-    #[serde(default)]
-    pub sync_id: u8,
-    /// This node's id in the stream (default: random at start).
-    pub node_id: Option<u32>,
-    /// Kernel interface of the sync stream.
-    pub mcast_interface: String,
-    /// Multicast group (default 224.0.0.81).
-    pub mcast_group: Option<std::net::Ipv4Addr>,
-    /// UDP port (default 8848).
-    pub port: Option<u16>,
-    /// Multicast TTL (default 1).
-    pub ttl: Option<u8>,
-    /// Unicast peers (addresses, optionally with :port) instead of multicast.
-    #[serde(default)]
-    pub peers: Vec<String>,
-    /// Seconds between two refreshes of every connection (default: a third
-    /// of the shorter of the TCP established and UDP timeouts).
-    pub refresh: Option<u32>,
-}
-
-impl SyncSection {
-    /// The unicast peers as socket addresses (the section's port when none is given).
-    pub fn peer_addrs(&self) -> Result<Vec<std::net::SocketAddr>, String> {
-        let port = self.port.unwrap_or(rvs_api::SYNC_PORT);
-        self.peers
-            .iter()
-            .map(|p| {
-                p.parse::<std::net::SocketAddr>()
-                    .or_else(|_| p.parse::<std::net::IpAddr>().map(|a| (a, port).into()))
-                    .map_err(|_| format!("sync peers: {p:?} is not an address or address:port"))
-            })
-            .collect()
-    }
-
-    /// The control-API specs of the daemons this section starts.
-    pub fn specs(&self) -> Result<Vec<rvs_api::SyncDaemonSpec>, String> {
-        let peers = self.peer_addrs()?;
-        let roles: &[rvs_api::SyncRole] = match self.role {
-            SyncRoleConf::Master => &[rvs_api::SyncRole::Master],
-            SyncRoleConf::Backup => &[rvs_api::SyncRole::Backup],
-            SyncRoleConf::Both => &[rvs_api::SyncRole::Master, rvs_api::SyncRole::Backup],
-        };
-        Ok(roles
-            .iter()
-            .map(|&role| rvs_api::SyncDaemonSpec {
-                role,
-                mcast_interface: self.mcast_interface.clone(),
-                syncid: self.sync_id,
-                group: self.mcast_group,
-                port: self.port,
-                ttl: self.ttl,
-                peers: peers.clone(),
-            })
-            .collect())
-    }
-}
-
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -362,6 +289,20 @@ fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
         .filter(|(_, l)| l.trim_start().starts_with("[[netif]]"))
         .nth(i)?
         .0;
+    Some(key_line_below(&lines, header, key))
+}
+
+/// The line (1-based) of `key` in section `section` (`"[name]"`) of
+/// `text`, else the line of the section's header.
+fn section_key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|l| l.trim() == section)?;
+    Some(key_line_below(&lines, header, key))
+}
+
+/// The line (1-based) of `key` in the section whose header is
+/// `lines[header]`, else the line of the header.
+fn key_line_below(lines: &[&str], header: usize, key: &str) -> usize {
     let found = lines[header + 1..]
         .iter()
         .take_while(|l| !l.trim_start().starts_with('['))
@@ -370,10 +311,7 @@ fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
                 .strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         });
-    Some(match found {
-        Some(k) => header + 2 + k,
-        None => header + 1,
-    })
+    found.map_or(header + 1, |k| header + 2 + k)
 }
 
 /// Why `name` cannot be the name of a Linux network interface, or `None`
@@ -601,307 +539,5 @@ impl Config {
     }
 }
 
-/// The line (1-based) of `key` in the `[sync]` section of `text`, else the
-/// line of the section's header.
-fn sync_key_line(text: &str, key: &str) -> Option<usize> {
-    section_key_line(text, "[sync]", key)
-}
-
-/// The line (1-based) of `key` in section `section` (`"[name]"`) of
-/// `text`, else the line of the section's header.
-fn section_key_line(text: &str, section: &str, key: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let header = lines.iter().position(|l| l.trim() == section)?;
-    let found = lines[header + 1..]
-        .iter()
-        .take_while(|l| !l.trim_start().starts_with('['))
-        .position(|l| {
-            l.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        });
-    Some(found.map_or(header + 1, |k| header + 2 + k))
-}
-
-fn check_sync(sy: &SyncSection, text: &str) -> Result<(), (Option<usize>, String)> {
-    let at = |key: &str| sync_key_line(text, key);
-    if let Some(why) = iface_name_problem(&sy.mcast_interface) {
-        return Err((
-            at("mcast_interface"),
-            format!("sync mcast_interface = {:?}: {why}", sy.mcast_interface),
-        ));
-    }
-    if let Some(g) = sy.mcast_group.filter(|g| !g.is_multicast()) {
-        return Err((
-            at("mcast_group"),
-            format!("sync mcast_group = \"{g}\": not a multicast address (224.0.0.0/4)"),
-        ));
-    }
-    if sy.port == Some(0) {
-        return Err((at("port"), "sync port = 0: must be 1..=65535".into()));
-    }
-    if sy.ttl == Some(0) {
-        return Err((at("ttl"), "sync ttl = 0: must be 1..=255".into()));
-    }
-    if sy.refresh == Some(0) {
-        return Err((
-            at("refresh"),
-            "sync refresh = 0: must be at least 1 second".into(),
-        ));
-    }
-    let peers = sy.peer_addrs().map_err(|m| (at("peers"), m))?;
-    if let Some(p) = peers.iter().find(|p| !p.is_ipv4()) {
-        return Err((
-            at("peers"),
-            format!("sync peers: {p} is IPv6; the sync stream runs over IPv4"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(t: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/etc/rvs/rvs.toml"), t)
-    }
-
-    #[test]
-    fn sample_parses() {
-        let text = include_str!("../../../conf/rvs.toml.sample");
-        let c = parse(text).expect("the sample must parse");
-        assert_eq!(c.netif.len(), 2);
-        assert_eq!(c.netif[0].name, "dpdk0");
-        assert_eq!(c.idle, Idle::Adaptive);
-    }
-
-    #[test]
-    fn af_xdp_backend_and_its_keys() {
-        let c = parse(
-            "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n\
-             xdp_mode = \"generic\"\nxdp_ring_size = 1024\nrx_checksum = \"trust\"\n",
-        )
-        .unwrap();
-        let n = &c.netif[0];
-        assert_eq!(n.backend, BackendKind::AfXdp);
-        assert_eq!(n.xdp_mode, XdpModeConf::Generic);
-        assert_eq!(n.xdp_ring_size, Some(1024));
-        assert_eq!(n.rx_checksum, RxChecksumConf::Trust);
-        let d =
-            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n").unwrap();
-        assert_eq!(d.netif[0].xdp_mode, XdpModeConf::Auto);
-        assert_eq!(d.netif[0].rx_checksum, RxChecksumConf::Complete);
-        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_ring_size = 1000\n")
-            .unwrap_err();
-        assert!(e.message.contains("xdp_ring_size"), "{e}");
-        assert_eq!(e.line, Some(4), "the line of the key: {e}");
-        let e =
-            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
-        assert_eq!(e.line, Some(4), "{e}");
-    }
-
-    #[test]
-    fn sloppy_tcp_is_off_unless_asked_for() {
-        let base = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
-        assert!(!parse(base).unwrap().pipeline_conf().sloppy_tcp);
-        let c = parse(&format!("{base}[pipeline]\nsloppy_tcp = true\n")).unwrap();
-        assert!(c.pipeline_conf().sloppy_tcp);
-        let e = parse(&format!("{base}[pipeline]\nsloppy_tcp = 1\n")).unwrap_err();
-        assert_eq!(e.line, Some(5), "{e}");
-    }
-
-    #[test]
-    fn a_health_stall_time_too_short_to_judge_is_refused() {
-        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
-        let e = parse(&format!("{one}[health]\nstall_ms = 80\n")).unwrap_err();
-        assert_eq!(e.line, Some(5), "{e}");
-        assert!(e.message.contains("stall_ms = 80"), "{e}");
-        assert!(parse(&format!("{one}[health]\nstall_ms = 0\n")).is_ok());
-    }
-
-    #[test]
-    fn limit_sources_defaults_and_is_checked() {
-        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
-        assert_eq!(parse(one).unwrap().pipeline_conf().limit_sources, 65536);
-        let c = parse(&format!("{one}[pipeline]\nlimit_sources = 1024\n")).unwrap();
-        assert_eq!(c.pipeline_conf().limit_sources, 1024);
-        let e = parse(&format!("{one}[pipeline]\nlimit_sources = 0\n")).unwrap_err();
-        assert_eq!(e.line, Some(5), "{e}");
-        assert!(e.to_string().contains("limit_sources = 0"), "{e}");
-    }
-
-    #[test]
-    fn kni_vip_rate_defaults_to_1000_and_takes_zero() {
-        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
-        assert_eq!(parse(one).unwrap().pipeline_conf().kni_vip_rate, 1000);
-        let off = parse(&format!("{one}[pipeline]\nkni_vip_rate = 0\n")).unwrap();
-        assert_eq!(off.pipeline_conf().kni_vip_rate, 0);
-        let e = parse(&format!("{one}[pipeline]\nkni_vip_rate = -1\n")).unwrap_err();
-        assert_eq!(e.line, Some(5), "{e}");
-    }
-
-    #[test]
-    fn fast_xmit_is_on_unless_turned_off() {
-        let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
-        assert!(parse(one).unwrap().pipeline_conf().fast_xmit);
-        let off = parse(&format!("{one}[pipeline]\nfast_xmit = false\n")).unwrap();
-        assert!(!off.pipeline_conf().fast_xmit);
-        let e = parse(&format!("{one}[pipeline]\nfast_xmit = \"no\"\n")).unwrap_err();
-        assert_eq!(e.line, Some(5), "{e}");
-    }
-
-    #[test]
-    fn af_packet_rx_ring() {
-        let d = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n").unwrap();
-        assert_eq!(d.netif[0].rx_ring, RxRingConf::V2);
-        let c = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nrx_ring = \"v3\"\n").unwrap();
-        assert_eq!(c.netif[0].rx_ring, RxRingConf::V3);
-        let e =
-            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nrx_ring = \"v1\"\n").unwrap_err();
-        assert_eq!(e.line, Some(4), "{e}");
-    }
-
-    #[test]
-    fn errors_name_file_line_and_key() {
-        let e = parse(
-            "workers = 1\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\ncolour = \"red\"\n",
-        )
-        .unwrap_err();
-        let s = e.to_string();
-        assert!(s.starts_with("/etc/rvs/rvs.toml:5:"), "{s}");
-        assert!(s.contains("colour"), "{s}");
-        let e = parse("workers = 0\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\n").unwrap_err();
-        assert_eq!(e.line, Some(1));
-        assert!(e.message.contains("workers"), "{e}");
-        let e = parse("workers = \"two\"\n").unwrap_err();
-        assert_eq!(e.line, Some(1), "{e}");
-        let e = parse("workers = 1\n").unwrap_err();
-        assert!(e.message.contains("[[netif]]"), "{e}");
-        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk0\"\niface = \"b\"\n").unwrap_err();
-        assert!(e.message.contains("twice"), "{e}");
-        let e =
-            parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"dpdk\"\n").unwrap_err();
-        assert_eq!(e.line, Some(4), "{e}");
-    }
-
-    #[test]
-    fn iface_names_the_kernel_refuses_are_refused_with_file_line_and_key() {
-        let conf = |iface: &str| {
-            format!("workers = 1\n[[netif]]\nname = \"dpdk0\"\n# the port\niface = {iface:?}\n")
-        };
-        for bad in [
-            "",
-            "a234567890123456",
-            ".",
-            "..",
-            "a/b",
-            "../../../etc",
-            "a:1",
-            "a b",
-            "a\tb",
-            "a\nb",
-            "a\"b",
-            "a'b",
-            "a\\b",
-            "eth%d",
-        ] {
-            let e = parse(&conf(bad)).expect_err(bad);
-            let s = e.to_string();
-            assert!(
-                s.starts_with("/etc/rvs/rvs.toml:5: netif iface = "),
-                "{bad:?}: {s}"
-            );
-        }
-        for good in [
-            "eth0",
-            "a23456789012345",
-            "eth0.100",
-            "veth-a_b",
-            "enp3s0f1",
-        ] {
-            let c = parse(&conf(good)).unwrap_or_else(|e| panic!("{good:?}: {e}"));
-            assert_eq!(c.netif[0].iface, good);
-        }
-    }
-
-    #[test]
-    fn netif_errors_point_at_the_key_of_their_section() {
-        let two = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n\n[[netif]]\niface = \"b\"\n";
-        let e = parse(&format!("{two}name = \"dpdk1.kni\"\n")).unwrap_err();
-        assert_eq!(e.line, Some(7), "{e}");
-        assert!(e.message.starts_with("netif name = \"dpdk1.kni\""), "{e}");
-        let e = parse(&format!("{two}name = \"a23456789012\"\n")).unwrap_err();
-        assert_eq!(e.line, Some(7), "12 bytes and \".kni\" exceed 15: {e}");
-        let e = parse(&format!("{two}name = \"dpdk1\"\nmtu = 100\n")).unwrap_err();
-        assert_eq!(e.line, Some(8), "{e}");
-        let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk1\"\niface = \"a\"\n").unwrap_err();
-        assert!(e.message.contains("twice"), "{e}");
-        assert_eq!(e.line, Some(3), "{e}");
-    }
-
-    #[test]
-    fn timeouts_in_seconds() {
-        let c = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[timeouts]\ntcp_established = 120\nudp = 10\n").unwrap();
-        let t = c.timeouts();
-        assert_eq!(t.established_ms, 120_000);
-        assert_eq!(t.udp_ms, 10_000);
-        assert_eq!(t.syn_recv_ms, Timeouts::default().syn_recv_ms);
-    }
-
-    #[test]
-    fn sync_section() {
-        let base = "[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\n";
-        let c = parse(&format!(
-            "{base}[sync]\nrole = \"both\"\nsync_id = 3\nmcast_interface = \"sync0\"\npeers = [\"10.9.0.2\", \"10.9.0.3:9000\"]\n"
-        ))
-        .unwrap();
-        let specs = c.sync.unwrap().specs().unwrap();
-        assert_eq!(specs.len(), 2);
-        assert_eq!(specs[0].syncid, 3);
-        assert_eq!(specs[1].role, rvs_api::SyncRole::Backup);
-        assert_eq!(specs[0].peers[0].to_string(), "10.9.0.2:8848");
-        assert_eq!(specs[0].peers[1].to_string(), "10.9.0.3:9000");
-        for (bad, line, word) in [
-            (
-                "role = \"primary\"\nmcast_interface = \"s\"\n",
-                5,
-                "primary",
-            ),
-            (
-                "role = \"master\"\nmcast_interface = \"s\"\nmcast_group = \"10.0.0.1\"\n",
-                7,
-                "mcast_group",
-            ),
-            (
-                "role = \"master\"\nmcast_interface = \"a/b\"\n",
-                6,
-                "mcast_interface",
-            ),
-            (
-                "role = \"master\"\nmcast_interface = \"s\"\npeers = [\"nowhere\"]\n",
-                7,
-                "peers",
-            ),
-            (
-                "role = \"master\"\nmcast_interface = \"s\"\nsync_id = 300\n",
-                7,
-                "sync_id",
-            ),
-            ("role = \"master\"\n", 4, "mcast_interface"),
-            (
-                "role = \"master\"\nmcast_interface = \"s\"\npeers = [\"fd00::2\"]\n",
-                7,
-                "IPv6",
-            ),
-        ] {
-            let e = parse(&format!("{base}[sync]\n{bad}")).unwrap_err();
-            let s = e.to_string();
-            assert!(
-                s.starts_with(&format!("/etc/rvs/rvs.toml:{line}:")),
-                "{bad}: {s}"
-            );
-            assert!(s.contains(word), "{bad}: {s}");
-        }
-    }
-}
+mod tests;

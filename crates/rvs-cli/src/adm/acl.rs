@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use rvs_api::{AclKind, AclListing, AclRule, Proto, Reply, Request, ServiceKey};
 
-use super::values::parse_host_port;
+use super::values::{option_value, parse_host_port};
 use super::AdmCommand;
 use crate::client::{unexpected, CliError, Transport};
 
@@ -108,16 +108,7 @@ fn parse(args: &[&str]) -> Result<AdmCommand, CliError> {
             }
             _ => (a, None),
         };
-        let mut value = || -> Result<&str, CliError> {
-            if let Some(v) = inline {
-                return Ok(v);
-            }
-            let v = args
-                .get(i)
-                .ok_or_else(|| CliError::usage(format!("{name}: missing argument")))?;
-            i += 1;
-            Ok(v)
-        };
+        let mut value = || option_value(args, &mut i, name, inline);
         match name {
             "-t" | "--tcp-service" | "-u" | "--udp-service" => {
                 if o.key.is_some() {

@@ -6,6 +6,7 @@
 
 use rvs_api::{DaemonList, Request, SyncDaemonSpec, SyncRole};
 
+use super::values::option_value;
 use super::AdmCommand;
 use crate::client::CliError;
 
@@ -61,16 +62,7 @@ fn parse(args: &[&str]) -> Result<AdmCommand, CliError> {
             Some((n, v)) => (n, Some(v)),
             None => (a, None),
         };
-        let mut value = || -> Result<&str, CliError> {
-            if let Some(v) = inline {
-                return Ok(v);
-            }
-            let v = args
-                .get(i)
-                .ok_or_else(|| CliError::usage(format!("{name}: missing argument")))?;
-            i += 1;
-            Ok(v)
-        };
+        let mut value = || option_value(args, &mut i, name, inline);
         match name {
             "--start-daemon" => start = Some(role(value()?)?),
             "--stop-daemon" => stop = Some(role(value()?)?),

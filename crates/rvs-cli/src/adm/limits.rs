@@ -21,6 +21,7 @@ use std::fmt::Write;
 
 use rvs_api::{LimitInfo, LimitSet, Limits, RateLimit, Request, ServiceKey};
 
+use super::values::option_value;
 use super::AdmCommand;
 use crate::client::CliError;
 
@@ -164,16 +165,7 @@ pub(super) fn extract<'a>(args: &[&'a str]) -> Result<(Vec<&'a str>, Option<Limi
             rest.push(a);
             continue;
         }
-        let v = match inline {
-            Some(v) => v,
-            None => {
-                let v = args
-                    .get(i)
-                    .ok_or_else(|| CliError::usage(format!("--{name}: missing argument")))?;
-                i += 1;
-                v
-            }
-        };
+        let v = option_value(args, &mut i, &format!("--{name}"), inline)?;
         if seen.contains(&name) {
             return Err(CliError::usage(format!(
                 "multiple '{name}' options specified"

@@ -13,6 +13,24 @@ pub(super) fn number(s: &str, min: u32, max: u32) -> Option<u32> {
     (min as u64..=max as u64).contains(&n).then_some(n as u32)
 }
 
+/// The value of option `name`: `inline` (`--opt=VALUE`, `-oVALUE`) when
+/// given, else the next argument, `args[*i]` (and `*i` moves past it).
+pub(super) fn option_value<'a>(
+    args: &[&'a str],
+    i: &mut usize,
+    name: &str,
+    inline: Option<&'a str>,
+) -> Result<&'a str, CliError> {
+    if let Some(v) = inline {
+        return Ok(v);
+    }
+    let v = args
+        .get(*i)
+        .ok_or_else(|| CliError::usage(format!("{name}: missing argument")))?;
+    *i += 1;
+    Ok(v)
+}
+
 pub(super) enum HostPortError {
     Addr,
     Port(String),

@@ -12,42 +12,16 @@
 //! the /24s any entry touches (2 MiB) answers most addresses far from every
 //! entry with one load: a source that matches nothing is the common case.
 
-use std::hash::Hash;
 use std::sync::Arc;
 
 use crate::addr::Addr;
-use crate::hash::FastMap;
+use crate::prefix::{PrefixKey, PrefixMap};
 
 /// IPv4 entries from which a table builds its flat index.
 const INDEX_MIN: usize = 1024;
 
 /// "No value" in the flat index (values must stay below it).
 const NONE: u32 = u32::MAX;
-
-/// A key type of one address family.
-trait Key: Copy + Eq + Hash {
-    const WIDTH: u8;
-    /// Keeps the top `plen` bits.
-    fn masked(self, plen: u8) -> Self;
-}
-
-impl Key for u32 {
-    const WIDTH: u8 = 32;
-    #[inline]
-    fn masked(self, plen: u8) -> u32 {
-        let shift = u32::from(Self::WIDTH.saturating_sub(plen));
-        self & u32::MAX.checked_shl(shift).unwrap_or(0)
-    }
-}
-
-impl Key for u128 {
-    const WIDTH: u8 = 128;
-    #[inline]
-    fn masked(self, plen: u8) -> u128 {
-        let shift = u32::from(Self::WIDTH.saturating_sub(plen));
-        self & u128::MAX.checked_shl(shift).unwrap_or(0)
-    }
-}
 
 /// The IPv4 entries flattened: `starts[i]..starts[i + 1]` has value
 /// `values[i]` ([`NONE`]: no prefix), `starts[0]` is 0, and `slot[s]` is
@@ -179,89 +153,53 @@ impl Flat {
     }
 }
 
-/// The entries of one family.
+/// The entries of one family: keys are masked to their prefix here.
 #[derive(Clone, Debug)]
-struct Fam<K: Key> {
-    /// Index = prefix length; empty maps do not allocate.
-    by_len: Vec<FastMap<K, u32>>,
-    /// Lengths with at least one entry, longest first.
-    active: Vec<u8>,
-    len: usize,
+struct Fam<K: PrefixKey> {
+    map: PrefixMap<K, u32>,
 }
 
-impl<K: Key> Fam<K> {
+impl<K: PrefixKey> Fam<K> {
     fn new() -> Self {
         Fam {
-            by_len: (0..=K::WIDTH).map(|_| FastMap::default()).collect(),
-            active: Vec::new(),
-            len: 0,
+            map: PrefixMap::new(),
         }
-    }
-
-    fn map(&self, plen: u8) -> Option<&FastMap<K, u32>> {
-        self.by_len.get(usize::from(plen))
     }
 
     /// Inserts or replaces; returns the previous value.
     fn insert(&mut self, key: K, plen: u8, v: u32) -> Option<u32> {
-        let map = self.by_len.get_mut(usize::from(plen))?;
-        let old = map.insert(key.masked(plen), v);
-        if old.is_none() {
-            self.len += 1;
-            if !self.active.contains(&plen) {
-                self.active.push(plen);
-                self.active.sort_unstable_by(|a, b| b.cmp(a));
-            }
-        }
-        old
+        self.map.insert(key.masked(plen), plen, v).ok().flatten()
     }
 
     fn remove(&mut self, key: K, plen: u8) -> Option<u32> {
-        let map = self.by_len.get_mut(usize::from(plen))?;
-        let old = map.remove(&key.masked(plen));
-        if old.is_some() {
-            self.len -= 1;
-            if map.is_empty() {
-                self.active.retain(|l| *l != plen);
-            }
-        }
-        old
+        self.map.remove(key.masked(plen), plen)
     }
 
     fn get(&self, key: K, plen: u8) -> Option<u32> {
-        self.map(plen)?.get(&key.masked(plen)).copied()
+        self.map.get(key.masked(plen), plen).copied()
     }
 
     /// Longest match by probing every active length.
     #[inline]
     fn lookup(&self, key: K) -> Option<u32> {
-        for &l in &self.active {
-            if let Some(v) = self.map(l).and_then(|m| m.get(&key.masked(l))) {
-                return Some(*v);
-            }
-        }
-        None
+        self.map.lookup(key).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
     }
 
     fn clear(&mut self) {
-        for m in &mut self.by_len {
-            *m = FastMap::default();
-        }
-        self.active.clear();
-        self.len = 0;
+        self.map.clear();
     }
 
     fn iter(&self) -> impl Iterator<Item = (K, u8, u32)> + '_ {
-        self.active.iter().flat_map(move |&l| {
-            self.map(l)
-                .into_iter()
-                .flat_map(move |m| m.iter().map(move |(k, v)| (*k, l, *v)))
-        })
+        self.map.iter().map(|(k, l, v)| (k, l, *v))
     }
 
     fn heap_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(K, u32)>() + 1;
-        self.by_len.iter().map(|m| m.capacity() * entry).sum()
+        self.map.maps().iter().map(|m| m.capacity() * entry).sum()
     }
 }
 
@@ -293,7 +231,7 @@ impl NetTable {
 
     /// Entries of both families.
     pub fn len(&self) -> usize {
-        self.v4.len + self.v6.len
+        self.v4.len() + self.v6.len()
     }
 
     /// Whether the table has no entry.
@@ -343,7 +281,7 @@ impl NetTable {
     /// they are wrong with a stale one, so call it after every batch of
     /// changes. Values must be below `u32::MAX`.
     pub fn reindex(&mut self) {
-        if self.v4.len < INDEX_MIN {
+        if self.v4.len() < INDEX_MIN {
             self.flat = None;
             return;
         }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::addr::Addr;
+use crate::prefix::PrefixKey;
 
 use super::bucket::{share_count, Bucket, BucketConf};
 use super::src::{SrcEntry, SrcKey, SrcTable};
@@ -42,17 +43,61 @@ impl Shares {
         pkt: &Bucket,
         byte: &Bucket,
         bytes: u64,
-        kinds: (LimitKind, LimitKind),
+        kinds: &Kinds,
     ) -> Option<LimitKind> {
         if !pkt.allows(&self.pkt, 1) {
-            return Some(kinds.0);
+            return Some(kinds.pkt_rate);
         }
         if !byte.allows(&self.byte, bytes) {
-            return Some(kinds.1);
+            return Some(kinds.byte_rate);
         }
         None
     }
+
+    /// The first of this set's limits that refuses a new connection whose
+    /// first packet has `bytes`, with `conns` connections and the buckets
+    /// `conn`, `pkt` and `byte` of the service or source it counts for.
+    fn conn_refused(
+        &self,
+        conns: u32,
+        [conn, pkt, byte]: [&Bucket; 3],
+        bytes: u64,
+        kinds: &Kinds,
+    ) -> Option<LimitKind> {
+        if self.max_conns > 0 && conns >= self.max_conns {
+            return Some(kinds.conns);
+        }
+        if !conn.allows(&self.conn, 1) {
+            return Some(kinds.conn_rate);
+        }
+        self.packet_refused(pkt, byte, bytes, kinds)
+    }
 }
+
+/// What each limit of a [`Shares`] counts a refusal as: the service's
+/// limits or the per-source ones.
+struct Kinds {
+    conns: LimitKind,
+    conn_rate: LimitKind,
+    pkt_rate: LimitKind,
+    byte_rate: LimitKind,
+}
+
+/// Refusals by the service-wide limits.
+const SVC_KINDS: Kinds = Kinds {
+    conns: LimitKind::Conns,
+    conn_rate: LimitKind::ConnRate,
+    pkt_rate: LimitKind::PktRate,
+    byte_rate: LimitKind::ByteRate,
+};
+
+/// Refusals by the per-source limits.
+const SRC_KINDS: Kinds = Kinds {
+    conns: LimitKind::SrcConns,
+    conn_rate: LimitKind::SrcConnRate,
+    pkt_rate: LimitKind::SrcPktRate,
+    byte_rate: LimitKind::SrcByteRate,
+};
 
 /// What [`SvcLimit::admit_conn`] let through, to be committed once the
 /// connection exists ([`SvcLimit::created`]).
@@ -83,15 +128,9 @@ pub struct SvcLimit {
 /// `a` with the bits past the family's prefix length cleared.
 fn masked(a: &Addr, plen_v4: u8, plen_v6: u8) -> Addr {
     if a.is_v4() {
-        let keep = u32::MAX
-            .checked_shl(32u32.saturating_sub(u32::from(plen_v4.min(32))))
-            .unwrap_or(0);
-        Addr::from_v4_bytes((a.v4_u32() & keep).to_be_bytes())
+        Addr::from_v4_bytes(a.v4_u32().masked(plen_v4).to_be_bytes())
     } else {
-        let keep = u128::MAX
-            .checked_shl(128u32.saturating_sub(u32::from(plen_v6.min(128))))
-            .unwrap_or(0);
-        Addr::from_u128(a.as_u128() & keep)
+        Addr::from_u128(a.as_u128().masked(plen_v6))
     }
 }
 
@@ -223,15 +262,11 @@ impl SvcLimit {
         now_ms: u64,
     ) -> Result<ConnTicket, LimitKind> {
         self.refill(now_ms);
-        let s = &self.svc;
-        if s.max_conns > 0 && self.conns >= s.max_conns {
-            return Err(LimitKind::Conns);
-        }
-        if !self.conn.allows(&s.conn, 1) {
-            return Err(LimitKind::ConnRate);
-        }
-        let kinds = (LimitKind::PktRate, LimitKind::ByteRate);
-        if let Some(k) = s.packet_refused(&self.pkt, &self.byte, bytes, kinds) {
+        let buckets = [&self.conn, &self.pkt, &self.byte];
+        if let Some(k) = self
+            .svc
+            .conn_refused(self.conns, buckets, bytes, &SVC_KINDS)
+        {
             return Err(k);
         }
         if !self.src.any() {
@@ -242,15 +277,8 @@ impl SvcLimit {
             return Ok(ConnTicket { src: None });
         };
         let e = table.entry_mut(i);
-        let s = &self.src;
-        if s.max_conns > 0 && e.conns >= s.max_conns {
-            return Err(LimitKind::SrcConns);
-        }
-        if !e.conn.allows(&s.conn, 1) {
-            return Err(LimitKind::SrcConnRate);
-        }
-        let kinds = (LimitKind::SrcPktRate, LimitKind::SrcByteRate);
-        if let Some(k) = s.packet_refused(&e.pkt, &e.byte, bytes, kinds) {
+        let buckets = [&e.conn, &e.pkt, &e.byte];
+        if let Some(k) = self.src.conn_refused(e.conns, buckets, bytes, &SRC_KINDS) {
             return Err(k);
         }
         Ok(ConnTicket {
@@ -302,8 +330,10 @@ impl SvcLimit {
         now_ms: u64,
     ) -> Result<(), LimitKind> {
         self.refill(now_ms);
-        let kinds = (LimitKind::PktRate, LimitKind::ByteRate);
-        if let Some(k) = self.svc.packet_refused(&self.pkt, &self.byte, bytes, kinds) {
+        if let Some(k) = self
+            .svc
+            .packet_refused(&self.pkt, &self.byte, bytes, &SVC_KINDS)
+        {
             return Err(k);
         }
         if self.src.per_packet() {
@@ -311,8 +341,7 @@ impl SvcLimit {
             if let Some(i) = self.source(table, &key, now_ms) {
                 let src = &self.src;
                 let e = table.entry_mut(i);
-                let kinds = (LimitKind::SrcPktRate, LimitKind::SrcByteRate);
-                if let Some(k) = src.packet_refused(&e.pkt, &e.byte, bytes, kinds) {
+                if let Some(k) = src.packet_refused(&e.pkt, &e.byte, bytes, &SRC_KINDS) {
                     return Err(k);
                 }
                 e.pkt.take(&src.pkt, 1);

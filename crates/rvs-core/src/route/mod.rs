@@ -11,13 +11,11 @@
 //! IPv4-mapped `Addr`s, so in a single 128-bit space an IPv6 `::/0` would
 //! swallow every IPv4 destination.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hash;
 use std::str::FromStr;
 
 use crate::addr::{Addr, PortId};
-use crate::hash::FastBuildHasher;
+use crate::prefix::{PrefixKey, PrefixMap};
 
 /// Route scope, as dpip shows it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -140,100 +138,45 @@ impl fmt::Display for RouteError {
 
 impl std::error::Error for RouteError {}
 
-/// A key type of one address family's table.
-trait PrefixKey: Copy + Eq + Hash {
-    const WIDTH: u8;
-    /// Keeps the top `plen` bits (`plen` >= WIDTH keeps all).
-    fn masked(self, plen: u8) -> Self;
-}
-
-impl PrefixKey for u32 {
-    const WIDTH: u8 = 32;
-    #[inline]
-    fn masked(self, plen: u8) -> u32 {
-        // A shift by the full width is `None` from `checked_shl`: that is /0.
-        let shift = u32::from(Self::WIDTH.saturating_sub(plen));
-        self & u32::MAX.checked_shl(shift).unwrap_or(0)
-    }
-}
-
-impl PrefixKey for u128 {
-    const WIDTH: u8 = 128;
-    #[inline]
-    fn masked(self, plen: u8) -> u128 {
-        let shift = u32::from(Self::WIDTH.saturating_sub(plen));
-        self & u128::MAX.checked_shl(shift).unwrap_or(0)
-    }
-}
-
 /// The routes of one address family.
 #[derive(Clone, Debug)]
 struct Family<K: PrefixKey> {
-    /// Index = prefix length.
-    by_len: Vec<HashMap<K, Route, FastBuildHasher>>,
-    /// Prefix lengths with at least one route, longest first.
-    active: Vec<u8>,
+    map: PrefixMap<K, Route>,
 }
 
 impl<K: PrefixKey> Family<K> {
     fn new() -> Self {
-        // Empty maps do not allocate, so 129 of them for IPv6 cost nothing
-        // until routes of those lengths exist.
-        let by_len = (0..=K::WIDTH)
-            .map(|_| HashMap::with_hasher(FastBuildHasher))
-            .collect();
         Family {
-            by_len,
-            active: Vec::new(),
+            map: PrefixMap::new(),
         }
     }
 
     fn insert(&mut self, key: K, r: Route) -> Result<(), RouteError> {
         let plen = r.plen;
-        let map = self
-            .by_len
-            .get_mut(usize::from(plen))
-            .ok_or_else(|| RouteError::BadPrefix(format!("prefix length {plen} out of range")))?;
-        if map.contains_key(&key) {
+        if self.map.get(key, plen).is_some() {
             return Err(RouteError::Exists);
         }
-        map.insert(key, r);
-        if let Err(pos) = self.active.binary_search_by(|l| plen.cmp(l)) {
-            self.active.insert(pos, plen);
-        }
-        Ok(())
+        self.map
+            .insert(key, plen, r)
+            .map(|_| ())
+            .map_err(|_| RouteError::BadPrefix(format!("prefix length {plen} out of range")))
     }
 
     fn remove(&mut self, key: K, plen: u8) -> Result<Route, RouteError> {
-        let map = self
-            .by_len
-            .get_mut(usize::from(plen))
-            .ok_or(RouteError::NotFound)?;
-        let r = map.remove(&key).ok_or(RouteError::NotFound)?;
-        if map.is_empty() {
-            self.active.retain(|&l| l != plen);
-        }
-        Ok(r)
+        self.map.remove(key, plen).ok_or(RouteError::NotFound)
     }
 
     fn get(&self, key: K, plen: u8) -> Option<&Route> {
-        self.by_len.get(usize::from(plen))?.get(&key)
+        self.map.get(key, plen)
     }
 
     #[inline]
     fn lookup(&self, dst: K) -> Option<&Route> {
-        for &plen in &self.active {
-            if let Some(map) = self.by_len.get(usize::from(plen)) {
-                if let Some(r) = map.get(&dst.masked(plen)) {
-                    return Some(r);
-                }
-            }
-        }
-        None
+        self.map.lookup(dst)
     }
 
     fn len(&self) -> usize {
-        self.by_len.iter().map(HashMap::len).sum()
+        self.map.len()
     }
 }
 
@@ -357,8 +300,8 @@ impl RouteTable {
     /// address (the order `dpip route show` uses). Collects and sorts, so it
     /// is for the control plane, not the data path.
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
-        let mut v4: Vec<&Route> = self.v4.by_len.iter().flat_map(|m| m.values()).collect();
-        let mut v6: Vec<&Route> = self.v6.by_len.iter().flat_map(|m| m.values()).collect();
+        let mut v4: Vec<&Route> = self.v4.map.maps().iter().flat_map(|m| m.values()).collect();
+        let mut v6: Vec<&Route> = self.v6.map.maps().iter().flat_map(|m| m.values()).collect();
         let order = |a: &&Route, b: &&Route| b.plen.cmp(&a.plen).then(a.prefix.cmp(&b.prefix));
         v4.sort_unstable_by(order);
         v6.sort_unstable_by(order);
@@ -372,7 +315,7 @@ impl RouteTable {
 
     /// Whether the table has no route.
     pub fn is_empty(&self) -> bool {
-        self.v4.active.is_empty() && self.v6.active.is_empty()
+        self.v4.map.is_empty() && self.v6.map.is_empty()
     }
 }
 

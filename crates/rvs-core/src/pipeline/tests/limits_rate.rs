@@ -132,21 +132,13 @@ fn two_workers_each_enforce_their_share() {
     assert_eq!(made, 4 + 40);
 }
 
-/// Opens a connection from `A:sport` and brings it to ESTABLISHED; returns
-/// its real server and local port.
-fn establish(w: &mut Worker, sport: u16, now: u64) -> (u8, u16) {
-    let out = run_tx(w, &from_client(sport, 80, SYN).to_vec(), WAN, LAN, now);
-    let rs = u8::from(v4_src_dst(&out).1 != lab::rs_ip(0));
-    let lport = be16(&out, 34);
-    run_tx(
-        w,
-        &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(),
-        LAN,
-        WAN,
-        now,
-    );
-    run_tx(w, &from_client(sport, 80, ACK).to_vec(), WAN, LAN, now);
-    (rs, lport)
+/// A data segment each way on the established connection `A:sport`, to
+/// and from real server `rs` through local port `lport`: both forwarded.
+fn exchange(w: &mut Worker, sport: u16, (rs, lport): (u8, u16), now: u64) {
+    let data = from_client(sport, 80, ACK | PSH).to_vec();
+    run_tx(w, &data, WAN, LAN, now);
+    let reply = from_rs(rs, 80, LIP, lport, ACK | PSH).to_vec();
+    run_tx(w, &reply, LAN, WAN, now);
 }
 
 #[test]
@@ -246,20 +238,7 @@ fn concurrent_connection_limits_per_service_and_source() {
     assert!(!syn(&mut w, B, 7001, 0), "a fourth for the service");
     assert_eq!(drops(&w, DropReason::LimitConns), 1);
     // Established connections keep flowing while new ones are refused.
-    run_tx(
-        &mut w,
-        &from_client(7000, 80, ACK | PSH).to_vec(),
-        WAN,
-        LAN,
-        1,
-    );
-    run_tx(
-        &mut w,
-        &from_rs(rs, 80, LIP, lport, ACK | PSH).to_vec(),
-        LAN,
-        WAN,
-        1,
-    );
+    exchange(&mut w, 7000, (rs, lport), 1);
     // A's first connection ends (RST): once it is gone, A may open one.
     run_tx(&mut w, &from_client(7000, 80, RST).to_vec(), WAN, LAN, 2);
     w.tick(60_000);
@@ -329,20 +308,7 @@ fn a_full_table_refuses_new_flows_and_keeps_established_ones() {
     );
     // The established connection is unharmed, both ways.
     for t in 2..5 {
-        run_tx(
-            &mut w,
-            &from_client(10_000, 80, ACK | PSH).to_vec(),
-            WAN,
-            LAN,
-            t,
-        );
-        run_tx(
-            &mut w,
-            &from_rs(rs, 80, LIP, lport, ACK | PSH).to_vec(),
-            LAN,
-            WAN,
-            t,
-        );
+        exchange(&mut w, 10_000, (rs, lport), t);
     }
     // A new client is refused until the half-open ones time out (30 s).
     assert!(!syn(&mut w, B, 10_001, 10));
@@ -371,6 +337,22 @@ fn flood_src(n: u32) -> Addr {
     Addr::v4(10, 1, (n >> 8) as u8, n as u8)
 }
 
+/// For `ms` milliseconds, source A sends a SYN every millisecond and
+/// `per_ms` new sources ([`flood_src`]) one each: (A's SYNs forwarded, the
+/// new sources' SYNs forwarded).
+fn flood(w: &mut Worker, ms: u64, per_ms: u32) -> (u32, u32) {
+    let (mut a, mut new) = (0, 0);
+    let mut n = 0u32;
+    for t in 0..ms {
+        a += u32::from(syn(w, A, 1024 + t as u16, t));
+        for _ in 0..per_ms {
+            new += u32::from(syn(w, flood_src(n), 1024, t));
+            n += 1;
+        }
+    }
+    (a, new)
+}
+
 #[test]
 fn a_source_at_its_limit_stays_limited_under_a_flood_of_new_sources() {
     // For a second, source A sends a SYN every millisecond while 3 new
@@ -378,18 +360,8 @@ fn a_source_at_its_limit_stays_limited_under_a_flood_of_new_sources() {
     // seen more often than its set fills, so it keeps its bucket: the burst
     // and 10 per second, no more.
     let mut w = small_table_worker(8192);
-    let mut a = 0;
-    let mut n = 0u32;
-    for t in 0..1000u64 {
-        a += u32::from(syn(&mut w, A, 1024 + t as u16, t));
-        for _ in 0..3 {
-            assert!(
-                syn(&mut w, flood_src(n), 1024, t),
-                "a new source has its burst"
-            );
-            n += 1;
-        }
-    }
+    let (a, new) = flood(&mut w, 1000, 3);
+    assert_eq!(new, 3000, "every new source has its burst");
     assert_eq!(a, 5 + 9, "5 at once, then one every 100 ms until 999 ms");
     assert_eq!(drops(&w, DropReason::LimitSrcConnRate), 1000 - 14);
 }
@@ -401,14 +373,6 @@ fn a_flood_larger_than_the_table_between_two_packets_lets_a_source_escape() {
     // entry is evicted every time and it comes back with a full bucket.
     // Against this, the service-wide limits are the defence.
     let mut w = small_table_worker(16384);
-    let mut a = 0;
-    let mut n = 0u32;
-    for t in 0..50u64 {
-        a += u32::from(syn(&mut w, A, 1024 + t as u16, t));
-        for _ in 0..200 {
-            syn(&mut w, flood_src(n), 1024, t);
-            n += 1;
-        }
-    }
+    let (a, _) = flood(&mut w, 50, 200);
     assert!(a > 40, "A got {a} of 50 through: evicted between its SYNs");
 }

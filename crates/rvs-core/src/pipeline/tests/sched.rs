@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::util::*;
 use crate::addr::{proto, Addr};
 use crate::conn::FwdMode;
-use crate::lab::{self, DestSpec, FrameSpec, LAN, LIP, WAN};
+use crate::lab::{self, DestSpec, FrameSpec, LAN, WAN};
 use crate::pipeline::{Verdict, Worker};
 use crate::sched::SchedKind;
 use crate::stats::DropReason;
@@ -25,26 +25,6 @@ fn syn(w: &mut Worker, cip: Addr, sport: u16, now: u64) -> Result<u8, Verdict> {
 
 fn syn_ok(w: &mut Worker, cip: Addr, sport: u16, now: u64) -> u8 {
     syn(w, cip, sport, now).unwrap_or_else(|v| panic!("{v:?}, drops {:?}", w.drops().nonzero()))
-}
-
-/// Opens the conn `CIP:sport` with a full handshake (it becomes active);
-/// the RS it went to.
-fn establish(w: &mut Worker, sport: u16, now: u64) -> u8 {
-    let f = FrameSpec::tcp(CIP, sport, lab::VIP, 80, SYN).to_vec();
-    let out = run_tx(w, &f, WAN, LAN, now);
-    let rs = (0..4)
-        .find(|&i| lab::rs_ip(i) == v4_src_dst(&out).1)
-        .expect("a RS");
-    let lport = be16(&out, 34);
-    run_tx(
-        w,
-        &from_rs(rs, 80, LIP, lport, SYN | ACK).to_vec(),
-        LAN,
-        WAN,
-        now,
-    );
-    run_tx(w, &from_client(sport, 80, ACK).to_vec(), WAN, LAN, now);
-    rs
 }
 
 fn counts(picks: &[u8], n: usize) -> Vec<usize> {
@@ -78,7 +58,7 @@ fn lc_and_wlc_prefer_fewer_connections() {
         resolve_client(&mut w, CIP, 0);
         let svc = w.snapshot().services[0].clone();
         // An established conn weighs as much as 256 inactive ones (LVS overhead).
-        let a = establish(&mut w, 1, 0);
+        let a = establish(&mut w, 1, 0).0;
         assert_eq!(a, 0, "{kind:?}: the first dest on ties");
         assert_eq!(svc.dests[0].stats.sum().active, 1);
         let picks: Vec<u8> = (2..8).map(|p| syn_ok(&mut w, CIP, p, 0)).collect();
@@ -122,7 +102,7 @@ fn quiescent_dest_keeps_its_conns_and_takes_no_new_ones() {
     let mut w = worker(fnat_weighted(SchedKind::Rr, &[1, 1]));
     resolve_client(&mut w, CIP, 0);
     let old = w.snapshot().services[0].clone();
-    let x = establish(&mut w, 5000, 0);
+    let x = establish(&mut w, 5000, 0).0;
     let y = 1 - x;
     // ipvsadm -e ... -w 0 on X.
     let d = |i: u8, wt| (old.dests[i as usize].clone(), wt);

@@ -136,6 +136,34 @@ pub fn from_rs<'a>(i: u8, sport: u16, dst: Addr, dport: u16, flags: u8) -> Frame
     }
 }
 
+/// Opens the connection `CIP:sport` to the VIP's port 80 with a full
+/// handshake (SYN, SYN-ACK, ACK at `now`; it becomes active): the real
+/// server it went to and its local port.
+pub fn establish(w: &mut Worker, sport: u16, now: u64) -> (u8, u16) {
+    use crate::wire::tcp::flags::{ACK, SYN};
+    let out = run_tx(
+        w,
+        &from_client(sport, 80, SYN).to_vec(),
+        lab::WAN,
+        lab::LAN,
+        now,
+    );
+    let rs = (0..4)
+        .find(|&i| lab::rs_ip(i) == v4_src_dst(&out).1)
+        .expect("a RS");
+    let lport = be16(&out, 34);
+    let sa = from_rs(rs, 80, lab::LIP, lport, SYN | ACK).to_vec();
+    run_tx(w, &sa, lab::LAN, lab::WAN, now);
+    run_tx(
+        w,
+        &from_client(sport, 80, ACK).to_vec(),
+        lab::WAN,
+        lab::LAN,
+        now,
+    );
+    (rs, lport)
+}
+
 /// Reads a big-endian u16.
 pub fn be16(f: &[u8], off: usize) -> u16 {
     u16::from_be_bytes([f[off], f[off + 1]])

@@ -80,16 +80,7 @@ fn fingerprint_acl(s: &Store) -> String {
 
 #[track_caller]
 fn refused(s: &mut Store, req: Request, kind: ErrorKind, names: &[&str]) {
-    let before = fingerprint_acl(s);
-    let e = match s.apply(&req) {
-        Ok(()) => panic!("{req:?} was accepted"),
-        Err(e) => e,
-    };
-    assert_eq!(e.kind, kind, "{req:?}: {e}");
-    for n in names {
-        assert!(e.message.contains(n), "{req:?}: '{e}' does not name '{n}'");
-    }
-    assert_eq!(fingerprint_acl(s), before, "{req:?} changed the store");
+    refused_seen_by(fingerprint_acl, s, req, kind, names);
 }
 
 #[test]

@@ -32,16 +32,7 @@ fn snat_key() -> ServiceKey {
 
 #[track_caller]
 fn refused(s: &mut Store, req: Request, kind: ErrorKind, names: &[&str]) {
-    let before = fingerprint(s);
-    let e = match s.apply(&req) {
-        Ok(()) => panic!("{req:?} was accepted"),
-        Err(e) => e,
-    };
-    assert_eq!(e.kind, kind, "{req:?}: {e}");
-    for n in names {
-        assert!(e.message.contains(n), "{req:?}: '{e}' does not name '{n}'");
-    }
-    assert_eq!(fingerprint(s), before, "{req:?} changed the store");
+    refused_seen_by(fingerprint, s, req, kind, names);
 }
 
 fn vs() -> ServiceKey {

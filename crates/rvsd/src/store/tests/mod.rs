@@ -237,6 +237,28 @@ fn fingerprint(s: &Store) -> String {
     )
 }
 
+/// Applies `req`, which must fail with `kind` and a message naming each of
+/// `names`, and leave what `observe` sees of the store as it was.
+#[track_caller]
+fn refused_seen_by(
+    observe: fn(&Store) -> String,
+    s: &mut Store,
+    req: Request,
+    kind: rvs_api::ErrorKind,
+    names: &[&str],
+) {
+    let before = observe(s);
+    let e = match s.apply(&req) {
+        Ok(()) => panic!("{req:?} was accepted"),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind, kind, "{req:?}: {e}");
+    for n in names {
+        assert!(e.message.contains(n), "{req:?}: '{e}' does not name '{n}'");
+    }
+    assert_eq!(observe(s), before, "{req:?} changed the store");
+}
+
 /// The tutorial's two-arm FNAT script.
 fn fnat_two_arm() -> Vec<Request> {
     let vs = tcp("10.0.0.100", 80);

@@ -1,0 +1,249 @@
+//! The configuration file: the sample, every key, and every error with its line.
+
+use super::*;
+
+fn parse(t: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/rvs/rvs.toml"), t)
+}
+
+#[test]
+fn sample_parses() {
+    let text = include_str!("../../../../conf/rvs.toml.sample");
+    let c = parse(text).expect("the sample must parse");
+    assert_eq!(c.netif.len(), 2);
+    assert_eq!(c.netif[0].name, "dpdk0");
+    assert_eq!(c.idle, Idle::Adaptive);
+}
+
+#[test]
+fn af_xdp_backend_and_its_keys() {
+    let c = parse(
+        "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n\
+         xdp_mode = \"generic\"\nxdp_ring_size = 1024\nrx_checksum = \"trust\"\n",
+    )
+    .unwrap();
+    let n = &c.netif[0];
+    assert_eq!(n.backend, BackendKind::AfXdp);
+    assert_eq!(n.xdp_mode, XdpModeConf::Generic);
+    assert_eq!(n.xdp_ring_size, Some(1024));
+    assert_eq!(n.rx_checksum, RxChecksumConf::Trust);
+    let d = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n").unwrap();
+    assert_eq!(d.netif[0].xdp_mode, XdpModeConf::Auto);
+    assert_eq!(d.netif[0].rx_checksum, RxChecksumConf::Complete);
+    let e =
+        parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_ring_size = 1000\n").unwrap_err();
+    assert!(e.message.contains("xdp_ring_size"), "{e}");
+    assert_eq!(e.line, Some(4), "the line of the key: {e}");
+    let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+}
+
+#[test]
+fn sloppy_tcp_is_off_unless_asked_for() {
+    let base = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    assert!(!parse(base).unwrap().pipeline_conf().sloppy_tcp);
+    let c = parse(&format!("{base}[pipeline]\nsloppy_tcp = true\n")).unwrap();
+    assert!(c.pipeline_conf().sloppy_tcp);
+    let e = parse(&format!("{base}[pipeline]\nsloppy_tcp = 1\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+}
+
+#[test]
+fn a_health_stall_time_too_short_to_judge_is_refused() {
+    let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    let e = parse(&format!("{one}[health]\nstall_ms = 80\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.message.contains("stall_ms = 80"), "{e}");
+    assert!(parse(&format!("{one}[health]\nstall_ms = 0\n")).is_ok());
+}
+
+#[test]
+fn limit_sources_defaults_and_is_checked() {
+    let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    assert_eq!(parse(one).unwrap().pipeline_conf().limit_sources, 65536);
+    let c = parse(&format!("{one}[pipeline]\nlimit_sources = 1024\n")).unwrap();
+    assert_eq!(c.pipeline_conf().limit_sources, 1024);
+    let e = parse(&format!("{one}[pipeline]\nlimit_sources = 0\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.to_string().contains("limit_sources = 0"), "{e}");
+}
+
+#[test]
+fn kni_vip_rate_defaults_to_1000_and_takes_zero() {
+    let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    assert_eq!(parse(one).unwrap().pipeline_conf().kni_vip_rate, 1000);
+    let off = parse(&format!("{one}[pipeline]\nkni_vip_rate = 0\n")).unwrap();
+    assert_eq!(off.pipeline_conf().kni_vip_rate, 0);
+    let e = parse(&format!("{one}[pipeline]\nkni_vip_rate = -1\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+}
+
+#[test]
+fn fast_xmit_is_on_unless_turned_off() {
+    let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    assert!(parse(one).unwrap().pipeline_conf().fast_xmit);
+    let off = parse(&format!("{one}[pipeline]\nfast_xmit = false\n")).unwrap();
+    assert!(!off.pipeline_conf().fast_xmit);
+    let e = parse(&format!("{one}[pipeline]\nfast_xmit = \"no\"\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+}
+
+#[test]
+fn af_packet_rx_ring() {
+    let d = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n").unwrap();
+    assert_eq!(d.netif[0].rx_ring, RxRingConf::V2);
+    let c = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nrx_ring = \"v3\"\n").unwrap();
+    assert_eq!(c.netif[0].rx_ring, RxRingConf::V3);
+    let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nrx_ring = \"v1\"\n").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let e =
+        parse("workers = 1\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\ncolour = \"red\"\n")
+            .unwrap_err();
+    let s = e.to_string();
+    assert!(s.starts_with("/etc/rvs/rvs.toml:5:"), "{s}");
+    assert!(s.contains("colour"), "{s}");
+    let e = parse("workers = 0\n[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\n").unwrap_err();
+    assert_eq!(e.line, Some(1));
+    assert!(e.message.contains("workers"), "{e}");
+    let e = parse("workers = \"two\"\n").unwrap_err();
+    assert_eq!(e.line, Some(1), "{e}");
+    let e = parse("workers = 1\n").unwrap_err();
+    assert!(e.message.contains("[[netif]]"), "{e}");
+    let e = parse(
+        "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk0\"\niface = \"b\"\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("twice"), "{e}");
+    let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"dpdk\"\n").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+}
+
+#[test]
+fn iface_names_the_kernel_refuses_are_refused_with_file_line_and_key() {
+    let conf = |iface: &str| {
+        format!("workers = 1\n[[netif]]\nname = \"dpdk0\"\n# the port\niface = {iface:?}\n")
+    };
+    for bad in [
+        "",
+        "a234567890123456",
+        ".",
+        "..",
+        "a/b",
+        "../../../etc",
+        "a:1",
+        "a b",
+        "a\tb",
+        "a\nb",
+        "a\"b",
+        "a'b",
+        "a\\b",
+        "eth%d",
+    ] {
+        let e = parse(&conf(bad)).expect_err(bad);
+        let s = e.to_string();
+        assert!(
+            s.starts_with("/etc/rvs/rvs.toml:5: netif iface = "),
+            "{bad:?}: {s}"
+        );
+    }
+    for good in [
+        "eth0",
+        "a23456789012345",
+        "eth0.100",
+        "veth-a_b",
+        "enp3s0f1",
+    ] {
+        let c = parse(&conf(good)).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+        assert_eq!(c.netif[0].iface, good);
+    }
+}
+
+#[test]
+fn netif_errors_point_at_the_key_of_their_section() {
+    let two = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n\n[[netif]]\niface = \"b\"\n";
+    let e = parse(&format!("{two}name = \"dpdk1.kni\"\n")).unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.message.starts_with("netif name = \"dpdk1.kni\""), "{e}");
+    let e = parse(&format!("{two}name = \"a23456789012\"\n")).unwrap_err();
+    assert_eq!(e.line, Some(7), "12 bytes and \".kni\" exceed 15: {e}");
+    let e = parse(&format!("{two}name = \"dpdk1\"\nmtu = 100\n")).unwrap_err();
+    assert_eq!(e.line, Some(8), "{e}");
+    let e = parse(
+        "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk1\"\niface = \"a\"\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("twice"), "{e}");
+    assert_eq!(e.line, Some(3), "{e}");
+}
+
+#[test]
+fn timeouts_in_seconds() {
+    let c = parse(
+        "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[timeouts]\ntcp_established = 120\nudp = 10\n",
+    )
+    .unwrap();
+    let t = c.timeouts();
+    assert_eq!(t.established_ms, 120_000);
+    assert_eq!(t.udp_ms, 10_000);
+    assert_eq!(t.syn_recv_ms, Timeouts::default().syn_recv_ms);
+}
+
+#[test]
+fn sync_section() {
+    let base = "[[netif]]\nname = \"dpdk0\"\niface = \"veth0\"\n";
+    let c = parse(&format!(
+        "{base}[sync]\nrole = \"both\"\nsync_id = 3\nmcast_interface = \"sync0\"\npeers = [\"10.9.0.2\", \"10.9.0.3:9000\"]\n"
+    ))
+    .unwrap();
+    let specs = c.sync.unwrap().specs().unwrap();
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[0].syncid, 3);
+    assert_eq!(specs[1].role, rvs_api::SyncRole::Backup);
+    assert_eq!(specs[0].peers[0].to_string(), "10.9.0.2:8848");
+    assert_eq!(specs[0].peers[1].to_string(), "10.9.0.3:9000");
+    for (bad, line, word) in [
+        (
+            "role = \"primary\"\nmcast_interface = \"s\"\n",
+            5,
+            "primary",
+        ),
+        (
+            "role = \"master\"\nmcast_interface = \"s\"\nmcast_group = \"10.0.0.1\"\n",
+            7,
+            "mcast_group",
+        ),
+        (
+            "role = \"master\"\nmcast_interface = \"a/b\"\n",
+            6,
+            "mcast_interface",
+        ),
+        (
+            "role = \"master\"\nmcast_interface = \"s\"\npeers = [\"nowhere\"]\n",
+            7,
+            "peers",
+        ),
+        (
+            "role = \"master\"\nmcast_interface = \"s\"\nsync_id = 300\n",
+            7,
+            "sync_id",
+        ),
+        ("role = \"master\"\n", 4, "mcast_interface"),
+        (
+            "role = \"master\"\nmcast_interface = \"s\"\npeers = [\"fd00::2\"]\n",
+            7,
+            "IPv6",
+        ),
+    ] {
+        let e = parse(&format!("{base}[sync]\n{bad}")).unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.starts_with(&format!("/etc/rvs/rvs.toml:{line}:")),
+            "{bad}: {s}"
+        );
+        assert!(s.contains(word), "{bad}: {s}");
+    }
+}
