@@ -272,6 +272,9 @@ pub fn run(a: Args) -> i32 {
             r.ok("rvsadm", &args);
         }
         let pid = lb.pid(&mut lab);
+        // The previous lab's namespaces are torn down by the kernel in the
+        // background: let that finish before anything is timed.
+        std::thread::sleep(Duration::from_secs(3));
         let alone = wrk(&lab, a.seconds);
         let control = a
             .control
