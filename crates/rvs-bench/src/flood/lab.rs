@@ -92,11 +92,16 @@ pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
     }
     bridge(&lab, "wsw", &["p-client", "p-attacker", "p-sink", "p-lb"]);
     // A spoofing attacker never sees the answers (they go to the forged
-    // sources): the switch drops them instead of making CPU 0 receive them.
+    // sources): the switch drops them instead of making CPU 0 receive them,
+    // whether the load balancer sends them back to the attacker's MAC (rvs:
+    // to where the packet came from) or to its default gateway (the
+    // kernel: the sink stands in for the upstream router).
     nft(
         &lab,
         "wsw",
-        "table bridge wsw {\n  chain spoofed { type filter hook forward priority 0; oifname \"p-attacker\" drop; }\n}\n",
+        &format!(
+            "table bridge wsw {{\n  chain spoofed {{ type filter hook forward priority 0;\n    oifname \"p-attacker\" drop\n    oifname \"p-sink\" ip daddr != {SINK} drop\n  }}\n}}\n"
+        ),
     );
     bridge(&lab, "sw", &["p-lb", "p-rs1", "p-rs2"]);
     for (ns, a) in [
@@ -192,6 +197,10 @@ fn kernel_lb(lab: &Lab, synproxy: bool) {
         &["ip", "addr", "add", &format!("{LADDR}/24"), "dev", "lan"],
     );
     lab.must_in("lb", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    // The answers to forged sources leave by the default route, as they
+    // would towards the upstream router (else the kernel drops them for
+    // want of a route, which spares it the transmit rvs pays).
+    lab.must_in("lb", &["ip", "route", "add", "default", "via", SINK]);
     let dnat = format!(
         "ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}",
         RS[0].1, RS[1].1
