@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::pipeline_acl::{self, AclBench};
+use crate::pipeline_acl::{self, xorshift, AclBench};
 use rvs_core::acl::IpSet;
 
 use rvs_core::addr::{proto, Addr, Mac};
@@ -192,13 +192,6 @@ impl Frames {
     fn len(&self) -> usize {
         self.lens.len()
     }
-}
-
-fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
 }
 
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {

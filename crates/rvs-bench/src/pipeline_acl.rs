@@ -40,7 +40,8 @@ impl AclBench {
 /// The bench clients' networks, which no entry may cover.
 const CLIENTS: [(u32, u8); 2] = [(0xac10_0000, 27), (0xc0a8_6000, 20)];
 
-fn xorshift(s: &mut u64) -> u64 {
+/// xorshift64 (13, 7, 17): the benchmarks' shuffles and random sources.
+pub(crate) fn xorshift(s: &mut u64) -> u64 {
     *s ^= *s << 13;
     *s ^= *s >> 7;
     *s ^= *s << 17;

@@ -380,3 +380,39 @@ impl<'a> FrameSpec<'a> {
         v
     }
 }
+
+/// xorshift64*: a small deterministic generator for tests, fuzzing seeds
+/// and benchmarks (reproducible inputs without a dependency; not for keys).
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The high 32 bits of [`Rng::next`].
+    pub fn u32(&mut self) -> u32 {
+        (self.next() >> 32) as u32
+    }
+
+    /// A number below `n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// An index below `n` (`n > 0`).
+    pub fn index(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// A coin toss.
+    pub fn bool(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+}

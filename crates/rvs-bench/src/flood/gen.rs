@@ -10,6 +10,8 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use rvs_core::lab::Rng;
+
 use crate::e2e::agent::parse_mac;
 
 /// What the generator sends.
@@ -55,18 +57,6 @@ pub struct GenArgs {
     /// Pin to this CPU.
     #[arg(long)]
     cpu: Option<usize>,
-}
-
-/// xorshift64*: the random fields.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 /// Sum of big-endian 16-bit words.
@@ -122,7 +112,7 @@ fn template(kind: Kind, macs: ([u8; 6], [u8; 6]), dst: Ipv4Addr) -> Vec<u8> {
 /// A random unicast source outside the lab's 10.0.0.0/8.
 fn random_source(r: &mut Rng) -> [u8; 4] {
     loop {
-        let a = (r.next() >> 32) as u32;
+        let a = r.u32();
         let first = (a >> 24) as u8;
         if (1..224).contains(&first) && first != 10 && first != 127 {
             return a.to_be_bytes();

@@ -1,19 +1,7 @@
 use super::*;
 use std::collections::HashSet;
 
-/// xorshift64*: a tiny deterministic generator so the randomized tests are reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::lab::Rng;
 
 fn a(s: &str) -> Addr {
     s.parse().unwrap()

@@ -4,6 +4,7 @@
 use super::*;
 use crate::addr::{proto, Addr};
 use crate::conn::{flags, FwdMode, Tuple};
+use crate::lab::Rng;
 
 const CIP: Addr = Addr::v4(10, 0, 0, 48);
 const VIP: Addr = Addr::v4(10, 0, 0, 100);
@@ -377,21 +378,6 @@ fn ipv6_fields_must_hold_ipv6_addresses() {
     );
 }
 
-/// xorshift64*: reproducible random bytes without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// What the fuzz target checks: no panic, and whatever decodes re-encodes to
 /// the same bytes.
 fn check_reencodes(data: &[u8]) -> bool {
@@ -428,15 +414,15 @@ fn random_and_mutated_inputs_never_panic_and_reencode_exactly() {
     let mut decoded = 0;
     for _ in 0..20_000 {
         let mut b = seed.clone();
-        for _ in 0..1 + rng.below(4) {
-            let i = rng.below(b.len());
+        for _ in 0..1 + rng.index(4) {
+            let i = rng.index(b.len());
             b[i] = rng.next() as u8;
         }
-        if rng.below(4) == 0 {
-            b.truncate(rng.below(b.len() + 1));
+        if rng.index(4) == 0 {
+            b.truncate(rng.index(b.len() + 1));
         }
         decoded += usize::from(check_reencodes(&b));
-        let n = rng.below(200);
+        let n = rng.index(200);
         let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
         check_reencodes(&junk);
     }

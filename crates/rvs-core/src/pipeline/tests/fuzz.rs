@@ -505,18 +505,18 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         if f.is_empty() {
             return;
         }
-        for _ in 0..1 + rng.below(4) {
+        for _ in 0..1 + rng.index(4) {
             // Headers are where the interesting bugs are.
-            let span = if rng.below(3) > 0 {
+            let span = if rng.index(3) > 0 {
                 f.len().min(64)
             } else {
                 f.len()
             };
-            let i = rng.below(span);
-            f[i] ^= 1 + rng.below(255) as u8;
+            let i = rng.index(span);
+            f[i] ^= 1 + rng.index(255) as u8;
         }
     };
-    match rng.below(8) {
+    match rng.index(8) {
         0 => {}
         1 | 2 => flip(rng, &mut f),
         3 | 4 => {
@@ -524,16 +524,16 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
             flip(rng, &mut f);
             fix_checksums(&mut f);
         }
-        5 => f.truncate(rng.below(f.len() + 1)),
+        5 => f.truncate(rng.index(f.len() + 1)),
         6 => {
             flip(rng, &mut f);
-            f.truncate(rng.below(f.len() + 1));
+            f.truncate(rng.index(f.len() + 1));
         }
         _ => {
-            for _ in 0..rng.below(40) {
+            for _ in 0..rng.index(40) {
                 f.push(rng.next() as u8);
             }
-            if rng.below(2) == 0 {
+            if rng.index(2) == 0 {
                 flip(rng, &mut f);
             }
             fix_checksums(&mut f);
@@ -550,15 +550,15 @@ fn mutated_frames_never_panic_and_transmit_valid_checksums() {
     let mut now = 1u64;
     let (mut checked, mut transmitted) = (0, 0);
     for i in 0..20_000u32 {
-        let (seed, seed_port) = &seeds[rng.below(seeds.len())];
+        let (seed, seed_port) = &seeds[rng.index(seeds.len())];
         let f = mutate(&mut rng, seed);
-        let port = if rng.below(50) == 0 {
-            rng.below(4) as PortId
+        let port = if rng.index(50) == 0 {
+            rng.index(4) as PortId
         } else {
             *seed_port
         };
-        let head = [0, 4, 64][rng.below(3)];
-        let buf_len = head + f.len() + rng.below(96);
+        let head = [0, 4, 64][rng.index(3)];
+        let buf_len = head + f.len() + rng.index(96);
         let (v, out) = run_in(&mut w, &f, port, now, head, buf_len);
         if let Verdict::Transmit(_) = v {
             transmitted += 1;
@@ -571,7 +571,7 @@ fn mutated_frames_never_panic_and_transmit_valid_checksums() {
         }
         w.outbox().drain(|_, _| {});
         w.take_learned(|_| {});
-        now += rng.below(3) as u64;
+        now += rng.index(3) as u64;
         if i % 64 == 0 {
             w.tick(now);
         }

@@ -452,22 +452,4 @@ pub fn v6_src_dst(f: &[u8]) -> (Addr, Addr) {
     (Addr(s), Addr(d))
 }
 
-/// A small xorshift64* generator: deterministic, no external crates.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Next 64 random bits.
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number below `n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+pub use crate::lab::Rng;
