@@ -22,6 +22,7 @@ mod flood;
 mod listing;
 mod pipeline;
 mod pipeline_acl;
+mod pipeline_churn;
 mod survival;
 
 use clap::{Parser, Subcommand};

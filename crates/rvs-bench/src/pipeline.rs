@@ -156,9 +156,11 @@ impl SyncSide {
     }
 }
 
-const BURST: usize = 32;
-const BUF: usize = 2048;
-const HEAD: usize = 128;
+pub(crate) const BURST: usize = 32;
+pub(crate) const BUF: usize = 2048;
+pub(crate) const HEAD: usize = 128;
+/// The service's port.
+pub(crate) const VIP_PORT: u16 = 80;
 const FRAME: usize = 64;
 const PAYLOAD: [u8; 10] = *b"0123456789";
 const RS: u8 = 8;
@@ -166,21 +168,21 @@ const GW: Addr = Addr::v4(10, 0, 0, 254);
 const GW_MAC: Mac = lab::CLIENT_MAC;
 
 /// Frames of one case, 64 bytes apart, in the order they are sent.
-struct Frames {
+pub(crate) struct Frames {
     data: Vec<u8>,
     lens: Vec<u16>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Frames {
-    fn new(port: u16, cap: usize) -> Frames {
+    pub(crate) fn new(port: u16, cap: usize) -> Frames {
         Frames {
             data: Vec::with_capacity(cap * FRAME),
             lens: Vec::with_capacity(cap),
             port,
         }
     }
-    fn push(&mut self, spec: &FrameSpec<'_>) {
+    pub(crate) fn push(&mut self, spec: &FrameSpec<'_>) {
         let mut f = [0u8; 128];
         let n = spec.build(&mut f);
         assert!(n <= FRAME, "frame of {n} bytes");
@@ -191,6 +193,10 @@ impl Frames {
     }
     fn len(&self) -> usize {
         self.lens.len()
+    }
+    /// Frame `i`.
+    pub(crate) fn frame(&self, i: usize) -> &[u8] {
+        &self.data[i * FRAME..i * FRAME + self.lens[i] as usize]
     }
 }
 
@@ -205,7 +211,7 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Client `i`: addresses in 172.16.0.0/12, 60,000 ports each.
-fn client(i: usize) -> (Addr, u16) {
+pub(crate) fn client(i: usize) -> (Addr, u16) {
     let a = 0xac10_0000u32 + (i / 60_000) as u32 + 1;
     (
         Addr::from_v4_bytes(a.to_be_bytes()),
@@ -220,7 +226,7 @@ fn laddrs(n: usize) -> Vec<Addr> {
         .collect()
 }
 
-fn snapshot(mode: FwdMode, n: usize) -> Snapshot {
+pub(crate) fn snapshot(mode: FwdMode, n: usize) -> Snapshot {
     let mut routes = lab::routes();
     let _ = routes.add(Route {
         prefix: Addr::v4(0, 0, 0, 0),
@@ -497,7 +503,11 @@ fn setup(
             w.drops().nonzero()
         ));
     }
-    // Data frames, in the same shuffled order: client side and RS side.
+    // Data frames in a second, independent shuffle (client side and RS
+    // side alike): the k-th data frame is not the k-th connection made, so
+    // the store is not walked in the order it was filled (which the
+    // hardware prefetcher would hide), as real traffic does not.
+    let data_order = shuffled(n, 0xda7a ^ (n as u64).rotate_left(17));
     let mut ins = Frames::new(in_port, n);
     let mut rets = Frames::new(
         if in_port == lab::WAN {
@@ -507,7 +517,7 @@ fn setup(
         },
         n,
     );
-    for &i in &order {
+    for &i in &data_order {
         let (s, sp, d, dp, _) = flow(i);
         let mut spec = FrameSpec {
             payload: &PAYLOAD,
@@ -539,6 +549,31 @@ fn setup(
 fn mpps(packets: usize, secs: f64) -> f64 {
     packets as f64 / secs / 1e6
 }
+
+fn ns_per_pkt(packets: usize, secs: f64) -> f64 {
+    secs * 1e9 / packets as f64
+}
+
+/// `NAME_mpps` and `NAME_ns_per_pkt` of `packets` in `secs`.
+fn push_rate(out: &mut Vec<(&str, String)>, name: &'static str, packets: usize, secs: f64) {
+    let (m, ns) = RATE_KEYS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, m, ns)| (*m, *ns))
+        .unwrap_or(("mpps", "ns_per_pkt"));
+    out.push((m, format!("{:.2}", mpps(packets, secs))));
+    out.push((ns, format!("{:.1}", ns_per_pkt(packets, secs))));
+}
+
+/// The output keys of each case's rate.
+const RATE_KEYS: &[(&str, &str, &str)] = &[
+    ("l2fwd", "l2fwd_mpps", "l2fwd_ns_per_pkt"),
+    ("fnat_in", "fnat_in_mpps", "fnat_in_ns_per_pkt"),
+    ("fnat_out", "fnat_out_mpps", "fnat_out_ns_per_pkt"),
+    ("dr", "dr_mpps", "dr_ns_per_pkt"),
+    ("nat", "nat_mpps", "nat_ns_per_pkt"),
+    ("snat", "snat_mpps", "snat_ns_per_pkt"),
+];
 
 /// Runs the benchmark; returns the process exit code.
 pub fn run(a: Args) -> i32 {
@@ -581,9 +616,9 @@ pub fn run(a: Args) -> i32 {
     check("fnat_in", p, fwd, bad);
     let (s_out, fwd, bad) = drive(&mut w, &rets, p, 4);
     check("fnat_out", p, fwd, bad);
-    out.push(("l2fwd_mpps", format!("{:.2}", mpps(p, l2))));
-    out.push(("fnat_in_mpps", format!("{:.2}", mpps(p, s_in))));
-    out.push(("fnat_out_mpps", format!("{:.2}", mpps(p, s_out))));
+    push_rate(&mut out, "l2fwd", p, l2);
+    push_rate(&mut out, "fnat_in", p, s_in);
+    push_rate(&mut out, "fnat_out", p, s_out);
     out.push(("fnat_new_cps", format!("{:.0}", n as f64 / syn_secs)));
     out.push((
         "sync",
@@ -591,6 +626,19 @@ pub fn run(a: Args) -> i32 {
     ));
     let conn_size = std::mem::size_of::<rvs_core::conn::Conn>();
     drop(w);
+
+    // New connections in a steady state: expiry running, slots and ports reused.
+    match crate::pipeline_churn::run(n) {
+        Ok(c) => {
+            out.push(("fnat_churn_cps", format!("{:.0}", c.cps)));
+            out.push(("fnat_churn_live", c.live.to_string()));
+            out.push(("fnat_churn_refused", c.refused.to_string()));
+        }
+        Err(e) => {
+            eprintln!("rvs-bench: churn: {e}");
+            return 1;
+        }
+    }
 
     // The same with 1,000 connections: the table sits in cache.
     let k = 1000.min(n);
@@ -605,12 +653,18 @@ pub fn run(a: Args) -> i32 {
     let (s_1k, fwd, bad) = drive(&mut w, &ins, p, 3);
     check("fnat_in_1k", p, fwd, bad);
     out.push(("fnat_in_mpps_1k", format!("{:.2}", mpps(p, s_1k))));
+    out.push((
+        "fnat_in_ns_per_pkt_1k",
+        format!("{:.1}", ns_per_pkt(p, s_1k)),
+    ));
+    // How much of the in-cache rate survives a table that is not.
+    out.push(("fnat_in_over_1k", format!("{:.2}", s_1k / s_in)));
     drop(w);
 
     for (mode, name) in [
-        (FwdMode::Dr, "dr_mpps"),
-        (FwdMode::Nat, "nat_mpps"),
-        (FwdMode::Snat, "snat_mpps"),
+        (FwdMode::Dr, "dr"),
+        (FwdMode::Nat, "nat"),
+        (FwdMode::Snat, "snat"),
     ] {
         let (mut w, _, ins, _) = match setup(mode, n, SyncBench::Off, a.limits, &acl) {
             Ok(x) => x,
@@ -621,7 +675,7 @@ pub fn run(a: Args) -> i32 {
         };
         let (s, fwd, bad) = drive(&mut w, &ins, p, 3);
         check(name, p, fwd, bad);
-        out.push((name, format!("{:.2}", mpps(p, s))));
+        push_rate(&mut out, name, p, s);
     }
     out.push(("limits", a.limits.to_string()));
     if let Some(set) = &acl {
