@@ -143,7 +143,8 @@ fn ok_in(lab: &Lab, ns: &str, cmd: &[&str]) -> Result<String, E2eError> {
     }
 }
 
-fn rps(lab: &Lab, ns: &str, iface: &str, mask: &str) -> Result<(), E2eError> {
+/// Receive processing of `iface` in `ns` on the CPUs of `mask` (RPS).
+pub(crate) fn rps(lab: &Lab, ns: &str, iface: &str, mask: &str) -> Result<(), E2eError> {
     ok_in(
         lab,
         ns,

@@ -26,7 +26,7 @@
 //! Each line carries a `cpu_note` saying what `lb_cpu_*` counts.
 
 pub(crate) mod agent;
-mod bed;
+pub(crate) mod bed;
 pub(crate) mod measure;
 
 pub use agent::{gen, sink, GenArgs, SinkArgs};

@@ -148,8 +148,7 @@ pub fn build(kind: LbKind, backend: &str) -> (Lab, Lb) {
 /// rest on CPU 0, where the load runs (as `rvs-bench e2e` does).
 fn steer_receive(lab: &Lab) {
     let set = |ns: &str, iface: &str, mask: &str| {
-        let cmd = format!("echo {mask} > /sys/class/net/{iface}/queues/rx-0/rps_cpus");
-        lab.must_in(ns, &["sh", "-c", &cmd]);
+        crate::e2e::bed::rps(lab, ns, iface, mask).unwrap_or_else(|e| panic!("{e}"));
     };
     set("lb", "wan", "2");
     set("lb", "lan", "2");
