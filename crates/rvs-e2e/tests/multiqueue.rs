@@ -59,6 +59,24 @@ fn lab(extra: &str) -> (Lab, Rvsd) {
         "rs1",
         &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
     );
+    // The VIP's MAC up front: no ARP to hash to some queue, so each flow
+    // stands or falls on its own queue.
+    let wan = lab.must_in("lb", &["cat", "/sys/class/net/wan/address"]);
+    lab.must_in(
+        "client",
+        &[
+            "ip",
+            "neigh",
+            "add",
+            "10.0.0.100",
+            "lladdr",
+            wan.trim(),
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    );
     lab.nginx("rs1", "rs1");
     let udp = bin("rvs-udp").to_string_lossy().into_owned();
     lab.spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);
