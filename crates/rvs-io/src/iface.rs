@@ -89,11 +89,17 @@ pub fn mtu_of(name: &str) -> io::Result<u32> {
 }
 
 /// The receive queues of `name` the kernel uses, i.e. the values an XDP
-/// program sees in `rx_queue_index`: the combined plus RX-only channels of
-/// `ethtool -l` (ETHTOOL_GCHANNELS). A driver without channel support
-/// (loopback, bridge, tun) is counted from `/sys/class/net/<name>/queues`
-/// when that shows this namespace's device, and as 1 otherwise.
+/// program sees in `rx_queue_index` (see [`queues`]).
 pub fn rx_queues(name: &str) -> io::Result<u32> {
+    Ok(queues(name)?.0)
+}
+
+/// The (receive, transmit) queues of `name` the kernel uses: the combined
+/// plus RX-only (TX-only) channels of `ethtool -l` (ETHTOOL_GCHANNELS). A
+/// driver without channel support (loopback, bridge, tun) is counted from
+/// `/sys/class/net/<name>/queues` when that shows this namespace's device,
+/// and as one queue each way otherwise.
+pub fn queues(name: &str) -> io::Result<(u32, u32)> {
     const ETHTOOL_GCHANNELS: u32 = 0x3c;
     // struct ethtool_channels: cmd, max_rx, max_tx, max_other,
     // max_combined, rx_count, tx_count, other_count, combined_count.
@@ -107,16 +113,19 @@ pub fn rx_queues(name: &str) -> io::Result<u32> {
     // that the kernel fills for ETHTOOL_GCHANNELS and nothing else.
     let rc = cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL, &mut r as *mut IfReq) });
     match rc {
-        Ok(_) => Ok((ch[5] + ch[8]).max(1)),
+        Ok(_) => Ok(((ch[5] + ch[8]).max(1), (ch[6] + ch[8]).max(1))),
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-            let n = std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-                        .count() as u32
-                })
-                .unwrap_or(0);
-            Ok(n.max(1))
+            let count = |prefix: &str| {
+                std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                            .count() as u32
+                    })
+                    .unwrap_or(0)
+                    .max(1)
+            };
+            Ok((count("rx-"), count("tx-")))
         }
         Err(e) => Err(e),
     }

@@ -8,7 +8,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::Netns;
+use common::{udp_frame, Netns};
 use rvs_io::{wait_any, Steering, XdpConf, XdpPort, BURST};
 
 const QUEUES: &str = "4";
@@ -139,7 +139,8 @@ fn every_queue_is_served_and_frames_reach_the_owning_worker() {
             "frames on queues other than 0 must reach rvs: {by_queue:?}"
         );
         // Each worker transmits on its home queue, from that queue's pool.
-        for q in qs.iter_mut() {
+        for (w, q) in qs.iter_mut().enumerate() {
+            assert_eq!(q.tx.queue(), w as u32, "worker {w}'s home queue");
             let f = vec![0u8; 60];
             assert!(q.tx.send(&f));
             q.tx.flush();
@@ -183,5 +184,66 @@ fn missing_queues_are_refused_and_unserved_ones_reported() {
         let w = port.unserved().expect("queues 1-3 are unserved");
         assert!(w.starts_with("m1 has 4 RX queues"), "{w}");
         assert!(w.contains("no worker serves queue(s) 1-3"), "{w}");
+    });
+}
+
+/// A device with four RX queues and one TX queue: every RX queue served,
+/// and both workers transmit on queue 0, the only one there is for TX.
+#[test]
+fn more_rx_than_tx_queues() {
+    let ns = Netns::new();
+    ns.ip(&[
+        "link",
+        "add",
+        "m0",
+        "numrxqueues",
+        QUEUES,
+        "numtxqueues",
+        QUEUES,
+        "type",
+        "veth",
+        "peer",
+        "m1",
+        "numrxqueues",
+        QUEUES,
+        "numtxqueues",
+        "1",
+    ]);
+    ns.ip(&["link", "set", "m0", "up"]);
+    ns.ip(&["link", "set", "m1", "up"]);
+    ns.ip(&["addr", "add", "10.7.0.1/24", "dev", "m0"]);
+    ns.run(|| {
+        let mut port = XdpPort::open("m1", &conf(2)).expect("open m1");
+        assert_eq!(port.served_queues(), 0..4);
+        let mut qs = port.take_queues();
+        let (m0, m1) = (
+            rvs_io::iface::mac_of("m0").unwrap(),
+            rvs_io::iface::mac_of("m1").unwrap(),
+        );
+        let sock = UdpSocket::bind("10.7.0.1:7000").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        for (w, q) in qs.iter_mut().enumerate() {
+            assert_eq!(q.rx.queue_packets().len(), 4);
+            assert_eq!(q.tx.queue(), 0, "worker {w} must transmit on queue 0");
+            let f = udp_frame(
+                m0,
+                m1,
+                [10, 7, 0, 2],
+                [10, 7, 0, 1],
+                5000 + w as u16,
+                7000,
+                b"hi",
+            );
+            assert!(q.tx.send(&f));
+            q.tx.flush();
+        }
+        let mut from = Vec::new();
+        let mut buf = [0u8; 64];
+        for _ in 0..2 {
+            let (_, a) = sock.recv_from(&mut buf).expect("a frame from each worker");
+            from.push(a.port());
+        }
+        from.sort_unstable();
+        assert_eq!(from, [5000, 5001]);
     });
 }

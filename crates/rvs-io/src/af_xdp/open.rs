@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::ring::{Pool, Ring, Sock};
 use super::sock::{anon_map, bind_xsk, clear_stale, fill_comp_rings, rx_tx_rings, xsk_socket};
 use super::{bpf, prog, Shared, XdpConf, XdpMode, XdpPort, XdpQueue, XdpRx, XdpTx, BURST};
-use crate::iface::{if_index, mtu_of, rx_queues};
+use crate::iface::{if_index, mtu_of, queues};
 use crate::sys::setsockopt;
 
 /// XDP_PACKET_HEADROOM: room the kernel leaves before every received frame.
@@ -199,10 +199,12 @@ impl XdpPort {
     pub fn open(ifname: &str, conf: &XdpConf) -> io::Result<XdpPort> {
         let ifindex = if_index(ifname)?;
         let g = geometry(ifname, conf)?;
-        let device = rx_queues(ifname)
-            .map_err(|e| io::Error::new(e.kind(), format!("{ifname}: RX queues: {e}")))?;
+        let (device, txq) = queues(ifname)
+            .map_err(|e| io::Error::new(e.kind(), format!("{ifname}: queues: {e}")))?;
         let served = served_queues(ifname, device, conf.queue, conf.queues)?;
         let nq = served.len();
+        // Workers transmit on served queues the device also has for TX.
+        let homes = (txq.saturating_sub(served.start) as usize).clamp(1, nq);
         clear_stale(ifname, ifindex)?;
 
         let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, conf.max_addrs.max(1), "rvs_addrs")?;
@@ -243,10 +245,20 @@ impl XdpPort {
                 None => xsk_socket()?,
             };
             let (fill, comp) = fill_comp_rings(&s, g.fill, g.comp)?;
-            let home = |w: u32| w as usize % nq == qi;
+            let home = |w: u32| w as usize % homes == qi;
             let (rx, tx) = rx_tx_rings(&s, conf, home(0))?;
             let at = |e: io::Error| {
-                io::Error::new(e.kind(), format!("{ifname}: AF_XDP bind queue {qid}: {e}"))
+                let hint = match e.raw_os_error() {
+                    // The kernel binds a queue that exists both ways.
+                    Some(libc::EINVAL) => format!(
+                        " (queue {qid} must exist for both RX and TX: see ethtool -l {ifname})"
+                    ),
+                    _ => String::new(),
+                };
+                io::Error::new(
+                    e.kind(),
+                    format!("{ifname}: AF_XDP bind queue {qid}: {e}{hint}"),
+                )
             };
             if qi == 0 {
                 if conf.mode != XdpMode::Generic
@@ -276,7 +288,7 @@ impl XdpPort {
                     &(s.as_raw_fd() as u32).to_ne_bytes(),
                 )?;
             }
-            let pool = new_pool(&g, qi, qi < g.workers as usize, fill, comp);
+            let pool = new_pool(&g, qi, qi < homes.min(g.workers as usize), fill, comp);
             qs.push(QueueSocks { qid, socks, pool });
         }
 

@@ -11,8 +11,9 @@
 //! own that a worker takes at most once per burst on each side: a received
 //! burst comes from one socket and goes back to that queue's pool, and a
 //! worker transmits on its socket on its home queue (worker `w`: served
-//! queue `w % queues`), so with at least as many queues as workers no two
-//! workers transmit through one pool. The RX and TX rings are per socket and
+//! queue `w % queues`, counting only queues the device also has for TX), so
+//! with at least as many queues as workers no two workers transmit through
+//! one pool. The RX and TX rings are per socket and
 //! need no lock.
 //!
 //! Frame ownership: every UMEM frame is at any time in exactly one place —
@@ -642,6 +643,11 @@ impl XdpTx {
     /// The socket.
     pub fn fd(&self) -> RawFd {
         self.sock.fd.as_raw_fd()
+    }
+
+    /// The device queue it transmits on (its worker's home queue).
+    pub fn queue(&self) -> u32 {
+        self.sock.qid
     }
 }
 
