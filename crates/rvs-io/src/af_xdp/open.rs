@@ -84,12 +84,79 @@ pub fn unserved_note(ifname: &str, device: u32, served: &Range<u32>) -> Option<S
     ))
 }
 
-/// One device queue's sockets (one per worker, worker order; the TX ring
-/// only on a worker's home queue) and its pool.
+/// A queue's sockets, one per worker in worker order, with their RX ring
+/// and (on the worker's home queue only) TX ring.
+type Socks = Vec<(OwnedFd, Ring<libc::xdp_desc>, Option<Ring<libc::xdp_desc>>)>;
+
+/// One device queue's sockets and its pool.
 struct QueueSocks {
     qid: u32,
-    socks: Vec<(OwnedFd, Ring<libc::xdp_desc>, Option<Ring<libc::xdp_desc>>)>,
+    socks: Socks,
     pool: Pool,
+}
+
+/// Which device queue a socket set is for.
+struct Place<'a> {
+    ifname: &'a str,
+    ifindex: u32,
+    /// Index among the served queues.
+    qi: usize,
+    /// The device queue.
+    qid: u32,
+}
+
+impl Place<'_> {
+    /// A bind error, naming the device and queue.
+    fn err(&self, e: io::Error) -> io::Error {
+        let (ifname, qid) = (self.ifname, self.qid);
+        let hint = match e.raw_os_error() {
+            Some(libc::EINVAL) => format!(" (does queue {qid} exist? see ethtool -l {ifname})"),
+            _ => String::new(),
+        };
+        io::Error::new(
+            e.kind(),
+            format!("{ifname}: AF_XDP bind queue {qid}: {e}{hint}"),
+        )
+    }
+}
+
+/// The sockets of one device queue: `s` registers the queue's fill and
+/// completion rings and binds first (sharing the UMEM of socket `owner`, or
+/// as the UMEM's owner when `None`: zero-copy if it can), then the other
+/// workers' sockets bind sharing `s`'s rings. Returns the sockets, the
+/// rings, and whether the UMEM is zero-copy.
+fn queue_socks(
+    at: &Place<'_>,
+    s: OwnedFd,
+    owner: Option<u32>,
+    conf: &XdpConf,
+    g: &Geometry,
+    homes: usize,
+) -> io::Result<(Socks, Ring<u64>, Ring<u64>, bool)> {
+    let (fill, comp) = fill_comp_rings(&s, g.fill, g.comp)?;
+    let home = |w: u32| w as usize % homes == at.qi;
+    let (rx, tx) = rx_tx_rings(&s, conf, home(0))?;
+    let mut zero_copy = false;
+    match owner {
+        None if conf.mode != XdpMode::Generic
+            && bind_xsk(&s, at.ifindex, at.qid, libc::XDP_ZEROCOPY, 0).is_ok() =>
+        {
+            zero_copy = true
+        }
+        None => bind_xsk(&s, at.ifindex, at.qid, libc::XDP_COPY, 0).map_err(|e| at.err(e))?,
+        Some(o) => {
+            bind_xsk(&s, at.ifindex, at.qid, libc::XDP_SHARED_UMEM, o).map_err(|e| at.err(e))?
+        }
+    }
+    let mut socks = vec![(s, rx, tx)];
+    for w in 1..g.workers {
+        let s = xsk_socket()?;
+        let (rx, tx) = rx_tx_rings(&s, conf, home(w))?;
+        let mate = socks[0].0.as_raw_fd() as u32;
+        bind_xsk(&s, at.ifindex, at.qid, libc::XDP_SHARED_UMEM, mate).map_err(|e| at.err(e))?;
+        socks.push((s, rx, tx));
+    }
+    Ok((socks, fill, comp, zero_copy))
 }
 
 /// The checked geometry of a port.
@@ -237,49 +304,21 @@ impl XdpPort {
         let mut zero_copy = false;
         let mut qs: Vec<QueueSocks> = Vec::with_capacity(nq);
         for (qi, qid) in served.clone().enumerate() {
-            // The queue's first socket registers its fill/completion rings
-            // (the first queue's also the UMEM); the other workers' sockets
-            // on the queue share them.
+            let at = Place {
+                ifname,
+                ifindex,
+                qi,
+                qid,
+            };
+            // The first queue's first socket registers the UMEM too, and the
+            // later queues share it.
             let s = match first.take() {
                 Some(s) => s,
                 None => xsk_socket()?,
             };
-            let (fill, comp) = fill_comp_rings(&s, g.fill, g.comp)?;
-            let home = |w: u32| w as usize % homes == qi;
-            let (rx, tx) = rx_tx_rings(&s, conf, home(0))?;
-            let at = |e: io::Error| {
-                let hint = match e.raw_os_error() {
-                    // The kernel binds a queue that exists both ways.
-                    Some(libc::EINVAL) => format!(
-                        " (queue {qid} must exist for both RX and TX: see ethtool -l {ifname})"
-                    ),
-                    _ => String::new(),
-                };
-                io::Error::new(
-                    e.kind(),
-                    format!("{ifname}: AF_XDP bind queue {qid}: {e}{hint}"),
-                )
-            };
-            if qi == 0 {
-                if conf.mode != XdpMode::Generic
-                    && bind_xsk(&s, ifindex, qid, libc::XDP_ZEROCOPY, 0).is_ok()
-                {
-                    zero_copy = true;
-                } else {
-                    bind_xsk(&s, ifindex, qid, libc::XDP_COPY, 0).map_err(at)?;
-                }
-            } else {
-                let owner = qs[0].socks[0].0.as_raw_fd() as u32;
-                bind_xsk(&s, ifindex, qid, libc::XDP_SHARED_UMEM, owner).map_err(at)?;
-            }
-            let mut socks = vec![(s, rx, tx)];
-            for w in 1..g.workers {
-                let s = xsk_socket()?;
-                let (rx, tx) = rx_tx_rings(&s, conf, home(w))?;
-                let mate = socks[0].0.as_raw_fd() as u32;
-                bind_xsk(&s, ifindex, qid, libc::XDP_SHARED_UMEM, mate).map_err(at)?;
-                socks.push((s, rx, tx));
-            }
+            let owner = qs.first().map(|q| q.socks[0].0.as_raw_fd() as u32);
+            let (socks, fill, comp, zc) = queue_socks(&at, s, owner, conf, &g, homes)?;
+            zero_copy |= zc;
             for (w, (s, _, _)) in socks.iter().enumerate() {
                 let key = qi as u32 * g.workers + w as u32;
                 bpf::map_update(
@@ -322,13 +361,9 @@ impl XdpPort {
 
 /// Each worker's queue: the RX rings of its sockets on every served queue,
 /// and the TX ring of its socket on its home queue.
-#[allow(clippy::type_complexity)]
 fn worker_queues(
     shared: &Arc<Shared>,
-    per_queue: Vec<(
-        u32,
-        Vec<(OwnedFd, Ring<libc::xdp_desc>, Option<Ring<libc::xdp_desc>>)>,
-    )>,
+    per_queue: Vec<(u32, Socks)>,
     workers: usize,
     conf: &XdpConf,
 ) -> io::Result<Vec<XdpQueue>> {
