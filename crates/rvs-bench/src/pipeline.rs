@@ -65,9 +65,9 @@ pub struct Args {
     /// `--no-prefetch`: with plain loads.
     #[arg(long)]
     no_prefetch: bool,
-    /// Only compare the table's memory and prefetch (heap + loads, huge pages
-    /// + loads, huge pages + prefetch, and 1,000 connections in cache), taking
-    /// turns in one process: ratios that survive a noisy machine.
+    /// Only compare the table's memory and prefetch (heap and loads, huge
+    /// pages and loads, huge pages and prefetch, 1,000 connections in cache),
+    /// taking turns in one process: ratios that survive a noisy machine.
     #[arg(long)]
     ab_table: bool,
     /// `--ab-table`: rounds of turns.
