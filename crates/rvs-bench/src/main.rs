@@ -23,6 +23,10 @@ mod listing;
 mod pipeline;
 mod pipeline_acl;
 mod pipeline_churn;
+mod pipeline_drive;
+mod pipeline_mem;
+mod pipeline_tx;
+mod pipeline_workers;
 mod survival;
 
 use clap::{Parser, Subcommand};

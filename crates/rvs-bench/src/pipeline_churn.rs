@@ -26,67 +26,113 @@ pub(crate) struct Churn {
     pub refused: usize,
 }
 
-/// Churns a table of `n` connections: `n / 2` to fill it, then `2 n` measured.
-pub(crate) fn run(n: usize) -> Churn {
-    let n = n.max(64);
-    let snap = std::sync::Arc::new(snapshot(FwdMode::Fnat, n));
-    let conf = WorkerConf {
-        conn_capacity: n,
-        ..WorkerConf::default()
-    };
-    let mut w = Worker::new(conf, snap, 0);
-    let live = n / 2;
-    let total = live + 2 * n;
-    // The clock: `syn_recv_ms` passes while `live` connections are made.
-    let ms_per_conn = f64::from(Timeouts::default().syn_recv_ms) / live as f64;
-    let mut syns = Frames::new(rvs_core::lab::WAN, total);
-    for i in 0..total {
-        let (c, p) = client(i);
-        syns.push(&FrameSpec::tcp(c, p, rvs_core::lab::VIP, VIP_PORT, SYN));
+/// A worker churning connections: a SYN of a fresh client per connection,
+/// the worker's clock advanced per SYN so that `syn_recv_ms` passes while
+/// half the table is made, `tick()` every 10 ms of that clock.
+pub(crate) struct Churner {
+    w: Worker,
+    syns: Frames,
+    /// SYNs sent so far (they set the clock); the frames go round.
+    sent: usize,
+    live: usize,
+    ms_per_conn: f64,
+    next_tick: u64,
+    store: Vec<u8>,
+    verdicts: [Verdict; BURST],
+}
+
+impl Churner {
+    /// A table of `n` connections (at least 64) and SYNs of `live + 2 n`
+    /// distinct clients, where `live = n / 2`; nothing sent yet.
+    pub(crate) fn new(n: usize) -> Churner {
+        let n = n.max(64);
+        let snap = std::sync::Arc::new(snapshot(FwdMode::Fnat, n));
+        let conf = WorkerConf {
+            conn_capacity: n,
+            ..WorkerConf::default()
+        };
+        let live = n / 2;
+        let total = live + 2 * n;
+        let mut syns = Frames::new(rvs_core::lab::WAN, total);
+        for i in 0..total {
+            let (c, p) = client(i);
+            syns.push(&FrameSpec::tcp(c, p, rvs_core::lab::VIP, VIP_PORT, SYN));
+        }
+        Churner {
+            w: Worker::new(conf, snap, 0),
+            syns,
+            sent: 0,
+            live,
+            // The clock: `syn_recv_ms` passes while `live` connections are made.
+            ms_per_conn: f64::from(Timeouts::default().syn_recv_ms) / live as f64,
+            next_tick: 10,
+            store: vec![0u8; BURST * BUF],
+            verdicts: [Verdict::Consumed; BURST],
+        }
     }
-    let mut store = vec![0u8; BURST * BUF];
-    let mut verdicts = [Verdict::Consumed; BURST];
-    let (mut made, mut refused, mut next_tick) = (0usize, 0usize, 10u64);
-    let mut t0 = Instant::now();
-    let mut base = 0;
-    while base < total {
-        if base >= live && base - live < BURST {
-            // Steady state reached: time from here.
-            t0 = Instant::now();
-            (made, refused) = (0, 0);
+
+    /// Sends the first `live` SYNs: the table reaches its steady occupancy.
+    pub(crate) fn fill(&mut self) {
+        while self.sent < self.live {
+            self.step(BURST.min(self.live - self.sent));
         }
-        let m = BURST.min(total - base);
-        let now = 1 + (base as f64 * ms_per_conn) as u64;
-        while next_tick <= now {
-            w.tick(next_tick);
-            next_tick += 10;
+    }
+
+    /// Sends `m` (at most [`BURST`]) SYNs; returns (made, refused).
+    pub(crate) fn step(&mut self, m: usize) -> (usize, usize) {
+        let now = 1 + (self.sent as f64 * self.ms_per_conn) as u64;
+        while self.next_tick <= now {
+            self.w.tick(self.next_tick);
+            self.next_tick += 10;
         }
-        let mut chunks = store.chunks_mut(BUF);
+        let total = self.syns.len();
+        let mut chunks = self.store.chunks_mut(BUF);
         let mut pkts: [Packet<'_>; BURST] = std::array::from_fn(|_| Packet {
             buf: chunks.next().unwrap_or_default(),
             head: HEAD,
             len: 0,
-            port: syns.port,
+            port: self.syns.port,
             csum_ok: false,
         });
         for (k, p) in pkts.iter_mut().take(m).enumerate() {
-            let f = syns.frame(base + k);
+            let f = self.syns.frame((self.sent + k) % total);
             p.buf[HEAD..HEAD + f.len()].copy_from_slice(f);
             p.len = f.len();
         }
-        w.process_burst(&mut pkts[..m], &mut verdicts[..m], now);
-        for v in &verdicts[..m] {
-            match v {
-                Verdict::Transmit(_) => made += 1,
-                _ => refused += 1,
-            }
-        }
-        base += m;
+        let verdicts = &mut self.verdicts[..m];
+        self.w.process_burst(&mut pkts[..m], verdicts, now);
+        let made = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Transmit(_)))
+            .count();
+        self.sent += m;
+        (made, m - made)
+    }
+
+    /// Connections in the table.
+    pub(crate) fn live(&self) -> usize {
+        self.w.conns().len()
+    }
+}
+
+/// Churns a table of `n` connections: `n / 2` to fill it, then `2 n` measured.
+pub(crate) fn run(n: usize) -> Churn {
+    let mut c = Churner::new(n);
+    c.fill();
+    let measured = 2 * n.max(64);
+    let (mut made, mut refused, mut sent) = (0usize, 0usize, 0usize);
+    let t0 = Instant::now();
+    while sent < measured {
+        let m = BURST.min(measured - sent);
+        let (a, r) = c.step(m);
+        made += a;
+        refused += r;
+        sent += m;
     }
     let secs = t0.elapsed().as_secs_f64();
     Churn {
         cps: made as f64 / secs,
-        live: w.conns().len(),
+        live: c.live(),
         refused,
     }
 }
