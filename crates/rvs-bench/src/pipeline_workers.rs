@@ -203,12 +203,31 @@ fn build<L: Lane>(
     })
 }
 
-/// Runs `lanes` together over `window`; returns each one's rate (per second).
+/// Nanoseconds the calling thread has run on a CPU (the scheduler's
+/// account in `/proc/thread-self/schedstat`: time taken by other tasks on
+/// its core is not in it).
+fn thread_run_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// What one lane did in a phase.
+#[derive(Clone, Copy)]
+struct Done {
+    /// Per second of the window.
+    rate: f64,
+    /// Per second the thread actually ran.
+    rate_on_cpu: f64,
+    /// The share of the window the thread ran.
+    on_cpu: f64,
+}
+
+/// Runs `lanes` together over `window`; returns what each one did.
 fn phase<L: Lane>(
     lanes: &mut [L],
     cpus: &[Option<usize>],
     window: Duration,
-) -> Result<Vec<f64>, String> {
+) -> Result<Vec<Done>, String> {
     let start = Barrier::new(lanes.len() + 1);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -221,15 +240,24 @@ fn phase<L: Lane>(
                     let pinned = pin(c);
                     start.wait();
                     pinned?;
+                    let run0 = thread_run_ns();
                     let t0 = Instant::now();
                     let mut done = 0usize;
                     while !stop.load(Relaxed) {
                         done += lane.step(t0);
                     }
                     let secs = t0.elapsed().as_secs_f64();
+                    let ran = match (run0, thread_run_ns()) {
+                        (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+                        _ => secs,
+                    };
                     match lane.fault() {
                         Some(e) => Err(e),
-                        None => Ok(done as f64 / secs),
+                        None => Ok(Done {
+                            rate: done as f64 / secs,
+                            rate_on_cpu: done as f64 / ran.max(1e-9),
+                            on_cpu: ran / secs,
+                        }),
                     }
                 })
             })
@@ -249,42 +277,67 @@ fn median(v: &[f64]) -> f64 {
     s.get(s.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Rounds of worker 0 alone then all; pushes the case's keys, `scale` and
-/// `unit` turning rates into the printed figures (Mpps, or per second).
+fn list(v: impl Iterator<Item = String>) -> String {
+    format!("[{}]", v.collect::<Vec<_>>().join(","))
+}
+
+/// A key made at run time (the figures' keys are static strings).
+fn key(prefix: &str, suffix: &str) -> &'static str {
+    Box::leak(format!("{prefix}{suffix}").into_boxed_str())
+}
+
+/// Rounds of worker 0 alone then all; pushes `PREFIX_UNIT` (the aggregate),
+/// `_each`, `_solo`, `PREFIX_scaling` (aggregate over solo, median of the
+/// rounds) and its `_range`, each worker's `_on_cpu` share of the window
+/// (`_on_cpu_solo`: worker 0's alone), and `_scaling_on_cpu` (the same from rates per second of CPU each
+/// thread actually got). `scale` divides rates into the unit.
 fn measure<L: Lane>(
     out: &mut Vec<(&'static str, String)>,
-    keys: [&'static str; 5],
+    (prefix, unit, scale): (&str, &str, f64),
     lanes: &mut [L],
     cpus: &[Option<usize>],
     a: &WorkersArgs,
-    scale: f64,
 ) -> Result<(), String> {
     let window = Duration::from_millis(a.window_ms.max(10));
-    let (mut solo, mut agg, mut ratio) = (vec![], vec![], vec![]);
+    let (mut solo, mut agg, mut ratio, mut ratio_cpu) = (vec![], vec![], vec![], vec![]);
+    let mut solo_on_cpu = vec![];
     let mut each = vec![vec![]; lanes.len()];
+    let mut on_cpu = vec![vec![]; lanes.len()];
     for _ in 0..a.rounds.max(1) {
         let one = phase(&mut lanes[..1], &cpus[..1], window)?[0];
         let all = phase(lanes, cpus, window)?;
-        let sum: f64 = all.iter().sum();
-        for (e, r) in each.iter_mut().zip(&all) {
-            e.push(*r);
+        let sum: f64 = all.iter().map(|d| d.rate).sum();
+        let sum_cpu: f64 = all.iter().map(|d| d.rate_on_cpu).sum();
+        for (k, d) in all.iter().enumerate() {
+            each[k].push(d.rate);
+            on_cpu[k].push(d.on_cpu);
         }
-        solo.push(one);
+        solo.push(one.rate);
+        solo_on_cpu.push(one.on_cpu);
         agg.push(sum);
-        ratio.push(sum / one);
+        ratio.push(sum / one.rate);
+        ratio_cpu.push(sum_cpu / one.rate_on_cpu);
     }
-    let fmt = |x: f64| format!("{:.2}", x / scale);
-    let per: Vec<String> = each.iter().map(|e| fmt(median(e))).collect();
-    let range = |v: &[f64]| {
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(0.0, f64::max);
-        format!("[{lo:.2},{hi:.2}]")
-    };
-    out.push((keys[0], fmt(median(&agg))));
-    out.push((keys[1], format!("[{}]", per.join(","))));
-    out.push((keys[2], fmt(median(&solo))));
-    out.push((keys[3], format!("{:.2}", median(&ratio))));
-    out.push((keys[4], range(&ratio)));
+    let digits = if scale > 1.0 { 2 } else { 0 };
+    let fmt = |x: f64| format!("{:.*}", digits, x / scale);
+    let lo = ratio.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratio.iter().copied().fold(0.0, f64::max);
+    out.push((key(prefix, unit), fmt(median(&agg))));
+    let per = each.iter().map(|e| fmt(median(e)));
+    out.push((key(prefix, &format!("{unit}_each")), list(per)));
+    out.push((key(prefix, &format!("{unit}_solo")), fmt(median(&solo))));
+    out.push((key(prefix, "_scaling"), format!("{:.2}", median(&ratio))));
+    out.push((key(prefix, "_scaling_range"), format!("[{lo:.2},{hi:.2}]")));
+    let share = on_cpu.iter().map(|e| format!("{:.2}", median(e)));
+    out.push((key(prefix, "_on_cpu_each"), list(share)));
+    out.push((
+        key(prefix, "_on_cpu_solo"),
+        format!("{:.2}", median(&solo_on_cpu)),
+    ));
+    out.push((
+        key(prefix, "_scaling_on_cpu"),
+        format!("{:.2}", median(&ratio_cpu)),
+    ));
     Ok(())
 }
 
@@ -308,38 +361,20 @@ pub(crate) fn run(
     let tx = a.tx_copy;
     let mut lanes = build(&cpus, || InLane::new(n, tx))?;
     let mem = crate::pipeline_mem::Memory::of(&lanes[0].w);
-    let keys = [
-        "workers_fnat_in_mpps",
-        "workers_fnat_in_mpps_each",
-        "workers_fnat_in_mpps_solo",
-        "workers_fnat_in_scaling",
-        "workers_fnat_in_scaling_range",
-    ];
-    measure(&mut out, keys, &mut lanes, &cpus, a, 1e6)?;
+    let case = ("workers_fnat_in", "_mpps", 1e6);
+    measure(&mut out, case, &mut lanes, &cpus, a)?;
     drop(lanes);
     let mut lanes = build(&cpus, || InLane::new(1000.min(n), tx))?;
-    let keys = [
-        "workers_fnat_in_mpps_1k",
-        "workers_fnat_in_mpps_1k_each",
-        "workers_fnat_in_mpps_1k_solo",
-        "workers_fnat_in_1k_scaling",
-        "workers_fnat_in_1k_scaling_range",
-    ];
-    measure(&mut out, keys, &mut lanes, &cpus, a, 1e6)?;
+    let case = ("workers_fnat_in_1k", "_mpps", 1e6);
+    measure(&mut out, case, &mut lanes, &cpus, a)?;
     drop(lanes);
     let mut lanes = build(&cpus, || {
         let mut c = Churner::new(n);
         c.fill();
         Ok(ChurnLane { c, refused: 0 })
     })?;
-    let keys = [
-        "workers_fnat_churn_cps",
-        "workers_fnat_churn_cps_each",
-        "workers_fnat_churn_cps_solo",
-        "workers_fnat_churn_scaling",
-        "workers_fnat_churn_scaling_range",
-    ];
-    measure(&mut out, keys, &mut lanes, &cpus, a, 1.0)?;
+    let case = ("workers_fnat_churn", "_cps", 1.0);
+    measure(&mut out, case, &mut lanes, &cpus, a)?;
     drop(lanes);
     out.push(("workers_tx_copy", tx.to_string()));
     out.push(("workers_window_ms", a.window_ms.to_string()));
