@@ -113,30 +113,60 @@ pub(crate) fn drive(
     drive_from(w, frames, &mut 0, packets, now0, None)
 }
 
+/// Nanoseconds the calling thread has run on a CPU (the scheduler's
+/// account in `/proc/thread-self/schedstat`: time taken by other tasks on
+/// its core is not in it).
+pub(crate) fn thread_run_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// What [`drive_ab`] measured: index 0 in place, 1 with the transmit copy.
+pub(crate) struct Ab {
+    /// Wall-clock seconds.
+    pub secs: [f64; 2],
+    /// Seconds the thread ran (other tasks on the core left out).
+    pub on_cpu: [f64; 2],
+    /// Frames forwarded.
+    pub fwd: [usize; 2],
+    /// The first verdict other than a transmit.
+    pub bad: Option<Verdict>,
+}
+
 /// `frames` through `w` in place and with the transmit copy, in `rounds`
 /// alternating parts of `packets / rounds` each (so that drift of the
-/// machine falls on both alike); returns (seconds in place, seconds with
-/// the copy, forwarded of each, first other verdict).
+/// machine falls on both alike).
 pub(crate) fn drive_ab(
     w: &mut Worker,
     frames: &Frames,
     packets: usize,
     now0: u64,
     rounds: usize,
-) -> (f64, f64, [usize; 2], Option<Verdict>) {
+) -> Ab {
     let mut tx = TxRing::new();
     let part = (packets / rounds).max(BURST);
-    let (mut s, mut f, mut bad) = ([0f64; 2], [0usize; 2], None);
+    let mut ab = Ab {
+        secs: [0.0; 2],
+        on_cpu: [0.0; 2],
+        fwd: [0; 2],
+        bad: None,
+    };
     let mut idx = [0usize; 2];
     for r in 0..rounds {
         for (k, ring) in [None, Some(&mut tx)].into_iter().enumerate() {
+            let run0 = thread_run_ns();
             let (secs, fwd, b) = drive_from(w, frames, &mut idx[k], part, now0 + r as u64, ring);
-            s[k] += secs;
-            f[k] += fwd;
-            bad = bad.or(b);
+            let ran = match (run0, thread_run_ns()) {
+                (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+                _ => secs,
+            };
+            ab.secs[k] += secs;
+            ab.on_cpu[k] += ran;
+            ab.fwd[k] += fwd;
+            ab.bad = ab.bad.or(b);
         }
     }
-    (s[0], s[1], f, bad)
+    ab
 }
 
 /// The reference: read each frame into the receive buffer and swap its MACs.

@@ -17,6 +17,7 @@ use rvs_core::pipeline::Worker;
 
 use crate::pipeline::{burst, drive, setup, BurstBufs, Frames, SyncBench, BURST};
 use crate::pipeline_churn::Churner;
+use crate::pipeline_drive::thread_run_ns;
 use crate::pipeline_tx::TxRing;
 
 /// The `--workers` options of `rvs-bench pipeline`.
@@ -201,14 +202,6 @@ fn build<L: Lane>(
             .map(|h| h.join().unwrap_or_else(|_| Err("a worker panicked".into())))
             .collect()
     })
-}
-
-/// Nanoseconds the calling thread has run on a CPU (the scheduler's
-/// account in `/proc/thread-self/schedstat`: time taken by other tasks on
-/// its core is not in it).
-fn thread_run_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
 }
 
 /// What one lane did in a phase.
