@@ -49,6 +49,8 @@ impl Churner {
         let snap = std::sync::Arc::new(snapshot(FwdMode::Fnat, n));
         let conf = WorkerConf {
             conn_capacity: n,
+            table_mem: crate::pipeline::table_mem(),
+            prefetch: crate::pipeline::prefetch(),
             ..WorkerConf::default()
         };
         let live = n / 2;
