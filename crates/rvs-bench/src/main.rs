@@ -1,7 +1,8 @@
 //! rvs-bench: benchmarks of rvs.
 //!
 //! `rvs-bench pipeline [--json]` measures the real packet pipeline in memory on
-//! one core (see BENCHMARKS.md for figures and how to read them).
+//! one core, or on N cores side by side with `--workers N` (see BENCHMARKS.md
+//! for figures and how to read them).
 //!
 //! `rvs-bench e2e [--json]` (root) measures rvs side by side with kernel
 //! forwarding, nftables and HAProxy on veth pairs between network namespaces
@@ -24,6 +25,10 @@ mod pipeline;
 mod pipeline_ab;
 mod pipeline_acl;
 mod pipeline_churn;
+mod pipeline_drive;
+mod pipeline_mem;
+mod pipeline_tx;
+mod pipeline_workers;
 mod survival;
 
 use clap::{Parser, Subcommand};
@@ -41,7 +46,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// The packet pipeline in memory, one core, 64-byte TCP frames.
+    /// The packet pipeline in memory, one core (or N: `--workers`), 64-byte TCP frames.
     Pipeline(pipeline::Args),
     /// rvs, kernel forwarding, nftables and HAProxy on real interfaces (root).
     E2e(e2e::Args),

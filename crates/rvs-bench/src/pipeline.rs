@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::pipeline_acl::{self, xorshift, AclBench};
+pub(crate) use crate::pipeline_drive::{burst, drive, BurstBufs};
+use crate::pipeline_drive::{drive_ab, l2fwd};
 use rvs_core::acl::IpSet;
 
 use rvs_core::addr::{proto, Addr, Mac};
@@ -73,6 +75,8 @@ pub struct Args {
     /// `--ab-table`: rounds of turns.
     #[arg(long, default_value_t = 30)]
     ab_rounds: usize,
+    #[command(flatten)]
+    workers: crate::pipeline_workers::WorkersArgs,
 }
 
 /// `--huge` values.
@@ -213,7 +217,7 @@ pub(crate) const BUF: usize = 2048;
 pub(crate) const HEAD: usize = 128;
 /// The service's port.
 pub(crate) const VIP_PORT: u16 = 80;
-const FRAME: usize = 64;
+pub(crate) const FRAME: usize = 64;
 const PAYLOAD: [u8; 10] = *b"0123456789";
 const RS: u8 = 8;
 const GW: Addr = Addr::v4(10, 0, 0, 254);
@@ -221,8 +225,8 @@ const GW_MAC: Mac = lab::CLIENT_MAC;
 
 /// Frames of one case, 64 bytes apart, in the order they are sent.
 pub(crate) struct Frames {
-    data: Vec<u8>,
-    lens: Vec<u16>,
+    pub(crate) data: Vec<u8>,
+    pub(crate) lens: Vec<u16>,
     pub(crate) port: u16,
 }
 
@@ -366,86 +370,6 @@ pub(crate) fn snapshot(mode: FwdMode, n: usize) -> Snapshot {
         Timeouts::default(),
         PipelineConf::default(),
     )
-}
-
-/// Runs frames through a worker in bursts until `packets` have been sent;
-/// returns (seconds, forwarded, first non-forward verdict).
-fn drive(
-    w: &mut Worker,
-    frames: &Frames,
-    packets: usize,
-    now0: u64,
-) -> (f64, usize, Option<Verdict>) {
-    let mut store = vec![0u8; BURST * BUF];
-    let mut verdicts = [Verdict::Consumed; BURST];
-    let n = frames.len();
-    let mut idx = 0usize;
-    let mut sent = 0usize;
-    let mut fwd = 0usize;
-    let mut bad = None;
-    let t0 = Instant::now();
-    while sent < packets {
-        let m = BURST.min(packets - sent);
-        let mut chunks = store.chunks_mut(BUF);
-        let mut pkts: [Packet<'_>; BURST] = std::array::from_fn(|_| Packet {
-            buf: chunks.next().unwrap_or_default(),
-            head: HEAD,
-            len: 0,
-            port: frames.port,
-            csum_ok: false,
-        });
-        for p in pkts.iter_mut().take(m) {
-            let len = frames.lens[idx] as usize;
-            p.buf[HEAD..HEAD + len].copy_from_slice(&frames.data[idx * FRAME..idx * FRAME + len]);
-            p.len = len;
-            idx += 1;
-            if idx == n {
-                idx = 0;
-            }
-        }
-        let now = now0 + t0.elapsed().as_millis() as u64;
-        w.process_burst(&mut pkts[..m], &mut verdicts[..m], now);
-        for v in &verdicts[..m] {
-            if matches!(v, Verdict::Transmit(_)) {
-                fwd += 1;
-            } else if bad.is_none() {
-                bad = Some(*v);
-            }
-        }
-        sent += m;
-    }
-    (t0.elapsed().as_secs_f64(), fwd, bad)
-}
-
-/// The reference: read each frame into the receive buffer and swap its MACs.
-fn l2fwd(frames: &Frames, packets: usize) -> f64 {
-    let mut store = vec![0u8; BURST * BUF];
-    let n = frames.len();
-    let mut idx = 0usize;
-    let mut sent = 0usize;
-    let mut check = 0u64;
-    let t0 = Instant::now();
-    while sent < packets {
-        let m = BURST.min(packets - sent);
-        for b in store.chunks_mut(BUF).take(m) {
-            let len = frames.lens[idx] as usize;
-            let f = &mut b[HEAD..HEAD + len];
-            f.copy_from_slice(&frames.data[idx * FRAME..idx * FRAME + len]);
-            let mut mac = [0u8; 6];
-            mac.copy_from_slice(&f[0..6]);
-            f.copy_within(6..12, 0);
-            f[6..12].copy_from_slice(&mac);
-            check = check.wrapping_add(f[0] as u64);
-            idx += 1;
-            if idx == n {
-                idx = 0;
-            }
-        }
-        sent += m;
-    }
-    let s = t0.elapsed().as_secs_f64();
-    std::hint::black_box(check);
-    s
 }
 
 /// A worker with `n` connections of `mode` created by SYNs; returns the worker,
@@ -624,6 +548,8 @@ const RATE_KEYS: &[(&str, &str, &str)] = &[
     ("l2fwd", "l2fwd_mpps", "l2fwd_ns_per_pkt"),
     ("fnat_in", "fnat_in_mpps", "fnat_in_ns_per_pkt"),
     ("fnat_out", "fnat_out_mpps", "fnat_out_ns_per_pkt"),
+    ("fnat_in_tx", "fnat_in_tx_mpps", "fnat_in_tx_ns_per_pkt"),
+    ("fnat_out_tx", "fnat_out_tx_mpps", "fnat_out_tx_ns_per_pkt"),
     ("dr", "dr_mpps", "dr_ns_per_pkt"),
     ("nat", "nat_mpps", "nat_ns_per_pkt"),
     ("snat", "snat_mpps", "snat_ns_per_pkt"),
@@ -631,6 +557,20 @@ const RATE_KEYS: &[(&str, &str, &str)] = &[
 
 /// Runs the benchmark; returns the process exit code.
 pub fn run(a: Args) -> i32 {
+    rvs_io::mem::HUGE_PAGES.set_mode(a.huge.mode());
+    NO_PREFETCH.store(a.no_prefetch, std::sync::atomic::Ordering::Relaxed);
+    if a.workers.wanted() {
+        return match crate::pipeline_workers::run(&a.workers, a.conns, a.cpu) {
+            Ok(out) => {
+                print_out(&out, a.json);
+                0
+            }
+            Err(e) => {
+                eprintln!("rvs-bench: {e}");
+                2
+            }
+        };
+    }
     if let Some(cpu) = a.cpu {
         let ok = core_affinity::get_core_ids()
             .and_then(|ids| ids.into_iter().find(|c| c.id == cpu))
@@ -640,8 +580,6 @@ pub fn run(a: Args) -> i32 {
             return 2;
         }
     }
-    rvs_io::mem::HUGE_PAGES.set_mode(a.huge.mode());
-    NO_PREFETCH.store(a.no_prefetch, std::sync::atomic::Ordering::Relaxed);
     let n = a.conns.max(1);
     let p = a.packets.max(BURST);
     if a.ab_table {
@@ -662,7 +600,7 @@ pub fn run(a: Args) -> i32 {
         };
     }
     let acl = pipeline_acl::build_set(a.acl, a.acl_entries);
-    let mut out: Vec<(&str, String)> = Vec::new();
+    let mut out: Vec<(&'static str, String)> = Vec::new();
     let mut fail = None;
     let mut check = |name: &str, total: usize, fwd: usize, bad: Option<Verdict>| {
         if fwd != total && fail.is_none() {
@@ -680,19 +618,33 @@ pub fn run(a: Args) -> i32 {
             return 1;
         }
     };
-    let bytes_per_conn = w.conns().memory_bytes() as f64 / w.conns().capacity() as f64;
+    let mem = crate::pipeline_mem::Memory::of(&w);
     let huge = rvs_io::mem::HUGE_PAGES.report();
     // Warm-up: the first data segment of each connection carries TOA.
     let (_, fwd, bad) = drive(&mut w, &ins, n, 2);
     check("fnat warm-up", n, fwd, bad);
     let l2 = l2fwd(&ins, p);
-    let (s_in, fwd, bad) = drive(&mut w, &ins, p, 3);
-    check("fnat_in", p, fwd, bad);
-    let (s_out, fwd, bad) = drive(&mut w, &rets, p, 4);
-    check("fnat_out", p, fwd, bad);
+    // In place and with the transmit copy, alternating (8 parts each).
+    let a_in = drive_ab(&mut w, &ins, p, 3, 8);
+    check("fnat_in", p, a_in.fwd[0], a_in.bad);
+    check("fnat_in_tx", p, a_in.fwd[1], a_in.bad);
+    let a_out = drive_ab(&mut w, &rets, p, 4, 8);
+    check("fnat_out", p, a_out.fwd[0], a_out.bad);
+    check("fnat_out_tx", p, a_out.fwd[1], a_out.bad);
     push_rate(&mut out, "l2fwd", p, l2);
-    push_rate(&mut out, "fnat_in", p, s_in);
-    push_rate(&mut out, "fnat_out", p, s_out);
+    push_rate(&mut out, "fnat_in", p, a_in.secs[0]);
+    push_rate(&mut out, "fnat_out", p, a_out.secs[0]);
+    push_rate(&mut out, "fnat_in_tx", p, a_in.secs[1]);
+    push_rate(&mut out, "fnat_out_tx", p, a_out.secs[1]);
+    // What the copy into the transmit ring adds per packet (client side),
+    // by the clock and by the time the thread ran.
+    let per = |s: [f64; 2]| format!("{:.1}", ns_per_pkt(p, s[1]) - ns_per_pkt(p, s[0]));
+    out.push(("tx_copy_ns_per_pkt", per(a_in.secs)));
+    out.push(("tx_copy_ns_per_pkt_on_cpu", per(a_in.on_cpu)));
+    out.push((
+        "fnat_in_on_cpu",
+        format!("{:.2}", a_in.on_cpu[0] / a_in.secs[0]),
+    ));
     out.push(("fnat_new_cps", format!("{:.0}", n as f64 / syn_secs)));
     out.push((
         "sync",
@@ -725,7 +677,7 @@ pub fn run(a: Args) -> i32 {
         format!("{:.1}", ns_per_pkt(p, s_1k)),
     ));
     // How much of the in-cache rate survives a table that is not.
-    out.push(("fnat_in_over_1k", format!("{:.2}", s_1k / s_in)));
+    out.push(("fnat_in_over_1k", format!("{:.2}", s_1k / a_in.secs[0])));
     drop(w);
 
     for (mode, name) in [
@@ -796,7 +748,7 @@ pub fn run(a: Args) -> i32 {
     out.push(("table_thp_mib", (huge.thp_bytes >> 20).to_string()));
     out.push(("prefetch", (!a.no_prefetch).to_string()));
     out.push(("conns", n.to_string()));
-    out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
+    mem.push(&mut out);
     out.push(("conn_struct_bytes", conn_size.to_string()));
     out.push(("packets_per_case", p.to_string()));
     out.push(("frame_bytes", FRAME.to_string()));
@@ -809,6 +761,7 @@ pub fn run(a: Args) -> i32 {
     0
 }
 
+/// Prints the figures (one JSON object with `json`).
 fn print_out(out: &[(&str, String)], json: bool) {
     if json {
         let body: Vec<String> = out.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();

@@ -155,16 +155,13 @@ pub(crate) fn run(
 /// `fnat_churn_cps` with and without prefetch (huge pages both), taking turns.
 fn churn(n: usize, rounds: usize) -> Result<Vec<(String, String)>, String> {
     let turn = 65_536;
-    let measured = turn * rounds.max(1);
     let mut lanes = Vec::new();
     for pf in [false, true] {
         HUGE_PAGES.set_mode(HugeMode::Transparent);
         NO_PREFETCH.store(!pf, Ordering::Relaxed);
-        lanes.push((
-            pf,
-            crate::pipeline_churn::Lane::new(n, measured),
-            Vec::new(),
-        ));
+        let mut c = crate::pipeline_churn::Churner::new(n);
+        c.fill();
+        lanes.push((pf, c, Vec::new()));
     }
     HUGE_PAGES.set_mode(HugeMode::Auto);
     NO_PREFETCH.store(false, Ordering::Relaxed);
@@ -172,7 +169,12 @@ fn churn(n: usize, rounds: usize) -> Result<Vec<(String, String)>, String> {
         for i in 0..lanes.len() {
             let (_, lane, cps) = &mut lanes[(i + r) % 2];
             let t0 = Instant::now();
-            let (made, refused) = lane.step(turn);
+            let (mut made, mut refused) = (0, 0);
+            for _ in 0..turn / BURST {
+                let (a, r) = lane.step(BURST);
+                made += a;
+                refused += r;
+            }
             if refused > 0 {
                 return Err(format!(
                     "ab-table churn: {refused} SYNs refused in steady state"

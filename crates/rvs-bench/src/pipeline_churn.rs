@@ -26,22 +26,25 @@ pub(crate) struct Churn {
     pub refused: usize,
 }
 
-/// One churning worker: its SYNs (fresh clients, made before timing), where
-/// it is in them, and its clock.
-pub(crate) struct Lane {
+/// A worker churning connections: a SYN of a fresh client per connection,
+/// the worker's clock advanced per SYN so that `syn_recv_ms` passes while
+/// half the table is made, `tick()` every 10 ms of that clock.
+pub(crate) struct Churner {
     w: Worker,
     syns: Frames,
-    total: usize,
-    base: usize,
+    /// SYNs sent so far (they set the clock); the frames go round.
+    sent: usize,
+    live: usize,
     ms_per_conn: f64,
     next_tick: u64,
     store: Vec<u8>,
+    verdicts: [Verdict; BURST],
 }
 
-impl Lane {
-    /// A worker with a table of `n` connections, filled to its steady state
-    /// (`n / 2` live), with SYNs for `measured` more.
-    pub(crate) fn new(n: usize, measured: usize) -> Lane {
+impl Churner {
+    /// A table of `n` connections (at least 64) and SYNs of `live + 2 n`
+    /// distinct clients, where `live = n / 2`; nothing sent yet.
+    pub(crate) fn new(n: usize) -> Churner {
         let n = n.max(64);
         let snap = std::sync::Arc::new(snapshot(FwdMode::Fnat, n));
         let conf = WorkerConf {
@@ -51,65 +54,64 @@ impl Lane {
             ..WorkerConf::default()
         };
         let live = n / 2;
-        let total = live + measured;
+        let total = live + 2 * n;
         let mut syns = Frames::new(rvs_core::lab::WAN, total);
         for i in 0..total {
             let (c, p) = client(i);
             syns.push(&FrameSpec::tcp(c, p, rvs_core::lab::VIP, VIP_PORT, SYN));
         }
-        let mut lane = Lane {
+        Churner {
             w: Worker::new(conf, snap, 0),
             syns,
-            total,
-            base: 0,
+            sent: 0,
+            live,
             // The clock: `syn_recv_ms` passes while `live` connections are made.
             ms_per_conn: f64::from(Timeouts::default().syn_recv_ms) / live as f64,
             next_tick: 10,
             store: vec![0u8; BURST * BUF],
-        };
-        lane.step(live);
-        lane
-    }
-
-    /// Offers the next `syns` SYNs (fewer at the end); returns (made, refused).
-    pub(crate) fn step(&mut self, syns: usize) -> (usize, usize) {
-        let end = (self.base + syns).min(self.total);
-        let mut verdicts = [Verdict::Consumed; BURST];
-        let (mut made, mut refused) = (0, 0);
-        while self.base < end {
-            let m = BURST.min(end - self.base);
-            let now = 1 + (self.base as f64 * self.ms_per_conn) as u64;
-            while self.next_tick <= now {
-                self.w.tick(self.next_tick);
-                self.next_tick += 10;
-            }
-            let mut chunks = self.store.chunks_mut(BUF);
-            let mut pkts: [Packet<'_>; BURST] = std::array::from_fn(|_| Packet {
-                buf: chunks.next().unwrap_or_default(),
-                head: HEAD,
-                len: 0,
-                port: self.syns.port,
-                csum_ok: false,
-            });
-            for (k, p) in pkts.iter_mut().take(m).enumerate() {
-                let f = self.syns.frame(self.base + k);
-                p.buf[HEAD..HEAD + f.len()].copy_from_slice(f);
-                p.len = f.len();
-            }
-            self.w
-                .process_burst(&mut pkts[..m], &mut verdicts[..m], now);
-            for v in &verdicts[..m] {
-                match v {
-                    Verdict::Transmit(_) => made += 1,
-                    _ => refused += 1,
-                }
-            }
-            self.base += m;
+            verdicts: [Verdict::Consumed; BURST],
         }
-        (made, refused)
     }
 
-    /// Live connections.
+    /// Sends the first `live` SYNs: the table reaches its steady occupancy.
+    pub(crate) fn fill(&mut self) {
+        while self.sent < self.live {
+            self.step(BURST.min(self.live - self.sent));
+        }
+    }
+
+    /// Sends `m` (at most [`BURST`]) SYNs; returns (made, refused).
+    pub(crate) fn step(&mut self, m: usize) -> (usize, usize) {
+        let now = 1 + (self.sent as f64 * self.ms_per_conn) as u64;
+        while self.next_tick <= now {
+            self.w.tick(self.next_tick);
+            self.next_tick += 10;
+        }
+        let total = self.syns.len();
+        let mut chunks = self.store.chunks_mut(BUF);
+        let mut pkts: [Packet<'_>; BURST] = std::array::from_fn(|_| Packet {
+            buf: chunks.next().unwrap_or_default(),
+            head: HEAD,
+            len: 0,
+            port: self.syns.port,
+            csum_ok: false,
+        });
+        for (k, p) in pkts.iter_mut().take(m).enumerate() {
+            let f = self.syns.frame((self.sent + k) % total);
+            p.buf[HEAD..HEAD + f.len()].copy_from_slice(f);
+            p.len = f.len();
+        }
+        let verdicts = &mut self.verdicts[..m];
+        self.w.process_burst(&mut pkts[..m], verdicts, now);
+        let made = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Transmit(_)))
+            .count();
+        self.sent += m;
+        (made, m - made)
+    }
+
+    /// Connections in the table.
     pub(crate) fn live(&self) -> usize {
         self.w.conns().len()
     }
@@ -117,13 +119,22 @@ impl Lane {
 
 /// Churns a table of `n` connections: `n / 2` to fill it, then `2 n` measured.
 pub(crate) fn run(n: usize) -> Churn {
-    let mut lane = Lane::new(n, 2 * n.max(64));
+    let mut c = Churner::new(n);
+    c.fill();
+    let measured = 2 * n.max(64);
+    let (mut made, mut refused, mut sent) = (0usize, 0usize, 0usize);
     let t0 = Instant::now();
-    let (made, refused) = lane.step(usize::MAX);
+    while sent < measured {
+        let m = BURST.min(measured - sent);
+        let (a, r) = c.step(m);
+        made += a;
+        refused += r;
+        sent += m;
+    }
     let secs = t0.elapsed().as_secs_f64();
     Churn {
         cps: made as f64 / secs,
-        live: lane.live(),
+        live: c.live(),
         refused,
     }
 }

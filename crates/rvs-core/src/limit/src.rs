@@ -109,6 +109,13 @@ impl SrcTable {
         self.ents.len()
     }
 
+    /// Heap bytes of the table (allocated whole when a per-source limit is
+    /// first set; its size follows `limit_sources`, not the connections).
+    pub fn memory_bytes(&self) -> usize {
+        self.tags.capacity() * std::mem::size_of::<Tag>()
+            + self.ents.capacity() * std::mem::size_of::<SrcEntry>()
+    }
+
     /// Sources evicted to make room for new ones.
     pub fn evictions(&self) -> u64 {
         self.evictions

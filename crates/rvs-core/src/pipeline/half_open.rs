@@ -81,6 +81,11 @@ impl HalfOpen {
         Some((ConnId(id), port))
     }
 
+    /// Heap bytes of the ring (8 bytes per port of its pool).
+    pub fn memory_bytes(&self) -> usize {
+        self.ring.capacity() * std::mem::size_of::<(u32, u16)>()
+    }
+
     /// Entries held.
     #[cfg(test)]
     pub fn len(&self) -> usize {

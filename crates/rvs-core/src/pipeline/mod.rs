@@ -175,6 +175,19 @@ struct State {
     kni_guard: kni_guard::KniGuard,
 }
 
+/// Memory of a worker besides its connection table ([`Worker::memory`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerMemory {
+    /// The local-address port pools (free-port ring, position index and
+    /// free bitmap: about 4 bytes per port this worker owns, per address).
+    pub port_pools: usize,
+    /// The pools' half-open rings (8 bytes per owned port, per address).
+    pub half_open: usize,
+    /// The per-source limit table: sized by `limit_sources` once a
+    /// per-source limit is set, 0 before.
+    pub src_limits: usize,
+}
+
 const LEARNED_MAX: usize = 64;
 
 /// Frames looked up together, overlapping their connection-table misses.
@@ -260,6 +273,21 @@ impl Worker {
     /// The connection table (for listing and statistics).
     pub fn conns(&self) -> &ConnTable {
         &self.st.conns
+    }
+
+    /// Heap bytes of the worker's structures besides the connection table
+    /// that grow with the connections it can hold or with its ports.
+    pub fn memory(&self) -> WorkerMemory {
+        let (mut port_pools, mut half_open) = (0, 0);
+        for (_, p) in self.st.slots.pools.iter() {
+            port_pools += p.pool.memory_bytes();
+            half_open += p.half_open.memory_bytes();
+        }
+        WorkerMemory {
+            port_pools,
+            half_open,
+            src_limits: self.st.limits.sources.memory_bytes(),
+        }
     }
 
     /// Visits the connections (persistence templates left out) in slot order

@@ -137,3 +137,28 @@ fn with_the_pool_low_half_open_connections_time_out_in_two_seconds() {
     assert_eq!(w.conns().len(), 0);
     assert_eq!(w.pool_usage(&LIP).map(|u| u.1), Some(16));
 }
+
+#[test]
+fn worker_memory_counts_each_port_of_a_pool_and_its_half_open_ring() {
+    let with_ports = |max: u16| {
+        let mut snap = lab::tutorial_fnat(1);
+        snap.conf.min_lport = 1024;
+        snap.conf.max_lport = max;
+        worker(snap).memory()
+    };
+    let (small, big) = (with_ports(1039), with_ports(1024 + 4096 - 1));
+    // 4,080 more ports on each of the lab's two pooled addresses (LIP and
+    // WAN_IP): a u16 in the free ring and one in the position index (plus
+    // a bit) each, and an 8-byte half-open entry each.
+    let more = 2 * (4096 - 16);
+    assert!(
+        big.port_pools - small.port_pools >= more * 4,
+        "port pools: {small:?} -> {big:?}"
+    );
+    assert!(
+        big.port_pools - small.port_pools < more * 5,
+        "port pools: {small:?} -> {big:?}"
+    );
+    assert_eq!(big.half_open - small.half_open, more * 8);
+    assert_eq!(big.src_limits, 0, "no per-source limit, no table");
+}
