@@ -1,4 +1,4 @@
-//! A paced send loop for `rvs-bench e2e-gen --rate PPS`: frames leave in
+//! A paced send loop for `rvs-bench e2e-gen --pps N`: frames leave in
 //! small bursts so that, averaged over a millisecond, the offered rate is
 //! `rate`. A generator that falls behind (preempted, or its CPU busy with the
 //! softirq work its own transmits cause on veth) does not catch up by more

@@ -22,11 +22,15 @@
 //!   receive for everyone); `dp_ns_per_pkt` is their sum, the figure
 //!   compared. `proc_ns_per_pkt`: the data plane process's utime+stime (rvsd,
 //!   testpmd; with tick accounting it includes softirq ticks that hit it).
+//!   `own_ns_per_pkt`: CPU 1's irq + softirq time, plus the process's
+//!   utime+stime, plus CPU 0's softirq time: the data plane's work without
+//!   other tasks that ran on CPU 1 (for a machine that is not quiet); an
+//!   upper bound, since softirq ticks that hit the process count twice.
 
 use std::time::{Duration, Instant};
 
 use super::bed::{Bed, Lb, RvsdOpts, LB_CPU, LOAD_CPU, UDP_PORT};
-use super::measure::{cpu_secs, CpuSnap};
+use super::measure::{cpu_secs, lb_kernel_secs, CpuSnap};
 use super::{check_stop, nap, E2eError, Out, V};
 
 /// Parses a rate of `--rates`: `50k`, `1.5M`, `200000`, or `max` (None).
@@ -63,6 +67,7 @@ pub(crate) struct Point {
     cpu1_ns: Option<f64>,
     soft0_ns: Option<f64>,
     proc_ns: Option<f64>,
+    own_ns: Option<f64>,
     cpu1_busy: f64,
     soft0_busy: f64,
     secs: f64,
@@ -170,7 +175,7 @@ fn point(bed: &mut Bed, p: &Plan, target: Option<u64>, tck: f64) -> Result<Point
             &total_s,
             "--cpu",
             &cpu,
-            "--rate",
+            "--pps",
             &rate,
         ],
         &[],
@@ -202,6 +207,7 @@ fn point(bed: &mut Bed, p: &Plan, target: Option<u64>, tck: f64) -> Result<Point
     let delivered = b.rx.saturating_sub(a.rx) as f64;
     let (cpu1, proc, soft0) = cpu_secs(&a.cpu, &b.cpu, tck);
     let ns = |s: f64| (delivered > 0.0).then(|| s / delivered * 1e9);
+    let own = lb_kernel_secs(&a.cpu, &b.cpu, tck) + proc.unwrap_or(0.0) + soft0;
     Ok(Point {
         rep: 0,
         lb: bed.lb.name(),
@@ -211,6 +217,7 @@ fn point(bed: &mut Bed, p: &Plan, target: Option<u64>, tck: f64) -> Result<Point
         cpu1_ns: ns(cpu1),
         soft0_ns: ns(soft0),
         proc_ns: proc.and_then(ns),
+        own_ns: ns(own),
         cpu1_busy: cpu1 / dt,
         soft0_busy: soft0 / dt,
         secs: dt,
@@ -235,6 +242,7 @@ fn emit_point(out: &Out, p: &Point, plan: &Plan, note: &str) {
         ("cpu1_ns_per_pkt", opt(p.cpu1_ns, 0)),
         ("cpu0_softirq_ns_per_pkt", opt(p.soft0_ns, 0)),
         ("proc_ns_per_pkt", opt(p.proc_ns, 0)),
+        ("own_ns_per_pkt", opt(p.own_ns, 0)),
         ("cpu1_busy", V::N(p.cpu1_busy, 2)),
         ("cpu0_softirq_busy", V::N(p.soft0_busy, 2)),
         ("gen_short", V::S(short.to_string())),
@@ -293,8 +301,8 @@ impl Point {
     pub(crate) fn target(&self) -> Option<u64> {
         self.target
     }
-    /// (offered, delivered, share, dp_ns, cpu1_ns, cpu0_softirq_ns, proc_ns).
-    pub(crate) fn figures(&self) -> [Option<f64>; 7] {
+    /// (offered, delivered, share, dp_ns, cpu1_ns, cpu0_softirq_ns, proc_ns, own_ns).
+    pub(crate) fn figures(&self) -> [Option<f64>; 8] {
         [
             Some(self.offered),
             Some(self.delivered),
@@ -303,6 +311,7 @@ impl Point {
             self.cpu1_ns,
             self.soft0_ns,
             self.proc_ns,
+            self.own_ns,
         ]
     }
 }
