@@ -56,6 +56,37 @@ pub struct Args {
     /// side, so `acl_ab_new_delta_pct` shows the method's own spread.
     #[arg(long)]
     acl_calibrate: bool,
+    /// Memory of the connection tables: `auto` (explicit huge pages if
+    /// reserved, else transparent huge pages: what rvsd does), `hugetlb`,
+    /// `thp`, `off` (the ordinary heap, 4 KiB pages).
+    #[arg(long, value_enum, default_value_t = HugeArg::Auto)]
+    huge: HugeArg,
+}
+
+/// `--huge` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum HugeArg {
+    Auto,
+    Hugetlb,
+    Thp,
+    Off,
+}
+
+impl HugeArg {
+    fn mode(self) -> rvs_io::mem::HugeMode {
+        use rvs_io::mem::HugeMode;
+        match self {
+            HugeArg::Auto => HugeMode::Auto,
+            HugeArg::Hugetlb => HugeMode::HugeTlb,
+            HugeArg::Thp => HugeMode::Transparent,
+            HugeArg::Off => HugeMode::Off,
+        }
+    }
+}
+
+/// The tables' memory, as `--huge` chose ([`rvs_io::mem::HUGE_PAGES`]).
+pub(crate) fn table_mem() -> rvs_core::conn::mem::TableMem {
+    rvs_io::mem::HUGE_PAGES.table_mem()
 }
 
 /// Limits of every kind, for the service and per source, far above what
@@ -412,6 +443,7 @@ fn setup(
     let snap = Arc::new(pipeline_acl::with_blacklist(snap, acl));
     let conf = WorkerConf {
         conn_capacity: n.max(1),
+        table_mem: table_mem(),
         ..WorkerConf::default()
     };
     let mut w = Worker::new(conf, snap, 0);
@@ -586,6 +618,7 @@ pub fn run(a: Args) -> i32 {
             return 2;
         }
     }
+    rvs_io::mem::HUGE_PAGES.set_mode(a.huge.mode());
     let n = a.conns.max(1);
     let p = a.packets.max(BURST);
     let acl = pipeline_acl::build_set(a.acl, a.acl_entries);
@@ -608,6 +641,7 @@ pub fn run(a: Args) -> i32 {
         }
     };
     let bytes_per_conn = w.conns().memory_bytes() as f64 / w.conns().capacity() as f64;
+    let huge = rvs_io::mem::HUGE_PAGES.report();
     // Warm-up: the first data segment of each connection carries TOA.
     let (_, fwd, bad) = drive(&mut w, &ins, n, 2);
     check("fnat warm-up", n, fwd, bad);
@@ -717,6 +751,9 @@ pub fn run(a: Args) -> i32 {
             Err(e) => fail = fail.or(Some(e)),
         }
     }
+    out.push(("huge", format!("\"{:?}\"", a.huge).to_lowercase()));
+    out.push(("table_hugetlb_mib", (huge.hugetlb_bytes >> 20).to_string()));
+    out.push(("table_thp_mib", (huge.thp_bytes >> 20).to_string()));
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
     out.push(("conn_struct_bytes", conn_size.to_string()));

@@ -77,6 +77,22 @@ pub enum Idle {
     Busy,
 }
 
+/// Where the connection tables get their memory (see rvs_io::mem).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HugePagesConf {
+    /// Explicit huge pages if `vm.nr_hugepages` reserved enough, else
+    /// transparent huge pages.
+    #[default]
+    Auto,
+    /// Explicit huge pages only: rvsd refuses to start without enough.
+    Hugetlb,
+    /// Transparent huge pages only.
+    Thp,
+    /// The ordinary heap (4 KiB pages).
+    Off,
+}
+
 /// A port rvs takes over.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +232,9 @@ pub struct Config {
     /// Idle strategy.
     #[serde(default)]
     pub idle: Idle,
+    /// Memory of the connection tables: `auto`, `hugetlb`, `thp`, `off`.
+    #[serde(default)]
+    pub huge_pages: HugePagesConf,
     /// Log level: error, warn, info, debug, trace.
     #[serde(default = "default_log")]
     pub log_level: String,

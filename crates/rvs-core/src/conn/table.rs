@@ -1,6 +1,7 @@
 //! [`ConnTable`]: the slab, the index glue and the lazy timer wheel.
 
 use super::index::{sig_of, Index, WAYS};
+use super::mem::{MemVec, TableMem};
 use super::{flags, Conn, ConnId, Dir, Expiry, InsertError, Tuple};
 
 /// Largest supported capacity: slot values keep the direction in bit 0 of a `u32`.
@@ -27,7 +28,7 @@ pub fn fresh_seed() -> u64 {
 
 /// Per-worker connection table. See the [module doc](super) for the design.
 pub struct ConnTable {
-    conns: Vec<Conn>,
+    conns: MemVec<Conn>,
     index: Index,
     /// Heads of the wheel slots' lists.
     heads: Vec<u32>,
@@ -92,15 +93,26 @@ impl ConnTable {
     /// As [`ConnTable::new`], with a given hash seed: for reproducible tests,
     /// fuzzing and benchmarks only (a fixed seed invites hash flooding).
     pub fn with_seed(capacity: usize, now_ms: u64, seed: u64) -> ConnTable {
+        ConnTable::with_seed_in(capacity, now_ms, seed, TableMem::heap())
+    }
+
+    /// As [`ConnTable::new`], with the slab and index allocated from `mem`
+    /// (e.g. huge pages).
+    pub fn new_in(capacity: usize, now_ms: u64, mem: TableMem) -> ConnTable {
+        ConnTable::with_seed_in(capacity, now_ms, fresh_seed(), mem)
+    }
+
+    /// As [`ConnTable::with_seed`], with the slab and index allocated from `mem`.
+    pub fn with_seed_in(capacity: usize, now_ms: u64, seed: u64, mem: TableMem) -> ConnTable {
         let capacity = capacity.min(MAX_CAPACITY);
         // Reserved, not written: slots are pushed as conns arrive (never past
         // the reservation, so never reallocated), which keeps start-up fast
         // and resident memory proportional to use.
-        let conns = Vec::with_capacity(capacity);
+        let conns = MemVec::with_capacity_in(capacity, mem.0);
         ConnTable {
             conns,
             cap: capacity,
-            index: Index::new(capacity.saturating_mul(2), seed),
+            index: Index::new(capacity.saturating_mul(2), seed, mem),
             heads: vec![NIL; WHEEL_SLOTS],
             free_head: NIL,
             len: 0,
@@ -108,6 +120,16 @@ impl ConnTable {
             cursor: now_ms / WHEEL_TICK_MS,
             resume: NIL,
         }
+    }
+
+    /// Bytes of the two large allocations (slab, index) of a table of
+    /// `capacity` conns: what a caller must find in the memory it hands over.
+    pub fn allocations_for(capacity: usize) -> [usize; 2] {
+        let capacity = capacity.min(MAX_CAPACITY);
+        [
+            capacity.saturating_mul(std::mem::size_of::<Conn>()),
+            Index::bytes_for(capacity.saturating_mul(2)),
+        ]
     }
 
     /// Most conns the table holds.

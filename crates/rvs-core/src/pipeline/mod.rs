@@ -101,6 +101,9 @@ pub struct WorkerConf {
     /// SYN cookies count their epochs on the wall clock, which nodes share,
     /// rather than on the worker's clock. 0: on the worker's clock.
     pub wall_clock_ms: u64,
+    /// Where the connection table's slab and index get their memory
+    /// (default: the heap; rvsd asks for huge pages).
+    pub table_mem: crate::conn::mem::TableMem,
 }
 
 impl Default for WorkerConf {
@@ -114,6 +117,7 @@ impl Default for WorkerConf {
             expire_budget: 4096,
             hash_seed: None,
             wall_clock_ms: 0,
+            table_mem: Default::default(),
         }
     }
 }
@@ -179,8 +183,10 @@ impl Worker {
             id: conf.id,
             workers: snap.workers,
             conns: match conf.hash_seed {
-                Some(seed) => ConnTable::with_seed(conf.conn_capacity, now_ms, seed),
-                None => ConnTable::new(conf.conn_capacity, now_ms),
+                Some(seed) => {
+                    ConnTable::with_seed_in(conf.conn_capacity, now_ms, seed, conf.table_mem)
+                }
+                None => ConnTable::new_in(conf.conn_capacity, now_ms, conf.table_mem),
             },
             neigh: NeighTable::new(conf.neigh_capacity, conf.pending_frames, conf.frame_size),
             slots: Slots::default(),
