@@ -71,6 +71,8 @@ pub(crate) struct Point {
     cpu1_busy: f64,
     soft0_busy: f64,
     secs: f64,
+    /// The generator's own report: frames queued, ring-full and kick-error counts.
+    gen: [Option<u64>; 3],
 }
 
 impl Point {
@@ -203,6 +205,10 @@ fn point(bed: &mut Bed, p: &Plan, target: Option<u64>, tck: f64) -> Result<Point
         }
     }
     bed.lb_alive()?;
+    let log = bed.lab.proc(g).log();
+    let last: serde_json::Value =
+        serde_json::from_str(log.lines().last().unwrap_or("").trim()).unwrap_or_default();
+    let gen = ["sent", "ring_full", "kick_errors"].map(|k| last.get(k).and_then(|v| v.as_u64()));
     let dt = b.cpu.at.duration_since(a.cpu.at).as_secs_f64();
     let delivered = b.rx.saturating_sub(a.rx) as f64;
     let (cpu1, proc, soft0) = cpu_secs(&a.cpu, &b.cpu, tck);
@@ -221,6 +227,7 @@ fn point(bed: &mut Bed, p: &Plan, target: Option<u64>, tck: f64) -> Result<Point
         cpu1_busy: cpu1 / dt,
         soft0_busy: soft0 / dt,
         secs: dt,
+        gen,
     })
 }
 
@@ -246,6 +253,9 @@ fn emit_point(out: &Out, p: &Point, plan: &Plan, note: &str) {
         ("cpu1_busy", V::N(p.cpu1_busy, 2)),
         ("cpu0_softirq_busy", V::N(p.soft0_busy, 2)),
         ("gen_short", V::S(short.to_string())),
+        ("gen_sent", p.gen[0].map_or(V::Null, V::I)),
+        ("gen_ring_full", p.gen[1].map_or(V::Null, V::I)),
+        ("gen_kick_errors", p.gen[2].map_or(V::Null, V::I)),
         ("frame_bytes", V::I(plan.frame as u64)),
         ("flows", V::I(u64::from(plan.flows))),
         ("secs", V::N(p.secs, 2)),
