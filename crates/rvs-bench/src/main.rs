@@ -21,6 +21,7 @@ mod e2e;
 mod flood;
 mod listing;
 mod pipeline;
+mod pipeline_ab;
 mod pipeline_acl;
 mod pipeline_churn;
 mod survival;

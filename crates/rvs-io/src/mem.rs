@@ -248,3 +248,17 @@ unsafe impl Allocator for HugePages {
         }
     }
 }
+
+/// Starts loading the cache line holding `p` into all cache levels (the conn
+/// table's [`rvs_core::conn::mem::Prefetch`]); a no-op on other architectures.
+#[inline]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and changes no memory,
+    // whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

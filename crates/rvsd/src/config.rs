@@ -115,7 +115,11 @@ pub struct Netif {
     /// `af_xdp`: where the XDP program runs.
     #[serde(default)]
     pub xdp_mode: XdpModeConf,
-    /// `af_xdp`: UMEM frames shared by the port's workers (default 8192).
+    /// `af_xdp`: how many of the device's RX queues to serve, from queue 0
+    /// on (default: all of them; every worker gets a socket on each).
+    pub xdp_queues: Option<u32>,
+    /// `af_xdp`: UMEM frames per served queue, shared by the workers'
+    /// sockets on it (default 8192).
     pub xdp_frames: Option<u32>,
     /// `af_xdp`: UMEM frame size, 2048 or 4096 (default 2048).
     pub xdp_frame_size: Option<u32>,
@@ -499,6 +503,12 @@ impl Config {
                         format!("netif {key} = {v}: must be a power of two, 64..=65536"),
                     ));
                 }
+            }
+            if let Some(q) = n.xdp_queues.filter(|q| *q == 0 || *q > 1024) {
+                return Err(err(
+                    at("xdp_queues"),
+                    format!("netif xdp_queues = {q}: must be 1..=1024"),
+                ));
             }
             if let Some(f) = n.xdp_frames.filter(|f| *f < 512 || *f > 1 << 20) {
                 return Err(err(

@@ -34,3 +34,8 @@ impl fmt::Debug for TableMem {
 
 /// A vector whose buffer comes from a [`TableMem`].
 pub(super) type MemVec<T> = allocator_api2::vec::Vec<T, &'static (dyn Allocator + Send + Sync)>;
+
+/// A CPU prefetch of the cache line holding an address, given by the caller
+/// (rvs-io's `mem::prefetch`): this crate cannot issue one without `unsafe`.
+/// It must not fault or read memory for any address.
+pub type Prefetch = fn(*const u8);

@@ -1,7 +1,7 @@
 //! [`ConnTable`]: the slab, the index glue and the lazy timer wheel.
 
 use super::index::{sig_of, Index, WAYS};
-use super::mem::{MemVec, TableMem};
+use super::mem::{MemVec, Prefetch, TableMem};
 use super::{flags, Conn, ConnId, Dir, Expiry, InsertError, Tuple};
 
 /// Largest supported capacity: slot values keep the direction in bit 0 of a `u32`.
@@ -191,52 +191,100 @@ impl ConnTable {
     /// (as [`ConnTable::lookup`] would return it); entries beyond the shorter of the
     /// two slices are left alone. Any length works; work proceeds 32 keys at a time.
     pub fn lookup_batch(&self, keys: &[Tuple], out: &mut [Option<(ConnId, Dir)>]) {
+        self.lookup_batch_with(keys, out, None);
+    }
+
+    /// As [`ConnTable::lookup_batch`], with the caller's `prefetch` (a CPU
+    /// prefetch instruction, which this crate cannot issue without `unsafe`)
+    /// used instead of plain loads to start the bucket and conn misses: a
+    /// prefetch retires at once, so all of a batch's misses are in flight
+    /// together instead of as many as the reorder buffer holds.
+    pub fn lookup_batch_with(
+        &self,
+        keys: &[Tuple],
+        out: &mut [Option<(ConnId, Dir)>],
+        prefetch: Option<Prefetch>,
+    ) {
         for (k, o) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            self.lookup_chunk(k, o);
+            self.lookup_chunk(k, o, prefetch);
         }
     }
 
-    fn lookup_chunk(&self, keys: &[Tuple], out: &mut [Option<(ConnId, Dir)>]) {
+    fn lookup_chunk(
+        &self,
+        keys: &[Tuple],
+        out: &mut [Option<(ConnId, Dir)>],
+        prefetch: Option<Prefetch>,
+    ) {
         let n = keys.len().min(out.len()).min(BATCH);
         let mut hashes = [0u64; BATCH];
         let mut homes = [0usize; BATCH];
         let mut masks = [0u16; BATCH];
-        // Pass 1: hashes only (pure arithmetic), then one load per bucket with
-        // nothing else in the loop, so the CPU keeps as many misses in flight as
-        // it has fill buffers; then the signature compares hit the cache.
+        // Pass 1: hashes only (pure arithmetic), then one load (or prefetch) per
+        // bucket with nothing else in the loop, so the CPU keeps as many misses
+        // in flight as it has fill buffers; then the signature compares hit the cache.
         for i in 0..n {
             let h = self.index.hash(&keys[i]);
             hashes[i] = h;
             homes[i] = self.index.home(h);
         }
-        let mut touch = 0u16;
-        for &b in &homes[..n] {
-            touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
+        match prefetch {
+            Some(pf) => {
+                for &b in &homes[..n] {
+                    if let Some(bk) = self.index.buckets.get(b) {
+                        pf(std::ptr::from_ref(bk).cast());
+                    }
+                }
+            }
+            None => {
+                let mut touch = 0u16;
+                for &b in &homes[..n] {
+                    touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
+                }
+                std::hint::black_box(touch);
+            }
         }
-        std::hint::black_box(touch);
         for i in 0..n {
             masks[i] = self.index.sig_mask(homes[i], sig_of(hashes[i]));
         }
-        // Pass 2: touch both cache lines of the first candidate conn (the key for
+        // Pass 2: start both cache lines of the first candidate conn (the key for
         // this side, and the other side's key that the pipeline rewrites with).
         let mut ports = [0u16; BATCH];
-        let mut touch = 0u16;
+        let mut cands = [NIL; BATCH];
         for i in 0..n {
             if masks[i] != 0 {
                 let w = (masks[i].trailing_zeros() as usize).min(WAYS - 1);
-                let v = self.index.buckets[homes[i]].slots[w];
-                if let Some(c) = self.conns.get((v >> 1) as usize) {
-                    let (mine, other) = if v & 1 == 0 {
-                        (c.cport, c.rport)
-                    } else {
-                        (c.rport, c.cport)
-                    };
-                    ports[i] = mine;
-                    touch ^= other;
-                }
+                cands[i] = self.index.buckets[homes[i]].slots[w];
             }
         }
-        std::hint::black_box(touch);
+        match prefetch {
+            Some(pf) => {
+                for &v in &cands[..n] {
+                    if let Some(c) = self.conns.get((v >> 1) as usize) {
+                        pf(std::ptr::from_ref(&c.cip).cast());
+                        pf(std::ptr::from_ref(&c.rip).cast());
+                    }
+                }
+                for i in 0..n {
+                    ports[i] = self.cand_port(cands[i]);
+                }
+            }
+            None => {
+                let mut touch = 0u16;
+                for i in 0..n {
+                    if let Some(c) = self.conns.get((cands[i] >> 1) as usize) {
+                        let (mine, other) = if cands[i] & 1 == 0 {
+                            (c.cport, c.rport)
+                        } else {
+                            (c.rport, c.cport)
+                        };
+                        ports[i] = mine;
+                        touch ^= other;
+                    }
+                }
+                std::hint::black_box(touch);
+            }
+        }
         // Pass 3: compare, with the lines now in cache. A single candidate whose
         // source port differs, in a bucket nothing overflowed from, is a miss.
         for i in 0..n {
@@ -248,6 +296,16 @@ impl ConnTable {
             } else {
                 self.lookup_hashed(hashes[i], &keys[i])
             };
+        }
+    }
+
+    /// The source port of candidate slot value `v` on its side (0 if none).
+    #[inline(always)]
+    fn cand_port(&self, v: u32) -> u16 {
+        match self.conns.get((v >> 1) as usize) {
+            Some(c) if v & 1 == 0 => c.cport,
+            Some(c) => c.rport,
+            None => 0,
         }
     }
 

@@ -104,6 +104,9 @@ pub struct WorkerConf {
     /// Where the connection table's slab and index get their memory
     /// (default: the heap; rvsd asks for huge pages).
     pub table_mem: crate::conn::mem::TableMem,
+    /// The CPU prefetch used to overlap a burst's table misses (`None`:
+    /// plain loads; rvsd gives rvs-io's).
+    pub prefetch: Option<crate::conn::mem::Prefetch>,
 }
 
 impl Default for WorkerConf {
@@ -118,6 +121,7 @@ impl Default for WorkerConf {
             hash_seed: None,
             wall_clock_ms: 0,
             table_mem: Default::default(),
+            prefetch: None,
         }
     }
 }
@@ -389,7 +393,10 @@ impl Worker {
                 }
             }
             let mut found = [None; BATCH];
-            self.st.conns.lookup_batch(&keys[..k], &mut found[..k]);
+            let pf = self.st.conf.prefetch;
+            self.st
+                .conns
+                .lookup_batch_with(&keys[..k], &mut found[..k], pf);
             let inserts = self.st.conns.inserts();
             let mut j = 0;
             for i in 0..m {

@@ -99,6 +99,7 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
             conn_capacity: sh.conf.conn_capacity,
             wall_clock_ms: wall_clock_at(sh.epoch),
             table_mem: sh.table_mem,
+            prefetch: Some(rvs_io::mem::prefetch),
             ..WorkerConf::default()
         };
         let worker = Worker::new(wc, sh.snap.load_full(), 0);
