@@ -37,6 +37,8 @@ pub struct Testpmd {
     child: Child,
     stdin: Option<ChildStdin>,
     log: PathBuf,
+    /// EAL's runtime directory (`/var/run/dpdk/<file prefix>`), removed on drop.
+    run_dir: PathBuf,
 }
 
 fn mac_in(lab: &Lab, ns: &str, iface: &str) -> Result<String, E2eError> {
@@ -120,6 +122,7 @@ impl Testpmd {
             stdin: None,
             child,
             log,
+            run_dir: PathBuf::from("/var/run/dpdk").join(&lab.id),
         };
         t.stdin = t.child.stdin.take();
         t.wait_forwarding()?;
@@ -166,6 +169,13 @@ impl Testpmd {
 
 impl Drop for Testpmd {
     fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+impl Testpmd {
+    fn stop(&mut self) {
         if let Some(mut s) = self.stdin.take() {
             // A newline is testpmd's own way out ("Press enter to exit").
             let _ = s.write_all(b"\n");
