@@ -4,7 +4,8 @@
 # installs what is missing, builds the workspace in release mode, runs
 # `rvs-bench e2e --json` (as root; through sudo when not root). Extra
 # arguments go to rvs-bench, e.g. `--lbs kernel,rvs-af_packet --cases pps`.
-# One JSON object per line on stdout; about 3 minutes.
+# One JSON object per line on stdout (the pps sweep's Markdown summary on
+# stderr); about 12 minutes, 8-9 of them the pps sweep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh

@@ -23,6 +23,9 @@ have /usr/lib/frr/zebra || need+=(frr)
 have bird     || need+=(bird2)
 have hping3   || need+=(hping3)
 have ethtool  || need+=(ethtool)
+# rvs-bench e2e's reference rows: DPDK testpmd over net_af_xdp / net_af_packet.
+have dpdk-testpmd || need+=(dpdk-dev)
+ls /usr/lib/*/dpdk/pmds-*/librte_net_af_xdp.so* >/dev/null 2>&1 || need+=(librte-net-af-xdp23)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2

@@ -39,6 +39,10 @@ pub struct GenArgs {
     /// Pin to this CPU.
     #[arg(long)]
     cpu: Option<usize>,
+    /// Frames per second, in bursts of at most 64 (overrides
+    /// `--interval-us`); 0: not paced.
+    #[arg(long, default_value_t = 0)]
+    pps: u64,
 }
 
 /// Arguments of `rvs-bench e2e-sink` (started by `rvs-bench e2e`).
@@ -180,7 +184,9 @@ pub fn gen(a: GenArgs) -> i32 {
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(a.secs.max(0.0));
     let mut i = 0usize;
-    if a.interval_us == 0 {
+    if a.pps > 0 {
+        super::pace::paced(&mut tx, &frames, a.pps, end);
+    } else if a.interval_us == 0 {
         // As fast as possible: fill a burst of slots, one sendto per burst
         // (the kernel transmits the burst synchronously, veth never blocks).
         while Instant::now() < end {

@@ -51,6 +51,9 @@ pub enum Lb {
     Haproxy,
     /// rvsd FNAT with the named backend (`af_packet`, `af_xdp`).
     Rvs(String),
+    /// DPDK testpmd MAC forwarding over the named poll-mode driver
+    /// (`af_xdp`, `af_packet`): a reference row of the packet rate.
+    Testpmd(String),
 }
 
 impl Lb {
@@ -61,6 +64,11 @@ impl Lb {
             "direct" => Lb::Direct,
             "nftables" => Lb::Nftables,
             "haproxy" => Lb::Haproxy,
+            _ if s.starts_with("testpmd-") => Lb::Testpmd(
+                s.strip_prefix("testpmd-")
+                    .filter(|b| !b.is_empty())?
+                    .to_string(),
+            ),
             _ => Lb::Rvs(
                 s.strip_prefix("rvs-")
                     .filter(|b| !b.is_empty())?
@@ -77,7 +85,13 @@ impl Lb {
             Lb::Nftables => "nftables".into(),
             Lb::Haproxy => "haproxy".into(),
             Lb::Rvs(b) => format!("rvs-{b}"),
+            Lb::Testpmd(p) => format!("testpmd-{p}"),
         }
+    }
+
+    /// Whether it serves HTTP (testpmd only forwards the UDP case's frames).
+    pub fn does_http(&self) -> bool {
+        !matches!(self, Lb::Testpmd(_))
     }
 
     /// Whether it forwards UDP (the packet-rate case).
@@ -94,6 +108,7 @@ impl Lb {
             Lb::Haproxy => "lb_cpu: haproxy's utime+stime (/proc/<pid>/stat) plus softirq time of CPU 0; its softirq work on CPU 1 is in cpu1_*",
             Lb::Rvs(_) => "lb_cpu: rvsd's utime+stime (/proc/<pid>/stat, all threads) plus softirq time of CPU 0 (AF_XDP's copy into the UMEM runs there); softirq on CPU 1 is in cpu1_*",
             Lb::Direct => "no load balancer: lb_cpu is null; cpu1_* shows CPU 1 is idle",
+            Lb::Testpmd(_) => "lb_cpu: testpmd's utime+stime (it polls CPU 1 all the time) plus softirq time of CPU 0",
         }
     }
 }
@@ -112,6 +127,8 @@ pub struct Bed {
     pub rvsd_ready: Option<SystemTime>,
     /// When the last configuration command returned.
     pub rvsd_configured: Option<SystemTime>,
+    /// testpmd, for its reference rows.
+    pub testpmd: Option<super::testpmd::Testpmd>,
 }
 
 /// Options of rvsd in the bed.
@@ -212,6 +229,7 @@ impl Bed {
             socket: String::new(),
             rvsd_ready: None,
             rvsd_configured: None,
+            testpmd: None,
         })
     }
 
@@ -288,6 +306,9 @@ impl Bed {
             }
             Lb::Rvs(backend) => {
                 self.start_rvsd(&backend, rvsd)?;
+            }
+            Lb::Testpmd(pmd) => {
+                self.testpmd = Some(super::testpmd::Testpmd::start(&self.lab, &pmd)?);
             }
         }
         Ok(())
@@ -456,12 +477,18 @@ impl Bed {
 
     /// The load balancer's pid (rvsd, haproxy).
     pub fn lb_pid(&mut self) -> Option<u32> {
+        if let Some(t) = &self.testpmd {
+            return Some(t.pid());
+        }
         let i = self.lb_proc?;
         Some(self.lab.proc(i).pid())
     }
 
     /// Whether the load balancer process (if any) still runs; its log tail if not.
     pub fn lb_alive(&mut self) -> Result<(), E2eError> {
+        if let Some(t) = &mut self.testpmd {
+            t.alive()?;
+        }
         if let Some(i) = self.lb_proc {
             let p = self.lab.proc(i);
             if !p.alive() {
@@ -526,6 +553,13 @@ impl Bed {
             Lb::Kernel | Lb::Direct => "http://192.168.100.2/",
             _ => "http://10.0.0.100/",
         }
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        // testpmd first, while its namespace and interfaces still exist.
+        self.testpmd = None;
     }
 }
 

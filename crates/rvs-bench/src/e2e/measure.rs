@@ -48,6 +48,20 @@ pub fn cpu_softirq_ticks(cpu: usize) -> Option<u64> {
     line.split_whitespace().nth(7)?.parse().ok()
 }
 
+/// irq + softirq ticks of one CPU (the kernel's packet work there, for
+/// whichever task it interrupted).
+pub fn cpu_irq_softirq_ticks(cpu: usize) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    Some(v.get(5)? + v.get(6)?)
+}
+
 /// utime + stime of a process (all its threads), in ticks.
 pub fn proc_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -79,6 +93,8 @@ pub struct CpuSnap {
     /// Softirq ticks of the load's CPU: packet processing the kernel did
     /// there (a veth transmit runs the peer's receive in the sender's softirq).
     pub load_softirq: u64,
+    /// irq + softirq ticks of the load balancer's CPU.
+    pub lb_kernel: u64,
 }
 
 impl CpuSnap {
@@ -89,6 +105,7 @@ impl CpuSnap {
             cpu: cpu_busy_ticks(cpu).unwrap_or(0),
             proc: pid.and_then(proc_ticks),
             load_softirq: cpu_softirq_ticks(super::bed::LOAD_CPU).unwrap_or(0),
+            lb_kernel: cpu_irq_softirq_ticks(cpu).unwrap_or(0),
         }
     }
 }
@@ -103,6 +120,11 @@ pub fn cpu_secs(a: &CpuSnap, b: &CpuSnap, tck: f64) -> (f64, Option<f64>, f64) {
     };
     let soft = b.load_softirq.saturating_sub(a.load_softirq) as f64 / tck;
     (cpu, proc, soft)
+}
+
+/// irq + softirq seconds of the load balancer's CPU between two snapshots.
+pub fn lb_kernel_secs(a: &CpuSnap, b: &CpuSnap, tck: f64) -> f64 {
+    b.lb_kernel.saturating_sub(a.lb_kernel) as f64 / tck
 }
 
 /// What wrk reported.

@@ -5,11 +5,12 @@
 //! For every load balancer a fresh test bed ([`bed`]) is built: client → lb →
 //! switch → two real servers running nginx. Then:
 //!
-//! - `pps`: `rvs-bench e2e-gen` in the client (CPU 0) sends 64-byte UDP frames
-//!   on an AF_PACKET TX ring as fast as it can, over 64 flows, to the VIP
-//!   (to both RS for plain kernel forwarding); the RS count what arrives
-//!   (`rx_packets` of their `eth0`, then an ingress drop). After a 1 s
-//!   warm-up, `pps` is the delivered rate over the window.
+//! - `pps`: a rate sweep ([`sweep`]), interleaved and repeated: `rvs-bench
+//!   e2e-gen` in the client (CPU 0) sends 64-byte UDP frames on an AF_PACKET
+//!   TX ring at each offered rate of `--rates` (and flat out), over 64
+//!   flows, to the VIP (to both RS for plain kernel forwarding); the RS count
+//!   what arrives (`rx_packets` of their `eth0`, then an ingress drop).
+//!   DPDK testpmd rows ([`testpmd`]) give the I/O floor of the same drivers.
 //! - `http-keepalive`, `http-close`: `wrk -t1 --latency` from the client to
 //!   nginx (through the load balancer; `direct`: over the switch to rs1).
 //! - `memory`, `startup` (rvs only): rvsd's VmRSS with 1,000,000 and
@@ -28,6 +29,10 @@
 pub(crate) mod agent;
 pub(crate) mod bed;
 pub(crate) mod measure;
+pub(crate) mod pace;
+pub(crate) mod sweep;
+pub(crate) mod sweep_report;
+pub(crate) mod testpmd;
 
 pub use agent::{gen, sink, GenArgs, SinkArgs};
 pub(crate) use agent::{parse_mac, udp_frame};
@@ -46,11 +51,12 @@ pub struct Args {
     /// One JSON object per line (otherwise `key=value` lines).
     #[arg(long)]
     json: bool,
-    /// Load balancers, in order: kernel, direct, nftables, haproxy, rvs-<backend>.
+    /// Load balancers, in order: kernel, direct, nftables, haproxy,
+    /// rvs-<backend>, testpmd-<pmd> (DPDK testpmd MAC forwarding, pps only).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "kernel,direct,nftables,haproxy,rvs-af_packet,rvs-af_xdp"
+        default_value = "kernel,direct,nftables,haproxy,rvs-af_packet,rvs-af_xdp,testpmd-af_packet,testpmd-af_xdp"
     )]
     lbs: Vec<String>,
     /// Cases: pps, http-keepalive, http-close, memory, startup.
@@ -60,9 +66,25 @@ pub struct Args {
         default_value = "pps,http-keepalive,http-close,memory,startup"
     )]
     cases: Vec<String>,
-    /// Seconds of each packet-rate measurement (after a 1 s warm-up).
-    #[arg(long, default_value_t = 5)]
-    pps_secs: u64,
+    /// Seconds of each packet-rate window (after the warm-up).
+    #[arg(long, default_value_t = 3.0)]
+    pps_secs: f64,
+    /// Seconds of warm-up before each packet-rate window.
+    #[arg(long, default_value_t = 1.0)]
+    warm_secs: f64,
+    /// Offered rates of the packet-rate sweep, in frames per second
+    /// (k and M suffixes; `max`: as fast as the generator can).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = sweep::parse_rate,
+        default_value = "50k,100k,200k,400k,max"
+    )]
+    rates: Vec<Option<u64>>,
+    /// Runs of the packet-rate sweep per configuration, interleaved
+    /// (A B C A B C ...); min, median and max are reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Seconds of each wrk run.
     #[arg(long, default_value_t = 8)]
     http_secs: u64,
@@ -248,13 +270,25 @@ pub fn run(a: Args) -> i32 {
     let tck = measure::clk_tck();
     let out = Out { json: a.json };
     let want = |c: &str| a.cases.iter().any(|x| x == c);
+    if want("pps") {
+        let udp: Vec<Lb> = lbs.iter().filter(|l| l.does_udp()).cloned().collect();
+        let plan = sweep::Plan {
+            rates: &a.rates,
+            repeat: a.repeat.max(1),
+            warm: a.warm_secs.max(0.0),
+            secs: a.pps_secs.max(0.1),
+            flows: a.flows,
+            frame: a.frame,
+        };
+        if let Err(E2eError::Interrupted) = sweep::run(&udp, &plan, tck, &out) {
+            eprintln!("rvs-bench e2e: interrupted; namespaces and processes removed");
+            return 130;
+        }
+    }
     for lb in &lbs {
         let mut cases: Vec<&str> = Vec::new();
-        if want("pps") && lb.does_udp() {
-            cases.push("pps");
-        }
         for c in ["http-keepalive", "http-close"] {
-            if want(c) {
+            if want(c) && lb.does_http() {
                 cases.push(c);
             }
         }
@@ -345,7 +379,6 @@ fn run_lb(lb: &Lb, cases: &[&str], a: &Args, tck: f64, out: &Out) -> Result<(), 
         };
     for c in cases {
         let r = match *c {
-            "pps" => pps(&mut bed, a, tck),
             "http-keepalive" => http(&mut bed, a, tck, false),
             _ => http(&mut bed, a, tck, true),
         };
@@ -364,93 +397,6 @@ fn run_lb(lb: &Lb, cases: &[&str], a: &Args, tck: f64, out: &Out) -> Result<(), 
         }
     }
     Ok(())
-}
-
-fn json_u64(line: &str, key: &str) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
-    v.get(key)?.as_u64()
-}
-
-/// The packet-rate case on a running bed.
-fn pps(bed: &mut Bed, a: &Args, tck: f64) -> Result<Vec<(&'static str, V)>, E2eError> {
-    bed.rs_udp_drop()?;
-    let dst_mac = bed.mac("lb", "wan")?;
-    let exe = std::env::current_exe()
-        .map_err(|e| E2eError::Failed(format!("own executable: {e}")))?
-        .to_string_lossy()
-        .into_owned();
-    let warm = 1.0;
-    let total = warm + a.pps_secs as f64 + 1.0;
-    let g = bed.lab.spawn(
-        "client",
-        "gen",
-        &[
-            &exe,
-            "e2e-gen",
-            "--iface",
-            "eth0",
-            "--dst-mac",
-            &dst_mac,
-            "--src",
-            "10.0.0.48",
-            "--dst",
-            bed.udp_targets(),
-            "--port",
-            &UDP_PORT.to_string(),
-            "--flows",
-            &a.flows.to_string(),
-            "--frame",
-            &a.frame.to_string(),
-            "--secs",
-            &total.to_string(),
-            "--cpu",
-            &LOAD_CPU.to_string(),
-        ],
-        &[],
-    );
-    nap(Duration::from_secs_f64(warm))?;
-    if !bed.lab.proc(g).alive() {
-        return Err(E2eError::Failed(format!(
-            "generator exited: {}",
-            bed::last_lines(&bed.lab.proc(g).log(), 3)
-        )));
-    }
-    let pid = bed.lb_pid();
-    let r0 = bed.rs_rx_packets()?;
-    let c0 = CpuSnap::take(LB_CPU, pid);
-    nap(Duration::from_secs(a.pps_secs))?;
-    let r1 = bed.rs_rx_packets()?;
-    let c1 = CpuSnap::take(LB_CPU, pid);
-    let mut code = None;
-    let end = Instant::now() + Duration::from_secs(5);
-    while code.is_none() && Instant::now() < end {
-        code = bed.lab.proc(g).wait_exit(Duration::from_millis(100));
-        check_stop()?;
-    }
-    let log = bed.lab.proc(g).log();
-    let last = log.lines().last().unwrap_or("");
-    let sent = json_u64(last, "sent");
-    bed.lb_alive()?;
-    let dt = c1.at.duration_since(c0.at).as_secs_f64();
-    let delivered = r1.saturating_sub(r0) as f64;
-    let pps = delivered / dt;
-    let (cpu1, proc, soft0) = cpu_secs(&c0, &c1, tck);
-    let lb_cpu = lb_cpu(&bed.lb, cpu1, proc, soft0);
-    let mpkt = delivered / 1e6;
-    Ok(vec![
-        ("pps", V::N(pps, 0)),
-        ("lb_cpu_s_per_mpkt", per(lb_cpu, mpkt, 1.0)),
-        ("load_softirq_s_per_mpkt", per(Some(soft0), mpkt, 1.0)),
-        ("cpu1_s_per_mpkt", per(Some(cpu1), mpkt, 1.0)),
-        ("cpu1_busy", V::N(cpu1 / dt, 2)),
-        (
-            "offered_pps",
-            sent.map_or(V::Null, |s| V::N(s as f64 / total, 0)),
-        ),
-        ("frame_bytes", V::I(a.frame as u64)),
-        ("flows", V::I(u64::from(a.flows))),
-        ("secs", V::N(dt, 2)),
-    ])
 }
 
 /// The load balancer's CPU seconds: its own (the process, or CPU 1 for the
