@@ -13,6 +13,9 @@
 //! `rvs-bench flood` (root) measures wrk through the tutorial's FNAT service
 //! while bounded floods (SYN, ACK, UDP, fragments, one source) run.
 //!
+//! `rvs-bench overload` (root) measures delivered against offered packet
+//! rate on the e2e bed, up to several times the load balancer's capacity.
+//!
 //! `rvs-bench survival` (root) measures the share of established connections
 //! that survive an ECMP reshuffle, with and without active-active sync.
 #![forbid(unsafe_code)]
@@ -20,6 +23,7 @@
 mod e2e;
 mod flood;
 mod listing;
+mod overload;
 mod pipeline;
 mod pipeline_acl;
 mod pipeline_churn;
@@ -48,6 +52,8 @@ enum Cmd {
     Listing(listing::Args),
     /// wrk through the tutorial's FNAT service under bounded floods (root).
     Flood(flood::Args),
+    /// Delivered against offered packet rate up to overload (root).
+    Overload(overload::Args),
     /// Established connections surviving an ECMP reshuffle (node join, node leave) (root).
     Survival(survival::Args),
     /// The keep-alive client `survival` runs in its client namespace.
@@ -77,6 +83,7 @@ fn main() {
         Cmd::E2e(a) => e2e::run(a),
         Cmd::Listing(a) => listing::run(a),
         Cmd::Flood(a) => flood::run(a),
+        Cmd::Overload(a) => overload::run(a),
         Cmd::FloodGen(a) => flood::gen::gen(a),
         Cmd::Survival(a) => survival::run(a),
         Cmd::SurvivalClient(a) => survival::client::run(a),
