@@ -22,6 +22,7 @@ have python3  || need+=(python3)
 have /usr/lib/frr/zebra || need+=(frr)
 have bird     || need+=(bird2)
 have hping3   || need+=(hping3)
+have ethtool  || need+=(ethtool)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2

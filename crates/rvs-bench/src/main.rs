@@ -25,6 +25,7 @@ mod flood;
 mod listing;
 mod overload;
 mod pipeline;
+mod pipeline_ab;
 mod pipeline_acl;
 mod pipeline_churn;
 mod survival;

@@ -56,6 +56,58 @@ pub struct Args {
     /// side, so `acl_ab_new_delta_pct` shows the method's own spread.
     #[arg(long)]
     acl_calibrate: bool,
+    /// Memory of the connection tables: `auto` (explicit huge pages if
+    /// reserved, else transparent huge pages: what rvsd does), `hugetlb`,
+    /// `thp`, `off` (the ordinary heap, 4 KiB pages).
+    #[arg(long, value_enum, default_value_t = HugeArg::Auto)]
+    huge: HugeArg,
+    /// Table misses started with CPU prefetch instructions (what rvsd does);
+    /// `--no-prefetch`: with plain loads.
+    #[arg(long)]
+    no_prefetch: bool,
+    /// Only compare the table's memory and prefetch (heap and loads, huge
+    /// pages and loads, huge pages and prefetch, 1,000 connections in cache),
+    /// taking turns in one process: ratios that survive a noisy machine.
+    #[arg(long)]
+    ab_table: bool,
+    /// `--ab-table`: rounds of turns.
+    #[arg(long, default_value_t = 30)]
+    ab_rounds: usize,
+}
+
+/// `--huge` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum HugeArg {
+    Auto,
+    Hugetlb,
+    Thp,
+    Off,
+}
+
+impl HugeArg {
+    fn mode(self) -> rvs_io::mem::HugeMode {
+        use rvs_io::mem::HugeMode;
+        match self {
+            HugeArg::Auto => HugeMode::Auto,
+            HugeArg::Hugetlb => HugeMode::HugeTlb,
+            HugeArg::Thp => HugeMode::Transparent,
+            HugeArg::Off => HugeMode::Off,
+        }
+    }
+}
+
+pub(crate) static NO_PREFETCH: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The workers' prefetch, as `--no-prefetch` chose.
+pub(crate) fn prefetch() -> Option<rvs_core::conn::mem::Prefetch> {
+    let off = NO_PREFETCH.load(std::sync::atomic::Ordering::Relaxed);
+    (!off).then_some(rvs_io::mem::prefetch as rvs_core::conn::mem::Prefetch)
+}
+
+/// The tables' memory, as `--huge` chose ([`rvs_io::mem::HUGE_PAGES`]).
+pub(crate) fn table_mem() -> rvs_core::conn::mem::TableMem {
+    rvs_io::mem::HUGE_PAGES.table_mem()
 }
 
 /// Limits of every kind, for the service and per source, far above what
@@ -191,7 +243,7 @@ impl Frames {
         self.data.extend_from_slice(&slot);
         self.lens.push(FRAME as u16);
     }
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lens.len()
     }
     /// Frame `i`.
@@ -398,7 +450,7 @@ fn l2fwd(frames: &Frames, packets: usize) -> f64 {
 
 /// A worker with `n` connections of `mode` created by SYNs; returns the worker,
 /// the seconds the SYNs took, and the in/out data frames of every connection.
-fn setup(
+pub(crate) fn setup(
     mode: FwdMode,
     n: usize,
     sync: SyncBench,
@@ -412,6 +464,8 @@ fn setup(
     let snap = Arc::new(pipeline_acl::with_blacklist(snap, acl));
     let conf = WorkerConf {
         conn_capacity: n.max(1),
+        table_mem: table_mem(),
+        prefetch: prefetch(),
         ..WorkerConf::default()
     };
     let mut w = Worker::new(conf, snap, 0);
@@ -586,8 +640,27 @@ pub fn run(a: Args) -> i32 {
             return 2;
         }
     }
+    rvs_io::mem::HUGE_PAGES.set_mode(a.huge.mode());
+    NO_PREFETCH.store(a.no_prefetch, std::sync::atomic::Ordering::Relaxed);
     let n = a.conns.max(1);
     let p = a.packets.max(BURST);
+    if a.ab_table {
+        return match crate::pipeline_ab::run(n, a.ab_rounds, 1 << 20) {
+            Ok(out) => {
+                print_out(
+                    &out.iter()
+                        .map(|(k, v)| (k.as_str(), v.clone()))
+                        .collect::<Vec<_>>(),
+                    a.json,
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("rvs-bench: {e}");
+                1
+            }
+        };
+    }
     let acl = pipeline_acl::build_set(a.acl, a.acl_entries);
     let mut out: Vec<(&str, String)> = Vec::new();
     let mut fail = None;
@@ -608,6 +681,7 @@ pub fn run(a: Args) -> i32 {
         }
     };
     let bytes_per_conn = w.conns().memory_bytes() as f64 / w.conns().capacity() as f64;
+    let huge = rvs_io::mem::HUGE_PAGES.report();
     // Warm-up: the first data segment of each connection carries TOA.
     let (_, fwd, bad) = drive(&mut w, &ins, n, 2);
     check("fnat warm-up", n, fwd, bad);
@@ -717,6 +791,10 @@ pub fn run(a: Args) -> i32 {
             Err(e) => fail = fail.or(Some(e)),
         }
     }
+    out.push(("huge", format!("\"{:?}\"", a.huge).to_lowercase()));
+    out.push(("table_hugetlb_mib", (huge.hugetlb_bytes >> 20).to_string()));
+    out.push(("table_thp_mib", (huge.thp_bytes >> 20).to_string()));
+    out.push(("prefetch", (!a.no_prefetch).to_string()));
     out.push(("conns", n.to_string()));
     out.push(("bytes_per_conn", format!("{bytes_per_conn:.1}")));
     out.push(("conn_struct_bytes", conn_size.to_string()));
@@ -727,13 +805,17 @@ pub fn run(a: Args) -> i32 {
         eprintln!("rvs-bench: {e}");
         return 1;
     }
-    if a.json {
+    print_out(&out, a.json);
+    0
+}
+
+fn print_out(out: &[(&str, String)], json: bool) {
+    if json {
         let body: Vec<String> = out.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         println!("{{{}}}", body.join(","));
     } else {
-        for (k, v) in &out {
+        for (k, v) in out {
             println!("{k:<20} {v}");
         }
     }
-    0
 }

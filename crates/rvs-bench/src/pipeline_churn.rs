@@ -32,6 +32,8 @@ pub(crate) fn run(n: usize) -> Churn {
     let snap = std::sync::Arc::new(snapshot(FwdMode::Fnat, n));
     let conf = WorkerConf {
         conn_capacity: n,
+        table_mem: crate::pipeline::table_mem(),
+        prefetch: crate::pipeline::prefetch(),
         ..WorkerConf::default()
     };
     let mut w = Worker::new(conf, snap, 0);

@@ -88,6 +88,49 @@ pub fn mtu_of(name: &str) -> io::Result<u32> {
     Ok(r.i32().max(0) as u32)
 }
 
+/// The receive queues of `name` the kernel uses, i.e. the values an XDP
+/// program sees in `rx_queue_index` (see [`queues`]).
+pub fn rx_queues(name: &str) -> io::Result<u32> {
+    Ok(queues(name)?.0)
+}
+
+/// The (receive, transmit) queues of `name` the kernel uses: the combined
+/// plus RX-only (TX-only) channels of `ethtool -l` (ETHTOOL_GCHANNELS). A
+/// driver without channel support (loopback, bridge, tun) is counted from
+/// `/sys/class/net/<name>/queues` when that shows this namespace's device,
+/// and as one queue each way otherwise.
+pub fn queues(name: &str) -> io::Result<(u32, u32)> {
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    // struct ethtool_channels: cmd, max_rx, max_tx, max_other,
+    // max_combined, rx_count, tx_count, other_count, combined_count.
+    let mut ch = [0u32; 9];
+    ch[0] = ETHTOOL_GCHANNELS;
+    let s = ctl_socket()?;
+    let mut r = IfReq::new(name)?;
+    r.data[..8].copy_from_slice(&(ch.as_mut_ptr() as usize as u64).to_ne_bytes());
+    // SAFETY: SIOCETHTOOL reads one `struct ifreq` (IfReq matches it) whose
+    // data pointer names `ch`, a live `struct ethtool_channels` (nine u32)
+    // that the kernel fills for ETHTOOL_GCHANNELS and nothing else.
+    let rc = cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL, &mut r as *mut IfReq) });
+    match rc {
+        Ok(_) => Ok(((ch[5] + ch[8]).max(1), (ch[6] + ch[8]).max(1))),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            let count = |prefix: &str| {
+                std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                            .count() as u32
+                    })
+                    .unwrap_or(0)
+                    .max(1)
+            };
+            Ok((count("rx-"), count("tx-")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Brings `name` administratively up (keeping its other flags).
 pub fn set_up(name: &str) -> io::Result<()> {
     let s = ctl_socket()?;

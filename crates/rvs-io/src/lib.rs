@@ -57,6 +57,7 @@ pub mod af_packet;
 pub mod af_xdp;
 pub mod iface;
 pub mod lock;
+pub mod mem;
 mod offload;
 pub mod port;
 pub mod steer;

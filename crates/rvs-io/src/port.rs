@@ -163,6 +163,7 @@ pub struct Port {
     queues: Vec<Queue>,
     steer: Steer,
     backend: String,
+    warnings: Vec<String>,
 }
 
 /// Opens `iface` for `conf.workers` workers and installs `steering`.
@@ -214,6 +215,7 @@ fn open_af_packet(
         queues,
         steer: Steer::Fanout(steer_fd),
         backend: backend.to_string(),
+        warnings: Vec::new(),
     })
 }
 
@@ -239,10 +241,12 @@ fn open_af_xdp(iface: &str, conf: &PortConf, x: &XdpConf, steering: &Steering) -
         })
         .collect();
     let backend = port.backend();
+    let warnings = port.unserved().into_iter().collect();
     Ok(Port {
         queues,
         steer: Steer::Xdp(port),
         backend,
+        warnings,
     })
 }
 
@@ -255,6 +259,12 @@ impl Port {
     /// What the port runs on, e.g. "af_xdp (native, copy)".
     pub fn backend(&self) -> &str {
         &self.backend
+    }
+
+    /// What the operator should know about how the port was opened (e.g.
+    /// device queues no worker serves), one sentence each.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Re-steers after a configuration change (pool addresses, real servers).

@@ -77,6 +77,22 @@ pub enum Idle {
     Busy,
 }
 
+/// Where the connection tables get their memory (see rvs_io::mem).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HugePagesConf {
+    /// Explicit huge pages if `vm.nr_hugepages` reserved enough, else
+    /// transparent huge pages.
+    #[default]
+    Auto,
+    /// Explicit huge pages only: rvsd refuses to start without enough.
+    Hugetlb,
+    /// Transparent huge pages only.
+    Thp,
+    /// The ordinary heap (4 KiB pages).
+    Off,
+}
+
 /// A port rvs takes over.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +115,11 @@ pub struct Netif {
     /// `af_xdp`: where the XDP program runs.
     #[serde(default)]
     pub xdp_mode: XdpModeConf,
-    /// `af_xdp`: UMEM frames shared by the port's workers (default 8192).
+    /// `af_xdp`: how many of the device's RX queues to serve, from queue 0
+    /// on (default: all of them; every worker gets a socket on each).
+    pub xdp_queues: Option<u32>,
+    /// `af_xdp`: UMEM frames per served queue, shared by the workers'
+    /// sockets on it (default 8192).
     pub xdp_frames: Option<u32>,
     /// `af_xdp`: UMEM frame size, 2048 or 4096 (default 2048).
     pub xdp_frame_size: Option<u32>,
@@ -216,6 +236,9 @@ pub struct Config {
     /// Idle strategy.
     #[serde(default)]
     pub idle: Idle,
+    /// Memory of the connection tables: `auto`, `hugetlb`, `thp`, `off`.
+    #[serde(default)]
+    pub huge_pages: HugePagesConf,
     /// Log level: error, warn, info, debug, trace.
     #[serde(default = "default_log")]
     pub log_level: String,
@@ -480,6 +503,12 @@ impl Config {
                         format!("netif {key} = {v}: must be a power of two, 64..=65536"),
                     ));
                 }
+            }
+            if let Some(q) = n.xdp_queues.filter(|q| *q == 0 || *q > 1024) {
+                return Err(err(
+                    at("xdp_queues"),
+                    format!("netif xdp_queues = {q}: must be 1..=1024"),
+                ));
             }
             if let Some(f) = n.xdp_frames.filter(|f| *f < 512 || *f > 1 << 20) {
                 return Err(err(

@@ -1,6 +1,7 @@
 //! The two-direction hash index of the conn table: cache-line buckets with
 //! overflow counters (see the module doc of [`crate::conn`]).
 
+use super::mem::{MemVec, TableMem};
 use super::Tuple;
 
 /// Entries per bucket: 10 × (u16 signature + u32 slot) + u32 overflow = 64 bytes.
@@ -57,7 +58,7 @@ pub(super) fn sig_of(h: u64) -> u16 {
 /// The index proper. Slot values are opaque `u32`s to it; matching a candidate
 /// against the key is the caller's job (it needs the conn slab).
 pub(super) struct Index {
-    pub(super) buckets: Vec<Bucket>,
+    pub(super) buckets: MemVec<Bucket>,
     nb: u64,
     seed: u64,
 }
@@ -65,10 +66,21 @@ pub(super) struct Index {
 impl Index {
     /// Room for `entries` entries at ≤ 50 % load (at least one bucket, and always
     /// strictly more entries than `entries`, so probing for a free entry ends).
-    pub(super) fn new(entries: usize, seed: u64) -> Index {
-        let nb = (entries.saturating_mul(2)).div_ceil(WAYS).saturating_add(1);
+    fn buckets_for(entries: usize) -> usize {
+        (entries.saturating_mul(2)).div_ceil(WAYS).saturating_add(1)
+    }
+
+    /// Bytes of the bucket array of `Index::new(entries, ..)`.
+    pub(super) fn bytes_for(entries: usize) -> usize {
+        Index::buckets_for(entries).saturating_mul(std::mem::size_of::<Bucket>())
+    }
+
+    pub(super) fn new(entries: usize, seed: u64, mem: TableMem) -> Index {
+        let nb = Index::buckets_for(entries);
+        let mut buckets = MemVec::with_capacity_in(nb, mem.0);
+        buckets.resize(nb, Bucket::default());
         Index {
-            buckets: vec![Bucket::default(); nb],
+            buckets,
             nb: nb as u64,
             seed,
         }

@@ -68,6 +68,7 @@ use crate::addr::{Addr, Mac, PortId};
 use std::fmt;
 
 mod index;
+pub mod mem;
 mod table;
 pub mod tcp;
 #[cfg(test)]

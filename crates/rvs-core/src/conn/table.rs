@@ -1,6 +1,7 @@
 //! [`ConnTable`]: the slab, the index glue and the lazy timer wheel.
 
 use super::index::{sig_of, Index, WAYS};
+use super::mem::{MemVec, Prefetch, TableMem};
 use super::{flags, Conn, ConnId, Dir, Expiry, InsertError, Tuple};
 
 /// Largest supported capacity: slot values keep the direction in bit 0 of a `u32`.
@@ -27,7 +28,7 @@ pub fn fresh_seed() -> u64 {
 
 /// Per-worker connection table. See the [module doc](super) for the design.
 pub struct ConnTable {
-    conns: Vec<Conn>,
+    conns: MemVec<Conn>,
     index: Index,
     /// Heads of the wheel slots' lists.
     heads: Vec<u32>,
@@ -92,15 +93,26 @@ impl ConnTable {
     /// As [`ConnTable::new`], with a given hash seed: for reproducible tests,
     /// fuzzing and benchmarks only (a fixed seed invites hash flooding).
     pub fn with_seed(capacity: usize, now_ms: u64, seed: u64) -> ConnTable {
+        ConnTable::with_seed_in(capacity, now_ms, seed, TableMem::heap())
+    }
+
+    /// As [`ConnTable::new`], with the slab and index allocated from `mem`
+    /// (e.g. huge pages).
+    pub fn new_in(capacity: usize, now_ms: u64, mem: TableMem) -> ConnTable {
+        ConnTable::with_seed_in(capacity, now_ms, fresh_seed(), mem)
+    }
+
+    /// As [`ConnTable::with_seed`], with the slab and index allocated from `mem`.
+    pub fn with_seed_in(capacity: usize, now_ms: u64, seed: u64, mem: TableMem) -> ConnTable {
         let capacity = capacity.min(MAX_CAPACITY);
         // Reserved, not written: slots are pushed as conns arrive (never past
         // the reservation, so never reallocated), which keeps start-up fast
         // and resident memory proportional to use.
-        let conns = Vec::with_capacity(capacity);
+        let conns = MemVec::with_capacity_in(capacity, mem.0);
         ConnTable {
             conns,
             cap: capacity,
-            index: Index::new(capacity.saturating_mul(2), seed),
+            index: Index::new(capacity.saturating_mul(2), seed, mem),
             heads: vec![NIL; WHEEL_SLOTS],
             free_head: NIL,
             len: 0,
@@ -108,6 +120,16 @@ impl ConnTable {
             cursor: now_ms / WHEEL_TICK_MS,
             resume: NIL,
         }
+    }
+
+    /// Bytes of the two large allocations (slab, index) of a table of
+    /// `capacity` conns: what a caller must find in the memory it hands over.
+    pub fn allocations_for(capacity: usize) -> [usize; 2] {
+        let capacity = capacity.min(MAX_CAPACITY);
+        [
+            capacity.saturating_mul(std::mem::size_of::<Conn>()),
+            Index::bytes_for(capacity.saturating_mul(2)),
+        ]
     }
 
     /// Most conns the table holds.
@@ -169,52 +191,100 @@ impl ConnTable {
     /// (as [`ConnTable::lookup`] would return it); entries beyond the shorter of the
     /// two slices are left alone. Any length works; work proceeds 32 keys at a time.
     pub fn lookup_batch(&self, keys: &[Tuple], out: &mut [Option<(ConnId, Dir)>]) {
+        self.lookup_batch_with(keys, out, None);
+    }
+
+    /// As [`ConnTable::lookup_batch`], with the caller's `prefetch` (a CPU
+    /// prefetch instruction, which this crate cannot issue without `unsafe`)
+    /// used instead of plain loads to start the bucket and conn misses: a
+    /// prefetch retires at once, so all of a batch's misses are in flight
+    /// together instead of as many as the reorder buffer holds.
+    pub fn lookup_batch_with(
+        &self,
+        keys: &[Tuple],
+        out: &mut [Option<(ConnId, Dir)>],
+        prefetch: Option<Prefetch>,
+    ) {
         for (k, o) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            self.lookup_chunk(k, o);
+            self.lookup_chunk(k, o, prefetch);
         }
     }
 
-    fn lookup_chunk(&self, keys: &[Tuple], out: &mut [Option<(ConnId, Dir)>]) {
+    fn lookup_chunk(
+        &self,
+        keys: &[Tuple],
+        out: &mut [Option<(ConnId, Dir)>],
+        prefetch: Option<Prefetch>,
+    ) {
         let n = keys.len().min(out.len()).min(BATCH);
         let mut hashes = [0u64; BATCH];
         let mut homes = [0usize; BATCH];
         let mut masks = [0u16; BATCH];
-        // Pass 1: hashes only (pure arithmetic), then one load per bucket with
-        // nothing else in the loop, so the CPU keeps as many misses in flight as
-        // it has fill buffers; then the signature compares hit the cache.
+        // Pass 1: hashes only (pure arithmetic), then one load (or prefetch) per
+        // bucket with nothing else in the loop, so the CPU keeps as many misses
+        // in flight as it has fill buffers; then the signature compares hit the cache.
         for i in 0..n {
             let h = self.index.hash(&keys[i]);
             hashes[i] = h;
             homes[i] = self.index.home(h);
         }
-        let mut touch = 0u16;
-        for &b in &homes[..n] {
-            touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
+        match prefetch {
+            Some(pf) => {
+                for &b in &homes[..n] {
+                    if let Some(bk) = self.index.buckets.get(b) {
+                        pf(std::ptr::from_ref(bk).cast());
+                    }
+                }
+            }
+            None => {
+                let mut touch = 0u16;
+                for &b in &homes[..n] {
+                    touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
+                }
+                std::hint::black_box(touch);
+            }
         }
-        std::hint::black_box(touch);
         for i in 0..n {
             masks[i] = self.index.sig_mask(homes[i], sig_of(hashes[i]));
         }
-        // Pass 2: touch both cache lines of the first candidate conn (the key for
+        // Pass 2: start both cache lines of the first candidate conn (the key for
         // this side, and the other side's key that the pipeline rewrites with).
         let mut ports = [0u16; BATCH];
-        let mut touch = 0u16;
+        let mut cands = [NIL; BATCH];
         for i in 0..n {
             if masks[i] != 0 {
                 let w = (masks[i].trailing_zeros() as usize).min(WAYS - 1);
-                let v = self.index.buckets[homes[i]].slots[w];
-                if let Some(c) = self.conns.get((v >> 1) as usize) {
-                    let (mine, other) = if v & 1 == 0 {
-                        (c.cport, c.rport)
-                    } else {
-                        (c.rport, c.cport)
-                    };
-                    ports[i] = mine;
-                    touch ^= other;
-                }
+                cands[i] = self.index.buckets[homes[i]].slots[w];
             }
         }
-        std::hint::black_box(touch);
+        match prefetch {
+            Some(pf) => {
+                for &v in &cands[..n] {
+                    if let Some(c) = self.conns.get((v >> 1) as usize) {
+                        pf(std::ptr::from_ref(&c.cip).cast());
+                        pf(std::ptr::from_ref(&c.rip).cast());
+                    }
+                }
+                for i in 0..n {
+                    ports[i] = self.cand_port(cands[i]);
+                }
+            }
+            None => {
+                let mut touch = 0u16;
+                for i in 0..n {
+                    if let Some(c) = self.conns.get((cands[i] >> 1) as usize) {
+                        let (mine, other) = if cands[i] & 1 == 0 {
+                            (c.cport, c.rport)
+                        } else {
+                            (c.rport, c.cport)
+                        };
+                        ports[i] = mine;
+                        touch ^= other;
+                    }
+                }
+                std::hint::black_box(touch);
+            }
+        }
         // Pass 3: compare, with the lines now in cache. A single candidate whose
         // source port differs, in a bucket nothing overflowed from, is a miss.
         for i in 0..n {
@@ -226,6 +296,16 @@ impl ConnTable {
             } else {
                 self.lookup_hashed(hashes[i], &keys[i])
             };
+        }
+    }
+
+    /// The source port of candidate slot value `v` on its side (0 if none).
+    #[inline(always)]
+    fn cand_port(&self, v: u32) -> u16 {
+        match self.conns.get((v >> 1) as usize) {
+            Some(c) if v & 1 == 0 => c.cport,
+            Some(c) => c.rport,
+            None => 0,
         }
     }
 

@@ -101,6 +101,12 @@ pub struct WorkerConf {
     /// SYN cookies count their epochs on the wall clock, which nodes share,
     /// rather than on the worker's clock. 0: on the worker's clock.
     pub wall_clock_ms: u64,
+    /// Where the connection table's slab and index get their memory
+    /// (default: the heap; rvsd asks for huge pages).
+    pub table_mem: crate::conn::mem::TableMem,
+    /// The CPU prefetch used to overlap a burst's table misses (`None`:
+    /// plain loads; rvsd gives rvs-io's).
+    pub prefetch: Option<crate::conn::mem::Prefetch>,
 }
 
 impl Default for WorkerConf {
@@ -114,6 +120,8 @@ impl Default for WorkerConf {
             expire_budget: 4096,
             hash_seed: None,
             wall_clock_ms: 0,
+            table_mem: Default::default(),
+            prefetch: None,
         }
     }
 }
@@ -179,8 +187,10 @@ impl Worker {
             id: conf.id,
             workers: snap.workers,
             conns: match conf.hash_seed {
-                Some(seed) => ConnTable::with_seed(conf.conn_capacity, now_ms, seed),
-                None => ConnTable::new(conf.conn_capacity, now_ms),
+                Some(seed) => {
+                    ConnTable::with_seed_in(conf.conn_capacity, now_ms, seed, conf.table_mem)
+                }
+                None => ConnTable::new_in(conf.conn_capacity, now_ms, conf.table_mem),
             },
             neigh: NeighTable::new(conf.neigh_capacity, conf.pending_frames, conf.frame_size),
             slots: Slots::default(),
@@ -383,7 +393,10 @@ impl Worker {
                 }
             }
             let mut found = [None; BATCH];
-            self.st.conns.lookup_batch(&keys[..k], &mut found[..k]);
+            let pf = self.st.conf.prefetch;
+            self.st
+                .conns
+                .lookup_batch_with(&keys[..k], &mut found[..k], pf);
             let inserts = self.st.conns.inserts();
             let mut j = 0;
             for i in 0..m {

@@ -1,6 +1,6 @@
-//! AF_XDP queues: one XSK socket per worker on a port, all sharing one UMEM,
-//! fed by our own XDP program that steers every frame to the worker owning
-//! its connection.
+//! AF_XDP queues: one XSK socket per worker on each served device queue of
+//! a port, all sharing one UMEM, fed by our own XDP program that steers
+//! every frame to the worker owning its connection.
 //!
 //! # How it is put together, and why
 //!
@@ -10,7 +10,8 @@
 //! its whole source is in the repository and every build emits the same
 //! bytes; there is no ELF object to build or ship and no toolchain to
 //! assume. Maps and program are created with plain `bpf(2)` calls
-//! (module `bpf`): an `XSKMAP` (index: worker) and a hash map of pool and
+//! (module `bpf`): an `XSKMAP` (index: served queue × workers + worker)
+//! and a hash map of pool and
 //! real-server addresses that [`XdpPort::set_steering`] rewrites when the
 //! configuration changes (no reload of the program). `aya` or `libbpf-rs`
 //! would bring an ELF loader (and, for libbpf-rs, a C build and clang for
@@ -35,27 +36,33 @@
 //! mode). The outcome is [`XdpPort::backend`], e.g. `"af_xdp (native,
 //! copy)"` on veth, logged at start and shown by `rvsip link show`.
 //!
-//! **Steering without a software hand-off.** A redirect to an XSK only
-//! succeeds for a socket bound to the device and queue the frame arrived
-//! on, and on veth the *sender* picks the receive queue. So every worker's
-//! socket is bound to the same queue ([`XdpConf::queue`], 0 by default) with
-//! `XDP_SHARED_UMEM`; the program redirects each frame straight into the
-//! owning worker's RX ring using the rules of [`crate::steer`] (pool
+//! **Steering without a software hand-off, on every queue.** A redirect to
+//! an XSK only succeeds for a socket bound to the device and queue the frame
+//! arrived on, and the NIC (on veth: the *sender*) picks the receive queue.
+//! So every worker has one socket on each served RX queue (by default every
+//! queue the device has: [`XdpConf::queues`]), all sharing one UMEM
+//! (`XDP_SHARED_UMEM`), and the program redirects each frame straight into
+//! the owning worker's socket on the frame's queue (XSKMAP index
+//! `queue × W + worker`), using the rules of [`crate::steer`] (pool
 //! addresses: `dport % W`, NAT real servers: `(daddr ^ dport) % W`, other
 //! TCP/UDP: `(saddr ^ sport) % W`, anything else — ARP included — worker
-//! 0). Sockets on one (device, queue) share the fill and completion rings:
-//! those sit behind a mutex that each worker takes about once per burst per
-//! side (see module `ring`). A device with several RX queues must be set
-//! to one (`ethtool -L <dev> combined 1`) for rvs to see all its traffic:
-//! frames arriving on other queues get `XDP_PASS`.
+//! 0). The kernel gives a (device, queue) exactly one fill and one
+//! completion ring, which the workers' sockets on that queue share behind
+//! a mutex of that queue (taken about once per burst per side, see module
+//! `ring`); each served queue has its own pair (registered by its first
+//! socket, Linux ≥ 5.10) and its own share of the UMEM. A worker polls its
+//! sockets through one epoll descriptor and transmits on its home queue
+//! (`w % queues`). A queue the device has and rvs does not serve is
+//! reported by [`XdpPort::unserved`] (rvsd logs it at start): frames
+//! arriving there get `XDP_PASS`.
 //!
-//! **What goes to the kernel.** Everything on the served queue goes to rvs,
-//! as with AF_PACKET: rvs answers ARP for its addresses and hands what it
-//! does not own to the kernel through the port's TAP (`<port>.kni`), the
+//! **What goes to the kernel.** Everything on the served queues goes to
+//! rvs, as with AF_PACKET: rvs answers ARP for its addresses and hands what
+//! it does not own to the kernel through the port's TAP (`<port>.kni`), the
 //! same exception path for both backends. `XDP_PASS` is what happens when
 //! a worker's socket is not there (during start-up, or if a worker died)
-//! and for other queues; rvsd's nftables ingress drop keeps such frames out
-//! of the stack as before.
+//! and for queues not served; rvsd's nftables ingress drop keeps such
+//! frames out of the stack as before.
 //!
 //! **Offloads of neighbours.** A frame redirected to an XSK carries no
 //! checksum metadata, and a veth peer with TX checksum offload sends
@@ -87,10 +94,13 @@
 
 mod bpf;
 mod csum;
+mod open;
 mod prog;
 mod ring;
+mod sock;
 
 use std::io;
+use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
@@ -98,10 +108,12 @@ use rvs_core::addr::PortId;
 
 pub use ring::{XdpBurst, XdpRx, XdpRxStats, XdpTx, XdpTxStats, BURST};
 
-use crate::iface::{if_index, mtu_of};
+pub use open::unserved_note;
+
+use crate::iface::if_index;
 use crate::steer::Steering;
-use crate::sys::{getsockopt, setsockopt, socket, Mmap};
-use ring::{Pool, Ring, Sock};
+use crate::sys::Mmap;
+use ring::Pool;
 
 /// Where the XDP program runs.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -142,15 +154,18 @@ pub struct XdpConf {
     pub port: PortId,
     /// Workers: one socket each, and the `W` of the steering rules.
     pub workers: u16,
-    /// The device RX queue all sockets bind to.
+    /// The first device RX queue served.
     pub queue: u32,
+    /// How many RX queues are served from `queue` on (every worker has a
+    /// socket on each); `None`: all the device has.
+    pub queues: Option<u32>,
     /// Where the program runs.
     pub mode: XdpMode,
     /// UMEM frame size: 2048 or 4096 (a power of two the kernel accepts);
     /// a frame holds 256 bytes of XDP headroom (where the pipeline may grow
     /// a frame) and the largest frame of the port's MTU.
     pub frame_size: u32,
-    /// UMEM frames, shared by all workers of the port.
+    /// UMEM frames per served queue, shared by the workers' sockets on it.
     pub frames: u32,
     /// Fill ring entries (power of two).
     pub fill_size: u32,
@@ -172,6 +187,7 @@ impl Default for XdpConf {
             port: 0,
             workers: 1,
             queue: 0,
+            queues: None,
             mode: XdpMode::Auto,
             frame_size: 2048,
             frames: 8192,
@@ -185,9 +201,6 @@ impl Default for XdpConf {
     }
 }
 
-/// XDP_PACKET_HEADROOM: room the kernel leaves before every received frame.
-const XDP_HEADROOM: usize = 256;
-
 /// What was attached where: kept alive by the port and every queue.
 pub(crate) struct Shared {
     // Fields drop in order: the link first (the program stops running),
@@ -197,12 +210,19 @@ pub(crate) struct Shared {
     _prog: OwnedFd,
     _xsks: OwnedFd,
     addrs: OwnedFd,
-    pub(crate) pool: Mutex<Pool>,
+    /// One per served queue (index: the queue's position in `served`).
+    pub(crate) pools: Vec<Mutex<Pool>>,
     pub(crate) umem: Mmap,
     pub(crate) frame_size: usize,
+    /// Frames in the whole UMEM.
     pub(crate) frames: usize,
     native: bool,
     zero_copy: bool,
+    /// The device RX queues served.
+    served: Range<u32>,
+    /// The device's RX queues.
+    device: u32,
+    ifname: String,
 }
 
 // SAFETY: the UMEM pointer is only dereferenced for frames a thread owns
@@ -278,337 +298,19 @@ pub struct XdpPort {
 }
 
 fn backend_of(s: &Shared) -> String {
+    let queues = match s.device {
+        1 => String::new(),
+        d if s.served.len() == 1 => format!(", queue {} of {d}", s.served.start),
+        d => format!(", queues {}-{} of {d}", s.served.start, s.served.end - 1),
+    };
     format!(
-        "af_xdp ({}, {})",
+        "af_xdp ({}, {}{queues})",
         if s.native { "native" } else { "generic" },
         if s.zero_copy { "zero-copy" } else { "copy" }
     )
 }
 
-fn bad(m: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, m.into())
-}
-
-fn pow2(v: u32, what: &str) -> io::Result<u32> {
-    if v == 0 || !v.is_power_of_two() {
-        return Err(bad(format!("{what} must be a power of two, not {v}")));
-    }
-    Ok(v)
-}
-
-/// Clears a leftover XDP program of ours; refuses anything else.
-///
-/// A link whose last descriptor was just closed (a queue dropped a moment
-/// ago, a process that just exited) is released by the kernel
-/// asynchronously, so a busy link is retried for a short while before the
-/// port is declared in use by someone else.
-fn clear_stale(ifname: &str, ifindex: u32) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        let at = bpf::xdp_query(ifindex)?;
-        if at.prog_id == 0 {
-            return Ok(());
-        }
-        let name = bpf::prog_name_by_id(at.prog_id).unwrap_or_default();
-        if name != prog::PROG_NAME {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!(
-                    "{ifname} already has an XDP program (id {}, name {name:?}) that is not rvs's; \
-                     detach it first (ip link set dev {ifname} xdp off)",
-                    at.prog_id
-                ),
-            ));
-        }
-        match bpf::xdp_set_netlink(ifindex, -1, bpf::is_generic(&at)) {
-            Ok(()) => {
-                note_stale(ifname, at.prog_id);
-                return Ok(());
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                if std::time::Instant::now() < deadline {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    continue;
-                }
-                // Still held: a live process (another rvsd) uses the port.
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!(
-                        "{ifname}: rvs's XDP program (id {}) is attached through a link held by a \
-                         running process (another rvsd on this interface?)",
-                        at.prog_id
-                    ),
-                ));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// The crate has no logger; a stale program detached is rare enough to say
-/// on stderr.
-fn note_stale(ifname: &str, id: u32) {
-    eprintln!("rvs-io: detached a stale rvs XDP program (id {id}) from {ifname}");
-}
-
-fn xsk_socket() -> io::Result<OwnedFd> {
-    socket(libc::AF_XDP, libc::SOCK_RAW, 0)
-}
-
-fn offsets(fd: &OwnedFd) -> io::Result<libc::xdp_mmap_offsets> {
-    #[derive(Copy, Clone)]
-    struct Off(libc::xdp_mmap_offsets);
-    impl Default for Off {
-        fn default() -> Self {
-            // SAFETY: plain integers, all-zero is valid.
-            Off(unsafe { std::mem::zeroed() })
-        }
-    }
-    Ok(getsockopt::<Off>(fd.as_raw_fd(), libc::SOL_XDP, libc::XDP_MMAP_OFFSETS)?.0)
-}
-
-/// Binds, waiting out EBUSY for up to two seconds: the kernel releases a
-/// closed socket's buffer pool from a work queue, so the (device, queue) of
-/// a port just closed (a restart, a test) stays taken for a moment.
-fn bind_xsk(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared_fd: u32) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        match bind_xsk_once(fd, ifindex, queue, flags, shared_fd) {
-            Err(e)
-                if e.raw_os_error() == Some(libc::EBUSY)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            r => return r,
-        }
-    }
-}
-
-fn bind_xsk_once(
-    fd: &OwnedFd,
-    ifindex: u32,
-    queue: u32,
-    flags: u16,
-    shared_fd: u32,
-) -> io::Result<()> {
-    let sa = libc::sockaddr_xdp {
-        sxdp_family: libc::AF_XDP as u16,
-        sxdp_flags: flags,
-        sxdp_ifindex: ifindex,
-        sxdp_queue_id: queue,
-        sxdp_shared_umem_fd: shared_fd,
-    };
-    // SAFETY: the pointer and length describe `sa`, read by the kernel only.
-    crate::sys::cvt(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_xdp).cast(),
-            std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-}
-
-/// A socket's RX and TX rings, set up and mapped.
-fn rx_tx_rings(
-    fd: &OwnedFd,
-    conf: &XdpConf,
-) -> io::Result<(Ring<libc::xdp_desc>, Ring<libc::xdp_desc>)> {
-    setsockopt(fd, libc::SOL_XDP, libc::XDP_RX_RING, &conf.rx_size)?;
-    setsockopt(fd, libc::SOL_XDP, libc::XDP_TX_RING, &conf.tx_size)?;
-    let off = offsets(fd)?;
-    let rx = Ring::map(fd, &off.rx, conf.rx_size, libc::XDP_PGOFF_RX_RING as u64)?;
-    let tx = Ring::map(fd, &off.tx, conf.tx_size, libc::XDP_PGOFF_TX_RING as u64)?;
-    Ok((rx, tx))
-}
-
-fn anon_map(len: usize) -> io::Result<Mmap> {
-    // SAFETY: a fresh private anonymous mapping chosen by the kernel; it
-    // aliases no Rust object.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(Mmap { ptr: p.cast(), len })
-}
-
 impl XdpPort {
-    /// Sets up `conf.workers` sockets on queue `conf.queue` of `ifname`
-    /// sharing one UMEM, loads the steering program (steering every pool
-    /// or NAT address-dependent frame by the rules once
-    /// [`set_steering`](Self::set_steering) gave the addresses; until then
-    /// by source) and attaches it (see the module doc for modes and
-    /// leftovers). Needs CAP_NET_ADMIN, CAP_BPF (or root).
-    pub fn open(ifname: &str, conf: &XdpConf) -> io::Result<XdpPort> {
-        let ifindex = if_index(ifname)?;
-        let mtu = mtu_of(ifname)?.max(1500) as usize;
-        let workers = conf.workers.max(1) as u32;
-        let fs = conf.frame_size;
-        if fs != 2048 && fs != 4096 {
-            return Err(bad(format!(
-                "xdp frame_size must be 2048 or 4096, not {fs}"
-            )));
-        }
-        if XDP_HEADROOM + mtu + 14 + 8 > fs as usize {
-            return Err(bad(format!(
-                "{ifname}: MTU {mtu} does not fit a {fs}-byte UMEM frame; use frame_size 4096"
-            )));
-        }
-        let fill = pow2(conf.fill_size, "fill_size")?;
-        let comp = pow2(conf.comp_size, "comp_size")?;
-        pow2(conf.rx_size, "rx_size")?;
-        pow2(conf.tx_size, "tx_size")?;
-        let frames = conf.frames;
-        if (frames as usize) < 4 * BURST * workers as usize {
-            return Err(bad("too few UMEM frames for the workers"));
-        }
-        clear_stale(ifname, ifindex)?;
-
-        let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, conf.max_addrs.max(1), "rvs_addrs")?;
-        let xsks = bpf::map_create(bpf::MAP_XSKMAP, 4, 4, workers, "rvs_xsks")?;
-        let insns = prog::build(&prog::ProgParams {
-            addrs: addrs.as_raw_fd(),
-            workers,
-            queue: conf.queue,
-            tail: prog::Tail::Redirect {
-                xsks: xsks.as_raw_fd(),
-            },
-        });
-        let prog_fd = bpf::prog_load_xdp(&insns, prog::PROG_NAME)?;
-
-        // The UMEM and the first socket, which owns the fill/completion rings.
-        let len = fs as usize * frames as usize;
-        let umem = anon_map(len)?;
-        let s0 = xsk_socket()?;
-        let reg = libc::xdp_umem_reg {
-            addr: umem.ptr as u64,
-            len: len as u64,
-            chunk_size: fs,
-            headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
-        };
-        setsockopt(&s0, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)?;
-        setsockopt(&s0, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &fill)?;
-        setsockopt(&s0, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &comp)?;
-        let (rx0, tx0) = rx_tx_rings(&s0, conf)?;
-        let off = offsets(&s0)?;
-        let fill_ring: Ring<u64> = Ring::map(&s0, &off.fr, fill, libc::XDP_UMEM_PGOFF_FILL_RING)?;
-        let comp_ring: Ring<u64> =
-            Ring::map(&s0, &off.cr, comp, libc::XDP_UMEM_PGOFF_COMPLETION_RING)?;
-        let generic_only = conf.mode == XdpMode::Generic;
-        let mut zero_copy = false;
-        if !generic_only && bind_xsk(&s0, ifindex, conf.queue, libc::XDP_ZEROCOPY, 0).is_ok() {
-            zero_copy = true;
-        } else {
-            bind_xsk(&s0, ifindex, conf.queue, libc::XDP_COPY, 0)
-                .map_err(|e| io::Error::new(e.kind(), format!("{ifname}: AF_XDP bind: {e}")))?;
-        }
-        let mut socks = vec![(s0, rx0, tx0)];
-        for _ in 1..workers {
-            let s = xsk_socket()?;
-            let (rx, tx) = rx_tx_rings(&s, conf)?;
-            bind_xsk(
-                &s,
-                ifindex,
-                conf.queue,
-                libc::XDP_SHARED_UMEM,
-                socks[0].0.as_raw_fd() as u32,
-            )?;
-            socks.push((s, rx, tx));
-        }
-        for (w, (s, _, _)) in socks.iter().enumerate() {
-            bpf::map_update(
-                xsks.as_raw_fd(),
-                &(w as u32).to_ne_bytes(),
-                &(s.as_raw_fd() as u32).to_ne_bytes(),
-            )?;
-        }
-
-        // Frames: half (at most the fill ring) for reception, the rest kept
-        // free for transmission.
-        let mut pool = Pool {
-            fill: fill_ring,
-            comp: comp_ring,
-            free: Vec::with_capacity(frames as usize),
-            reserve: (frames as usize / 2).max(2 * BURST * workers as usize),
-        };
-        for i in (0..frames as u64).rev() {
-            pool.free.push(i * fs as u64);
-        }
-        let n = (frames as usize - pool.reserve).min(fill as usize);
-        let room = pool.fill.free(n as u32) as usize;
-        for _ in 0..n.min(room) {
-            if let Some(a) = pool.free.pop() {
-                pool.fill.push(a);
-            }
-        }
-        pool.fill.submit();
-
-        // Attach last, when every socket is in the map.
-        let (link, native) = match conf.mode {
-            XdpMode::Native => (
-                bpf::link_create_xdp(prog_fd.as_raw_fd(), ifindex, bpf::XDP_FLAGS_DRV_MODE)?,
-                true,
-            ),
-            XdpMode::Generic => (
-                bpf::link_create_xdp(prog_fd.as_raw_fd(), ifindex, bpf::XDP_FLAGS_SKB_MODE)?,
-                false,
-            ),
-            XdpMode::Auto => {
-                match bpf::link_create_xdp(prog_fd.as_raw_fd(), ifindex, bpf::XDP_FLAGS_DRV_MODE) {
-                    Ok(l) => (l, true),
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(e),
-                    Err(_) => (
-                        bpf::link_create_xdp(
-                            prog_fd.as_raw_fd(),
-                            ifindex,
-                            bpf::XDP_FLAGS_SKB_MODE,
-                        )?,
-                        false,
-                    ),
-                }
-            }
-        };
-        let shared = Arc::new(Shared {
-            link,
-            _prog: prog_fd,
-            _xsks: xsks,
-            addrs,
-            pool: Mutex::new(pool),
-            umem,
-            frame_size: fs as usize,
-            frames: frames as usize,
-            native,
-            zero_copy,
-        });
-        let queues = socks
-            .into_iter()
-            .map(|(fd, rx, tx)| {
-                let sock = Arc::new(Sock {
-                    fd,
-                    shared: shared.clone(),
-                });
-                XdpQueue {
-                    rx: XdpRx::new(rx, sock.clone(), conf.port, conf.rx_checksum),
-                    tx: XdpTx::new(tx, sock),
-                    shared: shared.clone(),
-                }
-            })
-            .collect();
-        Ok(XdpPort { shared, queues })
-    }
-
     /// The workers' queues, in worker order (once; later calls get none).
     pub fn take_queues(&mut self) -> Vec<XdpQueue> {
         std::mem::take(&mut self.queues)
@@ -634,6 +336,23 @@ impl XdpPort {
     /// open). Frames in flight meanwhile may be steered by either set.
     pub fn set_steering(&self, s: &Steering) -> io::Result<()> {
         set_addrs(&self.shared, s)
+    }
+
+    /// The device RX queues served (every worker has a socket on each).
+    pub fn served_queues(&self) -> Range<u32> {
+        self.shared.served.clone()
+    }
+
+    /// The RX queues the device has.
+    pub fn device_queues(&self) -> u32 {
+        self.shared.device
+    }
+
+    /// A warning for the operator when the device has RX queues no worker
+    /// serves (frames there go to the kernel), naming the device, its queue
+    /// count and the queues left out; `None` when every queue is served.
+    pub fn unserved(&self) -> Option<String> {
+        unserved_note(&self.shared.ifname, self.shared.device, &self.shared.served)
     }
 
     /// The BPF link's descriptor (tests: to see that it exists).
@@ -703,7 +422,8 @@ pub fn steer_test_run(workers: u16, s: &Steering, frames: &[Vec<u8>]) -> io::Res
     let insns = prog::build(&prog::ProgParams {
         addrs: addrs.as_raw_fd(),
         workers: workers.max(1) as u32,
-        queue: 0,
+        first_queue: 0,
+        queues: 1,
         tail: prog::Tail::ReturnWorker,
     });
     let p = bpf::prog_load_xdp(&insns, "rvs_xdp_test")?;
@@ -723,7 +443,8 @@ pub fn attach_legacy(ifname: &str) -> io::Result<()> {
     let insns = prog::build(&prog::ProgParams {
         addrs: addrs.as_raw_fd(),
         workers: 1,
-        queue: 0,
+        first_queue: 0,
+        queues: 1,
         tail: prog::Tail::Redirect {
             xsks: xsks.as_raw_fd(),
         },

@@ -7,9 +7,12 @@
 //!
 //! ```c
 //! int rvs_xdp(struct xdp_md *ctx) {
-//!     if (ctx->rx_queue_index != QUEUE) return XDP_PASS;   // not served by rvs
+//!     u32 q = ctx->rx_queue_index - FIRST;    // index among the served queues
+//!     if (q >= QUEUES) return XDP_PASS;        // not served by rvs
 //!     u32 w = steer(ctx);       // the rules of steer.rs, see below
-//!     return bpf_redirect_map(&xsks, w, XDP_PASS);   // no socket there: kernel
+//!     // every worker has a socket on every served queue, and a redirect
+//!     // only reaches a socket bound to the queue the frame arrived on
+//!     return bpf_redirect_map(&xsks, q * W + w, XDP_PASS);   // none: kernel
 //! }
 //! ```
 //!
@@ -47,6 +50,8 @@ const MEM: u8 = 0x60;
 const K: u8 = 0x00;
 const X: u8 = 0x08;
 const ADD: u8 = 0x00;
+const SUB: u8 = 0x10;
+const MUL: u8 = 0x20;
 const AND: u8 = 0x50;
 const LSH: u8 = 0x60;
 const MOD: u8 = 0x90;
@@ -57,6 +62,7 @@ const TO_BE: u8 = 0x08;
 const JA: u8 = 0x00;
 const JEQ: u8 = 0x10;
 const JGT: u8 = 0x20;
+const JGE: u8 = 0x30;
 const JNE: u8 = 0x50;
 const JLT: u8 = 0xa0;
 const CALL: u8 = 0x80;
@@ -196,7 +202,7 @@ impl Asm {
 /// How the program ends once it chose a worker.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Tail {
-    /// `bpf_redirect_map(xsks, worker, XDP_PASS)`.
+    /// `bpf_redirect_map(xsks, queue index * W + worker, XDP_PASS)`.
     Redirect {
         /// The XSKMAP descriptor.
         xsks: i32,
@@ -212,8 +218,11 @@ pub(crate) struct ProgParams {
     pub(crate) addrs: i32,
     /// Workers (`W`, at least 1).
     pub(crate) workers: u32,
-    /// The one hardware queue rvs serves; frames on others pass.
-    pub(crate) queue: u32,
+    /// The first device RX queue rvs serves.
+    pub(crate) first_queue: u32,
+    /// How many consecutive RX queues from `first_queue` it serves (at
+    /// least 1); frames on others pass.
+    pub(crate) queues: u32,
     /// What to do with the choice.
     pub(crate) tail: Tail,
 }
@@ -235,6 +244,8 @@ const FP_SPORT: i16 = -36;
 const FP_DPORT: i16 = -40;
 /// Transport protocol.
 const FP_PROTO: i16 = -44;
+/// The frame's queue among the served ones (0-based).
+const FP_QIDX: i16 = -48;
 
 /// ICMPv4 error types, as in `steer.rs`.
 const ICMP4_ERRORS: [i32; 5] = [3, 4, 5, 11, 12];
@@ -456,7 +467,12 @@ pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
 
     // r6 = data, r7 = data_end; frames on other queues are not ours.
     a.ldx(W, R2, R1, 16);
-    a.jif(JNE, R2, p.queue as i32, pass);
+    if p.first_queue != 0 {
+        // Below the first: wraps to a large 64-bit value, caught below.
+        a.alu64i(SUB, R2, p.first_queue as i32);
+    }
+    a.jif(JGE, R2, p.queues.max(1) as i32, pass);
+    a.stx(W, R10, FP_QIDX, R2);
     a.ldx(W, R6, R1, 0);
     a.ldx(W, R7, R1, 4);
     need(&mut a, R6, 14, ret0);
@@ -480,7 +496,9 @@ pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
     a.bind(choose);
     match p.tail {
         Tail::Redirect { xsks } => {
-            a.mov(R2, R0);
+            a.ldx(W, R2, R10, FP_QIDX);
+            a.alu64i(MUL, R2, w);
+            a.alu64(ADD, R2, R0);
             a.ld_map(R1, xsks);
             a.movi(R3, XDP_PASS);
             a.call(FN_REDIRECT_MAP);

@@ -1,12 +1,20 @@
-//! The four AF_XDP rings, the shared UMEM frame pool, and the two halves of
-//! a worker's queue ([`XdpRx`], [`XdpTx`]).
+//! The four AF_XDP rings, the UMEM frame pools, and the two halves of a
+//! worker's queue ([`XdpRx`], [`XdpTx`]).
 //!
-//! All workers' sockets of a port are bound to the same device queue and
-//! share one UMEM, hence one fill ring and one completion ring (the kernel
-//! gives a (device, queue) exactly one buffer pool). Those two rings are
-//! single-producer/single-consumer, so they live in a [`Pool`] behind a
-//! mutex that a worker takes at most once per burst on each side; the RX and
-//! TX rings are per socket and need no lock.
+//! Every worker has a socket on every served device queue, all sharing one
+//! UMEM. The kernel gives a (device, queue) exactly one buffer pool, hence
+//! one fill ring and one completion ring, which the workers' sockets on
+//! that queue share; each served queue has its own (registered by its first
+//! socket, `XDP_SHARED_UMEM` with own rings, Linux ≥ 5.10) and its own
+//! share of the UMEM's frames. Those two rings are single-producer/
+//! single-consumer, so each queue's live in a [`Pool`] behind a mutex of its
+//! own that a worker takes at most once per burst on each side: a received
+//! burst comes from one socket and goes back to that queue's pool, and a
+//! worker transmits on its socket on its home queue (worker `w`: served
+//! queue `w % queues`, counting only queues the device also has for TX), so
+//! with at least as many queues as workers no two workers transmit through
+//! one pool. The RX and TX rings are per socket and
+//! need no lock.
 //!
 //! Frame ownership: every UMEM frame is at any time in exactly one place —
 //! the fill ring, the kernel (received into some socket's RX ring, or being
@@ -241,7 +249,8 @@ pub struct XdpRxStats {
     pub kernel_drops: u64,
     /// Frames the kernel dropped because this socket's RX ring was full.
     pub kernel_ring_full: u64,
-    /// Times the kernel found the (shared) fill ring empty.
+    /// Times the kernel found the (shared) fill ring of a socket's queue
+    /// empty.
     pub kernel_fill_empty: u64,
 }
 
@@ -260,9 +269,14 @@ pub struct XdpTxStats {
     pub kick_errors: u64,
 }
 
-/// A worker's socket: both halves hold it.
+/// A worker's socket on one device queue: both halves hold it.
 pub(crate) struct Sock {
     pub(crate) fd: OwnedFd,
+    /// Index of its queue among the served ones: its pool in
+    /// `Shared::pools`.
+    pub(crate) queue: usize,
+    /// The device queue it is bound to.
+    pub(crate) qid: u32,
     /// Kept after `fd` so the socket closes (leaving the XSKMAP) before the
     /// port state (link, UMEM) can go.
     pub(crate) shared: Arc<Shared>,
@@ -289,58 +303,109 @@ impl<'a> DerefMut for XdpBurst<'a> {
     }
 }
 
-/// The receive half of a worker's queue: its socket's RX ring.
-pub struct XdpRx {
+/// One socket's RX ring in a worker's receive half.
+struct RxSock {
     ring: Ring<libc::xdp_desc>,
+    sock: Arc<Sock>,
+    packets: u64,
+}
+
+/// The receive half of a worker's queue on a port: the RX rings of its
+/// sockets, one per served device queue, taken in turn.
+pub struct XdpRx {
+    socks: Vec<RxSock>,
+    /// The socket the next burst looks at first.
+    next: usize,
     /// UMEM addresses (frame bases) of the last burst, returned to the fill
-    /// ring by the next `release`/`burst`.
+    /// ring of `held_queue` by the next `release`/`burst`.
     held: [u64; BURST],
     nheld: usize,
+    held_queue: usize,
     port: PortId,
     csum: RxChecksum,
     stats: XdpRxStats,
-    sock: Arc<Sock>,
+    /// With several sockets, an epoll descriptor over them, to poll.
+    poll: Option<OwnedFd>,
 }
 
 impl XdpRx {
     pub(crate) fn new(
-        ring: Ring<libc::xdp_desc>,
-        sock: Arc<Sock>,
+        rings: Vec<(Ring<libc::xdp_desc>, Arc<Sock>)>,
         port: PortId,
         csum: RxChecksum,
-    ) -> XdpRx {
-        XdpRx {
-            ring,
+    ) -> io::Result<XdpRx> {
+        let poll = match rings.len() {
+            0 => return Err(io::Error::other("a receive half needs a socket")),
+            1 => None,
+            _ => {
+                let fds: Vec<RawFd> = rings.iter().map(|(_, s)| s.fd.as_raw_fd()).collect();
+                Some(super::sock::epoll_of(&fds)?)
+            }
+        };
+        Ok(XdpRx {
+            socks: rings
+                .into_iter()
+                .map(|(ring, sock)| RxSock {
+                    ring,
+                    sock,
+                    packets: 0,
+                })
+                .collect(),
+            next: 0,
             held: [0; BURST],
             nheld: 0,
+            held_queue: 0,
             port,
             csum,
             stats: XdpRxStats::default(),
-            sock,
-        }
+            poll,
+        })
     }
 
     /// Returns the frames of the previous burst to the kernel (one lock of
-    /// the port's pool). Taking `&mut self` guarantees none is still borrowed.
+    /// their queue's pool). Taking `&mut self` guarantees none is still
+    /// borrowed.
     pub fn release(&mut self) {
         if self.nheld == 0 {
             return;
         }
-        if let Ok(mut p) = self.sock.shared.pool.lock() {
+        let sh = &self.socks[0].sock.shared;
+        if let Ok(mut p) = sh.pools[self.held_queue].lock() {
             p.refill(&self.held[..self.nheld]);
         }
         self.nheld = 0;
     }
 
-    /// Whether frames are waiting.
+    /// Whether frames are waiting on any of its sockets.
     pub fn ready(&mut self) -> bool {
-        self.ring.ready() > 0
+        self.socks.iter_mut().any(|s| s.ring.ready() > 0)
     }
 
-    /// Takes up to `max` (at most [`BURST`]) received frames, after
-    /// returning the previous burst's.
+    /// Frames received so far on each device queue, as (queue, frames).
+    pub fn queue_packets(&self) -> Vec<(u32, u64)> {
+        self.socks.iter().map(|s| (s.sock.qid, s.packets)).collect()
+    }
+
+    /// Takes up to `max` (at most [`BURST`]) received frames from one of
+    /// its sockets (the next one, in turn, that has any), after returning
+    /// the previous burst's.
     pub fn burst(&mut self, max: usize) -> XdpBurst<'_> {
         self.release();
+        let ns = self.socks.len();
+        let mut k = self.next;
+        for i in 0..ns {
+            k = (self.next + i) % ns;
+            if self.socks[k].ring.ready() > 0 {
+                break;
+            }
+        }
+        self.next = (k + 1) % ns;
+        self.held_queue = self.socks[k].sock.queue;
+        let RxSock {
+            ring,
+            sock,
+            packets,
+        } = &mut self.socks[k];
         let port = self.port;
         let mut b = XdpBurst {
             pkts: std::array::from_fn(|_| Packet {
@@ -352,15 +417,16 @@ impl XdpRx {
             }),
             n: 0,
         };
-        let n = (self.ring.ready() as usize).min(max.min(BURST));
+        let n = (ring.ready() as usize).min(max.min(BURST));
         if n == 0 {
             return b;
         }
-        let sh = &self.sock.shared;
+        *packets += n as u64;
+        let sh = &sock.shared;
         let fsize = sh.frame_size as u64;
         let total = sh.frame_size as u64 * sh.frames as u64;
         for _ in 0..n {
-            let d = self.ring.pop();
+            let d = ring.pop();
             let base = d.addr & !(fsize - 1);
             let head = (d.addr - base) as usize;
             let len = d.len as usize;
@@ -413,28 +479,38 @@ impl XdpRx {
             };
             b.n += 1;
         }
-        self.ring.release();
+        ring.release();
         b
     }
 
     /// Counters, with the kernel's per-socket counters (which it keeps as
-    /// totals) read in.
+    /// totals) read in and summed over its sockets.
     pub fn stats(&mut self) -> XdpRxStats {
-        if let Ok(k) = getsockopt::<XdpKernelStats>(
-            self.sock.fd.as_raw_fd(),
-            libc::SOL_XDP,
-            libc::XDP_STATISTICS,
-        ) {
-            self.stats.kernel_drops = k.0[0];
-            self.stats.kernel_ring_full = k.0[3];
-            self.stats.kernel_fill_empty = k.0[4];
+        let mut sum = XdpKernelStats::default();
+        for s in &self.socks {
+            if let Ok(k) = getsockopt::<XdpKernelStats>(
+                s.sock.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_STATISTICS,
+            ) {
+                for (t, v) in sum.0.iter_mut().zip(k.0) {
+                    *t += v;
+                }
+            }
         }
+        self.stats.kernel_drops = sum.0[0];
+        self.stats.kernel_ring_full = sum.0[3];
+        self.stats.kernel_fill_empty = sum.0[4];
         self.stats
     }
 
-    /// The socket, to poll(2) for received frames.
+    /// The descriptor to poll(2) for received frames: the socket, or with
+    /// several sockets an epoll descriptor over them.
     pub fn fd(&self) -> RawFd {
-        self.sock.fd.as_raw_fd()
+        match &self.poll {
+            Some(ep) => ep.as_raw_fd(),
+            None => self.socks[0].sock.fd.as_raw_fd(),
+        }
     }
 }
 
@@ -442,8 +518,9 @@ impl XdpRx {
 #[derive(Copy, Clone, Default)]
 struct XdpKernelStats([u64; 6]);
 
-/// The transmit half of a worker's queue: its socket's TX ring, and a small
-/// cache of free UMEM frames to copy frames into.
+/// The transmit half of a worker's queue: the TX ring of its socket on its
+/// home queue, and a small cache of free UMEM frames (of that queue's pool)
+/// to copy frames into.
 pub struct XdpTx {
     ring: Ring<libc::xdp_desc>,
     cache: Vec<u64>,
@@ -467,7 +544,7 @@ impl XdpTx {
     }
 
     fn take_frames(&mut self) {
-        if let Ok(mut p) = self.sock.shared.pool.lock() {
+        if let Ok(mut p) = self.sock.shared.pools[self.sock.queue].lock() {
             p.reap();
             while self.cache.len() < TX_BATCH {
                 match p.free.pop() {
@@ -567,11 +644,16 @@ impl XdpTx {
     pub fn fd(&self) -> RawFd {
         self.sock.fd.as_raw_fd()
     }
+
+    /// The device queue it transmits on (its worker's home queue).
+    pub fn queue(&self) -> u32 {
+        self.sock.qid
+    }
 }
 
 impl Drop for XdpTx {
     fn drop(&mut self) {
-        if let Ok(mut p) = self.sock.shared.pool.lock() {
+        if let Ok(mut p) = self.sock.shared.pools[self.sock.queue].lock() {
             p.free.append(&mut self.cache);
         }
     }

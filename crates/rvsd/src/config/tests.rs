@@ -36,6 +36,12 @@ fn af_xdp_backend_and_its_keys() {
     assert_eq!(e.line, Some(4), "the line of the key: {e}");
     let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_mode = \"fast\"\n").unwrap_err();
     assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(d.netif[0].xdp_queues, None, "default: every RX queue");
+    let q = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_queues = 2\n").unwrap();
+    assert_eq!(q.netif[0].xdp_queues, Some(2));
+    let e = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nxdp_queues = 0\n").unwrap_err();
+    assert!(e.message.contains("xdp_queues = 0"), "{e}");
+    assert_eq!(e.line, Some(4), "{e}");
 }
 
 #[test]

@@ -30,6 +30,9 @@ pub enum DaemonError {
     /// A `[sync]` daemon could not start.
     #[error("[sync]: {0}")]
     Sync(String),
+    /// The connection tables' memory could not be had.
+    #[error("{0}")]
+    Memory(String),
     /// A signal handler could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),

@@ -7,6 +7,7 @@
 
 mod error;
 pub mod health;
+mod hugepages;
 mod links;
 mod ports;
 mod workers;
@@ -50,6 +51,8 @@ impl Daemon {
     /// Takes the ports over, starts the workers and serves the control socket.
     pub fn start(conf: &Config) -> Result<Daemon, DaemonError> {
         let workers = conf.workers;
+        // Checked before any port is touched: a refusal leaves the host as it was.
+        let table_mem = hugepages::table_mem(conf)?;
         let defs = ports::discover(conf)?;
         let takeovers = ports::take_over(&defs)?;
         let mut ports = ports::Ports {
@@ -92,6 +95,7 @@ impl Daemon {
             stop: &d.stop,
             epoch: d.epoch,
             sync: &d.sync,
+            table_mem,
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues)?;

@@ -156,6 +156,7 @@ fn xdp_conf(n: &Netif) -> XdpConf {
             XdpModeConf::Native => XdpMode::Native,
             XdpModeConf::Generic => XdpMode::Generic,
         },
+        queues: n.xdp_queues,
         frame_size: n.xdp_frame_size.unwrap_or(d.frame_size),
         frames: n.xdp_frames.unwrap_or(d.frames),
         fill_size: n.xdp_fill_size.unwrap_or(d.fill_size),
@@ -209,6 +210,13 @@ pub(super) fn open_queues(
             }
         }
         tracing::info!("{} ({}): {}", d.name, d.iface, port.backend());
+        for w in port.warnings() {
+            tracing::warn!(
+                "{} ({}): {w} (rvsd: leave out xdp_queues in [[netif]] to serve them all)",
+                d.name,
+                d.iface
+            );
+        }
         opened.push(port);
     }
     Ok((opened, per_worker))

@@ -51,6 +51,8 @@ pub(super) struct Shared<'a> {
     pub epoch: Instant,
     /// Connection sync.
     pub sync: &'a Arc<crate::sync::SyncCtl>,
+    /// Where the conn tables get their memory (`huge_pages`).
+    pub table_mem: rvs_core::conn::mem::TableMem,
 }
 
 /// Starts one worker per entry of `queues` (its queues, by port), and the
@@ -96,6 +98,8 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
             id: w as u16,
             conn_capacity: sh.conf.conn_capacity,
             wall_clock_ms: wall_clock_at(sh.epoch),
+            table_mem: sh.table_mem,
+            prefetch: Some(rvs_io::mem::prefetch),
             ..WorkerConf::default()
         };
         let worker = Worker::new(wc, sh.snap.load_full(), 0);
@@ -154,6 +158,12 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
         })
         .map_err(|e| DaemonError::thread("the neighbour thread", e))?;
     started.workers.hub = Some(hub);
+    tracing::info!(
+        "connection tables ({} × {} conns): {}",
+        sh.conf.workers,
+        sh.conf.conn_capacity,
+        super::hugepages::describe()
+    );
     Ok(started)
 }
 
