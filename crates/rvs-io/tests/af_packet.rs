@@ -232,6 +232,58 @@ fn tx_ring_full_returns_false_and_queued_frames_arrive() {
     });
 }
 
+/// Every TX slot carries a virtio-net header in front of the frame (the
+/// kernel then copies the frame whole instead of attaching a ring page that
+/// veth must copy into a new one): a slot holds 42 bytes less than its size,
+/// and a frame of exactly that size still arrives intact.
+#[test]
+fn tx_slot_holds_the_largest_frame_behind_its_headers() {
+    let ns = Netns::new();
+    veth_pair(&ns, "y0", "y1");
+    ns.run(|| {
+        let ifindex = rvs_io::iface::if_index("y0").expect("y0");
+        let mut tx = TxRing::open(ifindex, 256, 16).expect("tx ring");
+        assert_eq!(tx.max_frame(), 256 - 42);
+        let mut r = AfPacketQueue::open("y1", &conf(1)).expect("open y1");
+        let (m0, m1) = (mac_of("y0").unwrap(), mac_of("y1").unwrap());
+        // 14 + 20 + 8 bytes of headers before the payload.
+        let big = udp_frame(
+            m1,
+            m0,
+            [10, 2, 0, 1],
+            [10, 2, 0, 2],
+            7,
+            9,
+            &pattern(256 - 42 - 42),
+        );
+        assert_eq!(big.len(), tx.max_frame());
+        let small = udp_frame(m1, m0, [10, 2, 0, 1], [10, 2, 0, 2], 7, 9, &pattern(18));
+        assert!(tx.send(&big));
+        assert!(tx.send(&small));
+        assert!(
+            !tx.send(&[big.clone(), vec![0]].concat()),
+            "one byte too many"
+        );
+        assert_eq!(tx.stats().oversize, 1);
+        tx.flush();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while got.len() < 2 && Instant::now() < deadline {
+            let b = r.rx_burst(BURST);
+            got.extend(
+                b.iter()
+                    .filter(|p| p.frame().get(6..12) == Some(&m0[..]))
+                    .map(|p| p.frame().to_vec()),
+            );
+            if b.is_empty() {
+                r.wait(10).unwrap();
+            }
+        }
+        assert!(got == [big, small], "frames differ after the trip");
+        assert_eq!(tx.stats().kick_errors, 0);
+    });
+}
+
 /// The kernel strips VLAN tags into metadata before packet sockets see a
 /// frame; the RX ring puts them back (802.1Q and 802.1ad alike), so the
 /// frame arrives as it was sent.

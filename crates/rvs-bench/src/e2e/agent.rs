@@ -172,8 +172,9 @@ pub fn gen(a: GenArgs) -> i32 {
             )
         })
         .collect();
-    // Slots just large enough for the frame (with the 32-byte slot header).
-    let slot = (a.frame + 32).next_multiple_of(64).max(128) as u32;
+    // Slots just large enough for the frame (with the 42 bytes of slot and
+    // virtio-net headers).
+    let slot = (a.frame + 42).next_multiple_of(64).max(128) as u32;
     let mut tx = match rvs_io::TxRing::open(ifindex, slot, 4096) {
         Ok(t) => t,
         Err(e) => {

@@ -68,7 +68,7 @@ pub struct AfPacketConf {
     /// Headroom reserved before every received frame (PACKET_RESERVE, at
     /// least 64), so the pipeline can grow frames in place (TOA, tunnels).
     pub headroom: u32,
-    /// TX slot size (multiple of 16; holds frames up to `tx_frame_size - 32`).
+    /// TX slot size (multiple of 16; holds frames up to `tx_frame_size - 42`).
     pub tx_frame_size: u32,
     /// TX slots.
     pub tx_frames: u32,

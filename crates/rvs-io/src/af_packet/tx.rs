@@ -8,16 +8,31 @@
 //! header in front of every frame, and above all makes the TX ring an object
 //! of its own: a worker can hold the frames of an RX burst borrowed while it
 //! transmits them out of the same port (one-arm FNAT) or another one.
+//!
+//! Every slot starts with a virtio-net header (PACKET_VNET_HDR) whose
+//! `hdr_len` is the whole frame: the kernel then copies the frame into the
+//! socket buffer's linear area. Without it the kernel copies only the
+//! Ethernet header and attaches the rest as a page of the ring marked
+//! zero-copy, and a veth (or any delivery into a local stack) has to copy
+//! that page into a freshly allocated one (`skb_copy_ubufs`) before the
+//! peer may see it: a page allocation per frame, a tenth of an overloaded
+//! worker's time. A physical NIC would have sent the page without a copy,
+//! but for the frames a load balancer sends (headers and at most an MTU)
+//! the linear copy is small and never allocates.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::offload::VNET_HDR_LEN;
 use crate::sys::{bind_packet, cvt, setsockopt, socket, Mmap};
 
-/// Offset of the frame data in a V2 slot when PACKET_TX_HAS_OFF is off:
-/// `TPACKET2_HDRLEN - sizeof(sockaddr_ll)`.
+/// Offset of the slot's data (the virtio-net header, then the frame) in a
+/// V2 slot when PACKET_TX_HAS_OFF is off: `TPACKET2_HDRLEN - sizeof(sockaddr_ll)`.
 const DATA_OFF: usize = 32;
+
+/// Offset of the frame in a slot.
+const FRAME_OFF: usize = DATA_OFF + VNET_HDR_LEN;
 
 /// Counters of the transmit half.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -54,7 +69,8 @@ unsafe impl Send for TxRing {}
 
 impl TxRing {
     /// Opens the ring: `frames` slots of `frame_size` bytes (a multiple of
-    /// 16 that, with the 32-byte slot header, holds an MTU-sized frame).
+    /// 16 that, with the 42 bytes of slot and virtio-net headers, holds an
+    /// MTU-sized frame).
     pub fn open(ifindex: u32, frame_size: u32, frames: u32) -> io::Result<TxRing> {
         let fd = socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
         setsockopt(
@@ -73,6 +89,14 @@ impl TxRing {
         )?;
         // A malformed slot is skipped instead of stalling the whole ring.
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_LOSS, &1 as &libc::c_int)?;
+        // A virtio-net header in every slot, to make the frame linear (see
+        // the module doc); only settable before the ring exists.
+        setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VNET_HDR,
+            &1 as &libc::c_int,
+        )?;
         // Every frame in flight (handed to the driver, not yet freed: on a
         // veth, until the peer's backlog has processed it) is charged to the
         // socket's send buffer. With the default buffer (wmem_default, about
@@ -91,7 +115,11 @@ impl TxRing {
         let page = 4096u32;
         let block = frame_size.max(page).next_multiple_of(page);
         let per_block = block / frame_size.max(1);
-        if frame_size < 64 || !frame_size.is_multiple_of(16) || per_block == 0 || frames == 0 {
+        if frame_size < 64 + FRAME_OFF as u32
+            || !frame_size.is_multiple_of(16)
+            || per_block == 0
+            || frames == 0
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "bad tx ring geometry",
@@ -134,7 +162,7 @@ impl TxRing {
     /// Copies `frame` into the next free slot; false when the ring is full
     /// or the frame is larger than a slot (both counted).
     pub fn send(&mut self, frame: &[u8]) -> bool {
-        if frame.len() > self.frame_size - DATA_OFF {
+        if frame.len() > self.max_frame() {
             self.stats.oversize += 1;
             return false;
         }
@@ -145,13 +173,21 @@ impl TxRing {
             return false;
         }
         let p = self.slot(i);
+        let len = (VNET_HDR_LEN + frame.len()) as u32;
+        // virtio_net_hdr: no offload, no checksum to complete, and the whole
+        // frame as `hdr_len` (native byte order: the kernel reads it as
+        // little-endian on little-endian hosts, and legacy virtio headers on
+        // big-endian hosts are big-endian); at most a slot, so it fits 16 bits.
+        let mut vnet = [0u8; VNET_HDR_LEN];
+        vnet[2..4].copy_from_slice(&(frame.len() as u16).to_ne_bytes());
         // SAFETY: the slot is ours (status AVAILABLE: the kernel neither reads
-        // nor writes it until we set SEND_REQUEST below); data and the two
-        // length words lie within the slot as checked above.
+        // nor writes it until we set SEND_REQUEST below); header, data and
+        // the two length words lie within the slot as checked above.
         unsafe {
-            std::ptr::copy_nonoverlapping(frame.as_ptr(), p.add(DATA_OFF), frame.len());
-            p.add(4).cast::<u32>().write(frame.len() as u32); // tp_len
-            p.add(8).cast::<u32>().write(frame.len() as u32); // tp_snaplen
+            std::ptr::copy_nonoverlapping(vnet.as_ptr(), p.add(DATA_OFF), VNET_HDR_LEN);
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), p.add(FRAME_OFF), frame.len());
+            p.add(4).cast::<u32>().write(len); // tp_len
+            p.add(8).cast::<u32>().write(len); // tp_snaplen
         }
         // Release: the data and lengths are visible before the kernel sees
         // the request.
@@ -194,7 +230,7 @@ impl TxRing {
 
     /// The largest frame a slot holds.
     pub fn max_frame(&self) -> usize {
-        self.frame_size - DATA_OFF
+        (self.frame_size - FRAME_OFF).min(usize::from(u16::MAX))
     }
 
     /// Counters so far.
