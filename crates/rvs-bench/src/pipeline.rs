@@ -61,13 +61,13 @@ pub struct Args {
     /// `thp`, `off` (the ordinary heap, 4 KiB pages).
     #[arg(long, value_enum, default_value_t = HugeArg::Auto)]
     huge: HugeArg,
-    /// Table misses started with CPU prefetch instructions (what rvsd does);
-    /// `--no-prefetch`: with plain loads.
+    /// Expiry starts its table misses with CPU prefetch instructions (what
+    /// rvsd does); `--no-prefetch`: without.
     #[arg(long)]
     no_prefetch: bool,
-    /// Only compare the table's memory and prefetch (heap and loads, huge
-    /// pages and loads, huge pages and prefetch, 1,000 connections in cache),
-    /// taking turns in one process: ratios that survive a noisy machine.
+    /// Only compare the table's memory (heap, huge pages, 1,000 connections
+    /// in cache) and expiry's prefetch (churn with and without), taking
+    /// turns in one process: ratios that survive a noisy machine.
     #[arg(long)]
     ab_table: bool,
     /// `--ab-table`: rounds of turns.

@@ -1,8 +1,9 @@
-//! `rvs-bench pipeline --ab-table`: the conn table's memory and prefetch,
-//! compared side by side in one process. Every variant has its own worker
-//! with the same 1,000,000 FNAT connections; they take turns forwarding
-//! chunks of data frames (the variant order rotates every round), so a noisy
-//! neighbour slows all of them alike and the ratios survive it.
+//! `rvs-bench pipeline --ab-table`: the conn table's memory (`fnat_in` with
+//! 1,000,000 connections on the heap and on transparent huge pages, against
+//! 1,000 in cache) and expiry's prefetch (`fnat_churn_cps` with and without),
+//! compared side by side in one process. Every variant has its own worker;
+//! they take turns (the order rotates every round), so a noisy neighbour
+//! slows all of them alike and the ratios survive it.
 
 use rvs_core::conn::FwdMode;
 use rvs_core::pipeline::{Packet, Verdict, Worker};
@@ -20,21 +21,15 @@ struct Variant {
     conns: usize,
 }
 
-const VARIANTS: [Variant; 4] = [
+const VARIANTS: [Variant; 3] = [
     Variant {
-        name: "heap_loads",
+        name: "heap",
         mode: HugeMode::Off,
-        prefetch: false,
+        prefetch: true,
         conns: 0,
     },
     Variant {
-        name: "thp_loads",
-        mode: HugeMode::Transparent,
-        prefetch: false,
-        conns: 0,
-    },
-    Variant {
-        name: "thp_prefetch",
+        name: "thp",
         mode: HugeMode::Transparent,
         prefetch: true,
         conns: 0,
@@ -150,8 +145,51 @@ pub(crate) fn run(
             format!("{:.2}", cache / m),
         ));
     }
+    out.extend(churn(n, rounds)?);
     out.push(("ab_conns".into(), n.to_string()));
     out.push(("ab_rounds".into(), rounds.to_string()));
     out.push(("ab_packets_per_turn".into(), packets.to_string()));
+    Ok(out)
+}
+
+/// `fnat_churn_cps` with and without prefetch (huge pages both), taking turns.
+fn churn(n: usize, rounds: usize) -> Result<Vec<(String, String)>, String> {
+    let turn = 65_536;
+    let measured = turn * rounds.max(1);
+    let mut lanes = Vec::new();
+    for pf in [false, true] {
+        HUGE_PAGES.set_mode(HugeMode::Transparent);
+        NO_PREFETCH.store(!pf, Ordering::Relaxed);
+        lanes.push((
+            pf,
+            crate::pipeline_churn::Lane::new(n, measured),
+            Vec::new(),
+        ));
+    }
+    HUGE_PAGES.set_mode(HugeMode::Auto);
+    NO_PREFETCH.store(false, Ordering::Relaxed);
+    for r in 0..rounds.max(1) {
+        for i in 0..lanes.len() {
+            let (_, lane, cps) = &mut lanes[(i + r) % 2];
+            let t0 = Instant::now();
+            let (made, refused) = lane.step(turn);
+            if refused > 0 {
+                return Err(format!(
+                    "ab-table churn: {refused} SYNs refused in steady state"
+                ));
+            }
+            cps.push(made as f64 / t0.elapsed().as_secs_f64());
+        }
+    }
+    let mut out = Vec::new();
+    for (pf, _, cps) in &mut lanes {
+        let (lo, med, hi) = stats(cps);
+        let name = if *pf { "thp_prefetch" } else { "thp_loads" };
+        out.push((format!("ab_churn_{name}_cps"), format!("{med:.0}")));
+        out.push((
+            format!("ab_churn_{name}_min_max"),
+            format!("\"{lo:.0}-{hi:.0}\""),
+        ));
+    }
     Ok(out)
 }

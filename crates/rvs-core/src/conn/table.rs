@@ -43,6 +43,8 @@ pub struct ConnTable {
     cursor: u64,
     /// Next conn to visit in the slot `expire` is part-way through (budget ran out).
     resume: u32,
+    /// The caller's CPU prefetch ([`ConnTable::set_prefetch`]), if any.
+    prefetch: Option<Prefetch>,
 }
 
 #[inline(always)]
@@ -119,6 +121,7 @@ impl ConnTable {
             inserts: 0,
             cursor: now_ms / WHEEL_TICK_MS,
             resume: NIL,
+            prefetch: None,
         }
     }
 
@@ -130,6 +133,15 @@ impl ConnTable {
             capacity.saturating_mul(std::mem::size_of::<Conn>()),
             Index::bytes_for(capacity.saturating_mul(2)),
         ]
+    }
+
+    /// Gives the table a CPU prefetch (which this crate cannot issue without
+    /// `unsafe`): expiry, which follows the wheel's list from conn to conn,
+    /// starts the next conn's misses and the current conn's bucket misses
+    /// while it handles the current one, so they overlap. (Batched lookups
+    /// need none: their plain loads already overlap, and measured no slower.)
+    pub fn set_prefetch(&mut self, prefetch: Option<Prefetch>) {
+        self.prefetch = prefetch;
     }
 
     /// Most conns the table holds.
@@ -191,100 +203,52 @@ impl ConnTable {
     /// (as [`ConnTable::lookup`] would return it); entries beyond the shorter of the
     /// two slices are left alone. Any length works; work proceeds 32 keys at a time.
     pub fn lookup_batch(&self, keys: &[Tuple], out: &mut [Option<(ConnId, Dir)>]) {
-        self.lookup_batch_with(keys, out, None);
-    }
-
-    /// As [`ConnTable::lookup_batch`], with the caller's `prefetch` (a CPU
-    /// prefetch instruction, which this crate cannot issue without `unsafe`)
-    /// used instead of plain loads to start the bucket and conn misses: a
-    /// prefetch retires at once, so all of a batch's misses are in flight
-    /// together instead of as many as the reorder buffer holds.
-    pub fn lookup_batch_with(
-        &self,
-        keys: &[Tuple],
-        out: &mut [Option<(ConnId, Dir)>],
-        prefetch: Option<Prefetch>,
-    ) {
         for (k, o) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            self.lookup_chunk(k, o, prefetch);
+            self.lookup_chunk(k, o);
         }
     }
 
-    fn lookup_chunk(
-        &self,
-        keys: &[Tuple],
-        out: &mut [Option<(ConnId, Dir)>],
-        prefetch: Option<Prefetch>,
-    ) {
+    fn lookup_chunk(&self, keys: &[Tuple], out: &mut [Option<(ConnId, Dir)>]) {
         let n = keys.len().min(out.len()).min(BATCH);
         let mut hashes = [0u64; BATCH];
         let mut homes = [0usize; BATCH];
         let mut masks = [0u16; BATCH];
-        // Pass 1: hashes only (pure arithmetic), then one load (or prefetch) per
-        // bucket with nothing else in the loop, so the CPU keeps as many misses
-        // in flight as it has fill buffers; then the signature compares hit the cache.
+        // Pass 1: hashes only (pure arithmetic), then one load per bucket with
+        // nothing else in the loop, so the CPU keeps as many misses in flight as
+        // it has fill buffers; then the signature compares hit the cache.
         for i in 0..n {
             let h = self.index.hash(&keys[i]);
             hashes[i] = h;
             homes[i] = self.index.home(h);
         }
-        match prefetch {
-            Some(pf) => {
-                for &b in &homes[..n] {
-                    if let Some(bk) = self.index.buckets.get(b) {
-                        pf(std::ptr::from_ref(bk).cast());
-                    }
-                }
-            }
-            None => {
-                let mut touch = 0u16;
-                for &b in &homes[..n] {
-                    touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
-                }
-                std::hint::black_box(touch);
-            }
+        let mut touch = 0u16;
+        for &b in &homes[..n] {
+            touch ^= self.index.buckets.get(b).map_or(0, |bk| bk.sigs[0]);
         }
+        std::hint::black_box(touch);
         for i in 0..n {
             masks[i] = self.index.sig_mask(homes[i], sig_of(hashes[i]));
         }
-        // Pass 2: start both cache lines of the first candidate conn (the key for
+        // Pass 2: touch both cache lines of the first candidate conn (the key for
         // this side, and the other side's key that the pipeline rewrites with).
         let mut ports = [0u16; BATCH];
-        let mut cands = [NIL; BATCH];
+        let mut touch = 0u16;
         for i in 0..n {
             if masks[i] != 0 {
                 let w = (masks[i].trailing_zeros() as usize).min(WAYS - 1);
-                cands[i] = self.index.buckets[homes[i]].slots[w];
+                let v = self.index.buckets[homes[i]].slots[w];
+                if let Some(c) = self.conns.get((v >> 1) as usize) {
+                    let (mine, other) = if v & 1 == 0 {
+                        (c.cport, c.rport)
+                    } else {
+                        (c.rport, c.cport)
+                    };
+                    ports[i] = mine;
+                    touch ^= other;
+                }
             }
         }
-        match prefetch {
-            Some(pf) => {
-                for &v in &cands[..n] {
-                    if let Some(c) = self.conns.get((v >> 1) as usize) {
-                        pf(std::ptr::from_ref(&c.cip).cast());
-                        pf(std::ptr::from_ref(&c.rip).cast());
-                    }
-                }
-                for i in 0..n {
-                    ports[i] = self.cand_port(cands[i]);
-                }
-            }
-            None => {
-                let mut touch = 0u16;
-                for i in 0..n {
-                    if let Some(c) = self.conns.get((cands[i] >> 1) as usize) {
-                        let (mine, other) = if cands[i] & 1 == 0 {
-                            (c.cport, c.rport)
-                        } else {
-                            (c.rport, c.cport)
-                        };
-                        ports[i] = mine;
-                        touch ^= other;
-                    }
-                }
-                std::hint::black_box(touch);
-            }
-        }
+        std::hint::black_box(touch);
         // Pass 3: compare, with the lines now in cache. A single candidate whose
         // source port differs, in a bucket nothing overflowed from, is a miss.
         for i in 0..n {
@@ -296,16 +260,6 @@ impl ConnTable {
             } else {
                 self.lookup_hashed(hashes[i], &keys[i])
             };
-        }
-    }
-
-    /// The source port of candidate slot value `v` on its side (0 if none).
-    #[inline(always)]
-    fn cand_port(&self, v: u32) -> u16 {
-        match self.conns.get((v >> 1) as usize) {
-            Some(c) if v & 1 == 0 => c.cport,
-            Some(c) => c.rport,
-            None => 0,
         }
     }
 
@@ -471,11 +425,18 @@ impl ConnTable {
                 let idx = self.resume;
                 let c = &self.conns[idx as usize];
                 self.resume = c.next;
+                if let Some(pf) = self.prefetch.filter(|_| c.next != NIL) {
+                    // The chain's next miss overlaps this conn's work.
+                    let next = self.conns.as_ptr().wrapping_add(c.next as usize);
+                    pf(next.cast());
+                    pf(next.cast::<u8>().wrapping_add(64));
+                }
                 if c.expires > now_ms {
                     self.unlink(idx);
                     self.file(idx);
                     continue;
                 }
+                self.prefetch_buckets(idx);
                 handled += 1;
                 match f(ConnId(idx), c) {
                     Expiry::Remove => {
@@ -498,6 +459,24 @@ impl ConnTable {
             }
             self.resume = self.heads[(self.cursor % WHEEL_SLOTS as u64) as usize];
             self.cursor += 1;
+        }
+    }
+
+    /// Starts the misses of the index buckets that removing conn `idx` writes.
+    #[inline(always)]
+    fn prefetch_buckets(&self, idx: u32) {
+        let (Some(pf), Some(c)) = (self.prefetch, self.conns.get(idx as usize)) else {
+            return;
+        };
+        let home_in = self.index.home(self.index.hash(&c.in_tuple()));
+        pf(self.index.buckets.as_ptr().wrapping_add(home_in).cast());
+        if c.has_out {
+            let out = Tuple {
+                proto: c.oproto,
+                ..c.out_tuple()
+            };
+            let home_out = self.index.home(self.index.hash(&out));
+            pf(self.index.buckets.as_ptr().wrapping_add(home_out).cast());
         }
     }
 

@@ -211,6 +211,7 @@ impl Worker {
             snap: snap.clone(),
             st,
         };
+        w.st.conns.set_prefetch(w.st.conf.prefetch);
         w.set_snapshot(snap, now_ms);
         w
     }
@@ -393,10 +394,7 @@ impl Worker {
                 }
             }
             let mut found = [None; BATCH];
-            let pf = self.st.conf.prefetch;
-            self.st
-                .conns
-                .lookup_batch_with(&keys[..k], &mut found[..k], pf);
+            self.st.conns.lookup_batch(&keys[..k], &mut found[..k]);
             let inserts = self.st.conns.inserts();
             let mut j = 0;
             for i in 0..m {
