@@ -111,6 +111,11 @@ impl Churner {
         (made, m - made)
     }
 
+    /// Why SYNs were not forwarded: the worker's drop reasons with counts.
+    pub(crate) fn drops(&self) -> Vec<(&'static str, u64)> {
+        self.w.drops().nonzero()
+    }
+
     /// Connections in the table.
     pub(crate) fn live(&self) -> usize {
         self.w.conns().len()

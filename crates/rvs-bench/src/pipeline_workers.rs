@@ -181,7 +181,13 @@ impl Lane for ChurnLane {
         made
     }
     fn fault(&self) -> Option<String> {
-        (self.refused > 0).then(|| format!("{} SYNs refused", self.refused))
+        (self.refused > 0).then(|| {
+            format!(
+                "{} SYNs refused (drops: {:?})",
+                self.refused,
+                self.c.drops()
+            )
+        })
     }
 }
 

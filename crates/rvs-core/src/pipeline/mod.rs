@@ -238,8 +238,17 @@ impl Worker {
         self.st.workers = snap.workers;
         let (n, size) = (self.st.conf.pending_frames, self.st.conf.frame_size);
         self.st.sp.configure(&snap, n, size);
+        // Configured neighbours are static (they never age out); those the
+        // new configuration dropped go.
+        for (addr, _, _) in &self.snap.static_neigh {
+            if !snap.static_neigh.iter().any(|(a, _, _)| a == addr) {
+                let _ = self.st.neigh.del(addr);
+            }
+        }
         for (addr, mac, port) in &snap.static_neigh {
-            self.st.neigh.learn(*addr, *mac, *port, now_ms);
+            // Only fails with every slot already static (more configured
+            // neighbours than `neigh_capacity`): the first ones are kept.
+            let _ = self.st.neigh.add_static(*addr, *mac, *port);
         }
         self.snap = snap;
     }

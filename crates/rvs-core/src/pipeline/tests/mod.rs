@@ -21,6 +21,7 @@ mod sched;
 mod sloppy;
 mod smoke;
 mod snat_family;
+mod static_neigh;
 mod sync;
 mod sync_active;
 mod synproxy;
