@@ -20,46 +20,39 @@ pub fn clk_tck() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// The tick counters of one CPU's `cpuN` line of /proc/stat, in order:
+/// user nice system idle iowait irq softirq steal ...
+fn cpu_ticks(cpu: usize) -> Option<Vec<u64>> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    (v.len() >= 7).then_some(v)
+}
+
 /// Busy ticks of one CPU: user + system + irq + softirq, from the `cpuN`
 /// line of /proc/stat. Not counted: idle, iowait, steal, and nice (the load
 /// balancers never run niced, while background jobs on a shared machine,
 /// e.g. fuzzers, usually do).
 pub fn cpu_busy_ticks(cpu: usize) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/stat").ok()?;
-    let tag = format!("cpu{cpu} ");
-    let line = s.lines().find(|l| l.starts_with(&tag))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal ...
-    if v.len() < 7 {
-        return None;
-    }
+    let v = cpu_ticks(cpu)?;
     Some(v[0] + v[2] + v[5] + v[6])
 }
 
 /// Softirq ticks of one CPU (the `softirq` column of its /proc/stat line).
 pub fn cpu_softirq_ticks(cpu: usize) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/stat").ok()?;
-    let tag = format!("cpu{cpu} ");
-    let line = s.lines().find(|l| l.starts_with(&tag))?;
-    line.split_whitespace().nth(7)?.parse().ok()
+    Some(cpu_ticks(cpu)?[6])
 }
 
 /// irq + softirq ticks of one CPU (the kernel's packet work there, for
 /// whichever task it interrupted).
 pub fn cpu_irq_softirq_ticks(cpu: usize) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/stat").ok()?;
-    let tag = format!("cpu{cpu} ");
-    let line = s.lines().find(|l| l.starts_with(&tag))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    Some(v.get(5)? + v.get(6)?)
+    let v = cpu_ticks(cpu)?;
+    Some(v[5] + v[6])
 }
 
 /// utime + stime of a process (all its threads), in ticks.
