@@ -42,6 +42,7 @@ use routes_vs as v;
         n::add_neigh, n::del_neigh, n::list_links, n::list_conns,
         s::list_acl, s::add_acl, s::del_acl, s::list_ipsets, s::create_ipset, s::get_ipset,
         s::destroy_ipset, s::ipset_add, s::ipset_del, s::ipset_flush, s::ipset_test,
+        v::clear_services, n::list_daemons, n::start_daemon, n::stop_daemon,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -128,7 +129,14 @@ pub fn app(st: AgentState) -> Router {
         .route("/v2/status", get(n::status))
         .route("/v2/reload", post(n::reload))
         .route("/v2/zero", post(n::zero_all))
-        .route("/v2/vs", get(v::list_services).post(v::add_service))
+        .route("/v2/daemon", get(n::list_daemons).post(n::start_daemon))
+        .route("/v2/daemon/{role}", axum::routing::delete(n::stop_daemon))
+        .route(
+            "/v2/vs",
+            get(v::list_services)
+                .post(v::add_service)
+                .delete(v::clear_services),
+        )
         .route(
             "/v2/vs/{service}",
             get(v::get_service)

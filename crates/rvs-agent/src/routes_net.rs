@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rvs_api::{
-    AddrInfo, ConnCursor, ConnPage, LinkInfo, NeighInfo, Reply, Request, RouteInfo, RouteSpec,
-    StatusInfo, CONN_PAGE_MAX,
+    AddrInfo, ConnCursor, ConnPage, DaemonList, LinkInfo, NeighInfo, Reply, Request, RouteInfo,
+    RouteSpec, StatusInfo, SyncDaemonSpec, SyncRole, CONN_PAGE_MAX,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -310,4 +310,49 @@ pub async fn list_conns(
             .await?,
         Reply::ConnPage
     )?))
+}
+
+/// The connection-sync daemons and their counters (`rvsadm -L --daemon`).
+#[utoipa::path(get, path = "/v2/daemon", tag = "daemon",
+    responses((status = 200, body = DaemonList), (status = 503, body = ErrorBody)))]
+pub async fn list_daemons(State(st): State<AgentState>) -> Res<Json<DaemonList>> {
+    Ok(Json(want!(
+        st.call(Request::ListDaemon).await?,
+        Reply::Daemons
+    )?))
+}
+
+/// Starts a connection-sync daemon (`rvsadm --start-daemon`).
+#[utoipa::path(post, path = "/v2/daemon", tag = "daemon", request_body = SyncDaemonSpec,
+    responses((status = 201, description = "started"), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn start_daemon(
+    State(st): State<AgentState>,
+    Body(spec): Body<SyncDaemonSpec>,
+) -> Res<StatusCode> {
+    st.call(Request::StartDaemon { spec }).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Stops a connection-sync daemon (`rvsadm --stop-daemon`).
+#[utoipa::path(delete, path = "/v2/daemon/{role}", tag = "daemon",
+    params(("role" = SyncRole, Path, description = "master or backup")),
+    responses((status = 204, description = "stopped"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn stop_daemon(
+    State(st): State<AgentState>,
+    Path(role): Path<String>,
+) -> Res<StatusCode> {
+    let role = match role.as_str() {
+        "master" => SyncRole::Master,
+        "backup" => SyncRole::Backup,
+        other => {
+            return Err(AgentError::invalid(
+                "role",
+                format!("role {other:?} is not master or backup"),
+            ))
+        }
+    };
+    st.call(Request::StopDaemon { role }).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -286,3 +286,11 @@ pub async fn list_limits(State(st): State<AgentState>) -> Res<Json<Vec<LimitInfo
         Reply::Limits
     )?))
 }
+
+/// Deletes every service (`rvsadm -C`).
+#[utoipa::path(delete, path = "/v2/vs", tag = "services",
+    responses((status = 204, description = "cleared"), (status = 503, body = ErrorBody)))]
+pub async fn clear_services(State(st): State<AgentState>) -> Res<StatusCode> {
+    st.call(Request::Clear).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

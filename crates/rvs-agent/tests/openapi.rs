@@ -38,6 +38,8 @@ fn document_covers_the_control_api() {
         "/v2/conn",
         "/v2/acl/{kind}",
         "/v2/ipset/{name}/members",
+        "/v2/daemon",
+        "/v2/daemon/{role}",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the document");
     }

@@ -1,7 +1,7 @@
 //! rvs-agent, the REST API, against a real rvsd: a service and a real
 //! server added over HTTP and seen by `rvsadm -ln`, listed over HTTP, bad
 //! requests answered 4xx naming what was wrong, the bearer token required
-//! off loopback, and 503 once rvsd is gone.
+//! off loopback, a unix-socket listener, and 503 once rvsd is gone.
 
 use std::time::{Duration, Instant};
 
@@ -222,6 +222,43 @@ fn rest_api_sets_lists_refuses_and_guards() {
     );
     let (code, body) = http(&lab, "GET", guarded, None, Some(token));
     assert_eq!(code, 200, "{body}");
+
+    // On a unix socket, root's only.
+    let us = lab.dir.join("agent.sock").to_string_lossy().into_owned();
+    let u = lab.spawn(
+        "lb",
+        "agent-unix",
+        &[&exe, "--socket", &sock, "--listen", &format!("unix:{us}")],
+        &[],
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let o = lab.exec(
+            "lb",
+            &[
+                "curl",
+                "-sS",
+                "-m",
+                "5",
+                "--unix-socket",
+                &us,
+                "http://agent/v2/status",
+            ],
+        );
+        if o.status.success() {
+            break json(&String::from_utf8_lossy(&o.stdout));
+        }
+        assert!(
+            lab.proc(u).alive() && Instant::now() < end,
+            "agent-unix: {}",
+            lab.proc(u).log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["workers"], 1, "{status}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&us).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "agent socket mode {mode:o}");
 
     // rvsd gone: 503 saying so.
     let i = rvsd.index;
