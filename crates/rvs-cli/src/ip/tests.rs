@@ -393,6 +393,7 @@ fn link_show_with_and_without_stats() {
             tx_dropped: 0,
             kni_packets: 2,
             drops: vec![("no_route".into(), 3), ("bad_checksum".into(), 1)],
+            ..LinkStats::default()
         },
     };
     let basic = "1: dpdk0: mtu 1500 backend af_xdp (native, copy) iface eth1\n    UP kni dpdk0.kni\n    addr 02:00:00:00:00:10\n";
