@@ -216,3 +216,60 @@ fn only_get_metrics_is_served() {
         ("405 Method Not Allowed", false)
     );
 }
+
+/// Every string under an `expr` or `query` key of the dashboard.
+fn expressions(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("expr" | "query", serde_json::Value::String(s)) => out.push(s.clone()),
+                    _ => expressions(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| expressions(x, out)),
+        _ => {}
+    }
+}
+
+/// The `rvs_...` metric names an expression uses.
+fn names_in(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("rvs_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_uses_only_and_all_exported_names() {
+    let text = include_str!("../../../../conf/grafana/rvs.json");
+    let dash: serde_json::Value = serde_json::from_str(text).expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    expressions(&dash, &mut exprs);
+    observe_op(&Request::Status, std::time::Duration::from_micros(50));
+    let exported = sample_names(&render(&sample()));
+    let mut used = BTreeSet::new();
+    for e in &exprs {
+        for n in names_in(e) {
+            assert!(
+                exported.contains(&n),
+                "the dashboard uses {n}, which rvsd does not export: {e}"
+            );
+            used.insert(n);
+        }
+    }
+    for family in EXPORTED {
+        assert!(
+            used.iter().any(|u| u.starts_with(family)),
+            "the dashboard shows nothing of {family}"
+        );
+    }
+}
