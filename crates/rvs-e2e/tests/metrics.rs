@@ -72,7 +72,8 @@ fn adm_stats(t: &TwoArm) -> Vec<u64> {
 #[test]
 fn scrape_counts_the_traffic_sent() {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft"]);
-    let t = TwoArm::new(&RvsdOpts {
+    let mut t = TwoArm::new(&RvsdOpts {
+        workers: 2,
         head: format!("metrics_listen = \"{LISTEN}\"\n"),
         ..Default::default()
     });
@@ -154,6 +155,95 @@ fn scrape_counts_the_traffic_sent() {
     // Anything but GET /metrics is refused.
     let (head, _) = scrape(&t, "/nope");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    rates_during_traffic(&mut t);
+}
+
+/// `rvsadm -ln --rate` shows the traffic while it flows, and `rvsip -s link
+/// show` a row per worker.
+fn rates_during_traffic(t: &mut TwoArm) {
+    let p = t.lab.spawn(
+        "client",
+        "curl-loop",
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 30); do curl -s -o /dev/null --max-time 2 http://10.0.0.100/; sleep 0.05; done",
+        ],
+        &[],
+    );
+    // Two samples (one per second) inside the traffic.
+    std::thread::sleep(Duration::from_millis(2200));
+    let r = t.ok("rvsadm", &["-ln", "--rate", "--exact"]);
+    println!("$ rvsadm -ln --rate --exact\n{r}");
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        [
+            "Prot",
+            "LocalAddress:Port",
+            "CPS",
+            "InPPS",
+            "OutPPS",
+            "InBPS",
+            "OutBPS"
+        ]
+    );
+    let nums = |l: &str| -> Vec<u64> {
+        l.split_whitespace()
+            .skip_while(|w| !w.contains(':'))
+            .skip(1)
+            .map(|x| x.parse().expect("a rate"))
+            .collect()
+    };
+    let svc = nums(
+        lines
+            .iter()
+            .find(|l| l.starts_with("TCP  10.0.0.100:80"))
+            .expect("service line"),
+    );
+    assert!(
+        svc.iter().all(|&x| x > 0),
+        "every rate of the service is nonzero during traffic: {r}"
+    );
+    let dests: Vec<Vec<u64>> = lines
+        .iter()
+        .filter(|l| l.starts_with("  -> 192.168.100."))
+        .map(|l| nums(l))
+        .collect();
+    assert_eq!(dests.len(), 2, "{r}");
+    assert!(
+        dests.iter().all(|d| d[0] > 0 && d[1] > 0),
+        "both real servers get connections: {r}"
+    );
+    let s = t.ok("rvsip", &["-s", "link", "show", "dpdk1"]);
+    println!("$ rvsip -s link show dpdk1\n{s}");
+    let rows: Vec<Vec<&str>> = s
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .skip_while(|w| w.first() != Some(&"worker"))
+        .take(3)
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["worker", "ipackets", "opackets", "ibytes", "obytes"],
+        "{s}"
+    );
+    assert_eq!((rows[1][0], rows[2][0]), ("0", "1"), "{s}");
+    let rx: u64 = rows[1..]
+        .iter()
+        .map(|w| w[1].parse::<u64>().expect("ipackets"))
+        .sum();
+    let total: u64 = s
+        .lines()
+        .nth(4)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .expect("total ipackets");
+    assert!(
+        rx > 0 && rx <= total,
+        "the workers' rows add up to at most the port's (read a moment apart): {s}"
+    );
+    assert_eq!(t.lab.proc(p).wait_exit(Duration::from_secs(10)), Some(0));
 }
 
 #[test]
