@@ -273,3 +273,54 @@ fn the_dashboard_uses_only_and_all_exported_names() {
         );
     }
 }
+
+/// The cost of rendering a large scrape (100 services of 4 real servers, 2
+/// ports, 2 workers): prints the time, asserts nothing about it. Run with
+/// `cargo test --release -p rvsd --lib scrape_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn scrape_cost() {
+    let one = sample();
+    let mut sc = sample();
+    sc.services = (0..100u16)
+        .map(|i| {
+            let mut s = one.services[0].clone();
+            if let ServiceKey::Vs { port, .. } = &mut s.spec.key {
+                *port = 1000 + i;
+            }
+            s.dests = (0..4u8)
+                .map(|j| {
+                    let mut d = one.services[0].dests[0].clone();
+                    d.spec.addr = std::net::IpAddr::from([192, 168, 1, 10 + j]);
+                    d
+                })
+                .collect();
+            s
+        })
+        .collect();
+    let mut link = one.links[0].clone();
+    link.stats.workers = vec![LinkStats::default(); 2];
+    sc.links = vec![
+        link.clone(),
+        LinkInfo {
+            name: "dpdk1".into(),
+            ..link
+        },
+    ];
+    let reasons = rvs_core::stats::DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), 1))
+        .collect();
+    sc.drops = vec![reasons; 2];
+    let n = 50;
+    let t = std::time::Instant::now();
+    let mut bytes = 0;
+    for _ in 0..n {
+        bytes = render(&sc).len();
+    }
+    let series = render(&sc).lines().filter(|l| !l.starts_with('#')).count();
+    println!(
+        "render: {:.2} ms per scrape (wall), {bytes} bytes, {series} series",
+        t.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
+    );
+}
