@@ -120,6 +120,7 @@ pub struct LinkStats {
     /// The same counters per worker, in worker order (`rvsip -s link show`);
     /// a worker's `drops` are the pipeline's, which are per worker, not per port.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub workers: Vec<LinkStats>,
 }
 
