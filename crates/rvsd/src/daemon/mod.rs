@@ -168,6 +168,7 @@ impl Daemon {
             on_change,
             reload: self.reload.clone(),
             sync: self.sync.clone(),
+            capture: crate::capture::CaptureCtl::new(self.epoch),
         })
     }
 
