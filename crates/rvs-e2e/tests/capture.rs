@@ -76,3 +76,67 @@ fn capture_of_a_curl_through_fnat_read_back_by_tshark() {
     // The capture is over: the workers were told, a new one may start.
     wait_log(&t, "capture ended (count): 6 frames");
 }
+
+/// Polls `path` until a line holds every one of `keys` (at most 10 s).
+fn wait_line(t: &TwoArm, path: &str, keys: &[&str]) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| keys.iter().all(|k| l.contains(k))) {
+            return l.to_string();
+        }
+        assert!(
+            Instant::now() < until,
+            "no flow-log line with {keys:?} in {path}:\n{text}\nrvsd log:\n{}",
+            t.rvsd_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of `key=` in a flow-log line.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+#[test]
+fn flow_log_records_a_completed_connection() {
+    rvs_e2e::require_tools(&["ip", "nginx", "curl"]);
+    let path = format!("/tmp/rvs-e2e-flows-{}.log", std::process::id());
+    let _ = std::fs::remove_file(&path);
+    let mut t = TwoArm::new(&RvsdOpts {
+        extra: format!(
+            "[flow_log]\npath = \"{path}\"\nmax_per_sec = 100\n\n\
+             [timeouts]\ntcp_time_wait = 1\ntcp_close = 1\ntcp_fin_wait = 1\ntcp_last_ack = 1\n"
+        ),
+        ..RvsdOpts::default()
+    });
+    t.tutorial_fnat();
+    curl(&mut t);
+    let new = wait_line(&t, &path, &["event=new", "client=10.0.0.48:"]);
+    let end = wait_line(&t, &path, &["event=end", "client=10.0.0.48:"]);
+    println!("{path}:\n{new}\n{end}");
+    let _ = std::fs::remove_file(&path);
+    for l in [&new, &end] {
+        assert_eq!(field(l, "vip"), "10.0.0.100:80", "{l}");
+        assert!(field(l, "laddr").starts_with("192.168.100.200:"), "{l}");
+        assert!(field(l, "rs").starts_with("192.168.100."), "{l}");
+        assert_eq!(field(l, "proto"), "tcp", "{l}");
+    }
+    assert_eq!(field(&new, "client"), field(&end, "client"));
+    let n = |k: &str| field(&end, k).parse::<u64>().unwrap();
+    // SYN, ACK, request, FIN and ACKs one way, SYN-ACK, response, FIN the other.
+    assert!(n("packets") >= 8, "{end}");
+    assert!(
+        n("bytes") > 40 * n("packets"),
+        "headers and an HTTP exchange: {end}"
+    );
+    assert!(
+        n("duration_ms") >= 1000,
+        "a TIME_WAIT of 1 s at least: {end}"
+    );
+    assert_eq!(field(&end, "reason"), "timeout", "{end}");
+    assert_eq!(field(&end, "state"), "TIME_WAIT", "{end}");
+}

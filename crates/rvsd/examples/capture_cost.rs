@@ -76,7 +76,12 @@ fn run(
         done += BURST;
     }
     let ns = t0.elapsed().as_nanos() as f64 / done as f64;
-    assert_eq!(sent, done, "every packet is forwarded (drops: {:?})", w.drops().nonzero());
+    assert_eq!(
+        sent,
+        done,
+        "every packet is forwarded (drops: {:?})",
+        w.drops().nonzero()
+    );
     ns
 }
 

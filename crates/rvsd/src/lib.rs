@@ -8,6 +8,7 @@ pub mod capture;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod flowlog;
 pub mod runtime;
 pub mod store;
 pub mod sync;

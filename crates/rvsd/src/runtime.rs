@@ -126,6 +126,8 @@ pub struct WorkerCtx {
     pub epoch: Instant,
     /// Connection sync (sender and receiver side).
     pub sync: Option<crate::sync::WorkerSync>,
+    /// Flow-log records go here (none: flow logs are off).
+    pub flow: Option<crate::flowlog::FlowSink>,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
@@ -256,6 +258,7 @@ pub fn run(mut ctx: WorkerCtx) {
         idle,
         epoch,
         sync,
+        flow,
         ..
     } = &mut ctx;
     let mut snap_checked = u64::MAX;
@@ -351,6 +354,9 @@ pub fn run(mut ctx: WorkerCtx) {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
         serve_queries(worker, queries, &mut scans, &mut capture, now);
+        if let Some(f) = flow.as_ref() {
+            f.drain(worker);
+        }
         // Sync: a bounded share per iteration; a sweep in progress keeps the
         // loop turning like a listing.
         let sync_busy = sync.as_mut().is_some_and(|s| s.step(worker, now));
