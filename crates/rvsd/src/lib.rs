@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod flowlog;
+pub mod metrics;
 pub mod runtime;
 pub mod store;
 pub mod sync;
