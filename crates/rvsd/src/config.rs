@@ -259,6 +259,9 @@ pub struct Config {
     /// The SYN proxy's cookie key (none: a random one per process).
     #[serde(default)]
     pub synproxy: SynproxySection,
+    /// Flow logs (none: off).
+    #[serde(default)]
+    pub flow_log: Option<crate::flowlog::FlowLogSection>,
     /// The key `[synproxy]` names, read and checked by [`Config::parse`].
     #[serde(skip)]
     pub synproxy_key: Option<[u64; 2]>,

@@ -51,6 +51,10 @@ pub enum Query {
         /// Where to answer.
         reply: Sender<Vec<NeighInfo>>,
     },
+    /// Start capturing (`rvsadm --capture`): the worker's side of the ring.
+    Capture(Box<crate::capture::WorkerCapture>),
+    /// Stop capturing.
+    CaptureStop,
 }
 
 /// What the control plane keeps of each worker.
@@ -89,6 +93,8 @@ pub struct Control {
     pub reload: Arc<AtomicBool>,
     /// The connection-sync daemons.
     pub sync: Arc<crate::sync::SyncCtl>,
+    /// Packet capture (`rvsadm --capture`).
+    pub capture: crate::capture::CaptureCtl,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).
@@ -311,6 +317,10 @@ impl Control {
                 self.reload.store(true, Ordering::SeqCst);
                 Ok(Reply::Ok)
             }
+            Request::Capture { .. } => Err(ApiError::new(
+                ErrorKind::Invalid,
+                "a capture answers with a stream: it is served on the control socket only",
+            )),
             _ => {
                 let mut st = self.lock()?;
                 st.apply(req)?;

@@ -97,7 +97,16 @@ impl Daemon {
             health: None,
             ports,
         };
+        let flow = match &conf.flow_log {
+            Some(fl) => Some(
+                crate::flowlog::start(fl, d.epoch)
+                    .map_err(|e| DaemonError::thread("the flow-log writer", e))?
+                    .0,
+            ),
+            None => None,
+        };
         let shared = workers::Shared {
+            flow,
             conf,
             snap: &d.snap,
             taps: &d.ports.taps,
@@ -186,6 +195,7 @@ impl Daemon {
             on_change,
             reload: self.reload.clone(),
             sync: self.sync.clone(),
+            capture: crate::capture::CaptureCtl::new(self.epoch),
         })
     }
 
