@@ -21,6 +21,7 @@ const PROG_LOAD: u32 = 5;
 const PROG_TEST_RUN: u32 = 10;
 const PROG_GET_FD_BY_ID: u32 = 13;
 const OBJ_GET_INFO_BY_FD: u32 = 15;
+const MAP_UPDATE_BATCH: u32 = 26;
 const LINK_CREATE: u32 = 28;
 
 /// BPF_MAP_TYPE_HASH.
@@ -129,6 +130,22 @@ pub(crate) fn map_lookup(map: RawFd, key: &[u8], value: &mut [u8]) -> io::Result
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// BPF_MAP_UPDATE_BATCH (BPF_ANY) of `count` keys and values laid end to
+/// end: one syscall for many elements.
+pub(crate) fn map_update_batch(
+    map: RawFd,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+) -> io::Result<()> {
+    let mut a = Attr::new();
+    a.ptr(16, keys.as_ptr())
+        .ptr(24, values.as_ptr())
+        .u32(32, count)
+        .u32(36, map as u32);
+    bpf(MAP_UPDATE_BATCH, &mut a).map(drop)
 }
 
 /// BPF_MAP_DELETE_ELEM.

@@ -108,6 +108,25 @@ fn fold(mut s: u32) -> u16 {
 }
 
 impl FastFlow {
+    /// A flow matching these fields, rewritten to nothing yet (for
+    /// [`FastMap::remove`] and [`FastMap::count`], which use the match only).
+    pub fn matching(proto: u8, saddr: [u8; 4], daddr: [u8; 4], sport: u16, dport: u16) -> FastFlow {
+        FastFlow {
+            proto,
+            saddr,
+            daddr,
+            sport,
+            dport,
+            new_saddr: [0; 4],
+            new_daddr: [0; 4],
+            new_sport: 0,
+            new_dport: 0,
+            dmac: [0; 6],
+            smac: [0; 6],
+            ifindex: 0,
+        }
+    }
+
     /// The map key.
     pub(crate) fn key(&self) -> [u8; KEY_LEN] {
         let mut k = [0u8; KEY_LEN];
@@ -180,6 +199,20 @@ impl FastMap {
     /// Installs (or replaces, counters reset) the direction `f`.
     pub fn insert(&self, f: &FastFlow) -> io::Result<()> {
         bpf::map_update(self.fd.as_raw_fd(), &f.key(), &f.value())
+    }
+
+    /// Installs (or replaces) every direction of `flows` in one syscall.
+    pub fn insert_batch(&self, flows: &[FastFlow]) -> io::Result<()> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let mut keys = Vec::with_capacity(flows.len() * KEY_LEN);
+        let mut values = Vec::with_capacity(flows.len() * VALUE_LEN);
+        for f in flows {
+            keys.extend_from_slice(&f.key());
+            values.extend_from_slice(&f.value());
+        }
+        bpf::map_update_batch(self.fd.as_raw_fd(), &keys, &values, flows.len() as u32)
     }
 
     /// Removes the direction matching `f`'s key (absent: not an error).

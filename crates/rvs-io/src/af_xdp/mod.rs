@@ -475,9 +475,7 @@ pub fn fast_test_run(
     let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, 64, "rvs_addrs_t")?;
     set_addrs_fd(addrs.as_raw_fd(), s)?;
     let fast = FastMap::create(64)?;
-    for f in flows {
-        fast.insert(f)?;
-    }
+    fast.insert_batch(flows)?;
     let insns = prog::build(&prog::ProgParams {
         addrs: addrs.as_raw_fd(),
         workers: workers.max(1) as u32,
