@@ -263,8 +263,27 @@ fn fast_path_checksum_deltas_match_a_full_recomputation() {
     }
 }
 
+/// `f` as a local sender with TX checksum offload hands it over
+/// (CHECKSUM_PARTIAL): its L4 checksum field holds the folded pseudo-header
+/// sum.
+fn partial(mut f: Vec<u8>) -> Vec<u8> {
+    let (src, dst): ([u8; 4], [u8; 4]) =
+        (f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap());
+    let proto = f[23];
+    let at = if proto == 6 { 50 } else { 40 };
+    let len = f.len() - 34;
+    let mut b = Vec::new();
+    b.extend_from_slice(&src);
+    b.extend_from_slice(&dst);
+    b.extend_from_slice(&[0, proto]);
+    b.extend_from_slice(&(len as u16).to_be_bytes());
+    let folded = !csum(&b);
+    f[at..at + 2].copy_from_slice(&folded.to_be_bytes());
+    f
+}
+
 /// SYN, FIN and RST of an installed TCP flow, a frame of no installed flow,
-/// TTL 1 and a fragment are not touched by the fast path: they come out as
+/// TTL 1, a fragment and segments with a partial checksum are not touched by the fast path: they come out as
 /// they went in, steered to the worker the plain program picks, and the
 /// entry's counters do not move.
 #[test]
@@ -300,6 +319,8 @@ fn fast_path_leaves_control_segments_and_misses_to_the_workers() {
         },
         b"frag",
     ));
+    frames.push(partial(frame(&tcp, b"partial")));
+    frames.push(partial(frame(&udp, b"partial")));
     let plain = steer_test_run(2, &steering(), &frames).expect("run plain steering");
     let (out, counts) =
         fast_test_run(2, &steering(), &[f_tcp, f_udp], &frames).expect("run fast path");
