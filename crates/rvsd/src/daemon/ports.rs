@@ -168,6 +168,13 @@ pub(super) fn fast_maps(
             .map_err(|e| DaemonError::port(&d.name, format!("interface {}: {e}", d.iface)))?;
         f.ifindex.push(ifindex);
         f.maps.push(p.fast_map());
+        if p.backend().contains("native") && has_peer(&d.iface, ifindex) {
+            tracing::warn!(
+                "{} ({}): native XDP on a device with a peer (veth?): frames the fast path sends on are lost unless the peer has GRO on (ethtool -K PEER gro on) or an XDP program; else use xdp_mode = \"generic\"",
+                d.name,
+                d.iface
+            );
+        }
         tracing::info!(
             "{} ({}): XDP fast path for established FNAT flows (up to {FAST_ENTRIES} directions)",
             d.name,
@@ -175,6 +182,15 @@ pub(super) fn fast_maps(
         );
     }
     Ok(Some(f))
+}
+
+/// Whether `iface` is one end of a pair (its `iflink` names another device,
+/// as a veth's does).
+fn has_peer(iface: &str, ifindex: u32) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/iflink"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .is_some_and(|l| l != ifindex)
 }
 
 /// The AF_XDP settings of port `port` from its `[[netif]]` section.
