@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+pub mod metrics;
 pub mod runtime;
 pub mod store;
 pub mod sync;

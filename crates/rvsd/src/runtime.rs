@@ -88,6 +88,8 @@ pub struct PortCounters {
     pub tx_dropped: AtomicU64,
     /// Frames handed to the kernel.
     pub kni_packets: AtomicU64,
+    /// Receive bursts that came back full: the ring held at least a burst.
+    pub rx_full_bursts: AtomicU64,
 }
 
 /// The exception-path devices, by port (None where the port has none).
@@ -298,6 +300,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 if n < BURST {
                     break;
                 }
+                bump(&pc.rx_full_bursts, 1);
             }
         }
         if *kni_reader && tap_pacer.due(now_us, idle_rounds, woke) {

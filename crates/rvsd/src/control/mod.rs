@@ -196,12 +196,21 @@ impl Control {
         (self.on_change)(store);
     }
 
-    /// Handles one request.
+    /// Handles one request (its time goes to the latency histogram of
+    /// [`crate::metrics`]).
     pub fn handle(&self, req: &Request) -> Reply {
-        match self.try_handle(req) {
+        let t = Instant::now();
+        let r = match self.try_handle(req) {
             Ok(r) => r,
             Err(e) => Reply::Error(e),
-        }
+        };
+        crate::metrics::observe_op(req, t.elapsed());
+        r
+    }
+
+    /// Answers a read for the metrics scrape (not timed as a request).
+    pub fn query(&self, req: &Request) -> Result<Reply, ApiError> {
+        self.try_handle(req)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
