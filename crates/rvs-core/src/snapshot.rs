@@ -77,6 +77,9 @@ pub struct PipelineConf {
     /// service: a flood to the VIP's other ports must not make the workers
     /// feed the kernel. 0: no limit. Beyond it: `kni_vip_rate` drops.
     pub kni_vip_rate: u32,
+    /// Offer established FNAT flow directions to the I/O layer's fast path
+    /// ([`crate::pipeline::FastEvent`]). Off by default.
+    pub fast_path: bool,
 }
 
 impl Default for PipelineConf {
@@ -91,6 +94,7 @@ impl Default for PipelineConf {
             limit_sources: 65536,
             synproxy_key: None,
             kni_vip_rate: 1000,
+            fast_path: false,
         }
     }
 }

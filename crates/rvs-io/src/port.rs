@@ -267,6 +267,14 @@ impl Port {
         &self.warnings
     }
 
+    /// The XDP fast-path map (AF_XDP ports opened with `fast_entries`).
+    pub fn fast_map(&self) -> Option<std::sync::Arc<crate::af_xdp::FastMap>> {
+        match &self.steer {
+            Steer::Xdp(p) => p.fast(),
+            Steer::Fanout(_) => None,
+        }
+    }
+
     /// Re-steers after a configuration change (pool addresses, real servers).
     pub fn set_steering(&self, s: &Steering) -> io::Result<()> {
         match &self.steer {

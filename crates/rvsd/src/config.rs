@@ -195,6 +195,22 @@ pub struct PipelineSection {
     /// they match no service; 0: no limit.
     #[serde(default = "kni_vip_rate")]
     pub kni_vip_rate: u32,
+    /// Forward established FNAT flows outside the workers: `"xdp"` (in
+    /// the AF_XDP ports' XDP program; every port must be `af_xdp`) or
+    /// `"off"` (the default).
+    #[serde(default)]
+    pub fast_path: FastPathConf,
+}
+
+/// Where established FNAT flows are forwarded besides the workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FastPathConf {
+    /// Only by the workers.
+    #[default]
+    Off,
+    /// In the XDP program of the AF_XDP ports (see rvs-io `af_xdp::fast`).
+    Xdp,
 }
 
 fn kni_vip_rate() -> u32 {
@@ -214,6 +230,7 @@ impl Default for PipelineSection {
             fast_xmit: true,
             limit_sources: limit_sources(),
             kni_vip_rate: kni_vip_rate(),
+            fast_path: FastPathConf::Off,
         }
     }
 }
@@ -424,6 +441,17 @@ impl Config {
                 ),
             ));
         }
+        if c.pipeline.fast_path == FastPathConf::Xdp {
+            if let Some(n) = c.netif.iter().find(|n| n.backend != BackendKind::AfXdp) {
+                return Err(err(
+                    find("fast_path"),
+                    format!(
+                        "fast_path = \"xdp\" needs backend = \"af_xdp\" on every [[netif]]: {} uses af_packet (the XDP fast path runs in the AF_XDP ports' XDP program)",
+                        n.name
+                    ),
+                ));
+            }
+        }
         if let Some(m) = c.health.problem() {
             return Err(err(find("stall_ms"), m));
         }
@@ -579,6 +607,7 @@ impl Config {
             fast_xmit: self.pipeline.fast_xmit,
             limit_sources: self.pipeline.limit_sources,
             kni_vip_rate: self.pipeline.kni_vip_rate,
+            fast_path: self.pipeline.fast_path == FastPathConf::Xdp,
             synproxy_key: self.synproxy_key,
             ..PipelineConf::default()
         }

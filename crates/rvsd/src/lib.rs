@@ -8,6 +8,7 @@ pub mod capture;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod fastpath;
 pub mod flowlog;
 pub mod metrics;
 pub mod runtime;

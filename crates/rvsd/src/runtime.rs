@@ -130,6 +130,8 @@ pub struct WorkerCtx {
     pub sync: Option<crate::sync::WorkerSync>,
     /// Flow-log records go here (none: flow logs are off).
     pub flow: Option<crate::flowlog::FlowSink>,
+    /// The XDP fast path's maps, when `fast_path = "xdp"`.
+    pub fast: Option<crate::fastpath::FastGlue>,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
@@ -261,6 +263,7 @@ pub fn run(mut ctx: WorkerCtx) {
         epoch,
         sync,
         flow,
+        fast,
         ..
     } = &mut ctx;
     let mut snap_checked = u64::MAX;
@@ -348,6 +351,9 @@ pub fn run(mut ctx: WorkerCtx) {
         for t in tx.iter_mut() {
             t.flush();
         }
+        if let Some(f) = fast.as_mut() {
+            f.apply(worker);
+        }
         let id = worker.id();
         let out = &neigh_out;
         worker.take_learned(|l| {
@@ -365,7 +371,10 @@ pub fn run(mut ctx: WorkerCtx) {
         let sync_busy = sync.as_mut().is_some_and(|s| s.step(worker, now));
         if now >= last_tick + 10 {
             last_tick = now;
-            worker.tick(now);
+            match fast.as_mut() {
+                Some(f) => f.tick(worker, now),
+                None => worker.tick(now),
+            }
             for (i, r) in rx.iter_mut().enumerate() {
                 let d = r.kernel_drops();
                 counters[i].rx_dropped.store(d, Relaxed);

@@ -38,6 +38,15 @@ pub const UDP_PORT: u16 = 9;
 /// The VIP.
 pub const VIP: &str = "10.0.0.100";
 
+/// The suffix of an rvs backend name that turns the XDP fast path on
+/// (`rvs-af_xdp-fast`): established FNAT flows are forwarded by the XDP
+/// program. On veth a frame it sends on in native mode reaches the receiving
+/// peer only through that peer's NAPI, so GRO is turned on at the peers of
+/// the lb's interfaces (the client's `eth0`, the switch's `p-lb`), and the
+/// senders checksum in software (TX checksum offload off: a partial checksum
+/// is left to the workers).
+pub const FAST_SUFFIX: &str = "-fast";
+
 /// A load balancer under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lb {
@@ -49,7 +58,8 @@ pub enum Lb {
     Nftables,
     /// HAProxy in TCP mode, roundrobin, one thread.
     Haproxy,
-    /// rvsd FNAT with the named backend (`af_packet`, `af_xdp`).
+    /// rvsd FNAT with the named backend (`af_packet`, `af_xdp`;
+    /// `af_xdp-fast`: af_xdp with `fast_path = "xdp"`, see [`FAST_SUFFIX`]).
     Rvs(String),
     /// DPDK testpmd MAC forwarding over the named poll-mode driver
     /// (`af_xdp`, `af_packet`): a reference row of the packet rate.
@@ -106,6 +116,7 @@ impl Lb {
                 "lb_cpu: busy time of CPU 1 (user+system+irq+softirq, nice excluded) plus softirq time of CPU 0, where a veth transmit runs the peer's receive (forwarding) whatever RPS says"
             }
             Lb::Haproxy => "lb_cpu: haproxy's utime+stime (/proc/<pid>/stat) plus softirq time of CPU 0; its softirq work on CPU 1 is in cpu1_*",
+            Lb::Rvs(b) if b.ends_with(FAST_SUFFIX) => "lb_cpu: rvsd's utime+stime (/proc/<pid>/stat, all threads) plus softirq time of CPU 0, where the XDP fast path runs (in the client's veth transmit, with the forwarding to the switch's veth peer); softirq on CPU 1 is in cpu1_*",
             Lb::Rvs(_) => "lb_cpu: rvsd's utime+stime (/proc/<pid>/stat, all threads) plus softirq time of CPU 0 (AF_XDP's copy into the UMEM runs there); softirq on CPU 1 is in cpu1_*",
             Lb::Direct => "no load balancer: lb_cpu is null; cpu1_* shows CPU 1 is idle",
             Lb::Testpmd(_) => "lb_cpu: testpmd's utime+stime (it polls CPU 1 all the time) plus softirq time of CPU 0",
@@ -350,12 +361,23 @@ impl Bed {
             }
         }
         self.socket = self.lab.dir.join("rvs.sock").to_string_lossy().into_owned();
+        let (backend, fast) = match backend.strip_suffix(FAST_SUFFIX) {
+            Some(b) => (b, "\n[pipeline]\nfast_path = \"xdp\"\n"),
+            None => (backend, ""),
+        };
+        if !fast.is_empty() {
+            ok_in(&self.lab, "client", &["ethtool", "-K", "eth0", "gro", "on"])?;
+            ok_in(&self.lab, "sw", &["ethtool", "-K", "p-lb", "gro", "on"])?;
+            for ns in ["client", "rs1", "rs2"] {
+                ok_in(&self.lab, ns, &["ethtool", "-K", "eth0", "tx", "off"])?;
+            }
+        }
         let conf = self.lab.file(
             "rvs.toml",
             &format!(
                 "workers = 1\ncpus = [{LB_CPU}]\nconn_capacity = {cap}\nidle = \"adaptive\"\nlog_level = \"warn\"\n\n\
                  [[netif]]\nname = \"dpdk0\"\niface = \"lan\"\nbackend = \"{backend}\"\n\n\
-                 [[netif]]\nname = \"dpdk1\"\niface = \"wan\"\nbackend = \"{backend}\"\n",
+                 [[netif]]\nname = \"dpdk1\"\niface = \"wan\"\nbackend = \"{backend}\"\n{fast}",
                 cap = o.conn_capacity
             ),
         );

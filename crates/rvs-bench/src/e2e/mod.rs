@@ -52,7 +52,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Load balancers, in order: kernel, direct, nftables, haproxy,
-    /// rvs-<backend>, testpmd-<pmd> (DPDK testpmd MAC forwarding, pps only).
+    /// rvs-<backend>, testpmd-<pmd> (DPDK testpmd MAC forwarding, pps only);
+    /// `rvs-af_xdp-fast`: rvs over af_xdp with the XDP fast path.
     #[arg(
         long,
         value_delimiter = ',',

@@ -2,6 +2,7 @@
 //! persistence, local address and port), forwarding a packet of a known
 //! connection in each mode, and expiring connections.
 
+use super::fast::{FastMoved, FAST_IN, FAST_OUT};
 use super::flowlog::EndReason;
 use super::half_open;
 use super::parse::{Parsed, L4};
@@ -522,10 +523,11 @@ impl State {
                 self.conns.get_mut(id).out_port = pkt.port;
             }
             if let Some(v) = self.send_to_in_hop(snap, pkt, p, &c) {
-                return v;
+                return self.fast_note(snap, pkt, p, id, dir, v);
             }
         }
-        self.send(snap, pkt, p, target, on_link, now_ms)
+        let v = self.send(snap, pkt, p, target, on_link, now_ms);
+        self.fast_note(snap, pkt, p, id, dir, v)
     }
 
     /// Remembers where the client-side packets of connection `id` come from
@@ -623,6 +625,7 @@ impl State {
     }
 
     fn release(&mut self, c: &Conn) {
+        self.fast_removed(c);
         self.sync_note_of(c.flags, SyncEvent::Removed(c.in_tuple()));
         self.synproxy_release(c);
         if c.is_template() {
@@ -648,19 +651,30 @@ impl State {
     /// pace with any rate of new connections (a fixed budget per tick would
     /// cap removals at `budget / tick interval` and let dead connections fill
     /// the table).
-    pub(super) fn expire(&mut self, now_ms: u64) {
+    pub(super) fn expire(&mut self, snap: &Snapshot, now_ms: u64, moved: Option<FastMoved<'_>>) {
         let inserted = self.conns.inserts().wrapping_sub(self.inserts_at_tick);
         self.inserts_at_tick = self.conns.inserts();
         let budget = self
             .conf
             .expire_budget
             .saturating_add(usize::try_from(inserted).unwrap_or(usize::MAX));
-        self.expire_due(now_ms, budget);
+        self.expire_due_fast(now_ms, budget, moved.map(|m| (snap, m)));
     }
 
     /// Removes up to `budget` connections that are due at `now_ms`, releasing
     /// their ports and references. Returns how many went.
     pub(super) fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
+        self.expire_due_fast(now_ms, budget, None)
+    }
+
+    /// [`State::expire_due`], keeping (timer re-armed) the connections with
+    /// fast-path directions that `moved` says carried packets.
+    fn expire_due_fast(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut moved: Option<(&Snapshot, FastMoved<'_>)>,
+    ) -> usize {
         let mut due: [Conn; 64] = [Conn::EMPTY; 64];
         let mut left = budget;
         let mut removed = 0;
@@ -669,6 +683,14 @@ impl State {
             let want = left.min(due.len());
             let mut ids = [ConnId(0); 64];
             self.conns.expire(now_ms, want, |id, c| {
+                if let Some((snap, m)) = moved.as_mut() {
+                    if c.flags & (FAST_IN | FAST_OUT) != 0 && State::fast_moved(c, *m) {
+                        return Expiry::Extend(match c.proto {
+                            proto::TCP => snap.timeouts.tcp(TcpState::Established),
+                            _ => snap.timeouts.udp_ms,
+                        });
+                    }
+                }
                 if n < due.len() {
                     due[n] = *c;
                     ids[n] = id;

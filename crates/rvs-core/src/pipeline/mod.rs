@@ -8,6 +8,7 @@
 //! [`Verdict`]s.
 
 mod conns;
+mod fast;
 mod flowlog;
 mod half_open;
 mod host;
@@ -26,6 +27,7 @@ mod synproxy_retry;
 
 use std::sync::Arc;
 
+pub use fast::{FastEvent, FastKey, FastMoved};
 pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use outbox::Outbox;
 pub use sync::SyncError;
@@ -177,6 +179,8 @@ struct State {
     limits: crate::limit::WorkerLimits,
     /// The rate of VIP packets to the kernel ([`kni_guard`]).
     kni_guard: kni_guard::KniGuard,
+    /// Fast-path events not yet taken ([`fast`]).
+    fast: fast::FastLog,
 }
 
 /// Memory of a worker besides its connection table ([`Worker::memory`]).
@@ -223,6 +227,7 @@ impl Worker {
             sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
             kni_guard: Default::default(),
+            fast: Default::default(),
             conf,
         };
         let mut w = Worker {
@@ -349,6 +354,12 @@ impl Worker {
         &mut self.st.outbox
     }
 
+    /// The fast-path events since the last call ([`FastEvent`]; only with
+    /// [`crate::snapshot::PipelineConf::fast_path`]), removals first.
+    pub fn take_fast(&mut self, f: impl FnMut(&FastEvent)) {
+        self.st.take_fast(f);
+    }
+
     /// Neighbours learned since the last call, for sharing with other workers.
     pub fn take_learned(&mut self, mut f: impl FnMut(Learned)) {
         for l in self.st.learned.drain(..) {
@@ -376,10 +387,19 @@ impl Worker {
     /// Call every few ms. Publishes `now_ms` as the worker's heartbeat
     /// ([`WorkerGauges::heartbeat_ms`]).
     pub fn tick(&mut self, now_ms: u64) {
+        self.tick_fast(now_ms, None);
+    }
+
+    /// [`Worker::tick`] for a worker whose I/O layer forwards some flow
+    /// directions itself ([`FastEvent`]): a due connection with offered
+    /// directions stays (its timer re-armed for its state) when `moved` says
+    /// one of them carried packets since it was last asked; `None`: such
+    /// connections go when due, as others.
+    pub fn tick_fast(&mut self, now_ms: u64, moved: Option<FastMoved<'_>>) {
         if let Some(fl) = self.st.flowlog.as_mut() {
             fl.now_ms = now_ms;
         }
-        self.st.expire(now_ms);
+        self.st.expire(&self.snap, now_ms, moved);
         self.st.synproxy_tick(&self.snap, now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);
         self.st.publish_conn_count();

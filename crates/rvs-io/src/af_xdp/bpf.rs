@@ -13,6 +13,7 @@ use crate::sys::{cvt, socket};
 
 // bpf(2) commands.
 const MAP_CREATE: u32 = 0;
+const MAP_LOOKUP_ELEM: u32 = 1;
 const MAP_UPDATE_ELEM: u32 = 2;
 const MAP_DELETE_ELEM: u32 = 3;
 const MAP_GET_NEXT_KEY: u32 = 4;
@@ -20,6 +21,7 @@ const PROG_LOAD: u32 = 5;
 const PROG_TEST_RUN: u32 = 10;
 const PROG_GET_FD_BY_ID: u32 = 13;
 const OBJ_GET_INFO_BY_FD: u32 = 15;
+const MAP_UPDATE_BATCH: u32 = 26;
 const LINK_CREATE: u32 = 28;
 
 /// BPF_MAP_TYPE_HASH.
@@ -117,6 +119,35 @@ pub(crate) fn map_update(map: RawFd, key: &[u8], value: &[u8]) -> io::Result<()>
     bpf(MAP_UPDATE_ELEM, &mut a).map(drop)
 }
 
+/// BPF_MAP_LOOKUP_ELEM into `value` (its size the map's); false when absent.
+pub(crate) fn map_lookup(map: RawFd, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+    let mut a = Attr::new();
+    a.u32(0, map as u32)
+        .ptr(8, key.as_ptr())
+        .ptr(16, value.as_mut_ptr());
+    match bpf(MAP_LOOKUP_ELEM, &mut a) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_MAP_UPDATE_BATCH (BPF_ANY) of `count` keys and values laid end to
+/// end: one syscall for many elements.
+pub(crate) fn map_update_batch(
+    map: RawFd,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+) -> io::Result<()> {
+    let mut a = Attr::new();
+    a.ptr(16, keys.as_ptr())
+        .ptr(24, values.as_ptr())
+        .u32(32, count)
+        .u32(36, map as u32);
+    bpf(MAP_UPDATE_BATCH, &mut a).map(drop)
+}
+
 /// BPF_MAP_DELETE_ELEM.
 pub(crate) fn map_delete(map: RawFd, key: &[u8]) -> io::Result<()> {
     let mut a = Attr::new();
@@ -207,6 +238,12 @@ pub(crate) fn link_create_xdp(prog: RawFd, ifindex: u32, flags: u32) -> io::Resu
 
 /// BPF_PROG_TEST_RUN of an XDP program on one frame; returns its return value.
 pub(crate) fn prog_test_run(prog: RawFd, frame: &[u8]) -> io::Result<u32> {
+    prog_test_run_out(prog, frame).map(|(r, _)| r)
+}
+
+/// BPF_PROG_TEST_RUN of an XDP program on one frame; returns its return
+/// value and the frame as the program left it.
+pub(crate) fn prog_test_run_out(prog: RawFd, frame: &[u8]) -> io::Result<(u32, Vec<u8>)> {
     let mut out = vec![0u8; frame.len() + 512];
     let mut a = Attr::new();
     a.u32(0, prog as u32)
@@ -216,7 +253,8 @@ pub(crate) fn prog_test_run(prog: RawFd, frame: &[u8]) -> io::Result<u32> {
         .ptr(24, out.as_mut_ptr())
         .u32(32, 1);
     bpf(PROG_TEST_RUN, &mut a)?;
-    Ok(a.get_u32(4))
+    out.truncate(a.get_u32(12) as usize);
+    Ok((a.get_u32(4), out))
 }
 
 /// The name of the loaded program with id `id`.

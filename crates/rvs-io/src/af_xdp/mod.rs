@@ -94,6 +94,7 @@
 
 mod bpf;
 mod csum;
+mod fast;
 mod open;
 mod prog;
 mod ring;
@@ -108,6 +109,7 @@ use rvs_core::addr::PortId;
 
 pub use ring::{XdpBurst, XdpRx, XdpRxStats, XdpTx, XdpTxStats, BURST};
 
+pub use fast::{FastCount, FastFlow, FastMap};
 pub use open::unserved_note;
 
 use crate::iface::if_index;
@@ -179,6 +181,9 @@ pub struct XdpConf {
     pub rx_checksum: RxChecksum,
     /// Most pool plus real-server addresses the steering map holds.
     pub max_addrs: u32,
+    /// Most flow directions the XDP fast path holds (see [`FastMap`]);
+    /// 0: no fast path.
+    pub fast_entries: u32,
 }
 
 impl Default for XdpConf {
@@ -197,6 +202,7 @@ impl Default for XdpConf {
             tx_size: 2048,
             rx_checksum: RxChecksum::Complete,
             max_addrs: 4096,
+            fast_entries: 0,
         }
     }
 }
@@ -210,6 +216,8 @@ pub(crate) struct Shared {
     _prog: OwnedFd,
     _xsks: OwnedFd,
     addrs: OwnedFd,
+    /// The fast-path map, when enabled.
+    fast: Option<Arc<FastMap>>,
     /// One per served queue (index: the queue's position in `served`).
     pub(crate) pools: Vec<Mutex<Pool>>,
     pub(crate) umem: Mmap,
@@ -288,6 +296,11 @@ impl XdpQueue {
     pub fn set_steering(&self, s: &Steering) -> io::Result<()> {
         set_addrs(&self.shared, s)
     }
+
+    /// The port's fast-path map, when `fast_entries` enabled it.
+    pub fn fast(&self) -> Option<Arc<FastMap>> {
+        self.shared.fast.clone()
+    }
 }
 
 /// A port's XDP program, maps and UMEM, with the workers' queues until
@@ -355,6 +368,11 @@ impl XdpPort {
         unserved_note(&self.shared.ifname, self.shared.device, &self.shared.served)
     }
 
+    /// The port's fast-path map, when `fast_entries` enabled it.
+    pub fn fast(&self) -> Option<Arc<FastMap>> {
+        self.shared.fast.clone()
+    }
+
     /// The BPF link's descriptor (tests: to see that it exists).
     pub fn link_fd(&self) -> std::os::fd::RawFd {
         self.shared.link.as_raw_fd()
@@ -370,6 +388,10 @@ fn mapped(v4: &[u8; 4]) -> [u8; 16] {
 }
 
 fn set_addrs(sh: &Shared, s: &Steering) -> io::Result<()> {
+    set_addrs_fd(sh.addrs.as_raw_fd(), s)
+}
+
+fn set_addrs_fd(fd: std::os::fd::RawFd, s: &Steering) -> io::Result<()> {
     let mut want: Vec<([u8; 16], u32)> = Vec::new();
     let mut add = |k: [u8; 16], bit: u32| match want.iter_mut().find(|(x, _)| *x == k) {
         Some(e) => e.1 |= bit,
@@ -387,7 +409,6 @@ fn set_addrs(sh: &Shared, s: &Steering) -> io::Result<()> {
     for a in &s.rs_v6 {
         add(*a, prog::ADDR_RS);
     }
-    let fd = sh.addrs.as_raw_fd();
     for k in bpf::map_keys::<16>(fd)? {
         if !want.iter().any(|(x, _)| *x == k) {
             let _ = bpf::map_delete(fd, &k);
@@ -425,12 +446,54 @@ pub fn steer_test_run(workers: u16, s: &Steering, frames: &[Vec<u8>]) -> io::Res
         first_queue: 0,
         queues: 1,
         tail: prog::Tail::ReturnWorker,
+        fast: None,
     });
     let p = bpf::prog_load_xdp(&insns, "rvs_xdp_test")?;
     frames
         .iter()
         .map(|f| bpf::prog_test_run(p.as_raw_fd(), f))
         .collect()
+}
+
+/// What [`fast_test_run`] returns: (return value, output frame) per frame,
+/// and each flow's counters.
+#[doc(hidden)]
+pub type FastRun = (Vec<(u32, Vec<u8>)>, Vec<Option<FastCount>>);
+
+/// Test support: loads the steering program for `workers` (as
+/// [`steer_test_run`]) with the fast path in front of it, its map holding
+/// `flows`, runs it on each of `frames` and returns each return value
+/// (XDP_TX 3, XDP_REDIRECT 4, else the worker steered to), the frame as the
+/// program left it, and the flows' counters afterwards. Needs root.
+#[doc(hidden)]
+pub fn fast_test_run(
+    workers: u16,
+    s: &Steering,
+    flows: &[FastFlow],
+    frames: &[Vec<u8>],
+) -> io::Result<FastRun> {
+    let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, 64, "rvs_addrs_t")?;
+    set_addrs_fd(addrs.as_raw_fd(), s)?;
+    let fast = FastMap::create(64)?;
+    fast.insert_batch(flows)?;
+    let insns = prog::build(&prog::ProgParams {
+        addrs: addrs.as_raw_fd(),
+        workers: workers.max(1) as u32,
+        first_queue: 0,
+        queues: 1,
+        tail: prog::Tail::ReturnWorker,
+        fast: Some(fast.fd.as_raw_fd()),
+    });
+    let p = bpf::prog_load_xdp(&insns, "rvs_xdp_test")?;
+    let out = frames
+        .iter()
+        .map(|f| bpf::prog_test_run_out(p.as_raw_fd(), f))
+        .collect::<io::Result<Vec<_>>>()?;
+    let counts = flows
+        .iter()
+        .map(|f| fast.count(f))
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((out, counts))
 }
 
 /// Test support: attaches rvs's program to `ifname` the old way (netlink,
@@ -448,6 +511,7 @@ pub fn attach_legacy(ifname: &str) -> io::Result<()> {
         tail: prog::Tail::Redirect {
             xsks: xsks.as_raw_fd(),
         },
+        fast: None,
     });
     let p = bpf::prog_load_xdp(&insns, prog::PROG_NAME)?;
     bpf::xdp_set_netlink(ifindex, p.as_raw_fd(), false)

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::ring::{Pool, Ring, Sock};
 use super::sock::{anon_map, bind_xsk, clear_stale, fill_comp_rings, rx_tx_rings, xsk_socket};
-use super::{bpf, prog, Shared, XdpConf, XdpMode, XdpPort, XdpQueue, XdpRx, XdpTx, BURST};
+use super::{bpf, prog, FastMap, Shared, XdpConf, XdpMode, XdpPort, XdpQueue, XdpRx, XdpTx, BURST};
 use crate::iface::{if_index, mtu_of, queues};
 use crate::sys::setsockopt;
 
@@ -275,6 +275,10 @@ impl XdpPort {
         clear_stale(ifname, ifindex)?;
 
         let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, conf.max_addrs.max(1), "rvs_addrs")?;
+        let fast = match conf.fast_entries {
+            0 => None,
+            n => Some(Arc::new(FastMap::create(n)?)),
+        };
         let xsks = bpf::map_create(bpf::MAP_XSKMAP, 4, 4, g.workers * nq as u32, "rvs_xsks")?;
         let insns = prog::build(&prog::ProgParams {
             addrs: addrs.as_raw_fd(),
@@ -284,6 +288,7 @@ impl XdpPort {
             tail: prog::Tail::Redirect {
                 xsks: xsks.as_raw_fd(),
             },
+            fast: fast.as_ref().map(|f| f.fd.as_raw_fd()),
         });
         let prog_fd = bpf::prog_load_xdp(&insns, prog::PROG_NAME)?;
 
@@ -344,6 +349,7 @@ impl XdpPort {
             _prog: prog_fd,
             _xsks: xsks,
             addrs,
+            fast,
             pools,
             umem,
             frame_size: g.fs as usize,

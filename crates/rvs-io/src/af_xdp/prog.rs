@@ -36,56 +36,56 @@
 pub(crate) const PROG_NAME: &str = "rvs_xdp";
 
 // Instruction classes, sizes, modes, operations (linux/bpf_common.h, bpf.h).
-const LDX: u8 = 0x01;
-const ST: u8 = 0x02;
-const STX: u8 = 0x03;
-const ALU: u8 = 0x04;
-const JMP: u8 = 0x05;
-const ALU64: u8 = 0x07;
-const W: u8 = 0x00;
-const H: u8 = 0x08;
-const B: u8 = 0x10;
-const DW: u8 = 0x18;
-const MEM: u8 = 0x60;
-const K: u8 = 0x00;
-const X: u8 = 0x08;
-const ADD: u8 = 0x00;
-const SUB: u8 = 0x10;
-const MUL: u8 = 0x20;
-const AND: u8 = 0x50;
-const LSH: u8 = 0x60;
-const MOD: u8 = 0x90;
-const XOR: u8 = 0xa0;
-const MOV: u8 = 0xb0;
-const END: u8 = 0xd0;
-const TO_BE: u8 = 0x08;
-const JA: u8 = 0x00;
-const JEQ: u8 = 0x10;
-const JGT: u8 = 0x20;
-const JGE: u8 = 0x30;
-const JNE: u8 = 0x50;
-const JLT: u8 = 0xa0;
-const CALL: u8 = 0x80;
-const EXIT: u8 = 0x90;
+pub(super) const LDX: u8 = 0x01;
+pub(super) const ST: u8 = 0x02;
+pub(super) const STX: u8 = 0x03;
+pub(super) const ALU: u8 = 0x04;
+pub(super) const JMP: u8 = 0x05;
+pub(super) const ALU64: u8 = 0x07;
+pub(super) const W: u8 = 0x00;
+pub(super) const H: u8 = 0x08;
+pub(super) const B: u8 = 0x10;
+pub(super) const DW: u8 = 0x18;
+pub(super) const MEM: u8 = 0x60;
+pub(super) const K: u8 = 0x00;
+pub(super) const X: u8 = 0x08;
+pub(super) const ADD: u8 = 0x00;
+pub(super) const SUB: u8 = 0x10;
+pub(super) const MUL: u8 = 0x20;
+pub(super) const AND: u8 = 0x50;
+pub(super) const LSH: u8 = 0x60;
+pub(super) const MOD: u8 = 0x90;
+pub(super) const XOR: u8 = 0xa0;
+pub(super) const MOV: u8 = 0xb0;
+pub(super) const END: u8 = 0xd0;
+pub(super) const TO_BE: u8 = 0x08;
+pub(super) const JA: u8 = 0x00;
+pub(super) const JEQ: u8 = 0x10;
+pub(super) const JGT: u8 = 0x20;
+pub(super) const JGE: u8 = 0x30;
+pub(super) const JNE: u8 = 0x50;
+pub(super) const JLT: u8 = 0xa0;
+pub(super) const CALL: u8 = 0x80;
+pub(super) const EXIT: u8 = 0x90;
 
-const FN_MAP_LOOKUP_ELEM: i32 = 1;
-const FN_REDIRECT_MAP: i32 = 51;
-const XDP_PASS: i32 = 2;
+pub(super) const FN_MAP_LOOKUP_ELEM: i32 = 1;
+pub(super) const FN_REDIRECT_MAP: i32 = 51;
+pub(super) const XDP_PASS: i32 = 2;
 
 // Registers.
-const R0: u8 = 0;
-const R1: u8 = 1;
-const R2: u8 = 2;
-const R3: u8 = 3;
+pub(super) const R0: u8 = 0;
+pub(super) const R1: u8 = 1;
+pub(super) const R2: u8 = 2;
+pub(super) const R3: u8 = 3;
 /// Packet start.
-const R6: u8 = 6;
+pub(super) const R6: u8 = 6;
 /// Packet end.
-const R7: u8 = 7;
+pub(super) const R7: u8 = 7;
 /// Transport header (of the quote, in an ICMP error).
-const R8: u8 = 8;
+pub(super) const R8: u8 = 8;
 /// A quoted IPv4 header.
-const R9: u8 = 9;
-const R10: u8 = 10;
+pub(super) const R9: u8 = 9;
+pub(super) const R10: u8 = 10;
 
 #[derive(Copy, Clone)]
 struct Insn {
@@ -96,30 +96,30 @@ struct Insn {
     imm: i32,
 }
 
-type Label = usize;
+pub(super) type Label = usize;
 
-struct Asm {
+pub(super) struct Asm {
     ins: Vec<Insn>,
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
 }
 
 impl Asm {
-    fn new() -> Asm {
+    pub(super) fn new() -> Asm {
         Asm {
             ins: Vec::new(),
             labels: Vec::new(),
             fixups: Vec::new(),
         }
     }
-    fn label(&mut self) -> Label {
+    pub(super) fn label(&mut self) -> Label {
         self.labels.push(None);
         self.labels.len() - 1
     }
-    fn bind(&mut self, l: Label) {
+    pub(super) fn bind(&mut self, l: Label) {
         self.labels[l] = Some(self.ins.len());
     }
-    fn emit(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
+    pub(super) fn emit(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
         self.ins.push(Insn {
             code,
             dst,
@@ -129,61 +129,61 @@ impl Asm {
         });
     }
     /// `dst = src` (64-bit).
-    fn mov(&mut self, dst: u8, src: u8) {
+    pub(super) fn mov(&mut self, dst: u8, src: u8) {
         self.emit(ALU64 | MOV | X, dst, src, 0, 0);
     }
-    fn movi(&mut self, dst: u8, imm: i32) {
+    pub(super) fn movi(&mut self, dst: u8, imm: i32) {
         self.emit(ALU64 | MOV | K, dst, 0, 0, imm);
     }
-    fn alu64i(&mut self, op: u8, dst: u8, imm: i32) {
+    pub(super) fn alu64i(&mut self, op: u8, dst: u8, imm: i32) {
         self.emit(ALU64 | op | K, dst, 0, 0, imm);
     }
-    fn alu64(&mut self, op: u8, dst: u8, src: u8) {
+    pub(super) fn alu64(&mut self, op: u8, dst: u8, src: u8) {
         self.emit(ALU64 | op | X, dst, src, 0, 0);
     }
     /// `dst = *(size *)(src + off)`.
-    fn ldx(&mut self, size: u8, dst: u8, src: u8, off: i16) {
+    pub(super) fn ldx(&mut self, size: u8, dst: u8, src: u8, off: i16) {
         self.emit(LDX | MEM | size, dst, src, off, 0);
     }
     /// `*(size *)(dst + off) = src`.
-    fn stx(&mut self, size: u8, dst: u8, off: i16, src: u8) {
+    pub(super) fn stx(&mut self, size: u8, dst: u8, off: i16, src: u8) {
         self.emit(STX | MEM | size, dst, src, off, 0);
     }
     /// `*(size *)(dst + off) = imm`.
-    fn st(&mut self, size: u8, dst: u8, off: i16, imm: i32) {
+    pub(super) fn st(&mut self, size: u8, dst: u8, off: i16, imm: i32) {
         self.emit(ST | MEM | size, dst, 0, off, imm);
     }
     /// Byte-swap the low `bits` of `dst` to host order (a no-op on big endian).
-    fn be(&mut self, dst: u8, bits: i32) {
+    pub(super) fn be(&mut self, dst: u8, bits: i32) {
         self.emit(ALU | END | TO_BE, dst, 0, 0, bits);
     }
-    fn jmp(&mut self, l: Label) {
+    pub(super) fn jmp(&mut self, l: Label) {
         self.fixups.push((self.ins.len(), l));
         self.emit(JMP | JA, 0, 0, 0, 0);
     }
     /// `if (dst <op> imm) goto l`.
-    fn jif(&mut self, op: u8, dst: u8, imm: i32, l: Label) {
+    pub(super) fn jif(&mut self, op: u8, dst: u8, imm: i32, l: Label) {
         self.fixups.push((self.ins.len(), l));
         self.emit(JMP | op | K, dst, 0, 0, imm);
     }
     /// `if (dst <op> src) goto l`.
-    fn jifx(&mut self, op: u8, dst: u8, src: u8, l: Label) {
+    pub(super) fn jifx(&mut self, op: u8, dst: u8, src: u8, l: Label) {
         self.fixups.push((self.ins.len(), l));
         self.emit(JMP | op | X, dst, src, 0, 0);
     }
     /// `dst = map` (a 64-bit immediate naming a map by descriptor).
-    fn ld_map(&mut self, dst: u8, fd: i32) {
+    pub(super) fn ld_map(&mut self, dst: u8, fd: i32) {
         // BPF_LD | BPF_DW | BPF_IMM, src = BPF_PSEUDO_MAP_FD.
         self.emit(0x18, dst, 1, 0, fd);
         self.emit(0, 0, 0, 0, 0);
     }
-    fn call(&mut self, f: i32) {
+    pub(super) fn call(&mut self, f: i32) {
         self.emit(JMP | CALL, 0, 0, 0, f);
     }
-    fn exit(&mut self) {
+    pub(super) fn exit(&mut self) {
         self.emit(JMP | EXIT, 0, 0, 0, 0);
     }
-    fn finish(mut self) -> Vec<u8> {
+    pub(super) fn finish(mut self) -> Vec<u8> {
         for (at, l) in std::mem::take(&mut self.fixups) {
             let target = self.labels[l].unwrap_or(at + 1);
             self.ins[at].off = (target as i64 - at as i64 - 1) as i16;
@@ -225,6 +225,8 @@ pub(crate) struct ProgParams {
     pub(crate) queues: u32,
     /// What to do with the choice.
     pub(crate) tail: Tail,
+    /// The fast-path map (see `fast.rs`), looked up before steering.
+    pub(crate) fast: Option<i32>,
 }
 
 /// Bits of the `addrs` map's values.
@@ -314,7 +316,7 @@ fn xor_key(a: &mut Asm, port: i16, key: i16, modw: Label) {
 }
 
 /// `goto ret0` unless `len` bytes from `base` are in the frame.
-fn need(a: &mut Asm, base: u8, len: i32, ret0: Label) {
+pub(super) fn need(a: &mut Asm, base: u8, len: i32, ret0: Label) {
     a.mov(R2, base);
     a.alu64i(ADD, R2, len);
     a.jifx(JGT, R2, R7, ret0);
@@ -465,6 +467,9 @@ pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
     let (pass, ret0, modw, choose) = (a.label(), a.label(), a.label(), a.label());
     let (v4, v6, fields) = (a.label(), a.label(), a.label());
 
+    if let Some(map) = p.fast {
+        super::fast::emit(&mut a, map);
+    }
     // r6 = data, r7 = data_end; frames on other queues are not ours.
     a.ldx(W, R2, R1, 16);
     if p.first_queue != 0 {

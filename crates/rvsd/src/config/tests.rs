@@ -95,6 +95,26 @@ fn fast_xmit_is_on_unless_turned_off() {
 }
 
 #[test]
+fn fast_path_xdp_needs_af_xdp_on_every_port() {
+    let xdp = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\nbackend = \"af_xdp\"\n";
+    assert!(
+        !parse(xdp).unwrap().pipeline_conf().fast_path,
+        "off by default"
+    );
+    let on = parse(&format!("{xdp}[pipeline]\nfast_path = \"xdp\"\n")).unwrap();
+    assert!(on.pipeline_conf().fast_path);
+    let pkt = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    let e = parse(&format!("{pkt}[pipeline]\nfast_path = \"xdp\"\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(
+        e.message.contains("needs backend = \"af_xdp\"")
+            && e.message.contains("dpdk0 uses af_packet"),
+        "{e}"
+    );
+    assert!(parse(&format!("{xdp}[pipeline]\nfast_path = \"dpdk\"\n")).is_err());
+}
+
+#[test]
 fn af_packet_rx_ring() {
     let d = parse("[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n").unwrap();
     assert_eq!(d.netif[0].rx_ring, RxRingConf::V2);

@@ -79,6 +79,7 @@ impl Daemon {
         let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
         let (opened, queues) =
             ports::open_queues(&ports.defs, conf, &ports::steering(&store, workers))?;
+        let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
         ports.opened = Arc::new(Mutex::new(opened));
         let mut d = Daemon {
             stop: Arc::new(AtomicBool::new(false)),
@@ -114,6 +115,7 @@ impl Daemon {
             epoch: d.epoch,
             sync: &d.sync,
             table_mem,
+            fast,
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues)?;

@@ -8,7 +8,10 @@ use rvs_io::{open_port, Backend, Port, PortConf, Queue, RxChecksum, RxRingKind, 
 use rvs_io::{Tap, XdpConf, XdpMode};
 
 use super::DaemonError;
-use crate::config::{BackendKind, Config, Netif, RxChecksumConf, RxRingConf, XdpModeConf};
+use crate::config::{
+    BackendKind, Config, FastPathConf, Netif, RxChecksumConf, RxRingConf, XdpModeConf,
+};
+use crate::fastpath::FastMaps;
 use crate::runtime::Taps;
 use crate::store::{PortDef, Store};
 use crate::takeover::{self, PortLock, Takeover};
@@ -147,8 +150,51 @@ pub(super) fn open_taps(defs: &[PortDef]) -> Result<Taps, DaemonError> {
     Ok(Arc::new(taps))
 }
 
+/// Flow directions each port's XDP fast-path map holds.
+pub(super) const FAST_ENTRIES: u32 = 65536;
+
+/// The ports' fast-path maps and interface indexes, when `fast_path = "xdp"`.
+pub(super) fn fast_maps(
+    conf: &Config,
+    defs: &[PortDef],
+    opened: &[Port],
+) -> Result<Option<FastMaps>, DaemonError> {
+    if conf.pipeline.fast_path != FastPathConf::Xdp {
+        return Ok(None);
+    }
+    let mut f = FastMaps::default();
+    for (d, p) in defs.iter().zip(opened) {
+        let ifindex = rvs_io::iface::if_index(&d.iface)
+            .map_err(|e| DaemonError::port(&d.name, format!("interface {}: {e}", d.iface)))?;
+        f.ifindex.push(ifindex);
+        f.maps.push(p.fast_map());
+        if p.backend().contains("native") && has_peer(&d.iface, ifindex) {
+            tracing::warn!(
+                "{} ({}): native XDP on a device with a peer (veth?): frames the fast path sends on are lost unless the peer has GRO on (ethtool -K PEER gro on) or an XDP program; else use xdp_mode = \"generic\"",
+                d.name,
+                d.iface
+            );
+        }
+        tracing::info!(
+            "{} ({}): XDP fast path for established FNAT flows (up to {FAST_ENTRIES} directions)",
+            d.name,
+            d.iface
+        );
+    }
+    Ok(Some(f))
+}
+
+/// Whether `iface` is one end of a pair (its `iflink` names another device,
+/// as a veth's does).
+fn has_peer(iface: &str, ifindex: u32) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/iflink"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .is_some_and(|l| l != ifindex)
+}
+
 /// The AF_XDP settings of port `port` from its `[[netif]]` section.
-fn xdp_conf(n: &Netif) -> XdpConf {
+fn xdp_conf(n: &Netif, fast: bool) -> XdpConf {
     let d = XdpConf::default();
     XdpConf {
         mode: match n.xdp_mode {
@@ -168,12 +214,13 @@ fn xdp_conf(n: &Netif) -> XdpConf {
             RxChecksumConf::Complete => RxChecksum::Complete,
             RxChecksumConf::Trust => RxChecksum::Trust,
         },
+        fast_entries: if fast { FAST_ENTRIES } else { 0 },
         ..d
     }
 }
 
 /// The backend settings of port `p`.
-fn backend(p: usize, n: &Netif) -> Backend {
+fn backend(p: usize, n: &Netif, fast: bool) -> Backend {
     match n.backend {
         BackendKind::AfPacket => Backend::AfPacket {
             rx_ring: match n.rx_ring {
@@ -182,7 +229,7 @@ fn backend(p: usize, n: &Netif) -> Backend {
             },
             fanout: fanout_id(p),
         },
-        BackendKind::AfXdp => Backend::AfXdp(xdp_conf(n)),
+        BackendKind::AfXdp => Backend::AfXdp(xdp_conf(n, fast)),
     }
 }
 
@@ -200,7 +247,7 @@ pub(super) fn open_queues(
         let pc = PortConf {
             port: p as u16,
             workers,
-            backend: backend(p, n),
+            backend: backend(p, n, conf.pipeline.fast_path == FastPathConf::Xdp),
         };
         let mut port = open_port(&d.iface, &pc, steering)
             .map_err(|e| DaemonError::port(&d.name, format!("cannot open {}: {e}", d.iface)))?;

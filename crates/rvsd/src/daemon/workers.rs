@@ -55,6 +55,8 @@ pub(super) struct Shared<'a> {
     pub sync: &'a Arc<crate::sync::SyncCtl>,
     /// Where the conn tables get their memory (`huge_pages`).
     pub table_mem: rvs_core::conn::mem::TableMem,
+    /// The ports' XDP fast-path maps, when `fast_path = "xdp"`.
+    pub fast: Option<crate::fastpath::FastMaps>,
 }
 
 /// Starts one worker per entry of `queues` (its queues, by port), and the
@@ -134,6 +136,7 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
             epoch: sh.epoch,
             sync: Some(ws),
             flow: sh.flow.clone(),
+            fast: sh.fast.clone().map(crate::fastpath::FastGlue::new),
         };
         let t = std::thread::Builder::new()
             .name(format!("rvs-worker-{w}"))

@@ -4,6 +4,7 @@
 mod acl;
 mod bad_input;
 mod churn;
+mod fast;
 mod fast_xmit;
 mod flowlog;
 mod fnat;
