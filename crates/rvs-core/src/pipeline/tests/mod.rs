@@ -17,6 +17,7 @@ mod listing;
 mod modes;
 mod oracle;
 mod parsers;
+mod proxy_proto;
 mod sched;
 mod sloppy;
 mod smoke;
