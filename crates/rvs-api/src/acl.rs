@@ -7,6 +7,7 @@ use crate::ServiceKey;
 
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AclKind {
     /// Deny list (`--add-blklst -k`).
@@ -27,6 +28,7 @@ impl AclKind {
 
 /// One rule of a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AclRule {
     /// Which list.
     pub kind: AclKind,
@@ -38,6 +40,7 @@ pub struct AclRule {
 
 /// A rule as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AclRuleInfo {
     /// The rule, its subject in canonical form.
     pub rule: AclRule,
@@ -47,6 +50,7 @@ pub struct AclRuleInfo {
 
 /// Connections a whitelist refused (no rule matched), per list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AclRejected {
     /// The service; `None` = the global whitelist.
     pub key: Option<ServiceKey>,
@@ -56,6 +60,7 @@ pub struct AclRejected {
 
 /// [`crate::Request::ListAcl`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AclListing {
     /// Rules: the global ones first, then per service in service order.
     pub rules: Vec<AclRuleInfo>,
@@ -65,6 +70,7 @@ pub struct AclListing {
 
 /// Address family of a set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// IPv4.
@@ -86,6 +92,7 @@ impl Family {
 
 /// A set's creation options (`rvsip ipset create NAME TYPE ...`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IpsetSpec {
     /// Name.
     pub name: String,
@@ -103,6 +110,7 @@ pub struct IpsetSpec {
 
 /// One entry to add.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IpsetEntry {
     /// The entry, e.g. `10.0.0.0/24`, `10.0.0.1-10.0.0.9`, `10.0.0.1,tcp:80`.
     pub entry: String,
@@ -116,6 +124,7 @@ pub struct IpsetEntry {
 
 /// A member as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IpsetMember {
     /// The member as dpip prints it.
     pub entry: String,
@@ -128,6 +137,7 @@ pub struct IpsetMember {
 
 /// A set as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IpsetInfo {
     /// Options, with the defaults filled in.
     pub spec: IpsetSpec,

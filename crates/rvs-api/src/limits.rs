@@ -12,6 +12,7 @@ pub const LIMIT_MAX: u64 = 1 << 38;
 /// A rate limit: `rate` per second, with bursts of up to `burst` (0: one
 /// second of `rate`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateLimit {
     /// Per second (at least 1).
     pub rate: u64,
@@ -22,6 +23,7 @@ pub struct RateLimit {
 
 /// Limits on a service as a whole, or on each of its sources; `None` = no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitSet {
     /// New connections per second (`--conn-rate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +49,7 @@ impl LimitSet {
 
 /// All limits of a service.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Limits {
     /// On the service as a whole (all clients together).
     #[serde(default)]
@@ -122,6 +125,7 @@ impl Limits {
 /// Packets (or connection attempts) refused by each limit of a service,
 /// since it was created or zeroed (`-Z`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitDropStats {
     /// By the service's `conn-rate`.
     pub conn_rate: u64,
@@ -143,6 +147,7 @@ pub struct LimitDropStats {
 
 /// A service's limits as listed ([`crate::Request::ListLimits`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitInfo {
     /// The service.
     pub key: ServiceKey,

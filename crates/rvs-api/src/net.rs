@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Route scope as `rvsip` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// An address of rvs.
@@ -20,18 +21,22 @@ pub enum Scope {
 
 /// A route (`rvsip route add`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteSpec {
     /// Network address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "ip"))]
     pub prefix: IpAddr,
     /// Prefix length.
     pub plen: u8,
     /// Gateway (`via`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "ip"))]
     pub via: Option<IpAddr>,
     /// Device name.
     pub dev: String,
     /// Scope; `None` = derived (global with a gateway, link without).
     pub scope: Option<Scope>,
     /// Preferred source address (`src`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "ip"))]
     pub src: Option<IpAddr>,
     /// MTU (`mtu`), `None` = the device's.
     pub mtu: Option<u16>,
@@ -41,8 +46,10 @@ pub struct RouteSpec {
 
 /// An address of rvs (`rvsip addr show`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddrInfo {
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "ip"))]
     pub addr: IpAddr,
     /// Prefix length.
     pub plen: u8,
@@ -59,6 +66,7 @@ pub struct AddrInfo {
 
 /// A route as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteInfo {
     /// The route.
     pub route: RouteSpec,
@@ -72,8 +80,10 @@ pub struct RouteInfo {
 
 /// A neighbour as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NeighInfo {
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "ip"))]
     pub addr: IpAddr,
     /// MAC.
     pub mac: String,
@@ -85,6 +95,7 @@ pub struct NeighInfo {
 
 /// A port's counters (`rvsip link show -s`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkStats {
     /// Packets received.
     pub rx_packets: u64,
@@ -106,6 +117,7 @@ pub struct LinkStats {
 
 /// A port as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkInfo {
     /// Index.
     pub index: u16,

@@ -11,6 +11,7 @@ use crate::{
 
 /// The daemon's state in one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusInfo {
     /// rvsd version.
     pub version: String,
@@ -66,6 +67,7 @@ pub enum Reply {
 
 /// Why a request failed, with the kind a tool maps to its exit code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// What kind of failure.
     pub kind: ErrorKind,
@@ -75,6 +77,7 @@ pub struct ApiError {
 
 /// Kinds of failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The request is malformed or a value is invalid.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Transport protocol of a virtual service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// TCP (`-t`).
@@ -18,6 +19,7 @@ pub enum Proto {
 
 /// How a service is identified (`-t`, `-u` or `-H`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKey {
     /// `-t/-u VIP:port`.
@@ -25,6 +27,7 @@ pub enum ServiceKey {
         /// TCP or UDP.
         proto: Proto,
         /// Virtual address.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = "ip"))]
         vip: IpAddr,
         /// Virtual port.
         port: u16,
@@ -50,6 +53,7 @@ impl fmt::Display for ServiceKey {
 
 /// Forwarding method of a real server (`-b -g -m -i -J`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Forward {
     /// Full NAT (`-b`).
@@ -79,6 +83,7 @@ impl Forward {
 
 /// A virtual service's settings (`-A/-E`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceSpec {
     /// Identity.
     pub key: ServiceKey,
@@ -129,8 +134,10 @@ impl ProxyProtocol {
 
 /// A real server's settings (`-a/-e`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DestSpec {
     /// Address (`-r`; for SNAT the WAN address).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "ip"))]
     pub addr: IpAddr,
     /// Port (`-r IP:port`; without a port the service's port, 0 for SNAT).
     pub port: u16,
@@ -146,6 +153,7 @@ pub struct DestSpec {
 
 /// Traffic counters (`ipvsadm --stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     /// Connections created.
     pub conns: u64,
@@ -161,6 +169,7 @@ pub struct Stats {
 
 /// Per-second rates (`ipvsadm --rate`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rates {
     /// Connections per second.
     pub cps: u64,
@@ -176,6 +185,7 @@ pub struct Rates {
 
 /// A real server as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DestInfo {
     /// Settings.
     pub spec: DestSpec,
@@ -191,6 +201,7 @@ pub struct DestInfo {
 
 /// A service as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceInfo {
     /// Settings.
     pub spec: ServiceSpec,
@@ -204,8 +215,10 @@ pub struct ServiceInfo {
 
 /// A local address of a service (`-G`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LaddrInfo {
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "ip"))]
     pub addr: IpAddr,
     /// Device.
     pub dev: String,
@@ -220,6 +233,7 @@ pub struct LaddrInfo {
 
 /// A service's local addresses (`-G`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LaddrGroup {
     /// The service.
     pub key: ServiceKey,

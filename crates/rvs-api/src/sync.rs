@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Role of a connection-sync daemon (ipvsadm's `--start-daemon` argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncRole {
     /// Sends this node's connections.
@@ -31,6 +32,7 @@ pub const SYNC_PORT: u16 = 8848;
 
 /// A connection-sync daemon to start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncDaemonSpec {
     /// Master or backup.
     pub role: SyncRole,
@@ -39,6 +41,7 @@ pub struct SyncDaemonSpec {
     /// Sync id (`--syncid`): messages of other ids are ignored.
     pub syncid: u8,
     /// Multicast group (default [`SYNC_GROUP`]); unused with `peers`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "ipv4"))]
     pub group: Option<std::net::Ipv4Addr>,
     /// UDP port (default [`SYNC_PORT`]).
     pub port: Option<u16>,
@@ -46,11 +49,13 @@ pub struct SyncDaemonSpec {
     pub ttl: Option<u8>,
     /// Unicast peers instead of the multicast group (master: where to send).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub peers: Vec<std::net::SocketAddr>,
 }
 
 /// A running sync daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncDaemonInfo {
     /// Its settings.
     pub spec: SyncDaemonSpec,
@@ -58,6 +63,7 @@ pub struct SyncDaemonInfo {
 
 /// Counters of connection sync (since rvsd started).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncStatsInfo {
     /// This node's id in the stream.
     pub node_id: u32,
@@ -98,6 +104,7 @@ pub struct SyncStatsInfo {
 
 /// [`crate::Request::ListDaemon`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DaemonList {
     /// Running daemons (master first).
     pub daemons: Vec<SyncDaemonInfo>,

@@ -262,3 +262,27 @@ pub fn prefetch(p: *const u8) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// A `key: N kB` figure of a /proc file such as `/proc/meminfo` or
+/// `/proc/self/smaps_rollup` (for `HugePages_*` the count of pages); `None`
+/// when the file cannot be read or has no such key.
+pub fn proc_kb(file: &str, key: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod proc_tests {
+    use super::proc_kb;
+
+    #[test]
+    fn proc_kb_reads_a_key_and_only_that_key() {
+        assert!(proc_kb("/proc/meminfo", "MemTotal").unwrap_or(0) > 0);
+        // "MemTotal" must not match a longer key, nor a missing one.
+        assert_eq!(proc_kb("/proc/meminfo", "MemTot"), None);
+        assert_eq!(proc_kb("/proc/meminfo", "NoSuchKey"), None);
+        assert_eq!(proc_kb("/proc/no-such-file", "MemTotal"), None);
+    }
+}

@@ -15,22 +15,29 @@ const QUEUES: &str = "4";
 
 /// A veth pair `m0`/`m1` with four RX and TX queues on each side, up.
 fn mq_pair(ns: &Netns) {
+    mq_pair_tx(ns, QUEUES);
+}
+
+/// A veth pair `m0`/`m1`, four RX queues each, four TX queues on `m0` and
+/// `m1_tx` on `m1`, up.
+fn mq_pair_tx(ns: &Netns, m1_tx: &str) {
+    let q = QUEUES;
     ns.ip(&[
         "link",
         "add",
         "m0",
         "numrxqueues",
-        QUEUES,
+        q,
         "numtxqueues",
-        QUEUES,
+        q,
         "type",
         "veth",
         "peer",
         "m1",
         "numrxqueues",
-        QUEUES,
+        q,
         "numtxqueues",
-        QUEUES,
+        m1_tx,
     ]);
     ns.ip(&["link", "set", "m0", "up"]);
     ns.ip(&["link", "set", "m1", "up"]);
@@ -192,25 +199,7 @@ fn missing_queues_are_refused_and_unserved_ones_reported() {
 #[test]
 fn more_rx_than_tx_queues() {
     let ns = Netns::new();
-    ns.ip(&[
-        "link",
-        "add",
-        "m0",
-        "numrxqueues",
-        QUEUES,
-        "numtxqueues",
-        QUEUES,
-        "type",
-        "veth",
-        "peer",
-        "m1",
-        "numrxqueues",
-        QUEUES,
-        "numtxqueues",
-        "1",
-    ]);
-    ns.ip(&["link", "set", "m0", "up"]);
-    ns.ip(&["link", "set", "m1", "up"]);
+    mq_pair_tx(&ns, "1");
     ns.ip(&["addr", "add", "10.7.0.1/24", "dev", "m0"]);
     ns.run(|| {
         let mut port = XdpPort::open("m1", &conf(2)).expect("open m1");

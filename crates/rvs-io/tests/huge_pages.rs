@@ -10,17 +10,7 @@ use rvs_io::mem::{HugeMode, HugePages, HUGE_PAGE};
 
 /// A kB figure of /proc/self/smaps_rollup or /proc/meminfo.
 fn kb(file: &str, key: &str) -> usize {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| {
-            v.trim_start_matches(':')
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("{file} has no {key}"))
+    rvs_io::mem::proc_kb(file, key).unwrap_or_else(|| panic!("{file} has no {key}"))
 }
 
 fn anon_huge_kb() -> usize {

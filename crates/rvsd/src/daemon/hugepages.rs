@@ -50,17 +50,7 @@ pub(super) fn needed_bytes(capacity: usize, workers: u16) -> usize {
 }
 
 fn meminfo(key: &str) -> usize {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| {
-            v.trim_start_matches(':')
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    rvs_io::mem::proc_kb("/proc/meminfo", key).unwrap_or(0)
 }
 
 fn free_hugetlb_bytes() -> usize {
