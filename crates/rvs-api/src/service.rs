@@ -111,6 +111,7 @@ pub struct ServiceSpec {
 
 /// The PROXY protocol header a service sends its real servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyProtocol {
     /// None.
