@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 mod acl;
+mod capture;
 mod conn;
 mod limits;
 mod net;
@@ -23,6 +24,10 @@ mod sync;
 pub use acl::{
     AclKind, AclListing, AclRejected, AclRule, AclRuleInfo, Family, IpsetEntry, IpsetInfo,
     IpsetMember, IpsetSpec,
+};
+pub use capture::{
+    from_hex, to_hex, CaptureDir, CaptureEnd, CaptureFrame, CaptureMode, CaptureSpec, Endpoint,
+    CAPTURE_COUNT_DEFAULT, SNAPLEN_DEFAULT, SNAPLEN_MAX,
 };
 pub use conn::{ConnCursor, ConnInfo, ConnOrigin, ConnPage, CONN_PAGE_MAX};
 pub use limits::{LimitDropStats, LimitInfo, LimitSet, Limits, RateLimit, LIMIT_MAX};

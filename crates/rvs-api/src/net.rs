@@ -113,6 +113,15 @@ pub struct LinkStats {
     pub kni_packets: u64,
     /// Pipeline drops by reason (name, count), non-zero only.
     pub drops: Vec<(String, u64)>,
+    /// Receive bursts that came back full (the ring held a whole burst or
+    /// more: the worker is behind).
+    #[serde(default)]
+    pub rx_full_bursts: u64,
+    /// The same counters per worker, in worker order (`rvsip -s link show`);
+    /// a worker's `drops` are the pipeline's, which are per worker, not per port.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
+    pub workers: Vec<LinkStats>,
 }
 
 /// A port as listed.

@@ -63,6 +63,10 @@ pub enum Reply {
     Ipsets(Vec<IpsetInfo>),
     /// [`Request::IpsetTest`](crate::Request::IpsetTest): whether the entry is in the set.
     IpsetTest(bool),
+    /// One frame of a [`Request::Capture`](crate::Request::Capture) stream.
+    CaptureFrame(crate::CaptureFrame),
+    /// The last line of a capture stream.
+    CaptureEnd(crate::CaptureEnd),
 }
 
 /// Why a request failed, with the kind a tool maps to its exit code.

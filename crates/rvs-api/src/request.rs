@@ -277,4 +277,11 @@ pub enum Request {
         /// What to look up.
         entry: String,
     },
+    /// `rvsadm --capture`: answered by a stream of
+    /// [`Reply::CaptureFrame`](crate::Reply::CaptureFrame) lines closed by
+    /// [`Reply::CaptureEnd`](crate::Reply::CaptureEnd); the connection then closes.
+    Capture {
+        /// What to capture.
+        spec: crate::CaptureSpec,
+    },
 }

@@ -142,6 +142,8 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::Acl(_) => "blklst/whtlst",
         Reply::Ipsets(_) => "ipsets",
         Reply::IpsetTest(_) => "ipset test",
+        Reply::CaptureFrame(_) => "capture frame",
+        Reply::CaptureEnd(_) => "capture end",
     }
 }
 

@@ -24,6 +24,8 @@ pub struct RvsdOpts {
     pub conn_capacity: usize,
     /// CPUs to pin the workers to (`cpus`), none by default.
     pub cpus: Vec<usize>,
+    /// Top-level TOML put before the `[[netif]]` sections (e.g. `metrics_listen`).
+    pub head: String,
 }
 
 impl Default for RvsdOpts {
@@ -36,6 +38,7 @@ impl Default for RvsdOpts {
             lb_addrs: Vec::new(),
             conn_capacity: 65536,
             cpus: Vec::new(),
+            head: String::new(),
         }
     }
 }
@@ -85,6 +88,7 @@ impl Rvsd {
             "workers = {}\nconn_capacity = {}\nidle = \"adaptive\"\nlog_level = \"info\"\n",
             opts.workers, opts.conn_capacity
         );
+        text.push_str(&opts.head);
         if !opts.cpus.is_empty() {
             let cpus: Vec<String> = opts.cpus.iter().map(usize::to_string).collect();
             text.push_str(&format!("cpus = [{}]\n", cpus.join(", ")));

@@ -259,9 +259,18 @@ pub struct Config {
     /// The SYN proxy's cookie key (none: a random one per process).
     #[serde(default)]
     pub synproxy: SynproxySection,
+    /// Flow logs (none: off).
+    #[serde(default)]
+    pub flow_log: Option<crate::flowlog::FlowLogSection>,
     /// The key `[synproxy]` names, read and checked by [`Config::parse`].
     #[serde(skip)]
     pub synproxy_key: Option<[u64; 2]>,
+    /// Where to serve Prometheus metrics at `GET /metrics`, e.g.
+    /// "127.0.0.1:9108" (none: not served).
+    pub metrics_listen: Option<String>,
+    /// `metrics_listen` parsed by [`Config::parse`].
+    #[serde(skip)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn one() -> u16 {
@@ -441,6 +450,14 @@ impl Config {
                     c.log_level
                 ),
             ));
+        }
+        if let Some(m) = &c.metrics_listen {
+            c.metrics_addr = Some(m.trim().parse().map_err(|_| {
+                err(
+                    find("metrics_listen"),
+                    format!("metrics_listen = {m:?}: expected an address and port such as \"127.0.0.1:9108\" or \"[::1]:9108\""),
+                )
+            })?);
         }
         if c.netif.is_empty() {
             return Err(err(

@@ -4,9 +4,12 @@
 //!   addresses, routes, neighbours) as the control API changes it, and the
 //!   snapshots built from it for the workers.
 #![forbid(unsafe_code)]
+pub mod capture;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod flowlog;
+pub mod metrics;
 pub mod runtime;
 pub mod store;
 pub mod sync;

@@ -21,6 +21,7 @@ use rvs_core::snapshot::Snapshot;
 use rvs_core::stats::bump;
 use rvs_io::{RxQ, Tap, TxQ, BURST};
 
+use crate::capture::WorkerCapture;
 use crate::config::Idle;
 use crate::control::{ConnScans, Query};
 
@@ -88,6 +89,8 @@ pub struct PortCounters {
     pub tx_dropped: AtomicU64,
     /// Frames handed to the kernel.
     pub kni_packets: AtomicU64,
+    /// Receive bursts that came back full: the ring held at least a burst.
+    pub rx_full_bursts: AtomicU64,
 }
 
 /// The exception-path devices, by port (None where the port has none).
@@ -125,20 +128,34 @@ pub struct WorkerCtx {
     pub epoch: Instant,
     /// Connection sync (sender and receiver side).
     pub sync: Option<crate::sync::WorkerSync>,
+    /// Flow-log records go here (none: flow logs are off).
+    pub flow: Option<crate::flowlog::FlowSink>,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
 /// the connection listings: O(1) work per call whatever the table size
 /// (listings walk at most [`crate::control::conns::SLOTS_PER_ROUND`] slots).
-pub fn serve_queries(worker: &Worker, queries: &Receiver<Query>, scans: &mut ConnScans, now: u64) {
+/// A capture starts or stops here too (`capture`: the running one).
+pub fn serve_queries(
+    worker: &Worker,
+    queries: &Receiver<Query>,
+    scans: &mut ConnScans,
+    capture: &mut Option<Box<WorkerCapture>>,
+    now: u64,
+) {
     while let Ok(q) = queries.try_recv() {
-        answer(worker, q, scans);
+        match q {
+            Query::Capture(c) => *capture = Some(c),
+            Query::CaptureStop => *capture = None,
+            q => answer(worker, q, scans),
+        }
     }
     scans.step(worker, now);
 }
 
 fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     match q {
+        Query::Capture(_) | Query::CaptureStop => {}
         Query::Conns { scan, reply } => scans.push(scan, reply),
         Query::Pools { reply } => {
             let snap = worker.snapshot().clone();
@@ -243,10 +260,12 @@ pub fn run(mut ctx: WorkerCtx) {
         idle,
         epoch,
         sync,
+        flow,
         ..
     } = &mut ctx;
     let mut snap_checked = u64::MAX;
     let mut scans = ConnScans::default();
+    let mut capture: Option<Box<WorkerCapture>> = None;
     while !stop.load(Relaxed) {
         let now_us = epoch.elapsed().as_micros() as u64;
         let now = now_us / 1000;
@@ -276,7 +295,16 @@ pub fn run(mut ctx: WorkerCtx) {
                 let pc = &counters[port];
                 bump(&pc.rx_packets, n as u64);
                 bump(&pc.rx_bytes, burst.iter().map(|p| p.len as u64).sum());
+                // Capture: one branch per burst when off.
+                if let Some(c) = capture.as_mut() {
+                    c.before(&burst);
+                }
                 worker.process_burst(&mut burst, &mut verdicts[..n], now);
+                if let Some(c) = capture.as_mut() {
+                    if !c.after(&burst, &verdicts[..n], now_us) {
+                        capture = None;
+                    }
+                }
                 for (p, v) in burst.iter().zip(verdicts[..n].iter()) {
                     match *v {
                         Verdict::Transmit(out) => send(tx, counters, out as usize, p.frame()),
@@ -295,6 +323,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 if n < BURST {
                     break;
                 }
+                bump(&pc.rx_full_bursts, 1);
             }
         }
         if *kni_reader && tap_pacer.due(now_us, idle_rounds, woke) {
@@ -305,9 +334,16 @@ pub fn run(mut ctx: WorkerCtx) {
         woke = false;
         // Frames released by neighbour resolution.
         if !worker.outbox().is_empty() {
-            worker
-                .outbox()
-                .drain(|port, frame| send(tx, counters, port as usize, frame));
+            let mut cap_on = capture.is_some();
+            worker.outbox().drain(|port, frame| {
+                if let Some(c) = capture.as_mut() {
+                    cap_on = c.sent(frame, now_us);
+                }
+                send(tx, counters, port as usize, frame)
+            });
+            if !cap_on {
+                capture = None;
+            }
         }
         for t in tx.iter_mut() {
             t.flush();
@@ -320,7 +356,10 @@ pub fn run(mut ctx: WorkerCtx) {
         while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
-        serve_queries(worker, queries, &mut scans, now);
+        serve_queries(worker, queries, &mut scans, &mut capture, now);
+        if let Some(f) = flow.as_ref() {
+            f.drain(worker);
+        }
         // Sync: a bounded share per iteration; a sweep in progress keeps the
         // loop turning like a listing.
         let sync_busy = sync.as_mut().is_some_and(|s| s.step(worker, now));

@@ -5,6 +5,7 @@
 //! are pure; [`execute`] runs a parsed command against a [`Transport`].
 
 mod acl;
+pub mod capture;
 mod daemon;
 mod format;
 mod limits;
@@ -99,6 +100,13 @@ pub enum AdmCommand {
     /// Changes sent in order, each of which must be answered `Ok`
     /// (`-A`/`-E` with limit options: the service, then its limits).
     ApplyAll(Vec<Request>),
+    /// `--capture ... -w FILE|-`: packets to pcap (run by [`capture::run`]).
+    Capture {
+        /// What to capture.
+        spec: rvs_api::CaptureSpec,
+        /// The pcap file, `-` for stdout.
+        out: String,
+    },
 }
 
 /// The text of `rvsadm -h`.
@@ -124,6 +132,9 @@ Usage:
   {p} --add-blklst|--del-blklst [-t|u service-address] -k ip[/plen]|ipset:NAME
   {p} --add-whtlst|--del-whtlst [-t|u service-address] -2 ip[/plen]|ipset:NAME
   {p} --get-blklst|--get-whtlst [-t|u service-address] [--stats]
+  {p} --capture [-t|u service-address] [--proto P] [--src|--dst|--host ADDR[/LEN][:PORT]]
+         [--direction in|out] [--drop REASON|any] [--sample N|--first N]
+         [-c COUNT] [--duration SECONDS] [--snaplen BYTES] -w FILE|-
   {p} -h
 
 Commands:
@@ -209,6 +220,9 @@ pub fn execute(
 ) -> Result<String, CliError> {
     match cmd {
         AdmCommand::Help => Ok(usage()),
+        AdmCommand::Capture { .. } => Err(CliError::failure(
+            "rvsadm --capture streams from the control socket: run it with capture::run",
+        )),
         AdmCommand::Version => Ok(version()),
         AdmCommand::Apply(req) => {
             expect_ok(t.call(req)?)?;

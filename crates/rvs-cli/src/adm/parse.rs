@@ -503,6 +503,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<AdmCommand, CliError> {
     if let Some(r) = super::acl::parse_acl(&args) {
         return r;
     }
+    if let Some(r) = super::capture::parse_capture(&args) {
+        return r;
+    }
     let (args, limits) = super::limits::extract(&args)?;
     if limits.is_some() {
         return super::limits::attach(parse_args(&args)?, limits);

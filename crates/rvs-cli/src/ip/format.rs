@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use rvs_api::{AddrInfo, LinkInfo, NeighInfo, RouteInfo, Scope};
+use rvs_api::{AddrInfo, LinkInfo, LinkStats, NeighInfo, RouteInfo, Scope};
 
 /// The scope word dpip prints and `route add ... scope` accepts.
 pub fn scope_name(s: Scope) -> &'static str {
@@ -153,7 +153,56 @@ pub fn format_links(links: &[LinkInfo], stats: bool) -> String {
                     let _ = writeln!(out, "        {why}: {n}");
                 }
             }
+            worker_rows(&mut out, &s.workers);
         }
     }
     out
+}
+
+/// The per-worker rows of `rvsip -s link show`: the counters' two tables
+/// with a worker column first (DPVS's per-queue statistics are per lcore),
+/// then each worker's pipeline drops.
+fn worker_rows(out: &mut String, workers: &[LinkStats]) {
+    if workers.is_empty() {
+        return;
+    }
+    let row = |out: &mut String, first: String, vals: [String; 4]| {
+        let mut line = format!("    {first:<10}");
+        for v in vals {
+            let _ = write!(line, "{v:<20}");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    let head = |v: [&str; 4]| v.map(str::to_string);
+    row(
+        out,
+        "worker".into(),
+        head(["ipackets", "opackets", "ibytes", "obytes"]),
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let v = [w.rx_packets, w.tx_packets, w.rx_bytes, w.tx_bytes];
+        row(out, i.to_string(), v.map(|n| n.to_string()));
+    }
+    row(
+        out,
+        "worker".into(),
+        head(["idropped", "odropped", "kni-packets", "full-bursts"]),
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let v = [w.rx_dropped, w.tx_dropped, w.kni_packets, w.rx_full_bursts];
+        row(out, i.to_string(), v.map(|n| n.to_string()));
+    }
+    for (i, w) in workers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !w.drops.is_empty())
+    {
+        let d: Vec<String> = w
+            .drops
+            .iter()
+            .map(|(why, n)| format!("{why}: {n}"))
+            .collect();
+        let _ = writeln!(out, "    worker {i} drops: {}", d.join(", "));
+    }
 }

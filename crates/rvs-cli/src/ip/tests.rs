@@ -393,6 +393,7 @@ fn link_show_with_and_without_stats() {
             tx_dropped: 0,
             kni_packets: 2,
             drops: vec![("no_route".into(), 3), ("bad_checksum".into(), 1)],
+            ..LinkStats::default()
         },
     };
     let basic = "1: dpdk0: mtu 1500 backend af_xdp (native, copy) iface eth1\n    UP kni dpdk0.kni\n    addr 02:00:00:00:00:10\n";
@@ -424,5 +425,54 @@ fn link_show_with_and_without_stats() {
          \x20   0                   0                   0                   0\n\
          \x20   idropped            odropped            kni-packets\n\
          \x20   0                   0                   0\n"
+    );
+}
+
+#[test]
+fn link_show_stats_has_a_row_per_worker() {
+    let w = |rx: u64, drops: Vec<(String, u64)>| LinkStats {
+        rx_packets: rx,
+        rx_bytes: rx * 100,
+        tx_packets: rx,
+        tx_bytes: rx * 100,
+        rx_full_bursts: rx / 10,
+        drops,
+        ..LinkStats::default()
+    };
+    let workers = vec![w(30, vec![("no_route".into(), 2)]), w(12, Vec::new())];
+    let l = LinkInfo {
+        index: 0,
+        name: "dpdk0".into(),
+        iface: "eth1".into(),
+        backend: "af_packet".into(),
+        mac: "02:00:00:00:00:10".into(),
+        mtu: 1500,
+        up: true,
+        kni: None,
+        stats: LinkStats {
+            rx_packets: 42,
+            tx_packets: 42,
+            rx_bytes: 4200,
+            tx_bytes: 4200,
+            rx_full_bursts: 4,
+            drops: vec![("no_route".into(), 2)],
+            workers,
+            ..LinkStats::default()
+        },
+    };
+    let out = format_links(&[l], true);
+    let tail: Vec<&str> = out.lines().skip(9).collect();
+    assert_eq!(
+        tail,
+        [
+            "    worker    ipackets            opackets            ibytes              obytes",
+            "    0         30                  30                  3000                3000",
+            "    1         12                  12                  1200                1200",
+            "    worker    idropped            odropped            kni-packets         full-bursts",
+            "    0         0                   0                   0                   3",
+            "    1         0                   0                   0                   1",
+            "    worker 0 drops: no_route: 2",
+        ],
+        "{out}"
     );
 }

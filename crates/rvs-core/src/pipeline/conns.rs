@@ -2,6 +2,7 @@
 //! persistence, local address and port), forwarding a packet of a known
 //! connection in each mode, and expiring connections.
 
+use super::flowlog::EndReason;
 use super::half_open;
 use super::parse::{Parsed, L4};
 use super::proxy_proto;
@@ -244,6 +245,9 @@ impl State {
             }
         };
         self.sync_note(SyncEvent::Created(id));
+        if let Some(fl) = self.flowlog.as_mut() {
+            fl.created(id, self.conns.get(id), now_ms);
+        }
         self.limit_created(svc_slot, ticket);
         // References and counters.
         if let Some(s) = self.slots.svcs.get_mut(svc_slot) {
@@ -382,6 +386,9 @@ impl State {
         dir: Dir,
         now_ms: u64,
     ) -> Verdict {
+        if let Some(fl) = self.flowlog.as_mut() {
+            fl.count(id, p.ip_len);
+        }
         if self.conns.get(id).flags & flags::SYNPROXY != 0 {
             if let Some(v) = self.synproxy_conn(snap, pkt, p, id, dir, now_ms) {
                 return v;
@@ -618,6 +625,9 @@ impl State {
     /// Removes a conn now, releasing its port, counts and slot references.
     pub(super) fn remove_conn(&mut self, id: ConnId) {
         let c = self.conns.remove(id);
+        if let Some(fl) = self.flowlog.as_mut() {
+            fl.ended(id, &c, EndReason::Removed);
+        }
         self.release(&c);
     }
 
@@ -666,14 +676,19 @@ impl State {
         while left > 0 {
             let mut n = 0;
             let want = left.min(due.len());
-            self.conns.expire(now_ms, want, |_, c| {
+            let mut ids = [ConnId(0); 64];
+            self.conns.expire(now_ms, want, |id, c| {
                 if n < due.len() {
                     due[n] = *c;
+                    ids[n] = id;
                     n += 1;
                 }
                 Expiry::Remove
             });
-            for c in &due[..n] {
+            for (c, id) in due[..n].iter().zip(&ids[..n]) {
+                if let Some(fl) = self.flowlog.as_mut() {
+                    fl.ended(*id, c, EndReason::Timeout);
+                }
                 self.release(c);
             }
             removed += n;

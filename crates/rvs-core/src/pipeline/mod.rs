@@ -8,6 +8,7 @@
 //! [`Verdict`]s.
 
 mod conns;
+mod flowlog;
 mod half_open;
 mod host;
 mod icmp_err;
@@ -26,6 +27,7 @@ mod synproxy_retry;
 
 use std::sync::Arc;
 
+pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use outbox::Outbox;
 pub use sync::SyncError;
 
@@ -147,6 +149,8 @@ pub struct Worker {
 /// Everything a worker mutates. The pipeline's methods live here and take the
 /// snapshot as a separate borrow, so no reference count is touched per packet.
 struct State {
+    /// Flow logs, when enabled.
+    flowlog: Option<Box<FlowLog>>,
     id: u16,
     workers: u16,
     conns: ConnTable,
@@ -198,6 +202,7 @@ impl Worker {
     /// A worker with all its tables preallocated.
     pub fn new(conf: WorkerConf, snap: Arc<Snapshot>, now_ms: u64) -> Worker {
         let st = State {
+            flowlog: None,
             id: conf.id,
             workers: snap.workers,
             conns: match conf.hash_seed {
@@ -372,6 +377,9 @@ impl Worker {
     /// Call every few ms. Publishes `now_ms` as the worker's heartbeat
     /// ([`WorkerGauges::heartbeat_ms`]).
     pub fn tick(&mut self, now_ms: u64) {
+        if let Some(fl) = self.st.flowlog.as_mut() {
+            fl.now_ms = now_ms;
+        }
         self.st.expire(now_ms);
         self.st.synproxy_tick(&self.snap, now_ms);
         self.st.neigh.age(now_ms, 300_000, 3_000);
@@ -382,9 +390,32 @@ impl Worker {
             .store(now_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Starts flow logs: a record per connection made and ended from now
+    /// on, up to `cap` records between two [`Worker::drain_flow_log`] calls
+    /// (more are counted as lost). Allocates a counter per table slot.
+    pub fn enable_flow_log(&mut self, cap: usize) {
+        let slots = self.st.conns.capacity();
+        self.st.flowlog = Some(Box::new(FlowLog::new(slots, cap)));
+    }
+
+    /// Hands the flow-log records made since the last call to `f`.
+    pub fn drain_flow_log(&mut self, f: impl FnMut(&FlowRecord)) {
+        if let Some(fl) = self.st.flowlog.as_mut() {
+            fl.drain(f);
+        }
+    }
+
+    /// Flow-log records lost because the buffer was full between two drains.
+    pub fn flow_log_lost(&self) -> u64 {
+        self.st.flowlog.as_ref().map_or(0, |fl| fl.lost())
+    }
+
     /// Runs the pipeline over one frame.
     pub fn process(&mut self, pkt: &mut Packet<'_>, now_ms: u64) -> Verdict {
         let snap = &*self.snap;
+        if let Some(fl) = self.st.flowlog.as_mut() {
+            fl.now_ms = now_ms;
+        }
         let v = match self.st.classify(snap, pkt, now_ms) {
             Err(v) => v,
             Ok((mut p, true)) => {
@@ -408,6 +439,9 @@ impl Worker {
         now_ms: u64,
     ) {
         let snap = &*self.snap;
+        if let Some(fl) = self.st.flowlog.as_mut() {
+            fl.now_ms = now_ms;
+        }
         let n = pkts.len().min(verdicts.len());
         let mut base = 0;
         while base < n {

@@ -253,3 +253,17 @@ fn sync_section() {
         assert!(s.contains(word), "{bad}: {s}");
     }
 }
+
+#[test]
+fn metrics_listen_is_off_by_default_and_checked() {
+    let net = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    assert_eq!(parse(net).unwrap().metrics_addr, None);
+    let c = parse(&format!("metrics_listen = \"127.0.0.1:9108\"\n{net}")).unwrap();
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9108".parse().unwrap()));
+    let e = parse(&format!(
+        "workers = 1\nmetrics_listen = \"localhost\"\n{net}"
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("metrics_listen"), "{e}");
+    assert_eq!(e.line, Some(2), "the line of the key: {e}");
+}

@@ -51,6 +51,10 @@ pub enum Query {
         /// Where to answer.
         reply: Sender<Vec<NeighInfo>>,
     },
+    /// Start capturing (`rvsadm --capture`): the worker's side of the ring.
+    Capture(Box<crate::capture::WorkerCapture>),
+    /// Stop capturing.
+    CaptureStop,
 }
 
 /// What the control plane keeps of each worker.
@@ -89,6 +93,8 @@ pub struct Control {
     pub reload: Arc<AtomicBool>,
     /// The connection-sync daemons.
     pub sync: Arc<crate::sync::SyncCtl>,
+    /// Packet capture (`rvsadm --capture`).
+    pub capture: crate::capture::CaptureCtl,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).
@@ -196,12 +202,21 @@ impl Control {
         (self.on_change)(store);
     }
 
-    /// Handles one request.
+    /// Handles one request (its time goes to the latency histogram of
+    /// [`crate::metrics`]).
     pub fn handle(&self, req: &Request) -> Reply {
-        match self.try_handle(req) {
+        let t = Instant::now();
+        let r = match self.try_handle(req) {
             Ok(r) => r,
             Err(e) => Reply::Error(e),
-        }
+        };
+        crate::metrics::observe_op(req, t.elapsed());
+        r
+    }
+
+    /// Answers a read for the metrics scrape (not timed as a request).
+    pub fn query(&self, req: &Request) -> Result<Reply, ApiError> {
+        self.try_handle(req)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
@@ -302,6 +317,10 @@ impl Control {
                 self.reload.store(true, Ordering::SeqCst);
                 Ok(Reply::Ok)
             }
+            Request::Capture { .. } => Err(ApiError::new(
+                ErrorKind::Invalid,
+                "a capture answers with a stream: it is served on the control socket only",
+            )),
             _ => {
                 let mut st = self.lock()?;
                 st.apply(req)?;

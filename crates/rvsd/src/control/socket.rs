@@ -173,16 +173,20 @@ fn refuse(mut s: UnixStream, kind: ErrorKind, message: String) {
     let _ = s.write_all(rvs_api::encode_reply(&reply).as_bytes());
 }
 
-/// Answers one request line.
-fn answer(line: &[u8], ctl: &Control) -> Reply {
-    let decoded = std::str::from_utf8(line)
+/// Decodes one request line.
+fn decode(line: &[u8]) -> Result<rvs_api::Request, ApiError> {
+    std::str::from_utf8(line)
         .map_err(|e| {
             ApiError::new(
                 ErrorKind::Invalid,
                 format!("malformed request: not UTF-8 ({e})"),
             )
         })
-        .and_then(rvs_api::decode_request);
+        .and_then(rvs_api::decode_request)
+}
+
+/// Answers one decoded request line.
+fn answer(decoded: Result<rvs_api::Request, ApiError>, ctl: &Control) -> Reply {
     match decoded {
         Ok(req) => {
             let reply = ctl.handle(&req);
@@ -222,7 +226,13 @@ fn client(s: UnixStream, ctl: &Control, limits: Limits) {
             if line.is_empty() {
                 continue;
             }
-            let reply = answer(line, ctl);
+            let decoded = decode(line);
+            if let Ok(rvs_api::Request::Capture { spec }) = &decoded {
+                // The answer is a stream; the connection ends with it.
+                crate::capture::stream(ctl, spec, &mut w, &mut r);
+                return;
+            }
+            let reply = answer(decoded, ctl);
             if w.write_all(rvs_api::encode_reply(&reply).as_bytes())
                 .is_err()
             {

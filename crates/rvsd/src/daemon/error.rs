@@ -33,6 +33,14 @@ pub enum DaemonError {
     /// The connection tables' memory could not be had.
     #[error("{0}")]
     Memory(String),
+    /// The metrics address could not be served.
+    #[error("metrics_listen = \"{addr}\": cannot serve /metrics there: {source}")]
+    Metrics {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// The error (e.g. the port is in use).
+        source: std::io::Error,
+    },
     /// A signal handler could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),

@@ -49,27 +49,53 @@ fn port_stats(
     counters: &[Arc<Vec<PortCounters>>],
     drops: &[Arc<DropCounters>],
 ) -> LinkStats {
+    let workers: Vec<LinkStats> = counters
+        .iter()
+        .zip(drops)
+        .map(|(c, d)| worker_stats(c.get(port), d))
+        .collect();
     let mut s = LinkStats::default();
-    let g = |x: &AtomicU64| x.load(Ordering::Relaxed);
-    for pc in counters.iter().filter_map(|c| c.get(port)) {
-        s.rx_packets += g(&pc.rx_packets);
-        s.rx_bytes += g(&pc.rx_bytes);
-        s.rx_dropped += g(&pc.rx_dropped);
-        s.tx_packets += g(&pc.tx_packets);
-        s.tx_bytes += g(&pc.tx_bytes);
-        s.tx_dropped += g(&pc.tx_dropped);
-        s.kni_packets += g(&pc.kni_packets);
-    }
-    // Pipeline drops are per worker, not per port: shown on every port.
-    for d in drops {
-        for (name, n) in d.nonzero() {
+    for w in &workers {
+        s.rx_packets += w.rx_packets;
+        s.rx_bytes += w.rx_bytes;
+        s.rx_dropped += w.rx_dropped;
+        s.tx_packets += w.tx_packets;
+        s.tx_bytes += w.tx_bytes;
+        s.tx_dropped += w.tx_dropped;
+        s.kni_packets += w.kni_packets;
+        s.rx_full_bursts += w.rx_full_bursts;
+        // Pipeline drops are per worker, not per port: shown on every port.
+        for (name, n) in &w.drops {
             match s.drops.iter_mut().find(|(x, _)| x == name) {
                 Some(e) => e.1 += n,
-                None => s.drops.push((name.to_string(), n)),
+                None => s.drops.push((name.clone(), *n)),
             }
         }
     }
+    s.workers = workers;
     s
+}
+
+/// One worker's counters of a port (zeros when it has no queue there) and
+/// its pipeline drops.
+fn worker_stats(pc: Option<&PortCounters>, drops: &DropCounters) -> LinkStats {
+    let g = |f: fn(&PortCounters) -> &AtomicU64| pc.map_or(0, |c| f(c).load(Ordering::Relaxed));
+    LinkStats {
+        rx_packets: g(|c| &c.rx_packets),
+        rx_bytes: g(|c| &c.rx_bytes),
+        rx_dropped: g(|c| &c.rx_dropped),
+        tx_packets: g(|c| &c.tx_packets),
+        tx_bytes: g(|c| &c.tx_bytes),
+        tx_dropped: g(|c| &c.tx_dropped),
+        kni_packets: g(|c| &c.kni_packets),
+        rx_full_bursts: g(|c| &c.rx_full_bursts),
+        drops: drops
+            .nonzero()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        workers: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub struct Daemon {
     ctl: Option<Arc<Control>>,
     sync: Arc<SyncCtl>,
     server: Option<JoinHandle<()>>,
+    metrics: Option<JoinHandle<()>>,
     socket: Option<String>,
     epoch: Instant,
     health: Option<health::Health>,
@@ -52,6 +53,13 @@ impl Daemon {
     pub fn start(conf: &Config) -> Result<Daemon, DaemonError> {
         let workers = conf.workers;
         // Checked before any port is touched: a refusal leaves the host as it was.
+        let metrics = conf
+            .metrics_addr
+            .map(|addr| {
+                crate::metrics::http::bind(addr)
+                    .map_err(|source| DaemonError::Metrics { addr, source })
+            })
+            .transpose()?;
         let table_mem = hugepages::table_mem(conf)?;
         let defs = ports::discover(conf)?;
         let takeovers = ports::take_over(&defs)?;
@@ -83,12 +91,22 @@ impl Daemon {
                 node_id(conf),
             )),
             server: None,
+            metrics: None,
             socket: None,
             epoch: Instant::now(),
             health: None,
             ports,
         };
+        let flow = match &conf.flow_log {
+            Some(fl) => Some(
+                crate::flowlog::start(fl, d.epoch)
+                    .map_err(|e| DaemonError::thread("the flow-log writer", e))?
+                    .0,
+            ),
+            None => None,
+        };
         let shared = workers::Shared {
+            flow,
             conf,
             snap: &d.snap,
             taps: &d.ports.taps,
@@ -116,6 +134,15 @@ impl Daemon {
             })?,
         );
         d.socket = Some(socket.clone());
+        if let Some(l) = metrics {
+            let addr = l
+                .local_addr()
+                .map_err(|e| DaemonError::thread("the metrics server", e))?;
+            let h = crate::metrics::http::serve(l, ctl.clone(), d.stop.clone())
+                .map_err(|e| DaemonError::thread("the metrics server", e))?;
+            d.metrics = Some(h);
+            tracing::info!("metrics at http://{addr}/metrics");
+        }
         d.ctl = Some(ctl);
         if let Some(sy) = &conf.sync {
             let specs = sy.specs().map_err(DaemonError::Sync)?;
@@ -168,6 +195,7 @@ impl Daemon {
             on_change,
             reload: self.reload.clone(),
             sync: self.sync.clone(),
+            capture: crate::capture::CaptureCtl::new(self.epoch),
         })
     }
 
@@ -225,6 +253,9 @@ impl Drop for Daemon {
         self.workers.join();
         if let Some(s) = self.server.take() {
             let _ = s.join();
+        }
+        if let Some(m) = self.metrics.take() {
+            let _ = m.join();
         }
         self.ctl = None;
         if let Some(socket) = self.socket.take() {

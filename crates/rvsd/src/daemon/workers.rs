@@ -39,6 +39,8 @@ pub(super) struct Started {
 
 /// Shared inputs of every worker.
 pub(super) struct Shared<'a> {
+    /// Where the workers' flow-log records go (`[flow_log]`; none: off).
+    pub flow: Option<crate::flowlog::FlowSink>,
     /// The configuration file's settings.
     pub conf: &'a Config,
     /// The published snapshot.
@@ -102,7 +104,10 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
             prefetch: Some(rvs_io::mem::prefetch),
             ..WorkerConf::default()
         };
-        let worker = Worker::new(wc, sh.snap.load_full(), 0);
+        let mut worker = Worker::new(wc, sh.snap.load_full(), 0);
+        if sh.flow.is_some() {
+            worker.enable_flow_log(crate::flowlog::WORKER_RECORDS);
+        }
         started.handles.push(WorkerHandle {
             queries: qtx,
             drops: worker.drops().clone(),
@@ -128,6 +133,7 @@ pub(super) fn start(sh: &Shared<'_>, queues: Vec<Vec<Queue>>) -> Result<Started,
             cpu: sh.conf.cpus.get(w).copied(),
             epoch: sh.epoch,
             sync: Some(ws),
+            flow: sh.flow.clone(),
         };
         let t = std::thread::Builder::new()
             .name(format!("rvs-worker-{w}"))

@@ -16,6 +16,7 @@ mod acl;
 mod ipset;
 mod limits;
 mod net;
+pub mod rates;
 mod read;
 mod services;
 #[cfg(test)]
@@ -33,7 +34,7 @@ use rvs_core::route::{Route, RouteTable, Scope};
 use rvs_core::sched::{SchedKind, SchedTable};
 use rvs_core::service::{Dest, Laddr, Service, ServiceKey as CoreKey};
 use rvs_core::snapshot::{IfAddr, PipelineConf, PortConf, Snapshot};
-use rvs_core::stats::{CounterValues, PerWorker};
+use rvs_core::stats::PerWorker;
 use rvs_core::wire::proxy_proto::Version as PpVersion;
 
 /// A port rvsd took over, as configured.
@@ -121,13 +122,6 @@ enum RateObj {
     Dest(u32),
 }
 
-/// The last two counter samples of an object.
-#[derive(Debug, Clone, Copy)]
-struct Samples {
-    prev: Option<(u64, CounterValues)>,
-    last: (u64, CounterValues),
-}
-
 /// The configuration of rvsd as the control API changes it.
 #[derive(Debug)]
 pub struct Store {
@@ -144,7 +138,7 @@ pub struct Store {
     neigh: Vec<NeighEntry>,
     /// Addresses marked standby (`SetAddrStandby`), configured or not.
     standby: HashSet<Addr>,
-    rates: HashMap<RateObj, Samples>,
+    rates: HashMap<RateObj, rates::RateWindow>,
     /// Rate and connection limits by service id.
     limits: HashMap<u32, limits::LimitEntry>,
     /// Allow/deny lists and ipsets.

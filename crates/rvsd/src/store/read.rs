@@ -9,7 +9,8 @@ use rvs_api::{
 use rvs_core::addr::Addr;
 use rvs_core::stats::CounterValues;
 
-use super::{RateObj, Samples, Store, SvcEntry};
+use super::rates::RateWindow;
+use super::{RateObj, Store, SvcEntry};
 
 fn stats(v: &CounterValues) -> Stats {
     Stats {
@@ -21,29 +22,12 @@ fn stats(v: &CounterValues) -> Stats {
     }
 }
 
-/// Per-second rate of a counter between two samples `dt_ms` apart.
-fn per_s(a: u64, b: u64, dt_ms: u64) -> u64 {
-    let d = u128::from(b.saturating_sub(a)) * 1000 / u128::from(dt_ms.max(1));
-    u64::try_from(d).unwrap_or(u64::MAX)
-}
-
 impl Store {
     fn rates_of(&self, o: RateObj) -> Rates {
-        let Some(Samples {
-            prev: Some((t0, a)),
-            last: (t1, b),
-        }) = self.rates.get(&o).copied()
-        else {
-            return Rates::default();
-        };
-        let dt = t1.saturating_sub(t0);
-        Rates {
-            cps: per_s(a.conns, b.conns, dt),
-            inpps: per_s(a.inpkts, b.inpkts, dt),
-            outpps: per_s(a.outpkts, b.outpkts, dt),
-            inbps: per_s(a.inbytes, b.inbytes, dt),
-            outbps: per_s(a.outbytes, b.outbytes, dt),
-        }
+        self.rates
+            .get(&o)
+            .map(RateWindow::rates)
+            .unwrap_or_default()
     }
 
     /// The services to list: one (NotFound when it does not exist) or all.
@@ -188,24 +172,14 @@ impl Store {
     }
 
     /// Takes a counter sample of every service and dest at `now_ms` (call it
-    /// every second); rates are computed over the last two samples. A sample
-    /// at or before the previous one is ignored, so a stalled clock cannot
-    /// divide by zero.
+    /// every second); rates are computed over the window [`RateWindow`] keeps.
     pub fn sample_rates(&mut self, now_ms: u64) {
-        let mut next: HashMap<RateObj, Samples> = HashMap::with_capacity(self.rates.len());
+        let mut old = std::mem::take(&mut self.rates);
+        let mut next: HashMap<RateObj, RateWindow> = HashMap::with_capacity(old.len());
         let mut take = |o: RateObj, v: CounterValues| {
-            let s = match self.rates.get(&o) {
-                Some(s) if s.last.0 >= now_ms => *s,
-                Some(s) => Samples {
-                    prev: Some(s.last),
-                    last: (now_ms, v),
-                },
-                None => Samples {
-                    prev: None,
-                    last: (now_ms, v),
-                },
-            };
-            next.insert(o, s);
+            let mut w = old.remove(&o).unwrap_or_default();
+            w.push(now_ms, v);
+            next.insert(o, w);
         };
         for s in &self.services {
             take(RateObj::Svc(s.id), s.stats.sum());

@@ -5,6 +5,7 @@ mod acl;
 mod bad_input;
 mod churn;
 mod fast_xmit;
+mod flowlog;
 mod fnat;
 mod fuzz;
 mod half_open;

@@ -180,7 +180,7 @@ fn zero_one_service_or_all() {
 }
 
 #[test]
-fn rates_are_deltas_over_the_last_two_samples() {
+fn rates_are_per_second_over_a_sliding_window() {
     let mut s = fnat_store();
     let snap = s.snapshot();
     let svc = &snap.services[0];
@@ -207,9 +207,10 @@ fn rates_are_deltas_over_the_last_two_samples() {
     bump(&svc.stats.worker(0).conns, 10);
     s.sample_rates(3_000);
     assert_eq!(s.list_services(None).unwrap()[0].rates.cps, 5);
-    // Next second: 10 more connections in 1 s.
+    // Next second: 10 more connections, 20 over the 3 s of the window
+    // (the last second alone would say 10).
     s.sample_rates(4_000);
-    assert_eq!(s.list_services(None).unwrap()[0].rates.cps, 10);
+    assert_eq!(s.list_services(None).unwrap()[0].rates.cps, 6);
     // Zeroing starts the rates over instead of computing a negative delta.
     run(&mut s, &[Request::Zero { key: None }]);
     s.sample_rates(5_000);
