@@ -26,7 +26,20 @@ fuzz_target!(|data: &[u8]| {
     unchecked(data);
     for _ in TcpOptions::new(data) {}
     checksums(data);
+    proxy_header(data);
 });
+
+/// A PROXY protocol header read back is within the input and writes back
+/// to the same bytes' length.
+fn proxy_header(data: &[u8]) {
+    use rvs_core::wire::proxy_proto::{len, parse};
+    if let Some(h) = parse(data) {
+        assert!(h.len <= data.len());
+        if h.version == rvs_core::wire::proxy_proto::Version::V2 {
+            assert!(len(h.version, &h.src, h.sport, &h.dst, h.dport) <= h.len);
+        }
+    }
+}
 
 /// Pseudo-header addresses for raw L4 runs, taken from the input itself so the
 /// fuzzer controls them too.

@@ -34,6 +34,7 @@ pub use limits::{LimitDropStats, LimitInfo, LimitSet, Limits, RateLimit, LIMIT_M
 pub use net::{AddrInfo, LinkInfo, LinkStats, NeighInfo, RouteInfo, RouteSpec, Scope};
 pub use reply::{ApiError, ErrorKind, Reply, StatusInfo};
 pub use request::Request;
+pub use service::ProxyProtocol;
 pub use service::{
     DestInfo, DestSpec, Forward, LaddrGroup, LaddrInfo, Proto, Rates, ServiceInfo, ServiceKey,
     ServiceSpec, Stats,

@@ -101,6 +101,36 @@ pub struct ServiceSpec {
     /// servers). `None`: off for a new service, unchanged by an edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synproxy: Option<bool>,
+    /// PROXY protocol header toward the real servers (`--proxy-protocol
+    /// v1|v2|disable`, DPVS's ipvsadm): the client's address and port in
+    /// front of the stream (TCP; FNAT real servers). `None`: off for a new
+    /// service, unchanged by an edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+/// The PROXY protocol header a service sends its real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    /// None.
+    Disable,
+    /// Version 1 (text line).
+    V1,
+    /// Version 2 (binary).
+    V2,
+}
+
+impl ProxyProtocol {
+    /// The name `--proxy-protocol` takes and listings show.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyProtocol::Disable => "disable",
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        }
+    }
 }
 
 /// A real server's settings (`-a/-e`).

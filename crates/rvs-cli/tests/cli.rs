@@ -159,6 +159,7 @@ fn tutorial_reply(req: &Request) -> Reply {
                 persistence: None,
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             },
             dests: vec![dest("192.168.100.2"), dest("192.168.100.3")],
             stats: Stats::default(),
@@ -250,6 +251,7 @@ fn rvsadm_tutorial_commands_send_their_requests() {
                     persistence: None,
                     sched_flags: Vec::new(),
                     synproxy: None,
+                    proxy_protocol: None,
                 }
             },
             Request::AddDest {
@@ -334,6 +336,7 @@ fn rvsadm_save_and_restore() {
                     persistence: None,
                     sched_flags: Vec::new(),
                     synproxy: None,
+                    proxy_protocol: None,
                 }
             },
             Request::AddDest {

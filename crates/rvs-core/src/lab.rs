@@ -122,6 +122,7 @@ pub fn service(
             .collect(),
         stats: Arc::new(PerWorker::new(workers)),
         synproxy: false,
+        proxy_protocol: Default::default(),
     })
 }
 

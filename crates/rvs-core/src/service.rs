@@ -294,6 +294,9 @@ pub struct Service {
     /// with a SYN cookie and reaches a real server only for a valid one
     /// (TCP FNAT and NAT; see `crate::synproxy`).
     pub synproxy: bool,
+    /// PROXY protocol header toward the real servers (`--proxy-protocol`;
+    /// FNAT TCP, see `crate::wire::proxy_proto`).
+    pub proxy_protocol: crate::wire::proxy_proto::Version,
 }
 
 impl Service {

@@ -325,6 +325,36 @@ impl Lab {
         i
     }
 
+    /// Starts nginx in namespace `short` listening on `port` with
+    /// `proxy_protocol` (it then requires a PROXY protocol header, v1 or v2),
+    /// answering every request with `<label> <PROXY protocol address>:<port>
+    /// via <peer address>:<port>`: the client's address as the header gave it,
+    /// then the connection's own peer (rvs's local address).
+    pub fn nginx_proxy_protocol(&mut self, short: &str, label: &str, port: u16) -> usize {
+        let root = self.dir.join(format!("nginx-pp-{label}"));
+        std::fs::create_dir_all(&root).expect("nginx dir");
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {root}/nginx.pid; error_log {root}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {root}; proxy_temp_path {root}; fastcgi_temp_path {root};\n\
+               uwsgi_temp_path {root}; scgi_temp_path {root};\n\
+               server {{ listen {port} proxy_protocol; location / {{ default_type text/plain;\n\
+                 return 200 \"{label} $proxy_protocol_addr:$proxy_protocol_port via $remote_addr:$remote_port\\n\"; }} }} }}\n",
+            root = root.display()
+        );
+        let path = root.join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx conf");
+        let p = path.to_string_lossy().into_owned();
+        let i = self.spawn(
+            short,
+            &format!("nginx-pp-{label}"),
+            &["nginx", "-c", &p],
+            &[],
+        );
+        self.wait_port(short, port, Duration::from_secs(5));
+        i
+    }
+
     /// Waits until something listens on TCP `port` in namespace `short`.
     pub fn wait_port(&self, short: &str, port: u16, t: Duration) {
         self.wait_socket(short, "-ltnH", port, t)

@@ -207,6 +207,33 @@ impl Rvsd {
         );
     }
 
+    /// The tutorial's FNAT service again on `VIP:port` toward the real
+    /// servers' `port`, with `--proxy-protocol version` (v1 or v2): their
+    /// nginx ([`crate::Lab::nginx_proxy_protocol`]) reads the client's
+    /// address from the header.
+    pub fn proxy_protocol_service(&self, port: u16, version: &str) {
+        let vs = format!("10.0.0.100:{port}");
+        let pp = ["--proxy-protocol", version];
+        self.ok(
+            "rvsadm",
+            &[&["-A", "-t", &vs, "-s", "rr"][..], &pp].concat(),
+        );
+        for rs in ["192.168.100.2", "192.168.100.3"] {
+            let r = format!("{rs}:{port}");
+            self.ok("rvsadm", &["-a", "-t", &vs, "-r", &r, "-b"]);
+        }
+        let z = [
+            "--add-laddr",
+            "-z",
+            "192.168.100.200",
+            "-t",
+            &vs,
+            "-F",
+            "dpdk0",
+        ];
+        self.ok("rvsadm", &z);
+    }
+
     /// Runs a tool and requires success, returning stdout.
     pub fn ok(&self, tool: &str, args: &[&str]) -> String {
         let o = self.tool(tool, args);

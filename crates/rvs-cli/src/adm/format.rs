@@ -196,6 +196,9 @@ pub fn format_list_limits(
                     // Where DPVS's ipvsadm shows it: after persistence.
                     out.push_str(" synproxy");
                 }
+                if let Some(v) = svc.spec.proxy_protocol {
+                    let _ = write!(out, " proxy-protocol {}", v.name());
+                }
                 out.push('\n');
             }
         }
@@ -330,6 +333,9 @@ pub fn format_save(services: &[ServiceInfo], laddrs: &[LaddrGroup]) -> String {
         }
         if svc.spec.synproxy == Some(true) {
             out.push_str(" -j enable");
+        }
+        if let Some(v) = svc.spec.proxy_protocol {
+            let _ = write!(out, " --proxy-protocol {}", v.name());
         }
         out.push('\n');
         for d in sorted_dests(&svc.dests, true) {

@@ -170,6 +170,7 @@ Options:
                                       the default scheduler is wlc.
   --persistent   -p [timeout]         persistent service (default 300 s)
   --synproxy     -j enable|disable    TCP syn proxy (SYN cookies; FullNat and Masq servers)
+  --proxy-protocol v1|v2|disable      client address to FullNat TCP servers in a PROXY protocol header
   --real-server  -r server-address    server-address is host (and port)
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)

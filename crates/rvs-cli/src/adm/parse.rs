@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use rvs_api::{DestSpec, Forward, Proto, Request, ServiceKey, ServiceSpec};
+use rvs_api::{DestSpec, Forward, Proto, ProxyProtocol, Request, ServiceKey, ServiceSpec};
 
 use super::values::{number, parse_host_port, validate_match};
 use super::{AdmCommand, ListOpts, ListView};
@@ -152,6 +152,7 @@ enum Act {
     Ifname,
     SchedFlags,
     Synproxy,
+    ProxyProtocol,
 }
 
 struct Spec {
@@ -240,6 +241,7 @@ const SPECS: &[Spec] = &[
     spec("ifname", Some('F'), Arg::Required, Act::Ifname),
     // DPVS's ipvsadm: the SYN proxy of a TCP service, on -A and -E.
     spec("synproxy", Some('j'), Arg::Required, Act::Synproxy),
+    spec("proxy-protocol", None, Arg::Required, Act::ProxyProtocol),
 ];
 
 /// Everything collected from the command line before the combination check.
@@ -266,6 +268,7 @@ struct State {
     ifname: Option<String>,
     /// `-j enable|disable`; checked outside ipvsadm's table (DPVS's option).
     synproxy: Option<bool>,
+    proxy_protocol: Option<ProxyProtocol>,
 }
 
 impl State {
@@ -293,6 +296,7 @@ impl State {
             laddr: None,
             ifname: None,
             synproxy: None,
+            proxy_protocol: None,
         }
     }
 
@@ -452,6 +456,23 @@ impl State {
                     _ => {
                         return Err(CliError::usage(format!(
                             "synproxy switch must be enable or disable, not `{v}'"
+                        )))
+                    }
+                });
+            }
+            Act::ProxyProtocol => {
+                if self.proxy_protocol.is_some() {
+                    return Err(CliError::usage(
+                        "multiple 'proxy-protocol' options specified",
+                    ));
+                }
+                self.proxy_protocol = Some(match v {
+                    "v1" => ProxyProtocol::V1,
+                    "v2" => ProxyProtocol::V2,
+                    "disable" => ProxyProtocol::Disable,
+                    _ => {
+                        return Err(CliError::usage(format!(
+                            "proxy-protocol must be v1, v2 or disable, not `{v}'"
                         )))
                     }
                 });
@@ -647,6 +668,12 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
             CMD_NAMES[cmd as usize]
         )));
     }
+    if st.proxy_protocol.is_some() && !matches!(cmd, Cmd::AddService | Cmd::EditService) {
+        return Err(CliError::usage(format!(
+            "Illegal 'proxy-protocol' option with the '{}' command",
+            CMD_NAMES[cmd as usize]
+        )));
+    }
     // The table guarantees a key where it is compulsory; these are for the type system.
     let need_key = || {
         st.key
@@ -672,6 +699,7 @@ fn build(st: State) -> Result<AdmCommand, CliError> {
                 persistence: st.persistence,
                 sched_flags: st.sched_flags.clone(),
                 synproxy: st.synproxy,
+                proxy_protocol: st.proxy_protocol,
             };
             AdmCommand::Apply(if cmd == Cmd::AddService {
                 Request::AddService { spec }

@@ -55,6 +55,7 @@ fn sinfo(
             persistence,
             sched_flags: Vec::new(),
             synproxy: None,
+            proxy_protocol: None,
         },
         dests,
         stats: Stats::default(),
@@ -497,6 +498,7 @@ fn save_restore_round_trip() {
             persistence,
             sched_flags: Vec::new(),
             synproxy: None,
+            proxy_protocol: None,
         },
     };
     let k = tcp("10.0.0.100", 80);
@@ -669,4 +671,33 @@ fn synproxy_is_listed_as_dpvs_does_saved_and_restored() {
     // Off: nothing shown, nothing saved.
     let off = sinfo(tcp("10.0.0.100", 80), "rr", None, vec![]);
     assert!(!format_list(Some(&status()), &[off], &opts(ListView::Table)).contains("synproxy"));
+}
+
+#[test]
+fn proxy_protocol_is_listed_saved_and_restored() {
+    let mut s = sinfo(
+        tcp("10.0.0.100", 80),
+        "rr",
+        None,
+        vec![dinfo("192.168.100.2", 80, 1, Forward::Fnat)],
+    );
+    s.spec.proxy_protocol = Some(rvs_api::ProxyProtocol::V2);
+    let services = vec![s];
+    let listed = format_list(Some(&status()), &services, &opts(ListView::Table));
+    assert!(
+        listed.contains("TCP  10.0.0.100:80 rr proxy-protocol v2\n"),
+        "{listed}"
+    );
+    let saved = format_save(&services, &[]);
+    assert!(
+        saved.starts_with("-A -t 10.0.0.100:80 -s rr --proxy-protocol v2\n"),
+        "{saved}"
+    );
+    let back = parse_restore(&saved).expect("restore parses");
+    assert!(
+        back.iter()
+            .any(|r| matches!(r, rvs_api::Request::AddService { spec }
+            if spec.proxy_protocol == Some(rvs_api::ProxyProtocol::V2))),
+        "{back:?}"
+    );
 }

@@ -60,6 +60,7 @@ fn tutorial_fnat_commands() {
                 persistence: None,
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             }
         }
     );
@@ -125,6 +126,7 @@ fn tutorial_dr_and_snat_commands() {
                 persistence: None,
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             }
         }
     );
@@ -144,6 +146,7 @@ fn tutorial_dr_and_snat_commands() {
                 persistence: None,
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             }
         }
     );
@@ -169,6 +172,7 @@ fn defaults_and_other_commands() {
                 persistence: Some(300),
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             }
         }
     );
@@ -185,6 +189,7 @@ fn defaults_and_other_commands() {
                 persistence: Some(600),
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             }
         }
     );
@@ -264,6 +269,7 @@ fn getopt_forms() {
             persistence: None,
             sched_flags: Vec::new(),
             synproxy: None,
+            proxy_protocol: None,
         },
     };
     assert_eq!(req("-At10.0.0.1:80 -srr"), expect);
@@ -428,6 +434,7 @@ fn restore_parses_lines_and_reports_the_bad_one() {
                     persistence: None,
                     sched_flags: Vec::new(),
                     synproxy: None,
+                    proxy_protocol: None,
                 }
             },
             Request::AddDest {
@@ -446,6 +453,7 @@ fn restore_parses_lines_and_reports_the_bad_one() {
                 persistence: None,
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             }
         }])
     );
@@ -469,6 +477,7 @@ fn sched_flags_take_a_comma_list() {
                 persistence: None,
                 sched_flags: vec!["sh-fallback".into(), "sh-port".into()],
                 synproxy: None,
+                proxy_protocol: None,
             }
         }
     );
@@ -505,5 +514,38 @@ fn synproxy_switch_as_dpvs_ipvsadm() {
     assert_eq!(
         usage_err("-a -t 10.0.0.100:80 -r 192.168.100.2 -b -j enable"),
         "Illegal 'synproxy' option with the 'add-server' command"
+    );
+}
+
+#[test]
+fn proxy_protocol_option_as_dpvs_ipvsadm() {
+    use rvs_api::ProxyProtocol;
+    let spec = |s: &str| match req(s) {
+        Request::AddService { spec } | Request::EditService { spec } => spec,
+        r => panic!("{r:?}"),
+    };
+    let pp = |s: &str| spec(s).proxy_protocol;
+    assert_eq!(
+        pp("-A -t 10.0.0.100:80 -s rr --proxy-protocol v1"),
+        Some(ProxyProtocol::V1)
+    );
+    assert_eq!(
+        pp("-A -t 10.0.0.100:80 --proxy-protocol=v2"),
+        Some(ProxyProtocol::V2)
+    );
+    assert_eq!(
+        pp("-E -t 10.0.0.100:80 --proxy-protocol disable"),
+        Some(ProxyProtocol::Disable)
+    );
+    // -E without it leaves it as it is.
+    assert_eq!(pp("-E -t 10.0.0.100:80 -s rr"), None);
+    assert!(usage_err("-A -t 10.0.0.100:80 --proxy-protocol v3").contains("v1, v2 or disable"));
+    assert!(
+        usage_err("-A -t 10.0.0.100:80 --proxy-protocol v1 --proxy-protocol v2")
+            .contains("multiple 'proxy-protocol'")
+    );
+    assert!(
+        usage_err("-a -t 10.0.0.100:80 -r 192.168.100.2 --proxy-protocol v1")
+            .contains("Illegal 'proxy-protocol' option with the 'add-server' command")
     );
 }

@@ -175,6 +175,12 @@ pub mod flags {
     pub const SP_WSCALE: u16 = 0xf << 9;
     /// Position of [`SP_WSCALE`]'s lowest bit.
     pub const SP_WSCALE_SHIFT: u32 = 9;
+    /// PROXY protocol version 1 toward the real server (the pipeline's,
+    /// carried by sync; [`Conn::sp_ts`] holds the client's first sequence
+    /// number then).
+    pub const PROXY_V1: u16 = 1 << 13;
+    /// PROXY protocol version 2 toward the real server (as [`PROXY_V1`]).
+    pub const PROXY_V2: u16 = 1 << 14;
     /// Counted by its service's limits ([`crate::limit`]) when it was made:
     /// its removal is counted back (connections from sync are not counted).
     pub const LIMIT_COUNTED: u16 = 1 << 15;
@@ -251,7 +257,10 @@ pub struct Conn {
     pub sp_seq: u32,
     /// SYN proxy with timestamps: while waiting, the TSval rvs gave the
     /// client; then rvs's TSval less the real server's, the shift between
-    /// the real server's timestamps and the client's view. 0 otherwise.
+    /// the real server's timestamps and the client's view. With the PROXY
+    /// protocol ([`flags::PROXY_V1`], [`flags::PROXY_V2`]; no timestamp
+    /// shift then): the client's sequence number of its first byte. 0
+    /// otherwise.
     pub sp_ts: u32,
 }
 

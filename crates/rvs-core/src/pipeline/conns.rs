@@ -6,6 +6,7 @@ use super::fast::{FastMoved, FAST_IN, FAST_OUT};
 use super::flowlog::EndReason;
 use super::half_open;
 use super::parse::{Parsed, L4};
+use super::proxy_proto;
 use super::rewrite;
 use super::slots::{DestView, NONE};
 use super::sync::SyncEvent;
@@ -487,6 +488,11 @@ impl State {
                 if p.kind == L4::Tcp && snap.conf.toa {
                     self.fnat_toa(snap, pkt, p, id, &c);
                 }
+                if c.flags & proxy_proto::PP_MASK != 0 {
+                    if let Err(r) = self.pp_in(snap, pkt, p, &c) {
+                        return self.drop(r);
+                    }
+                }
                 (c.rip, false)
             }
             (FwdMode::Nat, Dir::In) => {
@@ -499,6 +505,9 @@ impl State {
             }
             (_, Dir::Out) => {
                 rewrite::translate(f, p, c.vip, c.vport, c.cip, c.cport);
+                if c.flags & proxy_proto::PP_MASK != 0 {
+                    proxy_proto::pp_out(f, p, &c, snap.conf.toa);
+                }
                 (c.cip, false)
             }
             (FwdMode::Dr, Dir::In) => (c.rip, true),

@@ -17,6 +17,7 @@ mod kni_guard;
 mod limits;
 mod outbox;
 mod parse;
+mod proxy_proto;
 mod rewrite;
 mod slots;
 mod sync;
@@ -621,7 +622,13 @@ impl State {
                     return self.synproxy_new(snap, i, pkt, p, now_ms);
                 }
                 return match self.new_conn(snap, i, pkt.port, p, now_ms) {
-                    Ok(id) => self.forward(snap, pkt, p, id, Dir::In, now_ms),
+                    Ok(id) => {
+                        if p.kind == L4::Tcp {
+                            let isn = rewrite::tcp_seq(pkt.frame(), p);
+                            self.pp_start(snap, i, id, isn.wrapping_add(1));
+                        }
+                        self.forward(snap, pkt, p, id, Dir::In, now_ms)
+                    }
                     Err(r) => self.drop(r),
                 };
             }

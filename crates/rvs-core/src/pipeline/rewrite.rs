@@ -140,6 +140,12 @@ pub(crate) fn translate(
     }
 }
 
+/// The TCP sequence number of the frame `f` parsed as `p`.
+pub(crate) fn tcp_seq(f: &[u8], p: &Parsed) -> u32 {
+    let seg = f.get(p.l4..p.l3 + p.ip_len).unwrap_or(&[]);
+    TcpPacket::new_unchecked(seg).seq()
+}
+
 /// Decrements the TTL / hop limit. False when it would reach zero.
 pub(crate) fn dec_ttl(f: &mut [u8], p: &mut Parsed) -> bool {
     if p.ttl <= 1 {

@@ -47,6 +47,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::synproxy::{process_key, CookieJar, Negotiated, SynOptions};
 use crate::wire::ethernet::EthernetFrame;
+use crate::wire::proxy_proto::{self, Version};
 use crate::wire::tcp::{field as tcp_field, flags as tcpf, TcpPacket};
 use crate::wire::{ipv4, ipv6};
 
@@ -211,7 +212,12 @@ impl State {
         };
         let t = segment(pkt, p);
         let seq = t.seq();
-        let o = SynOptions::from_options(t.option_iter(), false);
+        let mut o = SynOptions::from_options(t.option_iter(), false);
+        let pp = snap.services[svc_index].proxy_protocol;
+        if pp != Version::Off {
+            // The PROXY protocol keeps its offset where the timestamp shift goes.
+            o.tsval = None;
+        }
         let client_mac = EthernetFrame::new_unchecked(pkt.frame()).src();
         let flow = Tuple::new(proto::TCP, p.src, p.sport, p.dst, p.dport);
         let c = self.sp.jar.make(&flow, seq, &o, self.sp.clock(now_ms));
@@ -222,6 +228,7 @@ impl State {
             ipv4::HEADER_LEN
         } + 20;
         let toa = if snap.conf.toa { toa_len(&p.src) } else { 0 };
+        let toa = toa + proxy_proto::len(pp, &p.src, p.sport, &p.dst, p.dport);
         let mss = (usize::from(pc.mtu).saturating_sub(hdrs + toa) as u16).max(MIN_MSS);
         let s = Seg {
             seq: c.isn,
@@ -286,7 +293,8 @@ impl State {
         c.sp_seq = ack.wrapping_sub(1);
         c.sp_ts = tsecr.unwrap_or(0);
         c.state = TcpState::SynSent as u8;
-        let c = *c;
+        self.pp_start(snap, svc_index, id, seq);
+        let c = *self.conns.get(id);
         self.note_in_hop(pkt, id, &c);
         let data = p.payload_len() > 0 || p.tcp_flags & tcpf::FIN != 0;
         self.sp
@@ -412,7 +420,9 @@ impl State {
         };
         let m = self.conns.get_mut(id);
         m.sp_seq = t.seq().wrapping_sub(c.sp_seq);
-        m.sp_ts = ts_shift;
+        if m.flags & super::proxy_proto::PP_MASK == 0 {
+            m.sp_ts = ts_shift;
+        }
         m.flags = (m.flags & !flags::SP_WSCALE) | (wfix << flags::SP_WSCALE_SHIFT);
         m.out_port = pkt.port;
         self.sp_set_state(id, c, TcpState::Established);
@@ -620,7 +630,7 @@ fn shift(pkt: &mut Packet<'_>, p: &Parsed, c: &Conn, dir: Dir) {
                 t.rewrite_ack(a);
                 t.shift_sack(c.sp_seq);
             }
-            if c.sp_ts != 0 {
+            if c.sp_ts != 0 && c.flags & super::proxy_proto::PP_MASK == 0 {
                 if let Some((v, e)) = t.timestamps() {
                     t.set_timestamps(v, e.wrapping_sub(c.sp_ts));
                 }
@@ -629,7 +639,7 @@ fn shift(pkt: &mut Packet<'_>, p: &Parsed, c: &Conn, dir: Dir) {
         Dir::Out => {
             let s = t.seq().wrapping_sub(c.sp_seq);
             t.rewrite_seq(s);
-            if c.sp_ts != 0 {
+            if c.sp_ts != 0 && c.flags & super::proxy_proto::PP_MASK == 0 {
                 if let Some((v, e)) = t.timestamps() {
                     t.set_timestamps(v.wrapping_add(c.sp_ts), e);
                 }

@@ -532,6 +532,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Adds `delta` (modulo 2^32) to both edges of every block of the SACK
     /// option, updating the checksum incrementally. No-op without one.
     pub fn shift_sack(&mut self, delta: u32) {
+        self.map_sack(|e| e.wrapping_add(delta));
+    }
+
+    /// Replaces both edges of every block of the SACK option by `f(edge)`,
+    /// updating the checksum incrementally. No-op without one.
+    pub fn map_sack(&mut self, f: impl Fn(u32) -> u32) {
         let mut it = self.option_iter();
         let mut at = None;
         while let Some((k, off, d)) = it.next_raw() {
@@ -545,7 +551,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         };
         let mut c = self.checksum();
         for edge in (start..start + len).step_by(4) {
-            let v = rd32(self.buf.as_ref(), edge).wrapping_add(delta);
+            let v = f(rd32(self.buf.as_ref(), edge));
             c = write_with_csum(self.buf.as_mut(), edge, &v.to_be_bytes(), c);
         }
         self.set_checksum(c);

@@ -59,6 +59,7 @@ pub fn wanted_services(cfg: &Config) -> Result<Vec<WantedService>, ConfError> {
                     sched_flags: vs.sched_flags.clone(),
                     // DPVS's `syn_proxy`: the file says whether it is on.
                     synproxy: Some(vs.syn_proxy),
+                    proxy_protocol: None,
                 },
                 dests: dests.clone(),
                 laddrs: laddrs.clone(),

@@ -347,6 +347,7 @@ fn unwanted_service_is_deleted_only_when_owned() {
             persistence: None,
             sched_flags: vec![],
             synproxy: None,
+            proxy_protocol: None,
         },
     })
     .unwrap();

@@ -88,6 +88,7 @@ fn start_retries_until_rvsd_answers_then_applies_the_tutorial() {
                     persistence: None,
                     sched_flags: vec![],
                     synproxy: Some(false),
+                    proxy_protocol: None,
                 }
             },
             Request::AddDest {

@@ -26,6 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use rvs_api::ProxyProtocol;
 use rvs_api::{ApiError, DestSpec, ErrorKind, Request, RouteSpec, Scope as ApiScope, ServiceSpec};
 use rvs_core::addr::{Addr, Mac, PortId};
 use rvs_core::conn::tcp::Timeouts;
@@ -34,6 +35,7 @@ use rvs_core::sched::{SchedKind, SchedTable};
 use rvs_core::service::{Dest, Laddr, Service, ServiceKey as CoreKey};
 use rvs_core::snapshot::{IfAddr, PipelineConf, PortConf, Snapshot};
 use rvs_core::stats::PerWorker;
+use rvs_core::wire::proxy_proto::Version as PpVersion;
 
 /// A port rvsd took over, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +434,11 @@ impl Store {
                     laddrs: s.laddrs.iter().map(|l| l.laddr.clone()).collect(),
                     stats: s.stats.clone(),
                     synproxy: s.spec.synproxy == Some(true),
+                    proxy_protocol: match s.spec.proxy_protocol {
+                        Some(ProxyProtocol::V1) => PpVersion::V1,
+                        Some(ProxyProtocol::V2) => PpVersion::V2,
+                        _ => PpVersion::Off,
+                    },
                 })
             })
             .collect();

@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rvs_api::{ApiError, DestSpec, ErrorKind, Forward, Proto, ServiceKey, ServiceSpec};
+use rvs_api::{
+    ApiError, DestSpec, ErrorKind, Forward, Proto, ProxyProtocol, ServiceKey, ServiceSpec,
+};
 use rvs_core::addr::{proto, Addr, PortId};
 use rvs_core::conn::FwdMode;
 use rvs_core::sched::{DestKey, SchedKind, SchedOpts, SchedTable};
@@ -51,6 +53,28 @@ fn synproxy_setting(
         return Err(synproxy_dest_error(key, &d.spec));
     }
     Ok(true)
+}
+
+/// The PROXY protocol a service gets from `want` (unchanged: `have`):
+/// `None` when off; only TCP services carry it.
+fn proxy_protocol_setting(
+    key: &ServiceKey,
+    core: &CoreKey,
+    want: Option<ProxyProtocol>,
+    have: Option<ProxyProtocol>,
+) -> Result<Option<ProxyProtocol>, ApiError> {
+    let v = match want {
+        Some(ProxyProtocol::Disable) => return Ok(None),
+        None => return Ok(have),
+        Some(v) => v,
+    };
+    if !matches!(core, CoreKey::Vs { proto, .. } if *proto == proto::TCP) {
+        return Err(invalid(format!(
+            "PROXY protocol (--proxy-protocol {}) needs a TCP virtual service (-t), not {key}",
+            v.name()
+        )));
+    }
+    Ok(Some(v))
 }
 
 /// Whether the SYN proxy works with real servers of this forwarding: the
@@ -233,6 +257,7 @@ impl Store {
             return Err(exists(format!("Service already exists: {}", spec.key)));
         }
         let sp = synproxy_setting(&spec.key, &key, spec.synproxy, false, &[])?;
+        let pp = proxy_protocol_setting(&spec.key, &key, spec.proxy_protocol, None)?;
         let id = self.next_svc_id;
         let next = id
             .checked_add(1)
@@ -246,6 +271,7 @@ impl Store {
                 persistence: spec.persistence,
                 sched_flags: flags.clone(),
                 synproxy: sp.then_some(true),
+                proxy_protocol: pp,
             },
             key,
             kind,
@@ -267,6 +293,12 @@ impl Store {
         let have = s.spec.synproxy == Some(true);
         let sp = synproxy_setting(&s.spec.key, &s.key, spec.synproxy, have, &s.dests)?;
         s.spec.synproxy = sp.then_some(true);
+        s.spec.proxy_protocol = proxy_protocol_setting(
+            &s.spec.key,
+            &s.key,
+            spec.proxy_protocol,
+            s.spec.proxy_protocol,
+        )?;
         if s.kind != kind || s.sched.opts() != opts {
             s.kind = kind;
             s.sched = build_sched(kind, opts, &s.dests);

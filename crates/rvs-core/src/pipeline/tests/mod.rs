@@ -19,6 +19,7 @@ mod listing;
 mod modes;
 mod oracle;
 mod parsers;
+mod proxy_proto;
 mod sched;
 mod sloppy;
 mod smoke;

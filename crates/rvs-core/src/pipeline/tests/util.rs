@@ -333,6 +333,7 @@ pub fn reconfigure(old: &Service, dests: &[(Arc<Dest>, u32)]) -> Arc<Service> {
         laddrs: old.laddrs.clone(),
         stats: old.stats.clone(),
         synproxy: old.synproxy,
+        proxy_protocol: old.proxy_protocol,
     })
 }
 

@@ -79,6 +79,7 @@ fn ids_are_stable_and_never_reused() {
                     persistence: Some(300),
                     sched_flags: Vec::new(),
                     synproxy: None,
+                    proxy_protocol: None,
                 },
             },
         ],
@@ -122,6 +123,7 @@ fn edit_service_keeps_dests_laddrs_and_counters() {
                 persistence: Some(60),
                 sched_flags: Vec::new(),
                 synproxy: None,
+                proxy_protocol: None,
             },
         }],
     );

@@ -56,6 +56,7 @@ fn service_errors() {
             persistence,
             sched_flags: Vec::new(),
             synproxy: None,
+            proxy_protocol: None,
         },
     };
     refused(

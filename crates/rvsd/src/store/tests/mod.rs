@@ -9,6 +9,7 @@ mod counters;
 mod errors;
 mod lifecycle;
 mod limits;
+mod proxy_proto;
 mod sched_flags;
 mod synproxy;
 mod tutorial;
@@ -100,6 +101,7 @@ fn svc_add(key: &ServiceKey, sched: &str) -> Request {
             persistence: None,
             sched_flags: Vec::new(),
             synproxy: None,
+            proxy_protocol: None,
         },
     }
 }

@@ -12,6 +12,7 @@ fn flagged(sched: &str, flags: &[&str]) -> ServiceSpec {
         persistence: None,
         sched_flags: flags.iter().map(|f| f.to_string()).collect(),
         synproxy: None,
+        proxy_protocol: None,
     }
 }
 

@@ -12,6 +12,7 @@ fn spec(key: ServiceKey, synproxy: Option<bool>) -> ServiceSpec {
         persistence: None,
         sched_flags: Vec::new(),
         synproxy,
+        proxy_protocol: None,
     }
 }
 
