@@ -186,6 +186,21 @@ pub mod flags {
     pub const LIMIT_COUNTED: u16 = 1 << 15;
 }
 
+/// [`Conn`]'s slot is live.
+const SLOT_USED: u8 = 1 << 0;
+/// [`Conn`]'s out tuple is indexed (it had no [`flags::NO_OUT_TUPLE`] when inserted).
+const SLOT_HAS_OUT: u8 = 1 << 1;
+
+/// Bits of [`Conn::local_flags`]: the pipeline's, for this node only (sync
+/// never carries them), kept apart from [`flags`], whose 16 bits are all taken.
+pub mod local_flags {
+    /// The in direction (client to VIP) is forwarded by the XDP fast path.
+    pub const FAST_IN: u8 = 1 << 0;
+    /// The out direction (real server to local address) is forwarded by the
+    /// XDP fast path.
+    pub const FAST_OUT: u8 = 1 << 1;
+}
+
 /// One connection.
 ///
 /// In tuple: `(proto, cip:cport -> vip:vport)`. Out tuple: `(proto, rip:rport -> lip:lport)`.
@@ -217,7 +232,8 @@ pub struct Conn {
     pub mode: FwdMode,
     /// Protocol state: a [`tcp::TcpState`] as `u8` for TCP, the pipeline's state for others.
     pub state: u8,
-    used: bool,
+    /// The store's bits: [`SLOT_USED`], [`SLOT_HAS_OUT`].
+    store_bits: u8,
     /// Bits from [`flags`].
     pub flags: u16,
     /// Port the in side was seen on, cached for the pipeline.
@@ -241,7 +257,9 @@ pub struct Conn {
     /// Port the out side was seen on, cached for the pipeline.
     pub out_port: PortId,
     oproto: u8,
-    has_out: bool,
+    /// The pipeline's bits that stay on this node and are never synced
+    /// (see [`local_flags`]).
+    pub local_flags: u8,
     next: u32,
     prev: u32,
     wslot: u16,
@@ -265,6 +283,14 @@ pub struct Conn {
 }
 
 impl Conn {
+    fn used(&self) -> bool {
+        self.store_bits & SLOT_USED != 0
+    }
+
+    fn has_out(&self) -> bool {
+        self.store_bits & SLOT_HAS_OUT != 0
+    }
+
     /// A conn with every field zero or unset (`laddr` = `u32::MAX`).
     pub const EMPTY: Conn = Conn {
         cip: Addr::UNSPECIFIED,
@@ -274,7 +300,7 @@ impl Conn {
         proto: 0,
         mode: FwdMode::Fnat,
         state: 0,
-        used: false,
+        store_bits: 0,
         flags: 0,
         in_port: 0,
         service: 0,
@@ -287,7 +313,7 @@ impl Conn {
         lport: 0,
         out_port: 0,
         oproto: 0,
-        has_out: false,
+        local_flags: 0,
         next: 0,
         prev: 0,
         wslot: 0,

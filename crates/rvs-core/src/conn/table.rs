@@ -2,7 +2,7 @@
 
 use super::index::{sig_of, Index, WAYS};
 use super::mem::{MemVec, Prefetch, TableMem};
-use super::{flags, Conn, ConnId, Dir, Expiry, InsertError, Tuple};
+use super::{flags, Conn, ConnId, Dir, Expiry, InsertError, Tuple, SLOT_HAS_OUT, SLOT_USED};
 
 /// Largest supported capacity: slot values keep the direction in bit 0 of a `u32`.
 pub const MAX_CAPACITY: usize = (1 << 31) - 1;
@@ -300,8 +300,7 @@ impl ConnTable {
             self.conns.push(Conn::EMPTY);
             (self.conns.len() - 1) as u32
         };
-        conn.used = true;
-        conn.has_out = has_out;
+        conn.store_bits = SLOT_USED | if has_out { SLOT_HAS_OUT } else { 0 };
         conn.oproto = conn.proto;
         conn.expires = now_ms.saturating_add(u64::from(timeout_ms));
         self.conns[idx as usize] = conn;
@@ -320,7 +319,7 @@ impl ConnTable {
     fn live(&self, id: ConnId) -> usize {
         let i = id.0 as usize;
         assert!(
-            self.conns.get(i).is_some_and(|c| c.used),
+            self.conns.get(i).is_some_and(|c| c.used()),
             "stale or invalid ConnId {}",
             id.0
         );
@@ -329,12 +328,12 @@ impl ConnTable {
 
     /// Whether `id` names a live conn.
     pub fn contains(&self, id: ConnId) -> bool {
-        self.conns.get(id.0 as usize).is_some_and(|c| c.used)
+        self.conns.get(id.0 as usize).is_some_and(|c| c.used())
     }
 
     /// The conn `id`, or `None` if `id` names no live conn.
     pub fn try_get(&self, id: ConnId) -> Option<&Conn> {
-        self.conns.get(id.0 as usize).filter(|c| c.used)
+        self.conns.get(id.0 as usize).filter(|c| c.used())
     }
 
     /// The conn `id`. Panics if `id` names no live conn (a pipeline bug: ids only
@@ -382,7 +381,7 @@ impl ConnTable {
         if !self.index.remove(h_in, slot_val(idx, Dir::In)) {
             self.index.purge(slot_val(idx, Dir::In));
         }
-        if c.has_out {
+        if c.has_out() {
             let h_out = self.index.hash(&Tuple {
                 proto: c.oproto,
                 ..c.out_tuple()
@@ -393,7 +392,7 @@ impl ConnTable {
         }
         self.unlink(idx);
         let slot = &mut self.conns[i];
-        slot.used = false;
+        slot.store_bits = 0;
         slot.next = self.free_head;
         self.free_head = idx;
         self.len -= 1;
@@ -470,7 +469,7 @@ impl ConnTable {
         };
         let home_in = self.index.home(self.index.hash(&c.in_tuple()));
         pf(self.index.buckets.as_ptr().wrapping_add(home_in).cast());
-        if c.has_out {
+        if c.has_out() {
             let out = Tuple {
                 proto: c.oproto,
                 ..c.out_tuple()
@@ -492,7 +491,7 @@ impl ConnTable {
         self.conns
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.used)
+            .filter(|(_, c)| c.used())
             .map(|(i, c)| (ConnId(i as u32), c))
     }
 

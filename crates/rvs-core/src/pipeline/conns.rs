@@ -693,7 +693,7 @@ impl State {
             let mut ids = [ConnId(0); 64];
             self.conns.expire(now_ms, want, |id, c| {
                 if let Some((snap, m)) = moved.as_mut() {
-                    if c.flags & (FAST_IN | FAST_OUT) != 0 && State::fast_moved(c, *m) {
+                    if c.local_flags & (FAST_IN | FAST_OUT) != 0 && State::fast_moved(c, *m) {
                         return Expiry::Extend(match c.proto {
                             proto::TCP => snap.timeouts.tcp(TcpState::Established),
                             _ => snap.timeouts.udp_ms,

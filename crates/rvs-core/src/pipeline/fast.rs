@@ -20,10 +20,7 @@ use crate::conn::tcp::TcpState;
 use crate::conn::{flags, Conn, ConnId, Dir, FwdMode};
 use crate::snapshot::Snapshot;
 
-/// The in direction (client to VIP) is offered.
-pub const FAST_IN: u16 = 1 << 13;
-/// The out direction (real server to local address) is offered.
-pub const FAST_OUT: u16 = 1 << 14;
+pub use crate::conn::local_flags::{FAST_IN, FAST_OUT};
 
 /// Most additions kept between two [`crate::pipeline::Worker::take_fast`]
 /// calls; beyond it a direction is offered again on its next packet.
@@ -93,7 +90,7 @@ pub(super) fn key_of(c: &Conn, dir: Dir) -> FastKey {
     }
 }
 
-fn bit(dir: Dir) -> u16 {
+fn bit(dir: Dir) -> u8 {
     match dir {
         Dir::In => FAST_IN,
         Dir::Out => FAST_OUT,
@@ -122,7 +119,7 @@ impl State {
         let ok = match p.kind {
             L4::Tcp => {
                 c.state == TcpState::Established as u8
-                    && c.flags & flags::SYNPROXY == 0
+                    && c.flags & (flags::SYNPROXY | flags::PROXY_V1 | flags::PROXY_V2) == 0
                     && (!snap.conf.toa || c.flags & flags::TOA_SENT != 0)
             }
             L4::Udp => true,
@@ -132,7 +129,7 @@ impl State {
             self.fast_withdraw(id);
             return v;
         }
-        let (Verdict::Transmit(out), true) = (v, c.flags & bit(dir) == 0) else {
+        let (Verdict::Transmit(out), true) = (v, c.local_flags & bit(dir) == 0) else {
             return v;
         };
         if self.fast.adds.len() >= ADDS_MAX {
@@ -166,25 +163,25 @@ impl State {
             dmac,
             smac,
         });
-        self.conns.get_mut(id).flags |= bit(dir);
+        self.conns.get_mut(id).local_flags |= bit(dir);
         v
     }
 
     /// Withdraws the offered directions of `id`.
     pub(super) fn fast_withdraw(&mut self, id: ConnId) {
         let c = self.conns.get(id);
-        if c.flags & (FAST_IN | FAST_OUT) == 0 {
+        if c.local_flags & (FAST_IN | FAST_OUT) == 0 {
             return;
         }
         let c = *c;
         self.fast_removed(&c);
-        self.conns.get_mut(id).flags &= !(FAST_IN | FAST_OUT);
+        self.conns.get_mut(id).local_flags &= !(FAST_IN | FAST_OUT);
     }
 
     /// Logs the removal of the offered directions of `c` (going away).
     pub(super) fn fast_removed(&mut self, c: &Conn) {
         for dir in [Dir::In, Dir::Out] {
-            if c.flags & bit(dir) != 0 {
+            if c.local_flags & bit(dir) != 0 {
                 self.fast.removes.push(FastEvent::Remove(key_of(c, dir)));
             }
         }
@@ -203,7 +200,7 @@ impl State {
     pub(super) fn fast_moved(c: &Conn, moved: FastMoved<'_>) -> bool {
         let mut any = false;
         for dir in [Dir::In, Dir::Out] {
-            if c.flags & bit(dir) != 0 {
+            if c.local_flags & bit(dir) != 0 {
                 any |= moved(&key_of(c, dir));
             }
         }

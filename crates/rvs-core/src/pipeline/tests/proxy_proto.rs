@@ -92,7 +92,11 @@ fn open(w: &mut Worker, isn: u32, risn: u32) -> (u16, Vec<u8>) {
 
 /// The whole life of a connection with header `hdr` (TOA on or off).
 fn lifecycle(v: Version, toa: bool, hdr: &[u8]) {
-    let mut w = worker(pp_lab(v, toa));
+    lifecycle_on(worker(pp_lab(v, toa)), toa, hdr);
+}
+
+/// [`lifecycle`] on `w` (a [`pp_lab`] worker); gives the worker back.
+fn lifecycle_on(mut w: Worker, toa: bool, hdr: &[u8]) -> Worker {
     resolve_client(&mut w, CIP, 0);
     let n = hdr.len() as u32;
     let (isn, risn) = (0xffff_fff0u32, 5000u32); // the client's numbers wrap
@@ -167,6 +171,23 @@ fn lifecycle(v: Version, toa: bool, hdr: &[u8]) {
         tx(&mut w, &fa, LAN, WAN, lab::CLIENT_MAC, 10).ack,
         s.wrapping_add(10)
     );
+    w
+}
+
+/// With the XDP fast path on, a PROXY protocol connection is never offered
+/// to it (its sequence numbers are shifted for its whole life, which the XDP
+/// program does not do), and the fast path's bookkeeping leaves the
+/// connection's PROXY state alone: the shifts hold to the end.
+#[test]
+fn the_fast_path_leaves_proxy_protocol_connections_to_the_workers() {
+    for (v, hdr) in [(Version::V1, V1.to_vec()), (Version::V2, v2_header())] {
+        let mut snap = pp_lab(v, true);
+        snap.conf.fast_path = true;
+        let mut w = lifecycle_on(worker(snap), true, &hdr);
+        let mut offered = Vec::new();
+        w.take_fast(|e| offered.push(*e));
+        assert_eq!(offered, vec![], "{v:?}: nothing offered to the fast path");
+    }
 }
 
 #[test]
