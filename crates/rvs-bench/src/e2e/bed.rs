@@ -185,6 +185,14 @@ pub(crate) fn rps(lab: &Lab, ns: &str, iface: &str, mask: &str) -> Result<(), E2
     .map(|_| ())
 }
 
+/// The shell line that makes a bridge in a namespace a switch, not a
+/// firewall: with `br_netfilter` loaded (its sysctls exist then), bridged
+/// frames would otherwise run the IP hooks (`br_nf_*`), a cost on the
+/// sender's CPU that no data plane under test has.
+pub(crate) const BRIDGE_NO_NF: &str = "test ! -d /proc/sys/net/bridge || sysctl -qw \
+    net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+    net.bridge.bridge-nf-call-arptables=0";
+
 impl Bed {
     /// Builds the namespaces and links, starts nginx on both real servers;
     /// the load balancer is not started yet ([`Bed::start_lb`]).
@@ -198,6 +206,7 @@ impl Bed {
         lab.veth("rs1", "eth0", "sw", "p-rs1");
         lab.veth("rs2", "eth0", "sw", "p-rs2");
         ok_in(&lab, "sw", &["ip", "link", "add", "br0", "type", "bridge"])?;
+        ok_in(&lab, "sw", &["sh", "-c", BRIDGE_NO_NF])?;
         let mut ports = vec!["p-lb", "p-rs1", "p-rs2"];
         if *lb == Lb::Direct {
             lab.veth("client", "eth1", "sw", "p-cl");

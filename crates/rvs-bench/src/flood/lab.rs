@@ -163,11 +163,7 @@ fn steer_receive(lab: &Lab) {
 /// A bridge `br0` in `ns` over `ports`.
 fn bridge(lab: &Lab, ns: &str, ports: &[&str]) {
     lab.must_in(ns, &["ip", "link", "add", "br0", "type", "bridge"]);
-    // A switch, not a firewall: bridged frames skip the IP hooks.
-    for t in ["iptables", "ip6tables", "arptables"] {
-        let k = format!("net.bridge.bridge-nf-call-{t}=0");
-        lab.must_in(ns, &["sysctl", "-qw", &k]);
-    }
+    lab.must_in(ns, &["sh", "-c", crate::e2e::bed::BRIDGE_NO_NF]);
     for p in ports {
         lab.must_in(ns, &["ip", "link", "set", p, "master", "br0"]);
     }
