@@ -80,6 +80,12 @@ pub struct PipelineConf {
     /// Offer established FNAT flow directions to the I/O layer's fast path
     /// ([`crate::pipeline::FastEvent`]). Off by default.
     pub fast_path: bool,
+    /// UOA for FNAT UDP (DPVS's `uoa_mode`): how the client's address rides
+    /// in the first datagrams toward the real server; off by default.
+    pub uoa_mode: crate::wire::uoa::Mode,
+    /// DPVS's `uoa_max_trail`: how many datagrams of a connection carry UOA
+    /// at most (fewer when the real server answers first); 0: none.
+    pub uoa_max_trail: u8,
 }
 
 impl Default for PipelineConf {
@@ -95,6 +101,8 @@ impl Default for PipelineConf {
             synproxy_key: None,
             kni_vip_rate: 1000,
             fast_path: false,
+            uoa_mode: crate::wire::uoa::Mode::Off,
+            uoa_max_trail: 3,
         }
     }
 }

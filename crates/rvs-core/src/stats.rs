@@ -142,6 +142,11 @@ pub struct WorkerGauges {
     /// The worker's clock (ms) at its last [`crate::pipeline::Worker::tick`]:
     /// a watchdog sees a worker that stopped making progress.
     pub heartbeat_ms: AtomicU64,
+    /// Datagrams that carried UOA (a counter; see `[pipeline] uoa_mode`).
+    pub uoa_sent: AtomicU64,
+    /// Datagrams that went without UOA because it would have exceeded the
+    /// MTU (a counter; they are forwarded, not dropped).
+    pub uoa_too_big: AtomicU64,
 }
 
 macro_rules! drop_reasons {

@@ -10,6 +10,7 @@ use super::proxy_proto;
 use super::rewrite;
 use super::slots::{DestView, NONE};
 use super::sync::SyncEvent;
+use super::uoa;
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::tcp::{self, TcpState};
@@ -20,6 +21,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::{bump, DropReason};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::tcp::flags as tcpf;
+use crate::wire::uoa::Mode as UoaMode;
 
 /// Due connections removed before a new one is refused for a full table.
 const RECLAIM_ON_FULL: usize = 64;
@@ -493,6 +495,9 @@ impl State {
                         return self.drop(r);
                     }
                 }
+                if p.kind == L4::Udp && snap.conf.uoa_mode != UoaMode::Off {
+                    self.uoa_in(snap, pkt, p, id, &c);
+                }
                 (c.rip, false)
             }
             (FwdMode::Nat, Dir::In) => {
@@ -507,6 +512,12 @@ impl State {
                 rewrite::translate(f, p, c.vip, c.vport, c.cip, c.cport);
                 if c.flags & proxy_proto::PP_MASK != 0 {
                     proxy_proto::pp_out(f, p, &c, snap.conf.toa);
+                }
+                if p.kind == L4::Udp
+                    && snap.conf.uoa_mode != UoaMode::Off
+                    && c.mode == FwdMode::Fnat
+                {
+                    uoa::uoa_out(&mut self.conns, id, &c);
                 }
                 (c.cip, false)
             }

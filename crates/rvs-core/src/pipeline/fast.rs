@@ -122,7 +122,8 @@ impl State {
                     && c.flags & (flags::SYNPROXY | flags::PROXY_V1 | flags::PROXY_V2) == 0
                     && (!snap.conf.toa || c.flags & flags::TOA_SENT != 0)
             }
-            L4::Udp => true,
+            // Not the client's datagrams while they still carry UOA.
+            L4::Udp => dir == Dir::Out || !super::uoa::pending(snap, c),
             _ => false,
         };
         if !ok {

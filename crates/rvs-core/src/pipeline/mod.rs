@@ -25,6 +25,7 @@ mod synproxy;
 mod synproxy_build;
 mod synproxy_held;
 mod synproxy_retry;
+mod uoa;
 
 use std::sync::Arc;
 

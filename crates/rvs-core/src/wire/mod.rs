@@ -23,6 +23,7 @@ pub mod ipv6;
 pub mod proxy_proto;
 pub mod tcp;
 pub mod udp;
+pub mod uoa;
 
 pub use arp::ArpPacket;
 pub use ethernet::EthernetFrame;

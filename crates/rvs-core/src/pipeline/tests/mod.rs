@@ -32,4 +32,5 @@ mod synproxy_ecmp;
 mod synproxy_icmp;
 mod synproxy_retry;
 mod synproxy_sync;
+mod uoa;
 mod util;
