@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rvs_core::conn::tcp::Timeouts;
 use rvs_core::snapshot::PipelineConf;
+use rvs_core::wire::uoa::Mode as UoaMode;
 use serde::Deserialize;
 
 mod sync;
@@ -200,6 +201,32 @@ pub struct PipelineSection {
     /// `"off"` (the default).
     #[serde(default)]
     pub fast_path: FastPathConf,
+    /// UOA for FNAT UDP, DPVS's `uoa_mode`: `"opp"` (a private IP protocol
+    /// header before the UDP header), `"ipo"` (an IPv4 option) or `"off"`
+    /// (the default: a real server without a UOA decoder drops `opp`).
+    #[serde(default)]
+    pub uoa_mode: UoaModeConf,
+    /// DPVS's `uoa_max_trail`: UOA in at most this many datagrams of a
+    /// connection (fewer when the real server answers first).
+    #[serde(default = "uoa_max_trail")]
+    pub uoa_max_trail: u8,
+}
+
+/// `[pipeline] uoa_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UoaModeConf {
+    /// No UOA.
+    #[default]
+    Off,
+    /// The option protocol (248) header.
+    Opp,
+    /// An IPv4 option.
+    Ipo,
+}
+
+fn uoa_max_trail() -> u8 {
+    PipelineConf::default().uoa_max_trail
 }
 
 /// Where established FNAT flows are forwarded besides the workers.
@@ -231,6 +258,8 @@ impl Default for PipelineSection {
             limit_sources: limit_sources(),
             kni_vip_rate: kni_vip_rate(),
             fast_path: FastPathConf::Off,
+            uoa_mode: UoaModeConf::Off,
+            uoa_max_trail: uoa_max_trail(),
         }
     }
 }
@@ -609,6 +638,12 @@ impl Config {
             kni_vip_rate: self.pipeline.kni_vip_rate,
             fast_path: self.pipeline.fast_path == FastPathConf::Xdp,
             synproxy_key: self.synproxy_key,
+            uoa_mode: match self.pipeline.uoa_mode {
+                UoaModeConf::Off => UoaMode::Off,
+                UoaModeConf::Opp => UoaMode::Opp,
+                UoaModeConf::Ipo => UoaMode::Ipo,
+            },
+            uoa_max_trail: self.pipeline.uoa_max_trail,
             ..PipelineConf::default()
         }
     }

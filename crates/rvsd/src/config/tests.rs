@@ -287,3 +287,22 @@ fn metrics_listen_is_off_by_default_and_checked() {
     assert!(e.message.contains("metrics_listen"), "{e}");
     assert_eq!(e.line, Some(2), "the line of the key: {e}");
 }
+
+#[test]
+fn uoa_mode_and_max_trail_as_dpvs_names_them() {
+    use rvs_core::wire::uoa::Mode;
+    let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    let d = parse(one).unwrap().pipeline_conf();
+    assert_eq!((d.uoa_mode, d.uoa_max_trail), (Mode::Off, 3));
+    let c = parse(&format!(
+        "{one}[pipeline]\nuoa_mode = \"opp\"\nuoa_max_trail = 5\n"
+    ))
+    .unwrap();
+    let c = c.pipeline_conf();
+    assert_eq!((c.uoa_mode, c.uoa_max_trail), (Mode::Opp, 5));
+    let c = parse(&format!("{one}[pipeline]\nuoa_mode = \"ipo\"\n")).unwrap();
+    assert_eq!(c.pipeline_conf().uoa_mode, Mode::Ipo);
+    let e = parse(&format!("{one}[pipeline]\nuoa_mode = \"tcp\"\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.to_string().contains("uoa_mode"), "{e}");
+}

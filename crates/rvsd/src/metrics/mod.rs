@@ -61,6 +61,8 @@ pub const EXPORTED: &[&str] = &[
     "rvs_conn_table_entries",
     "rvs_conn_table_capacity",
     "rvs_control_op_duration_seconds",
+    "rvs_worker_uoa_sent_total",
+    "rvs_worker_uoa_too_big_total",
 ];
 
 fn op_buckets() -> Histogram {
@@ -112,6 +114,8 @@ pub struct Scrape {
     pub conns: Vec<u64>,
     /// Connection-table capacity per worker.
     pub capacity: usize,
+    /// Per worker: datagrams sent with UOA, and without it for the MTU.
+    pub uoa: Vec<(u64, u64)>,
 }
 
 /// Reads a [`Scrape`] from the control plane. A part that cannot be read
@@ -149,6 +153,15 @@ pub fn collect(ctl: &Control) -> Scrape {
             .map(|w| w.gauges.conns.load(std::sync::atomic::Ordering::Relaxed))
             .collect(),
         capacity: ctl.conn_capacity,
+        uoa: ctl
+            .workers
+            .iter()
+            .map(|w| {
+                let g = &w.gauges;
+                let r = std::sync::atomic::Ordering::Relaxed;
+                (g.uoa_sent.load(r), g.uoa_too_big.load(r))
+            })
+            .collect(),
     }
 }
 
@@ -316,6 +329,13 @@ impl Families {
     }
 
     fn workers(&mut self, sc: &Scrape) {
+        for (w, &(sent, too_big)) in sc.uoa.iter().enumerate() {
+            let l = lbl(&[("worker", w.to_string())]);
+            let help = "FNAT UDP datagrams sent with UOA (the client's address)";
+            self.counter("rvs_worker_uoa_sent", help, l.clone(), sent);
+            let help = "FNAT UDP datagrams sent without UOA: it would have exceeded the MTU";
+            self.counter("rvs_worker_uoa_too_big", help, l, too_big);
+        }
         for (w, reasons) in sc.drops.iter().enumerate() {
             for (why, n) in reasons {
                 let l = lbl(&[("worker", w.to_string()), ("reason", why.to_string())]);

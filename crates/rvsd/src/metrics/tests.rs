@@ -84,6 +84,7 @@ fn sample() -> Scrape {
         drops: vec![vec![("no_route", 5), ("bad_checksum", 0)]],
         conns: vec![3],
         capacity: 1024,
+        uoa: vec![(4, 1)],
     }
 }
 
@@ -322,5 +323,21 @@ fn scrape_cost() {
     println!(
         "render: {:.2} ms per scrape (wall), {bytes} bytes, {series} series",
         t.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
+    );
+}
+
+#[test]
+fn uoa_counters_per_worker() {
+    let t = render(&sample());
+    let w = r#"{worker="0"}"#;
+    assert_eq!(
+        value(&t, &format!("rvs_worker_uoa_sent_total{w}")),
+        Some(4.0),
+        "{t}"
+    );
+    assert_eq!(
+        value(&t, &format!("rvs_worker_uoa_too_big_total{w}")),
+        Some(1.0),
+        "{t}"
     );
 }
