@@ -140,6 +140,7 @@ fn from_raw(count: Option<u64>, timeout: Option<Duration>) -> Result<bool, Strin
         events: libc::POLLIN,
         revents: 0,
     });
+    eprintln!("rvs-uoa-decode: listening (raw IPv4 sockets, IP protocols 248 and 17)");
     let start = Instant::now();
     let mut buf = vec![0u8; 65536];
     let mut seen = 0;
