@@ -152,3 +152,74 @@ fn off_by_default() {
     assert_eq!((out[23], out.len()), (proto::UDP, 14 + 28 + 1));
     assert_eq!(sent(&w), (0, 0));
 }
+
+#[test]
+fn opp_for_an_ipv6_client_exact_bytes() {
+    let mut snap = v6_lab_proto(proto::UDP);
+    snap.conf.uoa_mode = Mode::Opp;
+    let mut w = worker(snap);
+    let q = b"query6";
+    let f = FrameSpec::udp(v6::cip(), 40006, v6::vip(), 80, q).to_vec();
+    let out = run_tx(&mut w, &f, WAN, LAN, 1);
+    assert_eq!(out[20], 248, "next header: the option protocol");
+    assert_eq!(be16(&out, 18) as usize, 24 + 8 + q.len(), "payload length");
+    let mut want = vec![0x20, 17, 0, 24, 0x1f, 20, 0x9c, 0x46];
+    want.extend_from_slice(v6::cip().wire_bytes());
+    assert_eq!(&out[V6_L4..V6_L4 + 24], &want[..]);
+    assert_eq!(v6_src_dst(&out), (v6::lip(), v6::rip()));
+    assert_eq!(&out[V6_L4 + 32..], q);
+    let d = decode(&out[14..]).expect("UOA found");
+    assert_eq!((d.client, d.l4), ((v6::cip(), 40006), 64));
+    // Without the header, the UDP checksum (mandatory in IPv6) is valid.
+    let mut plain = [&out[..V6_L4], &out[V6_L4 + 24..]].concat();
+    plain[20] = proto::UDP;
+    plain[18..20].copy_from_slice(&((8 + q.len()) as u16).to_be_bytes());
+    assert_checksums(&plain);
+    // ipo is IPv4 only: an IPv6 datagram goes plain.
+    let mut snap = v6_lab_proto(proto::UDP);
+    snap.conf.uoa_mode = Mode::Ipo;
+    let mut w = worker(snap);
+    let out = run_tx(&mut w, &f, WAN, LAN, 1);
+    assert_eq!((out[20], out.len()), (proto::UDP, V6_L4 + 8 + q.len()));
+}
+
+/// The XDP fast path (which would forward without UOA) is not offered the
+/// client's direction while its datagrams still carry UOA.
+#[test]
+fn fast_path_waits_for_uoa_to_end() {
+    use crate::pipeline::FastEvent;
+    let dests = [DestSpec::new(lab::rs_ip(0), 53, FwdMode::Fnat)];
+    let svc = vs(2, proto::UDP, 53, SchedKind::Rr, &dests, 0);
+    let mut snap = lab::snapshot(1, vec![svc], 1);
+    snap.conf.fast_path = true;
+    snap.conf.uoa_mode = Mode::Opp;
+    let mut w = worker(snap);
+    resolve_client(&mut w, CIP, 0);
+    let adds = |w: &mut Worker| {
+        let mut v = Vec::new();
+        w.take_fast(|e| {
+            if let FastEvent::Add { key, .. } = e {
+                v.push(key.port);
+            }
+        });
+        v
+    };
+    let out = run_tx(&mut w, &datagram(40007, b"q"), WAN, LAN, 1);
+    assert_eq!(out[23], 248);
+    assert_eq!(
+        adds(&mut w),
+        Vec::<u16>::new(),
+        "nothing offered while UOA is sent"
+    );
+    let lport = be16(&out, 46);
+    let r = FrameSpec {
+        src_mac: lab::rs_mac(0),
+        dst_mac: lab::LAN_MAC,
+        ..FrameSpec::udp(lab::rs_ip(0), 53, LIP, lport, b"a")
+    };
+    run_tx(&mut w, &r.to_vec(), LAN, WAN, 2);
+    assert_eq!(adds(&mut w), vec![LAN], "the reply direction");
+    let out = run_tx(&mut w, &datagram(40007, b"q"), WAN, LAN, 3);
+    assert_eq!(out[23], proto::UDP);
+    assert_eq!(adds(&mut w), vec![WAN], "the client's, UOA done");
+}

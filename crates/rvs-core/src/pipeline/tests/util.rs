@@ -392,10 +392,15 @@ pub mod v6 {
 /// rvs fd00::1 (LAN), one FNAT RS fd00::2, TCP port 80, static neighbours
 /// for the RS and the client.
 pub fn v6_lab() -> Snapshot {
+    v6_lab_proto(proto::TCP)
+}
+
+/// [`v6_lab`] with a service of IP protocol `l4` (TCP or UDP) on port 80.
+pub fn v6_lab_proto(l4: u8) -> Snapshot {
     let svc = lab::service(
         6,
         ServiceKey::Vs {
-            proto: proto::TCP,
+            proto: l4,
             vip: v6::vip(),
             vport: 80,
         },
