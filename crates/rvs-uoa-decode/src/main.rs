@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         }
     };
     let r = match &o.pcap {
-        Some(path) => from_pcap(path, o.count),
+        Some(path) => open(path).and_then(|r| from_pcap(r, path, o.count, &mut std::io::stdout())),
         None => from_raw(o.count, o.timeout),
     };
     match r {
@@ -92,20 +92,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints one line per datagram with UOA in the capture at `path`.
-fn from_pcap(path: &str, count: Option<u64>) -> Result<bool, String> {
-    let input: Box<dyn Read> = if path == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?)
-    };
+/// The capture at `path` (`-`: stdin).
+fn open(path: &str) -> Result<Box<dyn Read>, String> {
+    if path == "-" {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(Box::new(f))
+}
+
+/// Writes to `out` one line per datagram with UOA in the capture `input`
+/// (named `path` in errors), at most `count`.
+fn from_pcap(
+    input: impl Read,
+    path: &str,
+    count: Option<u64>,
+    out: &mut impl Write,
+) -> Result<bool, String> {
     let mut r = pcap_file::pcap::PcapReader::new(input).map_err(|e| format!("{path}: {e}"))?;
     let linktype = u32::from(r.header().datalink);
     let mut seen = 0;
     while let Some(p) = r.next_packet() {
         let p = p.map_err(|e| format!("{path}: {e}"))?;
         if let Some(f) = ip_of_frame(linktype, &p.data).and_then(decode_ip) {
-            println!("{f}");
+            writeln!(out, "{f}").map_err(|e| e.to_string())?;
             seen += 1;
             if count.is_some_and(|n| seen >= n) {
                 break;
@@ -178,5 +188,53 @@ fn from_raw(count: Option<u64>, timeout: Option<Duration>) -> Result<bool, Strin
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::DataLink;
+    use rvs_core::addr::Addr;
+    use rvs_core::wire::uoa;
+
+    /// An Ethernet frame: IPv4 with the `ipo` option for 10.0.0.48:`cport`,
+    /// UDP to port 53 with 3 bytes.
+    fn ipo_frame(cport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0, 0x47, 0, 0, 39, 0, 0, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&[192, 168, 100, 200, 192, 168, 100, 2]);
+        let mut o = [0u8; 8];
+        uoa::write_option(&mut o, &Addr::v4(10, 0, 0, 48), cport);
+        f.extend_from_slice(&o);
+        f.extend_from_slice(&[0x9c, 0x41, 0, 53, 0, 11, 0, 0, b'a', b'b', b'c']);
+        f
+    }
+
+    #[test]
+    fn a_capture_is_read_frame_by_frame_up_to_count() {
+        let mut w = PcapWriter::with_header(
+            Vec::new(),
+            PcapHeader {
+                datalink: DataLink::ETHERNET,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for cport in [41000u16, 41001, 41002] {
+            let f = ipo_frame(cport);
+            w.write_packet(&PcapPacket::new(Default::default(), f.len() as u32, &f))
+                .unwrap();
+        }
+        let pcap = w.into_writer();
+        let mut out = Vec::new();
+        assert_eq!(from_pcap(&pcap[..], "t", Some(2), &mut out), Ok(true));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "client 10.0.0.48:41000 dport 53 ipo 3 bytes\nclient 10.0.0.48:41001 dport 53 ipo 3 bytes\n"
+        );
+        let e = from_pcap(&b"not a pcap"[..], "bad.pcap", None, &mut Vec::new()).unwrap_err();
+        assert!(e.starts_with("bad.pcap: "), "{e}");
     }
 }
