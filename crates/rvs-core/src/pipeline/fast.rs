@@ -116,6 +116,13 @@ impl State {
         if c.mode != FwdMode::Fnat || !c.cip.is_v4() || !c.rip.is_v4() {
             return v;
         }
+        // A packet or byte rate on the service (or its sources) is policed
+        // per packet by the worker, which the XDP program does not do.
+        let policed = self
+            .slots
+            .svcs
+            .get(c.service)
+            .is_some_and(|s| s.limit.per_packet());
         let ok = match p.kind {
             L4::Tcp => {
                 c.state == TcpState::Established as u8
@@ -125,7 +132,7 @@ impl State {
             L4::Udp => true,
             _ => false,
         };
-        if !ok {
+        if !ok || policed {
             self.fast_withdraw(id);
             return v;
         }

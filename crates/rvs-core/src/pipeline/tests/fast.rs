@@ -176,3 +176,50 @@ fn fnat_udp_is_offered_and_nothing_is_without_the_option() {
         );
     }
 }
+
+/// A service whose packets are policed (a packet or byte rate, on the
+/// service or on each source) keeps its connections on the workers: the
+/// XDP program does not police.
+#[test]
+fn services_with_packet_or_byte_rates_are_not_offered() {
+    use crate::limit::{LimitDrops, LimitSet, Rate, ServiceLimits};
+    use std::sync::Arc;
+    let rate = Rate::new(1_000_000, 1_000_000);
+    let sets = [
+        (
+            LimitSet {
+                pkt_rate: rate,
+                ..Default::default()
+            },
+            LimitSet::default(),
+        ),
+        (
+            LimitSet::default(),
+            LimitSet {
+                byte_rate: rate,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (service, source) in sets {
+        let snap = lab::tutorial_fnat(1).with_limits(vec![(
+            1,
+            Arc::new(ServiceLimits {
+                service,
+                source,
+                src_plen_v4: 32,
+                src_plen_v6: 128,
+                drops: Arc::new(LimitDrops::new(1)),
+            }),
+        )]);
+        let mut w = worker(on(snap));
+        resolve_client(&mut w, CIP, 0);
+        let (rs, lport) = establish(&mut w, 40000, 0);
+        data(&mut w, rs, lport, 1);
+        assert_eq!(
+            events(&mut w),
+            vec![],
+            "{service:?} {source:?}: nothing offered"
+        );
+    }
+}
