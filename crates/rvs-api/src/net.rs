@@ -117,6 +117,10 @@ pub struct LinkStats {
     /// more: the worker is behind).
     #[serde(default)]
     pub rx_full_bursts: u64,
+    /// Frames received that the XDP fast path forwarded itself, without a
+    /// worker (not in `rx_packets`/`tx_packets`; read every ~0.5 s).
+    #[serde(default)]
+    pub fast_packets: u64,
     /// The same counters per worker, in worker order (`rvsip -s link show`);
     /// a worker's `drops` are the pipeline's, which are per worker, not per port.
     #[serde(default)]

@@ -51,6 +51,32 @@ fn refused_on_af_packet() {
     );
 }
 
+/// The TCP service's (InPkts, OutPkts) (`rvsadm -ln --stats --exact`).
+fn svc_pkts(t: &TwoArm) -> (u64, u64) {
+    let st = t.ok("rvsadm", &["-ln", "--stats", "--exact"]);
+    let f: Vec<u64> = st
+        .lines()
+        .find(|l| l.starts_with("TCP  10.0.0.100:80"))
+        .unwrap_or_else(|| panic!("no service line:\n{st}"))
+        .split_whitespace()
+        .skip(2)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // Conns InPkts OutPkts InBytes OutBytes
+    (f[1], f[2])
+}
+
+/// Frames the fast path forwarded, summed over ports (`rvsip -s link show`).
+fn fast_packets(t: &TwoArm) -> u64 {
+    let out = t.ok("rvsip", &["-s", "link", "show"]);
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].trim() == "fast-packets")
+        .filter_map(|w| w[1].trim().parse::<u64>().ok())
+        .sum()
+}
+
 /// wrk through the VIP: (requests, failures).
 fn wrk(t: &TwoArm) -> (u64, String) {
     let o = t.lab.exec(
@@ -133,6 +159,28 @@ fn xdp_fast_path_forwards_established_fnat_flows() {
     assert!(
         seen * 10 < requests * 2,
         "the workers received {seen} frames for {requests} requests: the fast path did not take them\n{}",
+        t.ok("rvsip", &["-s", "link", "show"])
+    );
+    // The fast path's packets are counted too, within a second: each
+    // request is at least a segment each way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let (inp, outp, fast) = loop {
+        let ((i, o), f) = (svc_pkts(&t), fast_packets(&t));
+        let done = i >= requests && o >= requests && f + seen >= 2 * requests;
+        if done || std::time::Instant::now() > deadline {
+            break (i, o, f);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("TCP: InPkts {inp} OutPkts {outp}; fast-packets {fast}");
+    assert!(
+        inp >= requests && outp >= requests && inp + outp >= 2 * requests,
+        "the service counted {inp} in and {outp} out for {requests} requests: the fast path's packets are not counted\n{}",
+        t.ok("rvsadm", &["-ln", "--stats", "--exact"])
+    );
+    assert!(
+        fast + seen >= 2 * requests,
+        "rvsip -s link show: fast-packets {fast} for {requests} requests\n{}",
         t.ok("rvsip", &["-s", "link", "show"])
     );
 

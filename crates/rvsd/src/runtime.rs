@@ -91,6 +91,10 @@ pub struct PortCounters {
     pub kni_packets: AtomicU64,
     /// Receive bursts that came back full: the ring held at least a burst.
     pub rx_full_bursts: AtomicU64,
+    /// Frames received that the XDP fast path forwarded itself (not in
+    /// `rx_packets`/`tx_packets`; read every
+    /// [`crate::fastpath::COUNT_EVERY_MS`]).
+    pub fast_packets: AtomicU64,
 }
 
 /// The exception-path devices, by port (None where the port has none).
@@ -352,7 +356,7 @@ pub fn run(mut ctx: WorkerCtx) {
             t.flush();
         }
         if let Some(f) = fast.as_mut() {
-            f.apply(worker);
+            f.apply(worker, counters);
         }
         let id = worker.id();
         let out = &neigh_out;
@@ -372,7 +376,7 @@ pub fn run(mut ctx: WorkerCtx) {
         if now >= last_tick + 10 {
             last_tick = now;
             match fast.as_mut() {
-                Some(f) => f.tick(worker, now),
+                Some(f) => f.tick(worker, counters, now),
                 None => worker.tick(now),
             }
             for (i, r) in rx.iter_mut().enumerate() {

@@ -147,6 +147,10 @@ pub fn format_links(links: &[LinkInfo], stats: bool) -> String {
                 &mut out,
                 &[s.rx_dropped, s.tx_dropped, s.kni_packets].map(|n| n.to_string()),
             );
+            if s.fast_packets > 0 {
+                cells(&mut out, &head(&["fast-packets"]));
+                cells(&mut out, &[s.fast_packets.to_string()]);
+            }
             if !s.drops.is_empty() {
                 out.push_str("    drops:\n");
                 for (why, n) in &s.drops {

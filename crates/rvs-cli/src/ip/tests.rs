@@ -476,3 +476,29 @@ fn link_show_stats_has_a_row_per_worker() {
         "{out}"
     );
 }
+
+/// A port whose XDP fast path forwarded frames shows their count in its own
+/// row, after the receive/transmit counters (which do not include them).
+#[test]
+fn link_show_stats_has_the_fast_path_row_when_it_forwarded() {
+    let l = LinkInfo {
+        index: 0,
+        name: "dpdk0".into(),
+        iface: "eth1".into(),
+        backend: "af_xdp".into(),
+        mac: "02:00:00:00:00:10".into(),
+        mtu: 1500,
+        up: true,
+        kni: None,
+        stats: LinkStats {
+            rx_packets: 10,
+            fast_packets: 5000,
+            ..LinkStats::default()
+        },
+    };
+    let out = format_links(&[l], true);
+    assert!(
+        out.ends_with("    fast-packets\n    5000\n"),
+        "the fast path's row: {out}"
+    );
+}

@@ -15,10 +15,11 @@
 
 use super::parse::{Parsed, L4};
 use super::{Packet, State, Verdict};
-use crate::addr::{Mac, PortId};
+use crate::addr::{Addr, Mac, PortId};
 use crate::conn::tcp::TcpState;
-use crate::conn::{flags, Conn, ConnId, Dir, FwdMode};
+use crate::conn::{flags, Conn, ConnId, Dir, FwdMode, Tuple};
 use crate::snapshot::Snapshot;
+use crate::stats::bump;
 
 pub use crate::conn::local_flags::{FAST_IN, FAST_OUT};
 
@@ -201,6 +202,42 @@ impl State {
         for e in self.fast.removes.drain(..).chain(self.fast.adds.drain(..)) {
             f(&e);
         }
+    }
+
+    /// Adds `packets` and `bytes` (IP bytes) that the I/O layer forwarded
+    /// for the direction `key` to the stats a forwarded packet bumps: its
+    /// service's and destination's in/out counters and the flow log's.
+    /// False when no connection has that direction.
+    pub(super) fn fast_counted(&mut self, key: &FastKey, packets: u64, bytes: u64) -> bool {
+        let t = Tuple::new(
+            key.proto,
+            Addr::from_v4_bytes(key.src),
+            key.sport,
+            Addr::from_v4_bytes(key.dst),
+            key.dport,
+        );
+        let Some((id, dir)) = self.conns.lookup(&t) else {
+            return false;
+        };
+        if let Some(fl) = self.flowlog.as_mut() {
+            fl.count_many(id, packets, bytes);
+        }
+        let c = self.conns.get(id);
+        let w = self.id as usize;
+        let Some(s) = self.slots.svcs.get(c.service) else {
+            return true;
+        };
+        let st = s.svc.stats.worker(w);
+        let d = self.slots.dests.get(c.dest).map(|d| d.dest.stats.worker(w));
+        for x in std::iter::once(st).chain(d) {
+            let (p, b) = match dir {
+                Dir::In => (&x.inpkts, &x.inbytes),
+                Dir::Out => (&x.outpkts, &x.outbytes),
+            };
+            bump(p, packets);
+            bump(b, bytes);
+        }
+        true
     }
 
     /// Whether `c`, due, carried packets outside the worker since it was

@@ -152,6 +152,15 @@ impl FlowLog {
         }
     }
 
+    /// `packets` packets of `bytes` bytes in all went through connection
+    /// `id` outside the worker (the fast path).
+    pub(super) fn count_many(&mut self, id: ConnId, packets: u64, bytes: u64) {
+        if let Some(s) = self.counts.get_mut(id.0 as usize) {
+            s.packets += packets;
+            s.bytes += bytes;
+        }
+    }
+
     /// Connection `id` ended (only one this log saw made is recorded).
     pub(super) fn ended(&mut self, id: ConnId, c: &Conn, reason: EndReason) {
         let now_ms = self.now_ms;

@@ -205,7 +205,9 @@ impl State {
             }
         };
         if inner.proto == proto::TCP {
-            super::synproxy::shift_quote(sub_mut(f, inner.l4, inner.end), &c, dir);
+            let seg = sub_mut(f, inner.l4, inner.end);
+            super::synproxy::shift_quote(seg, &c, dir);
+            super::proxy_proto::pp_shift_quote(seg, &c, dir);
         }
         // The ICMP checksum covers the quote: recompute it whole.
         let (_, seg) = split(f, p);

@@ -362,6 +362,16 @@ impl Worker {
         self.st.take_fast(f);
     }
 
+    /// Counts `packets` packets of `bytes` IP bytes that the I/O layer
+    /// forwarded itself for an offered direction ([`FastEvent::Add`]'s
+    /// `key`) since it last counted: they go to the connection's service and
+    /// destination counters in that direction, and to its flow-log counts,
+    /// as if the worker had forwarded them. False (nothing counted) when no
+    /// connection has that direction any more.
+    pub fn fast_counted(&mut self, key: &FastKey, packets: u64, bytes: u64) -> bool {
+        self.st.fast_counted(key, packets, bytes)
+    }
+
     /// Neighbours learned since the last call, for sharing with other workers.
     pub fn take_learned(&mut self, mut f: impl FnMut(Learned)) {
         for l in self.st.learned.drain(..) {

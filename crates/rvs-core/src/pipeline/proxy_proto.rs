@@ -27,13 +27,13 @@ use super::parse::Parsed;
 use super::rewrite::{clamp_mss, open_gap, split, toa_len};
 use super::{Packet, State};
 use crate::addr::proto;
-use crate::conn::{flags, Conn, ConnId, FwdMode};
+use crate::conn::{flags, Conn, ConnId, Dir, FwdMode};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::proxy_proto::{self, Version, MAX_LEN};
-use crate::wire::tcp::{flags as tcpf, TcpPacket};
+use crate::wire::tcp::{field as tcp_field, flags as tcpf, TcpPacket};
 use crate::wire::{checksum, sub_mut};
 
 use flags::{PROXY_V1 as PP_V1, PROXY_V2 as PP_V2};
@@ -54,6 +54,17 @@ pub(crate) fn version(c: &Conn) -> Version {
 #[inline]
 pub(crate) fn header_len(c: &Conn) -> u32 {
     proxy_proto::len(version(c), &c.cip, c.cport, &c.vip, c.vport) as u32
+}
+
+/// A number of the real server's space (past the header's `n` bytes from
+/// `s`) in the client's: lowered by `n` after the header, `s` inside it.
+#[inline]
+fn to_client(a: u32, s: u32, n: u32) -> u32 {
+    match after(a, s) {
+        d if d > n as i32 => a.wrapping_sub(n),
+        d if d > 0 => s,
+        _ => a,
+    }
 }
 
 /// `seq - base` as a signed distance in sequence space.
@@ -160,11 +171,7 @@ pub(super) fn pp_out(f: &mut [u8], p: &Parsed, c: &Conn, toa: bool) {
         return;
     }
     let s = c.sp_ts;
-    let map = |a: u32| match after(a, s) {
-        d if d > n as i32 => a.wrapping_sub(n),
-        d if d > 0 => s,
-        _ => a,
-    };
+    let map = |a: u32| to_client(a, s, n);
     let (_, seg) = split(f, p);
     let mut t = TcpPacket::new_unchecked(seg);
     let a = map(t.ack());
@@ -172,6 +179,29 @@ pub(super) fn pp_out(f: &mut [u8], p: &Parsed, c: &Conn, toa: bool) {
         t.rewrite_ack(a);
     }
     t.map_sack(map);
+}
+
+/// Shifts the TCP segment `seg` quoted in an ICMP error about PROXY
+/// protocol connection `c` into the client's sequence space when the error
+/// goes to the client (`Dir::Out`: the real server's side quotes a segment
+/// rvs sent it, its sequence number raised past the header). The quoted TCP
+/// checksum follows when quoted; the caller recomputes the ICMP checksum.
+/// An error going to the real server quotes a segment whose sequence
+/// number is the real server's own: nothing to do.
+pub(super) fn pp_shift_quote(seg: &mut [u8], c: &Conn, dir: Dir) {
+    if c.flags & PP_MASK == 0 || dir != Dir::Out || seg.len() < tcp_field::SEQ_NUM.end {
+        return;
+    }
+    let mut t = TcpPacket::new_unchecked(seg);
+    let (old, new) = (t.seq(), to_client(t.seq(), c.sp_ts, header_len(c)));
+    if old == new {
+        return;
+    }
+    t.set_seq(new);
+    if t.as_bytes().len() >= tcp_field::CHECKSUM.end {
+        let sum = checksum::update32(t.checksum(), old, new);
+        t.set_checksum(sum);
+    }
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ use crate::conn::{flags, Conn, ConnId, Dir, FwdMode, InsertError, Tuple};
 use crate::sapool::TakeError;
 use crate::service::ServiceKey;
 use crate::snapshot::Snapshot;
-use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS_V2};
+use crate::sync::{Record, SvcRef, SyncConn, SYNC_FLAGS_V3};
 use std::fmt;
 
 /// A connection event kept for the sync sender.
@@ -279,7 +279,7 @@ impl Worker {
             proto: c.proto,
             mode: c.mode,
             state: c.state,
-            flags: c.flags & SYNC_FLAGS_V2,
+            flags: c.flags & SYNC_FLAGS_V3,
             cip: c.cip,
             cport: c.cport,
             vip: c.vip,
@@ -443,7 +443,7 @@ impl State {
         };
         c.rip = s.rip;
         c.rport = s.rport;
-        c.flags |= s.flags & SYNC_FLAGS_V2 | flags::SYNCED;
+        c.flags |= s.flags & SYNC_FLAGS_V3 | flags::SYNCED;
         c.sp_seq = s.sp_seq;
         c.sp_ts = s.sp_ts;
         c.service = svc_slot;
@@ -598,6 +598,13 @@ impl State {
             let sp = flags::SYNPROXY | flags::SP_WSCALE;
             m.flags = (m.flags & !sp) | (s.flags & sp);
             m.sp_seq = s.sp_seq;
+            m.sp_ts = s.sp_ts;
+        }
+        let pp = super::proxy_proto::PP_MASK;
+        if s.flags & pp != 0 {
+            // The PROXY protocol's offset is fixed at the connection's
+            // creation; sent in every record of it (version 3).
+            m.flags = (m.flags & !pp) | (s.flags & pp);
             m.sp_ts = s.sp_ts;
         }
         let moved_here = c.flags & flags::LOCAL_SEEN != 0;

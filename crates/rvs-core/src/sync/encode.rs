@@ -3,8 +3,8 @@
 
 use super::msg::{
     Header, Record, SvcRef, SyncConn, CONN_FIXED, FAM_IN6, FAM_OUT6, HEADER_LEN, MAGIC,
-    REMOVE_FIXED, RESYNC_LEN, SP_EXT, SVC_SNAT, SVC_VS, SYNC_FLAGS_V2, TY_CREATE, TY_REMOVE,
-    TY_RESYNC, TY_UPDATE, VERSION, VERSION_SYNPROXY,
+    REMOVE_FIXED, RESYNC_LEN, SP_EXT, SVC_SNAT, SVC_VS, SYNC_FLAGS_V3, TY_CREATE, TY_REMOVE,
+    TY_RESYNC, TY_UPDATE, VERSION,
 };
 use crate::addr::Addr;
 use std::fmt;
@@ -93,8 +93,7 @@ fn record_shape(r: &Record) -> Result<(usize, u8), EncodeError> {
             let in6 = side_v6(&[c.cip, c.vip, svc_addr])?;
             let out6 = side_v6(&[c.rip, c.lip, c.dest])?;
             let bits = (u8::from(in6) * FAM_IN6) | (u8::from(out6) * FAM_OUT6);
-            let ext = if c.is_synproxy() { SP_EXT } else { 0 };
-            (CONN_FIXED + 3 * aw(in6) + 3 * aw(out6) + ext, bits)
+            (CONN_FIXED + 3 * aw(in6) + 3 * aw(out6) + c.ext_len(), bits)
         }
         Record::Remove(t) => {
             let in6 = side_v6(&[t.src, t.dst])?;
@@ -115,8 +114,8 @@ fn put_conn(p: &mut Put<'_>, c: &SyncConn, in6: bool, out6: bool) {
     p.u8(kind);
     // SYN proxy window bits only with the SYN proxy flag.
     let fl = match c.is_synproxy() {
-        true => c.flags & SYNC_FLAGS_V2,
-        false => c.flags & SYNC_FLAGS_V2 & !crate::conn::flags::SP_WSCALE,
+        true => c.flags & SYNC_FLAGS_V3,
+        false => c.flags & SYNC_FLAGS_V3 & !crate::conn::flags::SP_WSCALE,
     };
     p.u16(fl);
     p.u16(sport);
@@ -132,9 +131,13 @@ fn put_conn(p: &mut Put<'_>, c: &SyncConn, in6: bool, out6: bool) {
     for a in [c.rip, c.lip, c.dest] {
         p.addr(&a, out6);
     }
-    if c.is_synproxy() {
-        p.u32(c.sp_seq);
-        p.u32(c.sp_ts);
+    match c.ext_len() {
+        SP_EXT => {
+            p.u32(c.sp_seq);
+            p.u32(c.sp_ts);
+        }
+        0 => {}
+        _ => p.u32(c.sp_ts),
     }
 }
 
@@ -148,7 +151,7 @@ pub struct Encoder<'b> {
     len: usize,
     count: u16,
     header: Header,
-    /// [`VERSION`], or [`VERSION_SYNPROXY`] once a SYN proxy connection is in.
+    /// The lowest version its records need ([`SyncConn::version`]).
     version: u8,
 }
 
@@ -210,8 +213,8 @@ impl<'b> Encoder<'b> {
         }
         self.len += n;
         self.count += 1;
-        if matches!(r, Record::Create(c) | Record::Update(c) if c.is_synproxy()) {
-            self.version = VERSION_SYNPROXY;
+        if let Record::Create(c) | Record::Update(c) = r {
+            self.version = self.version.max(c.version());
         }
         Ok(())
     }

@@ -54,7 +54,7 @@
 //! | 5  | 1 | forwarding mode: 0 FNAT, 1 DR, 2 TUNNEL, 3 NAT, 4 SNAT |
 //! | 6  | 1 | protocol state (a TCP state number for TCP) |
 //! | 7  | 1 | service kind: 1 virtual service, 2 SNAT match service |
-//! | 8  | 2 | connection flags ([`SYNC_FLAGS`]: template, in-only, TOA sent) |
+//! | 8  | 2 | connection flags ([`SYNC_FLAGS`]: template, in-only, TOA sent; more in versions 2 and 3) |
 //! | 10 | 2 | service port (vport of the service key; 0 for SNAT) |
 //! | 12 | 4 | remaining timeout, ms |
 //! | 16 | 2 | cport |
@@ -90,6 +90,30 @@
 //! connection, and refuse (and count) only the messages they could not
 //! use anyway.
 //!
+//! # Version 3: PROXY protocol connections
+//! A connection of a `--proxy-protocol` service ([`crate::conn::flags::PROXY_V1`]
+//! or [`crate::conn::flags::PROXY_V2`]) shifts the client's sequence numbers
+//! by its header's length from the client's first byte on: the receiver
+//! needs the version and that first sequence number, or the real server
+//! would see the stream without the header's room. Version 3 is version 2
+//! with:
+//! - two more connection flags: PROXY_V1 (`0x2000`) and PROXY_V2
+//!   (`0x4000`), at most one of them;
+//! - a record with one of them and without SYNPROXY ends with 4 more bytes,
+//!   after the addresses: the client's sequence number of its first byte
+//!   (the header's length follows from the version and the in tuple);
+//! - a record with one of them and SYNPROXY ends with version 2's 8 bytes,
+//!   the second field holding that first sequence number instead of a
+//!   timestamp shift (such a connection negotiates no timestamps), as
+//!   [`crate::conn::Conn::sp_ts`] does.
+//!
+//! Every message is written in the lowest version its records need (3 with
+//! a PROXY protocol connection, else 2 with a SYN proxy one, else 1); a
+//! message in a higher one is refused ([`DecodeError::NeedlessVersion`]).
+//! A peer that reads only versions 1 and 2 refuses (and counts) the
+//! messages with PROXY protocol connections; failing over such connections
+//! to it would break their streams anyway.
+//!
 //! A receiver refuses a message whose version it does not speak
 //! ([`DecodeError::UnsupportedVersion`] names the versions it does); a new
 //! version gets a new number, and senders keep sending the old one until
@@ -114,7 +138,8 @@ mod tests;
 pub use encode::{encode, EncodeError, Encoder};
 pub use msg::{
     DecodeError, Header, Message, Record, Records, SvcRef, SyncConn, HEADER_LEN, MAGIC,
-    SUPPORTED_VERSIONS, SYNC_FLAGS, SYNC_FLAGS_V2, VERSION, VERSION_SYNPROXY,
+    SUPPORTED_VERSIONS, SYNC_FLAGS, SYNC_FLAGS_V2, SYNC_FLAGS_V3, VERSION, VERSION_PROXY,
+    VERSION_SYNPROXY,
 };
 
 pub use crate::sapool::owner_worker;

@@ -10,14 +10,19 @@ use crate::conn::{flags, FwdMode, Tuple};
 /// First four bytes of every sync message.
 pub const MAGIC: [u8; 4] = *b"RVSY";
 /// The version this code writes, unless a message carries a SYN proxy
-/// connection ([`VERSION_SYNPROXY`]).
+/// connection ([`VERSION_SYNPROXY`]) or a PROXY protocol one
+/// ([`VERSION_PROXY`]).
 pub const VERSION: u8 = 1;
 /// The version of a message that carries a SYN proxy connection: version 1
 /// plus the SYN proxy flags and shifts (see the module doc), so that peers
 /// that only read version 1 keep working for everything else.
 pub const VERSION_SYNPROXY: u8 = 2;
+/// The version of a message that carries a PROXY protocol connection:
+/// version 2 plus the PROXY protocol flags and the client's first sequence
+/// number (see the module doc).
+pub const VERSION_PROXY: u8 = 3;
 /// The versions this code reads.
-pub const SUPPORTED_VERSIONS: &[u8] = &[1, 2];
+pub const SUPPORTED_VERSIONS: &[u8] = &[1, 2, 3];
 /// Length of the message header.
 pub const HEADER_LEN: usize = 28;
 /// The connection flags a version 1 record carries; the others are local
@@ -26,8 +31,16 @@ pub const SYNC_FLAGS: u16 = flags::TEMPLATE | flags::NO_OUT_TUPLE | flags::TOA_S
 /// The connection flags a version 2 record carries: version 1's and the SYN
 /// proxy's ([`flags::SYNPROXY`], [`flags::SP_WSCALE`]).
 pub const SYNC_FLAGS_V2: u16 = SYNC_FLAGS | flags::SYNPROXY | flags::SP_WSCALE;
+/// The connection flags a version 3 record carries: version 2's and the
+/// PROXY protocol's ([`flags::PROXY_V1`], [`flags::PROXY_V2`], at most one).
+pub const SYNC_FLAGS_V3: u16 = SYNC_FLAGS_V2 | PROXY_FLAGS;
+/// Both PROXY protocol flags.
+const PROXY_FLAGS: u16 = flags::PROXY_V1 | flags::PROXY_V2;
 /// Bytes a SYN proxy connection's record adds (version 2).
 pub(super) const SP_EXT: usize = 8;
+/// Bytes a PROXY protocol connection's record adds when it is not also a
+/// SYN proxy one (version 3): the client's first sequence number.
+pub(super) const PP_EXT: usize = 4;
 
 pub(super) const REC_HDR: usize = 4;
 pub(super) const CONN_FIXED: usize = REC_HDR + 24;
@@ -84,7 +97,8 @@ pub struct SyncConn {
     pub mode: FwdMode,
     /// Protocol state (a [`crate::conn::tcp::TcpState`] number for TCP).
     pub state: u8,
-    /// Connection flags, within [`SYNC_FLAGS`].
+    /// Connection flags, within [`SYNC_FLAGS_V3`] (the version a record
+    /// needs follows from them: [`SyncConn::version`]).
     pub flags: u16,
     /// Client address.
     pub cip: Addr,
@@ -114,8 +128,10 @@ pub struct SyncConn {
     /// it waits for the real server, its cookie); see
     /// [`crate::conn::Conn::sp_seq`]. 0 otherwise.
     pub sp_seq: u32,
-    /// With [`flags::SYNPROXY`]: the timestamp shift (or rvs's TSval while
-    /// waiting); see [`crate::conn::Conn::sp_ts`]. 0 otherwise.
+    /// With [`flags::PROXY_V1`] or [`flags::PROXY_V2`]: the client's
+    /// sequence number of its first byte; otherwise with [`flags::SYNPROXY`]:
+    /// the timestamp shift (or rvs's TSval while waiting); see
+    /// [`crate::conn::Conn::sp_ts`]. 0 otherwise.
     pub sp_ts: u32,
 }
 
@@ -123,6 +139,28 @@ impl SyncConn {
     /// Whether the record needs version 2 (a SYN proxy connection).
     pub fn is_synproxy(&self) -> bool {
         self.flags & flags::SYNPROXY != 0
+    }
+
+    /// Whether the record needs version 3 (a PROXY protocol connection).
+    pub fn is_proxy(&self) -> bool {
+        self.flags & PROXY_FLAGS != 0
+    }
+
+    /// The lowest format version that carries this connection.
+    pub fn version(&self) -> u8 {
+        match (self.is_proxy(), self.is_synproxy()) {
+            (true, _) => VERSION_PROXY,
+            (false, true) => VERSION_SYNPROXY,
+            (false, false) => VERSION,
+        }
+    }
+
+    /// Bytes its record carries after the addresses: the SYN proxy's shifts
+    /// (the second one is the PROXY protocol's first sequence number when
+    /// both are on, as in [`crate::conn::Conn::sp_ts`]), or the PROXY
+    /// protocol's first sequence number alone, or nothing.
+    pub(super) fn ext_len(&self) -> usize {
+        ext_len(self.flags)
     }
 
     /// The key of packets from the client: `(proto, cip:cport -> vip:vport)`.
@@ -220,9 +258,16 @@ pub enum DecodeError {
         /// Bytes after them.
         extra: usize,
     },
-    /// A version 2 message without a SYN proxy connection: senders write
-    /// version 1 then, so that every message has one encoding.
-    NeedlessVersion(u8),
+    /// A message in a higher version than its records need (version 2
+    /// without a SYN proxy connection, version 3 without a PROXY protocol
+    /// one): senders write the lowest version their records need, so that
+    /// every message has one encoding.
+    NeedlessVersion {
+        /// The message's version.
+        version: u8,
+        /// The version its records need.
+        needed: u8,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -259,9 +304,9 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes { records, extra } => {
                 write!(f, "sync message has {extra} bytes after its {records} records")
             }
-            DecodeError::NeedlessVersion(v) => write!(
+            DecodeError::NeedlessVersion { version, needed } => write!(
                 f,
-                "sync message version {v} carries no SYN proxy connection (it must be version {VERSION})"
+                "sync message version {version} carries no connection that needs it (it must be version {needed})"
             ),
         }
     }
@@ -344,10 +389,12 @@ impl<'a> Message<'a> {
             body: &buf[HEADER_LEN..],
         };
         let mut at = 0;
-        let mut synproxy = false;
+        let mut needed = VERSION;
         for index in 0..msg.count {
             let (r, n) = decode_record(&msg.body[at..], index, version)?;
-            synproxy |= matches!(r, Record::Create(c) | Record::Update(c) if c.is_synproxy());
+            if let Record::Create(c) | Record::Update(c) = r {
+                needed = needed.max(c.version());
+            }
             at += n;
         }
         if at != msg.body.len() {
@@ -356,8 +403,8 @@ impl<'a> Message<'a> {
                 extra: msg.body.len() - at,
             });
         }
-        if version == VERSION_SYNPROXY && !synproxy {
-            return Err(DecodeError::NeedlessVersion(version));
+        if version > needed {
+            return Err(DecodeError::NeedlessVersion { version, needed });
         }
         Ok(msg)
     }
@@ -467,10 +514,19 @@ fn read_side<const N: usize>(
 
 /// The connection flags a record of a message of `version` may carry.
 fn flags_of(version: u8) -> u16 {
-    if version >= VERSION_SYNPROXY {
-        SYNC_FLAGS_V2
-    } else {
-        SYNC_FLAGS
+    match version {
+        VERSION_PROXY.. => SYNC_FLAGS_V3,
+        VERSION_SYNPROXY => SYNC_FLAGS_V2,
+        _ => SYNC_FLAGS,
+    }
+}
+
+/// Bytes after the addresses of a record with these (allowed) flags.
+fn ext_len(fl: u16) -> usize {
+    match (fl & flags::SYNPROXY != 0, fl & PROXY_FLAGS != 0) {
+        (true, _) => SP_EXT,
+        (false, true) => PP_EXT,
+        (false, false) => 0,
     }
 }
 
@@ -488,9 +544,9 @@ fn decode_record(b: &[u8], index: u16, version: u8) -> Result<(Record, usize), D
     let in6 = bits & FAM_IN6 != 0;
     let out6 = bits & FAM_OUT6 != 0;
     let aw = |v6: bool| if v6 { 16 } else { 4 };
-    // A SYN proxy connection's record has its shifts at the end.
-    let sp = be16(b, 8) & flags::SYNPROXY != 0 && version >= VERSION_SYNPROXY;
-    let ext = if sp { SP_EXT } else { 0 };
+    // A SYN proxy or PROXY protocol connection's record has its shifts at
+    // the end (flags the version does not have are refused below).
+    let ext = ext_len(be16(b, 8) & flags_of(version));
     let (expected, allowed) = match ty {
         TY_CREATE | TY_UPDATE => (
             CONN_FIXED + 3 * aw(in6) + 3 * aw(out6) + ext,
@@ -562,7 +618,8 @@ fn decode_conn(
     let mode = mode_of(r[5]).ok_or(field("forwarding mode", u32::from(r[5])))?;
     let fl = be16(r, 8);
     let sp = fl & flags::SYNPROXY != 0;
-    if fl & !allowed != 0 || (!sp && fl & flags::SP_WSCALE != 0) {
+    let both_proxy = fl & PROXY_FLAGS == PROXY_FLAGS;
+    if fl & !allowed != 0 || (!sp && fl & flags::SP_WSCALE != 0) || both_proxy {
         return Err(field("flags", u32::from(fl)));
     }
     if r[27] != 0 {
@@ -573,9 +630,10 @@ fn decode_conn(
     let out_w = if out6 { 16 } else { 4 };
     let [rip, lip, dest] = read_side::<3>(&r[CONN_FIXED + 3 * in_w..], out6, index, bits)?;
     let ext = CONN_FIXED + 3 * in_w + 3 * out_w;
-    let (sp_seq, sp_ts) = match sp {
-        true => (be32(r, ext), be32(r, ext + 4)),
-        false => (0, 0),
+    let (sp_seq, sp_ts) = match ext_len(fl) {
+        SP_EXT => (be32(r, ext), be32(r, ext + 4)),
+        PP_EXT => (0, be32(r, ext)),
+        _ => (0, 0),
     };
     let (svc_proto, svc_port) = (r[26], be16(r, 10));
     let svc = match r[7] {

@@ -260,11 +260,11 @@ fn every_decode_error_is_named() {
     b[0] = b'X';
     assert_eq!(err(&b), BadMagic(*b"XVSY"));
     let mut b = ok.clone();
-    b[4] = 3;
-    assert_eq!(err(&b), UnsupportedVersion(3));
+    b[4] = 4;
+    assert_eq!(err(&b), UnsupportedVersion(4));
     assert_eq!(
         err(&b).to_string(),
-        "sync message version 3 not supported (this rvs reads versions [1, 2])"
+        "sync message version 4 not supported (this rvs reads versions [1, 2, 3])"
     );
     let mut b = ok.clone();
     b[5] = 1;
@@ -497,7 +497,10 @@ fn synproxy_flags_need_version_2_and_each_other() {
     b[4] = 2;
     assert_eq!(
         Message::parse(&b).unwrap_err(),
-        DecodeError::NeedlessVersion(2)
+        DecodeError::NeedlessVersion {
+            version: 2,
+            needed: 1
+        }
     );
     assert!(Message::parse(&b)
         .unwrap_err()
@@ -524,4 +527,95 @@ fn synproxy_flags_need_version_2_and_each_other() {
             value: 3 << 9
         }
     );
+}
+
+/// A PROXY protocol (v1) connection: its flag and the client's first
+/// sequence number.
+fn proxy_v4() -> SyncConn {
+    SyncConn {
+        flags: flags::TOA_SENT | flags::PROXY_V1,
+        sp_ts: 0xffff_fff1,
+        ..fnat_v4()
+    }
+}
+
+#[test]
+fn proxy_connections_travel_in_version_3() {
+    let mut buf = [0u8; 512];
+    let both = SyncConn {
+        flags: flags::SYNPROXY | flags::PROXY_V2,
+        sp_seq: 0xdead_beef,
+        sp_ts: 0x0102_0304,
+        ..fnat_v4()
+    };
+    let recs = [
+        Record::Create(fnat_v4()),
+        Record::Update(proxy_v4()),
+        Record::Create(synproxy_v4()),
+        Record::Create(both),
+    ];
+    let (len, n) = encode(&mut buf, hdr(), &recs).unwrap();
+    assert_eq!((n, buf[4]), (4, 3));
+    let plain = 4 + 24 + 6 * 4;
+    assert_eq!(len, 28 + plain + (plain + 4) + 2 * (plain + 8));
+    // PROXY alone: 4 more bytes, the first sequence number.
+    let rec = &buf[28 + plain..28 + 2 * plain + 4];
+    assert_eq!(u16::from_be_bytes([rec[2], rec[3]]) as usize, plain + 4);
+    assert_eq!(u16::from_be_bytes([rec[8], rec[9]]), 0x2000 | 0x0004);
+    assert_eq!(&rec[plain..], &[0xff, 0xff, 0xff, 0xf1]);
+    // With the SYN proxy: its 8 bytes, the second field the first sequence number.
+    let rec = &buf[len - (plain + 8)..len];
+    assert_eq!(u16::from_be_bytes([rec[8], rec[9]]), 0x4000 | 0x0100);
+    assert_eq!(&rec[plain..], &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]);
+    assert_eq!(decode_all(&buf[..len]).1, recs);
+    // IPv6 too.
+    let c6 = SyncConn {
+        flags: flags::PROXY_V2,
+        sp_ts: 7,
+        ..fnat_v6()
+    };
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(c6)]).unwrap();
+    assert_eq!(buf[4], 3);
+    assert_eq!(decode_all(&buf[..len]).1, [Record::Create(c6)]);
+}
+
+#[test]
+fn proxy_flags_need_version_3_and_only_one_of_them() {
+    let mut buf = [0u8; 256];
+    let (len, _) = encode(&mut buf, hdr(), &[Record::Create(proxy_v4())]).unwrap();
+    let ok = buf[..len].to_vec();
+    // Announced as version 2 (or 1): flags these versions do not have.
+    for v in [1, 2] {
+        let mut b = ok.clone();
+        b[4] = v;
+        assert!(
+            matches!(
+                Message::parse(&b),
+                Err(DecodeError::RecordLength { .. } | DecodeError::BadField { field: "flags", .. })
+            ),
+            "version {v}"
+        );
+    }
+    // Version 3 without a PROXY connection: 2 (SYN proxy) or 1 is its encoding.
+    for (c, needed) in [(synproxy_v4(), 2), (fnat_v4(), 1)] {
+        let (len, _) = encode(&mut buf, hdr(), &[Record::Create(c)]).unwrap();
+        let mut b = buf[..len].to_vec();
+        b[4] = 3;
+        let e = Message::parse(&b).unwrap_err();
+        assert_eq!(e, DecodeError::NeedlessVersion { version: 3, needed });
+        assert!(e.to_string().contains(&format!("must be version {needed}")));
+    }
+    // Both PROXY flags at once.
+    let mut b = ok.clone();
+    b[28 + 8..28 + 10].copy_from_slice(&0x6004u16.to_be_bytes());
+    assert_eq!(
+        Message::parse(&b).unwrap_err(),
+        DecodeError::BadField {
+            index: 0,
+            field: "flags",
+            value: 0x6004
+        }
+    );
+    // A peer of versions 1 and 2 refuses version 3 by name; this one reads it.
+    assert!(SUPPORTED_VERSIONS.contains(&VERSION_PROXY));
 }

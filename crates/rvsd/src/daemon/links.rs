@@ -64,6 +64,7 @@ fn port_stats(
         s.tx_dropped += w.tx_dropped;
         s.kni_packets += w.kni_packets;
         s.rx_full_bursts += w.rx_full_bursts;
+        s.fast_packets += w.fast_packets;
         // Pipeline drops are per worker, not per port: shown on every port.
         for (name, n) in &w.drops {
             match s.drops.iter_mut().find(|(x, _)| x == name) {
@@ -89,6 +90,7 @@ fn worker_stats(pc: Option<&PortCounters>, drops: &DropCounters) -> LinkStats {
         tx_dropped: g(|c| &c.tx_dropped),
         kni_packets: g(|c| &c.kni_packets),
         rx_full_bursts: g(|c| &c.rx_full_bursts),
+        fast_packets: g(|c| &c.fast_packets),
         drops: drops
             .nonzero()
             .into_iter()

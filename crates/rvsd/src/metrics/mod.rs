@@ -57,6 +57,7 @@ pub const EXPORTED: &[&str] = &[
     "rvs_port_tx_dropped_total",
     "rvs_port_kni_packets_total",
     "rvs_port_rx_full_bursts_total",
+    "rvs_port_fast_packets_total",
     "rvs_worker_drops_total",
     "rvs_conn_table_entries",
     "rvs_conn_table_capacity",
@@ -295,7 +296,7 @@ impl Families {
         for p in links {
             for (w, s) in p.stats.workers.iter().enumerate() {
                 let l = lbl(&[("dev", p.name.clone()), ("worker", w.to_string())]);
-                let rows: [(&'static str, &'static str, u64); 8] = [
+                let rows: [(&'static str, &'static str, u64); 9] = [
                     ("rvs_port_rx_packets", "Frames received", s.rx_packets),
                     ("rvs_port_rx_bytes", "Bytes received", s.rx_bytes),
                     (
@@ -319,6 +320,11 @@ impl Families {
                         "rvs_port_rx_full_bursts",
                         "Receive bursts that came back full (ring fill: the worker is behind)",
                         s.rx_full_bursts,
+                    ),
+                    (
+                        "rvs_port_fast_packets",
+                        "Frames received that the XDP fast path forwarded without a worker (read every ~0.5 s)",
+                        s.fast_packets,
                     ),
                 ];
                 for (name, help, v) in rows {

@@ -238,6 +238,6 @@ pub fn decode_error_index(e: &DecodeError) -> usize {
         DecodeError::BadFamily { .. } => 7,
         DecodeError::BadField { .. } => 8,
         DecodeError::TrailingBytes { .. } => 9,
-        DecodeError::NeedlessVersion(_) => 10,
+        DecodeError::NeedlessVersion { .. } => 10,
     }
 }

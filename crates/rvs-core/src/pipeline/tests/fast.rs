@@ -177,6 +177,49 @@ fn fnat_udp_is_offered_and_nothing_is_without_the_option() {
     }
 }
 
+/// Packets the I/O layer forwarded for an offered direction, once counted,
+/// show in the service's and the destination's counters of that direction
+/// (in for the client's, out for the RS's) and in the flow log's end
+/// record; a direction without a connection counts nothing.
+#[test]
+fn fast_counts_go_to_the_service_dest_and_flow_log_in_their_direction() {
+    let mut w = worker(on(lab::tutorial_fnat(1)));
+    w.enable_flow_log(16);
+    resolve_client(&mut w, CIP, 0);
+    let (rs, lport) = establish(&mut w, 40000, 0);
+    data(&mut w, rs, lport, 1);
+    assert_eq!(events(&mut w).len(), 2);
+    let svc = w.snapshot().services[0].clone();
+    let (st0, ds0) = (svc.stats.sum(), svc.dests[rs as usize].stats.sum());
+    let k_in = key(WAN, proto::TCP, CIP, 40000, VIP, 80);
+    let k_out = key(LAN, proto::TCP, lab::rs_ip(rs), 80, LIP, lport);
+    assert!(w.fast_counted(&k_in, 10, 1_000));
+    assert!(w.fast_counted(&k_out, 20, 30_000));
+    assert!(w.fast_counted(&k_in, 1, 52), "deltas add up");
+    let stray = key(WAN, proto::TCP, CIP, 40001, VIP, 80);
+    assert!(!w.fast_counted(&stray, 5, 500), "no such connection");
+    for (now, was) in [
+        (svc.stats.sum(), st0),
+        (svc.dests[rs as usize].stats.sum(), ds0),
+    ] {
+        assert_eq!(now.inpkts - was.inpkts, 11);
+        assert_eq!(now.inbytes - was.inbytes, 1_052);
+        assert_eq!(now.outpkts - was.outpkts, 20);
+        assert_eq!(now.outbytes - was.outbytes, 30_000);
+        assert_eq!(now.conns, was.conns);
+    }
+    let mut recs = Vec::new();
+    w.drain_flow_log(|r| recs.push(*r));
+    let worker_pkts = 3 + 2; // the handshake's and the data segments
+    let t = w.snapshot().timeouts.established_ms as u64;
+    w.tick_fast(t + 10_000, Some(&mut |_: &FastKey| false));
+    assert_eq!(w.conns().len(), 0, "expired");
+    w.drain_flow_log(|r| recs.push(*r));
+    let end = recs.last().expect("an end record");
+    assert!(matches!(end.event, crate::pipeline::FlowEvent::End(_)));
+    assert_eq!(end.counts.packets, worker_pkts + 31);
+}
+
 /// A service whose packets are policed (a packet or byte rate, on the
 /// service or on each source) keeps its connections on the workers: the
 /// XDP program does not police.

@@ -20,6 +20,8 @@ mod modes;
 mod oracle;
 mod parsers;
 mod proxy_proto;
+mod proxy_proto_icmp;
+mod proxy_proto_sync;
 mod sched;
 mod sloppy;
 mod smoke;

@@ -16,16 +16,16 @@ use crate::wire::proxy_proto::{Version, V2_SIGNATURE};
 use crate::wire::tcp::flags::*;
 
 /// The tutorial's FNAT service (two real servers) with the PROXY protocol.
-fn pp_lab(v: Version, toa: bool) -> Snapshot {
+pub(super) fn pp_lab(v: Version, toa: bool) -> Snapshot {
     let mut snap = lab::tutorial_fnat(1);
     Arc::get_mut(&mut snap.services[0]).unwrap().proxy_protocol = v;
     snap.conf.toa = toa;
     snap
 }
 
-const V1: &[u8] = b"PROXY TCP4 10.0.0.48 10.0.0.100 40000 80\r\n";
+pub(super) const V1: &[u8] = b"PROXY TCP4 10.0.0.48 10.0.0.100 40000 80\r\n";
 
-fn v2_header() -> Vec<u8> {
+pub(super) fn v2_header() -> Vec<u8> {
     let mut h = V2_SIGNATURE.to_vec();
     h.extend_from_slice(&[0x21, 0x11, 0, 12, 10, 0, 0, 48, 10, 0, 0, 100]);
     h.extend_from_slice(&CPORT.to_be_bytes());
@@ -34,7 +34,7 @@ fn v2_header() -> Vec<u8> {
 }
 
 /// A SACK option (two NOPs first) with these blocks.
-fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
+pub(super) fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
     let mut o = vec![1, 1, 5, 2 + 8 * blocks.len() as u8];
     for (l, r) in blocks {
         o.extend_from_slice(&l.to_be_bytes());
@@ -44,7 +44,7 @@ fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
 }
 
 /// The SACK blocks of an option list.
-fn blocks(opts: &[u8]) -> Vec<u32> {
+pub(super) fn blocks(opts: &[u8]) -> Vec<u32> {
     let at = opts
         .windows(2)
         .position(|w| w[0] == 5)
@@ -58,7 +58,7 @@ fn blocks(opts: &[u8]) -> Vec<u32> {
 
 /// SYN at `isn`, the real server's SYN-ACK (MSS 1460), the client's ACK:
 /// the local port and the MSS the client was given.
-fn open(w: &mut Worker, isn: u32, risn: u32) -> (u16, Vec<u8>) {
+pub(super) fn open(w: &mut Worker, isn: u32, risn: u32) -> (u16, Vec<u8>) {
     let s = tx(
         w,
         &client(SYN, vec![2, 4, 5, 0xb4], &[], isn, 0),
