@@ -207,6 +207,27 @@ impl Rvsd {
         );
     }
 
+    /// A UDP FNAT service 10.0.0.100:53 (rr) to the real servers `rss`
+    /// (`IP:53`), with the tutorial's local address 192.168.100.200 on
+    /// dpdk0 (the VIP and routes as [`Rvsd::tutorial_fnat`] sets them).
+    pub fn udp_fnat_service(&self, rss: &[&str]) {
+        let vs = "10.0.0.100:53";
+        self.ok("rvsadm", &["-A", "-u", vs, "-s", "rr"]);
+        for rs in rss {
+            self.ok("rvsadm", &["-a", "-u", vs, "-r", rs, "-b"]);
+        }
+        let laddr = [
+            "--add-laddr",
+            "-z",
+            "192.168.100.200",
+            "-u",
+            vs,
+            "-F",
+            "dpdk0",
+        ];
+        self.ok("rvsadm", &laddr);
+    }
+
     /// The tutorial's FNAT service again on `VIP:port` toward the real
     /// servers' `port`, with `--proxy-protocol version` (v1 or v2): their
     /// nginx ([`crate::Lab::nginx_proxy_protocol`]) reads the client's

@@ -17,23 +17,7 @@ fn lnc_lists_more_than_a_page_each_connection_once() {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft"]);
     let mut t = TwoArm::new(&RvsdOpts::default());
     t.tutorial_fnat();
-    t.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
-    t.ok(
-        "rvsadm",
-        &["-a", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53", "-b"],
-    );
-    t.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-u",
-            "10.0.0.100:53",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    t.udp_fnat_service(&["192.168.100.2:53"]);
     // The socket is root's only.
     let mode = std::fs::metadata(&t.socket)
         .expect("socket")

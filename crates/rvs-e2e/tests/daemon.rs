@@ -221,23 +221,7 @@ fn reload_keeps_connections_and_bad_reload_keeps_config() {
     let mut t = TwoArm::new(&RvsdOpts::default());
     t.tutorial_fnat();
     // A UDP service and an echo server, to watch one flow's timeout.
-    t.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
-    t.ok(
-        "rvsadm",
-        &["-a", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53", "-b"],
-    );
-    t.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-u",
-            "10.0.0.100:53",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    t.udp_fnat_service(&["192.168.100.2:53"]);
     let udp = bin("rvs-udp").to_string_lossy().into_owned();
     t.lab
         .spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);

@@ -67,22 +67,7 @@ pub fn udp_fnat(workers: u16) {
         "rvsip",
         &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
     );
-    t.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
-    for rs in ["192.168.100.2:53", "192.168.100.3:53"] {
-        t.ok("rvsadm", &["-a", "-u", "10.0.0.100:53", "-r", rs, "-b"]);
-    }
-    t.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-u",
-            "10.0.0.100:53",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    t.udp_fnat_service(&["192.168.100.2:53", "192.168.100.3:53"]);
 
     let udp = bin("rvs-udp").to_string_lossy().into_owned();
     let mut echo = Vec::new();

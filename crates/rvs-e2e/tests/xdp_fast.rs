@@ -100,23 +100,7 @@ fn wrk(t: &TwoArm) -> (u64, String) {
 }
 
 fn udp_service(t: &mut TwoArm) {
-    t.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
-    t.ok(
-        "rvsadm",
-        &["-a", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53", "-b"],
-    );
-    t.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-u",
-            "10.0.0.100:53",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    t.udp_fnat_service(&["192.168.100.2:53"]);
     let udp = bin("rvs-udp").to_string_lossy().into_owned();
     t.lab
         .spawn("rs1", "echo-rs1", &[&udp, "echo", "0.0.0.0:53", "rs1"], &[]);
