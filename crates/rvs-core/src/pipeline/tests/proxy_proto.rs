@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::synproxy::{client, rs, sp_lab, tx, CPORT};
+use super::synproxy::{client, rs, sp_lab, tx, Out, CPORT};
 use super::util::*;
 use crate::conn::FwdMode;
 use crate::lab::{self, LAN, LIP, VIP, WAN};
@@ -88,6 +88,31 @@ pub(super) fn open(w: &mut Worker, isn: u32, risn: u32) -> (u16, Vec<u8>) {
         "no header before data"
     );
     (lport, a.opts)
+}
+
+/// The real server's ISN in [`sp_handshake`].
+pub(super) const SP_RISN: u32 = 0x7000_0000;
+
+/// The SYN proxy's handshake for a client ISN of 100 with SYN options
+/// `opts`: rvs's SYN-ACK to the client, then (after the client's ACK) the
+/// SYN rvs sends the real server, which answers with ISN [`SP_RISN`] and
+/// MSS 1460. Gives the SYN-ACK to the client and the SYN to the server.
+pub(super) fn sp_handshake(w: &mut Worker, opts: Vec<u8>) -> (Out, Out) {
+    let syn = client(SYN, opts, &[], 100, 0);
+    let a = tx(w, &syn, WAN, WAN, lab::CLIENT_MAC, 0);
+    let ack = client(ACK, vec![], &[], 101, a.seq + 1);
+    let s = tx(w, &ack, WAN, LAN, lab::rs_mac(0), 1);
+    let sa = rs(
+        SYN | ACK,
+        vec![2, 4, 5, 0xb4],
+        &[],
+        s.sport,
+        SP_RISN,
+        101,
+        65535,
+    );
+    tx(w, &sa, LAN, LAN, lab::rs_mac(0), 2);
+    (a, s)
 }
 
 /// The whole life of a connection with header `hdr` (TOA on or off).
@@ -268,8 +293,7 @@ fn through_the_syn_proxy_both_shifts_compose() {
     // The client offers timestamps: rvs answers without them (the PROXY
     // protocol's offset takes their place), with room for TOA and the header.
     let ts = [1, 1, 8, 10, 0, 0, 0x1b, 0x58, 0, 0, 0, 0];
-    let syn = client(SYN, [&[2, 4, 5, 0xb4][..], &ts[..]].concat(), &[], 100, 0);
-    let a = tx(&mut w, &syn, WAN, WAN, lab::CLIENT_MAC, 0);
+    let (a, s) = sp_handshake(&mut w, [&[2, 4, 5, 0xb4][..], &ts[..]].concat());
     let mss = 1460 - 8 - n as u16;
     assert_eq!(
         a.opts,
@@ -277,26 +301,8 @@ fn through_the_syn_proxy_both_shifts_compose() {
         "no timestamps"
     );
     let cookie = a.seq;
-    let s = tx(
-        &mut w,
-        &client(ACK, vec![], &[], 101, cookie + 1),
-        WAN,
-        LAN,
-        lab::rs_mac(0),
-        1,
-    );
     assert_eq!((s.flags, s.seq), (SYN, 100));
-    let risn = 0x7000_0000u32;
-    let sa = rs(
-        SYN | ACK,
-        vec![2, 4, 5, 0xb4],
-        &[],
-        s.sport,
-        risn,
-        101,
-        65535,
-    );
-    tx(&mut w, &sa, LAN, LAN, lab::rs_mac(0), 2);
+    let risn = SP_RISN;
     // Data: the header in front, the acknowledgement in the server's space.
     let get = client(ACK | PSH, vec![], b"GET /", 101, cookie + 1);
     let d = tx(&mut w, &get, WAN, LAN, lab::rs_mac(0), 3);

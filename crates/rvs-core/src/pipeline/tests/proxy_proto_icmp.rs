@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::oracle::assert_checksums;
-use super::proxy_proto::{open, pp_lab, v2_header, V1};
-use super::synproxy::{client, rs, sp_lab, tx};
+use super::proxy_proto::{open, pp_lab, sp_handshake, v2_header, SP_RISN, V1};
+use super::synproxy::{client, sp_lab};
 use super::util::*;
 use crate::addr::proto;
 use crate::conn::FwdMode;
@@ -88,21 +88,8 @@ fn through_the_syn_proxy_a_server_side_error_quotes_what_the_client_sent() {
     let mut w = worker(snap);
     resolve_client(&mut w, CIP, 0);
     let n = v2_header().len() as u32;
-    let syn = client(SYN, vec![2, 4, 5, 0xb4], &[], 100, 0);
-    let cookie = tx(&mut w, &syn, WAN, WAN, lab::CLIENT_MAC, 0).seq;
-    let ack = client(ACK, vec![], &[], 101, cookie + 1);
-    let s = tx(&mut w, &ack, WAN, LAN, lab::rs_mac(0), 1);
-    let risn = 0x7000_0000u32;
-    let sa = rs(
-        SYN | ACK,
-        vec![2, 4, 5, 0xb4],
-        &[],
-        s.sport,
-        risn,
-        101,
-        65535,
-    );
-    tx(&mut w, &sa, LAN, LAN, lab::rs_mac(0), 2);
+    let (a, _) = sp_handshake(&mut w, vec![2, 4, 5, 0xb4]);
+    let (cookie, risn) = (a.seq, SP_RISN);
     let get = client(ACK | PSH, vec![], b"GET /", 101, cookie + 1);
     run_tx(&mut w, &get, WAN, LAN, 3);
     let second = client(ACK | PSH, vec![], b"?a=1", 106, cookie + 1);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::proxy_proto::{blocks, open, pp_lab, sack, v2_header, V1};
+use super::proxy_proto::{blocks, open, pp_lab, sack, sp_handshake, v2_header, SP_RISN, V1};
 use super::synproxy::{client, rs, sp_lab, tx, CPORT};
 use super::util::*;
 use crate::addr::proto;
@@ -121,21 +121,8 @@ fn a_synced_syn_proxy_and_proxy_connection_keeps_both_shifts_on_the_peer() {
     resolve_client(&mut w, CIP, 0);
     let hdr = v2_header();
     let n = hdr.len() as u32;
-    let syn = client(SYN, vec![2, 4, 5, 0xb4], &[], 100, 0);
-    let cookie = tx(&mut w, &syn, WAN, WAN, lab::CLIENT_MAC, 0).seq;
-    let ack = client(ACK, vec![], &[], 101, cookie + 1);
-    let s = tx(&mut w, &ack, WAN, LAN, lab::rs_mac(0), 1);
-    let risn = 0x7000_0000u32;
-    let sa = rs(
-        SYN | ACK,
-        vec![2, 4, 5, 0xb4],
-        &[],
-        s.sport,
-        risn,
-        101,
-        65535,
-    );
-    tx(&mut w, &sa, LAN, LAN, lab::rs_mac(0), 2);
+    let (a, s) = sp_handshake(&mut w, vec![2, 4, 5, 0xb4]);
+    let (cookie, risn) = (a.seq, SP_RISN);
     let get = client(ACK | PSH, vec![], b"GET /", 101, cookie + 1);
     let d = tx(&mut w, &get, WAN, LAN, lab::rs_mac(0), 3);
     assert_eq!(d.payload, [&hdr[..], b"GET /"].concat());
