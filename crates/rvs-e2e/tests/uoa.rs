@@ -22,23 +22,7 @@ fn the_real_server_decodes_the_client_address_from_uoa() {
         "rvsip",
         &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
     );
-    t.ok("rvsadm", &["-A", "-u", "10.0.0.100:53", "-s", "rr"]);
-    t.ok(
-        "rvsadm",
-        &["-a", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53", "-b"],
-    );
-    t.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-u",
-            "10.0.0.100:53",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    t.udp_fnat_service(&["192.168.100.2:53"]);
 
     let dec = bin("rvs-uoa-decode").to_string_lossy().into_owned();
     let d = t.lab.spawn(
