@@ -20,7 +20,9 @@
 //!   generator's CPU), where a veth transmit runs the receiving side's work
 //!   (XDP and the AF_XDP copy for `wan`, the bridge and the real servers'
 //!   receive for everyone); `dp_ns_per_pkt` is their sum, the figure
-//!   compared. `proc_ns_per_pkt`: the data plane process's utime+stime (rvsd,
+//!   compared; `cpu_ticks` is how many ticks that sum counted, its
+//!   precision (±1 tick each end), and with none counted the figure is
+//!   null (below /proc/stat's resolution, not free). `proc_ns_per_pkt`: the data plane process's utime+stime (rvsd,
 //!   testpmd; with tick accounting it includes softirq ticks that hit it).
 //!   `own_ns_per_pkt`: CPU 1's irq + softirq time, plus the process's
 //!   utime+stime, plus CPU 0's softirq time: the data plane's work without
@@ -70,6 +72,8 @@ pub(crate) struct Point {
     own_ns: Option<f64>,
     cpu1_busy: f64,
     soft0_busy: f64,
+    /// Ticks behind `dp_ns` (CPU 1 busy + CPU 0 softirq).
+    ticks: u64,
     secs: f64,
     /// The generator's own report: frames queued, ring-full and kick-error counts.
     gen: [Option<u64>; 3],
@@ -77,6 +81,9 @@ pub(crate) struct Point {
 
 impl Point {
     fn dp_ns(&self) -> Option<f64> {
+        if self.ticks == 0 {
+            return None;
+        }
         Some(self.cpu1_ns? + self.soft0_ns?)
     }
     fn share(&self) -> f64 {
@@ -226,6 +233,7 @@ fn point(bed: &mut Bed, p: &Plan, target: Option<u64>, tck: f64) -> Result<Point
         own_ns: ns(own),
         cpu1_busy: cpu1 / dt,
         soft0_busy: soft0 / dt,
+        ticks: ((cpu1 + soft0) * tck).round() as u64,
         secs: dt,
         gen,
     })
@@ -252,6 +260,7 @@ fn emit_point(out: &Out, p: &Point, plan: &Plan, note: &str) {
         ("own_ns_per_pkt", opt(p.own_ns, 0)),
         ("cpu1_busy", V::N(p.cpu1_busy, 2)),
         ("cpu0_softirq_busy", V::N(p.soft0_busy, 2)),
+        ("cpu_ticks", V::I(p.ticks)),
         ("gen_short", V::S(short.to_string())),
         ("gen_sent", p.gen[0].map_or(V::Null, V::I)),
         ("gen_ring_full", p.gen[1].map_or(V::Null, V::I)),
