@@ -55,6 +55,7 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+pub mod fdpass;
 pub mod iface;
 pub mod lock;
 pub mod mem;
