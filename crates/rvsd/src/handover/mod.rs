@@ -1,0 +1,11 @@
+//! Handing the running daemon over to another process: a hot upgrade
+//! (`rvsd --takeover`) or a warm standby (`rvsd --standby`), as
+//! `docs/design/hot-upgrade.md` describes. The running rvsd passes its
+//! descriptors, configuration and connection tables to its successor over
+//! its control socket, in frames of kinds each with its own version.
+//!
+//! - [`compat`]: the HELLO both sides exchange first, the check that the
+//!   successor can take over what the running rvsd holds (what may not
+//!   change without a restart) and the version of each frame kind both
+//!   speak. Pure: no I/O.
+pub mod compat;
