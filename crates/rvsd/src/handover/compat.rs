@@ -79,9 +79,13 @@ impl Kind {
     pub const COMMIT: Kind = Kind(15);
     /// Liveness of a warm standby's active rvsd.
     pub const HEARTBEAT: Kind = Kind(16);
+    /// PRECOPY_DONE: the running rvsd sent all it can while forwarding.
+    pub const PRECOPY_DONE: Kind = Kind(17);
+    /// STARTED: the new rvsd's workers run.
+    pub const STARTED: Kind = Kind(18);
 
     /// Every kind this binary knows.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::HELLO,
         Kind::REFUSE,
         Kind::ABORT,
@@ -98,6 +102,8 @@ impl Kind {
         Kind::POOL_STATE,
         Kind::COMMIT,
         Kind::HEARTBEAT,
+        Kind::PRECOPY_DONE,
+        Kind::STARTED,
     ];
 
     /// The name messages use ("connection records"); `frame kind N` for a
@@ -120,6 +126,8 @@ impl Kind {
             Kind::POOL_STATE => "UMEM pool states",
             Kind::COMMIT => "commits",
             Kind::HEARTBEAT => "heartbeats",
+            Kind::PRECOPY_DONE => "pre-copy ends",
+            Kind::STARTED => "start reports",
             Kind(k) => return format!("frame kind {k}"),
         };
         n.to_string()
@@ -128,7 +136,7 @@ impl Kind {
     /// Who writes it (a kind this binary does not know: both).
     pub fn direction(self) -> Direction {
         match self {
-            Kind::FREEZE | Kind::COMMIT => Direction::NewToRunning,
+            Kind::FREEZE | Kind::COMMIT | Kind::STARTED => Direction::NewToRunning,
             Kind::HELLO | Kind::REFUSE | Kind::ABORT => Direction::Both,
             k if Kind::ALL.contains(&k) => Direction::RunningToNew,
             _ => Direction::Both,

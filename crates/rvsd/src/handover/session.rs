@@ -28,25 +28,28 @@ use std::time::Duration;
 
 use rvs_io::fdpass::{self, Frame};
 
-/// Frame kinds of the session itself (the same numbers as
-/// `compat::Kind`); every other kind is the state a step carries.
+use super::compat::Kind;
+
+/// Frame kinds of the session itself, as `u16` (from [`Kind`]); every
+/// other kind is the state a step carries.
 pub mod kind {
+    use super::Kind;
     /// HELLO: each side's versions and settings.
-    pub const HELLO: u16 = 1;
+    pub const HELLO: u16 = Kind::HELLO.0;
     /// REFUSE: the running rvsd will not hand over (text).
-    pub const REFUSE: u16 = 2;
+    pub const REFUSE: u16 = Kind::REFUSE.0;
     /// ABORT: a side gives up (text).
-    pub const ABORT: u16 = 3;
+    pub const ABORT: u16 = Kind::ABORT.0;
     /// FREEZE: the new rvsd is ready; the running one stops reading.
-    pub const FREEZE: u16 = 12;
+    pub const FREEZE: u16 = Kind::FREEZE.0;
     /// FROZEN: every worker of the running rvsd parked, all state sent.
-    pub const FROZEN: u16 = 13;
+    pub const FROZEN: u16 = Kind::FROZEN.0;
     /// COMMIT: the new rvsd forwards; the running one exits.
-    pub const COMMIT: u16 = 15;
+    pub const COMMIT: u16 = Kind::COMMIT.0;
     /// PRECOPY_DONE: the pre-copy is complete.
-    pub const PRECOPY_DONE: u16 = 17;
+    pub const PRECOPY_DONE: u16 = Kind::PRECOPY_DONE.0;
     /// STARTED: the new rvsd's workers run.
-    pub const STARTED: u16 = 18;
+    pub const STARTED: u16 = Kind::STARTED.0;
 }
 
 /// The version of the session's own frames.
