@@ -79,15 +79,16 @@ fn mono_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// V2: 2048 slots per queue, 200 ms of this stream. V3: at this rate the
-/// kernel retires a block every `retire_ms` (rounded up to the tick) with
-/// a few dozen frames in it, so the ring holds `block_count` timer periods
-/// of traffic, whatever its bytes: 64 blocks for a cut-over that may take
-/// tens of ms in a debug build on a busy machine.
+/// Rings deep enough for a process starved for a few hundred ms on a
+/// loaded machine. V2: 8192 slots per queue, about 800 ms of this stream.
+/// V3: at this rate the kernel retires a block every `retire_ms` (rounded
+/// up to the tick) with a few dozen frames in it, so a ring holds
+/// `block_count` timer periods of traffic whatever its bytes: 128 blocks,
+/// 250 to 500 ms.
 fn queue_conf(kind: RxRingKind, fanout: Option<u16>) -> AfPacketConf {
     let (block_size, block_count) = match kind {
-        RxRingKind::V2 => (256 << 10, 16),
-        RxRingKind::V3 => (RV3_BLOCK, 64),
+        RxRingKind::V2 => (1 << 20, 16),
+        RxRingKind::V3 => (RV3_BLOCK, 128),
     };
     AfPacketConf {
         rx_ring: kind,
@@ -267,8 +268,10 @@ fn process_b(dir: &Path, kill: bool) {
     let (mut rx, cursors): (Vec<RxRing>, Vec<_>) = if kill {
         // Promotion: the old process's death closes its end of the stream.
         assert!(fdpass::recv(&s).unwrap().is_none(), "A sent more");
+        // What `reconstruct` does, keeping the cursor for the report.
         let c: Vec<_> = adopted.iter().map(|a| a.find_cursor()).collect();
-        (adopted.into_iter().map(|a| a.reconstruct()).collect(), c)
+        let rings = adopted.into_iter().zip(c.clone());
+        (rings.map(|(a, c)| a.start(c).unwrap()).collect(), c)
     } else {
         let f = fdpass::recv(&s).unwrap().expect("cursors");
         assert_eq!(f.kind, K_CURSORS);
@@ -469,9 +472,10 @@ fn check(o: &Outcome, what: &str, dup_bound: usize) -> usize {
     }
     assert!(
         missing.is_empty(),
-        "{what}: {} missing, first {:?}",
+        "{what}: {} missing, first {:?}; B's end: {}",
         missing.len(),
-        &missing[..missing.len().min(10)]
+        &missing[..missing.len().min(10)],
+        o.b_end
     );
     let mut dups = [0usize; 2];
     for &(q, _, seq, _) in &o.b {
@@ -570,12 +574,20 @@ fn killed_owner_is_replaced_by_ring_reconstruction_v3() {
     assert!(d > 0, "the block A held is read again");
 }
 
-/// Mappings of sockets (packet rings) in this process.
-fn socket_maps() -> usize {
+/// Mappings in this process of the sockets behind `fds` (their rings),
+/// whoever mapped them ("socket:[inode]" in /proc/self/maps).
+fn socket_maps(fds: &[i32]) -> usize {
+    let names: Vec<String> = fds
+        .iter()
+        .map(|fd| {
+            let l = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+            l.to_string_lossy().into_owned()
+        })
+        .collect();
     std::fs::read_to_string("/proc/self/maps")
         .unwrap()
         .lines()
-        .filter(|l| l.contains("socket:["))
+        .filter(|l| names.iter().any(|n| l.ends_with(n.as_str())))
         .count()
 }
 
@@ -598,13 +610,19 @@ fn adopt_refuses_a_mismatch_and_takes_nothing() {
                 .map(|q| q.rx.as_fd().try_clone_to_owned().unwrap())
                 .collect()
         };
-        let before = socket_maps();
+        let ours = [qs[0].fd(), qs[1].fd()];
+        let before = socket_maps(&ours);
+        assert_eq!(before, 2, "each queue's own ring");
         let refused = |m: &PacketManifest, fds: Vec<OwnedFd>, want: &str| {
             let e = handover::adopt(m, fds)
                 .err()
                 .expect("a mismatch must be refused");
             assert!(e.to_string().contains(want), "{e} (wanted: {want})");
-            assert_eq!(socket_maps(), before, "a ring stayed mapped after: {e}");
+            assert_eq!(
+                socket_maps(&ours),
+                before,
+                "a ring stayed mapped after: {e}"
+            );
         };
         // Queue 1's ring is another size: queue 0 is mapped first, then undone.
         let mut bad = m.clone();
@@ -653,7 +671,7 @@ fn adopt_refuses_a_mismatch_and_takes_nothing() {
         // the sender's queues were never disturbed.
         let ok = handover::adopt(&m, dups(&qs)).expect("the matching manifest");
         assert_eq!(
-            socket_maps(),
+            socket_maps(&ours),
             before + 2,
             "two rings mapped by the adoption"
         );

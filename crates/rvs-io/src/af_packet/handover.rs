@@ -570,7 +570,8 @@ impl AdoptedRx {
     }
 
     /// One look at a V2 ring: the cursor, and whether it is certain (some
-    /// slot handed over) rather than inferred from timestamps.
+    /// slot handed over) rather than inferred from timestamps. One status
+    /// read per slot; timestamps only where needed.
     fn scan_v2(&self) -> (usize, bool) {
         let r = &self.ring;
         let Layout::V2(s) = &r.layout else {
@@ -584,29 +585,31 @@ impl AdoptedRx {
         let user = |i: usize| word(i, 0) & libc::TP_STATUS_USER != 0;
         // tp_sec, tp_nsec at 16 and 20 of tpacket2_hdr.
         let ts = |i: usize| u64::from(word(i, 16)) * 1_000_000_000 + u64::from(word(i, 20));
-        let (mut first, mut oldest, mut newest) =
-            (None::<(u64, usize)>, None::<(u64, usize)>, (0u64, n - 1));
-        let mut any_kernel = false;
+        let (mut prev, mut any_kernel, mut any_user) = (user(n - 1), false, false);
+        // A slot handed over after one the kernel owns; more than one only
+        // if someone gave slots back out of order: the oldest then.
+        let mut first = None::<(u64, usize)>;
         for i in 0..n {
-            let t = ts(i);
-            if user(i) {
-                if oldest.is_none_or(|(o, _)| t < o) {
-                    oldest = Some((t, i));
-                }
-                if !user((i + n - 1) % n) && first.is_none_or(|(o, _)| t < o) {
+            let u = user(i);
+            if u && !prev {
+                let t = ts(i);
+                if first.is_none_or(|(o, _)| t < o) {
                     first = Some((t, i));
                 }
-            } else {
-                any_kernel = true;
-                if t > newest.0 {
-                    newest = (t, i);
-                }
             }
+            (any_kernel, any_user, prev) = (any_kernel || !u, any_user || u, u);
         }
-        match (first, oldest) {
-            (Some((_, i)), _) => (i, true),
-            (None, Some((_, i))) if !any_kernel => (i, true),
-            _ => ((newest.1 + 1) % n, false),
+        if let Some((_, i)) = first {
+            return (i, true);
+        }
+        let by_ts = (0..n).map(|i| (ts(i), i));
+        if any_user {
+            // Every slot handed over: the oldest.
+            (by_ts.min().map_or(0, |x| x.1), true)
+        } else {
+            // None: after the most recently written (slot 0 if none was).
+            let newest = by_ts.filter(|x| x.0 != 0).max();
+            (newest.map_or(0, |x| (x.1 + 1) % n), false)
         }
     }
 
