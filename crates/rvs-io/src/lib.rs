@@ -67,6 +67,7 @@ pub mod iface;
 pub mod lock;
 pub mod mem;
 mod offload;
+pub mod peer;
 pub mod port;
 pub mod steer;
 mod sys;
