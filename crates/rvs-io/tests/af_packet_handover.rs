@@ -216,9 +216,11 @@ fn process_a(dir: &Path, kind: RxRingKind, kill: bool) {
     for t in &mut tx {
         t.flush();
     }
-    let cursors: Vec<_> = rx.into_iter().map(RxRing::freeze).collect();
+    let cursors: Vec<_> = rx.iter_mut().map(RxRing::freeze).collect();
     fdpass::send(&s, K_CURSORS, 1, &encode_cursors(&cursors), &[]).unwrap();
-    drop(tx);
+    // COMMIT (here: at once): our copies of the RX sockets close with the
+    // rings, the sockets live on in B.
+    drop((rx, tx));
     // Our TAP and lock descriptors close on return: B's copies keep both.
 }
 
@@ -747,8 +749,10 @@ fn adopt_refuses_a_mismatch_and_takes_nothing() {
 /// A freeze in the middle of a V3 block reports the frames of it already
 /// read, and the adopter resumes right after them (and a V2 freeze after
 /// the last slot read): the exact cursor of a hot upgrade, in one process.
+/// Then the adopter dies holding a burst and the old reader, which kept its
+/// ring, recovers: nothing new is lost, what the adopter held is read again.
 #[test]
-fn freeze_mid_block_resumes_after_the_frames_read() {
+fn freeze_mid_block_resumes_after_the_frames_read_and_recover_after_a_failed_successor() {
     let ns = Netns::new();
     veth_pair(&ns, "hb0", "hb1");
     ns.run(|| {
@@ -762,21 +766,17 @@ fn freeze_mid_block_resumes_after_the_frames_read() {
             };
             let q = AfPacketQueue::open("hb1", &conf).unwrap();
             let AfPacketQueue { rx: mut old, .. } = q;
+            let send = |tx: &mut TxRing, seqs: std::ops::Range<u64>| {
+                for seq in seqs {
+                    let f = udp_frame(dst, src, CLIENT, DST, 7, DPORT, &seq.to_le_bytes());
+                    assert!(tx.send(&f));
+                }
+                tx.flush();
+            };
             let m = PacketManifest::of("hb1", &[&old]).unwrap();
             let passed = old.as_fd().try_clone_to_owned().unwrap();
             // One flush: the 40 frames land in one V3 block.
-            for seq in 0..40u64 {
-                assert!(tx.send(&udp_frame(
-                    dst,
-                    src,
-                    CLIENT,
-                    DST,
-                    7,
-                    DPORT,
-                    &seq.to_le_bytes()
-                )));
-            }
-            tx.flush();
+            send(&mut tx, 0..40);
             std::thread::sleep(Duration::from_millis(250));
             let first: Vec<u64> = {
                 let b = old.burst(10);
@@ -807,6 +807,30 @@ fn freeze_mid_block_resumes_after_the_frames_read() {
                 rest,
                 (10..40).collect::<Vec<_>>(),
                 "{kind:?}: the new reader"
+            );
+
+            // The new reader dies after it started (holding its last burst):
+            // the old one, which kept its ring, recovers from the ring.
+            drop(new);
+            send(&mut tx, 40..50);
+            std::thread::sleep(Duration::from_millis(250));
+            let c = old.recover();
+            let mut again = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while !again.contains(&49) && Instant::now() < deadline {
+                let b = old.burst(BURST);
+                again.extend(b.iter().filter_map(|p| stream_seq(p.frame())).map(|x| x.1));
+            }
+            let (dups, new_ones): (Vec<u64>, Vec<u64>) = again.iter().partition(|&&s| s < 40);
+            assert_eq!(
+                new_ones,
+                (40..50).collect::<Vec<_>>(),
+                "{kind:?}: recovered at {c:?}"
+            );
+            let bound = if kind == RxRingKind::V2 { BURST } else { 40 };
+            assert!(
+                !dups.is_empty() && dups.len() <= bound,
+                "{kind:?}: read again what the dead reader held: {dups:?}"
             );
         }
     });

@@ -11,10 +11,17 @@
 //! exclusive: the new process opens its own ([`super::TxRing::open`]).
 //!
 //! The cut-over: the old worker calls [`RxRing::freeze`], which returns
-//! everything it consumed to the kernel, unmaps, closes its descriptor and
-//! reports where it stopped ([`RxCursor`]); the new worker resumes exactly
-//! there ([`AdoptedRx::start`]). Frames that arrive in between wait in the
-//! ring. Without the old process's help (it was killed),
+//! everything it consumed to the kernel and reports where it stopped
+//! ([`RxCursor`]); the new worker resumes exactly there
+//! ([`AdoptedRx::start`]). Frames that arrive in between wait in the ring.
+//! The old process keeps its ring (mapping and descriptor) until the
+//! hand-over commits: if the new one fails before it started reading, the
+//! old one just reads on (a thaw: nothing moved); if it fails after, the
+//! old one finds where the new one stopped with [`RxRing::recover`]. At
+//! the commit it drops the ring, which closes only its own copy of the
+//! socket.
+//!
+//! Without the old process's help (it was killed),
 //! [`AdoptedRx::reconstruct`] finds the cursor from the ring alone: the
 //! oldest slot (V2) or block (V3) the kernel handed over and nobody gave
 //! back. The frames the dead process had taken but not yet released are
@@ -117,13 +124,13 @@ impl RxRing {
     }
 
     /// The cut-over on the old side: gives every consumed slot or block back
-    /// to the kernel, unmaps the ring, closes this process's descriptor (the
-    /// socket lives on in the process it was passed to) and returns where
-    /// the next reader must start. A GSO super-frame being segmented stays
-    /// unconsumed (its segments are cut again by the new reader), except one
-    /// read out of the ring with recvfrom (V2 `TP_STATUS_COPY`), which is
-    /// dropped: its copy left the socket and cannot be read again.
-    pub fn freeze(mut self) -> RxCursor {
+    /// to the kernel and returns where the next reader must start. The ring
+    /// stays usable: reading on from here is a thaw. A GSO super-frame being
+    /// segmented stays unconsumed (its segments are cut again by the next
+    /// reader), except one read out of the ring with recvfrom (V2
+    /// `TP_STATUS_COPY`), which is dropped: its copy left the socket and
+    /// cannot be read again.
+    pub fn freeze(&mut self) -> RxCursor {
         if let Some(g) = self.gso.take() {
             let base = self.map.ptr as usize;
             let in_ring = (base..base + self.map.len).contains(&(g.frame as usize));
@@ -482,7 +489,7 @@ impl AdoptedRx {
                 "cursor {c:?} outside a ring of {n} slots or blocks"
             )));
         }
-        self.set(c.index as usize);
+        self.ring.set_cursor(c.index as usize);
         if c.skip > 0 {
             self.skip_v3(c)?;
         }
@@ -493,8 +500,7 @@ impl AdoptedRx {
     /// died without a freeze (see the module doc; duplicates are possible,
     /// losses are not).
     pub fn reconstruct(mut self) -> RxRing {
-        let c = self.find_cursor();
-        self.set(c.index as usize);
+        self.ring.recover();
         self.ring
     }
 
@@ -506,7 +512,49 @@ impl AdoptedRx {
     /// handed-over block with the lowest sequence number; none: the block
     /// the kernel is filling (the highest sequence number).
     pub fn find_cursor(&self) -> RxCursor {
-        match &self.ring.layout {
+        self.ring.find_cursor()
+    }
+
+    /// Opens block `c.index` and steps over its first `c.skip` frames.
+    fn skip_v3(&mut self, c: RxCursor) -> io::Result<()> {
+        let r = &mut self.ring;
+        if !r.open_block() {
+            return Err(bad(format!("cursor {c:?}: that block is not handed over")));
+        }
+        for _ in 0..c.skip {
+            let Layout::V3(s) = &r.layout else { break };
+            if !s.open || s.off + 4 > s.block_size {
+                return Err(bad(format!("cursor {c:?}: the block has fewer frames")));
+            }
+            let next = r
+                .status_at(r.block(s.cur).wrapping_add(s.off))
+                .load(Ordering::Relaxed);
+            if let Layout::V3(s) = &mut r.layout {
+                s.next = next as usize;
+            }
+            r.advance();
+        }
+        Ok(())
+    }
+}
+
+impl RxRing {
+    /// Resumes where the ring itself says, after another reader used it
+    /// (the successor that died after it started, or the process this ring
+    /// was adopted from): see [`AdoptedRx::find_cursor`]. Returns the
+    /// cursor. The frames that reader had taken but not given back are read
+    /// again.
+    pub fn recover(&mut self) -> RxCursor {
+        self.gso = None;
+        let c = self.find_cursor();
+        self.set_cursor(c.index as usize);
+        c
+    }
+
+    /// The cursor [`recover`](Self::recover) would resume at (see
+    /// [`AdoptedRx::find_cursor`]).
+    fn find_cursor(&self) -> RxCursor {
+        match &self.layout {
             Layout::V2(_) => {
                 let mut c = self.scan_v2();
                 for _ in 0..100 {
@@ -532,8 +580,8 @@ impl AdoptedRx {
         }
     }
 
-    fn set(&mut self, i: usize) {
-        match &mut self.ring.layout {
+    fn set_cursor(&mut self, i: usize) {
+        match &mut self.layout {
             Layout::V2(s) => {
                 s.cur = i;
                 s.unreleased = 0;
@@ -547,33 +595,11 @@ impl AdoptedRx {
         }
     }
 
-    /// Opens block `c.index` and steps over its first `c.skip` frames.
-    fn skip_v3(&mut self, c: RxCursor) -> io::Result<()> {
-        let r = &mut self.ring;
-        if !r.open_block() {
-            return Err(bad(format!("cursor {c:?}: that block is not handed over")));
-        }
-        for _ in 0..c.skip {
-            let Layout::V3(s) = &r.layout else { break };
-            if !s.open || s.off + 4 > s.block_size {
-                return Err(bad(format!("cursor {c:?}: the block has fewer frames")));
-            }
-            let next = r
-                .status_at(r.block(s.cur).wrapping_add(s.off))
-                .load(Ordering::Relaxed);
-            if let Layout::V3(s) = &mut r.layout {
-                s.next = next as usize;
-            }
-            r.advance();
-        }
-        Ok(())
-    }
-
     /// One look at a V2 ring: the cursor, and whether it is certain (some
     /// slot handed over) rather than inferred from timestamps. One status
     /// read per slot; timestamps only where needed.
     fn scan_v2(&self) -> (usize, bool) {
-        let r = &self.ring;
+        let r = self;
         let Layout::V2(s) = &r.layout else {
             return (0, true);
         };
@@ -615,7 +641,7 @@ impl AdoptedRx {
 
     /// The V3 cursor (see [`find_cursor`](Self::find_cursor)).
     fn scan_v3(&self) -> usize {
-        let r = &self.ring;
+        let r = self;
         let Layout::V3(s) = &r.layout else { return 0 };
         let (mut oldest_user, mut newest) = (None::<(u64, usize)>, (0u64, 0usize));
         for b in 0..s.blocks {
