@@ -31,7 +31,8 @@ use rvs_io::af_packet::PacketManifest;
 use rvs_io::iface::{if_index, mac_of};
 use rvs_io::lock::{adopt_lock, try_lock_exclusive};
 use rvs_io::{
-    fdpass, AfPacketConf, AfPacketQueue, RxRing, RxRingKind, Steering, Tap, TxRing, BURST,
+    fdpass, AfPacketConf, AfPacketQueue, Port, Queue, RxQ, RxRing, RxRingKind, Steering, Tap, TxQ,
+    TxRing, BURST,
 };
 
 /// Set to "a" or "b" in a child process.
@@ -192,8 +193,8 @@ fn process_a(dir: &Path, kind: RxRingKind, kill: bool) {
     }
     // FDS: manifest and descriptors, while A keeps receiving.
     let s = UnixStream::connect(dir.join("sock")).expect("connect to B");
-    let m = PacketManifest::of(PORT_IF, &[&rx[0], &rx[1]]).unwrap();
-    let fds = [rx[0].as_fd(), rx[1].as_fd()];
+    let (m, fds) = handover::export(PORT_IF, &[&rx[0], &rx[1]]).unwrap();
+    let fds: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
     fdpass::send(&s, K_PACKET, 1, &m.encode(), &fds).unwrap();
     let mut t = tap.ifindex().unwrap().to_le_bytes().to_vec();
     t.extend_from_slice(TAP.as_bytes());
@@ -267,7 +268,7 @@ fn process_b(dir: &Path, kill: bool) {
         .map(|_| TxRing::open(m.ifindex, 2048, 256).expect("own TX ring"))
         .collect();
     fdpass::send(&s, K_READY, 1, &[], &[]).unwrap();
-    let (mut rx, cursors): (Vec<RxRing>, Vec<_>) = if kill {
+    let (rx, cursors): (Vec<RxRing>, Vec<_>) = if kill {
         // Promotion: the old process's death closes its end of the stream.
         assert!(fdpass::recv(&s).unwrap().is_none(), "A sent more");
         // What `reconstruct` does, keeping the cursor for the report.
@@ -286,12 +287,39 @@ fn process_b(dir: &Path, kill: bool) {
             c,
         )
     };
+    // The port as the new process keeps it, for later re-steering.
+    let queues = rx.into_iter().zip(tx).map(|(r, t)| Queue {
+        rx: RxQ::Packet(r),
+        tx: TxQ::Packet(t),
+    });
+    let mut port = Port::adopted_af_packet(queues.collect()).unwrap();
+    let (mut rx, tx): (Vec<RxRing>, Vec<TxRing>) = port
+        .take_queues()
+        .into_iter()
+        .map(|q| match (q.rx, q.tx) {
+            (RxQ::Packet(r), TxQ::Packet(t)) => (r, t),
+            _ => unreachable!("AF_PACKET queues"),
+        })
+        .unzip();
+    let mut resteered = false;
     let mut log = File::create(dir.join("b.txt")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut idle_since = Instant::now();
     loop {
-        if receive(&mut rx, &mut log).is_some() {
+        if let Some(max) = receive(&mut rx, &mut log) {
             idle_since = Instant::now();
+            if !resteered && max > TOTAL / 2 {
+                // A program change by the new process, through the adopted
+                // group: the frames after it are checked as all others.
+                let s = Steering {
+                    workers: 2,
+                    rs_v4: vec![[192, 168, 0, 10]],
+                    ..Steering::default()
+                };
+                port.set_steering(&s)
+                    .expect("re-steer from the new process");
+                resteered = true;
+            }
         } else if dir.join("stop").exists() && idle_since.elapsed() > Duration::from_millis(100) {
             break;
         }
@@ -299,6 +327,7 @@ fn process_b(dir: &Path, kill: bool) {
     }
     let drops: u64 = rx.iter_mut().map(|r| r.stats().kernel_drops).sum();
     let arp = tap_answers_arp(&mut tap);
+    assert!(resteered, "B re-steered the port");
     let mut out = File::create(dir.join("b-end.txt")).unwrap();
     writeln!(
         out,

@@ -165,6 +165,19 @@ impl RxRing {
     }
 }
 
+/// What the running process sends for a port: the manifest of `rings`
+/// (every worker's, in worker order) and a duplicate of each RX socket, in
+/// the same order (a duplicate shares the socket: its ring, fanout group
+/// and program).
+pub fn export(iface: &str, rings: &[&RxRing]) -> io::Result<(PacketManifest, Vec<OwnedFd>)> {
+    let m = PacketManifest::of(iface, rings)?;
+    let fds = rings
+        .iter()
+        .map(|r| r.fd.try_clone())
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((m, fds))
+}
+
 impl PacketManifest {
     /// Describes `rings` (every worker's, in worker order) of interface
     /// `iface`, reading the bound interface and the fanout group from the
