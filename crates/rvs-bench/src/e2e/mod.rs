@@ -109,8 +109,10 @@ pub struct Args {
     /// service) before each event.
     #[arg(long, default_value_t = 0)]
     fill: u32,
-    /// restart: datagrams per second of the fill.
-    #[arg(long, default_value_t = 200_000)]
+    /// restart: datagrams per second of the fill (each creates a
+    /// connection: rvsd's creation rate, not its forwarding rate, limits it;
+    /// frames it drops are sent again in the next round).
+    #[arg(long, default_value_t = 100_000)]
     fill_pps: u64,
     /// restart: rvsd's connection-table capacity (one worker).
     #[arg(long, default_value_t = 1 << 20)]
