@@ -92,9 +92,11 @@
 //! The port's program stays attached while the [`XdpPort`] or any of its
 //! queues is alive.
 
+mod adopt;
 mod bpf;
 mod csum;
 mod fast;
+mod handover;
 mod open;
 mod prog;
 mod ring;
@@ -103,13 +105,17 @@ mod sock;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use rvs_core::addr::PortId;
 
 pub use ring::{XdpBurst, XdpRx, XdpRxStats, XdpTx, XdpTxStats, BURST};
 
 pub use fast::{FastCount, FastFlow, FastMap};
+pub use handover::{
+    handover_supported, FdRole, UmemAccount, XdpManifest, XdpPoolState, XdpPrepared, XdpQueuePool,
+    MANIFEST_VERSION, POOL_STATE_VERSION,
+};
 pub use open::unserved_note;
 
 use crate::iface::if_index;
@@ -184,6 +190,10 @@ pub struct XdpConf {
     /// Most flow directions the XDP fast path holds (see [`FastMap`]);
     /// 0: no fast path.
     pub fast_entries: u32,
+    /// Put the UMEM on explicit 2 MiB huge pages (`MFD_HUGETLB`) when
+    /// enough are free (`vm.nr_hugepages`), ordinary pages otherwise (the
+    /// default: the reserved pages are left to the connection tables).
+    pub umem_huge_pages: bool,
 }
 
 impl Default for XdpConf {
@@ -203,6 +213,7 @@ impl Default for XdpConf {
             rx_checksum: RxChecksum::Complete,
             max_addrs: 4096,
             fast_entries: 0,
+            umem_huge_pages: false,
         }
     }
 }
@@ -221,6 +232,13 @@ pub(crate) struct Shared {
     /// One per served queue (index: the queue's position in `served`).
     pub(crate) pools: Vec<Mutex<Pool>>,
     pub(crate) umem: Mmap,
+    /// The memfd behind `umem`, for a successor (see `handover`).
+    umem_fd: OwnedFd,
+    umem_hugetlb: bool,
+    /// The sockets, queue-major (`qi * workers + w`), for `export`; filled
+    /// once the queues exist.
+    socks: Mutex<Vec<Weak<ring::Sock>>>,
+    geom: handover::Geom,
     pub(crate) frame_size: usize,
     /// Frames in the whole UMEM.
     pub(crate) frames: usize,
@@ -231,6 +249,7 @@ pub(crate) struct Shared {
     /// The device's RX queues.
     device: u32,
     ifname: String,
+    ifindex: u32,
 }
 
 // SAFETY: the UMEM pointer is only dereferenced for frames a thread owns

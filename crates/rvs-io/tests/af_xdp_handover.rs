@@ -1,0 +1,652 @@
+//! Handing an AF_XDP port from one process to another (issue 14, prototype
+//! P1): process A receives and echoes a numbered UDP stream, passes the
+//! port's manifest and descriptors to process B over a unix socket
+//! (`rvs_io::fdpass`), freezes and exits; B continues. No datagram may be
+//! missing, none seen twice, every UMEM frame is accounted for, and the
+//! port keeps receiving and sending after A is gone. Both processes are this
+//! test binary re-run with a role (`handover_child`). Needs root.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{require_root, veth_pair, Netns};
+use rvs_io::af_xdp::{XdpManifest, XdpPoolState};
+use rvs_io::{fdpass, wait_any, XdpConf, XdpPort, XdpQueue, BURST};
+
+/// The stream's destination: an address behind the XDP port.
+const DST: [u8; 4] = [10, 8, 0, 100];
+const DPORT: u16 = 9000;
+/// Datagrams per second.
+const RATE: u64 = 10_000;
+/// The sequence number that ends the stream.
+const END: u64 = u64::MAX;
+
+/// fdpass frame kinds of the test's little protocol.
+const MANIFEST: u16 = 1;
+const POOL: u16 = 2;
+const FREEZE: u16 = 3;
+
+fn conf() -> XdpConf {
+    XdpConf {
+        workers: 2,
+        frames: 4096,
+        fill_size: 2048,
+        comp_size: 1024,
+        rx_size: 2048,
+        tx_size: 1024,
+        ..XdpConf::default()
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: comparable between the two processes.
+fn mono_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a live timespec the call fills.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// The sequence number of a stream datagram (None for any other frame).
+fn seq_of(f: &[u8]) -> Option<u64> {
+    let stream = f.len() >= 50
+        && f[12..14] == [8, 0]
+        && f[23] == 17
+        && f[30..34] == DST
+        && f[36..38] == DPORT.to_be_bytes();
+    stream.then(|| u64::from_le_bytes(f[42..50].try_into().unwrap()))
+}
+
+/// The datagram sent back to its sender: MACs, addresses and ports swapped
+/// (the checksums stay valid).
+fn echo(f: &[u8]) -> Vec<u8> {
+    let mut e = f.to_vec();
+    e[0..6].copy_from_slice(&f[6..12]);
+    e[6..12].copy_from_slice(&f[0..6]);
+    e[26..30].copy_from_slice(&f[30..34]);
+    e[30..34].copy_from_slice(&f[26..30]);
+    e[34..36].copy_from_slice(&f[36..38]);
+    e[36..38].copy_from_slice(&f[34..36]);
+    e
+}
+
+/// What a receiving process saw.
+#[derive(Default)]
+struct Seen {
+    seqs: Vec<u64>,
+    first_ns: u64,
+    last_ns: u64,
+    /// The longest time between two received datagrams (the stream's own
+    /// jitter, to compare the cut-over gap with).
+    max_gap_ns: u64,
+    end: bool,
+}
+
+/// One round over the worker queues: takes every burst, records the stream,
+/// echoes it. Returns the frames taken.
+fn round(qs: &mut [XdpQueue], seen: &mut Seen) -> usize {
+    let mut n = 0;
+    for q in qs.iter_mut() {
+        let XdpQueue { rx, tx, .. } = q;
+        let b = rx.burst(BURST);
+        n += b.len();
+        for p in b.iter() {
+            let Some(s) = seq_of(p.frame()) else { continue };
+            if s == END {
+                seen.end = true;
+                continue;
+            }
+            let now = mono_ns();
+            if seen.seqs.is_empty() {
+                seen.first_ns = now;
+            } else {
+                seen.max_gap_ns = seen.max_gap_ns.max(now - seen.last_ns);
+            }
+            seen.last_ns = now;
+            seen.seqs.push(s);
+            tx.send(&echo(p.frame()));
+        }
+        tx.flush();
+    }
+    if n == 0 {
+        let fds: Vec<_> = qs.iter().map(|q| q.fd()).collect();
+        let _ = wait_any(&fds, 1);
+    }
+    n
+}
+
+fn write_seen(path: &str, who: &str, seen: &Seen, extra: &str) {
+    let seqs: Vec<String> = seen.seqs.iter().map(|s| s.to_string()).collect();
+    let text = format!(
+        "{who} {} {} {}\n{}\nmax_gap_us {} {extra}\n",
+        seen.first_ns,
+        seen.last_ns,
+        seen.seqs.len(),
+        seqs.join(" "),
+        seen.max_gap_ns / 1000
+    );
+    std::fs::write(path, text).expect("write results");
+}
+
+/// Whether the stream has bytes to read (or hung up) now.
+fn readable(s: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    wait_any(&[s.as_raw_fd()], 0).unwrap_or(0) > 0
+}
+
+/// Process A: opens the port, serves until B asks it to freeze, hands the
+/// pools over and returns (the process exits).
+fn role_a(dev: &str, sock: &str, out: &str) {
+    let mut port = XdpPort::open(dev, &conf()).expect("A: open the port");
+    let l = UnixListener::bind(sock).expect("A: listen");
+    l.set_nonblocking(true).unwrap();
+    let mut qs = port.take_queues();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    let mut seen = Seen::default();
+    let mut peer: Option<UnixStream> = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "A: B never asked to freeze");
+        round(&mut qs, &mut seen);
+        match &peer {
+            None => {
+                if let Ok((s, _)) = l.accept() {
+                    s.set_nonblocking(false).unwrap();
+                    let (m, fds) = port.export().expect("A: export");
+                    let b: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+                    fdpass::send(&s, MANIFEST, m.version, &m.encode(), &b).expect("A: send");
+                    peer = Some(s);
+                }
+            }
+            Some(s) if readable(s) => {
+                let f = fdpass::recv(s).expect("A: recv").expect("A: B hung up");
+                assert_eq!(f.kind, FREEZE);
+                let t = mono_ns();
+                for q in &mut qs {
+                    q.rx.release();
+                    q.tx.freeze();
+                }
+                let st = port.freeze().expect("A: freeze");
+                fdpass::send(s, POOL, st.version, &st.encode(), &[]).expect("A: send pools");
+                write_seen(out, "A", &seen, &format!("freeze_ns {t}"));
+                return;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Process B: takes the port over from A and serves until the stream ends,
+/// then checks where every UMEM frame is.
+fn role_b(dev: &str, sock: &str, out: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        match UnixStream::connect(sock) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("B: connect {sock}: {e}"),
+        }
+    };
+    let f = fdpass::recv(&s).expect("B: recv").expect("B: no manifest");
+    assert_eq!(f.kind, MANIFEST);
+    let m = XdpManifest::decode(&f.payload).expect("B: manifest");
+    let prepared = XdpPort::prepare(dev, &conf(), &m, f.fds).expect("B: prepare");
+    let t_freeze = mono_ns();
+    fdpass::send(&s, FREEZE, 1, &[], &[]).expect("B: ask to freeze");
+    let f = fdpass::recv(&s)
+        .expect("B: recv")
+        .expect("B: no pool state");
+    assert_eq!(f.kind, POOL);
+    let st = XdpPoolState::decode(&f.payload).expect("B: pool state");
+    let mut port = prepared.start(&st).expect("B: start");
+    let t_start = mono_ns();
+    let mut qs = port.take_queues();
+    let mut seen = Seen::default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.end {
+        assert!(Instant::now() < deadline, "B: the stream never ended");
+        round(&mut qs, &mut seen);
+    }
+    // Quiet: nothing arrives any more; let the echoes complete.
+    let quiet = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < quiet {
+        round(&mut qs, &mut seen);
+    }
+    for q in &mut qs {
+        q.rx.release();
+        q.tx.flush();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let a = port.account(&qs);
+    assert!(a.exact(), "B: UMEM frames not accounted exactly: {a:?}");
+    let extra = format!(
+        "freeze_asked_ns {t_freeze} start_ns {t_start} account {a:?} backend {}",
+        port.backend()
+    );
+    write_seen(out, "B", &seen, &extra);
+}
+
+/// The two processes' side (run by `port_is_handed_to_another_process_…`
+/// with the environment naming the role; returns at once otherwise).
+#[test]
+fn handover_child() {
+    let (Ok(role), Ok(ns), Ok(sock), Ok(out)) = (
+        std::env::var("RVS_XDP_HO_ROLE"),
+        std::env::var("RVS_XDP_HO_NS"),
+        std::env::var("RVS_XDP_HO_SOCK"),
+        std::env::var("RVS_XDP_HO_OUT"),
+    ) else {
+        return; // not run as a child: nothing to do
+    };
+    let ns = Netns { name: ns };
+    ns.enter();
+    match role.as_str() {
+        "a" => role_a("ho1", &sock, &out),
+        _ => role_b("ho1", &sock, &out),
+    }
+    // The parent owns the namespace.
+    std::mem::forget(ns);
+}
+
+/// A child process killed if the test fails before it exits.
+struct Kid(Child);
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn(role: &str, ns: &Netns, sock: &str, out: &str) -> Kid {
+    let exe = std::env::current_exe().unwrap();
+    Kid(Command::new(exe)
+        .args([
+            "--exact",
+            "handover_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RVS_XDP_HO_ROLE", role)
+        .env("RVS_XDP_HO_NS", &ns.name)
+        .env("RVS_XDP_HO_SOCK", sock)
+        .env("RVS_XDP_HO_OUT", out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child"))
+}
+
+/// Waits for `kid` to exit (asserting success, showing its output).
+fn wait_ok(kid: &mut Kid, who: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let st = loop {
+        if let Some(st) = kid.0.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = kid.0.kill();
+            let st = kid.0.wait().unwrap();
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    if !st.success() {
+        let mut o = String::new();
+        let _ = kid.0.stdout.take().unwrap().read_to_string(&mut o);
+        let _ = kid.0.stderr.take().unwrap().read_to_string(&mut o);
+        panic!("process {who} failed ({st}):\n{o}");
+    }
+}
+
+/// Waits for A's "READY".
+fn wait_ready(kid: &mut Kid) {
+    let mut out = kid.0.stdout.take().unwrap();
+    let mut buf = Vec::new();
+    let mut b = [0u8; 256];
+    while !String::from_utf8_lossy(&buf).contains("READY") {
+        match out.read(&mut b) {
+            Ok(0) | Err(_) => {
+                let mut e = String::new();
+                let _ = kid.0.stderr.take().unwrap().read_to_string(&mut e);
+                panic!(
+                    "A exited before READY: {}{e}",
+                    String::from_utf8_lossy(&buf)
+                );
+            }
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    kid.0.stdout = None;
+    // Keep reading its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+}
+
+/// Files removed on drop.
+struct Temp(Vec<String>);
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The sender: numbered datagrams at RATE from four sockets (spread over
+/// both workers) until `stop`, then END; counts the echoes, and those of
+/// datagrams sent after `a_gone` was set (at `a_gone_seq`).
+struct Sender {
+    sent: AtomicU64,
+    stop: AtomicBool,
+    echoes: AtomicU64,
+    echoes_after_a: AtomicU64,
+    a_gone_seq: AtomicU64,
+}
+
+fn send_stream(ns: &Netns, s: &Sender) {
+    ns.enter();
+    let socks: Vec<UdpSocket> = (0..4)
+        .map(|_| {
+            let u = UdpSocket::bind("10.8.0.1:0").expect("bind");
+            u.set_nonblocking(true).unwrap();
+            u
+        })
+        .collect();
+    let dst = (std::net::Ipv4Addr::from(DST), DPORT);
+    let mut payload = [0u8; 16];
+    let start = Instant::now();
+    let mut seq = 0u64;
+    let drain = |socks: &[UdpSocket]| {
+        let mut b = [0u8; 64];
+        for u in socks {
+            while let Ok(n) = u.recv(&mut b) {
+                if n >= 8 {
+                    s.echoes.fetch_add(1, Ordering::Relaxed);
+                    let e = u64::from_le_bytes(b[..8].try_into().unwrap());
+                    if e >= s.a_gone_seq.load(Ordering::Relaxed) {
+                        s.echoes_after_a.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    };
+    while !s.stop.load(Ordering::Relaxed) {
+        let due = start.elapsed().as_micros() as u64 * RATE / 1_000_000;
+        while seq < due {
+            payload[..8].copy_from_slice(&seq.to_le_bytes());
+            socks[(seq % 4) as usize]
+                .send_to(&payload, dst)
+                .expect("send");
+            seq += 1;
+            s.sent.store(seq, Ordering::Relaxed);
+        }
+        drain(&socks);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    for _ in 0..5 {
+        payload[..8].copy_from_slice(&END.to_le_bytes());
+        socks[0].send_to(&payload, dst).expect("send end");
+        std::thread::sleep(Duration::from_millis(10));
+        drain(&socks);
+    }
+    let t = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < t {
+        drain(&socks);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Parses a child's results: (first_ns, last_ns, seqs, the extra line).
+fn results(path: &str) -> (u64, u64, Vec<u64>, String) {
+    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut l = t.lines();
+    let h: Vec<&str> = l.next().unwrap().split(' ').collect();
+    let seqs = l
+        .next()
+        .unwrap()
+        .split(' ')
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (
+        h[1].parse().unwrap(),
+        h[2].parse().unwrap(),
+        seqs,
+        l.next().unwrap_or("").to_string(),
+    )
+}
+
+/// A numbered stream at 10,000 datagrams/s through a port that process A
+/// opened and process B takes over (prepared while A still serves; A
+/// freezes, hands its pools over and exits; B starts): every datagram is
+/// received exactly once, by A before the cut or B after it; B keeps
+/// receiving and echoing after A exited (the kernel objects live on B's
+/// descriptors); and at the end every UMEM frame is in exactly one place
+/// (asserted in B).
+#[test]
+fn port_is_handed_to_another_process_with_no_frame_lost() {
+    require_root();
+    let ns = Netns::new();
+    bed(&ns, "ho");
+    let base = format!("/tmp/rvs-xdp-ho-{}", std::process::id());
+    let (sock, out_a, out_b) = (
+        format!("{base}.sock"),
+        format!("{base}-a.txt"),
+        format!("{base}-b.txt"),
+    );
+    let _temp = Temp(vec![sock.clone(), out_a.clone(), out_b.clone()]);
+    let mut a = spawn("a", &ns, &sock, &out_a);
+    wait_ready(&mut a);
+    let s = Sender {
+        sent: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        echoes: AtomicU64::new(0),
+        echoes_after_a: AtomicU64::new(0),
+        a_gone_seq: AtomicU64::new(u64::MAX),
+    };
+    let gone_at = std::thread::scope(|sc| {
+        let sender = sc.spawn(|| send_stream(&ns, &s));
+        let run = || {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut b = spawn("b", &ns, &sock, &out_b);
+            wait_ok(&mut a, "A", Duration::from_secs(10));
+            let gone_at = s.sent.load(Ordering::Relaxed);
+            s.a_gone_seq.store(gone_at, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(300));
+            s.stop.store(true, Ordering::Relaxed);
+            wait_ok(&mut b, "B", Duration::from_secs(10));
+            gone_at
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+        s.stop.store(true, Ordering::Relaxed);
+        sender.join().unwrap();
+        r.unwrap_or_else(|e| std::panic::resume_unwind(e))
+    });
+    let sent = s.sent.load(Ordering::Relaxed);
+    let (_, a_last, a_seqs, a_extra) = results(&out_a);
+    let (b_first, _, b_seqs, b_extra) = results(&out_b);
+    let mut count = vec![0u32; sent as usize];
+    for &q in a_seqs.iter().chain(&b_seqs) {
+        count[q as usize] += 1;
+    }
+    let missing: Vec<usize> = (0..count.len()).filter(|&i| count[i] == 0).collect();
+    let dups: Vec<usize> = (0..count.len()).filter(|&i| count[i] > 1).collect();
+    let gap_us = b_first.saturating_sub(a_last) / 1000;
+    let field = |extra: &str, key: &str| -> u64 {
+        let mut w = extra.split(' ');
+        w.find(|x| *x == key);
+        w.next().and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let asked = field(&b_extra, "freeze_asked_ns");
+    let froze = field(&a_extra, "freeze_ns");
+    let started = field(&b_extra, "start_ns");
+    eprintln!(
+        "handover: sent {sent}, A received {}, B {}, missing {}, duplicated {}; cut-over gap \
+         (A's last to B's first frame) {gap_us} us: B asked A to freeze at -{} us, A froze at \
+         -{} us, B started at -{} us before its first frame; longest gap elsewhere: A {} us, B \
+         {} us; echoes {} ({} after A exited at seq {gone_at}); B: {b_extra}",
+        a_seqs.len(),
+        b_seqs.len(),
+        missing.len(),
+        dups.len(),
+        b_first.saturating_sub(asked) / 1000,
+        b_first.saturating_sub(froze) / 1000,
+        b_first.saturating_sub(started) / 1000,
+        field(&a_extra, "max_gap_us"),
+        field(&b_extra, "max_gap_us"),
+        s.echoes.load(Ordering::Relaxed),
+        s.echoes_after_a.load(Ordering::Relaxed),
+    );
+    assert!(missing.is_empty(), "missing seqs {missing:?}");
+    assert!(dups.is_empty(), "seqs received twice {dups:?}");
+    assert!(!a_seqs.is_empty(), "A received nothing before the cut");
+    assert!(
+        b_seqs.iter().any(|&q| q >= gone_at),
+        "B received nothing sent after A exited (seq {gone_at} on)"
+    );
+    assert!(
+        s.echoes_after_a.load(Ordering::Relaxed) > 0,
+        "no echo of a datagram sent after A exited: B's TX does not work"
+    );
+    assert!(b_extra.contains("account"), "{b_extra}");
+}
+
+/// A veth pair `<p>0`/`<p>1` in `ns`, with 10.8.0.1 on `<p>0` and the
+/// stream's destination resolved to `<p>1`'s MAC.
+fn bed(ns: &Netns, p: &str) {
+    let (a, b) = (format!("{p}0"), format!("{p}1"));
+    veth_pair(ns, &a, &b);
+    let mac = ns.run(|| rvs_io::iface::mac_of(&b).expect("mac"));
+    let mac: Vec<String> = mac.iter().map(|x| format!("{x:02x}")).collect();
+    ns.ip(&["addr", "add", "10.8.0.1/24", "dev", &a]);
+    ns.ip(&[
+        "neigh",
+        "add",
+        "10.8.0.100",
+        "lladdr",
+        &mac.join(":"),
+        "dev",
+        &a,
+        "nud",
+        "permanent",
+    ]);
+}
+
+/// Sends `n` stream datagrams and returns how many of them `qs` received
+/// within two seconds.
+fn through(qs: &mut [XdpQueue], n: u64) -> usize {
+    let u = UdpSocket::bind("10.8.0.1:0").expect("bind");
+    for i in 0..n {
+        u.send_to(&i.to_le_bytes(), (std::net::Ipv4Addr::from(DST), DPORT))
+            .expect("send");
+    }
+    let mut seen = Seen::default();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while (seen.seqs.len() as u64) < n && Instant::now() < deadline {
+        round(qs, &mut seen);
+    }
+    for q in qs.iter_mut() {
+        q.rx.release();
+        q.tx.freeze();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    seen.seqs.len()
+}
+
+/// `prepare` refuses a manifest that does not match this configuration
+/// (another frame size), descriptors that are not what the manifest says
+/// (two swapped), a wrong count and another device, each with a message
+/// naming what differs; the running port is untouched (it still receives,
+/// every frame accounted). The right manifest is then adopted, in this
+/// same process, and the adopted port receives.
+#[test]
+fn prepare_refuses_a_mismatch_and_takes_nothing() {
+    require_root();
+    let ns = Netns::new();
+    bed(&ns, "hr");
+    ns.run(|| {
+        let mut port = XdpPort::open("hr1", &conf()).expect("open");
+        let mut qs = port.take_queues();
+        assert_eq!(through(&mut qs, 5), 5);
+        let a = port.account(&qs);
+        assert!(a.exact(), "{a:?}");
+
+        let (m, fds) = port.export().expect("export");
+        let other = XdpConf {
+            frame_size: 4096,
+            ..conf()
+        };
+        let e = XdpPort::prepare("hr1", &other, &m, fds)
+            .err()
+            .expect("refused");
+        let e = e.to_string();
+        for want in [
+            "hr1",
+            "frame size: running 2048, configured 4096",
+            "restart",
+        ] {
+            assert!(e.contains(want), "{e:?} lacks {want:?}");
+        }
+
+        let (m, mut fds) = port.export().expect("export");
+        fds.swap(1, 4); // the program and the UMEM memfd
+        let e = XdpPort::prepare("hr1", &conf(), &m, fds)
+            .err()
+            .expect("refused");
+        let e = e.to_string();
+        for want in [
+            "descriptor 1 (Prog)",
+            "not a BPF program",
+            "descriptor 4 (Umem)",
+            "not a memfd",
+        ] {
+            assert!(e.contains(want), "{e:?} lacks {want:?}");
+        }
+
+        let (m, mut fds) = port.export().expect("export");
+        fds.pop();
+        let e = XdpPort::prepare("hr1", &conf(), &m, fds)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("descriptors received"), "{e}");
+        let (m, fds) = port.export().expect("export");
+        let e = XdpPort::prepare("hr0", &conf(), &m, fds)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("the manifest is for \"hr1\""), "{e}");
+
+        // Nothing taken: the running port still receives, every frame in
+        // one place.
+        assert_eq!(through(&mut qs, 5), 5);
+        let a = port.account(&qs);
+        assert!(a.exact(), "{a:?}");
+
+        // The right manifest is adopted (here in the same process).
+        let (m, fds) = port.export().expect("export");
+        let prepared = XdpPort::prepare("hr1", &conf(), &m, fds).expect("prepare");
+        let st = port.freeze().expect("freeze");
+        drop(qs);
+        drop(port);
+        let mut port = prepared.start(&st).expect("start");
+        let mut qs = port.take_queues();
+        assert_eq!(through(&mut qs, 5), 5);
+        let a = port.account(&qs);
+        assert!(a.exact(), "{a:?}");
+    });
+}
