@@ -650,3 +650,70 @@ fn prepare_refuses_a_mismatch_and_takes_nothing() {
         assert!(a.exact(), "{a:?}");
     });
 }
+
+fn huge_free() -> usize {
+    rvs_io::mem::proc_kb("/proc/meminfo", "HugePages_Free").expect("HugePages_Free")
+}
+
+fn set_nr_hugepages(n: usize) {
+    std::fs::write("/proc/sys/vm/nr_hugepages", n.to_string())
+        .expect("cannot write /proc/sys/vm/nr_hugepages: this test needs root");
+}
+
+/// Gives the reserved huge pages back even if the test fails.
+struct Reserve(usize);
+
+impl Drop for Reserve {
+    fn drop(&mut self) {
+        set_nr_hugepages(self.0);
+    }
+}
+
+/// With `umem_huge_pages` and no free huge page the UMEM falls back to
+/// ordinary pages; with some reserved it takes them (HugePages_Free falls)
+/// and a port on them is handed over like any other.
+#[test]
+fn umem_on_huge_pages_is_handed_over() {
+    require_root();
+    let ns = Netns::new();
+    bed(&ns, "hh");
+    let c = XdpConf {
+        workers: 1,
+        frames: 1024,
+        fill_size: 512,
+        comp_size: 512,
+        rx_size: 512,
+        tx_size: 512,
+        umem_huge_pages: true,
+        ..XdpConf::default()
+    };
+    if huge_free() == 0 {
+        let fell_back = ns.run(|| {
+            let port = XdpPort::open("hh1", &c).expect("open without huge pages");
+            port.export().expect("export").0.umem_hugetlb
+        });
+        assert!(!fell_back, "no free huge page, yet the UMEM is on hugetlb");
+    }
+    let total = rvs_io::mem::proc_kb("/proc/meminfo", "HugePages_Total").expect("total");
+    let _restore = Reserve(total);
+    set_nr_hugepages(total + 2);
+    ns.run(|| {
+        let free0 = huge_free();
+        let mut port = XdpPort::open("hh1", &c).expect("open on huge pages");
+        let (m, fds) = port.export().expect("export");
+        assert!(m.umem_hugetlb, "{m:?}");
+        assert_eq!(m.memfd_size, 2 << 20);
+        assert!(huge_free() < free0, "HugePages_Free stayed at {free0}");
+        let mut qs = port.take_queues();
+        assert_eq!(through(&mut qs, 5), 5);
+        let prepared = XdpPort::prepare("hh1", &c, &m, fds).expect("prepare");
+        let st = port.freeze().expect("freeze");
+        drop(qs);
+        drop(port);
+        let mut port = prepared.start(&st).expect("start");
+        let mut qs = port.take_queues();
+        assert_eq!(through(&mut qs, 5), 5);
+        let a = port.account(&qs);
+        assert!(a.exact(), "{a:?}");
+    });
+}
