@@ -175,6 +175,12 @@ fn check_memfd(fd: &OwnedFd, size: u64) -> Result<(), String> {
     if len != size {
         return Err(format!("{len} bytes, the manifest says {size}"));
     }
+    // SAFETY: no pointer involved.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    let fixed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    if seals < 0 || seals & fixed != fixed {
+        return Err("a memfd whose size is not sealed (not rvs's UMEM)".to_string());
+    }
     Ok(())
 }
 

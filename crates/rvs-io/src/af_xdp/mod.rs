@@ -78,6 +78,19 @@
 //! in [`XdpRxStats::kernel_drops`]; TCP retransmits it as MSS-sized
 //! segments.
 //!
+//! **Handing a port to another process.** The UMEM is a memfd (sealed at
+//! its size, on explicit huge pages with [`XdpConf::umem_huge_pages`] when
+//! enough are free) mapped shared, so a successor can map the same frames:
+//! [`XdpPort::export`] gives a versioned [`XdpManifest`] and the
+//! descriptors (link, program, maps, memfd, every socket) to pass with
+//! [`crate::fdpass`]; the successor validates and maps them with
+//! [`XdpPort::prepare`] while this process still forwards; this process
+//! stops its workers and [`XdpPort::freeze`]s ([`XdpPoolState`]: free lists
+//! and ring indices), and the successor [`XdpPrepared::start`]s. No frame is
+//! copied or lost: frames received meanwhile wait in the RX rings. Needs
+//! Linux 6.4 ([`handover_supported`]). Nothing is pinned in bpffs: the
+//! objects live as long as either process holds the descriptors.
+//!
 //! # Use
 //!
 //! ```ignore

@@ -246,17 +246,26 @@ pub(super) fn umem_memfd(len: usize, huge: bool) -> io::Result<Umem> {
     })
 }
 
-/// A close-on-exec memfd of `len` bytes.
+/// A close-on-exec memfd of `len` bytes, sealed at that size.
 fn memfd(name: &std::ffi::CStr, flags: libc::c_uint, len: usize) -> io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: `name` is NUL-terminated and only read; the result is a new
     // descriptor or -1.
-    let fd =
-        crate::sys::cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | flags) })?;
+    let fd = crate::sys::cvt(unsafe {
+        libc::memfd_create(
+            name.as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | flags,
+        )
+    })?;
     // SAFETY: `fd` was just returned to us and is owned by nothing else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: no pointer involved.
     crate::sys::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) })?;
+    // Its size is fixed from here on: a successor mapping it can rely on
+    // the size it checked (a shrunk UMEM would fault under the kernel).
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: no pointer involved.
+    crate::sys::cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
     Ok(fd)
 }
 
