@@ -177,8 +177,11 @@ fn role_a(dev: &str, sock: &str, out: &str) {
                     q.tx.freeze();
                 }
                 let st = port.freeze().expect("A: freeze");
+                let frozen = mono_ns();
                 fdpass::send(s, POOL, st.version, &st.encode(), &[]).expect("A: send pools");
-                write_seen(out, "A", &seen, &format!("freeze_ns {t}"));
+                let sent = mono_ns();
+                let extra = format!("freeze_ns {t} frozen_ns {frozen} sent_ns {sent}");
+                write_seen(out, "A", &seen, &extra);
                 return;
             }
             Some(_) => {}
@@ -209,6 +212,7 @@ fn role_b(dev: &str, sock: &str, out: &str) {
     let f = fdpass::recv(&s)
         .expect("B: recv")
         .expect("B: no pool state");
+    let t_pool = mono_ns();
     assert_eq!(f.kind, POOL);
     let st = XdpPoolState::decode(&f.payload).expect("B: pool state");
     let mut port = prepared.start(&st).expect("B: start");
@@ -233,7 +237,7 @@ fn role_b(dev: &str, sock: &str, out: &str) {
     let a = port.account(&qs);
     assert!(a.exact(), "B: UMEM frames not accounted exactly: {a:?}");
     let extra = format!(
-        "freeze_asked_ns {t_freeze} start_ns {t_start} account {a:?} backend {}",
+        "freeze_asked_ns {t_freeze} pool_ns {t_pool} start_ns {t_start} account {a:?} backend {}",
         port.backend()
     );
     write_seen(out, "B", &seen, &extra);
@@ -493,21 +497,26 @@ fn port_is_handed_to_another_process_with_no_frame_lost() {
         w.find(|x| *x == key);
         w.next().and_then(|v| v.parse().ok()).unwrap_or(0)
     };
-    let asked = field(&b_extra, "freeze_asked_ns");
-    let froze = field(&a_extra, "freeze_ns");
-    let started = field(&b_extra, "start_ns");
+    // Each step of the cut-over, in us before B's first frame.
+    let timeline = [
+        ("B asks A to freeze", field(&b_extra, "freeze_asked_ns")),
+        ("A freezes", field(&a_extra, "freeze_ns")),
+        ("A frozen", field(&a_extra, "frozen_ns")),
+        ("A sent the pool state", field(&a_extra, "sent_ns")),
+        ("B has it", field(&b_extra, "pool_ns")),
+        ("B started", field(&b_extra, "start_ns")),
+    ]
+    .map(|(l, ns)| format!("{l} -{}", b_first.saturating_sub(ns) / 1000))
+    .join(", ");
     eprintln!(
         "handover: sent {sent}, A received {}, B {}, missing {}, duplicated {}; cut-over gap \
-         (A's last to B's first frame) {gap_us} us: B asked A to freeze at -{} us, A froze at \
-         -{} us, B started at -{} us before its first frame; longest gap elsewhere: A {} us, B \
-         {} us; echoes {} ({} after A exited at seq {gone_at}); B: {b_extra}",
+         (A's last to B's first frame) {gap_us} us; timeline (us before B's first frame): \
+         {timeline}; longest gap elsewhere: A {} us, B {} us; echoes {} ({} after A exited at \
+         seq {gone_at}); B: {b_extra}",
         a_seqs.len(),
         b_seqs.len(),
         missing.len(),
         dups.len(),
-        b_first.saturating_sub(asked) / 1000,
-        b_first.saturating_sub(froze) / 1000,
-        b_first.saturating_sub(started) / 1000,
         field(&a_extra, "max_gap_us"),
         field(&b_extra, "max_gap_us"),
         s.echoes.load(Ordering::Relaxed),

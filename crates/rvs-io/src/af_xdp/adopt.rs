@@ -11,7 +11,7 @@ use super::handover::{roles, FdRole, XdpManifest, XdpPoolState};
 use super::open::{worker_queues, Plan, Socks};
 use super::ring::{Pool, Ring, Role};
 use super::sock::{map_shared, offsets};
-use super::{bpf, fast, prog, FastMap, Shared, XdpConf, XdpPort};
+use super::{bpf, fast, prog, FastMap, Shared, XdpConf, XdpMode, XdpPort};
 use crate::sys::getsockopt;
 
 /// A port adopted from another process, mapped but not started: the old
@@ -81,6 +81,15 @@ fn geometry_diffs(m: &XdpManifest, plan: &Plan, conf: &XdpConf) -> Vec<String> {
     cmp("device index", m.ifindex.into(), plan.ifindex.into());
     let umem = u64::from(g.frame_size) * u64::from(g.frames) * u64::from(g.queues);
     cmp("UMEM bytes", m.umem_len, umem);
+    match conf.mode {
+        XdpMode::Native if !m.native => {
+            d.push("XDP mode: running generic, configured native".into())
+        }
+        XdpMode::Generic if m.native => {
+            d.push("XDP mode: running native, configured generic".into())
+        }
+        _ => {}
+    }
     if m.fds != roles(&g) {
         d.push(format!(
             "descriptor list: {} entries not in the order this build passes them",

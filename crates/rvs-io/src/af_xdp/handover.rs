@@ -290,7 +290,10 @@ impl XdpPort {
     /// stopped: called after each receive half's `release` and each transmit
     /// half's `freeze`, with no burst or send afterwards. From here on the
     /// rings belong to the successor: this process must not use the port
-    /// again (dropping it is fine).
+    /// again (dropping it is fine). Freezing changes nothing: if the
+    /// successor fails before [`XdpPrepared::start`] succeeded, this process
+    /// thaws by simply resuming its workers; so it keeps its descriptors
+    /// until the successor confirms.
     pub fn freeze(&self) -> io::Result<XdpPoolState> {
         let mut queues = Vec::with_capacity(self.shared.pools.len());
         for p in &self.shared.pools {
