@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::UdpSocket;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -92,8 +92,9 @@ struct Seen {
 }
 
 /// One round over the worker queues: takes every burst, records the stream,
-/// echoes it. Returns the frames taken.
-fn round(qs: &mut [XdpQueue], seen: &mut Seen) -> usize {
+/// echoes it; when there was nothing, waits up to 1 ms for the queues or
+/// `also`. Returns the frames taken.
+fn round_or_wait(qs: &mut [XdpQueue], seen: &mut Seen, also: Option<RawFd>) -> usize {
     let mut n = 0;
     for q in qs.iter_mut() {
         let XdpQueue { rx, tx, .. } = q;
@@ -118,10 +119,15 @@ fn round(qs: &mut [XdpQueue], seen: &mut Seen) -> usize {
         tx.flush();
     }
     if n == 0 {
-        let fds: Vec<_> = qs.iter().map(|q| q.fd()).collect();
+        let mut fds: Vec<_> = qs.iter().map(|q| q.fd()).collect();
+        fds.extend(also);
         let _ = wait_any(&fds, 1);
     }
     n
+}
+
+fn round(qs: &mut [XdpQueue], seen: &mut Seen) -> usize {
+    round_or_wait(qs, seen, None)
 }
 
 fn write_seen(path: &str, who: &str, seen: &Seen, extra: &str) {
@@ -139,7 +145,6 @@ fn write_seen(path: &str, who: &str, seen: &Seen, extra: &str) {
 
 /// Whether the stream has bytes to read (or hung up) now.
 fn readable(s: &UnixStream) -> bool {
-    use std::os::fd::AsRawFd;
     wait_any(&[s.as_raw_fd()], 0).unwrap_or(0) > 0
 }
 
@@ -157,7 +162,7 @@ fn role_a(dev: &str, sock: &str, out: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert!(Instant::now() < deadline, "A: B never asked to freeze");
-        round(&mut qs, &mut seen);
+        round_or_wait(&mut qs, &mut seen, peer.as_ref().map(|p| p.as_raw_fd()));
         match &peer {
             None => {
                 if let Ok((s, _)) = l.accept() {
