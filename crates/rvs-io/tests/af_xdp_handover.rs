@@ -720,11 +720,14 @@ fn umem_on_huge_pages_is_handed_over() {
         assert!(huge_free() < free0, "HugePages_Free stayed at {free0}");
         let mut qs = port.take_queues();
         assert_eq!(through(&mut qs, 5), 5);
-        let prepared = XdpPort::prepare("hh1", &c, &m, fds).expect("prepare");
+        for q in &mut qs {
+            q.rx.release();
+            q.tx.freeze();
+        }
         let st = port.freeze().expect("freeze");
         drop(qs);
         drop(port);
-        let mut port = prepared.start(&st).expect("start");
+        let mut port = XdpPort::adopt("hh1", &c, &m, fds, &st).expect("adopt");
         let mut qs = port.take_queues();
         assert_eq!(through(&mut qs, 5), 5);
         let a = port.account(&qs);

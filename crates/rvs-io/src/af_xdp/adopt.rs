@@ -261,6 +261,18 @@ fn live_ring<T: Copy>(
 }
 
 impl XdpPort {
+    /// [`prepare`](Self::prepare) then [`start`](XdpPrepared::start) at
+    /// once, for a port whose old process is already frozen.
+    pub fn adopt(
+        ifname: &str,
+        conf: &XdpConf,
+        manifest: &XdpManifest,
+        fds: Vec<OwnedFd>,
+        pool: &XdpPoolState,
+    ) -> io::Result<XdpPort> {
+        XdpPort::prepare(ifname, conf, manifest, fds)?.start(pool)
+    }
+
     /// Validates and maps a port handed over by another process (see
     /// module `handover`): `manifest` and `fds` from the old process's
     /// [`export`](XdpPort::export), `conf` this process's configuration of
