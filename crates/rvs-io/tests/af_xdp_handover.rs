@@ -8,14 +8,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::procs::{say, Proc, Scratch};
 use common::{require_root, veth_pair, Netns};
 use rvs_io::af_xdp::{XdpManifest, XdpPoolState};
 use rvs_io::{fdpass, wait_any, XdpConf, XdpPort, XdpQueue, BURST};
@@ -155,8 +155,7 @@ fn role_a(dev: &str, sock: &str, out: &str) {
     let l = UnixListener::bind(sock).expect("A: listen");
     l.set_nonblocking(true).unwrap();
     let mut qs = port.take_queues();
-    println!("READY");
-    std::io::stdout().flush().unwrap();
+    say("READY");
     let mut seen = Seen::default();
     let mut peer: Option<UnixStream> = None;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -270,91 +269,27 @@ fn handover_child() {
     std::mem::forget(ns);
 }
 
-/// A child process killed if the test fails before it exits.
-struct Kid(Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+/// Starts process `role` (a or b) of the hand-over.
+fn spawn(role: &str, ns: &Netns, sock: &Path, out: &Path) -> Proc {
+    Proc::spawn(
+        "handover_child",
+        &[
+            ("RVS_XDP_HO_ROLE", role),
+            ("RVS_XDP_HO_NS", &ns.name),
+            ("RVS_XDP_HO_SOCK", &sock.to_string_lossy()),
+            ("RVS_XDP_HO_OUT", &out.to_string_lossy()),
+        ],
+    )
 }
 
-fn spawn(role: &str, ns: &Netns, sock: &str, out: &str) -> Kid {
-    let exe = std::env::current_exe().unwrap();
-    Kid(Command::new(exe)
-        .args([
-            "--exact",
-            "handover_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RVS_XDP_HO_ROLE", role)
-        .env("RVS_XDP_HO_NS", &ns.name)
-        .env("RVS_XDP_HO_SOCK", sock)
-        .env("RVS_XDP_HO_OUT", out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child"))
-}
-
-/// Waits for `kid` to exit (asserting success, showing its output).
-fn wait_ok(kid: &mut Kid, who: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let st = loop {
-        if let Some(st) = kid.0.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = kid.0.kill();
-            let st = kid.0.wait().unwrap();
-            break st;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    if !st.success() {
-        let mut o = String::new();
-        let _ = kid.0.stdout.take().unwrap().read_to_string(&mut o);
-        let _ = kid.0.stderr.take().unwrap().read_to_string(&mut o);
-        panic!("process {who} failed ({st}):\n{o}");
-    }
-}
-
-/// Waits for A's "READY".
-fn wait_ready(kid: &mut Kid) {
-    let mut out = kid.0.stdout.take().unwrap();
-    let mut buf = Vec::new();
-    let mut b = [0u8; 256];
-    while !String::from_utf8_lossy(&buf).contains("READY") {
-        match out.read(&mut b) {
-            Ok(0) | Err(_) => {
-                let mut e = String::new();
-                let _ = kid.0.stderr.take().unwrap().read_to_string(&mut e);
-                panic!(
-                    "A exited before READY: {}{e}",
-                    String::from_utf8_lossy(&buf)
-                );
-            }
-            Ok(n) => buf.extend_from_slice(&b[..n]),
-        }
-    }
-    kid.0.stdout = None;
-    // Keep reading its stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-}
-
-/// Files removed on drop.
-struct Temp(Vec<String>);
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
+/// Waits for `p` to exit and asserts success (its panic, if any, is in
+/// the output above: children inherit stderr).
+fn wait_ok(p: &mut Proc, who: &str) {
+    let st = p.wait();
+    assert!(
+        st.success(),
+        "process {who} failed ({st}): see its output above"
+    );
 }
 
 /// The sender: numbered datagrams at RATE from four sockets (spread over
@@ -422,8 +357,8 @@ fn send_stream(ns: &Netns, s: &Sender) {
 }
 
 /// Parses a child's results: (first_ns, last_ns, seqs, the extra line).
-fn results(path: &str) -> (u64, u64, Vec<u64>, String) {
-    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+fn results(path: &Path) -> (u64, u64, Vec<u64>, String) {
+    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut l = t.lines();
     let h: Vec<&str> = l.next().unwrap().split(' ').collect();
     let seqs = l
@@ -453,15 +388,10 @@ fn port_is_handed_to_another_process_with_no_frame_lost() {
     require_root();
     let ns = Netns::new();
     bed(&ns, "ho");
-    let base = format!("/tmp/rvs-xdp-ho-{}", std::process::id());
-    let (sock, out_a, out_b) = (
-        format!("{base}.sock"),
-        format!("{base}-a.txt"),
-        format!("{base}-b.txt"),
-    );
-    let _temp = Temp(vec![sock.clone(), out_a.clone(), out_b.clone()]);
+    let dir = Scratch::new("xdp-ho");
+    let (sock, out_a, out_b) = (dir.join("ho.sock"), dir.join("a.txt"), dir.join("b.txt"));
     let mut a = spawn("a", &ns, &sock, &out_a);
-    wait_ready(&mut a);
+    a.expect_line("READY");
     let s = Sender {
         sent: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -474,12 +404,12 @@ fn port_is_handed_to_another_process_with_no_frame_lost() {
         let run = || {
             std::thread::sleep(Duration::from_millis(300));
             let mut b = spawn("b", &ns, &sock, &out_b);
-            wait_ok(&mut a, "A", Duration::from_secs(10));
+            wait_ok(&mut a, "A");
             let gone_at = s.sent.load(Ordering::Relaxed);
             s.a_gone_seq.store(gone_at, Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(300));
             s.stop.store(true, Ordering::Relaxed);
-            wait_ok(&mut b, "B", Duration::from_secs(10));
+            wait_ok(&mut b, "B");
             gone_at
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));

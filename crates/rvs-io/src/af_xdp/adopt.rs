@@ -11,7 +11,7 @@ use super::handover::{roles, FdRole, XdpManifest, XdpPoolState};
 use super::open::{worker_queues, Plan, Socks};
 use super::ring::{Pool, Ring, Role};
 use super::sock::{map_shared, offsets};
-use super::{bpf, fast, prog, FastMap, Shared, XdpConf, XdpMode, XdpPort};
+use super::{abi, bpf, prog, FastMap, Shared, XdpConf, XdpMode, XdpPort};
 use crate::sys::getsockopt;
 
 /// A port adopted from another process, mapped but not started: the old
@@ -111,8 +111,9 @@ fn info_u32(info: &[u8], off: usize) -> u32 {
     u32::from_ne_bytes([info[off], info[off + 1], info[off + 2], info[off + 3]])
 }
 
-/// A BPF map of `ty` with `key`/`value`-byte entries, `entries` of them.
-fn check_map(fd: RawFd, ty: u32, key: u32, value: u32, entries: u32) -> Result<(), String> {
+/// A BPF map of layout `l` with `entries` entries.
+fn check_map(fd: RawFd, l: abi::MapLayout, entries: u32) -> Result<(), String> {
+    let (ty, key, value) = (l.kind, l.key_size, l.value_size);
     let t = fd_target(fd);
     if !t.contains("bpf-map") {
         return Err(format!("is {t:?}, not a BPF map"));
@@ -226,15 +227,9 @@ fn check_fd(fd: &OwnedFd, role: FdRole, m: &XdpManifest) -> Result<(), String> {
     match role {
         FdRole::Link => check_link(raw, m.ifindex),
         FdRole::Prog => check_prog(raw),
-        FdRole::Xsks => check_map(raw, bpf::MAP_XSKMAP, 4, 4, u32::from(m.workers) * m.queues),
-        FdRole::Addrs => check_map(raw, bpf::MAP_HASH, 16, 4, m.max_addrs),
-        FdRole::Fast => check_map(
-            raw,
-            bpf::MAP_HASH,
-            fast::KEY_LEN as u32,
-            fast::VALUE_LEN as u32,
-            m.fast_entries.max(1),
-        ),
+        FdRole::Xsks => check_map(raw, abi::XSKS, u32::from(m.workers) * m.queues),
+        FdRole::Addrs => check_map(raw, abi::ADDRS, m.max_addrs),
+        FdRole::Fast => check_map(raw, abi::FAST, m.fast_entries.max(1)),
         FdRole::Umem => check_memfd(fd, m.memfd_size),
         FdRole::Xsk { .. } => check_xsk(raw, m.zero_copy),
     }

@@ -105,6 +105,7 @@
 //! The port's program stays attached while the [`XdpPort`] or any of its
 //! queues is alive.
 
+pub mod abi;
 mod adopt;
 mod bpf;
 mod csum;
