@@ -615,7 +615,8 @@ impl Drop for Reserve {
 
 /// With `umem_huge_pages` and no free huge page the UMEM falls back to
 /// ordinary pages; with some reserved it takes them (HugePages_Free falls)
-/// and a port on them is handed over like any other.
+/// and a port on them (here with a fast-path map too) is handed over like
+/// any other.
 #[test]
 fn umem_on_huge_pages_is_handed_over() {
     require_root();
@@ -628,6 +629,7 @@ fn umem_on_huge_pages_is_handed_over() {
         comp_size: 512,
         rx_size: 512,
         tx_size: 512,
+        fast_entries: 16,
         umem_huge_pages: true,
         ..XdpConf::default()
     };
@@ -658,6 +660,7 @@ fn umem_on_huge_pages_is_handed_over() {
         drop(qs);
         drop(port);
         let mut port = XdpPort::adopt("hh1", &c, &m, fds, &st).expect("adopt");
+        assert!(port.fast().is_some(), "the fast-path map was not adopted");
         let mut qs = port.take_queues();
         assert_eq!(through(&mut qs, 5), 5);
         let a = port.account(&qs);
