@@ -6,7 +6,8 @@
 //!
 //! `rvs-bench e2e [--json]` (root) measures rvs side by side with kernel
 //! forwarding, nftables and HAProxy on veth pairs between network namespaces
-//! it creates and removes: packet rate, HTTP, memory and startup time.
+//! it creates and removes: packet rate, HTTP, memory and startup time, and
+//! (`--cases restart`) what an event on rvsd costs clients (issue 14).
 //!
 //! `rvs-bench listing` (root) measures the longest forwarding pause a 1 ms
 //! UDP probe sees while `rvsadm -ln` and `rvsadm -lnc` list a large table.
