@@ -1,0 +1,308 @@
+//! Issue 15 item 3: the first end-to-end cases over IPv6, on the tutorial's
+//! topologies with IPv6 addresses (`rvs_e2e::v6`): FNAT two-arm over TCP
+//! (with neighbour discovery, TOA, `rvsadm -ln`, ping6) and UDP, and DR
+//! one-arm. The DPVS tutorial's IPv6 section is the model: an IPv6 VIP,
+//! IPv6 real servers and an IPv6 local address, configured like IPv4.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rvs_e2e::bin;
+use rvs_e2e::capture::Capture;
+use rvs_e2e::one_arm::OneArm;
+use rvs_e2e::topo::{RvsdOpts, TwoArm};
+use rvs_e2e::v6::{self, CLIENT, CLIENT1, LIP, RS, RS1, VIP, VIP1};
+
+fn tools() {
+    rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft", "tcpdump", "ping"]);
+}
+
+/// The tutorial's IPv6 FNAT commands on the two-arm lab (dpip → rvsip,
+/// ipvsadm → rvsadm) for protocol flag `proto` (`-t` or `-u`) and `port`.
+fn fnat6_service(t: &TwoArm, proto: &str, port: u16) {
+    t.ok(
+        "rvsip",
+        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
+    );
+    t.ok("rvsip", &["route", "add", "2001:db8::/64", "dev", "dpdk1"]);
+    t.ok("rvsip", &["route", "add", "fd00:100::/64", "dev", "dpdk0"]);
+    let vs = format!("[{VIP}]:{port}");
+    t.ok("rvsadm", &["-A", proto, &vs, "-s", "rr"]);
+    for rs in RS {
+        let r = format!("[{rs}]:{port}");
+        t.ok("rvsadm", &["-a", proto, &vs, "-r", &r, "-b"]);
+    }
+    t.ok(
+        "rvsadm",
+        &["--add-laddr", "-z", LIP, proto, &vs, "-F", "dpdk0"],
+    );
+}
+
+/// FNAT over IPv6, TCP: curl -6 reaches both real servers through the VIP,
+/// which they see as coming from the local address, with the client in a
+/// 20-byte TOA; the client resolved the VIP by neighbour discovery to
+/// rvs's MAC; `rvsadm -ln` shows the addresses as ipvsadm does; ping6 to
+/// the VIP is answered.
+#[test]
+fn fnat6() {
+    tools();
+    let mut t = TwoArm::new(&RvsdOpts::default());
+    v6::two_arm(&t);
+    fnat6_service(&t, "-t", 80);
+
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    let lines: Vec<&str> = ln.lines().map(str::trim_end).collect();
+    assert_eq!(lines[3], "TCP  [2001:db8::100]:80 rr", "{ln}");
+    assert!(
+        lines[4].starts_with("  -> [fd00:100::2]:80             FullNat 1 "),
+        "{ln}"
+    );
+    assert!(
+        lines[5].starts_with("  -> [fd00:100::3]:80             FullNat 1 "),
+        "{ln}"
+    );
+    let a = t.ok("rvsip", &["addr", "show"]);
+    println!("$ rvsip addr show\n{a}");
+    assert!(
+        a.contains("inet6 2001:db8::100/128 scope global dpdk1"),
+        "{a}"
+    );
+    assert!(
+        a.contains("inet6 fd00:100::200/128 scope global dpdk0"),
+        "{a}"
+    );
+
+    let cap = Capture::start(&mut t.lab, "rs1", "eth0", "ip6 and tcp port 80");
+    let url = format!("http://[{VIP}]/");
+    let mut served = Vec::new();
+    for i in 0..4 {
+        let body = t.lab.curl6("client", &url).unwrap_or_else(|e| {
+            panic!(
+                "curl -6 {i} to {url} failed: {e}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
+                t.ok("rvsip", &["-s", "link", "show"]),
+                t.rvsd_log()
+            )
+        });
+        let body = body.trim().to_string();
+        println!("client$ curl -6 {url}   -> {body}");
+        let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
+        assert!(
+            peer.starts_with(&format!("{LIP}:")),
+            "the RS must see the IPv6 LIP as its peer, saw {peer}"
+        );
+        served.push(rs.to_string());
+    }
+    let frames = cap.stop(&mut t.lab);
+    for w in served.windows(2) {
+        assert_ne!(w[0], w[1], "rr must alternate: {served:?}");
+    }
+
+    // TOA for IPv6: option 254 of 20 bytes with the client's address.
+    let toas: Vec<_> = frames.iter().filter_map(|f| f.toa6()).collect();
+    println!("rs1 capture: {} frames, TOA {toas:?}", frames.len());
+    assert!(!toas.is_empty(), "no 20-byte TCP option 254 seen on rs1");
+    let client: std::net::Ipv6Addr = CLIENT.parse().expect("client address");
+    assert!(toas.iter().all(|(_, a)| *a == client), "{toas:?}");
+    let lip: std::net::Ipv6Addr = LIP.parse().expect("LIP");
+    for f in frames
+        .iter()
+        .filter(|f| f.ports6().is_some_and(|p| p.1 == 80))
+    {
+        assert_eq!(f.addrs6().map(|a| a.0), Some(lip), "to the RS from the LIP");
+    }
+
+    // Neighbour discovery: the client learned the VIP's MAC from rvs's NA.
+    let lb_mac = v6::mac_text(&t.lab, "lb", "wan");
+    let n = t.lab.neigh6("client", "eth0", VIP);
+    println!("client$ ip -6 neigh show {VIP} dev eth0\n{n}");
+    assert!(n.contains(&format!("lladdr {lb_mac}")), "{n}");
+    assert!(
+        ["REACHABLE", "STALE", "DELAY", "PROBE"]
+            .iter()
+            .any(|s| n.ends_with(s)),
+        "{n}"
+    );
+    let rn = t.ok("rvsip", &["neigh", "show"]);
+    println!("$ rvsip neigh show\n{rn}");
+    for ip in [CLIENT, RS[0], RS[1]] {
+        assert!(rn.lines().any(|l| l.contains(ip)), "{ip} not in\n{rn}");
+    }
+
+    let c = t.ok("rvsadm", &["-lnc"]);
+    println!("$ rvsadm -lnc\n{c}");
+    assert!(
+        c.lines()
+            .any(|l| l.contains(&format!("[{CLIENT}]:")) && l.contains(&format!("[{VIP}]:80"))),
+        "{c}"
+    );
+
+    // ICMPv6 echo to the VIP, as for IPv4.
+    let p = t.lab.exec(
+        "client",
+        &["ping", "-6", "-c", "2", "-W", "2", "-i", "0.2", VIP],
+    );
+    println!(
+        "client$ ping -6 {VIP}\n{}",
+        String::from_utf8_lossy(&p.stdout)
+    );
+    assert!(p.status.success(), "ping -6 to the VIP failed");
+}
+
+/// FNAT over IPv6, UDP, two workers: datagrams from 50 source ports all
+/// come back from the VIP; the real servers saw only the IPv6 local
+/// address, one local port per flow, spread over both workers.
+#[test]
+fn udp_fnat6() {
+    tools();
+    let mut t = TwoArm::new(&RvsdOpts {
+        workers: 2,
+        ..Default::default()
+    });
+    v6::two_arm(&t);
+    fnat6_service(&t, "-u", 53);
+    let udp = bin("rvs-udp").to_string_lossy().into_owned();
+    let mut echo = Vec::new();
+    for rs in ["rs1", "rs2"] {
+        echo.push(t.lab.spawn(
+            rs,
+            &format!("echo-{rs}"),
+            &[&udp, "echo", "[::]:53", rs],
+            &[],
+        ));
+        t.lab.wait_udp_port(rs, 53, Duration::from_secs(5));
+    }
+    let target = format!("[{VIP}]:53");
+    let o = t.lab.exec(
+        "client",
+        &[
+            &udp,
+            "probe",
+            "--sources",
+            "50",
+            "--from-port",
+            "30000",
+            "--timeout-ms",
+            "5000",
+            &target,
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    println!("client$ rvs-udp probe --sources 50 {target}\n{out}");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut kv: BTreeMap<String, String> = BTreeMap::new();
+    for l in out.lines() {
+        let (k, v) = l.split_once(' ').expect("probe line");
+        kv.entry(k.to_string())
+            .and_modify(|s| {
+                s.push(';');
+                s.push_str(v)
+            })
+            .or_insert_with(|| v.to_string());
+    }
+    assert_eq!(
+        kv.get("sent").map(String::as_str),
+        Some("50 replies 50"),
+        "every source port must get its echo\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
+        t.ok("rvsip", &["-s", "link", "show"]),
+        t.rvsd_log()
+    );
+    assert_eq!(kv.get("from"), Some(&format!("{target} 50")), "{out}");
+    assert_eq!(kv.get("peer"), Some(&format!("[{LIP}] 50")), "{out}");
+    let labels = kv.get("label").cloned().unwrap_or_default();
+    assert!(labels.contains("rs1 ") && labels.contains("rs2 "), "{out}");
+
+    // Local ports tell the owning worker (port % 2): both carried flows.
+    let mut by_worker = [0u32; 2];
+    for i in &echo {
+        for l in t.lab.proc(*i).log().lines() {
+            let Some(peer) = l.strip_prefix("seen ") else {
+                continue;
+            };
+            assert!(peer.starts_with(&format!("[{LIP}]:")), "{peer}");
+            let port: u16 = peer
+                .rsplit_once(':')
+                .expect("port")
+                .1
+                .parse()
+                .expect("port");
+            by_worker[usize::from(port % 2)] += 1;
+        }
+    }
+    println!("flows by worker (LIP port % 2): {by_worker:?}");
+    assert!(by_worker.iter().all(|n| *n > 0), "{by_worker:?}");
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    assert!(ln.contains("UDP  [2001:db8::100]:53 rr"), "{ln}");
+}
+
+/// DR over IPv6, one-arm: the real servers hold the VIP on `lo`; rvs
+/// only rewrites the MACs, so nginx sees the client's own address, and the
+/// replies reach the client straight from the real servers.
+#[test]
+fn dr6() {
+    tools();
+    let mut t = OneArm::new(&RvsdOpts::default());
+    v6::one_arm(&t);
+    t.ok(
+        "rvsip",
+        &["addr", "add", &format!("{VIP1}/128"), "dev", "dpdk0"],
+    );
+    t.ok("rvsip", &["route", "add", v6::LAN1, "dev", "dpdk0"]);
+    let vs = format!("[{VIP1}]:80");
+    t.ok("rvsadm", &["-A", "-t", &vs, "-s", "rr"]);
+    for rs in RS1 {
+        t.ok("rvsadm", &["-a", "-t", &vs, "-r", rs, "-g"]);
+    }
+    for rs in ["rs1", "rs2"] {
+        v6::dr_real_server(&t, rs);
+    }
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    assert!(
+        ln.lines()
+            .any(|l| l.starts_with("  -> [2001:db8:100::2]:80         Route   1 ")),
+        "{ln}"
+    );
+
+    let rs_macs = [
+        v6::mac_text(&t.lab, "rs1", "eth0"),
+        v6::mac_text(&t.lab, "rs2", "eth0"),
+    ];
+    let cap = Capture::start(&mut t.lab, "client", "eth0", "ip6 and tcp src port 80");
+    let url = format!("http://[{VIP1}]/");
+    let mut served = Vec::new();
+    for i in 0..4 {
+        let body = t.lab.curl6("client", &url).unwrap_or_else(|e| {
+            panic!(
+                "curl -6 {i} to {url} failed: {e}\nrvsd log:\n{}",
+                t.rvsd_log()
+            )
+        });
+        let body = body.trim().to_string();
+        println!("client$ curl -6 {url}   -> {body}");
+        let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
+        assert!(
+            peer.starts_with(&format!("{CLIENT1}:")),
+            "DR keeps the client's address, {rs} saw {peer}"
+        );
+        served.push(rs.to_string());
+    }
+    let frames = cap.stop(&mut t.lab);
+    assert!(
+        served.contains(&"rs1".to_string()) && served.contains(&"rs2".to_string()),
+        "{served:?}"
+    );
+    // Every reply came from a real server's MAC (bypassing rvs), from the VIP.
+    assert!(!frames.is_empty(), "no reply captured at the client");
+    let vip: std::net::Ipv6Addr = VIP1.parse().expect("VIP");
+    for f in &frames {
+        let src_mac = f.data[6..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        assert!(rs_macs.contains(&src_mac), "reply from {src_mac}, not a RS");
+        assert_eq!(f.addrs6().map(|a| a.0), Some(vip));
+    }
+}
