@@ -24,8 +24,15 @@ fn fnat6_service(t: &TwoArm, proto: &str, port: u16) {
         "rvsip",
         &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
     );
-    t.ok("rvsip", &["route", "add", "2001:db8::/64", "dev", "dpdk1"]);
-    t.ok("rvsip", &["route", "add", "fd00:100::/64", "dev", "dpdk0"]);
+    // As the tutorial's IPv6 section: `dpip route -6 add 2001::/64 dev dpdk1`.
+    t.ok(
+        "rvsip",
+        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
+    );
+    t.ok(
+        "rvsip",
+        &["route", "-6", "add", "fd00:100::/64", "dev", "dpdk0"],
+    );
     let vs = format!("[{VIP}]:{port}");
     t.ok("rvsadm", &["-A", proto, &vs, "-s", "rr"]);
     for rs in RS {
@@ -72,6 +79,15 @@ fn fnat6() {
         a.contains("inet6 fd00:100::200/128 scope global dpdk0"),
         "{a}"
     );
+    // `-6` shows the IPv6 routes only (an IPv4 route is added to see it
+    // filtered out), `-4` the IPv4 one only.
+    t.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
+    let r = t.ok("rvsip", &["route", "-6", "show"]);
+    println!("$ rvsip route -6 show\n{r}");
+    assert!(r.lines().all(|l| l.starts_with("inet6 ")), "{r}");
+    assert!(r.contains("inet6 2001:db8::/64 "), "{r}");
+    let r4 = t.ok("rvsip", &["-4", "route", "show"]);
+    assert_eq!(r4.lines().count(), 1, "{r4}");
 
     let cap = Capture::start(&mut t.lab, "rs1", "eth0", "ip6 and tcp port 80");
     let url = format!("http://[{VIP}]/");
