@@ -322,3 +322,83 @@ fn dr6() {
         assert_eq!(f.addrs6().map(|a| a.0), Some(vip));
     }
 }
+
+/// NAT over IPv6, two workers: the real servers route back through rvs's
+/// LAN address; nginx sees the client's own address, and every one of
+/// eight connections (consecutive client ports, so both workers own some)
+/// is answered: the real servers' replies reach the worker that owns the
+/// connection.
+#[test]
+fn nat6() {
+    tools();
+    let t = TwoArm::new(&RvsdOpts {
+        workers: 2,
+        ..Default::default()
+    });
+    v6::two_arm(&t);
+    t.ok(
+        "rvsip",
+        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
+    );
+    t.ok(
+        "rvsip",
+        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
+    );
+    // An interface address: its /64 route comes with it.
+    t.ok("rvsip", &["addr", "add", "fd00:100::1/64", "dev", "dpdk0"]);
+    let vs = format!("[{VIP}]:80");
+    t.ok("rvsadm", &["-A", "-t", &vs, "-s", "rr"]);
+    for rs in RS {
+        t.ok(
+            "rvsadm",
+            &["-a", "-t", &vs, "-r", &format!("[{rs}]:80"), "-m"],
+        );
+    }
+    for rs in ["rs1", "rs2"] {
+        t.lab.must_in(
+            rs,
+            &["ip", "-6", "route", "add", "default", "via", "fd00:100::1"],
+        );
+    }
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    assert!(
+        ln.lines()
+            .any(|l| l.starts_with("  -> [fd00:100::2]:80             Masq    1 ")),
+        "{ln}"
+    );
+    let url = format!("http://[{VIP}]/");
+    let mut served = Vec::new();
+    for port in 43000..43008u16 {
+        let lp = port.to_string();
+        let o = t.lab.exec(
+            "client",
+            &[
+                "curl",
+                "-g",
+                "-6",
+                "-sS",
+                "--max-time",
+                "5",
+                "--local-port",
+                &lp,
+                &url,
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "curl -6 from port {port} failed: {}\n$ rvsip -s link show\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            t.ok("rvsip", &["-s", "link", "show"])
+        );
+        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        println!("client$ curl -6 --local-port {port} {url}   -> {body}");
+        let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
+        assert_eq!(peer, format!("{CLIENT}:{port}"), "NAT keeps the client");
+        served.push(rs.to_string());
+    }
+    assert!(
+        served.contains(&"rs1".to_string()) && served.contains(&"rs2".to_string()),
+        "{served:?}"
+    );
+}
