@@ -89,3 +89,28 @@ pub fn mac_text(lab: &Lab, short: &str, iface: &str) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+/// Starts the IPv6 TUNNEL real server in namespace `rs`
+/// (`tools/tun_rs.py serve6`): it takes apart the IPv6-in-IPv6 packets rvs
+/// sends and answers each inner UDP datagram straight to the client from
+/// the VIP. Returns its process index.
+pub fn tun_responder(t: &mut OneArm, rs: &str, label: &str) -> usize {
+    let script = crate::one_arm::tool_script("tun_rs.py");
+    let i = t.lab.spawn(
+        rs,
+        &format!("tun6-{label}"),
+        &["python3", "-u", &script, "serve6", label],
+        &[],
+    );
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < end {
+        if t.lab.proc(i).log().contains("ready") {
+            return i;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!(
+        "the IPv6 tunnel responder in {rs} did not start: {}",
+        t.lab.proc(i).log()
+    );
+}

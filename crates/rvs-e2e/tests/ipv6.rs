@@ -402,3 +402,76 @@ fn nat6() {
         "{served:?}"
     );
 }
+
+/// TUNNEL over IPv6 (IPv6-in-IPv6), one-arm, UDP: rvs encapsulates the
+/// client's datagram toward the real server (outer next header 41 from
+/// rvs's LAN address), whose responder answers the client straight from
+/// the VIP.
+#[test]
+fn tunnel6() {
+    rvs_e2e::require_tools(&["ip", "nginx", "nft", "tcpdump", "python3"]);
+    let mut t = OneArm::new(&RvsdOpts::default());
+    v6::one_arm(&t);
+    t.ok(
+        "rvsip",
+        &["addr", "add", "2001:db8:100::1/64", "dev", "dpdk0"],
+    );
+    t.ok(
+        "rvsip",
+        &["addr", "add", &format!("{VIP1}/128"), "dev", "dpdk0"],
+    );
+    let vs = format!("[{VIP1}]:53");
+    t.ok("rvsadm", &["-A", "-u", &vs, "-s", "rr"]);
+    for rs in RS1 {
+        t.ok("rvsadm", &["-a", "-u", &vs, "-r", rs, "-i"]);
+    }
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    assert!(
+        ln.lines()
+            .any(|l| l.starts_with("  -> [2001:db8:100::2]:53         Tunnel  1 ")),
+        "{ln}"
+    );
+    let r1 = v6::tun_responder(&mut t, "rs1", "rs1");
+    let r2 = v6::tun_responder(&mut t, "rs2", "rs2");
+    let cap = Capture::start(&mut t.lab, "rs1", "eth0", "ip6 proto 41");
+    let mut served = Vec::new();
+    for i in 0..4 {
+        let msg = format!("hello-{i}");
+        let line = t.udp_ask(VIP1, 53, &msg).unwrap_or_else(|e| {
+            panic!(
+                "no reply to {msg}: {e}\nrs1 responder:\n{}\nrs2 responder:\n{}\nrvsd log:\n{}",
+                t.lab.proc(r1).log(),
+                t.lab.proc(r2).log(),
+                t.rvsd_log()
+            )
+        });
+        println!("client$ udp [{VIP1}]:53 {msg}   -> {line}");
+        let rest = line
+            .strip_prefix(&format!("reply from {VIP1}:53: "))
+            .unwrap_or_else(|| panic!("the reply must come from the VIP:port: {line}"));
+        let w: Vec<&str> = rest.split(' ').collect();
+        assert_eq!(w.len(), 3, "{line}");
+        assert!(w[1].starts_with(&format!("{CLIENT1}:")), "{line}");
+        assert_eq!(w[2], msg, "{line}");
+        served.push(w[0].to_string());
+    }
+    let frames = cap.stop(&mut t.lab);
+    for w in served.windows(2) {
+        assert_ne!(w[0], w[1], "rr must alternate: {served:?}");
+    }
+    // On the wire to rs1: outer IPv6, next header 41, from rvs's LAN
+    // address to the RIP; inside, the client's datagram to the VIP.
+    assert!(!frames.is_empty(), "no IPv6-in-IPv6 frame reached rs1");
+    let a6 = |b: &[u8]| -> std::net::Ipv6Addr { <[u8; 16]>::try_from(b).expect("16 bytes").into() };
+    for f in &frames {
+        let d = &f.data;
+        assert_eq!((&d[12..14], d[20]), (&[0x86, 0xdd][..], 41), "{d:02x?}");
+        assert_eq!(a6(&d[22..38]).to_string(), "2001:db8:100::1");
+        assert_eq!(a6(&d[38..54]).to_string(), RS1[0]);
+        let inner = &d[54..];
+        assert_eq!((inner[0] >> 4, inner[6]), (6, 17), "inner IPv6 UDP");
+        assert_eq!(a6(&inner[8..24]).to_string(), CLIENT1);
+        assert_eq!(a6(&inner[24..40]).to_string(), VIP1);
+    }
+}
