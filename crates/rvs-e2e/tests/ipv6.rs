@@ -14,7 +14,7 @@ use rvs_e2e::topo::{RvsdOpts, TwoArm};
 use rvs_e2e::v6::{self, CLIENT, CLIENT1, LIP, RS, RS1, VIP, VIP1};
 
 fn tools() {
-    rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft", "tcpdump", "ping"]);
+    rvs_e2e::require_tools(&["ip", "nginx", "curl", "nft", "tcpdump", "ping", "python3"]);
 }
 
 /// The tutorial's IPv6 FNAT commands on the two-arm lab (dpip → rvsip,
@@ -250,6 +250,43 @@ fn udp_fnat6() {
     let ln = t.ok("rvsadm", &["-ln"]);
     println!("$ rvsadm -ln\n{ln}");
     assert!(ln.contains("UDP  [2001:db8::100]:53 rr"), "{ln}");
+
+    // ICMPv6 errors translated like ICMP: a service toward a port nothing
+    // listens on; each real server's port unreachable (to the local
+    // address) reaches the client's socket as "connection refused", for
+    // flows of both workers (consecutive source ports).
+    let vs = format!("[{VIP}]:54");
+    t.ok("rvsadm", &["-A", "-u", &vs, "-s", "rr"]);
+    for rs in RS {
+        t.ok(
+            "rvsadm",
+            &["-a", "-u", &vs, "-r", &format!("[{rs}]:54"), "-b"],
+        );
+    }
+    t.ok(
+        "rvsadm",
+        &["--add-laddr", "-z", LIP, "-u", &vs, "-F", "dpdk0"],
+    );
+    let script = format!(
+        "import socket\n\
+         for p in range(31000, 31004):\n\
+         \x20   s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+         \x20   s.bind(('::', p)); s.settimeout(3); s.connect(('{VIP}', 54)); s.send(b'x')\n\
+         \x20   try:\n\
+         \x20       s.recv(100); print(p, 'reply')\n\
+         \x20   except ConnectionRefusedError:\n\
+         \x20       print(p, 'refused')\n\
+         \x20   except socket.timeout:\n\
+         \x20       print(p, 'timeout')\n"
+    );
+    let out = t.lab.must_in("client", &["python3", "-c", &script]);
+    println!("client$ UDP to {vs} from ports 31000-31003\n{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" refused")).count(),
+        4,
+        "every flow must see the port unreachable: {out}\n$ rvsip -s link show\n{}",
+        t.ok("rvsip", &["-s", "link", "show"])
+    );
 }
 
 /// DR over IPv6, one-arm: the real servers hold the VIP on `lo`; rvs
