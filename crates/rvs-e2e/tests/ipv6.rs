@@ -512,3 +512,77 @@ fn tunnel6() {
         assert_eq!(a6(&inner[24..40]).to_string(), VIP1);
     }
 }
+
+/// SNAT over IPv6, as the tutorial's SNAT section with IPv6 addresses: LAN
+/// hosts (the real-server namespaces, default route via rvs's
+/// `fd00:100::1`) reach an "Internet" nginx behind the WAN gateway (the
+/// client namespace), which sees rvs's WAN address; a `-H` match service
+/// with an IPv6 source range.
+#[test]
+fn snat6() {
+    tools();
+    let mut t = TwoArm::new(&RvsdOpts::default());
+    v6::two_arm(&t);
+    // The Internet side: the WAN host, also the gateway to 2001:db8:ffff::10.
+    t.lab.addr6("client", "lo", "2001:db8:ffff::10/128");
+    t.lab.nginx("client", "wan");
+    for h in ["rs1", "rs2"] {
+        t.lab.must_in(
+            h,
+            &["ip", "-6", "route", "add", "default", "via", "fd00:100::1"],
+        );
+    }
+    let wan = "2001:db8::1";
+    t.ok(
+        "rvsip",
+        &[
+            "addr",
+            "add",
+            &format!("{wan}/64"),
+            "dev",
+            "dpdk1",
+            "sapool",
+        ],
+    );
+    t.ok("rvsip", &["addr", "add", "fd00:100::1/64", "dev", "dpdk0"]);
+    t.ok(
+        "rvsip",
+        &[
+            "route", "-6", "add", "default", "via", CLIENT, "dev", "dpdk1",
+        ],
+    );
+    let m = "proto=tcp,src-range=fd00:100::1-fd00:100::ffff,oif=dpdk1";
+    t.ok("rvsadm", &["-A", "-s", "rr", "-H", m]);
+    t.ok(
+        "rvsadm",
+        &[
+            "-a",
+            "-H",
+            m,
+            "-r",
+            &format!("[{wan}]:0"),
+            "-w",
+            "100",
+            "-J",
+        ],
+    );
+    let ln = t.ok("rvsadm", &["-ln"]);
+    println!("$ rvsadm -ln\n{ln}");
+    for (h, src) in [("rs1", RS[0]), ("rs2", RS[1])] {
+        let body = t
+            .lab
+            .curl6(h, "http://[2001:db8:ffff::10]/")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "curl -6 from {h} failed: {e}\n$ rvsip -s link show\n{}",
+                    t.ok("rvsip", &["-s", "link", "show"])
+                )
+            });
+        let body = body.trim().to_string();
+        println!("{h} ({src})$ curl -6 http://[2001:db8:ffff::10]/   -> {body}");
+        assert!(
+            body.starts_with(&format!("wan {wan}:")),
+            "the Internet host must see rvs's WAN address: {body}"
+        );
+    }
+}
