@@ -96,6 +96,11 @@ impl PortLock {
     /// Lets go of this copy without removing the lock file (the old rvsd
     /// after a hand-over: its successor holds the same lock).
     pub fn forget(mut self) {
+        self.keep_file();
+    }
+
+    /// As [`forget`](Self::forget), for a lock held inside another value.
+    pub fn keep_file(&mut self) {
         self.keep_file = true;
     }
 
