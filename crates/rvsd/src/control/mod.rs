@@ -102,6 +102,9 @@ pub struct Control {
     pub sync: Arc<crate::sync::SyncCtl>,
     /// Packet capture (`rvsadm --capture`).
     pub capture: crate::capture::CaptureCtl,
+    /// Serves a takeover request's connection (`rvsd --takeover`); none:
+    /// this process cannot hand over.
+    pub handover: Option<crate::handover::give::Hook>,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).

@@ -62,6 +62,11 @@ pub struct PortFrame {
     pub manifest: Vec<u8>,
 }
 
+/// Where each worker's receive rings stopped, by worker then port
+/// ((slot or block, frames of it already read); `None`: not AF_PACKET):
+/// the RX_CURSORS frame.
+pub type Cursors = Vec<Vec<Option<(u32, u32)>>>;
+
 /// A running rvsd giving itself to the process on the other end.
 pub struct DaemonGiver<'a> {
     ctl: &'a Control,
@@ -252,7 +257,7 @@ impl Giver for DaemonGiver<'_> {
                 }
             }
         }
-        let cursors: Vec<Vec<Option<(u32, u32)>>> = parked
+        let cursors: Cursors = parked
             .into_iter()
             .map(|p| {
                 p.map(|p| {
@@ -293,4 +298,44 @@ impl Giver for DaemonGiver<'_> {
         }
         let _ = self.peer.wait_exit(Duration::from_secs(2));
     }
+}
+
+/// What the control socket calls with a takeover request's connection.
+pub type Hook = Box<dyn Fn(&Control, std::os::unix::net::UnixStream) + Send + Sync>;
+
+/// The control socket's hook over `cx`: one hand-over at a time, from a
+/// root peer; the session's end is logged.
+pub fn hook(cx: Arc<GiveCtx>) -> Hook {
+    Box::new(move |ctl: &Control, s: std::os::unix::net::UnixStream| {
+        let peer = match rvs_io::peer::Peer::of_stream(&s) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("takeover request: cannot identify the peer: {e}");
+                return;
+            }
+        };
+        if peer.uid() != 0 {
+            tracing::warn!(
+                "takeover request from pid {} (uid {}) refused: root only",
+                peer.pid(),
+                peer.uid()
+            );
+            return;
+        }
+        if cx.busy.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                "takeover request from pid {} refused: another one is under way",
+                peer.pid()
+            );
+            return;
+        }
+        let pid = peer.pid();
+        tracing::info!("hand-over to pid {pid} started");
+        let mut g = DaemonGiver::new(ctl, &cx, peer);
+        match super::session::give(&s, &mut g, super::session::Timeouts::default()) {
+            Ok(()) => tracing::info!("handed over to pid {pid}"),
+            Err(e) => tracing::warn!("hand-over to pid {pid} failed, forwarding on: {e}"),
+        }
+        cx.busy.store(false, Ordering::SeqCst);
+    })
 }
