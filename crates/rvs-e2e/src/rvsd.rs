@@ -149,6 +149,16 @@ impl Rvsd {
     /// process exited, once the new one answers; `Err` with the new one's
     /// log when it exited instead (the old one then must still run).
     pub fn upgrade(&mut self, lab: &mut Lab) -> Result<Duration, String> {
+        self.upgrade_with(lab, &[])
+    }
+
+    /// As [`Rvsd::upgrade`], with more environment for the new rvsd (e.g.
+    /// `RVS_TEST_TAKEOVER_FAIL`).
+    pub fn upgrade_with(
+        &mut self,
+        lab: &mut Lab,
+        env: &[(&str, &str)],
+    ) -> Result<Duration, String> {
         let t = Instant::now();
         let old = self.index;
         let c = self.conf.to_string_lossy().into_owned();
@@ -157,7 +167,14 @@ impl Rvsd {
             &self.ns,
             &format!("{}rvsd-new", self.tag),
             &[&rvsd_bin, "--takeover", "-c", &c],
-            &[("RVS_SOCKET", &self.socket), ("RVS_RUN_DIR", &self.run_dir)],
+            &[
+                &[
+                    ("RVS_SOCKET", self.socket.as_str()),
+                    ("RVS_RUN_DIR", &self.run_dir),
+                ][..],
+                env,
+            ]
+            .concat(),
         );
         let end = Instant::now() + Duration::from_secs(20);
         loop {

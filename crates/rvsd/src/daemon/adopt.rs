@@ -173,6 +173,16 @@ impl DaemonTaker<'_> {
     }
 }
 
+/// `RVS_TEST_TAKEOVER_FAIL=STEP` (debug builds only): the new rvsd fails
+/// at STEP (`prepared`, `start` or `probation`), for the tests of what the
+/// running rvsd does then.
+fn injected(step: &str) -> Result<(), String> {
+    if cfg!(debug_assertions) && std::env::var("RVS_TEST_TAKEOVER_FAIL").is_ok_and(|s| s == step) {
+        return Err(format!("failed at {step} (RVS_TEST_TAKEOVER_FAIL)"));
+    }
+    Ok(())
+}
+
 impl Taker for DaemonTaker<'_> {
     fn hello(&mut self) -> Vec<u8> {
         serde_json::to_vec(&Hello::ours(self.conf, Vec::new())).unwrap_or_default()
@@ -199,6 +209,7 @@ impl Taker for DaemonTaker<'_> {
     }
 
     fn prepared(&mut self) -> Result<(), String> {
+        injected("prepared")?;
         if self.store.is_none() {
             return Err("no configuration came".into());
         }
@@ -209,13 +220,14 @@ impl Taker for DaemonTaker<'_> {
     }
 
     fn start(&mut self) -> Result<(), String> {
+        injected("start")?;
         self.daemon = Some(self.build()?);
         Ok(())
     }
 
     fn probation(&mut self) -> Result<(), String> {
         std::thread::sleep(PROBATION);
-        Ok(())
+        injected("probation")
     }
 
     fn stop(&mut self) {
@@ -284,6 +296,11 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
         tracing::warn!("pid {} did not exit within 10 s", old.pid());
     }
     d.keep_ports = false;
+    for t in &mut d.ports.takeovers {
+        if let Err(e) = t.claim() {
+            tracing::warn!("{}: {e}", t.iface());
+        }
+    }
     let metrics = super::bind_metrics(conf)?;
     d.serve(conf, metrics)?;
     d.run_until_signalled(path)

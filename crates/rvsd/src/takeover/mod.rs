@@ -317,12 +317,11 @@ impl Takeover {
     }
 
     /// A successor's side of a hand-over: the port as the running rvsd took
-    /// it, from the lock it passed and the state file it wrote (which this
-    /// process now answers for: its pid goes into both). Changes nothing on
-    /// the interface.
-    pub fn adopt(mut lock: PortLock) -> Result<Takeover, String> {
+    /// it, from the lock it passed and the state file it wrote. Changes
+    /// nothing on the interface; [`claim`](Self::claim) once committed.
+    pub fn adopt(lock: PortLock) -> Result<Takeover, String> {
         let path = lock.paths().state.clone();
-        let Some(mut state) = State::read(&path)? else {
+        let Some(state) = State::read(&path)? else {
             return Err(format!(
                 "{}: the running rvsd left no takeover state at {}",
                 lock.iface(),
@@ -337,14 +336,19 @@ impl Takeover {
                 state.iface
             ));
         }
-        lock.claim()?;
-        state.pid = std::process::id();
-        state.write(&path)?;
         Ok(Takeover {
             lock,
             state,
             restored: false,
         })
+    }
+
+    /// The successor, once committed, answers for the port: its pid goes
+    /// into the lock and state files.
+    pub fn claim(&mut self) -> Result<(), String> {
+        self.lock.claim()?;
+        self.state.pid = std::process::id();
+        self.state.write(&self.lock.paths().state)
     }
 
     /// The running rvsd's side once its successor committed: lets go
