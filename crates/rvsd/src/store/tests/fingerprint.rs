@@ -55,7 +55,8 @@ fn kind(r: &Request) -> Option<&'static str> {
         | Request::ListAcl { .. }
         | Request::IpsetList { .. }
         | Request::IpsetTest { .. }
-        | Request::Capture { .. } => None,
+        | Request::Capture { .. }
+        | Request::Takeover { .. } => None,
     }
 }
 
