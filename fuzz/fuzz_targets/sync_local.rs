@@ -1,8 +1,9 @@
 //! Decodes arbitrary bytes as a hand-over message (`rvs_core::sync::local`,
 //! version 4: the `Local` records of issue 14's design, which named them
-//! version 3 before the PROXY protocol took that number). Besides "never panics": whatever decodes from a local
-//! stream must re-encode to exactly the same bytes, the network's decoder
-//! must refuse it, and the local decoder must refuse it as from the network.
+//! version 3 before the PROXY protocol took that number). Besides "never
+//! panics": whatever decodes from a local stream must re-encode to exactly
+//! the same bytes, the network's decoder must refuse it, and the local
+//! decoder must refuse it as from the network.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
