@@ -10,6 +10,7 @@ mod flowlog;
 mod fnat;
 mod fuzz;
 mod half_open;
+mod handover;
 mod host;
 mod icmp;
 mod kni_guard;
