@@ -164,7 +164,7 @@ fn random_conn(rng: &mut Rng) -> LocalConn {
         local_flags: rng.next() as u8,
         in_port: rng.next() as u16,
         out_port: rng.next() as u16,
-        in_mac: Mac((rng.next() as u64).to_be_bytes()[..6].try_into().unwrap()),
+        in_mac: Mac(rng.next().to_be_bytes()[..6].try_into().unwrap()),
         flow,
     }
 }

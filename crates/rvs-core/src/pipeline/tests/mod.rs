@@ -11,6 +11,7 @@ mod fnat;
 mod fuzz;
 mod half_open;
 mod handover;
+mod handover_more;
 mod host;
 mod icmp;
 mod kni_guard;
