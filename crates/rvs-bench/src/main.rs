@@ -16,10 +16,14 @@
 //!
 //! `rvs-bench survival` (root) measures the share of established connections
 //! that survive an ECMP reshuffle, with and without active-active sync.
+//!
+//! `rvs-bench handover` measures the state transfer of a hot upgrade per
+//! connection (export and encode, decode and install), in memory.
 #![forbid(unsafe_code)]
 
 mod e2e;
 mod flood;
+mod handover;
 mod listing;
 mod pipeline;
 mod pipeline_ab;
@@ -74,6 +78,8 @@ enum Cmd {
     /// The UDP receiver `e2e` runs in a real server's namespace.
     #[command(hide = true)]
     E2eSink(e2e::SinkArgs),
+    /// The hot upgrade's state transfer per connection, in memory.
+    Handover(handover::Args),
 }
 
 fn main() {
@@ -90,6 +96,7 @@ fn main() {
         Cmd::ListingProbe(a) => listing::probe(a),
         Cmd::E2eGen(a) => e2e::gen(a),
         Cmd::E2eSink(a) => e2e::sink(a),
+        Cmd::Handover(a) => handover::run(a),
     };
     std::process::exit(code);
 }

@@ -375,7 +375,30 @@ impl State {
         }
     }
 
+    /// Installs `l`; a connection with the same in tuple (the sweep and the
+    /// log may both send one) is replaced. The table is searched for it
+    /// only when the port or a tuple is taken: most records are new.
     fn install_local(
+        &mut self,
+        snap: &Snapshot,
+        l: &LocalConn,
+        now_ms: u64,
+    ) -> Result<ConnId, SyncError> {
+        match self.try_install_local(snap, l, now_ms) {
+            Err(e @ (SyncError::PortInUse(_) | SyncError::Conflict)) => {
+                match self.conns.lookup(&l.conn.in_tuple()) {
+                    Some((id, Dir::In)) => {
+                        self.drop_quietly(id);
+                        self.try_install_local(snap, l, now_ms)
+                    }
+                    _ => Err(e),
+                }
+            }
+            r => r,
+        }
+    }
+
+    fn try_install_local(
         &mut self,
         snap: &Snapshot,
         l: &LocalConn,
@@ -385,11 +408,6 @@ impl State {
         let template = s.flags & flags::TEMPLATE != 0;
         if s.proto == proto::TCP && !template && TcpState::from_u8(s.state).is_none() {
             return Err(SyncError::BadState(s.state));
-        }
-        match self.conns.lookup(&s.in_tuple()) {
-            Some((id, Dir::In)) => self.drop_quietly(id),
-            Some((_, Dir::Out)) => return Err(SyncError::Conflict),
-            None => {}
         }
         let (svc_slot, dest_slot) = self.synced_slots(snap, s)?;
         let in_t = s.in_tuple();
