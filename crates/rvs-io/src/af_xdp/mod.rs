@@ -92,6 +92,7 @@
 //! The port's program stays attached while the [`XdpPort`] or any of its
 //! queues is alive.
 
+pub mod abi;
 mod bpf;
 mod csum;
 mod fast;

@@ -274,12 +274,26 @@ impl XdpPort {
         let homes = (txq.saturating_sub(served.start) as usize).clamp(1, nq);
         clear_stale(ifname, ifindex)?;
 
-        let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, conf.max_addrs.max(1), "rvs_addrs")?;
+        let a = super::abi::ADDRS;
+        let addrs = bpf::map_create(
+            a.kind,
+            a.key_size,
+            a.value_size,
+            conf.max_addrs.max(1),
+            a.name,
+        )?;
         let fast = match conf.fast_entries {
             0 => None,
             n => Some(Arc::new(FastMap::create(n)?)),
         };
-        let xsks = bpf::map_create(bpf::MAP_XSKMAP, 4, 4, g.workers * nq as u32, "rvs_xsks")?;
+        let x = super::abi::XSKS;
+        let xsks = bpf::map_create(
+            x.kind,
+            x.key_size,
+            x.value_size,
+            g.workers * nq as u32,
+            x.name,
+        )?;
         let insns = prog::build(&prog::ProgParams {
             addrs: addrs.as_raw_fd(),
             workers: g.workers,
