@@ -246,3 +246,55 @@ fn flow_log_counters_continue_on_the_new_worker() {
     assert_eq!(e.counts.packets, 4, "three on the old, the RST on the new");
     assert_eq!(e.counts.created_ms, 1_000, "made 3 s before the hand-over");
 }
+
+#[test]
+fn neighbours_move_with_their_age_and_incomplete_ones_stay_behind() {
+    use crate::neigh::NeighState;
+    // Real server 2 has no static neighbour entry: a SYN to it waits.
+    let snap = || {
+        let d = [lab::DestSpec::new(lab::rs_ip(2), 80, FwdMode::Fnat)];
+        lab::snapshot(
+            1,
+            vec![vs(1, proto::TCP, 80, crate::sched::SchedKind::Rr, &d, 0)],
+            2,
+        )
+    };
+    let mut old = worker(snap());
+    resolve_client(&mut old, CIP, 1_000);
+    // The SYN waits; its frame's place carries the ARP request.
+    run(&mut old, &from_client(1000, 80, SYN).to_vec(), WAN, 2_000);
+    let rs2 = old.neigh().get(&lab::rs_ip(2)).expect("an entry");
+    assert_eq!(rs2.state, NeighState::Incomplete);
+    let mut recs = Vec::new();
+    old.export_neigh(61_000, |n| recs.push(LocalRecord::Neigh(n)));
+    let mut new = worker(snap());
+    for r in ship(&recs) {
+        let LocalRecord::Neigh(n) = r else {
+            unreachable!()
+        };
+        new.install_neigh(&n, 90_000).unwrap();
+    }
+    let c = new.neigh().get(&CIP).expect("the client moved");
+    assert_eq!((c.mac, c.state), (lab::CLIENT_MAC, NeighState::Reachable));
+    assert_eq!(c.updated_ms, 90_000 - 60_000, "learned 60 s before");
+    let seen = |w: &Worker| {
+        let mut v: Vec<String> = w
+            .neigh()
+            .iter()
+            .filter(|e| e.state != NeighState::Incomplete)
+            .map(|e| format!("{} {} {} {}", e.addr, e.mac, e.port, e.state))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        seen(&new),
+        seen(&old),
+        "the client and the static RS 0 and 1"
+    );
+    assert_eq!(seen(&new).len(), 3);
+    assert!(
+        new.neigh().get(&lab::rs_ip(2)).is_none(),
+        "incomplete: left behind"
+    );
+}
