@@ -225,29 +225,47 @@ fn open_af_xdp(iface: &str, conf: &PortConf, x: &XdpConf, steering: &Steering) -
         workers: conf.workers.max(1),
         ..x.clone()
     };
-    let mut port = XdpPort::open(iface, &xc)
+    let port = XdpPort::open(iface, &xc)
         .map_err(|e| io::Error::new(e.kind(), format!("AF_XDP queues: {e}")))?;
     port.set_steering(steering)
         .map_err(|e| io::Error::new(e.kind(), format!("XDP steering: {e}")))?;
-    let queues = port
-        .take_queues()
-        .into_iter()
-        .map(|q| {
-            let XdpQueue { rx, tx, .. } = q;
-            Queue {
-                rx: RxQ::Xdp(rx),
-                tx: TxQ::Xdp(tx),
-            }
-        })
-        .collect();
-    let backend = port.backend();
-    let warnings = port.unserved().into_iter().collect();
-    Ok(Port {
-        queues,
-        steer: Steer::Xdp(port),
-        backend,
-        warnings,
-    })
+    Ok(Port::from_xdp(port))
+}
+
+impl Port {
+    /// The port of an AF_XDP port opened or adopted from another process
+    /// ([`XdpPort::prepare`], then [`start`](crate::af_xdp::XdpPrepared::start)),
+    /// with its workers' queues (the same as [`open_port`] gives).
+    pub fn from_xdp(mut port: XdpPort) -> Port {
+        let queues = port
+            .take_queues()
+            .into_iter()
+            .map(|q| {
+                let XdpQueue { rx, tx, .. } = q;
+                Queue {
+                    rx: RxQ::Xdp(rx),
+                    tx: TxQ::Xdp(tx),
+                }
+            })
+            .collect();
+        let backend = port.backend();
+        let warnings = port.unserved().into_iter().collect();
+        Port {
+            queues,
+            steer: Steer::Xdp(port),
+            backend,
+            warnings,
+        }
+    }
+
+    /// The AF_XDP port behind it (to [`export`](XdpPort::export) and
+    /// [`freeze`](XdpPort::freeze) it for a hand-over); `None` on AF_PACKET.
+    pub fn xdp(&self) -> Option<&XdpPort> {
+        match &self.steer {
+            Steer::Xdp(p) => Some(p),
+            Steer::Fanout(_) => None,
+        }
+    }
 }
 
 impl Port {
