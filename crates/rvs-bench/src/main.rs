@@ -17,10 +17,14 @@
 //!
 //! `rvs-bench survival` (root) measures the share of established connections
 //! that survive an ECMP reshuffle, with and without active-active sync.
+//!
+//! `rvs-bench handover` measures the state transfer of a hot upgrade per
+//! connection (export and encode, decode and install), in memory.
 #![forbid(unsafe_code)]
 
 mod e2e;
 mod flood;
+mod handover;
 mod listing;
 mod pipeline;
 mod pipeline_ab;
@@ -75,6 +79,8 @@ enum Cmd {
     /// The UDP receiver `e2e` runs in a real server's namespace.
     #[command(hide = true)]
     E2eSink(e2e::SinkArgs),
+    /// The hot upgrade's state transfer per connection, in memory.
+    Handover(handover::Args),
 }
 
 fn main() {
@@ -91,6 +97,7 @@ fn main() {
         Cmd::ListingProbe(a) => listing::probe(a),
         Cmd::E2eGen(a) => e2e::gen(a),
         Cmd::E2eSink(a) => e2e::sink(a),
+        Cmd::Handover(a) => handover::run(a),
     };
     std::process::exit(code);
 }
