@@ -375,7 +375,7 @@ pub fn run(mut ctx: WorkerCtx) {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
         if let Some(p) = serve_queries(worker, rx, queries, &mut scans, &mut capture, now) {
-            if !crate::handover::park::park(worker.id(), p, rx, tx, stop) {
+            if !crate::handover::park::park(worker, now, p, rx, tx, stop) {
                 return;
             }
         }

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rvs_core::sync::{LocalMessage, LocalRecord, Source};
 use rvs_io::af_packet::handover::{self as pkt, AdoptedRx, PacketManifest, RxCursor};
 use rvs_io::fdpass::Frame;
 use rvs_io::{Port, Queue, RxQ, Tap, TxQ};
@@ -45,6 +46,8 @@ struct DaemonTaker<'a> {
     store: Option<Store>,
     ports: Vec<Option<PortIn>>,
     cursors: Option<Cursors>,
+    /// Connections and neighbours, by worker.
+    imports: Vec<Vec<LocalRecord>>,
     daemon: Option<Daemon>,
 }
 
@@ -120,6 +123,21 @@ impl DaemonTaker<'_> {
         Ok(())
     }
 
+    fn conns_in(&mut self, f: &Frame) -> Result<(), String> {
+        let (w, m) = f
+            .payload
+            .split_first_chunk::<2>()
+            .ok_or("a connection frame without its worker")?;
+        let w = usize::from(u16::from_le_bytes(*w));
+        let msg = LocalMessage::parse(m, Source::Local)
+            .map_err(|e| format!("connection records of worker {w}: {e:?}"))?;
+        let v = self.imports.get_mut(w).ok_or_else(|| {
+            format!("connection records of worker {w}, which is not configured here")
+        })?;
+        v.extend(msg.records());
+        Ok(())
+    }
+
     /// The daemon on the adopted ports; nothing runs until the workers
     /// start at the end.
     fn build(&mut self) -> Result<Daemon, String> {
@@ -166,8 +184,11 @@ impl DaemonTaker<'_> {
             takeovers,
         };
         let table_mem = super::hugepages::table_mem(self.conf).map_err(|e| e.to_string())?;
-        let mut d = Daemon::assemble(self.conf, ports, store, per_worker, None, table_mem)
-            .map_err(|e| e.to_string())?;
+        let imports = std::mem::take(&mut self.imports);
+        let mut d = Daemon::assemble(
+            self.conf, ports, store, per_worker, None, table_mem, imports,
+        )
+        .map_err(|e| e.to_string())?;
         d.keep_ports = true;
         Ok(d)
     }
@@ -198,6 +219,7 @@ impl Taker for DaemonTaker<'_> {
         match Kind(f.kind) {
             Kind::STORE => self.store_in(&f),
             Kind::FDS => self.port_in(f),
+            Kind::CONNS => self.conns_in(&f),
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)
                     .map_err(|e| frame_err("the ring positions", e))?;
@@ -279,6 +301,7 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
         store: None,
         ports: (0..conf.netif.len()).map(|_| None).collect(),
         cursors: None,
+        imports: (0..conf.workers).map(|_| Vec::new()).collect(),
         daemon: None,
     };
     let t = Instant::now();

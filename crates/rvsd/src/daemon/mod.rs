@@ -84,7 +84,7 @@ impl Daemon {
             ports::open_queues(&ports.defs, conf, &ports::steering(&store, conf.workers))?;
         let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
         ports.opened = Arc::new(Mutex::new(opened));
-        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem)?;
+        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem, Vec::new())?;
         d.serve(conf, metrics)?;
         Ok(d)
     }
@@ -99,6 +99,7 @@ impl Daemon {
         queues: Vec<Vec<rvs_io::Queue>>,
         fast: Option<crate::fastpath::FastMaps>,
         table_mem: rvs_core::conn::mem::TableMem,
+        imports: Vec<Vec<rvs_core::sync::LocalRecord>>,
     ) -> Result<Daemon, DaemonError> {
         let workers = conf.workers;
         let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
@@ -142,7 +143,7 @@ impl Daemon {
             fast,
         };
         // On an error from here on, `d` drops and gives the ports back.
-        let started = workers::start(&shared, queues)?;
+        let started = workers::start(&shared, queues, imports)?;
         d.workers = started.workers;
         d.health = Some(health::Health::new(
             conf.health.clone(),

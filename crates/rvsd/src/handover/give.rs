@@ -4,9 +4,15 @@
 //! and its fingerprint), every port's lock, TAP and worker receive sockets
 //! passed, the workers parked at the freeze and their ring positions sent.
 //!
-//! Not yet carried (issue 14, in this order): the connection tables (sync
-//! records of local connections), neighbours and counters; AF_XDP ports
-//! (refused in HELLO); the control and metrics listeners.
+//! Each worker's connections, templates and neighbours go at the freeze
+//! (CONNS frames: the worker index, then a hand-over message of
+//! `rvs_core::sync::local`).
+//!
+//! Not yet carried (issue 14): the pre-copy of the tables while the
+//! workers forward (they go whole in the gap today), counters, sync
+//! daemons started at run time; AF_XDP ports (refused in HELLO); the
+//! control and metrics listeners (the new rvsd binds them once the old
+//! one exited).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -255,6 +261,19 @@ impl Giver for DaemonGiver<'_> {
                     self.resume_all(Resume::Thaw);
                     return Err("a worker did not park within 1 s".into());
                 }
+            }
+        }
+        for (w, p) in parked.iter().enumerate() {
+            for m in p.iter().flat_map(|p| &p.tables) {
+                let mut payload = (w as u16).to_le_bytes().to_vec();
+                payload.extend_from_slice(m);
+                out(Out {
+                    kind: Kind::CONNS.0,
+                    version: self.version(Kind::CONNS),
+                    payload,
+                    fds: Vec::new(),
+                })
+                .map_err(|e| e.to_string())?;
             }
         }
         let cursors: Cursors = parked
