@@ -19,8 +19,9 @@
 //! 3. one line per repeat, then one `<event>_summary` line of min/median/max.
 //!
 //! An event is an [`Event`]: one variant and one function that does it and
-//! returns how long it took. `upgrade` and `standby-kill` are added there
-//! when rvsd has them (a standby would be started in [`Event::prepare`]).
+//! returns how long it took: `restart` and `upgrade` (`rvsd --takeover`,
+//! af_packet ports only so far); `standby-kill` is added there when rvsd
+//! has a warm standby (started in [`Event::prepare`]).
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ use super::sweep_report::mmm;
 use super::{measure, nap, Args, E2eError, Out, V};
 
 /// The events, by name (`--cases`).
-pub const EVENTS: [&str; 1] = ["restart"];
+pub const EVENTS: [&str; 2] = ["restart", "upgrade"];
 
 /// How long the probers run before the event.
 pub const LEAD: Duration = Duration::from_millis(1500);
@@ -55,6 +56,8 @@ pub enum Event {
     /// SIGTERM, start again on the same file, configuration applied again:
     /// what an operator does without hot upgrade (issue 14's reference (c)).
     Restart,
+    /// `rvsd --takeover` on the same file (issue 14's (a), af_packet).
+    Upgrade,
 }
 
 /// How long an event took.
@@ -71,6 +74,7 @@ impl Event {
     pub fn parse(s: &str) -> Option<Event> {
         match s {
             "restart" => Some(Event::Restart),
+            "upgrade" => Some(Event::Upgrade),
             _ => None,
         }
     }
@@ -79,13 +83,14 @@ impl Event {
     pub fn name(self) -> &'static str {
         match self {
             Event::Restart => "restart",
+            Event::Upgrade => "upgrade",
         }
     }
 
     /// What must run before the fill (a standby that follows the table).
     fn prepare(self, _t: &mut TwoArm) -> Result<(), E2eError> {
         match self {
-            Event::Restart => Ok(()),
+            Event::Restart | Event::Upgrade => Ok(()),
         }
     }
 
@@ -93,6 +98,7 @@ impl Event {
     fn run(self, t: &mut TwoArm) -> Result<Took, E2eError> {
         match self {
             Event::Restart => Ok(restart(t)),
+            Event::Upgrade => upgrade(t),
         }
     }
 }
@@ -107,6 +113,20 @@ fn restart(t: &mut TwoArm) -> Took {
         total: t0.elapsed(),
         stop: Some(stop),
     }
+}
+
+/// The hot upgrade: [`rvs_e2e::rvsd::Rvsd::upgrade`] (the configuration
+/// carries over); `stop` is how long until the old process exited.
+fn upgrade(t: &mut TwoArm) -> Result<Took, E2eError> {
+    let t0 = Instant::now();
+    let old_gone = t
+        .rvsd
+        .upgrade(&mut t.lab)
+        .map_err(|e| E2eError::Failed(format!("rvsd --takeover: {e}")))?;
+    Ok(Took {
+        total: t0.elapsed(),
+        stop: Some(old_gone),
+    })
 }
 
 /// The services: TCP FNAT :80 and UDP FNAT :53 (the probers), UDP DR :9 to
@@ -474,7 +494,7 @@ mod tests {
         for n in EVENTS {
             assert_eq!(Event::parse(n).map(Event::name), Some(n));
         }
-        assert_eq!(Event::parse("upgrade"), None);
+        assert_eq!(Event::parse("standby-kill"), None);
     }
 
     #[test]
