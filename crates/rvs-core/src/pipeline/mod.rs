@@ -26,6 +26,7 @@ mod synproxy_build;
 mod synproxy_held;
 mod synproxy_retry;
 mod uoa;
+mod vlan;
 
 use std::sync::Arc;
 
@@ -351,7 +352,9 @@ impl Worker {
         Some((p.pool.used(), p.pool.free_count(), p.pool.misses()))
     }
 
-    /// Frames produced besides verdicts (released by neighbour resolution).
+    /// Frames produced besides verdicts (released by neighbour resolution);
+    /// the I/O layer sends them with [`Worker::drain_outbox`], which tags
+    /// those of VLAN devices.
     pub fn outbox(&mut self) -> &mut Outbox {
         &mut self.st.outbox
     }
@@ -456,6 +459,10 @@ impl Worker {
             }
             Ok((mut p, false)) => self.st.slow_path(snap, pkt, &mut p, now_ms),
         };
+        let v = match snap.has_vlans() {
+            true => self.st.vlan_out(snap, pkt, v),
+            false => v,
+        };
         self.st.publish_conn_count();
         v
     }
@@ -521,6 +528,11 @@ impl Worker {
             }
             base += m;
         }
+        if snap.has_vlans() {
+            for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()).take(n) {
+                *v = self.st.vlan_out(snap, pkt, *v);
+            }
+        }
         self.st.publish_conn_count();
     }
 }
@@ -572,8 +584,9 @@ impl State {
             return Err(self.drop(DropReason::OtherHost));
         }
         if eth.header_len() != 14 {
-            // VLAN devices are not configured: only the kernel may want it.
-            return Err(self.kernel_or_drop(snap, pkt.port, DropReason::UnknownProto));
+            // A VLAN device's frame, untagged, is classified as that device's.
+            self.vlan_in(snap, pkt)?;
+            return self.classify(snap, pkt, now_ms);
         }
         let v6 = match eth.ethertype() {
             ethertype::ARP => return Err(self.arp(snap, pkt, now_ms)),

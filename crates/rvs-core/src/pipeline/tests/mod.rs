@@ -36,3 +36,4 @@ mod synproxy_retry;
 mod synproxy_sync;
 mod uoa;
 mod util;
+mod vlan;
