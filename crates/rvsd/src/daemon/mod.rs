@@ -10,7 +10,10 @@ pub mod health;
 mod hugepages;
 mod links;
 mod ports;
+mod vlan;
 mod workers;
+
+pub use vlan::vlan_links;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,7 +69,7 @@ impl Daemon {
         let mut ports = ports::Ports {
             defs,
             opened: Arc::new(Mutex::new(Vec::new())),
-            taps: Arc::new(Vec::new()),
+            taps: Arc::new(ArcSwap::from_pointee(Vec::new())),
             takeovers,
         };
         ports.taps = ports::open_taps(&ports.defs)?;
@@ -177,7 +180,9 @@ impl Daemon {
             Err(_) => Vec::new(),
         };
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
+        let taps = self.ports.taps.clone();
         let on_change: control::ChangeHook = Box::new(move |st: &Store| {
+            vlan::sync_taps(&taps, st);
             let s = ports::steering(st, workers);
             if let Ok(ports) = opened.lock() {
                 for p in ports.iter() {

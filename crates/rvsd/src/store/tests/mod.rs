@@ -13,6 +13,7 @@ mod proxy_proto;
 mod sched_flags;
 mod synproxy;
 mod tutorial;
+mod vlan;
 
 use std::net::IpAddr;
 
