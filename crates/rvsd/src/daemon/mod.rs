@@ -73,12 +73,19 @@ impl Daemon {
             takeovers,
         };
         ports.taps = ports::open_taps(&ports.defs)?;
-        let store = Store::new(
+        let mut store = Store::new(
             ports.defs.clone(),
             workers,
             conf.timeouts(),
             conf.pipeline_conf(),
         );
+        for v in &conf.vlan {
+            let req = rvs_api::Request::AddVlan { spec: v.spec() };
+            store
+                .apply(&req)
+                .map_err(|e| DaemonError::port(&v.link, format!("[[vlan]]: {}", e.message)))?;
+        }
+        vlan::sync_taps(&ports.taps, &store);
         let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
         let (opened, queues) =
             ports::open_queues(&ports.defs, conf, &ports::steering(&store, workers))?;
