@@ -96,8 +96,7 @@ impl Store {
                 spec.id
             )));
         }
-        if let Some(v) = self.vlan_port(&spec.link) {
-            let _ = v;
+        if self.vlan_port(&spec.link).is_some() {
             return Err(invalid(format!(
                 "cannot add {what}: {} is a VLAN device, and VLAN devices do not stack",
                 spec.link
