@@ -9,12 +9,14 @@
 
 pub mod bird;
 pub mod capture;
+pub mod disrupt;
 pub mod ecmp;
 pub mod fault;
 pub mod frr;
 pub mod gap;
 pub mod one_arm;
 pub mod rvsd;
+pub mod stream;
 pub mod topo;
 
 use std::path::{Path, PathBuf};

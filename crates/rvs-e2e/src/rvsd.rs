@@ -55,6 +55,11 @@ pub struct Rvsd {
     /// in the lab dir so that labs never share a port lock.
     pub run_dir: String,
     log: PathBuf,
+    /// Namespace and file tag it was started with (for a restart).
+    ns: String,
+    tag: String,
+    /// The backend it must report.
+    backend: String,
 }
 
 impl Rvsd {
@@ -102,32 +107,61 @@ impl Rvsd {
         text.push_str(&format!("\n{}\n", opts.extra));
         let conf = lab.file(&format!("{tag}rvs.toml"), &text);
         let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
-        let c = conf.to_string_lossy().into_owned();
         for (dev, a) in &opts.lb_addrs {
             lab.must_in(ns, &["ip", "addr", "add", a, "dev", dev]);
         }
-        let index = lab.spawn(
-            ns,
-            &format!("{tag}rvsd"),
-            &[&rvsd_bin, "-c", &c],
-            &[("RVS_SOCKET", &socket), ("RVS_RUN_DIR", &run_dir)],
-        );
-        let r = Rvsd {
-            index,
+        let mut r = Rvsd {
+            index: usize::MAX,
             socket,
             conf,
             run_dir,
             log: lab.dir.join(format!("{tag}rvsd.log")),
+            ns: ns.to_string(),
+            tag: tag.to_string(),
+            backend: opts.backend.clone(),
         };
-        r.wait_ready();
-        // The suite must run on the backend it was asked to.
-        let links = r.ok("rvsip", &["link", "show"]);
-        assert!(
-            links.contains(&opts.backend),
-            "rvsd runs another backend than {}:\n{links}",
-            opts.backend
-        );
+        r.launch(lab, &rvsd_bin);
         r
+    }
+
+    /// Starts the rvsd binary `rvsd_bin` on this configuration and waits
+    /// until it answers on the backend asked for.
+    fn launch(&mut self, lab: &mut Lab, rvsd_bin: &str) {
+        let c = self.conf.to_string_lossy().into_owned();
+        self.index = lab.spawn(
+            &self.ns,
+            &format!("{}rvsd", self.tag),
+            &[rvsd_bin, "-c", &c],
+            &[("RVS_SOCKET", &self.socket), ("RVS_RUN_DIR", &self.run_dir)],
+        );
+        self.wait_ready();
+        // The suite must run on the backend it was asked to.
+        let links = self.ok("rvsip", &["link", "show"]);
+        assert!(
+            links.contains(&self.backend),
+            "rvsd runs another backend than {}:\n{links}",
+            self.backend
+        );
+    }
+
+    /// A plain restart, as an operator without hot upgrade does it: SIGTERM,
+    /// wait until the daemon gave the ports back and exited, start it again
+    /// on the same file. Its configuration (services, addresses) is gone:
+    /// the caller applies it again. Returns how long rvsd took to exit.
+    pub fn restart(&mut self, lab: &mut Lab) -> Duration {
+        let t = Instant::now();
+        let p = lab.proc(self.index);
+        p.signal("TERM");
+        let code = p.wait_exit(Duration::from_secs(10));
+        assert_eq!(
+            code,
+            Some(0),
+            "rvsd did not stop cleanly on SIGTERM; its log:\n{}",
+            self.rvsd_log()
+        );
+        let down = t.elapsed();
+        self.launch(lab, &bin("rvsd").to_string_lossy());
+        down
     }
 
     fn wait_ready(&self) {

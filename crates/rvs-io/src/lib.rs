@@ -48,6 +48,13 @@
 //! workers' queues of a port ([`Queue`]: [`RxQ`] and [`TxQ`], enums over the
 //! backends) and keeps its steering ([`Port::set_steering`]).
 //!
+//! A running rvs hands its AF_PACKET queues to a successor process without
+//! closing anything (hot upgrade, warm standby): [`af_packet::handover`]
+//! passes each worker's RX socket (fanout membership and steering included)
+//! with a versioned manifest and a cursor per ring, [`Tap::adopt`] and
+//! [`lock::adopt_lock`] take over the TAP devices and the port lock from
+//! passed descriptors; [`fdpass`] carries them.
+//!
 //! The other backend, [`af_xdp`], gives the same worker loop AF_XDP sockets
 //! ([`XdpPort::open`] opens all workers' queues of a port at once, steered
 //! by rvs's own XDP program instead of a fanout group); its module doc says
@@ -60,6 +67,7 @@ pub mod iface;
 pub mod lock;
 pub mod mem;
 mod offload;
+pub mod peer;
 pub mod port;
 pub mod steer;
 mod sys;

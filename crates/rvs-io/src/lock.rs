@@ -4,7 +4,9 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use crate::sys::cvt;
 
@@ -19,6 +21,34 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
         Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Takes over a lock another process holds and passed as a descriptor
+/// (hot upgrade): the descriptor shares the holder's open file description,
+/// and a flock belongs to that description, so the lock never lapses: the
+/// old process may close its copy or die, the lock stays held. Checks that
+/// `fd` is the file now at `path` (not one removed or replaced since) and
+/// that its description holds the lock (locking again through it is a
+/// no-op then; another holder makes it fail). Errors name what differs.
+pub fn adopt_lock(fd: OwnedFd, path: &Path) -> io::Result<File> {
+    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    let file = File::from(fd);
+    let (ours, there) = (file.metadata()?, std::fs::metadata(path)?);
+    if !ours.is_file() || ours.dev() != there.dev() || ours.ino() != there.ino() {
+        return Err(bad(format!(
+            "the passed lock descriptor is not the file at {} (inode {} there, {} passed)",
+            path.display(),
+            there.ino(),
+            ours.ino()
+        )));
+    }
+    if !try_lock_exclusive(&file)? {
+        return Err(bad(format!(
+            "the passed descriptor of {} does not hold its lock (another open does)",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -38,5 +68,32 @@ mod tests {
         drop(a);
         assert!(try_lock_exclusive(&b).unwrap(), "closing releases the lock");
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn an_adopted_lock_stays_held_after_the_first_holder_closes() {
+        let path = std::env::temp_dir().join(format!("rvs-io-adopt-{}", std::process::id()));
+        let a = File::create(&path).unwrap();
+        assert!(try_lock_exclusive(&a).unwrap());
+        // A dup stands for the descriptor passed by SCM_RIGHTS: the same
+        // open file description.
+        let passed = OwnedFd::from(a.try_clone().unwrap());
+        let b = adopt_lock(passed, &path).expect("the holder's description");
+        drop(a);
+        let other = File::open(&path).unwrap();
+        assert!(!try_lock_exclusive(&other).unwrap(), "still held through b");
+        let e = adopt_lock(OwnedFd::from(File::open(&path).unwrap()), &path).unwrap_err();
+        assert!(e.to_string().contains("does not hold its lock"), "{e}");
+        let elsewhere = std::env::temp_dir().join(format!("rvs-io-adopt-x-{}", std::process::id()));
+        std::fs::write(&elsewhere, b"").unwrap();
+        let e = adopt_lock(OwnedFd::from(b.try_clone().unwrap()), &elsewhere).unwrap_err();
+        assert!(e.to_string().contains("not the file at"), "{e}");
+        drop(b);
+        assert!(
+            try_lock_exclusive(&other).unwrap(),
+            "free once the last copy closes"
+        );
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&elsewhere);
     }
 }

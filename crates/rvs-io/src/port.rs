@@ -225,32 +225,88 @@ fn open_af_xdp(iface: &str, conf: &PortConf, x: &XdpConf, steering: &Steering) -
         workers: conf.workers.max(1),
         ..x.clone()
     };
-    let mut port = XdpPort::open(iface, &xc)
+    let port = XdpPort::open(iface, &xc)
         .map_err(|e| io::Error::new(e.kind(), format!("AF_XDP queues: {e}")))?;
     port.set_steering(steering)
         .map_err(|e| io::Error::new(e.kind(), format!("XDP steering: {e}")))?;
-    let queues = port
-        .take_queues()
-        .into_iter()
-        .map(|q| {
-            let XdpQueue { rx, tx, .. } = q;
-            Queue {
-                rx: RxQ::Xdp(rx),
-                tx: TxQ::Xdp(tx),
-            }
-        })
-        .collect();
-    let backend = port.backend();
-    let warnings = port.unserved().into_iter().collect();
-    Ok(Port {
-        queues,
-        steer: Steer::Xdp(port),
-        backend,
-        warnings,
-    })
+    Ok(Port::from_xdp(port))
 }
 
 impl Port {
+    /// The port of an AF_XDP port opened or adopted from another process
+    /// ([`XdpPort::prepare`], then [`start`](crate::af_xdp::XdpPrepared::start)),
+    /// with its workers' queues (the same as [`open_port`] gives).
+    pub fn from_xdp(mut port: XdpPort) -> Port {
+        let queues = port
+            .take_queues()
+            .into_iter()
+            .map(|q| {
+                let XdpQueue { rx, tx, .. } = q;
+                Queue {
+                    rx: RxQ::Xdp(rx),
+                    tx: TxQ::Xdp(tx),
+                }
+            })
+            .collect();
+        let backend = port.backend();
+        let warnings = port.unserved().into_iter().collect();
+        Port {
+            queues,
+            steer: Steer::Xdp(port),
+            backend,
+            warnings,
+        }
+    }
+
+    /// The AF_XDP port behind it (to [`export`](XdpPort::export) and
+    /// [`freeze`](XdpPort::freeze) it for a hand-over); `None` on AF_PACKET.
+    pub fn xdp(&self) -> Option<&XdpPort> {
+        match &self.steer {
+            Steer::Xdp(p) => Some(p),
+            Steer::Fanout(_) => None,
+        }
+    }
+}
+
+impl Port {
+    /// A port whose AF_PACKET queues were taken over from another process
+    /// (hot upgrade, standby; see [`crate::af_packet::handover`]): `queues`
+    /// in worker order, their RX rings adopted and started, their TX rings
+    /// this process's own. The fanout group and its program came with the
+    /// sockets; [`set_steering`](Self::set_steering) replaces the program
+    /// through worker 0's ring, as on a port opened here.
+    pub fn adopted_af_packet(queues: Vec<Queue>) -> io::Result<Port> {
+        let mut kind = None;
+        for q in &queues {
+            match &q.rx {
+                RxQ::Packet(r) => kind = Some(r.kind()),
+                RxQ::Xdp(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an AF_XDP queue among adopted AF_PACKET queues",
+                    ))
+                }
+            }
+        }
+        let backend = match kind {
+            Some(RxRingKind::V2) => "af_packet (tpacket_v2)",
+            Some(RxRingKind::V3) => "af_packet (tpacket_v3)",
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no queue to adopt",
+                ))
+            }
+        };
+        let steer_fd = (queues.len() > 1).then(|| queues[0].rx.fd());
+        Ok(Port {
+            queues,
+            steer: Steer::Fanout(steer_fd),
+            backend: backend.to_string(),
+            warnings: Vec::new(),
+        })
+    }
+
     /// The workers' queues, in worker order (once; empty afterwards).
     pub fn take_queues(&mut self) -> Vec<Queue> {
         std::mem::take(&mut self.queues)

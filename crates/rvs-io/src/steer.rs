@@ -51,6 +51,15 @@
 use std::io;
 use std::os::fd::RawFd;
 
+/// Version of the steering rules above, shared by the classic-BPF program
+/// here and its XDP twin (`af_xdp` `prog.rs`): which worker a frame goes
+/// to. Bump it whenever a rule changes (a hash key, a class of frames sent
+/// elsewhere, the order of group members): a hot upgrade hands the running
+/// sockets and connection tables to the new process as they are, and is
+/// refused when the versions differ, since connections would then reach a
+/// worker that does not hold them.
+pub const VERSION: u32 = 1;
+
 /// What the steering program needs to know of the configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Steering {

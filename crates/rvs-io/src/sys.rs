@@ -80,6 +80,20 @@ pub(crate) fn bind_packet(fd: &OwnedFd, ifindex: u32, proto: u16) -> io::Result<
     .map(drop)
 }
 
+/// The interface a packet socket is bound to (getsockname(2); 0: none).
+pub(crate) fn bound_ifindex(fd: RawFd) -> io::Result<u32> {
+    // SAFETY: sockaddr_ll is plain old data for which all-zero is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: the pointer and length describe `sll`, which the kernel fills
+    // with at most `len` bytes.
+    cvt(unsafe { libc::getsockname(fd, (&mut sll as *mut libc::sockaddr_ll).cast(), &mut len) })?;
+    if sll.sll_family != libc::AF_PACKET as u16 {
+        return Ok(0);
+    }
+    Ok(sll.sll_ifindex as u32)
+}
+
 /// A shared read/write mapping of a packet socket's ring(s), unmapped on drop.
 pub(crate) struct Mmap {
     pub(crate) ptr: *mut u8,

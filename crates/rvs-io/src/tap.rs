@@ -5,9 +5,9 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::iface::{ctl, ifreq_ioctl, set_mac_on, set_mtu_on, set_up_on, IfReq};
+use crate::iface::{ctl, if_index, ifreq_ioctl, set_mac_on, set_mtu_on, set_up_on, IfReq};
 use crate::sys::cvt;
 
 /// An open, non-persistent TAP device; closing it (drop) removes it.
@@ -44,6 +44,56 @@ impl Tap {
             fd,
             name: name.to_string(),
         })
+    }
+
+    /// Takes over a TAP device from a descriptor another process passed
+    /// (hot upgrade: the device lives as long as some process holds it, so
+    /// it survives the old process). Checks that the descriptor is a TAP
+    /// (without packet-info header) attached to `name` and that `name` has
+    /// interface index `ifindex` here; refuses otherwise, saying what
+    /// differs (`fd` is then closed, the sender's own is untouched).
+    pub fn adopt(fd: OwnedFd, name: &str, ifindex: u32) -> io::Result<Tap> {
+        let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+        let mut r = IfReq::new("x")?;
+        r.name = [0; libc::IFNAMSIZ];
+        ifreq_ioctl(&fd, libc::TUNGETIFF, &mut r).map_err(|e| {
+            bad(format!(
+                "TAP {name}: the descriptor is no attached TAP ({e})"
+            ))
+        })?;
+        let len = r.name.iter().position(|&c| c == 0).unwrap_or(r.name.len());
+        let got = String::from_utf8_lossy(&r.name[..len]).into_owned();
+        if got != name {
+            return Err(bad(format!(
+                "TAP {name}: the descriptor is attached to {got}"
+            )));
+        }
+        let flags = i16::from_ne_bytes([r.data[0], r.data[1]]) as libc::c_int;
+        if flags & libc::IFF_TAP == 0 || flags & libc::IFF_NO_PI == 0 {
+            return Err(bad(format!(
+                "TAP {name}: flags {flags:#x}, not IFF_TAP|IFF_NO_PI"
+            )));
+        }
+        let here = if_index(name).map_err(|e| bad(format!("TAP {name}: not found here ({e})")))?;
+        if here != ifindex {
+            return Err(bad(format!(
+                "TAP {name}: interface index {here} here, {ifindex} expected"
+            )));
+        }
+        // SAFETY: fcntl(F_GETFL) has no memory arguments; `fd` is open.
+        let fl = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+        if fl & libc::O_NONBLOCK == 0 {
+            return Err(bad(format!("TAP {name}: the descriptor is blocking")));
+        }
+        Ok(Tap {
+            fd,
+            name: name.to_string(),
+        })
+    }
+
+    /// The device's interface index (for a hand-over manifest).
+    pub fn ifindex(&self) -> io::Result<u32> {
+        if_index(&self.name)
     }
 
     /// Reads one frame the kernel sent out of the device; `WouldBlock` when
@@ -91,6 +141,12 @@ impl Tap {
             fd: self.fd.try_clone()?,
             name: self.name.clone(),
         })
+    }
+}
+
+impl AsFd for Tap {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

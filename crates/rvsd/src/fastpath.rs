@@ -1,11 +1,15 @@
 //! The XDP fast path's glue ([`crate::config::FastPathConf::Xdp`]): each
 //! worker applies its pipeline's [`FastEvent`]s to the ports' fast-path maps
 //! (one batched update per port per round), at expiry tells the pipeline
-//! whether an offered direction's packet counter moved, and every
+//! whether an offered direction's packet counter moved, and once per
 //! [`COUNT_EVERY_MS`] (and when a direction is withdrawn, before its entry
 //! goes) adds what the program forwarded since the last read to the
 //! service, destination and flow-log counters ([`Worker::fast_counted`])
-//! and to the port's `fast_packets`.
+//! and to the port's `fast_packets`. Each read is a map lookup (a system
+//! call), so a pass over the offered directions is spread over the timer
+//! ticks of the period ([`CountPacer`]) rather than done at once: at
+//! 100,000 directions one pass costs about 0.1 s, which in one piece
+//! stalled the worker's receive that long.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,8 +46,80 @@ pub struct FastGlue {
     adds: Vec<Vec<FastFlow>>,
     /// Removals of this round.
     removes: Vec<FastKey>,
-    /// When the counters were last read (worker clock, ms).
-    counted_ms: u64,
+    /// Which directions to read this tick.
+    pacer: CountPacer<FastKey>,
+    /// The directions of this tick (reused).
+    due: Vec<FastKey>,
+}
+
+/// Spreads a pass over a set of keys across the ticks of a period: each
+/// tick takes its share, so that the whole set is visited once per
+/// `period_ms` (a key added meanwhile waits for the next pass; one
+/// removed is skipped by the caller). No allocation once warm: the keys of
+/// a pass are copied into a reused vector.
+#[derive(Debug)]
+pub struct CountPacer<K> {
+    pending: Vec<K>,
+    /// How many keys the pass started with.
+    pass_len: usize,
+    /// When the current pass started (worker clock, ms).
+    pass_ms: u64,
+    period_ms: u64,
+}
+
+impl<K: Copy> CountPacer<K> {
+    /// A pacer visiting every key once per `period_ms`.
+    pub fn new(period_ms: u64) -> CountPacer<K> {
+        CountPacer {
+            pending: Vec::new(),
+            pass_len: 0,
+            pass_ms: 0,
+            period_ms: period_ms.max(1),
+        }
+    }
+
+    /// The keys to visit at `now`: a new pass over `keys` starts when the
+    /// last one ended and a period passed since it began; then each call
+    /// takes the share due by `now` (all that is left once the period
+    /// ran out).
+    pub fn due<I: IntoIterator<Item = K>>(&mut self, now: u64, keys: impl FnOnce() -> I) -> Vec<K> {
+        let mut out = Vec::new();
+        self.due_into(now, keys, &mut out);
+        out
+    }
+
+    /// As [`CountPacer::due`], into `out` (cleared first).
+    pub fn due_into<I: IntoIterator<Item = K>>(
+        &mut self,
+        now: u64,
+        keys: impl FnOnce() -> I,
+        out: &mut Vec<K>,
+    ) {
+        out.clear();
+        if self.pending.is_empty() {
+            if now < self.pass_ms + self.period_ms && self.pass_len > 0 {
+                return;
+            }
+            self.pending.extend(keys());
+            self.pass_len = self.pending.len();
+            self.pass_ms = now;
+            if self.pass_len == 0 {
+                return;
+            }
+        }
+        let elapsed = now.saturating_sub(self.pass_ms);
+        let done = self.pass_len - self.pending.len();
+        let due = if elapsed >= self.period_ms {
+            self.pass_len
+        } else {
+            // At least one key per call, so a pass always ends.
+            ((self.pass_len as u64 * (elapsed + 1)).div_ceil(self.period_ms) as usize)
+                .clamp(done + 1, self.pass_len)
+        };
+        let n = due.saturating_sub(done).min(self.pending.len());
+        let at = self.pending.len() - n;
+        out.extend(self.pending.drain(at..));
+    }
 }
 
 /// The counters of one installed direction as last read.
@@ -68,7 +144,8 @@ impl FastGlue {
             seen: HashMap::new(),
             adds: (0..n).map(|_| Vec::new()).collect(),
             removes: Vec::new(),
-            counted_ms: 0,
+            pacer: CountPacer::new(COUNT_EVERY_MS),
+            due: Vec::new(),
         }
     }
 
@@ -170,17 +247,17 @@ impl FastGlue {
         }
     }
 
-    /// Adds what every offered direction forwarded since its last read to
-    /// the stats, when [`COUNT_EVERY_MS`] passed since the last time.
+    /// Adds what this tick's share of the offered directions forwarded
+    /// since their last read to the stats (each direction once per
+    /// [`COUNT_EVERY_MS`]).
     pub fn count(&mut self, worker: &mut Worker, counters: &[PortCounters], now: u64) {
-        if now < self.counted_ms + COUNT_EVERY_MS {
-            return;
-        }
-        self.counted_ms = now;
-        let keys: Vec<FastKey> = self.seen.keys().copied().collect();
-        for k in &keys {
+        let mut due = std::mem::take(&mut self.due);
+        let seen = &self.seen;
+        self.pacer.due_into(now, || seen.keys().copied(), &mut due);
+        for k in &due {
             self.count_one(worker, counters, k);
         }
+        self.due = due;
     }
 
     /// Runs the worker's timers, asking about offered directions, and
@@ -188,5 +265,64 @@ impl FastGlue {
     pub fn tick(&mut self, worker: &mut Worker, counters: &[PortCounters], now: u64) {
         self.count(worker, counters, now);
         worker.tick_fast(now, Some(&mut |k: &FastKey| self.moved(k)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CountPacer;
+
+    /// Ticks every 10 ms over two periods: (tick, keys visited).
+    fn run(keys: u32, period: u64) -> Vec<(u64, Vec<u32>)> {
+        let mut p = CountPacer::new(period);
+        (0..=2 * period / 10)
+            .map(|i| {
+                let now = 1000 + i * 10;
+                (now, p.due(now, || 0..keys))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pass_is_spread_over_the_ticks_of_a_period_and_visits_each_key_once() {
+        let ticks = run(100_000, 500);
+        // The pass ends at the latest on the first tick after its period.
+        let first: Vec<u32> = ticks
+            .iter()
+            .filter(|(t, _)| *t <= 1500)
+            .flat_map(|(_, k)| k.iter().copied())
+            .collect();
+        let mut sorted = first.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 100_000, "every key once in the first pass");
+        assert_eq!(first.len(), 100_000, "and none twice");
+        let most = ticks.iter().map(|(_, k)| k.len()).max().unwrap();
+        assert!(
+            most <= 100_000 / 50 + 1,
+            "no tick reads more than its share of 50 ticks: {most}"
+        );
+        let second: usize = ticks
+            .iter()
+            .filter(|(t, _)| *t > 1500 && *t <= 2010)
+            .map(|(_, k)| k.len())
+            .sum();
+        assert!(second >= 98_000, "the next period is a new pass: {second}");
+    }
+
+    #[test]
+    fn few_keys_are_read_once_per_period_not_every_tick() {
+        let ticks = run(3, 500);
+        let in_period = |from: u64| -> usize {
+            ticks
+                .iter()
+                .filter(|(t, _)| (from..from + 500).contains(t))
+                .map(|(_, k)| k.len())
+                .sum()
+        };
+        assert_eq!((in_period(1000), in_period(1500)), (3, 3), "{ticks:?}");
+        let mut none = CountPacer::<u32>::new(500);
+        assert!(none.due(0, || 0..0).is_empty());
+        assert_eq!(none.due(10, || 0..2), vec![1], "keys that appear are read");
     }
 }

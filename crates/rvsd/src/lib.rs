@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod fastpath;
 pub mod flowlog;
+pub mod handover;
 pub mod metrics;
 pub mod runtime;
 pub mod store;

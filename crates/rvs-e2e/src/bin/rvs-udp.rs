@@ -1,9 +1,15 @@
 //! rvs-udp: a small UDP echo server and a many-source-ports probe, for the
 //! lab's UDP cases (std only).
 //!
-//! `rvs-udp echo ADDR:PORT [LABEL]` answers every datagram with
+//! `rvs-udp echo ADDR:PORT [LABEL] [--quiet]` answers every datagram with
 //! `<label> <peer ip>:<peer port> <payload>` and prints `seen <peer>` for
-//! each one it gets.
+//! each one it gets (not with `--quiet`).
+//!
+//! `rvs-udp stream --pps N --secs S [--from-port P] TARGET:PORT` sends a
+//! numbered stream (`seq-<n>`) of N datagrams per second for S seconds from
+//! one socket (one flow), reads the echoes, and prints one JSON line
+//! ([`rvs_e2e::stream::StreamReport`]): the longest time without an echo,
+//! sequence numbers never echoed, echoes seen twice.
 //!
 //! `rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT`
 //! sends one datagram from each of N sockets bound to ports P..P+N, waits for
@@ -20,12 +26,12 @@ use std::time::{Duration, Instant};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rvs-udp echo ADDR:PORT [LABEL]\n       rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT"
+        "usage: rvs-udp echo ADDR:PORT [LABEL] [--quiet]\n       rvs-udp stream --pps N --secs S [--from-port P] TARGET:PORT\n       rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT"
     );
     std::process::exit(2)
 }
 
-fn echo(addr: &str, label: &str) -> std::io::Result<()> {
+fn echo(addr: &str, label: &str, quiet: bool) -> std::io::Result<()> {
     let s = UdpSocket::bind(addr)?;
     println!("listening {}", s.local_addr()?);
     std::io::stdout().flush()?;
@@ -35,8 +41,10 @@ fn echo(addr: &str, label: &str) -> std::io::Result<()> {
         let mut out = format!("{label} {peer} ").into_bytes();
         out.extend_from_slice(&buf[..n]);
         s.send_to(&out, peer)?;
-        println!("seen {peer}");
-        std::io::stdout().flush()?;
+        if !quiet {
+            println!("seen {peer}");
+            std::io::stdout().flush()?;
+        }
     }
 }
 
@@ -108,14 +116,83 @@ fn probe(
     Ok(())
 }
 
+/// The echo's sequence number: the payload after the label and the peer.
+fn seq_of(reply: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(reply).ok()?;
+    text.rsplit(' ').next()?.strip_prefix("seq-")?.parse().ok()
+}
+
+fn stream(target: SocketAddr, pps: u64, secs: f64, from_port: u16) -> std::io::Result<()> {
+    let s = UdpSocket::bind(("0.0.0.0", from_port))?;
+    let r = s.try_clone()?;
+    r.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let total = (pps as f64 * secs) as u64;
+    let t0 = rvs_e2e::gap::wall();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done_r = done.clone();
+    let reader = std::thread::spawn(move || {
+        let mut tally = rvs_e2e::stream::Tally::new(t0, total as usize);
+        let mut buf = [0u8; 2048];
+        while !done_r.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(n) = r.recv(&mut buf) {
+                if let Some(seq) = seq_of(&buf[..n]) {
+                    tally.echo(seq, rvs_e2e::gap::wall());
+                }
+            }
+        }
+        tally
+    });
+    // Paced per millisecond: the datagrams due by now go out together.
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        let due = ((start.elapsed().as_secs_f64() * pps as f64) as u64 + 1).min(total);
+        while sent < due {
+            // A send refused (no route yet, buffer full) is a datagram lost.
+            let _ = s.send_to(format!("seq-{sent}").as_bytes(), target);
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tally = reader
+        .join()
+        .map_err(|_| std::io::Error::other("reader died"))?;
+    let line = serde_json::to_string(&tally.report(sent)).map_err(std::io::Error::other)?;
+    println!("{line}");
+    Ok(())
+}
+
+fn stream_main(args: &[String]) -> std::io::Result<()> {
+    let (mut pps, mut secs, mut from_port, mut target) = (1000u64, 1.0f64, 0u16, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| usage()).clone();
+        match a.as_str() {
+            "--pps" => pps = val().parse().unwrap_or_else(|_| usage()),
+            "--secs" => secs = val().parse().unwrap_or_else(|_| usage()),
+            "--from-port" => from_port = val().parse().unwrap_or_else(|_| usage()),
+            t => target = Some(t.parse::<SocketAddr>().unwrap_or_else(|_| usage())),
+        }
+    }
+    if pps == 0 || !(secs > 0.0 && secs <= 600.0) {
+        usage();
+    }
+    stream(target.unwrap_or_else(|| usage()), pps, secs, from_port)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.first().map(String::as_str) {
         Some("echo") => {
-            let addr = args.get(1).unwrap_or_else(|| usage());
-            let label = args.get(2).map_or("echo", String::as_str);
-            echo(addr, label)
+            let quiet = args.iter().any(|a| a == "--quiet");
+            let pos: Vec<&String> = args[1..].iter().filter(|a| *a != "--quiet").collect();
+            let addr = pos.first().unwrap_or_else(|| usage());
+            let label = pos.get(1).map_or("echo", |l| l.as_str());
+            echo(addr, label, quiet)
         }
+        Some("stream") => stream_main(&args[1..]),
         Some("probe") => {
             let mut sources = 1u16;
             let mut from_port = 20000u16;

@@ -14,6 +14,7 @@
 //! Transmit ([`TxRing`], module `tx`): `send` copies a frame into the next
 //! free slot, `flush` kicks the kernel once per burst.
 
+pub mod handover;
 mod rx;
 mod tx;
 
@@ -22,6 +23,7 @@ use std::os::fd::{OwnedFd, RawFd};
 
 use rvs_core::addr::PortId;
 
+pub use handover::{AdoptedRx, PacketManifest, RxCursor, RxGeometry};
 pub use rx::{RxBurst, RxRing, RxStats, BURST};
 pub use tx::{TxRing, TxStats};
 

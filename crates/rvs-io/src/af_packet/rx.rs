@@ -122,9 +122,9 @@ impl<'a> DerefMut for RxBurst<'a> {
 
 /// A super-frame being segmented: where it lives (its ring slot or block,
 /// or the copy buffer).
-struct GsoFrame {
+pub(super) struct GsoFrame {
     gso: Gso,
-    frame: *const u8,
+    pub(super) frame: *const u8,
     len: usize,
 }
 
@@ -137,38 +137,38 @@ struct KernelStats {
 }
 
 /// Cursor of a V3 ring.
-struct V3 {
-    block_size: usize,
-    blocks: usize,
+pub(super) struct V3 {
+    pub(super) block_size: usize,
+    pub(super) blocks: usize,
     /// Block being read, or next to be opened.
-    cur: usize,
-    open: bool,
+    pub(super) cur: usize,
+    pub(super) open: bool,
     /// Frames left in `cur`, offset of the current one and its
     /// `tp_next_offset` (when `open`).
-    left: u32,
-    off: usize,
-    next: usize,
+    pub(super) left: u32,
+    pub(super) off: usize,
+    pub(super) next: usize,
     /// Consumed blocks, just before `cur`, not yet returned to the kernel.
-    unreleased: usize,
+    pub(super) unreleased: usize,
 }
 
 /// Cursor of a V2 ring, and its buffer for frames read with recvfrom.
-struct V2 {
-    block_size: usize,
-    per_block: usize,
-    frame_size: usize,
-    frames: usize,
+pub(super) struct V2 {
+    pub(super) block_size: usize,
+    pub(super) per_block: usize,
+    pub(super) frame_size: usize,
+    pub(super) frames: usize,
     /// Slot to read next.
-    cur: usize,
+    pub(super) cur: usize,
     /// Consumed slots, just before `cur`, not yet returned to the kernel.
-    unreleased: usize,
+    pub(super) unreleased: usize,
     /// `COPY_HEAD + VNET_HDR_LEN + COPY_MAX` bytes; never reallocated, so
     /// `copy_ptr` stays valid.
     _copy: Vec<u8>,
     copy_ptr: *mut u8,
 }
 
-enum Layout {
+pub(super) enum Layout {
     V2(V2),
     V3(V3),
 }
@@ -192,18 +192,18 @@ struct FrameInfo {
 /// A TPACKET_V2 or V3 RX ring (see the module doc).
 pub struct RxRing {
     // Unmapped before the socket closes (fields drop in order).
-    map: Mmap,
-    fd: OwnedFd,
-    port: PortId,
-    layout: Layout,
-    gso: Option<GsoFrame>,
+    pub(super) map: Mmap,
+    pub(super) fd: OwnedFd,
+    pub(super) port: PortId,
+    pub(super) layout: Layout,
+    pub(super) gso: Option<GsoFrame>,
     /// Scratch slots for segments, one per burst entry; never reallocated
     /// after `open`, so `scratch_ptr` stays valid.
     _scratch: Vec<u8>,
     scratch_ptr: *mut u8,
     slot_size: usize,
-    slot_head: usize,
-    seg_max: usize,
+    pub(super) slot_head: usize,
+    pub(super) seg_max: usize,
     stats: RxStats,
 }
 
@@ -302,7 +302,7 @@ impl RxRing {
     }
 
     /// Start of V3 block `i`.
-    fn block(&self, i: usize) -> *mut u8 {
+    pub(super) fn block(&self, i: usize) -> *mut u8 {
         let bs = match &self.layout {
             Layout::V3(s) => s.block_size,
             Layout::V2(s) => s.block_size,
@@ -311,7 +311,7 @@ impl RxRing {
     }
 
     /// Start of V2 slot `i`.
-    fn slot(&self, s: &V2, i: usize) -> *mut u8 {
+    pub(super) fn slot(&self, s: &V2, i: usize) -> *mut u8 {
         self.map
             .ptr
             .wrapping_add((i / s.per_block) * s.block_size + (i % s.per_block) * s.frame_size)
@@ -319,7 +319,7 @@ impl RxRing {
 
     /// The status word at `p`: a V3 block's (offset 8 of its descriptor) or
     /// a V2 slot's (offset 0).
-    fn status_at(&self, p: *mut u8) -> &AtomicU32 {
+    pub(super) fn status_at(&self, p: *mut u8) -> &AtomicU32 {
         // SAFETY: callers pass a 4-aligned address inside the mapping (block
         // and slot starts are 16-aligned), which lives as long as `self`.
         // The kernel writes the word concurrently, hence only atomic access.
@@ -378,7 +378,7 @@ impl RxRing {
         }
     }
 
-    fn close_block(&mut self) {
+    pub(super) fn close_block(&mut self) {
         if let Layout::V3(s) = &mut self.layout {
             s.open = false;
             s.unreleased += 1;
@@ -388,7 +388,7 @@ impl RxRing {
 
     /// Steps past the current frame (it stays unreleased until the next
     /// `release`).
-    fn advance(&mut self) {
+    pub(super) fn advance(&mut self) {
         match &mut self.layout {
             Layout::V3(s) => {
                 s.left = s.left.saturating_sub(1);
@@ -405,7 +405,7 @@ impl RxRing {
     }
 
     /// Opens V3 block `cur` if the kernel handed it over; false if not.
-    fn open_block(&mut self) -> bool {
+    pub(super) fn open_block(&mut self) -> bool {
         let Layout::V3(s) = &self.layout else {
             return false;
         };

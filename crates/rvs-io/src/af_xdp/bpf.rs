@@ -274,6 +274,17 @@ pub(crate) fn prog_name_by_id(id: u32) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&n[..end]).into_owned())
 }
 
+/// BPF_OBJ_GET_INFO_BY_FD: the start of the object's info struct
+/// (`bpf_map_info`, `bpf_prog_info` or `bpf_link_info`, by what `fd` is)
+/// into `info`.
+pub(crate) fn obj_info(fd: RawFd, info: &mut [u8]) -> io::Result<()> {
+    let mut a = Attr::new();
+    a.u32(0, fd as u32)
+        .u32(4, info.len() as u32)
+        .ptr(8, info.as_mut_ptr());
+    bpf(OBJ_GET_INFO_BY_FD, &mut a).map(drop)
+}
+
 // rtnetlink: just enough to read and clear a device's XDP program.
 const RTM_GETLINK: u16 = 18;
 const RTM_SETLINK: u16 = 19;

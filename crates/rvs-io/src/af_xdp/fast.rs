@@ -189,14 +189,11 @@ pub struct FastMap {
 impl FastMap {
     /// Creates an empty map of at most `entries` directions.
     pub(crate) fn create(entries: u32) -> io::Result<FastMap> {
-        let fd = bpf::map_create(
-            bpf::MAP_HASH,
-            KEY_LEN as u32,
-            VALUE_LEN as u32,
-            entries.max(1),
-            "rvs_fast",
-        )
-        .map_err(|e| io::Error::new(e.kind(), format!("creating the XDP fast-path map: {e}")))?;
+        let l = super::abi::FAST;
+        let fd = bpf::map_create(l.kind, l.key_size, l.value_size, entries.max(1), l.name)
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("creating the XDP fast-path map: {e}"))
+            })?;
         Ok(FastMap { fd })
     }
 

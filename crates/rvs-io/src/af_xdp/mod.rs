@@ -78,6 +78,19 @@
 //! in [`XdpRxStats::kernel_drops`]; TCP retransmits it as MSS-sized
 //! segments.
 //!
+//! **Handing a port to another process.** The UMEM is a memfd (sealed at
+//! its size, on explicit huge pages with [`XdpConf::umem_huge_pages`] when
+//! enough are free) mapped shared, so a successor can map the same frames:
+//! [`XdpPort::export`] gives a versioned [`XdpManifest`] and the
+//! descriptors (link, program, maps, memfd, every socket) to pass with
+//! [`crate::fdpass`]; the successor validates and maps them with
+//! [`XdpPort::prepare`] while this process still forwards; this process
+//! stops its workers and [`XdpPort::freeze`]s ([`XdpPoolState`]: free lists
+//! and ring indices), and the successor [`XdpPrepared::start`]s. No frame is
+//! copied or lost: frames received meanwhile wait in the RX rings. Needs
+//! Linux 6.4 ([`handover_supported`]). Nothing is pinned in bpffs: the
+//! objects live as long as either process holds the descriptors.
+//!
 //! # Use
 //!
 //! ```ignore
@@ -92,9 +105,12 @@
 //! The port's program stays attached while the [`XdpPort`] or any of its
 //! queues is alive.
 
+pub mod abi;
+mod adopt;
 mod bpf;
 mod csum;
 mod fast;
+mod handover;
 mod open;
 mod prog;
 mod ring;
@@ -103,13 +119,17 @@ mod sock;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use rvs_core::addr::PortId;
 
 pub use ring::{XdpBurst, XdpRx, XdpRxStats, XdpTx, XdpTxStats, BURST};
 
 pub use fast::{FastCount, FastFlow, FastMap};
+pub use handover::{
+    handover_supported, FdRole, UmemAccount, XdpManifest, XdpPoolState, XdpPrepared, XdpQueuePool,
+    MANIFEST_VERSION, POOL_STATE_VERSION,
+};
 pub use open::unserved_note;
 
 use crate::iface::if_index;
@@ -184,6 +204,10 @@ pub struct XdpConf {
     /// Most flow directions the XDP fast path holds (see [`FastMap`]);
     /// 0: no fast path.
     pub fast_entries: u32,
+    /// Put the UMEM on explicit 2 MiB huge pages (`MFD_HUGETLB`) when
+    /// enough are free (`vm.nr_hugepages`), ordinary pages otherwise (the
+    /// default: the reserved pages are left to the connection tables).
+    pub umem_huge_pages: bool,
 }
 
 impl Default for XdpConf {
@@ -203,6 +227,7 @@ impl Default for XdpConf {
             rx_checksum: RxChecksum::Complete,
             max_addrs: 4096,
             fast_entries: 0,
+            umem_huge_pages: false,
         }
     }
 }
@@ -221,6 +246,13 @@ pub(crate) struct Shared {
     /// One per served queue (index: the queue's position in `served`).
     pub(crate) pools: Vec<Mutex<Pool>>,
     pub(crate) umem: Mmap,
+    /// The memfd behind `umem`, for a successor (see `handover`).
+    umem_fd: OwnedFd,
+    umem_hugetlb: bool,
+    /// The sockets, queue-major (`qi * workers + w`), for `export`; filled
+    /// once the queues exist.
+    socks: Mutex<Vec<Weak<ring::Sock>>>,
+    geom: handover::Geom,
     pub(crate) frame_size: usize,
     /// Frames in the whole UMEM.
     pub(crate) frames: usize,
@@ -231,6 +263,7 @@ pub(crate) struct Shared {
     /// The device's RX queues.
     device: u32,
     ifname: String,
+    ifindex: u32,
 }
 
 // SAFETY: the UMEM pointer is only dereferenced for frames a thread owns

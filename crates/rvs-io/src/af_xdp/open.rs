@@ -6,8 +6,10 @@ use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
+use super::handover::Geom;
+
 use super::ring::{Pool, Ring, Sock};
-use super::sock::{anon_map, bind_xsk, clear_stale, fill_comp_rings, rx_tx_rings, xsk_socket};
+use super::sock::{bind_xsk, clear_stale, fill_comp_rings, rx_tx_rings, umem_memfd, xsk_socket};
 use super::{bpf, prog, FastMap, Shared, XdpConf, XdpMode, XdpPort, XdpQueue, XdpRx, XdpTx, BURST};
 use crate::iface::{if_index, mtu_of, queues};
 use crate::sys::setsockopt;
@@ -86,7 +88,7 @@ pub fn unserved_note(ifname: &str, device: u32, served: &Range<u32>) -> Option<S
 
 /// A queue's sockets, one per worker in worker order, with their RX ring
 /// and (on the worker's home queue only) TX ring.
-type Socks = Vec<(OwnedFd, Ring<libc::xdp_desc>, Option<Ring<libc::xdp_desc>>)>;
+pub(super) type Socks = Vec<(OwnedFd, Ring<libc::xdp_desc>, Option<Ring<libc::xdp_desc>>)>;
 
 /// One device queue's sockets and its pool.
 struct QueueSocks {
@@ -160,12 +162,12 @@ fn queue_socks(
 }
 
 /// The checked geometry of a port.
-struct Geometry {
-    workers: u32,
-    fs: u32,
-    frames: u32,
-    fill: u32,
-    comp: u32,
+pub(super) struct Geometry {
+    pub(super) workers: u32,
+    pub(super) fs: u32,
+    pub(super) frames: u32,
+    pub(super) fill: u32,
+    pub(super) comp: u32,
 }
 
 fn geometry(ifname: &str, conf: &XdpConf) -> io::Result<Geometry> {
@@ -252,6 +254,54 @@ fn attach(prog_fd: &OwnedFd, ifindex: u32, mode: XdpMode) -> io::Result<(OwnedFd
     })
 }
 
+/// Where and how a port is set up on a device, from its configuration.
+pub(super) struct Plan {
+    pub(super) ifindex: u32,
+    pub(super) g: Geometry,
+    /// The device's RX queues.
+    pub(super) device: u32,
+    pub(super) served: Range<u32>,
+    /// How many served queues are some worker's home (TX) queue.
+    pub(super) homes: usize,
+}
+
+impl Plan {
+    pub(super) fn of(ifname: &str, conf: &XdpConf) -> io::Result<Plan> {
+        let ifindex = if_index(ifname)?;
+        let g = geometry(ifname, conf)?;
+        let (device, txq) = queues(ifname)
+            .map_err(|e| io::Error::new(e.kind(), format!("{ifname}: queues: {e}")))?;
+        let served = served_queues(ifname, device, conf.queue, conf.queues)?;
+        // Workers transmit on served queues the device also has for TX.
+        let homes = (txq.saturating_sub(served.start) as usize).clamp(1, served.len());
+        Ok(Plan {
+            ifindex,
+            g,
+            device,
+            served,
+            homes,
+        })
+    }
+
+    /// The geometry a hand-over manifest records.
+    pub(super) fn geom(&self, conf: &XdpConf) -> Geom {
+        Geom {
+            workers: self.g.workers,
+            frame_size: self.g.fs,
+            frames: self.g.frames,
+            fill: self.g.fill,
+            comp: self.g.comp,
+            rx: conf.rx_size,
+            tx: conf.tx_size,
+            first_queue: self.served.start,
+            queues: self.served.len() as u32,
+            homes: self.homes as u32,
+            max_addrs: conf.max_addrs.max(1),
+            fast_entries: conf.fast_entries,
+        }
+    }
+}
+
 impl XdpPort {
     /// Sets up, on each served RX queue of `ifname` (`conf.queues` from
     /// `conf.queue` on; by default every queue the device has), one socket
@@ -264,22 +314,38 @@ impl XdpPort {
     /// [`XdpPort::unserved`] for queues it has that no worker serves.
     /// Needs CAP_NET_ADMIN, CAP_BPF (or root).
     pub fn open(ifname: &str, conf: &XdpConf) -> io::Result<XdpPort> {
-        let ifindex = if_index(ifname)?;
-        let g = geometry(ifname, conf)?;
-        let (device, txq) = queues(ifname)
-            .map_err(|e| io::Error::new(e.kind(), format!("{ifname}: queues: {e}")))?;
-        let served = served_queues(ifname, device, conf.queue, conf.queues)?;
+        let plan = Plan::of(ifname, conf)?;
+        let geom = plan.geom(conf);
+        let Plan {
+            ifindex,
+            g,
+            device,
+            served,
+            homes,
+        } = plan;
         let nq = served.len();
-        // Workers transmit on served queues the device also has for TX.
-        let homes = (txq.saturating_sub(served.start) as usize).clamp(1, nq);
         clear_stale(ifname, ifindex)?;
 
-        let addrs = bpf::map_create(bpf::MAP_HASH, 16, 4, conf.max_addrs.max(1), "rvs_addrs")?;
+        let a = super::abi::ADDRS;
+        let addrs = bpf::map_create(
+            a.kind,
+            a.key_size,
+            a.value_size,
+            conf.max_addrs.max(1),
+            a.name,
+        )?;
         let fast = match conf.fast_entries {
             0 => None,
             n => Some(Arc::new(FastMap::create(n)?)),
         };
-        let xsks = bpf::map_create(bpf::MAP_XSKMAP, 4, 4, g.workers * nq as u32, "rvs_xsks")?;
+        let x = super::abi::XSKS;
+        let xsks = bpf::map_create(
+            x.kind,
+            x.key_size,
+            x.value_size,
+            g.workers * nq as u32,
+            x.name,
+        )?;
         let insns = prog::build(&prog::ProgParams {
             addrs: addrs.as_raw_fd(),
             workers: g.workers,
@@ -294,10 +360,10 @@ impl XdpPort {
 
         // The UMEM, registered on the first socket of the first queue.
         let len = g.fs as usize * g.frames as usize * nq;
-        let umem = anon_map(len)?;
+        let umem = umem_memfd(len, conf.umem_huge_pages)?;
         let s0 = xsk_socket()?;
         let reg = libc::xdp_umem_reg {
-            addr: umem.ptr as u64,
+            addr: umem.map.ptr as u64,
             len: len as u64,
             chunk_size: g.fs,
             headroom: 0,
@@ -351,7 +417,11 @@ impl XdpPort {
             addrs,
             fast,
             pools,
-            umem,
+            umem: umem.map,
+            umem_fd: umem.fd,
+            umem_hugetlb: umem.hugetlb,
+            socks: Mutex::new(Vec::new()),
+            geom,
             frame_size: g.fs as usize,
             frames: g.frames as usize * nq,
             native,
@@ -359,6 +429,7 @@ impl XdpPort {
             served: served.clone(),
             device,
             ifname: ifname.to_string(),
+            ifindex,
         });
         let queues = worker_queues(&shared, per_queue, g.workers as usize, conf)?;
         Ok(XdpPort { shared, queues })
@@ -367,7 +438,7 @@ impl XdpPort {
 
 /// Each worker's queue: the RX rings of its sockets on every served queue,
 /// and the TX ring of its socket on its home queue.
-fn worker_queues(
+pub(super) fn worker_queues(
     shared: &Arc<Shared>,
     per_queue: Vec<(u32, Socks)>,
     workers: usize,
@@ -384,6 +455,9 @@ fn worker_queues(
                 qid,
                 shared: shared.clone(),
             });
+            if let Ok(mut reg) = shared.socks.lock() {
+                reg.push(Arc::downgrade(&sock));
+            }
             if let Some(t) = t {
                 tx[w] = Some(XdpTx::new(t, sock.clone()));
             }

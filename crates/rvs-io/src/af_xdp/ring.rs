@@ -48,7 +48,18 @@ pub(crate) struct Ring<T> {
     local: u32,
     /// The last value read of the index the kernel advances.
     remote: u32,
+    role: Role,
     _map: Mmap,
+}
+
+/// Which end of a ring this process is: what `local` and `remote` hold.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Fill and TX: `local` is our producer, `remote` the kernel's consumer.
+    Producer,
+    /// RX and completion: `local` is our consumer, `remote` the kernel's
+    /// producer.
+    Consumer,
 }
 
 // SAFETY: the ring's pointers point into its own mapping, which moves with
@@ -57,12 +68,15 @@ unsafe impl<T> Send for Ring<T> {}
 
 impl<T: Copy> Ring<T> {
     /// Maps the ring `pgoff` of socket `fd` described by `off` (`size` a
-    /// power of two).
+    /// power of two) as its `role` end, with our index and the kernel's read
+    /// from the shared page: 0/0 for a fresh ring, wherever another process
+    /// (handing the socket over) left them for a live one.
     pub(crate) fn map(
         fd: &OwnedFd,
         off: &libc::xdp_ring_offset,
         size: u32,
         pgoff: u64,
+        role: Role,
     ) -> io::Result<Ring<T>> {
         let len = off.desc as usize + size as usize * std::mem::size_of::<T>();
         // SAFETY: a fresh shared mapping chosen by the kernel (addr NULL) of
@@ -89,12 +103,53 @@ impl<T: Copy> Ring<T> {
             mask: size - 1,
             local: 0,
             remote: 0,
+            role,
             _map: map,
         };
-        // A fresh ring starts at 0/0, but read them anyway.
-        r.local = r.prod().load(Ordering::Relaxed);
-        r.remote = r.cons().load(Ordering::Relaxed);
+        r.resync();
         Ok(r)
+    }
+
+    /// Re-reads both indices from the shared page: after another process
+    /// (the one handing the ring over) moved them since we mapped it.
+    pub(crate) fn resync(&mut self) {
+        let (prod, cons) = self.indices();
+        (self.local, self.remote) = match self.role {
+            Role::Producer => (prod, cons),
+            Role::Consumer => (cons, prod),
+        };
+    }
+
+    /// The published (producer, consumer) indices.
+    pub(crate) fn indices(&self) -> (u32, u32) {
+        (
+            self.prod().load(Ordering::Acquire),
+            self.cons().load(Ordering::Acquire),
+        )
+    }
+
+    /// Our own index (producer or consumer, by role) as we last moved it.
+    pub(crate) fn local(&self) -> u32 {
+        self.local
+    }
+
+    /// The entries between the two ends, oldest first: for a producer ring
+    /// those we wrote (published or not) that the kernel has not consumed,
+    /// for a consumer ring those the kernel published that we did not take.
+    /// For accounting the UMEM frames, not for the packet path.
+    pub(crate) fn pending(&self) -> Vec<T> {
+        let (prod, cons) = self.indices();
+        let (from, to) = match self.role {
+            Role::Producer => (cons, self.local),
+            Role::Consumer => (self.local, prod),
+        };
+        (0..to.wrapping_sub(from).min(self.size()))
+            .map(|i| {
+                // SAFETY: the slot index is masked into the ring, inside the
+                // mapping; entries are plain data and a stale read is harmless.
+                unsafe { self.slot(from.wrapping_add(i)).read_volatile() }
+            })
+            .collect()
     }
 
     fn prod(&self) -> &AtomicU32 {
@@ -376,6 +431,26 @@ impl XdpRx {
         self.nheld = 0;
     }
 
+    /// UMEM frames of this half: (those held by the last burst, the RX
+    /// rings' published entries as frame bases).
+    pub(crate) fn frames(&self) -> (Vec<u64>, Vec<u64>) {
+        let fs = self.socks[0].sock.shared.frame_size as u64;
+        let ring = self
+            .socks
+            .iter()
+            .flat_map(|s| s.ring.pending())
+            .map(|d| d.addr & !(fs - 1))
+            .collect();
+        (self.held[..self.nheld].to_vec(), ring)
+    }
+
+    /// Re-reads its rings' indices (see [`Ring::resync`]).
+    pub(crate) fn resync(&mut self) {
+        for s in &mut self.socks {
+            s.ring.resync();
+        }
+    }
+
     /// Whether frames are waiting on any of its sockets.
     pub fn ready(&mut self) -> bool {
         self.socks.iter_mut().any(|s| s.ring.ready() > 0)
@@ -633,6 +708,30 @@ impl XdpTx {
                 break;
             }
         }
+    }
+
+    /// Stops transmitting for a hand-over: publishes and kicks what is
+    /// queued and gives its cache of free frames back to the pool, so the
+    /// port's [`freeze`](super::XdpPort::freeze) sees every frame. Sending
+    /// afterwards works (it takes frames again) but must not happen once the
+    /// port is frozen.
+    pub fn freeze(&mut self) {
+        self.flush();
+        if let Ok(mut p) = self.sock.shared.pools[self.sock.queue].lock() {
+            p.free.append(&mut self.cache);
+        }
+    }
+
+    /// UMEM frames of this half: (its cache of free frames, the TX ring's
+    /// published entries).
+    pub(crate) fn frames(&self) -> (Vec<u64>, Vec<u64>) {
+        let ring = self.ring.pending().iter().map(|d| d.addr).collect();
+        (self.cache.clone(), ring)
+    }
+
+    /// Re-reads its ring's indices (see [`Ring::resync`]).
+    pub(crate) fn resync(&mut self) {
+        self.ring.resync();
     }
 
     /// Counters so far.

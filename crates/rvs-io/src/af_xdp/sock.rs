@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::ring::Ring;
+use super::ring::{Ring, Role};
 use super::{bpf, prog, XdpConf};
 use crate::sys::{getsockopt, setsockopt, socket, Mmap};
 
@@ -139,13 +139,20 @@ pub(super) fn rx_tx_rings(
         setsockopt(fd, libc::SOL_XDP, libc::XDP_TX_RING, &conf.tx_size)?;
     }
     let off = offsets(fd)?;
-    let rx = Ring::map(fd, &off.rx, conf.rx_size, libc::XDP_PGOFF_RX_RING as u64)?;
+    let rx = Ring::map(
+        fd,
+        &off.rx,
+        conf.rx_size,
+        libc::XDP_PGOFF_RX_RING as u64,
+        Role::Consumer,
+    )?;
     let tx = match tx {
         true => Some(Ring::map(
             fd,
             &off.tx,
             conf.tx_size,
             libc::XDP_PGOFF_TX_RING as u64,
+            Role::Producer,
         )?),
         false => None,
     };
@@ -162,8 +169,20 @@ pub(super) fn fill_comp_rings(
     setsockopt(fd, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &fill)?;
     setsockopt(fd, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &comp)?;
     let off = offsets(fd)?;
-    let f = Ring::map(fd, &off.fr, fill, libc::XDP_UMEM_PGOFF_FILL_RING)?;
-    let c = Ring::map(fd, &off.cr, comp, libc::XDP_UMEM_PGOFF_COMPLETION_RING)?;
+    let f = Ring::map(
+        fd,
+        &off.fr,
+        fill,
+        libc::XDP_UMEM_PGOFF_FILL_RING,
+        Role::Producer,
+    )?;
+    let c = Ring::map(
+        fd,
+        &off.cr,
+        comp,
+        libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+        Role::Consumer,
+    )?;
     Ok((f, c))
 }
 
@@ -188,16 +207,82 @@ pub(super) fn epoll_of(fds: &[std::os::fd::RawFd]) -> io::Result<OwnedFd> {
     Ok(ep)
 }
 
-pub(super) fn anon_map(len: usize) -> io::Result<Mmap> {
-    // SAFETY: a fresh private anonymous mapping chosen by the kernel; it
-    // aliases no Rust object.
+/// The UMEM's memory: a memfd (so a successor process can map the same
+/// frames, see [`super::handover`]) mapped shared.
+pub(crate) struct Umem {
+    /// The memfd.
+    pub(crate) fd: OwnedFd,
+    /// Its mapping in this process.
+    pub(crate) map: Mmap,
+    /// Whether it lives on explicit 2 MiB huge pages (`MFD_HUGETLB`).
+    pub(crate) hugetlb: bool,
+}
+
+/// A memfd of at least `len` bytes mapped `MAP_SHARED`: on explicit 2 MiB
+/// huge pages when `huge` and the kernel has enough free (the size rounded
+/// up to whole huge pages), on ordinary pages otherwise.
+pub(super) fn umem_memfd(len: usize, huge: bool) -> io::Result<Umem> {
+    if huge {
+        let hlen = len.div_ceil(crate::mem::HUGE_PAGE) * crate::mem::HUGE_PAGE;
+        let flags = libc::MFD_HUGETLB | libc::MFD_HUGE_2MB;
+        // No free huge pages: mmap fails (ENOMEM) and the ordinary memfd
+        // below is used, as a UMEM always was before.
+        if let Ok(fd) = memfd(c"rvs-umem", flags, hlen) {
+            if let Ok(map) = map_shared(&fd, hlen) {
+                return Ok(Umem {
+                    fd,
+                    map,
+                    hugetlb: true,
+                });
+            }
+        }
+    }
+    let fd = memfd(c"rvs-umem", 0, len)?;
+    let map = map_shared(&fd, len)?;
+    Ok(Umem {
+        fd,
+        map,
+        hugetlb: false,
+    })
+}
+
+/// A close-on-exec memfd of `len` bytes, sealed at that size.
+fn memfd(name: &std::ffi::CStr, flags: libc::c_uint, len: usize) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `name` is NUL-terminated and only read; the result is a new
+    // descriptor or -1.
+    let fd = crate::sys::cvt(unsafe {
+        libc::memfd_create(
+            name.as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | flags,
+        )
+    })?;
+    // SAFETY: `fd` was just returned to us and is owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: no pointer involved.
+    crate::sys::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) })?;
+    // Its size is fixed from here on: a successor mapping it can rely on
+    // the size it checked (a shrunk UMEM would fault under the kernel).
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: no pointer involved.
+    crate::sys::cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    Ok(fd)
+}
+
+/// Maps `len` bytes of the memfd `fd` shared and populated (the UMEM of a
+/// port opened here or adopted from another process).
+pub(super) fn map_shared(fd: &OwnedFd, len: usize) -> io::Result<Mmap> {
+    // SAFETY: a fresh shared mapping at an address the kernel chooses; it
+    // aliases no Rust object of this process (another process may map the
+    // same memfd: frames are handed between them by the rings, see module
+    // `handover`).
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
             0,
         )
     };

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::ffi::CString;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -33,17 +33,17 @@ pub(super) fn api_err(e: AclError) -> ApiError {
 
 /// A rule with its counter.
 #[derive(Debug)]
-struct RuleEntry {
-    subject: Subject,
-    hits: Arc<Hits>,
+pub(super) struct RuleEntry {
+    pub(super) subject: Subject,
+    pub(super) hits: Arc<Hits>,
 }
 
 /// A deny and an allow list.
 #[derive(Debug)]
 pub(super) struct ListsEntry {
-    deny: Vec<RuleEntry>,
-    allow: Vec<RuleEntry>,
-    rejected: Arc<Hits>,
+    pub(super) deny: Vec<RuleEntry>,
+    pub(super) allow: Vec<RuleEntry>,
+    pub(super) rejected: Arc<Hits>,
 }
 
 impl ListsEntry {

@@ -17,8 +17,8 @@ use super::{invalid, Store};
 /// A service's limits as configured, and the form the workers get.
 #[derive(Debug)]
 pub(super) struct LimitEntry {
-    limits: Limits,
-    core: Arc<ServiceLimits>,
+    pub(super) limits: Limits,
+    pub(super) core: Arc<ServiceLimits>,
 }
 
 fn rate(r: Option<RateLimit>, per_unit: u64) -> Rate {

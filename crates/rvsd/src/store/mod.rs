@@ -13,11 +13,13 @@
 //! error always leaves the store exactly as it was.
 
 mod acl;
+pub mod fingerprint;
 mod ipset;
 mod limits;
 mod net;
 pub mod rates;
 mod read;
+pub mod save;
 mod services;
 #[cfg(test)]
 mod tests;

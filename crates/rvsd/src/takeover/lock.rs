@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub struct PortLock {
     paths: Paths,
     /// Holds the lock while open.
     _file: File,
+    /// Leave the file in place on drop ([`forget`](Self::forget)).
+    keep_file: bool,
 }
 
 impl PortLock {
@@ -46,6 +49,7 @@ impl PortLock {
                     iface: iface.to_string(),
                     paths,
                     _file: file,
+                    keep_file: false,
                 });
             }
         }
@@ -53,6 +57,46 @@ impl PortLock {
             "cannot lock {}: it keeps being replaced",
             paths.lock.display()
         ))
+    }
+
+    /// The lock's descriptor, to pass to a successor (hot upgrade): the
+    /// passed copy shares this open file description, and so the lock.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self._file.as_fd()
+    }
+
+    /// Takes over the lock of `iface` from a descriptor the running rvsd
+    /// passed (see [`as_fd`](Self::as_fd)): no new lock is taken, so there
+    /// is no moment when the port is free. Refused, saying why, when `fd`
+    /// is not the lock file now at its path or does not hold its lock. The
+    /// pid in the file stays the old holder's until [`claim`](Self::claim).
+    pub fn adopt(dir: &Path, iface: &str, fd: OwnedFd) -> Result<PortLock, String> {
+        let paths = Paths::new(dir, iface);
+        let file = rvs_io::lock::adopt_lock(fd, &paths.lock)
+            .map_err(|e| format!("cannot take over the lock of {iface}: {e}"))?;
+        Ok(PortLock {
+            iface: iface.to_string(),
+            paths,
+            _file: file,
+            keep_file: false,
+        })
+    }
+
+    /// Writes this process's pid into the lock file (the successor, once
+    /// it is the one serving the port).
+    pub fn claim(&mut self) -> Result<(), String> {
+        let pid = std::process::id().to_string();
+        let f = &mut self._file;
+        f.set_len(0)
+            .and_then(|_| f.seek(SeekFrom::Start(0)))
+            .and_then(|_| f.write_all(format!("{pid}\n").as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", self.paths.lock.display()))
+    }
+
+    /// Lets go of this copy without removing the lock file (the old rvsd
+    /// after a hand-over: its successor holds the same lock).
+    pub fn forget(mut self) {
+        self.keep_file = true;
     }
 
     /// The interface.
@@ -69,7 +113,9 @@ impl PortLock {
 impl Drop for PortLock {
     fn drop(&mut self) {
         // Still locked here: nobody holds the file being removed.
-        let _ = std::fs::remove_file(&self.paths.lock);
+        if !self.keep_file {
+            let _ = std::fs::remove_file(&self.paths.lock);
+        }
     }
 }
 
@@ -138,6 +184,35 @@ mod tests {
         assert!(path.exists());
         drop((other, again));
         assert!(!path.exists(), "the lock file goes with its holder");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_passed_lock_is_adopted_and_never_free_in_between() {
+        let dir = std::env::temp_dir().join(format!("rvsd-lock-adopt-{}", std::process::id()));
+        let old = PortLock::acquire(&dir, "wan").unwrap();
+        // What SCM_RIGHTS delivers: a copy of the same open file description.
+        let passed = old.as_fd().try_clone_to_owned().unwrap();
+        let mut new = PortLock::adopt(&dir, "wan", passed).expect("adopt the passed lock");
+        old.forget();
+        let path = new.paths().lock.clone();
+        assert!(
+            path.exists(),
+            "the old holder's exit leaves the file to its successor"
+        );
+        let e = PortLock::acquire(&dir, "wan").expect_err("held by the successor");
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        new.claim().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        // A descriptor of the file that does not hold the lock is refused.
+        let stray = std::fs::File::open(&path).unwrap();
+        let e = PortLock::adopt(&dir, "wan", stray.into()).expect_err("not the holder");
+        assert!(e.contains("does not hold its lock"), "{e}");
+        drop(new);
+        assert!(!path.exists(), "the successor removes it when it lets go");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

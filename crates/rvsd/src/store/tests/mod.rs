@@ -7,9 +7,11 @@
 mod acl;
 mod counters;
 mod errors;
+mod fingerprint;
 mod lifecycle;
 mod limits;
 mod proxy_proto;
+mod save;
 mod sched_flags;
 mod synproxy;
 mod tutorial;

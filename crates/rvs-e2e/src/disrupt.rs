@@ -1,0 +1,309 @@
+//! What a client sees of an event on the load balancer (a hot upgrade, a
+//! standby taking over, a plain restart; issue 14), from three probers run
+//! side by side in the `client` namespace of a [`crate::topo::TwoArm`]:
+//!
+//! - `ping -D -O -i 0.001` to the VIP (rvsd answers it): the longest time
+//!   between two replies, probes lost;
+//! - a numbered UDP stream (`rvs-udp stream`, 50,000 datagrams/s by
+//!   default) through the UDP FNAT VIP to echo servers on the real servers:
+//!   the longest time without an echo, datagrams lost, echoes seen twice;
+//! - `rvs-keepalive`: HTTP keep-alive connections through the TCP FNAT VIP
+//!   to nginx, each sending a request every 2 ms: requests answered, and
+//!   requests failed by reset, close or a 1 s timeout (each loses its
+//!   connection), the longest latency. Not wrk: a keep-alive connection
+//!   that stalls for good (the load balancer forgot it) shows in no wrk
+//!   figure, as its request is still pending when wrk's run ends.
+//!
+//! [`Probes::start`] starts them for a fixed time; the caller does its event
+//! meanwhile; [`Probes::finish`] waits for them and reads their reports.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::stream::StreamReport;
+use crate::{bin, Lab};
+
+/// How hard the probers push.
+#[derive(Debug, Clone)]
+pub struct ProbeOpts {
+    /// How long they run (s).
+    pub secs: f64,
+    /// UDP datagrams per second.
+    pub udp_pps: u64,
+    /// Keep-alive connections.
+    pub http_conns: u32,
+}
+
+impl Default for ProbeOpts {
+    fn default() -> Self {
+        ProbeOpts {
+            secs: 4.0,
+            udp_pps: 50_000,
+            http_conns: 4,
+        }
+    }
+}
+
+/// What `ping -D -O` saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PingReport {
+    /// Probes sent.
+    pub sent: u64,
+    /// Replies.
+    pub received: u64,
+    /// The longest time between two replies (ms).
+    pub longest_gap_ms: f64,
+}
+
+/// What `rvs-keepalive` saw: requests on keep-alive connections, and what
+/// failed (each failure loses that connection; it is opened again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeepaliveReport {
+    /// Requests answered (2xx/3xx).
+    pub requests: u64,
+    /// Requests that failed, by any of the reasons below.
+    pub failed: u64,
+    /// The connection was reset (RST).
+    pub resets: u64,
+    /// The server closed the connection.
+    pub closed: u64,
+    /// No answer within the timeout.
+    pub timeouts: u64,
+    /// Another error or an answer other than 2xx/3xx.
+    pub bad: u64,
+    /// Connections opened (the first ones plus one per failure).
+    pub connects: u64,
+    /// Attempts to open one that failed.
+    pub connect_failed: u64,
+    /// The longest time a request took (ms).
+    pub max_latency_ms: f64,
+}
+
+impl KeepaliveReport {
+    /// Adds another connection's figures.
+    pub fn add(&mut self, o: &KeepaliveReport) {
+        self.requests += o.requests;
+        self.failed += o.failed;
+        self.resets += o.resets;
+        self.closed += o.closed;
+        self.timeouts += o.timeouts;
+        self.bad += o.bad;
+        self.connects += o.connects;
+        self.connect_failed += o.connect_failed;
+        self.max_latency_ms = self.max_latency_ms.max(o.max_latency_ms);
+    }
+}
+
+/// The three reports of one event.
+#[derive(Debug, Clone, Default)]
+pub struct Disruption {
+    /// ICMP echo to the VIP.
+    pub ping: PingReport,
+    /// The UDP stream.
+    pub udp: StreamReport,
+    /// HTTP keep-alive.
+    pub http: KeepaliveReport,
+}
+
+impl std::fmt::Display for Disruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ping: longest gap {:.1} ms, lost {} of {}; udp: longest gap {:.1} ms, lost {} of {}, dups {}; http: {} requests, {} failed ({} reset, {} closed, {} timed out), max latency {:.1} ms",
+            self.ping.longest_gap_ms,
+            self.ping.sent.saturating_sub(self.ping.received),
+            self.ping.sent,
+            self.udp.longest_gap_ms,
+            self.udp.missing,
+            self.udp.sent,
+            self.udp.dups,
+            self.http.requests,
+            self.http.failed,
+            self.http.resets,
+            self.http.closed,
+            self.http.timeouts,
+            self.http.max_latency_ms
+        )
+    }
+}
+
+/// Running probers.
+pub struct Probes {
+    ping: usize,
+    udp: usize,
+    http: usize,
+    secs: f64,
+    started: Instant,
+}
+
+/// Starts UDP echo servers (port 53, quiet) on the real servers `rss`
+/// (namespace names), for [`crate::rvsd::Rvsd::udp_fnat_service`].
+pub fn udp_echoes(lab: &mut Lab, rss: &[&str]) {
+    let udp = bin("rvs-udp").to_string_lossy().into_owned();
+    for rs in rss {
+        lab.spawn(
+            rs,
+            &format!("echo-{rs}"),
+            &[&udp, "echo", "0.0.0.0:53", rs, "--quiet"],
+            &[],
+        );
+        lab.wait_udp_port(rs, 53, Duration::from_secs(5));
+    }
+}
+
+impl Probes {
+    /// Starts the probers in `client` against the VIP 10.0.0.100 (ICMP,
+    /// UDP port 53, HTTP port 80).
+    pub fn start(lab: &mut Lab, o: &ProbeOpts) -> Probes {
+        let secs = format!("{}", o.secs);
+        let count = format!("{}", (o.secs * 1000.0) as u64);
+        let udp = bin("rvs-udp").to_string_lossy().into_owned();
+        let ping = lab.spawn(
+            "client",
+            "probe-ping",
+            &[
+                "ping",
+                "-D",
+                "-O",
+                "-n",
+                "-i",
+                "0.001",
+                "-c",
+                &count,
+                "-W",
+                "1",
+                "10.0.0.100",
+            ],
+            &[],
+        );
+        let pps = o.udp_pps.to_string();
+        let udp = lab.spawn(
+            "client",
+            "probe-udp",
+            &[
+                &udp,
+                "stream",
+                "--pps",
+                &pps,
+                "--secs",
+                &secs,
+                "--from-port",
+                "42000",
+                "10.0.0.100:53",
+            ],
+            &[],
+        );
+        let conns = o.http_conns.to_string();
+        let ka = bin("rvs-keepalive").to_string_lossy().into_owned();
+        let http = lab.spawn(
+            "client",
+            "probe-http",
+            &[
+                &ka,
+                "--conns",
+                &conns,
+                "--secs",
+                &secs,
+                "--interval-ms",
+                "2",
+                "--timeout-ms",
+                "1000",
+                "10.0.0.100:80",
+            ],
+            &[],
+        );
+        Probes {
+            ping,
+            udp,
+            http,
+            secs: o.secs,
+            started: Instant::now(),
+        }
+    }
+
+    /// Seconds since the probers started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Waits for the probers to end and reads their reports.
+    pub fn finish(self, lab: &mut Lab) -> Disruption {
+        let limit = Duration::from_secs_f64(self.secs + 15.0);
+        let mut logs = Vec::new();
+        for i in [self.ping, self.udp, self.http] {
+            let p = lab.proc(i);
+            let code = p.wait_exit(limit);
+            let log = p.log();
+            assert!(code.is_some(), "{} did not end: {log}", p.name);
+            logs.push(log);
+        }
+        let udp = last_json::<StreamReport>(&logs[1], "rvs-udp stream");
+        let http = last_json::<KeepaliveReport>(&logs[2], "rvs-keepalive");
+        if std::env::var_os("RVS_PROBE_LOGS").is_some() {
+            eprintln!("http:\n{}\nudp:\n{}", logs[2], logs[1]);
+        }
+        Disruption {
+            ping: parse_ping(&logs[0]),
+            udp,
+            http,
+        }
+    }
+}
+
+/// Reads `ping -D -O` output: `[ts] 64 bytes from ...` per reply and the
+/// summary's `N packets transmitted, M received`.
+pub fn parse_ping(out: &str) -> PingReport {
+    let mut r = PingReport::default();
+    let mut last: Option<f64> = None;
+    for l in out.lines() {
+        if l.contains("bytes from") {
+            let ts = l
+                .strip_prefix('[')
+                .and_then(|x| x.split(']').next())
+                .and_then(|x| x.parse::<f64>().ok());
+            if let Some(t) = ts {
+                if let Some(p) = last {
+                    r.longest_gap_ms = r.longest_gap_ms.max((t - p) * 1e3);
+                }
+                last = Some(t);
+            }
+        } else if l.contains("packets transmitted") {
+            let n: Vec<u64> = l
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            if n.len() >= 2 {
+                (r.sent, r.received) = (n[0], n[1]);
+            }
+        }
+    }
+    r
+}
+
+/// The last line of `log` that parses as a `T` (a prober's JSON report).
+fn last_json<T: serde::de::DeserializeOwned>(log: &str, what: &str) -> T {
+    log.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<T>(l).ok())
+        .unwrap_or_else(|| panic!("no report from {what}: {log}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_gaps_and_losses_are_read_from_its_output() {
+        let out = "PING 10.0.0.100 (10.0.0.100) 56(84) bytes of data.\n\
+[1764500000.100000] 64 bytes from 10.0.0.100: icmp_seq=1 ttl=64 time=0.1 ms\n\
+[1764500000.101000] 64 bytes from 10.0.0.100: icmp_seq=2 ttl=64 time=0.1 ms\n\
+[1764500000.102000] no answer yet for icmp_seq=3\n\
+[1764500000.151000] 64 bytes from 10.0.0.100: icmp_seq=40 ttl=64 time=0.1 ms\n\
+\n--- 10.0.0.100 ping statistics ---\n\
+40 packets transmitted, 3 received, 92.5% packet loss, time 60ms\n";
+        let r = parse_ping(out);
+        assert_eq!((r.sent, r.received), (40, 3));
+        assert!((r.longest_gap_ms - 50.0).abs() < 0.01, "{r:?}");
+    }
+}

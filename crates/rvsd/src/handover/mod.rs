@@ -1,0 +1,15 @@
+//! Handing the running daemon over to another process: a hot upgrade
+//! (`rvsd --takeover`) or a warm standby (`rvsd --standby`), as
+//! `docs/design/hot-upgrade.md` describes. The running rvsd passes its
+//! descriptors, configuration and connection tables to its successor over
+//! its control socket, in frames of kinds each with its own version. Not
+//! wired to the command line yet (issue 14).
+//!
+//! - [`compat`]: the HELLO both sides exchange first, the check that the
+//!   successor can take over what the running rvsd holds (what may not
+//!   change without a restart) and the version of each frame kind both
+//!   speak. Pure: no I/O.
+//! - [`session`]: the order of the steps over the control connection and
+//!   what each side does when the other fails.
+pub mod compat;
+pub mod session;

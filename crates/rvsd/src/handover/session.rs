@@ -1,0 +1,339 @@
+//! The order of a hand-over's steps, and what each side does when the
+//! other fails at any of them (`docs/design/hot-upgrade.md`, sections 1
+//! and 2), over the running rvsd's control connection with
+//! [`rvs_io::fdpass`] frames.
+//!
+//! | step | running rvsd ([`give`], a [`Giver`]) | new rvsd ([`take`], a [`Taker`]) |
+//! |---|---|---|
+//! | HELLO | checks the new one's, answers its own or REFUSE | sends its own; REFUSE ends it |
+//! | pre-copy | sends state while it forwards, then PRECOPY_DONE | takes every frame in |
+//! | FREEZE | parks its workers, sends what they leave, then FROZEN | sends FREEZE when prepared |
+//! | START | waits | starts its workers, sends STARTED |
+//! | COMMIT | lets go of everything and exits | after a probation, sends COMMIT |
+//!
+//! Until FREEZE a failure on either side costs nothing: the running rvsd
+//! never stopped. After FREEZE, an ABORT from the new rvsd is its promise
+//! that its workers do not run (any more): before STARTED the running
+//! rvsd thaws its workers as they were ([`Giver::thaw`]), after STARTED it
+//! resumes from the rings as the new one left them ([`Giver::recover`]).
+//! Anything else after FREEZE (the connection lost, a timeout) may mean
+//! workers of the new rvsd ran or still run: the running rvsd kills it
+//! first ([`Giver::kill_successor`]; two processes must never read the
+//! same rings), then recovers.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use rvs_io::fdpass::{self, Frame};
+
+use super::compat::Kind;
+
+/// Frame kinds of the session itself, as `u16` (from [`Kind`]); every
+/// other kind is the state a step carries.
+pub mod kind {
+    use super::Kind;
+    /// HELLO: each side's versions and settings.
+    pub const HELLO: u16 = Kind::HELLO.0;
+    /// REFUSE: the running rvsd will not hand over (text).
+    pub const REFUSE: u16 = Kind::REFUSE.0;
+    /// ABORT: a side gives up (text).
+    pub const ABORT: u16 = Kind::ABORT.0;
+    /// FREEZE: the new rvsd is ready; the running one stops reading.
+    pub const FREEZE: u16 = Kind::FREEZE.0;
+    /// FROZEN: every worker of the running rvsd parked, all state sent.
+    pub const FROZEN: u16 = Kind::FROZEN.0;
+    /// COMMIT: the new rvsd forwards; the running one exits.
+    pub const COMMIT: u16 = Kind::COMMIT.0;
+    /// PRECOPY_DONE: the pre-copy is complete.
+    pub const PRECOPY_DONE: u16 = Kind::PRECOPY_DONE.0;
+    /// STARTED: the new rvsd's workers run.
+    pub const STARTED: u16 = Kind::STARTED.0;
+}
+
+/// The version of the session's own frames.
+pub const VERSION: u16 = 1;
+
+/// A frame to send: its descriptors are closed once sent.
+#[derive(Debug)]
+pub struct Out {
+    /// What it is.
+    pub kind: u16,
+    /// The version of `kind` both sides agreed on.
+    pub version: u16,
+    /// Its bytes.
+    pub payload: Vec<u8>,
+    /// Descriptors passed with it.
+    pub fds: Vec<OwnedFd>,
+}
+
+/// Where a step's frames go.
+pub type Sink<'a> = dyn FnMut(Out) -> io::Result<()> + 'a;
+
+/// The running rvsd's part.
+pub trait Giver {
+    /// Checks the new rvsd's HELLO: this side's HELLO, or why not.
+    fn hello(&mut self, theirs: &[u8]) -> Result<Vec<u8>, String>;
+    /// Sends the state that can go while the workers forward
+    /// (configuration, descriptors, a pre-copy of the tables).
+    fn precopy(&mut self, out: &mut Sink) -> Result<(), String>;
+    /// Parks the workers and sends what they leave (the last changes of
+    /// the tables, ring positions).
+    fn freeze(&mut self, out: &mut Sink) -> Result<(), String>;
+    /// The hand-over ended before the new rvsd started: stop sending
+    /// changes; the workers resume (if parked) as they were.
+    fn thaw(&mut self);
+    /// The new rvsd started and then failed or died: the workers resume
+    /// from the rings as the new one left them.
+    fn recover(&mut self);
+    /// The new rvsd committed: let go of everything without giving
+    /// anything back (the caller then exits).
+    fn commit(&mut self);
+    /// Stops the new rvsd for good (it may still run after a timeout).
+    fn kill_successor(&mut self);
+}
+
+/// The new rvsd's part.
+pub trait Taker {
+    /// This side's HELLO.
+    fn hello(&mut self) -> Vec<u8>;
+    /// The running rvsd's HELLO (it accepted).
+    fn accepted(&mut self, theirs: &[u8]) -> Result<(), String>;
+    /// A frame of state (pre-copy or the freeze's).
+    fn receive(&mut self, f: Frame) -> Result<(), String>;
+    /// The pre-copy is complete: last checks before asking for the freeze.
+    fn prepared(&mut self) -> Result<(), String>;
+    /// Everything is in: start the workers. Whatever can fail comes before
+    /// the workers are let go: on `Err` no worker touched a ring.
+    fn start(&mut self) -> Result<(), String>;
+    /// The workers run: whether they keep running well enough to commit.
+    fn probation(&mut self) -> Result<(), String>;
+    /// The hand-over failed after [`Taker::start`]: stop the workers; when
+    /// this returns none touches a ring again.
+    fn stop(&mut self);
+}
+
+/// How long each side waits for the other.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Before FREEZE (the running rvsd forwards meanwhile).
+    pub prepare: Duration,
+    /// From FREEZE to STARTED: the workers are parked, nothing forwards.
+    pub start: Duration,
+    /// From STARTED to COMMIT (the probation).
+    pub commit: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            prepare: Duration::from_secs(120),
+            start: Duration::from_secs(2),
+            commit: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a session ended with, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The running rvsd refused (HELLO).
+    Refused(String),
+    /// A side gave up with this text (its own or the other's ABORT).
+    Aborted(String),
+    /// The connection failed or ended, or a wait timed out.
+    Lost(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(t) => write!(f, "refused: {t}"),
+            Failure::Aborted(t) => write!(f, "aborted: {t}"),
+            Failure::Lost(t) => write!(f, "connection lost: {t}"),
+        }
+    }
+}
+
+fn send(s: &UnixStream, o: Out) -> io::Result<()> {
+    let fds: Vec<_> = o.fds.iter().map(|f| f.as_fd()).collect();
+    fdpass::send(s, o.kind, o.version, &o.payload, &fds)
+}
+
+fn control(kind: u16, text: &str) -> Out {
+    Out {
+        kind,
+        version: VERSION,
+        payload: text.as_bytes().to_vec(),
+        fds: Vec::new(),
+    }
+}
+
+/// Receives the next frame within `t`.
+fn recv(s: &UnixStream, t: Duration, waiting_for: &str) -> Result<Frame, Failure> {
+    s.set_read_timeout(Some(t))
+        .map_err(|e| Failure::Lost(e.to_string()))?;
+    match fdpass::recv(s) {
+        Ok(Some(f)) if f.kind == kind::ABORT => Err(Failure::Aborted(text(&f))),
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(Failure::Lost(format!(
+            "the other side closed the connection while this one waited for {waiting_for}"
+        ))),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(Failure::Lost(format!(
+                "no {waiting_for} within {} ms",
+                t.as_millis()
+            )))
+        }
+        Err(e) => Err(Failure::Lost(e.to_string())),
+    }
+}
+
+fn text(f: &Frame) -> String {
+    String::from_utf8_lossy(&f.payload).into_owned()
+}
+
+/// Receives a frame that must be `want`.
+fn expect(s: &UnixStream, t: Duration, want: u16, name: &str) -> Result<Frame, Failure> {
+    let f = recv(s, t, name)?;
+    if f.kind == want {
+        Ok(f)
+    } else {
+        Err(Failure::Lost(format!(
+            "frame kind {} where {name} was due",
+            f.kind
+        )))
+    }
+}
+
+/// Sends ABORT (best effort) and returns the failure.
+fn abort(s: &UnixStream, why: String) -> Failure {
+    let _ = send(s, control(kind::ABORT, &why));
+    Failure::Aborted(why)
+}
+
+/// The running rvsd's side of a session on `s`, the connection the new
+/// rvsd opened. `Ok` once it committed: the caller exits.
+pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failure> {
+    let theirs = expect(s, t.prepare, kind::HELLO, "HELLO")?;
+    match g.hello(&theirs.payload) {
+        Ok(ours) => send(s, control_bytes(kind::HELLO, ours)).map_err(lost)?,
+        Err(why) => {
+            let _ = send(s, control(kind::REFUSE, &why));
+            return Err(Failure::Refused(why));
+        }
+    }
+    // Before FREEZE nothing stopped: giving up costs only the sinks.
+    let pre = (|| {
+        let mut sink = |o: Out| send(s, o);
+        g.precopy(&mut sink).map_err(|why| abort(s, why))?;
+        send(s, control(kind::PRECOPY_DONE, "")).map_err(lost)?;
+        expect(s, t.prepare, kind::FREEZE, "FREEZE")
+    })();
+    if let Err(e) = pre {
+        g.thaw();
+        return Err(e);
+    }
+    let frozen = (|| {
+        let mut sink = |o: Out| send(s, o);
+        g.freeze(&mut sink).map_err(|why| abort(s, why))?;
+        send(s, control(kind::FROZEN, "")).map_err(lost)?;
+        expect(s, t.start, kind::STARTED, "STARTED")
+    })();
+    match frozen {
+        Ok(_) => {}
+        // Its workers never ran.
+        Err(e @ Failure::Aborted(_)) => {
+            g.thaw();
+            return Err(e);
+        }
+        Err(e) => return Err(fail_after_start(g, e)),
+    }
+    match expect(s, t.commit, kind::COMMIT, "COMMIT") {
+        Ok(_) => {
+            g.commit();
+            Ok(())
+        }
+        Err(e) => Err(fail_after_start(g, e)),
+    }
+}
+
+/// The new rvsd's workers may have used the rings: unless it said it
+/// stopped them (ABORT), it must be gone first; then resume from the rings.
+fn fail_after_start(g: &mut dyn Giver, e: Failure) -> Failure {
+    if !matches!(e, Failure::Aborted(_)) {
+        g.kill_successor();
+    }
+    g.recover();
+    e
+}
+
+fn control_bytes(kind: u16, payload: Vec<u8>) -> Out {
+    Out {
+        kind,
+        version: VERSION,
+        payload,
+        fds: Vec::new(),
+    }
+}
+
+fn lost(e: io::Error) -> Failure {
+    Failure::Lost(e.to_string())
+}
+
+/// The new rvsd's side of a session on `s`, connected to the running
+/// rvsd's control socket (after its takeover request was accepted). `Ok`
+/// once it committed: the running rvsd exits and this one is the daemon.
+pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failure> {
+    send(s, control_bytes(kind::HELLO, k.hello())).map_err(lost)?;
+    let f = recv(s, t.prepare, "HELLO")?;
+    match f.kind {
+        kind::HELLO => k.accepted(&f.payload).map_err(|why| abort(s, why))?,
+        kind::REFUSE => return Err(Failure::Refused(text(&f))),
+        other => return Err(Failure::Lost(format!("frame kind {other} for HELLO"))),
+    }
+    receive_until(s, k, t.prepare, kind::PRECOPY_DONE, "PRECOPY_DONE")?;
+    k.prepared().map_err(|why| abort(s, why))?;
+    send(s, control(kind::FREEZE, "")).map_err(lost)?;
+    receive_until(s, k, t.start, kind::FROZEN, "FROZEN")?;
+    k.start().map_err(|why| abort(s, why))?;
+    send(s, control(kind::STARTED, "")).map_err(|e| {
+        k.stop();
+        lost(e)
+    })?;
+    if let Err(why) = k.probation() {
+        // Stopped before the ABORT that tells the running rvsd so.
+        k.stop();
+        return Err(abort(s, why));
+    }
+    send(s, control(kind::COMMIT, "")).map_err(|e| {
+        k.stop();
+        lost(e)
+    })
+}
+
+/// Hands frames to `k` until one of kind `end`.
+fn receive_until(
+    s: &UnixStream,
+    k: &mut dyn Taker,
+    t: Duration,
+    end: u16,
+    name: &str,
+) -> Result<(), Failure> {
+    loop {
+        let f = recv(s, t, name)?;
+        if f.kind == end {
+            return Ok(());
+        }
+        k.receive(f).map_err(|why| abort(s, why))?;
+    }
+}
+
+#[cfg(test)]
+mod tests;

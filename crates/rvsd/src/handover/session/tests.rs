@@ -1,0 +1,320 @@
+//! The session's order and its failure handling, with both sides in one
+//! process over a socket pair: each side's calls are logged, and the
+//! checks are what an operator relies on (a failed hand-over leaves the
+//! running rvsd forwarding; two processes never run workers on the same
+//! rings; the new one says why it stopped).
+
+use std::io::{Read, Seek, Write};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn push(l: &Log, s: &str) {
+    l.lock().unwrap().push(s.to_string());
+}
+
+fn calls(l: &Log) -> Vec<String> {
+    l.lock().unwrap().clone()
+}
+
+/// A running rvsd that sends one pre-copy frame carrying a descriptor and
+/// one freeze frame, and fails where `fail` says.
+struct G {
+    log: Log,
+    fail: &'static str,
+}
+
+fn file_with(text: &str) -> OwnedFd {
+    let p = std::env::temp_dir().join(format!(
+        "rvs-session-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
+    std::fs::remove_file(&p).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f.into()
+}
+
+impl Giver for G {
+    fn hello(&mut self, theirs: &[u8]) -> Result<Vec<u8>, String> {
+        push(
+            &self.log,
+            &format!("hello {}", String::from_utf8_lossy(theirs)),
+        );
+        if self.fail == "hello" {
+            return Err(
+                "workers: the running rvsd has 2, this config 4: restart to change it".into(),
+            );
+        }
+        Ok(b"old".to_vec())
+    }
+    fn precopy(&mut self, out: &mut Sink) -> Result<(), String> {
+        push(&self.log, "precopy");
+        if self.fail == "precopy" {
+            return Err("connection churn outruns the log".into());
+        }
+        let o = Out {
+            kind: 100,
+            version: 1,
+            payload: b"tables".to_vec(),
+            fds: vec![file_with("umem")],
+        };
+        out(o).map_err(|e| e.to_string())
+    }
+    fn freeze(&mut self, out: &mut Sink) -> Result<(), String> {
+        push(&self.log, "freeze");
+        let o = Out {
+            kind: 101,
+            version: 1,
+            payload: b"last".to_vec(),
+            fds: Vec::new(),
+        };
+        out(o).map_err(|e| e.to_string())
+    }
+    fn thaw(&mut self) {
+        push(&self.log, "thaw");
+    }
+    fn recover(&mut self) {
+        push(&self.log, "recover");
+    }
+    fn commit(&mut self) {
+        push(&self.log, "commit");
+    }
+    fn kill_successor(&mut self) {
+        push(&self.log, "kill");
+    }
+}
+
+/// A new rvsd failing where `fail` says; `hang` after STARTED it waits
+/// (sends no COMMIT); `die` it drops the connection after STARTED.
+struct K {
+    log: Log,
+    fail: &'static str,
+    got: Vec<(u16, Vec<u8>, Vec<String>)>,
+}
+
+impl K {
+    fn step(&mut self, name: &str) -> Result<(), String> {
+        push(&self.log, name);
+        if self.fail == name {
+            Err(format!("{name} failed here"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn read_fd(fd: OwnedFd) -> String {
+    let mut f = std::fs::File::from(fd);
+    f.rewind().unwrap();
+    let mut s = String::new();
+    f.read_to_string(&mut s).unwrap();
+    s
+}
+
+impl Taker for K {
+    fn hello(&mut self) -> Vec<u8> {
+        push(&self.log, "hello");
+        b"new".to_vec()
+    }
+    fn accepted(&mut self, theirs: &[u8]) -> Result<(), String> {
+        self.step(&format!("accepted {}", String::from_utf8_lossy(theirs)))?;
+        self.step("accepted")
+    }
+    fn receive(&mut self, f: Frame) -> Result<(), String> {
+        let texts = f.fds.into_iter().map(read_fd).collect();
+        self.got.push((f.kind, f.payload, texts));
+        self.step("receive")
+    }
+    fn prepared(&mut self) -> Result<(), String> {
+        self.step("prepared")
+    }
+    fn start(&mut self) -> Result<(), String> {
+        self.step("start")
+    }
+    fn probation(&mut self) -> Result<(), String> {
+        self.step("probation")?;
+        if self.fail == "hang" {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Ok(())
+    }
+    fn stop(&mut self) {
+        push(&self.log, "stop");
+    }
+}
+
+struct Ended {
+    giver: Result<(), Failure>,
+    taker: Result<(), Failure>,
+    g: Vec<String>,
+    k: Vec<String>,
+    got: Vec<(u16, Vec<u8>, Vec<String>)>,
+}
+
+fn short() -> Timeouts {
+    Timeouts {
+        prepare: Duration::from_secs(5),
+        start: Duration::from_millis(300),
+        commit: Duration::from_millis(300),
+    }
+}
+
+/// Runs a session: the running side fails at `gfail`, the new at `kfail`
+/// (`die`: the new one's connection closes right after STARTED).
+fn run(gfail: &'static str, kfail: &'static str) -> Ended {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (gl, kl): (Log, Log) = Default::default();
+    let gl2 = gl.clone();
+    let old = std::thread::spawn(move || {
+        let mut g = G {
+            log: gl2,
+            fail: gfail,
+        };
+        give(&a, &mut g, short())
+    });
+    let mut k = K {
+        log: kl.clone(),
+        fail: kfail,
+        got: Vec::new(),
+    };
+    let taker = if kfail == "die" {
+        // Up to STARTED by hand, then the process "dies".
+        let mut k2 = K {
+            log: kl.clone(),
+            fail: "probation",
+            got: Vec::new(),
+        };
+        send(&b, control_bytes(kind::HELLO, k2.hello())).unwrap();
+        let _ = recv(&b, short().prepare, "HELLO").unwrap();
+        receive_until(&b, &mut k2, short().prepare, kind::PRECOPY_DONE, "x").unwrap();
+        send(&b, control(kind::FREEZE, "")).unwrap();
+        receive_until(&b, &mut k2, short().prepare, kind::FROZEN, "x").unwrap();
+        send(&b, control(kind::STARTED, "")).unwrap();
+        drop(b);
+        Ok(())
+    } else {
+        take(&b, &mut k, short())
+    };
+    let giver = old.join().unwrap();
+    Ended {
+        giver,
+        taker,
+        g: calls(&gl),
+        k: calls(&kl),
+        got: k.got,
+    }
+}
+
+#[test]
+fn a_hand_over_runs_the_steps_in_order_and_passes_descriptors() {
+    let e = run("", "");
+    assert_eq!(e.giver, Ok(()));
+    assert_eq!(e.taker, Ok(()));
+    assert_eq!(e.g, ["hello new", "precopy", "freeze", "commit"]);
+    assert_eq!(
+        e.k,
+        [
+            "hello",
+            "accepted old",
+            "accepted",
+            "receive",
+            "prepared",
+            "receive",
+            "start",
+            "probation"
+        ]
+    );
+    assert_eq!(
+        e.got,
+        [
+            (100, b"tables".to_vec(), vec!["umem".to_string()]),
+            (101, b"last".to_vec(), vec![])
+        ]
+    );
+}
+
+#[test]
+fn a_refusal_reaches_the_new_rvsd_word_for_word_and_nothing_else_happens() {
+    let e = run("hello", "");
+    let why = "workers: the running rvsd has 2, this config 4: restart to change it";
+    assert_eq!(e.taker, Err(Failure::Refused(why.into())));
+    assert_eq!(e.giver, Err(Failure::Refused(why.into())));
+    assert_eq!(e.g, ["hello new"]);
+    assert_eq!(e.k, ["hello"]);
+}
+
+#[test]
+fn before_the_freeze_a_failure_of_either_side_only_thaws_the_running_rvsd() {
+    for kfail in ["accepted", "receive", "prepared"] {
+        let e = run("", kfail);
+        let why = format!("{kfail} failed here");
+        assert_eq!(e.taker, Err(Failure::Aborted(why.clone())), "{kfail}");
+        assert_eq!(e.giver, Err(Failure::Aborted(why)), "{kfail}");
+        assert_eq!(
+            e.g.last().map(String::as_str),
+            Some("thaw"),
+            "{kfail}: {:?}",
+            e.g
+        );
+        assert!(
+            !e.g.iter().any(|c| c == "freeze" || c == "kill"),
+            "{:?}",
+            e.g
+        );
+    }
+    let e = run("precopy", "");
+    let why = "connection churn outruns the log".to_string();
+    assert_eq!(e.taker, Err(Failure::Aborted(why.clone())));
+    assert_eq!(e.giver, Err(Failure::Aborted(why)));
+    assert_eq!(e.g, ["hello new", "precopy", "thaw"]);
+}
+
+#[test]
+fn a_new_rvsd_that_cannot_start_leaves_the_running_one_thawed_not_killed() {
+    let e = run("", "start");
+    assert_eq!(e.taker, Err(Failure::Aborted("start failed here".into())));
+    assert_eq!(e.g, ["hello new", "precopy", "freeze", "thaw"]);
+    assert!(
+        !e.k.contains(&"stop".to_string()),
+        "never started: {:?}",
+        e.k
+    );
+}
+
+#[test]
+fn a_failed_probation_stops_the_new_workers_then_the_running_rvsd_recovers() {
+    let e = run("", "probation");
+    assert_eq!(
+        e.taker,
+        Err(Failure::Aborted("probation failed here".into()))
+    );
+    assert_eq!(e.k.last().map(String::as_str), Some("stop"), "{:?}", e.k);
+    assert_eq!(e.g, ["hello new", "precopy", "freeze", "recover"]);
+}
+
+#[test]
+fn a_new_rvsd_that_dies_or_hangs_after_starting_is_killed_before_the_recovery() {
+    for kfail in ["die", "hang"] {
+        let e = run("", kfail);
+        assert!(
+            matches!(e.giver, Err(Failure::Lost(_))),
+            "{kfail}: {:?}",
+            e.giver
+        );
+        assert_eq!(
+            e.g,
+            ["hello new", "precopy", "freeze", "kill", "recover"],
+            "{kfail}"
+        );
+    }
+}
