@@ -181,3 +181,50 @@ fn port_indexes_stay_put_and_freed_slots_are_reused() {
     run(&mut s, &[vlan_add(None, "dpdk1", 12)]);
     assert_eq!(s.snapshot().ports[2].name, "dpdk1.12");
 }
+
+#[test]
+fn to_requests_rebuilds_the_vlan_devices_in_their_slots() {
+    let mut s = store();
+    let key = tcp("10.0.0.100", 80);
+    run(
+        &mut s,
+        &[
+            vlan_add(None, "dpdk0", 10),
+            vlan_add(Some("wan100"), "dpdk1", 100),
+            vlan_add(None, "dpdk0", 11),
+            vlan_add(None, "dpdk0", 12),
+            Request::DelVlan {
+                sel: by_name("dpdk0.10"),
+            },
+            Request::DelVlan {
+                sel: by_name("dpdk0.11"),
+            },
+            addr_add("10.0.0.100", 32, "wan100", false),
+            svc_add(&key, "rr"),
+            laddr_add(&key, "192.168.100.200", "dpdk0.12"),
+        ],
+    );
+    let b = super::save::rebuilt(&s);
+    super::save::assert_same(&s, &b);
+    assert!(
+        s.canonical().contains("vlan 1 \"wan100\" link=\"dpdk1\""),
+        "{}",
+        s.canonical()
+    );
+    let (sa, sb) = (s.snapshot(), b.snapshot());
+    let names =
+        |p: &[rvs_core::snapshot::PortConf]| -> Vec<(String, Option<rvs_core::snapshot::Vlan>)> {
+            p.iter().map(|p| (p.name.clone(), p.vlan)).collect()
+        };
+    assert_eq!(names(&sa.ports), names(&sb.ports), "same port indexes");
+    assert_eq!(sb.ports[3].name, "wan100");
+    assert_eq!(sb.ports[5].name, "dpdk0.12");
+    assert!(
+        b.list_vlans(&VlanSel::default()).unwrap().len() == 2,
+        "no placeholder left"
+    );
+    // A VLAN device changes the fingerprint.
+    let mut c = store();
+    run(&mut c, &[vlan_add(None, "dpdk0", 10)]);
+    assert_ne!(c.fingerprint(), store().fingerprint());
+}
