@@ -570,25 +570,15 @@ impl State {
         pkt: &mut Packet<'_>,
         now_ms: u64,
     ) -> Result<(Parsed, bool), Verdict> {
-        let Some(pc) = snap.ports.get(pkt.port as usize) else {
-            return Err(self.drop(DropReason::BadPort));
+        let dmac = match self.l2(snap, pkt)? {
+            Some(dmac) => dmac,
+            // A VLAN device's frame, untagged, is classified as that device's.
+            None => self.vlan_l2(snap, pkt)?,
         };
         let Some(frame) = pkt.buf.get(pkt.head..pkt.head + pkt.len) else {
             return Err(self.drop(DropReason::Truncated));
         };
-        let Ok(eth) = EthernetFrame::new_checked(frame) else {
-            return Err(self.drop(DropReason::Truncated));
-        };
-        let dmac = eth.dst();
-        if dmac != pc.mac && !dmac.is_multicast() {
-            return Err(self.drop(DropReason::OtherHost));
-        }
-        if eth.header_len() != 14 {
-            // A VLAN device's frame, untagged, is classified as that device's.
-            self.vlan_in(snap, pkt)?;
-            return self.classify(snap, pkt, now_ms);
-        }
-        let v6 = match eth.ethertype() {
+        let v6 = match EthernetFrame::new_unchecked(frame).ethertype() {
             ethertype::ARP => return Err(self.arp(snap, pkt, now_ms)),
             ethertype::IPV4 => false,
             ethertype::IPV6 => true,
@@ -610,6 +600,42 @@ impl State {
             return Err(self.kernel_or_drop(snap, pkt.port, DropReason::NoService));
         }
         Ok((p, matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(_))))
+    }
+
+    /// The Ethernet header's checks: the destination MAC of an untagged
+    /// frame, `None` for a tagged one.
+    #[inline(always)]
+    fn l2(&mut self, snap: &Snapshot, pkt: &Packet<'_>) -> Result<Option<Mac>, Verdict> {
+        let Some(pc) = snap.ports.get(pkt.port as usize) else {
+            return Err(self.drop(DropReason::BadPort));
+        };
+        let Some(frame) = pkt.buf.get(pkt.head..pkt.head + pkt.len) else {
+            return Err(self.drop(DropReason::Truncated));
+        };
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return Err(self.drop(DropReason::Truncated));
+        };
+        let dmac = eth.dst();
+        if dmac != pc.mac && !dmac.is_multicast() {
+            return Err(self.drop(DropReason::OtherHost));
+        }
+        Ok((eth.header_len() == 14).then_some(dmac))
+    }
+
+    /// A tagged frame: [`State::vlan_in`], then the untagged frame's checks
+    /// as its VLAN device's (a second tag goes where `vlan_in` sends it).
+    #[cold]
+    #[inline(never)]
+    fn vlan_l2(&mut self, snap: &Snapshot, pkt: &mut Packet<'_>) -> Result<Mac, Verdict> {
+        self.vlan_in(snap, pkt)?;
+        match self.l2(snap, pkt)? {
+            Some(dmac) => Ok(dmac),
+            None => {
+                // A VLAN device's port: never `Ok`.
+                self.vlan_in(snap, pkt)?;
+                Err(self.drop(DropReason::Malformed))
+            }
+        }
     }
 
     /// After the lookup: forward along the connection, or take the slow path.
