@@ -284,6 +284,15 @@ pub enum Request {
         /// What to capture.
         spec: crate::CaptureSpec,
     },
+    /// `rvsd --takeover` (a hot upgrade) and `rvsd --standby`: answered
+    /// [`Reply::Ok`](crate::Reply::Ok) (or an error), after which the
+    /// connection carries the hand-over's binary frames, with descriptors
+    /// (`docs/design/hot-upgrade.md`); root only, one at a time.
+    Takeover {
+        /// A warm standby that stays beside the running rvsd, rather than
+        /// its successor.
+        standby: bool,
+    },
     /// `rvsip vlan add`: a VLAN device on a taken-over port, with its own
     /// kni device.
     AddVlan {

@@ -6,7 +6,8 @@
 //!
 //! `rvs-bench e2e [--json]` (root) measures rvs side by side with kernel
 //! forwarding, nftables and HAProxy on veth pairs between network namespaces
-//! it creates and removes: packet rate, HTTP, memory and startup time.
+//! it creates and removes: packet rate, HTTP, memory and startup time, and
+//! (`--cases restart`) what an event on rvsd costs clients (issue 14).
 //!
 //! `rvs-bench listing` (root) measures the longest forwarding pause a 1 ms
 //! UDP probe sees while `rvsadm -ln` and `rvsadm -lnc` list a large table.
@@ -16,10 +17,14 @@
 //!
 //! `rvs-bench survival` (root) measures the share of established connections
 //! that survive an ECMP reshuffle, with and without active-active sync.
+//!
+//! `rvs-bench handover` measures the state transfer of a hot upgrade per
+//! connection (export and encode, decode and install), in memory.
 #![forbid(unsafe_code)]
 
 mod e2e;
 mod flood;
+mod handover;
 mod listing;
 mod pipeline;
 mod pipeline_ab;
@@ -74,6 +79,8 @@ enum Cmd {
     /// The UDP receiver `e2e` runs in a real server's namespace.
     #[command(hide = true)]
     E2eSink(e2e::SinkArgs),
+    /// The hot upgrade's state transfer per connection, in memory.
+    Handover(handover::Args),
 }
 
 fn main() {
@@ -90,6 +97,7 @@ fn main() {
         Cmd::ListingProbe(a) => listing::probe(a),
         Cmd::E2eGen(a) => e2e::gen(a),
         Cmd::E2eSink(a) => e2e::sink(a),
+        Cmd::Handover(a) => handover::run(a),
     };
     std::process::exit(code);
 }

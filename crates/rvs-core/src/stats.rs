@@ -273,6 +273,13 @@ impl DropCounters {
         }
     }
 
+    /// Adds `n` drops for `r` (bases handed over from a predecessor).
+    pub fn add(&self, r: DropReason, n: u64) {
+        if let Some(c) = self.counts.get(r as usize) {
+            bump(c, n);
+        }
+    }
+
     /// The number of drops for `r`.
     pub fn get(&self, r: DropReason) -> u64 {
         self.counts.get(r as usize).map_or(0, |c| c.load(Relaxed))

@@ -143,6 +143,63 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// IPv6 header offset, if the frame is IPv6 with TCP right after its
+    /// fixed header (what rvs and the lab's hosts send).
+    fn ip6_tcp(&self) -> Option<usize> {
+        (self.data.len() >= 74 && self.data[12..14] == [0x86, 0xdd] && self.data[20] == 6)
+            .then_some(14)
+    }
+
+    /// IPv6 source and destination of a TCP frame.
+    pub fn addrs6(&self) -> Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)> {
+        let o = self.ip6_tcp()?;
+        let a = |i: usize| -> Option<std::net::Ipv6Addr> {
+            let b: [u8; 16] = self.data.get(i..i + 16)?.try_into().ok()?;
+            Some(b.into())
+        };
+        Some((a(o + 8)?, a(o + 24)?))
+    }
+
+    /// TCP ports of an IPv6 TCP frame.
+    pub fn ports6(&self) -> Option<(u16, u16)> {
+        let l4 = self.ip6_tcp()? + 40;
+        let d = self.data.get(l4..l4 + 4)?;
+        Some((
+            u16::from_be_bytes([d[0], d[1]]),
+            u16::from_be_bytes([d[2], d[3]]),
+        ))
+    }
+
+    /// TCP option 254 of 20 bytes (TOA for IPv6): the client port and
+    /// IPv6 address it carries.
+    pub fn toa6(&self) -> Option<(u16, std::net::Ipv6Addr)> {
+        let l4 = self.ip6_tcp()? + 40;
+        let d = &self.data;
+        let hl = (*d.get(l4 + 12)? >> 4) as usize * 4;
+        let mut i = l4 + 20;
+        let end = (l4 + hl).min(d.len());
+        while i < end {
+            match d[i] {
+                0 => break,
+                1 => i += 1,
+                k => {
+                    let l = *d.get(i + 1)? as usize;
+                    if l < 2 {
+                        break;
+                    }
+                    if k == 254 && l == 20 && i + 20 <= end {
+                        let a: [u8; 16] = d[i + 4..i + 20].try_into().ok()?;
+                        return Some((u16::from_be_bytes([d[i + 2], d[i + 3]]), a.into()));
+                    }
+                    i += l;
+                }
+            }
+        }
+        None
+    }
+}
+
 /// An ICMPv4 error and the packet it quotes (see [`Frame::icmp_error`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IcmpError {

@@ -18,6 +18,7 @@ pub mod one_arm;
 pub mod rvsd;
 pub mod stream;
 pub mod topo;
+pub mod v6;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

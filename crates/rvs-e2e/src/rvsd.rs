@@ -144,6 +144,61 @@ impl Rvsd {
         );
     }
 
+    /// A hot upgrade: `rvsd --takeover` on the same file (the same binary:
+    /// as an upgrade to a rebuilt one). `Ok` with how long until the old
+    /// process exited, once the new one answers; `Err` with the new one's
+    /// log when it exited instead (the old one then must still run).
+    pub fn upgrade(&mut self, lab: &mut Lab) -> Result<Duration, String> {
+        self.upgrade_with(lab, &[])
+    }
+
+    /// As [`Rvsd::upgrade`], with more environment for the new rvsd (e.g.
+    /// `RVS_TEST_TAKEOVER_FAIL`).
+    pub fn upgrade_with(
+        &mut self,
+        lab: &mut Lab,
+        env: &[(&str, &str)],
+    ) -> Result<Duration, String> {
+        let t = Instant::now();
+        let old = self.index;
+        let c = self.conf.to_string_lossy().into_owned();
+        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
+        let new = lab.spawn(
+            &self.ns,
+            &format!("{}rvsd-new", self.tag),
+            &[&rvsd_bin, "--takeover", "-c", &c],
+            &[
+                &[
+                    ("RVS_SOCKET", self.socket.as_str()),
+                    ("RVS_RUN_DIR", &self.run_dir),
+                ][..],
+                env,
+            ]
+            .concat(),
+        );
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if !lab.proc(new).alive() {
+                return Err(format!("rvsd --takeover exited: {}", lab.proc(new).log()));
+            }
+            if !lab.proc(old).alive() {
+                break;
+            }
+            if Instant::now() > end {
+                return Err(format!(
+                    "the old rvsd still runs 20 s after --takeover: {}",
+                    lab.proc(new).log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let took = t.elapsed();
+        self.index = new;
+        self.log = lab.dir.join(format!("{}rvsd-new.log", self.tag));
+        self.wait_ready();
+        Ok(took)
+    }
+
     /// A plain restart, as an operator without hot upgrade does it: SIGTERM,
     /// wait until the daemon gave the ports back and exited, start it again
     /// on the same file. Its configuration (services, addresses) is gone:

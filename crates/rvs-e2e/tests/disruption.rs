@@ -66,3 +66,99 @@ fn a_plain_restart_silences_the_vip_and_loses_datagrams() {
         "traffic came back after the restart: {d}"
     );
 }
+
+/// The backend the suite runs on.
+fn backend() -> String {
+    std::env::var("RVS_E2E_BACKEND").unwrap_or_else(|_| "af_packet".into())
+}
+
+#[test]
+fn a_hot_upgrade_keeps_the_vip_answering_or_is_refused_with_the_old_rvsd_forwarding() {
+    rvs_e2e::require_tools(&["ip", "nft", "ping", "nginx"]);
+    let mut t = TwoArm::new(&RvsdOpts::default());
+    configure(&t);
+    udp_echoes(&mut t.lab, &["rs1", "rs2"]);
+    let saved = t.ok("rvsadm", &["-S", "-n"]);
+    let o = ProbeOpts {
+        udp_pps: 10_000,
+        ..ProbeOpts::default()
+    };
+    let probes = Probes::start(&mut t.lab, &o);
+    std::thread::sleep(Duration::from_millis(1500));
+    let up = t.rvsd.upgrade(&mut t.lab);
+    let d = probes.finish(&mut t.lab);
+    if backend() == "af_xdp" {
+        // Not built for AF_XDP ports yet: refused at HELLO, naming why,
+        // and the running rvsd never stopped.
+        let e = up.expect_err("a takeover of af_xdp ports is refused");
+        assert!(e.contains("af_xdp ports is not built yet"), "{e}");
+        assert!(t.rvsd_proc().alive(), "the old rvsd runs on");
+        println!("hot upgrade refused (af_xdp): {d}");
+    } else {
+        let up = up.unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "hot upgrade (af_packet; the old rvsd exited {} ms after --takeover started): {d}",
+            up.as_millis()
+        );
+        assert_eq!(
+            t.ok("rvsadm", &["-S", "-n"]),
+            saved,
+            "the configuration carried over"
+        );
+    }
+    assert!(d.udp.received > 1000 && d.udp.after_gap > 0, "{d}");
+    t.lab
+        .curl("client", "http://10.0.0.100/")
+        .expect("the VIP answers after the event");
+    if backend() == "af_packet" {
+        // The new rvsd owns the ports: stopping it gives them back.
+        let p = t.rvsd_proc();
+        p.signal("TERM");
+        assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+        let tables = t.lab.must_in("lb", &["nft", "list", "tables"]);
+        assert!(
+            !tables.contains("rvs_"),
+            "the nft tables are gone: {tables}"
+        );
+    }
+}
+
+#[test]
+fn a_successor_that_fails_leaves_the_running_rvsd_forwarding() {
+    if backend() == "af_xdp" {
+        // Refused before any of these steps (see the test above).
+        return;
+    }
+    rvs_e2e::require_tools(&["ip", "nft", "ping", "nginx"]);
+    let mut t = TwoArm::new(&RvsdOpts::default());
+    configure(&t);
+    udp_echoes(&mut t.lab, &["rs1", "rs2"]);
+    // Before the freeze (nothing stopped), and after the new workers ran
+    // (the old resumes from the rings as they left them).
+    for step in ["prepared", "probation"] {
+        let o = ProbeOpts {
+            secs: 2.5,
+            udp_pps: 10_000,
+            ..ProbeOpts::default()
+        };
+        let probes = Probes::start(&mut t.lab, &o);
+        std::thread::sleep(Duration::from_millis(800));
+        let e = t
+            .rvsd
+            .upgrade_with(&mut t.lab, &[("RVS_TEST_TAKEOVER_FAIL", step)])
+            .expect_err("the injected failure");
+        let d = probes.finish(&mut t.lab);
+        println!("successor failing at {step}: {d}");
+        assert!(e.contains(&format!("failed at {step}")), "{e}");
+        assert!(t.rvsd_proc().alive(), "the old rvsd runs on after {step}");
+        assert!(d.udp.after_gap > 0 && d.udp.received > 1000, "{step}: {d}");
+        t.lab
+            .curl("client", "http://10.0.0.100/")
+            .unwrap_or_else(|e| panic!("the VIP answers after {step}: {e}"));
+        assert!(
+            t.rvsd_log().contains("failed, forwarding on"),
+            "{}",
+            t.rvsd_log()
+        );
+    }
+}

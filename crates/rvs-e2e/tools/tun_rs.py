@@ -9,9 +9,15 @@ DR/TUN real server does: a UDP reply from VIP:vport to the client's
 address:port, sent with IP_HDRINCL so that its source is the VIP, and
 carrying "LABEL <client ip>:<client port> <request>".
 
+`tun_rs.py serve6 LABEL` does the same for IPv6-in-IPv6 (next header 41):
+a raw IPv6 socket of protocol 41 gets the inner IPv6 packet (the kernel
+strips the outer header of raw IPv6 sockets), and the reply goes out on an
+IPv6 IPPROTO_RAW socket (header included), from the VIP.
+
 `tun_rs.py ask HOST PORT MESSAGE [TIMEOUT]` is the client: it sends MESSAGE
-to HOST:PORT over UDP and prints "reply from IP:PORT: TEXT", exiting 1 when
-no reply came within TIMEOUT seconds (2 by default).
+to HOST:PORT over UDP (IPv6 when HOST has a colon) and prints
+"reply from IP:PORT: TEXT", exiting 1 when no reply came within TIMEOUT
+seconds (2 by default).
 """
 import socket
 import struct
@@ -73,8 +79,42 @@ def serve(label):
         tx.sendto(reply, (ip_str(isrc), 0))
 
 
+def udp6_reply(src, dst, sport, dport, payload):
+    ulen = 8 + len(payload)
+    pseudo = src + dst + struct.pack("!IxxxB", ulen, 17)
+    udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
+    c = csum(pseudo + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", c) + udp[8:]
+    hdr = struct.pack("!IHBB16s16s", 6 << 28, ulen, 17, 64, src, dst)
+    return hdr + udp
+
+
+def serve6(label):
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)  # IPPROTO_IPV6
+    tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    print("ready", flush=True)
+    while True:
+        inner, frm = rx.recvfrom(65535)
+        if len(inner) < 48 or inner[0] >> 4 != 6:
+            print("not IPv6 inside: %r" % inner[:40], flush=True)
+            continue
+        nh = inner[6]
+        isrc, idst = inner[8:24], inner[24:40]
+        a6 = lambda b: socket.inet_ntop(socket.AF_INET6, b)
+        print("ip6ip6 outer from %s inner nh %d %s -> %s" % (frm[0], nh, a6(isrc), a6(idst)), flush=True)
+        l4 = inner[40:]
+        if nh != 17 or len(l4) < 8:
+            continue
+        sport, dport, ulen = struct.unpack("!HHH", l4[:6])
+        data = l4[8:ulen]
+        text = "%s %s:%d %s" % (label, a6(isrc), sport, data.decode(errors="replace"))
+        print("  udp %d -> %d %r; answering %r" % (sport, dport, data, text), flush=True)
+        tx.sendto(udp6_reply(idst, isrc, dport, sport, text.encode()), (a6(isrc), 0))
+
+
 def ask(host, port, msg, timeout):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     s.settimeout(timeout)
     s.sendto(msg.encode(), (host, port))
     try:
@@ -90,6 +130,8 @@ def main():
     a = sys.argv[1:]
     if len(a) == 2 and a[0] == "serve":
         serve(a[1])
+    elif len(a) == 2 and a[0] == "serve6":
+        serve6(a[1])
     elif len(a) in (4, 5) and a[0] == "ask":
         sys.exit(ask(a[1], int(a[2]), a[3], float(a[4]) if len(a) == 5 else 2.0))
     else:

@@ -2,6 +2,8 @@
 //! serves the control socket, and gives everything back on SIGTERM.
 //!
 //! `rvsd [-c FILE] [--check]`: `--check` validates the file and exits.
+//! `rvsd --takeover [-c FILE]`: takes over from the rvsd running on the
+//! same ports and control socket (a hot upgrade), then is the daemon.
 //! `rvsd --release IFACE`: gives back a port an rvsd that died left taken
 //! (its state file under `RVS_RUN_DIR`, default `/run/rvs`) and exits.
 #![forbid(unsafe_code)]
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 use rvsd::config::{Config, DEFAULT_PATH};
 
 fn usage() -> ! {
-    eprintln!("usage: rvsd [-c FILE] [--check]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
+    eprintln!("usage: rvsd [-c FILE] [--check | --takeover]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --takeover       take over from the rvsd running on these ports (hot\n                   upgrade: its connections and configuration carry on)\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
     std::process::exit(2);
 }
 
@@ -33,11 +35,13 @@ fn release(iface: &str) -> ExitCode {
 fn main() -> ExitCode {
     let mut path = PathBuf::from(DEFAULT_PATH);
     let mut check = false;
+    let mut takeover = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-c" | "--config" => path = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--check" => check = true,
+            "--takeover" => takeover = true,
             "--release" => {
                 let iface = args.next().unwrap_or_else(|| usage());
                 return release(&iface);
@@ -77,7 +81,12 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match rvsd::daemon::run(path, conf) {
+    let res = if takeover {
+        rvsd::daemon::takeover(&path, &conf)
+    } else {
+        rvsd::daemon::run(path, conf)
+    };
+    match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -161,27 +161,35 @@ pub struct WorkerCtx {
 /// Takes the control plane's questions and does this iteration's share of
 /// the connection listings: O(1) work per call whatever the table size
 /// (listings walk at most [`crate::control::conns::SLOTS_PER_ROUND`] slots).
-/// A capture starts or stops here too (`capture`: the running one).
+/// A capture starts or stops here too (`capture`: the running one). A
+/// request to park is returned, for the loop to carry out.
 pub fn serve_queries(
     worker: &Worker,
+    rx: &[RxQ],
     queries: &Receiver<Query>,
     scans: &mut ConnScans,
     capture: &mut Option<Box<WorkerCapture>>,
     now: u64,
-) {
+) -> Option<crate::handover::park::Park> {
+    let mut park = None;
     while let Ok(q) = queries.try_recv() {
         match q {
             Query::Capture(c) => *capture = Some(c),
             Query::CaptureStop => *capture = None,
+            Query::ExportRx { reply } => {
+                let _ = reply.send(crate::handover::park::export_rx(rx));
+            }
+            Query::Park(p) => park = Some(p),
             q => answer(worker, q, scans),
         }
     }
     scans.step(worker, now);
+    park
 }
 
 fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     match q {
-        Query::Capture(_) | Query::CaptureStop => {}
+        Query::Capture(_) | Query::CaptureStop | Query::ExportRx { .. } | Query::Park(_) => {}
         Query::Conns { scan, reply } => scans.push(scan, reply),
         Query::Pools { reply } => {
             let snap = worker.snapshot().clone();
@@ -419,7 +427,11 @@ pub fn run(mut ctx: WorkerCtx) {
         while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
-        serve_queries(worker, queries, &mut scans, &mut capture, now);
+        if let Some(p) = serve_queries(worker, rx, queries, &mut scans, &mut capture, now) {
+            if !crate::handover::park::park(worker.id(), p, rx, tx, stop) {
+                return;
+            }
+        }
         if let Some(f) = flow.as_ref() {
             f.drain(worker);
         }

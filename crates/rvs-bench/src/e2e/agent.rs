@@ -24,9 +24,21 @@ pub struct GenArgs {
     /// UDP destination port.
     #[arg(long, default_value_t = 9)]
     port: u16,
-    /// Flows (distinct UDP source ports, 10000 upwards).
+    /// Flows: flow i comes from address `--src` + (i mod `--src-count`)
+    /// and UDP source port `--sport-base` + i / `--src-count` (one frame of
+    /// `--frame` bytes is built per flow beforehand).
     #[arg(long, default_value_t = 64)]
-    flows: u16,
+    flows: u32,
+    /// Source addresses the flows take in turn, from `--src` upward.
+    #[arg(long, default_value_t = 1)]
+    src_count: u32,
+    /// UDP source port of the first flow of each source address.
+    #[arg(long, default_value_t = 10_000)]
+    sport_base: u16,
+    /// Send every flow's frame exactly once, then stop (`--secs` is then a
+    /// time limit): one connection per flow in the load balancer.
+    #[arg(long)]
+    once: bool,
     /// Ethernet frame length without FCS (at least 42).
     #[arg(long, default_value_t = 64)]
     frame: usize,
@@ -92,12 +104,25 @@ fn csum_fold(mut sum: u32) -> u16 {
 /// `(src, dst)` MACs, addresses and ports.
 pub(crate) fn udp_frame(
     len: usize,
+    macs: ([u8; 6], [u8; 6]),
+    addrs: (Ipv4Addr, Ipv4Addr),
+    ports: (u16, u16),
+    id: u16,
+) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    udp_frame_into(&mut f, macs, addrs, ports, id);
+    f
+}
+
+/// [`udp_frame`] written into `f` (its length is the frame's; at least 42).
+pub(crate) fn udp_frame_into(
+    f: &mut [u8],
     (src_mac, dst_mac): ([u8; 6], [u8; 6]),
     (src, dst): (Ipv4Addr, Ipv4Addr),
     (sport, dport): (u16, u16),
     id: u16,
-) -> Vec<u8> {
-    let mut f = vec![0u8; len];
+) {
+    let len = f.len();
     f[0..6].copy_from_slice(&dst_mac);
     f[6..12].copy_from_slice(&src_mac);
     f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
@@ -131,7 +156,68 @@ pub(crate) fn udp_frame(
         c = 0xffff;
     }
     f[40..42].copy_from_slice(&c.to_be_bytes());
-    f
+}
+
+/// The source address and port of flow `i` of `e2e-gen` (see
+/// [`GenArgs`]'s `--flows`), or None when the port would pass 65535.
+pub(crate) fn flow_source(
+    src: Ipv4Addr,
+    src_count: u32,
+    sport_base: u16,
+    i: u32,
+) -> Option<(Ipv4Addr, u16)> {
+    let n = src_count.max(1);
+    let port = u16::try_from(u32::from(sport_base) + i / n).ok()?;
+    Some((Ipv4Addr::from(u32::from(src).wrapping_add(i % n)), port))
+}
+
+/// The generator's frames, built beforehand, back to back in one buffer
+/// (no per-flow allocation: 5,000,000 flows of 64 bytes take 320 MB).
+pub(crate) struct Frames {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Frames {
+    /// How many frames.
+    pub(crate) fn count(&self) -> usize {
+        self.buf.len() / self.len
+    }
+
+    /// Frame `i`.
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        &self.buf[i * self.len..(i + 1) * self.len]
+    }
+}
+
+/// Largest frame buffer the generator builds (flows × frame length).
+const MAX_FRAME_BYTES: usize = 2 << 30;
+
+/// Builds one frame per flow; an error names what is out of range.
+fn build_frames(a: &GenArgs, macs: ([u8; 6], [u8; 6])) -> Result<Frames, String> {
+    let flows = a.flows as usize;
+    if flows * a.frame > MAX_FRAME_BYTES {
+        return Err(format!(
+            "{} flows of {} bytes need more than {} MiB of frames",
+            a.flows,
+            a.frame,
+            MAX_FRAME_BYTES >> 20
+        ));
+    }
+    if flow_source(a.src, a.src_count, a.sport_base, a.flows - 1).is_none() {
+        return Err(format!(
+            "{} flows over {} source addresses from port {} pass port 65535: raise --src-count",
+            a.flows, a.src_count, a.sport_base
+        ));
+    }
+    let mut buf = vec![0u8; flows * a.frame];
+    for (i, f) in buf.chunks_exact_mut(a.frame).enumerate() {
+        let i = i as u32;
+        let (src, sport) = flow_source(a.src, a.src_count, a.sport_base, i).unwrap_or((a.src, 0));
+        let dst = a.dst[i as usize % a.dst.len()];
+        udp_frame_into(f, macs, (src, dst), (sport, a.port), i as u16);
+    }
+    Ok(Frames { buf, len: a.frame })
 }
 
 /// Runs the generator; prints one JSON object (`sent`, `secs`, ...) at the end.
@@ -160,18 +246,14 @@ pub fn gen(a: GenArgs) -> i32 {
             return 2;
         }
     };
-    let frames: Vec<Vec<u8>> = (0..a.flows)
-        .map(|i| {
-            let dst = a.dst[usize::from(i) % a.dst.len()];
-            udp_frame(
-                a.frame,
-                (src_mac, dst_mac),
-                (a.src, dst),
-                (10_000 + i, a.port),
-                i,
-            )
-        })
-        .collect();
+    let built = Instant::now();
+    let frames = match build_frames(&a, (src_mac, dst_mac)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("e2e-gen: {e}");
+            return 2;
+        }
+    };
     // Slots just large enough for the frame (with the 42 bytes of slot and
     // virtio-net headers).
     let slot = (a.frame + 42).next_multiple_of(64).max(128) as u32;
@@ -182,21 +264,30 @@ pub fn gen(a: GenArgs) -> i32 {
             return 2;
         }
     };
+    let build_secs = built.elapsed().as_secs_f64();
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(a.secs.max(0.0));
     let mut i = 0usize;
+    // With --once, every frame is sent exactly once.
+    let limit = if a.once {
+        frames.count() as u64
+    } else {
+        u64::MAX
+    };
     if a.pps > 0 {
-        super::pace::paced(&mut tx, &frames, a.pps, end);
+        super::pace::paced(&mut tx, &frames, a.pps, end, limit);
     } else if a.interval_us == 0 {
         // As fast as possible: fill a burst of slots, one sendto per burst
         // (the kernel transmits the burst synchronously, veth never blocks).
-        while Instant::now() < end {
+        let mut sent = 0u64;
+        while Instant::now() < end && sent < limit {
             for _ in 0..256 {
-                if !tx.send(&frames[i]) {
+                if sent == limit || !tx.send(frames.get(i)) {
                     break;
                 }
+                sent += 1;
                 i += 1;
-                if i == frames.len() {
+                if i == frames.count() {
                     i = 0;
                 }
             }
@@ -205,10 +296,11 @@ pub fn gen(a: GenArgs) -> i32 {
     } else {
         let step = Duration::from_micros(a.interval_us);
         let mut next = start;
-        while Instant::now() < end {
-            let _ = tx.send(&frames[i]);
+        let mut sent = 0u64;
+        while Instant::now() < end && sent < limit {
+            sent += u64::from(tx.send(frames.get(i)));
             tx.flush();
-            i = (i + 1) % frames.len();
+            i = (i + 1) % frames.count();
             next += step;
             let now = Instant::now();
             if next > now {
@@ -219,7 +311,7 @@ pub fn gen(a: GenArgs) -> i32 {
     let secs = start.elapsed().as_secs_f64();
     let s = tx.stats();
     println!(
-        "{{\"sent\":{},\"secs\":{secs:.3},\"ring_full\":{},\"kick_errors\":{}}}",
+        "{{\"sent\":{},\"secs\":{secs:.3},\"build_secs\":{build_secs:.3},\"ring_full\":{},\"kick_errors\":{}}}",
         s.packets, s.ring_full, s.kick_errors
     );
     0
@@ -276,5 +368,71 @@ mod tests {
         assert_eq!(csum_fold(sum), 0);
         assert_eq!(parse_mac("02:00:00:00:00:0a"), Some([2, 0, 0, 0, 0, 10]));
         assert_eq!(parse_mac("02:00"), None);
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gen: GenArgs,
+    }
+
+    fn gen_args(extra: &[&str]) -> GenArgs {
+        use clap::Parser;
+        let base = [
+            "gen",
+            "--iface",
+            "eth0",
+            "--dst-mac",
+            "02:00:00:00:00:01",
+            "--src",
+            "10.0.128.0",
+            "--dst",
+            "10.0.0.100",
+            "--secs",
+            "1",
+        ];
+        Cli::parse_from(base.iter().chain(extra)).gen
+    }
+
+    #[test]
+    fn flows_beyond_u16_spread_over_source_addresses() {
+        let s = Ipv4Addr::new(10, 0, 128, 0);
+        // Sources vary fastest, then the port.
+        assert_eq!(flow_source(s, 4, 1024, 0), Some((s, 1024)));
+        assert_eq!(
+            flow_source(s, 4, 1024, 5),
+            Some((Ipv4Addr::new(10, 0, 128, 1), 1025))
+        );
+        // 5,000,000 flows over 32,768 sources stay far below port 65535.
+        assert_eq!(
+            flow_source(s, 32_768, 1024, 4_999_999),
+            Some((Ipv4Addr::new(10, 0, 203, 63), 1024 + 152))
+        );
+        // One source: the old layout (port 10000 + i), refused past 65535.
+        assert_eq!(flow_source(s, 1, 10_000, 55_535), Some((s, 65_535)));
+        assert_eq!(flow_source(s, 1, 10_000, 55_536), None);
+    }
+
+    #[test]
+    fn frames_are_built_once_per_flow_and_refused_past_the_last_port() {
+        let a = gen_args(&[
+            "--flows",
+            "70000",
+            "--src-count",
+            "2",
+            "--sport-base",
+            "1024",
+            "--frame",
+            "60",
+        ]);
+        let f = build_frames(&a, ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])).expect("fits");
+        assert_eq!(f.count(), 70_000);
+        let last = f.get(69_999);
+        assert_eq!(last.len(), 60);
+        assert_eq!(&last[26..30], &[10, 0, 128, 1]);
+        assert_eq!(u16::from_be_bytes([last[34], last[35]]), 1024 + 34_999);
+        let a = gen_args(&["--flows", "70000"]);
+        let e = build_frames(&a, ([0; 6], [0; 6])).err().expect("refused");
+        assert!(e.contains("--src-count"), "{e}");
     }
 }

@@ -18,6 +18,11 @@
 //!   the first UDP probe (one a millisecond since before the start) arriving
 //!   at a real server, with the tutorial configuration applied as fast as
 //!   the tools can.
+//! - `restart` (rvs only, not in the default list; [`disruption`]): what a
+//!   1 ms ping, a numbered UDP stream and keep-alive HTTP see across a
+//!   plain restart of rvsd, after filling its table with `--fill`
+//!   connections (issue 14's reference; its hot upgrade and warm standby
+//!   become further events of the same case).
 //!
 //! CPU of the load balancer (see [`bed`] for where things run): for
 //! processes (rvsd, haproxy) utime+stime from /proc/<pid>/stat
@@ -28,6 +33,7 @@
 
 pub(crate) mod agent;
 pub(crate) mod bed;
+pub(crate) mod disruption;
 pub(crate) mod measure;
 pub(crate) mod pace;
 pub(crate) mod sweep;
@@ -60,7 +66,8 @@ pub struct Args {
         default_value = "kernel,direct,nftables,haproxy,rvs-af_packet,rvs-af_xdp,testpmd-af_packet,testpmd-af_xdp"
     )]
     lbs: Vec<String>,
-    /// Cases: pps, http-keepalive, http-close, memory, startup.
+    /// Cases: pps, http-keepalive, http-close, memory, startup; and (rvs
+    /// only, not by default) restart: ping/UDP/HTTP across a plain restart.
     #[arg(
         long,
         value_delimiter = ',',
@@ -98,6 +105,27 @@ pub struct Args {
     /// Ethernet frame length of the generator (without FCS).
     #[arg(long, default_value_t = 64)]
     frame: usize,
+    /// restart: connections to create in rvsd (one UDP flow each, to a DR
+    /// service) before each event.
+    #[arg(long, default_value_t = 0)]
+    fill: u32,
+    /// restart: datagrams per second of the fill (each creates a
+    /// connection: rvsd's creation rate, not its forwarding rate, limits it;
+    /// frames it drops are sent again in the next round).
+    #[arg(long, default_value_t = 100_000)]
+    fill_pps: u64,
+    /// restart: rvsd's connection-table capacity (one worker).
+    #[arg(long, default_value_t = 1 << 20)]
+    conn_capacity: usize,
+    /// restart: datagrams per second of the numbered UDP stream.
+    #[arg(long, default_value_t = 50_000)]
+    udp_pps: u64,
+    /// restart: keep-alive HTTP connections (a request every 2 ms each).
+    #[arg(long, default_value_t = 4)]
+    http_conns: u32,
+    /// restart: seconds the probers run (the event starts 1.5 s in).
+    #[arg(long, default_value_t = 6.0)]
+    probe_secs: f64,
 }
 
 /// Why a measurement has no figure.
@@ -228,17 +256,31 @@ pub fn run(a: Args) -> i32 {
         }
     }
     const CASES: [&str; 5] = ["pps", "http-keepalive", "http-close", "memory", "startup"];
-    if let Some(c) = a.cases.iter().find(|c| !CASES.contains(&c.as_str())) {
+    let all: Vec<&str> = CASES.iter().chain(&disruption::EVENTS).copied().collect();
+    if let Some(c) = a.cases.iter().find(|c| !all.contains(&c.as_str())) {
         eprintln!(
             "rvs-bench e2e: unknown case '{c}' (cases: {})",
-            CASES.join(", ")
+            all.join(", ")
         );
         return 2;
     }
-    let missing: Vec<&str> = ["ip", "nft", "nginx", "wrk", "taskset", "ss", "sysctl"]
-        .into_iter()
-        .filter(|t| !have(t))
+    let events: Vec<disruption::Event> = a
+        .cases
+        .iter()
+        .filter_map(|c| disruption::Event::parse(c))
         .collect();
+    if u64::from(a.fill) > a.conn_capacity as u64 * 9 / 10 {
+        eprintln!(
+            "rvs-bench e2e: --fill {} does not fit a table of {} (--conn-capacity): keep it under 90%",
+            a.fill, a.conn_capacity
+        );
+        return 2;
+    }
+    let mut tools = vec!["ip", "nft", "nginx", "wrk", "taskset", "ss", "sysctl"];
+    if !events.is_empty() {
+        tools.extend(["ping", "curl"]);
+    }
+    let missing: Vec<&str> = tools.into_iter().filter(|t| !have(t)).collect();
     if !missing.is_empty() {
         eprintln!(
             "rvs-bench e2e: missing {}: run `bash scripts/deps.sh`",
@@ -360,6 +402,23 @@ pub fn run(a: Args) -> i32 {
                     }
                 }
             }
+        }
+    }
+    if !events.is_empty() {
+        let bins = rvs_e2e::bin_dir();
+        if let Some(b) = ["rvsd", "rvsadm", "rvsip", "rvs-udp", "rvs-keepalive"]
+            .iter()
+            .find(|b| !bins.join(b).exists())
+        {
+            eprintln!(
+                "rvs-bench e2e: {} not built: cargo build --release --workspace",
+                bins.join(b).display()
+            );
+            return 2;
+        }
+        if let Err(E2eError::Interrupted) = disruption::run(&lbs, &events, &a, &out) {
+            eprintln!("rvs-bench e2e: interrupted; namespaces and processes removed");
+            return 130;
         }
     }
     0

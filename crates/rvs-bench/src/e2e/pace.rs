@@ -26,14 +26,22 @@ pub(crate) fn next_burst(rate: u64, due: u64, sent: u64) -> (u64, u64) {
     (due.saturating_sub(sent).min(BURST), sent)
 }
 
-/// Sends `frames` in turn on `tx` at `rate` frames per second until `end`.
-pub(crate) fn paced(tx: &mut rvs_io::TxRing, frames: &[Vec<u8>], rate: u64, end: Instant) {
+/// Sends `frames` in turn on `tx` at `rate` frames per second until `end`
+/// or until `limit` frames really left (skipped ones are not counted there).
+pub(crate) fn paced(
+    tx: &mut rvs_io::TxRing,
+    frames: &super::agent::Frames,
+    rate: u64,
+    end: Instant,
+    limit: u64,
+) {
     let start = Instant::now();
     let mut sent = 0u64;
+    let mut really = 0u64;
     let mut i = 0usize;
     loop {
         let now = Instant::now();
-        if now >= end {
+        if now >= end || really >= limit {
             return;
         }
         let (n, s) = next_burst(rate, due(rate, now - start), sent);
@@ -45,12 +53,13 @@ pub(crate) fn paced(tx: &mut rvs_io::TxRing, frames: &[Vec<u8>], rate: u64, end:
             std::thread::sleep((start + next).saturating_duration_since(now));
             continue;
         }
-        for _ in 0..n {
-            if !tx.send(&frames[i]) {
+        for _ in 0..n.min(limit - really) {
+            if !tx.send(frames.get(i)) {
                 break;
             }
             sent += 1;
-            i = (i + 1) % frames.len();
+            really += 1;
+            i = (i + 1) % frames.count();
         }
         tx.flush();
     }

@@ -1,4 +1,4 @@
-//! `rvsip`: dpip's command line (`rvsip [-s] [-v] OBJECT CMD ...`) turned into
+//! `rvsip`: dpip's command line (`rvsip [-s] [-v] [-4|-6] OBJECT CMD ...`) turned into
 //! control-API requests, and the replies turned into dpip's output.
 //!
 //! [`parse_args`] and the `format_*` functions are pure; [`execute`] runs a
@@ -32,11 +32,15 @@ pub enum IpCommand {
     ShowAddrs {
         /// Only this device.
         dev: Option<String>,
+        /// Only this family (`-4`, `-6`; filtered here).
+        family: Option<Family>,
     },
     /// `route show [dev DEV]`.
     ShowRoutes {
         /// Only routes through this device (filtered here: the API lists all).
         dev: Option<String>,
+        /// Only this family (`-4`, `-6`, as dpip's `route -6 show`).
+        family: Option<Family>,
     },
     /// `neigh show [dev DEV]`.
     ShowNeigh {
@@ -63,6 +67,28 @@ pub enum IpCommand {
     Version,
 }
 
+/// An address family chosen on the command line: `-4` or `-6` (dpip's
+/// `route -6 add ...`), before or right after the object word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `-4`: IPv4.
+    V4,
+    /// `-6`: IPv6.
+    V6,
+}
+
+impl Family {
+    /// Whether `a` is of this family.
+    pub fn holds(self, a: &std::net::IpAddr) -> bool {
+        a.is_ipv6() == (self == Family::V6)
+    }
+
+    /// Whether `a` passes the optional filter `f`.
+    fn keeps(f: Option<Family>, a: &std::net::IpAddr) -> bool {
+        f.is_none_or(|f| f.holds(a))
+    }
+}
+
 /// The text of `rvsip help`.
 pub fn usage() -> String {
     "Usage:
@@ -74,6 +100,7 @@ OPTIONS:
     -h, --help
     -V, --version
     -s, --stats
+    -4, -6  IPv4 or IPv6 only (show), or the family of `default` (route add)
 "
     .to_string()
 }
@@ -96,15 +123,21 @@ pub fn execute(cmd: &IpCommand, t: &mut dyn Transport) -> Result<String, CliErro
             expect_ok(t.call(req)?)?;
             Ok(String::new())
         }
-        IpCommand::ShowAddrs { dev } => match t.call(&Request::ListAddrs { dev: dev.clone() })? {
-            Reply::Addrs(v) => Ok(format_addrs(&v)),
-            other => Err(unexpected(other, "addr show")),
-        },
-        IpCommand::ShowRoutes { dev } => match t.call(&Request::ListRoutes)? {
+        IpCommand::ShowAddrs { dev, family } => {
+            match t.call(&Request::ListAddrs { dev: dev.clone() })? {
+                Reply::Addrs(mut v) => {
+                    v.retain(|a| Family::keeps(*family, &a.addr));
+                    Ok(format_addrs(&v))
+                }
+                other => Err(unexpected(other, "addr show")),
+            }
+        }
+        IpCommand::ShowRoutes { dev, family } => match t.call(&Request::ListRoutes)? {
             Reply::Routes(mut v) => {
                 if let Some(d) = dev {
                     v.retain(|r| &r.route.dev == d);
                 }
+                v.retain(|r| Family::keeps(*family, &r.route.prefix));
                 Ok(format_routes(&v))
             }
             other => Err(unexpected(other, "route show")),

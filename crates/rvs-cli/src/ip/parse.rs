@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rvs_api::{Request, RouteSpec, Scope};
 
-use super::{usage, IpCommand};
+use super::{usage, Family, IpCommand};
 use crate::client::CliError;
 
 const ADDR_HELP: &str = "Usage:
@@ -182,10 +182,27 @@ fn show_dev(words: &mut Words<'_>, bare_ok: bool) -> Result<Option<String>, CliE
     Ok(dev)
 }
 
-fn addr_cmd(cmd: Cmd, words: &mut Words<'_>) -> Result<IpCommand, CliError> {
+/// Refuses `a` (the address or prefix of an add/del) of another family
+/// than the `-4`/`-6` given.
+fn check_family(family: Option<Family>, a: &IpAddr, plen: u8) -> Result<(), CliError> {
+    match family {
+        Some(f) if !f.holds(a) => Err(CliError::usage(format!(
+            "address family mismatch: {a}/{plen} with {}",
+            if f == Family::V6 { "-6" } else { "-4" }
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn addr_cmd(
+    cmd: Cmd,
+    words: &mut Words<'_>,
+    family: Option<Family>,
+) -> Result<IpCommand, CliError> {
     if cmd == Cmd::Show {
         return Ok(IpCommand::ShowAddrs {
             dev: show_dev(words, true)?,
+            family,
         });
     }
     let mut addr = None;
@@ -201,6 +218,7 @@ fn addr_cmd(cmd: Cmd, words: &mut Words<'_>) -> Result<IpCommand, CliError> {
         }
     }
     let (addr, plen) = addr.ok_or_else(|| CliError::usage("missing address"))?;
+    check_family(family, &addr, plen)?;
     let dev = dev.ok_or_else(|| CliError::usage("missing device"))?;
     Ok(IpCommand::Apply(match cmd {
         Cmd::Add => Request::AddAddr {
@@ -213,10 +231,15 @@ fn addr_cmd(cmd: Cmd, words: &mut Words<'_>) -> Result<IpCommand, CliError> {
     }))
 }
 
-fn route_cmd(cmd: Cmd, words: &mut Words<'_>) -> Result<IpCommand, CliError> {
+fn route_cmd(
+    cmd: Cmd,
+    words: &mut Words<'_>,
+    family: Option<Family>,
+) -> Result<IpCommand, CliError> {
     if cmd == Cmd::Show {
         return Ok(IpCommand::ShowRoutes {
             dev: show_dev(words, false)?,
+            family,
         });
     }
     let mut prefix: Option<Option<(IpAddr, u8)>> = None; // Some(None) = default
@@ -245,12 +268,16 @@ fn route_cmd(cmd: Cmd, words: &mut Words<'_>) -> Result<IpCommand, CliError> {
     let prefix = prefix.ok_or_else(|| CliError::usage("missing route prefix"))?;
     let (prefix, plen) = match prefix {
         Some(p) => p,
-        // `default` takes its family from the gateway or source, IPv4 otherwise.
-        None => match via.or(src) {
-            Some(IpAddr::V6(_)) => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+        // `default` takes its family from `-4`/`-6`, else from the gateway
+        // or source, IPv4 otherwise.
+        None => match (family, via.or(src)) {
+            (Some(Family::V6), _) | (None, Some(IpAddr::V6(_))) => {
+                (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
+            }
             _ => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         },
     };
+    check_family(family, &prefix, plen)?;
     for (kw, a) in [("via", via), ("src", src)] {
         if let Some(a) = a {
             if a.is_ipv4() != prefix.is_ipv4() {
@@ -312,6 +339,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<IpCommand, CliError> {
         return r;
     }
     let mut stats = false;
+    let mut family = None;
     let mut i = 0;
     while let Some(a) = args.get(i).filter(|a| a.starts_with('-')) {
         i += 1;
@@ -324,6 +352,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<IpCommand, CliError> {
                 for c in a[1..].chars() {
                     match c {
                         's' => stats = true,
+                        '4' => family = Some(Family::V4),
+                        '6' => family = Some(Family::V6),
                         // Accepted for dpip compatibility; rvsip shows everything it has anyway.
                         'v' => {}
                         'h' => return Ok(IpCommand::Help(usage())),
@@ -361,6 +391,15 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<IpCommand, CliError> {
         }
     };
     i += 1;
+    // dpip permutes its options: `route -6 add ...` as well as `-6 route add ...`.
+    while let Some(f) = args.get(i).and_then(|a| match *a {
+        "-4" => Some(Family::V4),
+        "-6" => Some(Family::V6),
+        _ => None,
+    }) {
+        family = Some(f);
+        i += 1;
+    }
     let cmd = match args.get(i).copied() {
         // Like dpip and ip, an object alone shows it.
         None | Some("show" | "list" | "ls") => Cmd::Show,
@@ -378,8 +417,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<IpCommand, CliError> {
     let rest = args.get(i + 1..).unwrap_or(&[]);
     let mut words = Words { w: rest, i: 0 };
     match obj {
-        Obj::Addr => addr_cmd(cmd, &mut words),
-        Obj::Route => route_cmd(cmd, &mut words),
+        Obj::Addr => addr_cmd(cmd, &mut words, family),
+        Obj::Route => route_cmd(cmd, &mut words, family),
         Obj::Neigh => neigh_cmd(cmd, &mut words),
         Obj::Link => Ok(IpCommand::ShowLinks {
             dev: show_dev(&mut words, true)?,

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use rvs_api::{AddrInfo, LinkInfo, LinkStats, NeighInfo, Request, RouteInfo, RouteSpec, Scope};
 
-use super::{format_addrs, format_links, format_neigh, format_routes, parse_args, IpCommand};
+use super::{
+    format_addrs, format_links, format_neigh, format_routes, parse_args, Family, IpCommand,
+};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -99,8 +101,20 @@ fn tutorial_dpip_commands() {
             }
         }
     );
-    assert_eq!(p("addr show"), Ok(IpCommand::ShowAddrs { dev: None }));
-    assert_eq!(p("route show"), Ok(IpCommand::ShowRoutes { dev: None }));
+    assert_eq!(
+        p("addr show"),
+        Ok(IpCommand::ShowAddrs {
+            dev: None,
+            family: None
+        })
+    );
+    assert_eq!(
+        p("route show"),
+        Ok(IpCommand::ShowRoutes {
+            dev: None,
+            family: None
+        })
+    );
 }
 
 #[test]
@@ -124,10 +138,17 @@ fn other_commands() {
     assert_eq!(
         p("addr show dev dpdk0"),
         Ok(IpCommand::ShowAddrs {
-            dev: Some("dpdk0".into())
+            dev: Some("dpdk0".into()),
+            family: None
         })
     );
-    assert_eq!(p("addr"), Ok(IpCommand::ShowAddrs { dev: None }));
+    assert_eq!(
+        p("addr"),
+        Ok(IpCommand::ShowAddrs {
+            dev: None,
+            family: None
+        })
+    );
     assert_eq!(
         req("route add 10.1.0.0/16 via 10.0.0.1 dev dpdk1 src 10.0.0.100 mtu 1400 metric 5 scope global"),
         Request::AddRoute {
@@ -167,7 +188,8 @@ fn other_commands() {
     assert_eq!(
         p("route show dev dpdk0"),
         Ok(IpCommand::ShowRoutes {
-            dev: Some("dpdk0".into())
+            dev: Some("dpdk0".into()),
+            family: None
         })
     );
     assert_eq!(
@@ -501,4 +523,39 @@ fn link_show_stats_has_the_fast_path_row_when_it_forwarded() {
         out.ends_with("    fast-packets\n    5000\n"),
         "the fast path's row: {out}"
     );
+}
+
+#[test]
+fn family_options_as_the_tutorials_ipv6_section() {
+    // DPVS's tutorial: `dpip route -6 add 2001::/64 dev dpdk1`, `dpip route -6 show`.
+    assert_eq!(
+        req("route -6 add 2001::/64 dev dpdk1"),
+        Request::AddRoute {
+            route: route("2001::", 64, "dpdk1")
+        }
+    );
+    assert_eq!(
+        p("route -6 show"),
+        Ok(IpCommand::ShowRoutes {
+            dev: None,
+            family: Some(Family::V6)
+        })
+    );
+    assert_eq!(
+        p("-4 addr show dev dpdk0"),
+        Ok(IpCommand::ShowAddrs {
+            dev: Some("dpdk0".into()),
+            family: Some(Family::V4)
+        })
+    );
+    // `default` takes its family from -6.
+    assert_eq!(
+        req("-6 route add default dev dpdk1"),
+        Request::AddRoute {
+            route: route("::", 0, "dpdk1")
+        }
+    );
+    assert!(usage_err("route -6 add 10.0.0.0/16 dev dpdk1")
+        .contains("address family mismatch: 10.0.0.0/16 with -6"));
+    assert!(usage_err("-4 addr add 2001:db8::1/64 dev dpdk1").contains("2001:db8::1/64 with -4"));
 }

@@ -199,6 +199,11 @@ pub mod local_flags {
     /// The out direction (real server to local address) is forwarded by the
     /// XDP fast path.
     pub const FAST_OUT: u8 = 1 << 1;
+    /// Installed from a hand-over ([`crate::pipeline::Worker::install_local`]):
+    /// until its state's timeout has passed after
+    /// [`crate::pipeline::Worker::start_imported`], it does not expire
+    /// (the old process may have refreshed it after sending it).
+    pub const IMPORTED: u8 = 1 << 2;
 }
 
 /// One connection.

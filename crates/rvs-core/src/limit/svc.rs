@@ -303,6 +303,23 @@ impl SvcLimit {
         }
     }
 
+    /// Counts a connection from `cip` that exists already (handed over
+    /// from a predecessor, where [`SvcLimit::created`] counted it): in the
+    /// service's and its source's connection counts, taking no tokens
+    /// (buckets start full). [`SvcLimit::released`] counts it back.
+    pub fn adopt(&mut self, table: &mut SrcTable, cip: &Addr, now_ms: u64) {
+        self.conns = self.conns.saturating_add(1);
+        if !self.src.any() {
+            return;
+        }
+        let key = self.src_key(cip);
+        if let Some(i) = self.source(table, &key, now_ms) {
+            let e = table.entry_mut(i);
+            e.conns = e.conns.saturating_add(1);
+            table.set_busy(i, true);
+        }
+    }
+
     /// A connection from `cip` counted by [`SvcLimit::created`] is gone.
     pub fn released(&mut self, table: &mut SrcTable, cip: &Addr) {
         self.conns = self.conns.saturating_sub(1);

@@ -13,6 +13,7 @@ use super::sync::SyncEvent;
 use super::uoa;
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr, Mac, PortId};
+use crate::conn::local_flags::IMPORTED;
 use crate::conn::tcp::{self, TcpState};
 use crate::conn::{flags, Conn, ConnId, Dir, Expiry, FwdMode, InsertError, Tuple};
 use crate::sched::{self, FlowKey};
@@ -702,7 +703,14 @@ impl State {
             let mut n = 0;
             let want = left.min(due.len());
             let mut ids = [ConnId(0); 64];
+            let (import, slots) = (self.import, &self.slots);
             self.conns.expire(now_ms, want, |id, c| {
+                if c.local_flags & IMPORTED != 0 {
+                    // From a hand-over: its old process may have refreshed it.
+                    if let Some(ms) = import.and_then(|f| f.hold(c, slots, now_ms)) {
+                        return Expiry::Extend(ms);
+                    }
+                }
                 if let Some((snap, m)) = moved.as_mut() {
                     if c.local_flags & (FAST_IN | FAST_OUT) != 0 && State::fast_moved(c, *m) {
                         return Expiry::Extend(match c.proto {

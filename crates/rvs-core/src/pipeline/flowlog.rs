@@ -161,6 +161,20 @@ impl FlowLog {
         }
     }
 
+    /// The counters of connection `id` (default when the log did not see
+    /// it made).
+    pub(super) fn counts(&self, id: ConnId) -> FlowCounts {
+        self.counts.get(id.0 as usize).copied().unwrap_or_default()
+    }
+
+    /// Connection `id` arrived with these counters (a hand-over): no
+    /// record now; its end is recorded if `counts.live`.
+    pub(super) fn adopt(&mut self, id: ConnId, counts: FlowCounts) {
+        if let Some(s) = self.counts.get_mut(id.0 as usize) {
+            *s = counts;
+        }
+    }
+
     /// Connection `id` ended (only one this log saw made is recorded).
     pub(super) fn ended(&mut self, id: ConnId, c: &Conn, reason: EndReason) {
         let now_ms = self.now_ms;

@@ -11,6 +11,7 @@ mod conns;
 mod fast;
 mod flowlog;
 mod half_open;
+mod handover;
 mod host;
 mod icmp_err;
 mod kni_guard;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 pub use fast::{FastEvent, FastKey, FastMoved};
 pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
+pub use handover::{CounterBases, SvcCounters};
 pub use outbox::Outbox;
 pub use sync::SyncError;
 
@@ -174,6 +176,9 @@ struct State {
     sync_log: Option<sync::SyncLog>,
     /// Sync runs between active peers ([`Worker::set_sync_active`]).
     sync_active: bool,
+    /// Since when connections from a hand-over may expire
+    /// ([`Worker::start_imported`]); `None` before.
+    import: Option<handover::ImportFloor>,
     conf: WorkerConf,
     /// The SYN proxy's cookie jar and kept frames.
     sp: synproxy::SynProxy,
@@ -227,6 +232,7 @@ impl Worker {
             inserts_at_tick: 0,
             sync_log: None,
             sync_active: false,
+            import: None,
             sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
             kni_guard: Default::default(),

@@ -126,7 +126,7 @@ impl SyncLog {
         self.len += 1;
     }
 
-    fn pop(&mut self) -> Option<SyncEvent> {
+    pub(super) fn pop(&mut self) -> Option<SyncEvent> {
         if self.len == 0 {
             return None;
         }
@@ -301,7 +301,7 @@ impl Worker {
     /// peers (its owner reports it) and a foreign one whatever the mode (its
     /// local address is a peer's: a node that installed it as its own would
     /// take a port of its own pool for it).
-    fn export_own(&self, id: ConnId, now_ms: u64) -> Option<SyncConn> {
+    pub(super) fn export_own(&self, id: ConnId, now_ms: u64) -> Option<SyncConn> {
         let c = self.st.conns.try_get(id)?;
         if c.flags & flags::FOREIGN != 0 || self.st.sync_active && c.flags & flags::SYNCED != 0 {
             return None;
@@ -377,7 +377,7 @@ impl State {
     }
 
     /// The worker-local service slot of a synced service identity.
-    fn synced_svc(&self, snap: &Snapshot, s: &SyncConn) -> Option<u32> {
+    pub(super) fn synced_svc(&self, snap: &Snapshot, s: &SyncConn) -> Option<u32> {
         let index = match s.svc {
             SvcRef::Vs { proto, vip, vport } => snap.vs_lookup(proto, &vip, vport)?,
             SvcRef::Snat { proto } => *snap.match_services().iter().find(|&&i| {
@@ -415,22 +415,7 @@ impl State {
             Some((_, Dir::Out)) => return Err(SyncError::Conflict),
             None => {}
         }
-        let svc_slot = self.synced_svc(snap, s).ok_or(SyncError::ServiceNotFound)?;
-        let ss = self
-            .slots
-            .svcs
-            .get(svc_slot)
-            .ok_or(SyncError::ServiceNotFound)?;
-        let pos = ss
-            .svc
-            .dests
-            .iter()
-            .position(|d| d.addr == s.dest && d.port == s.dest_port)
-            .ok_or(SyncError::DestNotFound)?;
-        if ss.svc.dests.get(pos).map(|d| d.mode) != Some(s.mode) {
-            return Err(SyncError::ModeMismatch);
-        }
-        let dest_slot = *ss.dests.get(pos).ok_or(SyncError::DestNotFound)?;
+        let (svc_slot, dest_slot) = self.synced_slots(snap, s)?;
         let in_t = s.in_tuple();
         let mut c = match s.mode {
             _ if template => Conn::new_in_only(s.mode, &in_t),
@@ -500,6 +485,32 @@ impl State {
         Ok(id)
     }
 
+    /// The worker-local service and dest slots of a synced connection's
+    /// service and dest identities (the dest's mode must be the record's).
+    pub(super) fn synced_slots(
+        &self,
+        snap: &Snapshot,
+        s: &SyncConn,
+    ) -> Result<(u32, u32), SyncError> {
+        let svc_slot = self.synced_svc(snap, s).ok_or(SyncError::ServiceNotFound)?;
+        let ss = self
+            .slots
+            .svcs
+            .get(svc_slot)
+            .ok_or(SyncError::ServiceNotFound)?;
+        let pos = ss
+            .svc
+            .dests
+            .iter()
+            .position(|d| d.addr == s.dest && d.port == s.dest_port)
+            .ok_or(SyncError::DestNotFound)?;
+        if ss.svc.dests.get(pos).map(|d| d.mode) != Some(s.mode) {
+            return Err(SyncError::ModeMismatch);
+        }
+        let dest_slot = *ss.dests.get(pos).ok_or(SyncError::DestNotFound)?;
+        Ok((svc_slot, dest_slot))
+    }
+
     /// Between active peers, an FNAT connection whose local address has no
     /// pool here belongs to a peer's local address: a foreign connection.
     fn is_foreign(&self, s: &SyncConn, template: bool) -> bool {
@@ -511,7 +522,7 @@ impl State {
 
     /// A connection with local port `lport` belongs to this worker (the one
     /// its client's packets are steered to).
-    fn check_owner(&self, lport: u16) -> Result<(), SyncError> {
+    pub(super) fn check_owner(&self, lport: u16) -> Result<(), SyncError> {
         if crate::sapool::owner_worker(lport, self.workers) == self.id {
             return Ok(());
         }
@@ -524,7 +535,11 @@ impl State {
 
     /// Takes the synced connection's local port from the right pool: the
     /// service's local address (FNAT) or the WAN address (SNAT).
-    fn take_synced_port(&mut self, svc_slot: u32, s: &SyncConn) -> Result<u32, SyncError> {
+    pub(super) fn take_synced_port(
+        &mut self,
+        svc_slot: u32,
+        s: &SyncConn,
+    ) -> Result<u32, SyncError> {
         let ps = self
             .slots
             .pool_of(&s.lip)

@@ -37,7 +37,7 @@ impl fmt::Display for EncodeError {
 impl std::error::Error for EncodeError {}
 
 /// Whether a side made of these addresses is IPv6 (unset addresses do not count).
-fn side_v6(addrs: &[Addr]) -> Result<bool, EncodeError> {
+pub(super) fn side_v6(addrs: &[Addr]) -> Result<bool, EncodeError> {
     let set = || addrs.iter().filter(|a| !a.is_unspecified());
     let v6 = set().any(|a| !a.is_v4());
     if v6 && set().any(|a| a.is_v4()) {
@@ -48,31 +48,31 @@ fn side_v6(addrs: &[Addr]) -> Result<bool, EncodeError> {
 
 /// A cursor writing big-endian fields into a slice already checked to be
 /// long enough.
-struct Put<'b> {
-    b: &'b mut [u8],
-    at: usize,
+pub(super) struct Put<'b> {
+    pub(super) b: &'b mut [u8],
+    pub(super) at: usize,
 }
 
 impl Put<'_> {
-    fn bytes(&mut self, s: &[u8]) {
+    pub(super) fn bytes(&mut self, s: &[u8]) {
         if let Some(d) = self.b.get_mut(self.at..self.at + s.len()) {
             d.copy_from_slice(s);
         }
         self.at += s.len();
     }
-    fn u8(&mut self, v: u8) {
+    pub(super) fn u8(&mut self, v: u8) {
         self.bytes(&[v]);
     }
-    fn u16(&mut self, v: u16) {
+    pub(super) fn u16(&mut self, v: u16) {
         self.bytes(&v.to_be_bytes());
     }
-    fn u32(&mut self, v: u32) {
+    pub(super) fn u32(&mut self, v: u32) {
         self.bytes(&v.to_be_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(super) fn u64(&mut self, v: u64) {
         self.bytes(&v.to_be_bytes());
     }
-    fn addr(&mut self, a: &Addr, v6: bool) {
+    pub(super) fn addr(&mut self, a: &Addr, v6: bool) {
         match (a.is_unspecified(), v6) {
             (true, true) => self.bytes(&[0; 16]),
             (true, false) => self.bytes(&[0; 4]),

@@ -119,6 +119,15 @@
 //! version gets a new number, and senders keep sending the old one until
 //! every peer is upgraded.
 //!
+//! # Version 4: hand-over records (local streams only)
+//! A successor process on the same host (hot upgrade, warm standby) needs
+//! a connection whole: every flag, the fast path's bits, the ports and the
+//! previous hop it was seen on, the flow log's counters; and the
+//! neighbours. Version 4 ([`local`]) carries them as [`LocalRecord`]s. Its
+//! messages are decoded only by [`LocalMessage::parse`] with
+//! [`Source::Local`]; [`Message::parse`], the network's decoder, refuses
+//! them ([`DecodeError::LocalOnly`]). Versions 1 to 3 are unchanged.
+//!
 //! # Local ports and workers
 //! FNAT and SNAT local ports are owned by worker `lport % workers`
 //! ([`crate::sapool`]): a synced connection must land on that worker of the
@@ -131,15 +140,23 @@
 //! steering picks for the in tuple otherwise.
 
 mod encode;
+pub mod local;
 mod msg;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_local;
 
 pub use encode::{encode, EncodeError, Encoder};
 pub use msg::{
     DecodeError, Header, Message, Record, Records, SvcRef, SyncConn, HEADER_LEN, MAGIC,
     SUPPORTED_VERSIONS, SYNC_FLAGS, SYNC_FLAGS_V2, SYNC_FLAGS_V3, VERSION, VERSION_PROXY,
     VERSION_SYNPROXY,
+};
+
+pub use local::{
+    encode_local, FlowState, LocalConn, LocalEncoder, LocalMessage, LocalRecord, NeighRecord,
+    Source, VERSION_LOCAL,
 };
 
 pub use crate::sapool::owner_worker;

@@ -258,6 +258,10 @@ pub enum DecodeError {
         /// Bytes after them.
         extra: usize,
     },
+    /// A version 4 message (a hand-over's [`super::LocalRecord`]s) where
+    /// only network versions are accepted: such records come from a local
+    /// stream of this host's rvsd, never from a peer.
+    LocalOnly,
     /// A message in a higher version than its records need (version 2
     /// without a SYN proxy connection, version 3 without a PROXY protocol
     /// one): senders write the lowest version their records need, so that
@@ -304,6 +308,9 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes { records, extra } => {
                 write!(f, "sync message has {extra} bytes after its {records} records")
             }
+            DecodeError::LocalOnly => f.write_str(
+                "sync message version 4 (hand-over records) is accepted only on a local stream, never from the network",
+            ),
             DecodeError::NeedlessVersion { version, needed } => write!(
                 f,
                 "sync message version {version} carries no connection that needs it (it must be version {needed})"
@@ -326,18 +333,18 @@ pub struct Message<'a> {
     body: &'a [u8],
 }
 
-fn be16(b: &[u8], at: usize) -> u16 {
+pub(super) fn be16(b: &[u8], at: usize) -> u16 {
     match b.get(at..at + 2) {
         Some(s) => u16::from_be_bytes([s[0], s[1]]),
         None => 0,
     }
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
+pub(super) fn be32(b: &[u8], at: usize) -> u32 {
     (u32::from(be16(b, at)) << 16) | u32::from(be16(b, at + 2))
 }
 
-fn be64(b: &[u8], at: usize) -> u64 {
+pub(super) fn be64(b: &[u8], at: usize) -> u64 {
     (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
 }
 
@@ -356,6 +363,9 @@ impl<'a> Message<'a> {
             return Err(DecodeError::BadMagic(magic));
         }
         let version = buf[4];
+        if version == super::local::VERSION_LOCAL {
+            return Err(DecodeError::LocalOnly);
+        }
         if !SUPPORTED_VERSIONS.contains(&version) {
             return Err(DecodeError::UnsupportedVersion(version));
         }
@@ -464,7 +474,7 @@ impl Iterator for Records<'_> {
     }
 }
 
-fn mode_of(v: u8) -> Option<FwdMode> {
+pub(super) fn mode_of(v: u8) -> Option<FwdMode> {
     Some(match v {
         0 => FwdMode::Fnat,
         1 => FwdMode::Dr,
@@ -478,7 +488,7 @@ fn mode_of(v: u8) -> Option<FwdMode> {
 /// Reads `n` addresses of one side: 4 bytes each for IPv4, 16 for IPv6.
 /// An IPv6 side must hold at least one IPv6 address and no IPv4-mapped one,
 /// so that every accepted record has exactly one encoding.
-fn read_side<const N: usize>(
+pub(super) fn read_side<const N: usize>(
     b: &[u8],
     v6: bool,
     index: u16,

@@ -260,11 +260,17 @@ fn every_decode_error_is_named() {
     b[0] = b'X';
     assert_eq!(err(&b), BadMagic(*b"XVSY"));
     let mut b = ok.clone();
-    b[4] = 4;
-    assert_eq!(err(&b), UnsupportedVersion(4));
+    b[4] = 5;
+    assert_eq!(err(&b), UnsupportedVersion(5));
     assert_eq!(
         err(&b).to_string(),
-        "sync message version 4 not supported (this rvs reads versions [1, 2, 3])"
+        "sync message version 5 not supported (this rvs reads versions [1, 2, 3])"
+    );
+    b[4] = 4;
+    assert_eq!(
+        err(&b),
+        LocalOnly,
+        "hand-over records never from the network"
     );
     let mut b = ok.clone();
     b[5] = 1;

@@ -18,10 +18,15 @@
 //! replies came from, one `label <label> <count>` line per echo server that
 //! answered, and one `peer <ip> <count>` line per peer address the servers
 //! saw. It exits 0 when it ran (whatever came back).
+//!
+//! IPv6 works throughout: `echo [::]:53` (which takes IPv4 too),
+//! `probe ... [2001:db8::100]:53`; the client sockets bind to the wildcard
+//! of the target's family. An IPv6 peer is printed in brackets
+//! (`[fd00:100::200]:40001`, `peer [fd00:100::200] 50`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
@@ -48,6 +53,14 @@ fn echo(addr: &str, label: &str, quiet: bool) -> std::io::Result<()> {
     }
 }
 
+/// The wildcard address of `target`'s family, to bind a client socket to.
+fn unspecified(target: SocketAddr) -> IpAddr {
+    match target {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 fn probe(
     target: SocketAddr,
     sources: u16,
@@ -59,7 +72,7 @@ fn probe(
         let port = from_port
             .checked_add(i)
             .ok_or_else(|| std::io::Error::other("port range overflows"))?;
-        let s = UdpSocket::bind(("0.0.0.0", port))?;
+        let s = UdpSocket::bind((unspecified(target), port))?;
         s.set_nonblocking(true)?;
         s.send_to(format!("probe-{port}").as_bytes(), target)?;
         socks.push((port, s, false));
@@ -123,7 +136,7 @@ fn seq_of(reply: &[u8]) -> Option<u64> {
 }
 
 fn stream(target: SocketAddr, pps: u64, secs: f64, from_port: u16) -> std::io::Result<()> {
-    let s = UdpSocket::bind(("0.0.0.0", from_port))?;
+    let s = UdpSocket::bind((unspecified(target), from_port))?;
     let r = s.try_clone()?;
     r.set_read_timeout(Some(Duration::from_millis(50)))?;
     let total = (pps as f64 * secs) as u64;

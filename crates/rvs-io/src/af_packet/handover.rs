@@ -178,6 +178,13 @@ pub fn export(iface: &str, rings: &[&RxRing]) -> io::Result<(PacketManifest, Vec
     Ok((m, fds))
 }
 
+/// The fanout group an AF_PACKET socket belongs to (`None`: none), for a
+/// manifest built from sockets the caller holds elsewhere.
+pub fn fanout_of(fd: BorrowedFd<'_>) -> io::Result<Option<u16>> {
+    let f = getsockopt::<libc::c_int>(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT)?;
+    Ok((f != 0).then_some(f as u16))
+}
+
 impl PacketManifest {
     /// Describes `rings` (every worker's, in worker order) of interface
     /// `iface`, reading the bound interface and the fanout group from the

@@ -55,6 +55,13 @@ pub enum Query {
     Capture(Box<crate::capture::WorkerCapture>),
     /// Stop capturing.
     CaptureStop,
+    /// Duplicates of the worker's receive sockets, by port (a hand-over).
+    ExportRx {
+        /// Where to answer.
+        reply: Sender<std::io::Result<Vec<crate::handover::park::ExportedRx>>>,
+    },
+    /// Park between two iterations (a hand-over).
+    Park(crate::handover::park::Park),
 }
 
 /// What the control plane keeps of each worker.
@@ -95,6 +102,9 @@ pub struct Control {
     pub sync: Arc<crate::sync::SyncCtl>,
     /// Packet capture (`rvsadm --capture`).
     pub capture: crate::capture::CaptureCtl,
+    /// Serves a takeover request's connection (`rvsd --takeover`); none:
+    /// this process cannot hand over.
+    pub handover: Option<crate::handover::give::Hook>,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).
@@ -322,6 +332,10 @@ impl Control {
             Request::Capture { .. } => Err(ApiError::new(
                 ErrorKind::Invalid,
                 "a capture answers with a stream: it is served on the control socket only",
+            )),
+            Request::Takeover { .. } => Err(ApiError::new(
+                ErrorKind::Invalid,
+                "a takeover hands descriptors over: it is served on the control socket only",
             )),
             _ => {
                 let mut st = self.lock()?;

@@ -202,6 +202,31 @@ fn answer(decoded: Result<rvs_api::Request, ApiError>, ctl: &Control) -> Reply {
     }
 }
 
+/// A takeover request: accepted (`Ok` line), then the hand-over session
+/// on the same connection; or refused with an error line.
+fn takeover(ctl: &Control, standby: bool, mut w: UnixStream, r: UnixStream) {
+    let Some(hook) = &ctl.handover else {
+        refuse(w, ErrorKind::Invalid, "this rvsd cannot hand over".into());
+        return;
+    };
+    if standby {
+        refuse(
+            w,
+            ErrorKind::Invalid,
+            "a warm standby is not built yet (issue 14)".into(),
+        );
+        return;
+    }
+    let _ = r.set_read_timeout(None);
+    if w.write_all(rvs_api::encode_reply(&Reply::Ok).as_bytes())
+        .is_err()
+    {
+        return;
+    }
+    drop(w);
+    hook(ctl, r);
+}
+
 /// Serves one client: request lines until it closes, sends a line longer
 /// than `limits.max_line`, or sends no complete request for `limits.idle`.
 fn client(s: UnixStream, ctl: &Control, limits: Limits) {
@@ -227,6 +252,11 @@ fn client(s: UnixStream, ctl: &Control, limits: Limits) {
                 continue;
             }
             let decoded = decode(line);
+            if let Ok(rvs_api::Request::Takeover { standby }) = &decoded {
+                // The connection becomes the hand-over's; it ends with it.
+                takeover(ctl, *standby, w, r);
+                return;
+            }
             if let Ok(rvs_api::Request::Capture { spec }) = &decoded {
                 // The answer is a stream; the connection ends with it.
                 crate::capture::stream(ctl, spec, &mut w, &mut r);

@@ -44,6 +44,9 @@ pub enum DaemonError {
     /// A signal handler could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    /// `rvsd --takeover` failed; the running rvsd forwards on.
+    #[error("takeover failed, the running rvsd keeps forwarding: {0}")]
+    Takeover(String),
 }
 
 impl DaemonError {

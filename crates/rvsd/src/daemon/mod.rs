@@ -5,6 +5,7 @@
 //! the signal loop, and gives the ports back when dropped, also on an error
 //! half-way through start-up.
 
+mod adopt;
 mod error;
 pub mod health;
 mod hugepages;
@@ -15,6 +16,7 @@ mod workers;
 
 pub use vlan::vlan_links;
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,10 +27,12 @@ use arc_swap::ArcSwap;
 use rvs_core::snapshot::Snapshot;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+pub use adopt::takeover;
 pub use error::DaemonError;
 
 use crate::config::Config;
 use crate::control::{self, Control};
+use crate::handover::give::GiveCtx;
 use crate::store::Store;
 use crate::sync::{SyncCtl, SyncShared};
 
@@ -47,6 +51,13 @@ pub struct Daemon {
     socket: Option<String>,
     epoch: Instant,
     health: Option<health::Health>,
+    /// Set once a successor committed a hand-over: stop, give nothing back.
+    committed: Arc<AtomicBool>,
+    /// What a hand-over needs (for the control socket's takeover hook).
+    give: Option<Arc<GiveCtx>>,
+    /// Adopted ports not yet this daemon's (a takeover before its commit):
+    /// dropping it gives nothing back.
+    keep_ports: bool,
     /// Declared last: dropped after the workers stopped using the queues.
     ports: ports::Ports,
 }
@@ -54,15 +65,8 @@ pub struct Daemon {
 impl Daemon {
     /// Takes the ports over, starts the workers and serves the control socket.
     pub fn start(conf: &Config) -> Result<Daemon, DaemonError> {
-        let workers = conf.workers;
         // Checked before any port is touched: a refusal leaves the host as it was.
-        let metrics = conf
-            .metrics_addr
-            .map(|addr| {
-                crate::metrics::http::bind(addr)
-                    .map_err(|source| DaemonError::Metrics { addr, source })
-            })
-            .transpose()?;
+        let metrics = bind_metrics(conf)?;
         let table_mem = hugepages::table_mem(conf)?;
         let defs = ports::discover(conf)?;
         let takeovers = ports::take_over(&defs)?;
@@ -75,7 +79,7 @@ impl Daemon {
         ports.taps = ports::open_taps(&ports.defs)?;
         let mut store = Store::new(
             ports.defs.clone(),
-            workers,
+            conf.workers,
             conf.timeouts(),
             conf.pipeline_conf(),
         );
@@ -86,11 +90,28 @@ impl Daemon {
                 .map_err(|e| DaemonError::port(&v.link, format!("[[vlan]]: {}", e.message)))?;
         }
         vlan::sync_taps(&ports.taps, &store);
-        let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
         let (opened, queues) =
-            ports::open_queues(&ports.defs, conf, &ports::steering(&store, workers))?;
+            ports::open_queues(&ports.defs, conf, &ports::steering(&store, conf.workers))?;
         let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
         ports.opened = Arc::new(Mutex::new(opened));
+        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem)?;
+        d.serve(conf, metrics)?;
+        Ok(d)
+    }
+
+    /// Starts the workers on `queues` (by worker, then port) with the
+    /// configuration `store`, and builds the control plane (not served yet:
+    /// [`Daemon::serve`]). On an error the ports are given back.
+    fn assemble(
+        conf: &Config,
+        ports: ports::Ports,
+        store: Store,
+        queues: Vec<Vec<rvs_io::Queue>>,
+        fast: Option<crate::fastpath::FastMaps>,
+        table_mem: rvs_core::conn::mem::TableMem,
+    ) -> Result<Daemon, DaemonError> {
+        let workers = conf.workers;
+        let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
         let mut d = Daemon {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
@@ -106,6 +127,9 @@ impl Daemon {
             socket: None,
             epoch: Instant::now(),
             health: None,
+            committed: Arc::new(AtomicBool::new(false)),
+            give: None,
+            keep_ports: false,
             ports,
         };
         let flow = match &conf.flow_log {
@@ -135,26 +159,8 @@ impl Daemon {
             started.handles.iter().map(|h| h.gauges.clone()).collect(),
             d.ports.kni_carriers(),
         ));
+        d.give = Some(d.give_ctx(conf)?);
         let ctl = d.control(conf, store, started.handles, started.counters);
-        let socket = conf.socket_path();
-        d.server = Some(
-            control::serve(&socket, ctl.clone(), d.stop.clone()).map_err(|source| {
-                DaemonError::Socket {
-                    path: socket.clone(),
-                    source,
-                }
-            })?,
-        );
-        d.socket = Some(socket.clone());
-        if let Some(l) = metrics {
-            let addr = l
-                .local_addr()
-                .map_err(|e| DaemonError::thread("the metrics server", e))?;
-            let h = crate::metrics::http::serve(l, ctl.clone(), d.stop.clone())
-                .map_err(|e| DaemonError::thread("the metrics server", e))?;
-            d.metrics = Some(h);
-            tracing::info!("metrics at http://{addr}/metrics");
-        }
         d.ctl = Some(ctl);
         if let Some(sy) = &conf.sync {
             let specs = sy.specs().map_err(DaemonError::Sync)?;
@@ -163,11 +169,78 @@ impl Daemon {
             }
         }
         tracing::info!(
-            "rvsd {} up: {} worker(s), control socket {socket}",
+            "rvsd {} up: {} worker(s)",
             env!("CARGO_PKG_VERSION"),
             workers
         );
         Ok(d)
+    }
+
+    /// Serves the control socket, and the metrics on `metrics` if any.
+    fn serve(
+        &mut self,
+        conf: &Config,
+        metrics: Option<std::net::TcpListener>,
+    ) -> Result<(), DaemonError> {
+        let Some(ctl) = self.ctl.clone() else {
+            return Ok(());
+        };
+        let socket = conf.socket_path();
+        self.server = Some(
+            control::serve(&socket, ctl.clone(), self.stop.clone()).map_err(|source| {
+                DaemonError::Socket {
+                    path: socket.clone(),
+                    source,
+                }
+            })?,
+        );
+        self.socket = Some(socket.clone());
+        if let Some(l) = metrics {
+            let addr = l
+                .local_addr()
+                .map_err(|e| DaemonError::thread("the metrics server", e))?;
+            let h = crate::metrics::http::serve(l, ctl, self.stop.clone())
+                .map_err(|e| DaemonError::thread("the metrics server", e))?;
+            self.metrics = Some(h);
+            tracing::info!("metrics at http://{addr}/metrics");
+        }
+        tracing::info!("control socket {socket}");
+        Ok(())
+    }
+
+    /// What a hand-over needs of the ports: duplicates of their locks and TAPs.
+    fn give_ctx(&self, conf: &Config) -> Result<Arc<GiveCtx>, DaemonError> {
+        let dup = |what: &str, fd: std::os::fd::BorrowedFd<'_>| {
+            fd.try_clone_to_owned()
+                .map_err(|e| DaemonError::thread(format!("a duplicate of {what}"), e))
+        };
+        let mut locks = Vec::new();
+        for t in &self.ports.takeovers {
+            locks.push(dup("a port lock", t.lock().as_fd())?);
+        }
+        let mut taps = Vec::new();
+        // The ports' own; a successor makes its VLAN devices' kni devices
+        // anew from the store (`vlan::sync_taps`).
+        let phys = self.ports.defs.len();
+        for t in self.ports.taps.load().iter().take(phys) {
+            taps.push(match t {
+                Some(t) => {
+                    let t = t.tap.lock().map_err(|_| {
+                        DaemonError::thread("a TAP", std::io::Error::other("poisoned"))
+                    })?;
+                    Some(dup("a TAP", t.as_fd())?)
+                }
+                None => None,
+            });
+        }
+        Ok(Arc::new(GiveCtx {
+            conf: conf.clone(),
+            locks,
+            taps,
+            committed: self.committed.clone(),
+            stop: self.stop.clone(),
+            busy: AtomicBool::new(false),
+        }))
     }
 
     /// The control plane: the store, the link reporter and the hook that
@@ -210,6 +283,7 @@ impl Daemon {
             reload: self.reload.clone(),
             sync: self.sync.clone(),
             capture: crate::capture::CaptureCtl::new(self.epoch),
+            handover: self.give.clone().map(crate::handover::give::hook),
         })
     }
 
@@ -223,13 +297,18 @@ impl Daemon {
         }
         signal_hook::flag::register(SIGHUP, hup.clone()).map_err(DaemonError::Signal)?;
         let mut last_rates = 0u64;
-        while !term.load(Ordering::Relaxed) {
+        while !term.load(Ordering::Relaxed) && !self.committed.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(health::POLL_MS));
             if hup.swap(false, Ordering::SeqCst) || self.reload.swap(false, Ordering::SeqCst) {
                 self.reload_from(path);
             }
             let now = self.epoch.elapsed().as_millis() as u64;
-            if let Some(h) = self.health.as_mut() {
+            // Parked workers are not stalled: no watchdog during a hand-over.
+            let handing = self
+                .give
+                .as_ref()
+                .is_some_and(|g| g.busy.load(Ordering::Relaxed));
+            if let Some(h) = self.health.as_mut().filter(|_| !handing) {
                 h.poll(now);
             }
             if now >= last_rates + 1000 {
@@ -239,7 +318,11 @@ impl Daemon {
                 }
             }
         }
-        tracing::info!("stopping");
+        if self.committed.load(Ordering::Relaxed) {
+            tracing::info!("handed over to the new rvsd: exiting without giving anything back");
+        } else {
+            tracing::info!("stopping");
+        }
         Ok(())
     }
 
@@ -272,6 +355,14 @@ impl Drop for Daemon {
             let _ = m.join();
         }
         self.ctl = None;
+        if adopt::keeps(self) {
+            // The successor holds the same locks, TAPs and sockets and
+            // answers for the state files: nothing is given back.
+            for t in self.ports.takeovers.drain(..) {
+                t.forget();
+            }
+            return;
+        }
         if let Some(socket) = self.socket.take() {
             let _ = std::fs::remove_file(socket);
         }
@@ -301,6 +392,15 @@ fn node_id(conf: &Config) -> u32 {
         .unwrap_or_default();
     (t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(16) ^ std::process::id().rotate_left(8))
         .max(1)
+}
+
+/// Binds the metrics listener (`metrics_listen`), if any.
+fn bind_metrics(conf: &Config) -> Result<Option<std::net::TcpListener>, DaemonError> {
+    conf.metrics_addr
+        .map(|addr| {
+            crate::metrics::http::bind(addr).map_err(|source| DaemonError::Metrics { addr, source })
+        })
+        .transpose()
 }
 
 /// Runs the daemon until SIGTERM/SIGINT, then gives everything back.

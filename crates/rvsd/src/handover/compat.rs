@@ -83,9 +83,11 @@ impl Kind {
     pub const PRECOPY_DONE: Kind = Kind(17);
     /// STARTED: the new rvsd's workers run.
     pub const STARTED: Kind = Kind(18);
+    /// Where each parked worker's receive rings stop (AF_PACKET cursors).
+    pub const RX_CURSORS: Kind = Kind(19);
 
     /// Every kind this binary knows.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::HELLO,
         Kind::REFUSE,
         Kind::ABORT,
@@ -104,6 +106,7 @@ impl Kind {
         Kind::HEARTBEAT,
         Kind::PRECOPY_DONE,
         Kind::STARTED,
+        Kind::RX_CURSORS,
     ];
 
     /// The name messages use ("connection records"); `frame kind N` for a
@@ -128,6 +131,7 @@ impl Kind {
             Kind::HEARTBEAT => "heartbeats",
             Kind::PRECOPY_DONE => "pre-copy ends",
             Kind::STARTED => "start reports",
+            Kind::RX_CURSORS => "receive ring positions",
             Kind(k) => return format!("frame kind {k}"),
         };
         n.to_string()

@@ -11,5 +11,9 @@
 //!   speak. Pure: no I/O.
 //! - [`session`]: the order of the steps over the control connection and
 //!   what each side does when the other fails.
+//! - [`park`]: a worker's part (its receive sockets given, parked between
+//!   two iterations, resumed or ended).
 pub mod compat;
+pub mod give;
+pub mod park;
 pub mod session;

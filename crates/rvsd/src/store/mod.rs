@@ -475,15 +475,16 @@ impl Store {
         .with_acl(global, &per_svc)
     }
 
-    /// Steering inputs for the I/O layer: the IPv4 addresses with a port pool
+    /// Steering inputs for the I/O layer: the addresses with a port pool
     /// (FNAT local addresses, `sapool` addresses, SNAT WAN addresses), whose
-    /// return traffic must reach the worker owning the port, and the IPv4
+    /// return traffic must reach the worker owning the port, and the
     /// addresses of NAT real servers, whose replies must reach the worker of
-    /// the connection.
+    /// the connection; both families (the steering programs match IPv6 on
+    /// all 128 bits).
     pub fn steering(&self) -> (Vec<Addr>, Vec<Addr>) {
         let mut pools: Vec<Addr> = Vec::new();
         let push = |v: &mut Vec<Addr>, a: Addr| {
-            if a.is_v4() && !v.contains(&a) {
+            if !v.contains(&a) {
                 v.push(a);
             }
         };

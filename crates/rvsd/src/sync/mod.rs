@@ -77,7 +77,7 @@ pub struct Counters {
     /// Records a worker's full channel could not take.
     pub dropped_records: AtomicU64,
     /// Undecodable messages, by [`stream::DECODE_ERRORS`].
-    pub decode: [AtomicU64; 11],
+    pub decode: [AtomicU64; 12],
     /// Install failures, by [`worker::INSTALL_ERRORS`].
     pub install: [AtomicU64; 10],
     /// Connections installed from a peer (new here, not updates).

@@ -211,7 +211,7 @@ pub fn route(r: &Record, workers: u16) -> Target {
 }
 
 /// Names of decode errors, as counted.
-pub const DECODE_ERRORS: [&str; 11] = [
+pub const DECODE_ERRORS: [&str; 12] = [
     "truncated",
     "bad_magic",
     "unsupported_version",
@@ -223,6 +223,7 @@ pub const DECODE_ERRORS: [&str; 11] = [
     "bad_field",
     "trailing_bytes",
     "needless_version",
+    "local_only",
 ];
 
 /// Index of a decode error in [`DECODE_ERRORS`].
@@ -239,5 +240,7 @@ pub fn decode_error_index(e: &DecodeError) -> usize {
         DecodeError::BadField { .. } => 8,
         DecodeError::TrailingBytes { .. } => 9,
         DecodeError::NeedlessVersion { .. } => 10,
+        // A hand-over message (version 4) on the network: never accepted.
+        DecodeError::LocalOnly => 11,
     }
 }

@@ -347,3 +347,21 @@ mod worker_side {
         assert_eq!(sent, 1);
     }
 }
+
+#[test]
+fn a_hand_over_message_from_the_network_is_counted_as_local_only() {
+    use super::stream::{decode_error_index, DECODE_ERRORS};
+    use rvs_core::sync::{encode_local, LocalConn, LocalRecord};
+    let l = LocalConn {
+        conn: conn(1025),
+        local_flags: 0,
+        in_port: 1,
+        out_port: 0,
+        in_mac: rvs_core::addr::Mac::ZERO,
+        flow: None,
+    };
+    let mut buf = [0u8; 256];
+    let (len, _) = encode_local(&mut buf, Header::default(), &[LocalRecord::Conn(l)]).unwrap();
+    let e = Message::parse(&buf[..len]).unwrap_err();
+    assert_eq!(DECODE_ERRORS[decode_error_index(&e)], "local_only");
+}

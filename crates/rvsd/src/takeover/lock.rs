@@ -74,17 +74,20 @@ impl PortLock {
         let paths = Paths::new(dir, iface);
         let file = rvs_io::lock::adopt_lock(fd, &paths.lock)
             .map_err(|e| format!("cannot take over the lock of {iface}: {e}"))?;
+        // The running rvsd's file until [`claim`]: a successor that fails
+        // must not remove it on its way out.
         Ok(PortLock {
             iface: iface.to_string(),
             paths,
             _file: file,
-            keep_file: false,
+            keep_file: true,
         })
     }
 
     /// Writes this process's pid into the lock file (the successor, once
-    /// it is the one serving the port).
+    /// it is the one serving the port): from now on the file is its own.
     pub fn claim(&mut self) -> Result<(), String> {
+        self.keep_file = false;
         let pid = std::process::id().to_string();
         let f = &mut self._file;
         f.set_len(0)
@@ -96,6 +99,11 @@ impl PortLock {
     /// Lets go of this copy without removing the lock file (the old rvsd
     /// after a hand-over: its successor holds the same lock).
     pub fn forget(mut self) {
+        self.keep_file();
+    }
+
+    /// As [`forget`](Self::forget), for a lock held inside another value.
+    pub fn keep_file(&mut self) {
         self.keep_file = true;
     }
 
@@ -213,6 +221,22 @@ mod tests {
         assert!(e.contains("does not hold its lock"), "{e}");
         drop(new);
         assert!(!path.exists(), "the successor removes it when it lets go");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_successor_that_fails_before_claiming_leaves_the_lock_file_to_the_holder() {
+        let dir = std::env::temp_dir().join(format!("rvsd-lock-fail-{}", std::process::id()));
+        let old = PortLock::acquire(&dir, "wan").unwrap();
+        let passed = old.as_fd().try_clone_to_owned().unwrap();
+        let new = PortLock::adopt(&dir, "wan", passed).unwrap();
+        drop(new);
+        let path = old.paths().lock.clone();
+        assert!(path.exists(), "the running rvsd's lock file stays");
+        // A second successor can still adopt it.
+        let again = PortLock::adopt(&dir, "wan", old.as_fd().try_clone_to_owned().unwrap());
+        assert!(again.is_ok(), "{:?}", again.err());
+        drop((again, old));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -311,6 +311,54 @@ impl Takeover {
         self.lock.iface()
     }
 
+    /// The port's lock, to pass to a successor.
+    pub fn lock(&self) -> &PortLock {
+        &self.lock
+    }
+
+    /// A successor's side of a hand-over: the port as the running rvsd took
+    /// it, from the lock it passed and the state file it wrote. Changes
+    /// nothing on the interface; [`claim`](Self::claim) once committed.
+    pub fn adopt(lock: PortLock) -> Result<Takeover, String> {
+        let path = lock.paths().state.clone();
+        let Some(state) = State::read(&path)? else {
+            return Err(format!(
+                "{}: the running rvsd left no takeover state at {}",
+                lock.iface(),
+                path.display()
+            ));
+        };
+        if state.iface != lock.iface() {
+            return Err(format!(
+                "{}: the takeover state at {} is for {}",
+                lock.iface(),
+                path.display(),
+                state.iface
+            ));
+        }
+        Ok(Takeover {
+            lock,
+            state,
+            restored: false,
+        })
+    }
+
+    /// The successor, once committed, answers for the port: its pid goes
+    /// into the lock and state files.
+    pub fn claim(&mut self) -> Result<(), String> {
+        self.lock.claim()?;
+        self.state.pid = std::process::id();
+        self.state.write(&self.lock.paths().state)
+    }
+
+    /// The running rvsd's side once its successor committed: lets go
+    /// without giving anything back and without removing the lock or state
+    /// files (the successor holds the same lock and answers for the state).
+    pub fn forget(mut self) {
+        self.restored = true;
+        self.lock.keep_file();
+    }
+
     /// Gives the interface back: table removed, addresses and IPv6 setting
     /// restored, state file removed. If something cannot be restored the
     /// state file stays, for the next start or `rvsd --release`.

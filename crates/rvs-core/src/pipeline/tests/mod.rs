@@ -10,6 +10,8 @@ mod flowlog;
 mod fnat;
 mod fuzz;
 mod half_open;
+mod handover;
+mod handover_more;
 mod host;
 mod icmp;
 mod kni_guard;

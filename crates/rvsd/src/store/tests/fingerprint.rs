@@ -58,6 +58,7 @@ fn kind(r: &Request) -> Option<&'static str> {
         | Request::IpsetList { .. }
         | Request::IpsetTest { .. }
         | Request::Capture { .. }
+        | Request::Takeover { .. }
         | Request::ListVlans { .. } => None,
     }
 }

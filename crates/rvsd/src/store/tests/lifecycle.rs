@@ -202,8 +202,16 @@ fn steering_lists_pool_and_nat_addresses() {
         ],
     );
     let (pools, rs) = s.steering();
-    assert_eq!(pools, [a("192.168.100.200"), a("10.0.0.1")]);
-    assert_eq!(rs, [a("192.168.100.5"), a("192.168.100.6")], "IPv4 only");
+    // IPv6 too: without its local address, return traffic to an IPv6 LIP
+    // reaches a worker by the client-side hash, not the one owning the port.
+    assert_eq!(
+        pools,
+        [a("192.168.100.200"), a("10.0.0.1"), a("2001:db8:1::200")]
+    );
+    assert_eq!(
+        rs,
+        [a("192.168.100.5"), a("192.168.100.6"), a("2001:db8:1::5")]
+    );
 }
 
 #[test]

@@ -1,0 +1,534 @@
+//! `rvs-bench e2e --cases restart`: what clients see of an event on rvsd
+//! (issue 14: a hot upgrade, a standby taking over, and the reference, a
+//! plain restart), with the connection table filled first.
+//!
+//! Per load balancer (`rvs-af_packet`, `rvs-af_xdp`) one lab
+//! ([`rvs_e2e::topo::TwoArm`], rvsd's worker on CPU 1, RPS as in [`bed`])
+//! with the tutorial's TCP FNAT VIP 10.0.0.100:80, a UDP FNAT VIP
+//! 10.0.0.100:53 to echo servers, and a UDP DR service 10.0.0.100:9 to rs2
+//! (which drops it at ingress) for the fill; UDP timeout 3600 s. Then
+//! `--repeat` times, the events interleaved:
+//!
+//! 1. fill: `rvs-bench e2e-gen --once` sends one 64-byte datagram per flow
+//!    to :9 (sources 10.0.128.0/17, ports from 1024), paced at
+//!    `--fill-pps`, again (at most [`FILL_ROUNDS`] rounds) until rvsd's
+//!    status counts `--fill` connections; its time and rvsd's VmRSS after;
+//! 2. the probers of [`rvs_e2e::disrupt`] (1 ms ping, numbered UDP stream,
+//!    keep-alive HTTP) for `--probe-secs`, the event [`LEAD`] after they
+//!    started;
+//! 3. one line per repeat, then one `<event>_summary` line of min/median/max.
+//!
+//! An event is an [`Event`]: one variant and one function that does it and
+//! returns how long it took. `upgrade` and `standby-kill` are added there
+//! when rvsd has them (a standby would be started in [`Event::prepare`]).
+
+use std::time::{Duration, Instant};
+
+use rvs_e2e::disrupt::{udp_echoes, Disruption, ProbeOpts, Probes};
+use rvs_e2e::topo::{RvsdOpts, TwoArm};
+
+use super::bed::{self, Lb, LB_CPU, LOAD_CPU, VIP};
+use super::sweep_report::mmm;
+use super::{measure, nap, Args, E2eError, Out, V};
+
+/// The events, by name (`--cases`).
+pub const EVENTS: [&str; 1] = ["restart"];
+
+/// How long the probers run before the event.
+pub const LEAD: Duration = Duration::from_millis(1500);
+
+/// Fill rounds at most (each resends every flow: lost frames are made up,
+/// existing connections only refreshed).
+pub const FILL_ROUNDS: u32 = 5;
+
+/// First source address of the fill (a /17 inside the client's /16, clear
+/// of the client's own 10.0.0.48 and the VIP).
+const FILL_SRC: &str = "10.0.128.0";
+/// Source addresses the fill uses in turn.
+const FILL_SRCS: u32 = 32_768;
+/// UDP port of the fill's DR service.
+const FILL_PORT: u16 = 9;
+
+/// An event on the load balancer whose cost to clients is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// SIGTERM, start again on the same file, configuration applied again:
+    /// what an operator does without hot upgrade (issue 14's reference (c)).
+    Restart,
+}
+
+/// How long an event took.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Took {
+    /// From its start until the load balancer is configured again.
+    pub total: Duration,
+    /// Of which stopping the old process (restart), when there is one.
+    pub stop: Option<Duration>,
+}
+
+impl Event {
+    /// The event named `s` (see [`EVENTS`]).
+    pub fn parse(s: &str) -> Option<Event> {
+        match s {
+            "restart" => Some(Event::Restart),
+            _ => None,
+        }
+    }
+
+    /// Its name (the `case` field).
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Restart => "restart",
+        }
+    }
+
+    /// What must run before the fill (a standby that follows the table).
+    fn prepare(self, _t: &mut TwoArm) -> Result<(), E2eError> {
+        match self {
+            Event::Restart => Ok(()),
+        }
+    }
+
+    /// Does the event; returns how long it took.
+    fn run(self, t: &mut TwoArm) -> Result<Took, E2eError> {
+        match self {
+            Event::Restart => Ok(restart(t)),
+        }
+    }
+}
+
+/// The plain restart: [`rvs_e2e::rvsd::Rvsd::restart`], then the services
+/// again.
+fn restart(t: &mut TwoArm) -> Took {
+    let t0 = Instant::now();
+    let stop = t.rvsd.restart(&mut t.lab);
+    configure(t);
+    Took {
+        total: t0.elapsed(),
+        stop: Some(stop),
+    }
+}
+
+/// The services: TCP FNAT :80 and UDP FNAT :53 (the probers), UDP DR :9 to
+/// rs2 (the fill).
+fn configure(t: &TwoArm) {
+    t.tutorial_fnat();
+    t.udp_fnat_service(&["192.168.100.2:53", "192.168.100.3:53"]);
+    let vs = format!("{VIP}:{FILL_PORT}");
+    t.ok("rvsadm", &["-A", "-u", &vs, "-s", "rr"]);
+    t.ok("rvsadm", &["-a", "-u", &vs, "-r", "192.168.100.3", "-g"]);
+}
+
+/// One named figure of a repeat, with the decimals it is printed with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    /// Field name.
+    pub name: &'static str,
+    /// Value (NaN: none).
+    pub value: f64,
+    /// Decimals (0: an integer).
+    pub dec: usize,
+}
+
+fn fig(name: &'static str, value: f64, dec: usize) -> Figure {
+    Figure { name, value, dec }
+}
+
+/// What the fill did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Fill {
+    /// Wall-clock time of all rounds (ms), count checks included.
+    pub ms: f64,
+    /// Rounds sent.
+    pub rounds: u32,
+    /// Frames the generator sent in all.
+    pub sent: u64,
+}
+
+/// Everything one repeat measured.
+#[derive(Debug, Clone, Default)]
+pub struct Repeat {
+    /// The fill before the event.
+    pub fill: Fill,
+    /// rvsd's connections after the fill, before the probers.
+    pub conns_before: u64,
+    /// rvsd's VmRSS then (kB).
+    pub rss_kb: u64,
+    /// The event.
+    pub took: Took,
+    /// rvsd's connections right after the event.
+    pub conns_after: u64,
+    /// Probing time left after the event (ms): what saw it come back.
+    pub tail_ms: f64,
+    /// The probers' reports.
+    pub seen: Disruption,
+}
+
+impl Repeat {
+    /// The figures of one output line, in order.
+    pub fn figures(&self) -> Vec<Figure> {
+        let d = &self.seen;
+        let n = |x: u64| x as f64;
+        vec![
+            fig("fill_ms", self.fill.ms, 0),
+            fig("fill_rounds", f64::from(self.fill.rounds), 0),
+            fig("fill_sent", n(self.fill.sent), 0),
+            fig("conns_before", n(self.conns_before), 0),
+            fig("vmrss_mib", self.rss_kb as f64 / 1024.0, 1),
+            fig("event_ms", self.took.total.as_secs_f64() * 1e3, 1),
+            fig(
+                "stop_ms",
+                self.took.stop.map_or(f64::NAN, |s| s.as_secs_f64() * 1e3),
+                1,
+            ),
+            fig("conns_after", n(self.conns_after), 0),
+            fig("tail_ms", self.tail_ms, 0),
+            fig("ping_gap_ms", d.ping.longest_gap_ms, 1),
+            fig(
+                "ping_lost",
+                n(d.ping.sent.saturating_sub(d.ping.received)),
+                0,
+            ),
+            fig("ping_sent", n(d.ping.sent), 0),
+            fig("udp_gap_ms", d.udp.longest_gap_ms, 1),
+            fig("udp_lost", n(d.udp.missing), 0),
+            fig("udp_dups", n(d.udp.dups), 0),
+            fig("udp_sent", n(d.udp.sent), 0),
+            fig("http_requests", n(d.http.requests), 0),
+            fig("http_failed", n(d.http.failed), 0),
+            fig("http_resets", n(d.http.resets), 0),
+            fig("http_closed", n(d.http.closed), 0),
+            fig("http_timeouts", n(d.http.timeouts), 0),
+            fig("http_max_latency_ms", d.http.max_latency_ms, 1),
+        ]
+    }
+}
+
+/// Min/median/max of every figure over the repeats, as `<name>_min`,
+/// `<name>_median`, `<name>_max` (in the order of the first repeat; NaN
+/// values are left out, a figure with none gives NaN).
+pub fn summarize(rows: &[Vec<Figure>]) -> Vec<(String, f64, usize)> {
+    let Some(first) = rows.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for f in first {
+        let vals: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.iter().find(|x| x.name == f.name).map(|x| x.value))
+            .collect();
+        let m = mmm(&vals);
+        let dec = if f.dec == 0 && m.is_some_and(|m| m.med.fract() != 0.0) {
+            1
+        } else {
+            f.dec
+        };
+        for (suffix, v) in [
+            ("min", m.map(|m| m.min)),
+            ("median", m.map(|m| m.med)),
+            ("max", m.map(|m| m.max)),
+        ] {
+            out.push((format!("{}_{suffix}", f.name), v.unwrap_or(f64::NAN), dec));
+        }
+    }
+    out
+}
+
+fn value(v: f64, dec: usize) -> V {
+    if !v.is_finite() {
+        V::Null
+    } else if dec == 0 {
+        V::I(v.max(0.0).round() as u64)
+    } else {
+        V::N(v, dec)
+    }
+}
+
+/// rvsd's live connection count (its status: the workers' gauges, O(1)).
+fn conn_count(t: &TwoArm) -> Result<u64, E2eError> {
+    let mut s = std::os::unix::net::UnixStream::connect(&t.socket)
+        .map_err(|e| E2eError::Failed(format!("rvsd's socket {}: {e}", t.socket)))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    match rvs_api::call(&mut s, &rvs_api::Request::Status) {
+        Ok(rvs_api::Reply::Status(st)) => Ok(st.conns),
+        other => Err(E2eError::Failed(format!("rvsd's status: {other:?}"))),
+    }
+}
+
+/// Waits until the count stops growing (the worker drained its ring).
+fn settled_count(t: &TwoArm) -> Result<u64, E2eError> {
+    let mut last = conn_count(t)?;
+    for _ in 0..40 {
+        nap(Duration::from_millis(50))?;
+        let n = conn_count(t)?;
+        if n == last {
+            return Ok(n);
+        }
+        last = n;
+    }
+    Ok(last)
+}
+
+/// Sends `n` flows (one datagram each) to the DR service, round after
+/// round, until rvsd counts `n` connections.
+fn fill(t: &mut TwoArm, n: u32, pps: u64) -> Result<(Fill, u64), E2eError> {
+    let t0 = Instant::now();
+    let mut f = Fill::default();
+    let mut count = conn_count(t)?;
+    if n == 0 {
+        return Ok((f, count));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| E2eError::Failed(format!("own executable: {e}")))?
+        .to_string_lossy()
+        .into_owned();
+    let mac = t.lab.must_in("lb", &["cat", "/sys/class/net/wan/address"]);
+    let (flows, pps, srcs, port, cpu) = (
+        n.to_string(),
+        pps.to_string(),
+        FILL_SRCS.to_string(),
+        FILL_PORT.to_string(),
+        LOAD_CPU.to_string(),
+    );
+    while count < u64::from(n) && f.rounds < FILL_ROUNDS {
+        super::check_stop()?;
+        let o = t.lab.exec(
+            "client",
+            &[
+                &exe,
+                "e2e-gen",
+                "--iface",
+                "eth0",
+                "--dst-mac",
+                mac.trim(),
+                "--src",
+                FILL_SRC,
+                "--src-count",
+                &srcs,
+                "--sport-base",
+                "1024",
+                "--dst",
+                VIP,
+                "--port",
+                &port,
+                "--flows",
+                &flows,
+                "--once",
+                "--secs",
+                "3600",
+                "--pps",
+                &pps,
+                "--cpu",
+                &cpu,
+            ],
+        );
+        let text = String::from_utf8_lossy(&o.stdout);
+        let sent = serde_json::from_str::<serde_json::Value>(text.trim())
+            .ok()
+            .and_then(|v| v["sent"].as_u64())
+            .ok_or_else(|| {
+                E2eError::Failed(format!(
+                    "fill generator: {}{}",
+                    text.trim(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            })?;
+        f.sent += sent;
+        f.rounds += 1;
+        count = settled_count(t)?;
+    }
+    f.ms = t0.elapsed().as_secs_f64() * 1e3;
+    Ok((f, count))
+}
+
+/// The lab for `backend`, configured, with the echo servers running.
+fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
+    let mut t = TwoArm::new(&RvsdOpts {
+        workers: 1,
+        backend: backend.to_string(),
+        conn_capacity: a.conn_capacity,
+        cpus: vec![LB_CPU],
+        extra: "[timeouts]\nudp = 3600\n".into(),
+        ..RvsdOpts::default()
+    });
+    // As the bed: the lb's receive work on CPU 1, the next hops' on CPU 0,
+    // the bridge a switch (no netfilter).
+    bed::rps(&t.lab, "lb", "wan", "2")?;
+    bed::rps(&t.lab, "lb", "lan", "2")?;
+    bed::rps(&t.lab, "sw", "p-lb", "1")?;
+    bed::rps(&t.lab, "client", "eth0", "1")?;
+    t.lab.must_in("sw", &["sh", "-c", bed::BRIDGE_NO_NF]);
+    configure(&t);
+    udp_echoes(&mut t.lab, &["rs1", "rs2"]);
+    let drop = format!(
+        "table netdev rvsbench_fill {{\n  chain rx {{\n    type filter hook ingress device \"eth0\" priority 0; policy accept;\n    udp dport {FILL_PORT} drop\n  }}\n}}\n"
+    );
+    let f = t.lab.file("fill-drop.nft", &drop);
+    t.lab.must_in("rs2", &["nft", "-f", &f.to_string_lossy()]);
+    t.lab
+        .curl("client", "http://10.0.0.100/")
+        .map_err(|e| E2eError::Failed(format!("the VIP does not answer: {e}")))?;
+    Ok(t)
+}
+
+/// One repeat of `ev` on the lab.
+fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
+    ev.prepare(t)?;
+    let (fill, conns_before) = fill(t, a.fill, a.fill_pps)?;
+    let pid = t.rvsd_proc().pid();
+    let rss_kb = measure::vm_rss_kb(pid).unwrap_or(0);
+    let o = ProbeOpts {
+        secs: a.probe_secs,
+        udp_pps: a.udp_pps,
+        http_conns: a.http_conns,
+    };
+    let probes = Probes::start(&mut t.lab, &o);
+    nap(LEAD)?;
+    let took = ev.run(t)?;
+    let tail_ms = (a.probe_secs - probes.elapsed()) * 1e3;
+    let conns_after = conn_count(t)?;
+    let seen = probes.finish(&mut t.lab);
+    Ok(Repeat {
+        fill,
+        conns_before,
+        rss_kb,
+        took,
+        conns_after,
+        tail_ms,
+        seen,
+    })
+}
+
+/// Runs `events` on every rvs load balancer of `lbs`: one line per repeat,
+/// one summary line per event and load balancer.
+pub(super) fn run(lbs: &[Lb], events: &[Event], a: &Args, out: &Out) -> Result<(), E2eError> {
+    for lb in lbs {
+        let Lb::Rvs(backend) = lb else { continue };
+        let head = |case: String| vec![("case", V::S(case)), ("lb", V::S(lb.name()))];
+        let fail = |e: &E2eError| {
+            for ev in events {
+                out.emit(&[
+                    ("case", V::S(ev.name().into())),
+                    ("lb", V::S(lb.name())),
+                    ("error", V::S(e.to_string())),
+                ]);
+            }
+        };
+        if backend.ends_with(bed::FAST_SUFFIX) {
+            fail(&E2eError::Refused(
+                "not measured with the XDP fast path".into(),
+            ));
+            continue;
+        }
+        let mut t = match lab(backend, a) {
+            Ok(t) => t,
+            Err(E2eError::Interrupted) => return Err(E2eError::Interrupted),
+            Err(e) => {
+                fail(&e);
+                continue;
+            }
+        };
+        let mut rows: Vec<Vec<Vec<Figure>>> = vec![Vec::new(); events.len()];
+        for r in 0..a.repeat.max(1) {
+            for (k, ev) in events.iter().enumerate() {
+                match once(&mut t, *ev, a) {
+                    Ok(rep) => {
+                        let figs = rep.figures();
+                        let mut f = head(ev.name().into());
+                        f.push(("repeat", V::I(r as u64)));
+                        f.push(("fill", V::I(u64::from(a.fill))));
+                        f.push(("conn_capacity", V::I(a.conn_capacity as u64)));
+                        f.extend(figs.iter().map(|x| (x.name, value(x.value, x.dec))));
+                        out.emit(&f);
+                        rows[k].push(figs);
+                    }
+                    Err(E2eError::Interrupted) => return Err(E2eError::Interrupted),
+                    Err(e) => out.emit(&[
+                        ("case", V::S(ev.name().into())),
+                        ("lb", V::S(lb.name())),
+                        ("repeat", V::I(r as u64)),
+                        ("error", V::S(e.to_string())),
+                    ]),
+                }
+            }
+        }
+        for (k, ev) in events.iter().enumerate() {
+            let s = summarize(&rows[k]);
+            let names: Vec<&str> = s.iter().map(|x| x.0.as_str()).collect();
+            let mut f: Vec<(&str, V)> = head(format!("{}_summary", ev.name()));
+            f.push(("repeats", V::I(rows[k].len() as u64)));
+            f.push(("fill", V::I(u64::from(a.fill))));
+            f.extend(names.iter().zip(&s).map(|(n, x)| (*n, value(x.1, x.2))));
+            out.emit(&f);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_parse_by_name() {
+        for n in EVENTS {
+            assert_eq!(Event::parse(n).map(Event::name), Some(n));
+        }
+        assert_eq!(Event::parse("upgrade"), None);
+    }
+
+    #[test]
+    fn a_repeat_reports_what_the_probers_saw() {
+        let mut r = Repeat {
+            conns_before: 100_000,
+            rss_kb: 2048,
+            took: Took {
+                total: Duration::from_millis(420),
+                stop: Some(Duration::from_millis(20)),
+            },
+            ..Repeat::default()
+        };
+        r.seen.ping.sent = 6000;
+        r.seen.ping.received = 5500;
+        r.seen.udp.missing = 21_000;
+        r.seen.http.failed = 4;
+        let f = r.figures();
+        let get = |n: &str| f.iter().find(|x| x.name == n).map(|x| x.value);
+        assert_eq!(get("ping_lost"), Some(500.0));
+        assert_eq!(get("udp_lost"), Some(21_000.0));
+        assert_eq!(get("http_failed"), Some(4.0));
+        assert_eq!(get("vmrss_mib"), Some(2.0));
+        assert_eq!(get("event_ms"), Some(420.0));
+        assert_eq!(get("stop_ms"), Some(20.0));
+        assert_eq!(get("conns_before"), Some(100_000.0));
+    }
+
+    #[test]
+    fn the_summary_gives_min_median_max_per_figure_and_skips_missing_values() {
+        let row = |gap: f64, lost: f64, stop: f64| {
+            vec![
+                fig("udp_gap_ms", gap, 1),
+                fig("udp_lost", lost, 0),
+                fig("stop_ms", stop, 1),
+            ]
+        };
+        let s = summarize(&[
+            row(400.0, 20_000.0, f64::NAN),
+            row(380.0, 19_000.0, f64::NAN),
+            row(500.0, 24_000.0, 15.0),
+            row(390.0, 20_001.0, f64::NAN),
+        ]);
+        let get = |n: &str| s.iter().find(|x| x.0 == n).map(|x| (x.1, x.2));
+        assert_eq!(get("udp_gap_ms_min"), Some((380.0, 1)));
+        assert_eq!(get("udp_gap_ms_median"), Some((395.0, 1)));
+        assert_eq!(get("udp_gap_ms_max"), Some((500.0, 1)));
+        // A median between two integers keeps its half.
+        assert_eq!(get("udp_lost_median"), Some((20_000.5, 1)));
+        assert_eq!(get("stop_ms_median"), Some((15.0, 1)));
+        assert_eq!(s.len(), 9);
+        assert!(summarize(&[]).is_empty());
+        let none = summarize(&[vec![fig("stop_ms", f64::NAN, 1)]]);
+        assert!(none.iter().all(|x| x.1.is_nan()), "{none:?}");
+        assert!(matches!(value(f64::NAN, 1), V::Null));
+    }
+}

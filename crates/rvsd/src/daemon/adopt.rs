@@ -1,0 +1,314 @@
+//! `rvsd --takeover -c FILE`: the new rvsd's side of a hot upgrade
+//! ([`session::Taker`]). It asks the running rvsd (found on the control
+//! socket the file names) to hand over, rebuilds the configuration from
+//! its requests (checked by fingerprint), adopts every port's lock, TAP
+//! and receive sockets, opens its own transmit rings, starts its workers
+//! where the old ones parked, and after a short probation commits: the old
+//! rvsd exits and this one serves the control socket. Any failure before
+//! the commit leaves the old one forwarding.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rvs_io::af_packet::handover::{self as pkt, AdoptedRx, PacketManifest, RxCursor};
+use rvs_io::fdpass::Frame;
+use rvs_io::{Port, Queue, RxQ, Tap, TxQ};
+
+use super::{ports, Daemon, DaemonError};
+use crate::config::Config;
+use crate::handover::compat::{Hello, Kind};
+use crate::handover::give::{Cursors, PortFrame, StoreFrame};
+use crate::handover::session::{self, Taker, Timeouts};
+use crate::store::{PortDef, Store};
+use crate::takeover::{PortLock, Takeover};
+
+/// How long the new workers run before the commit.
+const PROBATION: Duration = Duration::from_millis(300);
+
+/// A port as it arrived.
+struct PortIn {
+    lock: PortLock,
+    tap: Option<Tap>,
+    rx: Vec<AdoptedRx>,
+    ifindex: u32,
+}
+
+/// The new rvsd taking over.
+struct DaemonTaker<'a> {
+    conf: &'a Config,
+    defs: Vec<PortDef>,
+    store: Option<Store>,
+    ports: Vec<Option<PortIn>>,
+    cursors: Option<Cursors>,
+    daemon: Option<Daemon>,
+}
+
+fn frame_err(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+impl DaemonTaker<'_> {
+    fn store_in(&mut self, f: &Frame) -> Result<(), String> {
+        let sf: StoreFrame =
+            serde_json::from_slice(&f.payload).map_err(|e| frame_err("the configuration", e))?;
+        let mut st = Store::new(
+            self.defs.clone(),
+            self.conf.workers,
+            self.conf.timeouts(),
+            self.conf.pipeline_conf(),
+        );
+        for (i, r) in sf.requests.iter().enumerate() {
+            st.apply(r)
+                .map_err(|e| format!("the configuration's request {i} is refused here: {e}"))?;
+        }
+        let fp = st.fingerprint();
+        if fp != sf.fingerprint {
+            return Err(format!(
+                "the configuration rebuilt here differs from the running one (fingerprint {fp:016x}, running {:016x})",
+                sf.fingerprint
+            ));
+        }
+        self.store = Some(st);
+        Ok(())
+    }
+
+    fn port_in(&mut self, f: Frame) -> Result<(), String> {
+        let pf: PortFrame =
+            serde_json::from_slice(&f.payload).map_err(|e| frame_err("a port", e))?;
+        let p = pf.port as usize;
+        let def = self
+            .defs
+            .get(p)
+            .ok_or_else(|| format!("port {p} is not in this configuration"))?
+            .clone();
+        let mut fds = f.fds.into_iter();
+        let lock_fd = fds.next().ok_or("a port without its lock")?;
+        let lock = PortLock::adopt(&crate::takeover::run_dir(), &def.iface, lock_fd)?;
+        let tap = match pf.tap {
+            true => {
+                let fd: OwnedFd = fds.next().ok_or("a port without its TAP")?;
+                let name = format!("{}.kni", def.name);
+                let ifindex = rvs_io::iface::if_index(&name).map_err(|e| frame_err(&name, e))?;
+                Some(Tap::adopt(fd, &name, ifindex).map_err(|e| frame_err(&name, e))?)
+            }
+            false => None,
+        };
+        let m = PacketManifest::decode(&pf.manifest).map_err(|e| frame_err(&def.name, e))?;
+        if m.queues.len() != usize::from(self.conf.workers) {
+            return Err(format!(
+                "{}: {} receive queues for {} workers",
+                def.name,
+                m.queues.len(),
+                self.conf.workers
+            ));
+        }
+        let ifindex = m.ifindex;
+        let rx = pkt::adopt(&m, fds.collect()).map_err(|e| frame_err(&def.name, e))?;
+        if let Some(slot) = self.ports.get_mut(p) {
+            *slot = Some(PortIn {
+                lock,
+                tap,
+                rx,
+                ifindex,
+            });
+        }
+        Ok(())
+    }
+
+    /// The daemon on the adopted ports; nothing runs until the workers
+    /// start at the end.
+    fn build(&mut self) -> Result<Daemon, String> {
+        let store = self.store.take().ok_or("no configuration came")?;
+        let cursors = self.cursors.take().ok_or("no ring positions came")?;
+        let mut takeovers = Vec::new();
+        let mut taps = Vec::new();
+        let mut per_worker: Vec<Vec<Queue>> = (0..self.conf.workers).map(|_| Vec::new()).collect();
+        let mut opened = Vec::new();
+        for (p, slot) in self.ports.iter_mut().enumerate() {
+            let pin = slot
+                .take()
+                .ok_or_else(|| format!("port {p} did not come"))?;
+            takeovers.push(Takeover::adopt(pin.lock)?);
+            taps.push(pin.tap.map(crate::runtime::KniDev::plain));
+            let mut queues = Vec::new();
+            for (w, a) in pin.rx.into_iter().enumerate() {
+                let (index, skip) = cursors
+                    .get(w)
+                    .and_then(|c| c.get(p).copied().flatten())
+                    .ok_or_else(|| format!("no ring position of worker {w} on port {p}"))?;
+                let rx = a
+                    .start(RxCursor { index, skip })
+                    .map_err(|e| format!("port {p}, worker {w}: {e}"))?;
+                let tx = rvs_io::af_packet::TxRing::open(pin.ifindex, 2048, 1024)
+                    .map_err(|e| format!("port {p}: a transmit ring: {e}"))?;
+                queues.push(Queue {
+                    rx: RxQ::Packet(rx),
+                    tx: TxQ::Packet(tx),
+                });
+            }
+            let mut port = Port::adopted_af_packet(queues).map_err(|e| format!("port {p}: {e}"))?;
+            for (w, q) in port.take_queues().into_iter().enumerate() {
+                if let Some(v) = per_worker.get_mut(w) {
+                    v.push(q);
+                }
+            }
+            opened.push(port);
+        }
+        let ports = ports::Ports {
+            defs: self.defs.clone(),
+            opened: Arc::new(Mutex::new(opened)),
+            taps: Arc::new(arc_swap::ArcSwap::from_pointee(taps)),
+            takeovers,
+        };
+        // The VLAN devices came with the configuration: their kni devices.
+        super::vlan::sync_taps(&ports.taps, &store);
+        let table_mem = super::hugepages::table_mem(self.conf).map_err(|e| e.to_string())?;
+        let mut d = Daemon::assemble(self.conf, ports, store, per_worker, None, table_mem)
+            .map_err(|e| e.to_string())?;
+        d.keep_ports = true;
+        Ok(d)
+    }
+}
+
+/// `RVS_TEST_TAKEOVER_FAIL=STEP` (debug builds only): the new rvsd fails
+/// at STEP (`prepared`, `start` or `probation`), for the tests of what the
+/// running rvsd does then.
+fn injected(step: &str) -> Result<(), String> {
+    if cfg!(debug_assertions) && std::env::var("RVS_TEST_TAKEOVER_FAIL").is_ok_and(|s| s == step) {
+        return Err(format!("failed at {step} (RVS_TEST_TAKEOVER_FAIL)"));
+    }
+    Ok(())
+}
+
+impl Taker for DaemonTaker<'_> {
+    fn hello(&mut self) -> Vec<u8> {
+        serde_json::to_vec(&Hello::ours(self.conf, Vec::new())).unwrap_or_default()
+    }
+
+    fn accepted(&mut self, theirs: &[u8]) -> Result<(), String> {
+        let h: Hello = serde_json::from_slice(theirs).map_err(|e| frame_err("HELLO", e))?;
+        tracing::info!("taking over from rvsd {} (pid {})", h.version, h.pid);
+        Ok(())
+    }
+
+    fn receive(&mut self, f: Frame) -> Result<(), String> {
+        match Kind(f.kind) {
+            Kind::STORE => self.store_in(&f),
+            Kind::FDS => self.port_in(f),
+            Kind::RX_CURSORS => {
+                let c = serde_json::from_slice(&f.payload)
+                    .map_err(|e| frame_err("the ring positions", e))?;
+                self.cursors = Some(c);
+                Ok(())
+            }
+            k => Err(format!("{} are not understood here", k.name())),
+        }
+    }
+
+    fn prepared(&mut self) -> Result<(), String> {
+        injected("prepared")?;
+        if self.store.is_none() {
+            return Err("no configuration came".into());
+        }
+        if let Some(p) = self.ports.iter().position(Option::is_none) {
+            return Err(format!("port {p} did not come"));
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        injected("start")?;
+        self.daemon = Some(self.build()?);
+        Ok(())
+    }
+
+    fn probation(&mut self) -> Result<(), String> {
+        std::thread::sleep(PROBATION);
+        injected("probation")
+    }
+
+    fn stop(&mut self) {
+        // Dropping it stops the workers; its ports stay as they are (the
+        // running rvsd resumes on them).
+        self.daemon = None;
+    }
+}
+
+/// Reads the answer line to the takeover request, byte by byte (the
+/// frames that follow must stay in the socket).
+fn reply_line(s: &UnixStream) -> Result<rvs_api::Reply, String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    let mut r = s;
+    loop {
+        match r.read(&mut b) {
+            Ok(1) if b[0] == b'\n' => break,
+            Ok(1) => line.push(b[0]),
+            Ok(_) => return Err("the running rvsd closed the connection".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+        if line.len() > 65536 {
+            return Err("an answer line without end".into());
+        }
+    }
+    rvs_api::decode_reply(&String::from_utf8_lossy(&line)).map_err(|e| e.to_string())
+}
+
+/// `rvsd --takeover -c FILE`: takes over from the running rvsd, then runs
+/// as the daemon until a signal.
+pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
+    let fail = |m: String| DaemonError::Takeover(m);
+    let socket = conf.socket_path();
+    let s =
+        UnixStream::connect(&socket).map_err(|e| fail(format!("no rvsd serving {socket}: {e}")))?;
+    let old = rvs_io::peer::Peer::of_stream(&s).map_err(|e| fail(e.to_string()))?;
+    let req = rvs_api::encode_request(&rvs_api::Request::Takeover { standby: false });
+    (&s).write_all(req.as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
+    match reply_line(&s).map_err(fail)? {
+        rvs_api::Reply::Ok => {}
+        rvs_api::Reply::Error(e) => return Err(fail(e.to_string())),
+        r => return Err(fail(format!("unexpected answer {r:?}"))),
+    }
+    let mut k = DaemonTaker {
+        conf,
+        defs: ports::discover(conf)?,
+        store: None,
+        ports: (0..conf.netif.len()).map(|_| None).collect(),
+        cursors: None,
+        daemon: None,
+    };
+    let t = Instant::now();
+    session::take(&s, &mut k, Timeouts::default()).map_err(|e| fail(e.to_string()))?;
+    let mut d = k
+        .daemon
+        .take()
+        .ok_or_else(|| fail("no daemon after the commit".into()))?;
+    tracing::info!(
+        "took over from pid {} in {} ms; waiting for it to exit",
+        old.pid(),
+        t.elapsed().as_millis()
+    );
+    if !old.wait_exit(Duration::from_secs(10)).unwrap_or(false) {
+        tracing::warn!("pid {} did not exit within 10 s", old.pid());
+    }
+    d.keep_ports = false;
+    for t in &mut d.ports.takeovers {
+        if let Err(e) = t.claim() {
+            tracing::warn!("{}: {e}", t.iface());
+        }
+    }
+    let metrics = super::bind_metrics(conf)?;
+    d.serve(conf, metrics)?;
+    d.run_until_signalled(path)
+}
+
+/// Whether `d`'s ports were adopted and not yet its own (for Drop).
+pub(super) fn keeps(d: &Daemon) -> bool {
+    d.keep_ports || d.committed.load(Ordering::SeqCst)
+}

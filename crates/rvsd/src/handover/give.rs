@@ -1,0 +1,341 @@
+//! The running rvsd's side of a hand-over ([`session::Giver`]) for its
+//! AF_PACKET ports: HELLO checked against this daemon's settings, the
+//! configuration ([`Store::to_requests`](crate::store::Store::to_requests)
+//! and its fingerprint), every port's lock, TAP and worker receive sockets
+//! passed, the workers parked at the freeze and their ring positions sent.
+//!
+//! Not yet carried (issue 14, in this order): the connection tables (sync
+//! records of local connections), neighbours and counters; AF_XDP ports
+//! (refused in HELLO); the control and metrics listeners.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::compat::{self, Hello, Kind};
+use super::park::{Park, Parked, Resume};
+use super::session::{Giver, Out, Sink};
+use crate::config::{BackendKind, Config};
+use crate::control::{Control, Query};
+
+/// What a hand-over needs of the daemon besides the control plane: kept
+/// by the control socket's takeover hook.
+pub struct GiveCtx {
+    /// The running configuration.
+    pub conf: Config,
+    /// Each port's lock (a duplicate), by port.
+    pub locks: Vec<OwnedFd>,
+    /// Each port's kni TAP (a duplicate), by port.
+    pub taps: Vec<Option<OwnedFd>>,
+    /// Set once a successor committed: the daemon stops without giving
+    /// anything back.
+    pub committed: Arc<AtomicBool>,
+    /// Set to stop the daemon.
+    pub stop: Arc<AtomicBool>,
+    /// A hand-over is under way (one at a time).
+    pub busy: AtomicBool,
+}
+
+/// The STORE frame.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoreFrame {
+    /// The configuration as requests, in order.
+    pub requests: Vec<rvs_api::Request>,
+    /// [`Store::fingerprint`](crate::store::Store::fingerprint) of it.
+    pub fingerprint: u64,
+}
+
+/// The FDS frame of one port (its descriptors: the lock, the TAP if
+/// `tap`, then one receive socket per worker in worker order).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PortFrame {
+    /// Port index.
+    pub port: u16,
+    /// Whether a TAP descriptor follows the lock.
+    pub tap: bool,
+    /// The AF_PACKET manifest of the receive sockets
+    /// ([`rvs_io::af_packet::handover::PacketManifest::encode`]).
+    pub manifest: Vec<u8>,
+}
+
+/// Where each worker's receive rings stopped, by worker then port
+/// ((slot or block, frames of it already read); `None`: not AF_PACKET):
+/// the RX_CURSORS frame.
+pub type Cursors = Vec<Vec<Option<(u32, u32)>>>;
+
+/// A running rvsd giving itself to the process on the other end.
+pub struct DaemonGiver<'a> {
+    ctl: &'a Control,
+    cx: &'a GiveCtx,
+    peer: rvs_io::peer::Peer,
+    agreed: compat::Agreed,
+    resumes: Vec<mpsc::Sender<Resume>>,
+}
+
+impl<'a> DaemonGiver<'a> {
+    /// A giver to `peer`.
+    pub fn new(ctl: &'a Control, cx: &'a GiveCtx, peer: rvs_io::peer::Peer) -> Self {
+        DaemonGiver {
+            ctl,
+            cx,
+            peer,
+            agreed: compat::Agreed::default(),
+            resumes: Vec::new(),
+        }
+    }
+
+    fn version(&self, k: Kind) -> u16 {
+        self.agreed.version(k).unwrap_or(1)
+    }
+
+    fn live(&self) -> Vec<u64> {
+        self.ctl
+            .workers
+            .iter()
+            .map(|w| w.gauges.conns.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    fn store_frame(&self) -> Result<Out, String> {
+        let st = self.ctl.store.lock().map_err(|_| "the store is poisoned")?;
+        let f = StoreFrame {
+            requests: st.to_requests(),
+            fingerprint: st.fingerprint(),
+        };
+        Ok(Out {
+            kind: Kind::STORE.0,
+            version: self.version(Kind::STORE),
+            payload: serde_json::to_vec(&f).map_err(|e| e.to_string())?,
+            fds: Vec::new(),
+        })
+    }
+
+    /// Every worker's receive sockets, by worker then port.
+    fn worker_rx(&self) -> Result<Vec<Vec<super::park::ExportedRx>>, String> {
+        let mut all = Vec::new();
+        for (w, h) in self.ctl.workers.iter().enumerate() {
+            let (tx, rx) = mpsc::channel();
+            h.queries
+                .send(Query::ExportRx { reply: tx })
+                .map_err(|_| format!("worker {w} is gone"))?;
+            let got = rx
+                .recv_timeout(crate::control::ASK_TIMEOUT)
+                .map_err(|_| format!("worker {w} did not give its sockets"))?
+                .map_err(|e| format!("worker {w}: cannot duplicate a socket: {e}"))?;
+            all.push(got);
+        }
+        Ok(all)
+    }
+
+    fn port_frames(&self) -> Result<Vec<Out>, String> {
+        let mut rx = self.worker_rx()?;
+        let mut out = Vec::new();
+        for (p, n) in self.cx.conf.netif.iter().enumerate() {
+            let mut geos = Vec::new();
+            let mut fds = vec![self.cx.locks[p]
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| format!("{}: the lock: {e}", n.name))?];
+            let tap = match self.cx.taps.get(p).and_then(Option::as_ref) {
+                Some(t) => {
+                    fds.push(
+                        t.try_clone()
+                            .map_err(|e| format!("{}: the TAP: {e}", n.name))?,
+                    );
+                    true
+                }
+                None => false,
+            };
+            for (w, ports) in rx.iter_mut().enumerate() {
+                let Some((g, fd)) = ports.get_mut(p).and_then(Option::take) else {
+                    return Err(format!("{}: worker {w} has no AF_PACKET queue", n.name));
+                };
+                geos.push(g);
+                fds.push(fd);
+            }
+            let ifindex = rvs_io::iface::if_index(&n.iface)
+                .map_err(|e| format!("{}: interface {}: {e}", n.name, n.iface))?;
+            let first = fds.last().map(|f| f.as_fd());
+            let fanout = match first {
+                Some(fd) if !geos.is_empty() => rvs_io::af_packet::handover::fanout_of(fd)
+                    .map_err(|e| format!("{}: the fanout group: {e}", n.name))?,
+                _ => None,
+            };
+            let manifest = rvs_io::af_packet::handover::PacketManifest {
+                version: rvs_io::af_packet::handover::MANIFEST_VERSION,
+                port: p as u16,
+                iface: n.iface.clone(),
+                ifindex,
+                fanout,
+                queues: geos,
+            };
+            let f = PortFrame {
+                port: p as u16,
+                tap,
+                manifest: manifest.encode(),
+            };
+            out.push(Out {
+                kind: Kind::FDS.0,
+                version: self.version(Kind::FDS),
+                payload: serde_json::to_vec(&f).map_err(|e| e.to_string())?,
+                fds,
+            });
+        }
+        Ok(out)
+    }
+
+    fn resume_all(&mut self, r: Resume) {
+        for t in self.resumes.drain(..) {
+            let _ = t.send(r);
+        }
+    }
+}
+
+/// Why this daemon cannot hand over at all, whatever the successor.
+fn unsupported(conf: &Config) -> Option<String> {
+    conf.netif
+        .iter()
+        .find(|n| n.backend != BackendKind::AfPacket)
+        .map(|n| {
+            format!(
+                "{}: hot upgrade of af_xdp ports is not built yet (issue 14); restart instead",
+                n.name
+            )
+        })
+}
+
+impl Giver for DaemonGiver<'_> {
+    fn hello(&mut self, theirs: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(why) = unsupported(&self.cx.conf) {
+            return Err(why);
+        }
+        let new: Hello = serde_json::from_slice(theirs)
+            .map_err(|e| format!("a HELLO that does not parse: {e}"))?;
+        let ours = Hello::ours(&self.cx.conf, self.live());
+        self.agreed = compat::check(&ours, &new).map_err(|r| r.text)?;
+        serde_json::to_vec(&ours).map_err(|e| e.to_string())
+    }
+
+    fn precopy(&mut self, out: &mut Sink) -> Result<(), String> {
+        out(self.store_frame()?).map_err(|e| e.to_string())?;
+        for f in self.port_frames()? {
+            out(f).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn freeze(&mut self, out: &mut Sink) -> Result<(), String> {
+        let (ptx, prx) = mpsc::channel::<Parked>();
+        for (w, h) in self.ctl.workers.iter().enumerate() {
+            let (rtx, rrx) = mpsc::channel();
+            let p = Park {
+                parked: ptx.clone(),
+                resume: rrx,
+            };
+            if h.queries.send(Query::Park(p)).is_err() {
+                self.resume_all(Resume::Thaw);
+                return Err(format!("worker {w} is gone"));
+            }
+            self.resumes.push(rtx);
+        }
+        let mut parked: Vec<Option<Parked>> = vec![None; self.ctl.workers.len()];
+        for _ in 0..parked.len() {
+            match prx.recv_timeout(Duration::from_secs(1)) {
+                Ok(p) => {
+                    let w = p.worker as usize;
+                    if let Some(slot) = parked.get_mut(w) {
+                        *slot = Some(p);
+                    }
+                }
+                Err(_) => {
+                    self.resume_all(Resume::Thaw);
+                    return Err("a worker did not park within 1 s".into());
+                }
+            }
+        }
+        let cursors: Cursors = parked
+            .into_iter()
+            .map(|p| {
+                p.map(|p| {
+                    p.cursors
+                        .iter()
+                        .map(|c| c.map(|c| (c.index, c.skip)))
+                        .collect()
+                })
+                .unwrap_or_default()
+            })
+            .collect();
+        out(Out {
+            kind: Kind::RX_CURSORS.0,
+            version: self.version(Kind::RX_CURSORS),
+            payload: serde_json::to_vec(&cursors).map_err(|e| e.to_string())?,
+            fds: Vec::new(),
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    fn thaw(&mut self) {
+        self.resume_all(Resume::Thaw);
+    }
+
+    fn recover(&mut self) {
+        self.resume_all(Resume::Recover);
+    }
+
+    fn commit(&mut self) {
+        self.cx.committed.store(true, Ordering::SeqCst);
+        self.resume_all(Resume::Exit);
+        self.cx.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn kill_successor(&mut self) {
+        if let Err(e) = self.peer.kill() {
+            tracing::warn!("hand-over: cannot kill pid {}: {e}", self.peer.pid());
+        }
+        let _ = self.peer.wait_exit(Duration::from_secs(2));
+    }
+}
+
+/// What the control socket calls with a takeover request's connection.
+pub type Hook = Box<dyn Fn(&Control, std::os::unix::net::UnixStream) + Send + Sync>;
+
+/// The control socket's hook over `cx`: one hand-over at a time, from a
+/// root peer; the session's end is logged.
+pub fn hook(cx: Arc<GiveCtx>) -> Hook {
+    Box::new(move |ctl: &Control, s: std::os::unix::net::UnixStream| {
+        let peer = match rvs_io::peer::Peer::of_stream(&s) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("takeover request: cannot identify the peer: {e}");
+                return;
+            }
+        };
+        if peer.uid() != 0 {
+            tracing::warn!(
+                "takeover request from pid {} (uid {}) refused: root only",
+                peer.pid(),
+                peer.uid()
+            );
+            return;
+        }
+        if cx.busy.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                "takeover request from pid {} refused: another one is under way",
+                peer.pid()
+            );
+            return;
+        }
+        let pid = peer.pid();
+        tracing::info!("hand-over to pid {pid} started");
+        let mut g = DaemonGiver::new(ctl, &cx, peer);
+        match super::session::give(&s, &mut g, super::session::Timeouts::default()) {
+            Ok(()) => tracing::info!("handed over to pid {pid}"),
+            Err(e) => tracing::warn!("hand-over to pid {pid} failed, forwarding on: {e}"),
+        }
+        cx.busy.store(false, Ordering::SeqCst);
+    })
+}
