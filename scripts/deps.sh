@@ -23,6 +23,8 @@ have /usr/lib/frr/zebra || need+=(frr)
 have bird     || need+=(bird2)
 have hping3   || need+=(hping3)
 have ethtool  || need+=(ethtool)
+# e2e vlan.rs: the 802.1Q switch (userspace datapath; the kernel has no 8021q).
+have ovs-vswitchd || need+=(openvswitch-switch)
 # rvs-bench e2e's reference rows: DPDK testpmd over net_af_xdp / net_af_packet.
 have dpdk-testpmd || need+=(dpdk-dev)
 ls /usr/lib/*/dpdk/pmds-*/librte_net_af_xdp.so* >/dev/null 2>&1 || need+=(librte-net-af-xdp23)

@@ -21,6 +21,7 @@ mod reply;
 mod request;
 mod service;
 mod sync;
+mod vlan;
 pub use acl::{
     AclKind, AclListing, AclRejected, AclRule, AclRuleInfo, Family, IpsetEntry, IpsetInfo,
     IpsetMember, IpsetSpec,
@@ -42,6 +43,7 @@ pub use service::{
 pub use sync::{
     DaemonList, SyncDaemonInfo, SyncDaemonSpec, SyncRole, SyncStatsInfo, SYNC_GROUP, SYNC_PORT,
 };
+pub use vlan::{VlanProto, VlanSel, VlanSpec};
 
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;

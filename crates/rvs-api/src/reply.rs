@@ -67,6 +67,8 @@ pub enum Reply {
     CaptureFrame(crate::CaptureFrame),
     /// The last line of a capture stream.
     CaptureEnd(crate::CaptureEnd),
+    /// [`Request::ListVlans`](crate::Request::ListVlans): every field set.
+    Vlans(Vec<crate::VlanSpec>),
 }
 
 /// Why a request failed, with the kind a tool maps to its exit code.

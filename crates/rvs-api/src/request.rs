@@ -293,4 +293,21 @@ pub enum Request {
         /// its successor.
         standby: bool,
     },
+    /// `rvsip vlan add`: a VLAN device on a taken-over port, with its own
+    /// kni device.
+    AddVlan {
+        /// The device.
+        spec: crate::VlanSpec,
+    },
+    /// `rvsip vlan del`: refused while an address, route, neighbour or
+    /// local address uses the device.
+    DelVlan {
+        /// Which (a name, or link and ID).
+        sel: crate::VlanSel,
+    },
+    /// `rvsip vlan show`.
+    ListVlans {
+        /// Which; empty = all.
+        sel: crate::VlanSel,
+    },
 }

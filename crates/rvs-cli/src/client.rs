@@ -144,6 +144,7 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::IpsetTest(_) => "ipset test",
         Reply::CaptureFrame(_) => "capture frame",
         Reply::CaptureEnd(_) => "capture end",
+        Reply::Vlans(_) => "vlans",
     }
 }
 

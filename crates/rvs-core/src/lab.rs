@@ -134,12 +134,14 @@ pub fn ports() -> Vec<PortConf> {
             mac: LAN_MAC,
             mtu: 1500,
             kni: true,
+            vlan: None,
         },
         PortConf {
             name: "dpdk1".into(),
             mac: WAN_MAC,
             mtu: 1500,
             kni: true,
+            vlan: None,
         },
     ]
 }

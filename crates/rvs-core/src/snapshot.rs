@@ -25,6 +25,20 @@ pub struct PortConf {
     pub mtu: u16,
     /// Whether the port has an exception path to the kernel.
     pub kni: bool,
+    /// A VLAN device (`rvsip vlan add`): its frames arrive on and leave by
+    /// `parent` with this tag; `None` for a taken-over device.
+    pub vlan: Option<Vlan>,
+}
+
+/// What makes a port a VLAN device: the device it sits on and its tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vlan {
+    /// The port the tagged frames arrive on and leave by (never a VLAN port).
+    pub parent: PortId,
+    /// The tag protocol identifier (0x8100 for 802.1Q).
+    pub tpid: u16,
+    /// The VLAN ID (1 to 4094).
+    pub vid: u16,
 }
 
 /// An address configured on a port (`rvsip addr add`).
@@ -128,6 +142,8 @@ pub struct Snapshot {
     pub timeouts: Timeouts,
     /// Pipeline knobs.
     pub conf: PipelineConf,
+    /// Whether some port is a VLAN device (one branch per burst when not).
+    has_vlans: bool,
     local: FastMap<Addr, usize>,
     vs: FastMap<(u8, Addr, u16), usize>,
     matches: Vec<usize>,
@@ -191,6 +207,7 @@ impl Snapshot {
         Snapshot {
             generation,
             workers: workers.max(1),
+            has_vlans: ports.iter().any(|p| p.vlan.is_some()),
             ports,
             addrs,
             routes,
@@ -254,6 +271,33 @@ impl Snapshot {
     /// Whether `a` is a standby address (see [`Snapshot::with_standby`]).
     pub fn is_standby(&self, a: &Addr) -> bool {
         self.standby.contains(a)
+    }
+
+    /// Whether some port is a VLAN device.
+    #[inline]
+    pub fn has_vlans(&self) -> bool {
+        self.has_vlans
+    }
+
+    /// The VLAN device on `parent` with tag protocol `tpid` and ID `vid`.
+    pub fn vlan_port(&self, parent: PortId, tpid: u16, vid: u16) -> Option<PortId> {
+        self.ports
+            .iter()
+            .position(|p| p.vlan == Some(Vlan { parent, tpid, vid }))
+            .map(|i| i as PortId)
+    }
+
+    /// Whether some VLAN device sits on `parent`.
+    pub fn has_vlans_on(&self, parent: PortId) -> bool {
+        self.ports
+            .iter()
+            .any(|p| p.vlan.is_some_and(|v| v.parent == parent))
+    }
+
+    /// The VLAN of port `port`, if it is a VLAN device.
+    #[inline]
+    pub fn vlan_of(&self, port: PortId) -> Option<Vlan> {
+        self.ports.get(port as usize).and_then(|p| p.vlan)
     }
 
     /// An empty snapshot for `workers` workers over `ports`.

@@ -243,6 +243,11 @@ drop_reasons! {
     /// A packet to a VIP that matches no service, beyond `[pipeline]
     /// kni_vip_rate` (it would have gone to the kernel).
     KniVipRate = "kni_vip_rate",
+    /// A VLAN-tagged frame on a port that has VLAN devices, none of them
+    /// with its tag (DPVS drops these too).
+    VlanUnknown = "vlan_unknown",
+    /// A frame for a VLAN device whose buffer had no room for the tag.
+    VlanNoRoom = "vlan_no_room",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

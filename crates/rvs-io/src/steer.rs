@@ -41,7 +41,12 @@
 //! Offsets in the program are relative to the network header: that is where
 //! the kernel's fanout demux runs the program on received frames (outgoing
 //! ones are ignored by the group), and the ethertype comes from the
-//! `SKF_AD_PROTOCOL` ancillary load.
+//! `SKF_AD_PROTOCOL` ancillary load. A VLAN-tagged frame reaches the program
+//! with its (outer) tag already taken off into the packet's metadata (the
+//! kernel does that before any packet socket sees the frame, with or without
+//! the 8021q module; the receive ring puts it back for rvs), so the program
+//! sees the IP header and the inner ethertype: a VLAN device's frames are
+//! steered like untagged ones without a rule of their own.
 
 use std::io;
 use std::os::fd::RawFd;

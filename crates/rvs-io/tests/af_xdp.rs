@@ -145,7 +145,7 @@ fn steering_program_follows_the_cbpf_rules() {
             frames.push(v6(cli6, pool6, 58, &e6));
             want.push(dport as u32 % wu);
         }
-        // Worker 0: ARP, a non-first fragment, a VLAN-tagged frame, a
+        // Worker 0: ARP, a non-first fragment, a double-tagged frame, a
         // truncated IPv4 header, GRE.
         let mut arp = vec![0xffu8; 6];
         arp.extend_from_slice(&[4; 6]);
@@ -158,8 +158,17 @@ fn steering_program_follows_the_cbpf_rules() {
         frag[21] = 0x10;
         frames.push(frag);
         want.push(0);
+        // One VLAN tag (802.1Q, 802.1ad) is looked past: to a pool
+        // address, dport % W like the untagged frame; two tags: worker 0.
         let mut tagged = udp_frame([2; 6], [4; 6], client, pool, 7, 1001, b"x");
         tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+        frames.push(tagged.clone());
+        want.push(1001 % wu);
+        let mut ad = udp_frame([2; 6], [4; 6], client, pool, 7, 1001, b"x");
+        ad.splice(12..12, [0x88, 0xa8, 0x00, 0x05]);
+        frames.push(ad);
+        want.push(1001 % wu);
+        tagged.splice(12..12, [0x88, 0xa8, 0x00, 0x06]);
         frames.push(tagged);
         want.push(0);
         frames.push(udp_frame([2; 6], [4; 6], client, pool, 7, 1001, b"x")[..30].to_vec());

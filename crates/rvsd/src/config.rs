@@ -12,9 +12,11 @@ use serde::Deserialize;
 
 mod sync;
 mod synproxy;
+mod vlan;
 use sync::check_sync;
 pub use sync::{SyncRoleConf, SyncSection};
 pub use synproxy::SynproxySection;
+pub use vlan::VlanSection;
 
 /// Default configuration file.
 pub const DEFAULT_PATH: &str = "/etc/rvs/rvs.toml";
@@ -317,6 +319,9 @@ pub struct Config {
     /// `metrics_listen` parsed by [`Config::parse`].
     #[serde(skip)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// VLAN devices made at start (`[[vlan]]`).
+    #[serde(default)]
+    pub vlan: Vec<VlanSection>,
 }
 
 fn one() -> u16 {
@@ -368,6 +373,19 @@ fn netif_key_line(text: &str, i: usize, key: &str) -> Option<usize> {
         .nth(i)?
         .0;
     Some(key_line_below(&lines, header, key))
+}
+
+/// The line (1-based) of `key` in the `i`-th `header` (`"[[name]]"`)
+/// section of `text`, else the line of the section's header.
+fn section_nth_key_line(text: &str, header: &str, i: usize, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let h = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(header))
+        .nth(i)?
+        .0;
+    Some(key_line_below(&lines, h, key))
 }
 
 /// The line (1-based) of `key` in section `section` (`"[name]"`) of
@@ -594,6 +612,8 @@ impl Config {
         if let Some(sy) = &c.sync {
             check_sync(sy, text).map_err(|(line, m)| err(line, m))?;
         }
+        vlan::check_vlans(&c.vlan, &c.netif)
+            .map_err(|(i, key, m)| err(section_nth_key_line(text, "[[vlan]]", i, key), m))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         c.synproxy_key = c
             .synproxy

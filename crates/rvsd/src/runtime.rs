@@ -17,7 +17,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use rvs_api::NeighInfo;
 use rvs_core::pipeline::{Learned, Verdict, Worker};
-use rvs_core::snapshot::Snapshot;
+use rvs_core::snapshot::{Snapshot, Vlan};
 use rvs_core::stats::bump;
 use rvs_io::{RxQ, Tap, TxQ, BURST};
 
@@ -97,8 +97,28 @@ pub struct PortCounters {
     pub fast_packets: AtomicU64,
 }
 
-/// The exception-path devices, by port (None where the port has none).
-pub type Taps = Arc<Vec<Option<Mutex<Tap>>>>;
+/// An exception-path device: the `<port>.kni` TAP, and for a VLAN device
+/// the tag its frames get on their way out of the parent port.
+pub struct KniDev {
+    /// The TAP device.
+    pub tap: Mutex<Tap>,
+    /// The VLAN device's tag and parent port, `None` for a taken-over port.
+    pub vlan: Option<Vlan>,
+}
+
+impl KniDev {
+    /// The exception path of a taken-over port.
+    pub fn plain(tap: Tap) -> Arc<KniDev> {
+        Arc::new(KniDev {
+            tap: Mutex::new(tap),
+            vlan: None,
+        })
+    }
+}
+
+/// The exception-path devices, by port (None where the port has none); the
+/// control plane swaps in a new list when VLAN devices come and go.
+pub type Taps = Arc<ArcSwap<Vec<Option<Arc<KniDev>>>>>;
 
 /// Everything a worker thread runs with.
 pub struct WorkerCtx {
@@ -217,23 +237,54 @@ fn send(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
     }
 }
 
-/// Moves frames the kernel sent on the taps out of their ports.
+/// Moves frames the kernel sent on the taps out of their ports; those of a
+/// VLAN device's go out of its parent with its tag.
 fn pump_taps(taps: &Taps, tx: &mut [TxQ], counters: &[PortCounters], buf: &mut [u8]) -> usize {
+    use rvs_core::wire::ethernet::{push_tag, TAG_LEN};
     let mut n = 0;
-    for (port, t) in taps.iter().enumerate() {
+    for (port, t) in taps.load().iter().enumerate() {
         let Some(t) = t else { continue };
-        let Ok(mut tap) = t.lock() else { continue };
+        let Ok(mut tap) = t.tap.lock() else { continue };
         for _ in 0..BURST {
-            match tap.read(buf) {
+            // Room for a tag before the frame.
+            match tap.read(&mut buf[TAG_LEN..]) {
                 Ok(len) if len > 0 => {
-                    send(tx, counters, port, &buf[..len]);
                     n += 1;
+                    let Some(v) = t.vlan else {
+                        send(tx, counters, port, &buf[TAG_LEN..TAG_LEN + len]);
+                        continue;
+                    };
+                    if let Some((h, l)) = push_tag(buf, TAG_LEN, len, v.tpid, v.vid) {
+                        send(tx, counters, v.parent as usize, &buf[h..h + l]);
+                    }
                 }
                 _ => break,
             }
         }
     }
     n
+}
+
+/// The descriptors a worker waits on: its queues, and the taps when it
+/// reads them.
+fn wait_fds(rx: &[RxQ], taps: &[Option<Arc<KniDev>>], kni_reader: bool) -> Vec<RawFd> {
+    let mut fds: Vec<RawFd> = rx.iter().map(|q| q.fd()).collect();
+    if kni_reader {
+        fds.extend(
+            taps.iter()
+                .flatten()
+                .filter_map(|t| t.tap.lock().ok().map(|t| t.fd())),
+        );
+    }
+    fds
+}
+
+/// The taken-over port whose counters a frame of port `port` counts in.
+fn t_port(taps: &[Option<Arc<KniDev>>], port: usize) -> usize {
+    match taps.get(port) {
+        Some(Some(t)) => t.vlan.map_or(port, |v| v.parent as usize),
+        _ => port,
+    }
 }
 
 /// The worker loop; returns when `stop` is set.
@@ -245,15 +296,8 @@ pub fn run(mut ctx: WorkerCtx) {
     }
     let mut verdicts = [Verdict::Consumed; BURST];
     let mut gen = ctx.snap.load().generation;
-    let mut fds: Vec<RawFd> = ctx.rx.iter().map(|q| q.fd()).collect();
-    if ctx.kni_reader {
-        fds.extend(
-            ctx.taps
-                .iter()
-                .flatten()
-                .filter_map(|t| t.lock().ok().map(|t| t.fd())),
-        );
-    }
+    let mut taps_seen = ctx.taps.load_full();
+    let mut fds = wait_fds(&ctx.rx, &taps_seen, ctx.kni_reader);
     let mut kbuf = vec![0u8; 65536];
     let mut idle_rounds = 0u32;
     let mut woke = false;
@@ -293,6 +337,11 @@ pub fn run(mut ctx: WorkerCtx) {
                 gen = cur.generation;
                 worker.set_snapshot(Arc::clone(&cur), now);
             }
+            // A VLAN device came or went: its kni device too.
+            if !std::ptr::eq(&**taps.load(), &*taps_seen) {
+                taps_seen = taps.load_full();
+                fds = wait_fds(rx, &taps_seen, *kni_reader);
+            }
         }
         let mut busy = 0usize;
         for (port, ring) in rx.iter_mut().enumerate() {
@@ -324,10 +373,14 @@ pub fn run(mut ctx: WorkerCtx) {
                     match *v {
                         Verdict::Transmit(out) => send(tx, counters, out as usize, p.frame()),
                         Verdict::ToKernel(kp) => {
-                            if let Some(Some(t)) = taps.get(kp as usize) {
-                                if let Ok(mut t) = t.lock() {
+                            if let Some(Some(t)) = taps_seen.get(kp as usize) {
+                                if let Ok(mut t) = t.tap.lock() {
+                                    // A VLAN device's count goes to its parent.
+                                    let cp = t_port(&taps_seen, kp as usize);
                                     if t.write(p.frame()).is_ok() {
-                                        bump(&counters[kp as usize].kni_packets, 1);
+                                        if let Some(c) = counters.get(cp) {
+                                            bump(&c.kni_packets, 1);
+                                        }
                                     }
                                 }
                             }
@@ -350,7 +403,7 @@ pub fn run(mut ctx: WorkerCtx) {
         // Frames released by neighbour resolution.
         if !worker.outbox().is_empty() {
             let mut cap_on = capture.is_some();
-            worker.outbox().drain(|port, frame| {
+            worker.drain_outbox(|port, frame| {
                 if let Some(c) = capture.as_mut() {
                     cap_on = c.sent(frame, now_us);
                 }

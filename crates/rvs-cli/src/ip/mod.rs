@@ -7,6 +7,7 @@
 mod format;
 mod ipset;
 mod parse;
+mod vlan;
 
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use crate::client::{expect_ok, unexpected, CliError, Transport};
 pub use format::{format_addrs, format_links, format_neigh, format_routes, scope_name};
 pub use ipset::{format_ipsets, parse_restore as parse_ipset_restore, IpsetCmd};
 pub use parse::parse_args;
+pub use vlan::format_vlans;
 
 /// A parsed `rvsip` command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,11 @@ pub enum IpCommand {
         dev: Option<String>,
         /// `-s`: counters and drop reasons.
         stats: bool,
+    },
+    /// `vlan show [NAME | link DEV [proto P] [id ID]]`.
+    ShowVlans {
+        /// Which devices.
+        sel: rvs_api::VlanSel,
     },
     /// `ipset ...` (DPVS's `dpip ipset`).
     Ipset(IpsetCmd),
@@ -87,7 +94,7 @@ pub fn usage() -> String {
     "Usage:
     rvsip [OPTIONS] OBJECT { COMMAND | help }
 OBJECTS:
-    { link | addr | route | neigh | ipset }
+    { link | addr | route | neigh | ipset | vlan }
 OPTIONS:
     -v, --verbose
     -h, --help
@@ -138,6 +145,10 @@ pub fn execute(cmd: &IpCommand, t: &mut dyn Transport) -> Result<String, CliErro
         IpCommand::ShowNeigh { dev } => match t.call(&Request::ListNeigh { dev: dev.clone() })? {
             Reply::Neigh(v) => Ok(format_neigh(&v)),
             other => Err(unexpected(other, "neigh show")),
+        },
+        IpCommand::ShowVlans { sel } => match t.call(&Request::ListVlans { sel: sel.clone() })? {
+            Reply::Vlans(v) => Ok(format_vlans(&v)),
+            other => Err(unexpected(other, "vlan show")),
         },
         IpCommand::Ipset(c) => ipset::execute(c, t, &mut std::io::stdin().lock()),
         IpCommand::ShowLinks { dev, stats } => {

@@ -373,6 +373,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<IpCommand, CliError> {
             }
         }
     }
+    if args.get(i) == Some(&"vlan") {
+        let rest = args.get(i + 2..).unwrap_or(&[]);
+        return super::vlan::parse_vlan(args.get(i + 1).copied(), rest);
+    }
     let obj = match args.get(i) {
         None => return Err(CliError::usage(usage().trim_end().to_string())),
         Some(&"help") => return Ok(IpCommand::Help(usage())),

@@ -242,8 +242,8 @@ fn other_commands() {
 #[test]
 fn usage_errors() {
     assert_eq!(
-        usage_err("vlan add dpdk0.100 link dpdk0"),
-        "Object \"vlan\" is unknown, try \"rvsip help\"."
+        usage_err("tunnel add ipip1 mode ipip"),
+        "Object \"tunnel\" is unknown, try \"rvsip help\"."
     );
     assert_eq!(
         usage_err("addr flush"),

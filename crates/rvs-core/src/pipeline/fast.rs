@@ -141,6 +141,11 @@ impl State {
         let (Verdict::Transmit(out), true) = (v, c.local_flags & bit(dir) == 0) else {
             return v;
         };
+        // The XDP program neither strips nor adds VLAN tags: a VLAN
+        // device's flows stay with the workers.
+        if snap.vlan_of(pkt.port).is_some() || snap.vlan_of(out).is_some() {
+            return v;
+        }
         if self.fast.adds.len() >= ADDS_MAX {
             return v;
         }

@@ -27,6 +27,7 @@ mod synproxy_build;
 mod synproxy_held;
 mod synproxy_retry;
 mod uoa;
+mod vlan;
 
 use std::sync::Arc;
 
@@ -357,7 +358,9 @@ impl Worker {
         Some((p.pool.used(), p.pool.free_count(), p.pool.misses()))
     }
 
-    /// Frames produced besides verdicts (released by neighbour resolution).
+    /// Frames produced besides verdicts (released by neighbour resolution);
+    /// the I/O layer sends them with [`Worker::drain_outbox`], which tags
+    /// those of VLAN devices.
     pub fn outbox(&mut self) -> &mut Outbox {
         &mut self.st.outbox
     }
@@ -462,6 +465,10 @@ impl Worker {
             }
             Ok((mut p, false)) => self.st.slow_path(snap, pkt, &mut p, now_ms),
         };
+        let v = match snap.has_vlans() {
+            true => self.st.vlan_out(snap, pkt, v),
+            false => v,
+        };
         self.st.publish_conn_count();
         v
     }
@@ -527,6 +534,11 @@ impl Worker {
             }
             base += m;
         }
+        if snap.has_vlans() {
+            for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()).take(n) {
+                *v = self.st.vlan_out(snap, pkt, *v);
+            }
+        }
         self.st.publish_conn_count();
     }
 }
@@ -564,24 +576,15 @@ impl State {
         pkt: &mut Packet<'_>,
         now_ms: u64,
     ) -> Result<(Parsed, bool), Verdict> {
-        let Some(pc) = snap.ports.get(pkt.port as usize) else {
-            return Err(self.drop(DropReason::BadPort));
+        let dmac = match self.l2(snap, pkt)? {
+            Some(dmac) => dmac,
+            // A VLAN device's frame, untagged, is classified as that device's.
+            None => self.vlan_l2(snap, pkt)?,
         };
         let Some(frame) = pkt.buf.get(pkt.head..pkt.head + pkt.len) else {
             return Err(self.drop(DropReason::Truncated));
         };
-        let Ok(eth) = EthernetFrame::new_checked(frame) else {
-            return Err(self.drop(DropReason::Truncated));
-        };
-        let dmac = eth.dst();
-        if dmac != pc.mac && !dmac.is_multicast() {
-            return Err(self.drop(DropReason::OtherHost));
-        }
-        if eth.header_len() != 14 {
-            // VLAN devices are not configured: only the kernel may want it.
-            return Err(self.kernel_or_drop(snap, pkt.port, DropReason::UnknownProto));
-        }
-        let v6 = match eth.ethertype() {
+        let v6 = match EthernetFrame::new_unchecked(frame).ethertype() {
             ethertype::ARP => return Err(self.arp(snap, pkt, now_ms)),
             ethertype::IPV4 => false,
             ethertype::IPV6 => true,
@@ -603,6 +606,42 @@ impl State {
             return Err(self.kernel_or_drop(snap, pkt.port, DropReason::NoService));
         }
         Ok((p, matches!(p.kind, L4::Tcp | L4::Udp | L4::Echo(_))))
+    }
+
+    /// The Ethernet header's checks: the destination MAC of an untagged
+    /// frame, `None` for a tagged one.
+    #[inline(always)]
+    fn l2(&mut self, snap: &Snapshot, pkt: &Packet<'_>) -> Result<Option<Mac>, Verdict> {
+        let Some(pc) = snap.ports.get(pkt.port as usize) else {
+            return Err(self.drop(DropReason::BadPort));
+        };
+        let Some(frame) = pkt.buf.get(pkt.head..pkt.head + pkt.len) else {
+            return Err(self.drop(DropReason::Truncated));
+        };
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return Err(self.drop(DropReason::Truncated));
+        };
+        let dmac = eth.dst();
+        if dmac != pc.mac && !dmac.is_multicast() {
+            return Err(self.drop(DropReason::OtherHost));
+        }
+        Ok((eth.header_len() == 14).then_some(dmac))
+    }
+
+    /// A tagged frame: [`State::vlan_in`], then the untagged frame's checks
+    /// as its VLAN device's (a second tag goes where `vlan_in` sends it).
+    #[cold]
+    #[inline(never)]
+    fn vlan_l2(&mut self, snap: &Snapshot, pkt: &mut Packet<'_>) -> Result<Mac, Verdict> {
+        self.vlan_in(snap, pkt)?;
+        match self.l2(snap, pkt)? {
+            Some(dmac) => Ok(dmac),
+            None => {
+                // A VLAN device's port: never `Ok`.
+                self.vlan_in(snap, pkt)?;
+                Err(self.drop(DropReason::Malformed))
+            }
+        }
     }
 
     /// After the lookup: forward along the connection, or take the slow path.

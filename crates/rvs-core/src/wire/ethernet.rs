@@ -184,9 +184,113 @@ pub fn write_header(buf: &mut [u8], dst: Mac, src: Mac, ethertype: u16) -> usize
     HEADER_LEN
 }
 
+/// Length of one VLAN tag (tag protocol identifier, then the TCI).
+pub const TAG_LEN: usize = 4;
+
+/// Removes the outer VLAN tag of the frame `buf[head..head + len]` by moving
+/// the two MAC addresses over it: returns the frame's new start and length
+/// (`head + 4`, `len - 4`), or `None` (nothing changed) when the frame is
+/// not tagged or is shorter than a tagged header.
+#[inline]
+pub fn strip_tag(buf: &mut [u8], head: usize, len: usize) -> Option<(usize, usize)> {
+    let f = buf.get_mut(head..head.checked_add(len)?)?;
+    if len < HEADER_LEN + TAG_LEN || !is_tag(rd16(f, 12)) {
+        return None;
+    }
+    f.copy_within(0..12, TAG_LEN);
+    Some((head + TAG_LEN, len - TAG_LEN))
+}
+
+/// Puts a VLAN tag (`tpid`, priority 0, `vid`) after the MAC addresses of the
+/// frame `buf[head..head + len]`: into the headroom when there are 4 bytes
+/// before `head` (the MACs move back), else by moving the rest of the frame
+/// 4 bytes on. Returns the tagged frame's start and length, or `None`
+/// (nothing changed) when the buffer has room on neither side or the frame
+/// is shorter than an Ethernet header.
+#[inline]
+pub fn push_tag(
+    buf: &mut [u8],
+    head: usize,
+    len: usize,
+    tpid: u16,
+    vid: u16,
+) -> Option<(usize, usize)> {
+    let end = head.checked_add(len)?;
+    if len < HEADER_LEN || end > buf.len() {
+        return None;
+    }
+    let start = if head >= TAG_LEN {
+        buf.copy_within(head..head + 12, head - TAG_LEN);
+        head - TAG_LEN
+    } else if end + TAG_LEN <= buf.len() {
+        buf.copy_within(head + 12..end, head + 12 + TAG_LEN);
+        head
+    } else {
+        return None;
+    };
+    buf[start + 12..start + 14].copy_from_slice(&tpid.to_be_bytes());
+    buf[start + 14..start + 16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+    Some((start, len + TAG_LEN))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_tag_is_byte_exact() {
+        // Two bytes of headroom, then a frame tagged 802.1Q VID 100, PCP 5.
+        let tagged = frame(&[[0x81, 0x00, 0xa0, 0x64]], [0x08, 0x00], &[0x45, 1, 2]);
+        let mut buf = vec![0xee, 0xee];
+        buf.extend_from_slice(&tagged);
+        let (h, l) = strip_tag(&mut buf, 2, tagged.len()).expect("tagged");
+        assert_eq!((h, l), (6, tagged.len() - 4));
+        assert_eq!(&buf[h..h + l], &frame(&[], [0x08, 0x00], &[0x45, 1, 2])[..]);
+        // Untagged or too short: untouched.
+        let mut plain = frame(&[], [0x08, 0x00], &[0x45, 1, 2, 3, 4, 5]);
+        let before = plain.clone();
+        assert_eq!(strip_tag(&mut plain, 0, before.len()), None);
+        assert_eq!(plain, before);
+        let mut short = tagged[..17].to_vec();
+        assert_eq!(strip_tag(&mut short, 0, 17), None);
+        assert_eq!(strip_tag(&mut short, 10, 17), None, "past the buffer");
+    }
+
+    #[test]
+    fn push_tag_is_byte_exact_with_and_without_headroom() {
+        let plain = frame(&[], [0x08, 0x06], &[1, 2, 3, 4]);
+        let want = frame(&[[0x81, 0x00, 0x00, 0x64]], [0x08, 0x06], &[1, 2, 3, 4]);
+        // Headroom: the MACs move back.
+        let mut buf = vec![0u8; 4];
+        buf.extend_from_slice(&plain);
+        let (h, l) = push_tag(&mut buf, 4, plain.len(), ethertype::VLAN, 100).expect("room");
+        assert_eq!((h, l), (0, plain.len() + 4));
+        assert_eq!(&buf[h..h + l], &want[..]);
+        // No headroom, tailroom: the payload moves on.
+        let mut buf = plain.clone();
+        buf.extend_from_slice(&[0; 4]);
+        let (h, l) = push_tag(&mut buf, 0, plain.len(), ethertype::VLAN, 100).expect("room");
+        assert_eq!(&buf[h..h + l], &want[..]);
+        // 802.1ad, the VID masked to 12 bits.
+        let mut buf = vec![0u8; 4];
+        buf.extend_from_slice(&plain);
+        let (h, l) = push_tag(&mut buf, 4, plain.len(), ethertype::QINQ, 0xf065).unwrap();
+        assert_eq!(&buf[h + 12..h + 16], &[0x88, 0xa8, 0x00, 0x65]);
+        assert_eq!(l, plain.len() + 4);
+        // No room on either side: untouched.
+        let mut buf = plain.clone();
+        assert_eq!(
+            push_tag(&mut buf, 0, plain.len(), ethertype::VLAN, 100),
+            None
+        );
+        assert_eq!(buf, plain);
+        // Strip undoes push.
+        let mut buf = vec![0u8; 4];
+        buf.extend_from_slice(&plain);
+        let (h, l) = push_tag(&mut buf, 4, plain.len(), ethertype::VLAN, 7).unwrap();
+        let (h, l) = strip_tag(&mut buf, h, l).unwrap();
+        assert_eq!(&buf[h..h + l], &plain[..]);
+    }
 
     const DST: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
     const SRC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];

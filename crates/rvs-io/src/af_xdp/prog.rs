@@ -22,8 +22,9 @@
 //! `(daddr ^ dport) % W`; other TCP/UDP `(saddr ^ sport) % W`; an ICMP
 //! error goes where the reply to the packet it quotes goes (the same rules
 //! on the quote with addresses and ports swapped, a quoted echo request
-//! read as its reply); everything else (ARP, fragments, VLAN-tagged frames,
-//! other protocols, truncated headers, IPv6 extension headers, quotes that
+//! read as its reply), looking past one VLAN tag (802.1Q or 802.1ad: a VLAN
+//! device's frames go where its untagged twin would); everything else (ARP,
+//! fragments, frames with two VLAN tags, other protocols, truncated headers, IPv6 extension headers, quotes that
 //! are none of TCP, UDP and echo request) worker 0. Like the cBPF program,
 //! it first writes the packet to steer (the frame's own addresses, ports
 //! and protocol, or the quote's swapped) on the stack, then applies the
@@ -482,6 +483,17 @@ pub(crate) fn build(p: &ProgParams) -> Vec<u8> {
     a.ldx(W, R7, R1, 4);
     need(&mut a, R6, 14, ret0);
     a.ldx(H, R2, R6, 12);
+    let (ip, tagged) = (a.label(), a.label());
+    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x81, 0x00])), tagged);
+    a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x88, 0xa8])), tagged);
+    a.jmp(ip);
+    // One VLAN tag: the rest is read 4 bytes on (r6 moves past the tag, so
+    // every offset below stays that of an untagged frame).
+    a.bind(tagged);
+    need(&mut a, R6, 18, ret0);
+    a.ldx(H, R2, R6, 16);
+    a.alu64i(ADD, R6, 4);
+    a.bind(ip);
     a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x08, 0x00])), v4);
     a.jif(JEQ, R2, i32::from(u16::from_ne_bytes([0x86, 0xdd])), v6);
     a.jmp(ret0);

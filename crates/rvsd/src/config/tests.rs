@@ -306,3 +306,27 @@ fn uoa_mode_and_max_trail_as_dpvs_names_them() {
     assert_eq!(e.line, Some(5), "{e}");
     assert!(e.to_string().contains("uoa_mode"), "{e}");
 }
+
+#[test]
+fn vlan_sections() {
+    let ports = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    let c = parse(&format!(
+        "{ports}\n[[vlan]]\nlink = \"dpdk0\"\nid = 100\n\n[[vlan]]\nname = \"v7\"\nlink = \"dpdk0\"\nproto = \"802.1ad\"\nid = 7\n"
+    ))
+    .unwrap();
+    assert_eq!(c.vlan.len(), 2);
+    assert_eq!(c.vlan[0].spec().proto, rvs_api::VlanProto::Dot1q);
+    assert_eq!(c.vlan[0].name, None);
+    assert_eq!(c.vlan[1].proto, rvs_api::VlanProto::Dot1ad);
+    let e = parse(&format!("{ports}\n[[vlan]]\nlink = \"bond1\"\nid = 103\n")).unwrap_err();
+    assert!(e.message.contains("vlan link = \"bond1\""), "{e}");
+    assert_eq!(e.line, Some(6), "{e}");
+    let e = parse(&format!("{ports}\n[[vlan]]\nlink = \"dpdk0\"\nid = 4095\n")).unwrap_err();
+    assert!(e.message.contains("vlan id = 4095"), "{e}");
+    assert_eq!(e.line, Some(7), "{e}");
+    let e = parse(&format!(
+        "{ports}\n[[vlan]]\nlink = \"dpdk0\"\nid = 5\nproto = \"x\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(e.line, Some(8), "{e}");
+}

@@ -291,6 +291,7 @@ impl Control {
             }
             Request::ListLinks { dev } => {
                 let mut links = (self.links)();
+                crate::daemon::vlan_links(&*self.lock()?, &mut links);
                 if let Some(d) = dev {
                     links.retain(|l| &l.name == d);
                     if links.is_empty() {
@@ -323,6 +324,7 @@ impl Control {
             Request::IpsetTest { name, entry } => {
                 Ok(Reply::IpsetTest(self.lock()?.ipset_test(name, entry)?))
             }
+            Request::ListVlans { sel } => Ok(Reply::Vlans(self.lock()?.list_vlans(sel)?)),
             Request::Reload => {
                 self.reload.store(true, Ordering::SeqCst);
                 Ok(Reply::Ok)

@@ -152,7 +152,7 @@ impl DaemonTaker<'_> {
                 .take()
                 .ok_or_else(|| format!("port {p} did not come"))?;
             takeovers.push(Takeover::adopt(pin.lock)?);
-            taps.push(pin.tap.map(Mutex::new));
+            taps.push(pin.tap.map(crate::runtime::KniDev::plain));
             let mut queues = Vec::new();
             for (w, a) in pin.rx.into_iter().enumerate() {
                 let (index, skip) = cursors
@@ -180,9 +180,11 @@ impl DaemonTaker<'_> {
         let ports = ports::Ports {
             defs: self.defs.clone(),
             opened: Arc::new(Mutex::new(opened)),
-            taps: Arc::new(taps),
+            taps: Arc::new(arc_swap::ArcSwap::from_pointee(taps)),
             takeovers,
         };
+        // The VLAN devices came with the configuration: their kni devices.
+        super::vlan::sync_taps(&ports.taps, &store);
         let table_mem = super::hugepages::table_mem(self.conf).map_err(|e| e.to_string())?;
         let imports = std::mem::take(&mut self.imports);
         let mut d = Daemon::assemble(

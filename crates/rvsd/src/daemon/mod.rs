@@ -11,7 +11,10 @@ pub mod health;
 mod hugepages;
 mod links;
 mod ports;
+mod vlan;
 mod workers;
+
+pub use vlan::vlan_links;
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -70,16 +73,23 @@ impl Daemon {
         let mut ports = ports::Ports {
             defs,
             opened: Arc::new(Mutex::new(Vec::new())),
-            taps: Arc::new(Vec::new()),
+            taps: Arc::new(ArcSwap::from_pointee(Vec::new())),
             takeovers,
         };
         ports.taps = ports::open_taps(&ports.defs)?;
-        let store = Store::new(
+        let mut store = Store::new(
             ports.defs.clone(),
             conf.workers,
             conf.timeouts(),
             conf.pipeline_conf(),
         );
+        for v in &conf.vlan {
+            let req = rvs_api::Request::AddVlan { spec: v.spec() };
+            store
+                .apply(&req)
+                .map_err(|e| DaemonError::port(&v.link, format!("[[vlan]]: {}", e.message)))?;
+        }
+        vlan::sync_taps(&ports.taps, &store);
         let (opened, queues) =
             ports::open_queues(&ports.defs, conf, &ports::steering(&store, conf.workers))?;
         let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
@@ -210,10 +220,13 @@ impl Daemon {
             locks.push(dup("a port lock", t.lock().as_fd())?);
         }
         let mut taps = Vec::new();
-        for t in self.ports.taps.iter() {
+        // The ports' own; a successor makes its VLAN devices' kni devices
+        // anew from the store (`vlan::sync_taps`).
+        let phys = self.ports.defs.len();
+        for t in self.ports.taps.load().iter().take(phys) {
             taps.push(match t {
                 Some(t) => {
-                    let t = t.lock().map_err(|_| {
+                    let t = t.tap.lock().map_err(|_| {
                         DaemonError::thread("a TAP", std::io::Error::other("poisoned"))
                     })?;
                     Some(dup("a TAP", t.as_fd())?)
@@ -248,7 +261,9 @@ impl Daemon {
             Err(_) => Vec::new(),
         };
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
+        let taps = self.ports.taps.clone();
         let on_change: control::ChangeHook = Box::new(move |st: &Store| {
+            vlan::sync_taps(&taps, st);
             let s = ports::steering(st, workers);
             if let Ok(ports) = opened.lock() {
                 for p in ports.iter() {

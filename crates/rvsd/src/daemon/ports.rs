@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+
 use rvs_core::addr::Mac;
 use rvs_io::{open_port, Backend, Port, PortConf, Queue, RxChecksum, RxRingKind, Steering};
 use rvs_io::{Tap, XdpConf, XdpMode};
@@ -12,7 +14,7 @@ use crate::config::{
     BackendKind, Config, FastPathConf, Netif, RxChecksumConf, RxRingConf, XdpModeConf,
 };
 use crate::fastpath::FastMaps;
-use crate::runtime::Taps;
+use crate::runtime::{KniDev, Taps};
 use crate::store::{PortDef, Store};
 use crate::takeover::{self, PortLock, Takeover};
 
@@ -36,10 +38,11 @@ impl Ports {
     /// whose descriptor cannot be duplicated is left out, logged.
     pub fn kni_carriers(&self) -> Vec<rvs_io::TapCarrier> {
         self.taps
+            .load()
             .iter()
             .flatten()
             .filter_map(|t| {
-                let t = t.lock().ok()?;
+                let t = t.tap.lock().ok()?;
                 t.carrier()
                     .map_err(|e| tracing::error!("health: no carrier switch for {}: {e}", t.name()))
                     .ok()
@@ -53,7 +56,7 @@ impl Drop for Ports {
         if let Ok(mut o) = self.opened.lock() {
             o.clear();
         }
-        self.taps = Arc::new(Vec::new());
+        self.taps.store(Arc::new(Vec::new()));
         for t in &mut self.takeovers {
             t.restore();
         }
@@ -142,12 +145,12 @@ pub(super) fn open_taps(defs: &[PortDef]) -> Result<Taps, DaemonError> {
             let t = Tap::open(&name, d.mac.0, d.mtu)
                 .map_err(|e| DaemonError::port(&d.name, format!("cannot create {name}: {e}")))?;
             tracing::info!("exception path {name} up");
-            taps.push(Some(Mutex::new(t)));
+            taps.push(Some(KniDev::plain(t)));
         } else {
             taps.push(None);
         }
     }
-    Ok(Arc::new(taps))
+    Ok(Arc::new(ArcSwap::from_pointee(taps)))
 }
 
 /// Flow directions each port's XDP fast-path map holds.

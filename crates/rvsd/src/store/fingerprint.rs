@@ -225,6 +225,7 @@ impl Store {
             rates: _,
             limits: svc_limits,
             acl,
+            vlans,
         } = self;
         let AclStore {
             global,
@@ -232,6 +233,19 @@ impl Store {
             sets,
         } = acl;
         writeln!(w, "rvs store format {FORMAT}")?;
+        // Slots too: they are port indexes, which connections keep.
+        for (slot, v) in vlans.iter().enumerate() {
+            if let Some(v) = v {
+                writeln!(
+                    w,
+                    "vlan {slot} {} link={} proto={} id={}",
+                    Q(&v.name),
+                    Q(self.port_name(v.parent)),
+                    v.proto.name(),
+                    v.id
+                )?;
+            }
+        }
         for s in services {
             self.render_service(w, s)?;
             if let Some(l) = svc_limits.get(&s.id) {

@@ -23,6 +23,7 @@ pub mod save;
 mod services;
 #[cfg(test)]
 mod tests;
+pub mod vlan;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -145,6 +146,8 @@ pub struct Store {
     limits: HashMap<u32, limits::LimitEntry>,
     /// Allow/deny lists and ipsets.
     acl: acl::AclStore,
+    /// VLAN devices by slot ([`vlan`]).
+    vlans: Vec<Option<vlan::VlanDef>>,
 }
 
 fn err(kind: ErrorKind, msg: impl Into<String>) -> ApiError {
@@ -218,6 +221,7 @@ fn op_name(req: &Request) -> &'static str {
         Request::ListAcl { .. } => "list blklst/whtlst",
         Request::IpsetList { .. } => "ipset list",
         Request::IpsetTest { .. } => "ipset test",
+        Request::ListVlans { .. } => "vlan show",
         _ => "request",
     }
 }
@@ -241,6 +245,7 @@ impl Store {
             rates: HashMap::new(),
             limits: HashMap::new(),
             acl: acl::AclStore::new(usize::from(workers.max(1))),
+            vlans: Vec::new(),
         }
     }
 
@@ -294,6 +299,8 @@ impl Store {
                 force,
             } => self.ipset_del(name, entries, *force),
             Request::IpsetFlush { name } => self.ipset_flush(name.as_deref()),
+            Request::AddVlan { spec } => self.add_vlan(spec),
+            Request::DelVlan { sel } => self.del_vlan(sel),
             other => Err(invalid(format!(
                 "{} does not change the configuration; the store only applies changes",
                 op_name(other)
@@ -335,17 +342,21 @@ impl Store {
             .iter()
             .position(|p| p.name == dev)
             .and_then(|i| PortId::try_from(i).ok())
+            .or_else(|| self.vlan_port(dev))
             .ok_or_else(|| not_found(format!("no such device {dev}")))
     }
 
     fn port_name(&self, port: PortId) -> &str {
         self.ports
             .get(usize::from(port))
-            .map_or("?", |p| p.name.as_str())
+            .map(|p| p.name.as_str())
+            .or_else(|| self.vlan_at(port).map(|v| v.name.as_str()))
+            .unwrap_or("?")
     }
 
     fn port_mtu(&self, port: PortId) -> u16 {
-        self.ports.get(usize::from(port)).map_or(1500, |p| p.mtu)
+        let phys = self.vlan_at(port).map_or(port, |v| v.parent);
+        self.ports.get(usize::from(phys)).map_or(1500, |p| p.mtu)
     }
 
     /// Marks `addrs` standby or active (see [`Request::SetAddrStandby`]).
@@ -404,7 +415,9 @@ impl Store {
                 mac: p.mac,
                 mtu: p.mtu,
                 kni: p.kni,
+                vlan: None,
             })
+            .chain(self.vlan_port_confs())
             .collect();
         let laddrs = self.laddr_set();
         let addrs = self

@@ -7,6 +7,8 @@
 //! hold refused or undone requests), nor is adding every object once: some
 //! state depends on the order things happened in. The plan here rebuilds it:
 //!
+//! 0. VLAN devices in slot order (their port indexes), free slots between
+//!    them held by placeholders deleted at once;
 //! 1. ipsets (created, then filled), so that list rules can name them;
 //! 2. services with their dests (in order) and limits;
 //! 3. interface addresses in their order, with the local addresses of the
@@ -42,11 +44,12 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rvs_api::{
     AclKind, AclRule, Family, IpsetEntry, IpsetSpec, Proto, Request, RouteSpec, Scope, ServiceKey,
-    ServiceSpec,
+    ServiceSpec, VlanProto, VlanSel, VlanSpec,
 };
 use rvs_core::acl::{IpSet, Member, SetKind, SetOpts};
 
 use super::acl::{AclStore, ListsEntry};
+use super::vlan::VlanDef;
 use super::{max_plen, network, AddrEntry, RouteEntry, Store, SvcEntry};
 
 /// Most ipset entries per request (as `rvsip ipset restore` batches).
@@ -133,6 +136,61 @@ fn member_entry(m: &Member, kind: SetKind, v6: bool) -> String {
     }
 }
 
+/// Step 0: the VLAN devices (`[[vlan]]` ones too: a successor applies the
+/// plan to a store without them) in slot order, so that each gets the port
+/// index it has here; a free slot between two is held by a placeholder
+/// device, deleted again once the slots after it are taken.
+fn vlan_requests(plan: &mut Plan, ports: &[super::PortDef], vlans: &[Option<VlanDef>]) {
+    let Some(first) = ports.first() else { return };
+    let mut holders = Vec::new();
+    // Placeholder IDs count down from 4094, skipping the devices' own.
+    let mut next_id = 4094u16;
+    for (slot, v) in vlans.iter().enumerate() {
+        let spec = match v {
+            Some(v) => VlanSpec {
+                name: Some(v.name.clone()),
+                link: ports
+                    .get(usize::from(v.parent))
+                    .map_or_else(String::new, |p| p.name.clone()),
+                proto: v.proto,
+                id: v.id,
+            },
+            None => {
+                // An ID no device of the first port uses (4094 of them, at
+                // most 256 devices).
+                let used = |id: u16| {
+                    vlans
+                        .iter()
+                        .flatten()
+                        .any(|d| d.parent == 0 && d.proto == VlanProto::Dot1ad && d.id == id)
+                };
+                while next_id > 1 && used(next_id) {
+                    next_id -= 1;
+                }
+                let id = next_id;
+                next_id = next_id.saturating_sub(1).max(1);
+                let name = format!("rvshole{slot}");
+                holders.push(name.clone());
+                VlanSpec {
+                    name: Some(name),
+                    link: first.name.clone(),
+                    proto: VlanProto::Dot1ad,
+                    id,
+                }
+            }
+        };
+        plan.must(Request::AddVlan { spec });
+    }
+    for name in holders {
+        plan.must(Request::DelVlan {
+            sel: VlanSel {
+                name: Some(name),
+                ..Default::default()
+            },
+        });
+    }
+}
+
 /// A key no service of `services` has, for the holder service of step 3.
 fn holder_key(services: &[SvcEntry]) -> ServiceKey {
     let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -177,6 +235,7 @@ impl Store {
             rates: _,
             limits,
             acl,
+            vlans,
         } = self;
         let mut plan = Plan {
             out: Vec::new(),
@@ -187,6 +246,7 @@ impl Store {
             per_svc,
             sets,
         } = acl;
+        vlan_requests(&mut plan, ports, vlans);
         for set in sets.values() {
             ipset_requests(&mut plan, set);
         }

@@ -213,6 +213,7 @@ impl Store {
                         .iter()
                         .position(|p| p.name == dev)
                         .and_then(|i| PortId::try_from(i).ok())
+                        .or_else(|| self.vlan_port(dev))
                 })
                 .map_err(|e| invalid(format!("{e} (in -H '{s}')")))?;
                 Ok(CoreKey::Match(m))

@@ -38,3 +38,4 @@ mod synproxy_retry;
 mod synproxy_sync;
 mod uoa;
 mod util;
+mod vlan;

@@ -37,6 +37,8 @@ fn kind(r: &Request) -> Option<&'static str> {
         Request::IpsetAdd { .. } => Some("ipset add"),
         Request::IpsetDel { .. } => Some("ipset del"),
         Request::IpsetFlush { .. } => Some("ipset flush"),
+        Request::AddVlan { .. } => Some("add vlan"),
+        Request::DelVlan { .. } => Some("del vlan"),
         // Counters only.
         Request::Zero { .. } => None,
         // Held by the control plane and its sync daemons, not the store.
@@ -56,12 +58,13 @@ fn kind(r: &Request) -> Option<&'static str> {
         | Request::IpsetList { .. }
         | Request::IpsetTest { .. }
         | Request::Capture { .. }
-        | Request::Takeover { .. } => None,
+        | Request::Takeover { .. }
+        | Request::ListVlans { .. } => None,
     }
 }
 
 /// Every kind of configuration [`kind`] names.
-const KINDS: [&str; 24] = [
+const KINDS: [&str; 26] = [
     "add service",
     "edit service",
     "del service",
@@ -86,6 +89,8 @@ const KINDS: [&str; 24] = [
     "ipset add",
     "ipset del",
     "ipset flush",
+    "add vlan",
+    "del vlan",
 ];
 
 fn web() -> ServiceKey {
@@ -344,6 +349,44 @@ fn changes() -> Vec<(&'static str, Vec<Request>)> {
             vec![Request::IpsetFlush {
                 name: Some("good6".into()),
             }],
+        ),
+        (
+            "a VLAN device",
+            vec![Request::AddVlan {
+                spec: rvs_api::VlanSpec {
+                    name: None,
+                    link: "dpdk0".into(),
+                    proto: rvs_api::VlanProto::Dot1q,
+                    id: 7,
+                },
+            }],
+        ),
+        (
+            "a VLAN device gone, its slot free",
+            vec![
+                Request::AddVlan {
+                    spec: rvs_api::VlanSpec {
+                        name: None,
+                        link: "dpdk0".into(),
+                        proto: rvs_api::VlanProto::Dot1q,
+                        id: 7,
+                    },
+                },
+                Request::AddVlan {
+                    spec: rvs_api::VlanSpec {
+                        name: None,
+                        link: "dpdk1".into(),
+                        proto: rvs_api::VlanProto::Dot1ad,
+                        id: 8,
+                    },
+                },
+                Request::DelVlan {
+                    sel: rvs_api::VlanSel {
+                        name: Some("dpdk0.7".into()),
+                        ..Default::default()
+                    },
+                },
+            ],
         ),
     ]
 }

@@ -15,6 +15,7 @@ mod save;
 mod sched_flags;
 mod synproxy;
 mod tutorial;
+mod vlan;
 
 use std::net::IpAddr;
 

@@ -1,0 +1,321 @@
+//! VLAN devices (issue 15 item 1): the tutorial's `dpip vlan` lines, and an
+//! FNAT service on a VLAN device reached through a real 802.1Q switch.
+//!
+//! This kernel has no 8021q module, so the switch is Open vSwitch's
+//! userspace datapath (`datapath_type=netdev`, which tags and strips in user
+//! space), run in the `sw` namespace with its own database, sockets and
+//! logs: the client's port is an access port of VLAN 100, the real
+//! server's one of VLAN 200, rvs's two ports are trunks. The client reaches
+//! nginx behind rvs only if rvs strips the tag of what it receives and tags
+//! what it sends; with two workers, the real server's tagged answers to the
+//! local address reach the worker owning the connection only if the
+//! steering looks past the tag; a ping to an address on the VLAN device's
+//! kni device checks the kernel path both ways.
+
+use std::time::{Duration, Instant};
+
+use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
+use rvs_e2e::Lab;
+
+/// `ovs-vsctl` against the lab's own database.
+fn vsctl(lab: &Lab, db: &str, args: &[&str]) -> String {
+    let mut cmd = vec!["ovs-vsctl", "--timeout=10", db];
+    cmd.extend_from_slice(args);
+    lab.must_in("sw", &cmd)
+}
+
+/// Starts ovsdb-server and ovs-vswitchd in `sw` (killed by pid with the
+/// lab) and makes bridge br0 (userspace datapath): `p-cli` an access port
+/// of VLAN 100, `p-rs` one of VLAN 200, `p-wan` and `p-lan` trunks.
+fn ovs_switch(lab: &mut Lab) {
+    let dir = lab.dir.join("ovs");
+    std::fs::create_dir_all(&dir).expect("ovs dir");
+    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let (db, sock) = (d("conf.db"), d("db.sock"));
+    lab.must_in(
+        "sw",
+        &[
+            "ovsdb-tool",
+            "create",
+            &db,
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ],
+    );
+    let env = [
+        ("OVS_RUNDIR", d("")),
+        ("OVS_LOGDIR", d("")),
+        ("OVS_DBDIR", d("")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    lab.spawn(
+        "sw",
+        "ovsdb-server",
+        &[
+            "ovsdb-server",
+            &db,
+            &format!("--remote=punix:{sock}"),
+            &format!("--pidfile={}", d("ovsdb-server.pid")),
+            &format!("--unixctl={}", d("ovsdb-server.ctl")),
+        ],
+        &env,
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while !std::path::Path::new(&sock).exists() {
+        assert!(Instant::now() < end, "ovsdb-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dbarg = format!("--db=unix:{sock}");
+    vsctl(lab, &dbarg, &["--no-wait", "init"]);
+    lab.spawn(
+        "sw",
+        "ovs-vswitchd",
+        &[
+            "ovs-vswitchd",
+            &format!("unix:{sock}"),
+            &format!("--pidfile={}", d("ovs-vswitchd.pid")),
+            &format!("--unixctl={}", d("ovs-vswitchd.ctl")),
+        ],
+        &env,
+    );
+    vsctl(
+        lab,
+        &dbarg,
+        &[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+        ],
+    );
+    vsctl(lab, &dbarg, &["add-port", "br0", "p-cli", "tag=100"]);
+    vsctl(lab, &dbarg, &["add-port", "br0", "p-rs", "tag=200"]);
+    vsctl(lab, &dbarg, &["add-port", "br0", "p-wan"]);
+    vsctl(lab, &dbarg, &["add-port", "br0", "p-lan"]);
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+}
+
+#[test]
+fn fnat_on_a_vlan_device_through_an_8021q_switch() {
+    rvs_e2e::require_tools(&[
+        "ip",
+        "nginx",
+        "curl",
+        "ping",
+        "ethtool",
+        "ovsdb-tool",
+        "ovsdb-server",
+        "ovs-vswitchd",
+        "ovs-vsctl",
+    ]);
+    let mut lab = Lab::new();
+    for n in ["client", "sw", "lb", "rs1"] {
+        lab.add_ns(n);
+    }
+    lab.veth("client", "eth0", "sw", "p-cli");
+    lab.veth("rs1", "eth0", "sw", "p-rs");
+    lab.veth("lb", "wan", "sw", "p-wan");
+    lab.veth("lb", "lan", "sw", "p-lan");
+    lab.must_in(
+        "client",
+        &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
+    );
+    lab.must_in(
+        "rs1",
+        &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
+    );
+    // The userspace switch forwards what it reads from a packet socket as it
+    // is: a segment whose checksum the sender left to offload would arrive
+    // with a bad one.
+    for n in ["client", "rs1"] {
+        lab.must_in(n, &["ethtool", "-K", "eth0", "tx", "off"]);
+    }
+    lab.nginx("rs1", "rs1");
+    ovs_switch(&mut lab);
+    let r = Rvsd::start(
+        &mut lab,
+        &[("dpdk0", "lan"), ("dpdk1", "wan")],
+        &RvsdOpts {
+            workers: 2,
+            ..Default::default()
+        },
+    );
+
+    // The tutorial's lines, verbatim (dpip → rvsip); no bond devices yet.
+    r.ok(
+        "rvsip",
+        &[
+            "vlan",
+            "add",
+            "dpdk0.100",
+            "link",
+            "dpdk0",
+            "proto",
+            "802.1q",
+            "id",
+            "100",
+        ],
+    );
+    r.ok(
+        "rvsip",
+        &[
+            "vlan", "add", "link", "dpdk0", "proto", "802.1q", "id", "101",
+        ],
+    );
+    r.ok("rvsip", &["vlan", "add", "link", "dpdk1", "id", "102"]);
+    let bond = r.rvsip(&["vlan", "add", "link", "bond1", "id", "103"]);
+    assert!(!bond.status.success());
+    let err = String::from_utf8_lossy(&bond.stderr);
+    assert!(err.contains("no such device bond1"), "{err}");
+    let stacked = r.rvsip(&["vlan", "add", "link", "dpdk0.100", "id", "5"]);
+    assert!(!stacked.status.success(), "VLAN on VLAN must be refused");
+    assert_eq!(
+        r.ok("rvsip", &["vlan", "show"]),
+        "dpdk0.100 link dpdk0 proto 802.1q id 100\n\
+         dpdk0.101 link dpdk0 proto 802.1q id 101\n\
+         dpdk1.102 link dpdk1 proto 802.1q id 102\n"
+    );
+    for del in [
+        &["vlan", "del", "link", "dpdk0", "id", "101"][..],
+        &["vlan", "del", "dpdk1.102"],
+        &["vlan", "del", "dpdk0.100"],
+    ] {
+        r.ok("rvsip", del);
+    }
+
+    // The client's VLAN on the WAN side, the real server's on the LAN side,
+    // and the tutorial's FNAT service on them.
+    r.ok(
+        "rvsip",
+        &[
+            "vlan",
+            "add",
+            "dpdk1.100",
+            "link",
+            "dpdk1",
+            "proto",
+            "802.1q",
+            "id",
+            "100",
+        ],
+    );
+    r.ok("rvsip", &["vlan", "add", "link", "dpdk0", "id", "200"]);
+    r.ok(
+        "rvsip",
+        &["addr", "add", "10.0.0.100/32", "dev", "dpdk1.100"],
+    );
+    r.ok(
+        "rvsip",
+        &["route", "add", "10.0.0.0/16", "dev", "dpdk1.100"],
+    );
+    r.ok(
+        "rvsip",
+        &["route", "add", "192.168.100.0/24", "dev", "dpdk0.200"],
+    );
+    r.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
+    r.ok(
+        "rvsadm",
+        &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"],
+    );
+    r.ok(
+        "rvsadm",
+        &[
+            "--add-laddr",
+            "-z",
+            "192.168.100.200",
+            "-t",
+            "10.0.0.100:80",
+            "-F",
+            "dpdk0.200",
+        ],
+    );
+    let links = r.ok("rvsip", &["link", "show"]);
+    println!("$ rvsip link show\n{links}");
+    assert!(links.contains("dpdk1.100"), "{links}");
+    assert!(links.contains("dpdk1.100.kni"), "{links}");
+    lab.must_in("lb", &["ip", "link", "show", "dpdk1.100.kni"]);
+
+    // Source ports that the two workers share between them (the local
+    // ports, and so the answers' steering, follow the worker).
+    let mut lports = Vec::new();
+    for i in 0..6u16 {
+        let port = (40000 + i * 7).to_string();
+        let o = lab.exec(
+            "client",
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "--local-port",
+                &port,
+                "http://10.0.0.100/",
+            ],
+        );
+        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        assert!(
+            o.status.success(),
+            "curl {i} through VLAN 100 failed: {}\nrvsip -s link show:\n{}\nrvsd log:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            r.ok("rvsip", &["-s", "link", "show"]),
+            r.rvsd_log()
+        );
+        println!("client$ curl --local-port {port} 10.0.0.100 -> {body}");
+        let lport = body
+            .strip_prefix("rs1 192.168.100.200:")
+            .unwrap_or_else(|| panic!("the RS sees the LIP: {body}"));
+        lports.push(lport.parse::<u16>().expect("a port"));
+    }
+    assert!(
+        lports.iter().any(|p| p % 2 == 0) && lports.iter().any(|p| p % 2 == 1),
+        "both workers served (local ports {lports:?})"
+    );
+    let neigh = r.ok("rvsip", &["neigh", "show"]);
+    assert!(
+        neigh
+            .lines()
+            .any(|l| l.contains("10.0.0.48") && l.contains("dpdk1.100")),
+        "the client is a neighbour on the VLAN device:\n{neigh}"
+    );
+    assert!(
+        neigh
+            .lines()
+            .any(|l| l.contains("192.168.100.2 ") && l.contains("dpdk0.200")),
+        "the real server is a neighbour on its VLAN device:\n{neigh}"
+    );
+
+    // The kernel path: an address on dpdk1.100.kni, answered by the kernel
+    // (ARP and ping) through rvs, tags stripped and added.
+    lab.must_in("lb", &["ip", "link", "set", "dpdk1.100.kni", "up"]);
+    lab.must_in(
+        "lb",
+        &["ip", "addr", "add", "10.0.0.5/16", "dev", "dpdk1.100.kni"],
+    );
+    r.ok(
+        "rvsip",
+        &[
+            "route",
+            "add",
+            "10.0.0.5/32",
+            "dev",
+            "dpdk1.100",
+            "scope",
+            "kni_host",
+        ],
+    );
+    let ping = lab.exec("client", &["ping", "-c", "2", "-W", "2", "10.0.0.5"]);
+    assert!(
+        ping.status.success(),
+        "ping to the kni address failed: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+
+    // In use: deleting it is refused, naming what uses it.
+    let del = r.rvsip(&["vlan", "del", "dpdk1.100"]);
+    assert!(!del.status.success());
+    let err = String::from_utf8_lossy(&del.stderr);
+    assert!(err.contains("address 10.0.0.100/32"), "{err}");
+    // lab drops here: rvsd, OVS and nginx are killed by pid, namespaces removed.
+}
