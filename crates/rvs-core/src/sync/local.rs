@@ -44,8 +44,9 @@
 
 use super::encode::{side_v6, EncodeError, Put};
 use super::msg::{
-    be16, be32, be64, mode_of, read_side, DecodeError, Header, SvcRef, SyncConn, CONN_FIXED,
-    FAM_IN6, FAM_OUT6, HEADER_LEN, MAGIC, REC_HDR, REMOVE_FIXED, SVC_SNAT, SVC_VS, TY_REMOVE,
+    be16, be32, be64, mode_of, read_side, record_bytes, record_header, DecodeError, Header, SvcRef,
+    SyncConn, CONN_FIXED, FAM_IN6, FAM_OUT6, HEADER_LEN, MAGIC, REC_HDR, REMOVE_FIXED, SVC_SNAT,
+    SVC_VS, TY_REMOVE,
 };
 use crate::addr::{Addr, Mac, PortId};
 use crate::conn::Tuple;
@@ -454,14 +455,7 @@ impl Iterator for LocalRecords<'_> {
 
 /// Decodes the record at the start of `b`: the record and its length.
 fn decode(b: &[u8], index: u16) -> Result<(LocalRecord, usize), DecodeError> {
-    if b.len() < REC_HDR {
-        return Err(DecodeError::Truncated {
-            what: "record header",
-            need: REC_HDR,
-            have: b.len(),
-        });
-    }
-    let (ty, bits, len) = (b[0], b[1], usize::from(be16(b, 2)));
+    let (ty, bits, len) = record_header(b)?;
     let (in6, out6) = (bits & FAM_IN6 != 0, bits & FAM_OUT6 != 0);
     let flow = match b.get(27) {
         Some(o) if ty == TY_LOCAL && o & OPT_FLOW != 0 => FLOW_EXT,
@@ -476,24 +470,7 @@ fn decode(b: &[u8], index: u16) -> Result<(LocalRecord, usize), DecodeError> {
         TY_NEIGH => (NEIGH_FIXED + aw(in6), FAM_IN6),
         _ => return Err(DecodeError::BadRecordType { index, ty }),
     };
-    if bits & !allowed != 0 {
-        return Err(DecodeError::BadFamily { index, bits });
-    }
-    if len != expected {
-        return Err(DecodeError::RecordLength {
-            index,
-            ty,
-            expected,
-            found: len,
-        });
-    }
-    let Some(r) = b.get(..len) else {
-        return Err(DecodeError::Truncated {
-            what: "record",
-            need: len,
-            have: b.len(),
-        });
-    };
+    let r = record_bytes(b, index, (ty, bits, len), expected, allowed)?;
     let field = |field, value: u32| DecodeError::BadField {
         index,
         field,

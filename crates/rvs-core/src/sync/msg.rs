@@ -540,9 +540,8 @@ fn ext_len(fl: u16) -> usize {
     }
 }
 
-/// Decodes the record at the start of `b` (in a message of `version`): the
-/// record and its length.
-fn decode_record(b: &[u8], index: u16, version: u8) -> Result<(Record, usize), DecodeError> {
+/// A record's type, family bits and length, from the header at the start of `b`.
+pub(super) fn record_header(b: &[u8]) -> Result<(u8, u8, usize), DecodeError> {
     if b.len() < REC_HDR {
         return Err(DecodeError::Truncated {
             what: "record header",
@@ -550,7 +549,40 @@ fn decode_record(b: &[u8], index: u16, version: u8) -> Result<(Record, usize), D
             have: b.len(),
         });
     }
-    let (ty, bits, len) = (b[0], b[1], usize::from(be16(b, 2)));
+    Ok((b[0], b[1], usize::from(be16(b, 2))))
+}
+
+/// The checks every record shares once its type gave the length it must
+/// have (`expected`) and the family bits it may carry (`allowed`): its bytes.
+pub(super) fn record_bytes(
+    b: &[u8],
+    index: u16,
+    (ty, bits, len): (u8, u8, usize),
+    expected: usize,
+    allowed: u8,
+) -> Result<&[u8], DecodeError> {
+    if bits & !allowed != 0 {
+        return Err(DecodeError::BadFamily { index, bits });
+    }
+    if len != expected {
+        return Err(DecodeError::RecordLength {
+            index,
+            ty,
+            expected,
+            found: len,
+        });
+    }
+    b.get(..len).ok_or(DecodeError::Truncated {
+        what: "record",
+        need: len,
+        have: b.len(),
+    })
+}
+
+/// Decodes the record at the start of `b` (in a message of `version`): the
+/// record and its length.
+fn decode_record(b: &[u8], index: u16, version: u8) -> Result<(Record, usize), DecodeError> {
+    let (ty, bits, len) = record_header(b)?;
     let in6 = bits & FAM_IN6 != 0;
     let out6 = bits & FAM_OUT6 != 0;
     let aw = |v6: bool| if v6 { 16 } else { 4 };
@@ -566,24 +598,7 @@ fn decode_record(b: &[u8], index: u16, version: u8) -> Result<(Record, usize), D
         TY_RESYNC => (RESYNC_LEN, 0),
         _ => return Err(DecodeError::BadRecordType { index, ty }),
     };
-    if bits & !allowed != 0 {
-        return Err(DecodeError::BadFamily { index, bits });
-    }
-    if len != expected {
-        return Err(DecodeError::RecordLength {
-            index,
-            ty,
-            expected,
-            found: len,
-        });
-    }
-    let Some(r) = b.get(..len) else {
-        return Err(DecodeError::Truncated {
-            what: "record",
-            need: len,
-            have: b.len(),
-        });
-    };
+    let r = record_bytes(b, index, (ty, bits, len), expected, allowed)?;
     let field = |field, value: u32| DecodeError::BadField {
         index,
         field,

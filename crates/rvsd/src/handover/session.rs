@@ -162,12 +162,7 @@ fn send(s: &UnixStream, o: Out) -> io::Result<()> {
 }
 
 fn control(kind: u16, text: &str) -> Out {
-    Out {
-        kind,
-        version: VERSION,
-        payload: text.as_bytes().to_vec(),
-        fds: Vec::new(),
-    }
+    control_bytes(kind, text.as_bytes().to_vec())
 }
 
 /// Receives the next frame within `t`.
