@@ -113,6 +113,7 @@ mod fast;
 mod handover;
 mod open;
 mod prog;
+mod recover;
 mod ring;
 mod sock;
 
@@ -131,6 +132,7 @@ pub use handover::{
     MANIFEST_VERSION, POOL_STATE_VERSION,
 };
 pub use open::unserved_note;
+pub use recover::Reconstructed;
 
 use crate::iface::if_index;
 use crate::steer::Steering;

@@ -444,8 +444,10 @@ impl XdpRx {
         (self.held[..self.nheld].to_vec(), ring)
     }
 
-    /// Re-reads its rings' indices (see [`Ring::resync`]).
-    pub(crate) fn resync(&mut self) {
+    /// Re-reads its rings' indices from the shared pages: after another
+    /// process (a successor of a hand-over, or the one handing over) moved
+    /// them. Holds no frame when called (its last burst released).
+    pub fn resync(&mut self) {
         for s in &mut self.socks {
             s.ring.resync();
         }
@@ -729,8 +731,10 @@ impl XdpTx {
         (self.cache.clone(), ring)
     }
 
-    /// Re-reads its ring's indices (see [`Ring::resync`]).
-    pub(crate) fn resync(&mut self) {
+    /// Re-reads its ring's indices from the shared pages (see
+    /// [`XdpRx::resync`]); frames queued and not flushed are forgotten.
+    pub fn resync(&mut self) {
+        self.pending = 0;
         self.ring.resync();
     }
 

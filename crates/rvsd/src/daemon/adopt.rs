@@ -37,6 +37,8 @@ struct PortIn {
     tap: Option<Tap>,
     rx: Vec<AdoptedRx>,
     ifindex: u32,
+    /// An AF_XDP port, mapped (its `rx` is empty).
+    xdp: Option<rvs_io::af_xdp::XdpPrepared>,
 }
 
 /// The new rvsd taking over.
@@ -49,6 +51,8 @@ struct DaemonTaker<'a> {
     /// Connections and neighbours, by worker.
     imports: Vec<Vec<LocalRecord>>,
     daemon: Option<Daemon>,
+    /// The UMEM pools of each AF_XDP port, from the freeze.
+    pools: Vec<Option<rvs_io::af_xdp::XdpPoolState>>,
 }
 
 fn frame_err(what: &str, e: impl std::fmt::Display) -> String {
@@ -101,6 +105,19 @@ impl DaemonTaker<'_> {
             }
             false => None,
         };
+        if !pf.xdp.is_empty() {
+            let x = super::adopt_xdp::prepare(self.conf, p, &def, &pf.xdp, fds.collect())?;
+            if let Some(slot) = self.ports.get_mut(p) {
+                *slot = Some(PortIn {
+                    lock,
+                    tap,
+                    rx: Vec::new(),
+                    ifindex: 0,
+                    xdp: Some(x),
+                });
+            }
+            return Ok(());
+        }
         let m = PacketManifest::decode(&pf.manifest).map_err(|e| frame_err(&def.name, e))?;
         if m.queues.len() != usize::from(self.conf.workers) {
             return Err(format!(
@@ -118,6 +135,7 @@ impl DaemonTaker<'_> {
                 tap,
                 rx,
                 ifindex,
+                xdp: None,
             });
         }
         Ok(())
@@ -148,11 +166,22 @@ impl DaemonTaker<'_> {
         let mut per_worker: Vec<Vec<Queue>> = (0..self.conf.workers).map(|_| Vec::new()).collect();
         let mut opened = Vec::new();
         for (p, slot) in self.ports.iter_mut().enumerate() {
-            let pin = slot
+            let mut pin = slot
                 .take()
                 .ok_or_else(|| format!("port {p} did not come"))?;
             takeovers.push(Takeover::adopt(pin.lock)?);
             taps.push(pin.tap.map(crate::runtime::KniDev::plain));
+            if let Some(x) = pin.xdp.take() {
+                let pool = self.pools.get_mut(p).and_then(Option::take);
+                let mut port = super::adopt_xdp::start(p, x, pool)?;
+                for (w, q) in port.take_queues().into_iter().enumerate() {
+                    if let Some(v) = per_worker.get_mut(w) {
+                        v.push(q);
+                    }
+                }
+                opened.push(port);
+                continue;
+            }
             let mut queues = Vec::new();
             for (w, a) in pin.rx.into_iter().enumerate() {
                 let (index, skip) = cursors
@@ -177,6 +206,7 @@ impl DaemonTaker<'_> {
             }
             opened.push(port);
         }
+        let fast = ports::fast_maps(self.conf, &self.defs, &opened).map_err(|e| e.to_string())?;
         let ports = ports::Ports {
             defs: self.defs.clone(),
             opened: Arc::new(Mutex::new(opened)),
@@ -188,7 +218,7 @@ impl DaemonTaker<'_> {
         let table_mem = super::hugepages::table_mem(self.conf).map_err(|e| e.to_string())?;
         let imports = std::mem::take(&mut self.imports);
         let mut d = Daemon::assemble(
-            self.conf, ports, store, per_worker, None, table_mem, imports,
+            self.conf, ports, store, per_worker, fast, table_mem, imports,
         )
         .map_err(|e| e.to_string())?;
         d.keep_ports = true;
@@ -222,6 +252,7 @@ impl Taker for DaemonTaker<'_> {
             Kind::STORE => self.store_in(&f),
             Kind::FDS => self.port_in(f),
             Kind::CONNS => self.conns_in(&f),
+            Kind::POOL_STATE => super::adopt_xdp::pool_in(&f, &mut self.pools),
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)
                     .map_err(|e| frame_err("the ring positions", e))?;
@@ -305,6 +336,7 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
         cursors: None,
         imports: (0..conf.workers).map(|_| Vec::new()).collect(),
         daemon: None,
+        pools: (0..conf.netif.len()).map(|_| None).collect(),
     };
     let t = Instant::now();
     session::take(&s, &mut k, Timeouts::default()).map_err(|e| fail(e.to_string()))?;

@@ -6,6 +6,7 @@
 //! half-way through start-up.
 
 mod adopt;
+mod adopt_xdp;
 mod error;
 pub mod health;
 mod hugepages;
@@ -241,6 +242,7 @@ impl Daemon {
             committed: self.committed.clone(),
             stop: self.stop.clone(),
             busy: AtomicBool::new(false),
+            opened: self.ports.opened.clone(),
         }))
     }
 

@@ -197,7 +197,7 @@ fn has_peer(iface: &str, ifindex: u32) -> bool {
 }
 
 /// The AF_XDP settings of port `port` from its `[[netif]]` section.
-fn xdp_conf(n: &Netif, fast: bool) -> XdpConf {
+pub(super) fn xdp_conf(n: &Netif, fast: bool) -> XdpConf {
     let d = XdpConf::default();
     XdpConf {
         mode: match n.xdp_mode {

@@ -44,6 +44,9 @@ pub struct GiveCtx {
     pub stop: Arc<AtomicBool>,
     /// A hand-over is under way (one at a time).
     pub busy: AtomicBool,
+    /// The opened ports (their AF_XDP objects, exported and frozen by
+    /// [`super::xdp`]).
+    pub opened: Arc<std::sync::Mutex<Vec<rvs_io::Port>>>,
 }
 
 /// The STORE frame.
@@ -66,6 +69,10 @@ pub struct PortFrame {
     /// The AF_PACKET manifest of the receive sockets
     /// ([`rvs_io::af_packet::handover::PacketManifest::encode`]).
     pub manifest: Vec<u8>,
+    /// An AF_XDP port's manifest ([`rvs_io::af_xdp::XdpManifest::encode`];
+    /// empty: AF_PACKET), its descriptors after the lock and TAP.
+    #[serde(default)]
+    pub xdp: Vec<u8>,
 }
 
 /// Where each worker's receive rings stopped, by worker then port
@@ -141,6 +148,10 @@ impl<'a> DaemonGiver<'a> {
         let mut rx = self.worker_rx()?;
         let mut out = Vec::new();
         for (p, n) in self.cx.conf.netif.iter().enumerate() {
+            if n.backend == BackendKind::AfXdp {
+                out.push(super::xdp::port_frame(self.cx, p, self.version(Kind::FDS))?);
+                continue;
+            }
             let mut geos = Vec::new();
             let mut fds = vec![self.cx.locks[p]
                 .as_fd()
@@ -183,6 +194,7 @@ impl<'a> DaemonGiver<'a> {
                 port: p as u16,
                 tap,
                 manifest: manifest.encode(),
+                xdp: Vec::new(),
             };
             out.push(Out {
                 kind: Kind::FDS.0,
@@ -203,15 +215,7 @@ impl<'a> DaemonGiver<'a> {
 
 /// Why this daemon cannot hand over at all, whatever the successor.
 fn unsupported(conf: &Config) -> Option<String> {
-    conf.netif
-        .iter()
-        .find(|n| n.backend != BackendKind::AfPacket)
-        .map(|n| {
-            format!(
-                "{}: hot upgrade of af_xdp ports is not built yet (issue 14); restart instead",
-                n.name
-            )
-        })
+    super::xdp::unsupported(conf)
 }
 
 impl Giver for DaemonGiver<'_> {
@@ -276,6 +280,9 @@ impl Giver for DaemonGiver<'_> {
                 .map_err(|e| e.to_string())?;
             }
         }
+        for f in super::xdp::pool_frames(self.cx, self.version(Kind::POOL_STATE))? {
+            out(f).map_err(|e| e.to_string())?;
+        }
         let cursors: Cursors = parked
             .into_iter()
             .map(|p| {
@@ -302,6 +309,8 @@ impl Giver for DaemonGiver<'_> {
     }
 
     fn recover(&mut self) {
+        // The workers are still parked: the pools are rebuilt before they run.
+        super::xdp::reconstruct(self.cx);
         self.resume_all(Resume::Recover);
     }
 

@@ -17,3 +17,4 @@ pub mod compat;
 pub mod give;
 pub mod park;
 pub mod session;
+pub mod xdp;

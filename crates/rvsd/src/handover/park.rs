@@ -119,6 +119,7 @@ pub fn park(
     tx: &mut [TxQ],
     stop: &AtomicBool,
 ) -> bool {
+    super::xdp::park_queues(rx, tx);
     for t in tx.iter_mut() {
         t.flush();
     }
@@ -151,6 +152,7 @@ pub fn park(
                         r.recover();
                     }
                 }
+                super::xdp::resync_queues(rx, tx);
                 return true;
             }
             Ok(Resume::Exit) => return false,
