@@ -20,7 +20,7 @@
 //!
 //! An event is an [`Event`]: one variant and one function that does it and
 //! returns how long it took: `restart` and `upgrade` (`rvsd --takeover`,
-//! af_packet ports only so far); `standby-kill` is added there when rvsd
+//! both backends); `standby-kill` is added there when rvsd
 //! has a warm standby (started in [`Event::prepare`]).
 
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ pub enum Event {
     /// SIGTERM, start again on the same file, configuration applied again:
     /// what an operator does without hot upgrade (issue 14's reference (c)).
     Restart,
-    /// `rvsd --takeover` on the same file (issue 14's (a), af_packet).
+    /// `rvsd --takeover` on the same file (issue 14's (a)).
     Upgrade,
 }
 

@@ -4,13 +4,15 @@
 //! and its fingerprint), every port's lock, TAP and worker receive sockets
 //! passed, the workers parked at the freeze and their ring positions sent.
 //!
+//! AF_XDP ports: [`super::xdp`] (descriptors, UMEM pools, recovery).
+//!
 //! Each worker's connections, templates and neighbours go at the freeze
 //! (CONNS frames: the worker index, then a hand-over message of
 //! `rvs_core::sync::local`).
 //!
 //! Not yet carried (issue 14): the pre-copy of the tables while the
 //! workers forward (they go whole in the gap today), counters, sync
-//! daemons started at run time; AF_XDP ports (refused in HELLO); the
+//! daemons started at run time; the
 //! control and metrics listeners (the new rvsd binds them once the old
 //! one exited).
 
