@@ -157,10 +157,11 @@ fn a_successor_that_fails_leaves_the_running_rvsd_forwarding() {
     let mut t = TwoArm::new(&RvsdOpts::default());
     configure(&t);
     udp_echoes(&mut t.lab, &["rs1", "rs2"]);
-    // Before the freeze (nothing stopped), and after the new workers ran
-    // (the old resumes from the rings as they left them; on af_xdp it
-    // rebuilds its UMEM pools from the rings).
-    for step in ["prepared", "probation"] {
+    // Before the freeze (nothing stopped), after it but before the new
+    // workers ran (the old thaws as it froze), and after they ran (the old
+    // resumes from the rings as they left them; on af_xdp it rebuilds its
+    // UMEM pools from the rings).
+    for step in ["prepared", "start", "probation"] {
         let o = ProbeOpts {
             secs: 2.5,
             udp_pps: 10_000,
