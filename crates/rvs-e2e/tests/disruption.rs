@@ -187,6 +187,27 @@ fn a_successor_that_fails_leaves_the_running_rvsd_forwarding() {
             t.rvsd_log()
         );
     }
+    // Killed (SIGKILL) while its workers ran: the old one notices the
+    // connection close, makes sure it is gone and resumes from the rings.
+    let o = ProbeOpts {
+        secs: 2.5,
+        udp_pps: 10_000,
+        ..ProbeOpts::default()
+    };
+    let probes = Probes::start(&mut t.lab, &o);
+    std::thread::sleep(Duration::from_millis(800));
+    t.rvsd
+        .upgrade_with(&mut t.lab, &[("RVS_TEST_TAKEOVER_FAIL", "die")])
+        .expect_err("the successor was killed");
+    let d = probes.finish(&mut t.lab);
+    println!("successor killed in its probation ({}): {d}", backend());
+    assert!(t.rvsd_proc().alive(), "the old rvsd runs on after the kill");
+    assert!(d.udp.after_gap > 0 && d.udp.received > 1000, "kill: {d}");
+    t.lab
+        .curl("client", "http://10.0.0.100/")
+        .unwrap_or_else(|e| panic!("the VIP answers after the kill: {e}"));
+    let log = t.rvsd_log();
+    assert!(log.contains("connection lost"), "{log}");
     if backend() == "af_xdp" {
         assert!(
             t.rvsd_log().contains("UMEM pools rebuilt from the rings"),

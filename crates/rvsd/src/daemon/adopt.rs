@@ -227,7 +227,8 @@ impl DaemonTaker<'_> {
 }
 
 /// `RVS_TEST_TAKEOVER_FAIL=STEP` (debug builds only): the new rvsd fails
-/// at STEP (`prepared`, `start` or `probation`), for the tests of what the
+/// at STEP (`prepared`, `start` or `probation`; `die`: killed by SIGKILL
+/// during the probation, its workers running), for the tests of what the
 /// running rvsd does then.
 fn injected(step: &str) -> Result<(), String> {
     if cfg!(debug_assertions) && std::env::var("RVS_TEST_TAKEOVER_FAIL").is_ok_and(|s| s == step) {
@@ -282,6 +283,11 @@ impl Taker for DaemonTaker<'_> {
 
     fn probation(&mut self) -> Result<(), String> {
         std::thread::sleep(PROBATION);
+        if injected("die").is_err() {
+            if let Ok(me) = rvs_io::peer::Peer::of_pid(std::process::id()) {
+                let _ = me.kill();
+            }
+        }
         injected("probation")
     }
 
