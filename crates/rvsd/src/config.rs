@@ -10,9 +10,11 @@ use rvs_core::snapshot::PipelineConf;
 use rvs_core::wire::uoa::Mode as UoaMode;
 use serde::Deserialize;
 
+mod bond;
 mod sync;
 mod synproxy;
 mod vlan;
+pub use bond::{BondSection, LacpRate, XmitHashConf};
 use sync::check_sync;
 pub use sync::{SyncRoleConf, SyncSection};
 pub use synproxy::SynproxySection;
@@ -322,6 +324,9 @@ pub struct Config {
     /// VLAN devices made at start (`[[vlan]]`).
     #[serde(default)]
     pub vlan: Vec<VlanSection>,
+    /// Bonding devices (`[[bond]]`).
+    #[serde(default)]
+    pub bond: Vec<BondSection>,
 }
 
 fn one() -> u16 {
@@ -612,7 +617,9 @@ impl Config {
         if let Some(sy) = &c.sync {
             check_sync(sy, text).map_err(|(line, m)| err(line, m))?;
         }
-        vlan::check_vlans(&c.vlan, &c.netif)
+        bond::check_bonds(&c.bond, &c.netif, c.pipeline.fast_path == FastPathConf::Xdp)
+            .map_err(|(i, key, m)| err(section_nth_key_line(text, "[[bond]]", i, key), m))?;
+        vlan::check_vlans(&c.vlan, &c.netif, &c.bond)
             .map_err(|(i, key, m)| err(section_nth_key_line(text, "[[vlan]]", i, key), m))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         c.synproxy_key = c

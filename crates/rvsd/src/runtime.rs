@@ -156,6 +156,8 @@ pub struct WorkerCtx {
     pub flow: Option<crate::flowlog::FlowSink>,
     /// The XDP fast path's maps, when `fast_path = "xdp"`.
     pub fast: Option<crate::fastpath::FastGlue>,
+    /// The way out of each port (a bond: one of its slaves).
+    pub egress: crate::bond::Egress,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
@@ -225,7 +227,9 @@ fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     }
 }
 
-fn send(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
+/// Sends `frame` on the transmit queue of taken-over port `port`.
+#[inline]
+pub(crate) fn send_on(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
     let (Some(t), Some(c)) = (tx.get_mut(port), counters.get(port)) else {
         return;
     };
@@ -239,7 +243,13 @@ fn send(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
 
 /// Moves frames the kernel sent on the taps out of their ports; those of a
 /// VLAN device's go out of its parent with its tag.
-fn pump_taps(taps: &Taps, tx: &mut [TxQ], counters: &[PortCounters], buf: &mut [u8]) -> usize {
+fn pump_taps(
+    taps: &Taps,
+    eg: &mut crate::bond::Egress,
+    tx: &mut [TxQ],
+    counters: &[PortCounters],
+    buf: &mut [u8],
+) -> usize {
     use rvs_core::wire::ethernet::{push_tag, TAG_LEN};
     let mut n = 0;
     for (port, t) in taps.load().iter().enumerate() {
@@ -251,11 +261,11 @@ fn pump_taps(taps: &Taps, tx: &mut [TxQ], counters: &[PortCounters], buf: &mut [
                 Ok(len) if len > 0 => {
                     n += 1;
                     let Some(v) = t.vlan else {
-                        send(tx, counters, port, &buf[TAG_LEN..TAG_LEN + len]);
+                        eg.send(tx, counters, port, &buf[TAG_LEN..TAG_LEN + len]);
                         continue;
                     };
                     if let Some((h, l)) = push_tag(buf, TAG_LEN, len, v.tpid, v.vid) {
-                        send(tx, counters, v.parent as usize, &buf[h..h + l]);
+                        eg.send(tx, counters, v.parent as usize, &buf[h..h + l]);
                     }
                 }
                 _ => break,
@@ -320,6 +330,7 @@ pub fn run(mut ctx: WorkerCtx) {
         sync,
         flow,
         fast,
+        egress,
         ..
     } = &mut ctx;
     let mut snap_checked = u64::MAX;
@@ -359,19 +370,24 @@ pub fn run(mut ctx: WorkerCtx) {
                 let pc = &counters[port];
                 bump(&pc.rx_packets, n as u64);
                 bump(&pc.rx_bytes, burst.iter().map(|p| p.len as u64).sum());
+                // A bond slave's LACPDUs (mode 4) are not the pipeline's.
+                let m = egress.rx(port, &mut burst);
+                let burst = &mut burst[..m];
                 // Capture: one branch per burst when off.
                 if let Some(c) = capture.as_mut() {
-                    c.before(&burst);
+                    c.before(burst);
                 }
-                worker.process_burst(&mut burst, &mut verdicts[..n], now);
+                worker.process_burst(burst, &mut verdicts[..m], now);
                 if let Some(c) = capture.as_mut() {
-                    if !c.after(&burst, &verdicts[..n], now_us) {
+                    if !c.after(burst, &verdicts[..m], now_us) {
                         capture = None;
                     }
                 }
-                for (p, v) in burst.iter().zip(verdicts[..n].iter()) {
+                for (p, v) in burst.iter().zip(verdicts[..m].iter()) {
                     match *v {
-                        Verdict::Transmit(out) => send(tx, counters, out as usize, p.frame()),
+                        Verdict::Transmit(out) => {
+                            egress.send(tx, counters, out as usize, p.frame())
+                        }
                         Verdict::ToKernel(kp) => {
                             if let Some(Some(t)) = taps_seen.get(kp as usize) {
                                 if let Ok(mut t) = t.tap.lock() {
@@ -395,7 +411,8 @@ pub fn run(mut ctx: WorkerCtx) {
             }
         }
         if *kni_reader && tap_pacer.due(now_us, idle_rounds, woke) {
-            let n = pump_taps(taps, tx, counters, &mut kbuf);
+            let n =
+                pump_taps(taps, egress, tx, counters, &mut kbuf) + egress.drain_ctl(tx, counters);
             tap_pacer.read(n);
             busy += n;
         }
@@ -407,7 +424,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 if let Some(c) = capture.as_mut() {
                     cap_on = c.sent(frame, now_us);
                 }
-                send(tx, counters, port as usize, frame)
+                egress.send(tx, counters, port as usize, frame)
             });
             if !cap_on {
                 capture = None;

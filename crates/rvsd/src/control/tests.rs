@@ -38,6 +38,7 @@ fn control(workers: Vec<WorkerHandle>) -> Arc<Control> {
             mac: Mac([2, 0, 0, 0, 0, i as u8]),
             mtu: 1500,
             kni: false,
+            slave_of: None,
         })
         .collect();
     let store = Store::new(

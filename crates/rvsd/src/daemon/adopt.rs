@@ -178,6 +178,7 @@ impl DaemonTaker<'_> {
             opened.push(port);
         }
         let ports = ports::Ports {
+            bonds: Arc::new(crate::bond::Bonds::none(self.defs.len())),
             defs: self.defs.clone(),
             opened: Arc::new(Mutex::new(opened)),
             taps: Arc::new(arc_swap::ArcSwap::from_pointee(taps)),
@@ -285,6 +286,12 @@ fn reply_line(s: &UnixStream) -> Result<rvs_api::Reply, String> {
 /// as the daemon until a signal.
 pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let fail = |m: String| DaemonError::Takeover(m);
+    if let Some(b) = conf.bond.first() {
+        return Err(fail(format!(
+            "bonds cannot be handed over ([[bond]] {}): restart rvsd instead",
+            b.name
+        )));
+    }
     let socket = conf.socket_path();
     let s =
         UnixStream::connect(&socket).map_err(|e| fail(format!("no rvsd serving {socket}: {e}")))?;

@@ -68,17 +68,22 @@ impl Daemon {
         // Checked before any port is touched: a refusal leaves the host as it was.
         let metrics = bind_metrics(conf)?;
         let table_mem = hugepages::table_mem(conf)?;
-        let defs = ports::discover(conf)?;
+        let mut defs = ports::discover(conf)?;
+        let (bond_defs, bonds) = crate::bond::plan(conf, &mut defs)?;
         let takeovers = ports::take_over(&defs)?;
         let mut ports = ports::Ports {
             defs,
             opened: Arc::new(Mutex::new(Vec::new())),
             taps: Arc::new(ArcSwap::from_pointee(Vec::new())),
             takeovers,
+            bonds: Arc::new(bonds),
         };
-        ports.taps = ports::open_taps(&ports.defs)?;
+        crate::bond::set_macs(&ports.bonds, &mut ports.takeovers)?;
+        // Bonds are ports after the taken-over ones (their kni devices too).
+        let all_defs = [ports.defs.clone(), bond_defs].concat();
+        ports.taps = ports::open_taps(&all_defs)?;
         let mut store = Store::new(
-            ports.defs.clone(),
+            all_defs,
             conf.workers,
             conf.timeouts(),
             conf.pipeline_conf(),
@@ -151,9 +156,12 @@ impl Daemon {
             sync: &d.sync,
             table_mem,
             fast,
+            bonds: &d.ports.bonds,
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues, imports)?;
+        crate::bond::monitor::start(&d.ports.bonds, &d.stop, d.epoch)
+            .map_err(|e| DaemonError::thread("rvs-bond", e))?;
         d.workers = started.workers;
         d.health = Some(health::Health::new(
             conf.health.clone(),
@@ -261,6 +269,7 @@ impl Daemon {
             Err(_) => Vec::new(),
         };
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
+        let links = crate::bond::links::wrap(links, self.ports.bonds.clone());
         let taps = self.ports.taps.clone();
         let on_change: control::ChangeHook = Box::new(move |st: &Store| {
             vlan::sync_taps(&taps, st);

@@ -31,6 +31,8 @@ pub(super) struct Ports {
     pub taps: Taps,
     /// Undone last, when the queues and TAPs are closed.
     pub takeovers: Vec<Takeover>,
+    /// The bonds over these ports.
+    pub bonds: Arc<crate::bond::Bonds>,
 }
 
 impl Ports {
@@ -106,6 +108,7 @@ pub(super) fn discover(conf: &Config) -> Result<Vec<PortDef>, DaemonError> {
                 mac: Mac(mac),
                 mtu,
                 kni: n.kni,
+                slave_of: None,
             })
         })
         .collect()
@@ -248,7 +251,8 @@ pub(super) fn open_queues(
     let mut opened = Vec::new();
     for (p, (d, n)) in defs.iter().zip(&conf.netif).enumerate() {
         let pc = PortConf {
-            port: p as u16,
+            // A bond's slave stamps the bond's index on what it receives.
+            port: d.slave_of.unwrap_or(p as u16),
             workers,
             backend: backend(p, n, conf.pipeline.fast_path == FastPathConf::Xdp),
         };

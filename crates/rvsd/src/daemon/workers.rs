@@ -57,6 +57,8 @@ pub(super) struct Shared<'a> {
     pub table_mem: rvs_core::conn::mem::TableMem,
     /// The ports' XDP fast-path maps, when `fast_path = "xdp"`.
     pub fast: Option<crate::fastpath::FastMaps>,
+    /// The bonds.
+    pub bonds: &'a crate::bond::Bonds,
 }
 
 /// Starts one worker per entry of `queues` (its queues, by port), and the
@@ -145,6 +147,7 @@ pub(super) fn start(
             sync: Some(ws),
             flow: sh.flow.clone(),
             fast: sh.fast.clone().map(crate::fastpath::FastGlue::new),
+            egress: crate::bond::Egress::new(sh.bonds, w == 0),
         };
         let t = std::thread::Builder::new()
             .name(format!("rvs-worker-{w}"))

@@ -341,6 +341,14 @@ pub fn hook(cx: Arc<GiveCtx>) -> Hook {
             );
             return;
         }
+        if let Some(b) = cx.conf.bond.first() {
+            tracing::warn!(
+                "takeover request from pid {} refused: bonds ([[bond]] {}) cannot be handed over",
+                peer.pid(),
+                b.name
+            );
+            return;
+        }
         if cx.busy.swap(true, Ordering::SeqCst) {
             tracing::warn!(
                 "takeover request from pid {} refused: another one is under way",

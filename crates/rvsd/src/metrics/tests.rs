@@ -80,6 +80,8 @@ fn sample() -> Scrape {
                 workers: vec![w0, LinkStats::default()],
                 ..LinkStats::default()
             },
+            bond: None,
+            slave_of: None,
         }],
         drops: vec![vec![("no_route", 5), ("bad_checksum", 0)]],
         conns: vec![3],

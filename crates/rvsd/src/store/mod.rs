@@ -13,6 +13,7 @@
 //! error always leaves the store exactly as it was.
 
 mod acl;
+mod bond;
 pub mod fingerprint;
 mod ipset;
 mod limits;
@@ -53,6 +54,9 @@ pub struct PortDef {
     pub mtu: u16,
     /// Whether the port has an exception path to the kernel.
     pub kni: bool,
+    /// The bond this port is a slave of (its port index): the port then
+    /// takes no address, route, neighbour, VLAN device or service.
+    pub slave_of: Option<PortId>,
 }
 
 /// A dest with the spec it was configured with.
@@ -338,6 +342,7 @@ impl Store {
 
     /// The port index of device `dev`, or the error dpip gives for an unknown one.
     fn port_of(&self, dev: &str) -> Result<PortId, ApiError> {
+        self.refuse_slave(dev)?;
         self.ports
             .iter()
             .position(|p| p.name == dev)

@@ -211,7 +211,7 @@ impl Store {
                 let m = Match::parse(s, |dev| {
                     self.ports
                         .iter()
-                        .position(|p| p.name == dev)
+                        .position(|p| p.name == dev && p.slave_of.is_none())
                         .and_then(|i| PortId::try_from(i).ok())
                         .or_else(|| self.vlan_port(dev))
                 })

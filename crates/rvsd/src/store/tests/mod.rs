@@ -5,6 +5,7 @@
 //! be compared with the tutorial's literal output.
 
 mod acl;
+mod bond;
 mod counters;
 mod errors;
 mod fingerprint;
@@ -39,6 +40,7 @@ fn ports() -> Vec<PortDef> {
             mac: Mac([0x02, 0, 0, 0, 0, 0x10]),
             mtu: 1500,
             kni: true,
+            slave_of: None,
         },
         PortDef {
             name: "dpdk1".into(),
@@ -46,6 +48,7 @@ fn ports() -> Vec<PortDef> {
             mac: Mac([0x02, 0, 0, 0, 0, 0x11]),
             mtu: 1500,
             kni: true,
+            slave_of: None,
         },
     ]
 }

@@ -1,0 +1,207 @@
+//! Bonding devices (issue 15 item 2): a `[[bond]]` of two ports carrying an
+//! FNAT service. Mode 0 (balance-rr) against a Linux bridge (no LAG needed:
+//! the bridge relearns rvs's MAC on whichever port a frame came from);
+//! mode 4 (802.3ad) against Open vSwitch's LACP on its userspace datapath.
+//!
+//! Lab: `client` — `sw` (the switch) — `lb` (`lan1`, `lan2` into `sw` as
+//! `p-lb1`, `p-lb2`: the bond's slaves dpdk1 and dpdk2; `lan0` to `rs1`:
+//! dpdk0).
+
+use std::time::{Duration, Instant};
+
+use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
+use rvs_e2e::Lab;
+
+/// The lab without its switch: namespaces, veths, addresses, nginx.
+fn lab() -> Lab {
+    let mut lab = Lab::new();
+    for n in ["client", "sw", "lb", "rs1"] {
+        lab.add_ns(n);
+    }
+    lab.veth("client", "eth0", "sw", "p-cli");
+    lab.veth("lb", "lan1", "sw", "p-lb1");
+    lab.veth("lb", "lan2", "sw", "p-lb2");
+    lab.veth("rs1", "eth0", "lb", "lan0");
+    lab.must_in(
+        "client",
+        &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
+    );
+    lab.must_in(
+        "rs1",
+        &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
+    );
+    lab.nginx("rs1", "rs1");
+    lab
+}
+
+/// rvsd with dpdk0 (to the RS) and `bond` over dpdk1 and dpdk2 (mode `mode`).
+fn rvsd(lab: &mut Lab, bond: &str, mode: u8) -> Rvsd {
+    let extra = format!(
+        "[[bond]]\nname = \"{bond}\"\nmode = {mode}\nslaves = [\"dpdk1\", \"dpdk2\"]\nprimary = \"dpdk1\"\n"
+    );
+    let r = Rvsd::start(
+        lab,
+        &[("dpdk0", "lan0"), ("dpdk1", "lan1"), ("dpdk2", "lan2")],
+        &RvsdOpts {
+            extra,
+            ..Default::default()
+        },
+    );
+    // The tutorial's FNAT service, its VIP on the bond.
+    r.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", bond]);
+    r.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", bond]);
+    r.ok(
+        "rvsip",
+        &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
+    );
+    r.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
+    r.ok(
+        "rvsadm",
+        &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"],
+    );
+    r.ok(
+        "rvsadm",
+        &[
+            "--add-laddr",
+            "-z",
+            "192.168.100.200",
+            "-t",
+            "10.0.0.100:80",
+            "-F",
+            "dpdk0",
+        ],
+    );
+    r
+}
+
+/// `n` curls to the VIP from distinct client ports (from `first`); all must succeed.
+fn curls(lab: &Lab, r: &Rvsd, first: u16, n: u16) {
+    for i in 0..n {
+        let port = (first + i).to_string();
+        let o = lab.exec(
+            "client",
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                "--local-port",
+                &port,
+                "http://10.0.0.100/",
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "curl from port {port} failed: {}\nrvsip -s link show:\n{}\nrvsd log:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            r.ok("rvsip", &["-s", "link", "show"]),
+            r.rvsd_log()
+        );
+        let body = String::from_utf8_lossy(&o.stdout);
+        assert!(body.starts_with("rs1 192.168.100.200:"), "{body}");
+    }
+}
+
+/// The `opackets` of port `name` in `rvsip -s link show`.
+fn tx_packets(r: &Rvsd, name: &str) -> u64 {
+    let out = r.ok("rvsip", &["-s", "link", "show"]);
+    let mut lines = out.lines();
+    while let Some(l) = lines.next() {
+        if l.split(": ").nth(1) == Some(name) {
+            // name line, UP line, addr line, header, values.
+            let vals = lines.nth(3).unwrap_or_default();
+            return vals
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no opackets for {name} in:\n{out}"));
+        }
+    }
+    panic!("no port {name} in:\n{out}");
+}
+
+/// Waits until `rvsip link show` satisfies `ok`, at most `t`.
+fn wait_links(r: &Rvsd, t: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let end = Instant::now() + t;
+    loop {
+        let links = r.ok("rvsip", &["link", "show"]);
+        if ok(&links) {
+            return links;
+        }
+        assert!(
+            Instant::now() < end,
+            "{what} not within {t:?}:\n{links}\nrvsd log:\n{}",
+            r.rvsd_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn mode0_round_robin_through_a_linux_bridge_survives_a_slave_loss() {
+    rvs_e2e::require_tools(&["ip", "nginx", "curl"]);
+    let mut lab = lab();
+    lab.must_in("sw", &["ip", "link", "add", "br0", "type", "bridge"]);
+    for p in ["p-cli", "p-lb1", "p-lb2"] {
+        lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
+    }
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    let mac =
+        |lab: &Lab, i: &str| lab.must_in("lb", &["cat", &format!("/sys/class/net/{i}/address")]);
+    let lan2_mac = mac(&lab, "lan2");
+    let r = rvsd(&mut lab, "bond0", 0);
+    let links = r.ok("rvsip", &["link", "show"]);
+    println!("$ rvsip link show\n{links}");
+    assert!(links.contains("bond0: mtu 1500 mode balance-rr"), "{links}");
+    assert!(
+        links.contains("slaves dpdk1 dpdk2  (2 of 2 distributing)"),
+        "{links}"
+    );
+    assert!(links.contains("slave of bond0"), "{links}");
+    // Both slaves carry the primary's MAC (dpdk1's).
+    assert_eq!(
+        mac(&lab, "lan1"),
+        mac(&lab, "lan2"),
+        "the slaves share the bond's MAC"
+    );
+    // A slave takes no configuration of its own.
+    let slave = r.rvsip(&["addr", "add", "10.0.0.7/32", "dev", "dpdk2"]);
+    assert!(!slave.status.success());
+    let err = String::from_utf8_lossy(&slave.stderr);
+    assert!(err.contains("dpdk2 is a slave of bond0"), "{err}");
+
+    let (tx1, tx2) = (tx_packets(&r, "dpdk1"), tx_packets(&r, "dpdk2"));
+    curls(&lab, &r, 41000, 10);
+    let (d1, d2) = (tx_packets(&r, "dpdk1") - tx1, tx_packets(&r, "dpdk2") - tx2);
+    println!("frames sent: dpdk1 {d1}, dpdk2 {d2}");
+    assert!(
+        d1 >= 10 && d2 >= 10,
+        "both slaves transmit: dpdk1 {d1}, dpdk2 {d2}"
+    );
+
+    // One slave's link down: the other carries everything.
+    lab.must_in("sw", &["ip", "link", "set", "p-lb1", "down"]);
+    wait_links(&r, Duration::from_secs(2), "dpdk1 out of the bond", |l| {
+        l.contains("(1 of 2 distributing)")
+    });
+    let tx2 = tx_packets(&r, "dpdk2");
+    curls(&lab, &r, 42000, 10);
+    assert!(tx_packets(&r, "dpdk2") - tx2 >= 20, "dpdk2 carries it all");
+    lab.must_in("sw", &["ip", "link", "set", "p-lb1", "up"]);
+    wait_links(&r, Duration::from_secs(3), "dpdk1 back", |l| {
+        l.contains("(2 of 2 distributing)")
+    });
+    curls(&lab, &r, 43000, 4);
+
+    // On exit, the slaves get their own MACs back.
+    lab.proc(r.index).signal("TERM");
+    assert!(lab
+        .proc(r.index)
+        .wait_exit(Duration::from_secs(5))
+        .is_some());
+    assert_eq!(
+        mac(&lab, "lan2"),
+        lan2_mac,
+        "dpdk2's own MAC restored on exit"
+    );
+}
