@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use rvs_e2e::ovs::Ovs;
 use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
 use rvs_e2e::Lab;
 
@@ -203,5 +204,152 @@ fn mode0_round_robin_through_a_linux_bridge_survives_a_slave_loss() {
         mac(&lab, "lan2"),
         lan2_mac,
         "dpdk2's own MAC restored on exit"
+    );
+}
+
+/// Open vSwitch in `sw` (userspace datapath): `p-lb1`, `p-lb2` in an LACP
+/// bond (active, fast, balance-tcp), `p-cli` a plain port.
+fn ovs_lacp_switch(lab: &mut Lab) -> Ovs {
+    let ovs = Ovs::start(lab, "sw");
+    ovs.vsctl(
+        lab,
+        &[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+        ],
+    );
+    ovs.vsctl(
+        lab,
+        &[
+            "add-bond",
+            "br0",
+            "bond0",
+            "p-lb1",
+            "p-lb2",
+            "lacp=active",
+            "bond_mode=balance-tcp",
+            "other_config:lacp-time=fast",
+        ],
+    );
+    ovs.vsctl(lab, &["add-port", "br0", "p-cli"]);
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    // The userspace switch forwards the client's frames as read: a
+    // checksum left to offload would arrive bad.
+    lab.must_in("client", &["ethtool", "-K", "eth0", "tx", "off"]);
+    ovs
+}
+
+/// Slave rows of `name` with mux state `mux` in `rvsip link show`.
+fn mux_is(links: &str, slave: &str, mux: &str) -> bool {
+    links.lines().any(|l| {
+        l.trim_start().starts_with(&format!("slave {slave} ")) && l.contains(&format!("mux {mux} "))
+    })
+}
+
+#[test]
+fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss() {
+    let mut tools = vec!["ip", "nginx", "curl", "ethtool"];
+    tools.extend_from_slice(&rvs_e2e::ovs::TOOLS);
+    rvs_e2e::require_tools(&tools);
+    let mut lab = lab();
+    let ovs = ovs_lacp_switch(&mut lab);
+    let mac =
+        |lab: &Lab, i: &str| lab.must_in("lb", &["cat", &format!("/sys/class/net/{i}/address")]);
+    let lan2_mac = mac(&lab, "lan2");
+    let r = rvsd(&mut lab, "bond1", 4);
+
+    // (a) Forms within 10 s: both slaves collecting and distributing, OVS
+    // negotiated with both members enabled.
+    let t = Instant::now();
+    let end = t + Duration::from_secs(10);
+    loop {
+        let links = r.ok("rvsip", &["link", "show"]);
+        let b = ovs.appctl(&lab, &["bond/show", "bond0"]);
+        if mux_is(&links, "dpdk1", "COLLECTING_DISTRIBUTING")
+            && mux_is(&links, "dpdk2", "COLLECTING_DISTRIBUTING")
+            && b.contains("lacp_status: negotiated")
+            && b.contains("member p-lb1: enabled")
+            && b.contains("member p-lb2: enabled")
+        {
+            println!("formed in {:?}\n$ rvsip link show\n{links}", t.elapsed());
+            assert!(links.contains("(2 of 2 distributing)"), "{links}");
+            assert!(
+                links.contains("mode 802.3ad xmit_hash layer3+4 lacp_rate fast"),
+                "{links}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no aggregate within 10 s:\n{links}\n{b}\n{}\nrvsd log:\n{}",
+            ovs.appctl(&lab, &["lacp/show", "bond0"]),
+            r.rvsd_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The tutorial's VLAN line on a bond, verbatim (dpip → rvsip).
+    r.ok("rvsip", &["vlan", "add", "link", "bond1", "id", "103"]);
+    assert_eq!(
+        r.ok("rvsip", &["vlan", "show"]),
+        "bond1.103 link bond1 proto 802.1q id 103\n"
+    );
+
+    // (b) Traffic through both slaves: flows hashed over them.
+    let (tx1, tx2) = (tx_packets(&r, "dpdk1"), tx_packets(&r, "dpdk2"));
+    curls(&lab, &r, 41000, 16);
+    let (d1, d2) = (tx_packets(&r, "dpdk1") - tx1, tx_packets(&r, "dpdk2") - tx2);
+    println!("frames sent: dpdk1 {d1}, dpdk2 {d2}");
+    assert!(
+        d1 > 0 && d2 > 0,
+        "both slaves transmit: dpdk1 {d1}, dpdk2 {d2}"
+    );
+
+    // (c) Slave loss: its link down on the switch's side; the other carries on.
+    lab.must_in("sw", &["ip", "link", "set", "p-lb1", "down"]);
+    let links = wait_links(&r, Duration::from_secs(2), "dpdk1 out of the bond", |l| {
+        l.contains("(1 of 2 distributing)")
+    });
+    assert!(mux_is(&links, "dpdk1", "DETACHED"), "{links}");
+    let tx2 = tx_packets(&r, "dpdk2");
+    curls(&lab, &r, 42000, 8);
+    assert!(tx_packets(&r, "dpdk2") - tx2 >= 16, "dpdk2 carries it all");
+    lab.must_in("sw", &["ip", "link", "set", "p-lb1", "up"]);
+    wait_links(
+        &r,
+        Duration::from_secs(5),
+        "dpdk1 back in the aggregate",
+        |l| mux_is(l, "dpdk1", "COLLECTING_DISTRIBUTING") && l.contains("(2 of 2 distributing)"),
+    );
+    curls(&lab, &r, 43000, 4);
+
+    // A crash leaves dpdk2 with the bond's MAC; `rvsd --release` puts its own back.
+    lab.proc(r.index).signal("KILL");
+    assert!(lab
+        .proc(r.index)
+        .wait_exit(Duration::from_secs(5))
+        .is_some());
+    assert_ne!(mac(&lab, "lan2"), lan2_mac, "the crash left the bond's MAC");
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("lb")])
+        .arg(rvs_e2e::bin("rvsd"))
+        .args(["--release", "lan2"])
+        .env("RVS_RUN_DIR", &r.run_dir)
+        .output()
+        .expect("rvsd --release");
+    let out = String::from_utf8_lossy(&o.stdout);
+    println!(
+        "$ rvsd --release lan2\n{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success() && out.contains("MAC back to"), "{out}");
+    assert_eq!(
+        mac(&lab, "lan2"),
+        lan2_mac,
+        "dpdk2's own MAC restored by --release"
     );
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
+use rvs_core::bond::XmitHash;
 use rvs_core::pipeline::Packet;
 use rvs_io::TxQ;
 
@@ -16,7 +17,7 @@ use super::{Bond, Bonds, CtlFrame, CTL_FRAME};
 use crate::runtime::{send_on, PortCounters};
 
 /// Ethertype of the Slow Protocols (LACP, Marker).
-pub const SLOW_PROTOCOLS: u16 = 0x8809;
+const SLOW_PROTOCOLS: u16 = rvs_core::bond::pdu::ETHERTYPE;
 
 /// One bond as a worker sends on it.
 struct BondTx {
@@ -31,6 +32,8 @@ struct BondTx {
     rr: usize,
     /// Mode 4.
     lacp: bool,
+    /// Mode 4's transmit hash.
+    hash: XmitHash,
 }
 
 impl BondTx {
@@ -88,6 +91,7 @@ impl Egress {
                 n: 0,
                 rr: 0,
                 lacp,
+                hash: super::lacp::xmit_policy(b.conf.xmit_hash),
             };
             t.rebuild(b.shared.distributing.load(Relaxed));
             txs.push(t);
@@ -125,7 +129,7 @@ impl Egress {
             return;
         }
         let k = if b.lacp {
-            super::hash::xmit_hash(b.bond.conf.xmit_hash, frame) as usize % b.n
+            rvs_core::bond::xmit_hash(frame, b.hash) as usize % b.n
         } else {
             b.rr = if b.rr + 1 >= b.n { 0 } else { b.rr + 1 };
             b.rr

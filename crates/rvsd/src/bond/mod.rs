@@ -9,7 +9,6 @@
 //! [`BondShared`] per bond: one relaxed atomic load per frame sent.
 
 mod egress;
-mod hash;
 mod lacp;
 pub mod links;
 pub mod monitor;

@@ -69,7 +69,7 @@ fn run(
         while let Ok(f) = ctl_in.try_recv() {
             let b = bonds.list.iter().position(|b| b.slaves.contains(&f.slave));
             if let Some(Some(l)) = b.and_then(|b| lacps.get_mut(b)) {
-                l.receive(f.slave, &f.buf[..usize::from(f.len)], now);
+                l.receive(f.slave, &f.buf[..usize::from(f.len)], now, ctl_out);
             }
         }
         for (i, b) in bonds.list.iter().enumerate() {
