@@ -253,7 +253,7 @@ fn mux_is(links: &str, slave: &str, mux: &str) -> bool {
 
 #[test]
 fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss() {
-    let mut tools = vec!["ip", "nginx", "curl", "ethtool"];
+    let mut tools = vec!["ip", "nginx", "curl", "ethtool", "nft"];
     tools.extend_from_slice(&rvs_e2e::ovs::TOOLS);
     rvs_e2e::require_tools(&tools);
     let mut lab = lab();
@@ -326,6 +326,57 @@ fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss(
         |l| mux_is(l, "dpdk1", "COLLECTING_DISTRIBUTING") && l.contains("(2 of 2 distributing)"),
     );
     curls(&lab, &r, 43000, 4);
+
+    // (d) Partner timeout: the switch's LACPDUs to dpdk2 are dropped on
+    // their way (nft netdev egress on p-lb2): dpdk2's partner expires
+    // (fast rate: 3 s), it leaves the aggregate, traffic goes on dpdk1.
+    let nft = |rule: &str| {
+        let mut cmd = vec!["nft"];
+        cmd.extend(rule.split(' '));
+        lab.must_in("sw", &cmd);
+    };
+    nft("add table netdev lacp");
+    nft("add chain netdev lacp out { type filter hook egress device p-lb2 priority 0 ; }");
+    nft("add rule netdev lacp out ether type 0x8809 drop");
+    let t = Instant::now();
+    let links = wait_links(
+        &r,
+        Duration::from_secs(5),
+        "dpdk2's partner timed out",
+        |l| l.contains("(1 of 2 distributing)"),
+    );
+    println!("dpdk2 out after {:?}\n{links}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "out too early: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        links.lines().any(|l| l.contains("slave dpdk2 ")
+            && (l.contains("rx EXPIRED") || l.contains("rx DEFAULTED"))),
+        "{links}"
+    );
+    // EXPIRED (Sync still shown to the switch, not collecting) until
+    // DEFAULTED 3 s later, when dpdk2 leaves the aggregate and the switch
+    // stops sending on p-lb2; from then on nothing is lost.
+    let end = Instant::now() + Duration::from_secs(6);
+    loop {
+        let links = r.ok("rvsip", &["link", "show"]);
+        let b = ovs.appctl(&lab, &["bond/show", "bond0"]);
+        if links.contains("rx DEFAULTED") && b.contains("member p-lb2: disabled") {
+            println!("dpdk2 defaulted, p-lb2 disabled after {:?}", t.elapsed());
+            break;
+        }
+        assert!(Instant::now() < end, "not defaulted:\n{links}\n{b}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let tx1 = tx_packets(&r, "dpdk1");
+    curls(&lab, &r, 44000, 4);
+    assert!(tx_packets(&r, "dpdk1") - tx1 >= 8, "dpdk1 carries it all");
+    nft("delete table netdev lacp");
+    wait_links(&r, Duration::from_secs(5), "dpdk2 back", |l| {
+        mux_is(l, "dpdk2", "COLLECTING_DISTRIBUTING") && l.contains("(2 of 2 distributing)")
+    });
 
     // A crash leaves dpdk2 with the bond's MAC; `rvsd --release` puts its own back.
     lab.proc(r.index).signal("KILL");
