@@ -11,6 +11,7 @@
 //!
 //! Names (`_total` for counters, `_seconds` for times), see [`EXPORTED`].
 
+mod bond;
 pub mod http;
 #[cfg(test)]
 mod tests;
@@ -378,6 +379,7 @@ pub fn render(sc: &Scrape) -> String {
     f.laddrs(&sc.addrs);
     f.ports(&sc.links);
     f.workers(sc);
+    f.bonds(&sc.links);
     let mut reg = Registry::default();
     for (name, help, fam) in f.counters {
         reg.register(name, help, fam);
