@@ -115,18 +115,22 @@ impl Egress {
     pub fn send(&mut self, tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
         if port < self.phys {
             send_on(tx, counters, port, frame);
-            return;
+        } else if let Some(s) = self.slave_for(port, frame) {
+            send_on(tx, counters, s, frame);
         }
-        let Some(b) = self.bonds.get_mut(port - self.phys) else {
-            return;
-        };
+    }
+
+    /// The slave (port index) bond port `port` sends `frame` on now; `None`
+    /// (counted) when no slave distributes, or `port` is no bond.
+    fn slave_for(&mut self, port: usize, frame: &[u8]) -> Option<usize> {
+        let b = self.bonds.get_mut(port.checked_sub(self.phys)?)?;
         let mask = b.bond.shared.distributing.load(Relaxed);
         if mask != b.seen {
             b.rebuild(mask);
         }
         if b.n == 0 {
             b.bond.shared.no_slave.fetch_add(1, Relaxed);
-            return;
+            return None;
         }
         let k = if b.lacp {
             rvs_core::bond::xmit_hash(frame, b.hash) as usize % b.n
@@ -134,7 +138,7 @@ impl Egress {
             b.rr = if b.rr + 1 >= b.n { 0 } else { b.rr + 1 };
             b.rr
         };
-        send_on(tx, counters, usize::from(b.slots[k]), frame);
+        Some(usize::from(b.slots[k]))
     }
 
     /// Mode 4 receive filter for a burst of port `port`: Slow Protocols
@@ -164,8 +168,10 @@ impl Egress {
                     c.buf[..usize::from(c.len)].copy_from_slice(&f[..usize::from(c.len)]);
                     let _ = tx.try_send(c);
                 }
+                // To the end, the others kept in order (rare: no cost
+                // on a burst without a Slow Protocols frame).
+                burst[i..keep].rotate_left(1);
                 keep -= 1;
-                burst.swap(i, keep);
             } else {
                 i += 1;
             }
@@ -194,3 +200,7 @@ impl Egress {
         n
     }
 }
+
+#[cfg(test)]
+#[path = "egress_tests.rs"]
+mod tests;
