@@ -188,10 +188,32 @@ fn mode0_round_robin_through_a_linux_bridge_survives_a_slave_loss() {
     let tx2 = tx_packets(&r, "dpdk2");
     curls(&lab, &r, 42000, 10);
     assert!(tx_packets(&r, "dpdk2") - tx2 >= 20, "dpdk2 carries it all");
+    // Both down: nothing can leave (bond_no_slave), and bond0.kni's
+    // carrier goes off so that routing daemons on it withdraw.
+    lab.must_in("lb", &["ip", "link", "set", "bond0.kni", "up"]);
+    // The carrier as rvs-bond sets it, within a second.
+    let kni_carrier = |want: &str| {
+        let end = Instant::now() + Duration::from_secs(1);
+        loop {
+            let c = lab.must_in("lb", &["cat", "/sys/class/net/bond0.kni/carrier"]);
+            if c.trim() == want || Instant::now() > end {
+                return c.trim().to_string();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(kni_carrier("1"), "1");
+    lab.must_in("sw", &["ip", "link", "set", "p-lb2", "down"]);
+    wait_links(&r, Duration::from_secs(2), "no slave left", |l| {
+        l.contains("(0 of 2 distributing)")
+    });
+    assert_eq!(kni_carrier("0"), "0", "bond0.kni carrier off");
+    lab.must_in("sw", &["ip", "link", "set", "p-lb2", "up"]);
     lab.must_in("sw", &["ip", "link", "set", "p-lb1", "up"]);
     wait_links(&r, Duration::from_secs(3), "dpdk1 back", |l| {
         l.contains("(2 of 2 distributing)")
     });
+    assert_eq!(kni_carrier("1"), "1", "bond0.kni carrier back on");
     curls(&lab, &r, 43000, 4);
 
     // On exit, the slaves get their own MACs back.

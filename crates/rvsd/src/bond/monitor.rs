@@ -10,7 +10,10 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rvs_io::TapCarrier;
+
 use super::{lacp::LacpRun, Bond, Bonds, CtlFrame};
+use crate::runtime::Taps;
 
 /// Whether `iface` has carrier (a missing or down interface has none).
 pub fn carrier(iface: &str) -> bool {
@@ -19,7 +22,7 @@ pub fn carrier(iface: &str) -> bool {
 }
 
 /// The carrier of each slave of `b`, as a mask.
-fn carriers(b: &Bond) -> u32 {
+fn carrier_mask(b: &Bond) -> u32 {
     b.ifaces
         .iter()
         .enumerate()
@@ -28,22 +31,44 @@ fn carriers(b: &Bond) -> u32 {
 }
 
 /// Starts `rvs-bond` when there are bonds; it stops when `stop` is set.
-pub fn start(bonds: &Arc<Bonds>, stop: &Arc<AtomicBool>, epoch: Instant) -> std::io::Result<()> {
+/// `taps`: the kni devices, whose bonds' carriers follow the bonds (off
+/// while no slave distributes: routing daemons on them withdraw).
+pub fn start(
+    bonds: &Arc<Bonds>,
+    taps: &Taps,
+    stop: &Arc<AtomicBool>,
+    epoch: Instant,
+) -> std::io::Result<()> {
     if bonds.list.is_empty() {
         return Ok(());
     }
+    let cur = taps.load();
+    let carriers: Vec<Option<TapCarrier>> = bonds
+        .list
+        .iter()
+        .map(|b| {
+            let t = cur.get(usize::from(b.port))?.as_ref()?;
+            let t = t.tap.lock().ok()?;
+            t.carrier()
+                .map_err(|e| {
+                    tracing::warn!("{}: no carrier switch for {}: {e}", b.conf.name, t.name())
+                })
+                .ok()
+        })
+        .collect();
     let Some((ctl_in, ctl_out)) = bonds.thread_ends.lock().ok().and_then(|mut e| e.take()) else {
         return Ok(());
     };
     let (bonds, stop) = (bonds.clone(), stop.clone());
     std::thread::Builder::new()
         .name("rvs-bond".into())
-        .spawn(move || run(&bonds, &stop, epoch, &ctl_in, &ctl_out))?;
+        .spawn(move || run(&bonds, &carriers, &stop, epoch, &ctl_in, &ctl_out))?;
     Ok(())
 }
 
 fn run(
     bonds: &Bonds,
+    carriers: &[Option<TapCarrier>],
     stop: &AtomicBool,
     epoch: Instant,
     ctl_in: &Receiver<CtlFrame>,
@@ -64,6 +89,7 @@ fn run(
         .collect();
     let mut last_poll = vec![0u64; bonds.list.len()];
     let mut up = vec![0u32; bonds.list.len()];
+    let mut kni_on = vec![true; bonds.list.len()];
     while !stop.load(Relaxed) {
         let now = epoch.elapsed().as_millis() as u64;
         while let Ok(f) = ctl_in.try_recv() {
@@ -75,7 +101,7 @@ fn run(
         for (i, b) in bonds.list.iter().enumerate() {
             if now >= last_poll[i] + u64::from(b.conf.miimon_ms) || last_poll[i] == 0 {
                 last_poll[i] = now.max(1);
-                let m = carriers(b);
+                let m = carrier_mask(b);
                 if m != up[i] {
                     log_change(b, up[i], m);
                     up[i] = m;
@@ -98,8 +124,30 @@ fn run(
                     publish_carrier(b, up[i]);
                 }
             }
+            let on = b.shared.distributing.load(Relaxed) != 0;
+            if on != kni_on[i] {
+                kni_on[i] = on;
+                kni_carrier(b, carriers.get(i).and_then(Option::as_ref), on);
+            }
         }
         std::thread::sleep(tick);
+    }
+}
+
+/// The bond's kni carrier `on` or off (no slave distributes).
+fn kni_carrier(b: &Bond, c: Option<&TapCarrier>, on: bool) {
+    tracing::info!(
+        "{}: {} slave distributes{}",
+        b.conf.name,
+        if on { "a" } else { "no" },
+        match (c, on) {
+            (Some(_), true) => "; kni carrier on",
+            (Some(_), false) => "; kni carrier off",
+            _ => "",
+        }
+    );
+    if let Some(Err(e)) = c.map(|c| c.set(on)) {
+        tracing::warn!("{}: cannot switch the kni carrier: {e}", b.conf.name);
     }
 }
 

@@ -160,7 +160,7 @@ impl Daemon {
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues, imports)?;
-        crate::bond::monitor::start(&d.ports.bonds, &d.stop, d.epoch)
+        crate::bond::monitor::start(&d.ports.bonds, &d.ports.taps, &d.stop, d.epoch)
             .map_err(|e| DaemonError::thread("rvs-bond", e))?;
         d.workers = started.workers;
         d.health = Some(health::Health::new(
