@@ -128,6 +128,10 @@ pub enum PduError {
     },
     /// The slave index is not one of the bond's.
     NoSuchSlave(usize),
+    /// A LACPDU whose actor is this bond's own system: the slave is looped
+    /// back (cabled to another slave, or a switch reflecting frames). Linux
+    /// ignores these too ("an illegal loopback occurred").
+    Loopback,
 }
 
 impl fmt::Display for PduError {
@@ -151,6 +155,9 @@ impl fmt::Display for PduError {
                 len,
             } => write!(f, "bad {which} TLV: type {tlv_type} length {len}"),
             PduError::NoSuchSlave(i) => write!(f, "no slave {i} in this bond"),
+            PduError::Loopback => f.write_str(
+                "LACPDU from this bond's own system: the slave is looped back to the bond",
+            ),
         }
     }
 }

@@ -408,7 +408,18 @@ fn marker_is_answered_and_bad_frames_named() {
         "bad partner TLV: type 2 length 19"
     );
     assert_eq!(l.receive(5, &m, 0), Err(pdu::PduError::NoSuchSlave(5)));
-    assert_eq!(l.info(1).lacpdu_bad, 4);
+    // Our own LACPDU coming back (slave 1 cabled to slave 0).
+    let mut own = None;
+    l.link(0, true, 0);
+    l.tick(0, &mut |s, f| own = own.or((s == 0).then_some(*f)));
+    let own = own.expect("slave 0 sent a LACPDU");
+    assert_eq!(l.receive(1, &own, 0), Err(pdu::PduError::Loopback));
+    assert_eq!(
+        l.info(1).rx,
+        RxState::Expired,
+        "a looped-back LACPDU was taken"
+    );
+    assert_eq!(l.info(1).lacpdu_bad, 5);
 }
 
 /// The bytes of a LACPDU as 802.1AX-2008 Figure 5-7 lays them out.
