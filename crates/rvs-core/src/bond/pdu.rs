@@ -373,6 +373,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> MarkerPdu<T> {
     }
 }
 
+/// A Marker Information frame (a request) from port `port` of `system`,
+/// sent from `src` with transaction id `transaction`: what a Marker
+/// Generator sends before moving conversations (rvs never needs to; the
+/// lab uses it to see what a peer does with one).
+pub fn build_marker_info(
+    src: [u8; 6],
+    port: u16,
+    system: [u8; 6],
+    transaction: u32,
+) -> [u8; FRAME_LEN] {
+    let mut f = [0u8; FRAME_LEN];
+    write_eth(&mut f, src);
+    f[14..18].copy_from_slice(&[SUBTYPE_MARKER, 1, MARKER_INFO, 16]);
+    f[18..20].copy_from_slice(&port.to_be_bytes());
+    f[20..26].copy_from_slice(&system);
+    f[26..30].copy_from_slice(&transaction.to_be_bytes());
+    f
+}
+
 /// The Marker Response to a Marker Information frame: the same fields, TLV
 /// type 2, sent from `src` (802.1AX §6.5.3: the responder copies the
 /// requester's port, system and transaction id). `None` if `frame` is not a

@@ -367,13 +367,7 @@ fn rate_limit_three_per_second() {
 fn marker_is_answered_and_bad_frames_named() {
     let mut l = Lacp::new(conf(1, 9), &macs(0, 2), 0);
     l.link(1, true, 0);
-    let mut m = [0u8; pdu::FRAME_LEN];
-    m[..6].copy_from_slice(&pdu::DST_MAC);
-    m[6..12].copy_from_slice(&[2, 0, 0, 9, 9, 9]);
-    m[12..14].copy_from_slice(&[0x88, 0x09]);
-    m[14..20].copy_from_slice(&[2, 1, 1, 16, 0, 7]);
-    m[20..26].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    m[26..30].copy_from_slice(&0xdead_beef_u32.to_be_bytes());
+    let m = pdu::build_marker_info([2, 0, 0, 9, 9, 9], 7, [2, 0, 0, 0, 0, 2], 0xdead_beef);
     let r = l.receive(1, &m, 0).unwrap().expect("a marker response");
     let v = pdu::MarkerPdu::new_checked(&r[14..]).unwrap();
     assert_eq!(v.tlv_type(), pdu::MARKER_RESPONSE);
