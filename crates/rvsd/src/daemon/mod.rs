@@ -289,6 +289,7 @@ impl Daemon {
             sync: self.sync.clone(),
             capture: crate::capture::CaptureCtl::new(self.epoch),
             handover: self.give.clone().map(crate::handover::give::hook),
+            followers: Default::default(),
         })
     }
 
