@@ -139,6 +139,19 @@ fn fnat6() {
             .any(|s| n.ends_with(s)),
         "{n}"
     );
+    // The port joined the solicited-node groups of the VIP and the LIP (a
+    // NIC with a multicast filter would drop the solicitations otherwise;
+    // the takeover turned IPv6 off on it, so the kernel holds none).
+    for dev in ["wan", "lan"] {
+        let m = t.lab.must_in("lb", &["ip", "maddr", "show", "dev", dev]);
+        println!("lb$ ip maddr show dev {dev}\n{m}");
+        for g in ["33:33:ff:00:01:00", "33:33:ff:00:02:00"] {
+            assert!(
+                m.contains(&format!("link  {g}")),
+                "{g} not joined on {dev}:\n{m}"
+            );
+        }
+    }
     let rn = t.ok("rvsip", &["neigh", "show"]);
     println!("$ rvsip neigh show\n{rn}");
     for ip in [CLIENT, RS[0], RS[1]] {

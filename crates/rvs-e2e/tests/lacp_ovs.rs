@@ -117,6 +117,7 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
             bin.to_str().unwrap(),
             "--ctl",
             ctl.to_str().unwrap(),
+            "--marker",
             "lan1",
             "lan2",
         ],
@@ -149,6 +150,16 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
     }
     let lacp = ovs.appctl(&lab, &["lacp/show", "bond0"]);
     assert!(lacp.contains("status: active negotiated"), "{lacp}");
+    // The probe's Marker Information frames (one per slave, rvs-core's
+    // builder) are taken by OVS as markers, not as bad PDUs. (OVS 3.1 only
+    // counts them: it answers none.)
+    let stats = ovs.appctl(&lab, &["lacp/show-stats", "bond0"]);
+    assert_eq!(
+        stats.matches("RX Marker Request PDUs: 1").count(),
+        2,
+        "{stats}"
+    );
+    assert_eq!(stats.matches("RX Bad PDUs: 0").count(), 2, "{stats}");
     let log = lab.proc(probe).log();
     for l in log.lines().filter(|l| l.starts_with("lacpdu ")) {
         eprintln!("OVS {l}");
@@ -215,6 +226,11 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
     );
     eprintln!("the probe expired slave 1 in {took:?}");
     let log = lab.proc(probe).log();
+    let answered = log
+        .lines()
+        .filter(|l| l.starts_with("marker-response "))
+        .count();
+    eprintln!("OVS answered {answered} of the probe's 2 Marker Information frames");
     assert!(
         !log.contains("\nbad "),
         "the probe refused an OVS frame:\n{log}"

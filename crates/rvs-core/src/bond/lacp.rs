@@ -499,6 +499,9 @@ impl Port {
             return Ok(pdu::marker_response(frame, self.mac));
         }
         let l = LacpPdu::new_checked(&frame[14..])?;
+        if l.actor().system == conf.system_mac {
+            return Err(PduError::Loopback);
+        }
         self.rx_count += 1;
         if self.link {
             self.record(conf, &l.actor(), &l.partner(), now);

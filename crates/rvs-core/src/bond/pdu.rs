@@ -128,6 +128,10 @@ pub enum PduError {
     },
     /// The slave index is not one of the bond's.
     NoSuchSlave(usize),
+    /// A LACPDU whose actor is this bond's own system: the slave is looped
+    /// back (cabled to another slave, or a switch reflecting frames). Linux
+    /// ignores these too ("an illegal loopback occurred").
+    Loopback,
 }
 
 impl fmt::Display for PduError {
@@ -151,6 +155,9 @@ impl fmt::Display for PduError {
                 len,
             } => write!(f, "bad {which} TLV: type {tlv_type} length {len}"),
             PduError::NoSuchSlave(i) => write!(f, "no slave {i} in this bond"),
+            PduError::Loopback => f.write_str(
+                "LACPDU from this bond's own system: the slave is looped back to the bond",
+            ),
         }
     }
 }
@@ -364,6 +371,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> MarkerPdu<T> {
     pub fn set_tlv_type(&mut self, t: u8) {
         wr8(self.buf.as_mut(), 2, t);
     }
+}
+
+/// A Marker Information frame (a request) from port `port` of `system`,
+/// sent from `src` with transaction id `transaction`: what a Marker
+/// Generator sends before moving conversations (rvs never needs to; the
+/// lab uses it to see what a peer does with one).
+pub fn build_marker_info(
+    src: [u8; 6],
+    port: u16,
+    system: [u8; 6],
+    transaction: u32,
+) -> [u8; FRAME_LEN] {
+    let mut f = [0u8; FRAME_LEN];
+    write_eth(&mut f, src);
+    f[14..18].copy_from_slice(&[SUBTYPE_MARKER, 1, MARKER_INFO, 16]);
+    f[18..20].copy_from_slice(&port.to_be_bytes());
+    f[20..26].copy_from_slice(&system);
+    f[26..30].copy_from_slice(&transaction.to_be_bytes());
+    f
 }
 
 /// The Marker Response to a Marker Information frame: the same fields, TLV

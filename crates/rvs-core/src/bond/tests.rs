@@ -332,7 +332,7 @@ fn rate_limit_three_per_second() {
     let mut lab = Lab::pair(conf(1, 9), conf(2, 1), 1);
     // Flap the partner's view (each LACPDU we receive says we are stale)
     // to provoke NTT many times a second.
-    let mut stale = pdu::build_lacpdu(
+    let stale = pdu::build_lacpdu(
         [2, 0, 0, 1, 1, 0],
         &PortInfo {
             system_priority: 1,
@@ -344,7 +344,6 @@ fn rate_limit_three_per_second() {
         },
         &PortInfo::default(),
     );
-    stale[14 + 4] ^= 0; // keep it valid
     lab.run(5_000);
     for _ in 0..100 {
         lab.now += 10;
@@ -368,13 +367,7 @@ fn rate_limit_three_per_second() {
 fn marker_is_answered_and_bad_frames_named() {
     let mut l = Lacp::new(conf(1, 9), &macs(0, 2), 0);
     l.link(1, true, 0);
-    let mut m = [0u8; pdu::FRAME_LEN];
-    m[..6].copy_from_slice(&pdu::DST_MAC);
-    m[6..12].copy_from_slice(&[2, 0, 0, 9, 9, 9]);
-    m[12..14].copy_from_slice(&[0x88, 0x09]);
-    m[14..20].copy_from_slice(&[2, 1, 1, 16, 0, 7]);
-    m[20..26].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    m[26..30].copy_from_slice(&0xdead_beef_u32.to_be_bytes());
+    let m = pdu::build_marker_info([2, 0, 0, 9, 9, 9], 7, [2, 0, 0, 0, 0, 2], 0xdead_beef);
     let r = l.receive(1, &m, 0).unwrap().expect("a marker response");
     let v = pdu::MarkerPdu::new_checked(&r[14..]).unwrap();
     assert_eq!(v.tlv_type(), pdu::MARKER_RESPONSE);
@@ -408,7 +401,18 @@ fn marker_is_answered_and_bad_frames_named() {
         "bad partner TLV: type 2 length 19"
     );
     assert_eq!(l.receive(5, &m, 0), Err(pdu::PduError::NoSuchSlave(5)));
-    assert_eq!(l.info(1).lacpdu_bad, 4);
+    // Our own LACPDU coming back (slave 1 cabled to slave 0).
+    let mut own = None;
+    l.link(0, true, 0);
+    l.tick(0, &mut |s, f| own = own.or((s == 0).then_some(*f)));
+    let own = own.expect("slave 0 sent a LACPDU");
+    assert_eq!(l.receive(1, &own, 0), Err(pdu::PduError::Loopback));
+    assert_eq!(
+        l.info(1).rx,
+        RxState::Expired,
+        "a looped-back LACPDU was taken"
+    );
+    assert_eq!(l.info(1).lacpdu_bad, 5);
 }
 
 /// The bytes of a LACPDU as 802.1AX-2008 Figure 5-7 lays them out.

@@ -2,7 +2,7 @@
 //! interfaces, through rvs-io's AF_PACKET queues: the 802.1AX peer of a real
 //! switch in the lab (`tests/lacp_ovs.rs` runs it against Open vSwitch).
 //!
-//! `lacp-probe [--slow] [--passive] [--key K] [--ctl DIR] [--secs S] IFACE...`
+//! `lacp-probe [--slow] [--passive] [--key K] [--ctl DIR] [--secs S] [--marker] IFACE...`
 //!
 //! Slave `i` is the `i`-th interface (port number `i + 1`, LACPDUs from its
 //! own MAC); the system id is the first interface's MAC. Carrier is read
@@ -14,13 +14,16 @@
 //! partner <system> key <k> port <p> state <state> rx <n> tx <n> bad <n>
 //! marker <n>` per slave, at start and whenever something but a counter
 //! changes; `lacpdu <i> <hex>` for the first LACPDU received on each slave;
-//! `bad <i> <error>` for each refused slow-protocols frame.
+//! `bad <i> <error>` for each refused slow-protocols frame. With `--marker`,
+//! each slave sends one Marker Information frame (transaction id = slave
+//! index + 1) after its first LACPDU arrives, and prints `marker-response
+//! <i> <transaction>` for each Marker Response it gets.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rvs_core::bond::pdu::ETHERTYPE;
+use rvs_core::bond::pdu::{build_marker_info, MarkerPdu, ETHERTYPE, MARKER_RESPONSE};
 use rvs_core::bond::{Lacp, LacpConf, SlaveLacp};
 use rvs_io::af_packet::{wait_any, AfPacketConf, AfPacketQueue};
 
@@ -30,6 +33,7 @@ struct Args {
     key: u16,
     ctl: Option<PathBuf>,
     secs: u64,
+    marker: bool,
     ifaces: Vec<String>,
 }
 
@@ -45,6 +49,7 @@ fn args() -> Args {
         key: 9,
         ctl: None,
         secs: 3600,
+        marker: false,
         ifaces: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -53,6 +58,7 @@ fn args() -> Args {
         match x.as_str() {
             "--slow" => a.fast = false,
             "--passive" => a.active = false,
+            "--marker" => a.marker = true,
             "--key" => a.key = val().parse().unwrap_or_else(|_| usage()),
             "--ctl" => a.ctl = Some(PathBuf::from(val())),
             "--secs" => a.secs = val().parse().unwrap_or_else(|_| usage()),
@@ -158,11 +164,21 @@ fn main() {
                 if f.get(12..14) != Some(&ETHERTYPE.to_be_bytes()[..]) {
                     continue;
                 }
+                if let Ok(m) = MarkerPdu::new_checked(&f[14..]) {
+                    if m.tlv_type() == MARKER_RESPONSE {
+                        let t = m.transaction_id();
+                        let _ = writeln!(out.lock(), "marker-response {i} {t}");
+                    }
+                }
                 match lacp.receive(i, f, now) {
                     Ok(Some(r)) => replies.push(r),
                     Ok(None) if !seen[i] && f.get(14) == Some(&1) => {
                         seen[i] = true;
                         let _ = writeln!(out.lock(), "lacpdu {i} {}", hex(f));
+                        if a.marker {
+                            let t = i as u32 + 1;
+                            replies.push(build_marker_info(macs[i], i as u16 + 1, macs[0], t));
+                        }
                     }
                     Ok(None) => {}
                     Err(e) => {

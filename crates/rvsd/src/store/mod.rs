@@ -17,6 +17,7 @@ mod bond;
 pub mod fingerprint;
 mod ipset;
 mod limits;
+mod mcast;
 mod net;
 pub mod rates;
 mod read;
