@@ -33,50 +33,56 @@ impl Families {
     }
 }
 
+/// A mode 4 bond with dpdk1 distributing, dpdk2 not (for the tests).
+#[cfg(test)]
+pub(super) fn sample_bond() -> LinkInfo {
+    use rvs_api::{BondInfo, BondSlaveInfo};
+    let slave = |n: &str, d: bool| BondSlaveInfo {
+        name: n.into(),
+        iface: format!("lan-{n}"),
+        up: true,
+        distributing: d,
+        lacp: None,
+    };
+    LinkInfo {
+        index: 2,
+        name: "bond1".into(),
+        iface: String::new(),
+        backend: "bond 802.3ad".into(),
+        mac: "02:00:00:00:00:01".into(),
+        mtu: 1500,
+        up: true,
+        kni: None,
+        stats: Default::default(),
+        bond: Some(BondInfo {
+            mode: 4,
+            xmit_hash: "layer3+4".into(),
+            lacp_rate: "fast".into(),
+            distributing: 1,
+            partner: None,
+            no_slave: 0,
+            not_collecting: 6,
+            slaves: vec![slave("dpdk1", true), slave("dpdk2", false)],
+        }),
+        slave_of: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use rvs_api::{BondInfo, BondSlaveInfo, LinkInfo};
-
     use crate::metrics::{render, Scrape};
 
     #[test]
     fn a_bond_shows_which_slaves_distribute() {
-        let slave = |n: &str, d: bool| BondSlaveInfo {
-            name: n.into(),
-            iface: format!("lan-{n}"),
-            up: true,
-            distributing: d,
-            lacp: None,
-        };
         let sc = Scrape {
             services: Vec::new(),
             addrs: Vec::new(),
-            links: vec![LinkInfo {
-                index: 2,
-                name: "bond1".into(),
-                iface: String::new(),
-                backend: "bond 802.3ad".into(),
-                mac: "02:00:00:00:00:01".into(),
-                mtu: 1500,
-                up: true,
-                kni: None,
-                stats: Default::default(),
-                bond: Some(BondInfo {
-                    mode: 4,
-                    xmit_hash: "layer3+4".into(),
-                    lacp_rate: "fast".into(),
-                    distributing: 1,
-                    partner: None,
-                    no_slave: 0,
-                    not_collecting: 6,
-                    slaves: vec![slave("dpdk1", true), slave("dpdk2", false)],
-                }),
-                slave_of: None,
-            }],
+            links: vec![super::sample_bond()],
             drops: Vec::new(),
             conns: Vec::new(),
             capacity: 0,
             uoa: Vec::new(),
+            icmp: Vec::new(),
         };
         let text = render(&sc);
         for want in [

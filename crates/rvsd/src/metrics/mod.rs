@@ -67,6 +67,8 @@ pub const EXPORTED: &[&str] = &[
     "rvs_worker_uoa_too_big_total",
     "rvs_worker_icmp_sent_total",
     "rvs_worker_icmp_rate_limited_total",
+    "rvs_bond_slave_distributing",
+    "rvs_bond_drops_total",
 ];
 
 fn op_buckets() -> Histogram {

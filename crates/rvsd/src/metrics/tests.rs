@@ -67,22 +67,25 @@ fn sample() -> Scrape {
             sapool: Some((4, 60000, 2)),
             standby: false,
         }],
-        links: vec![LinkInfo {
-            index: 0,
-            name: "dpdk0".into(),
-            iface: "eth0".into(),
-            backend: "af_packet".into(),
-            mac: "02:00:00:00:00:01".into(),
-            mtu: 1500,
-            up: true,
-            kni: None,
-            stats: LinkStats {
-                workers: vec![w0, LinkStats::default()],
-                ..LinkStats::default()
+        links: vec![
+            LinkInfo {
+                index: 0,
+                name: "dpdk0".into(),
+                iface: "eth0".into(),
+                backend: "af_packet".into(),
+                mac: "02:00:00:00:00:01".into(),
+                mtu: 1500,
+                up: true,
+                kni: None,
+                stats: LinkStats {
+                    workers: vec![w0, LinkStats::default()],
+                    ..LinkStats::default()
+                },
+                bond: None,
+                slave_of: None,
             },
-            bond: None,
-            slave_of: None,
-        }],
+            super::bond::sample_bond(),
+        ],
         drops: vec![vec![("no_route", 5), ("bad_checksum", 0)]],
         conns: vec![3],
         capacity: 1024,

@@ -2,7 +2,10 @@
 //! (before the VLAN slots); its slaves stay ports (their queues, counters)
 //! but take no configuration of their own.
 
+use std::collections::BTreeSet;
+
 use rvs_api::ApiError;
+use rvs_io::mcast::Group;
 
 use super::{invalid, Store};
 
@@ -18,6 +21,18 @@ impl Store {
                 b.name, b.name
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// A bond's multicast groups are its slaves' (the NICs filter, not the bond).
+    pub(super) fn bond_groups_to_slaves(&self, by_port: &mut [BTreeSet<Group>]) {
+        for (i, p) in self.ports.iter().enumerate() {
+            let Some(b) = p.slave_of else { continue };
+            if let Some(groups) = by_port.get(usize::from(b)).cloned() {
+                if let Some(set) = by_port.get_mut(i) {
+                    set.extend(groups);
+                }
+            }
         }
     }
 }

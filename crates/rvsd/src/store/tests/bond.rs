@@ -68,3 +68,13 @@ fn a_slave_takes_no_configuration_of_its_own() {
     assert_eq!(names, ["dpdk0", "dpdk1", "bond0", "bond0.103"]);
     assert_eq!(snap.ports[3].vlan.map(|v| v.parent), Some(2));
 }
+
+#[test]
+fn a_bond_s_ipv6_groups_are_joined_on_its_slaves() {
+    let mut s = bonded();
+    s.apply(&addr_add("2001:db8::100", 128, "bond0", false))
+        .expect("addr on the bond");
+    let g = s.multicast_groups();
+    let want = rvs_io::mcast::solicited_node(&"2001:db8::100".parse().unwrap());
+    assert!(g[0].contains(&want) && g[1].contains(&want), "{g:?}");
+}
