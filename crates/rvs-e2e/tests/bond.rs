@@ -369,7 +369,8 @@ fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss(
     );
     println!("dpdk2 out after {:?}\n{links}", t.elapsed());
     assert!(
-        t.elapsed() >= Duration::from_secs(2),
+        // 3 s after the last LACPDU, which came at most ~1 s before the rule.
+        t.elapsed() >= Duration::from_millis(1500),
         "out too early: {:?}",
         t.elapsed()
     );
