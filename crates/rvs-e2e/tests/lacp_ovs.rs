@@ -66,20 +66,19 @@ fn slave(state: &str, i: usize) -> &str {
         .unwrap_or("")
 }
 
-#[test]
-fn lacp_forms_with_open_vswitch_and_times_out() {
-    if std::env::var("RVS_E2E_BACKEND").as_deref() == Ok("af_xdp") {
-        eprintln!("lacp_ovs: backend-independent (no rvsd); runs in the af_packet pass");
-        return;
-    }
+/// Namespaces `sw` (a lab Open vSwitch with bridge br0, userspace
+/// datapath) and `lb`, joined by `links` veth pairs `lan<i>`–`p-lb<i>`
+/// (from 1); the ports are not on the bridge yet.
+fn lab(links: usize) -> (Lab, Ovs) {
     let mut tools = vec!["ip", "nft"];
     tools.extend_from_slice(&TOOLS);
     rvs_e2e::require_tools(&tools);
     let mut lab = Lab::new();
     lab.add_ns("sw");
     lab.add_ns("lb");
-    lab.veth("lb", "lan1", "sw", "p-lb1");
-    lab.veth("lb", "lan2", "sw", "p-lb2");
+    for i in 1..=links {
+        lab.veth("lb", &format!("lan{i}"), "sw", &format!("p-lb{i}"));
+    }
     let ovs = Ovs::start(&mut lab, "sw");
     ovs.vsctl(
         &lab,
@@ -93,6 +92,17 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
             "datapath_type=netdev",
         ],
     );
+    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    (lab, ovs)
+}
+
+#[test]
+fn lacp_forms_with_open_vswitch_and_times_out() {
+    if std::env::var("RVS_E2E_BACKEND").as_deref() == Ok("af_xdp") {
+        eprintln!("lacp_ovs: backend-independent (no rvsd); runs in the af_packet pass");
+        return;
+    }
+    let (mut lab, ovs) = lab(2);
     ovs.vsctl(
         &lab,
         &[
@@ -106,7 +116,6 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
             "other_config:lacp-time=fast",
         ],
     );
-    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
     let ctl = lab.dir.join("probe");
     std::fs::create_dir_all(&ctl).expect("probe dir");
     let bin = rvs_e2e::bin("lacp-probe");
@@ -235,4 +244,50 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
         !log.contains("\nbad "),
         "the probe refused an OVS frame:\n{log}"
     );
+}
+
+/// OVS LACP on a single port (not a bond): its LACPDUs say the port is
+/// individual (Aggregation off), and 802.1AX gives such a link an
+/// aggregator of its own: the probe distributes on it (without fallback).
+#[test]
+fn lacp_with_an_individual_open_vswitch_port() {
+    if std::env::var("RVS_E2E_BACKEND").as_deref() == Ok("af_xdp") {
+        eprintln!("lacp_ovs: backend-independent (no rvsd); runs in the af_packet pass");
+        return;
+    }
+    let (mut lab, ovs) = lab(1);
+    ovs.vsctl(
+        &lab,
+        &[
+            "add-port",
+            "br0",
+            "p-lb1",
+            "--",
+            "set",
+            "port",
+            "p-lb1",
+            "lacp=active",
+            "other_config:lacp-time=fast",
+        ],
+    );
+    let bin = rvs_e2e::bin("lacp-probe");
+    let probe = lab.spawn("lb", "lacp-probe", &[bin.to_str().unwrap(), "lan1"], &[]);
+    let start = Instant::now();
+    loop {
+        let lacp = ovs.appctl(&lab, &["lacp/show", "p-lb1"]);
+        let st = probe_state(&mut lab, probe);
+        if lacp.contains("status: active negotiated")
+            && st.contains("masks=0b1/0b1")
+            && slave(&st, 0) == "s0 CURRENT COLLECTING_DISTRIBUTING FALLBACK"
+        {
+            eprintln!("formed in {:?}", start.elapsed());
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "an individual OVS port: no link within 8 s\n--- lacp/show\n{lacp}\n--- probe\n{}",
+            lab.proc(probe).log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -107,8 +107,9 @@ pub enum Selection {
     Unselected,
     /// In the bond's aggregator.
     Selected,
-    /// Used as an individual link: no slave has an LACP partner and the
-    /// bond has `fallback`.
+    /// Used alone as an individual link while the bond has no aggregator:
+    /// its partner's port is individual (Aggregation bit off), or, with
+    /// `fallback`, it has no LACP partner at all (DEFAULTED).
     Fallback,
 }
 
@@ -430,16 +431,23 @@ impl Lacp {
         self.fallback();
     }
 
-    /// With no aggregator and `fallback`, the first slave that is up and
-    /// DEFAULTED (no LACP partner at all) carries traffic as an individual
-    /// link; any other fallback slave is released.
+    /// With no aggregator, one slave carries traffic alone as an individual
+    /// link: the one already doing so while it still qualifies, else the
+    /// first whose partner port is individual (802.1AX: an aggregator of
+    /// one), else with `fallback` the first that is up and DEFAULTED (no LACP
+    /// partner at all). Any other such slave is released.
     fn fallback(&mut self) {
-        let want = if self.conf.fallback && self.agg.is_none() {
-            self.ports
-                .iter()
-                .position(|p| p.link && p.rx == RxState::Defaulted)
-        } else {
+        let fb = self.conf.fallback;
+        let ok = |p: &Port| p.individual() || (fb && p.link && p.rx == RxState::Defaulted);
+        let want = if self.agg.is_some() {
             None
+        } else {
+            let ports = &self.ports;
+            ports
+                .iter()
+                .position(|p| p.sel == Selection::Fallback && ok(p))
+                .or_else(|| ports.iter().position(Port::individual))
+                .or_else(|| ports.iter().position(ok))
         };
         for (i, p) in self.ports.iter_mut().enumerate() {
             if Some(i) == want {
@@ -478,6 +486,11 @@ impl Port {
             partner_system: self.partner.system,
             partner_key: self.partner.key,
         })
+    }
+
+    /// Carrier up and a current partner whose port is individual.
+    fn individual(&self) -> bool {
+        self.link && self.rx == RxState::Current && self.partner.state & state::AGGREGATION == 0
     }
 
     fn partner_sync(&self) -> bool {
@@ -623,7 +636,8 @@ impl Port {
     fn mux_run(&mut self, now: u64) {
         for _ in 0..4 {
             let selected = self.sel != Selection::Unselected && self.link;
-            let go = self.partner_sync() || self.sel == Selection::Fallback;
+            let alone = self.sel == Selection::Fallback && self.rx == RxState::Defaulted;
+            let go = self.partner_sync() || alone;
             let next = match self.mux {
                 MuxState::Detached if selected => MuxState::Waiting,
                 MuxState::Waiting if !selected => MuxState::Detached,

@@ -327,6 +327,46 @@ fn fallback_uses_one_slave_without_a_partner() {
     assert_eq!(lab.info(0, 0).selected, Selection::Selected);
 }
 
+/// A partner whose port is individual (Aggregation bit off, e.g. an OVS
+/// bond of one member) still gets traffic: 802.1AX attaches it to an
+/// aggregator of its own; without `fallback` too.
+#[test]
+fn individual_partner_port_carries_traffic_alone() {
+    let mut l = Lacp::new(conf(1, 9), &macs(0, 2), 0);
+    l.link(0, true, 0);
+    l.link(1, true, 0);
+    let partner = |port| PortInfo {
+        system_priority: 65534,
+        system: [2, 0, 0, 0, 0, 2],
+        key: 1,
+        port_priority: 65535,
+        port,
+        state: state::ACTIVITY | state::TIMEOUT | state::SYNC | state::COLLECTING,
+    };
+    for t in (0..4_000).step_by(500) {
+        for s in 0..2 {
+            let me = l.info(s).actor;
+            let f = pdu::build_lacpdu([2, 0, 0, 2, 0, s as u8], &partner(s as u16 + 1), &me);
+            l.receive(s, &f, t).unwrap();
+        }
+        l.tick(t, &mut |_, _| {});
+    }
+    assert_eq!(l.masks(), (0b01, 0b01), "one individual link, the first");
+    assert_eq!(l.info(0).selected, Selection::Fallback);
+    assert_eq!(l.info(1).selected, Selection::Unselected);
+    assert_eq!(l.aggregator(), None);
+    // Stable: it stays on slave 0 while slave 0 qualifies; slave 1 takes
+    // over when slave 0 goes down.
+    l.link(0, false, 4_000);
+    for t in (4_000..7_000).step_by(500) {
+        let me = l.info(1).actor;
+        let f = pdu::build_lacpdu([2, 0, 0, 2, 0, 1], &partner(2), &me);
+        l.receive(1, &f, t).unwrap();
+        l.tick(t, &mut |_, _| {});
+    }
+    assert_eq!(l.masks(), (0b10, 0b10));
+}
+
 #[test]
 fn rate_limit_three_per_second() {
     let mut lab = Lab::pair(conf(1, 9), conf(2, 1), 1);
