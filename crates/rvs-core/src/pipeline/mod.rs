@@ -18,6 +18,7 @@ mod kni_guard;
 mod limits;
 mod outbox;
 mod parse;
+mod precopy;
 mod proxy_proto;
 mod rewrite;
 mod slots;
@@ -35,6 +36,7 @@ pub use fast::{FastEvent, FastKey, FastMoved};
 pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use handover::{CounterBases, SvcCounters};
 pub use outbox::Outbox;
+pub use precopy::{Precopy, PrecopyEvent};
 pub use sync::SyncError;
 
 use crate::addr::{Addr, Mac, PortId};

@@ -21,6 +21,7 @@ mod listing;
 mod modes;
 mod oracle;
 mod parsers;
+mod precopy;
 mod proxy_proto;
 mod proxy_proto_icmp;
 mod proxy_proto_sync;
