@@ -62,6 +62,7 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+pub mod clock;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;

@@ -62,6 +62,8 @@ pub enum Query {
     },
     /// Park between two iterations (a hand-over).
     Park(crate::handover::park::Park),
+    /// Pre-copy the table while forwarding (a hand-over).
+    Precopy(crate::handover::precopy::PrecopyReq),
 }
 
 /// What the control plane keeps of each worker.
