@@ -148,6 +148,7 @@ impl DaemonTaker<'_> {
             self.daemon = Some(self.build(ends)?);
             self.gates = Some(gates);
             self.report.build_ms = t.elapsed().as_millis() as u64;
+            tracing::debug!("takeover: dormant daemon built");
         }
         self.gates.as_ref().ok_or_else(|| "no daemon".to_string())
     }
@@ -270,15 +271,21 @@ impl Taker for DaemonTaker<'_> {
 
     fn prepared(&mut self) -> Result<(), String> {
         injected("prepared")?;
-        if self.store.is_none() {
-            return Err("no configuration came".into());
+        // Built already when connection records came: it took them all.
+        if self.gates.is_none() {
+            if self.store.is_none() {
+                return Err("no configuration came".into());
+            }
+            if let Some(p) = self.ports.iter().position(Option::is_none) {
+                return Err(format!("port {p} did not come"));
+            }
         }
-        if let Some(p) = self.ports.iter().position(Option::is_none) {
-            return Err(format!("port {p} did not come"));
-        }
+        tracing::debug!("takeover: pre-copy received");
         // Built before the freeze; the pre-copy installed before it.
         self.dormant()?.wait_installed(INSTALL_LIMIT)?;
+        tracing::debug!("takeover: pre-copy installed");
         self.report.prepared = Some(Instant::now());
+        self.report.pre_bytes = self.report.bytes;
         Ok(())
     }
 

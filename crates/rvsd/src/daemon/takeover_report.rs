@@ -20,6 +20,8 @@ pub(super) struct Report {
     pub started: Option<Instant>,
     /// Bytes of connection records received.
     pub bytes: u64,
+    /// Of which before the freeze (the pre-copy).
+    pub pre_bytes: u64,
     /// Sweeps the old workers restarted.
     pub restarts: u32,
     /// By worker: the old one's last frame read (CLOCK_MONOTONIC ns; 0: none).
@@ -43,6 +45,7 @@ impl Report {
             prepared: None,
             started: None,
             bytes: 0,
+            pre_bytes: 0,
             restarts: 0,
             last_rx: vec![0; workers],
             build_ms: 0,
@@ -77,8 +80,9 @@ impl Report {
             })
             .collect();
         tracing::info!(
-            "takeover: {conns} connections moved, {} bytes ({per} B/conn), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {}; {} record(s) refused",
+            "takeover: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {}; {} record(s) refused",
             self.bytes,
+            self.pre_bytes,
             ms(self.accepted, self.prepared),
             self.build_ms,
             self.restarts,

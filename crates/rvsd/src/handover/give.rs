@@ -234,6 +234,7 @@ impl Giver for DaemonGiver<'_> {
         for f in self.port_frames()? {
             out(f).map_err(|e| e.to_string())?;
         }
+        tracing::debug!("hand-over: configuration and descriptors sent");
         self.pre = super::precopy::start(self.ctl, &self.agreed, out)?;
         Ok(())
     }
