@@ -2,8 +2,10 @@
 //! ([`session::Taker`]). It asks the running rvsd (found on the control
 //! socket the file names) to hand over, rebuilds the configuration from
 //! its requests (checked by fingerprint), adopts every port's lock, TAP
-//! and receive sockets, opens its own transmit rings, starts its workers
-//! where the old ones parked, and after a short probation commits: the old
+//! and receive sockets, opens its own transmit rings and builds its
+//! workers dormant ([`super::dormant`]) while the old rvsd forwards; they
+//! install the pre-copied tables, then start where the old ones parked,
+//! and after a short probation it commits: the old
 //! rvsd exits and this one serves the control socket. Any failure before
 //! the commit leaves the old one forwarding.
 

@@ -69,7 +69,7 @@ impl Report {
         let conns: u64 = d.ctl.as_ref().map_or(0, |c| {
             c.workers.iter().map(|w| w.gauges.conns.load(Relaxed)).sum()
         });
-        let per = if conns > 0 { self.bytes / conns } else { 0 };
+        let per = self.bytes.checked_div(conns).unwrap_or(0);
         let gaps: Vec<String> = self
             .gaps(g)
             .iter()

@@ -4,12 +4,12 @@
 //! and its fingerprint), every port's lock, TAP and worker receive sockets
 //! passed, the workers parked at the freeze and their ring positions sent.
 //!
-//! Each worker's connections, templates and neighbours go at the freeze
-//! (CONNS frames: the worker index, then a hand-over message of
-//! `rvs_core::sync::local`).
+//! Each worker's connections and templates go while it forwards
+//! ([`super::precopy`]: CONNS frames, the worker index then a hand-over
+//! message of `rvs_core::sync::local`, and SWEEP_DONE marks), then at the
+//! freeze the last changes and its neighbours.
 //!
-//! Not yet carried (issue 14): the pre-copy of the tables while the
-//! workers forward (they go whole in the gap today), counters, sync
+//! Not yet carried (issue 14): counters, sync
 //! daemons started at run time; AF_XDP ports (refused in HELLO); the
 //! control and metrics listeners (the new rvsd binds them once the old
 //! one exited).

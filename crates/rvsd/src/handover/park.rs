@@ -7,10 +7,9 @@
 //! ([`Resume::Recover`]), or to end without touching the rings again
 //! ([`Resume::Exit`]).
 //!
-//! Its connection table and neighbours go with the report, whole
-//! ([`export_tables`]): in the gap, so the gap grows with the table (the
-//! pre-copy of `docs/design/hot-upgrade.md`, a sweep while forwarding plus
-//! the log of changes, is the next step).
+//! Its neighbours go with the report, and its connection table too unless
+//! a pre-copy sent it while it forwarded ([`super::precopy`]; then only the
+//! log's tail goes, just before it parks).
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};

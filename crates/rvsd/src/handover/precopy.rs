@@ -499,3 +499,25 @@ impl Run {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mark;
+
+    #[test]
+    fn sweep_marks_read_back_and_junk_is_refused() {
+        for m in [
+            Mark::Swept,
+            Mark::Restart,
+            Mark::Tail(0x0123_4567_89ab_cdef),
+        ] {
+            assert_eq!(Mark::decode(&m.encode(3)), Ok((3, m)));
+        }
+        assert!(Mark::decode(&[1]).is_err());
+        assert!(Mark::decode(&[1, 0, 9]).is_err());
+        assert!(
+            Mark::decode(&[1, 0, 2, 1, 2]).is_err(),
+            "a tail without its time"
+        );
+    }
+}
