@@ -20,12 +20,13 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn agrees_with_instant() {
-        let a = super::monotonic_ns();
+    fn runs_with_instant() {
         let i = std::time::Instant::now();
+        let a = super::monotonic_ns();
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = super::monotonic_ns();
         let e = i.elapsed().as_nanos() as u64;
-        assert!(b - a >= e && b - a < e + 1_000_000, "{} vs {e}", b - a);
+        // Both read one clock: what it saw lies within what Instant saw.
+        assert!(b - a >= 2_000_000 && b - a <= e, "{} vs {e}", b - a);
     }
 }
