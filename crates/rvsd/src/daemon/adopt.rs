@@ -293,10 +293,12 @@ impl Taker for DaemonTaker<'_> {
 
     fn start(&mut self) -> Result<(), String> {
         injected("start")?;
+        self.report.frozen_ns = rvs_io::clock::monotonic_ns();
         let cursors = self.cursors.take().ok_or("no ring positions came")?;
         let gates = self.dormant()?;
         gates.arm(&cursors)?;
         gates.go();
+        self.report.go_ns = rvs_io::clock::monotonic_ns();
         self.report.started = Some(Instant::now());
         Ok(())
     }

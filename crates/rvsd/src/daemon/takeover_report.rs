@@ -28,6 +28,10 @@ pub(super) struct Report {
     pub last_rx: Vec<u64>,
     /// How long building the dormant daemon took.
     pub build_ms: u64,
+    /// CLOCK_MONOTONIC ns when everything up to FROZEN was in.
+    pub frozen_ns: u64,
+    /// CLOCK_MONOTONIC ns when the workers were let go.
+    pub go_ns: u64,
 }
 
 fn ms(a: Option<Instant>, b: Option<Instant>) -> f64 {
@@ -49,6 +53,8 @@ impl Report {
             restarts: 0,
             last_rx: vec![0; workers],
             build_ms: 0,
+            frozen_ns: 0,
+            go_ns: 0,
         }
     }
 
@@ -79,8 +85,35 @@ impl Report {
                 None => format!("w{w} no frame"),
             })
             .collect();
+        // The gap's parts: the old worker's last read to FROZEN in here
+        // (its park, the log's tail, the frames), FROZEN to the workers let
+        // go (ring positions set), then to the first read.
+        let last = self
+            .last_rx
+            .iter()
+            .copied()
+            .filter(|&l| l > 0)
+            .min()
+            .unwrap_or(0);
+        let first = g
+            .stats
+            .iter()
+            .map(|s| s.first_rx.load(Relaxed))
+            .filter(|&f| f > 0)
+            .max()
+            .unwrap_or(0);
+        let part = |a: u64, b: u64| match a > 0 && b >= a {
+            true => format!("{:.3}", (b - a) as f64 / 1e6),
+            false => "-".to_string(),
+        };
+        let parts = format!(
+            "last read there to FROZEN {} ms, FROZEN to go {} ms, go to first read here {} ms",
+            part(last, self.frozen_ns),
+            part(self.frozen_ns, self.go_ns),
+            part(self.go_ns, first)
+        );
         tracing::info!(
-            "takeover: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {}; {} record(s) refused",
+            "takeover: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {} ({parts}); {} record(s) refused",
             self.bytes,
             self.pre_bytes,
             ms(self.accepted, self.prepared),
