@@ -66,6 +66,7 @@ pub mod clock;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;
+pub mod mcast;
 pub mod mem;
 mod offload;
 pub mod peer;
