@@ -321,7 +321,14 @@ pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failur
     }
     receive_until(s, k, t.prepare, kind::PRECOPY_DONE, "PRECOPY_DONE")?;
     k.prepared().map_err(|why| abort(s, why))?;
-    send(s, control(kind::FREEZE, "")).map_err(lost)?;
+    // A running rvsd that gave up while it sent changes closed its end
+    // after its ABORT: its reason, rather than the broken pipe.
+    send(s, control(kind::FREEZE, "")).map_err(|e| {
+        match recv(s, Duration::from_millis(100), "ABORT") {
+            Err(f @ Failure::Aborted(_)) => f,
+            _ => lost(e),
+        }
+    })?;
     receive_until(s, k, t.start, kind::FROZEN, "FROZEN")?;
     k.start().map_err(|why| abort(s, why))?;
     send(s, control(kind::STARTED, "")).map_err(|e| {
