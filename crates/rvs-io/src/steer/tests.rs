@@ -526,7 +526,7 @@ fn owner_matches_the_cbpf_program_on_random_frames() {
                 a
             };
             let proto = [6u8, 17, 1, 58, 47, 0][(r % 6) as usize];
-            let l4 = (rnd() as u64).to_be_bytes();
+            let l4 = rnd().to_be_bytes();
             let mut l4 = [l4[0], l4[1], l4[2], l4[3], l4[4], l4[5], l4[6], l4[7]];
             if r & 0x100 != 0 {
                 l4[0] = [0, 3, 8, 11, 1, 2, 128, 129, 13, 4][((r >> 9) % 10) as usize];
