@@ -60,6 +60,18 @@ fn worker(
 
 #[test]
 fn af_packet_vdev_echoes_1000_frames_and_returns_every_mbuf() {
+    echo_1000("net_af_packet");
+}
+
+/// The same over `net_af_xdp`: on a veth (no combined channel) one device
+/// queue, so worker 0 receives everything and hands worker 1 its frames,
+/// and both transmit on the one queue.
+#[test]
+fn af_xdp_vdev_echoes_1000_frames_and_returns_every_mbuf() {
+    echo_1000("net_af_xdp");
+}
+
+fn echo_1000(dev: &str) {
     let ns = Netns::new();
     veth_pair(&ns, "d0", "p0");
     let s = Steering {
@@ -78,16 +90,17 @@ fn af_packet_vdev_echoes_1000_frames_and_returns_every_mbuf() {
             ]
             .map(String::from)
             .to_vec(),
-            dev: "net_af_packet".into(),
+            dev: dev.into(),
             mbufs: 0,
         };
-        let (port, queues) = DpdkPort::open("d0", &conf, 0, 2).expect("open net_af_packet on d0");
-        assert!(
-            port.backend().contains("net_af_packet"),
-            "{}",
-            port.backend()
-        );
+        let (port, queues) = DpdkPort::open("d0", &conf, 0, 2).expect("open the vdev on d0");
+        assert!(port.backend().contains(dev), "{}", port.backend());
         port.set_steering(&s);
+        // net_af_xdp keeps its fill ring stocked from the pool.
+        let stocked = port.mbufs_in_use();
+        if dev == "net_af_packet" {
+            assert_eq!(stocked, 0, "the af_packet PMD holds no mbuf");
+        }
         let mut peer = AfPacketQueue::open("p0", &AfPacketConf::default()).expect("peer socket");
         let stop = AtomicBool::new(false);
         let (echoes, per_worker) = std::thread::scope(|sc| {
@@ -147,6 +160,13 @@ fn af_packet_vdev_echoes_1000_frames_and_returns_every_mbuf() {
         let full: u64 = per_worker.iter().map(|(_, s)| s.handoff_full).sum();
         assert_eq!(full, 0, "{per_worker:?}");
         eprintln!("hand-offs: {handed} of {N}; {per_worker:?}");
-        assert_eq!(port.mbufs_in_use(), 0, "mbufs not returned to the pool");
+        let left = port.mbufs_in_use() - stocked;
+        if dev == "net_af_packet" {
+            assert_eq!(left, 0, "mbufs not returned to the pool");
+        } else {
+            // net_af_xdp frees a sent mbuf when it reaps the completion
+            // ring, on its next transmit: the last bursts may still be out.
+            assert!(left <= 64, "{left} mbufs not returned to the pool");
+        }
     });
 }

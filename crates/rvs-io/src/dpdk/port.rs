@@ -48,6 +48,11 @@ struct Shared {
     /// `rings[from * workers + to]` (null where from == to).
     rings: Vec<*mut sys::rte_ring>,
     workers: u16,
+    /// Device queue pairs: `workers`, or fewer when the device has fewer
+    /// (then workers `nq..` receive only what is handed over, and every
+    /// worker transmits on queue `w % nq` under `tx_lock`).
+    nq: u16,
+    tx_lock: Mutex<()>,
     steering: Mutex<Steering>,
     generation: AtomicU64,
 }
@@ -104,15 +109,15 @@ fn err(what: &str, rc: i32) -> io::Error {
 }
 
 /// The devargs probed and the ethdev name for `dev` on `iface`.
-fn devargs(dev: &str, iface: &str, workers: u16, n: u32) -> (String, String) {
+fn devargs(dev: &str, iface: &str, nq: u16, n: u32) -> (String, String) {
     match dev {
         "net_af_packet" => {
             let name = format!("net_af_packet{n}");
-            (format!("{name},iface={iface},qpairs={workers}"), name)
+            (format!("{name},iface={iface},qpairs={nq}"), name)
         }
         "net_af_xdp" => {
             let name = format!("net_af_xdp{n}");
-            let a = format!("{name},iface={iface},start_queue=0,queue_count={workers}");
+            let a = format!("{name},iface={iface},start_queue=0,queue_count={nq}");
             (a, name)
         }
         pci => (pci.to_string(), pci.to_string()),
@@ -137,7 +142,12 @@ impl DpdkPort {
         };
         eal::init(&eal_args)?;
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let (args, name) = devargs(&conf.dev, iface, w, n);
+        // net_af_xdp binds combined channels only (veth has none: one queue).
+        let mut nq = match conf.dev.as_str() {
+            "net_af_xdp" => w.min(crate::iface::combined_channels(iface)?.min(1024) as u16),
+            _ => w,
+        };
+        let (args, name) = devargs(&conf.dev, iface, nq, n);
         let c = |s: &str| CString::new(s).map_err(|_| io::Error::other("NUL in a DPDK name"));
         let (cargs, cname) = (c(&args)?, c(&name)?);
         // SAFETY: NUL-terminated strings, EAL initialised.
@@ -151,6 +161,14 @@ impl DpdkPort {
         if rc != 0 {
             return Err(err(&format!("DPDK port {name}"), rc));
         }
+        // SAFETY: a zeroed rvs_port_info is valid; the shim fills it.
+        let mut info: sys::rvs_port_info = unsafe { std::mem::zeroed() };
+        // SAFETY: a probed port and a valid out pointer.
+        let rc = unsafe { sys::rvs_port_info(eth, &mut info) };
+        if rc != 0 {
+            return Err(err(&format!("DPDK port {name} information"), rc));
+        }
+        nq = nq.min(info.max_rx_queues).min(info.max_tx_queues).max(1);
         let mbufs = match conf.mbufs {
             0 => w as u32 * (2 * DESC as u32 + 2 * BURST as u32 + HANDOFF * (w as u32 - 1)) + 1024,
             m => m,
@@ -176,6 +194,8 @@ impl DpdkPort {
             pool,
             rings,
             workers: w,
+            nq,
+            tx_lock: Mutex::new(()),
             steering: Mutex::new(Steering {
                 workers: w,
                 ..Steering::default()
@@ -197,10 +217,10 @@ impl DpdkPort {
         }
         let sh = Arc::new(sh(rings));
         // SAFETY: `pool` is a valid pktmbuf pool; the port was probed.
-        let rc = unsafe { sys::rvs_port_setup(eth, w, DESC, DESC, pool) };
+        let rc = unsafe { sys::rvs_port_setup(eth, nq, DESC, DESC, pool) };
         if rc != 0 {
             return Err(err(
-                &format!("DPDK port {name} ({args}) with {w} queue pairs"),
+                &format!("DPDK port {name} ({args}) with {nq} queue pairs"),
                 rc,
             ));
         }
@@ -218,7 +238,7 @@ impl DpdkPort {
                 };
                 let tx = DpdkTx {
                     sh: Arc::clone(&sh),
-                    q,
+                    q: q % nq,
                     pending: [null_mut(); BURST],
                     n: 0,
                     dropped: 0,
@@ -232,7 +252,12 @@ impl DpdkPort {
             "pci"
         };
         let handoff = if w > 1 { ", hand-off" } else { "" };
-        let backend = format!("dpdk ({} {kind}{handoff})", conf.dev);
+        let queues_note = if nq < w {
+            format!(", {nq} device queue(s) for {w} workers")
+        } else {
+            String::new()
+        };
+        let backend = format!("dpdk ({} {kind}{handoff}{queues_note})", conf.dev);
         Ok((DpdkPort { sh, backend }, queues))
     }
 
@@ -365,8 +390,12 @@ impl DpdkRx {
             }
         }
         let mut got = [null_mut::<sys::rte_mbuf>(); BURST];
-        // SAFETY: queue `q` of the port is this worker's alone; `got` has room for `max`.
-        let n = unsafe { sys::rvs_rx_burst(self.sh.eth, self.q, got.as_mut_ptr(), max as u16) };
+        let n = if self.q < self.sh.nq {
+            // SAFETY: queue `q` of the port is this worker's alone; `got` has room for `max`.
+            unsafe { sys::rvs_rx_burst(self.sh.eth, self.q, got.as_mut_ptr(), max as u16) }
+        } else {
+            0
+        };
         self.stats.packets += n as u64;
         for &m in &got[..n as usize] {
             let v = view(m);
@@ -510,7 +539,11 @@ impl DpdkTx {
         if self.n == 0 {
             return;
         }
-        // SAFETY: queue `q` of the port is this worker's alone.
+        // Fewer device queues than workers: the queue is shared, one
+        // worker at a time.
+        let _shared = (self.sh.nq < self.sh.workers)
+            .then(|| self.sh.tx_lock.lock().unwrap_or_else(|e| e.into_inner()));
+        // SAFETY: queue `q` is this worker's alone, or held under `tx_lock`.
         let sent = unsafe {
             sys::rvs_tx_burst(
                 self.sh.eth,
