@@ -43,9 +43,6 @@ pub(super) fn check_dpdk(netif: &[Netif]) -> Result<(), (usize, &'static str, St
             }
             continue;
         }
-        if cfg!(not(feature = "dpdk")) {
-            return Err((i, "backend", format!("netif {}: {NOT_BUILT}", n.name)));
-        }
         let d = dev(n);
         if d.starts_with("net_") && d != "net_af_packet" && d != "net_af_xdp" {
             return Err((
@@ -56,6 +53,9 @@ pub(super) fn check_dpdk(netif: &[Netif]) -> Result<(), (usize, &'static str, St
                     n.name
                 ),
             ));
+        }
+        if cfg!(not(feature = "dpdk")) {
+            return Err((i, "backend", format!("netif {}: {NOT_BUILT}", n.name)));
         }
     }
     Ok(())
@@ -105,12 +105,24 @@ mod tests {
 
     #[cfg(feature = "dpdk")]
     #[test]
-    fn dpdk_section_and_port_parse() {
-        let t = format!("{PORT}dpdk_dev = \"net_af_xdp\"\n[dpdk]\neal = [\"--no-huge\", \"-m\", \"256\"]\nmbufs = 4096\n");
+    fn a_dpdk_port_parses_with_the_feature() {
+        let t = format!("{PORT}dpdk_dev = \"net_af_xdp\"\n");
         let c = Config::parse(Path::new("t.toml"), &t).unwrap();
         assert_eq!(super::dev(&c.netif[0]), "net_af_xdp");
+    }
+
+    #[test]
+    fn dpdk_section_parses() {
+        let p0 = "[[netif]]\nname = \"p0\"\niface = \"eth0\"\n";
+        let t = format!("{p0}[dpdk]\neal = [\"--no-huge\", \"-m\", \"256\"]\nmbufs = 4096\n");
+        let c = Config::parse(Path::new("t.toml"), &t).unwrap();
         assert_eq!(c.dpdk.eal, ["--no-huge", "-m", "256"]);
         assert_eq!(c.dpdk.mbufs, 4096);
+        let c = Config::parse(Path::new("t.toml"), p0).unwrap();
+        assert!(c.dpdk.eal.is_empty() && c.dpdk.mbufs == 0);
+        let t = format!("{p0}[dpdk]\nmbuf = 1\n");
+        let e = Config::parse(Path::new("t.toml"), &t).unwrap_err();
+        assert!(e.to_string().contains("mbuf"), "{e}");
     }
 
     #[test]
@@ -135,14 +147,11 @@ mod tests {
             e.to_string().contains("dpdk_dev needs backend = \"dpdk\""),
             "{e}"
         );
-        #[cfg(feature = "dpdk")]
-        {
-            let t = format!("{PORT}dpdk_dev = \"net_tap\"\n");
-            let e = Config::parse(Path::new("t.toml"), &t).unwrap_err();
-            assert!(
-                e.to_string().contains("net_af_packet and net_af_xdp"),
-                "{e}"
-            );
-        }
+        let t = format!("{PORT}dpdk_dev = \"net_tap\"\n");
+        let e = Config::parse(Path::new("t.toml"), &t).unwrap_err();
+        assert!(
+            e.to_string().contains("net_af_packet and net_af_xdp"),
+            "{e}"
+        );
     }
 }
