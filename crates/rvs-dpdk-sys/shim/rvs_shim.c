@@ -65,7 +65,7 @@ unsigned rvs_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n)
 unsigned rvs_ring_count(const struct rte_ring *r) { return rte_ring_count(r); }
 
 int rvs_port_setup(uint16_t port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
-		   struct rte_mempool *pool)
+		   struct rte_mempool *pool, int promiscuous)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
@@ -97,6 +97,8 @@ int rvs_port_setup(uint16_t port, uint16_t queues, uint16_t rx_desc, uint16_t tx
 	rc = rte_eth_dev_start(port);
 	if (rc != 0)
 		return rc;
+	if (!promiscuous)
+		return 0;
 	rc = rte_eth_promiscuous_enable(port);
 	return rc == -ENOTSUP ? 0 : rc;
 }

@@ -48,7 +48,7 @@ unsigned rvs_ring_enqueue_burst(struct rte_ring *r, void **objs, unsigned n);
 unsigned rvs_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
 unsigned rvs_ring_count(const struct rte_ring *r);
 int rvs_port_setup(uint16_t port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
-		   struct rte_mempool *pool);
+		   struct rte_mempool *pool, int promiscuous);
 int rvs_port_info(uint16_t port, struct rvs_port_info *info);
 unsigned rvs_lcore_id(void);
 

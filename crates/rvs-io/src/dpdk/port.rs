@@ -216,8 +216,11 @@ impl DpdkPort {
             }
         }
         let sh = Arc::new(sh(rings));
+        // A vdev's kernel interface keeps its MAC and its own filters (the
+        // PMDs would leave IFF_PROMISC set behind them); a NIC is DPDK's alone.
+        let promiscuous = !conf.dev.starts_with("net_");
         // SAFETY: `pool` is a valid pktmbuf pool; the port was probed.
-        let rc = unsafe { sys::rvs_port_setup(eth, nq, DESC, DESC, pool) };
+        let rc = unsafe { sys::rvs_port_setup(eth, nq, DESC, DESC, pool, promiscuous.into()) };
         if rc != 0 {
             return Err(err(
                 &format!("DPDK port {name} ({args}) with {nq} queue pairs"),
