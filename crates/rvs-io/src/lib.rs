@@ -67,6 +67,7 @@ pub mod dpdk;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;
+pub mod mcast;
 pub mod mem;
 mod offload;
 pub mod peer;
