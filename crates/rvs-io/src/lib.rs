@@ -63,6 +63,8 @@
 pub mod af_packet;
 pub mod af_xdp;
 pub mod clock;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;
