@@ -28,6 +28,8 @@ mod synproxy_held;
 mod synproxy_retry;
 mod uoa;
 mod vlan;
+mod xlate;
+mod xlate_icmp;
 
 use std::sync::Arc;
 
@@ -189,6 +191,9 @@ struct State {
     kni_guard: kni_guard::KniGuard,
     /// Fast-path events not yet taken ([`fast`]).
     fast: fast::FastLog,
+    /// The next IPv4 identification of a NAT64 packet sent with DF clear
+    /// ([`xlate`]).
+    xlate_ident: u16,
 }
 
 /// Memory of a worker besides its connection table ([`Worker::memory`]).
@@ -237,6 +242,7 @@ impl Worker {
             limits: Default::default(),
             kni_guard: Default::default(),
             fast: Default::default(),
+            xlate_ident: 0,
             conf,
         };
         let mut w = Worker {
