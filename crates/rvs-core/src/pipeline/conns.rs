@@ -150,10 +150,10 @@ impl State {
         if sloppy && !matches!(mode, FwdMode::Dr | FwdMode::Tunnel) {
             return Err(DropReason::NoConn);
         }
-        if dest.addr.is_v4() != p.dst.is_v4() && mode != FwdMode::Fnat {
+        if dest.addr.is_v4() != p.dst.is_v4() && (mode != FwdMode::Fnat || svc.synproxy) {
             // Only FNAT translates between IPv4 and IPv6 (NAT64, NAT46:
-            // `xlate`); for SNAT the dest is the WAN address the packet's
-            // source becomes.
+            // `xlate`), not behind the SYN proxy; for SNAT the dest is the
+            // WAN address the packet's source becomes.
             return Err(DropReason::Invalid);
         }
 

@@ -341,7 +341,7 @@ impl Control {
                 let mut st = self.lock()?;
                 st.apply(req)?;
                 self.publish(&st);
-                Ok(Reply::Ok)
+                Ok(st.warning(req).map_or(Reply::Ok, Reply::Warning))
             }
         }
     }
