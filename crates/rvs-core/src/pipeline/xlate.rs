@@ -97,6 +97,10 @@ pub(crate) fn to_v4(
     let tc = h.traffic_class();
     let l4_len = p.l3 + p.ip_len - p.l4;
     let total = ipv4::HEADER_LEN + l4_len;
+    if total > usize::from(u16::MAX) {
+        // A jumbo IPv6 payload has no IPv4 form.
+        return Err(DropReason::XlateTooBig);
+    }
     let shift = p.l4 - p.l3 - ipv4::HEADER_LEN;
     {
         let (_, seg) = split(f, p);

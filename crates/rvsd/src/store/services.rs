@@ -522,7 +522,7 @@ impl Store {
             return None;
         }
         Some(format!(
-            "no {} local address yet for {key}: {} to {} needs one (rvsadm -P -t ... -z <address> -F <dev>)",
+            "no {} local address yet for {key}: {} to {} needs one (rvsadm --add-laddr -z <address> -t ... -F <dev>)",
             family(&d.addr),
             if v4 { "NAT64" } else { "NAT46" },
             endpoint(&d.addr, d.port)
