@@ -147,6 +147,11 @@ pub struct WorkerGauges {
     /// Datagrams that went without UOA because it would have exceeded the
     /// MTU (a counter; they are forwarded, not dropped).
     pub uoa_too_big: AtomicU64,
+    /// ICMP/ICMPv6 errors rvs sent (too big, time exceeded; a counter).
+    pub icmp_sent: AtomicU64,
+    /// Errors not sent for the rate limit (their packets are dropped and
+    /// counted under their reason either way; a counter).
+    pub icmp_rate_limited: AtomicU64,
 }
 
 macro_rules! drop_reasons {

@@ -65,6 +65,7 @@ pub mod af_xdp;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;
+pub mod mcast;
 pub mod mem;
 mod offload;
 pub mod peer;

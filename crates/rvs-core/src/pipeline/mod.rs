@@ -14,6 +14,7 @@ mod half_open;
 mod handover;
 mod host;
 mod icmp_err;
+mod icmp_gen;
 mod kni_guard;
 mod limits;
 mod outbox;
@@ -46,6 +47,7 @@ use crate::route::Scope;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropCounters, DropReason, WorkerGauges};
 use crate::wire::ethernet::{ethertype, EthernetFrame};
+use icmp_gen::IcmpError;
 use parse::{parse_ip, Parsed, L4};
 use slots::Slots;
 
@@ -189,6 +191,8 @@ struct State {
     limits: crate::limit::WorkerLimits,
     /// The rate of VIP packets to the kernel ([`kni_guard`]).
     kni_guard: kni_guard::KniGuard,
+    /// The rate of the ICMP errors rvs sends ([`icmp_gen`]).
+    icmp_rate: icmp_gen::IcmpRate,
     /// Fast-path events not yet taken ([`fast`]).
     fast: fast::FastLog,
     /// The next IPv4 identification of a NAT64 packet sent with DF clear
@@ -241,6 +245,7 @@ impl Worker {
             sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
             kni_guard: Default::default(),
+            icmp_rate: Default::default(),
             fast: Default::default(),
             xlate_ident: 0,
             conf,
@@ -260,6 +265,7 @@ impl Worker {
         self.st.slots.sync(&snap, self.st.id);
         self.st.sync_limits(&snap, now_ms);
         self.st.kni_guard.configure(&snap, now_ms);
+        self.st.icmp_rate.configure(snap.workers, now_ms);
         self.st.workers = snap.workers;
         let (n, size) = (self.st.conf.pending_frames, self.st.conf.frame_size);
         self.st.sp.configure(&snap, n, size);
@@ -762,7 +768,13 @@ impl State {
             return self.drop(DropReason::BadPort);
         };
         if p.ip_len > pc.mtu as usize {
-            return self.drop(DropReason::TooBig);
+            // On-link (DR) packets are as received: the sender can be told.
+            return match on_link {
+                true => {
+                    self.send_icmp_error(snap, pkt, p, IcmpError::TooBig { mtu: pc.mtu }, now_ms)
+                }
+                false => self.drop(DropReason::TooBig),
+            };
         }
         let nh = if on_link {
             target

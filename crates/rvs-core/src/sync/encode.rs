@@ -227,21 +227,68 @@ impl<'b> Encoder<'b> {
     /// Writes the header and returns the message's length: send
     /// `buf[..len]`.
     pub fn finish(self) -> usize {
-        let h = self.header;
-        let mut p = Put {
-            b: &mut self.buf[..HEADER_LEN],
-            at: 0,
-        };
-        p.bytes(&MAGIC);
-        p.u8(self.version);
-        p.u8(0);
-        p.u16(self.len as u16);
-        p.u32(h.sync_id);
-        p.u32(h.node);
-        p.u64(h.seq);
-        p.u16(self.count);
-        p.u16(0);
+        put_header(self.buf, self.version, self.len, self.count, &self.header);
         self.len
+    }
+}
+
+/// Writes a message header (any version) into the start of `buf`.
+pub(super) fn put_header(buf: &mut [u8], version: u8, len: usize, count: u16, h: &Header) {
+    let mut p = Put {
+        b: &mut buf[..HEADER_LEN],
+        at: 0,
+    };
+    p.bytes(&MAGIC);
+    p.u8(version);
+    p.u8(0);
+    p.u16(len as u16);
+    p.u32(h.sync_id);
+    p.u32(h.node);
+    p.u64(h.seq);
+    p.u16(count);
+    p.u16(0);
+}
+
+/// An encoder of one message: what [`fill`] needs of it.
+pub(super) trait Batch {
+    /// The record type it writes.
+    type Rec;
+    /// Appends one record.
+    fn add(&mut self, r: &Self::Rec) -> Result<(), EncodeError>;
+    /// Records written so far.
+    fn len(&self) -> usize;
+    /// Writes the header; the message's length.
+    fn done(self) -> usize;
+}
+
+/// Writes as many of `records` as fit into `e`'s message: its length and
+/// how many records it holds; refuses a buffer that cannot hold even the
+/// first record.
+pub(super) fn fill<B: Batch>(mut e: B, records: &[B::Rec]) -> Result<(usize, usize), EncodeError> {
+    for r in records {
+        match e.add(r) {
+            Ok(()) => {}
+            Err(EncodeError::Full | EncodeError::TooManyRecords) => break,
+            Err(err) => return Err(err),
+        }
+    }
+    if e.len() == 0 && !records.is_empty() {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let n = e.len();
+    Ok((e.done(), n))
+}
+
+impl Batch for Encoder<'_> {
+    type Rec = Record;
+    fn add(&mut self, r: &Record) -> Result<(), EncodeError> {
+        self.push(r)
+    }
+    fn len(&self) -> usize {
+        self.count()
+    }
+    fn done(self) -> usize {
+        self.finish()
     }
 }
 
@@ -254,17 +301,5 @@ pub fn encode(
     header: Header,
     records: &[Record],
 ) -> Result<(usize, usize), EncodeError> {
-    let mut e = Encoder::new(buf, header)?;
-    for r in records {
-        match e.push(r) {
-            Ok(()) => {}
-            Err(EncodeError::Full | EncodeError::TooManyRecords) => break,
-            Err(err) => return Err(err),
-        }
-    }
-    if e.count() == 0 && !records.is_empty() {
-        return Err(EncodeError::BufferTooSmall);
-    }
-    let n = e.count();
-    Ok((e.finish(), n))
+    fill(Encoder::new(buf, header)?, records)
 }

@@ -42,11 +42,11 @@
 //! reserved (u8), MAC (6), reserved (u16), age in ms (u64), then the
 //! address (4 bytes, or 16 with family bit 0).
 
-use super::encode::{side_v6, EncodeError, Put};
+use super::encode::{fill, put_header, side_v6, Batch, EncodeError, Put};
 use super::msg::{
-    be16, be32, be64, mode_of, read_side, record_bytes, record_header, DecodeError, Header, SvcRef,
-    SyncConn, CONN_FIXED, FAM_IN6, FAM_OUT6, HEADER_LEN, MAGIC, REC_HDR, REMOVE_FIXED, SVC_SNAT,
-    SVC_VS, TY_REMOVE,
+    be16, be32, be64, mode_of, read_side, record_bytes, record_header, split_header, DecodeError,
+    Header, SvcRef, SyncConn, CONN_FIXED, FAM_IN6, FAM_OUT6, HEADER_LEN, REC_HDR, REMOVE_FIXED,
+    SVC_SNAT, SVC_VS, TY_REMOVE,
 };
 use crate::addr::{Addr, Mac, PortId};
 use crate::conn::Tuple;
@@ -287,21 +287,21 @@ impl<'b> LocalEncoder<'b> {
 
     /// Writes the header and returns the message's length: send `buf[..len]`.
     pub fn finish(self) -> usize {
-        let h = self.header;
-        let mut p = Put {
-            b: &mut self.buf[..HEADER_LEN],
-            at: 0,
-        };
-        p.bytes(&MAGIC);
-        p.u8(VERSION_LOCAL);
-        p.u8(0);
-        p.u16(self.len as u16);
-        p.u32(h.sync_id);
-        p.u32(h.node);
-        p.u64(h.seq);
-        p.u16(self.count);
-        p.u16(0);
+        put_header(self.buf, VERSION_LOCAL, self.len, self.count, &self.header);
         self.len
+    }
+}
+
+impl Batch for LocalEncoder<'_> {
+    type Rec = LocalRecord;
+    fn add(&mut self, r: &LocalRecord) -> Result<(), EncodeError> {
+        self.push(r)
+    }
+    fn len(&self) -> usize {
+        self.count()
+    }
+    fn done(self) -> usize {
+        self.finish()
     }
 }
 
@@ -313,19 +313,7 @@ pub fn encode_local(
     header: Header,
     records: &[LocalRecord],
 ) -> Result<(usize, usize), EncodeError> {
-    let mut e = LocalEncoder::new(buf, header)?;
-    for r in records {
-        match e.push(r) {
-            Ok(()) => {}
-            Err(EncodeError::Full | EncodeError::TooManyRecords) => break,
-            Err(err) => return Err(err),
-        }
-    }
-    if e.count() == 0 && !records.is_empty() {
-        return Err(EncodeError::BufferTooSmall);
-    }
-    let n = e.count();
-    Ok((e.finish(), n))
+    fill(LocalEncoder::new(buf, header)?, records)
 }
 
 /// A checked hand-over message: header and every record validated by
@@ -337,43 +325,6 @@ pub struct LocalMessage<'a> {
     body: &'a [u8],
 }
 
-fn check_header(buf: &[u8]) -> Result<(), DecodeError> {
-    if buf.len() < HEADER_LEN {
-        return Err(DecodeError::Truncated {
-            what: "header",
-            need: HEADER_LEN,
-            have: buf.len(),
-        });
-    }
-    let magic = [buf[0], buf[1], buf[2], buf[3]];
-    if magic != MAGIC {
-        return Err(DecodeError::BadMagic(magic));
-    }
-    if buf[4] != VERSION_LOCAL {
-        return Err(DecodeError::UnsupportedVersion(buf[4]));
-    }
-    for offset in [5, 26, 27] {
-        if buf[offset] != 0 {
-            return Err(DecodeError::Reserved { offset });
-        }
-    }
-    let len = usize::from(be16(buf, 6));
-    if len > buf.len() {
-        return Err(DecodeError::Truncated {
-            what: "message",
-            need: len,
-            have: buf.len(),
-        });
-    }
-    if len != buf.len() || len < HEADER_LEN {
-        return Err(DecodeError::LengthMismatch {
-            header: len,
-            actual: buf.len(),
-        });
-    }
-    Ok(())
-}
-
 impl<'a> LocalMessage<'a> {
     /// Checks a whole hand-over message (version [`VERSION_LOCAL`]) that
     /// came from `source`: refused ([`DecodeError::LocalOnly`]) unless it is
@@ -382,14 +333,13 @@ impl<'a> LocalMessage<'a> {
         if source != Source::Local {
             return Err(DecodeError::LocalOnly);
         }
-        check_header(buf)?;
+        let (header, count) = split_header(buf, |v| match v {
+            VERSION_LOCAL => Ok(()),
+            _ => Err(DecodeError::UnsupportedVersion(v)),
+        })?;
         let msg = LocalMessage {
-            header: Header {
-                sync_id: be32(buf, 8),
-                node: be32(buf, 12),
-                seq: be64(buf, 16),
-            },
-            count: be16(buf, 24),
+            header,
+            count,
             body: &buf[HEADER_LEN..],
         };
         let mut at = 0;

@@ -351,51 +351,20 @@ pub(super) fn be64(b: &[u8], at: usize) -> u64 {
 impl<'a> Message<'a> {
     /// Checks a whole datagram: header, every record, nothing left over.
     pub fn parse(buf: &'a [u8]) -> Result<Message<'a>, DecodeError> {
-        if buf.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated {
-                what: "header",
-                need: HEADER_LEN,
-                have: buf.len(),
-            });
-        }
-        let magic = [buf[0], buf[1], buf[2], buf[3]];
-        if magic != MAGIC {
-            return Err(DecodeError::BadMagic(magic));
-        }
-        let version = buf[4];
-        if version == super::local::VERSION_LOCAL {
-            return Err(DecodeError::LocalOnly);
-        }
-        if !SUPPORTED_VERSIONS.contains(&version) {
-            return Err(DecodeError::UnsupportedVersion(version));
-        }
-        for offset in [5, 26, 27] {
-            if buf[offset] != 0 {
-                return Err(DecodeError::Reserved { offset });
+        let (header, count) = split_header(buf, |version| {
+            if version == super::local::VERSION_LOCAL {
+                return Err(DecodeError::LocalOnly);
             }
-        }
-        let len = usize::from(be16(buf, 6));
-        if len > buf.len() {
-            return Err(DecodeError::Truncated {
-                what: "message",
-                need: len,
-                have: buf.len(),
-            });
-        }
-        if len != buf.len() || len < HEADER_LEN {
-            return Err(DecodeError::LengthMismatch {
-                header: len,
-                actual: buf.len(),
-            });
-        }
+            if !SUPPORTED_VERSIONS.contains(&version) {
+                return Err(DecodeError::UnsupportedVersion(version));
+            }
+            Ok(())
+        })?;
+        let version = buf[4];
         let msg = Message {
-            header: Header {
-                sync_id: be32(buf, 8),
-                node: be32(buf, 12),
-                seq: be64(buf, 16),
-            },
+            header,
             version,
-            count: be16(buf, 24),
+            count,
             body: &buf[HEADER_LEN..],
         };
         let mut at = 0;
@@ -693,4 +662,50 @@ fn decode_conn(
         sp_seq,
         sp_ts,
     })
+}
+
+/// Checks a message's fixed header in wire order (length, magic, the
+/// version by `version_ok`, reserved bytes, length field) and returns it
+/// with the record count: shared by the network and hand-over decoders.
+pub(super) fn split_header(
+    buf: &[u8],
+    version_ok: impl Fn(u8) -> Result<(), DecodeError>,
+) -> Result<(Header, u16), DecodeError> {
+    if buf.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated {
+            what: "header",
+            need: HEADER_LEN,
+            have: buf.len(),
+        });
+    }
+    let magic = [buf[0], buf[1], buf[2], buf[3]];
+    if magic != MAGIC {
+        return Err(DecodeError::BadMagic(magic));
+    }
+    version_ok(buf[4])?;
+    for offset in [5, 26, 27] {
+        if buf[offset] != 0 {
+            return Err(DecodeError::Reserved { offset });
+        }
+    }
+    let len = usize::from(be16(buf, 6));
+    if len > buf.len() {
+        return Err(DecodeError::Truncated {
+            what: "message",
+            need: len,
+            have: buf.len(),
+        });
+    }
+    if len != buf.len() || len < HEADER_LEN {
+        return Err(DecodeError::LengthMismatch {
+            header: len,
+            actual: buf.len(),
+        });
+    }
+    let header = Header {
+        sync_id: be32(buf, 8),
+        node: be32(buf, 12),
+        seq: be64(buf, 16),
+    };
+    Ok((header, be16(buf, 24)))
 }

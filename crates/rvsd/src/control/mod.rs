@@ -12,6 +12,7 @@
 //! silently leaves a worker out.
 
 pub mod conns;
+pub mod follow;
 pub mod socket;
 #[cfg(test)]
 mod tests;
@@ -105,6 +106,8 @@ pub struct Control {
     /// Serves a takeover request's connection (`rvsd --takeover`); none:
     /// this process cannot hand over.
     pub handover: Option<crate::handover::give::Hook>,
+    /// Who takes every applied change ([`follow`]).
+    pub followers: follow::Followers,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).
@@ -341,6 +344,7 @@ impl Control {
                 let mut st = self.lock()?;
                 st.apply(req)?;
                 self.publish(&st);
+                self.followers.publish(req);
                 Ok(st.warning(req).map_or(Reply::Ok, Reply::Warning))
             }
         }

@@ -10,6 +10,7 @@ mod error;
 pub mod health;
 mod hugepages;
 mod links;
+mod mcast;
 mod ports;
 mod vlan;
 mod workers;
@@ -262,8 +263,11 @@ impl Daemon {
         };
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
         let taps = self.ports.taps.clone();
+        let groups = mcast::Groups::new(&self.ports.defs);
+        groups.sync(&store);
         let on_change: control::ChangeHook = Box::new(move |st: &Store| {
             vlan::sync_taps(&taps, st);
+            groups.sync(st);
             let s = ports::steering(st, workers);
             if let Ok(ports) = opened.lock() {
                 for p in ports.iter() {
@@ -285,6 +289,7 @@ impl Daemon {
             sync: self.sync.clone(),
             capture: crate::capture::CaptureCtl::new(self.epoch),
             handover: self.give.clone().map(crate::handover::give::hook),
+            followers: Default::default(),
         })
     }
 

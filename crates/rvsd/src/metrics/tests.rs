@@ -85,6 +85,7 @@ fn sample() -> Scrape {
         conns: vec![3],
         capacity: 1024,
         uoa: vec![(4, 1)],
+        icmp: vec![(7, 2)],
     }
 }
 
@@ -338,6 +339,22 @@ fn uoa_counters_per_worker() {
     assert_eq!(
         value(&t, &format!("rvs_worker_uoa_too_big_total{w}")),
         Some(1.0),
+        "{t}"
+    );
+}
+
+#[test]
+fn icmp_error_counters_per_worker() {
+    let t = render(&sample());
+    let w = r#"{worker="0"}"#;
+    assert_eq!(
+        value(&t, &format!("rvs_worker_icmp_sent_total{w}")),
+        Some(7.0),
+        "{t}"
+    );
+    assert_eq!(
+        value(&t, &format!("rvs_worker_icmp_rate_limited_total{w}")),
+        Some(2.0),
         "{t}"
     );
 }

@@ -16,6 +16,7 @@ mod acl;
 pub mod fingerprint;
 mod ipset;
 mod limits;
+mod mcast;
 mod net;
 pub mod rates;
 mod read;

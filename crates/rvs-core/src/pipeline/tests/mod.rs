@@ -14,6 +14,7 @@ mod handover;
 mod handover_more;
 mod host;
 mod icmp;
+mod icmp_gen;
 mod kni_guard;
 mod limits;
 mod limits_rate;

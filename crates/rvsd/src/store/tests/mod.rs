@@ -10,6 +10,7 @@ mod errors;
 mod fingerprint;
 mod lifecycle;
 mod limits;
+mod mcast;
 mod nat64;
 mod proxy_proto;
 mod save;
