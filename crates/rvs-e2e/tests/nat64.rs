@@ -2,7 +2,8 @@
 //! has it) and NAT46 (an IPv4 VIP with IPv6 real servers, which DPVS does
 //! not have) in FNAT, with real HTTP: curl over IPv6 to the IPv4 nginx on
 //! the real servers, the PROXY protocol giving nginx the IPv6 client, and
-//! curl over IPv4 to nginx listening on `[::]:80`. One two-arm lab with
+//! curl over IPv4 to nginx listening on `[::]:80`, and a client learning
+//! the path MTU of a NAT46 service from rvs. One two-arm lab with
 //! both families (`rvs_e2e::v6`). Run on the backend RVS_E2E_BACKEND names
 //! (CI runs both).
 
@@ -42,34 +43,46 @@ fn curl6(t: &TwoArm, url: &str) -> String {
     body.trim().to_string()
 }
 
-/// The service `vs` (rr) of protocol flag `-t` with FullNat dests `rss` on
-/// `port` and local address `lip` on dpdk0, with `extra` service options.
-/// The first dest's `rvsadm -a` stderr (its warning) is returned.
+/// The TCP service `vs` (rr) with FullNat dests `rss` and local address
+/// `lip` on dpdk0, with `extra` service options. The first dest's
+/// `rvsadm -a` stderr (its warning) is returned.
 fn service(t: &TwoArm, vs: &str, rss: &[String], lip: &str, extra: &[&str]) -> String {
+    service_proto(t, "-t", vs, rss, lip, extra)
+}
+
+/// [`service`] for protocol flag `proto` (`-t` or `-u`).
+fn service_proto(
+    t: &TwoArm,
+    proto: &str,
+    vs: &str,
+    rss: &[String],
+    lip: &str,
+    extra: &[&str],
+) -> String {
     t.ok(
         "rvsadm",
-        &[&["-A", "-t", vs, "-s", "rr"][..], extra].concat(),
+        &[&["-A", proto, vs, "-s", "rr"][..], extra].concat(),
     );
     let mut first = None;
     for r in rss {
-        let o = t.rvsadm(&["-a", "-t", vs, "-r", r, "-b"]);
+        let o = t.rvsadm(&["-a", proto, vs, "-r", r, "-b"]);
         assert!(
             o.status.success(),
-            "rvsadm -a -t {vs} -r {r} -b: {}",
+            "rvsadm -a {proto} {vs} -r {r} -b: {}",
             String::from_utf8_lossy(&o.stderr)
         );
         first.get_or_insert_with(|| String::from_utf8_lossy(&o.stderr).into_owned());
     }
     t.ok(
         "rvsadm",
-        &["--add-laddr", "-z", lip, "-t", vs, "-F", "dpdk0"],
+        &["--add-laddr", "-z", lip, proto, vs, "-F", "dpdk0"],
     );
     first.unwrap_or_default()
 }
 
 #[test]
 fn nat64_and_nat46_carry_real_http() {
-    rvs_e2e::require_tools(&["ip", "nginx", "curl"]);
+    rvs_e2e::require_tools(&["ip", "nginx", "curl", "python3"]);
     let mut t = TwoArm::new(&RvsdOpts::default());
     v6::two_arm(&t);
     t.ok(
@@ -161,4 +174,25 @@ fn nat64_and_nat46_carry_real_http() {
     assert_ne!(served[0], served[1], "rr over both IPv6 RSs: {served:?}");
     let stats = t.ok("rvsip", &["-s", "link", "show"]);
     assert!(!stats.contains("xlate_"), "no translation drops:\n{stats}");
+
+    // (4) PMTU: a 1500-byte IPv4 datagram with DF is 1520 bytes as IPv6,
+    // over the LAN's 1500. rvs tells the client Fragmentation Needed with
+    // 1480 and the client's kernel learns that path MTU.
+    let vs = format!("{VIP4}:53");
+    let rss: Vec<String> = RS.iter().map(|r| format!("[{r}]:53")).collect();
+    service_proto(&t, "-u", &vs, &rss, LIP, &[]);
+    let send = format!(
+        "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.IPPROTO_IP,10,2)\n\
+         s.sendto(b'x'*1472,('{VIP4}',53))\ntime.sleep(0.5)\n"
+    );
+    let out = t.lab.exec("client", &["python3", "-c", &send]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = t.lab.must_in("client", &["ip", "route", "get", VIP4]);
+    println!("client$ ip route get {VIP4}\n{r}");
+    assert!(r.contains("mtu 1480"), "no path MTU learned from rvs:\n{r}");
 }

@@ -490,8 +490,8 @@ impl State {
         }
         if xlate::is_xlate(&c) {
             // NAT64/NAT46: the packet takes the other side's family first.
-            if let Err(r) = self.xlate_conn(snap, pkt, p, &c, dir) {
-                return self.drop(r);
+            if let Some(v) = self.xlate_conn(snap, pkt, p, &c, dir, now_ms) {
+                return v;
             }
         }
         let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];

@@ -10,11 +10,14 @@
 //! The transport checksum is updated by the address difference only: the
 //! upper-layer length and protocol number are the same in both
 //! pseudo-headers. [`super::conns`]'s `forward` calls it before the port
-//! translation, which then sees a packet of the conn's other family.
+//! translation, which then sees a packet of the conn's other family. A
+//! packet too big once translated gets the ICMP error of its own family
+//! ([`super::icmp_gen`]).
 
+use super::icmp_gen::IcmpError;
 use super::parse::{Parsed, L4};
 use super::rewrite::{clamp_mss, open_gap, split};
-use super::{Packet, State};
+use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
 use crate::conn::{Conn, Dir};
 use crate::snapshot::Snapshot;
@@ -206,8 +209,14 @@ impl State {
     /// (`lip → rip` inbound, `vip → cip` outbound; the ports are left to
     /// `translate`). A SYN toward the IPv6 side of a NAT46 conn, or the
     /// RS's SYN-ACK, has its MSS lowered by the 20 bytes the other side's
-    /// segments grow by. A packet that would exceed the egress MTU once
-    /// grown is `xlate_too_big` (rvs does not originate ICMP errors yet).
+    /// segments grow by. `Some(verdict)`: the packet went no further.
+    ///
+    /// A packet that would not fit the egress MTU once translated is
+    /// answered in its sender's family (RFC 7915 §4.1/§5.1 with the PMTU
+    /// numbers of the other side): an IPv6 one with Packet Too Big (the
+    /// egress MTU + 20, at least 1280), an IPv4 one with DF with
+    /// Fragmentation Needed (the egress MTU − 20); an IPv4 one without DF
+    /// is dropped as `xlate_too_big` (rvs does not fragment).
     #[cold]
     #[inline(never)]
     pub(super) fn xlate_conn(
@@ -217,25 +226,39 @@ impl State {
         p: &mut Parsed,
         c: &Conn,
         dir: Dir,
-    ) -> Result<(), DropReason> {
+        now_ms: u64,
+    ) -> Option<Verdict> {
         let (src, dst) = match dir {
             Dir::In => (c.lip, c.rip),
             Dir::Out => (c.vip, c.cip),
         };
-        if p.v6 {
+        let mtu = snap
+            .routes
+            .lookup(&dst)
+            .and_then(|r| snap.ports.get(r.port as usize))
+            .map_or(usize::MAX, |pc| pc.mtu as usize);
+        let r = if p.v6 {
+            if v4_len(p) > mtu {
+                let m = (mtu + GROWTH).clamp(1280, usize::from(u16::MAX)) as u16;
+                let e = IcmpError::TooBig { mtu: m };
+                return Some(self.send_icmp_error(snap, pkt, p, e, now_ms));
+            }
             let id = self.xlate_ident;
             self.xlate_ident = id.wrapping_add(1);
-            to_v4(pkt.buf, &mut pkt.head, &mut pkt.len, p, &src, &dst, id)?;
+            to_v4(pkt.buf, &mut pkt.head, &mut pkt.len, p, &src, &dst, id)
         } else {
-            let mtu = snap
-                .routes
-                .lookup(&dst)
-                .and_then(|r| snap.ports.get(r.port as usize))
-                .map_or(usize::MAX, |pc| pc.mtu as usize);
             if v6_len(p) > mtu {
-                return Err(DropReason::XlateTooBig);
+                if !dont_frag(pkt, p) {
+                    return Some(self.drop(DropReason::XlateTooBig));
+                }
+                let m = mtu.saturating_sub(GROWTH).clamp(68, usize::from(u16::MAX)) as u16;
+                let e = IcmpError::TooBig { mtu: m };
+                return Some(self.send_icmp_error(snap, pkt, p, e, now_ms));
             }
-            to_v6(pkt.buf, &mut pkt.head, &mut pkt.len, p, &src, &dst)?;
+            to_v6(pkt.buf, &mut pkt.head, &mut pkt.len, p, &src, &dst)
+        };
+        if let Err(r) = r {
+            return Some(self.drop(r));
         }
         if p.kind == L4::Tcp && p.tcp_flags & tcpf::SYN != 0 && c.vip.is_v4() {
             // NAT46: the client's MSS (SYN) was computed for IPv4 headers,
@@ -243,6 +266,17 @@ impl State {
             // segments to the RS's MSS (SYN-ACK) grow by 20 once translated.
             clamp_mss(&mut pkt.buf[pkt.head..pkt.head + pkt.len], p, GROWTH as u16);
         }
-        Ok(())
+        None
     }
+}
+
+/// The length of the IPv4 packet [`to_v4`] makes of the IPv6 packet `p`.
+pub(crate) fn v4_len(p: &Parsed) -> usize {
+    p.ip_len - (p.l4 - p.l3) + ipv4::HEADER_LEN
+}
+
+/// Whether the IPv4 packet `p` of `pkt` has DF set.
+fn dont_frag(pkt: &Packet<'_>, p: &Parsed) -> bool {
+    let f = &pkt.buf[pkt.head + p.l3..pkt.head + pkt.len];
+    Ipv4Packet::new_unchecked(f).dont_frag()
 }

@@ -235,7 +235,7 @@ fn nat46_handshake_with_toa_and_mss_clamped_both_ways() {
 }
 
 #[test]
-fn nat46_oversize_after_growth_is_dropped_as_xlate_too_big() {
+fn nat46_oversize_after_growth_gets_fragmentation_needed_or_is_dropped_without_df() {
     let mut w = worker(nat46());
     let syn = from_client(CPORT, 80, SYN).to_vec();
     run_tx(&mut w, &syn, WAN, LAN, 0);
@@ -245,9 +245,42 @@ fn nat46_oversize_after_growth_is_dropped_as_xlate_too_big() {
         ..from_client(CPORT, 80, ACK | PSH)
     }
     .to_vec();
-    let (v, _) = run(&mut w, &seg, WAN, 1);
+    // DF (FrameSpec sets it): the client is told 1480 fits.
+    let out = run_tx(&mut w, &seg, WAN, WAN, 1);
+    assert_checksums(&out);
+    assert_eq!(v4_src_dst(&out), (VIP, CIP));
+    assert_eq!(out[23], proto::ICMP);
+    assert_eq!(&out[34..36], &[3, 4], "fragmentation needed");
+    assert_eq!(be16(&out, 40), 1480);
+    assert_eq!(drops(&w, DropReason::TooBig), 1);
+    // Without DF: dropped, counted.
+    let mut seg = seg;
+    seg[20] = 0;
+    fix_ip_csum(&mut seg);
+    let (v, _) = run(&mut w, &seg, WAN, 2);
     assert_eq!(v, Verdict::Drop(DropReason::XlateTooBig));
     assert_eq!(drops(&w, DropReason::XlateTooBig), 1);
+}
+
+#[test]
+fn nat64_oversize_for_the_ipv4_side_gets_packet_too_big() {
+    let mut snap = nat64();
+    snap.ports[LAN as usize].mtu = 1400;
+    let mut w = worker(snap);
+    run_tx(&mut w, &client6(SYN, &[], b""), WAN, LAN, 0);
+    let payload = vec![0u8; 1500 - 40 - 20];
+    // 1480 bytes once IPv4: over 1400; the client learns 1420.
+    let out = run_tx(&mut w, &client6(ACK | PSH, &[], &payload), WAN, WAN, 1);
+    assert_checksums(&out);
+    assert_eq!(v6_src_dst(&out), (v6::vip(), v6::cip()));
+    assert_eq!(out[20], 58);
+    assert_eq!(&out[V6_L4..V6_L4 + 2], &[2, 0], "packet too big");
+    assert_eq!(be32(&out, V6_L4 + 4), 1420);
+    assert!(out.len() <= 14 + 1280);
+    // 1400 once IPv4: fits.
+    let payload = vec![0u8; 1400 - 20 - 20];
+    let out = run_tx(&mut w, &client6(ACK | PSH, &[], &payload), WAN, LAN, 2);
+    assert_eq!(be16(&out, 16), 1400);
 }
 
 /// An ICMP error from the RS's side quoting `quoted` (IPv4, as rvs sent it).
