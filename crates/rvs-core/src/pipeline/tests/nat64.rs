@@ -389,3 +389,24 @@ fn nat64_without_a_local_address_of_the_rs_family_is_no_laddr_port() {
     let (v, _) = run(&mut w, &client6(SYN, &[], b""), WAN, 0);
     assert_eq!(v, Verdict::Drop(DropReason::NoLocalPort));
 }
+
+#[test]
+fn a_nat64_connection_moves_in_a_hand_over_with_both_families() {
+    let mut old = worker(nat64());
+    let lport = nat64_open(&mut old, 1460);
+    let mut new = worker(nat64());
+    super::handover::hand_over(&old, &mut new, 2);
+    let c = *new.conns().iter().next().expect("the moved conn").1;
+    assert_eq!(
+        (c.cip, c.vip, c.lip, c.rip),
+        (v6::cip(), v6::vip(), LIP, RS4)
+    );
+    let out = run_tx(&mut new, &client6(ACK | PSH, &[], b"GET /"), WAN, LAN, 3);
+    assert_checksums(&out);
+    assert_eq!(v4_src_dst(&out), (LIP, RS4));
+    assert_eq!((be16(&out, 34), be16(&out, 36)), (lport, 80));
+    let back = run_tx(&mut new, &rs4(lport, ACK | PSH, &[], b"200"), LAN, WAN, 4);
+    assert_checksums(&back);
+    assert_eq!(v6_src_dst(&back), (v6::vip(), v6::cip()));
+    assert_eq!(&back[V6_L4 + 20..], b"200");
+}
