@@ -62,6 +62,8 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;

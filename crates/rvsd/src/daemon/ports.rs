@@ -223,7 +223,7 @@ fn xdp_conf(n: &Netif, fast: bool) -> XdpConf {
 }
 
 /// The backend settings of port `p`.
-fn backend(p: usize, n: &Netif, fast: bool) -> Backend {
+fn backend(p: usize, n: &Netif, fast: bool, dpdk: &crate::config::dpdk::DpdkSection) -> Backend {
     match n.backend {
         BackendKind::AfPacket => Backend::AfPacket {
             rx_ring: match n.rx_ring {
@@ -233,6 +233,14 @@ fn backend(p: usize, n: &Netif, fast: bool) -> Backend {
             fanout: fanout_id(p),
         },
         BackendKind::AfXdp => Backend::AfXdp(xdp_conf(n, fast)),
+        #[cfg(feature = "dpdk")]
+        BackendKind::Dpdk => crate::config::dpdk::backend(n, dpdk),
+        // Refused when the configuration was read (config::dpdk::check_dpdk).
+        #[cfg(not(feature = "dpdk"))]
+        BackendKind::Dpdk => {
+            let _ = dpdk;
+            unreachable!("{}", crate::config::dpdk::NOT_BUILT)
+        }
     }
 }
 
@@ -250,7 +258,12 @@ pub(super) fn open_queues(
         let pc = PortConf {
             port: p as u16,
             workers,
-            backend: backend(p, n, conf.pipeline.fast_path == FastPathConf::Xdp),
+            backend: backend(
+                p,
+                n,
+                conf.pipeline.fast_path == FastPathConf::Xdp,
+                &conf.dpdk,
+            ),
         };
         let mut port = open_port(&d.iface, &pc, steering)
             .map_err(|e| DaemonError::port(&d.name, format!("cannot open {}: {e}", d.iface)))?;

@@ -216,6 +216,9 @@ fn unsupported(conf: &Config) -> Option<String> {
 
 impl Giver for DaemonGiver<'_> {
     fn hello(&mut self, theirs: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(why) = crate::config::dpdk::no_handover(&self.cx.conf.netif) {
+            return Err(why);
+        }
         if let Some(why) = unsupported(&self.cx.conf) {
             return Err(why);
         }

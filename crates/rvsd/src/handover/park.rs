@@ -104,7 +104,7 @@ pub fn export_rx(rx: &[RxQ]) -> std::io::Result<Vec<ExportedRx>> {
                 let fd = std::os::fd::AsFd::as_fd(r).try_clone_to_owned()?;
                 Ok(Some((r.geometry(), fd)))
             }
-            RxQ::Xdp(_) => Ok(None),
+            _ => Ok(None),
         })
         .collect()
 }
@@ -126,7 +126,7 @@ pub fn park(
         .iter_mut()
         .map(|q| match q {
             RxQ::Packet(r) => Some(r.freeze()),
-            RxQ::Xdp(_) => None,
+            _ => None,
         })
         .collect();
     let report = Parked {
