@@ -39,6 +39,7 @@ pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use handover::{CounterBases, SvcCounters};
 pub use outbox::Outbox;
 pub use sync::SyncError;
+pub use xlate::translate_family;
 
 use crate::addr::{Addr, Mac, PortId};
 use crate::conn::{Conn, ConnId, ConnTable, Dir, Tuple};
@@ -797,36 +798,6 @@ impl State {
             QueueResult::Queued { solicit: false } => Verdict::Consumed,
             QueueResult::Dropped => self.drop(DropReason::NeighPendingFull),
         }
-    }
-}
-
-/// NAT64/NAT46 header translation ([`xlate`], RFC 7915) of the Ethernet
-/// frame `buf[*head..*head + *len]` into the family of `src`/`dst` (both of
-/// one family, the other than the frame's), moving `*head` and `*len`; the
-/// transport checksum is kept valid, the ports are left as they are. For
-/// fuzzing and tools: the pipeline translates a conn's packets itself. `Err`
-/// when the frame is not an unfragmented IP packet, or RFC 7915 refuses it.
-pub fn translate_family(
-    buf: &mut [u8],
-    head: &mut usize,
-    len: &mut usize,
-    src: &Addr,
-    dst: &Addr,
-) -> Result<(), DropReason> {
-    let frame = buf.get(*head..*head + *len).ok_or(DropReason::Truncated)?;
-    let v6 = match EthernetFrame::new_checked(frame).map(|e| e.ethertype()) {
-        Ok(ethertype::IPV4) => false,
-        Ok(ethertype::IPV6) => true,
-        _ => return Err(DropReason::UnknownProto),
-    };
-    let mut p = parse_ip(frame, 14, v6, false)?;
-    if src.is_v4() != dst.is_v4() || src.is_v4() != v6 {
-        return Err(DropReason::Invalid);
-    }
-    *len = 14 + p.ip_len;
-    match v6 {
-        true => xlate::to_v4(buf, head, len, &mut p, src, dst, 0),
-        false => xlate::to_v6(buf, head, len, &mut p, src, dst),
     }
 }
 

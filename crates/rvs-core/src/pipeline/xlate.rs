@@ -15,7 +15,7 @@
 //! ([`super::icmp_gen`]).
 
 use super::icmp_gen::IcmpError;
-use super::parse::{Parsed, L4};
+use super::parse::{parse_ip, Parsed, L4};
 use super::rewrite::{clamp_mss, open_gap, split};
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
@@ -195,6 +195,36 @@ pub(crate) fn to_v6(
     let (_, seg) = split(f, p);
     l4_addrs(seg, &old, src, dst);
     Ok(())
+}
+
+/// NAT64/NAT46 header translation (RFC 7915) of the Ethernet
+/// frame `buf[*head..*head + *len]` into the family of `src`/`dst` (both of
+/// one family, the other than the frame's), moving `*head` and `*len`; the
+/// transport checksum is kept valid, the ports are left as they are. For
+/// fuzzing and tools: the pipeline translates a conn's packets itself. `Err`
+/// when the frame is not an unfragmented IP packet, or RFC 7915 refuses it.
+pub fn translate_family(
+    buf: &mut [u8],
+    head: &mut usize,
+    len: &mut usize,
+    src: &Addr,
+    dst: &Addr,
+) -> Result<(), DropReason> {
+    let frame = buf.get(*head..*head + *len).ok_or(DropReason::Truncated)?;
+    let v6 = match EthernetFrame::new_checked(frame).map(|e| e.ethertype()) {
+        Ok(ethertype::IPV4) => false,
+        Ok(ethertype::IPV6) => true,
+        _ => return Err(DropReason::UnknownProto),
+    };
+    let mut p = parse_ip(frame, 14, v6, false)?;
+    if src.is_v4() != dst.is_v4() || src.is_v4() != v6 {
+        return Err(DropReason::Invalid);
+    }
+    *len = 14 + p.ip_len;
+    match v6 {
+        true => to_v4(buf, head, len, &mut p, src, dst, 0),
+        false => to_v6(buf, head, len, &mut p, src, dst),
+    }
 }
 
 /// Whether conn `c` joins two families (NAT64 or NAT46).
