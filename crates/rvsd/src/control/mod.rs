@@ -347,7 +347,7 @@ impl Control {
                 st.apply(req)?;
                 self.publish(&st);
                 self.followers.publish(req);
-                Ok(Reply::Ok)
+                Ok(st.warning(req).map_or(Reply::Ok, Reply::Warning))
             }
         }
     }
