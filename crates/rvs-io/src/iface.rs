@@ -203,6 +203,27 @@ pub fn pin_thread(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The combined channels of `name` as DPDK's `net_af_xdp` counts them
+/// (the queues it can bind): `combined_count` of ETHTOOL_GCHANNELS, or 1
+/// when the driver reports no combined channel (veth) or none at all.
+pub fn combined_channels(name: &str) -> io::Result<u32> {
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    let mut ch = [0u32; 9];
+    ch[0] = ETHTOOL_GCHANNELS;
+    let s = ctl_socket()?;
+    let mut r = IfReq::new(name)?;
+    r.data[..8].copy_from_slice(&(ch.as_mut_ptr() as usize as u64).to_ne_bytes());
+    // SAFETY: as in `queues`: one `struct ifreq` whose data pointer names
+    // `ch`, a live `struct ethtool_channels`.
+    let rc = cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL, &mut r as *mut IfReq) });
+    match rc {
+        Ok(_) if ch[4] > 0 => Ok(ch[8].max(1)),
+        Ok(_) => Ok(1),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(1),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

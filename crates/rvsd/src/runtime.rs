@@ -158,19 +158,24 @@ pub struct WorkerCtx {
     pub fast: Option<crate::fastpath::FastGlue>,
     /// The way out of each port (a bond: one of its slaves).
     pub egress: crate::bond::Egress,
+    /// Set (CLOCK_MONOTONIC ns) at the first frame read (a hand-over's
+    /// successor measures its gap), then dropped.
+    pub first_rx: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
 /// the connection listings: O(1) work per call whatever the table size
 /// (listings walk at most [`crate::control::conns::SLOTS_PER_ROUND`] slots).
 /// A capture starts or stops here too (`capture`: the running one). A
-/// request to park is returned, for the loop to carry out.
+/// request to park is returned, for the loop to carry out; a pre-copy
+/// request goes to `precopy`.
 pub fn serve_queries(
     worker: &Worker,
     rx: &[RxQ],
     queries: &Receiver<Query>,
     scans: &mut ConnScans,
     capture: &mut Option<Box<WorkerCapture>>,
+    precopy: &mut Option<crate::handover::precopy::PrecopyReq>,
     now: u64,
 ) -> Option<crate::handover::park::Park> {
     let mut park = None;
@@ -182,6 +187,7 @@ pub fn serve_queries(
                 let _ = reply.send(crate::handover::park::export_rx(rx));
             }
             Query::Park(p) => park = Some(p),
+            Query::Precopy(r) => *precopy = Some(r),
             q => answer(worker, q, scans),
         }
     }
@@ -191,7 +197,11 @@ pub fn serve_queries(
 
 fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     match q {
-        Query::Capture(_) | Query::CaptureStop | Query::ExportRx { .. } | Query::Park(_) => {}
+        Query::Capture(_)
+        | Query::CaptureStop
+        | Query::ExportRx { .. }
+        | Query::Park(_)
+        | Query::Precopy(_) => {}
         Query::Conns { scan, reply } => scans.push(scan, reply),
         Query::Pools { reply } => {
             let snap = worker.snapshot().clone();
@@ -331,8 +341,14 @@ pub fn run(mut ctx: WorkerCtx) {
         flow,
         fast,
         egress,
+        first_rx,
         ..
     } = &mut ctx;
+    // The workers' clock's 0 on CLOCK_MONOTONIC (a hand-over's gap).
+    let epoch_ns = rvs_io::clock::monotonic_ns().saturating_sub(epoch.elapsed().as_nanos() as u64);
+    let mut last_rx_us = 0u64;
+    let mut pre_req = None;
+    let mut precopy: Option<crate::handover::precopy::WorkerPrecopy> = None;
     let mut snap_checked = u64::MAX;
     let mut scans = ConnScans::default();
     let mut capture: Option<Box<WorkerCapture>> = None;
@@ -410,6 +426,12 @@ pub fn run(mut ctx: WorkerCtx) {
                 bump(&pc.rx_full_bursts, 1);
             }
         }
+        if busy > 0 {
+            last_rx_us = now_us;
+            if let Some(f) = first_rx.take() {
+                f.store(epoch_ns + now_us * 1000, Relaxed);
+            }
+        }
         if *kni_reader && tap_pacer.due(now_us, idle_rounds, woke) {
             let n =
                 pump_taps(taps, egress, tx, counters, &mut kbuf) + egress.drain_ctl(tx, counters);
@@ -444,7 +466,27 @@ pub fn run(mut ctx: WorkerCtx) {
         while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
-        if let Some(p) = serve_queries(worker, rx, queries, &mut scans, &mut capture, now) {
+        let park = serve_queries(
+            worker,
+            rx,
+            queries,
+            &mut scans,
+            &mut capture,
+            &mut pre_req,
+            now,
+        );
+        let pre_busy = crate::handover::precopy::step(
+            &mut precopy,
+            pre_req.take(),
+            worker,
+            sync.as_mut(),
+            now,
+        );
+        if let Some(p) = park {
+            if let Some(pc) = precopy.take() {
+                let last = (last_rx_us > 0).then(|| epoch_ns + last_rx_us * 1000);
+                pc.finish(worker, sync.as_mut(), now, last.unwrap_or(0));
+            }
             if !crate::handover::park::park(worker, now, p, rx, tx, stop) {
                 return;
             }
@@ -467,7 +509,7 @@ pub fn run(mut ctx: WorkerCtx) {
             }
         }
         // A listing in progress keeps the loop turning, a bounded step each time.
-        if busy == 0 && scans.is_idle() && !sync_busy {
+        if busy == 0 && scans.is_idle() && !sync_busy && !pre_busy {
             idle_rounds += 1;
             if *idle == Idle::Adaptive && idle_rounds > 32 {
                 for r in rx.iter_mut() {

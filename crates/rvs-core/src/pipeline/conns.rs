@@ -12,6 +12,7 @@ use super::rewrite;
 use super::slots::{DestView, NONE};
 use super::sync::SyncEvent;
 use super::uoa;
+use super::xlate;
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::local_flags::IMPORTED;
@@ -150,9 +151,10 @@ impl State {
         if sloppy && !matches!(mode, FwdMode::Dr | FwdMode::Tunnel) {
             return Err(DropReason::NoConn);
         }
-        if dest.addr.is_v4() != p.dst.is_v4() {
-            // rvs does not translate between IPv4 and IPv6 (NAT64) yet; for
-            // SNAT the dest is the WAN address the packet's source becomes.
+        if dest.addr.is_v4() != p.dst.is_v4() && (mode != FwdMode::Fnat || svc.synproxy) {
+            // Only FNAT translates between IPv4 and IPv6 (NAT64, NAT46:
+            // `xlate`), not behind the SYN proxy; for SNAT the dest is the
+            // WAN address the packet's source becomes.
             return Err(DropReason::Invalid);
         }
 
@@ -486,6 +488,13 @@ impl State {
         if !rewrite::dec_ttl(f, p) {
             return self.send_icmp_error(snap, pkt, p, IcmpError::TimeExceeded, now_ms);
         }
+        if xlate::is_xlate(&c) {
+            // NAT64/NAT46: the packet takes the other side's family first.
+            if let Some(v) = self.xlate_conn(snap, pkt, p, &c, dir, now_ms) {
+                return v;
+            }
+        }
+        let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
         let (target, on_link) = match (c.mode, dir) {
             (FwdMode::Fnat, Dir::In) => {
                 rewrite::translate(f, p, c.lip, c.lport, c.rip, c.rport);

@@ -19,6 +19,7 @@ mod kni_guard;
 mod limits;
 mod outbox;
 mod parse;
+mod precopy;
 mod proxy_proto;
 mod rewrite;
 mod slots;
@@ -29,6 +30,8 @@ mod synproxy_held;
 mod synproxy_retry;
 mod uoa;
 mod vlan;
+mod xlate;
+mod xlate_icmp;
 
 use std::sync::Arc;
 
@@ -36,7 +39,9 @@ pub use fast::{FastEvent, FastKey, FastMoved};
 pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use handover::{CounterBases, SvcCounters};
 pub use outbox::Outbox;
+pub use precopy::{Precopy, PrecopyEvent};
 pub use sync::SyncError;
+pub use xlate::translate_family;
 
 use crate::addr::{Addr, Mac, PortId};
 use crate::conn::{Conn, ConnId, ConnTable, Dir, Tuple};
@@ -193,6 +198,9 @@ struct State {
     icmp_rate: icmp_gen::IcmpRate,
     /// Fast-path events not yet taken ([`fast`]).
     fast: fast::FastLog,
+    /// The next IPv4 identification of a NAT64 packet sent with DF clear
+    /// ([`xlate`]).
+    xlate_ident: u16,
 }
 
 /// Memory of a worker besides its connection table ([`Worker::memory`]).
@@ -242,6 +250,7 @@ impl Worker {
             kni_guard: Default::default(),
             icmp_rate: Default::default(),
             fast: Default::default(),
+            xlate_ident: 0,
             conf,
         };
         let mut w = Worker {

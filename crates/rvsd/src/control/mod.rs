@@ -63,6 +63,8 @@ pub enum Query {
     },
     /// Park between two iterations (a hand-over).
     Park(crate::handover::park::Park),
+    /// Pre-copy the table while forwarding (a hand-over).
+    Precopy(crate::handover::precopy::PrecopyReq),
 }
 
 /// What the control plane keeps of each worker.
@@ -345,7 +347,7 @@ impl Control {
                 st.apply(req)?;
                 self.publish(&st);
                 self.followers.publish(req);
-                Ok(Reply::Ok)
+                Ok(st.warning(req).map_or(Reply::Ok, Reply::Warning))
             }
         }
     }

@@ -158,7 +158,7 @@ fn run(w: Worker) -> (WorkerHandle, Running) {
     let thread = std::thread::spawn(move || {
         let mut scans = super::ConnScans::default();
         while !s.load(Ordering::Relaxed) {
-            crate::runtime::serve_queries(&w, &[], &rx, &mut scans, &mut None, 0);
+            crate::runtime::serve_queries(&w, &[], &rx, &mut scans, &mut None, &mut None, 0);
             if scans.is_idle() {
                 std::thread::sleep(Duration::from_micros(200));
             }

@@ -2,8 +2,10 @@
 //! ([`session::Taker`]). It asks the running rvsd (found on the control
 //! socket the file names) to hand over, rebuilds the configuration from
 //! its requests (checked by fingerprint), adopts every port's lock, TAP
-//! and receive sockets, opens its own transmit rings, starts its workers
-//! where the old ones parked, and after a short probation commits: the old
+//! and receive sockets, opens its own transmit rings and builds its
+//! workers dormant ([`super::dormant`]) while the old rvsd forwards; they
+//! install the pre-copied tables, then start where the old ones parked,
+//! and after a short probation it commits: the old
 //! rvsd exits and this one serves the control socket. Any failure before
 //! the commit leaves the old one forwarding.
 
@@ -15,8 +17,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rvs_core::sync::{LocalMessage, LocalRecord, Source};
-use rvs_io::af_packet::handover::{self as pkt, AdoptedRx, PacketManifest, RxCursor};
+use rvs_core::sync::{LocalMessage, Source};
+use rvs_io::af_packet::handover::{self as pkt, AdoptedRx, PacketManifest};
 use rvs_io::fdpass::Frame;
 use rvs_io::{Port, Queue, RxQ, Tap, TxQ};
 
@@ -30,6 +32,9 @@ use crate::takeover::{PortLock, Takeover};
 
 /// How long the new workers run before the commit.
 const PROBATION: Duration = Duration::from_millis(300);
+
+/// How long the dormant workers may take to install the pre-copy.
+const INSTALL_LIMIT: Duration = Duration::from_secs(100);
 
 /// A port as it arrived.
 struct PortIn {
@@ -46,9 +51,11 @@ struct DaemonTaker<'a> {
     store: Option<Store>,
     ports: Vec<Option<PortIn>>,
     cursors: Option<Cursors>,
-    /// Connections and neighbours, by worker.
-    imports: Vec<Vec<LocalRecord>>,
     daemon: Option<Daemon>,
+    /// The dormant workers' inboxes, once the daemon is built.
+    gates: Option<super::dormant::Gates>,
+    /// What the summary line reports.
+    report: super::takeover_report::Report,
 }
 
 fn frame_err(what: &str, e: impl std::fmt::Display) -> String {
@@ -131,18 +138,48 @@ impl DaemonTaker<'_> {
         let w = usize::from(u16::from_le_bytes(*w));
         let msg = LocalMessage::parse(m, Source::Local)
             .map_err(|e| format!("connection records of worker {w}: {e:?}"))?;
-        let v = self.imports.get_mut(w).ok_or_else(|| {
-            format!("connection records of worker {w}, which is not configured here")
-        })?;
-        v.extend(msg.records());
-        Ok(())
+        self.report.bytes += m.len() as u64;
+        self.dormant()?.records(w, msg.records().collect())
     }
 
-    /// The daemon on the adopted ports; nothing runs until the workers
-    /// start at the end.
-    fn build(&mut self) -> Result<Daemon, String> {
+    /// The dormant daemon's inboxes, the daemon built first if need be.
+    fn dormant(&mut self) -> Result<&super::dormant::Gates, String> {
+        if self.gates.is_none() {
+            let t = Instant::now();
+            let (gates, ends) = super::dormant::gates(usize::from(self.conf.workers));
+            self.daemon = Some(self.build(ends)?);
+            self.gates = Some(gates);
+            self.report.build_ms = t.elapsed().as_millis() as u64;
+            tracing::debug!("takeover: dormant daemon built");
+        }
+        self.gates.as_ref().ok_or_else(|| "no daemon".to_string())
+    }
+
+    /// A SWEEP_DONE frame: a worker's sweep ended, restarted, or its tail
+    /// at the freeze is all in.
+    fn mark_in(&mut self, f: &Frame) -> Result<(), String> {
+        use crate::handover::precopy::Mark;
+        let (w, m) = Mark::decode(&f.payload)?;
+        let w = usize::from(w);
+        match m {
+            Mark::Swept => Ok(()),
+            Mark::Restart => {
+                self.report.restarts += 1;
+                self.dormant()?.reset(w)
+            }
+            Mark::Tail(ns) => {
+                if let Some(l) = self.report.last_rx.get_mut(w) {
+                    *l = ns;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The daemon on the adopted ports, its workers dormant on `gates`
+    /// until the cut-over: nothing reads a ring yet.
+    fn build(&mut self, gates: Vec<super::dormant::Gate>) -> Result<Daemon, String> {
         let store = self.store.take().ok_or("no configuration came")?;
-        let cursors = self.cursors.take().ok_or("no ring positions came")?;
         let mut takeovers = Vec::new();
         let mut taps = Vec::new();
         let mut per_worker: Vec<Vec<Queue>> = (0..self.conf.workers).map(|_| Vec::new()).collect();
@@ -154,14 +191,9 @@ impl DaemonTaker<'_> {
             takeovers.push(Takeover::adopt(pin.lock)?);
             taps.push(pin.tap.map(crate::runtime::KniDev::plain));
             let mut queues = Vec::new();
-            for (w, a) in pin.rx.into_iter().enumerate() {
-                let (index, skip) = cursors
-                    .get(w)
-                    .and_then(|c| c.get(p).copied().flatten())
-                    .ok_or_else(|| format!("no ring position of worker {w} on port {p}"))?;
-                let rx = a
-                    .start(RxCursor { index, skip })
-                    .map_err(|e| format!("port {p}, worker {w}: {e}"))?;
+            for a in pin.rx {
+                // Positioned at the cut-over (`dormant::Wake::Arm`).
+                let rx = a.unstarted();
                 let tx = rvs_io::af_packet::TxRing::open(pin.ifindex, 2048, 1024)
                     .map_err(|e| format!("port {p}: a transmit ring: {e}"))?;
                 queues.push(Queue {
@@ -187,9 +219,14 @@ impl DaemonTaker<'_> {
         // The VLAN devices came with the configuration: their kni devices.
         super::vlan::sync_taps(&ports.taps, &store);
         let table_mem = super::hugepages::table_mem(self.conf).map_err(|e| e.to_string())?;
-        let imports = std::mem::take(&mut self.imports);
         let mut d = Daemon::assemble(
-            self.conf, ports, store, per_worker, None, table_mem, imports,
+            self.conf,
+            ports,
+            store,
+            per_worker,
+            None,
+            table_mem,
+            Some(gates),
         )
         .map_err(|e| e.to_string())?;
         d.keep_ports = true;
@@ -215,6 +252,7 @@ impl Taker for DaemonTaker<'_> {
     fn accepted(&mut self, theirs: &[u8]) -> Result<(), String> {
         let h: Hello = serde_json::from_slice(theirs).map_err(|e| frame_err("HELLO", e))?;
         tracing::info!("taking over from rvsd {} (pid {})", h.version, h.pid);
+        self.report.accepted = Some(Instant::now());
         Ok(())
     }
 
@@ -223,6 +261,7 @@ impl Taker for DaemonTaker<'_> {
             Kind::STORE => self.store_in(&f),
             Kind::FDS => self.port_in(f),
             Kind::CONNS => self.conns_in(&f),
+            Kind::SWEEP_DONE => self.mark_in(&f),
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)
                     .map_err(|e| frame_err("the ring positions", e))?;
@@ -235,29 +274,48 @@ impl Taker for DaemonTaker<'_> {
 
     fn prepared(&mut self) -> Result<(), String> {
         injected("prepared")?;
-        if self.store.is_none() {
-            return Err("no configuration came".into());
+        // Built already when connection records came: it took them all.
+        if self.gates.is_none() {
+            if self.store.is_none() {
+                return Err("no configuration came".into());
+            }
+            if let Some(p) = self.ports.iter().position(Option::is_none) {
+                return Err(format!("port {p} did not come"));
+            }
         }
-        if let Some(p) = self.ports.iter().position(Option::is_none) {
-            return Err(format!("port {p} did not come"));
-        }
+        tracing::debug!("takeover: pre-copy received");
+        // Built before the freeze; the pre-copy installed before it.
+        self.dormant()?.wait_installed(INSTALL_LIMIT)?;
+        tracing::debug!("takeover: pre-copy installed");
+        self.report.prepared = Some(Instant::now());
+        self.report.pre_bytes = self.report.bytes;
         Ok(())
     }
 
     fn start(&mut self) -> Result<(), String> {
         injected("start")?;
-        self.daemon = Some(self.build()?);
+        self.report.frozen_ns = rvs_io::clock::monotonic_ns();
+        let cursors = self.cursors.take().ok_or("no ring positions came")?;
+        let gates = self.dormant()?;
+        gates.arm(&cursors)?;
+        gates.go();
+        self.report.go_ns = rvs_io::clock::monotonic_ns();
+        self.report.started = Some(Instant::now());
         Ok(())
     }
 
     fn probation(&mut self) -> Result<(), String> {
         std::thread::sleep(PROBATION);
+        if let (Some(d), Some(g)) = (&self.daemon, &self.gates) {
+            self.report.log(d, g);
+        }
         injected("probation")
     }
 
     fn stop(&mut self) {
-        // Dropping it stops the workers; its ports stay as they are (the
-        // running rvsd resumes on them).
+        // Dropping it stops the workers (dormant ones too); its ports stay
+        // as they are (the running rvsd resumes on them).
+        self.gates = None;
         self.daemon = None;
     }
 }
@@ -310,8 +368,9 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
         store: None,
         ports: (0..conf.netif.len()).map(|_| None).collect(),
         cursors: None,
-        imports: (0..conf.workers).map(|_| Vec::new()).collect(),
         daemon: None,
+        gates: None,
+        report: super::takeover_report::Report::new(usize::from(conf.workers)),
     };
     let t = Instant::now();
     session::take(&s, &mut k, Timeouts::default()).map_err(|e| fail(e.to_string()))?;

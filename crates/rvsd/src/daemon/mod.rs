@@ -6,12 +6,14 @@
 //! half-way through start-up.
 
 mod adopt;
+mod dormant;
 mod error;
 pub mod health;
 mod hugepages;
 mod links;
 mod mcast;
 mod ports;
+mod takeover_report;
 mod vlan;
 mod workers;
 
@@ -100,7 +102,7 @@ impl Daemon {
             ports::open_queues(&ports.defs, conf, &ports::steering(&store, conf.workers))?;
         let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
         ports.opened = Arc::new(Mutex::new(opened));
-        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem, Vec::new())?;
+        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem, None)?;
         d.serve(conf, metrics)?;
         Ok(d)
     }
@@ -115,7 +117,7 @@ impl Daemon {
         queues: Vec<Vec<rvs_io::Queue>>,
         fast: Option<crate::fastpath::FastMaps>,
         table_mem: rvs_core::conn::mem::TableMem,
-        imports: Vec<Vec<rvs_core::sync::LocalRecord>>,
+        gates: Option<Vec<dormant::Gate>>,
     ) -> Result<Daemon, DaemonError> {
         let workers = conf.workers;
         let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
@@ -160,7 +162,7 @@ impl Daemon {
             bonds: &d.ports.bonds,
         };
         // On an error from here on, `d` drops and gives the ports back.
-        let started = workers::start(&shared, queues, imports)?;
+        let started = workers::start(&shared, queues, gates)?;
         crate::bond::monitor::start(&d.ports.bonds, &d.ports.taps, &d.stop, d.epoch)
             .map_err(|e| DaemonError::thread("rvs-bond", e))?;
         d.workers = started.workers;

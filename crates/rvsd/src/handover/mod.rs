@@ -16,4 +16,5 @@
 pub mod compat;
 pub mod give;
 pub mod park;
+pub mod precopy;
 pub mod session;

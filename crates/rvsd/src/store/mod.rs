@@ -254,6 +254,18 @@ impl Store {
         }
     }
 
+    /// A one-line warning about a change `req` just applied, for the
+    /// reply (today: a NAT64/NAT46 dest without a local address of its
+    /// family).
+    pub fn warning(&self, req: &Request) -> Option<String> {
+        match req {
+            Request::AddDest { key, dest } | Request::EditDest { key, dest } => {
+                self.xlate_warning(key, dest)
+            }
+            _ => None,
+        }
+    }
+
     /// Applies a mutating request. `Ok(())` means the configuration changed
     /// and the generation was bumped; an error (with an ipvsadm/dpip-style
     /// message naming what was wrong) means nothing changed. Reads are

@@ -12,6 +12,7 @@ mod fingerprint;
 mod lifecycle;
 mod limits;
 mod mcast;
+mod nat64;
 mod proxy_proto;
 mod save;
 mod sched_flags;
