@@ -189,10 +189,20 @@ fn arm(id: u16, rx: &mut [RxQ], c: &[Option<(u32, u32)>]) -> Result<(), String> 
     Ok(())
 }
 
+/// The nice value of a dormant worker (the lowest priority short of
+/// SCHED_IDLE, which could starve the pre-copy on a busy machine).
+const DORMANT_NICE: i32 = 19;
+
 /// A dormant worker's thread: installs what comes until [`Wake::Go`], then
 /// forwards; returns when the gate closes or `stop` is set first.
 pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
     let now = |ctx: &WorkerCtx| ctx.epoch.elapsed().as_millis() as u64;
+    // Installing a big pre-copy takes CPU the running rvsd forwards with:
+    // yield to it until the cut-over.
+    let id = ctx.worker.id();
+    if let Err(e) = rvs_io::iface::set_thread_nice(DORMANT_NICE) {
+        tracing::warn!("dormant worker {id}: cannot lower its priority: {e}");
+    }
     loop {
         let m = match gate.inbox.recv_timeout(Duration::from_millis(100)) {
             Ok(m) => m,
@@ -210,6 +220,9 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
                 let _ = ack.send(arm(ctx.worker.id(), &mut ctx.rx, &c));
             }
             Wake::Go => {
+                if let Err(e) = rvs_io::iface::set_thread_nice(0) {
+                    tracing::warn!("worker {id}: cannot restore its priority: {e}");
+                }
                 let t = now(&ctx);
                 ctx.worker.start_imported(t);
                 return runtime::run(ctx);
