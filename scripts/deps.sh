@@ -28,6 +28,8 @@ have ovs-vswitchd || need+=(openvswitch-switch)
 # rvs-bench e2e's reference rows: DPDK testpmd over net_af_xdp / net_af_packet.
 have dpdk-testpmd || need+=(dpdk-dev)
 ls /usr/lib/*/dpdk/pmds-*/librte_net_af_xdp.so* >/dev/null 2>&1 || need+=(librte-net-af-xdp23)
+# rvsd --features dpdk: bindgen over DPDK's headers needs libclang.
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2

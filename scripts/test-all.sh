@@ -30,5 +30,13 @@ cargo test -p rvs-e2e -- --test-threads=1 --nocapture
 step "end-to-end suite again on the af_xdp backend"
 RVS_E2E_BACKEND=af_xdp cargo test -p rvs-e2e -- --test-threads=1 --nocapture
 
+step "DPDK backend: rvsd --features dpdk (libdpdk, libclang), its smoke test and the FNAT case on both vdevs"
+cargo clippy -p rvs-io -p rvsd --features rvs-io/dpdk,rvsd/dpdk --all-targets -- -D warnings
+cargo test -p rvs-io --features dpdk --test dpdk -- --test-threads=1
+cargo build -p rvsd --features dpdk
+for vdev in af_packet af_xdp; do
+  RVS_E2E_BACKEND=dpdk-$vdev cargo test -p rvs-e2e --test fnat_two_arm -- --ignored dpdk --test-threads=1 --nocapture
+done
+
 step "fuzz smoke (${FUZZ_SECONDS:=30}s per target)"
 bash scripts/fuzz.sh "$FUZZ_SECONDS"

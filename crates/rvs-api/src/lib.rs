@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 mod acl;
+mod bond;
 mod capture;
 mod conn;
 mod limits;
@@ -26,6 +27,7 @@ pub use acl::{
     AclKind, AclListing, AclRejected, AclRule, AclRuleInfo, Family, IpsetEntry, IpsetInfo,
     IpsetMember, IpsetSpec,
 };
+pub use bond::{lacp_state_names, BondInfo, BondSlaveInfo, LacpEnd, SlaveLacpInfo};
 pub use capture::{
     from_hex, to_hex, CaptureDir, CaptureEnd, CaptureFrame, CaptureMode, CaptureSpec, Endpoint,
     CAPTURE_COUNT_DEFAULT, SNAPLEN_DEFAULT, SNAPLEN_MAX,

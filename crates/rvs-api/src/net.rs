@@ -150,4 +150,10 @@ pub struct LinkInfo {
     pub kni: Option<String>,
     /// Counters.
     pub stats: LinkStats,
+    /// A bond's mode, slaves and LACP state.
+    #[serde(default)]
+    pub bond: Option<crate::BondInfo>,
+    /// The bond this port is a slave of.
+    #[serde(default)]
+    pub slave_of: Option<String>,
 }

@@ -69,6 +69,9 @@ pub enum Reply {
     CaptureEnd(crate::CaptureEnd),
     /// [`Request::ListVlans`](crate::Request::ListVlans): every field set.
     Vlans(Vec<crate::VlanSpec>),
+    /// Done, with a one-line warning for the user (e.g. a NAT64 dest added
+    /// while the service has no local address of its family yet).
+    Warning(String),
 }
 
 /// Why a request failed, with the kind a tool maps to its exit code.

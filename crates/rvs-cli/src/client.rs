@@ -104,10 +104,15 @@ pub fn connect_message(tool: &str, path: &str, err: &io::Error) -> String {
     format!("{tool}: cannot connect to rvsd at {path}: {err} (is rvsd running? RVS_SOCKET overrides the path)")
 }
 
-/// Accepts [`Reply::Ok`]; anything else becomes the failure to report.
+/// Accepts [`Reply::Ok`] and [`Reply::Warning`] (its line printed on
+/// stderr); anything else becomes the failure to report.
 pub fn expect_ok(reply: Reply) -> Result<(), CliError> {
     match reply {
         Reply::Ok => Ok(()),
+        Reply::Warning(w) => {
+            eprintln!("warning: {w}");
+            Ok(())
+        }
         other => Err(unexpected(other, "a change")),
     }
 }
@@ -145,6 +150,7 @@ fn reply_kind(r: &Reply) -> &'static str {
         Reply::CaptureFrame(_) => "capture frame",
         Reply::CaptureEnd(_) => "capture end",
         Reply::Vlans(_) => "vlans",
+        Reply::Warning(_) => "warning",
     }
 }
 
@@ -196,6 +202,11 @@ mod tests {
     #[test]
     fn replies_map_to_exit_codes() {
         assert_eq!(expect_ok(Reply::Ok), Ok(()));
+        // Done, with a warning on stderr: exit 0.
+        assert_eq!(
+            expect_ok(Reply::Warning("no IPv4 local address".into())),
+            Ok(())
+        );
         let e = expect_ok(Reply::Error(ApiError::new(
             ErrorKind::Exists,
             "Service already exists",

@@ -8,6 +8,7 @@
 
 pub mod acl;
 pub mod addr;
+pub mod bond;
 pub mod conn;
 pub mod hash;
 pub mod lab;

@@ -147,6 +147,11 @@ pub struct WorkerGauges {
     /// Datagrams that went without UOA because it would have exceeded the
     /// MTU (a counter; they are forwarded, not dropped).
     pub uoa_too_big: AtomicU64,
+    /// ICMP/ICMPv6 errors rvs sent (too big, time exceeded; a counter).
+    pub icmp_sent: AtomicU64,
+    /// Errors not sent for the rate limit (their packets are dropped and
+    /// counted under their reason either way; a counter).
+    pub icmp_rate_limited: AtomicU64,
 }
 
 macro_rules! drop_reasons {
@@ -248,6 +253,17 @@ drop_reasons! {
     VlanUnknown = "vlan_unknown",
     /// A frame for a VLAN device whose buffer had no room for the tag.
     VlanNoRoom = "vlan_no_room",
+    /// A NAT64/NAT46 packet that RFC 7915 does not translate: an IPv6
+    /// Routing header with segments left, an IPv4 source route option.
+    XlateRefused = "xlate_refused",
+    /// An IPv4 packet without DF of a NAT46/NAT64 conn, over the egress MTU
+    /// once translated to IPv6 (rvs does not fragment; with DF the sender
+    /// gets Fragmentation Needed and the drop counts as `too_big`), or a
+    /// packet with no room in its buffer for the longer header.
+    XlateTooBig = "xlate_too_big",
+    /// An ICMP/ICMPv6 error about a NAT64/NAT46 conn whose type or code has
+    /// no counterpart in the other family (RFC 7915 §4.2, §5.2).
+    IcmpXlateUnmapped = "icmp_xlate_unmapped",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

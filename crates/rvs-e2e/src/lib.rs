@@ -15,6 +15,7 @@ pub mod fault;
 pub mod frr;
 pub mod gap;
 pub mod one_arm;
+pub mod ovs;
 pub mod rvsd;
 pub mod stream;
 pub mod topo;

@@ -12,7 +12,9 @@ use crate::{bin, Lab};
 pub struct RvsdOpts {
     /// Worker threads.
     pub workers: u16,
-    /// Backend name (`af_packet`, `af_xdp`).
+    /// Backend name (`af_packet`, `af_xdp`, or `dpdk-af_packet` and
+    /// `dpdk-af_xdp`: `backend = "dpdk"` on DPDK's `net_af_packet` or
+    /// `net_af_xdp` vdev, with an rvsd built with `--features dpdk`).
     pub backend: String,
     /// Extra TOML appended to the configuration.
     pub extra: String,
@@ -40,6 +42,22 @@ impl Default for RvsdOpts {
             cpus: Vec::new(),
             head: String::new(),
         }
+    }
+}
+
+/// The `[[netif]]` keys of lab backend `b` (see [`RvsdOpts::backend`]).
+fn backend_toml(b: &str) -> String {
+    match b.strip_prefix("dpdk-") {
+        Some(vdev) => format!("backend = \"dpdk\"\ndpdk_dev = \"net_{vdev}\""),
+        None => format!("backend = \"{b}\""),
+    }
+}
+
+/// How `rvsip link show` names lab backend `b` (its start).
+pub fn shown_backend(b: &str) -> String {
+    match b.strip_prefix("dpdk-") {
+        Some(vdev) => format!("dpdk (net_{vdev}"),
+        None => b.to_string(),
     }
 }
 
@@ -100,8 +118,8 @@ impl Rvsd {
         }
         for (name, iface) in netifs {
             text.push_str(&format!(
-                "\n[[netif]]\nname = \"{name}\"\niface = \"{iface}\"\nbackend = \"{}\"\n",
-                opts.backend
+                "\n[[netif]]\nname = \"{name}\"\niface = \"{iface}\"\n{}\n",
+                backend_toml(&opts.backend)
             ));
         }
         text.push_str(&format!("\n{}\n", opts.extra));
@@ -118,7 +136,7 @@ impl Rvsd {
             log: lab.dir.join(format!("{tag}rvsd.log")),
             ns: ns.to_string(),
             tag: tag.to_string(),
-            backend: opts.backend.clone(),
+            backend: shown_backend(&opts.backend),
         };
         r.launch(lab, &rvsd_bin);
         r

@@ -25,10 +25,11 @@ pub fn fnat_two_arm_on(workers: u16, backend: &str) {
     println!("$ rvsip link show\n{links}");
     let want = match backend {
         // veth: the driver's hook, copy mode (veth has no zero-copy).
-        "af_xdp" => "backend af_xdp (native, copy) ",
-        _ => "backend af_packet ",
+        "af_xdp" => "backend af_xdp (native, copy) ".to_string(),
+        b if b.starts_with("dpdk-") => format!("backend {}", rvs_e2e::rvsd::shown_backend(b)),
+        _ => "backend af_packet ".to_string(),
     };
-    assert_eq!(links.matches(want).count(), 2, "{links}");
+    assert_eq!(links.matches(&want).count(), 2, "{links}");
 
     let cap = Capture::start(&mut t.lab, "rs1", "eth0", "tcp port 80");
     let mut served = Vec::new();
@@ -49,8 +50,9 @@ pub fn fnat_two_arm_on(workers: u16, backend: &str) {
         let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
         assert!(
             o.status.success(),
-            "curl {i} failed: {}\nrvsd log:\n{}",
+            "curl {i} failed: {}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
             String::from_utf8_lossy(&o.stderr),
+            t.ok("rvsip", &["-s", "link", "show"]),
             t.rvsd_log()
         );
         println!("client$ curl 10.0.0.100   -> {body}");
@@ -206,4 +208,19 @@ fn fnat_two_arm_af_xdp_one_worker() {
 #[test]
 fn fnat_two_arm_af_xdp_two_workers() {
     fnat_two_arm_on(2, "af_xdp");
+}
+
+/// The DPDK backend, two workers, on the vdev RVS_E2E_BACKEND names
+/// (`dpdk-af_packet` or `dpdk-af_xdp`) with an rvsd built with
+/// `--features dpdk` (scripts/test-all.sh):
+/// `RVS_E2E_BACKEND=dpdk-af_packet cargo test -p rvs-e2e --test fnat_two_arm -- --ignored dpdk`.
+#[test]
+#[ignore = "needs rvsd built with --features dpdk and RVS_E2E_BACKEND=dpdk-af_packet or dpdk-af_xdp"]
+fn fnat_two_arm_dpdk_two_workers() {
+    let b = std::env::var("RVS_E2E_BACKEND").unwrap_or_default();
+    assert!(
+        b == "dpdk-af_packet" || b == "dpdk-af_xdp",
+        "RVS_E2E_BACKEND must name the DPDK vdev (dpdk-af_packet or dpdk-af_xdp), not {b:?}"
+    );
+    fnat_two_arm_on(2, &b);
 }

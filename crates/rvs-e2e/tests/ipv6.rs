@@ -524,6 +524,26 @@ fn tunnel6() {
         assert_eq!(a6(&inner[8..24]).to_string(), CLIENT1);
         assert_eq!(a6(&inner[24..40]).to_string(), VIP1);
     }
+
+    // A 1440-byte datagram is a 1488-byte packet: 1528 once encapsulated,
+    // over the 1500 of the LAN. rvs tells the client (ICMPv6 Packet Too
+    // Big, MTU 1460, from the VIP) and the client's kernel learns the path
+    // MTU; without it TUNNEL would silently lose every full-size packet.
+    let send = format!(
+        "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n\
+         s.sendto(b'x'*1440,('{VIP1}',53))\ntime.sleep(0.5)\n"
+    );
+    let out = t.lab.exec("client", &["python3", "-c", &send]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = t.lab.must_in("client", &["ip", "-6", "route", "get", VIP1]);
+    println!("client$ ip -6 route get {VIP1}\n{r}");
+    assert!(r.contains("mtu 1460"), "no path MTU learned from rvs:\n{r}");
+    let m = t.ok("rvsip", &["-s", "link", "show"]);
+    assert!(m.contains("too_big"), "{m}");
 }
 
 /// SNAT over IPv6, as the tutorial's SNAT section with IPv6 addresses: LAN

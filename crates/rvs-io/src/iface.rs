@@ -203,6 +203,58 @@ pub fn pin_thread(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets the calling thread's nice value (-20..=19; 19 yields to almost
+/// everything, 0 is the default). rvsd's successor runs its dormant workers
+/// at 19 while the running rvsd still forwards on the same CPUs.
+pub fn set_thread_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: setpriority takes plain integers; PRIO_PROCESS with a thread
+    // id changes only that thread on Linux.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The nice value of the calling thread.
+pub fn thread_nice() -> io::Result<i32> {
+    // SAFETY: as in set_thread_nice.
+    let tid = unsafe { libc::gettid() };
+    // getpriority returns -1 both for nice -1 and for an error: errno tells.
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = 0 };
+    // SAFETY: plain integers.
+    let n = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
+    let e = io::Error::last_os_error();
+    if n == -1 && e.raw_os_error() != Some(0) {
+        return Err(e);
+    }
+    Ok(n)
+}
+
+/// The combined channels of `name` as DPDK's `net_af_xdp` counts them
+/// (the queues it can bind): `combined_count` of ETHTOOL_GCHANNELS, or 1
+/// when the driver reports no combined channel (veth) or none at all.
+pub fn combined_channels(name: &str) -> io::Result<u32> {
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    let mut ch = [0u32; 9];
+    ch[0] = ETHTOOL_GCHANNELS;
+    let s = ctl_socket()?;
+    let mut r = IfReq::new(name)?;
+    r.data[..8].copy_from_slice(&(ch.as_mut_ptr() as usize as u64).to_ne_bytes());
+    // SAFETY: as in `queues`: one `struct ifreq` whose data pointer names
+    // `ch`, a live `struct ethtool_channels`.
+    let rc = cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL, &mut r as *mut IfReq) });
+    match rc {
+        Ok(_) if ch[4] > 0 => Ok(ch[8].max(1)),
+        Ok(_) => Ok(1),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(1),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +267,22 @@ mod tests {
         assert!(mtu_of("lo").unwrap() >= 1500);
         assert!(if_index("rvs-no-such-if").is_err());
         assert!(IfReq::new("a-name-longer-than-15").is_err());
+    }
+
+    /// A thread lowered to 19 reads 19 back and, as root, returns to 0;
+    /// other threads keep theirs.
+    #[test]
+    fn a_thread_s_nice_value_is_its_own() {
+        let before = thread_nice().expect("nice of this thread");
+        let (low, back) = std::thread::spawn(|| {
+            set_thread_nice(19).expect("lower");
+            let low = thread_nice().expect("read");
+            set_thread_nice(0).expect("restore (needs root)");
+            (low, thread_nice().expect("read"))
+        })
+        .join()
+        .expect("thread");
+        assert_eq!((low, back), (19, 0));
+        assert_eq!(thread_nice().expect("read"), before);
     }
 }

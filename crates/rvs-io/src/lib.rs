@@ -62,6 +62,9 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+pub mod clock;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;

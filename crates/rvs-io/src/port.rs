@@ -12,6 +12,8 @@ use rvs_core::pipeline::Packet;
 
 use crate::af_packet::{AfPacketConf, AfPacketQueue, RxBurst, RxRing, RxRingKind, TxRing};
 use crate::af_xdp::{XdpBurst, XdpConf, XdpPort, XdpQueue, XdpRx, XdpTx};
+#[cfg(feature = "dpdk")]
+use crate::dpdk::{DpdkBurst, DpdkConf, DpdkPort, DpdkRx, DpdkTx};
 use crate::steer::{self, Steering};
 
 /// Which backend a port uses, with its settings.
@@ -28,6 +30,9 @@ pub enum Backend {
     /// AF_XDP sockets steered by rvs's XDP program (`port` and `workers`
     /// are overridden by [`PortConf`]).
     AfXdp(XdpConf),
+    /// A DPDK poll-mode driver (feature `dpdk`).
+    #[cfg(feature = "dpdk")]
+    Dpdk(DpdkConf),
 }
 
 /// What [`open_port`] needs.
@@ -47,6 +52,9 @@ pub enum RxQ {
     Packet(RxRing),
     /// AF_XDP socket.
     Xdp(XdpRx),
+    /// DPDK queue and its inbound hand-off rings.
+    #[cfg(feature = "dpdk")]
+    Dpdk(DpdkRx),
 }
 
 /// A worker's transmit queue on one port, of either backend.
@@ -55,6 +63,9 @@ pub enum TxQ {
     Packet(TxRing),
     /// AF_XDP socket.
     Xdp(XdpTx),
+    /// DPDK queue.
+    #[cfg(feature = "dpdk")]
+    Dpdk(DpdkTx),
 }
 
 /// One worker's two halves on one port.
@@ -71,6 +82,9 @@ pub enum Burst<'a> {
     Packet(RxBurst<'a>),
     /// From an AF_XDP UMEM.
     Xdp(XdpBurst<'a>),
+    /// In DPDK mbufs.
+    #[cfg(feature = "dpdk")]
+    Dpdk(DpdkBurst<'a>),
 }
 
 impl<'a> Deref for Burst<'a> {
@@ -79,6 +93,8 @@ impl<'a> Deref for Burst<'a> {
         match self {
             Burst::Packet(b) => b,
             Burst::Xdp(b) => b,
+            #[cfg(feature = "dpdk")]
+            Burst::Dpdk(b) => b,
         }
     }
 }
@@ -88,6 +104,8 @@ impl<'a> DerefMut for Burst<'a> {
         match self {
             Burst::Packet(b) => b,
             Burst::Xdp(b) => b,
+            #[cfg(feature = "dpdk")]
+            Burst::Dpdk(b) => b,
         }
     }
 }
@@ -98,6 +116,8 @@ impl RxQ {
         match self {
             RxQ::Packet(r) => Burst::Packet(r.burst(max)),
             RxQ::Xdp(r) => Burst::Xdp(r.burst(max)),
+            #[cfg(feature = "dpdk")]
+            RxQ::Dpdk(r) => Burst::Dpdk(r.burst(max)),
         }
     }
 
@@ -106,24 +126,36 @@ impl RxQ {
         match self {
             RxQ::Packet(r) => r.release(),
             RxQ::Xdp(r) => r.release(),
+            #[cfg(feature = "dpdk")]
+            RxQ::Dpdk(r) => r.release(),
         }
     }
 
-    /// The descriptor to poll.
+    /// The descriptor to poll (-1, which poll(2) skips, for DPDK: a
+    /// polled queue has none).
     pub fn fd(&self) -> RawFd {
         match self {
             RxQ::Packet(r) => r.fd(),
             RxQ::Xdp(r) => r.fd(),
+            #[cfg(feature = "dpdk")]
+            RxQ::Dpdk(_) => -1,
         }
     }
 
-    /// Frames the kernel dropped before rvs saw them, in total.
+    /// Frames the kernel dropped before rvs saw them, in total (DPDK:
+    /// frames dropped because the owner's hand-off ring was full or they
+    /// came in several segments).
     pub fn kernel_drops(&mut self) -> u64 {
         match self {
             RxQ::Packet(r) => r.stats().kernel_drops,
             RxQ::Xdp(r) => {
                 let s = r.stats();
                 s.kernel_drops + s.kernel_ring_full
+            }
+            #[cfg(feature = "dpdk")]
+            RxQ::Dpdk(r) => {
+                let s = r.stats();
+                s.handoff_full + s.multiseg
             }
         }
     }
@@ -135,6 +167,8 @@ impl TxQ {
         match self {
             TxQ::Packet(t) => t.send(frame),
             TxQ::Xdp(t) => t.send(frame),
+            #[cfg(feature = "dpdk")]
+            TxQ::Dpdk(t) => t.send(frame),
         }
     }
 
@@ -143,6 +177,8 @@ impl TxQ {
         match self {
             TxQ::Packet(t) => t.flush(),
             TxQ::Xdp(t) => t.flush(),
+            #[cfg(feature = "dpdk")]
+            TxQ::Dpdk(t) => t.flush(),
         }
     }
 }
@@ -155,6 +191,9 @@ enum Steer {
     Fanout(Option<RawFd>),
     /// The XDP program and its maps (detached when dropped).
     Xdp(XdpPort),
+    /// The DPDK port (its hand-off steering).
+    #[cfg(feature = "dpdk")]
+    Dpdk(DpdkPort),
 }
 
 /// An opened port: its workers' queues until [`Port::take_queues`], and the
@@ -174,7 +213,28 @@ pub fn open_port(iface: &str, conf: &PortConf, steering: &Steering) -> io::Resul
             open_af_packet(iface, conf, *rx_ring, *fanout, steering)
         }
         Backend::AfXdp(x) => open_af_xdp(iface, conf, x, steering),
+        #[cfg(feature = "dpdk")]
+        Backend::Dpdk(d) => open_dpdk(iface, conf, d, steering),
     }
+}
+
+#[cfg(feature = "dpdk")]
+fn open_dpdk(iface: &str, conf: &PortConf, d: &DpdkConf, steering: &Steering) -> io::Result<Port> {
+    let (port, queues) = DpdkPort::open(iface, d, conf.port, conf.workers)?;
+    port.set_steering(steering);
+    let queues = queues
+        .into_iter()
+        .map(|(rx, tx)| Queue {
+            rx: RxQ::Dpdk(rx),
+            tx: TxQ::Dpdk(tx),
+        })
+        .collect();
+    Ok(Port {
+        queues,
+        backend: port.backend().to_string(),
+        steer: Steer::Dpdk(port),
+        warnings: Vec::new(),
+    })
 }
 
 fn open_af_packet(
@@ -263,7 +323,7 @@ impl Port {
     pub fn xdp(&self) -> Option<&XdpPort> {
         match &self.steer {
             Steer::Xdp(p) => Some(p),
-            Steer::Fanout(_) => None,
+            _ => None,
         }
     }
 }
@@ -280,10 +340,10 @@ impl Port {
         for q in &queues {
             match &q.rx {
                 RxQ::Packet(r) => kind = Some(r.kind()),
-                RxQ::Xdp(_) => {
+                _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        "an AF_XDP queue among adopted AF_PACKET queues",
+                        "a queue of another backend among adopted AF_PACKET queues",
                     ))
                 }
             }
@@ -327,7 +387,7 @@ impl Port {
     pub fn fast_map(&self) -> Option<std::sync::Arc<crate::af_xdp::FastMap>> {
         match &self.steer {
             Steer::Xdp(p) => p.fast(),
-            Steer::Fanout(_) => None,
+            _ => None,
         }
     }
 
@@ -337,6 +397,11 @@ impl Port {
             Steer::Fanout(Some(fd)) => steer::set_fanout_program(*fd, s),
             Steer::Fanout(None) => Ok(()),
             Steer::Xdp(p) => p.set_steering(s),
+            #[cfg(feature = "dpdk")]
+            Steer::Dpdk(p) => {
+                p.set_steering(s);
+                Ok(())
+            }
         }
     }
 }

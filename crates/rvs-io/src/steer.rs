@@ -51,6 +51,9 @@
 use std::io;
 use std::os::fd::RawFd;
 
+mod owner;
+pub use owner::owner;
+
 /// Version of the steering rules above, shared by the classic-BPF program
 /// here and its XDP twin (`af_xdp` `prog.rs`): which worker a frame goes
 /// to. Bump it whenever a rule changes (a hash key, a class of frames sent

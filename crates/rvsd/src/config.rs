@@ -10,9 +10,12 @@ use rvs_core::snapshot::PipelineConf;
 use rvs_core::wire::uoa::Mode as UoaMode;
 use serde::Deserialize;
 
+mod bond;
+pub mod dpdk;
 mod sync;
 mod synproxy;
 mod vlan;
+pub use bond::{BondSection, LacpRate, XmitHashConf};
 use sync::check_sync;
 pub use sync::{SyncRoleConf, SyncSection};
 pub use synproxy::SynproxySection;
@@ -29,6 +32,8 @@ pub enum BackendKind {
     AfPacket,
     /// AF_XDP sockets fed by rvs's own XDP program.
     AfXdp,
+    /// A DPDK poll-mode driver (`dpdk_dev`; rvsd built with `--features dpdk`).
+    Dpdk,
 }
 
 /// Where the XDP program of an `af_xdp` port runs.
@@ -136,6 +141,9 @@ pub struct Netif {
     /// `af_xdp`: receive checksum policy.
     #[serde(default)]
     pub rx_checksum: RxChecksumConf,
+    /// `dpdk`: the device, `net_af_packet` (default) or `net_af_xdp` on
+    /// `iface`, or a PCI address.
+    pub dpdk_dev: Option<String>,
 }
 
 fn default_backend() -> BackendKind {
@@ -322,6 +330,12 @@ pub struct Config {
     /// VLAN devices made at start (`[[vlan]]`).
     #[serde(default)]
     pub vlan: Vec<VlanSection>,
+    /// Bonding devices (`[[bond]]`).
+    #[serde(default)]
+    pub bond: Vec<BondSection>,
+    /// DPDK's EAL options and pools (`[dpdk]`), for `backend = "dpdk"` ports.
+    #[serde(default)]
+    pub dpdk: dpdk::DpdkSection,
 }
 
 fn one() -> u16 {
@@ -612,8 +626,12 @@ impl Config {
         if let Some(sy) = &c.sync {
             check_sync(sy, text).map_err(|(line, m)| err(line, m))?;
         }
-        vlan::check_vlans(&c.vlan, &c.netif)
+        bond::check_bonds(&c.bond, &c.netif, c.pipeline.fast_path == FastPathConf::Xdp)
+            .map_err(|(i, key, m)| err(section_nth_key_line(text, "[[bond]]", i, key), m))?;
+        vlan::check_vlans(&c.vlan, &c.netif, &c.bond)
             .map_err(|(i, key, m)| err(section_nth_key_line(text, "[[vlan]]", i, key), m))?;
+        dpdk::check_dpdk(&c.netif)
+            .map_err(|(i, key, m)| err(section_nth_key_line(text, "[[netif]]", i, key), m))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         c.synproxy_key = c
             .synproxy

@@ -4,6 +4,7 @@
 //!   addresses, routes, neighbours) as the control API changes it, and the
 //!   snapshots built from it for the workers.
 #![forbid(unsafe_code)]
+pub mod bond;
 pub mod capture;
 pub mod config;
 pub mod control;

@@ -156,19 +156,26 @@ pub struct WorkerCtx {
     pub flow: Option<crate::flowlog::FlowSink>,
     /// The XDP fast path's maps, when `fast_path = "xdp"`.
     pub fast: Option<crate::fastpath::FastGlue>,
+    /// The way out of each port (a bond: one of its slaves).
+    pub egress: crate::bond::Egress,
+    /// Set (CLOCK_MONOTONIC ns) at the first frame read (a hand-over's
+    /// successor measures its gap), then dropped.
+    pub first_rx: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
 /// the connection listings: O(1) work per call whatever the table size
 /// (listings walk at most [`crate::control::conns::SLOTS_PER_ROUND`] slots).
 /// A capture starts or stops here too (`capture`: the running one). A
-/// request to park is returned, for the loop to carry out.
+/// request to park is returned, for the loop to carry out; a pre-copy
+/// request goes to `precopy`.
 pub fn serve_queries(
     worker: &Worker,
     rx: &[RxQ],
     queries: &Receiver<Query>,
     scans: &mut ConnScans,
     capture: &mut Option<Box<WorkerCapture>>,
+    precopy: &mut Option<crate::handover::precopy::PrecopyReq>,
     now: u64,
 ) -> Option<crate::handover::park::Park> {
     let mut park = None;
@@ -180,6 +187,7 @@ pub fn serve_queries(
                 let _ = reply.send(crate::handover::park::export_rx(rx));
             }
             Query::Park(p) => park = Some(p),
+            Query::Precopy(r) => *precopy = Some(r),
             q => answer(worker, q, scans),
         }
     }
@@ -189,7 +197,11 @@ pub fn serve_queries(
 
 fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     match q {
-        Query::Capture(_) | Query::CaptureStop | Query::ExportRx { .. } | Query::Park(_) => {}
+        Query::Capture(_)
+        | Query::CaptureStop
+        | Query::ExportRx { .. }
+        | Query::Park(_)
+        | Query::Precopy(_) => {}
         Query::Conns { scan, reply } => scans.push(scan, reply),
         Query::Pools { reply } => {
             let snap = worker.snapshot().clone();
@@ -225,7 +237,9 @@ fn answer(worker: &Worker, q: Query, scans: &mut ConnScans) {
     }
 }
 
-fn send(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
+/// Sends `frame` on the transmit queue of taken-over port `port`.
+#[inline]
+pub(crate) fn send_on(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
     let (Some(t), Some(c)) = (tx.get_mut(port), counters.get(port)) else {
         return;
     };
@@ -239,7 +253,13 @@ fn send(tx: &mut [TxQ], counters: &[PortCounters], port: usize, frame: &[u8]) {
 
 /// Moves frames the kernel sent on the taps out of their ports; those of a
 /// VLAN device's go out of its parent with its tag.
-fn pump_taps(taps: &Taps, tx: &mut [TxQ], counters: &[PortCounters], buf: &mut [u8]) -> usize {
+fn pump_taps(
+    taps: &Taps,
+    eg: &mut crate::bond::Egress,
+    tx: &mut [TxQ],
+    counters: &[PortCounters],
+    buf: &mut [u8],
+) -> usize {
     use rvs_core::wire::ethernet::{push_tag, TAG_LEN};
     let mut n = 0;
     for (port, t) in taps.load().iter().enumerate() {
@@ -251,11 +271,11 @@ fn pump_taps(taps: &Taps, tx: &mut [TxQ], counters: &[PortCounters], buf: &mut [
                 Ok(len) if len > 0 => {
                     n += 1;
                     let Some(v) = t.vlan else {
-                        send(tx, counters, port, &buf[TAG_LEN..TAG_LEN + len]);
+                        eg.send(tx, counters, port, &buf[TAG_LEN..TAG_LEN + len]);
                         continue;
                     };
                     if let Some((h, l)) = push_tag(buf, TAG_LEN, len, v.tpid, v.vid) {
-                        send(tx, counters, v.parent as usize, &buf[h..h + l]);
+                        eg.send(tx, counters, v.parent as usize, &buf[h..h + l]);
                     }
                 }
                 _ => break,
@@ -320,8 +340,15 @@ pub fn run(mut ctx: WorkerCtx) {
         sync,
         flow,
         fast,
+        egress,
+        first_rx,
         ..
     } = &mut ctx;
+    // The workers' clock's 0 on CLOCK_MONOTONIC (a hand-over's gap).
+    let epoch_ns = rvs_io::clock::monotonic_ns().saturating_sub(epoch.elapsed().as_nanos() as u64);
+    let mut last_rx_us = 0u64;
+    let mut pre_req = None;
+    let mut precopy: Option<crate::handover::precopy::WorkerPrecopy> = None;
     let mut snap_checked = u64::MAX;
     let mut scans = ConnScans::default();
     let mut capture: Option<Box<WorkerCapture>> = None;
@@ -359,19 +386,24 @@ pub fn run(mut ctx: WorkerCtx) {
                 let pc = &counters[port];
                 bump(&pc.rx_packets, n as u64);
                 bump(&pc.rx_bytes, burst.iter().map(|p| p.len as u64).sum());
+                // A bond slave's LACPDUs (mode 4) are not the pipeline's.
+                let m = egress.rx(port, &mut burst);
+                let burst = &mut burst[..m];
                 // Capture: one branch per burst when off.
                 if let Some(c) = capture.as_mut() {
-                    c.before(&burst);
+                    c.before(burst);
                 }
-                worker.process_burst(&mut burst, &mut verdicts[..n], now);
+                worker.process_burst(burst, &mut verdicts[..m], now);
                 if let Some(c) = capture.as_mut() {
-                    if !c.after(&burst, &verdicts[..n], now_us) {
+                    if !c.after(burst, &verdicts[..m], now_us) {
                         capture = None;
                     }
                 }
-                for (p, v) in burst.iter().zip(verdicts[..n].iter()) {
+                for (p, v) in burst.iter().zip(verdicts[..m].iter()) {
                     match *v {
-                        Verdict::Transmit(out) => send(tx, counters, out as usize, p.frame()),
+                        Verdict::Transmit(out) => {
+                            egress.send(tx, counters, out as usize, p.frame())
+                        }
                         Verdict::ToKernel(kp) => {
                             if let Some(Some(t)) = taps_seen.get(kp as usize) {
                                 if let Ok(mut t) = t.tap.lock() {
@@ -394,8 +426,15 @@ pub fn run(mut ctx: WorkerCtx) {
                 bump(&pc.rx_full_bursts, 1);
             }
         }
+        if busy > 0 {
+            last_rx_us = now_us;
+            if let Some(f) = first_rx.take() {
+                f.store(epoch_ns + now_us * 1000, Relaxed);
+            }
+        }
         if *kni_reader && tap_pacer.due(now_us, idle_rounds, woke) {
-            let n = pump_taps(taps, tx, counters, &mut kbuf);
+            let n =
+                pump_taps(taps, egress, tx, counters, &mut kbuf) + egress.drain_ctl(tx, counters);
             tap_pacer.read(n);
             busy += n;
         }
@@ -407,7 +446,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 if let Some(c) = capture.as_mut() {
                     cap_on = c.sent(frame, now_us);
                 }
-                send(tx, counters, port as usize, frame)
+                egress.send(tx, counters, port as usize, frame)
             });
             if !cap_on {
                 capture = None;
@@ -427,7 +466,27 @@ pub fn run(mut ctx: WorkerCtx) {
         while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
-        if let Some(p) = serve_queries(worker, rx, queries, &mut scans, &mut capture, now) {
+        let park = serve_queries(
+            worker,
+            rx,
+            queries,
+            &mut scans,
+            &mut capture,
+            &mut pre_req,
+            now,
+        );
+        let pre_busy = crate::handover::precopy::step(
+            &mut precopy,
+            pre_req.take(),
+            worker,
+            sync.as_mut(),
+            now,
+        );
+        if let Some(p) = park {
+            if let Some(pc) = precopy.take() {
+                let last = (last_rx_us > 0).then(|| epoch_ns + last_rx_us * 1000);
+                pc.finish(worker, sync.as_mut(), now, last.unwrap_or(0));
+            }
             if !crate::handover::park::park(worker, now, p, rx, tx, stop) {
                 return;
             }
@@ -450,7 +509,7 @@ pub fn run(mut ctx: WorkerCtx) {
             }
         }
         // A listing in progress keeps the loop turning, a bounded step each time.
-        if busy == 0 && scans.is_idle() && !sync_busy {
+        if busy == 0 && scans.is_idle() && !sync_busy && !pre_busy {
             idle_rounds += 1;
             if *idle == Idle::Adaptive && idle_rounds > 32 {
                 for r in rx.iter_mut() {

@@ -123,6 +123,14 @@ fn upgrade(t: &mut TwoArm) -> Result<Took, E2eError> {
         .rvsd
         .upgrade(&mut t.lab)
         .map_err(|e| E2eError::Failed(format!("rvsd --takeover: {e}")))?;
+    // The new rvsd's own account (moved, pre-copy, gap per worker).
+    if let Some(l) = t
+        .rvsd_log()
+        .lines()
+        .find(|l| l.contains("connections moved"))
+    {
+        eprintln!("{l}");
+    }
     Ok(Took {
         total: t0.elapsed(),
         stop: Some(old_gone),

@@ -116,21 +116,13 @@ fn cells(out: &mut String, vals: &[String]) {
 pub fn format_links(links: &[LinkInfo], stats: bool) -> String {
     let mut out = String::new();
     for l in links {
-        let _ = writeln!(
-            out,
-            "{}: {}: mtu {} backend {} iface {}",
-            u32::from(l.index) + 1,
-            l.name,
-            l.mtu,
-            l.backend,
-            l.iface
-        );
-        out.push_str(if l.up { "    UP" } else { "    DOWN" });
-        if let Some(k) = &l.kni {
-            let _ = write!(out, " kni {k}");
+        if let Some(b) = &l.bond {
+            super::bond::head(&mut out, l, b);
+            let _ = writeln!(out, "    addr {}", l.mac);
+            super::bond::slaves(&mut out, b);
+        } else {
+            link_head(&mut out, l);
         }
-        out.push('\n');
-        let _ = writeln!(out, "    addr {}", l.mac);
         if stats {
             let s = &l.stats;
             let head = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -161,6 +153,28 @@ pub fn format_links(links: &[LinkInfo], stats: bool) -> String {
         }
     }
     out
+}
+
+/// A taken-over port's first three lines (a bond's slave says so).
+fn link_head(out: &mut String, l: &LinkInfo) {
+    let _ = writeln!(
+        out,
+        "{}: {}: mtu {} backend {} iface {}",
+        u32::from(l.index) + 1,
+        l.name,
+        l.mtu,
+        l.backend,
+        l.iface
+    );
+    out.push_str(if l.up { "    UP" } else { "    DOWN" });
+    if let Some(k) = &l.kni {
+        let _ = write!(out, " kni {k}");
+    }
+    if let Some(b) = &l.slave_of {
+        let _ = write!(out, " slave of {b}");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "    addr {}", l.mac);
 }
 
 /// The per-worker rows of `rvsip -s link show`: the counters' two tables

@@ -4,6 +4,7 @@
 //! [`parse_args`] and the `format_*` functions are pure; [`execute`] runs a
 //! parsed command against a [`Transport`].
 
+mod bond;
 mod format;
 mod ipset;
 mod parse;

@@ -417,6 +417,8 @@ fn link_show_with_and_without_stats() {
             drops: vec![("no_route".into(), 3), ("bad_checksum".into(), 1)],
             ..LinkStats::default()
         },
+        bond: None,
+        slave_of: None,
     };
     let basic = "1: dpdk0: mtu 1500 backend af_xdp (native, copy) iface eth1\n    UP kni dpdk0.kni\n    addr 02:00:00:00:00:10\n";
     assert_eq!(format_links(std::slice::from_ref(&l), false), basic);
@@ -481,6 +483,8 @@ fn link_show_stats_has_a_row_per_worker() {
             workers,
             ..LinkStats::default()
         },
+        bond: None,
+        slave_of: None,
     };
     let out = format_links(&[l], true);
     let tail: Vec<&str> = out.lines().skip(9).collect();
@@ -517,6 +521,8 @@ fn link_show_stats_has_the_fast_path_row_when_it_forwarded() {
             fast_packets: 5000,
             ..LinkStats::default()
         },
+        bond: None,
+        slave_of: None,
     };
     let out = format_links(&[l], true);
     assert!(

@@ -5,12 +5,14 @@
 use super::fast::{FastMoved, FAST_IN, FAST_OUT};
 use super::flowlog::EndReason;
 use super::half_open;
+use super::icmp_gen::IcmpError;
 use super::parse::{Parsed, L4};
 use super::proxy_proto;
 use super::rewrite;
 use super::slots::{DestView, NONE};
 use super::sync::SyncEvent;
 use super::uoa;
+use super::xlate;
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr, Mac, PortId};
 use crate::conn::local_flags::IMPORTED;
@@ -149,9 +151,10 @@ impl State {
         if sloppy && !matches!(mode, FwdMode::Dr | FwdMode::Tunnel) {
             return Err(DropReason::NoConn);
         }
-        if dest.addr.is_v4() != p.dst.is_v4() {
-            // rvs does not translate between IPv4 and IPv6 (NAT64) yet; for
-            // SNAT the dest is the WAN address the packet's source becomes.
+        if dest.addr.is_v4() != p.dst.is_v4() && (mode != FwdMode::Fnat || svc.synproxy) {
+            // Only FNAT translates between IPv4 and IPv6 (NAT64, NAT46:
+            // `xlate`), not behind the SYN proxy; for SNAT the dest is the
+            // WAN address the packet's source becomes.
             return Err(DropReason::Invalid);
         }
 
@@ -483,8 +486,15 @@ impl State {
         }
         let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
         if !rewrite::dec_ttl(f, p) {
-            return self.kernel_or_drop(snap, pkt.port, DropReason::TtlExpired);
+            return self.send_icmp_error(snap, pkt, p, IcmpError::TimeExceeded, now_ms);
         }
+        if xlate::is_xlate(&c) {
+            // NAT64/NAT46: the packet takes the other side's family first.
+            if let Some(v) = self.xlate_conn(snap, pkt, p, &c, dir, now_ms) {
+                return v;
+            }
+        }
+        let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
         let (target, on_link) = match (c.mode, dir) {
             (FwdMode::Fnat, Dir::In) => {
                 rewrite::translate(f, p, c.lip, c.lport, c.rip, c.rport);
@@ -524,7 +534,7 @@ impl State {
             }
             (FwdMode::Dr, Dir::In) => (c.rip, true),
             (FwdMode::Tunnel, Dir::In) => {
-                let Some(src) = tunnel_source(snap, &c.rip) else {
+                let Some(src) = route_source(snap, &c.rip) else {
                     return self.drop(DropReason::NoRoute);
                 };
                 let mtu = snap
@@ -534,7 +544,9 @@ impl State {
                     .map_or(1500, |pc| pc.mtu as usize);
                 if !rewrite::encapsulate(pkt.buf, &mut pkt.head, &mut pkt.len, p, &src, &c.rip, mtu)
                 {
-                    return self.drop(DropReason::TooBig);
+                    let outer = if c.rip.is_v4() { 20 } else { 40 };
+                    let mtu = mtu.saturating_sub(outer) as u16;
+                    return self.send_icmp_error(snap, pkt, p, IcmpError::TooBig { mtu }, now_ms);
                 }
                 (c.rip, false)
             }
@@ -744,13 +756,13 @@ impl State {
 
 /// The outer source address for a tunnel to `rip`: the route's source, or
 /// an address of rvs on the port the route leaves by.
-fn tunnel_source(snap: &Snapshot, rip: &Addr) -> Option<Addr> {
-    let r = snap.routes.lookup(rip)?;
+pub(super) fn route_source(snap: &Snapshot, to: &Addr) -> Option<Addr> {
+    let r = snap.routes.lookup(to)?;
     if let Some(s) = r.src {
         return Some(s);
     }
     snap.addrs
         .iter()
-        .find(|a| a.port == r.port && a.addr.is_v4() == rip.is_v4())
+        .find(|a| a.port == r.port && a.addr.is_v4() == to.is_v4())
         .map(|a| a.addr)
 }

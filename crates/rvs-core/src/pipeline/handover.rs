@@ -181,14 +181,11 @@ impl Worker {
         now_ms: u64,
         mut f: impl FnMut(LocalConn),
     ) -> Option<u32> {
-        let cap = u32::try_from(self.st.conns.capacity()).unwrap_or(u32::MAX);
-        let end = start.saturating_add(max_slots).min(cap);
-        for i in start..end {
-            if let Some(l) = self.local_conn(ConnId(i), now_ms) {
+        self.sweep_slots(start, max_slots, |id| {
+            if let Some(l) = self.local_conn(id, now_ms) {
                 f(l);
             }
-        }
-        (end < cap).then_some(end)
+        })
     }
 
     /// Turns up to `max` logged events ([`Worker::enable_sync_log`]) into

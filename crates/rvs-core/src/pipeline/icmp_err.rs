@@ -23,19 +23,25 @@ use crate::wire::{checksum, l4_ports, sub_mut, WireError};
 const QUOTED_L4: usize = 8;
 
 /// The packet quoted inside an ICMP error.
-struct Inner {
+pub(super) struct Inner {
     /// Offset of the inner IP header.
-    l3: usize,
+    pub(super) l3: usize,
     /// Offset of the inner transport header.
-    l4: usize,
+    pub(super) l4: usize,
     /// End of the quote.
-    end: usize,
-    v6: bool,
-    proto: u8,
-    src: Addr,
-    dst: Addr,
-    sport: u16,
-    dport: u16,
+    pub(super) end: usize,
+    /// IPv6?
+    pub(super) v6: bool,
+    /// Transport protocol.
+    pub(super) proto: u8,
+    /// Source address.
+    pub(super) src: Addr,
+    /// Destination address.
+    pub(super) dst: Addr,
+    /// Source port (echo identifier).
+    pub(super) sport: u16,
+    /// Destination port (echo identifier).
+    pub(super) dport: u16,
 }
 
 /// Reads the packet an ICMP error quotes. `Err`: the quoted IP header is
@@ -175,6 +181,9 @@ impl State {
         let f = &mut pkt.buf[pkt.head..pkt.head + pkt.len];
         if !dec_ttl(f, p) {
             return self.drop(DropReason::TtlExpired);
+        }
+        if c.mode == FwdMode::Fnat && super::xlate::is_xlate(&c) {
+            return self.icmp_xlate(snap, pkt, p, &inner, &c, dir, now_ms);
         }
         let target = match (c.mode, dir) {
             (FwdMode::Dr | FwdMode::Tunnel, _) => {

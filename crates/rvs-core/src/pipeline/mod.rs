@@ -14,10 +14,12 @@ mod half_open;
 mod handover;
 mod host;
 mod icmp_err;
+mod icmp_gen;
 mod kni_guard;
 mod limits;
 mod outbox;
 mod parse;
+mod precopy;
 mod proxy_proto;
 mod rewrite;
 mod slots;
@@ -28,6 +30,8 @@ mod synproxy_held;
 mod synproxy_retry;
 mod uoa;
 mod vlan;
+mod xlate;
+mod xlate_icmp;
 
 use std::sync::Arc;
 
@@ -35,7 +39,9 @@ pub use fast::{FastEvent, FastKey, FastMoved};
 pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use handover::{CounterBases, SvcCounters};
 pub use outbox::Outbox;
+pub use precopy::{Precopy, PrecopyEvent};
 pub use sync::SyncError;
+pub use xlate::translate_family;
 
 use crate::addr::{Addr, Mac, PortId};
 use crate::conn::{Conn, ConnId, ConnTable, Dir, Tuple};
@@ -44,6 +50,7 @@ use crate::route::Scope;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropCounters, DropReason, WorkerGauges};
 use crate::wire::ethernet::{ethertype, EthernetFrame};
+use icmp_gen::IcmpError;
 use parse::{parse_ip, Parsed, L4};
 use slots::Slots;
 
@@ -187,8 +194,13 @@ struct State {
     limits: crate::limit::WorkerLimits,
     /// The rate of VIP packets to the kernel ([`kni_guard`]).
     kni_guard: kni_guard::KniGuard,
+    /// The rate of the ICMP errors rvs sends ([`icmp_gen`]).
+    icmp_rate: icmp_gen::IcmpRate,
     /// Fast-path events not yet taken ([`fast`]).
     fast: fast::FastLog,
+    /// The next IPv4 identification of a NAT64 packet sent with DF clear
+    /// ([`xlate`]).
+    xlate_ident: u16,
 }
 
 /// Memory of a worker besides its connection table ([`Worker::memory`]).
@@ -236,7 +248,9 @@ impl Worker {
             sp: synproxy::SynProxy::new(conf.wall_clock_ms),
             limits: Default::default(),
             kni_guard: Default::default(),
+            icmp_rate: Default::default(),
             fast: Default::default(),
+            xlate_ident: 0,
             conf,
         };
         let mut w = Worker {
@@ -254,6 +268,7 @@ impl Worker {
         self.st.slots.sync(&snap, self.st.id);
         self.st.sync_limits(&snap, now_ms);
         self.st.kni_guard.configure(&snap, now_ms);
+        self.st.icmp_rate.configure(snap.workers, now_ms);
         self.st.workers = snap.workers;
         let (n, size) = (self.st.conf.pending_frames, self.st.conf.frame_size);
         self.st.sp.configure(&snap, n, size);
@@ -756,7 +771,13 @@ impl State {
             return self.drop(DropReason::BadPort);
         };
         if p.ip_len > pc.mtu as usize {
-            return self.drop(DropReason::TooBig);
+            // On-link (DR) packets are as received: the sender can be told.
+            return match on_link {
+                true => {
+                    self.send_icmp_error(snap, pkt, p, IcmpError::TooBig { mtu: pc.mtu }, now_ms)
+                }
+                false => self.drop(DropReason::TooBig),
+            };
         }
         let nh = if on_link {
             target

@@ -215,6 +215,11 @@ impl Worker {
         self.st.sync_log = Some(SyncLog::new(capacity));
     }
 
+    /// Whether connection events are logged ([`Worker::enable_sync_log`]).
+    pub fn sync_logging(&self) -> bool {
+        self.st.sync_log.is_some()
+    }
+
     /// Stops logging connection events and frees the ring.
     pub fn disable_sync_log(&mut self) {
         self.st.sync_log = None;
@@ -321,12 +326,27 @@ impl Worker {
         now_ms: u64,
         mut f: impl FnMut(Record),
     ) -> Option<u32> {
+        self.sweep_slots(start, max_slots, |id| {
+            if let Some(c) = self.export_own(id, now_ms) {
+                f(Record::Create(c));
+            }
+        })
+    }
+
+    /// The iteration every bounded sweep shares (sync dumps, hand-over
+    /// pre-copies): calls `f` with each slot id of `start..start +
+    /// max_slots` within the table; returns where to continue, or `None`
+    /// when the table is done.
+    pub(super) fn sweep_slots(
+        &self,
+        start: u32,
+        max_slots: u32,
+        mut f: impl FnMut(ConnId),
+    ) -> Option<u32> {
         let cap = u32::try_from(self.st.conns.capacity()).unwrap_or(u32::MAX);
         let end = start.saturating_add(max_slots).min(cap);
         for i in start..end {
-            if let Some(c) = self.export_own(ConnId(i), now_ms) {
-                f(Record::Create(c));
-            }
+            f(ConnId(i));
         }
         (end < cap).then_some(end)
     }

@@ -126,7 +126,7 @@ pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
 }
 
 /// Updates `csum` for an address changing as it is on the wire (4 bytes for
-/// IPv4, 16 for IPv6); both must be of the same family.
+/// IPv4, 16 for IPv6); the families may differ (a translated pseudo-header).
 #[inline]
 pub fn update_addr(csum: u16, old: &Addr, new: &Addr) -> u16 {
     if old.is_v4() && new.is_v4() {
@@ -138,8 +138,11 @@ pub fn update_addr(csum: u16, old: &Addr, new: &Addr) -> u16 {
 
 /// Updates `csum` for the bytes `old` being replaced by `new`.
 ///
-/// Both must start at an even offset of the checksummed data and have the
-/// same length; an odd length is fine only at the very end of the data.
+/// Both must start at an even offset of the checksummed data and be of
+/// even length (an odd length is fine only at the very end of the data).
+/// Only their sums matter, so the lengths may differ: a pseudo-header's
+/// 16-byte IPv6 address replaced by a 4-byte IPv4 one (NAT64, RFC 7915
+/// §4.5/§5.5) is `update_bytes(c, &v6, &v4)`.
 #[inline]
 pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
     finish(!csum as u32 + !fold(sum(old)) as u32 + sum(new))

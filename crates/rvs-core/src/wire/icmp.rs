@@ -196,6 +196,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
         wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
+    /// Sets the four bytes after the checksum of an error message: the
+    /// unused half (zero) and the next-hop MTU (RFC 1191; 0 for errors
+    /// other than "fragmentation needed"). Checksum untouched.
+    #[inline]
+    pub fn set_next_hop_mtu(&mut self, mtu: u16) {
+        wr16(self.buf.as_mut(), field::ECHO_IDENT.start, 0);
+        wr16(self.buf.as_mut(), field::NEXT_HOP_MTU.start, mtu);
+    }
+
     /// Sets the echo identifier (checksum untouched; see
     /// [`IcmpPacket::rewrite_echo_ident`]).
     #[inline]

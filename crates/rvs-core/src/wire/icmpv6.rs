@@ -282,6 +282,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
         wr16(self.buf.as_mut(), field::CHECKSUM.start, c);
     }
 
+    /// Sets the four bytes after the checksum of an error message: the MTU
+    /// of a Packet Too Big, zero (unused) for the others. Checksum untouched.
+    #[inline]
+    pub fn set_mtu(&mut self, mtu: u32) {
+        super::wr32(self.buf.as_mut(), field::MTU.start, mtu);
+    }
+
     /// Sets the echo identifier (checksum untouched).
     #[inline]
     pub fn set_echo_ident(&mut self, id: u16) {

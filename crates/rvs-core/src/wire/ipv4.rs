@@ -204,6 +204,26 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         sub(b, self.header_len(), end)
     }
 
+    /// Whether the options carry a source route (LSRR or SSRR), which a
+    /// NAT46 translation must refuse (RFC 7915 §4.1). A malformed option
+    /// list ends the walk.
+    pub fn has_source_route(&self) -> bool {
+        let o = self.options();
+        let mut i = 0;
+        while let Some(&kind) = o.get(i) {
+            match kind {
+                0 => return false,
+                1 => i += 1,
+                0x83 | 0x89 => return true,
+                _ => match o.get(i + 1) {
+                    Some(&l) if l >= 2 => i += l as usize,
+                    _ => return false,
+                },
+            }
+        }
+        false
+    }
+
     /// Whether the header checksum verifies.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
@@ -248,6 +268,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn set_total_len(&mut self, len: u16) {
         wr16(self.buf.as_mut(), field::LENGTH.start, len);
+    }
+
+    /// Sets the DSCP/ECN byte (checksum untouched).
+    #[inline]
+    pub fn set_dscp_ecn(&mut self, v: u8) {
+        wr8(self.buf.as_mut(), field::DSCP_ECN, v);
     }
 
     /// Sets the stored header checksum.

@@ -1,6 +1,6 @@
 //! IPv6 headers (RFC 8200) and the extension-header walk.
 
-use super::{rd16, rd32, rd8, rd_arr, sub, sub_mut, wr16, wr8, wr_bytes, WireError};
+use super::{rd16, rd32, rd8, rd_arr, sub, sub_mut, wr16, wr32, wr8, wr_bytes, WireError};
 use crate::addr::Addr;
 
 /// Length of the fixed IPv6 header.
@@ -155,6 +155,35 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         (HEADER_LEN + self.payload_len() as usize).min(self.buf.as_ref().len())
     }
 
+    /// Whether a Routing header before the upper layer has segments left
+    /// (RFC 7915 §5.1: such a packet is not translated). Stops at the first
+    /// header that is not an extension header, or at a short one.
+    pub fn routing_pending(&self) -> bool {
+        let b = self.buf.as_ref();
+        let end = self.end();
+        let mut nh = self.next_header();
+        let mut off = HEADER_LEN;
+        for _ in 0..=MAX_EXT_HEADERS {
+            let len = match nh {
+                ext::HOP_BY_HOP | ext::ROUTING | ext::DEST_OPTS => {
+                    (rd8(b, off + 1) as usize + 1) * 8
+                }
+                ext::AH => (rd8(b, off + 1) as usize + 2) * 4,
+                ext::FRAGMENT => 8,
+                _ => return false,
+            };
+            if off + 8 > end {
+                return false;
+            }
+            if nh == ext::ROUTING && rd8(b, off + 3) != 0 {
+                return true;
+            }
+            nh = rd8(b, off);
+            off += len;
+        }
+        false
+    }
+
     /// Walks the extension headers to the upper layer.
     ///
     /// Returns `(protocol, offset of the L4 header from the start of the IPv6
@@ -210,6 +239,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     #[inline]
     pub fn set_hop_limit(&mut self, h: u8) {
         wr8(self.buf.as_mut(), field::HOP_LIMIT, h);
+    }
+
+    /// Sets the traffic class (DSCP/ECN), keeping version and flow label.
+    #[inline]
+    pub fn set_traffic_class(&mut self, tc: u8) {
+        let b = self.buf.as_mut();
+        let w = rd32(b, field::VER_TC_FLOW.start);
+        let w = (w & 0xf00f_ffff) | (u32::from(tc) << 20);
+        wr32(b, field::VER_TC_FLOW.start, w);
     }
 
     /// Sets the payload length. The payload accessors clamp to the buffer, so

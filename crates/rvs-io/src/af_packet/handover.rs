@@ -500,20 +500,15 @@ impl AdoptedRx {
     /// Refused if the cursor is outside the ring, or (V3) names frames of a
     /// block the kernel has not handed over.
     pub fn start(mut self, c: RxCursor) -> io::Result<RxRing> {
-        let n = match &self.ring.layout {
-            Layout::V2(s) => s.frames,
-            Layout::V3(s) => s.blocks,
-        };
-        if c.index as usize >= n || (c.skip > 0 && matches!(self.ring.layout, Layout::V2(_))) {
-            return Err(bad(format!(
-                "cursor {c:?} outside a ring of {n} slots or blocks"
-            )));
-        }
-        self.ring.set_cursor(c.index as usize);
-        if c.skip > 0 {
-            self.skip_v3(c)?;
-        }
+        self.ring.start_at(c)?;
         Ok(self.ring)
+    }
+
+    /// The ring, not started: a successor builds its workers on it before
+    /// the old process froze, and must [`RxRing::start_at`] the cursor the
+    /// old one reports before reading it.
+    pub fn unstarted(self) -> RxRing {
+        self.ring
     }
 
     /// Starts reading where the ring itself says, for an old process that
@@ -534,10 +529,32 @@ impl AdoptedRx {
     pub fn find_cursor(&self) -> RxCursor {
         self.ring.find_cursor()
     }
+}
+
+impl RxRing {
+    /// Sets the cursor the old process reported at its freeze (an
+    /// [`AdoptedRx::unstarted`] ring). Refused if the cursor is outside the
+    /// ring, or (V3) names frames of a block the kernel has not handed over.
+    pub fn start_at(&mut self, c: RxCursor) -> io::Result<()> {
+        let n = match &self.layout {
+            Layout::V2(s) => s.frames,
+            Layout::V3(s) => s.blocks,
+        };
+        if c.index as usize >= n || (c.skip > 0 && matches!(self.layout, Layout::V2(_))) {
+            return Err(bad(format!(
+                "cursor {c:?} outside a ring of {n} slots or blocks"
+            )));
+        }
+        self.set_cursor(c.index as usize);
+        if c.skip > 0 {
+            self.skip_v3(c)?;
+        }
+        Ok(())
+    }
 
     /// Opens block `c.index` and steps over its first `c.skip` frames.
     fn skip_v3(&mut self, c: RxCursor) -> io::Result<()> {
-        let r = &mut self.ring;
+        let r = self;
         if !r.open_block() {
             return Err(bad(format!("cursor {c:?}: that block is not handed over")));
         }

@@ -462,8 +462,34 @@ impl XdpPrepared {
     /// completion index that moved after the freeze (the old process is
     /// still running its workers).
     pub fn start(self, pool: &XdpPoolState) -> io::Result<XdpPort> {
-        let mut port = self.port;
-        let sh = &port.shared;
+        let mut port = self.into_unstarted();
+        port.apply_pools(pool)?;
+        for q in &mut port.queues {
+            q.rx.resync();
+            q.tx.resync();
+        }
+        Ok(port)
+    }
+
+    /// The port before its start: its queues may go to their workers, which
+    /// must not use them before [`XdpPort::apply_pools`] and a `resync` of
+    /// each queue's rings (what [`XdpPrepared::start`] does in one go).
+    pub fn into_unstarted(self) -> XdpPort {
+        self.port
+    }
+
+    /// The prepared port (not to be used before `start`).
+    pub fn port(&self) -> &XdpPort {
+        &self.port
+    }
+}
+
+impl XdpPort {
+    /// Takes over the running rvsd's frozen UMEM pools (free lists and
+    /// reserves, checked against the fill and completion rings), for a port
+    /// from [`XdpPrepared::into_unstarted`].
+    pub fn apply_pools(&self, pool: &XdpPoolState) -> io::Result<()> {
+        let sh = &self.shared;
         let name = sh.ifname.clone();
         if pool.queues.len() != sh.pools.len() {
             return Err(refused(
@@ -497,16 +523,7 @@ impl XdpPrepared {
             p.free = q.free.clone();
             p.reserve = q.reserve as usize;
         }
-        for q in &mut port.queues {
-            q.rx.resync();
-            q.tx.resync();
-        }
-        Ok(port)
-    }
-
-    /// The prepared port (not to be used before `start`).
-    pub fn port(&self) -> &XdpPort {
-        &self.port
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@ use super::*;
 /// steering program uses: loads relative to the start of `pkt` (the network
 /// header), an out-of-bounds load ends the program with 0, the
 /// SKF_AD_PROTOCOL ancillary load yields `ethertype`.
-fn run(prog: &[libc::sock_filter], pkt: &[u8], ethertype: u16) -> u32 {
+fn interp(prog: &[libc::sock_filter], pkt: &[u8], ethertype: u16) -> u32 {
     let (mut a, mut x, mut m) = (0u32, 0u32, [0u32; 16]);
     let load = |off: u32, size: u16| -> Option<u32> {
         let n = match size {
@@ -97,6 +97,56 @@ fn run(prog: &[libc::sock_filter], pkt: &[u8], ethertype: u16) -> u32 {
     panic!("program does not terminate");
 }
 
+/// A steering program and the configuration it was built from, so that
+/// every case runs both the cBPF program and its Rust twin [`owner`].
+struct Prog {
+    ins: Vec<libc::sock_filter>,
+    s: Steering,
+}
+
+impl std::ops::Deref for Prog {
+    type Target = [libc::sock_filter];
+    fn deref(&self) -> &[libc::sock_filter] {
+        &self.ins
+    }
+}
+
+fn build(s: &Steering) -> Prog {
+    Prog {
+        ins: build_cbpf(s),
+        s: s.clone(),
+    }
+}
+
+/// `pkt` (from the network header) behind an Ethernet header of `ethertype`.
+fn eth(pkt: &[u8], ethertype: u16) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(pkt);
+    f
+}
+
+/// The worker the cBPF program picks for `pkt`, checked equal to what
+/// [`owner`] picks for the same frame, untagged and behind a VLAN tag.
+fn run(prog: &Prog, pkt: &[u8], ethertype: u16) -> u32 {
+    let want = interp(prog, pkt, ethertype);
+    let frame = eth(pkt, ethertype);
+    assert_eq!(
+        owner(&frame, &prog.s) as u32,
+        want,
+        "owner() != cBPF for {frame:02x?}"
+    );
+    let mut tagged = frame[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0, 0, 100]);
+    tagged.extend_from_slice(&frame[12..]);
+    assert_eq!(
+        owner(&tagged, &prog.s) as u32,
+        want,
+        "tagged: owner() != cBPF"
+    );
+    want
+}
+
 const POOL: [u8; 4] = [10, 0, 0, 100];
 const POOL2: [u8; 4] = [10, 0, 0, 101];
 const RS: [u8; 4] = [192, 168, 1, 10];
@@ -149,7 +199,7 @@ fn be32(a: [u8; 4]) -> u32 {
 
 #[test]
 fn ipv4_rules() {
-    let prog = build_cbpf(&steering(4));
+    let prog = build(&steering(4));
     let r = |p: &[u8]| run(&prog, p, 0x0800);
     // To a pool address: the local port decides, TCP and UDP alike.
     for dport in 1000..1010u16 {
@@ -188,7 +238,7 @@ fn ipv4_rules() {
 
 #[test]
 fn ipv6_rules() {
-    let prog = build_cbpf(&steering(3));
+    let prog = build(&steering(3));
     let r = |p: &[u8]| run(&prog, p, 0x86dd);
     let low = |a: [u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
     for dport in [1000u16, 1001, 1002, 65535] {
@@ -221,7 +271,7 @@ fn ipv6_rules() {
 #[test]
 fn one_or_zero_workers_is_all_worker_zero() {
     for w in [0, 1] {
-        let prog = build_cbpf(&steering(w));
+        let prog = build(&steering(w));
         assert_eq!(
             run(&prog, &v4(6, CLIENT, VIP, 0, 0, ports(5555, 80)), 0x0800),
             0
@@ -270,8 +320,8 @@ fn kernel_checks(prog: &[libc::sock_filter]) {
 #[test]
 fn programs_pass_the_kernel_checks() {
     for w in [1, 2, 5] {
-        kernel_checks(&build_cbpf(&steering(w)));
-        kernel_checks(&build_cbpf(&Steering {
+        kernel_checks(&build(&steering(w)));
+        kernel_checks(&build(&Steering {
             workers: w,
             ..Steering::default()
         }));
@@ -284,7 +334,7 @@ fn large_configurations_use_long_jumps() {
     s.pool_v4 = (0..1500u32)
         .map(|i| (0x0a00_0000 + i).to_be_bytes())
         .collect();
-    let prog = build_cbpf(&s);
+    let prog = build(&s);
     assert!(prog.len() > 3000 && prog.len() <= MAX_INSNS);
     kernel_checks(&prog);
     let last = (0x0a00_0000u32 + 1499).to_be_bytes();
@@ -330,7 +380,7 @@ fn echo(ty: u8, id: u16) -> [u8; 8] {
 fn ipv4_icmp_errors_follow_the_quoted_connection() {
     let router = [172, 16, 0, 1];
     for w in [1u16, 2, 3, 5] {
-        let prog = build_cbpf(&steering(w));
+        let prog = build(&steering(w));
         let r = |p: &[u8]| run(&prog, p, 0x0800);
         let wu = w as u32;
         for port in [1000u16, 1001, 1002, 1003, 1004, 40000, 65535] {
@@ -403,7 +453,7 @@ fn ipv6_icmp_errors_follow_the_quoted_connection() {
     let low = |a: [u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
     let router = [0x20, 1, 0xd, 0xb8, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
     for w in [1u16, 2, 3, 5] {
-        let prog = build_cbpf(&steering(w));
+        let prog = build(&steering(w));
         let r = |p: &[u8]| run(&prog, p, 0x86dd);
         let wu = w as u32;
         for port in [1000u16, 1001, 1002, 1003, 1004, 40000, 65535] {
@@ -447,4 +497,106 @@ fn ipv6_icmp_errors_follow_the_quoted_connection() {
         let q = v6(6, POOL6, RS6, ports(1001, 80));
         assert_eq!(r(&icmp6_err(128, 0, router, POOL6, &q)), 0);
     }
+}
+
+/// [`owner`] and the cBPF program agree on random frames: valid headers of
+/// every class above with random addresses (some from the steering lists),
+/// ports, types and lengths, then random bytes flipped and the frame cut.
+#[test]
+fn owner_matches_the_cbpf_program_on_random_frames() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut nonzero = 0;
+    for w in [1u16, 2, 3, 4, 7] {
+        let prog = build(&steering(w));
+        for _ in 0..20_000 {
+            let r = rnd();
+            let pick4 =
+                |x: u64| [POOL, POOL2, RS, CLIENT, VIP, (x as u32).to_be_bytes()][(x % 6) as usize];
+            let pick6 = |x: u64| {
+                let mut a = [POOL6, RS6, CLIENT6, POOL6][(x % 4) as usize];
+                if x & 0x30 == 0 {
+                    a[15] ^= (x >> 8) as u8;
+                }
+                a
+            };
+            let proto = [6u8, 17, 1, 58, 47, 0][(r % 6) as usize];
+            let l4 = rnd().to_be_bytes();
+            let mut l4 = [l4[0], l4[1], l4[2], l4[3], l4[4], l4[5], l4[6], l4[7]];
+            if r & 0x100 != 0 {
+                l4[0] = [0, 3, 8, 11, 1, 2, 128, 129, 13, 4][((r >> 9) % 10) as usize];
+            }
+            let (mut pkt, ty) = if r & 0x1000 == 0 {
+                let frag = if r & 0xe000 == 0 {
+                    (rnd() & 0x3fff) as u16
+                } else {
+                    0
+                };
+                let inner = v4(
+                    [6, 17, 1][(rnd() % 3) as usize],
+                    pick4(rnd()),
+                    pick4(rnd()),
+                    0,
+                    0,
+                    l4,
+                );
+                let p = v4(
+                    proto,
+                    pick4(rnd()),
+                    pick4(rnd()),
+                    frag,
+                    (r >> 20) as usize % 3,
+                    l4,
+                );
+                if proto == 1 && r & 0x200 != 0 {
+                    (
+                        icmp4_err(l4[0], 0, pick4(rnd()), pick4(rnd()), &inner),
+                        0x0800,
+                    )
+                } else {
+                    (p, 0x0800)
+                }
+            } else {
+                let inner = v6(
+                    [6, 17, 58][(rnd() % 3) as usize],
+                    pick6(rnd()),
+                    pick6(rnd()),
+                    l4,
+                );
+                if proto == 58 && r & 0x200 != 0 {
+                    (
+                        icmp6_err(l4[0], 0, pick6(rnd()), pick6(rnd()), &inner),
+                        0x86dd,
+                    )
+                } else {
+                    (v6(proto, pick6(rnd()), pick6(rnd()), l4), 0x86dd)
+                }
+            };
+            for _ in 0..(r >> 30) % 3 {
+                let i = rnd() as usize % pkt.len();
+                pkt[i] ^= 1 << (rnd() % 8);
+            }
+            if r & 0x4000_0000_0000 != 0 {
+                let cut = rnd() as usize % (pkt.len() + 1);
+                pkt.truncate(cut);
+            }
+            let ty = if r & 0x0f00_0000_0000 == 0 {
+                0x0806
+            } else {
+                ty
+            };
+            if run(&prog, &pkt, ty) != 0 {
+                nonzero += 1;
+            }
+        }
+    }
+    assert!(
+        nonzero > 5_000,
+        "the random frames exercise the keyed rules: {nonzero}"
+    );
 }

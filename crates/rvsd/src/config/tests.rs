@@ -330,3 +330,42 @@ fn vlan_sections() {
     .unwrap_err();
     assert_eq!(e.line, Some(8), "{e}");
 }
+
+#[test]
+fn bond_sections() {
+    let ports =
+        "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n[[netif]]\nname = \"dpdk2\"\niface = \"b\"\n";
+    let bond = "\n[[bond]]\nname = \"bond1\"\nmode = 4\nslaves = [\"dpdk0\", \"dpdk2\"]\n";
+    let c = parse(&format!(
+        "{ports}{bond}lacp_rate = \"slow\"\nxmit_hash = \"layer2+3\"\n\n[[vlan]]\nlink = \"bond1\"\nid = 103\n"
+    ))
+    .unwrap();
+    assert_eq!(c.bond[0].primary(), "dpdk0");
+    assert_eq!(c.bond[0].lacp_rate, super::LacpRate::Slow);
+    assert_eq!(c.bond[0].xmit_hash, super::XmitHashConf::Layer23);
+    assert_eq!(c.bond[0].miimon_ms, 100);
+    let bad = |extra: &str, want: &str, line: usize| {
+        let e = parse(&format!("{ports}{bond}{extra}")).unwrap_err();
+        assert!(e.message.contains(want), "{e}");
+        assert_eq!(e.line, Some(line), "{e}");
+    };
+    bad(
+        "primary = \"dpdk9\"\n",
+        "primary = \"dpdk9\" is not one of its slaves",
+        12,
+    );
+    let e = parse(&format!("{ports}{}", bond.replace("mode = 4", "mode = 2"))).unwrap_err();
+    assert!(e.message.contains("bond mode = 2: rvs has mode 0"), "{e}");
+    assert_eq!(e.line, Some(10), "{e}");
+    let e = parse(&format!(
+        "{ports}{}",
+        bond.replace("\"dpdk2\"]", "\"dpdk3\"]")
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("slave \"dpdk3\" is no [[netif]]"), "{e}");
+    let e = parse(&format!(
+        "{ports}{bond}\n[[vlan]]\nlink = \"dpdk2\"\nid = 5\n"
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("dpdk2 is a slave of bond1"), "{e}");
+}

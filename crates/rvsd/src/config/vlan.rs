@@ -3,7 +3,7 @@
 use rvs_api::{VlanProto, VlanSpec};
 use serde::Deserialize;
 
-use super::Netif;
+use super::{BondSection, Netif};
 
 /// A VLAN device (`[[vlan]]`): `link` a `[[netif]]` name, `id` 1 to 4094,
 /// `proto` "802.1q" (the default) or "802.1ad", `name` by default
@@ -39,14 +39,25 @@ impl VlanSection {
 pub(super) fn check_vlans(
     vlans: &[VlanSection],
     netif: &[Netif],
+    bonds: &[BondSection],
 ) -> Result<(), (usize, &'static str, String)> {
     for (i, v) in vlans.iter().enumerate() {
-        if !netif.iter().any(|n| n.name == v.link) {
+        if let Some(b) = bonds.iter().find(|b| b.slaves.contains(&v.link)) {
             return Err((
                 i,
                 "link",
                 format!(
-                    "vlan link = \"{}\": no [[netif]] has that name (VLAN devices sit on ports, not on VLAN devices)",
+                    "vlan link = \"{}\": {} is a slave of {}",
+                    v.link, v.link, b.name
+                ),
+            ));
+        }
+        if !netif.iter().any(|n| n.name == v.link) && !bonds.iter().any(|b| b.name == v.link) {
+            return Err((
+                i,
+                "link",
+                format!(
+                    "vlan link = \"{}\": no [[netif]] or [[bond]] has that name (VLAN devices sit on ports, not on VLAN devices)",
                     v.link
                 ),
             ));

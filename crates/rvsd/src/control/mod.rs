@@ -12,6 +12,7 @@
 //! silently leaves a worker out.
 
 pub mod conns;
+pub mod follow;
 pub mod socket;
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,8 @@ pub enum Query {
     },
     /// Park between two iterations (a hand-over).
     Park(crate::handover::park::Park),
+    /// Pre-copy the table while forwarding (a hand-over).
+    Precopy(crate::handover::precopy::PrecopyReq),
 }
 
 /// What the control plane keeps of each worker.
@@ -105,6 +108,8 @@ pub struct Control {
     /// Serves a takeover request's connection (`rvsd --takeover`); none:
     /// this process cannot hand over.
     pub handover: Option<crate::handover::give::Hook>,
+    /// Who takes every applied change ([`follow`]).
+    pub followers: follow::Followers,
 }
 
 /// Port-pool usage of a local address: (used, free, misses).
@@ -341,7 +346,8 @@ impl Control {
                 let mut st = self.lock()?;
                 st.apply(req)?;
                 self.publish(&st);
-                Ok(Reply::Ok)
+                self.followers.publish(req);
+                Ok(st.warning(req).map_or(Reply::Ok, Reply::Warning))
             }
         }
     }

@@ -38,6 +38,7 @@ fn control(workers: Vec<WorkerHandle>) -> Arc<Control> {
             mac: Mac([2, 0, 0, 0, 0, i as u8]),
             mtu: 1500,
             kni: false,
+            slave_of: None,
         })
         .collect();
     let store = Store::new(
@@ -58,6 +59,7 @@ fn control(workers: Vec<WorkerHandle>) -> Arc<Control> {
         sync: Arc::new(crate::sync::SyncCtl::new(Default::default(), 1)),
         capture: Default::default(),
         handover: None,
+        followers: Default::default(),
     })
 }
 
@@ -156,7 +158,7 @@ fn run(w: Worker) -> (WorkerHandle, Running) {
     let thread = std::thread::spawn(move || {
         let mut scans = super::ConnScans::default();
         while !s.load(Ordering::Relaxed) {
-            crate::runtime::serve_queries(&w, &[], &rx, &mut scans, &mut None, 0);
+            crate::runtime::serve_queries(&w, &[], &rx, &mut scans, &mut None, &mut None, 0);
             if scans.is_idle() {
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -506,4 +508,69 @@ fn sync_daemons_start_stop_and_list_with_errors_that_name_the_problem() {
         Reply::Ok
     );
     assert!(!ctl.sync.shared.master_on.load(Ordering::Relaxed));
+}
+
+fn addr_req(a: &str) -> Request {
+    Request::AddAddr {
+        addr: a.parse().expect("test address"),
+        plen: 24,
+        dev: "dpdk0".into(),
+        sapool: false,
+    }
+}
+
+/// A follower gets the store as it was, then exactly the changes applied
+/// after (not the refused ones), in order; a store rebuilt from both has
+/// the running one's fingerprint.
+#[test]
+fn a_follower_gets_the_store_then_every_change_in_order() {
+    let (h, _q) = silent_worker(0);
+    let ctl = control(vec![h]);
+    assert_eq!(ctl.handle(&addr_req("10.0.0.1")), Reply::Ok);
+    let f = ctl.follow().expect("follow");
+    assert_eq!(f.requests, vec![addr_req("10.0.0.1")]);
+    assert_eq!(ctl.followers.count(), 1);
+
+    assert_eq!(ctl.handle(&addr_req("10.0.0.2")), Reply::Ok);
+    let Reply::Error(_) = ctl.handle(&addr_req("10.0.0.2")) else {
+        panic!("a duplicate address must be refused");
+    };
+    assert_eq!(ctl.handle(&addr_req("10.0.0.3")), Reply::Ok);
+    let tail: Vec<Request> = f.tail.try_iter().collect();
+    assert_eq!(tail, vec![addr_req("10.0.0.2"), addr_req("10.0.0.3")]);
+
+    let ports = ctl.store.lock().unwrap().ports().to_vec();
+    let mut rebuilt = Store::new(ports, 1, Timeouts::default(), PipelineConf::default());
+    for r in f.requests.iter().chain(&tail) {
+        rebuilt.apply(r).expect("replay");
+    }
+    assert_eq!(
+        rebuilt.fingerprint(),
+        ctl.store.lock().unwrap().fingerprint()
+    );
+
+    // A follower that went away is dropped at the next change.
+    drop(f);
+    assert_eq!(ctl.handle(&addr_req("10.0.0.4")), Reply::Ok);
+    assert_eq!(ctl.followers.count(), 0);
+}
+
+/// One that falls too far behind is let go: its channel closes after the
+/// backlog, and the control plane goes on.
+#[test]
+fn a_follower_too_far_behind_is_let_go() {
+    let (h, _q) = silent_worker(0);
+    let ctl = control(vec![h]);
+    let f = ctl.follow_bounded(3).expect("follow");
+    let n = 4;
+    for i in 0..n {
+        let a = format!("10.{}.{}.1", i / 256, i % 256);
+        assert_eq!(ctl.handle(&addr_req(&a)), Reply::Ok, "{a}");
+    }
+    assert_eq!(ctl.followers.count(), 0);
+    assert_eq!(f.tail.try_iter().count(), 3);
+    assert!(matches!(
+        f.tail.try_recv(),
+        Err(mpsc::TryRecvError::Disconnected)
+    ));
 }

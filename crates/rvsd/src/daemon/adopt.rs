@@ -2,8 +2,10 @@
 //! ([`session::Taker`]). It asks the running rvsd (found on the control
 //! socket the file names) to hand over, rebuilds the configuration from
 //! its requests (checked by fingerprint), adopts every port's lock, TAP
-//! and receive sockets, opens its own transmit rings, starts its workers
-//! where the old ones parked, and after a short probation commits: the old
+//! and receive sockets, opens its own transmit rings and builds its
+//! workers dormant ([`super::dormant`]) while the old rvsd forwards; they
+//! install the pre-copied tables, then start where the old ones parked,
+//! and after a short probation it commits: the old
 //! rvsd exits and this one serves the control socket. Any failure before
 //! the commit leaves the old one forwarding.
 
@@ -15,8 +17,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rvs_core::sync::{LocalMessage, LocalRecord, Source};
-use rvs_io::af_packet::handover::{self as pkt, AdoptedRx, PacketManifest, RxCursor};
+use rvs_core::sync::{LocalMessage, Source};
+use rvs_io::af_packet::handover::{self as pkt, AdoptedRx, PacketManifest};
 use rvs_io::fdpass::Frame;
 use rvs_io::{Port, Queue, RxQ, Tap, TxQ};
 
@@ -30,6 +32,9 @@ use crate::takeover::{PortLock, Takeover};
 
 /// How long the new workers run before the commit.
 const PROBATION: Duration = Duration::from_millis(300);
+
+/// How long the dormant workers may take to install the pre-copy.
+const INSTALL_LIMIT: Duration = Duration::from_secs(100);
 
 /// A port as it arrived.
 struct PortIn {
@@ -48,11 +53,13 @@ struct DaemonTaker<'a> {
     store: Option<Store>,
     ports: Vec<Option<PortIn>>,
     cursors: Option<Cursors>,
-    /// Connections and neighbours, by worker.
-    imports: Vec<Vec<LocalRecord>>,
     daemon: Option<Daemon>,
     /// The UMEM pools of each AF_XDP port, from the freeze.
     pools: Vec<Option<rvs_io::af_xdp::XdpPoolState>>,
+    /// The dormant workers' inboxes, once the daemon is built.
+    gates: Option<super::dormant::Gates>,
+    /// What the summary line reports.
+    report: super::takeover_report::Report,
 }
 
 fn frame_err(what: &str, e: impl std::fmt::Display) -> String {
@@ -149,18 +156,67 @@ impl DaemonTaker<'_> {
         let w = usize::from(u16::from_le_bytes(*w));
         let msg = LocalMessage::parse(m, Source::Local)
             .map_err(|e| format!("connection records of worker {w}: {e:?}"))?;
-        let v = self.imports.get_mut(w).ok_or_else(|| {
-            format!("connection records of worker {w}, which is not configured here")
-        })?;
-        v.extend(msg.records());
+        self.report.bytes += m.len() as u64;
+        self.dormant()?.records(w, msg.records().collect())
+    }
+
+    /// The dormant daemon's inboxes, the daemon built first if need be.
+    fn dormant(&mut self) -> Result<&super::dormant::Gates, String> {
+        if self.gates.is_none() {
+            let t = Instant::now();
+            let (gates, ends) = super::dormant::gates(usize::from(self.conf.workers));
+            self.daemon = Some(self.build(ends)?);
+            self.gates = Some(gates);
+            self.report.build_ms = t.elapsed().as_millis() as u64;
+            tracing::debug!("takeover: dormant daemon built");
+        }
+        self.gates.as_ref().ok_or_else(|| "no daemon".to_string())
+    }
+
+    /// A SWEEP_DONE frame: a worker's sweep ended, restarted, or its tail
+    /// at the freeze is all in.
+    fn mark_in(&mut self, f: &Frame) -> Result<(), String> {
+        use crate::handover::precopy::Mark;
+        let (w, m) = Mark::decode(&f.payload)?;
+        let w = usize::from(w);
+        match m {
+            Mark::Swept => Ok(()),
+            Mark::Restart => {
+                self.report.restarts += 1;
+                self.dormant()?.reset(w)
+            }
+            Mark::Tail(ns) => {
+                if let Some(l) = self.report.last_rx.get_mut(w) {
+                    *l = ns;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives each AF_XDP port the UMEM pools the running rvsd froze (its
+    /// workers are parked: nothing moves them any more).
+    fn xdp_pools(&mut self) -> Result<(), String> {
+        let d = self.daemon.as_ref().ok_or("no daemon")?;
+        let opened = d
+            .ports
+            .opened
+            .lock()
+            .map_err(|_| "the ports' lock is poisoned")?;
+        for (p, port) in opened.iter().enumerate() {
+            if let Some(x) = port.xdp() {
+                let pool = self.pools.get_mut(p).and_then(Option::take);
+                let pool = pool.ok_or_else(|| format!("port {p}: no UMEM pool state came"))?;
+                x.apply_pools(&pool).map_err(|e| format!("port {p}: {e}"))?;
+            }
+        }
         Ok(())
     }
 
-    /// The daemon on the adopted ports; nothing runs until the workers
-    /// start at the end.
-    fn build(&mut self) -> Result<Daemon, String> {
+    /// The daemon on the adopted ports, its workers dormant on `gates`
+    /// until the cut-over: nothing reads a ring yet.
+    fn build(&mut self, gates: Vec<super::dormant::Gate>) -> Result<Daemon, String> {
         let store = self.store.take().ok_or("no configuration came")?;
-        let cursors = self.cursors.take().ok_or("no ring positions came")?;
         let mut takeovers = Vec::new();
         let mut taps = Vec::new();
         let mut per_worker: Vec<Vec<Queue>> = (0..self.conf.workers).map(|_| Vec::new()).collect();
@@ -172,8 +228,9 @@ impl DaemonTaker<'_> {
             takeovers.push(Takeover::adopt(pin.lock)?);
             taps.push(pin.tap.map(crate::runtime::KniDev::plain));
             if let Some(x) = pin.xdp.take() {
-                let pool = self.pools.get_mut(p).and_then(Option::take);
-                let mut port = super::adopt_xdp::start(p, x, pool)?;
+                // Its pools come at the freeze (`xdp_pools`), its rings are
+                // re-read at the cut-over (`dormant::Wake::Arm`).
+                let mut port = rvs_io::Port::from_xdp(x.into_unstarted());
                 for (w, q) in port.take_queues().into_iter().enumerate() {
                     if let Some(v) = per_worker.get_mut(w) {
                         v.push(q);
@@ -183,14 +240,9 @@ impl DaemonTaker<'_> {
                 continue;
             }
             let mut queues = Vec::new();
-            for (w, a) in pin.rx.into_iter().enumerate() {
-                let (index, skip) = cursors
-                    .get(w)
-                    .and_then(|c| c.get(p).copied().flatten())
-                    .ok_or_else(|| format!("no ring position of worker {w} on port {p}"))?;
-                let rx = a
-                    .start(RxCursor { index, skip })
-                    .map_err(|e| format!("port {p}, worker {w}: {e}"))?;
+            for a in pin.rx {
+                // Positioned at the cut-over (`dormant::Wake::Arm`).
+                let rx = a.unstarted();
                 let tx = rvs_io::af_packet::TxRing::open(pin.ifindex, 2048, 1024)
                     .map_err(|e| format!("port {p}: a transmit ring: {e}"))?;
                 queues.push(Queue {
@@ -208,6 +260,7 @@ impl DaemonTaker<'_> {
         }
         let fast = ports::fast_maps(self.conf, &self.defs, &opened).map_err(|e| e.to_string())?;
         let ports = ports::Ports {
+            bonds: Arc::new(crate::bond::Bonds::none(self.defs.len())),
             defs: self.defs.clone(),
             opened: Arc::new(Mutex::new(opened)),
             taps: Arc::new(arc_swap::ArcSwap::from_pointee(taps)),
@@ -216,9 +269,14 @@ impl DaemonTaker<'_> {
         // The VLAN devices came with the configuration: their kni devices.
         super::vlan::sync_taps(&ports.taps, &store);
         let table_mem = super::hugepages::table_mem(self.conf).map_err(|e| e.to_string())?;
-        let imports = std::mem::take(&mut self.imports);
         let mut d = Daemon::assemble(
-            self.conf, ports, store, per_worker, fast, table_mem, imports,
+            self.conf,
+            ports,
+            store,
+            per_worker,
+            fast,
+            table_mem,
+            Some(gates),
         )
         .map_err(|e| e.to_string())?;
         d.keep_ports = true;
@@ -245,6 +303,7 @@ impl Taker for DaemonTaker<'_> {
     fn accepted(&mut self, theirs: &[u8]) -> Result<(), String> {
         let h: Hello = serde_json::from_slice(theirs).map_err(|e| frame_err("HELLO", e))?;
         tracing::info!("taking over from rvsd {} (pid {})", h.version, h.pid);
+        self.report.accepted = Some(Instant::now());
         Ok(())
     }
 
@@ -254,6 +313,7 @@ impl Taker for DaemonTaker<'_> {
             Kind::FDS => self.port_in(f),
             Kind::CONNS => self.conns_in(&f),
             Kind::POOL_STATE => super::adopt_xdp::pool_in(&f, &mut self.pools),
+            Kind::SWEEP_DONE => self.mark_in(&f),
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)
                     .map_err(|e| frame_err("the ring positions", e))?;
@@ -266,23 +326,43 @@ impl Taker for DaemonTaker<'_> {
 
     fn prepared(&mut self) -> Result<(), String> {
         injected("prepared")?;
-        if self.store.is_none() {
-            return Err("no configuration came".into());
+        // Built already when connection records came: it took them all.
+        if self.gates.is_none() {
+            if self.store.is_none() {
+                return Err("no configuration came".into());
+            }
+            if let Some(p) = self.ports.iter().position(Option::is_none) {
+                return Err(format!("port {p} did not come"));
+            }
         }
-        if let Some(p) = self.ports.iter().position(Option::is_none) {
-            return Err(format!("port {p} did not come"));
-        }
+        tracing::debug!("takeover: pre-copy received");
+        // Built before the freeze; the pre-copy installed before it.
+        self.dormant()?.wait_installed(INSTALL_LIMIT)?;
+        tracing::debug!("takeover: pre-copy installed");
+        self.report.prepared = Some(Instant::now());
+        self.report.pre_bytes = self.report.bytes;
         Ok(())
     }
 
     fn start(&mut self) -> Result<(), String> {
         injected("start")?;
-        self.daemon = Some(self.build()?);
+        self.report.frozen_ns = rvs_io::clock::monotonic_ns();
+        let cursors = self.cursors.take().ok_or("no ring positions came")?;
+        self.dormant()?;
+        self.xdp_pools()?;
+        let gates = self.dormant()?;
+        gates.arm(&cursors)?;
+        gates.go();
+        self.report.go_ns = rvs_io::clock::monotonic_ns();
+        self.report.started = Some(Instant::now());
         Ok(())
     }
 
     fn probation(&mut self) -> Result<(), String> {
         std::thread::sleep(PROBATION);
+        if let (Some(d), Some(g)) = (&self.daemon, &self.gates) {
+            self.report.log(d, g);
+        }
         if injected("die").is_err() {
             if let Ok(me) = rvs_io::peer::Peer::of_pid(std::process::id()) {
                 let _ = me.kill();
@@ -292,8 +372,9 @@ impl Taker for DaemonTaker<'_> {
     }
 
     fn stop(&mut self) {
-        // Dropping it stops the workers; its ports stay as they are (the
-        // running rvsd resumes on them).
+        // Dropping it stops the workers (dormant ones too); its ports stay
+        // as they are (the running rvsd resumes on them).
+        self.gates = None;
         self.daemon = None;
     }
 }
@@ -322,6 +403,12 @@ fn reply_line(s: &UnixStream) -> Result<rvs_api::Reply, String> {
 /// as the daemon until a signal.
 pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let fail = |m: String| DaemonError::Takeover(m);
+    if let Some(b) = conf.bond.first() {
+        return Err(fail(format!(
+            "bonds cannot be handed over ([[bond]] {}): restart rvsd instead",
+            b.name
+        )));
+    }
     let socket = conf.socket_path();
     let s =
         UnixStream::connect(&socket).map_err(|e| fail(format!("no rvsd serving {socket}: {e}")))?;
@@ -340,9 +427,10 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
         store: None,
         ports: (0..conf.netif.len()).map(|_| None).collect(),
         cursors: None,
-        imports: (0..conf.workers).map(|_| Vec::new()).collect(),
         daemon: None,
         pools: (0..conf.netif.len()).map(|_| None).collect(),
+        gates: None,
+        report: super::takeover_report::Report::new(usize::from(conf.workers)),
     };
     let t = Instant::now();
     session::take(&s, &mut k, Timeouts::default()).map_err(|e| fail(e.to_string()))?;

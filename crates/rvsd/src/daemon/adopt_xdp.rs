@@ -2,8 +2,8 @@
 //! (`docs/design/hot-upgrade.md` steps 5 and 8): the port's descriptors
 //! are checked and its UMEM and rings mapped when they arrive, while the
 //! running rvsd still forwards ([`prepare`]); the pools come at the freeze
-//! ([`pool_in`]); at the start every ring's indices are re-read and the
-//! port's worker queues built as a port opened here has them ([`start`]).
+//! ([`pool_in`]) and are applied at the cut-over, when each dormant worker
+//! re-reads its rings' indices (`dormant.rs`).
 //! The XDP program, its maps (steering, fast path) and the link stay as
 //! the running rvsd left them: the HELLO checked that the program's ABI,
 //! the maps' layouts and the steering rules are this binary's.
@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 
 use rvs_io::af_xdp::{XdpManifest, XdpPoolState, XdpPrepared};
 use rvs_io::fdpass::Frame;
-use rvs_io::{Port, XdpConf, XdpPort};
+use rvs_io::{XdpConf, XdpPort};
 
 use crate::config::{Config, FastPathConf};
 use crate::store::PortDef;
@@ -53,12 +53,4 @@ pub(super) fn pool_in(f: &Frame, pools: &mut [Option<XdpPoolState>]) -> Result<(
         .ok_or_else(|| format!("the UMEM pools of port {p}, which is not configured here"))?;
     *slot = Some(st);
     Ok(())
-}
-
-/// Starts prepared port `p` from the running rvsd's frozen pools: the
-/// port with its workers' queues (as [`rvs_io::open_port`] gives).
-pub(super) fn start(p: usize, x: XdpPrepared, pool: Option<XdpPoolState>) -> Result<Port, String> {
-    let pool = pool.ok_or_else(|| format!("port {p}: no UMEM pool state came"))?;
-    let port = x.start(&pool).map_err(|e| format!("port {p}: {e}"))?;
-    Ok(Port::from_xdp(port))
 }

@@ -51,7 +51,7 @@ pub enum DaemonError {
 
 impl DaemonError {
     /// A port error.
-    pub(super) fn port(netif: &str, what: impl std::fmt::Display) -> DaemonError {
+    pub(crate) fn port(netif: &str, what: impl std::fmt::Display) -> DaemonError {
         DaemonError::Port {
             netif: netif.to_string(),
             what: what.to_string(),

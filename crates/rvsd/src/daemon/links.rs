@@ -32,6 +32,8 @@ pub(super) fn reporter(
                     .is_ok_and(|s| operstate_up(&s)),
                 kni: d.kni.then(|| format!("{}.kni", d.name)),
                 stats: port_stats(i, &counters, &drops),
+                bond: None,
+                slave_of: None,
             })
             .collect()
     })

@@ -7,12 +7,14 @@
 
 mod adopt;
 mod adopt_xdp;
+mod dormant;
 mod error;
 pub mod health;
 mod hugepages;
 mod links;
 mod mcast;
 mod ports;
+mod takeover_report;
 mod vlan;
 mod workers;
 
@@ -70,17 +72,22 @@ impl Daemon {
         // Checked before any port is touched: a refusal leaves the host as it was.
         let metrics = bind_metrics(conf)?;
         let table_mem = hugepages::table_mem(conf)?;
-        let defs = ports::discover(conf)?;
+        let mut defs = ports::discover(conf)?;
+        let (bond_defs, bonds) = crate::bond::plan(conf, &mut defs)?;
         let takeovers = ports::take_over(&defs)?;
         let mut ports = ports::Ports {
             defs,
             opened: Arc::new(Mutex::new(Vec::new())),
             taps: Arc::new(ArcSwap::from_pointee(Vec::new())),
             takeovers,
+            bonds: Arc::new(bonds),
         };
-        ports.taps = ports::open_taps(&ports.defs)?;
+        crate::bond::set_macs(&ports.bonds, &mut ports.takeovers)?;
+        // Bonds are ports after the taken-over ones (their kni devices too).
+        let all_defs = [ports.defs.clone(), bond_defs].concat();
+        ports.taps = ports::open_taps(&all_defs)?;
         let mut store = Store::new(
-            ports.defs.clone(),
+            all_defs,
             conf.workers,
             conf.timeouts(),
             conf.pipeline_conf(),
@@ -96,7 +103,7 @@ impl Daemon {
             ports::open_queues(&ports.defs, conf, &ports::steering(&store, conf.workers))?;
         let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
         ports.opened = Arc::new(Mutex::new(opened));
-        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem, Vec::new())?;
+        let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem, None)?;
         d.serve(conf, metrics)?;
         Ok(d)
     }
@@ -111,7 +118,7 @@ impl Daemon {
         queues: Vec<Vec<rvs_io::Queue>>,
         fast: Option<crate::fastpath::FastMaps>,
         table_mem: rvs_core::conn::mem::TableMem,
-        imports: Vec<Vec<rvs_core::sync::LocalRecord>>,
+        gates: Option<Vec<dormant::Gate>>,
     ) -> Result<Daemon, DaemonError> {
         let workers = conf.workers;
         let snap = Arc::new(ArcSwap::from_pointee(store.snapshot()));
@@ -153,9 +160,12 @@ impl Daemon {
             sync: &d.sync,
             table_mem,
             fast,
+            bonds: &d.ports.bonds,
         };
         // On an error from here on, `d` drops and gives the ports back.
-        let started = workers::start(&shared, queues, imports)?;
+        let started = workers::start(&shared, queues, gates)?;
+        crate::bond::monitor::start(&d.ports.bonds, &d.ports.taps, &d.stop, d.epoch)
+            .map_err(|e| DaemonError::thread("rvs-bond", e))?;
         d.workers = started.workers;
         d.health = Some(health::Health::new(
             conf.health.clone(),
@@ -264,6 +274,7 @@ impl Daemon {
             Err(_) => Vec::new(),
         };
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
+        let links = crate::bond::links::wrap(links, self.ports.bonds.clone());
         let taps = self.ports.taps.clone();
         let groups = mcast::Groups::new(&self.ports.defs);
         groups.sync(&store);
@@ -291,6 +302,7 @@ impl Daemon {
             sync: self.sync.clone(),
             capture: crate::capture::CaptureCtl::new(self.epoch),
             handover: self.give.clone().map(crate::handover::give::hook),
+            followers: Default::default(),
         })
     }
 

@@ -31,6 +31,8 @@ pub(super) struct Ports {
     pub taps: Taps,
     /// Undone last, when the queues and TAPs are closed.
     pub takeovers: Vec<Takeover>,
+    /// The bonds over these ports.
+    pub bonds: Arc<crate::bond::Bonds>,
 }
 
 impl Ports {
@@ -106,6 +108,7 @@ pub(super) fn discover(conf: &Config) -> Result<Vec<PortDef>, DaemonError> {
                 mac: Mac(mac),
                 mtu,
                 kni: n.kni,
+                slave_of: None,
             })
         })
         .collect()
@@ -223,7 +226,7 @@ pub(super) fn xdp_conf(n: &Netif, fast: bool) -> XdpConf {
 }
 
 /// The backend settings of port `p`.
-fn backend(p: usize, n: &Netif, fast: bool) -> Backend {
+fn backend(p: usize, n: &Netif, fast: bool, dpdk: &crate::config::dpdk::DpdkSection) -> Backend {
     match n.backend {
         BackendKind::AfPacket => Backend::AfPacket {
             rx_ring: match n.rx_ring {
@@ -233,6 +236,14 @@ fn backend(p: usize, n: &Netif, fast: bool) -> Backend {
             fanout: fanout_id(p),
         },
         BackendKind::AfXdp => Backend::AfXdp(xdp_conf(n, fast)),
+        #[cfg(feature = "dpdk")]
+        BackendKind::Dpdk => crate::config::dpdk::backend(n, dpdk),
+        // Refused when the configuration was read (config::dpdk::check_dpdk).
+        #[cfg(not(feature = "dpdk"))]
+        BackendKind::Dpdk => {
+            let _ = dpdk;
+            unreachable!("{}", crate::config::dpdk::NOT_BUILT)
+        }
     }
 }
 
@@ -248,9 +259,15 @@ pub(super) fn open_queues(
     let mut opened = Vec::new();
     for (p, (d, n)) in defs.iter().zip(&conf.netif).enumerate() {
         let pc = PortConf {
-            port: p as u16,
+            // A bond's slave stamps the bond's index on what it receives.
+            port: d.slave_of.unwrap_or(p as u16),
             workers,
-            backend: backend(p, n, conf.pipeline.fast_path == FastPathConf::Xdp),
+            backend: backend(
+                p,
+                n,
+                conf.pipeline.fast_path == FastPathConf::Xdp,
+                &conf.dpdk,
+            ),
         };
         let mut port = open_port(&d.iface, &pc, steering)
             .map_err(|e| DaemonError::port(&d.name, format!("cannot open {}: {e}", d.iface)))?;

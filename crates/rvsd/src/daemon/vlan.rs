@@ -97,6 +97,8 @@ pub fn vlan_links(store: &Store, links: &mut Vec<LinkInfo>) {
             up: parent.up,
             kni: parent.kni.is_some().then(|| format!("{}.kni", v.name)),
             stats: Default::default(),
+            bond: None,
+            slave_of: None,
         });
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use rvs_core::pipeline::{Learned, Worker, WorkerConf};
 use rvs_core::snapshot::Snapshot;
-use rvs_core::sync::{LocalRecord, Record};
+use rvs_core::sync::Record;
 use rvs_io::Queue;
 
 use super::DaemonError;
@@ -57,16 +57,19 @@ pub(super) struct Shared<'a> {
     pub table_mem: rvs_core::conn::mem::TableMem,
     /// The ports' XDP fast-path maps, when `fast_path = "xdp"`.
     pub fast: Option<crate::fastpath::FastMaps>,
+    /// The bonds.
+    pub bonds: &'a crate::bond::Bonds,
 }
 
 /// Starts one worker per entry of `queues` (its queues, by port), and the
-/// neighbour hub. `imports`: a hand-over's connections and neighbours, by
-/// worker, installed before the worker runs.
+/// neighbour hub. `gates`: a hot upgrade's, by worker: the workers start
+/// dormant ([`super::dormant`]).
 pub(super) fn start(
     sh: &Shared<'_>,
     queues: Vec<Vec<Queue>>,
-    mut imports: Vec<Vec<LocalRecord>>,
+    gates: Option<Vec<super::dormant::Gate>>,
 ) -> Result<Started, DaemonError> {
+    let mut gates = gates.map(Vec::into_iter);
     let nports = sh.conf.netif.len();
     let (learned_tx, learned_rx) = mpsc::channel::<(u16, Learned)>();
     let mut neigh_txs = Vec::new();
@@ -115,9 +118,7 @@ pub(super) fn start(
         if sh.flow.is_some() {
             worker.enable_flow_log(crate::flowlog::WORKER_RECORDS);
         }
-        if let Some(recs) = imports.get_mut(w) {
-            import(&mut worker, std::mem::take(recs), sh.epoch);
-        }
+        let gate = gates.as_mut().and_then(Iterator::next);
         started.handles.push(WorkerHandle {
             queries: qtx,
             drops: worker.drops().clone(),
@@ -145,10 +146,15 @@ pub(super) fn start(
             sync: Some(ws),
             flow: sh.flow.clone(),
             fast: sh.fast.clone().map(crate::fastpath::FastGlue::new),
+            egress: crate::bond::Egress::new(sh.bonds, w == 0),
+            first_rx: gate.as_ref().map(|g| g.stats.first_rx.clone()),
         };
         let t = std::thread::Builder::new()
             .name(format!("rvs-worker-{w}"))
-            .spawn(move || runtime::run(ctx))
+            .spawn(move || match gate {
+                Some(g) => super::dormant::run(ctx, g),
+                None => runtime::run(ctx),
+            })
             .map_err(|e| DaemonError::thread(format!("worker {w}"), e))?;
         started.workers.threads.push(t);
     }
@@ -182,40 +188,6 @@ pub(super) fn start(
         super::hugepages::describe()
     );
     Ok(started)
-}
-
-/// Installs a hand-over's records in a worker that has not run yet.
-fn import(worker: &mut Worker, recs: Vec<LocalRecord>, epoch: Instant) {
-    if recs.is_empty() {
-        return;
-    }
-    let now = epoch.elapsed().as_millis() as u64;
-    let (mut conns, mut failed) = (0u64, 0u64);
-    for r in &recs {
-        let ok = match r {
-            LocalRecord::Conn(l) => worker.install_local(l, now).is_ok(),
-            LocalRecord::Neigh(n) => worker.install_neigh(n, now).is_ok(),
-            LocalRecord::Remove(t) => {
-                worker.remove_local(t);
-                true
-            }
-        };
-        if !ok {
-            failed += 1;
-        } else if matches!(r, LocalRecord::Conn(_)) {
-            conns += 1;
-        }
-    }
-    worker.start_imported(now);
-    tracing::info!(
-        "worker {}: {conns} connection(s) taken over{}",
-        worker.id(),
-        if failed > 0 {
-            format!(", {failed} record(s) refused")
-        } else {
-            String::new()
-        }
-    );
 }
 
 impl Workers {

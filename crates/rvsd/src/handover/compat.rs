@@ -387,6 +387,7 @@ fn backend_name(b: BackendKind) -> &'static str {
     match b {
         BackendKind::AfPacket => "af_packet",
         BackendKind::AfXdp => "af_xdp",
+        BackendKind::Dpdk => "dpdk",
     }
 }
 

@@ -6,12 +6,12 @@
 //!
 //! AF_XDP ports: [`super::xdp`] (descriptors, UMEM pools, recovery).
 //!
-//! Each worker's connections, templates and neighbours go at the freeze
-//! (CONNS frames: the worker index, then a hand-over message of
-//! `rvs_core::sync::local`).
+//! Each worker's connections and templates go while it forwards
+//! ([`super::precopy`]: CONNS frames, the worker index then a hand-over
+//! message of `rvs_core::sync::local`, and SWEEP_DONE marks), then at the
+//! freeze the last changes and its neighbours.
 //!
-//! Not yet carried (issue 14): the pre-copy of the tables while the
-//! workers forward (they go whole in the gap today), counters, sync
+//! Not yet carried (issue 14): counters, sync
 //! daemons started at run time; the
 //! control and metrics listeners (the new rvsd binds them once the old
 //! one exited).
@@ -89,6 +89,8 @@ pub struct DaemonGiver<'a> {
     peer: rvs_io::peer::Peer,
     agreed: compat::Agreed,
     resumes: Vec<mpsc::Sender<Resume>>,
+    /// The tables' pre-copy, once started.
+    pre: Option<super::precopy::Run>,
 }
 
 impl<'a> DaemonGiver<'a> {
@@ -100,6 +102,7 @@ impl<'a> DaemonGiver<'a> {
             peer,
             agreed: compat::Agreed::default(),
             resumes: Vec::new(),
+            pre: None,
         }
     }
 
@@ -222,6 +225,9 @@ fn unsupported(conf: &Config) -> Option<String> {
 
 impl Giver for DaemonGiver<'_> {
     fn hello(&mut self, theirs: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(why) = crate::config::dpdk::no_handover(&self.cx.conf.netif) {
+            return Err(why);
+        }
         if let Some(why) = unsupported(&self.cx.conf) {
             return Err(why);
         }
@@ -237,7 +243,16 @@ impl Giver for DaemonGiver<'_> {
         for f in self.port_frames()? {
             out(f).map_err(|e| e.to_string())?;
         }
+        tracing::debug!("hand-over: configuration and descriptors sent");
+        self.pre = super::precopy::start(self.ctl, &self.agreed, out)?;
         Ok(())
+    }
+
+    fn follow(&mut self, out: &mut Sink) -> Result<(), String> {
+        match self.pre.as_mut() {
+            Some(p) => p.follow(out),
+            None => Ok(()),
+        }
     }
 
     fn freeze(&mut self, out: &mut Sink) -> Result<(), String> {
@@ -247,6 +262,7 @@ impl Giver for DaemonGiver<'_> {
             let p = Park {
                 parked: ptx.clone(),
                 resume: rrx,
+                precopied: self.pre.is_some(),
             };
             if h.queries.send(Query::Park(p)).is_err() {
                 self.resume_all(Resume::Thaw);
@@ -256,18 +272,21 @@ impl Giver for DaemonGiver<'_> {
         }
         let mut parked: Vec<Option<Parked>> = vec![None; self.ctl.workers.len()];
         for _ in 0..parked.len() {
-            match prx.recv_timeout(Duration::from_secs(1)) {
+            match super::precopy::recv_parked(self.pre.as_mut(), &prx, out) {
                 Ok(p) => {
                     let w = p.worker as usize;
                     if let Some(slot) = parked.get_mut(w) {
                         *slot = Some(p);
                     }
                 }
-                Err(_) => {
+                Err(e) => {
                     self.resume_all(Resume::Thaw);
-                    return Err("a worker did not park within 1 s".into());
+                    return Err(e);
                 }
             }
+        }
+        if let Some(pre) = self.pre.as_mut() {
+            pre.tails(out)?;
         }
         for (w, p) in parked.iter().enumerate() {
             for m in p.iter().flat_map(|p| &p.tables) {
@@ -307,6 +326,7 @@ impl Giver for DaemonGiver<'_> {
     }
 
     fn thaw(&mut self) {
+        self.pre = None;
         self.resume_all(Resume::Thaw);
     }
 
@@ -349,6 +369,14 @@ pub fn hook(cx: Arc<GiveCtx>) -> Hook {
                 "takeover request from pid {} (uid {}) refused: root only",
                 peer.pid(),
                 peer.uid()
+            );
+            return;
+        }
+        if let Some(b) = cx.conf.bond.first() {
+            tracing::warn!(
+                "takeover request from pid {} refused: bonds ([[bond]] {}) cannot be handed over",
+                peer.pid(),
+                b.name
             );
             return;
         }

@@ -16,5 +16,6 @@
 pub mod compat;
 pub mod give;
 pub mod park;
+pub mod precopy;
 pub mod session;
 pub mod xdp;

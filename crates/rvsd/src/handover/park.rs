@@ -7,10 +7,9 @@
 //! ([`Resume::Recover`]), or to end without touching the rings again
 //! ([`Resume::Exit`]).
 //!
-//! Its connection table and neighbours go with the report, whole
-//! ([`export_tables`]): in the gap, so the gap grows with the table (the
-//! pre-copy of `docs/design/hot-upgrade.md`, a sweep while forwarding plus
-//! the log of changes, is the next step).
+//! Its neighbours go with the report, and its connection table too unless
+//! a pre-copy sent it while it forwarded ([`super::precopy`]; then only the
+//! log's tail goes, just before it parks).
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -18,7 +17,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use rvs_core::pipeline::Worker;
-use rvs_core::sync::{encode_local, Header, LocalRecord};
+use rvs_core::sync::LocalRecord;
 use rvs_io::af_packet::handover::{RxCursor, RxGeometry};
 use rvs_io::{RxQ, TxQ};
 
@@ -41,6 +40,9 @@ pub struct Park {
     pub parked: Sender<Parked>,
     /// What it does next.
     pub resume: Receiver<Resume>,
+    /// Its connections went by a pre-copy ([`super::precopy`]): only its
+    /// neighbours go with the report.
+    pub precopied: bool,
 }
 
 /// A parked worker's report.
@@ -55,9 +57,6 @@ pub struct Parked {
     pub tables: Vec<Vec<u8>>,
 }
 
-/// Largest hand-over message (bytes).
-const MESSAGE: usize = 60 * 1024;
-
 /// Slots of the table looked at per sweep step.
 const SWEEP: u32 = 65536;
 
@@ -69,27 +68,7 @@ pub fn export_tables(worker: &Worker, now: u64) -> Vec<Vec<u8>> {
         at = worker.export_local(start, SWEEP, now, |l| recs.push(LocalRecord::Conn(l)));
     }
     worker.export_neigh(now, |n| recs.push(LocalRecord::Neigh(n)));
-    let mut out = Vec::new();
-    let mut rest = &recs[..];
-    let mut buf = vec![0u8; MESSAGE];
-    while !rest.is_empty() {
-        let h = Header {
-            sync_id: 0,
-            node: 0,
-            seq: out.len() as u64,
-        };
-        match encode_local(&mut buf, h, rest) {
-            Ok((len, n)) => {
-                out.push(buf[..len].to_vec());
-                rest = &rest[n..];
-            }
-            Err(e) => {
-                tracing::error!("hand-over: a record that does not encode ({e:?}), left out");
-                rest = &rest[1..];
-            }
-        }
-    }
-    out
+    super::precopy::encode(&recs)
 }
 
 /// One receive socket of a worker, for a successor: its shape and a
@@ -104,7 +83,7 @@ pub fn export_rx(rx: &[RxQ]) -> std::io::Result<Vec<ExportedRx>> {
                 let fd = std::os::fd::AsFd::as_fd(r).try_clone_to_owned()?;
                 Ok(Some((r.geometry(), fd)))
             }
-            RxQ::Xdp(_) => Ok(None),
+            _ => Ok(None),
         })
         .collect()
 }
@@ -127,13 +106,16 @@ pub fn park(
         .iter_mut()
         .map(|q| match q {
             RxQ::Packet(r) => Some(r.freeze()),
-            RxQ::Xdp(_) => None,
+            _ => None,
         })
         .collect();
     let report = Parked {
         worker: worker.id(),
         cursors,
-        tables: export_tables(worker, now),
+        tables: match p.precopied {
+            true => super::precopy::neigh_tables(worker, now),
+            false => export_tables(worker, now),
+        },
     };
     if p.parked.send(report).is_err() {
         // Nobody waits for the report: the session is gone before it

@@ -78,6 +78,11 @@ pub trait Giver {
     /// Sends the state that can go while the workers forward
     /// (configuration, descriptors, a pre-copy of the tables).
     fn precopy(&mut self, out: &mut Sink) -> Result<(), String>;
+    /// Between the pre-copy and FREEZE, called every millisecond or so:
+    /// sends what changed since (the log of the tables' changes).
+    fn follow(&mut self, _out: &mut Sink) -> Result<(), String> {
+        Ok(())
+    }
     /// Parks the workers and sends what they leave (the last changes of
     /// the tables, ring positions).
     fn freeze(&mut self, out: &mut Sink) -> Result<(), String>;
@@ -229,7 +234,7 @@ pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failur
         let mut sink = |o: Out| send(s, o);
         g.precopy(&mut sink).map_err(|why| abort(s, why))?;
         send(s, control(kind::PRECOPY_DONE, "")).map_err(lost)?;
-        expect(s, t.prepare, kind::FREEZE, "FREEZE")
+        follow_until_freeze(s, g, t.prepare)
     })();
     if let Err(e) = pre {
         g.thaw();
@@ -256,6 +261,27 @@ pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failur
             Ok(())
         }
         Err(e) => Err(fail_after_start(g, e)),
+    }
+}
+
+/// Waits for FREEZE, sending what changed meanwhile ([`Giver::follow`]).
+fn follow_until_freeze(s: &UnixStream, g: &mut dyn Giver, t: Duration) -> Result<Frame, Failure> {
+    use std::os::fd::AsRawFd;
+    let start = std::time::Instant::now();
+    loop {
+        let mut sink = |o: Out| send(s, o);
+        g.follow(&mut sink).map_err(|why| abort(s, why))?;
+        // FREEZE is one small frame: once readable, it comes whole.
+        let ready = rvs_io::wait_any(&[s.as_raw_fd()], 1).is_ok_and(|n| n > 0);
+        if ready || start.elapsed() >= t {
+            return expect(
+                s,
+                t.saturating_sub(start.elapsed())
+                    .max(Duration::from_millis(1)),
+                kind::FREEZE,
+                "FREEZE",
+            );
+        }
     }
 }
 
@@ -295,7 +321,14 @@ pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failur
     }
     receive_until(s, k, t.prepare, kind::PRECOPY_DONE, "PRECOPY_DONE")?;
     k.prepared().map_err(|why| abort(s, why))?;
-    send(s, control(kind::FREEZE, "")).map_err(lost)?;
+    // A running rvsd that gave up while it sent changes closed its end
+    // after its ABORT: its reason, rather than the broken pipe.
+    send(s, control(kind::FREEZE, "")).map_err(|e| {
+        match recv(s, Duration::from_millis(100), "ABORT") {
+            Err(f @ Failure::Aborted(_)) => f,
+            _ => lost(e),
+        }
+    })?;
     receive_until(s, k, t.start, kind::FROZEN, "FROZEN")?;
     k.start().map_err(|why| abort(s, why))?;
     send(s, control(kind::STARTED, "")).map_err(|e| {

@@ -11,6 +11,7 @@
 //!
 //! Names (`_total` for counters, `_seconds` for times), see [`EXPORTED`].
 
+mod bond;
 pub mod http;
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,10 @@ pub const EXPORTED: &[&str] = &[
     "rvs_control_op_duration_seconds",
     "rvs_worker_uoa_sent_total",
     "rvs_worker_uoa_too_big_total",
+    "rvs_worker_icmp_sent_total",
+    "rvs_worker_icmp_rate_limited_total",
+    "rvs_bond_slave_distributing",
+    "rvs_bond_drops_total",
 ];
 
 fn op_buckets() -> Histogram {
@@ -117,6 +122,8 @@ pub struct Scrape {
     pub capacity: usize,
     /// Per worker: datagrams sent with UOA, and without it for the MTU.
     pub uoa: Vec<(u64, u64)>,
+    /// Per worker: ICMP errors sent, and not sent for the rate limit.
+    pub icmp: Vec<(u64, u64)>,
 }
 
 /// Reads a [`Scrape`] from the control plane. A part that cannot be read
@@ -161,6 +168,15 @@ pub fn collect(ctl: &Control) -> Scrape {
                 let g = &w.gauges;
                 let r = std::sync::atomic::Ordering::Relaxed;
                 (g.uoa_sent.load(r), g.uoa_too_big.load(r))
+            })
+            .collect(),
+        icmp: ctl
+            .workers
+            .iter()
+            .map(|w| {
+                let g = &w.gauges;
+                let r = std::sync::atomic::Ordering::Relaxed;
+                (g.icmp_sent.load(r), g.icmp_rate_limited.load(r))
             })
             .collect(),
     }
@@ -342,6 +358,13 @@ impl Families {
             let help = "FNAT UDP datagrams sent without UOA: it would have exceeded the MTU";
             self.counter("rvs_worker_uoa_too_big", help, l, too_big);
         }
+        for (w, &(sent, limited)) in sc.icmp.iter().enumerate() {
+            let l = lbl(&[("worker", w.to_string())]);
+            let help = "ICMP/ICMPv6 errors rvs sent (fragmentation needed, time exceeded)";
+            self.counter("rvs_worker_icmp_sent", help, l.clone(), sent);
+            let help = "ICMP/ICMPv6 errors not sent for the rate limit (the packets were dropped)";
+            self.counter("rvs_worker_icmp_rate_limited", help, l, limited);
+        }
         for (w, reasons) in sc.drops.iter().enumerate() {
             for (why, n) in reasons {
                 let l = lbl(&[("worker", w.to_string()), ("reason", why.to_string())]);
@@ -378,6 +401,7 @@ pub fn render(sc: &Scrape) -> String {
     f.laddrs(&sc.addrs);
     f.ports(&sc.links);
     f.workers(sc);
+    f.bonds(&sc.links);
     let mut reg = Registry::default();
     for (name, help, fam) in f.counters {
         reg.register(name, help, fam);

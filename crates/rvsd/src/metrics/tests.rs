@@ -67,24 +67,30 @@ fn sample() -> Scrape {
             sapool: Some((4, 60000, 2)),
             standby: false,
         }],
-        links: vec![LinkInfo {
-            index: 0,
-            name: "dpdk0".into(),
-            iface: "eth0".into(),
-            backend: "af_packet".into(),
-            mac: "02:00:00:00:00:01".into(),
-            mtu: 1500,
-            up: true,
-            kni: None,
-            stats: LinkStats {
-                workers: vec![w0, LinkStats::default()],
-                ..LinkStats::default()
+        links: vec![
+            LinkInfo {
+                index: 0,
+                name: "dpdk0".into(),
+                iface: "eth0".into(),
+                backend: "af_packet".into(),
+                mac: "02:00:00:00:00:01".into(),
+                mtu: 1500,
+                up: true,
+                kni: None,
+                stats: LinkStats {
+                    workers: vec![w0, LinkStats::default()],
+                    ..LinkStats::default()
+                },
+                bond: None,
+                slave_of: None,
             },
-        }],
+            super::bond::sample_bond(),
+        ],
         drops: vec![vec![("no_route", 5), ("bad_checksum", 0)]],
         conns: vec![3],
         capacity: 1024,
         uoa: vec![(4, 1)],
+        icmp: vec![(7, 2)],
     }
 }
 
@@ -338,6 +344,22 @@ fn uoa_counters_per_worker() {
     assert_eq!(
         value(&t, &format!("rvs_worker_uoa_too_big_total{w}")),
         Some(1.0),
+        "{t}"
+    );
+}
+
+#[test]
+fn icmp_error_counters_per_worker() {
+    let t = render(&sample());
+    let w = r#"{worker="0"}"#;
+    assert_eq!(
+        value(&t, &format!("rvs_worker_icmp_sent_total{w}")),
+        Some(7.0),
+        "{t}"
+    );
+    assert_eq!(
+        value(&t, &format!("rvs_worker_icmp_rate_limited_total{w}")),
+        Some(2.0),
         "{t}"
     );
 }

@@ -52,6 +52,7 @@ impl Store {
                 set.insert(ALL_NODES);
             }
         }
+        self.bond_groups_to_slaves(&mut by_port);
         by_port
     }
 }

@@ -13,6 +13,7 @@
 //! error always leaves the store exactly as it was.
 
 mod acl;
+mod bond;
 pub mod fingerprint;
 mod ipset;
 mod limits;
@@ -54,6 +55,9 @@ pub struct PortDef {
     pub mtu: u16,
     /// Whether the port has an exception path to the kernel.
     pub kni: bool,
+    /// The bond this port is a slave of (its port index): the port then
+    /// takes no address, route, neighbour, VLAN device or service.
+    pub slave_of: Option<PortId>,
 }
 
 /// A dest with the spec it was configured with.
@@ -250,6 +254,18 @@ impl Store {
         }
     }
 
+    /// A one-line warning about a change `req` just applied, for the
+    /// reply (today: a NAT64/NAT46 dest without a local address of its
+    /// family).
+    pub fn warning(&self, req: &Request) -> Option<String> {
+        match req {
+            Request::AddDest { key, dest } | Request::EditDest { key, dest } => {
+                self.xlate_warning(key, dest)
+            }
+            _ => None,
+        }
+    }
+
     /// Applies a mutating request. `Ok(())` means the configuration changed
     /// and the generation was bumped; an error (with an ipvsadm/dpip-style
     /// message naming what was wrong) means nothing changed. Reads are
@@ -339,6 +355,7 @@ impl Store {
 
     /// The port index of device `dev`, or the error dpip gives for an unknown one.
     fn port_of(&self, dev: &str) -> Result<PortId, ApiError> {
+        self.refuse_slave(dev)?;
         self.ports
             .iter()
             .position(|p| p.name == dev)

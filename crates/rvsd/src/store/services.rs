@@ -52,6 +52,15 @@ fn synproxy_setting(
     if let Some(d) = dests.iter().find(|d| !synproxy_mode(d.spec.forward)) {
         return Err(synproxy_dest_error(key, &d.spec));
     }
+    if let CoreKey::Vs { vip, .. } = core {
+        if let Some(d) = dests.iter().find(|d| d.spec.addr.is_ipv4() != vip.is_v4()) {
+            return Err(invalid(format!(
+                "SYN proxy (-j enable) on {key}: destination {} is of the other family; \
+                 the SYN proxy does not do NAT64/NAT46",
+                endpoint(&d.spec.addr, d.spec.port)
+            )));
+        }
+    }
     Ok(true)
 }
 
@@ -211,7 +220,7 @@ impl Store {
                 let m = Match::parse(s, |dev| {
                     self.ports
                         .iter()
-                        .position(|p| p.name == dev)
+                        .position(|p| p.name == dev && p.slave_of.is_none())
                         .and_then(|i| PortId::try_from(i).ok())
                         .or_else(|| self.vlan_port(dev))
                 })
@@ -407,11 +416,22 @@ impl Store {
                     )));
                 }
                 if vip.is_v4() != d.addr.is_ipv4() {
-                    return Err(invalid(format!(
-                        "destination {ep} is {} but service {key} is {}",
-                        family(&d.addr),
-                        if vip.is_v4() { "IPv4" } else { "IPv6" }
-                    )));
+                    let svc_fam = if vip.is_v4() { "IPv4" } else { "IPv6" };
+                    if d.forward != Forward::Fnat {
+                        return Err(invalid(format!(
+                            "destination {ep} is {} but service {key} is {svc_fam}: only FullNat (-b) \
+                             translates between IPv4 and IPv6 (NAT64/NAT46), not {}",
+                            family(&d.addr),
+                            d.forward.column()
+                        )));
+                    }
+                    if s.spec.synproxy == Some(true) {
+                        return Err(invalid(format!(
+                            "SYN proxy service {key}: destination {ep} is {} and the service \
+                             {svc_fam}; the SYN proxy does not do NAT64/NAT46",
+                            family(&d.addr)
+                        )));
+                    }
                 }
                 if d.port == 0 {
                     return Err(invalid(format!("zero port specified for destination {ep}")));
@@ -486,6 +506,27 @@ impl Store {
         });
         s.sched = build_sched(s.kind, s.sched.opts(), &s.dests);
         Ok(())
+    }
+
+    /// The warning for a NAT64/NAT46 dest `d` of service `key` while the
+    /// service has no local address of the dest's family: its conns would
+    /// be dropped as `no_laddr_port`. `None` otherwise.
+    pub(super) fn xlate_warning(&self, key: &ServiceKey, d: &DestSpec) -> Option<String> {
+        let i = self.svc_index(key, "").ok()?;
+        let s = &self.services[i];
+        let CoreKey::Vs { vip, .. } = s.key else {
+            return None;
+        };
+        let v4 = d.addr.is_ipv4();
+        if vip.is_v4() == v4 || s.laddrs.iter().any(|l| l.laddr.addr.is_v4() == v4) {
+            return None;
+        }
+        Some(format!(
+            "no {} local address yet for {key}: {} to {} needs one (rvsadm --add-laddr -z <address> -t ... -F <dev>)",
+            family(&d.addr),
+            if v4 { "NAT64" } else { "NAT46" },
+            endpoint(&d.addr, d.port)
+        ))
     }
 
     pub(super) fn edit_dest(&mut self, key: &ServiceKey, d: &DestSpec) -> Result<(), ApiError> {

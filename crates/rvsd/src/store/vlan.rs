@@ -102,6 +102,8 @@ impl Store {
                 spec.link
             )));
         }
+        self.refuse_slave(&spec.link)
+            .map_err(|e| invalid(format!("cannot add {what}: {}", e.message)))?;
         let Some(parent) = self.ports.iter().position(|p| p.name == spec.link) else {
             return Err(not_found(format!(
                 "cannot add {what}: no such device {} (link)",

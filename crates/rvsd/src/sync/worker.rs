@@ -75,6 +75,8 @@ pub struct WorkerSync {
     lost_seen: u64,
     logging: bool,
     active: bool,
+    /// A hand-over's pre-copy drains the log meanwhile ([`WorkerSync::hold`]).
+    held: bool,
 }
 
 impl WorkerSync {
@@ -101,6 +103,7 @@ impl WorkerSync {
             lost_seen: 0,
             logging: false,
             active: false,
+            held: false,
         }
     }
 
@@ -114,6 +117,10 @@ impl WorkerSync {
             self.active = active;
         }
         let busy = self.apply(w, now);
+        if self.held {
+            // The pre-copy drains the log and carries the peers' records.
+            return busy;
+        }
         if on != self.logging {
             if on {
                 w.enable_sync_log(LOG_CAPACITY);
@@ -129,6 +136,24 @@ impl WorkerSync {
             return busy;
         }
         self.send(w, now) || busy
+    }
+
+    /// A hand-over's pre-copy holds the worker's log (`on`) or gives it
+    /// back: while held, this side neither drains it nor turns it on or off.
+    pub fn hold(&mut self, on: bool) {
+        self.held = on;
+    }
+
+    /// Whether this side keeps a log for HA peers.
+    pub fn logging(&self) -> bool {
+        self.logging
+    }
+
+    /// The peers' records of events a pre-copy drained from the log.
+    pub fn carry(&mut self, recs: Vec<Record>) {
+        if self.logging && !recs.is_empty() {
+            let _ = self.out.send((self.id, recs));
+        }
     }
 
     fn start_sweep(&mut self, now: u64) {

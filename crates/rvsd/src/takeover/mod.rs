@@ -182,6 +182,17 @@ fn give_back(st: &State) -> Result<String, String> {
             Err(e) => errs.push(format!("cannot write {}: {e}", sysctl_path(&st.iface))),
         }
     }
+    if let Some(set) = &st.set_mac {
+        match mac_of(&st.iface) {
+            Some(m) if m == st.mac => {}
+            _ => match run(
+                Command::new("ip").args(["link", "set", "dev", &st.iface, "address", &st.mac])
+            ) {
+                Ok(_) => done.push(format!("MAC back to {} (was {set}, a bond's)", st.mac)),
+                Err(e) => errs.push(e),
+            },
+        }
+    }
     let mut back = Vec::new();
     for a in &st.addrs {
         let add = Command::new("ip")
@@ -238,7 +249,7 @@ fn replay(lock: &PortLock) -> Result<Option<(u32, String)>, String> {
     }
     match mac_of(iface) {
         None => return Err(kept(format!("no such interface {iface}"))),
-        Some(m) if m != old.mac => {
+        Some(m) if m != old.mac && old.set_mac.as_ref() != Some(&m) => {
             return Err(kept(format!(
                 "{iface} has MAC {m}, the state was written for MAC {}: another device",
                 old.mac
@@ -282,6 +293,7 @@ impl Takeover {
             iface: iface.clone(),
             mac,
             table,
+            set_mac: None,
         };
         state.write(&lock.paths().state)?;
         // From here on, dropping `t` (an error below) gives the port back.
@@ -304,6 +316,16 @@ impl Takeover {
         }
         let _ = run(Command::new("ip").args(["link", "set", &iface, "up"]));
         Ok(t)
+    }
+
+    /// Gives the interface the MAC `mac` (a bond's slave), recorded in the
+    /// state file first: exit and `rvsd --release` put the old one back.
+    pub fn set_mac(&mut self, mac: &str) -> Result<(), String> {
+        self.state.set_mac = Some(mac.to_string());
+        self.state.write(&self.lock.paths().state)?;
+        let iface = self.iface().to_string();
+        run(Command::new("ip").args(["link", "set", "dev", &iface, "address", mac]))?;
+        Ok(())
     }
 
     /// The interface.

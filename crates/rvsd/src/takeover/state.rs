@@ -140,6 +140,8 @@ pub struct State {
     pub disable_ipv6: Option<String>,
     /// The kernel addresses removed from it.
     pub addrs: Vec<Addr>,
+    /// The MAC rvsd gave it (a bond's slave), `mac` being the one to put back.
+    pub set_mac: Option<String>,
 }
 
 impl State {
@@ -159,6 +161,9 @@ impl State {
         for a in &self.addrs {
             t.push_str(&format!("addr {} {}\n", a.family.word(), a.cidr));
         }
+        if let Some(m) = &self.set_mac {
+            t.push_str(&format!("set_mac {m}\n"));
+        }
         t
     }
 
@@ -166,6 +171,7 @@ impl State {
     pub fn parse(text: &str) -> Result<State, String> {
         let (mut pid, mut iface, mut mac, mut table) = (None, None, None, None);
         let mut disable_ipv6 = None;
+        let mut set_mac = None;
         let mut addrs = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -181,6 +187,7 @@ impl State {
                 "mac" => mac = Some(val.to_string()),
                 "table" => table = Some(val.to_string()),
                 "disable_ipv6" => disable_ipv6 = Some(val.to_string()),
+                "set_mac" => set_mac = Some(val.to_string()),
                 "addr" => {
                     let (fam, cidr) = val.split_once(' ').unwrap_or((val, ""));
                     let family = match fam {
@@ -205,6 +212,7 @@ impl State {
             table,
             disable_ipv6,
             addrs,
+            set_mac,
         })
     }
 
@@ -252,6 +260,7 @@ mod tests {
                 Addr::new(Family::V4, "10.0.0.250/16").unwrap(),
                 Addr::new(Family::V6, "fd00::250/64").unwrap(),
             ],
+            set_mac: Some("02:00:00:00:00:09".into()),
         }
     }
 
@@ -265,6 +274,7 @@ mod tests {
         let none = State {
             disable_ipv6: None,
             addrs: Vec::new(),
+            set_mac: None,
             ..sample()
         };
         assert_eq!(State::parse(&none.to_text()).unwrap(), none);

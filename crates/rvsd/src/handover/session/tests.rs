@@ -19,11 +19,13 @@ fn calls(l: &Log) -> Vec<String> {
     l.lock().unwrap().clone()
 }
 
-/// A running rvsd that sends one pre-copy frame carrying a descriptor and
-/// one freeze frame, and fails where `fail` says.
+/// A running rvsd that sends one pre-copy frame carrying a descriptor, two
+/// frames of changes while it waits for FREEZE, and one freeze frame, and
+/// fails where `fail` says.
 struct G {
     log: Log,
     fail: &'static str,
+    followed: bool,
 }
 
 fn file_with(text: &str) -> OwnedFd {
@@ -69,6 +71,26 @@ impl Giver for G {
             fds: vec![file_with("umem")],
         };
         out(o).map_err(|e| e.to_string())
+    }
+    fn follow(&mut self, out: &mut Sink) -> Result<(), String> {
+        if self.followed {
+            return Ok(());
+        }
+        self.followed = true;
+        push(&self.log, "follow");
+        if self.fail == "follow" {
+            return Err("connection churn outruns the hand-over log".into());
+        }
+        for c in [b"change 1", b"change 2"] {
+            let o = Out {
+                kind: 102,
+                version: 1,
+                payload: c.to_vec(),
+                fds: Vec::new(),
+            };
+            out(o).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
     fn freeze(&mut self, out: &mut Sink) -> Result<(), String> {
         push(&self.log, "freeze");
@@ -179,6 +201,7 @@ fn run(gfail: &'static str, kfail: &'static str) -> Ended {
         let mut g = G {
             log: gl2,
             fail: gfail,
+            followed: false,
         };
         give(&a, &mut g, short())
     });
@@ -220,7 +243,7 @@ fn a_hand_over_runs_the_steps_in_order_and_passes_descriptors() {
     let e = run("", "");
     assert_eq!(e.giver, Ok(()));
     assert_eq!(e.taker, Ok(()));
-    assert_eq!(e.g, ["hello new", "precopy", "freeze", "commit"]);
+    assert_eq!(e.g, ["hello new", "precopy", "follow", "freeze", "commit"]);
     assert_eq!(
         e.k,
         [
@@ -230,14 +253,20 @@ fn a_hand_over_runs_the_steps_in_order_and_passes_descriptors() {
             "receive",
             "prepared",
             "receive",
+            "receive",
+            "receive",
             "start",
             "probation"
         ]
     );
+    // The changes sent between the pre-copy and FREEZE come before the
+    // freeze's own frames.
     assert_eq!(
         e.got,
         [
             (100, b"tables".to_vec(), vec!["umem".to_string()]),
+            (102, b"change 1".to_vec(), vec![]),
+            (102, b"change 2".to_vec(), vec![]),
             (101, b"last".to_vec(), vec![])
         ]
     );
@@ -277,13 +306,19 @@ fn before_the_freeze_a_failure_of_either_side_only_thaws_the_running_rvsd() {
     assert_eq!(e.taker, Err(Failure::Aborted(why.clone())));
     assert_eq!(e.giver, Err(Failure::Aborted(why)));
     assert_eq!(e.g, ["hello new", "precopy", "thaw"]);
+    // Following the changes fails: the running rvsd thaws.
+    let e = run("follow", "");
+    let why = "connection churn outruns the hand-over log".to_string();
+    assert_eq!(e.taker, Err(Failure::Aborted(why.clone())));
+    assert_eq!(e.giver, Err(Failure::Aborted(why)));
+    assert_eq!(e.g, ["hello new", "precopy", "follow", "thaw"]);
 }
 
 #[test]
 fn a_new_rvsd_that_cannot_start_leaves_the_running_one_thawed_not_killed() {
     let e = run("", "start");
     assert_eq!(e.taker, Err(Failure::Aborted("start failed here".into())));
-    assert_eq!(e.g, ["hello new", "precopy", "freeze", "thaw"]);
+    assert_eq!(e.g, ["hello new", "precopy", "follow", "freeze", "thaw"]);
     assert!(
         !e.k.contains(&"stop".to_string()),
         "never started: {:?}",
@@ -299,7 +334,7 @@ fn a_failed_probation_stops_the_new_workers_then_the_running_rvsd_recovers() {
         Err(Failure::Aborted("probation failed here".into()))
     );
     assert_eq!(e.k.last().map(String::as_str), Some("stop"), "{:?}", e.k);
-    assert_eq!(e.g, ["hello new", "precopy", "freeze", "recover"]);
+    assert_eq!(e.g, ["hello new", "precopy", "follow", "freeze", "recover"]);
 }
 
 #[test]
@@ -313,7 +348,14 @@ fn a_new_rvsd_that_dies_or_hangs_after_starting_is_killed_before_the_recovery() 
         );
         assert_eq!(
             e.g,
-            ["hello new", "precopy", "freeze", "kill", "recover"],
+            [
+                "hello new",
+                "precopy",
+                "follow",
+                "freeze",
+                "kill",
+                "recover"
+            ],
             "{kfail}"
         );
     }

@@ -161,12 +161,15 @@ fn dest_errors() {
         NotFound,
         &["No such destination", "192.168.100.9:80"],
     );
-    refused(
-        &mut s,
-        dest_add(&vs(), fnat("2001:db8::2", 80)),
-        Invalid,
-        &["[2001:db8::2]:80", "IPv6", "IPv4"],
-    );
+    // Only FullNat translates between the families (NAT64/NAT46).
+    for fwd in [Forward::Nat, Forward::Dr, Forward::Tunnel] {
+        refused(
+            &mut s,
+            dest_add(&vs(), dest("2001:db8::2", 80, 1, fwd)),
+            Invalid,
+            &["[2001:db8::2]:80", "IPv6", "IPv4", "only FullNat (-b)"],
+        );
+    }
     refused(
         &mut s,
         edit(vs(), fnat("192.168.100.2", 0)),

@@ -5,12 +5,14 @@
 //! be compared with the tutorial's literal output.
 
 mod acl;
+mod bond;
 mod counters;
 mod errors;
 mod fingerprint;
 mod lifecycle;
 mod limits;
 mod mcast;
+mod nat64;
 mod proxy_proto;
 mod save;
 mod sched_flags;
@@ -40,6 +42,7 @@ fn ports() -> Vec<PortDef> {
             mac: Mac([0x02, 0, 0, 0, 0, 0x10]),
             mtu: 1500,
             kni: true,
+            slave_of: None,
         },
         PortDef {
             name: "dpdk1".into(),
@@ -47,6 +50,7 @@ fn ports() -> Vec<PortDef> {
             mac: Mac([0x02, 0, 0, 0, 0, 0x11]),
             mtu: 1500,
             kni: true,
+            slave_of: None,
         },
     ]
 }

@@ -1,0 +1,244 @@
+//! The new rvsd's workers during a hot upgrade, before they forward
+//! (`docs/design/hot-upgrade.md`, section 1 step 5): built while the
+//! running rvsd still forwards (tables allocated, transmit sockets open,
+//! receive rings mapped but not read), each worker thread blocks on its
+//! inbox ([`Wake`]) and installs the connection records the pre-copy
+//! routes to it; it expires nothing and spins on no CPU. At the cut-over
+//! it is armed with where the old worker stopped in each receive ring
+//! ([`Wake::Arm`]), then let go ([`Wake::Go`]): its timers re-armed
+//! ([`rvs_core::pipeline::Worker::start_imported`]), it runs the ordinary
+//! loop ([`runtime::run`]).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rvs_core::pipeline::Worker;
+use rvs_core::sync::LocalRecord;
+use rvs_io::af_packet::handover::RxCursor;
+use rvs_io::{RxQ, TxQ};
+
+use crate::handover::give::Cursors;
+use crate::runtime::{self, WorkerCtx};
+
+/// What a dormant worker is told.
+pub(super) enum Wake {
+    /// Records to install, in order.
+    Records(Vec<LocalRecord>),
+    /// Empty the table (the old worker's sweep starts again).
+    Reset,
+    /// Where to read each port's ring from (slot or block, frames to skip;
+    /// `None`: not an AF_PACKET ring); answers whether they fit.
+    Arm(Vec<Option<(u32, u32)>>, Sender<Result<(), String>>),
+    /// Forward from now on.
+    Go,
+}
+
+/// What a dormant worker did, for the hand-over thread.
+#[derive(Default)]
+pub(super) struct Stats {
+    /// Messages sent to it.
+    pub queued: AtomicU64,
+    /// Messages it handled.
+    pub done: AtomicU64,
+    /// Records it refused.
+    pub refused: AtomicU64,
+    /// CLOCK_MONOTONIC ns of its first frame read once started (0: none yet).
+    pub first_rx: Arc<AtomicU64>,
+}
+
+/// A dormant worker's end.
+pub(super) struct Gate {
+    inbox: Receiver<Wake>,
+    /// Shared with [`Gates`].
+    pub stats: Arc<Stats>,
+}
+
+/// The hand-over thread's ends, by worker.
+pub(super) struct Gates {
+    tx: Vec<Sender<Wake>>,
+    /// By worker.
+    pub stats: Vec<Arc<Stats>>,
+}
+
+/// The gates of `n` workers.
+pub(super) fn gates(n: usize) -> (Gates, Vec<Gate>) {
+    let mut g = Gates {
+        tx: Vec::new(),
+        stats: Vec::new(),
+    };
+    let mut ends = Vec::new();
+    for _ in 0..n {
+        let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(Stats::default());
+        g.tx.push(tx);
+        g.stats.push(stats.clone());
+        ends.push(Gate { inbox: rx, stats });
+    }
+    (g, ends)
+}
+
+impl Gates {
+    fn send(&self, w: usize, m: Wake) -> Result<(), String> {
+        let (tx, st) = self
+            .tx
+            .get(w)
+            .zip(self.stats.get(w))
+            .ok_or_else(|| format!("records of worker {w}, which is not configured here"))?;
+        st.queued.fetch_add(1, Relaxed);
+        tx.send(m).map_err(|_| format!("worker {w} is gone"))
+    }
+
+    /// Records for worker `w`.
+    pub(super) fn records(&self, w: usize, recs: Vec<LocalRecord>) -> Result<(), String> {
+        self.send(w, Wake::Records(recs))
+    }
+
+    /// Worker `w` empties its table.
+    pub(super) fn reset(&self, w: usize) -> Result<(), String> {
+        self.send(w, Wake::Reset)
+    }
+
+    /// Waits until every worker handled what it was sent (the pre-copy's
+    /// installs stay out of the gap), at most `limit`.
+    pub(super) fn wait_installed(&self, limit: Duration) -> Result<(), String> {
+        let t = Instant::now();
+        loop {
+            let left: u64 = self
+                .stats
+                .iter()
+                .map(|s| s.queued.load(Relaxed).saturating_sub(s.done.load(Relaxed)))
+                .sum();
+            if left == 0 {
+                return Ok(());
+            }
+            if t.elapsed() > limit {
+                return Err(format!(
+                    "the workers did not install the pre-copy within {} s ({left} batches left)",
+                    limit.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
+    /// Sets every worker's ring positions; all or nothing checked before
+    /// any worker reads (on `Err`, none will).
+    pub(super) fn arm(&self, cursors: &Cursors) -> Result<(), String> {
+        let (atx, arx) = mpsc::channel();
+        for w in 0..self.tx.len() {
+            let c = cursors.get(w).cloned().unwrap_or_default();
+            self.send(w, Wake::Arm(c, atx.clone()))?;
+        }
+        for _ in 0..self.tx.len() {
+            arx.recv_timeout(Duration::from_secs(1))
+                .map_err(|_| "a worker did not take its ring positions within 1 s".to_string())??;
+        }
+        Ok(())
+    }
+
+    /// Lets every worker go.
+    pub(super) fn go(&self) {
+        for (w, tx) in self.tx.iter().enumerate() {
+            if tx.send(Wake::Go).is_err() {
+                tracing::error!("takeover: worker {w} is gone before it started");
+            }
+        }
+    }
+
+    /// Records refused by all workers.
+    pub(super) fn refused(&self) -> u64 {
+        self.stats.iter().map(|s| s.refused.load(Relaxed)).sum()
+    }
+}
+
+/// Installs records in order; returns how many were refused.
+fn install(w: &mut Worker, recs: Vec<LocalRecord>, now: u64) -> u64 {
+    let mut refused = 0;
+    for r in &recs {
+        let ok = match r {
+            LocalRecord::Conn(l) => w.install_local(l, now).is_ok(),
+            LocalRecord::Neigh(n) => w.install_neigh(n, now).is_ok(),
+            // A removal of a connection that never came: nothing to do.
+            LocalRecord::Remove(t) => {
+                w.remove_local(t);
+                true
+            }
+        };
+        if !ok {
+            refused += 1;
+        }
+    }
+    refused
+}
+
+/// Sets the worker's ring positions (`c`, by port): AF_PACKET receive
+/// rings at the running rvsd's cursors, AF_XDP rings re-read as it left
+/// them (their pools were applied just before).
+fn arm(id: u16, rx: &mut [RxQ], tx: &mut [TxQ], c: &[Option<(u32, u32)>]) -> Result<(), String> {
+    for q in tx.iter_mut() {
+        if let TxQ::Xdp(t) = q {
+            t.resync();
+        }
+    }
+    for (p, q) in rx.iter_mut().enumerate() {
+        if let RxQ::Xdp(x) = q {
+            x.resync();
+            continue;
+        }
+        if let RxQ::Packet(r) = q {
+            let (index, skip) = c
+                .get(p)
+                .copied()
+                .flatten()
+                .ok_or_else(|| format!("no ring position of worker {id} on port {p}"))?;
+            r.start_at(RxCursor { index, skip })
+                .map_err(|e| format!("port {p}, worker {id}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The nice value of a dormant worker (the lowest priority short of
+/// SCHED_IDLE, which could starve the pre-copy on a busy machine).
+const DORMANT_NICE: i32 = 19;
+
+/// A dormant worker's thread: installs what comes until [`Wake::Go`], then
+/// forwards; returns when the gate closes or `stop` is set first.
+pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
+    let now = |ctx: &WorkerCtx| ctx.epoch.elapsed().as_millis() as u64;
+    // Installing a big pre-copy takes CPU the running rvsd forwards with:
+    // yield to it until the cut-over.
+    let id = ctx.worker.id();
+    if let Err(e) = rvs_io::iface::set_thread_nice(DORMANT_NICE) {
+        tracing::warn!("dormant worker {id}: cannot lower its priority: {e}");
+    }
+    loop {
+        let m = match gate.inbox.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) if !ctx.stop.load(Relaxed) => continue,
+            Err(_) => return,
+        };
+        match m {
+            Wake::Records(v) => {
+                let t = now(&ctx);
+                let n = install(&mut ctx.worker, v, t);
+                gate.stats.refused.fetch_add(n, Relaxed);
+            }
+            Wake::Reset => ctx.worker.remove_all_local(),
+            Wake::Arm(c, ack) => {
+                let _ = ack.send(arm(ctx.worker.id(), &mut ctx.rx, &mut ctx.tx, &c));
+            }
+            Wake::Go => {
+                if let Err(e) = rvs_io::iface::set_thread_nice(0) {
+                    tracing::warn!("worker {id}: cannot restore its priority: {e}");
+                }
+                let t = now(&ctx);
+                ctx.worker.start_imported(t);
+                return runtime::run(ctx);
+            }
+        }
+        gate.stats.done.fetch_add(1, Relaxed);
+    }
+}
