@@ -97,6 +97,41 @@ fn host(t: &TwoArm) -> String {
     h
 }
 
+/// Changes a real server's weight with rvsadm, 2, 3, 4, ..., against
+/// `socket` until `stop` or the first change refused because a hot upgrade
+/// switches over: the last weight rvsadm confirmed, and whether one was
+/// refused.
+fn change_weights(
+    socket: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(u32, u32)> {
+    std::thread::spawn(move || {
+        let (mut last_ok, mut frozen) = (0, 0);
+        let mut w = 1u32;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            w += 1;
+            let o = std::process::Command::new(rvs_e2e::bin("rvsadm"))
+                .args(["-e", "-u", "10.0.0.100:53", "-r", "192.168.100.2:53"])
+                .args(["-b", "-w", &w.to_string()])
+                .env("RVS_SOCKET", &socket)
+                .output()
+                .expect("run rvsadm");
+            let err = String::from_utf8_lossy(&o.stderr);
+            if o.status.success() {
+                last_ok = w;
+            } else if err.contains("hot upgrade") {
+                // The switch-over: every change confirmed so far was made
+                // on the running rvsd, most after it sent its
+                // configuration; stop here so that none comes after.
+                frozen += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (last_ok, frozen)
+    })
+}
+
 #[test]
 fn a_hot_upgrade_keeps_the_vip_answering_and_the_host_as_it_was() {
     rvs_e2e::require_tools(&["ip", "nft", "ping", "nginx"]);
@@ -114,9 +149,42 @@ fn a_hot_upgrade_keeps_the_vip_answering_and_the_host_as_it_was() {
     };
     let probes = Probes::start(&mut t.lab, &o);
     std::thread::sleep(Duration::from_millis(1500));
+    // The operator changes the configuration throughout the upgrade.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let changes = change_weights(t.rvsd.socket.clone(), stop.clone());
     let up = t.rvsd.upgrade(&mut t.lab);
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (last_ok, frozen) = changes.join().expect("the rvsadm loop");
     let d = probes.finish(&mut t.lab);
     let up = up.unwrap_or_else(|e| panic!("{e}"));
+    // No change rvsadm confirmed is lost: the new rvsd has the last one
+    // (those made while the old one copied its state went along with it).
+    let ln = t.ok("rvsadm", &["-ln", "-u", "10.0.0.100:53"]);
+    println!("configuration changes during the upgrade: last weight {last_ok}, {frozen} refused at the switch-over\n{ln}");
+    assert!(last_ok > 1, "no change was accepted: {ln}");
+    assert_eq!(
+        frozen, 1,
+        "changes are refused while the upgrade switches over"
+    );
+    assert!(
+        ln.lines().any(|l| l.contains("192.168.100.2:53")
+            && l.split_whitespace().nth(3) == Some(last_ok.to_string().as_str())),
+        "the last confirmed weight {last_ok} is not in:\n{ln}"
+    );
+    t.ok(
+        "rvsadm",
+        &[
+            "-e",
+            "-u",
+            "10.0.0.100:53",
+            "-r",
+            "192.168.100.2:53",
+            "-b",
+            "-w",
+            "1",
+        ],
+    );
     println!(
         "hot upgrade ({}; the old rvsd exited {} ms after --takeover started): {d}",
         backend(),

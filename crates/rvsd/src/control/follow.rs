@@ -8,6 +8,7 @@
 //! receiver sees the channel closed and gives up (a hand-over aborts and
 //! the running rvsd keeps everything).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 
@@ -22,6 +23,9 @@ pub const BACKLOG: usize = 4096;
 #[derive(Default)]
 pub struct Followers {
     list: Mutex<Vec<SyncSender<Request>>>,
+    /// Set while a hand-over's successor holds the configuration as it
+    /// is: changes are refused ([`Control::freeze_config`]).
+    frozen: AtomicBool,
 }
 
 impl Followers {
@@ -90,5 +94,39 @@ impl Control {
             .push(tx);
         drop(st);
         Ok(f)
+    }
+}
+
+impl Control {
+    /// Refuses configuration changes from now on (until
+    /// [`Control::thaw_config`]): taken under the store's lock, so no change
+    /// is applied after a follower drained the last ones.
+    pub fn freeze_config(&self) -> Result<(), ApiError> {
+        let _st = self.store.lock().map_err(|_| {
+            ApiError::new(
+                ErrorKind::Internal,
+                "configuration store poisoned by an earlier failure",
+            )
+        })?;
+        self.followers.frozen.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Takes configuration changes again.
+    pub fn thaw_config(&self) {
+        self.followers.frozen.store(false, Ordering::SeqCst);
+    }
+
+    /// The refusal of a change while the configuration is frozen (called
+    /// with the store locked).
+    pub(super) fn frozen_refusal(&self) -> Result<(), ApiError> {
+        match self.followers.frozen.load(Ordering::SeqCst) {
+            true => Err(ApiError::new(
+                ErrorKind::Full,
+                "a hot upgrade (rvsd --takeover) is switching over: the configuration is \
+                 frozen for a moment; try again",
+            )),
+            false => Ok(()),
+        }
     }
 }

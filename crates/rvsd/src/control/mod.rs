@@ -344,6 +344,7 @@ impl Control {
             )),
             _ => {
                 let mut st = self.lock()?;
+                self.frozen_refusal()?;
                 st.apply(req)?;
                 self.publish(&st);
                 self.followers.publish(req);

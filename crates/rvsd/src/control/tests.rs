@@ -574,3 +574,23 @@ fn a_follower_too_far_behind_is_let_go() {
         Err(mpsc::TryRecvError::Disconnected)
     ));
 }
+
+/// While a hand-over switches over, changes are refused with a message
+/// saying why (and reach no follower); afterwards they apply again.
+#[test]
+fn a_frozen_configuration_refuses_changes_until_thawed() {
+    let (h, _q) = silent_worker(0);
+    let ctl = control(vec![h]);
+    let f = ctl.follow().expect("follow");
+    ctl.freeze_config().expect("freeze");
+    let Reply::Error(e) = ctl.handle(&addr_req("10.0.0.9")) else {
+        panic!("a change while frozen must be refused");
+    };
+    assert!(e.message.contains("hot upgrade"), "{e}");
+    assert_eq!(f.tail.try_iter().count(), 0, "nothing reached the follower");
+    // Reads still work.
+    assert!(matches!(ctl.handle(&Request::Status), Reply::Status(_)));
+    ctl.thaw_config();
+    assert_eq!(ctl.handle(&addr_req("10.0.0.9")), Reply::Ok);
+    assert_eq!(f.tail.try_iter().count(), 1);
+}

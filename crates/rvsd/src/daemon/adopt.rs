@@ -194,6 +194,36 @@ impl DaemonTaker<'_> {
         }
     }
 
+    /// Applies the configuration changes the running rvsd made after
+    /// STORE, in order: to the configuration, or once the daemon is built
+    /// to its control plane (published to the dormant workers).
+    fn control_log_in(&mut self, f: &Frame) -> Result<(), String> {
+        let reqs: Vec<rvs_api::Request> =
+            serde_json::from_slice(&f.payload).map_err(|e| frame_err("the control log", e))?;
+        let refused = |r: &rvs_api::Request, e: &dyn std::fmt::Display| {
+            format!("a configuration change of the running rvsd ({r:?}) is refused here: {e}")
+        };
+        for r in &reqs {
+            if let Some(st) = self.store.as_mut() {
+                st.apply(r).map_err(|e| refused(r, &e))?;
+                continue;
+            }
+            let ctl = self
+                .daemon
+                .as_ref()
+                .and_then(|d| d.ctl.clone())
+                .ok_or("a configuration change before the configuration")?;
+            if let rvs_api::Reply::Error(e) = ctl.handle(r) {
+                return Err(refused(r, &e));
+            }
+        }
+        tracing::info!(
+            "takeover: {} configuration change(s) of the running rvsd applied",
+            reqs.len()
+        );
+        Ok(())
+    }
+
     /// Gives each AF_XDP port the UMEM pools the running rvsd froze (its
     /// workers are parked: nothing moves them any more).
     fn xdp_pools(&mut self) -> Result<(), String> {
@@ -313,6 +343,7 @@ impl Taker for DaemonTaker<'_> {
             Kind::FDS => self.port_in(f),
             Kind::CONNS => self.conns_in(&f),
             Kind::POOL_STATE => super::adopt_xdp::pool_in(&f, &mut self.pools),
+            Kind::CONTROL_LOG => self.control_log_in(&f),
             Kind::SWEEP_DONE => self.mark_in(&f),
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)

@@ -91,6 +91,8 @@ pub struct DaemonGiver<'a> {
     resumes: Vec<mpsc::Sender<Resume>>,
     /// The tables' pre-copy, once started.
     pre: Option<super::precopy::Run>,
+    /// The configuration changes applied since STORE, to pass on.
+    tail: Option<mpsc::Receiver<rvs_api::Request>>,
 }
 
 impl<'a> DaemonGiver<'a> {
@@ -103,6 +105,7 @@ impl<'a> DaemonGiver<'a> {
             agreed: compat::Agreed::default(),
             resumes: Vec::new(),
             pre: None,
+            tail: None,
         }
     }
 
@@ -118,11 +121,12 @@ impl<'a> DaemonGiver<'a> {
             .collect()
     }
 
-    fn store_frame(&self) -> Result<Out, String> {
-        let st = self.ctl.store.lock().map_err(|_| "the store is poisoned")?;
+    fn store_frame(&mut self) -> Result<Out, String> {
+        let f = self.ctl.follow().map_err(|e| e.message)?;
+        self.tail = Some(f.tail);
         let f = StoreFrame {
-            requests: st.to_requests(),
-            fingerprint: st.fingerprint(),
+            requests: f.requests,
+            fingerprint: f.fingerprint,
         };
         Ok(Out {
             kind: Kind::STORE.0,
@@ -130,6 +134,40 @@ impl<'a> DaemonGiver<'a> {
             payload: serde_json::to_vec(&f).map_err(|e| e.to_string())?,
             fds: Vec::new(),
         })
+    }
+
+    /// Sends the configuration changes applied since the last call (the
+    /// control log, in order), if any.
+    fn control_log(&mut self, out: &mut Sink) -> Result<(), String> {
+        let Some(tail) = &self.tail else {
+            return Ok(());
+        };
+        let mut reqs = Vec::new();
+        loop {
+            match tail.try_recv() {
+                Ok(r) => reqs.push(r),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err(
+                        "the configuration changed faster than the hand-over passes it on".into(),
+                    )
+                }
+            }
+        }
+        if reqs.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            "hand-over: {} configuration change(s) passed on",
+            reqs.len()
+        );
+        out(Out {
+            kind: Kind::CONTROL_LOG.0,
+            version: self.version(Kind::CONTROL_LOG),
+            payload: serde_json::to_vec(&reqs).map_err(|e| e.to_string())?,
+            fds: Vec::new(),
+        })
+        .map_err(|e| e.to_string())
     }
 
     /// Every worker's receive sockets, by worker then port.
@@ -249,6 +287,7 @@ impl Giver for DaemonGiver<'_> {
     }
 
     fn follow(&mut self, out: &mut Sink) -> Result<(), String> {
+        self.control_log(out)?;
         match self.pre.as_mut() {
             Some(p) => p.follow(out),
             None => Ok(()),
@@ -256,6 +295,10 @@ impl Giver for DaemonGiver<'_> {
     }
 
     fn freeze(&mut self, out: &mut Sink) -> Result<(), String> {
+        // From here until the hand-over ends the configuration stays as
+        // the new rvsd has it: changes are refused, the last ones sent.
+        self.ctl.freeze_config().map_err(|e| e.message)?;
+        self.control_log(out)?;
         let (ptx, prx) = mpsc::channel::<Parked>();
         for (w, h) in self.ctl.workers.iter().enumerate() {
             let (rtx, rrx) = mpsc::channel();
@@ -327,10 +370,12 @@ impl Giver for DaemonGiver<'_> {
 
     fn thaw(&mut self) {
         self.pre = None;
+        self.ctl.thaw_config();
         self.resume_all(Resume::Thaw);
     }
 
     fn recover(&mut self) {
+        self.ctl.thaw_config();
         // The workers are still parked: the pools are rebuilt before they run.
         super::xdp::reconstruct(self.cx);
         self.resume_all(Resume::Recover);
@@ -347,6 +392,16 @@ impl Giver for DaemonGiver<'_> {
             tracing::warn!("hand-over: cannot kill pid {}: {e}", self.peer.pid());
         }
         let _ = self.peer.wait_exit(Duration::from_secs(2));
+    }
+}
+
+impl Drop for DaemonGiver<'_> {
+    fn drop(&mut self) {
+        // However the hand-over ended, a running rvsd takes changes again
+        // (after a commit it is on its way out).
+        if !self.cx.committed.load(Ordering::SeqCst) {
+            self.ctl.thaw_config();
+        }
     }
 }
 
