@@ -126,6 +126,45 @@ impl Bucket {
     }
 }
 
+/// A bucket with its rate and the time it was last refilled: one worker's
+/// gate for single events (packets to the kernel, ICMP errors sent).
+#[derive(Debug, Default)]
+pub struct EventGate {
+    conf: BucketConf,
+    bucket: Bucket,
+    last_ms: u64,
+}
+
+impl EventGate {
+    /// Takes a new rate (the bucket keeps its fill; a gate that had no
+    /// limit starts full).
+    pub fn configure(&mut self, conf: BucketConf, now_ms: u64) {
+        if conf != self.conf {
+            if !self.conf.is_limited() {
+                self.bucket = Bucket::full(&conf);
+                self.last_ms = now_ms;
+            }
+            self.conf = conf;
+            self.bucket.clamp(&conf);
+        }
+    }
+
+    /// Whether one more event may pass now (always, without a limit).
+    pub fn admit(&mut self, now_ms: u64) -> bool {
+        if !self.conf.is_limited() {
+            return true;
+        }
+        self.bucket
+            .refill(&self.conf, now_ms.saturating_sub(self.last_ms));
+        self.last_ms = self.last_ms.max(now_ms);
+        if !self.bucket.allows(&self.conf, 1) {
+            return false;
+        }
+        self.bucket.take(&self.conf, 1);
+        true
+    }
+}
+
 /// Worker `worker`'s share of a limit of `n` concurrent connections among
 /// `workers`: `n / workers`, the remainder going one each to the first
 /// workers, so that the shares add up to `n`; but at least 1 (with `n`

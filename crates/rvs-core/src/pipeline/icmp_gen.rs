@@ -22,7 +22,7 @@ use super::parse::{Parsed, L4};
 use super::rewrite::open_gap;
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
-use crate::limit::bucket::{Bucket, BucketConf};
+use crate::limit::bucket::{BucketConf, EventGate};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 use crate::wire::ethernet::{ethertype, EthernetFrame};
@@ -62,35 +62,17 @@ impl IcmpError {
 
 /// One worker's share of the error rate.
 #[derive(Debug, Default)]
-pub(super) struct IcmpRate {
-    conf: BucketConf,
-    bucket: Bucket,
-    last_ms: u64,
-}
+pub(super) struct IcmpRate(EventGate);
 
 impl IcmpRate {
     /// Takes the worker count of a new snapshot (the bucket keeps its fill).
     pub(super) fn configure(&mut self, workers: u16, now_ms: u64) {
         let conf = BucketConf::share(ICMP_RATE, ICMP_BURST, workers);
-        if conf != self.conf {
-            if !self.conf.is_limited() {
-                self.bucket = Bucket::full(&conf);
-                self.last_ms = now_ms;
-            }
-            self.conf = conf;
-            self.bucket.clamp(&conf);
-        }
+        self.0.configure(conf, now_ms);
     }
 
     fn admit(&mut self, now_ms: u64) -> bool {
-        self.bucket
-            .refill(&self.conf, now_ms.saturating_sub(self.last_ms));
-        self.last_ms = self.last_ms.max(now_ms);
-        if !self.bucket.allows(&self.conf, 1) {
-            return false;
-        }
-        self.bucket.take(&self.conf, 1);
-        true
+        self.0.admit(now_ms)
     }
 }
 

@@ -6,44 +6,26 @@
 //! processing (and usually an answer), so without the guard a flood of them
 //! takes the worker's core from the traffic it forwards.
 
-use crate::limit::bucket::{Bucket, BucketConf};
+use crate::limit::bucket::{BucketConf, EventGate};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
 
 /// One worker's bucket for VIP packets to the kernel.
 #[derive(Debug, Default)]
-pub(super) struct KniGuard {
-    conf: BucketConf,
-    bucket: Bucket,
-    last_ms: u64,
-}
+pub(super) struct KniGuard(EventGate);
 
 impl KniGuard {
     /// Takes the rate of a new snapshot (the bucket keeps its fill).
     pub(super) fn configure(&mut self, snap: &Snapshot, now_ms: u64) {
         let conf = BucketConf::share(u64::from(snap.conf.kni_vip_rate), 0, snap.workers);
-        if conf != self.conf {
-            if !self.conf.is_limited() {
-                self.bucket = Bucket::full(&conf);
-                self.last_ms = now_ms;
-            }
-            self.conf = conf;
-            self.bucket.clamp(&conf);
-        }
+        self.0.configure(conf, now_ms);
     }
 
     /// Whether one more VIP packet may go to the kernel now.
     pub(super) fn admit(&mut self, now_ms: u64) -> Result<(), DropReason> {
-        if !self.conf.is_limited() {
-            return Ok(());
+        match self.0.admit(now_ms) {
+            true => Ok(()),
+            false => Err(DropReason::KniVipRate),
         }
-        self.bucket
-            .refill(&self.conf, now_ms.saturating_sub(self.last_ms));
-        self.last_ms = self.last_ms.max(now_ms);
-        if !self.bucket.allows(&self.conf, 1) {
-            return Err(DropReason::KniVipRate);
-        }
-        self.bucket.take(&self.conf, 1);
-        Ok(())
     }
 }
