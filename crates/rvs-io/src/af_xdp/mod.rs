@@ -556,3 +556,41 @@ pub fn attach_legacy(ifname: &str) -> io::Result<()> {
 pub fn attached_prog_id(ifname: &str) -> io::Result<u32> {
     Ok(bpf::xdp_query(if_index(ifname)?)?.prog_id)
 }
+
+/// The name DPDK's `net_af_xdp` PMD gives the XDP program it loads (libxdp's
+/// and libbpf's default XSK program), attached the old way (netlink): it
+/// outlives a killed process.
+pub const DPDK_PROG_NAME: &str = "xsk_def_prog";
+
+/// Detaches an XDP program a dead rvs left on `ifname`: rvs's own
+/// ([`attach_legacy`]-style) or the one DPDK's `net_af_xdp` loads
+/// ([`DPDK_PROG_NAME`]); what was done, `None` when no program is attached.
+/// Any other program is left and named in the answer; a program held by a
+/// live BPF link (a running process) is an error.
+pub fn detach_leftover(ifname: &str) -> io::Result<Option<String>> {
+    let ifindex = if_index(ifname)?;
+    let at = bpf::xdp_query(ifindex)?;
+    if at.prog_id == 0 {
+        return Ok(None);
+    }
+    let name = bpf::prog_name_by_id(at.prog_id).unwrap_or_default();
+    if name != prog::PROG_NAME && name != DPDK_PROG_NAME {
+        return Ok(Some(format!(
+            "XDP program id {} ({name:?}) is not rvs's nor DPDK's: left attached",
+            at.prog_id
+        )));
+    }
+    bpf::xdp_set_netlink(ifindex, -1, bpf::is_generic(&at)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "detaching XDP program id {} ({name}) from {ifname}: {e}",
+                at.prog_id
+            ),
+        )
+    })?;
+    Ok(Some(format!(
+        "XDP program id {} ({name}) detached",
+        at.prog_id
+    )))
+}

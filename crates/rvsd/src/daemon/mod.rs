@@ -424,6 +424,9 @@ fn bind_metrics(conf: &Config) -> Result<Option<std::net::TcpListener>, DaemonEr
 
 /// Runs the daemon until SIGTERM/SIGINT, then gives everything back.
 pub fn run(path: PathBuf, conf: Config) -> Result<(), DaemonError> {
-    let mut d = Daemon::start(&conf)?;
-    d.run_until_signalled(&path)
+    let r = Daemon::start(&conf).and_then(|mut d| d.run_until_signalled(&path));
+    // Every port is closed now (net_af_xdp's XDP program detached with it).
+    #[cfg(feature = "dpdk")]
+    rvs_io::dpdk::eal::cleanup();
+    r
 }
