@@ -95,6 +95,9 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
         backend(),
         seen.as_millis()
     );
+    for l in log.lines().filter(|l| l.contains("UMEM pools rebuilt")) {
+        println!("  {l}");
+    }
     assert!(
         log.contains(&format!("the active rvsd (pid {pid}) died")),
         "{log}"
@@ -177,5 +180,14 @@ fn a_dead_standby_costs_the_active_nothing_and_another_can_attach() {
     );
     // Another standby attaches (the first one's logs are off).
     let sb2 = t.rvsd.standby(&mut t.lab, 2);
-    assert!(t.lab.proc(sb2).alive());
+    // An active stopped on purpose gives its ports back: its standby stops
+    // too rather than forward on them.
+    let p = t.rvsd_proc();
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+    let code = t.lab.proc(sb2).wait_exit(Duration::from_secs(5));
+    let log = t.lab.proc(sb2).log();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("stopped: this standby stops too"), "{log}");
+    assert!(!log.contains("promot"), "{log}");
 }
