@@ -269,26 +269,4 @@ fn drain(s: &UnixStream, k: &mut dyn Taker) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn heartbeats_are_due_every_period_and_silence_counts_from_the_last_heard() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let mut hb = Heartbeat::new(t0, ms(10), ms(200));
-        assert!(hb.send_due(t0), "the first is due at once");
-        assert!(!hb.send_due(t0 + ms(9)));
-        assert!(hb.send_due(t0 + ms(10)));
-        assert!(!hb.send_due(t0 + ms(19)));
-        assert!(hb.send_due(t0 + ms(25)));
-        assert_eq!(hb.silent_for(t0 + ms(199)), None);
-        assert_eq!(hb.silent_for(t0 + ms(200)), Some(ms(200)));
-        hb.heard(t0 + ms(150));
-        assert_eq!(hb.silent_for(t0 + ms(300)), None);
-        assert_eq!(hb.silent_for(t0 + ms(400)), Some(ms(250)));
-        // A late report of an earlier frame does not move it back.
-        hb.heard(t0 + ms(100));
-        assert_eq!(hb.silent_for(t0 + ms(400)), Some(ms(250)));
-    }
-}
+mod tests;
