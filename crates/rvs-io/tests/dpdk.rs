@@ -257,6 +257,7 @@ fn a_full_hand_off_ring_is_counted_and_frees_the_frames() {
         // Worker 1 drains what fit in its ring (and its own queue).
         while !rx1.burst(32).is_empty() {}
         let handed_in = rx1.stats().handed_in;
+        eprintln!("worker 0: {st:?}; worker 1 took {handed_in} from its ring");
         assert_eq!(handed_in, st.handed_out - st.handoff_full, "{st:?}");
         assert!(
             handed_in >= 1000,
