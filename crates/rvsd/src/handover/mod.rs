@@ -14,6 +14,7 @@
 //! - [`park`]: a worker's part (its receive sockets given, parked between
 //!   two iterations, resumed or ended).
 pub mod compat;
+pub mod counters;
 pub mod give;
 pub mod park;
 pub mod precopy;
