@@ -417,6 +417,15 @@ impl Taker for DaemonTaker<'_> {
             Kind::CONTROL_LOG => self.control_log_in(&f),
             Kind::SWEEP_DONE => self.mark_in(&f),
             Kind::LISTENERS => self.listeners_in(f),
+            Kind::RUNTIME => {
+                let st: crate::sync::net::SyncState = serde_json::from_slice(&f.payload)
+                    .map_err(|e| frame_err("the runtime state", e))?;
+                self.dormant()?;
+                let d = self.daemon.as_ref().ok_or("no daemon")?;
+                d.sync
+                    .adopt(&st)
+                    .map_err(|e| format!("the sync daemons of the running rvsd: {e}"))
+            }
             Kind::COUNTERS => {
                 let c =
                     serde_json::from_slice(&f.payload).map_err(|e| frame_err("the counters", e))?;

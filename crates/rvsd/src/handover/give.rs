@@ -397,6 +397,15 @@ impl Giver for DaemonGiver<'_> {
                 .map_err(|e| e.to_string())?;
             }
         }
+        // The sync stream as it stops here: node id, next sequence
+        // number, the daemons running (also those started at run time).
+        out(Out {
+            kind: Kind::RUNTIME.0,
+            version: self.version(Kind::RUNTIME),
+            payload: serde_json::to_vec(&self.ctl.sync.state()).map_err(|e| e.to_string())?,
+            fds: Vec::new(),
+        })
+        .map_err(|e| e.to_string())?;
         for p in parked.iter().flatten() {
             out(Out {
                 kind: Kind::COUNTERS.0,
