@@ -14,6 +14,7 @@ mod hugepages;
 mod links;
 mod mcast;
 mod ports;
+mod standby;
 mod takeover_report;
 mod vlan;
 mod workers;
@@ -33,6 +34,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 pub use adopt::takeover;
 pub use error::DaemonError;
+pub use standby::standby;
 
 use crate::config::Config;
 use crate::control::{self, Control};
@@ -279,6 +281,7 @@ impl Daemon {
             busy: AtomicBool::new(false),
             opened: self.ports.opened.clone(),
             listeners: Default::default(),
+            standby: Default::default(),
         }))
     }
 
@@ -347,11 +350,11 @@ impl Daemon {
                 self.reload_from(path);
             }
             let now = self.epoch.elapsed().as_millis() as u64;
-            // Parked workers are not stalled: no watchdog during a hand-over.
-            let handing = self
-                .give
-                .as_ref()
-                .is_some_and(|g| g.busy.load(Ordering::Relaxed));
+            // Parked workers are not stalled: no watchdog during a hand-over
+            // (a warm standby parks none).
+            let handing = self.give.as_ref().is_some_and(|g| {
+                g.busy.load(Ordering::Relaxed) && g.standby.load(Ordering::Relaxed) == 0
+            });
             if let Some(h) = self.health.as_mut().filter(|_| !handing) {
                 h.poll(now);
             }
@@ -391,6 +394,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        standby::let_go(self.give.as_deref());
         self.workers.join();
         if let Some(s) = self.server.take() {
             let _ = s.join();

@@ -146,7 +146,9 @@ impl Kind {
         match self {
             Kind::FREEZE | Kind::COMMIT | Kind::STARTED => Direction::NewToRunning,
             // CONTROL_LOG: also the changes the new rvsd made in its probation.
-            Kind::HELLO | Kind::REFUSE | Kind::ABORT | Kind::CONTROL_LOG => Direction::Both,
+            Kind::HELLO | Kind::REFUSE | Kind::ABORT | Kind::HEARTBEAT | Kind::CONTROL_LOG => {
+                Direction::Both
+            }
             k if Kind::ALL.contains(&k) => Direction::RunningToNew,
             _ => Direction::Both,
         }
@@ -185,7 +187,7 @@ impl KindRange {
 /// most were sent: a kind that got its meaning later starts at 2, so that
 /// a build that lists it without knowing it is refused at HELLO (naming
 /// the kind) rather than failing half-way.
-pub const VERSIONS: [(Kind, u16, u16); 4] = [
+pub const VERSIONS: [(Kind, u16, u16); 5] = [
     // The changes both ways: after STORE, and the probation's back.
     (Kind::CONTROL_LOG, 2, 2),
     // The pre-copy's marks (swept, restarted, tail).
@@ -194,6 +196,8 @@ pub const VERSIONS: [(Kind, u16, u16); 4] = [
     (Kind::COUNTERS, 2, 2),
     // The sync node id, sequence number and daemons.
     (Kind::RUNTIME, 2, 2),
+    // A warm standby's liveness, both ways.
+    (Kind::HEARTBEAT, 2, 2),
 ];
 
 /// The versions this binary speaks ([`VERSIONS`]; every other kind at 1).

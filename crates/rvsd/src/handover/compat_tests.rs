@@ -60,7 +60,8 @@ fn the_same_config_is_accepted_at_the_highest_common_versions() {
 }
 
 /// The HELLO of a build from before the control log, the pre-copy's marks,
-/// the counters, the runtime state and the listeners had their meaning:
+/// the counters, the runtime state, the heartbeats and the listeners had
+/// their meaning:
 /// it listed every kind but the listeners at version 1.
 fn an_older_build() -> Vec<KindRange> {
     Kind::ALL
@@ -83,6 +84,7 @@ fn a_takeover_between_builds_that_disagree_on_the_newer_kinds_is_refused_at_hell
         "control log: the running rvsd speaks 1, this binary speaks 2",
         "counters: the running rvsd writes 1, this binary reads 2",
         "sweep ends: the running rvsd writes 1, this binary reads 2",
+        "heartbeats: the running rvsd speaks 1, this binary speaks 2",
         "listening sockets: the running rvsd does not speak them, this binary reads 1",
     ] {
         assert!(r.text.contains(part), "{part}: {r}");
