@@ -487,7 +487,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 let last = (last_rx_us > 0).then(|| epoch_ns + last_rx_us * 1000);
                 pc.finish(worker, sync.as_mut(), now, last.unwrap_or(0));
             }
-            if !crate::handover::park::park(worker, now, p, rx, tx, stop) {
+            if !crate::handover::park::park(worker, now, p, rx, tx, stop, counters) {
                 return;
             }
         }
