@@ -20,6 +20,7 @@ pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mld;
 pub mod proxy_proto;
 pub mod tcp;
 pub mod udp;

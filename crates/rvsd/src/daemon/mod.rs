@@ -13,6 +13,7 @@ pub mod health;
 mod hugepages;
 mod links;
 mod mcast;
+pub(crate) mod mld;
 mod ports;
 mod standby;
 mod takeover_report;
@@ -152,6 +153,7 @@ impl Daemon {
             ),
             None => None,
         };
+        let mld = Arc::new(mld::MldLinks::new());
         let shared = workers::Shared {
             flow,
             conf,
@@ -163,11 +165,13 @@ impl Daemon {
             table_mem,
             fast,
             bonds: &d.ports.bonds,
+            mld: &mld,
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues, gates)?;
         crate::bond::monitor::start(&d.ports.bonds, &d.ports.taps, &d.stop, d.epoch)
             .map_err(|e| DaemonError::thread("rvs-bond", e))?;
+        mld::start(&mld, &d.stop, d.epoch).map_err(|e| DaemonError::thread("rvs-mld", e))?;
         d.workers = started.workers;
         d.health = Some(health::Health::new(
             conf.health.clone(),
@@ -175,7 +179,7 @@ impl Daemon {
             d.ports.kni_carriers(),
         ));
         d.give = Some(d.give_ctx(conf)?);
-        let ctl = d.control(conf, store, started.handles, started.counters);
+        let ctl = d.control(conf, store, started.handles, started.counters, mld);
         d.ctl = Some(ctl);
         if let Some(sy) = &conf.sync {
             let specs = sy.specs().map_err(DaemonError::Sync)?;
@@ -293,6 +297,7 @@ impl Daemon {
         store: Store,
         handles: Vec<control::WorkerHandle>,
         counters: Vec<Arc<Vec<crate::runtime::PortCounters>>>,
+        mld: Arc<mld::MldLinks>,
     ) -> Arc<Control> {
         let workers = conf.workers;
         let drops = handles.iter().map(|h| h.drops.clone()).collect();
@@ -304,7 +309,7 @@ impl Daemon {
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
         let links = crate::bond::links::wrap(links, self.ports.bonds.clone());
         let taps = self.ports.taps.clone();
-        let groups = mcast::Groups::new(&self.ports.defs);
+        let groups = mcast::Groups::new(&self.ports.defs, mld);
         groups.sync(&store);
         let on_change: control::ChangeHook = Box::new(move |st: &Store| {
             vlan::sync_taps(&taps, st);
