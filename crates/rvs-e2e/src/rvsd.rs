@@ -366,6 +366,22 @@ impl Rvsd {
         first.unwrap_or_default()
     }
 
+    /// `curl -sS --max-time 5 --local-port <port> <url>` from namespace
+    /// `ns` of `lab`: the body, trimmed; a failure panics showing curl's
+    /// error and [`Rvsd::diag`].
+    pub fn curl(&self, lab: &Lab, ns: &str, port: u16, url: &str) -> String {
+        let lp = port.to_string();
+        let cmd = ["curl", "-sS", "--max-time", "5", "--local-port", &lp, url];
+        let o = lab.exec(ns, &cmd);
+        assert!(
+            o.status.success(),
+            "{ns}$ curl --local-port {port} {url} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.diag()
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
     /// What a failed check shows of rvsd: `rvsip -s link show` (counters,
     /// drops, bond state) and its log.
     pub fn diag(&self) -> String {

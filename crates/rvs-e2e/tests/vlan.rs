@@ -127,26 +127,8 @@ fn fnat_on_a_vlan_device_through_an_8021q_switch() {
     // ports, and so the answers' steering, follow the worker).
     let mut lports = Vec::new();
     for i in 0..6u16 {
-        let port = (40000 + i * 7).to_string();
-        let o = lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "--local-port",
-                &port,
-                "http://10.0.0.100/",
-            ],
-        );
-        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        assert!(
-            o.status.success(),
-            "curl {i} through VLAN 100 failed: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            r.diag()
-        );
+        let port = 40000 + i * 7;
+        let body = r.curl(&lab, "client", port, "http://10.0.0.100/");
         println!("client$ curl --local-port {port} 10.0.0.100 -> {body}");
         let lport = body
             .strip_prefix("rs1 192.168.100.200:")
