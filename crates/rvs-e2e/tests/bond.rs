@@ -436,6 +436,22 @@ fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss(
     );
 }
 
+/// [`curls`] of `n` flows from port `first` with two workers: how many
+/// each worker owned (both must own some) and the frames each sent on
+/// each slave meanwhile (`[slave][worker]`).
+fn flows(lab: &Lab, r: &Rvsd, first: u16, n: u16) -> ([u64; 2], [Vec<u64>; 2]) {
+    let before = slave_worker_tx(r);
+    let lports = curls(lab, r, first, n);
+    let d = delta(&slave_worker_tx(r), &before);
+    let owned = per_worker(&lports);
+    println!("flows per worker {owned:?}; frames sent [slave][worker]: {d:?}");
+    assert!(
+        owned.iter().all(|n| *n > 0),
+        "both workers own flows: {lports:?}"
+    );
+    (owned, d)
+}
+
 /// Mode 4 with two workers: many flows, spread over both workers (a local
 /// port's parity names its owner) and hashed over both slaves; every flow
 /// is answered and each worker's frames leave on each slave (per-worker
@@ -451,15 +467,7 @@ fn mode4_two_workers_answer_flows_on_both_slaves_and_survive_a_slave_loss() {
     let r = rvsd(&mut lab, "bond1", 4, 2);
     wait_formed(&lab, &ovs, &r);
 
-    let before = slave_worker_tx(&r);
-    let lports = curls(&lab, &r, 41000, 16);
-    let d = delta(&slave_worker_tx(&r), &before);
-    let owned = per_worker(&lports);
-    println!("flows per worker {owned:?}; frames sent [slave][worker]: {d:?}");
-    assert!(
-        owned.iter().all(|n| *n > 0),
-        "both workers own flows: {lports:?}"
-    );
+    let (_, d) = flows(&lab, &r, 41000, 16);
     for (s, name) in ["dpdk1", "dpdk2"].iter().enumerate() {
         for w in 0..2 {
             assert!(
@@ -474,15 +482,7 @@ fn mode4_two_workers_answer_flows_on_both_slaves_and_survive_a_slave_loss() {
     wait_links(&r, Duration::from_secs(2), "dpdk1 out of the bond", |l| {
         l.contains("(1 of 2 distributing)")
     });
-    let before = slave_worker_tx(&r);
-    let lports = curls(&lab, &r, 42000, 8);
-    let d = delta(&slave_worker_tx(&r), &before);
-    let owned = per_worker(&lports);
-    println!("after the loss: flows per worker {owned:?}; frames sent [slave][worker]: {d:?}");
-    assert!(
-        owned.iter().all(|n| *n > 0),
-        "both workers own flows: {lports:?}"
-    );
+    let (owned, d) = flows(&lab, &r, 42000, 8);
     for w in 0..2 {
         // SYN-ACK, response, FIN at least: two frames a flow is a floor.
         assert!(
