@@ -5,7 +5,7 @@
 
 use super::parse::{Parsed, L4};
 use crate::addr::{proto, Addr};
-use crate::wire::ethernet::EthernetFrame;
+use crate::wire::ethernet::{ethertype, EthernetFrame};
 use crate::wire::icmp::IcmpPacket;
 use crate::wire::icmpv6::Icmpv6Packet;
 use crate::wire::ipv4::{self, Ipv4Packet};
@@ -285,12 +285,19 @@ pub(crate) fn encapsulate(
 /// sets the frame's Ethernet type to its family and makes `p` describe the
 /// new packet: the header's addresses and protocol, its payload right
 /// after it.
+#[inline]
 pub(crate) fn put_ip_header(f: &mut [u8], p: &mut Parsed, h: &IpHeader) {
-    let n = h.write(sub_mut(f, p.l3, p.l3 + h.len()));
-    EthernetFrame::new_unchecked(sub_mut(f, 0, p.l3)).set_ethertype(h.ethertype());
+    let v6 = h.is_v6();
+    let n = if v6 {
+        h.write_v6(sub_mut(f, p.l3, p.l3 + ipv6::HEADER_LEN))
+    } else {
+        h.write_v4(sub_mut(f, p.l3, p.l3 + ipv4::HEADER_LEN))
+    };
+    let et = if v6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    EthernetFrame::new_unchecked(sub_mut(f, 0, p.l3)).set_ethertype(et);
     p.l4 = p.l3 + n;
     p.ip_len = n + usize::from(h.payload_len);
-    p.v6 = h.is_v6();
+    p.v6 = v6;
     p.proto = h.proto;
     p.src = *h.src;
     p.dst = *h.dst;

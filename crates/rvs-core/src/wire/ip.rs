@@ -68,36 +68,48 @@ impl IpHeader<'_> {
     #[inline]
     pub fn write(&self, buf: &mut [u8]) -> usize {
         if self.is_v6() {
-            let n = ipv6::write_header(
-                buf,
-                self.src,
-                self.dst,
-                self.proto,
-                self.ttl,
-                self.payload_len,
-            );
-            if n > 0 && self.tos != 0 {
-                Ipv6Packet::new_unchecked(&mut buf[..n]).set_traffic_class(self.tos);
-            }
-            n
+            self.write_v6(buf)
         } else {
-            let n = ipv4::write_header(
-                buf,
-                self.src,
-                self.dst,
-                self.proto,
-                self.ttl,
-                self.payload_len,
-                self.ident,
-                self.df,
-            );
-            if n > 0 && self.tos != 0 {
-                let mut h = Ipv4Packet::new_unchecked(&mut buf[..n]);
-                h.set_dscp_ecn(self.tos);
-                h.fill_checksum();
-            }
-            n
+            self.write_v4(buf)
         }
+    }
+
+    /// [`IpHeader::write`] for a caller that checked [`IpHeader::is_v6`].
+    #[inline]
+    pub fn write_v6(&self, buf: &mut [u8]) -> usize {
+        let n = ipv6::write_header(
+            buf,
+            self.src,
+            self.dst,
+            self.proto,
+            self.ttl,
+            self.payload_len,
+        );
+        if n > 0 && self.tos != 0 {
+            Ipv6Packet::new_unchecked(&mut buf[..n]).set_traffic_class(self.tos);
+        }
+        n
+    }
+
+    /// [`IpHeader::write`] for a caller that checked it is not IPv6.
+    #[inline]
+    pub fn write_v4(&self, buf: &mut [u8]) -> usize {
+        let n = ipv4::write_header(
+            buf,
+            self.src,
+            self.dst,
+            self.proto,
+            self.ttl,
+            self.payload_len,
+            self.ident,
+            self.df,
+        );
+        if n > 0 && self.tos != 0 {
+            let mut h = Ipv4Packet::new_unchecked(&mut buf[..n]);
+            h.set_dscp_ecn(self.tos);
+            h.fill_checksum();
+        }
+        n
     }
 }
 
