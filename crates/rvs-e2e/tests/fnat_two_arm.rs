@@ -43,27 +43,8 @@ pub fn fnat_two_arm_on(workers: u16, backend: &str) {
     let cap = Capture::start(&mut t.lab, "rs1", "eth0", "tcp port 80");
     let mut served = Vec::new();
     for i in 0..6u16 {
-        let port = (40000 + i * 7).to_string();
-        let o = t.lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "--local-port",
-                &port,
-                "http://10.0.0.100/",
-            ],
-        );
-        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        assert!(
-            o.status.success(),
-            "curl {i} failed: {}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            t.ok("rvsip", &["-s", "link", "show"]),
-            t.rvsd_log()
-        );
+        let port = 40000 + i * 7;
+        let body = t.curl(&t.lab, "client", port, "http://10.0.0.100/");
         println!("client$ curl 10.0.0.100   -> {body}");
         let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
         assert!(

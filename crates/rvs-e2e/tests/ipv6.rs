@@ -10,6 +10,7 @@ use std::time::Duration;
 use rvs_e2e::bin;
 use rvs_e2e::capture::Capture;
 use rvs_e2e::one_arm::OneArm;
+use rvs_e2e::rvsd::FnatService;
 use rvs_e2e::topo::{RvsdOpts, TwoArm};
 use rvs_e2e::v6::{self, CLIENT, CLIENT1, LIP, RS, RS1, VIP, VIP1};
 
@@ -20,29 +21,22 @@ fn tools() {
 /// The tutorial's IPv6 FNAT commands on the two-arm lab (dpip → rvsip,
 /// ipvsadm → rvsadm) for protocol flag `proto` (`-t` or `-u`) and `port`.
 fn fnat6_service(t: &TwoArm, proto: &str, port: u16) {
-    t.ok(
-        "rvsip",
-        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
-    );
-    // As the tutorial's IPv6 section: `dpip route -6 add 2001::/64 dev dpdk1`.
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
-    );
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "fd00:100::/64", "dev", "dpdk0"],
-    );
+    v6::fnat_routes(t);
+    fnat6_dests(t, proto, port);
+}
+
+/// The IPv6 FNAT service `[VIP]:port` to both real servers' `port`, the
+/// local address on dpdk0.
+fn fnat6_dests(t: &TwoArm, proto: &str, port: u16) {
     let vs = format!("[{VIP}]:{port}");
-    t.ok("rvsadm", &["-A", proto, &vs, "-s", "rr"]);
-    for rs in RS {
-        let r = format!("[{rs}]:{port}");
-        t.ok("rvsadm", &["-a", proto, &vs, "-r", &r, "-b"]);
-    }
-    t.ok(
-        "rvsadm",
-        &["--add-laddr", "-z", LIP, proto, &vs, "-F", "dpdk0"],
-    );
+    let rss: Vec<String> = RS.iter().map(|rs| format!("[{rs}]:{port}")).collect();
+    let s = FnatService {
+        proto,
+        vs: &vs,
+        lip: LIP,
+        ..FnatService::tutorial()
+    };
+    t.fnat_service(&s, &rss);
 }
 
 /// FNAT over IPv6, TCP: curl -6 reaches both real servers through the VIP,
@@ -93,13 +87,10 @@ fn fnat6() {
     let url = format!("http://[{VIP}]/");
     let mut served = Vec::new();
     for i in 0..4 {
-        let body = t.lab.curl6("client", &url).unwrap_or_else(|e| {
-            panic!(
-                "curl -6 {i} to {url} failed: {e}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
-                t.ok("rvsip", &["-s", "link", "show"]),
-                t.rvsd_log()
-            )
-        });
+        let body = t
+            .lab
+            .curl6("client", &url)
+            .unwrap_or_else(|e| panic!("curl -6 {i} to {url} failed: {e}\n{}", t.diag()));
         let body = body.trim().to_string();
         println!("client$ curl -6 {url}   -> {body}");
         let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
@@ -268,18 +259,8 @@ fn udp_fnat6() {
     // listens on; each real server's port unreachable (to the local
     // address) reaches the client's socket as "connection refused", for
     // flows of both workers (consecutive source ports).
+    fnat6_dests(&t, "-u", 54);
     let vs = format!("[{VIP}]:54");
-    t.ok("rvsadm", &["-A", "-u", &vs, "-s", "rr"]);
-    for rs in RS {
-        t.ok(
-            "rvsadm",
-            &["-a", "-u", &vs, "-r", &format!("[{rs}]:54"), "-b"],
-        );
-    }
-    t.ok(
-        "rvsadm",
-        &["--add-laddr", "-z", LIP, "-u", &vs, "-F", "dpdk0"],
-    );
     let script = format!(
         "import socket\n\
          for p in range(31000, 31004):\n\
@@ -386,14 +367,7 @@ fn nat6() {
         ..Default::default()
     });
     v6::two_arm(&t);
-    t.ok(
-        "rvsip",
-        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
-    );
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
-    );
+    v6::wan_vip(&t);
     // An interface address: its /64 route comes with it.
     t.ok("rvsip", &["addr", "add", "fd00:100::1/64", "dev", "dpdk0"]);
     let vs = format!("[{VIP}]:80");

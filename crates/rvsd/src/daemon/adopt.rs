@@ -324,25 +324,6 @@ impl<'a> DaemonTaker<'a> {
             .map_err(|e| e.to_string())
     }
 
-    /// Gives each AF_XDP port the UMEM pools the running rvsd froze (its
-    /// workers are parked: nothing moves them any more).
-    fn xdp_pools(&mut self) -> Result<(), String> {
-        let d = self.daemon.as_ref().ok_or("no daemon")?;
-        let opened = d
-            .ports
-            .opened
-            .lock()
-            .map_err(|_| "the ports' lock is poisoned")?;
-        for (p, port) in opened.iter().enumerate() {
-            if let Some(x) = port.xdp() {
-                let pool = self.pools.get_mut(p).and_then(Option::take);
-                let pool = pool.ok_or_else(|| format!("port {p}: no UMEM pool state came"))?;
-                x.apply_pools(&pool).map_err(|e| format!("port {p}: {e}"))?;
-            }
-        }
-        Ok(())
-    }
-
     /// The daemon on the adopted ports, its workers dormant on `gates`
     /// until the cut-over: nothing reads a ring yet.
     fn build(&mut self, gates: Vec<super::dormant::Gate>) -> Result<Daemon, String> {
@@ -358,7 +339,7 @@ impl<'a> DaemonTaker<'a> {
             takeovers.push(Takeover::adopt(pin.lock)?);
             taps.push(pin.tap.map(crate::runtime::KniDev::plain));
             if let Some(x) = pin.xdp.take() {
-                // Its pools come at the freeze (`xdp_pools`), its rings are
+                // Its pools come at the freeze (`adopt_xdp::apply_pools`), its rings are
                 // re-read at the cut-over (`dormant::Wake::Arm`).
                 let mut port = rvs_io::Port::from_xdp(x.into_unstarted());
                 for (w, q) in port.take_queues().into_iter().enumerate() {
@@ -495,8 +476,10 @@ impl Taker for DaemonTaker<'_> {
         self.report.frozen_ns = rvs_io::clock::monotonic_ns();
         let cursors = self.cursors.take().ok_or("no ring positions came")?;
         self.dormant()?;
-        self.xdp_pools()?;
-        let gates = self.dormant()?;
+        let (Some(d), Some(gates)) = (&self.daemon, &self.gates) else {
+            return Err("no daemon".into());
+        };
+        super::adopt_xdp::apply_pools(d, &mut self.pools)?;
         gates.arm(&cursors)?;
         gates.go();
         self.report.go_ns = rvs_io::clock::monotonic_ns();
