@@ -239,6 +239,45 @@ impl Rvsd {
         Ok(took)
     }
 
+    /// Starts `rvsd --standby -c FILE` (a warm standby of this rvsd; its
+    /// log `{tag}rvsd-standby{n}.log`) and waits until it logs "standby
+    /// ready": its index in the lab. Panics with its log if it exits.
+    pub fn standby(&self, lab: &mut Lab, n: usize) -> usize {
+        let c = self.conf.to_string_lossy().into_owned();
+        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
+        let i = lab.spawn(
+            &self.ns,
+            &format!("{}rvsd-standby{n}", self.tag),
+            &[&rvsd_bin, "--standby", "-c", &c],
+            &[("RVS_SOCKET", &self.socket), ("RVS_RUN_DIR", &self.run_dir)],
+        );
+        let end = Instant::now() + Duration::from_secs(20);
+        while !lab.proc(i).log().contains("standby ready") {
+            assert!(
+                lab.proc(i).alive(),
+                "rvsd --standby exited: {}",
+                lab.proc(i).log()
+            );
+            assert!(
+                Instant::now() < end,
+                "no \"standby ready\" within 20 s: {}",
+                lab.proc(i).log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        i
+    }
+
+    /// The standby `i` (from [`Rvsd::standby`]) is the daemon now: the
+    /// tools and log are its.
+    pub fn promoted(&mut self, i: usize, n: usize) {
+        self.index = i;
+        self.log = self
+            .conf
+            .with_file_name(format!("{}rvsd-standby{n}.log", self.tag));
+        self.wait_ready();
+    }
+
     /// A plain restart, as an operator without hot upgrade does it: SIGTERM,
     /// wait until the daemon gave the ports back and exited, start it again
     /// on the same file. Its configuration (services, addresses) is gone:

@@ -4,6 +4,8 @@
 //! `rvsd [-c FILE] [--check]`: `--check` validates the file and exits.
 //! `rvsd --takeover [-c FILE]`: takes over from the rvsd running on the
 //! same ports and control socket (a hot upgrade), then is the daemon.
+//! `rvsd --standby [-c FILE]`: a warm standby of that rvsd: holds its
+//! ports and follows its tables; becomes the daemon when it dies.
 //! `rvsd --release IFACE`: gives back a port an rvsd that died left taken
 //! (its state file under `RVS_RUN_DIR`, default `/run/rvs`) and exits.
 #![forbid(unsafe_code)]
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 use rvsd::config::{Config, DEFAULT_PATH};
 
 fn usage() -> ! {
-    eprintln!("usage: rvsd [-c FILE] [--check | --takeover]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --takeover       take over from the rvsd running on these ports (hot\n                   upgrade: its connections and configuration carry on)\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
+    eprintln!("usage: rvsd [-c FILE] [--check | --takeover | --standby]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --takeover       take over from the rvsd running on these ports (hot\n                   upgrade: its connections and configuration carry on)\n  --standby        a warm standby of the rvsd running on these ports: holds\n                   its ports, follows its connections and configuration,\n                   and forwards in its place within ms when it dies\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
     std::process::exit(2);
 }
 
@@ -36,12 +38,14 @@ fn main() -> ExitCode {
     let mut path = PathBuf::from(DEFAULT_PATH);
     let mut check = false;
     let mut takeover = false;
+    let mut standby = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-c" | "--config" => path = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--check" => check = true,
             "--takeover" => takeover = true,
+            "--standby" => standby = true,
             "--release" => {
                 let iface = args.next().unwrap_or_else(|| usage());
                 return release(&iface);
@@ -81,7 +85,13 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let res = if takeover {
+    if takeover && standby {
+        eprintln!("rvsd: --takeover and --standby exclude each other");
+        usage();
+    }
+    let res = if standby {
+        rvsd::daemon::standby(&path, &conf)
+    } else if takeover {
         rvsd::daemon::takeover(&path, &conf)
     } else {
         rvsd::daemon::run(path, conf)

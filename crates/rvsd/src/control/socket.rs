@@ -209,14 +209,6 @@ fn takeover(ctl: &Control, standby: bool, mut w: UnixStream, r: UnixStream) {
         refuse(w, ErrorKind::Invalid, "this rvsd cannot hand over".into());
         return;
     };
-    if standby {
-        refuse(
-            w,
-            ErrorKind::Invalid,
-            "a warm standby is not built yet (issue 14)".into(),
-        );
-        return;
-    }
     let _ = r.set_read_timeout(None);
     if w.write_all(rvs_api::encode_reply(&Reply::Ok).as_bytes())
         .is_err()
@@ -224,7 +216,7 @@ fn takeover(ctl: &Control, standby: bool, mut w: UnixStream, r: UnixStream) {
         return;
     }
     drop(w);
-    hook(ctl, r);
+    hook(ctl, r, standby);
 }
 
 /// Serves one client: request lines until it closes, sends a line longer

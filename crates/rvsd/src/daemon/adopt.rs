@@ -46,18 +46,18 @@ struct PortIn {
     xdp: Option<rvs_io::af_xdp::XdpPrepared>,
 }
 
-/// The new rvsd taking over.
-struct DaemonTaker<'a> {
+/// The new rvsd taking over (or a warm standby, `super::standby`).
+pub(super) struct DaemonTaker<'a> {
     conf: &'a Config,
     defs: Vec<PortDef>,
     store: Option<Store>,
     ports: Vec<Option<PortIn>>,
     cursors: Option<Cursors>,
-    daemon: Option<Daemon>,
+    pub(super) daemon: Option<Daemon>,
     /// The UMEM pools of each AF_XDP port, from the freeze.
     pools: Vec<Option<rvs_io::af_xdp::XdpPoolState>>,
     /// The dormant workers' inboxes, once the daemon is built.
-    gates: Option<super::dormant::Gates>,
+    pub(super) gates: Option<super::dormant::Gates>,
     /// What the summary line reports.
     report: super::takeover_report::Report,
 }
@@ -66,7 +66,22 @@ fn frame_err(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
-impl DaemonTaker<'_> {
+impl<'a> DaemonTaker<'a> {
+    /// A taker for `conf`, nothing received yet.
+    pub(super) fn new(conf: &'a Config) -> Result<Self, DaemonError> {
+        Ok(DaemonTaker {
+            conf,
+            defs: ports::discover(conf)?,
+            store: None,
+            ports: (0..conf.netif.len()).map(|_| None).collect(),
+            cursors: None,
+            daemon: None,
+            pools: (0..conf.netif.len()).map(|_| None).collect(),
+            gates: None,
+            report: super::takeover_report::Report::new(usize::from(conf.workers)),
+        })
+    }
+
     fn store_in(&mut self, f: &Frame) -> Result<(), String> {
         let sf: StoreFrame =
             serde_json::from_slice(&f.payload).map_err(|e| frame_err("the configuration", e))?;
@@ -430,39 +445,37 @@ fn reply_line(s: &UnixStream) -> Result<rvs_api::Reply, String> {
     rvs_api::decode_reply(&String::from_utf8_lossy(&line)).map_err(|e| e.to_string())
 }
 
+/// Connects to the running rvsd's control socket and asks it to hand over
+/// (`standby`: to a warm standby): the accepted connection and its peer.
+/// Errors are messages for `fail`.
+pub(super) fn connect(
+    conf: &Config,
+    standby: bool,
+) -> Result<(UnixStream, rvs_io::peer::Peer), String> {
+    if let Some(b) = conf.bond.first() {
+        return Err(format!(
+            "bonds cannot be handed over ([[bond]] {}): restart rvsd instead",
+            b.name
+        ));
+    }
+    let socket = conf.socket_path();
+    let s = UnixStream::connect(&socket).map_err(|e| format!("no rvsd serving {socket}: {e}"))?;
+    let old = rvs_io::peer::Peer::of_stream(&s).map_err(|e| e.to_string())?;
+    let req = rvs_api::encode_request(&rvs_api::Request::Takeover { standby });
+    (&s).write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    match reply_line(&s)? {
+        rvs_api::Reply::Ok => Ok((s, old)),
+        rvs_api::Reply::Error(e) => Err(e.to_string()),
+        r => Err(format!("unexpected answer {r:?}")),
+    }
+}
+
 /// `rvsd --takeover -c FILE`: takes over from the running rvsd, then runs
 /// as the daemon until a signal.
 pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let fail = |m: String| DaemonError::Takeover(m);
-    if let Some(b) = conf.bond.first() {
-        return Err(fail(format!(
-            "bonds cannot be handed over ([[bond]] {}): restart rvsd instead",
-            b.name
-        )));
-    }
-    let socket = conf.socket_path();
-    let s =
-        UnixStream::connect(&socket).map_err(|e| fail(format!("no rvsd serving {socket}: {e}")))?;
-    let old = rvs_io::peer::Peer::of_stream(&s).map_err(|e| fail(e.to_string()))?;
-    let req = rvs_api::encode_request(&rvs_api::Request::Takeover { standby: false });
-    (&s).write_all(req.as_bytes())
-        .map_err(|e| fail(e.to_string()))?;
-    match reply_line(&s).map_err(fail)? {
-        rvs_api::Reply::Ok => {}
-        rvs_api::Reply::Error(e) => return Err(fail(e.to_string())),
-        r => return Err(fail(format!("unexpected answer {r:?}"))),
-    }
-    let mut k = DaemonTaker {
-        conf,
-        defs: ports::discover(conf)?,
-        store: None,
-        ports: (0..conf.netif.len()).map(|_| None).collect(),
-        cursors: None,
-        daemon: None,
-        pools: (0..conf.netif.len()).map(|_| None).collect(),
-        gates: None,
-        report: super::takeover_report::Report::new(usize::from(conf.workers)),
-    };
+    let (s, old) = connect(conf, false).map_err(fail)?;
+    let mut k = DaemonTaker::new(conf)?;
     let t = Instant::now();
     session::take(&s, &mut k, Timeouts::default()).map_err(|e| fail(e.to_string()))?;
     let mut d = k

@@ -33,6 +33,9 @@ pub(super) enum Wake {
     Arm(Vec<Option<(u32, u32)>>, Sender<Result<(), String>>),
     /// Forward from now on.
     Go,
+    /// A warm standby's promotion: read each ring where it says (the
+    /// active died without a freeze; AF_XDP pools rebuilt just before).
+    Recover(Sender<Result<(), String>>),
 }
 
 /// What a dormant worker did, for the hand-over thread.
@@ -46,6 +49,8 @@ pub(super) struct Stats {
     pub refused: AtomicU64,
     /// CLOCK_MONOTONIC ns of its first frame read once started (0: none yet).
     pub first_rx: Arc<AtomicU64>,
+    /// Connections and templates in its table after its last install.
+    pub conns: AtomicU64,
 }
 
 /// A dormant worker's end.
@@ -138,6 +143,26 @@ impl Gates {
         Ok(())
     }
 
+    /// A warm standby's promotion: every worker re-reads its rings as the
+    /// dead active left them ([`Wake::Recover`]); then [`Gates::go`].
+    pub(super) fn recover(&self) -> Result<(), String> {
+        let (atx, arx) = mpsc::channel();
+        for w in 0..self.tx.len() {
+            self.send(w, Wake::Recover(atx.clone()))?;
+        }
+        for _ in 0..self.tx.len() {
+            // After the installs queued before it: a big backlog takes time.
+            arx.recv_timeout(Duration::from_secs(10))
+                .map_err(|_| "a worker did not recover its rings within 10 s".to_string())??;
+        }
+        Ok(())
+    }
+
+    /// Connections and templates in the workers' tables.
+    pub(super) fn conns(&self) -> u64 {
+        self.stats.iter().map(|s| s.conns.load(Relaxed)).sum()
+    }
+
     /// Lets every worker go.
     pub(super) fn go(&self) {
         for (w, tx) in self.tx.iter().enumerate() {
@@ -200,6 +225,26 @@ fn arm(id: u16, rx: &mut [RxQ], tx: &mut [TxQ], c: &[Option<(u32, u32)>]) -> Res
     Ok(())
 }
 
+/// Positions the worker's rings as a dead process left them: AF_PACKET
+/// receive rings at the first frame nobody gave back
+/// ([`rvs_io::af_packet::RxRing::recover`]), AF_XDP rings re-read (their
+/// pools rebuilt from the rings just before).
+fn recover(rx: &mut [RxQ], tx: &mut [TxQ]) {
+    for q in tx.iter_mut() {
+        if let TxQ::Xdp(t) = q {
+            t.resync();
+        }
+    }
+    for q in rx.iter_mut() {
+        if let RxQ::Xdp(x) = q {
+            x.resync();
+        }
+        if let RxQ::Packet(r) = q {
+            r.recover();
+        }
+    }
+}
+
 /// The nice value of a dormant worker (the lowest priority short of
 /// SCHED_IDLE, which could starve the pre-copy on a busy machine).
 const DORMANT_NICE: i32 = 19;
@@ -225,8 +270,17 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
                 let t = now(&ctx);
                 let n = install(&mut ctx.worker, v, t);
                 gate.stats.refused.fetch_add(n, Relaxed);
+                let c = ctx.worker.conn_count() as u64;
+                gate.stats.conns.store(c, Relaxed);
             }
-            Wake::Reset => ctx.worker.remove_all_local(),
+            Wake::Reset => {
+                ctx.worker.remove_all_local();
+                gate.stats.conns.store(0, Relaxed);
+            }
+            Wake::Recover(ack) => {
+                recover(&mut ctx.rx, &mut ctx.tx);
+                let _ = ack.send(Ok(()));
+            }
             Wake::Arm(c, ack) => {
                 let _ = ack.send(arm(ctx.worker.id(), &mut ctx.rx, &mut ctx.tx, &c));
             }

@@ -47,6 +47,9 @@ pub enum DaemonError {
     /// `rvsd --takeover` failed; the running rvsd forwards on.
     #[error("takeover failed, the running rvsd keeps forwarding: {0}")]
     Takeover(String),
+    /// `rvsd --standby` failed or its promotion did.
+    #[error("standby: {0}")]
+    Standby(String),
 }
 
 impl DaemonError {

@@ -14,6 +14,7 @@ mod hugepages;
 mod links;
 mod mcast;
 mod ports;
+mod standby;
 mod takeover_report;
 mod vlan;
 mod workers;
@@ -33,6 +34,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 pub use adopt::takeover;
 pub use error::DaemonError;
+pub use standby::standby;
 
 use crate::config::Config;
 use crate::control::{self, Control};
@@ -254,6 +256,7 @@ impl Daemon {
             stop: self.stop.clone(),
             busy: AtomicBool::new(false),
             opened: self.ports.opened.clone(),
+            standby: Default::default(),
         }))
     }
 
@@ -322,11 +325,11 @@ impl Daemon {
                 self.reload_from(path);
             }
             let now = self.epoch.elapsed().as_millis() as u64;
-            // Parked workers are not stalled: no watchdog during a hand-over.
-            let handing = self
-                .give
-                .as_ref()
-                .is_some_and(|g| g.busy.load(Ordering::Relaxed));
+            // Parked workers are not stalled: no watchdog during a hand-over
+            // (a warm standby parks none).
+            let handing = self.give.as_ref().is_some_and(|g| {
+                g.busy.load(Ordering::Relaxed) && g.standby.load(Ordering::Relaxed) == 0
+            });
             if let Some(h) = self.health.as_mut().filter(|_| !handing) {
                 h.poll(now);
             }
@@ -366,6 +369,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        standby::let_go(self.give.as_deref());
         self.workers.join();
         if let Some(s) = self.server.take() {
             let _ = s.join();

@@ -141,7 +141,7 @@ impl Kind {
     pub fn direction(self) -> Direction {
         match self {
             Kind::FREEZE | Kind::COMMIT | Kind::STARTED => Direction::NewToRunning,
-            Kind::HELLO | Kind::REFUSE | Kind::ABORT => Direction::Both,
+            Kind::HELLO | Kind::REFUSE | Kind::ABORT | Kind::HEARTBEAT => Direction::Both,
             k if Kind::ALL.contains(&k) => Direction::RunningToNew,
             _ => Direction::Both,
         }

@@ -49,6 +49,8 @@ pub struct GiveCtx {
     /// The opened ports (their AF_XDP objects, exported and frozen by
     /// [`super::xdp`]).
     pub opened: Arc<std::sync::Mutex<Vec<rvs_io::Port>>>,
+    /// The pid of the warm standby attached (0: none).
+    pub standby: std::sync::atomic::AtomicU32,
 }
 
 /// The STORE frame.
@@ -93,6 +95,8 @@ pub struct DaemonGiver<'a> {
     pre: Option<super::precopy::Run>,
     /// The configuration changes applied since STORE, to pass on.
     tail: Option<mpsc::Receiver<rvs_api::Request>>,
+    /// To a warm standby (the pre-copy never gives up).
+    standby: bool,
 }
 
 impl<'a> DaemonGiver<'a> {
@@ -106,7 +110,14 @@ impl<'a> DaemonGiver<'a> {
             resumes: Vec::new(),
             pre: None,
             tail: None,
+            standby: false,
         }
+    }
+
+    /// The same to a warm standby: the pre-copy never gives up.
+    pub fn for_standby(mut self) -> Self {
+        self.standby = true;
+        self
     }
 
     fn version(&self, k: Kind) -> u16 {
@@ -282,7 +293,7 @@ impl Giver for DaemonGiver<'_> {
             out(f).map_err(|e| e.to_string())?;
         }
         tracing::debug!("hand-over: configuration and descriptors sent");
-        self.pre = super::precopy::start(self.ctl, &self.agreed, out)?;
+        self.pre = super::precopy::start(self.ctl, &self.agreed, out, self.standby)?;
         Ok(())
     }
 
@@ -405,50 +416,57 @@ impl Drop for DaemonGiver<'_> {
     }
 }
 
-/// What the control socket calls with a takeover request's connection.
-pub type Hook = Box<dyn Fn(&Control, std::os::unix::net::UnixStream) + Send + Sync>;
+/// What the control socket calls with a takeover request's connection
+/// (and whether it asks for a warm standby).
+pub type Hook = Box<dyn Fn(&Control, std::os::unix::net::UnixStream, bool) + Send + Sync>;
 
 /// The control socket's hook over `cx`: one hand-over at a time, from a
 /// root peer; the session's end is logged.
 pub fn hook(cx: Arc<GiveCtx>) -> Hook {
-    Box::new(move |ctl: &Control, s: std::os::unix::net::UnixStream| {
-        let peer = match rvs_io::peer::Peer::of_stream(&s) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!("takeover request: cannot identify the peer: {e}");
+    Box::new(
+        move |ctl: &Control, s: std::os::unix::net::UnixStream, standby: bool| {
+            let peer = match rvs_io::peer::Peer::of_stream(&s) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("takeover request: cannot identify the peer: {e}");
+                    return;
+                }
+            };
+            if peer.uid() != 0 {
+                tracing::warn!(
+                    "takeover request from pid {} (uid {}) refused: root only",
+                    peer.pid(),
+                    peer.uid()
+                );
                 return;
             }
-        };
-        if peer.uid() != 0 {
-            tracing::warn!(
-                "takeover request from pid {} (uid {}) refused: root only",
-                peer.pid(),
-                peer.uid()
-            );
-            return;
-        }
-        if let Some(b) = cx.conf.bond.first() {
-            tracing::warn!(
+            if let Some(b) = cx.conf.bond.first() {
+                tracing::warn!(
                 "takeover request from pid {} refused: bonds ([[bond]] {}) cannot be handed over",
                 peer.pid(),
                 b.name
             );
-            return;
-        }
-        if cx.busy.swap(true, Ordering::SeqCst) {
-            tracing::warn!(
-                "takeover request from pid {} refused: another one is under way",
-                peer.pid()
-            );
-            return;
-        }
-        let pid = peer.pid();
-        tracing::info!("hand-over to pid {pid} started");
-        let mut g = DaemonGiver::new(ctl, &cx, peer);
-        match super::session::give(&s, &mut g, super::session::Timeouts::default()) {
-            Ok(()) => tracing::info!("handed over to pid {pid}"),
-            Err(e) => tracing::warn!("hand-over to pid {pid} failed, forwarding on: {e}"),
-        }
-        cx.busy.store(false, Ordering::SeqCst);
-    })
+                return;
+            }
+            if cx.busy.swap(true, Ordering::SeqCst) {
+                let why = super::standby::busy(cx.standby.load(Ordering::SeqCst));
+                tracing::warn!("takeover request from pid {} refused: {why}", peer.pid());
+                super::standby::refuse(&s, &why);
+                return;
+            }
+            let pid = peer.pid();
+            if standby {
+                super::standby::attached(ctl, &cx, s, peer);
+                cx.busy.store(false, Ordering::SeqCst);
+                return;
+            }
+            tracing::info!("hand-over to pid {pid} started");
+            let mut g = DaemonGiver::new(ctl, &cx, peer);
+            match super::session::give(&s, &mut g, super::session::Timeouts::default()) {
+                Ok(()) => tracing::info!("handed over to pid {pid}"),
+                Err(e) => tracing::warn!("hand-over to pid {pid} failed, forwarding on: {e}"),
+            }
+            cx.busy.store(false, Ordering::SeqCst);
+        },
+    )
 }

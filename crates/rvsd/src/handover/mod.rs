@@ -13,9 +13,12 @@
 //!   what each side does when the other fails.
 //! - [`park`]: a worker's part (its receive sockets given, parked between
 //!   two iterations, resumed or ended).
+//! - [`standby`]: a warm standby's session (the pre-copy, then following
+//!   for as long as it lives, heartbeats both ways, the active's death).
 pub mod compat;
 pub mod give;
 pub mod park;
 pub mod precopy;
 pub mod session;
+pub mod standby;
 pub mod xdp;

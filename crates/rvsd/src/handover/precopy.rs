@@ -104,6 +104,9 @@ pub struct PrecopyReq {
     pub out: SyncSender<Batch>,
     /// Set when the hand-over ends before the freeze: the worker stops.
     pub cancel: Arc<AtomicBool>,
+    /// For a warm standby: it follows for hours, so a sweep restarts as
+    /// often as the log overflows and never gives up.
+    pub standby: bool,
 }
 
 /// Records as hand-over messages of at most [`MESSAGE`] bytes.
@@ -146,6 +149,7 @@ pub struct WorkerPrecopy {
     out: SyncSender<Batch>,
     cancel: Arc<AtomicBool>,
     pending: VecDeque<Batch>,
+    standby: bool,
 }
 
 /// Collects one step's events into batches; HA peers' records to `sync`.
@@ -195,6 +199,7 @@ impl WorkerPrecopy {
             out: r.out,
             cancel: r.cancel,
             pending: VecDeque::new(),
+            standby: r.standby,
         }
     }
 
@@ -217,7 +222,7 @@ impl WorkerPrecopy {
                 busy = pc.step(w, now, f)
             });
         }
-        if self.pc.restarts() >= MAX_RESTARTS {
+        if self.pc.restarts() >= MAX_RESTARTS && !self.standby {
             let why = format!(
                 "worker {}: connection churn outruns the hand-over log ({} events; the sweep restarted {MAX_RESTARTS} times)",
                 self.id, LOG_CAPACITY
@@ -294,6 +299,7 @@ pub fn start(
     ctl: &Control,
     agreed: &super::compat::Agreed,
     out: &mut Sink,
+    standby: bool,
 ) -> Result<Option<Run>, String> {
     let (Some(conns), Some(marks)) = (
         agreed.version(Kind::CONNS),
@@ -301,7 +307,7 @@ pub fn start(
     ) else {
         return Ok(None);
     };
-    let mut run = Run::start(ctl, conns, marks)?;
+    let mut run = Run::start(ctl, conns, marks, standby)?;
     run.sweep(out, SWEEP_LIMIT)?;
     tracing::info!(
         "hand-over: tables pre-copied in {} ms ({} bytes)",
@@ -381,8 +387,9 @@ impl Drop for Run {
 }
 
 impl Run {
-    /// Asks every worker of `ctl` to start; frames in the versions given.
-    pub fn start(ctl: &Control, conns: u16, marks: u16) -> Result<Run, String> {
+    /// Asks every worker of `ctl` to start; frames in the versions given
+    /// (`standby`: see [`PrecopyReq::standby`]).
+    pub fn start(ctl: &Control, conns: u16, marks: u16, standby: bool) -> Result<Run, String> {
         let (tx, rx) = mpsc::sync_channel(CHANNEL);
         let cancel = Arc::new(AtomicBool::new(false));
         let n = ctl.workers.len();
@@ -400,6 +407,7 @@ impl Run {
             let r = PrecopyReq {
                 out: tx.clone(),
                 cancel: cancel.clone(),
+                standby,
             };
             h.queries
                 .send(Query::Precopy(r))

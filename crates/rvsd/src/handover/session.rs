@@ -50,6 +50,8 @@ pub mod kind {
     pub const PRECOPY_DONE: u16 = Kind::PRECOPY_DONE.0;
     /// STARTED: the new rvsd's workers run.
     pub const STARTED: u16 = Kind::STARTED.0;
+    /// HEARTBEAT: a warm standby's session is alive (both ways).
+    pub const HEARTBEAT: u16 = Kind::HEARTBEAT.0;
 }
 
 /// The version of the session's own frames.
@@ -161,17 +163,17 @@ impl std::fmt::Display for Failure {
     }
 }
 
-fn send(s: &UnixStream, o: Out) -> io::Result<()> {
+pub(super) fn send(s: &UnixStream, o: Out) -> io::Result<()> {
     let fds: Vec<_> = o.fds.iter().map(|f| f.as_fd()).collect();
     fdpass::send(s, o.kind, o.version, &o.payload, &fds)
 }
 
-fn control(kind: u16, text: &str) -> Out {
+pub(super) fn control(kind: u16, text: &str) -> Out {
     control_bytes(kind, text.as_bytes().to_vec())
 }
 
 /// Receives the next frame within `t`.
-fn recv(s: &UnixStream, t: Duration, waiting_for: &str) -> Result<Frame, Failure> {
+pub(super) fn recv(s: &UnixStream, t: Duration, waiting_for: &str) -> Result<Frame, Failure> {
     s.set_read_timeout(Some(t))
         .map_err(|e| Failure::Lost(e.to_string()))?;
     match fdpass::recv(s) {
@@ -213,7 +215,7 @@ fn expect(s: &UnixStream, t: Duration, want: u16, name: &str) -> Result<Frame, F
 }
 
 /// Sends ABORT (best effort) and returns the failure.
-fn abort(s: &UnixStream, why: String) -> Failure {
+pub(super) fn abort(s: &UnixStream, why: String) -> Failure {
     let _ = send(s, control(kind::ABORT, &why));
     Failure::Aborted(why)
 }
@@ -221,21 +223,9 @@ fn abort(s: &UnixStream, why: String) -> Failure {
 /// The running rvsd's side of a session on `s`, the connection the new
 /// rvsd opened. `Ok` once it committed: the caller exits.
 pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failure> {
-    let theirs = expect(s, t.prepare, kind::HELLO, "HELLO")?;
-    match g.hello(&theirs.payload) {
-        Ok(ours) => send(s, control_bytes(kind::HELLO, ours)).map_err(lost)?,
-        Err(why) => {
-            let _ = send(s, control(kind::REFUSE, &why));
-            return Err(Failure::Refused(why));
-        }
-    }
+    give_hello(s, g, t)?;
     // Before FREEZE nothing stopped: giving up costs only the sinks.
-    let pre = (|| {
-        let mut sink = |o: Out| send(s, o);
-        g.precopy(&mut sink).map_err(|why| abort(s, why))?;
-        send(s, control(kind::PRECOPY_DONE, "")).map_err(lost)?;
-        follow_until_freeze(s, g, t.prepare)
-    })();
+    let pre = give_precopy(s, g).and_then(|()| follow_until_freeze(s, g, t.prepare));
     if let Err(e) = pre {
         g.thaw();
         return Err(e);
@@ -262,6 +252,27 @@ pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failur
         }
         Err(e) => Err(fail_after_start(g, e)),
     }
+}
+
+/// The first step a hot upgrade and a warm standby share on the running
+/// side: HELLO checked (or REFUSE). Nothing to undo on `Err`.
+pub(super) fn give_hello(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failure> {
+    let theirs = expect(s, t.prepare, kind::HELLO, "HELLO")?;
+    match g.hello(&theirs.payload) {
+        Ok(ours) => send(s, control_bytes(kind::HELLO, ours)).map_err(lost),
+        Err(why) => {
+            let _ = send(s, control(kind::REFUSE, &why));
+            Err(Failure::Refused(why))
+        }
+    }
+}
+
+/// The next: the pre-copy sent, then PRECOPY_DONE. On `Err` the caller
+/// thaws.
+pub(super) fn give_precopy(s: &UnixStream, g: &mut dyn Giver) -> Result<(), Failure> {
+    let mut sink = |o: Out| send(s, o);
+    g.precopy(&mut sink).map_err(|why| abort(s, why))?;
+    send(s, control(kind::PRECOPY_DONE, "")).map_err(lost)
 }
 
 /// Waits for FREEZE, sending what changed meanwhile ([`Giver::follow`]).
@@ -295,7 +306,7 @@ fn fail_after_start(g: &mut dyn Giver, e: Failure) -> Failure {
     e
 }
 
-fn control_bytes(kind: u16, payload: Vec<u8>) -> Out {
+pub(super) fn control_bytes(kind: u16, payload: Vec<u8>) -> Out {
     Out {
         kind,
         version: VERSION,
@@ -304,7 +315,7 @@ fn control_bytes(kind: u16, payload: Vec<u8>) -> Out {
     }
 }
 
-fn lost(e: io::Error) -> Failure {
+pub(super) fn lost(e: io::Error) -> Failure {
     Failure::Lost(e.to_string())
 }
 
@@ -312,15 +323,7 @@ fn lost(e: io::Error) -> Failure {
 /// rvsd's control socket (after its takeover request was accepted). `Ok`
 /// once it committed: the running rvsd exits and this one is the daemon.
 pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failure> {
-    send(s, control_bytes(kind::HELLO, k.hello())).map_err(lost)?;
-    let f = recv(s, t.prepare, "HELLO")?;
-    match f.kind {
-        kind::HELLO => k.accepted(&f.payload).map_err(|why| abort(s, why))?,
-        kind::REFUSE => return Err(Failure::Refused(text(&f))),
-        other => return Err(Failure::Lost(format!("frame kind {other} for HELLO"))),
-    }
-    receive_until(s, k, t.prepare, kind::PRECOPY_DONE, "PRECOPY_DONE")?;
-    k.prepared().map_err(|why| abort(s, why))?;
+    take_precopy(s, k, t)?;
     // A running rvsd that gave up while it sent changes closed its end
     // after its ABORT: its reason, rather than the broken pipe.
     send(s, control(kind::FREEZE, "")).map_err(|e| {
@@ -344,6 +347,21 @@ pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failur
         k.stop();
         lost(e)
     })
+}
+
+/// The steps a hot upgrade and a warm standby share on the new side: HELLO
+/// sent and answered, the pre-copy taken in until PRECOPY_DONE, then
+/// [`Taker::prepared`].
+pub fn take_precopy(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failure> {
+    send(s, control_bytes(kind::HELLO, k.hello())).map_err(lost)?;
+    let f = recv(s, t.prepare, "HELLO")?;
+    match f.kind {
+        kind::HELLO => k.accepted(&f.payload).map_err(|why| abort(s, why))?,
+        kind::REFUSE => return Err(Failure::Refused(text(&f))),
+        other => return Err(Failure::Lost(format!("frame kind {other} for HELLO"))),
+    }
+    receive_until(s, k, t.prepare, kind::PRECOPY_DONE, "PRECOPY_DONE")?;
+    k.prepared().map_err(|why| abort(s, why))
 }
 
 /// Hands frames to `k` until one of kind `end`.

@@ -1,0 +1,272 @@
+//! A warm standby's session (`rvsd --standby`, `docs/design/hot-upgrade.md`
+//! section 3): the same steps as a hot upgrade up to the pre-copy
+//! ([`session::give_precopy`], [`session::take_precopy`]), then, instead of
+//! FREEZE, it stays: the active rvsd keeps sending the changes of its
+//! tables and configuration ([`Giver::follow`]) for as long as the standby
+//! lives, and both send a HEARTBEAT every [`HEARTBEAT_EVERY`].
+//!
+//! | event | active ([`give`]) | standby ([`follow`]) |
+//! |---|---|---|
+//! | the standby dies, closes, or is silent for [`STANDBY_SILENT`] | logs it, logs off, forwards on ([`Giver::thaw`]) | - |
+//! | the active dies (SIGKILL included) | - | its pidfd is readable: [`Ended::ActiveDied`], promote |
+//! | the active stops (SIGTERM) | sends ABORT [`STOPPING`], gives its ports back | [`Ended::ActiveStopped`]: exits |
+//! | the active is silent for [`ACTIVE_HUNG`] | - | warns (never promotes while it lives) |
+//! | the active drops the standby (connection closed, it lives) | - | `Err`: exits 1 |
+//!
+//! Only the active's death promotes: two processes must never read the
+//! same rings, and a closed connection alone does not say the other is
+//! gone (its pidfd does).
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::{Duration, Instant};
+
+use rvs_io::peer::Peer;
+
+use super::give::{DaemonGiver, GiveCtx};
+use super::session::{self, kind, Failure, Giver, Taker, Timeouts};
+use crate::control::Control;
+
+/// How often each side sends a HEARTBEAT.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(10);
+/// The active lets go a standby that sent nothing for this long (generous:
+/// a standby on a busy machine is slow, not dead; its death is EOF).
+pub const STANDBY_SILENT: Duration = Duration::from_secs(2);
+/// The standby warns when the active sent nothing for this long.
+pub const ACTIVE_HUNG: Duration = Duration::from_millis(200);
+/// The ABORT text of an active rvsd that stops on purpose (the standby
+/// stops too rather than promote on ports given back).
+pub const STOPPING: &str = "the active rvsd is stopping";
+
+/// One side's heartbeats: when the next is due, and how long the other
+/// side has been silent. Pure (the caller gives the time).
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    every: Duration,
+    silent: Duration,
+    sent: Instant,
+    heard: Instant,
+}
+
+impl Heartbeat {
+    /// Starts at `now`: one due at once, the other side heard now.
+    pub fn new(now: Instant, every: Duration, silent: Duration) -> Heartbeat {
+        Heartbeat {
+            every,
+            silent,
+            sent: now.checked_sub(every).unwrap_or(now),
+            heard: now,
+        }
+    }
+
+    /// Whether one is due at `now` (then it counts as sent).
+    pub fn send_due(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.sent) < self.every {
+            return false;
+        }
+        self.sent = now;
+        true
+    }
+
+    /// The other side sent something at `now`.
+    pub fn heard(&mut self, now: Instant) {
+        self.heard = self.heard.max(now);
+    }
+
+    /// How long the other side has been silent, once that is at least the
+    /// limit (`None`: not silent for long).
+    pub fn silent_for(&self, now: Instant) -> Option<Duration> {
+        let d = now.saturating_duration_since(self.heard);
+        (d >= self.silent).then_some(d)
+    }
+}
+
+fn beat() -> session::Out {
+    session::control(kind::HEARTBEAT, "")
+}
+
+fn readable(s: &UnixStream) -> bool {
+    rvs_io::wait_any(&[s.as_raw_fd()], 0).is_ok_and(|n| n > 0)
+}
+
+/// The active rvsd's side, on the connection of a standby request: the
+/// pre-copy, then the changes and heartbeats until the standby goes or
+/// `stop` is set. Always ends with why (the logs are then off).
+pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts, stop: &AtomicBool) -> Failure {
+    if let Err(e) = session::give_hello(s, g, t) {
+        return e;
+    }
+    let e = match session::give_precopy(s, g) {
+        Ok(()) => serve(s, g, stop),
+        Err(e) => e,
+    };
+    g.thaw();
+    e
+}
+
+fn serve(s: &UnixStream, g: &mut dyn Giver, stop: &AtomicBool) -> Failure {
+    let mut hb = Heartbeat::new(Instant::now(), HEARTBEAT_EVERY, STANDBY_SILENT);
+    loop {
+        let mut sink = |o: session::Out| session::send(s, o);
+        if let Err(why) = g.follow(&mut sink) {
+            return session::abort(s, why);
+        }
+        if stop.load(Relaxed) {
+            return session::abort(s, STOPPING.into());
+        }
+        let now = Instant::now();
+        if hb.send_due(now) {
+            if let Err(e) = session::send(s, beat()) {
+                return session::lost(e);
+            }
+        }
+        if let Some(d) = hb.silent_for(now) {
+            return session::abort(
+                s,
+                format!("the standby sent nothing for {} ms", d.as_millis()),
+            );
+        }
+        if rvs_io::wait_any(&[s.as_raw_fd()], 1).is_ok_and(|n| n > 0) {
+            match session::recv(s, Duration::from_secs(1), "a heartbeat") {
+                Ok(f) if f.kind == kind::HEARTBEAT => hb.heard(Instant::now()),
+                Ok(f) => return session::abort(s, format!("frame kind {} from a standby", f.kind)),
+                Err(e) => return e,
+            }
+        }
+    }
+}
+
+/// Why a takeover or standby request is refused while a hand-over runs
+/// (`standby`: the attached standby's pid, 0: none).
+pub fn busy(standby: u32) -> String {
+    match standby {
+        0 => "another takeover is under way".into(),
+        pid => format!(
+            "a warm standby (rvsd --standby, pid {pid}) is attached; stop it first (kill {pid}) \
+             and try again"
+        ),
+    }
+}
+
+/// Refuses a request whose connection was accepted: its HELLO read (so
+/// that it reads the answer rather than a closed socket), then REFUSE.
+pub fn refuse(s: &UnixStream, why: &str) {
+    let _ = session::recv(s, Duration::from_secs(1), "HELLO");
+    let _ = session::send(s, session::control(kind::REFUSE, why));
+}
+
+/// The control socket's hook for a standby request from `peer` (root,
+/// checked): the session runs on this thread for as long as the standby
+/// lives; the active forwards on unchanged when it ends.
+pub fn attached(ctl: &Control, cx: &GiveCtx, s: UnixStream, peer: Peer) {
+    let pid = peer.pid();
+    cx.standby.store(pid, SeqCst);
+    tracing::info!("warm standby pid {pid} attached");
+    let mut g = DaemonGiver::new(ctl, cx, peer).for_standby();
+    let e = give(&s, &mut g, Timeouts::default(), &cx.stop);
+    drop(g);
+    tracing::warn!("warm standby pid {pid} detached, forwarding on unchanged: {e}");
+    cx.standby.store(0, SeqCst);
+}
+
+/// How a standby's following ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The active rvsd is gone: promote (every frame it sent is taken in).
+    ActiveDied,
+    /// The active rvsd stopped on purpose: exit too.
+    ActiveStopped,
+    /// This standby was told to stop: exit, giving nothing back.
+    Stopped,
+}
+
+/// The standby's side after [`session::take_precopy`]: takes the active's
+/// frames in (`k.receive`), sends heartbeats, and watches `active`'s pidfd,
+/// until it dies or stops or `term` is set. `Err`: the session failed
+/// while the active lives (this standby then exits).
+pub fn follow(
+    s: &UnixStream,
+    k: &mut dyn Taker,
+    active: &Peer,
+    term: &AtomicBool,
+) -> Result<Ended, Failure> {
+    let mut hb = Heartbeat::new(Instant::now(), HEARTBEAT_EVERY, ACTIVE_HUNG);
+    let mut warned = false;
+    let fds = [s.as_raw_fd(), active.fd().as_raw_fd()];
+    loop {
+        if term.load(Relaxed) {
+            let _ = session::send(s, session::control(kind::ABORT, "the standby stops"));
+            return Ok(Ended::Stopped);
+        }
+        let now = Instant::now();
+        if hb.send_due(now) && session::send(s, beat()).is_err() {
+            // Its end is closed: dead, or it let this standby go.
+            return died_or(s, k, active, Failure::Lost("the active closed".into()));
+        }
+        match hb.silent_for(now) {
+            Some(d) if !warned => {
+                tracing::warn!(
+                    "standby: the active rvsd (pid {}) sent nothing for {} ms (hung?)",
+                    active.pid(),
+                    d.as_millis()
+                );
+                warned = true;
+            }
+            Some(_) => {}
+            None => warned = false,
+        }
+        let _ = rvs_io::wait_any(&fds, 5);
+        if active.wait_exit(Duration::ZERO).unwrap_or(false) {
+            drain(s, k);
+            return Ok(Ended::ActiveDied);
+        }
+        if !readable(s) {
+            continue;
+        }
+        match session::recv(s, Duration::from_secs(1), "the active's changes") {
+            Ok(f) => {
+                hb.heard(Instant::now());
+                if f.kind != kind::HEARTBEAT {
+                    k.receive(f).map_err(|why| session::abort(s, why))?;
+                }
+            }
+            Err(Failure::Aborted(why)) if why == STOPPING => return Ok(Ended::ActiveStopped),
+            Err(e) => return died_or(s, k, active, e),
+        }
+    }
+}
+
+/// The connection ended or failed: promotion if the active is gone (the
+/// kernel closes a dead process's files just before its pidfd says so),
+/// else the failure.
+fn died_or(s: &UnixStream, k: &mut dyn Taker, active: &Peer, e: Failure) -> Result<Ended, Failure> {
+    if active
+        .wait_exit(Duration::from_millis(200))
+        .unwrap_or(false)
+    {
+        drain(s, k);
+        return Ok(Ended::ActiveDied);
+    }
+    Err(e)
+}
+
+/// Takes in what the dead active sent before it died (up to the end of
+/// the stream, or a frame it did not finish).
+fn drain(s: &UnixStream, k: &mut dyn Taker) {
+    while readable(s) {
+        match session::recv(s, Duration::from_millis(10), "the active's last changes") {
+            Ok(f) if f.kind == kind::HEARTBEAT => {}
+            Ok(f) => {
+                if let Err(why) = k.receive(f) {
+                    tracing::warn!("standby: a last change of the dead active not taken: {why}");
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

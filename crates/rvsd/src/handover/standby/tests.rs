@@ -1,0 +1,209 @@
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rvs_io::fdpass::Frame;
+use rvs_io::peer::Peer;
+
+use super::*;
+use crate::handover::session::{Giver, Out, Sink, Taker};
+
+#[test]
+fn heartbeats_are_due_every_period_and_silence_counts_from_the_last_heard() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut hb = Heartbeat::new(t0, ms(10), ms(200));
+    assert!(hb.send_due(t0), "the first is due at once");
+    assert!(!hb.send_due(t0 + ms(9)));
+    assert!(hb.send_due(t0 + ms(10)));
+    assert!(!hb.send_due(t0 + ms(19)));
+    assert!(hb.send_due(t0 + ms(25)));
+    assert_eq!(hb.silent_for(t0 + ms(199)), None);
+    assert_eq!(hb.silent_for(t0 + ms(200)), Some(ms(200)));
+    hb.heard(t0 + ms(150));
+    assert_eq!(hb.silent_for(t0 + ms(300)), None);
+    assert_eq!(hb.silent_for(t0 + ms(400)), Some(ms(250)));
+    // A late report of an earlier frame does not move it back.
+    hb.heard(t0 + ms(100));
+    assert_eq!(hb.silent_for(t0 + ms(400)), Some(ms(250)));
+}
+
+#[test]
+fn a_request_while_a_standby_is_attached_is_refused_naming_its_pid() {
+    assert_eq!(
+        busy(4242),
+        "a warm standby (rvsd --standby, pid 4242) is attached; stop it first (kill 4242) and try again"
+    );
+    assert_eq!(busy(0), "another takeover is under way");
+}
+
+/// The active's part: one change sent by `follow` (kind 102), calls noted.
+#[derive(Default)]
+struct G {
+    calls: Vec<String>,
+    sent: bool,
+}
+
+impl Giver for G {
+    fn hello(&mut self, _: &[u8]) -> Result<Vec<u8>, String> {
+        self.calls.push("hello".into());
+        Ok(b"active".to_vec())
+    }
+    fn precopy(&mut self, out: &mut Sink) -> Result<(), String> {
+        self.calls.push("precopy".into());
+        out(Out {
+            kind: 100,
+            version: 1,
+            payload: b"tables".to_vec(),
+            fds: Vec::new(),
+        })
+        .map_err(|e| e.to_string())
+    }
+    fn follow(&mut self, out: &mut Sink) -> Result<(), String> {
+        if !self.sent {
+            self.sent = true;
+            return out(Out {
+                kind: 102,
+                version: 1,
+                payload: b"change".to_vec(),
+                fds: Vec::new(),
+            })
+            .map_err(|e| e.to_string());
+        }
+        Ok(())
+    }
+    fn freeze(&mut self, _: &mut Sink) -> Result<(), String> {
+        self.calls.push("freeze".into());
+        Ok(())
+    }
+    fn thaw(&mut self) {
+        self.calls.push("thaw".into());
+    }
+    fn recover(&mut self) {
+        self.calls.push("recover".into());
+    }
+    fn commit(&mut self) {
+        self.calls.push("commit".into());
+    }
+    fn kill_successor(&mut self) {
+        self.calls.push("kill".into());
+    }
+}
+
+/// The standby's part: the kinds of the frames it took in.
+#[derive(Default)]
+struct K {
+    got: Vec<(u16, Vec<u8>)>,
+}
+
+impl Taker for K {
+    fn hello(&mut self) -> Vec<u8> {
+        b"standby".to_vec()
+    }
+    fn accepted(&mut self, _: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+    fn receive(&mut self, f: Frame) -> Result<(), String> {
+        self.got.push((f.kind, f.payload));
+        Ok(())
+    }
+    fn prepared(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn start(&mut self) -> Result<(), String> {
+        Err("a standby never starts in the session".into())
+    }
+    fn probation(&mut self) -> Result<(), String> {
+        Err("no probation".into())
+    }
+    fn stop(&mut self) {}
+}
+
+fn active(s: UnixStream, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Failure, Vec<String>)> {
+    std::thread::spawn(move || {
+        let mut g = G::default();
+        let e = give(&s, &mut g, Timeouts::default(), &stop);
+        (e, g.calls)
+    })
+}
+
+#[test]
+fn an_active_that_stops_tells_its_standby_which_stops_with_every_change_taken() {
+    let (a, b) = UnixStream::pair().expect("pair");
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = active(a, stop.clone());
+    let mut k = K::default();
+    session::take_precopy(&b, &mut k, Timeouts::default()).expect("pre-copy");
+    let me = Peer::of_pid(std::process::id()).expect("pidfd");
+    let s2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        s2.store(true, SeqCst);
+    });
+    let end = follow(&b, &mut k, &me, &AtomicBool::new(false));
+    t.join().expect("stopper");
+    assert_eq!(end, Ok(Ended::ActiveStopped));
+    assert_eq!(
+        k.got,
+        [(100, b"tables".to_vec()), (102, b"change".to_vec())]
+    );
+    let (e, calls) = h.join().expect("active");
+    assert_eq!(e, Failure::Aborted(STOPPING.into()));
+    assert_eq!(
+        calls,
+        ["hello", "precopy", "thaw"],
+        "logs off, nothing frozen"
+    );
+}
+
+#[test]
+fn a_standby_that_goes_away_leaves_the_active_thawed() {
+    let (a, b) = UnixStream::pair().expect("pair");
+    let h = active(a, Arc::new(AtomicBool::new(false)));
+    let mut k = K::default();
+    session::take_precopy(&b, &mut k, Timeouts::default()).expect("pre-copy");
+    drop(b);
+    let (e, calls) = h.join().expect("active");
+    assert!(matches!(e, Failure::Lost(_)), "{e:?}");
+    assert_eq!(calls, ["hello", "precopy", "thaw"]);
+}
+
+#[test]
+fn the_standby_promotes_only_when_the_active_process_is_gone() {
+    // The active drops the connection but lives (here: this process):
+    // no promotion, an error.
+    let (a, b) = UnixStream::pair().expect("pair");
+    let me = Peer::of_pid(std::process::id()).expect("pidfd");
+    drop(a);
+    let end = follow(&b, &mut K::default(), &me, &AtomicBool::new(false));
+    assert!(matches!(end, Err(Failure::Lost(_))), "{end:?}");
+    // It dies (a child killed) after sending a change while its end of
+    // the connection stays open: the pidfd tells, and the change it sent
+    // is taken in first.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let dying = Peer::of_pid(child.id()).expect("pidfd");
+    let (a, b) = UnixStream::pair().expect("pair");
+    session::send(&a, session::control(102, "last change")).expect("send");
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        let _ = child.kill();
+        let killed = Instant::now();
+        let _ = child.wait();
+        (a, killed)
+    });
+    let mut k = K::default();
+    let end = follow(&b, &mut k, &dying, &AtomicBool::new(false));
+    let seen = Instant::now();
+    let (_a, killed) = t.join().expect("killer");
+    assert_eq!(end, Ok(Ended::ActiveDied));
+    assert_eq!(k.got, [(102, b"last change".to_vec())]);
+    // The connection stays open (`_a`): only the pidfd told.
+    println!(
+        "the death noticed {:.2} ms after the kill",
+        seen.saturating_duration_since(killed).as_secs_f64() * 1e3
+    );
+}
