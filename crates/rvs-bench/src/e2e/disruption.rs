@@ -429,6 +429,13 @@ fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
     Ok(t)
 }
 
+/// When the probers stop (s after they started), the event having ended
+/// `ended` s after they started: [`TAIL`] after it, and not before
+/// `probe_secs`.
+fn window_end(ended: f64, probe_secs: f64) -> f64 {
+    (ended + TAIL.as_secs_f64()).max(probe_secs)
+}
+
 /// One repeat of `ev` on the lab.
 fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
     let standby = ev.prepare(t)?;
@@ -444,8 +451,7 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
     let took = nap(LEAD).and_then(|()| ev.run(t, standby.as_ref()));
     let ended = probes.elapsed();
     let counted = took.as_ref().ok().map(|_| conn_count(t));
-    // The window: the event, then TAIL, and at least --probe-secs.
-    let until = (ended + TAIL.as_secs_f64()).max(a.probe_secs);
+    let until = window_end(ended, a.probe_secs);
     let _ = nap(Duration::from_secs_f64((until - probes.elapsed()).max(0.0)));
     probes.stop();
     let tail_ms = (probes.elapsed() - ended) * 1e3;
@@ -553,6 +559,15 @@ mod tests {
             assert_eq!(Event::parse(n).map(Event::name), Some(n));
         }
         assert_eq!(Event::parse("standby-kill"), None);
+    }
+
+    #[test]
+    fn the_probe_window_covers_a_long_event_and_its_tail() {
+        // The 5M-connection upgrade: 9.7 s from its start, 1.5 s in; the
+        // fixed 6 s window ended before its freeze.
+        assert_eq!(window_end(1.5 + 9.7, 6.0), 1.5 + 9.7 + 1.5);
+        // A short event keeps the minimum window.
+        assert_eq!(window_end(1.5 + 0.5, 6.0), 6.0);
     }
 
     #[test]
