@@ -243,13 +243,26 @@ impl Rvsd {
     /// log `{tag}rvsd-standby{n}.log`) and waits until it logs "standby
     /// ready": its index in the lab. Panics with its log if it exits.
     pub fn standby(&self, lab: &mut Lab, n: usize) -> usize {
+        self.standby_with(lab, n, &[])
+    }
+
+    /// As [`Rvsd::standby`], with more environment for the standby (e.g.
+    /// `RVS_TEST_TAKEOVER_FAIL=promote`).
+    pub fn standby_with(&self, lab: &mut Lab, n: usize, env: &[(&str, &str)]) -> usize {
         let c = self.conf.to_string_lossy().into_owned();
         let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
         let i = lab.spawn(
             &self.ns,
             &format!("{}rvsd-standby{n}", self.tag),
             &[&rvsd_bin, "--standby", "-c", &c],
-            &[("RVS_SOCKET", &self.socket), ("RVS_RUN_DIR", &self.run_dir)],
+            &[
+                &[
+                    ("RVS_SOCKET", self.socket.as_str()),
+                    ("RVS_RUN_DIR", &self.run_dir),
+                ][..],
+                env,
+            ]
+            .concat(),
         );
         let end = Instant::now() + Duration::from_secs(20);
         while !lab.proc(i).log().contains("standby ready") {

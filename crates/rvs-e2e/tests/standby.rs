@@ -191,3 +191,25 @@ fn a_dead_standby_costs_the_active_nothing_and_another_can_attach() {
     assert!(log.contains("stopped: this standby stops too"), "{log}");
     assert!(!log.contains("promot"), "{log}");
 }
+
+#[test]
+fn a_failed_promotion_exits_1_saying_so() {
+    rvs_e2e::require_tools(&["ip", "nft"]);
+    let mut t = TwoArm::new(&RvsdOpts::default());
+    let sb = t
+        .rvsd
+        .standby_with(&mut t.lab, 1, &[("RVS_TEST_TAKEOVER_FAIL", "promote")]);
+    let active = t.rvsd_proc();
+    let pid = active.pid();
+    active.signal("KILL");
+    let code = t.lab.proc(sb).wait_exit(Duration::from_secs(10));
+    let log = t.lab.proc(sb).log();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "standby: promotion after the death of pid {pid} failed (kni carriers dropped): \
+             failed at promote"
+        )),
+        "{log}"
+    );
+}

@@ -101,6 +101,7 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
 /// The dormant daemon forwarding on the rings as the dead active left
 /// them. On `Err` no worker was let go.
 fn promote(k: &mut DaemonTaker) -> Result<Daemon, String> {
+    adopt::injected("promote")?;
     let d = k.daemon.take().ok_or("no daemon was built")?;
     let gates = k.gates.as_ref().ok_or("no workers were built")?;
     let rebuilt = rebuild_pools(&d);

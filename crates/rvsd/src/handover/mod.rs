@@ -2,8 +2,9 @@
 //! (`rvsd --takeover`) or a warm standby (`rvsd --standby`), as
 //! `docs/design/hot-upgrade.md` describes. The running rvsd passes its
 //! descriptors, configuration and connection tables to its successor over
-//! its control socket, in frames of kinds each with its own version. Not
-//! wired to the command line yet (issue 14).
+//! its control socket, in frames of kinds each with its own version
+//! (`rvsd --takeover`: `crate::daemon::takeover`; `rvsd --standby`:
+//! `crate::daemon::standby`).
 //!
 //! - [`compat`]: the HELLO both sides exchange first, the check that the
 //!   successor can take over what the running rvsd holds (what may not
