@@ -262,32 +262,42 @@ impl Probes {
     /// Waits for the probers to end and reads their reports.
     pub fn finish(self, lab: &mut Lab) -> Disruption {
         let limit = Duration::from_secs_f64(self.secs + 15.0);
+        self.try_finish(lab, limit)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Probes::finish`], waiting at most `limit` for each prober: one
+    /// still running then is killed and named in the error.
+    pub fn try_finish(self, lab: &mut Lab, limit: Duration) -> Result<Disruption, String> {
         let mut logs = Vec::new();
         for i in [self.ping, self.udp, self.http] {
             let p = lab.proc(i);
             let code = p.wait_exit(limit);
             let log = p.log();
-            assert!(code.is_some(), "{} did not end: {log}", p.name);
+            if code.is_none() {
+                p.signal("KILL");
+                return Err(format!("{} did not end within {limit:?}: {log}", p.name));
+            }
             logs.push(log);
         }
-        let ping = last_json::<StreamReport>(&logs[0], "rvs-udp ping");
-        let udp = last_json::<StreamReport>(&logs[1], "rvs-udp stream");
-        let http = last_json::<KeepaliveReport>(&logs[2], "rvs-keepalive");
+        let ping = last_json::<StreamReport>(&logs[0], "rvs-udp ping")?;
+        let udp = last_json::<StreamReport>(&logs[1], "rvs-udp stream")?;
+        let http = last_json::<KeepaliveReport>(&logs[2], "rvs-keepalive")?;
         if std::env::var_os("RVS_PROBE_LOGS").is_some() {
             eprintln!("http:\n{}\nudp:\n{}", logs[2], logs[1]);
         }
-        Disruption {
+        Ok(Disruption {
             ping: PingReport::from(&ping),
             udp,
             http,
-        }
+        })
     }
 }
 
 /// The last line of `log` that parses as a `T` (a prober's JSON report).
-fn last_json<T: serde::de::DeserializeOwned>(log: &str, what: &str) -> T {
+fn last_json<T: serde::de::DeserializeOwned>(log: &str, what: &str) -> Result<T, String> {
     log.lines()
         .rev()
         .find_map(|l| serde_json::from_str::<T>(l).ok())
-        .unwrap_or_else(|| panic!("no report from {what}: {log}"))
+        .ok_or_else(|| format!("no report from {what}: {log}"))
 }

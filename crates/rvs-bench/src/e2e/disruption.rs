@@ -297,7 +297,7 @@ fn value(v: f64, dec: usize) -> V {
 }
 
 /// rvsd's live connection count (its status: the workers' gauges, O(1)).
-fn conn_count(t: &TwoArm) -> Result<u64, E2eError> {
+pub(super) fn conn_count(t: &TwoArm) -> Result<u64, E2eError> {
     let mut s = std::os::unix::net::UnixStream::connect(&t.socket)
         .map_err(|e| E2eError::Failed(format!("rvsd's socket {}: {e}", t.socket)))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
@@ -429,6 +429,9 @@ fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
     Ok(t)
 }
 
+/// How long a prober may take to end once told to stop.
+const PROBE_END_WAIT: Duration = Duration::from_secs(15);
+
 /// When the probers stop (s after they started), the event having ended
 /// `ended` s after they started: [`TAIL`] after it, and not before
 /// `probe_secs`.
@@ -455,8 +458,11 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
     let _ = nap(Duration::from_secs_f64((until - probes.elapsed()).max(0.0)));
     probes.stop();
     let tail_ms = (probes.elapsed() - ended) * 1e3;
-    let seen = probes.finish(&mut t.lab);
+    let seen = probes
+        .try_finish(&mut t.lab, PROBE_END_WAIT)
+        .map_err(|e| E2eError::Failed(format!("probers: {e}")));
     let took = took?;
+    let seen = seen?;
     check_stop()?;
     let conns_after = counted.unwrap_or(Ok(0))?;
     Ok(Repeat {

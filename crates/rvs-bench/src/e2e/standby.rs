@@ -116,6 +116,18 @@ pub fn kill_active(t: &mut TwoArm, s: &Standby) -> Result<Took, E2eError> {
     // Whatever happened, the killed process is not the lab's rvsd any more.
     t.rvsd.replaced_by(&t.lab, s.index, &s.name);
     let total = promoted?;
+    // Then it answers on the control socket (bound once it took over).
+    let end = Instant::now() + PROMOTE_WAIT;
+    while let Err(e) = super::disruption::conn_count(t) {
+        check_stop()?;
+        if Instant::now() > end {
+            return Err(E2eError::Failed(format!(
+                "the promoted standby does not answer on {} within {PROMOTE_WAIT:?}: {e}",
+                t.rvsd.socket
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     if let Some(l) = t
         .lab
         .proc(s.index)

@@ -315,7 +315,8 @@ fn stream(
             tally.sent(first, sent - first, t);
         }
         checks += 1;
-        if stop.is_some_and(|p| checks.is_multiple_of(16) && p.exists()) {
+        let late = start.elapsed().as_secs_f64() > secs + 1.0;
+        if late || stop.is_some_and(|p| checks.is_multiple_of(16) && p.exists()) {
             limit = sent;
         }
         if sent >= limit && ended.is_none() {
@@ -324,7 +325,11 @@ fn stream(
         if ended.is_some_and(|e| e.elapsed() >= Duration::from_millis(300)) {
             break;
         }
-        while let Some((n, t)) = recv_stamped(s, &mut buf) {
+        // A bounded drain: the sends stay on time however much comes in.
+        for _ in 0..1024 {
+            let Some((n, t)) = recv_stamped(s, &mut buf) else {
+                break;
+            };
             if let Some(seq) = kind.seq(&buf[..n]) {
                 tally.echo(seq, t);
             }
