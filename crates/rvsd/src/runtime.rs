@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use rvs_api::NeighInfo;
 use rvs_core::pipeline::{Learned, Verdict, Worker};
 use rvs_core::snapshot::{Snapshot, Vlan};
-use rvs_core::stats::bump;
+use rvs_core::stats::{bump, DropReason};
 use rvs_io::{RxQ, Tap, TxQ, BURST};
 
 use crate::capture::WorkerCapture;
@@ -487,7 +487,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 let last = (last_rx_us > 0).then(|| epoch_ns + last_rx_us * 1000);
                 pc.finish(worker, sync.as_mut(), now, last.unwrap_or(0));
             }
-            if !crate::handover::park::park(worker, now, p, rx, tx, stop) {
+            if !crate::handover::park::park(worker, now, p, rx, tx, stop, counters) {
                 return;
             }
         }
@@ -506,6 +506,10 @@ pub fn run(mut ctx: WorkerCtx) {
             for (i, r) in rx.iter_mut().enumerate() {
                 let d = r.kernel_drops();
                 counters[i].rx_dropped.store(d, Relaxed);
+                let h = r.take_handoff_drops();
+                if h > 0 {
+                    worker.drops().add(DropReason::HandoffFull, h);
+                }
             }
         }
         // A listing in progress keeps the loop turning, a bounded step each time.

@@ -31,6 +31,8 @@ pub(super) enum Wake {
     /// Where to read each port's ring from (slot or block, frames to skip;
     /// `None`: not an AF_PACKET ring); answers whether they fit.
     Arm(Vec<Option<(u32, u32)>>, Sender<Result<(), String>>),
+    /// The old worker's final counters, to add to this one's.
+    Counters(Box<crate::handover::counters::CountersFrame>),
     /// Forward from now on.
     Go,
     /// A warm standby's promotion: read each ring where it says (the
@@ -103,6 +105,13 @@ impl Gates {
     }
 
     /// Worker `w` empties its table.
+    pub(super) fn counters(
+        &self,
+        f: crate::handover::counters::CountersFrame,
+    ) -> Result<(), String> {
+        self.send(usize::from(f.worker), Wake::Counters(Box::new(f)))
+    }
+
     pub(super) fn reset(&self, w: usize) -> Result<(), String> {
         self.send(w, Wake::Reset)
     }
@@ -299,6 +308,12 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
             Wake::Recover(ack) => {
                 recover(&mut ctx.rx, &mut ctx.tx);
                 let _ = ack.send(Ok(()));
+            }
+            Wake::Counters(f) => {
+                use crate::handover::counters;
+                let b = counters::bases(&f, ctx.worker.snapshot());
+                ctx.worker.add_counters(&b);
+                counters::add_ports(&f, &ctx.counters);
             }
             Wake::Arm(c, ack) => {
                 let _ = ack.send(arm(ctx.worker.id(), &mut ctx.rx, &mut ctx.tx, &c));
