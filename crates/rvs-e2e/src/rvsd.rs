@@ -78,6 +78,10 @@ pub struct Rvsd {
     tag: String,
     /// The backend it must report.
     backend: String,
+    /// CPUs (a `taskset -c` list) every rvsd started from now on (restart,
+    /// takeover) runs on, all its threads: a benchmark gives the load
+    /// balancer its own core. None: as the caller.
+    pub pin: Option<String>,
 }
 
 impl Rvsd {
@@ -137,6 +141,7 @@ impl Rvsd {
             ns: ns.to_string(),
             tag: tag.to_string(),
             backend: shown_backend(&opts.backend),
+            pin: None,
         };
         r.launch(lab, &rvsd_bin);
         r
@@ -149,7 +154,7 @@ impl Rvsd {
         self.index = lab.spawn(
             &self.ns,
             &format!("{}rvsd", self.tag),
-            &[rvsd_bin, "-c", &c],
+            &self.pinned(&[rvsd_bin, "-c", &c]),
             &[("RVS_SOCKET", &self.socket), ("RVS_RUN_DIR", &self.run_dir)],
         );
         self.wait_ready();
@@ -160,6 +165,23 @@ impl Rvsd {
             "rvsd runs another backend than {}:\n{links}",
             self.backend
         );
+    }
+
+    /// `cmd` behind `taskset -c <pin>` when [`Rvsd::pin`] is set.
+    pub fn pinned<'a>(&'a self, cmd: &[&'a str]) -> Vec<&'a str> {
+        let mut v = Vec::new();
+        if let Some(p) = &self.pin {
+            v.extend(["taskset", "-c", p.as_str()]);
+        }
+        v.extend_from_slice(cmd);
+        v
+    }
+
+    /// Makes process `index` of the lab (started as `name`, so logging to
+    /// `<name>.log`) this rvsd: a standby that took over the ports.
+    pub fn replaced_by(&mut self, lab: &Lab, index: usize, name: &str) {
+        self.index = index;
+        self.log = lab.dir.join(format!("{name}.log"));
     }
 
     /// A hot upgrade: `rvsd --takeover` on the same file (the same binary:
@@ -184,7 +206,7 @@ impl Rvsd {
         let new = lab.spawn(
             &self.ns,
             &format!("{}rvsd-new", self.tag),
-            &[&rvsd_bin, "--takeover", "-c", &c],
+            &self.pinned(&[&rvsd_bin, "--takeover", "-c", &c]),
             &[
                 &[
                     ("RVS_SOCKET", self.socket.as_str()),
