@@ -65,6 +65,7 @@ pub mod af_xdp;
 pub mod clock;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod deathwatch;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;
