@@ -104,7 +104,10 @@ impl DeathWatch {
         // SAFETY: the attribute is initialised before use and destroyed
         // after; the mutex points to our zeroed, page-aligned mapping.
         unsafe {
-            check(libc::pthread_mutexattr_init(a.as_mut_ptr()), "mutexattr_init")?;
+            check(
+                libc::pthread_mutexattr_init(a.as_mut_ptr()),
+                "mutexattr_init",
+            )?;
             let a = a.as_mut_ptr();
             let r = check(
                 libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED),
@@ -160,6 +163,19 @@ impl DeathWatch {
         // SAFETY: this thread holds it.
         check(unsafe { libc::pthread_mutex_unlock(m) }, "unlock")?;
         Ok(out)
+    }
+
+    /// Takes the mutex on this thread and keeps it until the thread ends
+    /// (for a process that is watched until it dies, e.g. a forked child
+    /// in a test). `Err`: it could not be taken.
+    pub fn hold_until_exit(&self) -> io::Result<()> {
+        let m = self.mutex.as_ptr();
+        // SAFETY: an initialised robust mutex in our live mapping.
+        match unsafe { libc::pthread_mutex_lock(m) } {
+            // SAFETY: held (a former holder died): made usable.
+            libc::EOWNERDEAD => check(unsafe { libc::pthread_mutex_consistent(m) }, "consistent"),
+            e => check(e, "taking the death watch"),
+        }
     }
 
     /// Holds the mutex on a thread of its own until the [`Holder`] is

@@ -63,9 +63,9 @@
 pub mod af_packet;
 pub mod af_xdp;
 pub mod clock;
+pub mod deathwatch;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
-pub mod deathwatch;
 pub mod fdpass;
 pub mod iface;
 pub mod lock;

@@ -85,6 +85,10 @@ impl Kind {
     pub const STARTED: Kind = Kind(18);
     /// Where each parked worker's receive rings stop (AF_PACKET cursors).
     pub const RX_CURSORS: Kind = Kind(19);
+    /// A warm standby's death watch (a memfd; [`rvs_io::deathwatch`]).
+    /// Not in [`Kind::ALL`] (not negotiated): sent only to a standby whose
+    /// [`Hello::deathwatch`] is set, so that peers without it still work.
+    pub const DEATHWATCH: Kind = Kind(20);
 
     /// Every kind this binary knows.
     pub const ALL: [Kind; 19] = [
@@ -600,6 +604,10 @@ pub struct Hello {
     /// Live connections per worker (the running rvsd's; empty from the new one).
     #[serde(default)]
     pub live_conns: Vec<u64>,
+    /// It takes a death watch as a warm standby ([`Kind::DEATHWATCH`];
+    /// absent from an older rvsd's HELLO: then the pidfd alone).
+    #[serde(default)]
+    pub deathwatch: bool,
 }
 
 impl Hello {
@@ -613,6 +621,7 @@ impl Hello {
             kinds: our_kinds(),
             settings: Settings::from_config(conf),
             live_conns,
+            deathwatch: true,
         }
     }
 }

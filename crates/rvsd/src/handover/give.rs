@@ -97,6 +97,8 @@ pub struct DaemonGiver<'a> {
     tail: Option<mpsc::Receiver<rvs_api::Request>>,
     /// To a warm standby (the pre-copy never gives up).
     standby: bool,
+    /// The new rvsd's HELLO says it takes a death watch.
+    deathwatch: bool,
 }
 
 impl<'a> DaemonGiver<'a> {
@@ -111,6 +113,7 @@ impl<'a> DaemonGiver<'a> {
             pre: None,
             tail: None,
             standby: false,
+            deathwatch: false,
         }
     }
 
@@ -284,7 +287,12 @@ impl Giver for DaemonGiver<'_> {
             .map_err(|e| format!("a HELLO that does not parse: {e}"))?;
         let ours = Hello::ours(&self.cx.conf, self.live());
         self.agreed = compat::check(&ours, &new).map_err(|r| r.text)?;
+        self.deathwatch = new.deathwatch;
         serde_json::to_vec(&ours).map_err(|e| e.to_string())
+    }
+
+    fn deathwatch(&self) -> bool {
+        self.deathwatch
     }
 
     fn precopy(&mut self, out: &mut Sink) -> Result<(), String> {
