@@ -191,6 +191,13 @@ pub fn our_kinds() -> Vec<KindRange> {
         .collect()
 }
 
+/// `RVS_TEST_NO_DEATHWATCH=1` (debug builds only): the HELLO of an rvsd
+/// without the death watch (as an older one), so that the pidfd path and
+/// the hand-over with such a peer can be tested and timed end to end.
+fn no_deathwatch() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("RVS_TEST_NO_DEATHWATCH").is_some()
+}
+
 /// `RVS_TEST_HANDOVER_VERSION=N` (debug builds only): every kind at
 /// version N, so that the refusal can be tested end to end.
 fn test_version() -> Option<u16> {
@@ -621,7 +628,7 @@ impl Hello {
             kinds: our_kinds(),
             settings: Settings::from_config(conf),
             live_conns,
-            deathwatch: true,
+            deathwatch: !no_deathwatch(),
         }
     }
 }
