@@ -211,6 +211,8 @@ fn the_standby_promotes_only_when_the_active_process_is_gone() {
 /// Set in a child of this test binary: the death watch to hold (a path
 /// to reopen its memfd by) and how many MiB to touch.
 const HOLD: &str = "RVS_TEST_DEATHWATCH_HOLD";
+/// The line such a child prints once it holds the death watch.
+const HELD: &str = "rvs-deathwatch-held";
 
 /// Run as a child (with [`HOLD`] set) by [`child_holding`]: holds the
 /// death watch, touches its memory, says so on stdout, and waits to be
@@ -231,7 +233,7 @@ fn death_watch_holder_child() {
         mem[i] = 1;
     }
     let mut out = std::io::stdout();
-    std::io::Write::write_all(&mut out, b"x\n").expect("stdout");
+    std::io::Write::write_all(&mut out, format!("\n{HELD}\n").as_bytes()).expect("stdout");
     std::io::Write::flush(&mut out).expect("stdout");
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -254,15 +256,15 @@ fn child_holding(w: &rvs_io::deathwatch::DeathWatch, mib: usize) -> std::process
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn the holder");
-    let mut b = [0u8; 1];
-    let out = c.stdout.as_mut().expect("stdout");
-    // The test harness may print first: wait for the holder's byte.
-    loop {
-        std::io::Read::read_exact(out, &mut b).expect("the holder died");
-        if b[0] == b'x' {
-            return c;
-        }
+    let out = std::io::BufReader::new(c.stdout.take().expect("stdout"));
+    // The test harness prints too: wait for the holder's line.
+    let held = std::io::BufRead::lines(out).any(|l| l.is_ok_and(|l| l == HELD));
+    if !held {
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("the holder child died before it held the death watch");
     }
+    c
 }
 
 #[test]
