@@ -37,6 +37,7 @@ cargo build -p rvsd --features dpdk
 for vdev in af_packet af_xdp; do
   RVS_E2E_BACKEND=dpdk-$vdev cargo test -p rvs-e2e --test fnat_two_arm -- --ignored dpdk --test-threads=1 --nocapture
 done
+RVS_E2E_BACKEND=dpdk-af_xdp cargo test -p rvs-e2e --test dpdk -- --ignored --test-threads=1 --nocapture
 
 step "fuzz smoke (${FUZZ_SECONDS:=30}s per target)"
 bash scripts/fuzz.sh "$FUZZ_SECONDS"

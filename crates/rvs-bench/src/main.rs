@@ -31,6 +31,7 @@ mod pipeline_ab;
 mod pipeline_acl;
 mod pipeline_churn;
 mod pipeline_drive;
+mod pipeline_fam;
 mod pipeline_mem;
 mod pipeline_tx;
 mod pipeline_workers;

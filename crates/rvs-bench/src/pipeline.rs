@@ -77,6 +77,17 @@ pub struct Args {
     ab_rounds: usize,
     #[command(flatten)]
     workers: crate::pipeline_workers::WorkersArgs,
+    /// Only compare the families and a bond's egress (`fnat4`, `fnat4_bond`,
+    /// `fnat6`, `nat64`), taking turns in one process with `--conns`
+    /// connections each: min / median / max ns per packet and ratios to `fnat4`.
+    #[arg(long)]
+    families: bool,
+    /// `--families`: rounds of turns.
+    #[arg(long, default_value_t = 41)]
+    fam_rounds: usize,
+    /// `--families`: packets per case and direction in each turn.
+    #[arg(long, default_value_t = 200_000)]
+    fam_packets: usize,
 }
 
 /// `--huge` values.
@@ -582,6 +593,23 @@ pub fn run(a: Args) -> i32 {
     }
     let n = a.conns.max(1);
     let p = a.packets.max(BURST);
+    if a.families {
+        return match crate::pipeline_fam::run(n, a.fam_rounds, a.fam_packets) {
+            Ok(out) => {
+                print_out(
+                    &out.iter()
+                        .map(|(k, v)| (k.as_str(), v.clone()))
+                        .collect::<Vec<_>>(),
+                    a.json,
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("rvs-bench: {e}");
+                1
+            }
+        };
+    }
     if a.ab_table {
         return match crate::pipeline_ab::run(n, a.ab_rounds, 1 << 20) {
             Ok(out) => {

@@ -13,6 +13,7 @@ pub mod conn;
 pub mod hash;
 pub mod lab;
 pub mod limit;
+pub mod mld;
 pub mod neigh;
 pub mod pipeline;
 mod prefix;

@@ -264,6 +264,9 @@ drop_reasons! {
     /// An ICMP/ICMPv6 error about a NAT64/NAT46 conn whose type or code has
     /// no counterpart in the other family (RFC 7915 §4.2, §5.2).
     IcmpXlateUnmapped = "icmp_xlate_unmapped",
+    /// A frame received by a worker that does not own its connection,
+    /// whose owner's hand-off ring was full (DPDK backend): freed.
+    HandoffFull = "handoff_full",
 }
 
 /// Drop counters of one worker, one per [`DropReason`].

@@ -1,7 +1,9 @@
 /* Exported wrappers for DPDK's static inline burst, mbuf and ring
  * functions and its per-lcore errno, plus port setup kept in C so that
  * Rust never depends on the layout of rte_eth_conf or rte_eth_dev_info. */
+#include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include "rvs_shim.h"
 
 int rvs_errno(void) { return rte_errno; }
@@ -123,7 +125,105 @@ int rvs_port_info(uint16_t port, struct rvs_port_info *out)
 	out->max_tx_queues = info.max_tx_queues;
 	if (info.driver_name != NULL)
 		strncpy(out->driver, info.driver_name, sizeof(out->driver) - 1);
+	out->rss_offloads = info.flow_type_rss_offloads;
 	return 0;
 }
 
 unsigned rvs_lcore_id(void) { return rte_lcore_id(); }
+
+/* The pattern and actions of a rule, in storage the caller provides. */
+struct rvs_flow_parts {
+	struct rte_flow_attr attr;
+	struct rte_flow_item items[4];
+	struct rte_flow_item_ipv4 ip4, ip4_mask;
+	struct rte_flow_item_ipv6 ip6, ip6_mask;
+	struct rte_flow_item_tcp tcp, tcp_mask;
+	struct rte_flow_item_udp udp, udp_mask;
+	struct rte_flow_action_queue queue;
+	struct rte_flow_action actions[2];
+};
+
+static void rvs_flow_build(const struct rvs_flow_rule *r, struct rvs_flow_parts *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->attr.ingress = 1;
+	p->items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+	if (r->v6) {
+		memcpy(p->ip6.hdr.dst_addr, r->addr, 16);
+		memset(p->ip6_mask.hdr.dst_addr, 0xff, 16);
+		p->ip6_mask.hdr.proto = 0xff;
+		p->ip6.hdr.proto = r->proto;
+		p->items[1].type = RTE_FLOW_ITEM_TYPE_IPV6;
+		p->items[1].spec = &p->ip6;
+		p->items[1].mask = &p->ip6_mask;
+	} else {
+		memcpy(&p->ip4.hdr.dst_addr, r->addr, 4);
+		p->ip4_mask.hdr.dst_addr = 0xffffffff;
+		p->ip4.hdr.next_proto_id = r->proto;
+		p->ip4_mask.hdr.next_proto_id = 0xff;
+		p->items[1].type = RTE_FLOW_ITEM_TYPE_IPV4;
+		p->items[1].spec = &p->ip4;
+		p->items[1].mask = &p->ip4_mask;
+	}
+	if (r->proto == IPPROTO_TCP) {
+		p->tcp.hdr.dst_port = rte_cpu_to_be_16(r->dport);
+		p->tcp_mask.hdr.dst_port = rte_cpu_to_be_16(r->mask);
+		p->items[2].type = RTE_FLOW_ITEM_TYPE_TCP;
+		p->items[2].spec = &p->tcp;
+		p->items[2].mask = &p->tcp_mask;
+	} else {
+		p->udp.hdr.dst_port = rte_cpu_to_be_16(r->dport);
+		p->udp_mask.hdr.dst_port = rte_cpu_to_be_16(r->mask);
+		p->items[2].type = RTE_FLOW_ITEM_TYPE_UDP;
+		p->items[2].spec = &p->udp;
+		p->items[2].mask = &p->udp_mask;
+	}
+	p->items[3].type = RTE_FLOW_ITEM_TYPE_END;
+	p->queue.index = r->queue;
+	p->actions[0].type = RTE_FLOW_ACTION_TYPE_QUEUE;
+	p->actions[0].conf = &p->queue;
+	p->actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+}
+
+static int rvs_flow_msg(int rc, const struct rte_flow_error *e, char *msg, size_t n)
+{
+	if (n == 0)
+		return rc;
+	if (rc == 0) {
+		msg[0] = 0;
+		return 0;
+	}
+	int err = rc < 0 ? -rc : rte_errno;
+	const char *s = strerror(err);
+	if (e->message == NULL || strcmp(e->message, s) == 0)
+		snprintf(msg, n, "%s", s);
+	else
+		snprintf(msg, n, "%s (%s)", e->message, s);
+	return -err;
+}
+
+int rvs_flow_validate(uint16_t port, const struct rvs_flow_rule *r, char *msg, size_t n)
+{
+	struct rvs_flow_parts p;
+	struct rte_flow_error e;
+	memset(&e, 0, sizeof(e));
+	rvs_flow_build(r, &p);
+	return rvs_flow_msg(rte_flow_validate(port, &p.attr, p.items, p.actions, &e), &e, msg, n);
+}
+
+int rvs_flow_create(uint16_t port, const struct rvs_flow_rule *r, char *msg, size_t n)
+{
+	struct rvs_flow_parts p;
+	struct rte_flow_error e;
+	memset(&e, 0, sizeof(e));
+	rvs_flow_build(r, &p);
+	struct rte_flow *f = rte_flow_create(port, &p.attr, p.items, p.actions, &e);
+	return rvs_flow_msg(f == NULL ? -(rte_errno ? rte_errno : EINVAL) : 0, &e, msg, n);
+}
+
+int rvs_flow_flush(uint16_t port, char *msg, size_t n)
+{
+	struct rte_flow_error e;
+	memset(&e, 0, sizeof(e));
+	return rvs_flow_msg(rte_flow_flush(port, &e), &e, msg, n);
+}

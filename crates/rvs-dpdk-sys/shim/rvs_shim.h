@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <rte_flow.h>
 
 /* Where a mbuf's single segment lies. */
 struct rvs_mbuf_view {
@@ -34,6 +35,19 @@ struct rvs_port_info {
 	uint16_t max_rx_queues;
 	uint16_t max_tx_queues;
 	char driver[32];
+	uint64_t rss_offloads; /* the device's flow_type_rss_offloads */
+};
+
+/* A steering rule (rvs_io::steer::flow::FlowRule): frames to addr (IPv4 in
+ * its first 4 bytes unless v6), IP protocol proto (6 or 17), whose
+ * destination port under mask equals dport, go to RX queue queue. */
+struct rvs_flow_rule {
+	uint8_t v6;
+	uint8_t addr[16];
+	uint8_t proto;
+	uint16_t dport;
+	uint16_t mask;
+	uint16_t queue;
 };
 
 int rvs_errno(void);
@@ -51,5 +65,11 @@ int rvs_port_setup(uint16_t port, uint16_t queues, uint16_t rx_desc, uint16_t tx
 		   struct rte_mempool *pool, int promiscuous);
 int rvs_port_info(uint16_t port, struct rvs_port_info *info);
 unsigned rvs_lcore_id(void);
+/* rte_flow_validate / rte_flow_create of the rule (the handle is not kept:
+ * rvs_flow_flush removes every rule) / rte_flow_flush: 0 or a negative
+ * errno, with the PMD's message in msg (NUL-terminated, up to n bytes). */
+int rvs_flow_validate(uint16_t port, const struct rvs_flow_rule *r, char *msg, size_t n);
+int rvs_flow_create(uint16_t port, const struct rvs_flow_rule *r, char *msg, size_t n);
+int rvs_flow_flush(uint16_t port, char *msg, size_t n);
 
 #endif

@@ -2,11 +2,11 @@
 //! standby taking over, a plain restart; issue 14), from three probers run
 //! side by side in the `client` namespace of a [`crate::topo::TwoArm`]:
 //!
-//! - `ping -D -O -i 0.001` to the VIP (rvsd answers it): the longest time
-//!   between two replies, probes lost;
+//! - a 1 ms ping to the VIP (rvsd answers it; `rvs-udp ping`, ICMP echo
+//!   1,000 a second): the longest gap, probes lost;
 //! - a numbered UDP stream (`rvs-udp stream`, 50,000 datagrams/s by
 //!   default) through the UDP FNAT VIP to echo servers on the real servers:
-//!   the longest time without an echo, datagrams lost, echoes seen twice;
+//!   the longest gap, datagrams lost, echoes seen twice;
 //! - `rvs-keepalive`: HTTP keep-alive connections through the TCP FNAT VIP
 //!   to nginx, each sending a request every 2 ms: requests answered, and
 //!   requests failed by reset, close or a 1 s timeout (each loses its
@@ -14,8 +14,18 @@
 //!   that stalls for good (the load balancer forgot it) shows in no wrk
 //!   figure, as its request is still pending when wrk's run ends.
 //!
-//! [`Probes::start`] starts them for a fixed time; the caller does its event
-//! meanwhile; [`Probes::finish`] waits for them and reads their reports.
+//! The gaps of ping and stream are the path's
+//! ([`crate::stream`]): from the kernel's receive time of an answer, or the
+//! send of the next number if that came later, to the next answer. They
+//! used to be the time between two answers as the prober's thread saw them
+//! (iputils ping's `-D` stamps are its print times, and it holds its next
+//! request up to 10 ms while one is unanswered): a prober not scheduled for
+//! a few ms on its busy CPU showed as a gap of the load balancer.
+//!
+//! [`Probes::start`] starts them for at most a given time; the caller does
+//! its event meanwhile; [`Probes::stop`] ends them early (a window that
+//! covers an event of unknown length: stop once it is over plus a margin);
+//! [`Probes::finish`] waits for them and reads their reports.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +37,7 @@ use crate::{bin, Lab};
 /// How hard the probers push.
 #[derive(Debug, Clone)]
 pub struct ProbeOpts {
-    /// How long they run (s).
+    /// How long they run at most (s; [`Probes::stop`] ends them earlier).
     pub secs: f64,
     /// UDP datagrams per second.
     pub udp_pps: u64,
@@ -45,15 +55,25 @@ impl Default for ProbeOpts {
     }
 }
 
-/// What `ping -D -O` saw.
+/// What the ping saw.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PingReport {
     /// Probes sent.
     pub sent: u64,
     /// Replies.
     pub received: u64,
-    /// The longest time between two replies (ms).
+    /// The longest gap (ms; see the module's doc).
     pub longest_gap_ms: f64,
+}
+
+impl From<&StreamReport> for PingReport {
+    fn from(r: &StreamReport) -> PingReport {
+        PingReport {
+            sent: r.sent,
+            received: r.received,
+            longest_gap_ms: r.longest_gap_ms,
+        }
+    }
 }
 
 /// What `rvs-keepalive` saw: requests on keep-alive connections, and what
@@ -135,6 +155,7 @@ pub struct Probes {
     http: usize,
     secs: f64,
     started: Instant,
+    stop_file: std::path::PathBuf,
 }
 
 /// Starts UDP echo servers (port 53, quiet) on the real servers `rss`
@@ -156,24 +177,24 @@ impl Probes {
     /// Starts the probers in `client` against the VIP 10.0.0.100 (ICMP,
     /// UDP port 53, HTTP port 80).
     pub fn start(lab: &mut Lab, o: &ProbeOpts) -> Probes {
+        let stop_file = lab.dir.join("probes.stop");
+        let _ = std::fs::remove_file(&stop_file);
+        let stop = stop_file.to_string_lossy().into_owned();
         let secs = format!("{}", o.secs);
-        let count = format!("{}", (o.secs * 1000.0) as u64);
         let udp = bin("rvs-udp").to_string_lossy().into_owned();
         let ping = lab.spawn(
             "client",
             "probe-ping",
             &[
+                &udp,
                 "ping",
-                "-D",
-                "-O",
-                "-n",
-                "-i",
-                "0.001",
-                "-c",
-                &count,
-                "-W",
-                "1",
-                "10.0.0.100",
+                "--pps",
+                "1000",
+                "--secs",
+                &secs,
+                "--stop-file",
+                &stop,
+                "10.0.0.100:0",
             ],
             &[],
         );
@@ -190,6 +211,8 @@ impl Probes {
                 &secs,
                 "--from-port",
                 "42000",
+                "--stop-file",
+                &stop,
                 "10.0.0.100:53",
             ],
             &[],
@@ -209,6 +232,8 @@ impl Probes {
                 "2",
                 "--timeout-ms",
                 "1000",
+                "--stop-file",
+                &stop,
                 "10.0.0.100:80",
             ],
             &[],
@@ -219,7 +244,14 @@ impl Probes {
             http,
             secs: o.secs,
             started: Instant::now(),
+            stop_file,
         }
+    }
+
+    /// Ends the probers now (before their time is up): they see the stop
+    /// file, stop sending and report.
+    pub fn stop(&self) {
+        std::fs::write(&self.stop_file, "").expect("the probers' stop file");
     }
 
     /// Seconds since the probers started.
@@ -230,80 +262,42 @@ impl Probes {
     /// Waits for the probers to end and reads their reports.
     pub fn finish(self, lab: &mut Lab) -> Disruption {
         let limit = Duration::from_secs_f64(self.secs + 15.0);
+        self.try_finish(lab, limit)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Probes::finish`], waiting at most `limit` for each prober: one
+    /// still running then is killed and named in the error.
+    pub fn try_finish(self, lab: &mut Lab, limit: Duration) -> Result<Disruption, String> {
         let mut logs = Vec::new();
         for i in [self.ping, self.udp, self.http] {
             let p = lab.proc(i);
             let code = p.wait_exit(limit);
             let log = p.log();
-            assert!(code.is_some(), "{} did not end: {log}", p.name);
+            if code.is_none() {
+                p.signal("KILL");
+                return Err(format!("{} did not end within {limit:?}: {log}", p.name));
+            }
             logs.push(log);
         }
-        let udp = last_json::<StreamReport>(&logs[1], "rvs-udp stream");
-        let http = last_json::<KeepaliveReport>(&logs[2], "rvs-keepalive");
+        let ping = last_json::<StreamReport>(&logs[0], "rvs-udp ping")?;
+        let udp = last_json::<StreamReport>(&logs[1], "rvs-udp stream")?;
+        let http = last_json::<KeepaliveReport>(&logs[2], "rvs-keepalive")?;
         if std::env::var_os("RVS_PROBE_LOGS").is_some() {
             eprintln!("http:\n{}\nudp:\n{}", logs[2], logs[1]);
         }
-        Disruption {
-            ping: parse_ping(&logs[0]),
+        Ok(Disruption {
+            ping: PingReport::from(&ping),
             udp,
             http,
-        }
+        })
     }
-}
-
-/// Reads `ping -D -O` output: `[ts] 64 bytes from ...` per reply and the
-/// summary's `N packets transmitted, M received`.
-pub fn parse_ping(out: &str) -> PingReport {
-    let mut r = PingReport::default();
-    let mut last: Option<f64> = None;
-    for l in out.lines() {
-        if l.contains("bytes from") {
-            let ts = l
-                .strip_prefix('[')
-                .and_then(|x| x.split(']').next())
-                .and_then(|x| x.parse::<f64>().ok());
-            if let Some(t) = ts {
-                if let Some(p) = last {
-                    r.longest_gap_ms = r.longest_gap_ms.max((t - p) * 1e3);
-                }
-                last = Some(t);
-            }
-        } else if l.contains("packets transmitted") {
-            let n: Vec<u64> = l
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            if n.len() >= 2 {
-                (r.sent, r.received) = (n[0], n[1]);
-            }
-        }
-    }
-    r
 }
 
 /// The last line of `log` that parses as a `T` (a prober's JSON report).
-fn last_json<T: serde::de::DeserializeOwned>(log: &str, what: &str) -> T {
+fn last_json<T: serde::de::DeserializeOwned>(log: &str, what: &str) -> Result<T, String> {
     log.lines()
         .rev()
         .find_map(|l| serde_json::from_str::<T>(l).ok())
-        .unwrap_or_else(|| panic!("no report from {what}: {log}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ping_gaps_and_losses_are_read_from_its_output() {
-        let out = "PING 10.0.0.100 (10.0.0.100) 56(84) bytes of data.\n\
-[1764500000.100000] 64 bytes from 10.0.0.100: icmp_seq=1 ttl=64 time=0.1 ms\n\
-[1764500000.101000] 64 bytes from 10.0.0.100: icmp_seq=2 ttl=64 time=0.1 ms\n\
-[1764500000.102000] no answer yet for icmp_seq=3\n\
-[1764500000.151000] 64 bytes from 10.0.0.100: icmp_seq=40 ttl=64 time=0.1 ms\n\
-\n--- 10.0.0.100 ping statistics ---\n\
-40 packets transmitted, 3 received, 92.5% packet loss, time 60ms\n";
-        let r = parse_ping(out);
-        assert_eq!((r.sent, r.received), (40, 3));
-        assert!((r.longest_gap_ms - 50.0).abs() < 0.01, "{r:?}");
-    }
+        .ok_or_else(|| format!("no report from {what}: {log}"))
 }

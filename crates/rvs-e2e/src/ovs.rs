@@ -5,8 +5,8 @@
 //! (`tests/vlan.rs`) and as the 802.1AX LACP peer (`tests/lacp_ovs.rs`).
 //!
 //! ```ignore
-//! let ovs = Ovs::start(&mut lab, "sw");
-//! ovs.vsctl(&lab, &["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"]);
+//! let ovs = Ovs::with_bridge(&mut lab, "sw");
+//! ovs.add_lacp_bond(&lab, &["p-lb1", "p-lb2"]);
 //! ovs.appctl(&lab, &["bond/show", "bond0"]);
 //! ```
 
@@ -91,6 +91,30 @@ impl Ovs {
             &env,
         );
         ovs
+    }
+
+    /// [`Ovs::start`], then bridge `br0` on the userspace datapath
+    /// (`datapath_type=netdev`: it tags, strips and runs LACP in user
+    /// space), up, with no port yet.
+    pub fn with_bridge(lab: &mut Lab, ns: &str) -> Ovs {
+        let ovs = Ovs::start(lab, ns);
+        let br = ["add-br", "br0", "--", "set", "bridge", "br0"];
+        ovs.vsctl(lab, &[&br[..], &["datapath_type=netdev"]].concat());
+        lab.must_in(ns, &["ip", "link", "set", "br0", "up"]);
+        ovs
+    }
+
+    /// Adds `ports` to `br0` as bond `bond0` with LACP: active, fast rate
+    /// (a LACPDU a second, partner timeout 3 s), `balance-tcp`.
+    pub fn add_lacp_bond(&self, lab: &Lab, ports: &[&str]) {
+        let mut cmd = vec!["add-bond", "br0", "bond0"];
+        cmd.extend_from_slice(ports);
+        cmd.extend_from_slice(&[
+            "lacp=active",
+            "bond_mode=balance-tcp",
+            "other_config:lacp-time=fast",
+        ]);
+        self.vsctl(lab, &cmd);
     }
 
     /// `ovs-vsctl --timeout=10` against this switch's database; must succeed.

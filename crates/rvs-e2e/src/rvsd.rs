@@ -78,6 +78,10 @@ pub struct Rvsd {
     tag: String,
     /// The backend it must report.
     backend: String,
+    /// CPUs (a `taskset -c` list) every rvsd started from now on (restart,
+    /// takeover) runs on, all its threads: a benchmark gives the load
+    /// balancer its own core. None: as the caller.
+    pub pin: Option<String>,
 }
 
 impl Rvsd {
@@ -137,6 +141,7 @@ impl Rvsd {
             ns: ns.to_string(),
             tag: tag.to_string(),
             backend: shown_backend(&opts.backend),
+            pin: None,
         };
         r.launch(lab, &rvsd_bin);
         r
@@ -149,7 +154,7 @@ impl Rvsd {
         self.index = lab.spawn(
             &self.ns,
             &format!("{}rvsd", self.tag),
-            &[rvsd_bin, "-c", &c],
+            &self.pinned(&[rvsd_bin, "-c", &c]),
             &[("RVS_SOCKET", &self.socket), ("RVS_RUN_DIR", &self.run_dir)],
         );
         self.wait_ready();
@@ -160,6 +165,23 @@ impl Rvsd {
             "rvsd runs another backend than {}:\n{links}",
             self.backend
         );
+    }
+
+    /// `cmd` behind `taskset -c <pin>` when [`Rvsd::pin`] is set.
+    pub fn pinned<'a>(&'a self, cmd: &[&'a str]) -> Vec<&'a str> {
+        let mut v = Vec::new();
+        if let Some(p) = &self.pin {
+            v.extend(["taskset", "-c", p.as_str()]);
+        }
+        v.extend_from_slice(cmd);
+        v
+    }
+
+    /// Makes process `index` of the lab (started as `name`, so logging to
+    /// `<name>.log`) this rvsd: a standby that took over the ports.
+    pub fn replaced_by(&mut self, lab: &Lab, index: usize, name: &str) {
+        self.index = index;
+        self.log = lab.dir.join(format!("{name}.log"));
     }
 
     /// A hot upgrade: `rvsd --takeover` on the same file (the same binary:
@@ -184,7 +206,7 @@ impl Rvsd {
         let new = lab.spawn(
             &self.ns,
             &format!("{}rvsd-new", self.tag),
-            &[&rvsd_bin, "--takeover", "-c", &c],
+            &self.pinned(&[&rvsd_bin, "--takeover", "-c", &c]),
             &[
                 &[
                     ("RVS_SOCKET", self.socket.as_str()),
@@ -342,27 +364,23 @@ impl Rvsd {
     /// ipvsadm → rvsadm): VIP 10.0.0.100 on dpdk1, two FNAT real servers,
     /// local address 192.168.100.200 on dpdk0.
     pub fn tutorial_fnat(&self) {
-        self.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", "dpdk1"]);
-        self.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
-        self.ok(
-            "rvsip",
-            &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
-        );
-        self.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
-        for rs in ["192.168.100.2", "192.168.100.3"] {
-            self.ok("rvsadm", &["-a", "-t", "10.0.0.100:80", "-r", rs, "-b"]);
-        }
-        self.ok(
-            "rvsadm",
-            &[
-                "--add-laddr",
-                "-z",
-                "192.168.100.200",
-                "-t",
-                "10.0.0.100:80",
-                "-F",
-                "dpdk0",
-            ],
+        self.tutorial_fnat_on("dpdk1", "dpdk0", &["192.168.100.2", "192.168.100.3"]);
+    }
+
+    /// [`Rvsd::tutorial_fnat`] with the VIP and the client's route on device
+    /// `wan` (a bond, a VLAN device), the real servers' route and the local
+    /// address on `lan`, and real servers `rss`.
+    pub fn tutorial_fnat_on(&self, wan: &str, lan: &str, rss: &[&str]) {
+        self.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", wan]);
+        self.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", wan]);
+        self.ok("rvsip", &["route", "add", "192.168.100.0/24", "dev", lan]);
+        let rss: Vec<String> = rss.iter().map(|r| r.to_string()).collect();
+        self.fnat_service(
+            &FnatService {
+                lan,
+                ..FnatService::tutorial()
+            },
+            &rss,
         );
     }
 
@@ -370,21 +388,13 @@ impl Rvsd {
     /// (`IP:53`), with the tutorial's local address 192.168.100.200 on
     /// dpdk0 (the VIP and routes as [`Rvsd::tutorial_fnat`] sets them).
     pub fn udp_fnat_service(&self, rss: &[&str]) {
-        let vs = "10.0.0.100:53";
-        self.ok("rvsadm", &["-A", "-u", vs, "-s", "rr"]);
-        for rs in rss {
-            self.ok("rvsadm", &["-a", "-u", vs, "-r", rs, "-b"]);
-        }
-        let laddr = [
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-u",
-            vs,
-            "-F",
-            "dpdk0",
-        ];
-        self.ok("rvsadm", &laddr);
+        let rss: Vec<String> = rss.iter().map(|r| r.to_string()).collect();
+        let s = FnatService {
+            proto: "-u",
+            vs: "10.0.0.100:53",
+            ..FnatService::tutorial()
+        };
+        self.fnat_service(&s, &rss);
     }
 
     /// The tutorial's FNAT service again on `VIP:port` toward the real
@@ -393,25 +403,67 @@ impl Rvsd {
     /// address from the header.
     pub fn proxy_protocol_service(&self, port: u16, version: &str) {
         let vs = format!("10.0.0.100:{port}");
-        let pp = ["--proxy-protocol", version];
+        let rss: Vec<String> = ["192.168.100.2", "192.168.100.3"]
+            .iter()
+            .map(|rs| format!("{rs}:{port}"))
+            .collect();
+        let s = FnatService {
+            vs: &vs,
+            options: &["--proxy-protocol", version],
+            ..FnatService::tutorial()
+        };
+        self.fnat_service(&s, &rss);
+    }
+
+    /// Adds FNAT service `s` (rr) with real servers `rss` (`rvsadm -a ...
+    /// -b`, each must be accepted) and its local address. Returns what the
+    /// first real server's `rvsadm -a` said on stderr (a warning, or
+    /// nothing).
+    pub fn fnat_service(&self, s: &FnatService, rss: &[String]) -> String {
+        let (p, vs) = (s.proto, s.vs);
         self.ok(
             "rvsadm",
-            &[&["-A", "-t", &vs, "-s", "rr"][..], &pp].concat(),
+            &[&["-A", p, vs, "-s", "rr"][..], s.options].concat(),
         );
-        for rs in ["192.168.100.2", "192.168.100.3"] {
-            let r = format!("{rs}:{port}");
-            self.ok("rvsadm", &["-a", "-t", &vs, "-r", &r, "-b"]);
+        let mut first = None;
+        for r in rss {
+            let o = self.rvsadm(&["-a", p, vs, "-r", r, "-b"]);
+            assert!(
+                o.status.success(),
+                "rvsadm -a {p} {vs} -r {r} -b: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            first.get_or_insert_with(|| String::from_utf8_lossy(&o.stderr).into_owned());
         }
-        let z = [
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-t",
-            &vs,
-            "-F",
-            "dpdk0",
-        ];
+        let z = ["--add-laddr", "-z", s.lip, p, vs, "-F", s.lan];
         self.ok("rvsadm", &z);
+        first.unwrap_or_default()
+    }
+
+    /// `curl -sS --max-time 5 --local-port <port> <url>` from namespace
+    /// `ns` of `lab`: the body, trimmed; a failure panics showing curl's
+    /// error and [`Rvsd::diag`].
+    pub fn curl(&self, lab: &Lab, ns: &str, port: u16, url: &str) -> String {
+        let lp = port.to_string();
+        let cmd = ["curl", "-sS", "--max-time", "5", "--local-port", &lp, url];
+        let o = lab.exec(ns, &cmd);
+        assert!(
+            o.status.success(),
+            "{ns}$ curl --local-port {port} {url} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.diag()
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// What a failed check shows of rvsd: `rvsip -s link show` (counters,
+    /// drops, bond state) and its log.
+    pub fn diag(&self) -> String {
+        format!(
+            "$ rvsip -s link show\n{}\nrvsd log:\n{}",
+            self.ok("rvsip", &["-s", "link", "show"]),
+            self.rvsd_log()
+        )
     }
 
     /// Runs a tool and requires success, returning stdout.
@@ -427,5 +479,33 @@ impl Rvsd {
             self.rvsd_log()
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// An FNAT service for [`Rvsd::fnat_service`].
+#[derive(Debug, Clone, Copy)]
+pub struct FnatService<'a> {
+    /// `-t` (TCP) or `-u` (UDP).
+    pub proto: &'a str,
+    /// The virtual service, `VIP:port` (`[VIP6]:port`).
+    pub vs: &'a str,
+    /// The local address.
+    pub lip: &'a str,
+    /// The device the local address is on.
+    pub lan: &'a str,
+    /// More `rvsadm -A` options (`--proxy-protocol v1`, ...).
+    pub options: &'a [&'a str],
+}
+
+impl FnatService<'_> {
+    /// The tutorial's: TCP 10.0.0.100:80, local address 192.168.100.200 on dpdk0.
+    pub fn tutorial() -> FnatService<'static> {
+        FnatService {
+            proto: "-t",
+            vs: "10.0.0.100:80",
+            lip: "192.168.100.200",
+            lan: "dpdk0",
+            options: &[],
+        }
     }
 }

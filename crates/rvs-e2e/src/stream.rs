@@ -3,8 +3,18 @@
 //! it, from the client's side.
 //!
 //! Every datagram carries its sequence number; the echo server answers each
-//! one. From the (sequence, arrival time) of the echoes: the longest time
-//! without an echo while the stream ran, echoes missing, echoes seen twice.
+//! one. From the send times (one per burst: the stream is paced per
+//! millisecond) and the kernel's receive time of every echo: the longest
+//! time the path held the stream without an echo, echoes missing, echoes
+//! seen twice.
+//!
+//! The longest gap is the path's, not the prober's: after an echo at `t_a`
+//! the path owes nothing until the next datagram is sent, so the silence
+//! before the next echo at `t_b` counts from `max(t_a, sent(next))`, where
+//! `next` follows the highest sequence number echoed so far. A sender that
+//! was not scheduled for 8 ms (it shares a CPU with the other probers) sent
+//! nothing the path could lose or hold; counting from `t_a` (the old
+//! measure, kept as `longest_echo_gap_ms`) added that stall to the gap.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,25 +29,33 @@ pub struct StreamReport {
     pub missing: u64,
     /// Echoes of a sequence number already echoed.
     pub dups: u64,
-    /// The longest time between two echoes (ms), or from the start to the
-    /// first one.
+    /// The longest time the path held the stream (ms): from the later of
+    /// an echo and the next send to the following echo.
     pub longest_gap_ms: f64,
     /// When that gap began (wall clock, s since the epoch).
     pub gap_start: f64,
     /// Echoes after the longest gap ended: the stream came back.
     pub after_gap: u64,
+    /// The longest time between two echoes (ms), sender stalls included.
+    #[serde(default)]
+    pub longest_echo_gap_ms: f64,
 }
 
-/// Tracks echoes as they arrive (sequence numbers below `sent`).
+/// Tracks sends and echoes as they happen (sequence numbers below `cap`).
 #[derive(Debug)]
 pub struct Tally {
     seen: Vec<bool>,
+    /// (first sequence number, wall-clock time) of every burst sent.
+    bursts: Vec<(u64, f64)>,
+    sent: u64,
     dups: u64,
     received: u64,
     last_t: f64,
+    next: u64,
     longest: f64,
     gap_start: f64,
     after_gap: u64,
+    longest_echo: f64,
 }
 
 impl Tally {
@@ -45,16 +63,38 @@ impl Tally {
     pub fn new(t0: f64, cap: usize) -> Tally {
         Tally {
             seen: vec![false; cap],
+            bursts: Vec::new(),
+            sent: 0,
             dups: 0,
             received: 0,
             last_t: t0,
+            next: 0,
             longest: 0.0,
             gap_start: t0,
             after_gap: 0,
+            longest_echo: 0.0,
         }
     }
 
-    /// The echo of `seq` arrived at wall-clock `t` (s).
+    /// Datagrams `first..first + n` went out at wall-clock `t` (s).
+    pub fn sent(&mut self, first: u64, n: u64, t: f64) {
+        if n > 0 && first >= self.sent {
+            self.bursts.push((first, t));
+            self.sent = first + n;
+        }
+    }
+
+    /// When datagram `seq` was sent, if it was.
+    fn sent_at(&self, seq: u64) -> Option<f64> {
+        if seq >= self.sent {
+            return None;
+        }
+        let i = self.bursts.partition_point(|b| b.0 <= seq);
+        self.bursts.get(i.checked_sub(1)?).map(|b| b.1)
+    }
+
+    /// The echo of `seq` arrived at wall-clock `t` (s; the kernel's
+    /// receive time).
     pub fn echo(&mut self, seq: u64, t: f64) {
         let Some(s) = self.seen.get_mut(seq as usize) else {
             return;
@@ -65,14 +105,18 @@ impl Tally {
         }
         *s = true;
         self.received += 1;
-        let gap = t - self.last_t;
+        self.longest_echo = self.longest_echo.max(t - self.last_t);
+        // Nothing sent after the last echo yet: the path owed nothing.
+        let from = self.last_t.max(self.sent_at(self.next).unwrap_or(t));
+        let gap = t - from;
         if gap > self.longest {
             self.longest = gap;
-            self.gap_start = self.last_t;
+            self.gap_start = from;
             self.after_gap = 0;
         }
         self.after_gap += 1;
-        self.last_t = t;
+        self.last_t = self.last_t.max(t);
+        self.next = self.next.max(seq + 1);
     }
 
     /// The report once `sent` datagrams went out and the last echoes had
@@ -88,6 +132,7 @@ impl Tally {
             longest_gap_ms: self.longest * 1e3,
             gap_start: self.gap_start,
             after_gap: self.after_gap,
+            longest_echo_gap_ms: self.longest_echo * 1e3,
         }
     }
 }
@@ -96,10 +141,19 @@ impl Tally {
 mod tests {
     use super::*;
 
+    /// Sends `seqs` one per `every` s from `t`, one burst each.
+    fn send(t: &mut Tally, seqs: std::ops::Range<u64>, from: f64, every: f64) {
+        for (k, s) in seqs.enumerate() {
+            t.sent(s, 1, from + k as f64 * every);
+        }
+    }
+
     #[test]
     fn a_silence_in_the_middle_is_the_longest_gap_with_what_it_lost() {
         let mut t = Tally::new(100.0, 100);
-        // 1 ms apart, then seqs 40..60 lost: silent from 100.040 to 100.130.
+        send(&mut t, 0..100, 100.0, 0.001);
+        // Echoed 1 ms after the send, then seqs 40..60 lost: silent from
+        // 100.040 (the echo of 39, and the send of 40) to 100.130.
         for s in 0..40 {
             t.echo(s, 100.001 + s as f64 * 0.001);
         }
@@ -112,6 +166,47 @@ mod tests {
         assert!((r.longest_gap_ms - 90.0).abs() < 0.01, "{r:?}");
         assert!((r.gap_start - 100.040).abs() < 1e-9, "{r:?}");
         assert_eq!(r.after_gap, 40);
+    }
+
+    #[test]
+    fn a_sender_that_was_not_scheduled_is_no_gap_of_the_path() {
+        // Every echo 0.1 ms after its send; the sender stalls 8 ms before
+        // seq 20 (the prober shares a CPU). The echoes are 9 ms apart
+        // there, which the old measure reported as the path's gap.
+        let mut t = Tally::new(100.0, 40);
+        send(&mut t, 0..20, 100.0, 0.001);
+        send(&mut t, 20..40, 100.028, 0.001);
+        for s in 0..40 {
+            let sent = t.sent_at(s).unwrap();
+            t.echo(s, sent + 0.0001);
+        }
+        let r = t.report(40);
+        assert!((r.longest_echo_gap_ms - 9.0).abs() < 0.01, "{r:?}");
+        assert!((r.longest_gap_ms - 0.1).abs() < 0.01, "{r:?}");
+        assert_eq!(r.missing, 0);
+    }
+
+    #[test]
+    fn datagrams_held_by_the_path_count_from_their_send() {
+        // Sent every 1 ms; the load balancer holds seqs 40..45 and forwards
+        // them together at 100.0451: held 5.1 ms from the send of 40.
+        let mut t = Tally::new(100.0, 60);
+        send(&mut t, 0..60, 100.0, 0.001);
+        for s in 0..60 {
+            let sent = 100.0 + s as f64 * 0.001;
+            t.echo(
+                s,
+                if (40..45).contains(&s) {
+                    100.0451
+                } else {
+                    sent + 0.0001
+                },
+            );
+        }
+        let r = t.report(60);
+        assert!((r.longest_gap_ms - 5.1).abs() < 0.01, "{r:?}");
+        assert!((r.gap_start - 100.040).abs() < 1e-9, "{r:?}");
+        assert!((r.longest_echo_gap_ms - 6.0).abs() < 0.01, "{r:?}");
     }
 
     #[test]

@@ -44,20 +44,9 @@ impl TwoArm {
             lab.must_in("sw", &["ip", "link", "set", p, "master", "br0"]);
         }
         lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
-        lab.must_in(
-            "client",
-            &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
-        );
-        lab.must_in(
-            "rs1",
-            &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
-        );
-        lab.must_in(
-            "rs2",
-            &["ip", "addr", "add", "192.168.100.3/24", "dev", "eth0"],
-        );
-        lab.nginx("rs1", "rs1");
-        lab.nginx("rs2", "rs2");
+        lab.tutorial_client();
+        lab.tutorial_rs(1);
+        lab.tutorial_rs(2);
         let rvsd = Rvsd::start(&mut lab, &[("dpdk0", "lan"), ("dpdk1", "wan")], opts);
         TwoArm { lab, rvsd }
     }
@@ -71,22 +60,28 @@ impl TwoArm {
             "sw",
             &["ip", "link", "set", &format!("p-{ns}"), "master", "br0"],
         );
-        self.lab.must_in(
-            &ns,
-            &[
-                "ip",
-                "addr",
-                "add",
-                &format!("192.168.100.{}/24", n + 1),
-                "dev",
-                "eth0",
-            ],
-        );
-        self.lab.nginx(&ns, &ns);
+        self.lab.tutorial_rs(n);
     }
 
     /// rvsd's process.
     pub fn rvsd_proc(&mut self) -> &mut crate::Proc {
         self.lab.proc(self.rvsd.index)
+    }
+}
+
+impl Lab {
+    /// The tutorial's client address, 10.0.0.48/16, on `client`'s `eth0`.
+    pub fn tutorial_client(&self) {
+        let a = ["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"];
+        self.must_in("client", &a);
+    }
+
+    /// The tutorial's real server `rs<n>`: 192.168.100.(n+1)/24 on its
+    /// `eth0`, and nginx answering `rs<n> <peer address:port>`.
+    pub fn tutorial_rs(&mut self, n: u8) {
+        let ns = format!("rs{n}");
+        let a = format!("192.168.100.{}/24", n + 1);
+        self.must_in(&ns, &["ip", "addr", "add", &a, "dev", "eth0"]);
+        self.nginx(&ns, &ns);
     }
 }

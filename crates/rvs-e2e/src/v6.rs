@@ -6,6 +6,7 @@
 //! address detection would keep them tentative for a second or more).
 
 use crate::one_arm::OneArm;
+use crate::rvsd::Rvsd;
 use crate::topo::TwoArm;
 use crate::Lab;
 
@@ -63,6 +64,28 @@ pub fn two_arm(t: &TwoArm) {
     for (ns, a) in ["rs1", "rs2"].iter().zip(RS) {
         t.lab.addr6(ns, "eth0", &format!("{a}/64"));
     }
+}
+
+/// The two-arm VIP ([`VIP`]/128 on dpdk1) and the route to the client's
+/// prefix through dpdk1, as the tutorial's IPv6 section has them (`dpip
+/// route -6 add 2001::/64 dev dpdk1`).
+pub fn wan_vip(r: &Rvsd) {
+    let vip = format!("{VIP}/128");
+    r.ok("rvsip", &["addr", "add", &vip, "dev", "dpdk1"]);
+    r.ok(
+        "rvsip",
+        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
+    );
+}
+
+/// [`wan_vip`] and the route to the real servers' prefix through dpdk0:
+/// what the two-arm IPv6 FNAT services need before `rvsadm`.
+pub fn fnat_routes(r: &Rvsd) {
+    wan_vip(r);
+    r.ok(
+        "rvsip",
+        &["route", "-6", "add", "fd00:100::/64", "dev", "dpdk0"],
+    );
 }
 
 /// Gives a [`OneArm`] lab its IPv6 addresses: [`CLIENT1`] and [`RS1`] on

@@ -23,20 +23,15 @@ fn lab() -> Lab {
     lab.veth("lb", "lan1", "sw", "p-lb1");
     lab.veth("lb", "lan2", "sw", "p-lb2");
     lab.veth("rs1", "eth0", "lb", "lan0");
-    lab.must_in(
-        "client",
-        &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
-    );
-    lab.must_in(
-        "rs1",
-        &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
-    );
-    lab.nginx("rs1", "rs1");
+    lab.tutorial_client();
+    lab.tutorial_rs(1);
     lab
 }
 
-/// rvsd with dpdk0 (to the RS) and `bond` over dpdk1 and dpdk2 (mode `mode`).
-fn rvsd(lab: &mut Lab, bond: &str, mode: u8) -> Rvsd {
+/// rvsd with `workers` workers, dpdk0 (to the RS) and `bond` over dpdk1
+/// and dpdk2 (mode `mode`), the tutorial's FNAT service with its VIP on the
+/// bond.
+fn rvsd(lab: &mut Lab, bond: &str, mode: u8, workers: u16) -> Rvsd {
     let extra = format!(
         "[[bond]]\nname = \"{bond}\"\nmode = {mode}\nslaves = [\"dpdk1\", \"dpdk2\"]\nprimary = \"dpdk1\"\n"
     );
@@ -45,62 +40,50 @@ fn rvsd(lab: &mut Lab, bond: &str, mode: u8) -> Rvsd {
         &[("dpdk0", "lan0"), ("dpdk1", "lan1"), ("dpdk2", "lan2")],
         &RvsdOpts {
             extra,
+            workers,
             ..Default::default()
         },
     );
-    // The tutorial's FNAT service, its VIP on the bond.
-    r.ok("rvsip", &["addr", "add", "10.0.0.100/32", "dev", bond]);
-    r.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", bond]);
-    r.ok(
-        "rvsip",
-        &["route", "add", "192.168.100.0/24", "dev", "dpdk0"],
-    );
-    r.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
-    r.ok(
-        "rvsadm",
-        &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"],
-    );
-    r.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-t",
-            "10.0.0.100:80",
-            "-F",
-            "dpdk0",
-        ],
-    );
+    r.tutorial_fnat_on(bond, "dpdk0", &["192.168.100.2"]);
     r
 }
 
-/// `n` curls to the VIP from distinct client ports (from `first`); all must succeed.
-fn curls(lab: &Lab, r: &Rvsd, first: u16, n: u16) {
-    for i in 0..n {
-        let port = (first + i).to_string();
-        let o = lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                "--local-port",
-                &port,
-                "http://10.0.0.100/",
-            ],
-        );
+/// `n` curls to the VIP from distinct client ports (from `first`), run
+/// together; all must succeed. The local ports rvs used toward the real
+/// server, in order (a port's parity is the worker that owned the
+/// connection).
+fn curls(lab: &Lab, r: &Rvsd, first: u16, n: u16) -> Vec<u16> {
+    let ns = lab.ns("client");
+    let children: Vec<_> = (first..first + n)
+        .map(|port| {
+            let child = std::process::Command::new("ip")
+                .args(["netns", "exec", &ns, "curl", "-sS", "--max-time", "3"])
+                .args(["--local-port", &port.to_string(), "http://10.0.0.100/"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("ip netns exec curl");
+            (port, child)
+        })
+        .collect();
+    let mut lports = Vec::new();
+    for (port, child) in children {
+        let o = child.wait_with_output().expect("curl's output");
         assert!(
             o.status.success(),
-            "curl from port {port} failed: {}\nrvsip -s link show:\n{}\nrvsd log:\n{}",
+            "curl from port {port} failed: {}\n{}",
             String::from_utf8_lossy(&o.stderr),
-            r.ok("rvsip", &["-s", "link", "show"]),
-            r.rvsd_log()
+            r.diag()
         );
         let body = String::from_utf8_lossy(&o.stdout);
-        assert!(body.starts_with("rs1 192.168.100.200:"), "{body}");
+        let lport = body
+            .trim()
+            .strip_prefix("rs1 192.168.100.200:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("not from the local address: {body}"));
+        lports.push(lport);
     }
+    lports
 }
 
 /// The `opackets` of port `name` in `rvsip -s link show`.
@@ -119,6 +102,51 @@ fn tx_packets(r: &Rvsd, name: &str) -> u64 {
         }
     }
     panic!("no port {name} in:\n{out}");
+}
+
+/// Each worker's `opackets` on port `name` (the worker rows of `rvsip -s
+/// link show`).
+fn worker_tx(r: &Rvsd, name: &str) -> Vec<u64> {
+    let out = r.ok("rvsip", &["-s", "link", "show"]);
+    let block = out
+        .lines()
+        .skip_while(|l| l.split(": ").nth(1) != Some(name))
+        .skip(1)
+        .take_while(|l| l.starts_with(' '));
+    let rows: Vec<u64> = block
+        .skip_while(|l| !l.trim_start().starts_with("worker    ipackets"))
+        .skip(1)
+        .map_while(|l| {
+            let v: Vec<&str> = l.split_whitespace().collect();
+            v.first()?.parse::<usize>().ok()?;
+            v.get(2)?.parse().ok()
+        })
+        .collect();
+    assert!(!rows.is_empty(), "no worker rows for {name} in:\n{out}");
+    rows
+}
+
+/// Frames each worker sent on dpdk1 and dpdk2: `[slave][worker]`.
+fn slave_worker_tx(r: &Rvsd) -> [Vec<u64>; 2] {
+    [worker_tx(r, "dpdk1"), worker_tx(r, "dpdk2")]
+}
+
+/// `after - before` per slave and worker.
+fn delta(after: &[Vec<u64>; 2], before: &[Vec<u64>; 2]) -> [Vec<u64>; 2] {
+    let d = |s: usize| -> Vec<u64> {
+        after[s]
+            .iter()
+            .zip(&before[s])
+            .map(|(a, b)| a - b)
+            .collect()
+    };
+    [d(0), d(1)]
+}
+
+/// How many of `lports` each of two workers owned (a local port's parity).
+fn per_worker(lports: &[u16]) -> [u64; 2] {
+    let odd = lports.iter().filter(|p| *p % 2 == 1).count() as u64;
+    [lports.len() as u64 - odd, odd]
 }
 
 /// Waits until `rvsip link show` satisfies `ok`, at most `t`.
@@ -150,7 +178,7 @@ fn mode0_round_robin_through_a_linux_bridge_survives_a_slave_loss() {
     let mac =
         |lab: &Lab, i: &str| lab.must_in("lb", &["cat", &format!("/sys/class/net/{i}/address")]);
     let lan2_mac = mac(&lab, "lan2");
-    let r = rvsd(&mut lab, "bond0", 0);
+    let r = rvsd(&mut lab, "bond0", 0, 1);
     let links = r.ok("rvsip", &["link", "show"]);
     println!("$ rvsip link show\n{links}");
     assert!(links.contains("bond0: mtu 1500 mode balance-rr"), "{links}");
@@ -232,34 +260,9 @@ fn mode0_round_robin_through_a_linux_bridge_survives_a_slave_loss() {
 /// Open vSwitch in `sw` (userspace datapath): `p-lb1`, `p-lb2` in an LACP
 /// bond (active, fast, balance-tcp), `p-cli` a plain port.
 fn ovs_lacp_switch(lab: &mut Lab) -> Ovs {
-    let ovs = Ovs::start(lab, "sw");
-    ovs.vsctl(
-        lab,
-        &[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ],
-    );
-    ovs.vsctl(
-        lab,
-        &[
-            "add-bond",
-            "br0",
-            "bond0",
-            "p-lb1",
-            "p-lb2",
-            "lacp=active",
-            "bond_mode=balance-tcp",
-            "other_config:lacp-time=fast",
-        ],
-    );
+    let ovs = Ovs::with_bridge(lab, "sw");
+    ovs.add_lacp_bond(lab, &["p-lb1", "p-lb2"]);
     ovs.vsctl(lab, &["add-port", "br0", "p-cli"]);
-    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
     // The userspace switch forwards the client's frames as read: a
     // checksum left to offload would arrive bad.
     lab.must_in("client", &["ethtool", "-K", "eth0", "tx", "off"]);
@@ -273,25 +276,14 @@ fn mux_is(links: &str, slave: &str, mux: &str) -> bool {
     })
 }
 
-#[test]
-fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss() {
-    let mut tools = vec!["ip", "nginx", "curl", "ethtool", "nft"];
-    tools.extend_from_slice(&rvs_e2e::ovs::TOOLS);
-    rvs_e2e::require_tools(&tools);
-    let mut lab = lab();
-    let ovs = ovs_lacp_switch(&mut lab);
-    let mac =
-        |lab: &Lab, i: &str| lab.must_in("lb", &["cat", &format!("/sys/class/net/{i}/address")]);
-    let lan2_mac = mac(&lab, "lan2");
-    let r = rvsd(&mut lab, "bond1", 4);
-
-    // (a) Forms within 10 s: both slaves collecting and distributing, OVS
-    // negotiated with both members enabled.
+/// Waits (10 s at most) until the aggregate forms: both slaves collecting
+/// and distributing in rvs, OVS negotiated with both members enabled.
+fn wait_formed(lab: &Lab, ovs: &Ovs, r: &Rvsd) {
     let t = Instant::now();
     let end = t + Duration::from_secs(10);
     loop {
         let links = r.ok("rvsip", &["link", "show"]);
-        let b = ovs.appctl(&lab, &["bond/show", "bond0"]);
+        let b = ovs.appctl(lab, &["bond/show", "bond0"]);
         if mux_is(&links, "dpdk1", "COLLECTING_DISTRIBUTING")
             && mux_is(&links, "dpdk2", "COLLECTING_DISTRIBUTING")
             && b.contains("lacp_status: negotiated")
@@ -304,16 +296,32 @@ fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss(
                 links.contains("mode 802.3ad xmit_hash layer3+4 lacp_rate fast"),
                 "{links}"
             );
-            break;
+            return;
         }
         assert!(
             Instant::now() < end,
             "no aggregate within 10 s:\n{links}\n{b}\n{}\nrvsd log:\n{}",
-            ovs.appctl(&lab, &["lacp/show", "bond0"]),
+            ovs.appctl(lab, &["lacp/show", "bond0"]),
             r.rvsd_log()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss() {
+    let mut tools = vec!["ip", "nginx", "curl", "ethtool", "nft"];
+    tools.extend_from_slice(&rvs_e2e::ovs::TOOLS);
+    rvs_e2e::require_tools(&tools);
+    let mut lab = lab();
+    let ovs = ovs_lacp_switch(&mut lab);
+    let mac =
+        |lab: &Lab, i: &str| lab.must_in("lb", &["cat", &format!("/sys/class/net/{i}/address")]);
+    let lan2_mac = mac(&lab, "lan2");
+    let r = rvsd(&mut lab, "bond1", 4, 1);
+
+    // (a) Forms within 10 s.
+    wait_formed(&lab, &ovs, &r);
     // The tutorial's VLAN line on a bond, verbatim (dpip → rvsip).
     r.ok("rvsip", &["vlan", "add", "link", "bond1", "id", "103"]);
     assert_eq!(
@@ -426,4 +434,62 @@ fn mode4_forms_with_open_vswitch_lacp_carries_traffic_and_survives_a_slave_loss(
         lan2_mac,
         "dpdk2's own MAC restored by --release"
     );
+}
+
+/// [`curls`] of `n` flows from port `first` with two workers: how many
+/// each worker owned (both must own some) and the frames each sent on
+/// each slave meanwhile (`[slave][worker]`).
+fn flows(lab: &Lab, r: &Rvsd, first: u16, n: u16) -> ([u64; 2], [Vec<u64>; 2]) {
+    let before = slave_worker_tx(r);
+    let lports = curls(lab, r, first, n);
+    let d = delta(&slave_worker_tx(r), &before);
+    let owned = per_worker(&lports);
+    println!("flows per worker {owned:?}; frames sent [slave][worker]: {d:?}");
+    assert!(
+        owned.iter().all(|n| *n > 0),
+        "both workers own flows: {lports:?}"
+    );
+    (owned, d)
+}
+
+/// Mode 4 with two workers: many flows, spread over both workers (a local
+/// port's parity names its owner) and hashed over both slaves; every flow
+/// is answered and each worker's frames leave on each slave (per-worker
+/// counters of `rvsip -s link show`). A slave lost: both workers' flows
+/// are still answered, all on the other slave.
+#[test]
+fn mode4_two_workers_answer_flows_on_both_slaves_and_survive_a_slave_loss() {
+    let mut tools = vec!["ip", "nginx", "curl", "ethtool"];
+    tools.extend_from_slice(&rvs_e2e::ovs::TOOLS);
+    rvs_e2e::require_tools(&tools);
+    let mut lab = lab();
+    let ovs = ovs_lacp_switch(&mut lab);
+    let r = rvsd(&mut lab, "bond1", 4, 2);
+    wait_formed(&lab, &ovs, &r);
+
+    let (_, d) = flows(&lab, &r, 41000, 16);
+    for (s, name) in ["dpdk1", "dpdk2"].iter().enumerate() {
+        for w in 0..2 {
+            assert!(
+                d[s][w] > 0,
+                "worker {w} sent nothing on {name}: [slave][worker] {d:?}\n{}",
+                r.diag()
+            );
+        }
+    }
+
+    lab.must_in("sw", &["ip", "link", "set", "p-lb1", "down"]);
+    wait_links(&r, Duration::from_secs(2), "dpdk1 out of the bond", |l| {
+        l.contains("(1 of 2 distributing)")
+    });
+    let (owned, d) = flows(&lab, &r, 42000, 8);
+    for w in 0..2 {
+        // SYN-ACK, response, FIN at least: two frames a flow is a floor.
+        assert!(
+            d[1][w] >= 2 * owned[w],
+            "worker {w}'s {} flows not all on dpdk2: [slave][worker] {d:?}\n{}",
+            owned[w],
+            r.diag()
+        );
+    }
 }

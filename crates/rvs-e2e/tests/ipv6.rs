@@ -10,6 +10,7 @@ use std::time::Duration;
 use rvs_e2e::bin;
 use rvs_e2e::capture::Capture;
 use rvs_e2e::one_arm::OneArm;
+use rvs_e2e::rvsd::FnatService;
 use rvs_e2e::topo::{RvsdOpts, TwoArm};
 use rvs_e2e::v6::{self, CLIENT, CLIENT1, LIP, RS, RS1, VIP, VIP1};
 
@@ -20,29 +21,22 @@ fn tools() {
 /// The tutorial's IPv6 FNAT commands on the two-arm lab (dpip → rvsip,
 /// ipvsadm → rvsadm) for protocol flag `proto` (`-t` or `-u`) and `port`.
 fn fnat6_service(t: &TwoArm, proto: &str, port: u16) {
-    t.ok(
-        "rvsip",
-        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
-    );
-    // As the tutorial's IPv6 section: `dpip route -6 add 2001::/64 dev dpdk1`.
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
-    );
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "fd00:100::/64", "dev", "dpdk0"],
-    );
+    v6::fnat_routes(t);
+    fnat6_dests(t, proto, port);
+}
+
+/// The IPv6 FNAT service `[VIP]:port` to both real servers' `port`, the
+/// local address on dpdk0.
+fn fnat6_dests(t: &TwoArm, proto: &str, port: u16) {
     let vs = format!("[{VIP}]:{port}");
-    t.ok("rvsadm", &["-A", proto, &vs, "-s", "rr"]);
-    for rs in RS {
-        let r = format!("[{rs}]:{port}");
-        t.ok("rvsadm", &["-a", proto, &vs, "-r", &r, "-b"]);
-    }
-    t.ok(
-        "rvsadm",
-        &["--add-laddr", "-z", LIP, proto, &vs, "-F", "dpdk0"],
-    );
+    let rss: Vec<String> = RS.iter().map(|rs| format!("[{rs}]:{port}")).collect();
+    let s = FnatService {
+        proto,
+        vs: &vs,
+        lip: LIP,
+        ..FnatService::tutorial()
+    };
+    t.fnat_service(&s, &rss);
 }
 
 /// FNAT over IPv6, TCP: curl -6 reaches both real servers through the VIP,
@@ -93,13 +87,10 @@ fn fnat6() {
     let url = format!("http://[{VIP}]/");
     let mut served = Vec::new();
     for i in 0..4 {
-        let body = t.lab.curl6("client", &url).unwrap_or_else(|e| {
-            panic!(
-                "curl -6 {i} to {url} failed: {e}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
-                t.ok("rvsip", &["-s", "link", "show"]),
-                t.rvsd_log()
-            )
-        });
+        let body = t
+            .lab
+            .curl6("client", &url)
+            .unwrap_or_else(|e| panic!("curl -6 {i} to {url} failed: {e}\n{}", t.diag()));
         let body = body.trim().to_string();
         println!("client$ curl -6 {url}   -> {body}");
         let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
@@ -268,18 +259,8 @@ fn udp_fnat6() {
     // listens on; each real server's port unreachable (to the local
     // address) reaches the client's socket as "connection refused", for
     // flows of both workers (consecutive source ports).
+    fnat6_dests(&t, "-u", 54);
     let vs = format!("[{VIP}]:54");
-    t.ok("rvsadm", &["-A", "-u", &vs, "-s", "rr"]);
-    for rs in RS {
-        t.ok(
-            "rvsadm",
-            &["-a", "-u", &vs, "-r", &format!("[{rs}]:54"), "-b"],
-        );
-    }
-    t.ok(
-        "rvsadm",
-        &["--add-laddr", "-z", LIP, "-u", &vs, "-F", "dpdk0"],
-    );
     let script = format!(
         "import socket\n\
          for p in range(31000, 31004):\n\
@@ -386,14 +367,7 @@ fn nat6() {
         ..Default::default()
     });
     v6::two_arm(&t);
-    t.ok(
-        "rvsip",
-        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
-    );
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
-    );
+    v6::wan_vip(&t);
     // An interface address: its /64 route comes with it.
     t.ok("rvsip", &["addr", "add", "fd00:100::1/64", "dev", "dpdk0"]);
     let vs = format!("[{VIP}]:80");
@@ -618,4 +592,181 @@ fn snat6() {
             "the Internet host must see rvs's WAN address: {body}"
         );
     }
+}
+
+/// Sends one MLDv2 General Query (Maximum Response Delay 1 s) out of
+/// `eth0` from `fe80::fe`, as a querier (a router) would: Router Alert,
+/// hop limit 1, written here byte by byte apart from rvs's own builder.
+const MLD_QUERY_PY: &str = r#"
+import socket, struct
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+src = socket.inet_pton(socket.AF_INET6, 'fe80::fe')
+dst = socket.inet_pton(socket.AF_INET6, 'ff02::1')
+msg = bytearray(struct.pack('!BBHHH', 130, 0, 0, 1000, 0) + bytes(16) + bytes([2, 125, 0, 0]))
+struct.pack_into('!H', msg, 2, csum(src + dst + struct.pack('!I', len(msg)) + bytes([0, 0, 0, 58]) + bytes(msg)))
+hbh = bytes([58, 0, 5, 2, 0, 0, 1, 0])
+ip = struct.pack('!IHBB', 0x60000000, len(hbh) + len(msg), 0, 1) + src + dst
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+mac = s.getsockname()[4]
+s.send(bytes([0x33, 0x33, 0, 0, 0, 1]) + mac + b'\x86\xdd' + ip + hbh + bytes(msg))
+"#;
+
+/// One MLDv2 Report tshark decoded: IPv6 source, hop limit, whether the
+/// Router Alert option was there, checksum status, and its records as
+/// (type, group).
+#[derive(Debug)]
+struct Mld {
+    src: String,
+    hlim: String,
+    router_alert: bool,
+    checksum: String,
+    records: Vec<(String, String)>,
+}
+
+fn parse_reports(log: &str) -> Vec<Mld> {
+    log.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            if f.len() < 6 || f[0] != "143" {
+                return None;
+            }
+            let types = f[5].split(',');
+            let groups = f.get(6).copied().unwrap_or("").split(',');
+            Some(Mld {
+                src: f[1].to_string(),
+                hlim: f[2].to_string(),
+                router_alert: !f[3].is_empty(),
+                checksum: f[4].to_string(),
+                records: types
+                    .zip(groups)
+                    .map(|(t, g)| (t.to_string(), g.to_string()))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// MLD (RFC 3810): a switch doing MLD snooping learns where rvs's IPv6
+/// addresses are. tshark on the client's side of the WAN sees, right after
+/// the VIP is added, MLDv2 Reports from rvs (source `::`: the port has no
+/// link-local address) joining the VIP's solicited-node group (record type
+/// 4, change to exclude), twice (robustness 2), with hop limit 1, the
+/// Router Alert option and a good checksum, and never one for the
+/// all-nodes group; a General Query sent from the client (Maximum Response
+/// Delay 1 s; the test waits 5) is answered with the current state (record
+/// type 2).
+#[test]
+fn mld_reports() {
+    rvs_e2e::require_tools(&["ip", "tshark", "python3"]);
+    let mut t = TwoArm::new(&RvsdOpts::default());
+    v6::two_arm(&t);
+    let args = [
+        "tshark",
+        "-l",
+        "-n",
+        "-i",
+        "eth0",
+        "-f",
+        "ip6 proto 0",
+        "-Y",
+        "icmpv6",
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-e",
+        "icmpv6.type",
+        "-e",
+        "ipv6.src",
+        "-e",
+        "ipv6.hlim",
+        "-e",
+        "ipv6.opt.router_alert",
+        "-e",
+        "icmpv6.checksum.status",
+        "-e",
+        "icmpv6.mldr.mar.record_type",
+        "-e",
+        "icmpv6.mldr.mar.multicast_address",
+    ];
+    let p = t.lab.spawn("client", "tshark-mld", &args, &[]);
+    let log = t.lab.dir.join("tshark-mld.log");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let until = |what: &dyn Fn(&str) -> bool, secs: u64| {
+        let end = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < end && !what(&read()) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until(&|l| l.contains("Capture started"), 20);
+    // dumpcap may still be setting its filter when tshark says so.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        read().contains("Capture started"),
+        "tshark did not start:\n{}",
+        read()
+    );
+
+    t.ok(
+        "rvsip",
+        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
+    );
+    let group = "ff02::1:ff00:100";
+    let joins = |l: &str| {
+        parse_reports(l)
+            .iter()
+            .filter(|r| r.records.contains(&("4".into(), group.into())))
+            .count()
+    };
+    until(&|l| joins(l) >= 2, 10);
+    let reports = parse_reports(&read());
+    println!("client$ tshark (MLDv2 reports)\n{reports:#?}");
+    assert!(
+        joins(&read()) >= 2,
+        "two joins of {group} expected:\n{}",
+        read()
+    );
+    let ours: Vec<&Mld> = reports.iter().filter(|r| r.src == "::").collect();
+    assert!(
+        !ours.is_empty(),
+        "no report from rvs (source ::):\n{}",
+        read()
+    );
+    for r in &ours {
+        assert_eq!(r.hlim, "1", "{r:?}");
+        assert!(r.router_alert, "no Router Alert: {r:?}");
+        // Wireshark's PROTO_CHECKSUM_E_GOOD.
+        assert_eq!(r.checksum, "1", "tshark: checksum not good (1): {r:?}");
+        assert!(
+            r.records.iter().all(|(_, g)| g != "ff02::1"),
+            "all-nodes is never reported: {r:?}"
+        );
+    }
+
+    // A General Query from the client: answered with the current state.
+    let q = t.lab.file("mld_query.py", MLD_QUERY_PY);
+    let out = t.lab.exec("client", &["python3", &q.to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "query: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let current = |l: &str| {
+        parse_reports(l)
+            .iter()
+            .any(|r| r.src == "::" && r.records.contains(&("2".into(), group.into())))
+    };
+    until(&current, 5);
+    let l = read();
+    t.lab.proc(p).signal("INT");
+    assert!(
+        current(&l),
+        "no answer (record type 2 for {group}) to the General Query:\n{l}\nrvsd log:\n{}",
+        t.rvsd_log()
+    );
 }

@@ -79,20 +79,7 @@ fn lab(links: usize) -> (Lab, Ovs) {
     for i in 1..=links {
         lab.veth("lb", &format!("lan{i}"), "sw", &format!("p-lb{i}"));
     }
-    let ovs = Ovs::start(&mut lab, "sw");
-    ovs.vsctl(
-        &lab,
-        &[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ],
-    );
-    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
+    let ovs = Ovs::with_bridge(&mut lab, "sw");
     (lab, ovs)
 }
 
@@ -103,19 +90,7 @@ fn lacp_forms_with_open_vswitch_and_times_out() {
         return;
     }
     let (mut lab, ovs) = lab(2);
-    ovs.vsctl(
-        &lab,
-        &[
-            "add-bond",
-            "br0",
-            "bond0",
-            "p-lb1",
-            "p-lb2",
-            "lacp=active",
-            "bond_mode=balance-tcp",
-            "other_config:lacp-time=fast",
-        ],
-    );
+    ovs.add_lacp_bond(&lab, &["p-lb1", "p-lb2"]);
     let ctl = lab.dir.join("probe");
     std::fs::create_dir_all(&ctl).expect("probe dir");
     let bin = rvs_e2e::bin("lacp-probe");

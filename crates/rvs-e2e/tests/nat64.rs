@@ -7,6 +7,7 @@
 //! both families (`rvs_e2e::v6`). Run on the backend RVS_E2E_BACKEND names
 //! (CI runs both).
 
+use rvs_e2e::rvsd::FnatService;
 use rvs_e2e::topo::{RvsdOpts, TwoArm};
 use rvs_e2e::v6::{self, CLIENT, LIP, RS, VIP};
 
@@ -23,61 +24,41 @@ fn curl4(t: &TwoArm, url: &str) -> String {
         .exec("client", &["curl", "-sS", "--max-time", "5", url]);
     assert!(
         o.status.success(),
-        "curl {url} failed: {}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
+        "curl {url} failed: {}\n{}",
         String::from_utf8_lossy(&o.stderr),
-        t.ok("rvsip", &["-s", "link", "show"]),
-        t.rvsd_log()
+        t.diag()
     );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// `curl -g -6` from the client; the body.
 fn curl6(t: &TwoArm, url: &str) -> String {
-    let body = t.lab.curl6("client", url).unwrap_or_else(|e| {
-        panic!(
-            "curl -6 {url} failed: {e}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
-            t.ok("rvsip", &["-s", "link", "show"]),
-            t.rvsd_log()
-        )
-    });
+    let body = t
+        .lab
+        .curl6("client", url)
+        .unwrap_or_else(|e| panic!("curl -6 {url} failed: {e}\n{}", t.diag()));
     body.trim().to_string()
 }
 
-/// The TCP service `vs` (rr) with FullNat dests `rss` and local address
-/// `lip` on dpdk0, with `extra` service options. The first dest's
-/// `rvsadm -a` stderr (its warning) is returned.
-fn service(t: &TwoArm, vs: &str, rss: &[String], lip: &str, extra: &[&str]) -> String {
-    service_proto(t, "-t", vs, rss, lip, extra)
-}
-
-/// [`service`] for protocol flag `proto` (`-t` or `-u`).
-fn service_proto(
+/// The service `vs` (rr) of protocol flag `proto` (`-t` or `-u`) with
+/// FullNat dests `rss` and local address `lip` on dpdk0, with `options`.
+/// The first dest's `rvsadm -a` stderr (its warning) is returned.
+fn service(
     t: &TwoArm,
     proto: &str,
     vs: &str,
     rss: &[String],
     lip: &str,
-    extra: &[&str],
+    options: &[&str],
 ) -> String {
-    t.ok(
-        "rvsadm",
-        &[&["-A", proto, vs, "-s", "rr"][..], extra].concat(),
-    );
-    let mut first = None;
-    for r in rss {
-        let o = t.rvsadm(&["-a", proto, vs, "-r", r, "-b"]);
-        assert!(
-            o.status.success(),
-            "rvsadm -a {proto} {vs} -r {r} -b: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        first.get_or_insert_with(|| String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    t.ok(
-        "rvsadm",
-        &["--add-laddr", "-z", lip, proto, vs, "-F", "dpdk0"],
-    );
-    first.unwrap_or_default()
+    let s = FnatService {
+        proto,
+        vs,
+        lip,
+        options,
+        ..FnatService::tutorial()
+    };
+    t.fnat_service(&s, rss)
 }
 
 #[test]
@@ -85,21 +66,10 @@ fn nat64_and_nat46_carry_real_http() {
     rvs_e2e::require_tools(&["ip", "nginx", "curl", "python3"]);
     let mut t = TwoArm::new(&RvsdOpts::default());
     v6::two_arm(&t);
-    t.ok(
-        "rvsip",
-        &["addr", "add", &format!("{VIP}/128"), "dev", "dpdk1"],
-    );
+    v6::fnat_routes(&t);
     t.ok(
         "rvsip",
         &["addr", "add", &format!("{VIP4}/32"), "dev", "dpdk1"],
-    );
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "2001:db8::/64", "dev", "dpdk1"],
-    );
-    t.ok(
-        "rvsip",
-        &["route", "-6", "add", "fd00:100::/64", "dev", "dpdk0"],
     );
     t.ok("rvsip", &["route", "add", "10.0.0.0/16", "dev", "dpdk1"]);
     t.ok(
@@ -111,7 +81,7 @@ fn nat64_and_nat46_carry_real_http() {
     // IPv4 local address, adding an IPv4 dest warns (and is accepted).
     let vs = format!("[{VIP}]:80");
     let rss: Vec<String> = RS4.iter().map(|r| format!("{r}:80")).collect();
-    let warning = service(&t, &vs, &rss, LIP4, &[]);
+    let warning = service(&t, "-t", &vs, &rss, LIP4, &[]);
     println!("$ rvsadm -a -t {vs} -r {} -b\n{warning}", rss[0]);
     assert!(
         warning.starts_with("warning: no IPv4 local address yet for") && warning.contains(&vs),
@@ -143,7 +113,7 @@ fn nat64_and_nat46_carry_real_http() {
     }
     let vs = format!("[{VIP}]:8081");
     let rss: Vec<String> = RS4.iter().map(|r| format!("{r}:8081")).collect();
-    service(&t, &vs, &rss, LIP4, &["--proxy-protocol", "v1"]);
+    service(&t, "-t", &vs, &rss, LIP4, &["--proxy-protocol", "v1"]);
     let url = format!("http://[{VIP}]:8081/");
     let body = curl6(&t, &url);
     println!("client$ curl -g -6 {url}   -> {body}");
@@ -157,7 +127,7 @@ fn nat64_and_nat46_carry_real_http() {
     // (3) NAT46: the IPv4 VIP, nginx on the RSs' `[::]:80` (ipv6only).
     let vs = format!("{VIP4}:80");
     let rss: Vec<String> = RS.iter().map(|r| format!("[{r}]:80")).collect();
-    let warning = service(&t, &vs, &rss, LIP, &[]);
+    let warning = service(&t, "-t", &vs, &rss, LIP, &[]);
     assert!(warning.contains("no IPv6 local address yet"), "{warning:?}");
     let url = format!("http://{VIP4}/");
     let mut served = Vec::new();
@@ -180,7 +150,7 @@ fn nat64_and_nat46_carry_real_http() {
     // 1480 and the client's kernel learns that path MTU.
     let vs = format!("{VIP4}:53");
     let rss: Vec<String> = RS.iter().map(|r| format!("[{r}]:53")).collect();
-    service_proto(&t, "-u", &vs, &rss, LIP, &[]);
+    service(&t, "-u", &vs, &rss, LIP, &[]);
     let send = format!(
         "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
          s.setsockopt(socket.IPPROTO_IP,10,2)\n\

@@ -60,26 +60,8 @@ fn nat_two_arm_with(workers: u16) {
     let cap_client = Capture::start(&mut t.lab, "client", "eth0", "tcp port 80");
     let mut served = Vec::new();
     for i in 0..4u16 {
-        let port = (43000 + i * 7).to_string();
-        let o = t.lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "--local-port",
-                &port,
-                "http://10.0.0.100/",
-            ],
-        );
-        assert!(
-            o.status.success(),
-            "curl {i} failed: {}\nrvsd log:\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            t.rvsd_log()
-        );
-        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let port = 43000 + i * 7;
+        let body = t.curl(&t.lab, "client", port, "http://10.0.0.100/");
         println!("client$ curl 10.0.0.100 (local port {port})   -> {body}");
         let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
         assert_eq!(

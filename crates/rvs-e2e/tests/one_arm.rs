@@ -15,26 +15,8 @@ fn curl_vip(t: &OneArm, n: u16, first_port: u16) -> Vec<(String, String)> {
     let url = format!("http://{VIP}/");
     let mut got = Vec::new();
     for i in 0..n {
-        let port = (first_port + i * 7).to_string();
-        let o = t.lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "--local-port",
-                &port,
-                &url,
-            ],
-        );
-        assert!(
-            o.status.success(),
-            "curl {i} to {url} failed: {}\nrvsd log:\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            t.rvsd_log()
-        );
-        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let port = first_port + i * 7;
+        let body = t.curl(&t.lab, "client", port, &url);
         println!("client$ curl {VIP} (local port {port})   -> {body}");
         let (rs, peer) = body.split_once(' ').expect("nginx answers '<rs> <peer>'");
         got.push((rs.to_string(), peer.to_string()));

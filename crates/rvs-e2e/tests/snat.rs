@@ -92,27 +92,8 @@ pub fn snat(workers: u16) {
         .chain([("rs2", "10.0.0.48"), ("rs1", "203.0.113.10")].iter())
         .enumerate()
     {
-        let port = (41000 + i * 3).to_string();
-        let o = t.lab.exec(
-            host,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "--local-port",
-                &port,
-                &format!("http://{target}/"),
-            ],
-        );
-        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        assert!(
-            o.status.success(),
-            "{host}: curl {target} failed: {}\n$ rvsip -s link show\n{}\nrvsd log:\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            t.ok("rvsip", &["-s", "link", "show"]),
-            t.rvsd_log()
-        );
+        let port = 41000 + 3 * i as u16;
+        let body = t.curl(&t.lab, host, port, &format!("http://{target}/"));
         println!("{host}$ curl --local-port {port} http://{target}/   -> {body}");
         let (label, peer) = body
             .split_once(' ')

@@ -17,43 +17,22 @@ use rvs_e2e::rvsd::{Rvsd, RvsdOpts};
 use rvs_e2e::Lab;
 
 /// Starts a lab-local Open vSwitch in `sw` ([`rvs_e2e::ovs::Ovs`], killed
-/// by pid with the lab) and makes bridge br0 (userspace datapath): `p-cli`
-/// an access port of VLAN 100, `p-rs` one of VLAN 200, `p-wan` and `p-lan`
+/// by pid with the lab) with bridge br0 (userspace datapath): `p-cli` an
+/// access port of VLAN 100, `p-rs` one of VLAN 200, `p-wan` and `p-lan`
 /// trunks.
 fn ovs_switch(lab: &mut Lab) {
-    let ovs = Ovs::start(lab, "sw");
-    ovs.vsctl(
-        lab,
-        &[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ],
-    );
+    let ovs = Ovs::with_bridge(lab, "sw");
     ovs.vsctl(lab, &["add-port", "br0", "p-cli", "tag=100"]);
     ovs.vsctl(lab, &["add-port", "br0", "p-rs", "tag=200"]);
     ovs.vsctl(lab, &["add-port", "br0", "p-wan"]);
     ovs.vsctl(lab, &["add-port", "br0", "p-lan"]);
-    lab.must_in("sw", &["ip", "link", "set", "br0", "up"]);
 }
 
 #[test]
 fn fnat_on_a_vlan_device_through_an_8021q_switch() {
-    rvs_e2e::require_tools(&[
-        "ip",
-        "nginx",
-        "curl",
-        "ping",
-        "ethtool",
-        "ovsdb-tool",
-        "ovsdb-server",
-        "ovs-vswitchd",
-        "ovs-vsctl",
-    ]);
+    let mut tools = vec!["ip", "nginx", "curl", "ping", "ethtool"];
+    tools.extend_from_slice(&rvs_e2e::ovs::TOOLS);
+    rvs_e2e::require_tools(&tools);
     let mut lab = Lab::new();
     for n in ["client", "sw", "lb", "rs1"] {
         lab.add_ns(n);
@@ -62,21 +41,14 @@ fn fnat_on_a_vlan_device_through_an_8021q_switch() {
     lab.veth("rs1", "eth0", "sw", "p-rs");
     lab.veth("lb", "wan", "sw", "p-wan");
     lab.veth("lb", "lan", "sw", "p-lan");
-    lab.must_in(
-        "client",
-        &["ip", "addr", "add", "10.0.0.48/16", "dev", "eth0"],
-    );
-    lab.must_in(
-        "rs1",
-        &["ip", "addr", "add", "192.168.100.2/24", "dev", "eth0"],
-    );
     // The userspace switch forwards what it reads from a packet socket as it
     // is: a segment whose checksum the sender left to offload would arrive
     // with a bad one.
     for n in ["client", "rs1"] {
         lab.must_in(n, &["ethtool", "-K", "eth0", "tx", "off"]);
     }
-    lab.nginx("rs1", "rs1");
+    lab.tutorial_client();
+    lab.tutorial_rs(1);
     ovs_switch(&mut lab);
     let r = Rvsd::start(
         &mut lab,
@@ -144,35 +116,7 @@ fn fnat_on_a_vlan_device_through_an_8021q_switch() {
         ],
     );
     r.ok("rvsip", &["vlan", "add", "link", "dpdk0", "id", "200"]);
-    r.ok(
-        "rvsip",
-        &["addr", "add", "10.0.0.100/32", "dev", "dpdk1.100"],
-    );
-    r.ok(
-        "rvsip",
-        &["route", "add", "10.0.0.0/16", "dev", "dpdk1.100"],
-    );
-    r.ok(
-        "rvsip",
-        &["route", "add", "192.168.100.0/24", "dev", "dpdk0.200"],
-    );
-    r.ok("rvsadm", &["-A", "-t", "10.0.0.100:80", "-s", "rr"]);
-    r.ok(
-        "rvsadm",
-        &["-a", "-t", "10.0.0.100:80", "-r", "192.168.100.2", "-b"],
-    );
-    r.ok(
-        "rvsadm",
-        &[
-            "--add-laddr",
-            "-z",
-            "192.168.100.200",
-            "-t",
-            "10.0.0.100:80",
-            "-F",
-            "dpdk0.200",
-        ],
-    );
+    r.tutorial_fnat_on("dpdk1.100", "dpdk0.200", &["192.168.100.2"]);
     let links = r.ok("rvsip", &["link", "show"]);
     println!("$ rvsip link show\n{links}");
     assert!(links.contains("dpdk1.100"), "{links}");
@@ -183,27 +127,8 @@ fn fnat_on_a_vlan_device_through_an_8021q_switch() {
     // ports, and so the answers' steering, follow the worker).
     let mut lports = Vec::new();
     for i in 0..6u16 {
-        let port = (40000 + i * 7).to_string();
-        let o = lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "--local-port",
-                &port,
-                "http://10.0.0.100/",
-            ],
-        );
-        let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        assert!(
-            o.status.success(),
-            "curl {i} through VLAN 100 failed: {}\nrvsip -s link show:\n{}\nrvsd log:\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            r.ok("rvsip", &["-s", "link", "show"]),
-            r.rvsd_log()
-        );
+        let port = 40000 + i * 7;
+        let body = r.curl(&lab, "client", port, "http://10.0.0.100/");
         println!("client$ curl --local-port {port} 10.0.0.100 -> {body}");
         let lport = body
             .strip_prefix("rs1 192.168.100.200:")

@@ -207,8 +207,19 @@ pub fn pin_thread(cpu: usize) -> io::Result<()> {
 /// everything, 0 is the default). rvsd's successor runs its dormant workers
 /// at 19 while the running rvsd still forwards on the same CPUs.
 pub fn set_thread_nice(nice: i32) -> io::Result<()> {
+    set_nice_of(thread_id(), nice)
+}
+
+/// The calling thread's id (its `gettid`).
+pub fn thread_id() -> u32 {
     // SAFETY: gettid has no arguments and cannot fail.
-    let tid = unsafe { libc::gettid() };
+    unsafe { libc::gettid() as u32 }
+}
+
+/// Sets thread `tid`'s nice value (as [`set_thread_nice`], for another
+/// thread of this process: a successor raises a dormant worker's priority
+/// before it wakes it, so that the wake-up does not wait at nice 19).
+pub fn set_nice_of(tid: u32, nice: i32) -> io::Result<()> {
     // SAFETY: setpriority takes plain integers; PRIO_PROCESS with a thread
     // id changes only that thread on Linux.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };

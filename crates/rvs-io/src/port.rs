@@ -143,8 +143,7 @@ impl RxQ {
     }
 
     /// Frames the kernel dropped before rvs saw them, in total (DPDK:
-    /// frames dropped because the owner's hand-off ring was full or they
-    /// came in several segments).
+    /// frames dropped because they came in several segments).
     pub fn kernel_drops(&mut self) -> u64 {
         match self {
             RxQ::Packet(r) => r.stats().kernel_drops,
@@ -153,10 +152,19 @@ impl RxQ {
                 s.kernel_drops + s.kernel_ring_full
             }
             #[cfg(feature = "dpdk")]
-            RxQ::Dpdk(r) => {
-                let s = r.stats();
-                s.handoff_full + s.multiseg
-            }
+            RxQ::Dpdk(r) => r.stats().multiseg,
+        }
+    }
+
+    /// Frames dropped since the last call because the worker owning them
+    /// had its hand-off ring full (DPDK; 0 for the other backends, whose
+    /// kernel steers every frame to its owner), for the drop reason
+    /// `handoff_full`.
+    pub fn take_handoff_drops(&mut self) -> u64 {
+        match self {
+            #[cfg(feature = "dpdk")]
+            RxQ::Dpdk(r) => r.take_handoff_full(),
+            _ => 0,
         }
     }
 }

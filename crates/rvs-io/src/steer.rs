@@ -51,6 +51,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
+pub mod flow;
 mod owner;
 pub use owner::owner;
 

@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use rvs_api::NeighInfo;
 use rvs_core::pipeline::{Learned, Verdict, Worker};
 use rvs_core::snapshot::{Snapshot, Vlan};
-use rvs_core::stats::bump;
+use rvs_core::stats::{bump, DropReason};
 use rvs_io::{RxQ, Tap, TxQ, BURST};
 
 use crate::capture::WorkerCapture;
@@ -161,6 +161,8 @@ pub struct WorkerCtx {
     /// Set (CLOCK_MONOTONIC ns) at the first frame read (a hand-over's
     /// successor measures its gap), then dropped.
     pub first_rx: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// MLD: the Queries heard go out, worker 0's Reports to send come in.
+    pub mld: crate::daemon::mld::WorkerMld,
 }
 
 /// Takes the control plane's questions and does this iteration's share of
@@ -249,6 +251,22 @@ pub(crate) fn send_on(tx: &mut [TxQ], counters: &[PortCounters], port: usize, fr
     } else {
         bump(&c.tx_dropped, 1);
     }
+}
+
+/// Worker 0: sends the MLD Reports `rvs-mld` queued, each on its port.
+fn send_mld(
+    mld: &crate::daemon::mld::WorkerMld,
+    eg: &mut crate::bond::Egress,
+    tx: &mut [TxQ],
+    counters: &[PortCounters],
+) -> usize {
+    let Some(out) = &mld.out else { return 0 };
+    let mut n = 0;
+    while let Ok((port, f)) = out.try_recv() {
+        eg.send(tx, counters, usize::from(port), &f);
+        n += 1;
+    }
+    n
 }
 
 /// Moves frames the kernel sent on the taps out of their ports; those of a
@@ -342,6 +360,7 @@ pub fn run(mut ctx: WorkerCtx) {
         fast,
         egress,
         first_rx,
+        mld,
         ..
     } = &mut ctx;
     // The workers' clock's 0 on CLOCK_MONOTONIC (a hand-over's gap).
@@ -433,8 +452,9 @@ pub fn run(mut ctx: WorkerCtx) {
             }
         }
         if *kni_reader && tap_pacer.due(now_us, idle_rounds, woke) {
-            let n =
-                pump_taps(taps, egress, tx, counters, &mut kbuf) + egress.drain_ctl(tx, counters);
+            let n = pump_taps(taps, egress, tx, counters, &mut kbuf)
+                + egress.drain_ctl(tx, counters)
+                + send_mld(mld, egress, tx, counters);
             tap_pacer.read(n);
             busy += n;
         }
@@ -463,6 +483,9 @@ pub fn run(mut ctx: WorkerCtx) {
         worker.take_learned(|l| {
             let _ = out.send((id, l));
         });
+        worker.take_mld_queries(|q| {
+            let _ = mld.heard.try_send(crate::daemon::mld::Event::Heard(q));
+        });
         while let Ok(l) = neigh_in.try_recv() {
             worker.learn_neigh(l.addr, l.mac, l.port, now);
         }
@@ -487,7 +510,7 @@ pub fn run(mut ctx: WorkerCtx) {
                 let last = (last_rx_us > 0).then(|| epoch_ns + last_rx_us * 1000);
                 pc.finish(worker, sync.as_mut(), now, last.unwrap_or(0));
             }
-            if !crate::handover::park::park(worker, now, p, rx, tx, stop) {
+            if !crate::handover::park::park(worker, now, p, rx, tx, stop, counters) {
                 return;
             }
         }
@@ -506,6 +529,10 @@ pub fn run(mut ctx: WorkerCtx) {
             for (i, r) in rx.iter_mut().enumerate() {
                 let d = r.kernel_drops();
                 counters[i].rx_dropped.store(d, Relaxed);
+                let h = r.take_handoff_drops();
+                if h > 0 {
+                    worker.drops().add(DropReason::HandoffFull, h);
+                }
             }
         }
         // A listing in progress keeps the loop turning, a bounded step each time.

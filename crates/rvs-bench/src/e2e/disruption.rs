@@ -14,14 +14,22 @@
 //!    `--fill-pps`, again (at most [`FILL_ROUNDS`] rounds) until rvsd's
 //!    status counts `--fill` connections; its time and rvsd's VmRSS after;
 //! 2. the probers of [`rvs_e2e::disrupt`] (1 ms ping, numbered UDP stream,
-//!    keep-alive HTTP) for `--probe-secs`, the event [`LEAD`] after they
-//!    started;
+//!    keep-alive HTTP), the event [`LEAD`] after they started; they run
+//!    until the event is over (for a hot upgrade: the old rvsd exited, after
+//!    the new one's summary line) plus [`TAIL`], and at least
+//!    `--probe-secs`, so that a long pre-copy never outlasts the window;
 //! 3. one line per repeat, then one `<event>_summary` line of min/median/max.
 //!
 //! An event is an [`Event`]: one variant and one function that does it and
-//! returns how long it took: `restart` and `upgrade` (`rvsd --takeover`,
-//! both backends); `standby-kill` is added there when rvsd
-//! has a warm standby (started in [`Event::prepare`]).
+//! returns how long it took: `restart`, `upgrade` (`rvsd --takeover`) and
+//! `standby` (SIGKILL of the active with `rvsd --standby` beside it, started
+//! in [`Event::prepare`]; [`super::standby`]).
+//!
+//! Every rvsd of the lab (the first, a restarted one, the takeover's, the
+//! standby) runs on CPU 1 with all its threads (`taskset`), not only its
+//! workers: the load balancer gets one core and the probers the other. Its
+//! control and hand-over threads used to inherit CPU 0 from this process
+//! and took the probers' CPU during a takeover.
 
 use std::time::{Duration, Instant};
 
@@ -29,14 +37,23 @@ use rvs_e2e::disrupt::{udp_echoes, Disruption, ProbeOpts, Probes};
 use rvs_e2e::topo::{RvsdOpts, TwoArm};
 
 use super::bed::{self, Lb, LB_CPU, LOAD_CPU, VIP};
+use super::standby::{self, Standby};
 use super::sweep_report::mmm;
-use super::{measure, nap, Args, E2eError, Out, V};
+use super::{check_stop, measure, nap, Args, E2eError, Out, V};
 
 /// The events, by name (`--cases`).
-pub const EVENTS: [&str; 2] = ["restart", "upgrade"];
+pub const EVENTS: [&str; 3] = ["restart", "upgrade", "standby"];
 
 /// How long the probers run before the event.
 pub const LEAD: Duration = Duration::from_millis(1500);
+
+/// How long the probers go on after the event is over.
+pub const TAIL: Duration = Duration::from_millis(1500);
+
+/// The probers' time limit beyond `--probe-secs`: an event longer than
+/// that is cut short of its tail (the window is cut, reported as
+/// `tail_ms` < 0).
+const PROBE_MAX_EXTRA: f64 = 300.0;
 
 /// Fill rounds at most (each resends every flow: lost frames are made up,
 /// existing connections only refreshed).
@@ -58,6 +75,8 @@ pub enum Event {
     Restart,
     /// `rvsd --takeover` on the same file (issue 14's (a)).
     Upgrade,
+    /// SIGKILL of the active with `rvsd --standby` beside it (issue 14's (b)).
+    Standby,
 }
 
 /// How long an event took.
@@ -75,6 +94,7 @@ impl Event {
         match s {
             "restart" => Some(Event::Restart),
             "upgrade" => Some(Event::Upgrade),
+            "standby" => Some(Event::Standby),
             _ => None,
         }
     }
@@ -84,21 +104,25 @@ impl Event {
         match self {
             Event::Restart => "restart",
             Event::Upgrade => "upgrade",
+            Event::Standby => "standby",
         }
     }
 
     /// What must run before the fill (a standby that follows the table).
-    fn prepare(self, _t: &mut TwoArm) -> Result<(), E2eError> {
+    fn prepare(self, t: &mut TwoArm) -> Result<Option<Standby>, E2eError> {
         match self {
-            Event::Restart | Event::Upgrade => Ok(()),
+            Event::Restart | Event::Upgrade => Ok(None),
+            Event::Standby => standby::start(t).map(Some),
         }
     }
 
     /// Does the event; returns how long it took.
-    fn run(self, t: &mut TwoArm) -> Result<Took, E2eError> {
-        match self {
-            Event::Restart => Ok(restart(t)),
-            Event::Upgrade => upgrade(t),
+    fn run(self, t: &mut TwoArm, standby: Option<&Standby>) -> Result<Took, E2eError> {
+        match (self, standby) {
+            (Event::Restart, _) => Ok(restart(t)),
+            (Event::Upgrade, _) => upgrade(t),
+            (Event::Standby, Some(s)) => standby::kill_active(t, s),
+            (Event::Standby, None) => Err(E2eError::Failed("no standby was started".into())),
         }
     }
 }
@@ -186,7 +210,7 @@ pub struct Repeat {
     pub took: Took,
     /// rvsd's connections right after the event.
     pub conns_after: u64,
-    /// Probing time left after the event (ms): what saw it come back.
+    /// Probing time after the event (ms): what saw it come back.
     pub tail_ms: f64,
     /// The probers' reports.
     pub seen: Disruption,
@@ -273,7 +297,7 @@ fn value(v: f64, dec: usize) -> V {
 }
 
 /// rvsd's live connection count (its status: the workers' gauges, O(1)).
-fn conn_count(t: &TwoArm) -> Result<u64, E2eError> {
+pub(super) fn conn_count(t: &TwoArm) -> Result<u64, E2eError> {
     let mut s = std::os::unix::net::UnixStream::connect(&t.socket)
         .map_err(|e| E2eError::Failed(format!("rvsd's socket {}: {e}", t.socket)))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
@@ -386,6 +410,12 @@ fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
     bed::rps(&t.lab, "sw", "p-lb", "1")?;
     bed::rps(&t.lab, "client", "eth0", "1")?;
     t.lab.must_in("sw", &["sh", "-c", bed::BRIDGE_NO_NF]);
+    // All of rvsd on CPU 1: the one started, and those started later.
+    let pid = t.rvsd_proc().pid().to_string();
+    let cpu = LB_CPU.to_string();
+    t.lab
+        .must_in("lb", &["taskset", "-a", "-p", "-c", &cpu, &pid]);
+    t.rvsd.pin = Some(cpu);
     configure(&t);
     udp_echoes(&mut t.lab, &["rs1", "rs2"]);
     let drop = format!(
@@ -399,23 +429,42 @@ fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
     Ok(t)
 }
 
+/// How long a prober may take to end once told to stop.
+const PROBE_END_WAIT: Duration = Duration::from_secs(15);
+
+/// When the probers stop (s after they started), the event having ended
+/// `ended` s after they started: [`TAIL`] after it, and not before
+/// `probe_secs`.
+fn window_end(ended: f64, probe_secs: f64) -> f64 {
+    (ended + TAIL.as_secs_f64()).max(probe_secs)
+}
+
 /// One repeat of `ev` on the lab.
 fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
-    ev.prepare(t)?;
+    let standby = ev.prepare(t)?;
     let (fill, conns_before) = fill(t, a.fill, a.fill_pps)?;
     let pid = t.rvsd_proc().pid();
     let rss_kb = measure::vm_rss_kb(pid).unwrap_or(0);
     let o = ProbeOpts {
-        secs: a.probe_secs,
+        secs: a.probe_secs + PROBE_MAX_EXTRA,
         udp_pps: a.udp_pps,
         http_conns: a.http_conns,
     };
     let probes = Probes::start(&mut t.lab, &o);
-    nap(LEAD)?;
-    let took = ev.run(t)?;
-    let tail_ms = (a.probe_secs - probes.elapsed()) * 1e3;
-    let conns_after = conn_count(t)?;
-    let seen = probes.finish(&mut t.lab);
+    let took = nap(LEAD).and_then(|()| ev.run(t, standby.as_ref()));
+    let ended = probes.elapsed();
+    let counted = took.as_ref().ok().map(|_| conn_count(t));
+    let until = window_end(ended, a.probe_secs);
+    let _ = nap(Duration::from_secs_f64((until - probes.elapsed()).max(0.0)));
+    probes.stop();
+    let tail_ms = (probes.elapsed() - ended) * 1e3;
+    let seen = probes
+        .try_finish(&mut t.lab, PROBE_END_WAIT)
+        .map_err(|e| E2eError::Failed(format!("probers: {e}")));
+    let took = took?;
+    let seen = seen?;
+    check_stop()?;
+    let conns_after = counted.unwrap_or(Ok(0))?;
     Ok(Repeat {
         fill,
         conns_before,
@@ -457,7 +506,7 @@ pub(super) fn run(lbs: &[Lb], events: &[Event], a: &Args, out: &Out) -> Result<(
             }
         };
         let mut rows: Vec<Vec<Vec<Figure>>> = vec![Vec::new(); events.len()];
-        for r in 0..a.repeat.max(1) {
+        'repeats: for r in 0..a.repeat.max(1) {
             for (k, ev) in events.iter().enumerate() {
                 match once(&mut t, *ev, a) {
                     Ok(rep) => {
@@ -471,12 +520,25 @@ pub(super) fn run(lbs: &[Lb], events: &[Event], a: &Args, out: &Out) -> Result<(
                         rows[k].push(figs);
                     }
                     Err(E2eError::Interrupted) => return Err(E2eError::Interrupted),
-                    Err(e) => out.emit(&[
-                        ("case", V::S(ev.name().into())),
-                        ("lb", V::S(lb.name())),
-                        ("repeat", V::I(r as u64)),
-                        ("error", V::S(e.to_string())),
-                    ]),
+                    Err(e) => {
+                        out.emit(&[
+                            ("case", V::S(ev.name().into())),
+                            ("lb", V::S(lb.name())),
+                            ("repeat", V::I(r as u64)),
+                            ("error", V::S(e.to_string())),
+                        ]);
+                        // The lab may have no rvsd left (a standby that
+                        // did not take over): the next events get a new one.
+                        drop(t);
+                        t = match lab(backend, a) {
+                            Ok(t) => t,
+                            Err(E2eError::Interrupted) => return Err(E2eError::Interrupted),
+                            Err(e) => {
+                                fail(&e);
+                                break 'repeats;
+                            }
+                        };
+                    }
                 }
             }
         }
@@ -503,6 +565,15 @@ mod tests {
             assert_eq!(Event::parse(n).map(Event::name), Some(n));
         }
         assert_eq!(Event::parse("standby-kill"), None);
+    }
+
+    #[test]
+    fn the_probe_window_covers_a_long_event_and_its_tail() {
+        // The 5M-connection upgrade: 9.7 s from its start, 1.5 s in; the
+        // fixed 6 s window ended before its freeze.
+        assert_eq!(window_end(1.5 + 9.7, 6.0), 1.5 + 9.7 + 1.5);
+        // A short event keeps the minimum window.
+        assert_eq!(window_end(1.5 + 0.5, 6.0), 6.0);
     }
 
     #[test]

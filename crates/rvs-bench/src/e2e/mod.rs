@@ -18,11 +18,12 @@
 //!   the first UDP probe (one a millisecond since before the start) arriving
 //!   at a real server, with the tutorial configuration applied as fast as
 //!   the tools can.
-//! - `restart` (rvs only, not in the default list; [`disruption`]): what a
-//!   1 ms ping, a numbered UDP stream and keep-alive HTTP see across a
-//!   plain restart of rvsd, after filling its table with `--fill`
-//!   connections (issue 14's reference; its hot upgrade and warm standby
-//!   become further events of the same case).
+//! - `restart`, `upgrade`, `standby` (rvs only, not in the default list;
+//!   [`disruption`]): what a 1 ms ping, a numbered UDP stream and
+//!   keep-alive HTTP see across a plain restart of rvsd, a hot upgrade
+//!   (`rvsd --takeover`) and SIGKILL of the active with a warm standby
+//!   ([`standby`]), after filling its table with `--fill` connections
+//!   (issue 14).
 //!
 //! CPU of the load balancer (see [`bed`] for where things run): for
 //! processes (rvsd, haproxy) utime+stime from /proc/<pid>/stat
@@ -36,6 +37,7 @@ pub(crate) mod bed;
 pub(crate) mod disruption;
 pub(crate) mod measure;
 pub(crate) mod pace;
+pub(crate) mod standby;
 pub(crate) mod sweep;
 pub(crate) mod sweep_report;
 pub(crate) mod testpmd;
@@ -67,7 +69,8 @@ pub struct Args {
     )]
     lbs: Vec<String>,
     /// Cases: pps, http-keepalive, http-close, memory, startup; and (rvs
-    /// only, not by default) restart: ping/UDP/HTTP across a plain restart.
+    /// only, not by default) restart, upgrade, standby: ping/UDP/HTTP across
+    /// a plain restart, a hot upgrade, SIGKILL of the active with a standby.
     #[arg(
         long,
         value_delimiter = ',',
@@ -123,7 +126,8 @@ pub struct Args {
     /// restart: keep-alive HTTP connections (a request every 2 ms each).
     #[arg(long, default_value_t = 4)]
     http_conns: u32,
-    /// restart: seconds the probers run (the event starts 1.5 s in).
+    /// restart: seconds the probers run at least (the event starts 1.5 s
+    /// in; they go on until 1.5 s after it ended, at most 300 s more).
     #[arg(long, default_value_t = 6.0)]
     probe_secs: f64,
 }

@@ -212,6 +212,10 @@ impl State {
         let na = match m.msg_type() {
             icmpv6_type::NEIGHBOR_SOLICIT => false,
             icmpv6_type::NEIGHBOR_ADVERT => true,
+            crate::wire::mld::QUERY => {
+                self.mld_heard(pkt, p);
+                return None;
+            }
             _ => return None,
         };
         if p.ttl != ND_HOP_LIMIT {

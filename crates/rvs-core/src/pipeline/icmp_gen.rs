@@ -19,16 +19,15 @@
 //! drop reason ([`crate::stats::WorkerGauges::icmp_rate_limited`]).
 
 use super::parse::{Parsed, L4};
-use super::rewrite::open_gap;
+use super::rewrite::{open_gap, put_ip_header};
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
 use crate::limit::bucket::{BucketConf, EventGate};
 use crate::snapshot::Snapshot;
 use crate::stats::DropReason;
-use crate::wire::ethernet::{ethertype, EthernetFrame};
 use crate::wire::icmp::{icmp_type, IcmpPacket, FRAG_NEEDED};
 use crate::wire::icmpv6::{icmpv6_type, Icmpv6Packet};
-use crate::wire::{ipv4, ipv6, sub_mut, Ipv4Packet};
+use crate::wire::{sub_mut, IpHeader, Ipv4Packet};
 
 /// Errors per second rvs sends at most (all workers together).
 pub const ICMP_RATE: u64 = 1000;
@@ -144,61 +143,27 @@ fn error_source(snap: &Snapshot, p: &Parsed) -> Option<Addr> {
 /// Rewrites the frame into the error from `src` to the packet's source;
 /// the parse of the new packet, or `None` when the buffer has no room.
 fn write_error(pkt: &mut Packet<'_>, p: &Parsed, src: &Addr, e: IcmpError) -> Option<Parsed> {
-    let (ip_hdr, max) = match p.v6 {
-        true => (ipv6::HEADER_LEN, 1280),
-        false => (ipv4::HEADER_LEN, 576),
+    let mut h = IpHeader {
+        src,
+        dst: &p.src,
+        proto: if p.v6 { proto::ICMPV6 } else { proto::ICMP },
+        ttl: TTL,
+        tos: 0,
+        payload_len: 0,
+        ident: 0,
+        df: false,
     };
-    let n = ip_hdr + ICMP_HDR;
+    let max = if p.v6 { 1280 } else { 576 };
+    let n = h.len() + ICMP_HDR;
     let quote = p.ip_len.min(max - n);
     // Drop what is not quoted first, then open room for the headers.
     pkt.len = p.l3 + quote;
     if !open_gap(pkt.buf, &mut pkt.head, &mut pkt.len, p.l3, n) {
         return None;
     }
-    let total = n + quote;
+    h.payload_len = (ICMP_HDR + quote) as u16;
     let f = sub_mut(pkt.buf, pkt.head, pkt.head + pkt.len);
-    let mut eth = EthernetFrame::new_unchecked(sub_mut(f, 0, p.l3));
-    eth.set_ethertype(if p.v6 {
-        ethertype::IPV6
-    } else {
-        ethertype::IPV4
-    });
-    let (ip, icmp) = sub_mut(f, p.l3, p.l3 + total).split_at_mut(ip_hdr);
-    let l4_len = (ICMP_HDR + quote) as u16;
-    let next = match p.v6 {
-        true => {
-            ipv6::write_header(ip, src, &p.src, proto::ICMPV6, TTL, l4_len);
-            let mut m = Icmpv6Packet::new_unchecked(&mut *icmp);
-            let (t, mtu) = match e {
-                IcmpError::TooBig { mtu } => (icmpv6_type::PACKET_TOO_BIG, u32::from(mtu)),
-                IcmpError::TimeExceeded => (icmpv6_type::TIME_EXCEEDED, 0),
-            };
-            m.set_msg_type(t);
-            m.set_code(0);
-            m.set_mtu(mtu);
-            m.fill_checksum(src, &p.src);
-            proto::ICMPV6
-        }
-        false => {
-            ipv4::write_header(ip, src, &p.src, proto::ICMP, TTL, l4_len, 0, false);
-            let mut m = IcmpPacket::new_unchecked(&mut *icmp);
-            let (t, code, mtu) = match e {
-                IcmpError::TooBig { mtu } => (icmp_type::DEST_UNREACH, FRAG_NEEDED, mtu),
-                IcmpError::TimeExceeded => (icmp_type::TIME_EXCEEDED, 0, 0),
-            };
-            m.set_msg_type(t);
-            m.set_code(code);
-            m.set_next_hop_mtu(mtu);
-            m.fill_checksum();
-            proto::ICMP
-        }
-    };
-    Some(Parsed {
-        l4: p.l3 + ip_hdr,
-        ip_len: total,
-        proto: next,
-        src: *src,
-        dst: p.src,
+    let mut q = Parsed {
         sport: 0,
         dport: 0,
         tcp_flags: 0,
@@ -206,5 +171,29 @@ fn write_error(pkt: &mut Packet<'_>, p: &Parsed, src: &Addr, e: IcmpError) -> Op
         ttl: TTL,
         kind: L4::IcmpError,
         ..*p
-    })
+    };
+    put_ip_header(f, &mut q, &h);
+    let icmp = sub_mut(f, q.l4, q.l3 + q.ip_len);
+    if q.v6 {
+        let mut m = Icmpv6Packet::new_unchecked(icmp);
+        let (t, mtu) = match e {
+            IcmpError::TooBig { mtu } => (icmpv6_type::PACKET_TOO_BIG, u32::from(mtu)),
+            IcmpError::TimeExceeded => (icmpv6_type::TIME_EXCEEDED, 0),
+        };
+        m.set_msg_type(t);
+        m.set_code(0);
+        m.set_mtu(mtu);
+        m.fill_checksum(src, &p.src);
+    } else {
+        let mut m = IcmpPacket::new_unchecked(icmp);
+        let (t, code, mtu) = match e {
+            IcmpError::TooBig { mtu } => (icmp_type::DEST_UNREACH, FRAG_NEEDED, mtu),
+            IcmpError::TimeExceeded => (icmp_type::TIME_EXCEEDED, 0, 0),
+        };
+        m.set_msg_type(t);
+        m.set_code(code);
+        m.set_next_hop_mtu(mtu);
+        m.fill_checksum();
+    }
+    Some(q)
 }

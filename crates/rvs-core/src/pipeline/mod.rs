@@ -17,6 +17,7 @@ mod icmp_err;
 mod icmp_gen;
 mod kni_guard;
 mod limits;
+mod mld_rx;
 mod outbox;
 mod parse;
 mod precopy;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 pub use fast::{FastEvent, FastKey, FastMoved};
 pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use handover::{CounterBases, SvcCounters};
+pub use mld_rx::MldHeard;
 pub use outbox::Outbox;
 pub use precopy::{Precopy, PrecopyEvent};
 pub use sync::SyncError;
@@ -176,6 +178,8 @@ struct State {
     templates: usize,
     outbox: Outbox,
     learned: Vec<Learned>,
+    /// MLD Queries heard ([`mld_rx`]).
+    mld_heard: Vec<MldHeard>,
     /// [`ConnTable::inserts`] at the last expiry (its budget grows by the difference).
     inserts_at_tick: u64,
     /// Connection events for the sync sender; `None` (the default) when
@@ -241,6 +245,7 @@ impl Worker {
             templates: 0,
             outbox: Outbox::new(conf.pending_frames, conf.frame_size),
             learned: Vec::with_capacity(LEARNED_MAX),
+            mld_heard: Vec::with_capacity(mld_rx::MLD_HEARD_MAX),
             inserts_at_tick: 0,
             sync_log: None,
             sync_active: false,

@@ -13,7 +13,7 @@ use crate::wire::ipv6::{self, Ipv6Packet};
 pub(crate) use crate::wire::tcp::toa_len;
 use crate::wire::tcp::{self, write_toa, TcpPacket, TOA_LEN_V6};
 use crate::wire::udp::UdpPacket;
-use crate::wire::{checksum, sub_mut};
+use crate::wire::{checksum, sub_mut, IpHeader};
 
 /// The smallest MSS a clamp leaves (the IPv4 default, RFC 9293).
 const MIN_MSS: u16 = 536;
@@ -266,26 +266,39 @@ pub(crate) fn encapsulate(
         return false;
     }
     let f = sub_mut(buf, *head, *head + *len);
-    let inner_proto = if p.v6 { proto::IPV6 } else { proto::IPIP };
-    let l3 = p.l3;
-    let inner_len = p.ip_len as u16;
-    let outer = sub_mut(f, l3, l3 + n);
-    if outer_v6 {
-        ipv6::write_header(outer, src, dst, inner_proto, 64, inner_len);
-    } else {
-        ipv4::write_header(outer, src, dst, inner_proto, 64, inner_len, 0, false);
-    }
-    EthernetFrame::new_unchecked(sub_mut(f, 0, l3)).set_ethertype(if outer_v6 {
-        ethertype::IPV6
-    } else {
-        ethertype::IPV4
-    });
-    p.l4 = l3 + n;
-    p.ip_len += n;
-    p.v6 = outer_v6;
-    p.proto = inner_proto;
-    p.src = *src;
-    p.dst = *dst;
+    let h = IpHeader {
+        src,
+        dst,
+        proto: if p.v6 { proto::IPV6 } else { proto::IPIP },
+        ttl: 64,
+        tos: 0,
+        payload_len: p.ip_len as u16,
+        ident: 0,
+        df: false,
+    };
+    put_ip_header(f, p, &h);
     p.kind = L4::Other;
     true
+}
+
+/// Writes `h` as the IP header at `f[p.l3..]` (room made by the caller),
+/// sets the frame's Ethernet type to its family and makes `p` describe the
+/// new packet: the header's addresses and protocol, its payload right
+/// after it.
+#[inline]
+pub(crate) fn put_ip_header(f: &mut [u8], p: &mut Parsed, h: &IpHeader) {
+    let v6 = h.is_v6();
+    let n = if v6 {
+        h.write_v6(sub_mut(f, p.l3, p.l3 + ipv6::HEADER_LEN))
+    } else {
+        h.write_v4(sub_mut(f, p.l3, p.l3 + ipv4::HEADER_LEN))
+    };
+    let et = if v6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    EthernetFrame::new_unchecked(sub_mut(f, 0, p.l3)).set_ethertype(et);
+    p.l4 = p.l3 + n;
+    p.ip_len = n + usize::from(h.payload_len);
+    p.v6 = v6;
+    p.proto = h.proto;
+    p.src = *h.src;
+    p.dst = *h.dst;
 }

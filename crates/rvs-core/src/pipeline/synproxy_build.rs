@@ -4,10 +4,9 @@
 //! written over the buffer of the packet that caused it.
 
 use crate::addr::{proto, Addr, Mac};
-use crate::wire::ethernet::{self, ethertype};
-use crate::wire::ipv4;
-use crate::wire::ipv6;
+use crate::wire::ethernet;
 use crate::wire::tcp::{self, opt, TcpPacket};
+use crate::wire::IpHeader;
 
 /// Hop limit of what the SYN proxy sends.
 const TTL: u8 = 64;
@@ -100,41 +99,24 @@ fn options(s: &Seg, out: &mut [u8; MAX_OPTIONS]) -> usize {
 /// (IPv4 or IPv6 as `s.dst` is); returns its length, or `None` when `buf`
 /// is too short.
 pub(super) fn write_frame(buf: &mut [u8], dmac: Mac, smac: Mac, s: &Seg) -> Option<usize> {
-    let v6 = !s.dst.is_v4();
     let mut o = [0u8; MAX_OPTIONS];
     let olen = options(s, &mut o);
     let tcp_len = tcp::HEADER_LEN + olen;
+    let h = IpHeader {
+        src: &s.src,
+        dst: &s.dst,
+        proto: proto::TCP,
+        ttl: TTL,
+        tos: 0,
+        payload_len: tcp_len as u16,
+        ident: 0,
+        df: true,
+    };
     let l3 = ethernet::HEADER_LEN;
-    let l4 = l3
-        + if v6 {
-            ipv6::HEADER_LEN
-        } else {
-            ipv4::HEADER_LEN
-        };
+    let l4 = l3 + h.len();
     let f = buf.get_mut(..l4 + tcp_len)?;
-    let et = if v6 { ethertype::IPV6 } else { ethertype::IPV4 };
-    ethernet::write_header(f, dmac, smac, et);
-    if v6 {
-        ipv6::write_header(
-            &mut f[l3..l4],
-            &s.src,
-            &s.dst,
-            proto::TCP,
-            TTL,
-            tcp_len as u16,
-        );
-    } else {
-        ipv4::write_header(
-            &mut f[l3..l4],
-            &s.src,
-            &s.dst,
-            proto::TCP,
-            TTL,
-            tcp_len as u16,
-            0,
-            true,
-        );
-    }
+    ethernet::write_header(f, dmac, smac, h.ethertype());
+    h.write(&mut f[l3..l4]);
     let seg = &mut f[l4..];
     seg.fill(0);
     let mut t = TcpPacket::new_unchecked(seg);

@@ -16,7 +16,7 @@
 
 use super::icmp_gen::IcmpError;
 use super::parse::{parse_ip, Parsed, L4};
-use super::rewrite::{clamp_mss, open_gap, split};
+use super::rewrite::{clamp_mss, open_gap, put_ip_header, split};
 use super::{Packet, State, Verdict};
 use crate::addr::{proto, Addr};
 use crate::conn::{Conn, Dir};
@@ -27,7 +27,7 @@ use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::tcp::{flags as tcpf, TcpPacket};
 use crate::wire::udp::UdpPacket;
-use crate::wire::{checksum, sub_mut};
+use crate::wire::{checksum, sub_mut, IpHeader};
 
 /// IPv4 packets longer than this leave with DF set and identification 0;
 /// shorter ones with DF clear and an identification, so that an IPv4 hop
@@ -70,7 +70,7 @@ fn l4_addrs(seg: &mut [u8], p: &Parsed, src: &Addr, dst: &Addr) {
 }
 
 /// The IPv4 protocol number for an IPv6 next header, and back.
-fn map_proto(nh: u8, to_v4: bool) -> u8 {
+pub(super) fn map_proto(nh: u8, to_v4: bool) -> u8 {
     match (nh, to_v4) {
         (proto::ICMPV6, true) => proto::ICMP,
         (proto::ICMP, false) => proto::ICMPV6,
@@ -109,32 +109,21 @@ pub(crate) fn to_v4(
         let (_, seg) = split(f, p);
         l4_addrs(seg, p, src, dst);
     }
-    let new_proto = map_proto(p.proto, true);
     let df = total > DF_ABOVE;
-    let ip = sub_mut(f, p.l4 - ipv4::HEADER_LEN, p.l4);
-    ipv4::write_header(
-        ip,
+    let h = IpHeader {
         src,
         dst,
-        new_proto,
-        p.ttl,
-        l4_len as u16,
-        if df { 0 } else { ident },
+        proto: map_proto(p.proto, true),
+        ttl: p.ttl,
+        tos: tc,
+        payload_len: l4_len as u16,
+        ident: if df { 0 } else { ident },
         df,
-    );
-    let mut v4 = Ipv4Packet::new_unchecked(ip);
-    v4.set_dscp_ecn(tc);
-    v4.fill_checksum();
+    };
     f.copy_within(0..p.l3, shift);
-    EthernetFrame::new_unchecked(sub_mut(f, shift, shift + p.l3)).set_ethertype(ethertype::IPV4);
+    put_ip_header(sub_mut(f, shift, f.len()), p, &h);
     *head += shift;
     *len -= shift;
-    p.l4 = p.l3 + ipv4::HEADER_LEN;
-    p.ip_len = total;
-    p.v6 = false;
-    p.proto = new_proto;
-    p.src = *src;
-    p.dst = *dst;
     Ok(())
 }
 
@@ -180,18 +169,18 @@ pub(crate) fn to_v6(
         *len -= shift;
     }
     let f = sub_mut(buf, *head, *head + *len);
-    let new_proto = map_proto(p.proto, false);
-    let ip = sub_mut(f, p.l3, p.l3 + ipv6::HEADER_LEN);
-    ipv6::write_header(ip, src, dst, new_proto, p.ttl, l4_len as u16);
-    Ipv6Packet::new_unchecked(ip).set_traffic_class(tos);
-    EthernetFrame::new_unchecked(sub_mut(f, 0, p.l3)).set_ethertype(ethertype::IPV6);
+    let h = IpHeader {
+        src,
+        dst,
+        proto: map_proto(p.proto, false),
+        ttl: p.ttl,
+        tos,
+        payload_len: l4_len as u16,
+        ident: 0,
+        df: false,
+    };
     let old = *p;
-    p.l4 = p.l3 + ipv6::HEADER_LEN;
-    p.ip_len = ipv6::HEADER_LEN + l4_len;
-    p.v6 = true;
-    p.proto = new_proto;
-    p.src = *src;
-    p.dst = *dst;
+    put_ip_header(f, p, &h);
     let (_, seg) = split(f, p);
     l4_addrs(seg, &old, src, dst);
     Ok(())

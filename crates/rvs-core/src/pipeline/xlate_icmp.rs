@@ -22,7 +22,7 @@ use crate::wire::icmp::IcmpPacket;
 use crate::wire::icmpv6::Icmpv6Packet;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, Ipv6Packet};
-use crate::wire::{checksum, sub_mut};
+use crate::wire::{checksum, sub_mut, IpHeader};
 
 /// The largest ICMPv6 error (RFC 4443 §2.4: the minimum MTU).
 const MAX_V6: usize = 1280;
@@ -242,60 +242,35 @@ fn build(out: &mut [u8], f: &[u8], p: &Parsed, i: &Inner, h: ErrHead, e: &Ends) 
         super::proxy_proto::pp_shift_quote(seg, &e.c, e.dir);
     }
     let inner = &mut out[ohl + 8..at];
-    if to_v6 {
-        let nh = if q.proto == proto::ICMP {
-            proto::ICMPV6
-        } else {
-            q.proto
-        };
-        ipv6::write_header(inner, &e.in_src, &e.in_dst, nh, q.ttl, q.l4_len as u16);
-        Ipv6Packet::new_unchecked(inner).set_traffic_class(q.tos);
-    } else {
-        let pr = if q.proto == proto::ICMPV6 {
-            proto::ICMP
-        } else {
-            q.proto
-        };
-        ipv4::write_header(
-            inner,
-            &e.in_src,
-            &e.in_dst,
-            pr,
-            q.ttl,
-            q.l4_len as u16,
-            0,
-            true,
-        );
-        let mut v4 = Ipv4Packet::new_unchecked(inner);
-        v4.set_dscp_ecn(q.tos);
-        v4.fill_checksum();
-    }
+    let quoted = IpHeader {
+        src: &e.in_src,
+        dst: &e.in_dst,
+        proto: super::xlate::map_proto(q.proto, !to_v6),
+        ttl: q.ttl,
+        tos: q.tos,
+        payload_len: q.l4_len as u16,
+        ident: 0,
+        df: true,
+    };
+    quoted.write(inner);
     let m = &mut out[ohl..ohl + 8];
     m.copy_from_slice(&[
         h.ty, h.code, 0, 0, h.rest[0], h.rest[1], h.rest[2], h.rest[3],
     ]);
-    let outer = &mut out[..ohl];
+    let outer = IpHeader {
+        src: &e.src,
+        dst: &e.dst,
+        proto: if to_v6 { proto::ICMPV6 } else { proto::ICMP },
+        ttl: p.ttl,
+        tos: 0,
+        payload_len: (n - ohl) as u16,
+        ident: 0,
+        df: true,
+    };
+    outer.write(&mut out[..ohl]);
     if to_v6 {
-        ipv6::write_header(
-            outer,
-            &e.src,
-            &e.dst,
-            proto::ICMPV6,
-            p.ttl,
-            (n - ohl) as u16,
-        );
         Icmpv6Packet::new_unchecked(&mut out[ohl..n]).fill_checksum(&e.src, &e.dst);
     } else {
-        ipv4::write_header(
-            outer,
-            &e.src,
-            &e.dst,
-            proto::ICMP,
-            p.ttl,
-            (n - ohl) as u16,
-            0,
-            true,
-        );
         IcmpPacket::new_unchecked(&mut out[ohl..n]).fill_checksum();
     }
     n

@@ -1,22 +1,24 @@
 //! rvs-keepalive: HTTP/1.1 keep-alive connections that each send a request
 //! every few milliseconds for a while and report what failed (std only).
 //!
-//! `rvs-keepalive [--conns N] [--secs S] [--interval-ms I] [--timeout-ms T] ADDR:PORT`
+//! `rvs-keepalive [--conns N] [--secs S] [--interval-ms I] [--timeout-ms T] [--stop-file F] ADDR:PORT`
 //! opens N connections, and on each one sends `GET /` and reads the whole
-//! answer, again and again, I ms apart, for S seconds. A connection that is
+//! answer, again and again, I ms apart, for S seconds (or until file F
+//! exists). A connection that is
 //! reset or closed, or whose answer does not come within T ms, counts as
 //! lost and is opened again. Prints one JSON line
 //! ([`rvs_e2e::disrupt::KeepaliveReport`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rvs_e2e::disrupt::KeepaliveReport;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rvs-keepalive [--conns N] [--secs S] [--interval-ms I] [--timeout-ms T] ADDR:PORT"
+        "usage: rvs-keepalive [--conns N] [--secs S] [--interval-ms I] [--timeout-ms T] [--stop-file F] ADDR:PORT"
     );
     std::process::exit(2)
 }
@@ -77,12 +79,18 @@ fn connect(to: SocketAddr, timeout: Duration) -> Option<BufReader<TcpStream>> {
     Some(BufReader::new(s))
 }
 
-/// One connection's loop until `end`.
-fn run(to: SocketAddr, end: Instant, interval: Duration, timeout: Duration) -> KeepaliveReport {
+/// One connection's loop until `end` or until `stop` exists.
+fn run(
+    to: SocketAddr,
+    end: Instant,
+    stop: Option<&Path>,
+    interval: Duration,
+    timeout: Duration,
+) -> KeepaliveReport {
     let mut rep = KeepaliveReport::default();
     let mut conn = connect(to, timeout);
     rep.connects += 1;
-    while Instant::now() < end {
+    while Instant::now() < end && !stop.is_some_and(Path::exists) {
         let Some(c) = conn.as_mut() else {
             rep.connect_failed += 1;
             std::thread::sleep(interval);
@@ -116,6 +124,7 @@ fn run(to: SocketAddr, end: Instant, interval: Duration, timeout: Duration) -> K
 fn main() {
     let (mut conns, mut secs, mut interval, mut timeout) = (4usize, 4.0f64, 2u64, 1000u64);
     let mut target = None;
+    let mut stop: Option<PathBuf> = None;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -125,6 +134,7 @@ fn main() {
             "--secs" => secs = val().parse().unwrap_or_else(|_| usage()),
             "--interval-ms" => interval = val().parse().unwrap_or_else(|_| usage()),
             "--timeout-ms" => timeout = val().parse().unwrap_or_else(|_| usage()),
+            "--stop-file" => stop = Some(PathBuf::from(val())),
             t => target = Some(t.parse::<SocketAddr>().unwrap_or_else(|_| usage())),
         }
     }
@@ -138,7 +148,10 @@ fn main() {
         Duration::from_millis(timeout),
     );
     let threads: Vec<_> = (0..conns)
-        .map(|_| std::thread::spawn(move || run(to, end, iv, to_)))
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || run(to, end, stop.as_deref(), iv, to_))
+        })
         .collect();
     let mut total = KeepaliveReport::default();
     for t in threads {

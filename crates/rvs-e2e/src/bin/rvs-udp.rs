@@ -5,11 +5,16 @@
 //! `<label> <peer ip>:<peer port> <payload>` and prints `seen <peer>` for
 //! each one it gets (not with `--quiet`).
 //!
-//! `rvs-udp stream --pps N --secs S [--from-port P] TARGET:PORT` sends a
-//! numbered stream (`seq-<n>`) of N datagrams per second for S seconds from
-//! one socket (one flow), reads the echoes, and prints one JSON line
-//! ([`rvs_e2e::stream::StreamReport`]): the longest time without an echo,
-//! sequence numbers never echoed, echoes seen twice.
+//! `rvs-udp stream --pps N --secs S [--from-port P] [--stop-file F] TARGET:PORT`
+//! sends a numbered stream (`seq-<n>`) of N datagrams per second for S
+//! seconds (or until file F exists) from one socket (one flow), reads the
+//! echoes with their kernel receive times, and prints one JSON line
+//! ([`rvs_e2e::stream::StreamReport`]): the longest time the path held the
+//! stream, sequence numbers never echoed, echoes seen twice.
+//!
+//! `rvs-udp ping --pps N --secs S [--stop-file F] TARGET:0` does the same
+//! with ICMP echo requests (a raw socket: root), numbered in their payload;
+//! the same JSON line (`sent`, `received`, `longest_gap_ms`, ...).
 //!
 //! `rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT`
 //! sends one datagram from each of N sockets bound to ports P..P+N, waits for
@@ -27,11 +32,13 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rvs-udp echo ADDR:PORT [LABEL] [--quiet]\n       rvs-udp stream --pps N --secs S [--from-port P] TARGET:PORT\n       rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT"
+        "usage: rvs-udp echo ADDR:PORT [LABEL] [--quiet]\n       rvs-udp stream --pps N --secs S [--from-port P] [--stop-file F] TARGET:PORT\n       rvs-udp ping --pps N --secs S [--stop-file F] TARGET:0\n       rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT"
     );
     std::process::exit(2)
 }
@@ -135,50 +142,209 @@ fn seq_of(reply: &[u8]) -> Option<u64> {
     text.rsplit(' ').next()?.strip_prefix("seq-")?.parse().ok()
 }
 
-fn stream(target: SocketAddr, pps: u64, secs: f64, from_port: u16) -> std::io::Result<()> {
-    let s = UdpSocket::bind((unspecified(target), from_port))?;
-    let r = s.try_clone()?;
-    r.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let total = (pps as f64 * secs) as u64;
-    let t0 = rvs_e2e::gap::wall();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let done_r = done.clone();
-    let reader = std::thread::spawn(move || {
-        let mut tally = rvs_e2e::stream::Tally::new(t0, total as usize);
-        let mut buf = [0u8; 2048];
-        while !done_r.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Ok(n) = r.recv(&mut buf) {
-                if let Some(seq) = seq_of(&buf[..n]) {
-                    tally.echo(seq, rvs_e2e::gap::wall());
-                }
+/// Turns on the kernel's receive timestamps (`SO_TIMESTAMPNS`) of `s`.
+fn stamp_receives(s: &UdpSocket) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option of its size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One datagram from the non-blocking `s` and the kernel's receive time
+/// (wall clock, s), or None when none is waiting.
+fn recv_stamped(s: &UdpSocket, buf: &mut [u8]) -> Option<(usize, f64)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut ctl = [0u64; 16];
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&ctl) as _;
+    // SAFETY: `msg` points at `iov` (into `buf`) and `ctl`, both live and
+    // of the lengths given.
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return None;
+    }
+    let mut t = None;
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled,
+    // within msg_controllen; SCM_TIMESTAMPNS carries a timespec.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                t = Some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9);
             }
+            c = libc::CMSG_NXTHDR(&msg, c);
         }
-        tally
-    });
-    // Paced per millisecond: the datagrams due by now go out together.
+    }
+    Some((n as usize, t.unwrap_or_else(rvs_e2e::gap::wall)))
+}
+
+/// Waits until `s` is readable or `us` microseconds passed.
+fn wait_readable(s: &UdpSocket, us: u64) {
+    let mut p = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: (us * 1000) as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timeout, no signal mask.
+    unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+}
+
+/// What a stream sends and reads back: numbered UDP datagrams to an echo
+/// server, or ICMP echo requests (`ping`).
+enum Kind {
+    /// UDP to this address.
+    Udp(SocketAddr),
+    /// ICMP echo to this address, with this identifier.
+    Icmp(SocketAddr, u16),
+}
+
+impl Kind {
+    /// Sends number `seq`.
+    fn send(&self, s: &UdpSocket, seq: u64) {
+        // A send refused (no route yet, buffer full) is a datagram lost.
+        let _ = match self {
+            Kind::Udp(to) => s.send_to(format!("seq-{seq}").as_bytes(), to),
+            Kind::Icmp(to, id) => s.send_to(&icmp_echo(*id, seq), to),
+        };
+    }
+
+    /// The number an answer carries, if it is one of ours.
+    fn seq(&self, reply: &[u8]) -> Option<u64> {
+        match self {
+            Kind::Udp(_) => seq_of(reply),
+            Kind::Icmp(_, id) => icmp_reply_seq(reply, *id),
+        }
+    }
+}
+
+/// An ICMP echo request with identifier `id`, sequence number `seq` (low
+/// 16 bits) and payload `seq-<seq>`.
+fn icmp_echo(id: u16, seq: u64) -> Vec<u8> {
+    let mut p = vec![8u8, 0, 0, 0];
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&(seq as u16).to_be_bytes());
+    p.extend_from_slice(format!("seq-{seq}").as_bytes());
+    let mut sum = 0u32;
+    for c in p.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    p
+}
+
+/// The number of an ICMP echo reply with identifier `id` as a raw socket
+/// reads it (IPv4 header first).
+fn icmp_reply_seq(pkt: &[u8], id: u16) -> Option<u64> {
+    let ihl = usize::from(*pkt.first()? & 0x0f) * 4;
+    let icmp = pkt.get(ihl..)?;
+    if icmp.len() < 8 || icmp[0] != 0 || icmp[4..6] != id.to_be_bytes() {
+        return None;
+    }
+    std::str::from_utf8(&icmp[8..])
+        .ok()?
+        .strip_prefix("seq-")?
+        .parse()
+        .ok()
+}
+
+/// A raw ICMP socket (root), as a `UdpSocket` for its send/receive calls.
+fn icmp_socket() -> std::io::Result<UdpSocket> {
+    // SAFETY: plain socket(2) call; the descriptor is checked, then owned.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nobody else owns.
+    Ok(UdpSocket::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// The stream: one thread sends the numbers due each half millisecond
+/// (until `secs` passed or `stop` exists) and reads the answers with their
+/// kernel receive times in between; 300 ms after the last send it reports.
+fn stream(
+    s: &UdpSocket,
+    kind: &Kind,
+    pps: u64,
+    secs: f64,
+    stop: Option<&Path>,
+) -> std::io::Result<()> {
+    s.set_nonblocking(true)?;
+    stamp_receives(s)?;
+    let total = (pps as f64 * secs) as u64;
+    let mut tally = rvs_e2e::stream::Tally::new(rvs_e2e::gap::wall(), total as usize);
+    let mut buf = [0u8; 2048];
     let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < total {
-        let due = ((start.elapsed().as_secs_f64() * pps as f64) as u64 + 1).min(total);
+    let (mut sent, mut limit, mut ended) = (0u64, total, None::<Instant>);
+    let mut checks = 0u32;
+    loop {
+        let due = ((start.elapsed().as_secs_f64() * pps as f64) as u64 + 1).min(limit);
+        let first = sent;
+        let mut at = None;
         while sent < due {
-            // A send refused (no route yet, buffer full) is a datagram lost.
-            let _ = s.send_to(format!("seq-{sent}").as_bytes(), target);
+            kind.send(s, sent);
+            at.get_or_insert_with(rvs_e2e::gap::wall);
             sent += 1;
         }
-        std::thread::sleep(Duration::from_micros(500));
+        if let Some(t) = at {
+            tally.sent(first, sent - first, t);
+        }
+        checks += 1;
+        let late = start.elapsed().as_secs_f64() > secs + 1.0;
+        if late || stop.is_some_and(|p| checks.is_multiple_of(16) && p.exists()) {
+            limit = sent;
+        }
+        if sent >= limit && ended.is_none() {
+            ended = Some(Instant::now());
+        }
+        if ended.is_some_and(|e| e.elapsed() >= Duration::from_millis(300)) {
+            break;
+        }
+        // A bounded drain: the sends stay on time however much comes in.
+        for _ in 0..1024 {
+            let Some((n, t)) = recv_stamped(s, &mut buf) else {
+                break;
+            };
+            if let Some(seq) = kind.seq(&buf[..n]) {
+                tally.echo(seq, t);
+            }
+        }
+        wait_readable(s, 500);
     }
-    std::thread::sleep(Duration::from_millis(300));
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let tally = reader
-        .join()
-        .map_err(|_| std::io::Error::other("reader died"))?;
     let line = serde_json::to_string(&tally.report(sent)).map_err(std::io::Error::other)?;
     println!("{line}");
     Ok(())
 }
 
-fn stream_main(args: &[String]) -> std::io::Result<()> {
+/// `stream` (UDP) or `ping` (ICMP echo, `icmp` true).
+fn stream_main(args: &[String], icmp: bool) -> std::io::Result<()> {
     let (mut pps, mut secs, mut from_port, mut target) = (1000u64, 1.0f64, 0u16, None);
+    let mut stop = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| usage()).clone();
@@ -186,13 +352,26 @@ fn stream_main(args: &[String]) -> std::io::Result<()> {
             "--pps" => pps = val().parse().unwrap_or_else(|_| usage()),
             "--secs" => secs = val().parse().unwrap_or_else(|_| usage()),
             "--from-port" => from_port = val().parse().unwrap_or_else(|_| usage()),
+            "--stop-file" => stop = Some(PathBuf::from(val())),
             t => target = Some(t.parse::<SocketAddr>().unwrap_or_else(|_| usage())),
         }
     }
     if pps == 0 || !(secs > 0.0 && secs <= 600.0) {
         usage();
     }
-    stream(target.unwrap_or_else(|| usage()), pps, secs, from_port)
+    let target = target.unwrap_or_else(|| usage());
+    if icmp {
+        let id = std::process::id() as u16;
+        return stream(
+            &icmp_socket()?,
+            &Kind::Icmp(target, id),
+            pps,
+            secs,
+            stop.as_deref(),
+        );
+    }
+    let s = UdpSocket::bind((unspecified(target), from_port))?;
+    stream(&s, &Kind::Udp(target), pps, secs, stop.as_deref())
 }
 
 fn main() {
@@ -205,7 +384,8 @@ fn main() {
             let label = pos.get(1).map_or("echo", |l| l.as_str());
             echo(addr, label, quiet)
         }
-        Some("stream") => stream_main(&args[1..]),
+        Some("stream") => stream_main(&args[1..], false),
+        Some("ping") => stream_main(&args[1..], true),
         Some("probe") => {
             let mut sources = 1u16;
             let mut from_port = 20000u16;
@@ -234,5 +414,32 @@ fn main() {
     if let Err(e) = res {
         eprintln!("rvs-udp: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_request_has_a_valid_checksum_and_its_reply_gives_the_number_back() {
+        let req = icmp_echo(0x1234, 70_000);
+        let mut sum = 0u32;
+        for c in req.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        assert_eq!(sum, 0xffff, "{req:?}");
+        // The reply as a raw socket reads it: a 20-byte IPv4 header, type 0.
+        let mut reply = vec![0x45u8; 1];
+        reply.resize(20, 0);
+        reply.extend_from_slice(&req);
+        reply[20] = 0;
+        assert_eq!(icmp_reply_seq(&reply, 0x1234), Some(70_000));
+        assert_eq!(icmp_reply_seq(&reply, 0x1235), None, "another pinger's");
+        reply[20] = 8;
+        assert_eq!(icmp_reply_seq(&reply, 0x1234), None, "a request");
     }
 }

@@ -556,3 +556,49 @@ pub fn attach_legacy(ifname: &str) -> io::Result<()> {
 pub fn attached_prog_id(ifname: &str) -> io::Result<u32> {
     Ok(bpf::xdp_query(if_index(ifname)?)?.prog_id)
 }
+
+/// The name DPDK's `net_af_xdp` PMD gives the XDP program it loads (libxdp's
+/// and libbpf's default XSK program), attached the old way (netlink): it
+/// outlives a killed process.
+pub const DPDK_PROG_NAME: &str = "xsk_def_prog";
+
+/// Detaches an XDP program a dead rvs left on `ifname`: rvs's own
+/// ([`attach_legacy`]-style) or the one DPDK's `net_af_xdp` loads
+/// ([`DPDK_PROG_NAME`]); what was done, `None` when no program is attached
+/// (also once a dead process's BPF link is released, which the kernel does
+/// asynchronously: a busy program is retried for up to 3 s). Any other
+/// program, or one a live link keeps, is left and named in the answer.
+pub fn detach_leftover(ifname: &str) -> io::Result<Option<String>> {
+    let ifindex = if_index(ifname)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let at = bpf::xdp_query(ifindex)?;
+        if at.prog_id == 0 {
+            return Ok(None);
+        }
+        let name = bpf::prog_name_by_id(at.prog_id).unwrap_or_default();
+        let id = at.prog_id;
+        if name != prog::PROG_NAME && name != DPDK_PROG_NAME {
+            return Ok(Some(format!(
+                "XDP program id {id} ({name:?}) is not rvs's nor DPDK's: left attached"
+            )));
+        }
+        match bpf::xdp_set_netlink(ifindex, -1, bpf::is_generic(&at)) {
+            Ok(()) => return Ok(Some(format!("XDP program id {id} ({name}) detached"))),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(Some(format!(
+                        "XDP program id {id} ({name}) is held by a BPF link of a running process: left attached"
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("detaching XDP program id {id} ({name}) from {ifname}: {e}"),
+                ))
+            }
+        }
+    }
+}

@@ -135,3 +135,25 @@ pub(crate) fn register_thread() {
         }
     });
 }
+
+/// Releases what EAL holds (`rte_eal_cleanup`: its memory, its threads,
+/// the buses' devices), once every port and queue is gone (rvsd's exit);
+/// nothing when EAL was never initialised. EAL cannot be initialised again
+/// in this process afterwards ([`init`] then fails, saying so).
+pub fn cleanup() {
+    let mut st = EAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !matches!(*st, Some(Ok(()))) {
+        return;
+    }
+    // SAFETY: EAL was initialised by this process and the caller closed
+    // every port (no DPDK object is used after this).
+    let r = unsafe { sys::rte_eal_cleanup() };
+    *st = Some(Err(
+        "DPDK EAL was cleaned up: it cannot start again in this process".into(),
+    ));
+    if r != 0 {
+        eprintln!("rvs-io: DPDK EAL cleanup failed: {}", strerror(-r));
+    } else {
+        eprintln!("rvs-io: DPDK EAL cleaned up");
+    }
+}

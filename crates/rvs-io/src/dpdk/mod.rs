@@ -11,14 +11,18 @@
 //! shared, and each worker thread registers with EAL on its first burst
 //! (`rte_thread_register`: an lcore id, so a mempool cache).
 //!
-//! Neither vdev lets rvs steer (no RSS control, no rte_flow; the
-//! af_packet PMD's fanout hash or the NIC queue decides), so a received
-//! frame whose connection another worker owns ([`crate::steer::owner`],
-//! the same rules as the kernel programs of the other backends) is handed
-//! over: its mbuf pointer goes on the single-producer single-consumer
-//! `rte_ring` from this worker to the owner (full: freed and counted as
-//! `handoff_full`), and every burst also takes what the other workers
-//! handed over to this one.
+//! A received frame whose connection another worker owns
+//! ([`crate::steer::owner`], the same rules as the kernel programs of the
+//! other backends) is handed over: its mbuf pointer goes on the
+//! single-producer single-consumer `rte_ring` from this worker to the owner
+//! (full: freed and counted as `handoff_full`), and every burst also takes
+//! what the other workers handed over to this one. Where the device
+//! validates rte_flow rules at start ([`crate::steer::flow`]), rules also
+//! send traffic to pool addresses (FNAT/SNAT return traffic) straight to
+//! the owner's queue and RSS spreads the rest, so fewer frames need the
+//! ring; neither vdev does (no RSS control, no rte_flow: the af_packet
+//! PMD's fanout hash or the NIC queue decides), and the port's backend name
+//! says which path it uses and why.
 //!
 //! Received frames are handed to the pipeline in place in their mbufs
 //! (no copy); frames sent are copied into a fresh mbuf (`TxQ::send` takes
@@ -26,6 +30,7 @@
 //! received mbuf is a follow-up.
 
 pub mod eal;
+mod flow;
 mod port;
 
 pub use port::{DpdkBurst, DpdkConf, DpdkPort, DpdkRx, DpdkRxStats, DpdkTx};

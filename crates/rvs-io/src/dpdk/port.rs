@@ -13,6 +13,8 @@ use rvs_core::pipeline::Packet;
 use rvs_dpdk_sys as sys;
 
 use super::eal;
+use super::flow::EthFlow;
+use crate::steer::flow::{self, SteerPath};
 use crate::steer::{owner, Steering};
 use crate::BURST;
 
@@ -100,7 +102,18 @@ impl Drop for Shared {
 /// An opened DPDK port (kept by the daemon): steering and information.
 pub struct DpdkPort {
     sh: Arc<Shared>,
+    /// What the backend name says before the steering path.
     backend: String,
+    /// Where it was opened, for the log: "net_af_xdp0 on d0".
+    name: String,
+    flow: Mutex<FlowState>,
+}
+
+/// Whether rte_flow rules steer the port, and how it is steered now.
+struct FlowState {
+    /// The device validated the probe rule at start.
+    capable: bool,
+    path: SteerPath,
 }
 
 fn err(what: &str, rc: i32) -> io::Error {
@@ -227,6 +240,10 @@ impl DpdkPort {
                 rc,
             ));
         }
+        let (capable, path) = match flow::probe(&mut EthFlow(eth), w, nq) {
+            Ok(()) => (true, SteerPath::Flow { rules: 0 }),
+            Err(p) => (false, p),
+        };
         let queues = (0..w)
             .map(|q| {
                 let rx = DpdkRx {
@@ -238,6 +255,7 @@ impl DpdkPort {
                     steering: Steering::default(),
                     generation: 0,
                     stats: DpdkRxStats::default(),
+                    handoff_reported: 0,
                 };
                 let tx = DpdkTx {
                     sh: Arc::clone(&sh),
@@ -254,19 +272,46 @@ impl DpdkPort {
         } else {
             "pci"
         };
-        let handoff = if w > 1 { ", hand-off" } else { "" };
         let queues_note = if nq < w {
             format!(", {nq} device queue(s) for {w} workers")
         } else {
             String::new()
         };
-        let backend = format!("dpdk ({} {kind}{handoff}{queues_note})", conf.dev);
-        Ok((DpdkPort { sh, backend }, queues))
+        // rvs_port_setup turns RSS on when the device has it and several queues.
+        let rss = match (nq > 1, info.rss_offloads != 0) {
+            (false, _) => "",
+            (true, true) => ", RSS",
+            (true, false) => ", no RSS",
+        };
+        let backend = format!("dpdk ({} {kind}{queues_note}{rss}", conf.dev);
+        let name = format!("{name} on {iface}");
+        eprintln!("rvs-io: DPDK port {name}: steering {path}");
+        let flow = Mutex::new(FlowState { capable, path });
+        Ok((
+            DpdkPort {
+                sh,
+                backend,
+                name,
+                flow,
+            },
+            queues,
+        ))
     }
 
-    /// E.g. "dpdk (net_af_packet vdev, hand-off)".
-    pub fn backend(&self) -> &str {
-        &self.backend
+    /// E.g. "dpdk (net_af_packet vdev, no RSS, steering hand-off (no
+    /// rte_flow: ...))": the device, its RSS and the steering path.
+    pub fn backend(&self) -> String {
+        format!("{}, steering {})", self.backend, self.steer_path())
+    }
+
+    /// How return traffic reaches its owning worker now: rte_flow rules
+    /// (where the device validated them at start) or the hand-off rings.
+    pub fn steer_path(&self) -> SteerPath {
+        self.flow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .path
+            .clone()
     }
 
     /// Steers received frames by `s` from the next burst on.
@@ -276,7 +321,17 @@ impl DpdkPort {
             workers: self.sh.workers,
             ..s.clone()
         };
+        let s = g.clone();
+        drop(g);
         self.sh.generation.fetch_add(1, Ordering::Release);
+        let mut f = self.flow.lock().unwrap_or_else(|e| e.into_inner());
+        if f.capable {
+            let p = flow::install(&mut EthFlow(self.sh.eth), &s);
+            if p != f.path {
+                eprintln!("rvs-io: DPDK port {}: steering {p}", self.name);
+            }
+            f.path = p;
+        }
     }
 
     /// Mbufs of the port's pool not in it (held by a queue, a ring or the
@@ -339,6 +394,8 @@ pub struct DpdkRx {
     steering: Steering,
     generation: u64,
     stats: DpdkRxStats,
+    /// `stats.handoff_full` when [`DpdkRx::take_handoff_full`] last ran.
+    handoff_reported: u64,
 }
 
 // SAFETY: the queue is moved to its worker thread once and used there only.
@@ -492,6 +549,13 @@ impl DpdkRx {
     /// This queue's counters.
     pub fn stats(&self) -> DpdkRxStats {
         self.stats
+    }
+
+    /// `handoff_full` frames since the last call.
+    pub fn take_handoff_full(&mut self) -> u64 {
+        let n = self.stats.handoff_full - self.handoff_reported;
+        self.handoff_reported = self.stats.handoff_full;
+        n
     }
 }
 

@@ -7,6 +7,14 @@
 //! A follower that falls [`BACKLOG`] requests behind is let go: its
 //! receiver sees the channel closed and gives up (a hand-over aborts and
 //! the running rvsd keeps everything).
+//!
+//! The other way, during a hot upgrade's probation: the new rvsd serves
+//! the control socket it was passed while the old one, which may still
+//! resume, accepts no client ([`Control::hand_socket`]). Every change the
+//! new one applies goes back to the old one synchronously, before the
+//! client's answer ([`Control::set_back`]): if the new one fails, the old
+//! one applies them ([`Control::apply_carried`]) and nothing confirmed to
+//! an operator is lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -26,13 +34,29 @@ pub struct Followers {
     /// Set while a hand-over's successor holds the configuration as it
     /// is: changes are refused ([`Control::freeze_config`]).
     frozen: AtomicBool,
+    /// Set while a successor serves the control socket: this process
+    /// accepts no client on it ([`Control::hand_socket`]).
+    handed: AtomicBool,
+    /// Where each applied change also goes, before its answer (a
+    /// successor's probation: back to its predecessor).
+    back: Mutex<Option<BackSink>>,
 }
+
+/// Takes each applied change, synchronously (called with the store locked).
+pub type BackSink = Box<dyn FnMut(&Request) -> std::io::Result<()> + Send>;
 
 impl Followers {
     /// Hands `req`, just applied, to every follower; drops those gone or
     /// too far behind. Called with the store locked, so the order is the
     /// store's.
     pub(super) fn publish(&self, req: &Request) {
+        if let Ok(mut back) = self.back.lock() {
+            if let Some(b) = back.as_mut() {
+                if let Err(e) = b(req) {
+                    tracing::warn!("a configuration change could not be passed back: {e}");
+                }
+            }
+        }
         let Ok(mut list) = self.list.lock() else {
             return;
         };
@@ -115,6 +139,51 @@ impl Control {
     /// Takes configuration changes again.
     pub fn thaw_config(&self) {
         self.followers.frozen.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a successor serves the control socket (this process accepts
+    /// no client).
+    pub fn handed(&self) -> bool {
+        self.followers.handed.load(Ordering::SeqCst)
+    }
+
+    /// Stops (`true`) or resumes accepting clients on the control socket,
+    /// which a successor serves meanwhile.
+    pub fn hand_socket(&self, on: bool) {
+        self.followers.handed.store(on, Ordering::SeqCst);
+    }
+
+    /// Sends every change applied from now on to `sink` too, before it is
+    /// answered (`None`: no more). Taken under the store's lock: no change
+    /// is half-way.
+    pub fn set_back(&self, sink: Option<BackSink>) {
+        let _st = self.store.lock();
+        if let Ok(mut b) = self.followers.back.lock() {
+            *b = sink;
+        }
+    }
+
+    /// Applies the changes a successor made before it failed, in order,
+    /// frozen or not: the number applied. One refused here (it cannot
+    /// be: both stores were equal) is logged and skipped.
+    pub fn apply_carried(&self, reqs: &[Request]) -> usize {
+        let Ok(mut st) = self.store.lock() else {
+            return 0;
+        };
+        let mut n = 0;
+        for r in reqs {
+            match st.apply(r) {
+                Ok(()) => {
+                    n += 1;
+                    self.followers.publish(r);
+                }
+                Err(e) => tracing::warn!("a change carried back ({r:?}) is refused here: {e}"),
+            }
+        }
+        if n > 0 {
+            self.publish(&st);
+        }
+        n
     }
 
     /// The refusal of a change while the configuration is frozen (called

@@ -6,6 +6,7 @@
 //! limit before the connection is closed.
 
 use std::io::{ErrorKind as IoKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -88,6 +89,14 @@ pub fn serve_with(
     stop: Arc<AtomicBool>,
     limits: Limits,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let listener = listen(path)?;
+    let path = path.to_string();
+    serve_on(listener, ctl, stop, limits, Some(path))
+}
+
+/// Creates the socket at `path` (its directory if need be); an error if a
+/// live rvsd serves it, a stale file is replaced.
+pub fn listen(path: &str) -> std::io::Result<UnixListener> {
     let p = Path::new(path);
     make_dir(p)?;
     if p.exists() {
@@ -100,18 +109,44 @@ pub fn serve_with(
         }
         std::fs::remove_file(path)?;
     }
-    let listener = bind_private(p)?;
+    bind_private(p)
+}
+
+/// Serves `listener` (bound here, or passed by the rvsd this one took
+/// over from) with the default [`Limits`] until `stop` is set; the socket
+/// file stays (the daemon removes it when it gives everything back).
+pub fn serve_listener(
+    listener: UnixListener,
+    ctl: Arc<Control>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    serve_on(listener, ctl, stop, Limits::default(), None)
+}
+
+/// Accepts clients on `listener` until `stop`, none while a successor
+/// serves it ([`Control::handed`]); then removes `remove` unless a
+/// successor serves it.
+fn serve_on(
+    listener: UnixListener,
+    ctl: Arc<Control>,
+    stop: Arc<AtomicBool>,
+    limits: Limits,
+    remove: Option<String>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
-    let path = path.to_string();
     let active = Arc::new(AtomicUsize::new(0));
     let h = std::thread::Builder::new()
         .name("rvs-control".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
+                if ctl.handed() {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
                 match listener.accept() {
                     Ok((s, _)) => admit(s, &ctl, &active, limits),
                     Err(e) if e.kind() == IoKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(20))
+                        let _ = rvs_io::wait_any(&[listener.as_raw_fd()], 20);
                     }
                     Err(e) => {
                         tracing::warn!("control socket: {e}");
@@ -119,7 +154,9 @@ pub fn serve_with(
                     }
                 }
             }
-            let _ = std::fs::remove_file(&path);
+            if let Some(path) = remove.filter(|_| !ctl.handed()) {
+                let _ = std::fs::remove_file(&path);
+            }
         })?;
     Ok(h)
 }

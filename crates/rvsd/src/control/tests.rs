@@ -594,3 +594,46 @@ fn a_frozen_configuration_refuses_changes_until_thawed() {
     assert_eq!(ctl.handle(&addr_req("10.0.0.9")), Reply::Ok);
     assert_eq!(f.tail.try_iter().count(), 1);
 }
+
+/// A hot upgrade's probation: the new rvsd serves the control socket and
+/// sends every change it applies back before answering; if it fails, the
+/// old one (frozen, taking no client) applies them: nothing confirmed to
+/// an operator is lost.
+#[test]
+fn changes_a_successor_confirmed_in_its_probation_are_applied_here_when_it_fails() {
+    let (h, _q) = silent_worker(0);
+    let old = control(vec![h]);
+    let (h, _q2) = silent_worker(0);
+    let new = control(vec![h]);
+    old.freeze_config().expect("freeze");
+    old.hand_socket(true);
+    assert!(old.handed());
+    let carried: Arc<Mutex<Vec<Request>>> = Default::default();
+    let c = carried.clone();
+    new.set_back(Some(Box::new(move |r: &Request| {
+        c.lock().unwrap().push(r.clone());
+        Ok(())
+    })));
+    assert_eq!(new.handle(&addr_req("10.0.0.9")), Reply::Ok);
+    // Sent back before the answer.
+    assert_eq!(carried.lock().unwrap().len(), 1);
+    let fp = |c: &Control| c.store.lock().unwrap().fingerprint();
+    assert_ne!(fp(&old), fp(&new));
+    // The new one fails: it stops taking changes, the old one applies them.
+    new.freeze_config().expect("freeze");
+    new.set_back(None);
+    assert!(matches!(
+        new.handle(&addr_req("10.0.0.10")),
+        Reply::Error(_)
+    ));
+    let back = carried.lock().unwrap().clone();
+    assert_eq!(old.apply_carried(&back), 1);
+    assert_eq!(
+        fp(&old),
+        fp(&new),
+        "the old rvsd has what the new one confirmed"
+    );
+    old.hand_socket(false);
+    old.thaw_config();
+    assert_eq!(old.handle(&addr_req("10.0.0.10")), Reply::Ok);
+}

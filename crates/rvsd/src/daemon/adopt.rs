@@ -5,9 +5,11 @@
 //! and receive sockets, opens its own transmit rings and builds its
 //! workers dormant ([`super::dormant`]) while the old rvsd forwards; they
 //! install the pre-copied tables, then start where the old ones parked,
-//! and after a short probation it commits: the old
-//! rvsd exits and this one serves the control socket. Any failure before
-//! the commit leaves the old one forwarding.
+//! and after a short probation it commits: the old rvsd exits. It serves
+//! the control socket it was passed from the probation on (the old one
+//! refuses changes only from the freeze to the start), and sends every
+//! change it applies there back to the old one before answering: any
+//! failure before the commit leaves the old one forwarding, with them.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -60,6 +62,19 @@ pub(super) struct DaemonTaker<'a> {
     pub(super) gates: Option<super::dormant::Gates>,
     /// What the summary line reports.
     report: super::takeover_report::Report,
+    /// The session's connection, for the changes sent back.
+    back: Option<UnixStream>,
+    /// The listening sockets passed (control, metrics).
+    listeners: Listeners,
+    /// Changes made here during the probation.
+    changes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The listening sockets the running rvsd passed.
+#[derive(Default)]
+struct Listeners {
+    control: Option<std::os::unix::net::UnixListener>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 fn frame_err(what: &str, e: impl std::fmt::Display) -> String {
@@ -79,6 +94,9 @@ impl<'a> DaemonTaker<'a> {
             pools: (0..conf.netif.len()).map(|_| None).collect(),
             gates: None,
             report: super::takeover_report::Report::new(usize::from(conf.workers)),
+            back: None,
+            listeners: Listeners::default(),
+            changes: Default::default(),
         })
     }
 
@@ -239,23 +257,71 @@ impl<'a> DaemonTaker<'a> {
         Ok(())
     }
 
-    /// Gives each AF_XDP port the UMEM pools the running rvsd froze (its
-    /// workers are parked: nothing moves them any more).
-    fn xdp_pools(&mut self) -> Result<(), String> {
-        let d = self.daemon.as_ref().ok_or("no daemon")?;
-        let opened = d
-            .ports
-            .opened
-            .lock()
-            .map_err(|_| "the ports' lock is poisoned")?;
-        for (p, port) in opened.iter().enumerate() {
-            if let Some(x) = port.xdp() {
-                let pool = self.pools.get_mut(p).and_then(Option::take);
-                let pool = pool.ok_or_else(|| format!("port {p}: no UMEM pool state came"))?;
-                x.apply_pools(&pool).map_err(|e| format!("port {p}: {e}"))?;
+    /// The LISTENERS frame: the control socket's listener (checked to be
+    /// the one this configuration names) and the metrics' one (kept when
+    /// this configuration listens on the same address).
+    fn listeners_in(&mut self, f: Frame) -> Result<(), String> {
+        use crate::handover::give::ListenersFrame;
+        let lf: ListenersFrame =
+            serde_json::from_slice(&f.payload).map_err(|e| frame_err("the listeners", e))?;
+        let mut fds = f.fds.into_iter();
+        if lf.control {
+            let l = std::os::unix::net::UnixListener::from(
+                fds.next().ok_or("the control listener did not come")?,
+            );
+            let path = l
+                .local_addr()
+                .map_err(|e| frame_err("the control listener", e))?;
+            let want = self.conf.socket_path();
+            if path.as_pathname() != Some(Path::new(&want)) {
+                return Err(format!(
+                    "the control listener passed is {path:?}, not this configuration's {want}"
+                ));
+            }
+            self.listeners.control = Some(l);
+        }
+        if let Some(addr) = lf.metrics {
+            let l =
+                std::net::TcpListener::from(fds.next().ok_or("the metrics listener did not come")?);
+            if self.conf.metrics_addr == Some(addr) {
+                self.listeners.metrics = Some(l);
             }
         }
         Ok(())
+    }
+
+    /// The listening sockets the running rvsd passed (control, metrics).
+    pub(super) fn passed_listeners(
+        &mut self,
+    ) -> (
+        Option<std::os::unix::net::UnixListener>,
+        Option<std::net::TcpListener>,
+    ) {
+        let l = std::mem::take(&mut self.listeners);
+        (l.control, l.metrics)
+    }
+
+    /// Serves the control socket passed (and the metrics), each change
+    /// applied sent back to the running rvsd before it is answered.
+    fn serve_passed(&mut self) -> Result<(), String> {
+        let (Some(d), Some(control)) = (self.daemon.as_mut(), self.listeners.control.take()) else {
+            return Ok(());
+        };
+        let (Some(ctl), Some(back)) = (d.ctl.clone(), self.back.take()) else {
+            return Ok(());
+        };
+        // No takeover from this one before it committed.
+        if let Some(g) = &d.give {
+            g.busy.store(true, Ordering::SeqCst);
+        }
+        let n = self.changes.clone();
+        ctl.set_back(Some(Box::new(move |r: &rvs_api::Request| {
+            let payload = serde_json::to_vec(&[r]).map_err(std::io::Error::other)?;
+            n.fetch_add(1, Ordering::SeqCst);
+            rvs_io::fdpass::send(&back, Kind::CONTROL_LOG.0, 2, &payload, &[])
+        })));
+        d.serve(self.conf, Some(control), self.listeners.metrics.take())
+            .map_err(|e| e.to_string())
     }
 
     /// The daemon on the adopted ports, its workers dormant on `gates`
@@ -273,7 +339,7 @@ impl<'a> DaemonTaker<'a> {
             takeovers.push(Takeover::adopt(pin.lock)?);
             taps.push(pin.tap.map(crate::runtime::KniDev::plain));
             if let Some(x) = pin.xdp.take() {
-                // Its pools come at the freeze (`xdp_pools`), its rings are
+                // Its pools come at the freeze (`adopt_xdp::apply_pools`), its rings are
                 // re-read at the cut-over (`dormant::Wake::Arm`).
                 let mut port = rvs_io::Port::from_xdp(x.into_unstarted());
                 for (w, q) in port.take_queues().into_iter().enumerate() {
@@ -360,6 +426,21 @@ impl Taker for DaemonTaker<'_> {
             Kind::POOL_STATE => super::adopt_xdp::pool_in(&f, &mut self.pools),
             Kind::CONTROL_LOG => self.control_log_in(&f),
             Kind::SWEEP_DONE => self.mark_in(&f),
+            Kind::LISTENERS => self.listeners_in(f),
+            Kind::RUNTIME => {
+                let st: crate::sync::net::SyncState = serde_json::from_slice(&f.payload)
+                    .map_err(|e| frame_err("the runtime state", e))?;
+                self.dormant()?;
+                let d = self.daemon.as_ref().ok_or("no daemon")?;
+                d.sync
+                    .adopt(&st)
+                    .map_err(|e| format!("the sync daemons of the running rvsd: {e}"))
+            }
+            Kind::COUNTERS => {
+                let c =
+                    serde_json::from_slice(&f.payload).map_err(|e| frame_err("the counters", e))?;
+                self.dormant()?.counters(c)
+            }
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)
                     .map_err(|e| frame_err("the ring positions", e))?;
@@ -395,8 +476,10 @@ impl Taker for DaemonTaker<'_> {
         self.report.frozen_ns = rvs_io::clock::monotonic_ns();
         let cursors = self.cursors.take().ok_or("no ring positions came")?;
         self.dormant()?;
-        self.xdp_pools()?;
-        let gates = self.dormant()?;
+        let (Some(d), Some(gates)) = (&self.daemon, &self.gates) else {
+            return Err("no daemon".into());
+        };
+        super::adopt_xdp::apply_pools(d, &mut self.pools)?;
         gates.arm(&cursors)?;
         gates.go();
         self.report.go_ns = rvs_io::clock::monotonic_ns();
@@ -405,6 +488,7 @@ impl Taker for DaemonTaker<'_> {
     }
 
     fn probation(&mut self) -> Result<(), String> {
+        self.serve_passed()?;
         std::thread::sleep(PROBATION);
         if let (Some(d), Some(g)) = (&self.daemon, &self.gates) {
             self.report.log(d, g);
@@ -414,10 +498,21 @@ impl Taker for DaemonTaker<'_> {
                 let _ = me.kill();
             }
         }
-        injected("probation")
+        injected("probation")?;
+        if let Some(ctl) = self.daemon.as_ref().and_then(|d| d.ctl.as_ref()) {
+            ctl.set_back(None);
+        }
+        let n = self.changes.load(Ordering::SeqCst);
+        tracing::info!("takeover: {n} configuration change(s) made here during the probation");
+        Ok(())
     }
 
     fn stop(&mut self) {
+        // Nothing changes here any more: every change confirmed went back.
+        if let Some(ctl) = self.daemon.as_ref().and_then(|d| d.ctl.as_ref()) {
+            let _ = ctl.freeze_config();
+            ctl.set_back(None);
+        }
         // Dropping it stops the workers (dormant ones too); its ports stay
         // as they are (the running rvsd resumes on them).
         self.gates = None;
@@ -476,6 +571,8 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let fail = |m: String| DaemonError::Takeover(m);
     let (s, old) = connect(conf, false).map_err(fail)?;
     let mut k = DaemonTaker::new(conf)?;
+    // The changes made here in the probation go back on the session.
+    k.back = s.try_clone().ok();
     let t = Instant::now();
     session::take(&s, &mut k, Timeouts::default()).map_err(|e| fail(e.to_string()))?;
     let mut d = k
@@ -496,8 +593,18 @@ pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
             tracing::warn!("{}: {e}", t.iface());
         }
     }
-    let metrics = super::bind_metrics(conf)?;
-    d.serve(conf, metrics)?;
+    if let Some(g) = &d.give {
+        g.busy.store(false, Ordering::SeqCst);
+    }
+    // Served since the probation when the running rvsd passed them.
+    if d.server.is_none() {
+        d.serve(conf, None, None)?;
+    }
+    if d.metrics.is_none() {
+        if let Some(l) = super::bind_metrics(conf)? {
+            d.serve_metrics(l)?;
+        }
+    }
     d.run_until_signalled(path)
 }
 

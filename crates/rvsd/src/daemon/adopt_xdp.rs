@@ -54,3 +54,24 @@ pub(super) fn pool_in(f: &Frame, pools: &mut [Option<XdpPoolState>]) -> Result<(
     *slot = Some(st);
     Ok(())
 }
+
+/// Gives each AF_XDP port the UMEM pools the running rvsd froze (its
+/// workers are parked: nothing moves them any more).
+pub(super) fn apply_pools(
+    d: &super::Daemon,
+    pools: &mut [Option<XdpPoolState>],
+) -> Result<(), String> {
+    let opened = d
+        .ports
+        .opened
+        .lock()
+        .map_err(|_| "the ports' lock is poisoned")?;
+    for (p, port) in opened.iter().enumerate() {
+        if let Some(x) = port.xdp() {
+            let pool = pools.get_mut(p).and_then(Option::take);
+            let pool = pool.ok_or_else(|| format!("port {p}: no UMEM pool state came"))?;
+            x.apply_pools(&pool).map_err(|e| format!("port {p}: {e}"))?;
+        }
+    }
+    Ok(())
+}

@@ -9,7 +9,7 @@
 //! ([`rvs_core::pipeline::Worker::start_imported`]), it runs the ordinary
 //! loop ([`runtime::run`]).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ pub(super) enum Wake {
     /// Where to read each port's ring from (slot or block, frames to skip;
     /// `None`: not an AF_PACKET ring); answers whether they fit.
     Arm(Vec<Option<(u32, u32)>>, Sender<Result<(), String>>),
+    /// The old worker's final counters, to add to this one's.
+    Counters(Box<crate::handover::counters::CountersFrame>),
     /// Forward from now on.
     Go,
     /// A warm standby's promotion: read each ring where it says (the
@@ -51,6 +53,8 @@ pub(super) struct Stats {
     pub first_rx: Arc<AtomicU64>,
     /// Connections and templates in its table after its last install.
     pub conns: AtomicU64,
+    /// Its thread id once it lowered its priority (0: not yet).
+    pub tid: AtomicU32,
 }
 
 /// A dormant worker's end.
@@ -101,6 +105,13 @@ impl Gates {
     }
 
     /// Worker `w` empties its table.
+    pub(super) fn counters(
+        &self,
+        f: crate::handover::counters::CountersFrame,
+    ) -> Result<(), String> {
+        self.send(usize::from(f.worker), Wake::Counters(Box::new(f)))
+    }
+
     pub(super) fn reset(&self, w: usize) -> Result<(), String> {
         self.send(w, Wake::Reset)
     }
@@ -163,9 +174,19 @@ impl Gates {
         self.stats.iter().map(|s| s.conns.load(Relaxed)).sum()
     }
 
-    /// Lets every worker go.
+    /// Lets every worker go, each first back at nice 0: woken at nice 19,
+    /// a worker waited behind every other thread of its CPU (the new
+    /// rvsd's own main thread when all of rvsd shares one core; a build on
+    /// a busy machine) before it could even restore its priority: up to
+    /// 25 ms of the gap.
     pub(super) fn go(&self) {
         for (w, tx) in self.tx.iter().enumerate() {
+            let tid = self.stats[w].tid.load(Relaxed);
+            if tid > 0 {
+                if let Err(e) = rvs_io::iface::set_nice_of(tid, 0) {
+                    tracing::warn!("worker {w}: cannot restore its priority: {e}");
+                }
+            }
             if tx.send(Wake::Go).is_err() {
                 tracing::error!("takeover: worker {w} is gone before it started");
             }
@@ -249,6 +270,15 @@ fn recover(rx: &mut [RxQ], tx: &mut [TxQ]) {
 /// SCHED_IDLE, which could starve the pre-copy on a busy machine).
 const DORMANT_NICE: i32 = 19;
 
+/// Lowers the calling dormant worker's priority and tells [`Gates::go`]
+/// which thread to raise again.
+fn lower_priority(id: impl std::fmt::Display, gate: &Gate) {
+    if let Err(e) = rvs_io::iface::set_thread_nice(DORMANT_NICE) {
+        tracing::warn!("dormant worker {id}: cannot lower its priority: {e}");
+    }
+    gate.stats.tid.store(rvs_io::iface::thread_id(), Relaxed);
+}
+
 /// A dormant worker's thread: installs what comes until [`Wake::Go`], then
 /// forwards; returns when the gate closes or `stop` is set first.
 pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
@@ -256,9 +286,7 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
     // Installing a big pre-copy takes CPU the running rvsd forwards with:
     // yield to it until the cut-over.
     let id = ctx.worker.id();
-    if let Err(e) = rvs_io::iface::set_thread_nice(DORMANT_NICE) {
-        tracing::warn!("dormant worker {id}: cannot lower its priority: {e}");
-    }
+    lower_priority(id, &gate);
     loop {
         let m = match gate.inbox.recv_timeout(Duration::from_millis(100)) {
             Ok(m) => m,
@@ -281,6 +309,12 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
                 recover(&mut ctx.rx, &mut ctx.tx);
                 let _ = ack.send(Ok(()));
             }
+            Wake::Counters(f) => {
+                use crate::handover::counters;
+                let b = counters::bases(&f, ctx.worker.snapshot());
+                ctx.worker.add_counters(&b);
+                counters::add_ports(&f, &ctx.counters);
+            }
             Wake::Arm(c, ack) => {
                 let _ = ack.send(arm(ctx.worker.id(), &mut ctx.rx, &mut ctx.tx, &c));
             }
@@ -294,5 +328,30 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
             }
         }
         gate.stats.done.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dormant_worker_wakes_at_nice_0_not_19() {
+        let (gates, mut ends) = gates(1);
+        let gate = ends.pop().expect("one gate");
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            lower_priority(0, &gate);
+            let low = rvs_io::iface::thread_nice().expect("nice");
+            ready_tx.send(()).expect("test alive");
+            // As a dormant worker: the priority it has when Go wakes it.
+            let woke = matches!(gate.inbox.recv(), Ok(Wake::Go));
+            (low, woke, rvs_io::iface::thread_nice().expect("nice"))
+        });
+        ready.recv().expect("worker lowered its priority");
+        gates.go();
+        let (low, woke, nice) = worker.join().expect("worker");
+        assert_eq!((low, woke), (DORMANT_NICE, true));
+        assert_eq!(nice, 0, "woken at nice {nice} (raising it needs root)");
     }
 }

@@ -4,7 +4,9 @@
 //! (the kernel drops a socket's memberships when it closes), also on a
 //! crash; in a hot upgrade both processes hold them until the old exits.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use super::mld::MldLinks;
 
 use rvs_io::mcast::Membership;
 
@@ -14,13 +16,16 @@ use crate::store::{PortDef, Store};
 /// first needs a group.
 pub(super) struct Groups {
     ports: Mutex<Vec<(String, Option<Membership>)>>,
+    /// The MLD listener, told the same groups ([`super::mld`]).
+    mld: Arc<MldLinks>,
 }
 
 impl Groups {
     /// Holds nothing yet.
-    pub fn new(defs: &[PortDef]) -> Groups {
+    pub fn new(defs: &[PortDef], mld: Arc<MldLinks>) -> Groups {
         Groups {
             ports: Mutex::new(defs.iter().map(|d| (d.iface.clone(), None)).collect()),
+            mld,
         }
     }
 
@@ -28,6 +33,7 @@ impl Groups {
     /// leaves that port's other groups as they were: the address still
     /// works where the NIC does not filter (and always on veth).
     pub fn sync(&self, store: &Store) {
+        self.mld.sync(store);
         let Ok(mut ports) = self.ports.lock() else {
             return;
         };

@@ -13,6 +13,7 @@ pub mod health;
 mod hugepages;
 mod links;
 mod mcast;
+pub(crate) mod mld;
 mod ports;
 mod standby;
 mod takeover_report;
@@ -106,7 +107,7 @@ impl Daemon {
         let fast = ports::fast_maps(conf, &ports.defs, &opened)?;
         ports.opened = Arc::new(Mutex::new(opened));
         let mut d = Daemon::assemble(conf, ports, store, queues, fast, table_mem, None)?;
-        d.serve(conf, metrics)?;
+        d.serve(conf, None, metrics)?;
         Ok(d)
     }
 
@@ -152,6 +153,7 @@ impl Daemon {
             ),
             None => None,
         };
+        let mld = Arc::new(mld::MldLinks::new());
         let shared = workers::Shared {
             flow,
             conf,
@@ -163,11 +165,13 @@ impl Daemon {
             table_mem,
             fast,
             bonds: &d.ports.bonds,
+            mld: &mld,
         };
         // On an error from here on, `d` drops and gives the ports back.
         let started = workers::start(&shared, queues, gates)?;
         crate::bond::monitor::start(&d.ports.bonds, &d.ports.taps, &d.stop, d.epoch)
             .map_err(|e| DaemonError::thread("rvs-bond", e))?;
+        mld::start(&mld, &d.stop, d.epoch).map_err(|e| DaemonError::thread("rvs-mld", e))?;
         d.workers = started.workers;
         d.health = Some(health::Health::new(
             conf.health.clone(),
@@ -175,7 +179,7 @@ impl Daemon {
             d.ports.kni_carriers(),
         ));
         d.give = Some(d.give_ctx(conf)?);
-        let ctl = d.control(conf, store, started.handles, started.counters);
+        let ctl = d.control(conf, store, started.handles, started.counters, mld);
         d.ctl = Some(ctl);
         if let Some(sy) = &conf.sync {
             let specs = sy.specs().map_err(DaemonError::Sync)?;
@@ -191,36 +195,60 @@ impl Daemon {
         Ok(d)
     }
 
-    /// Serves the control socket, and the metrics on `metrics` if any.
+    /// Serves the control socket (on `control` when it was passed by the
+    /// rvsd this one took over from), and the metrics on `metrics` if any.
     fn serve(
         &mut self,
         conf: &Config,
+        control: Option<std::os::unix::net::UnixListener>,
         metrics: Option<std::net::TcpListener>,
     ) -> Result<(), DaemonError> {
         let Some(ctl) = self.ctl.clone() else {
             return Ok(());
         };
         let socket = conf.socket_path();
+        let err = |source| DaemonError::Socket {
+            path: socket.clone(),
+            source,
+        };
+        let listener = match control {
+            Some(l) => l,
+            None => control::socket::listen(&socket).map_err(err)?,
+        };
+        self.keep_listener(|l| l.control = listener.as_fd().try_clone_to_owned().ok());
         self.server = Some(
-            control::serve(&socket, ctl.clone(), self.stop.clone()).map_err(|source| {
-                DaemonError::Socket {
-                    path: socket.clone(),
-                    source,
-                }
-            })?,
+            control::socket::serve_listener(listener, ctl.clone(), self.stop.clone())
+                .map_err(err)?,
         );
         self.socket = Some(socket.clone());
-        if let Some(l) = metrics {
-            let addr = l
-                .local_addr()
-                .map_err(|e| DaemonError::thread("the metrics server", e))?;
-            let h = crate::metrics::http::serve(l, ctl, self.stop.clone())
-                .map_err(|e| DaemonError::thread("the metrics server", e))?;
-            self.metrics = Some(h);
-            tracing::info!("metrics at http://{addr}/metrics");
-        }
         tracing::info!("control socket {socket}");
+        match metrics {
+            Some(l) => self.serve_metrics(l),
+            None => Ok(()),
+        }
+    }
+
+    /// Serves the metrics on `l`.
+    fn serve_metrics(&mut self, l: std::net::TcpListener) -> Result<(), DaemonError> {
+        let Some(ctl) = self.ctl.clone() else {
+            return Ok(());
+        };
+        let addr = l
+            .local_addr()
+            .map_err(|e| DaemonError::thread("the metrics server", e))?;
+        self.keep_listener(|k| k.metrics = l.as_fd().try_clone_to_owned().ok());
+        let h = crate::metrics::http::serve(l, ctl, self.stop.clone())
+            .map_err(|e| DaemonError::thread("the metrics server", e))?;
+        self.metrics = Some(h);
+        tracing::info!("metrics at http://{addr}/metrics");
         Ok(())
+    }
+
+    /// Keeps a duplicate of a listening socket for a successor.
+    fn keep_listener(&self, f: impl FnOnce(&mut crate::handover::give::Listeners)) {
+        if let Some(Ok(mut l)) = self.give.as_ref().map(|g| g.listeners.lock()) {
+            f(&mut l);
+        }
     }
 
     /// What a hand-over needs of the ports: duplicates of their locks and TAPs.
@@ -256,6 +284,7 @@ impl Daemon {
             stop: self.stop.clone(),
             busy: AtomicBool::new(false),
             opened: self.ports.opened.clone(),
+            listeners: Default::default(),
             standby: Default::default(),
         }))
     }
@@ -268,6 +297,7 @@ impl Daemon {
         store: Store,
         handles: Vec<control::WorkerHandle>,
         counters: Vec<Arc<Vec<crate::runtime::PortCounters>>>,
+        mld: Arc<mld::MldLinks>,
     ) -> Arc<Control> {
         let workers = conf.workers;
         let drops = handles.iter().map(|h| h.drops.clone()).collect();
@@ -279,7 +309,7 @@ impl Daemon {
         let links = links::reporter(self.ports.defs.clone(), backends, counters, drops);
         let links = crate::bond::links::wrap(links, self.ports.bonds.clone());
         let taps = self.ports.taps.clone();
-        let groups = mcast::Groups::new(&self.ports.defs);
+        let groups = mcast::Groups::new(&self.ports.defs, mld);
         groups.sync(&store);
         let on_change: control::ChangeHook = Box::new(move |st: &Store| {
             vlan::sync_taps(&taps, st);
@@ -428,6 +458,9 @@ fn bind_metrics(conf: &Config) -> Result<Option<std::net::TcpListener>, DaemonEr
 
 /// Runs the daemon until SIGTERM/SIGINT, then gives everything back.
 pub fn run(path: PathBuf, conf: Config) -> Result<(), DaemonError> {
-    let mut d = Daemon::start(&conf)?;
-    d.run_until_signalled(&path)
+    let r = Daemon::start(&conf).and_then(|mut d| d.run_until_signalled(&path));
+    // Every port is closed now (net_af_xdp's XDP program detached with it).
+    #[cfg(feature = "dpdk")]
+    rvs_io::dpdk::eal::cleanup();
+    r
 }

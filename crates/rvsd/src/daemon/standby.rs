@@ -88,8 +88,14 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
             tracing::warn!("{}: {e}", tk.iface());
         }
     }
-    let metrics = super::bind_metrics(conf)?;
-    d.serve(conf, metrics)?;
+    // The active's listening sockets, passed with its ports: clients
+    // waiting in their queues are answered here.
+    let (control, metrics) = k.passed_listeners();
+    let metrics = match metrics {
+        Some(l) => Some(l),
+        None => super::bind_metrics(conf)?,
+    };
+    d.serve(conf, control, metrics)?;
     tracing::info!(
         "standby: serving the control socket {:.1} ms after the death of pid {pid}",
         t.elapsed().as_secs_f64() * 1e3

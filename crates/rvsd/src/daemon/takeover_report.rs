@@ -41,6 +41,19 @@ fn ms(a: Option<Instant>, b: Option<Instant>) -> f64 {
     }
 }
 
+/// CLOCK_MONOTONIC ns `mono` as wall-clock seconds since the epoch (to
+/// line the gap up with a client's capture), `-` for none.
+fn wall(mono: u64) -> String {
+    if mono == 0 {
+        return "-".to_string();
+    }
+    let now = rvs_io::clock::monotonic_ns();
+    let wall_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    format!("{:.6}", wall_now - now.saturating_sub(mono) as f64 / 1e9)
+}
+
 impl Report {
     /// An empty report for `workers` workers.
     pub(super) fn new(workers: usize) -> Report {
@@ -112,8 +125,13 @@ impl Report {
             part(self.frozen_ns, self.go_ns),
             part(self.go_ns, first)
         );
+        let at = format!(
+            "last read there at {} s, first read here at {} s (unix)",
+            wall(last),
+            wall(first)
+        );
         tracing::info!(
-            "takeover: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {} ({parts}); {} record(s) refused",
+            "takeover: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {} ({parts}); {} record(s) refused; {at}",
             self.bytes,
             self.pre_bytes,
             ms(self.accepted, self.prepared),

@@ -59,6 +59,8 @@ pub(super) struct Shared<'a> {
     pub fast: Option<crate::fastpath::FastMaps>,
     /// The bonds.
     pub bonds: &'a crate::bond::Bonds,
+    /// The MLD listener's channels.
+    pub mld: &'a super::mld::MldLinks,
 }
 
 /// Starts one worker per entry of `queues` (its queues, by port), and the
@@ -147,6 +149,7 @@ pub(super) fn start(
             flow: sh.flow.clone(),
             fast: sh.fast.clone().map(crate::fastpath::FastGlue::new),
             egress: crate::bond::Egress::new(sh.bonds, w == 0),
+            mld: sh.mld.worker(w == 0),
             first_rx: gate.as_ref().map(|g| g.stats.first_rx.clone()),
         };
         let t = std::thread::Builder::new()

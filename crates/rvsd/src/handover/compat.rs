@@ -85,13 +85,16 @@ impl Kind {
     pub const STARTED: Kind = Kind(18);
     /// Where each parked worker's receive rings stop (AF_PACKET cursors).
     pub const RX_CURSORS: Kind = Kind(19);
+    /// The control socket's and the metrics' listening sockets.
+    pub const LISTENERS: Kind = Kind(20);
     /// A warm standby's death watch (a memfd; [`rvs_io::deathwatch`]).
     /// Not in [`Kind::ALL`] (not negotiated): sent only to a standby whose
     /// [`Hello::deathwatch`] is set, so that peers without it still work.
-    pub const DEATHWATCH: Kind = Kind(20);
+    /// Numbered apart from the negotiated kinds, which count up from 1.
+    pub const DEATHWATCH: Kind = Kind(1000);
 
     /// Every kind this binary knows.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::HELLO,
         Kind::REFUSE,
         Kind::ABORT,
@@ -111,6 +114,7 @@ impl Kind {
         Kind::PRECOPY_DONE,
         Kind::STARTED,
         Kind::RX_CURSORS,
+        Kind::LISTENERS,
     ];
 
     /// The name messages use ("connection records"); `frame kind N` for a
@@ -136,6 +140,7 @@ impl Kind {
             Kind::PRECOPY_DONE => "pre-copy ends",
             Kind::STARTED => "start reports",
             Kind::RX_CURSORS => "receive ring positions",
+            Kind::LISTENERS => "listening sockets",
             Kind(k) => return format!("frame kind {k}"),
         };
         n.to_string()
@@ -145,7 +150,10 @@ impl Kind {
     pub fn direction(self) -> Direction {
         match self {
             Kind::FREEZE | Kind::COMMIT | Kind::STARTED => Direction::NewToRunning,
-            Kind::HELLO | Kind::REFUSE | Kind::ABORT | Kind::HEARTBEAT => Direction::Both,
+            // CONTROL_LOG: also the changes the new rvsd made in its probation.
+            Kind::HELLO | Kind::REFUSE | Kind::ABORT | Kind::HEARTBEAT | Kind::CONTROL_LOG => {
+                Direction::Both
+            }
             k if Kind::ALL.contains(&k) => Direction::RunningToNew,
             _ => Direction::Both,
         }
@@ -173,20 +181,45 @@ impl KindRange {
     }
 }
 
-/// The versions this binary speaks: every kind at version 1 so far. A
-/// kind's `max` grows when its payload changes; its `min` stays as long as
-/// the older payload is still read and written. The STORE payload is
-/// `rvs_api` requests (protocol [`rvs_api::VERSION`]) and a fingerprint
-/// of [`crate::store::fingerprint::FORMAT`]: a change of either is a new
-/// STORE version.
+/// The versions this binary speaks, `(kind, min, max)`; a kind not listed
+/// is at version 1. A kind's `max` grows when its payload changes; its
+/// `min` stays as long as the older payload is still read and written. The
+/// STORE payload is `rvs_api` requests (protocol [`rvs_api::VERSION`]) and
+/// a fingerprint of [`crate::store::fingerprint::FORMAT`]: a change of
+/// either is a new STORE version.
+///
+/// Every kind was listed at version 1 from the first build on, before
+/// most were sent: a kind that got its meaning later starts at 2, so that
+/// a build that lists it without knowing it is refused at HELLO (naming
+/// the kind) rather than failing half-way.
+pub const VERSIONS: [(Kind, u16, u16); 5] = [
+    // The changes both ways: after STORE, and the probation's back.
+    (Kind::CONTROL_LOG, 2, 2),
+    // The pre-copy's marks (swept, restarted, tail).
+    (Kind::SWEEP_DONE, 2, 2),
+    // The final counters, as the new rvsd's bases.
+    (Kind::COUNTERS, 2, 2),
+    // The sync node id, sequence number and daemons.
+    (Kind::RUNTIME, 2, 2),
+    // A warm standby's liveness, both ways.
+    (Kind::HEARTBEAT, 2, 2),
+];
+
+/// The versions this binary speaks ([`VERSIONS`]; every other kind at 1).
 pub fn our_kinds() -> Vec<KindRange> {
     let forced = test_version();
     Kind::ALL
         .iter()
-        .map(|&kind| KindRange {
-            kind,
-            min: forced.unwrap_or(1),
-            max: forced.unwrap_or(1),
+        .map(|&kind| {
+            let (min, max) = VERSIONS
+                .iter()
+                .find(|v| v.0 == kind)
+                .map_or((1, 1), |v| (v.1, v.2));
+            KindRange {
+                kind,
+                min: forced.unwrap_or(min),
+                max: forced.unwrap_or(max),
+            }
         })
         .collect()
 }

@@ -54,9 +54,54 @@ fn refusal(new: &Config) -> String {
 fn the_same_config_is_accepted_at_the_highest_common_versions() {
     let c = conf(BASE);
     let a = check(&hello(&c, vec![10, 10]), &hello(&c, Vec::new())).expect("same config");
-    for k in Kind::ALL {
-        assert_eq!(a.version(k), Some(1), "{}", k.name());
+    for r in our_kinds() {
+        assert_eq!(a.version(r.kind), Some(r.max), "{}", r.kind.name());
     }
+}
+
+/// The HELLO of a build from before the control log, the pre-copy's marks,
+/// the counters, the runtime state, the heartbeats and the listeners had
+/// their meaning:
+/// it listed every kind but the listeners at version 1.
+fn an_older_build() -> Vec<KindRange> {
+    Kind::ALL
+        .iter()
+        .filter(|&&k| k != Kind::LISTENERS)
+        .map(|&kind| range(kind, 1, 1))
+        .collect()
+}
+
+#[test]
+fn a_takeover_between_builds_that_disagree_on_the_newer_kinds_is_refused_at_hello() {
+    let c = conf(BASE);
+    let mut old = hello(&c, vec![10, 10]);
+    old.kinds = an_older_build();
+    // This binary taking over from an older rvsd: refused, the running
+    // one keeps running (the caller sends REFUSE), every such kind named.
+    let r = check(&old, &hello(&c, Vec::new())).unwrap_err();
+    for part in [
+        "runtime state: the running rvsd writes 1, this binary reads 2",
+        "control log: the running rvsd speaks 1, this binary speaks 2",
+        "counters: the running rvsd writes 1, this binary reads 2",
+        "sweep ends: the running rvsd writes 1, this binary reads 2",
+        "heartbeats: the running rvsd speaks 1, this binary speaks 2",
+        "listening sockets: the running rvsd does not speak them, this binary reads 1",
+    ] {
+        assert!(r.text.contains(part), "{part}: {r}");
+    }
+    assert_eq!(
+        (r.kind, r.running, r.new),
+        (Some(Kind::RUNTIME), Some((1, 1)), Some((2, 2)))
+    );
+    // And an older binary taking over from this one.
+    let mut new = hello(&c, Vec::new());
+    new.kinds = an_older_build();
+    let r = check(&hello(&c, vec![10, 10]), &new).unwrap_err();
+    assert!(
+        r.text
+            .contains("sweep ends: the running rvsd writes 2, this binary reads 1"),
+        "{r}"
+    );
 }
 
 #[test]

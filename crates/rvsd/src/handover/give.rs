@@ -9,12 +9,13 @@
 //! Each worker's connections and templates go while it forwards
 //! ([`super::precopy`]: CONNS frames, the worker index then a hand-over
 //! message of `rvs_core::sync::local`, and SWEEP_DONE marks), then at the
-//! freeze the last changes and its neighbours.
+//! freeze the last changes, its neighbours and its final counters
+//! ([`super::counters`]).
 //!
-//! Not yet carried (issue 14): counters, sync
-//! daemons started at run time; the
-//! control and metrics listeners (the new rvsd binds them once the old
-//! one exited).
+//! The control and metrics listeners go too (LISTENERS): the new rvsd
+//! serves the control socket from its probation on, while this one takes
+//! no client, and sends back every change it applies there; if it fails,
+//! this one applies them before it takes clients again.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +52,26 @@ pub struct GiveCtx {
     pub opened: Arc<std::sync::Mutex<Vec<rvs_io::Port>>>,
     /// The pid of the warm standby attached (0: none).
     pub standby: std::sync::atomic::AtomicU32,
+    /// Duplicates of the listening sockets, passed to a successor.
+    pub listeners: std::sync::Mutex<Listeners>,
+}
+
+/// The daemon's listening sockets (duplicates), for the LISTENERS frame.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// The control socket's.
+    pub control: Option<OwnedFd>,
+    /// The metrics server's (`metrics_listen`).
+    pub metrics: Option<OwnedFd>,
+}
+
+/// The LISTENERS frame: which descriptors follow, in this order.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ListenersFrame {
+    /// The control socket's listener.
+    pub control: bool,
+    /// The metrics server's, and its address.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The STORE frame.
@@ -97,6 +118,8 @@ pub struct DaemonGiver<'a> {
     tail: Option<mpsc::Receiver<rvs_api::Request>>,
     /// To a warm standby (the pre-copy never gives up).
     standby: bool,
+    /// The changes the new rvsd made in its probation, in order.
+    back: Vec<rvs_api::Request>,
     /// The new rvsd's HELLO says it takes a death watch.
     deathwatch: bool,
 }
@@ -113,6 +136,7 @@ impl<'a> DaemonGiver<'a> {
             pre: None,
             tail: None,
             standby: false,
+            back: Vec::new(),
             deathwatch: false,
         }
     }
@@ -182,6 +206,34 @@ impl<'a> DaemonGiver<'a> {
             fds: Vec::new(),
         })
         .map_err(|e| e.to_string())
+    }
+
+    /// The LISTENERS frame: duplicates of the listening sockets.
+    fn listeners_frame(&self) -> Result<Out, String> {
+        let l = self
+            .cx
+            .listeners
+            .lock()
+            .map_err(|_| "the listeners' lock is poisoned")?;
+        let dup = |fd: &Option<OwnedFd>, what: &str| {
+            fd.as_ref()
+                .map(|f| {
+                    f.try_clone()
+                        .map_err(|e| format!("the {what} listener: {e}"))
+                })
+                .transpose()
+        };
+        let (control, metrics) = (dup(&l.control, "control")?, dup(&l.metrics, "metrics")?);
+        let f = ListenersFrame {
+            control: control.is_some(),
+            metrics: self.cx.conf.metrics_addr.filter(|_| metrics.is_some()),
+        };
+        Ok(Out {
+            kind: Kind::LISTENERS.0,
+            version: self.version(Kind::LISTENERS),
+            payload: serde_json::to_vec(&f).map_err(|e| e.to_string())?,
+            fds: control.into_iter().chain(metrics).collect(),
+        })
     }
 
     /// Every worker's receive sockets, by worker then port.
@@ -300,6 +352,7 @@ impl Giver for DaemonGiver<'_> {
         for f in self.port_frames()? {
             out(f).map_err(|e| e.to_string())?;
         }
+        out(self.listeners_frame()?).map_err(|e| e.to_string())?;
         tracing::debug!("hand-over: configuration and descriptors sent");
         self.pre = super::precopy::start(self.ctl, &self.agreed, out, self.standby)?;
         Ok(())
@@ -363,6 +416,24 @@ impl Giver for DaemonGiver<'_> {
                 .map_err(|e| e.to_string())?;
             }
         }
+        // The sync stream as it stops here: node id, next sequence
+        // number, the daemons running (also those started at run time).
+        out(Out {
+            kind: Kind::RUNTIME.0,
+            version: self.version(Kind::RUNTIME),
+            payload: serde_json::to_vec(&self.ctl.sync.state()).map_err(|e| e.to_string())?,
+            fds: Vec::new(),
+        })
+        .map_err(|e| e.to_string())?;
+        for p in parked.iter().flatten() {
+            out(Out {
+                kind: Kind::COUNTERS.0,
+                version: self.version(Kind::COUNTERS),
+                payload: serde_json::to_vec(&p.counters).map_err(|e| e.to_string())?,
+                fds: Vec::new(),
+            })
+            .map_err(|e| e.to_string())?;
+        }
         for f in super::xdp::pool_frames(self.cx, self.version(Kind::POOL_STATE))? {
             out(f).map_err(|e| e.to_string())?;
         }
@@ -387,13 +458,32 @@ impl Giver for DaemonGiver<'_> {
         .map_err(|e| e.to_string())
     }
 
+    fn started(&mut self) {
+        // The new rvsd serves the control socket from now on.
+        self.ctl.hand_socket(true);
+    }
+
+    fn carried_back(&mut self, f: &rvs_io::fdpass::Frame) -> Result<(), String> {
+        let reqs: Vec<rvs_api::Request> = serde_json::from_slice(&f.payload)
+            .map_err(|e| format!("a change sent back by the new rvsd: {e}"))?;
+        self.back.extend(reqs);
+        Ok(())
+    }
+
     fn thaw(&mut self) {
         self.pre = None;
+        self.ctl.hand_socket(false);
         self.ctl.thaw_config();
         self.resume_all(Resume::Thaw);
     }
 
     fn recover(&mut self) {
+        // What the new rvsd confirmed to its clients first, then clients.
+        let n = self.ctl.apply_carried(&std::mem::take(&mut self.back));
+        if n > 0 {
+            tracing::info!("hand-over: {n} configuration change(s) the new rvsd made applied here");
+        }
+        self.ctl.hand_socket(false);
         self.ctl.thaw_config();
         // The workers are still parked: the pools are rebuilt before they run.
         super::xdp::reconstruct(self.cx);
@@ -419,6 +509,7 @@ impl Drop for DaemonGiver<'_> {
         // However the hand-over ended, a running rvsd takes changes again
         // (after a commit it is on its way out).
         if !self.cx.committed.load(Ordering::SeqCst) {
+            self.ctl.hand_socket(false);
             self.ctl.thaw_config();
         }
     }

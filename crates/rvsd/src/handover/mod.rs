@@ -17,6 +17,7 @@
 //! - [`standby`]: a warm standby's session (the pre-copy, then following
 //!   for as long as it lives, heartbeats both ways, the active's death).
 pub mod compat;
+pub mod counters;
 pub mod give;
 pub mod park;
 pub mod precopy;

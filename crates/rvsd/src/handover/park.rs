@@ -55,6 +55,8 @@ pub struct Parked {
     pub cursors: Vec<Option<RxCursor>>,
     /// Its connections, templates and neighbours, as hand-over messages.
     pub tables: Vec<Vec<u8>>,
+    /// Its final counters, the successor's bases.
+    pub counters: super::counters::CountersFrame,
 }
 
 /// Slots of the table looked at per sweep step.
@@ -97,6 +99,7 @@ pub fn park(
     rx: &mut [RxQ],
     tx: &mut [TxQ],
     stop: &AtomicBool,
+    ports: &[crate::runtime::PortCounters],
 ) -> bool {
     super::xdp::park_queues(rx, tx);
     for t in tx.iter_mut() {
@@ -116,6 +119,7 @@ pub fn park(
             true => super::precopy::neigh_tables(worker, now),
             false => export_tables(worker, now),
         },
+        counters: super::counters::export(worker, ports),
     };
     if p.parked.send(report).is_err() {
         // Nobody waits for the report: the session is gone before it

@@ -9,6 +9,7 @@
 //! | pre-copy | sends state while it forwards, then PRECOPY_DONE | takes every frame in |
 //! | FREEZE | parks its workers, sends what they leave, then FROZEN | sends FREEZE when prepared |
 //! | START | waits | starts its workers, sends STARTED |
+//! | probation | takes no client ([`Giver::started`]), keeps the changes the new one made ([`Giver::carried_back`]) | serves the control socket, sends back each change it applies |
 //! | COMMIT | lets go of everything and exits | after a probation, sends COMMIT |
 //!
 //! Until FREEZE a failure on either side costs nothing: the running rvsd
@@ -102,6 +103,14 @@ pub trait Giver {
     /// The new rvsd started and then failed or died: the workers resume
     /// from the rings as the new one left them.
     fn recover(&mut self);
+    /// The new rvsd's workers run and it serves the control socket from
+    /// now on: this side accepts no client until it recovers.
+    fn started(&mut self) {}
+    /// A change the new rvsd applied in its probation (a CONTROL_LOG
+    /// frame), kept to be applied here if it fails.
+    fn carried_back(&mut self, _f: &Frame) -> Result<(), String> {
+        Ok(())
+    }
     /// The new rvsd committed: let go of everything without giving
     /// anything back (the caller then exits).
     fn commit(&mut self);
@@ -253,8 +262,9 @@ pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failur
         }
         Err(e) => return Err(fail_after_start(g, e)),
     }
-    match expect(s, t.commit, kind::COMMIT, "COMMIT") {
-        Ok(_) => {
+    g.started();
+    match wait_commit(s, g, t.commit) {
+        Ok(()) => {
             g.commit();
             Ok(())
         }
@@ -300,6 +310,24 @@ fn follow_until_freeze(s: &UnixStream, g: &mut dyn Giver, t: Duration) -> Result
                 kind::FREEZE,
                 "FREEZE",
             );
+        }
+    }
+}
+
+/// Waits for COMMIT, keeping the changes the new rvsd sends back meanwhile.
+fn wait_commit(s: &UnixStream, g: &mut dyn Giver, t: Duration) -> Result<(), Failure> {
+    let end = std::time::Instant::now() + t;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let f = recv(s, left.max(Duration::from_millis(1)), "COMMIT")?;
+        match f.kind {
+            kind::COMMIT => return Ok(()),
+            k if k == Kind::CONTROL_LOG.0 => g.carried_back(&f).map_err(Failure::Lost)?,
+            k => {
+                return Err(Failure::Lost(format!(
+                    "frame kind {k} where COMMIT was due"
+                )))
+            }
         }
     }
 }

@@ -83,6 +83,7 @@ mod tests {
             capacity: 0,
             uoa: Vec::new(),
             icmp: Vec::new(),
+            mld: Vec::new(),
         };
         let text = render(&sc);
         for want in [

@@ -69,6 +69,7 @@ pub const EXPORTED: &[&str] = &[
     "rvs_worker_icmp_rate_limited_total",
     "rvs_bond_slave_distributing",
     "rvs_bond_drops_total",
+    "rvs_mld_reports_sent_total",
 ];
 
 fn op_buckets() -> Histogram {
@@ -124,6 +125,8 @@ pub struct Scrape {
     pub uoa: Vec<(u64, u64)>,
     /// Per worker: ICMP errors sent, and not sent for the rate limit.
     pub icmp: Vec<(u64, u64)>,
+    /// MLDv2 Reports sent, by port name.
+    pub mld: Vec<(String, u64)>,
 }
 
 /// Reads a [`Scrape`] from the control plane. A part that cannot be read
@@ -179,6 +182,7 @@ pub fn collect(ctl: &Control) -> Scrape {
                 (g.icmp_sent.load(r), g.icmp_rate_limited.load(r))
             })
             .collect(),
+        mld: crate::daemon::mld::reports_sent(),
     }
 }
 
@@ -402,6 +406,14 @@ pub fn render(sc: &Scrape) -> String {
     f.ports(&sc.links);
     f.workers(sc);
     f.bonds(&sc.links);
+    for (port, n) in &sc.mld {
+        f.counter(
+            "rvs_mld_reports_sent",
+            "MLDv2 Reports rvs sent for its groups, by port",
+            lbl(&[("port", port.clone())]),
+            *n,
+        );
+    }
     let mut reg = Registry::default();
     for (name, help, fam) in f.counters {
         reg.register(name, help, fam);

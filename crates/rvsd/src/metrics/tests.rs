@@ -91,6 +91,7 @@ fn sample() -> Scrape {
         capacity: 1024,
         uoa: vec![(4, 1)],
         icmp: vec![(7, 2)],
+        mld: vec![("dpdk1".into(), 4)],
     }
 }
 
@@ -360,6 +361,16 @@ fn icmp_error_counters_per_worker() {
     assert_eq!(
         value(&t, &format!("rvs_worker_icmp_rate_limited_total{w}")),
         Some(2.0),
+        "{t}"
+    );
+}
+
+#[test]
+fn mld_reports_per_port() {
+    let t = render(&sample());
+    assert_eq!(
+        value(&t, r#"rvs_mld_reports_sent_total{port="dpdk1"}"#),
+        Some(4.0),
         "{t}"
     );
 }

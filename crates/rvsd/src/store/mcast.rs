@@ -11,9 +11,9 @@
 use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 
-use rvs_core::addr::Addr;
+use rvs_core::addr::{Addr, Mac};
 use rvs_core::service::ServiceKey as CoreKey;
-use rvs_io::mcast::{solicited_node, Group, ALL_NODES};
+use rvs_io::mcast::Group;
 
 use super::Store;
 
@@ -26,6 +26,42 @@ impl Store {
     /// for a port without IPv6; else the all-nodes group and the
     /// solicited-node group of every IPv6 address rvs answers there.
     pub fn multicast_groups(&self) -> Vec<BTreeSet<Group>> {
+        let mut by_port: Vec<BTreeSet<Group>> = self
+            .listened()
+            .iter()
+            .map(|set| set.iter().map(group_of).collect())
+            .collect();
+        self.bond_groups_to_slaves(&mut by_port);
+        by_port
+    }
+}
+
+/// The link-layer group of an IPv6 multicast address (RFC 2464 section 7).
+fn group_of(a: &Ipv6Addr) -> Group {
+    let o = a.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
+
+/// A port's MLD listener as the store wants it ([`Store::mld_ports`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MldPort {
+    /// The port's name (`dpdk0`, a bond's).
+    pub name: String,
+    /// Its MAC: the source of its Reports.
+    pub mac: Mac,
+    /// Its first link-local address, the Reports' source (none: `::`).
+    pub link_local: Option<Ipv6Addr>,
+    /// The IPv6 groups it listens to (all-nodes included: the listener
+    /// leaves it out of its Reports).
+    pub groups: BTreeSet<Ipv6Addr>,
+}
+
+impl Store {
+    /// The IPv6 groups each port listens to, by port index: none for a
+    /// port without IPv6; else all-nodes and the solicited-node group of
+    /// every IPv6 address rvs answers there (a VLAN device's on the port
+    /// under it). Bond slaves listen to none themselves.
+    fn listened(&self) -> Vec<BTreeSet<Ipv6Addr>> {
         let mut by_port = vec![BTreeSet::new(); self.ports.len()];
         let mut everywhere = BTreeSet::new();
         for e in &self.addrs {
@@ -35,24 +71,55 @@ impl Store {
                 None => e.port,
             };
             if let Some(set) = by_port.get_mut(usize::from(parent)) {
-                set.insert(solicited_node(&a));
+                set.insert(solicited_node_addr(&a));
             }
         }
         for s in &self.services {
             if let CoreKey::Vs { vip, .. } = &s.key {
-                everywhere.extend(v6(vip).map(|a| solicited_node(&a)));
+                everywhere.extend(v6(vip).map(|a| solicited_node_addr(&a)));
             }
             for l in &s.laddrs {
-                everywhere.extend(v6(&l.laddr.addr).map(|a| solicited_node(&a)));
+                everywhere.extend(v6(&l.laddr.addr).map(|a| solicited_node_addr(&a)));
             }
         }
-        for set in &mut by_port {
+        for (i, set) in by_port.iter_mut().enumerate() {
+            if self.ports[i].slave_of.is_some() {
+                continue;
+            }
             set.extend(everywhere.iter().copied());
             if !set.is_empty() {
-                set.insert(ALL_NODES);
+                set.insert(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1));
             }
         }
-        self.bond_groups_to_slaves(&mut by_port);
         by_port
     }
+
+    /// Each port's MLD listener (bond slaves' are empty: their bond
+    /// reports), by port index.
+    pub fn mld_ports(&self) -> Vec<MldPort> {
+        self.listened()
+            .into_iter()
+            .enumerate()
+            .map(|(i, groups)| {
+                let link_local = self.addrs.iter().find_map(|e| {
+                    let a = v6(&e.addr).filter(|a| a.segments()[0] & 0xffc0 == 0xfe80)?;
+                    (usize::from(e.port) == i).then_some(a)
+                });
+                MldPort {
+                    name: self.ports[i].name.clone(),
+                    mac: self.ports[i].mac,
+                    link_local,
+                    groups,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `ff02::1:ffXX:XXXX`, the solicited-node group of `a` (RFC 4291 section 2.7.1).
+fn solicited_node_addr(a: &Ipv6Addr) -> Ipv6Addr {
+    let o = a.octets();
+    Ipv6Addr::from([
+        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
 }

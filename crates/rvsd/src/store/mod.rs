@@ -18,6 +18,7 @@ pub mod fingerprint;
 mod ipset;
 mod limits;
 mod mcast;
+pub use mcast::MldPort;
 mod net;
 pub mod rates;
 mod read;

@@ -102,6 +102,12 @@ pub struct SyncShared {
     pub refresh_ms: AtomicU64,
     /// Counters.
     pub c: Counters,
+    /// The master's next sequence number, published by the sync thread
+    /// after each send (a hot upgrade carries it).
+    pub next_seq: AtomicU64,
+    /// A predecessor's next sequence number, taken by the sync thread's
+    /// master (0: none): its stream goes on without a gap.
+    pub seq_base: AtomicU64,
 }
 
 impl SyncShared {

@@ -3,7 +3,7 @@
 //! operator), and [`run`] moves records between the workers and the network.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,8 +34,8 @@ pub struct Endpoint {
 pub struct SyncCtl {
     /// Shared with the workers and the thread.
     pub shared: Arc<SyncShared>,
-    /// This node's id in the stream.
-    pub node: u32,
+    /// This node's id in the stream ([`SyncCtl::node`]).
+    node: AtomicU32,
     eps: Mutex<[Option<Arc<Endpoint>>; 2]>,
     /// Bumped by every start and stop: a datagram the thread reads after a
     /// change it has not looked at yet is dropped (a stopped backup applies
@@ -121,7 +121,7 @@ impl SyncCtl {
     pub fn new(shared: Arc<SyncShared>, node: u32) -> SyncCtl {
         SyncCtl {
             shared,
-            node,
+            node: AtomicU32::new(node),
             eps: Mutex::new([None, None]),
             gen: AtomicU64::new(0),
         }
@@ -147,7 +147,7 @@ impl SyncCtl {
             spec.role,
             spec.mcast_interface,
             spec.syncid,
-            self.node
+            self.node()
         );
         eps[slot(spec.role)] = Some(Arc::new(ep));
         self.gen.fetch_add(1, Relaxed);
@@ -187,8 +187,47 @@ impl SyncCtl {
                     spec: e.spec.clone(),
                 })
                 .collect(),
-            stats: self.shared.stats(self.node),
+            stats: self.shared.stats(self.node()),
         }
+    }
+
+    /// This node's id in the stream.
+    pub fn node(&self) -> u32 {
+        self.node.load(Relaxed)
+    }
+
+    /// What a successor needs to go on with this node's stream (a hot
+    /// upgrade): node id, next sequence number, running daemons.
+    pub fn state(&self) -> SyncState {
+        SyncState {
+            node: self.node(),
+            next_seq: self.shared.next_seq.load(Relaxed),
+            daemons: self.list().daemons.into_iter().map(|d| d.spec).collect(),
+        }
+    }
+
+    /// Goes on with a predecessor's stream: its node id and sequence
+    /// numbers, and its daemons as they ran (started, stopped or changed
+    /// at run time): those running here otherwise are stopped.
+    pub fn adopt(&self, s: &SyncState) -> Result<(), ApiError> {
+        self.node.store(s.node, Relaxed);
+        self.shared.seq_base.store(s.next_seq, Relaxed);
+        for role in [SyncRole::Master, SyncRole::Backup] {
+            let want = s.daemons.iter().find(|d| d.role == role);
+            let have = self.eps()[slot(role)].as_ref().map(|e| e.spec.clone());
+            if have.as_ref() == want {
+                continue;
+            }
+            if have.is_some() {
+                self.stop(role)?;
+            }
+            if let Some(w) = want {
+                self.start(w)?;
+            }
+        }
+        // A thread that kept its endpoints sees the node id change.
+        self.gen.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     /// The running endpoints and the generation they belong to.
@@ -201,6 +240,17 @@ impl SyncCtl {
     fn changed_since(&self, gen: u64) -> bool {
         self.gen.load(Relaxed) != gen
     }
+}
+
+/// A node's sync stream as a successor takes it over (the RUNTIME frame).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncState {
+    /// Its node id.
+    pub node: u32,
+    /// Its master's next sequence number (0: it sent nothing).
+    pub next_seq: u64,
+    /// Its running daemons.
+    pub daemons: Vec<SyncDaemonSpec>,
 }
 
 /// The sync thread's channels to the workers, by worker.
@@ -234,18 +284,22 @@ pub fn run(ctl: Arc<SyncCtl>, links: Links, stop: Arc<AtomicBool>, epoch: Instan
     while !stop.load(Relaxed) {
         let (m, b, gen) = ctl.current();
         tx = match (m, tx.take()) {
-            (Some(ep), Some(t)) if Arc::ptr_eq(&ep, &t.ep) => Some(t),
+            (Some(ep), Some(t)) if Arc::ptr_eq(&ep, &t.ep) && t.packer.node == ctl.node() => {
+                Some(t)
+            }
             (Some(ep), _) => Some(Tx {
-                packer: Packer::new(ep.spec.syncid, ctl.node),
+                packer: Packer::new(ep.spec.syncid, ctl.node()),
                 buf: vec![0u8; ep.mtu],
                 ep,
             }),
             (None, _) => None,
         };
         rx = match (b, rx.take()) {
-            (Some(ep), Some(r)) if Arc::ptr_eq(&ep, &r.ep) => Some(r),
+            (Some(ep), Some(r)) if Arc::ptr_eq(&ep, &r.ep) && r.streams.node() == ctl.node() => {
+                Some(r)
+            }
             (Some(ep), _) => Some(Rx {
-                streams: Streams::new(ep.spec.syncid, ctl.node),
+                streams: Streams::new(ep.spec.syncid, ctl.node()),
                 ep,
             }),
             (None, _) => None,
@@ -261,7 +315,10 @@ pub fn run(ctl: Arc<SyncCtl>, links: Links, stop: Arc<AtomicBool>, epoch: Instan
             }
         }
         if let Some(t) = &mut tx {
+            let base = ctl.shared.seq_base.swap(0, Relaxed);
+            t.packer.next_seq = t.packer.next_seq.max(base);
             send_batch(&ctl.shared, t, &batch);
+            ctl.shared.next_seq.store(t.packer.next_seq, Relaxed);
             serve_resync_requests(&ctl.shared, t, &mut buf);
         }
         match &mut rx {

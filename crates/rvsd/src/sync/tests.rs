@@ -365,3 +365,58 @@ fn a_hand_over_message_from_the_network_is_counted_as_local_only() {
     let e = Message::parse(&buf[..len]).unwrap_err();
     assert_eq!(DECODE_ERRORS[decode_error_index(&e)], "local_only");
 }
+
+/// A hot upgrade's successor goes on with this node's sync stream (RUNTIME
+/// frame): the same node id, the next sequence number (the HA backup sees
+/// no new sender and no gap, so asks for no full dump), and the daemons as
+/// they ran, also one started at run time (`rvsadm --start-daemon`). Opens
+/// a master on `lo`: needs root.
+#[test]
+fn a_successor_goes_on_with_the_node_s_stream_and_its_daemons() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    use super::net::{run, Links, SyncState};
+    use super::{SyncCtl, SyncShared};
+
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let spec = rvs_api::SyncDaemonSpec {
+        role: rvs_api::SyncRole::Master,
+        mcast_interface: "lo".into(),
+        syncid: 1,
+        group: None,
+        port: None,
+        ttl: None,
+        peers: vec![peer.local_addr().unwrap()],
+    };
+    let old = SyncCtl::new(Arc::new(SyncShared::new(1000)), 77);
+    old.start(&spec)
+        .expect("a master sync daemon on lo (the test needs root)");
+    // What its sync thread published after its last message.
+    old.shared.next_seq.store(42, Relaxed);
+    let st: SyncState = serde_json::from_slice(&serde_json::to_vec(&old.state()).unwrap()).unwrap();
+    let new = Arc::new(SyncCtl::new(Arc::new(SyncShared::new(1000)), 5));
+    new.adopt(&st).expect("adopt");
+    assert_eq!(new.node(), 77);
+    assert_eq!(new.list().daemons, old.list().daemons);
+    let (wtx, wrx) = mpsc::channel();
+    let (etx, _erx) = mpsc::channel();
+    let links = Links {
+        from_workers: wrx,
+        empties: vec![etx],
+        inboxes: Vec::new(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, s) = (new.clone(), stop.clone());
+    let thread = std::thread::spawn(move || run(c, links, s, Instant::now()));
+    wtx.send((0, vec![Record::Create(conn(1024))])).unwrap();
+    let mut buf = [0u8; 2048];
+    let got = peer.recv(&mut buf);
+    stop.store(true, Relaxed);
+    thread.join().unwrap();
+    let n = got.expect("the successor's master sent the record");
+    let h = Message::parse(&buf[..n]).unwrap().header();
+    assert_eq!((h.node, h.seq), (77, 42), "{h:?}");
+}

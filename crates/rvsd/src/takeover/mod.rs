@@ -414,12 +414,28 @@ impl Drop for Takeover {
 }
 
 /// `rvsd --release IFACE`: gives back a port a dead rvsd left taken (the
-/// state file under `dir`), or removes a table an older rvsd left. Refused,
-/// naming the pid, while a running rvsd holds the port. Says what was done.
+/// state file under `dir`), or removes a table an older rvsd left, and
+/// detaches the XDP program a killed DPDK rvsd on `net_af_xdp` leaves (or
+/// one of rvs's own attached the old way). Refused, naming the pid, while a
+/// running rvsd holds the port. Says what was done.
 pub fn release(dir: &Path, iface: &str) -> Result<String, String> {
     check_name(iface)?;
     let lock = PortLock::acquire(dir, iface)?;
-    if let Some((pid, done)) = replay(&lock)? {
+    let done = release_state(&lock, iface)?;
+    // Under the lock: no rvsd can be starting on the port meanwhile.
+    let r = match rvs_io::af_xdp::detach_leftover(iface) {
+        Ok(None) => Ok(done),
+        Ok(Some(x)) => Ok(format!("{done}; {x}")),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(done),
+        Err(e) => Err(format!("{done}; but {e}")),
+    };
+    drop(lock);
+    r
+}
+
+/// [`release`] of the takeover state and nftables table.
+fn release_state(lock: &PortLock, iface: &str) -> Result<String, String> {
+    if let Some((pid, done)) = replay(lock)? {
         return Ok(format!(
             "{iface}: given back (taken by rvsd pid {pid}, which is gone): {done}"
         ));

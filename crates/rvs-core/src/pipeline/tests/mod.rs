@@ -19,6 +19,7 @@ mod kni_guard;
 mod limits;
 mod limits_rate;
 mod listing;
+mod mld;
 mod modes;
 mod nat64;
 mod oracle;

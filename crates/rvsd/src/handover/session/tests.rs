@@ -111,6 +111,16 @@ impl Giver for G {
     fn commit(&mut self) {
         push(&self.log, "commit");
     }
+    fn started(&mut self) {
+        push(&self.log, "started");
+    }
+    fn carried_back(&mut self, f: &Frame) -> Result<(), String> {
+        push(
+            &self.log,
+            &format!("back {}", String::from_utf8_lossy(&f.payload)),
+        );
+        Ok(())
+    }
     fn kill_successor(&mut self) {
         push(&self.log, "kill");
     }
@@ -210,7 +220,7 @@ fn run(gfail: &'static str, kfail: &'static str) -> Ended {
         fail: kfail,
         got: Vec::new(),
     };
-    let taker = if kfail == "die" {
+    let taker = if kfail == "die" || kfail == "change-die" {
         // Up to STARTED by hand, then the process "dies".
         let mut k2 = K {
             log: kl.clone(),
@@ -223,6 +233,10 @@ fn run(gfail: &'static str, kfail: &'static str) -> Ended {
         send(&b, control(kind::FREEZE, "")).unwrap();
         receive_until(&b, &mut k2, short().prepare, kind::FROZEN, "x").unwrap();
         send(&b, control(kind::STARTED, "")).unwrap();
+        if kfail == "change-die" {
+            // A change it applied and confirmed, then it dies.
+            send(&b, control(Kind::CONTROL_LOG.0, "weight 7")).unwrap();
+        }
         drop(b);
         Ok(())
     } else {
@@ -243,7 +257,17 @@ fn a_hand_over_runs_the_steps_in_order_and_passes_descriptors() {
     let e = run("", "");
     assert_eq!(e.giver, Ok(()));
     assert_eq!(e.taker, Ok(()));
-    assert_eq!(e.g, ["hello new", "precopy", "follow", "freeze", "commit"]);
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze",
+            "started",
+            "commit"
+        ]
+    );
     assert_eq!(
         e.k,
         [
@@ -334,7 +358,17 @@ fn a_failed_probation_stops_the_new_workers_then_the_running_rvsd_recovers() {
         Err(Failure::Aborted("probation failed here".into()))
     );
     assert_eq!(e.k.last().map(String::as_str), Some("stop"), "{:?}", e.k);
-    assert_eq!(e.g, ["hello new", "precopy", "follow", "freeze", "recover"]);
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze",
+            "started",
+            "recover"
+        ]
+    );
 }
 
 #[test]
@@ -353,10 +387,30 @@ fn a_new_rvsd_that_dies_or_hangs_after_starting_is_killed_before_the_recovery() 
                 "precopy",
                 "follow",
                 "freeze",
+                "started",
                 "kill",
                 "recover"
             ],
             "{kfail}"
         );
     }
+}
+
+#[test]
+fn a_change_the_new_rvsd_confirmed_in_its_probation_reaches_the_running_one_before_it_recovers() {
+    let e = run("", "change-die");
+    assert!(matches!(e.giver, Err(Failure::Lost(_))), "{:?}", e.giver);
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze",
+            "started",
+            "back weight 7",
+            "kill",
+            "recover"
+        ]
+    );
 }

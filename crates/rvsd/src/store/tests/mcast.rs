@@ -50,3 +50,25 @@ fn ipv6_addresses_add_their_solicited_node_groups() {
     .unwrap();
     assert!(!groups(&s, 0).contains(&"33:33:ff:00:00:07".to_string()));
 }
+
+/// The MLD listeners: the same groups as IPv6 addresses, the port's MAC,
+/// and a link-local source when the port has one.
+#[test]
+fn mld_ports_name_the_groups_and_the_report_source() {
+    let mut s = store();
+    assert!(s.mld_ports().iter().all(|p| p.groups.is_empty()));
+    s.apply(&svc_add(&tcp("2001:db8::100", 80), "rr")).unwrap();
+    let p = s.mld_ports();
+    let want: Vec<std::net::Ipv6Addr> = vec![
+        "ff02::1".parse().unwrap(),
+        "ff02::1:ff00:100".parse().unwrap(),
+    ];
+    assert_eq!(p[1].groups.iter().copied().collect::<Vec<_>>(), want);
+    assert_eq!(p[1].link_local, None);
+    assert_eq!(p[1].name, "dpdk1");
+    s.apply(&addr_add("fe80::5", 64, "dpdk1", false)).unwrap();
+    let p = s.mld_ports();
+    assert_eq!(p[1].link_local, Some("fe80::5".parse().unwrap()));
+    assert_eq!(p[0].link_local, None);
+    assert!(p[1].groups.contains(&"ff02::1:ff00:5".parse().unwrap()));
+}
