@@ -55,7 +55,13 @@ fn http_clients(lnc: &str) -> Vec<String> {
 #[test]
 fn the_standby_forwards_in_place_of_a_killed_active() {
     rvs_e2e::require_tools(&["ip", "nft", "ping", "nginx"]);
-    let mut t = TwoArm::new(&RvsdOpts::default());
+    // RVS_E2E_STANDBY_CONN_CAPACITY: a bigger table, to time the death
+    // seen with more memory to unmap (BENCHMARKS.md).
+    let cap = std::env::var("RVS_E2E_STANDBY_CONN_CAPACITY").ok();
+    let mut t = TwoArm::new(&RvsdOpts {
+        conn_capacity: cap.map_or(65536, |c| c.parse().expect("a number")),
+        ..RvsdOpts::default()
+    });
     configure(&t);
     udp_echoes(&mut t.lab, &["rs1", "rs2"]);
     t.lab
@@ -69,6 +75,12 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
     assert!(!before.is_empty(), "keep-alive connections before the kill");
     let active = t.rvsd_proc();
     let pid = active.pid();
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or_default()
+        .to_string();
     active.signal("KILL");
     let killed = Instant::now();
     let end = killed + Duration::from_secs(10);
@@ -91,11 +103,14 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
         .find(|l| l.contains("standby promoted"))
         .unwrap_or_default();
     println!(
-        "standby promotion ({}; SIGKILL of pid {pid}, the line seen after {} ms): {line}\n  {d}",
+        "standby promotion ({}; SIGKILL of pid {pid}, {rss}, the line seen after {} ms): {line}\n  {d}",
         backend(),
         seen.as_millis()
     );
-    for l in log.lines().filter(|l| l.contains("UMEM pools rebuilt")) {
+    for l in log
+        .lines()
+        .filter(|l| l.contains("UMEM pools rebuilt") || l.contains(") died ("))
+    {
         println!("  {l}");
     }
     assert!(

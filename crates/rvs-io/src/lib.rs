@@ -63,6 +63,7 @@
 pub mod af_packet;
 pub mod af_xdp;
 pub mod clock;
+pub mod deathwatch;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod fdpass;

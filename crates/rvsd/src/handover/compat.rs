@@ -87,6 +87,11 @@ impl Kind {
     pub const RX_CURSORS: Kind = Kind(19);
     /// The control socket's and the metrics' listening sockets.
     pub const LISTENERS: Kind = Kind(20);
+    /// A warm standby's death watch (a memfd; [`rvs_io::deathwatch`]).
+    /// Not in [`Kind::ALL`] (not negotiated): sent only to a standby whose
+    /// [`Hello::deathwatch`] is set, so that peers without it still work.
+    /// Numbered apart from the negotiated kinds, which count up from 1.
+    pub const DEATHWATCH: Kind = Kind(1000);
 
     /// Every kind this binary knows.
     pub const ALL: [Kind; 20] = [
@@ -217,6 +222,13 @@ pub fn our_kinds() -> Vec<KindRange> {
             }
         })
         .collect()
+}
+
+/// `RVS_TEST_NO_DEATHWATCH=1` (debug builds only): the HELLO of an rvsd
+/// without the death watch (as an older one), so that the pidfd path and
+/// the hand-over with such a peer can be tested and timed end to end.
+fn no_deathwatch() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("RVS_TEST_NO_DEATHWATCH").is_some()
 }
 
 /// `RVS_TEST_HANDOVER_VERSION=N` (debug builds only): every kind at
@@ -632,6 +644,10 @@ pub struct Hello {
     /// Live connections per worker (the running rvsd's; empty from the new one).
     #[serde(default)]
     pub live_conns: Vec<u64>,
+    /// It takes a death watch as a warm standby ([`Kind::DEATHWATCH`];
+    /// absent from an older rvsd's HELLO: then the pidfd alone).
+    #[serde(default)]
+    pub deathwatch: bool,
 }
 
 impl Hello {
@@ -645,6 +661,7 @@ impl Hello {
             kinds: our_kinds(),
             settings: Settings::from_config(conf),
             live_conns,
+            deathwatch: !no_deathwatch(),
         }
     }
 }

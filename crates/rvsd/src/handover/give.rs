@@ -120,6 +120,8 @@ pub struct DaemonGiver<'a> {
     standby: bool,
     /// The changes the new rvsd made in its probation, in order.
     back: Vec<rvs_api::Request>,
+    /// The new rvsd's HELLO says it takes a death watch.
+    deathwatch: bool,
 }
 
 impl<'a> DaemonGiver<'a> {
@@ -135,6 +137,7 @@ impl<'a> DaemonGiver<'a> {
             tail: None,
             standby: false,
             back: Vec::new(),
+            deathwatch: false,
         }
     }
 
@@ -336,7 +339,12 @@ impl Giver for DaemonGiver<'_> {
             .map_err(|e| format!("a HELLO that does not parse: {e}"))?;
         let ours = Hello::ours(&self.cx.conf, self.live());
         self.agreed = compat::check(&ours, &new).map_err(|r| r.text)?;
+        self.deathwatch = new.deathwatch;
         serde_json::to_vec(&ours).map_err(|e| e.to_string())
+    }
+
+    fn deathwatch(&self) -> bool {
+        self.deathwatch
     }
 
     fn precopy(&mut self, out: &mut Sink) -> Result<(), String> {

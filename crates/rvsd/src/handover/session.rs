@@ -53,6 +53,9 @@ pub mod kind {
     pub const STARTED: u16 = Kind::STARTED.0;
     /// HEARTBEAT: a warm standby's session is alive (both ways).
     pub const HEARTBEAT: u16 = Kind::HEARTBEAT.0;
+    /// DEATHWATCH: the active's [`rvs_io::deathwatch`] memfd, held by it
+    /// (to a standby whose HELLO says `deathwatch`; not negotiated).
+    pub const DEATHWATCH: u16 = Kind::DEATHWATCH.0;
 }
 
 /// The version of the session's own frames.
@@ -85,6 +88,11 @@ pub trait Giver {
     /// sends what changed since (the log of the tables' changes).
     fn follow(&mut self, _out: &mut Sink) -> Result<(), String> {
         Ok(())
+    }
+    /// Whether the new rvsd's HELLO said it takes a death watch
+    /// ([`kind::DEATHWATCH`]; a warm standby only).
+    fn deathwatch(&self) -> bool {
+        false
     }
     /// Parks the workers and sends what they leave (the last changes of
     /// the tables, ring positions).

@@ -23,6 +23,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
+use rvs_io::deathwatch::{self, DeathWatch, Outcome, Watcher};
 use rvs_io::peer::Peer;
 
 use super::give::{DaemonGiver, GiveCtx};
@@ -99,11 +100,31 @@ pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts, stop: &AtomicBool) -
         return e;
     }
     let e = match session::give_precopy(s, g) {
-        Ok(()) => serve(s, g, stop),
+        Ok(()) => {
+            // Held until this session ends (released after STOPPING is sent).
+            let _held = g.deathwatch().then(|| offer_deathwatch(s)).flatten();
+            serve(s, g, stop)
+        }
         Err(e) => e,
     };
     g.thaw();
     e
+}
+
+/// Holds a new death watch on a thread of this process and sends it to
+/// the standby (`None`, logged: it then watches the pidfd alone).
+fn offer_deathwatch(s: &UnixStream) -> Option<rvs_io::deathwatch::Holder> {
+    let made = DeathWatch::new().map(std::sync::Arc::new);
+    let r = made.and_then(|w| {
+        let held = w.hold()?;
+        let fd = w.fd().try_clone_to_owned()?;
+        let mut o = session::control(kind::DEATHWATCH, "");
+        o.fds.push(fd);
+        session::send(s, o)?;
+        Ok(held)
+    });
+    r.map_err(|e| tracing::warn!("no death watch for the standby (it watches the pidfd): {e}"))
+        .ok()
 }
 
 fn serve(s: &UnixStream, g: &mut dyn Giver, stop: &AtomicBool) -> Failure {
@@ -194,7 +215,7 @@ pub fn follow(
 ) -> Result<Ended, Failure> {
     let mut hb = Heartbeat::new(Instant::now(), HEARTBEAT_EVERY, ACTIVE_HUNG);
     let mut warned = false;
-    let fds = [s.as_raw_fd(), active.fd().as_raw_fd()];
+    let mut watch = Watch::default();
     loop {
         if term.load(Relaxed) {
             let _ = session::send(s, session::control(kind::ABORT, "the standby stops"));
@@ -217,15 +238,19 @@ pub fn follow(
             Some(_) => {}
             None => warned = false,
         }
-        let _ = rvs_io::wait_any(&fds, 5);
-        if active.wait_exit(Duration::ZERO).unwrap_or(false) {
-            drain(s, k);
-            return Ok(Ended::ActiveDied);
+        let _ = rvs_io::wait_any(&watch.fds(s, active), watch.timeout_ms());
+        if let Some(how) = watch.died(active) {
+            tracing::info!(
+                "standby: the active rvsd (pid {}) died ({how})",
+                active.pid()
+            );
+            return Ok(drain(s, k));
         }
         if !readable(s) {
             continue;
         }
         match session::recv(s, Duration::from_secs(1), "the active's changes") {
+            Ok(f) if f.kind == kind::DEATHWATCH => watch.take(f),
             Ok(f) => {
                 hb.heard(Instant::now());
                 if f.kind != kind::HEARTBEAT {
@@ -246,25 +271,91 @@ fn died_or(s: &UnixStream, k: &mut dyn Taker, active: &Peer, e: Failure) -> Resu
         .wait_exit(Duration::from_millis(200))
         .unwrap_or(false)
     {
-        drain(s, k);
-        return Ok(Ended::ActiveDied);
+        return Ok(drain(s, k));
     }
     Err(e)
 }
 
 /// Takes in what the dead active sent before it died (up to the end of
-/// the stream, or a frame it did not finish).
-fn drain(s: &UnixStream, k: &mut dyn Taker) {
+/// the stream, or a frame it did not finish): [`Ended::ActiveDied`], or
+/// [`Ended::ActiveStopped`] if it said it was stopping (its ports given
+/// back: no promotion).
+fn drain(s: &UnixStream, k: &mut dyn Taker) -> Ended {
     while readable(s) {
         match session::recv(s, Duration::from_millis(10), "the active's last changes") {
-            Ok(f) if f.kind == kind::HEARTBEAT => {}
+            Ok(f) if f.kind == kind::HEARTBEAT || f.kind == kind::DEATHWATCH => {}
             Ok(f) => {
                 if let Err(why) = k.receive(f) {
                     tracing::warn!("standby: a last change of the dead active not taken: {why}");
                 }
             }
-            Err(_) => return,
+            Err(Failure::Aborted(why)) if why == STOPPING => return Ended::ActiveStopped,
+            Err(_) => break,
         }
+    }
+    Ended::ActiveDied
+}
+
+/// The standby's view of the active's death: its death watch if it sent
+/// one (fires before the kernel unmaps the dead process's memory), else
+/// its pidfd (after).
+#[derive(Default)]
+struct Watch {
+    watcher: Option<Watcher>,
+    /// The death watch fired (`EOWNERDEAD`): waiting for every thread of
+    /// the active to be exiting.
+    fired: bool,
+}
+
+impl Watch {
+    /// Takes the active's death watch in (a frame of [`kind::DEATHWATCH`]).
+    fn take(&mut self, f: rvs_io::fdpass::Frame) {
+        let r = f.fds.into_iter().next().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "no descriptor in it")
+        });
+        match r
+            .and_then(DeathWatch::open)
+            .and_then(|w| std::sync::Arc::new(w).watch())
+        {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => {
+                tracing::warn!("standby: the active's death watch not taken ({e}): pidfd only")
+            }
+        }
+    }
+
+    /// What to wait on: the connection, the pidfd and the death watch
+    /// (until it fired).
+    fn fds(&self, s: &UnixStream, active: &Peer) -> Vec<i32> {
+        let mut v = vec![s.as_raw_fd(), active.fd().as_raw_fd()];
+        if let Some(w) = self.watcher.as_ref().filter(|_| !self.fired) {
+            v.push(w.fd().as_raw_fd());
+        }
+        v
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        if self.fired {
+            1
+        } else {
+            5
+        }
+    }
+
+    /// Whether the active is gone, and how that was seen: its pidfd, or
+    /// its death watch once every thread of it is exiting (none can touch
+    /// a ring again). A watch released normally is ignored.
+    fn died(&mut self, active: &Peer) -> Option<&'static str> {
+        if active.wait_exit(Duration::ZERO).unwrap_or(false) {
+            return Some("its pidfd");
+        }
+        match self.watcher.as_mut().and_then(Watcher::outcome) {
+            Some(Outcome::OwnerDied) => self.fired = true,
+            Some(Outcome::Released) => self.watcher = None,
+            None => {}
+        }
+        (self.fired && deathwatch::all_tasks_exiting(active.pid()))
+            .then_some("its death watch, every thread exiting")
     }
 }
 

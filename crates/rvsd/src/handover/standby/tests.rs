@@ -207,3 +207,122 @@ fn the_standby_promotes_only_when_the_active_process_is_gone() {
         seen.saturating_duration_since(killed).as_secs_f64() * 1e3
     );
 }
+
+/// Set in a child of this test binary: the death watch to hold (a path
+/// to reopen its memfd by) and how many MiB to touch.
+const HOLD: &str = "RVS_TEST_DEATHWATCH_HOLD";
+/// The line such a child prints once it holds the death watch.
+const HELD: &str = "rvs-deathwatch-held";
+
+/// Run as a child (with [`HOLD`] set) by [`child_holding`]: holds the
+/// death watch, touches its memory, says so on stdout, and waits to be
+/// killed. Returns at once in a normal run.
+#[test]
+fn death_watch_holder_child() {
+    let Ok(arg) = std::env::var(HOLD) else { return };
+    let (path, mib) = arg.split_once(',').expect("path,mib");
+    let f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("reopen");
+    let w = rvs_io::deathwatch::DeathWatch::open(f.into()).expect("open");
+    w.hold_until_exit().expect("hold");
+    let mut mem = vec![0u8; mib.parse::<usize>().expect("mib") << 20];
+    for i in (0..mem.len()).step_by(4096) {
+        mem[i] = 1;
+    }
+    let mut out = std::io::stdout();
+    std::io::Write::write_all(&mut out, format!("\n{HELD}\n").as_bytes()).expect("stdout");
+    std::io::Write::flush(&mut out).expect("stdout");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        std::hint::black_box(&mem);
+    }
+}
+
+/// A child process that holds `w`'s death watch, with `mib` MiB of
+/// memory touched (the kernel unmaps it before the pidfd says it died).
+fn child_holding(w: &rvs_io::deathwatch::DeathWatch, mib: usize) -> std::process::Child {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/{}/fd/{}", std::process::id(), w.fd().as_raw_fd());
+    let mut c = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "handover::standby::tests::death_watch_holder_child",
+            "--nocapture",
+        ])
+        .env(HOLD, format!("{path},{mib}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the holder");
+    let out = std::io::BufReader::new(c.stdout.take().expect("stdout"));
+    // The test harness prints too: wait for the holder's line.
+    let held = std::io::BufRead::lines(out).any(|l| l.is_ok_and(|l| l == HELD));
+    if !held {
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("the holder child died before it held the death watch");
+    }
+    c
+}
+
+#[test]
+fn the_standby_sees_the_active_dead_on_its_death_watch_before_its_pidfd() {
+    let w = Arc::new(rvs_io::deathwatch::DeathWatch::new().expect("death watch"));
+    let mut child = child_holding(&w, 256);
+    let peer = Peer::of_pid(child.id()).expect("pidfd");
+    let mut watch = Watch::default();
+    watch.take(Frame {
+        kind: kind::DEATHWATCH,
+        version: 1,
+        payload: Vec::new(),
+        fds: vec![w.fd().try_clone_to_owned().expect("dup")],
+    });
+    assert_eq!(watch.died(&peer), None, "alive");
+    peer.kill().expect("kill");
+    let killed = Instant::now();
+    let how = loop {
+        if let Some(how) = watch.died(&peer) {
+            break how;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "never seen dead"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    let seen = killed.elapsed();
+    let pidfd_too = peer.wait_exit(Duration::ZERO).expect("poll");
+    peer.wait_exit(Duration::from_secs(10)).expect("poll");
+    let pidfd = killed.elapsed();
+    let _ = child.wait();
+    println!(
+        "death watch: {:.2} ms, pidfd: {:.2} ms after the kill",
+        seen.as_secs_f64() * 1e3,
+        pidfd.as_secs_f64() * 1e3
+    );
+    assert_eq!(how, "its death watch, every thread exiting");
+    assert!(!pidfd_too, "the pidfd said it first");
+}
+
+#[test]
+fn a_death_watch_released_normally_does_not_promote() {
+    let w = Arc::new(rvs_io::deathwatch::DeathWatch::new().expect("death watch"));
+    let held = w.hold().expect("hold");
+    let me = Peer::of_pid(std::process::id()).expect("pidfd");
+    let mut watch = Watch::default();
+    watch.take(Frame {
+        kind: kind::DEATHWATCH,
+        version: 1,
+        payload: Vec::new(),
+        fds: vec![w.fd().try_clone_to_owned().expect("dup")],
+    });
+    drop(held);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(100) {
+        assert_eq!(watch.died(&me), None);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(watch.watcher.is_none(), "the release was seen");
+}
