@@ -148,9 +148,18 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
             .any(|l| l.contains("192.168.100.2:53") && l.split_whitespace().nth(3) == Some("7")),
         "the weight changed: {ln}"
     );
+    // The promoted rvsd serves the dead active's control socket: a new
+    // standby finds it there (not the dead pid) and catches up.
+    let sb2 = t.rvsd.standby(&mut t.lab, 2);
     let p = t.rvsd_proc();
     p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(
+        t.lab.proc(sb2).wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "the new standby stops with its active: {}",
+        t.lab.proc(sb2).log()
+    );
     let tables = t.lab.must_in("lb", &["nft", "list", "tables"]);
     assert!(
         !tables.contains("rvs_"),

@@ -78,6 +78,16 @@ impl Peer {
     }
 }
 
+/// Stamps the listening unix socket `l` with this process's credentials
+/// (`listen` again on a listening socket keeps its queue and sets the
+/// credentials [`Peer::of_stream`] gives each client connecting from then
+/// on). A listener passed from another process otherwise keeps naming
+/// that process, also after it is gone.
+pub fn claim_listener(l: &std::os::unix::net::UnixListener) -> io::Result<()> {
+    // -1: the kernel's maximum backlog, as the standard library binds.
+    Ok(rustix::net::listen(l, -1)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

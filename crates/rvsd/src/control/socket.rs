@@ -138,10 +138,16 @@ fn serve_on(
     let h = std::thread::Builder::new()
         .name("rvs-control".into())
         .spawn(move || {
+            let mut ours = false;
             while !stop.load(Ordering::Relaxed) {
                 if ctl.handed() {
+                    ours = false;
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
+                }
+                if !ours {
+                    claim(&listener);
+                    ours = true;
                 }
                 match listener.accept() {
                     Ok((s, _)) => admit(s, &ctl, &active, limits),
@@ -159,6 +165,19 @@ fn serve_on(
             }
         })?;
     Ok(h)
+}
+
+/// Makes this process the one a client finds at the other end of the
+/// socket: `listen` again stamps the listener with the caller's
+/// credentials, which `SO_PEERCRED` gives every client connecting from
+/// then on. A listener passed by the rvsd this one took over from (or
+/// whose successor failed and gave it back) still carried the other
+/// process's pid, so the next `rvsd --standby` or `--takeover` watched a
+/// process that was gone.
+fn claim(listener: &UnixListener) {
+    if let Err(e) = rvs_io::peer::claim_listener(listener) {
+        tracing::warn!("control socket: listen again: {e}");
+    }
 }
 
 /// Decrements the client count when a client's thread ends (or never starts).
