@@ -192,8 +192,12 @@ fn xdp_fast_path_forwards_established_fnat_flows() {
     }
     let seen = worker_rx(&t) - before;
     println!("UDP: {rounds} queries and replies of one flow; the workers received {seen} frames");
+    // Without the fast path all 2 × rounds frames reach the workers; with
+    // it only the first few, plus whatever the namespaces' kernels send
+    // meanwhile (ARP, IPv6 neighbour discovery and MLD): a bound of 10
+    // failed once in CI on exactly 10.
     assert!(
-        seen < 10,
+        seen < rounds,
         "the workers received {seen} frames of {} of one UDP flow",
         2 * rounds
     );
