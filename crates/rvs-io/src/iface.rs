@@ -245,6 +245,50 @@ pub fn thread_nice() -> io::Result<i32> {
     Ok(n)
 }
 
+/// Puts thread `tid` under `SCHED_IDLE`: it runs only when nothing else
+/// wants its CPU, and any other thread that wakes there preempts it at
+/// once (a nice value only lowers its share).
+pub fn set_idle_of(tid: u32) -> io::Result<()> {
+    let p = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `p` is a valid sched_param for the call's duration; a thread
+    // id names that thread only on Linux.
+    let rc = unsafe { libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &p) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether thread `tid` is under `SCHED_IDLE`.
+pub fn is_idle(tid: u32) -> io::Result<bool> {
+    // SAFETY: plain integer argument.
+    let rc = unsafe { libc::sched_getscheduler(tid as libc::pid_t) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc == libc::SCHED_IDLE)
+}
+
+/// Puts every thread of this process under `SCHED_IDLE` ([`set_idle_of`]):
+/// a rvsd that handed over its ports does its exit (joins, frees, the
+/// kernel unmapping its tables) without taking its successor's CPU.
+/// Returns how many threads it lowered.
+pub fn set_process_idle() -> io::Result<usize> {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc/self/task")? {
+        let Some(tid) = e?.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        match set_idle_of(tid) {
+            Ok(()) => n += 1,
+            // A thread that ended meanwhile.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// The combined channels of `name` as DPDK's `net_af_xdp` counts them
 /// (the queues it can bind): `combined_count` of ETHTOOL_GCHANNELS, or 1
 /// when the driver reports no combined channel (veth) or none at all.
@@ -295,5 +339,23 @@ mod tests {
         .expect("thread");
         assert_eq!((low, back), (19, 0));
         assert_eq!(thread_nice().expect("read"), before);
+    }
+
+    /// A thread put under SCHED_IDLE reads so; the others are untouched.
+    #[test]
+    fn a_thread_under_sched_idle_is_its_own() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(thread_id()).expect("tid");
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().expect("tid");
+        assert!(!is_idle(tid).expect("policy"));
+        set_idle_of(tid).expect("SCHED_IDLE");
+        assert!(is_idle(tid).expect("policy"));
+        assert!(!is_idle(thread_id()).expect("policy of this thread"));
+        done_tx.send(()).expect("done");
+        t.join().expect("thread");
     }
 }

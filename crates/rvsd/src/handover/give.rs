@@ -491,6 +491,12 @@ impl Giver for DaemonGiver<'_> {
     }
 
     fn commit(&mut self) {
+        // The new rvsd forwards on the same CPUs: this process's way out
+        // (joins, freeing its tables, the kernel unmapping them: ~0.2 s
+        // per GiB) runs only when its workers leave the CPU idle.
+        if let Err(e) = rvs_io::iface::set_process_idle() {
+            tracing::warn!("hand-over: cannot lower this process to SCHED_IDLE for its exit: {e}");
+        }
         self.cx.committed.store(true, Ordering::SeqCst);
         self.resume_all(Resume::Exit);
         self.cx.stop.store(true, Ordering::SeqCst);
