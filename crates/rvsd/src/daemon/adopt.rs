@@ -68,6 +68,10 @@ pub(super) struct DaemonTaker<'a> {
     listeners: Listeners,
     /// Changes made here during the probation.
     changes: Arc<std::sync::atomic::AtomicUsize>,
+    /// A warm standby's: the active's latest counters by worker, kept as
+    /// they come (every second) and added at the promotion (`None`: a hot
+    /// upgrade's, added as they come at the freeze).
+    pub(super) latest: Option<Vec<Option<crate::handover::counters::CountersFrame>>>,
 }
 
 /// The listening sockets the running rvsd passed.
@@ -97,6 +101,7 @@ impl<'a> DaemonTaker<'a> {
             back: None,
             listeners: Listeners::default(),
             changes: Default::default(),
+            latest: None,
         })
     }
 
@@ -437,9 +442,12 @@ impl Taker for DaemonTaker<'_> {
                     .map_err(|e| format!("the sync daemons of the running rvsd: {e}"))
             }
             Kind::COUNTERS => {
-                let c =
+                let c: crate::handover::counters::CountersFrame =
                     serde_json::from_slice(&f.payload).map_err(|e| frame_err("the counters", e))?;
-                self.dormant()?.counters(c)
+                match self.latest.as_mut() {
+                    Some(l) => crate::handover::counters::keep_latest(l, c),
+                    None => self.dormant()?.counters(c),
+                }
             }
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)

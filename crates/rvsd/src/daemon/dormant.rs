@@ -53,6 +53,8 @@ pub(super) struct Stats {
     pub first_rx: Arc<AtomicU64>,
     /// Connections and templates in its table after its last install.
     pub conns: AtomicU64,
+    /// Neighbours in its table after its last install.
+    pub neigh: AtomicU64,
     /// Its thread id once it lowered its priority (0: not yet).
     pub tid: AtomicU32,
 }
@@ -172,6 +174,15 @@ impl Gates {
     /// Connections and templates in the workers' tables.
     pub(super) fn conns(&self) -> u64 {
         self.stats.iter().map(|s| s.conns.load(Relaxed)).sum()
+    }
+
+    /// Neighbours known (the most any worker has: each has its table).
+    pub(super) fn neigh(&self) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| s.neigh.load(Relaxed))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Lets every worker go, each first back at nice 0: woken at nice 19,
@@ -300,6 +311,8 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
                 gate.stats.refused.fetch_add(n, Relaxed);
                 let c = ctx.worker.conn_count() as u64;
                 gate.stats.conns.store(c, Relaxed);
+                let n = ctx.worker.neigh().len() as u64;
+                gate.stats.neigh.store(n, Relaxed);
             }
             Wake::Reset => {
                 ctx.worker.remove_all_local();

@@ -8,7 +8,9 @@
 //!
 //! When the active dies (its pidfd readable: SIGKILL included) it is
 //! promoted: AF_XDP pools rebuilt from the rings once the transmit rings
-//! drained (at most [`TX_DRAIN`]), every worker's rings re-read where the
+//! drained (at most [`TX_DRAIN`]), the active's last counters (it reports
+//! them and its neighbours every second) added as bases, every worker's
+//! rings re-read where the
 //! dead process left them, timers re-armed, the workers let go, the port
 //! locks and state files taken (this pid), the control socket and metrics
 //! served; it logs "standby promoted" and is a normal rvsd from then on.
@@ -40,6 +42,7 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let (s, active) = adopt::connect(conf, true).map_err(fail)?;
     let pid = active.pid();
     let mut k = DaemonTaker::new(conf)?;
+    k.latest = Some(vec![None; usize::from(conf.workers)]);
     session::take_precopy(&s, &mut k, Timeouts::default())
         .map_err(|e| fail(format!("the hand-over from pid {pid}: {e}")))?;
     let conns = k.gates.as_ref().map_or(0, |g| g.conns());
@@ -67,6 +70,7 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     drop(s);
     let t = Instant::now();
     tracing::warn!("the active rvsd (pid {pid}) died: promoting");
+    let counted = k.latest.iter().flatten().filter(|c| c.is_some()).count();
     let mut d = match promote(&mut k) {
         Ok(d) => d,
         Err(why) => {
@@ -76,10 +80,11 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
             )));
         }
     };
-    let conns = k.gates.as_ref().map_or(0, |g| g.conns());
+    let (conns, neigh) = k.gates.as_ref().map_or((0, 0), |g| (g.conns(), g.neigh()));
     tracing::info!(
-        "standby promoted in {:.1} ms: {conns} connections, forwarding (the active pid {pid} \
-         died)",
+        "standby promoted in {:.1} ms: {conns} connections, {neigh} neighbours, the counters \
+         of {counted} worker(s) as of the active's last report, forwarding (the active pid \
+         {pid} died)",
         t.elapsed().as_secs_f64() * 1e3
     );
     d.keep_ports = false;
@@ -110,6 +115,10 @@ fn promote(k: &mut DaemonTaker) -> Result<Daemon, String> {
     adopt::injected("promote")?;
     let d = k.daemon.take().ok_or("no daemon was built")?;
     let gates = k.gates.as_ref().ok_or("no workers were built")?;
+    // Its latest counters first: the workers go on from them.
+    for c in k.latest.iter_mut().flatten().filter_map(Option::take) {
+        gates.counters(c)?;
+    }
     let rebuilt = rebuild_pools(&d);
     if let Err(e) = rebuilt.and_then(|()| gates.recover()) {
         k.daemon = Some(d);
