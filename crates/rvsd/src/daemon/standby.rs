@@ -51,7 +51,7 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     for sig in [SIGTERM, SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(DaemonError::Signal)?;
     }
-    match sb::follow(&s, &mut k, &active, &term) {
+    match sb::follow(&s, &mut k, &active, &term, &conf.standby) {
         Ok(Ended::ActiveDied) => {}
         Ok(Ended::ActiveStopped) => {
             tracing::info!("the active rvsd (pid {pid}) stopped: this standby stops too");
