@@ -265,6 +265,29 @@ fn a_dead_standby_costs_the_active_nothing_and_another_can_attach() {
 fn a_failed_promotion_exits_1_saying_so() {
     rvs_e2e::require_tools(&["ip", "nft"]);
     let mut t = TwoArm::new(&RvsdOpts::default());
+    // The active dies before the standby is ready: no promotion, and the
+    // operator is told what to do, which works (rvsd started again).
+    let pid = t.rvsd_proc().pid();
+    let early = t.rvsd.spawn_standby(
+        &mut t.lab,
+        0,
+        &[("RVS_TEST_TAKEOVER_FAIL", "active_dies_early")],
+    );
+    let code = t.lab.proc(early).wait_exit(Duration::from_secs(10));
+    let log = t.lab.proc(early).log();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "the active rvsd (pid {pid}) died before this standby was ready"
+        )) && log.contains("did NOT take over")
+            && !log.contains("promot"),
+        "{log}"
+    );
+    println!(
+        "active dead before the standby was ready: {}",
+        log.lines().last().unwrap_or_default()
+    );
+    t.rvsd.start_again(&mut t.lab);
     let sb = t
         .rvsd
         .standby_with(&mut t.lab, 1, &[("RVS_TEST_TAKEOVER_FAIL", "promote")]);

@@ -403,7 +403,8 @@ impl<'a> DaemonTaker<'a> {
 /// `RVS_TEST_TAKEOVER_FAIL=STEP` (debug builds only): the new rvsd fails
 /// at STEP (`prepared`, `start` or `probation`; `die`: killed by SIGKILL
 /// during the probation, its workers running; `promote`: a standby's
-/// promotion), for the tests of what the running rvsd does then.
+/// promotion; `active_dies_early`: a standby kills its active before its
+/// pre-copy), for the tests of what the running rvsd does then.
 pub(super) fn injected(step: &str) -> Result<(), String> {
     if cfg!(debug_assertions) && std::env::var("RVS_TEST_TAKEOVER_FAIL").is_ok_and(|s| s == step) {
         return Err(format!("failed at {step} (RVS_TEST_TAKEOVER_FAIL)"));

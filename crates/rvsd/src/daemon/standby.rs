@@ -15,7 +15,9 @@
 //! locks and state files taken (this pid), the control socket and metrics
 //! served; it logs "standby promoted" and is a normal rvsd from then on.
 //! If the promotion fails, the kni devices lose their carrier (routing
-//! withdraws the VIPs) and it exits 1.
+//! withdraws the VIPs) and it exits 1. An active that dies before this
+//! standby is ready (its pre-copy not complete) cannot be replaced: it
+//! exits 1 saying so, and what the operator does then ([`not_ready`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,8 +45,15 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let pid = active.pid();
     let mut k = DaemonTaker::new(conf)?;
     k.latest = Some(vec![None; usize::from(conf.workers)]);
-    session::take_precopy(&s, &mut k, Timeouts::default())
-        .map_err(|e| fail(format!("the hand-over from pid {pid}: {e}")))?;
+    if adopt::injected("active_dies_early").is_err() {
+        let _ = active.kill();
+    }
+    if let Err(e) = session::take_precopy(&s, &mut k, Timeouts::default()) {
+        let dead = active
+            .wait_exit(Duration::from_millis(200))
+            .unwrap_or(false);
+        return Err(fail(not_ready(pid, dead, path, &e.to_string())));
+    }
     let conns = k.gates.as_ref().map_or(0, |g| g.conns());
     tracing::info!("standby ready: following the active rvsd (pid {pid}), {conns} connections");
     let term = Arc::new(AtomicBool::new(false));
@@ -107,6 +116,23 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     );
     drop(k);
     d.run_until_signalled(path)
+}
+
+/// Why a standby that was not ready (its pre-copy not complete) exits:
+/// `dead`, the active died meanwhile (nothing forwards: the operator
+/// starts rvsd), else the hand-over failed (the active forwards on).
+fn not_ready(pid: u32, dead: bool, path: &Path, e: &str) -> String {
+    if !dead {
+        return format!("the hand-over from pid {pid}: {e}");
+    }
+    format!(
+        "the active rvsd (pid {pid}) died before this standby was ready (its tables and \
+         configuration were not all copied: {e}); this standby did NOT take over and exits: \
+         nothing forwards on these ports now. Start rvsd again (rvsd -c {}; it takes back the \
+         ports the dead one left) and apply its configuration again (services, addresses: \
+         e.g. restart keepalived), then start a new standby",
+        path.display()
+    )
 }
 
 /// The dormant daemon forwarding on the rings as the dead active left
@@ -180,5 +206,27 @@ pub(super) fn let_go(give: Option<&GiveCtx>) {
     let t = Instant::now();
     while g.busy.load(Ordering::SeqCst) && t.elapsed() < Duration::from_millis(500) {
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_not_ready_says_whether_anyone_forwards() {
+        let p = Path::new("/etc/rvs/rvs.toml");
+        let m = not_ready(42, true, p, "connection lost: closed");
+        for part in [
+            "the active rvsd (pid 42) died before this standby was ready",
+            "connection lost: closed",
+            "did NOT take over",
+            "nothing forwards on these ports now",
+            "Start rvsd again (rvsd -c /etc/rvs/rvs.toml;",
+        ] {
+            assert!(m.contains(part), "{part}: {m}");
+        }
+        let m = not_ready(42, false, p, "refused: workers differ");
+        assert_eq!(m, "the hand-over from pid 42: refused: workers differ");
     }
 }

@@ -283,7 +283,14 @@ pub fn follow(
                 hung(active, d, conf);
             }
             Some(_) => {}
-            None => warned = false,
+            None if warned => {
+                tracing::warn!(
+                    "standby: the active rvsd (pid {}) sends heartbeats again",
+                    active.pid()
+                );
+                warned = false;
+            }
+            None => {}
         }
         let _ = rvs_io::wait_any(&watch.fds(s, active), watch.timeout_ms());
         if let Some(how) = watch.died(active) {
