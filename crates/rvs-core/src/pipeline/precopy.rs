@@ -96,10 +96,18 @@ impl Precopy {
         self.next.is_some()
     }
 
-    /// The freeze: the log's whole tail. Returns whether events were lost
-    /// since the last step (then the successor's copy is not exact).
+    /// The freeze: the log's whole tail, then the rest of a sweep still
+    /// under way (one restarted after the first was done: without it the
+    /// successor would lack the connections it had not reached yet).
+    /// Returns whether events were lost since the last step (then the
+    /// successor's copy is not exact).
     pub fn finish(&mut self, w: &mut Worker, now_ms: u64, mut f: impl FnMut(PrecopyEvent)) -> bool {
         w.drain_local(now_ms, usize::MAX, |l, p| f(PrecopyEvent::Record(l, p)));
+        while let Some(s) = self.next {
+            self.next = w.export_local(s, self.step_slots, now_ms, |l| {
+                f(PrecopyEvent::Record(LocalRecord::Conn(l), None))
+            });
+        }
         w.sync_lost() > self.lost_seen
     }
 

@@ -150,6 +150,39 @@ fn lost_events_restart_the_sweep_on_an_emptied_successor() {
     assert_same(&old, &new, &[LIP]);
 }
 
+/// Events lost after the sweep was done restart it; the freeze may come
+/// before the new sweep reached the end of the table (the hand-over
+/// asks for it once the first sweep is done): the tail then carries the
+/// rest of the table, or the successor would start without the
+/// connections not swept again yet.
+#[test]
+fn a_freeze_during_a_repeated_sweep_gives_the_successor_the_whole_table() {
+    let mut old = worker(lab::tutorial_fnat(1));
+    resolve_client(&mut old, CIP, 0);
+    for cport in 1000..1040 {
+        establish(&mut old, cport, 1);
+    }
+    let mut new = worker(lab::tutorial_fnat(1));
+    // A log of 4 events, a sweep of 4 slots a step (the 40 connections
+    // take the first slots).
+    let mut pc = Precopy::start(&mut old, 4, 4, 4);
+    let mut t = 10;
+    while !pc.swept() {
+        t += 1;
+        step(&mut pc, &mut old, &mut new, t);
+    }
+    assert_eq!(new.conn_count(), 40);
+    (1000..1010).for_each(|c| reset(&mut old, c, t));
+    old.tick(5_000);
+    assert_eq!(step(&mut pc, &mut old, &mut new, 5_000).0, 1, "restarted");
+    assert!(!pc.swept(), "the new sweep goes on");
+    let mut tail = Vec::new();
+    assert!(!pc.finish(&mut old, 5_000, |e| tail.push(e)));
+    apply(&mut new, tail, 5_000);
+    assert_eq!(listing(&new), listing(&old));
+    assert_eq!(new.conn_count(), 30);
+}
+
 #[test]
 fn a_pre_copy_leaves_an_ha_log_on() {
     let mut old = worker(lab::tutorial_fnat(1));
