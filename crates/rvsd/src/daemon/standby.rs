@@ -80,6 +80,12 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let t = Instant::now();
     tracing::warn!("the active rvsd (pid {pid}) died: promoting");
     let counted = k.latest.iter().flatten().filter(|c| c.is_some()).count();
+    if counted == 0 {
+        tracing::warn!(
+            "the active rvsd (pid {pid}) reported no counters (an rvsd before COUNTERS v3, or \
+             dead within a second): the counters start from zero"
+        );
+    }
     let mut d = match promote(&mut k) {
         Ok(d) => d,
         Err(why) => {
