@@ -17,8 +17,6 @@
 //! same rings, and a closed connection alone does not say the other is
 //! gone (its pidfd does). A hung active is killed first (`kill_hung`).
 
-use serde::{Deserialize, Serialize};
-
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::AtomicBool;
@@ -27,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use rvs_io::deathwatch::{self, DeathWatch, Outcome, Watcher};
 use rvs_io::peer::Peer;
+use serde::{Deserialize, Serialize};
 
 use super::give::{DaemonGiver, GiveCtx};
 use super::session::{self, kind, Failure, Giver, Taker, Timeouts};
@@ -277,7 +276,9 @@ pub fn follow(
             // Its end is closed: dead, or it let this standby go.
             return died_or(s, k, active, Failure::Lost("the active closed".into()));
         }
-        match hb.silent_for(now) {
+        // Frames waiting: this standby was late (descheduled), not the
+        // active silent.
+        match hb.silent_for(now).filter(|_| !readable(s)) {
             Some(d) if !warned => {
                 warned = true;
                 hung(active, d, conf);
