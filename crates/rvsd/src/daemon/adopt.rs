@@ -218,7 +218,7 @@ impl<'a> DaemonTaker<'a> {
         let (w, m) = Mark::decode(&f.payload)?;
         let w = usize::from(w);
         match m {
-            Mark::Swept => Ok(()),
+            Mark::Swept => self.dormant()?.swept(w),
             Mark::Restart => {
                 self.report.restarts += 1;
                 self.dormant()?.reset(w)
@@ -227,7 +227,8 @@ impl<'a> DaemonTaker<'a> {
                 if let Some(l) = self.report.last_rx.get_mut(w) {
                     *l = ns;
                 }
-                Ok(())
+                // The tail carries the rest of a repeated sweep.
+                self.dormant()?.swept(w)
             }
         }
     }

@@ -7,9 +7,12 @@
 //! the log; the records go, encoded, in [`Batch`]es over a bounded channel
 //! to the hand-over thread ([`Run`]), which sends them to the new rvsd as
 //! CONNS frames of that worker, plus SWEEP_DONE frames ([`Mark`]). At the
-//! freeze a worker only drains its log's tail ([`WorkerPrecopy::finish`]).
-//! Events lost from a full log restart that worker's sweep on an emptied
-//! successor table; a third restart gives up (the running rvsd forwards on).
+//! freeze a worker drains its log's tail and sends the rest of a repeated
+//! sweep ([`WorkerPrecopy::finish`]).
+//! Events lost from a full log restart that worker's sweep; the successor
+//! keeps its table until the repeated sweep is done, then drops what it did
+//! not send again ([`rvs_core::pipeline::Resweep`]); a third restart gives
+//! up (the running rvsd forwards on; a warm standby never gives up).
 //!
 //! To a warm standby, which follows for hours and has no freeze, each
 //! worker also sends its neighbours (as CONNS records) and, when the
@@ -60,7 +63,8 @@ pub const COUNTERS_EVERY: u16 = 3;
 pub enum Mark {
     /// The sweep reached the end of the table.
     Swept,
-    /// Events were lost: empty this worker's table, the sweep starts again.
+    /// Events were lost: the sweep starts again (the successor drops what
+    /// it does not send again once it is done).
     Restart,
     /// The freeze's tail is all sent; the worker last read a frame at
     /// this CLOCK_MONOTONIC time (ns; 0: never).
