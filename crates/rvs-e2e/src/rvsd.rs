@@ -249,21 +249,7 @@ impl Rvsd {
     /// As [`Rvsd::standby`], with more environment for the standby (e.g.
     /// `RVS_TEST_TAKEOVER_FAIL=promote`).
     pub fn standby_with(&self, lab: &mut Lab, n: usize, env: &[(&str, &str)]) -> usize {
-        let c = self.conf.to_string_lossy().into_owned();
-        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
-        let i = lab.spawn(
-            &self.ns,
-            &format!("{}rvsd-standby{n}", self.tag),
-            &[&rvsd_bin, "--standby", "-c", &c],
-            &[
-                &[
-                    ("RVS_SOCKET", self.socket.as_str()),
-                    ("RVS_RUN_DIR", &self.run_dir),
-                ][..],
-                env,
-            ]
-            .concat(),
-        );
+        let i = self.spawn_standby(lab, n, env);
         let end = Instant::now() + Duration::from_secs(20);
         while !lab.proc(i).log().contains("standby ready") {
             assert!(
@@ -281,6 +267,26 @@ impl Rvsd {
         i
     }
 
+    /// Starts `rvsd --standby` number `n` (its log `<tag>rvsd-standby<n>`)
+    /// with `env` besides, without waiting for anything.
+    pub fn spawn_standby(&self, lab: &mut Lab, n: usize, env: &[(&str, &str)]) -> usize {
+        let c = self.conf.to_string_lossy().into_owned();
+        let rvsd_bin = bin("rvsd").to_string_lossy().into_owned();
+        lab.spawn(
+            &self.ns,
+            &format!("{}rvsd-standby{n}", self.tag),
+            &[&rvsd_bin, "--standby", "-c", &c],
+            &[
+                &[
+                    ("RVS_SOCKET", self.socket.as_str()),
+                    ("RVS_RUN_DIR", &self.run_dir),
+                ][..],
+                env,
+            ]
+            .concat(),
+        )
+    }
+
     /// The standby `i` (from [`Rvsd::standby`]) is the daemon now: the
     /// tools and log are its.
     pub fn promoted(&mut self, i: usize, n: usize) {
@@ -289,6 +295,13 @@ impl Rvsd {
             .conf
             .with_file_name(format!("{}rvsd-standby{n}.log", self.tag));
         self.wait_ready();
+    }
+
+    /// Starts rvsd again after it died (as an operator does), on the
+    /// ports it left taken.
+    pub fn start_again(&mut self, lab: &mut Lab) {
+        assert!(!lab.proc(self.index).alive(), "rvsd still runs");
+        self.launch(lab, &bin("rvsd").to_string_lossy());
     }
 
     /// A plain restart, as an operator without hot upgrade does it: SIGTERM,

@@ -52,6 +52,39 @@ fn http_clients(lnc: &str) -> Vec<String> {
     v
 }
 
+/// The HTTP service's connections and packets in (`rvsadm -ln --stats`).
+fn http_stats(t: &TwoArm) -> (u64, u64) {
+    let out = t.ok(
+        "rvsadm",
+        &["-ln", "--stats", "--exact", "-t", "10.0.0.100:80"],
+    );
+    let v: Vec<u64> = out
+        .lines()
+        .find(|l| l.starts_with("TCP"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    match v[..] {
+        [conns, inpkts, ..] => (conns, inpkts),
+        _ => panic!("no counters in:\n{out}"),
+    }
+}
+
+/// N of "N neighbours" in the promotion line.
+fn neighbours(line: &str) -> u64 {
+    let at = line
+        .find(" neighbours")
+        .unwrap_or_else(|| panic!("no neighbours in: {line}"));
+    line[..at]
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
 #[test]
 fn the_standby_forwards_in_place_of_a_killed_active() {
     rvs_e2e::require_tools(&["ip", "nft", "ping", "nginx"]);
@@ -73,6 +106,9 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
     std::thread::sleep(Duration::from_millis(1200));
     let before = http_clients(&t.ok("rvsadm", &["-lnc"]));
     assert!(!before.is_empty(), "keep-alive connections before the kill");
+    // The active reports its counters to the standby every second.
+    let stats = http_stats(&t);
+    std::thread::sleep(Duration::from_millis(1100));
     let active = t.rvsd_proc();
     let pid = active.pid();
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -94,8 +130,10 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
     }
     let seen = killed.elapsed();
     t.rvsd.promoted(sb, 1);
-    // Listed by the promoted rvsd while the probers still run.
+    // Listed by the promoted rvsd while the probers still run; its
+    // counters go on from the dead active's.
     let after = http_clients(&t.ok("rvsadm", &["-lnc"]));
+    let stats_after = http_stats(&t);
     let d = probes.finish(&mut t.lab);
     let log = t.rvsd_log();
     let line = log
@@ -117,6 +155,13 @@ fn the_standby_forwards_in_place_of_a_killed_active() {
         log.contains(&format!("the active rvsd (pid {pid}) died")),
         "{log}"
     );
+    assert!(
+        stats_after.0 >= stats.0 && stats_after.1 >= stats.1 && stats.0 > 0,
+        "the HTTP service's connections and packets in went from {stats:?} (a second before \
+         the kill) to {stats_after:?}"
+    );
+    // Its first packets waited on no ARP: it knew the active's neighbours.
+    assert!(neighbours(line) > 0, "{line}");
     for c in &before {
         assert!(
             after.contains(c),
@@ -220,6 +265,29 @@ fn a_dead_standby_costs_the_active_nothing_and_another_can_attach() {
 fn a_failed_promotion_exits_1_saying_so() {
     rvs_e2e::require_tools(&["ip", "nft"]);
     let mut t = TwoArm::new(&RvsdOpts::default());
+    // The active dies before the standby is ready: no promotion, and the
+    // operator is told what to do, which works (rvsd started again).
+    let pid = t.rvsd_proc().pid();
+    let early = t.rvsd.spawn_standby(
+        &mut t.lab,
+        0,
+        &[("RVS_TEST_TAKEOVER_FAIL", "active_dies_early")],
+    );
+    let code = t.lab.proc(early).wait_exit(Duration::from_secs(10));
+    let log = t.lab.proc(early).log();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "the active rvsd (pid {pid}) died before this standby was ready"
+        )) && log.contains("did NOT take over")
+            && !log.contains("promot"),
+        "{log}"
+    );
+    println!(
+        "active dead before the standby was ready: {}",
+        log.lines().last().unwrap_or_default()
+    );
+    t.rvsd.start_again(&mut t.lab);
     let sb = t
         .rvsd
         .standby_with(&mut t.lab, 1, &[("RVS_TEST_TAKEOVER_FAIL", "promote")]);

@@ -312,6 +312,9 @@ pub struct Config {
     /// The data-plane watchdog.
     #[serde(default)]
     pub health: crate::daemon::health::HealthSection,
+    /// A warm standby's (`rvsd --standby`) watch on a hung active.
+    #[serde(default)]
+    pub standby: crate::handover::standby::StandbySection,
     /// The SYN proxy's cookie key (none: a random one per process).
     #[serde(default)]
     pub synproxy: SynproxySection,
@@ -515,6 +518,9 @@ impl Config {
         }
         if let Some(m) = c.health.problem() {
             return Err(err(find("stall_ms"), m));
+        }
+        if let Some(m) = c.standby.problem() {
+            return Err(err(find("hung_ms"), m));
         }
         if c.conn_capacity == 0 || c.conn_capacity > rvs_core::conn::MAX_CAPACITY {
             return Err(err(

@@ -504,6 +504,7 @@ pub fn run(mut ctx: WorkerCtx) {
             worker,
             sync.as_mut(),
             now,
+            counters,
         );
         if let Some(p) = park {
             if let Some(pc) = precopy.take() {

@@ -41,7 +41,7 @@ pub use flowlog::{EndReason, FlowCounts, FlowEvent, FlowLog, FlowRecord};
 pub use handover::{CounterBases, SvcCounters};
 pub use mld_rx::MldHeard;
 pub use outbox::Outbox;
-pub use precopy::{Precopy, PrecopyEvent};
+pub use precopy::{Precopy, PrecopyEvent, Resweep};
 pub use sync::SyncError;
 pub use xlate::translate_family;
 

@@ -21,10 +21,12 @@
 //!
 //! A full log (events lost, [`Worker::sync_lost`] grew) means the successor
 //! may keep a connection whose removal was lost: [`PrecopyEvent::Restart`]
-//! tells it to empty its table ([`Worker::remove_all_local`]) and the sweep
-//! starts again.
+//! tells it so and the sweep starts again: the successor ([`Resweep`])
+//! keeps its table meanwhile (a warm standby promoted then has every
+//! connection) and, once the repeated sweep is done, drops what it did not
+//! send again (removed while events were lost).
 
-use super::Worker;
+use super::{SyncError, Worker};
 use crate::conn::ConnId;
 use crate::sync::{LocalRecord, Record};
 
@@ -96,10 +98,18 @@ impl Precopy {
         self.next.is_some()
     }
 
-    /// The freeze: the log's whole tail. Returns whether events were lost
-    /// since the last step (then the successor's copy is not exact).
+    /// The freeze: the log's whole tail, then the rest of a sweep still
+    /// under way (one restarted after the first was done: without it the
+    /// successor would lack the connections it had not reached yet).
+    /// Returns whether events were lost since the last step (then the
+    /// successor's copy is not exact).
     pub fn finish(&mut self, w: &mut Worker, now_ms: u64, mut f: impl FnMut(PrecopyEvent)) -> bool {
         w.drain_local(now_ms, usize::MAX, |l, p| f(PrecopyEvent::Record(l, p)));
+        while let Some(s) = self.next {
+            self.next = w.export_local(s, self.step_slots, now_ms, |l| {
+                f(PrecopyEvent::Record(LocalRecord::Conn(l), None))
+            });
+        }
         w.sync_lost() > self.lost_seen
     }
 
@@ -126,12 +136,98 @@ impl Worker {
     /// Removes every connection and template without a log event (a
     /// successor's table emptied before a pre-copy starts again).
     pub fn remove_all_local(&mut self) {
+        self.remove_local_unless(|_| false);
+    }
+
+    /// Removes every connection and template `keep` refuses, without a
+    /// log event; returns how many.
+    pub fn remove_local_unless(&mut self, mut keep: impl FnMut(ConnId) -> bool) -> usize {
         let cap = u32::try_from(self.st.conns.capacity()).unwrap_or(u32::MAX);
+        let mut n = 0;
         for i in 0..cap {
-            if self.st.conns.try_get(ConnId(i)).is_some() {
+            if self.st.conns.try_get(ConnId(i)).is_some() && !keep(ConnId(i)) {
                 self.st.drop_quietly(ConnId(i));
+                n += 1;
             }
         }
         self.st.publish_conn_count();
+        n
+    }
+}
+
+/// The successor's side of a pre-copy: installs the records in order and
+/// follows the sweeps. A restart ([`PrecopyEvent::Restart`]) keeps the
+/// table; until the repeated sweep is done ([`Resweep::done`]) it notes
+/// every slot installed, then drops the others (connections removed while
+/// events were lost). A record refused for its port, tuple or room meanwhile
+/// (an entry not sent again yet may hold them) drops those first.
+#[derive(Clone, Debug, Default)]
+pub struct Resweep {
+    /// Slots installed since the restart, a bit each (`None`: no repeated
+    /// sweep under way).
+    seen: Option<Vec<u64>>,
+}
+
+impl Resweep {
+    /// Events were lost: the sweep starts again.
+    pub fn restart(&mut self) {
+        self.seen = Some(Vec::new());
+    }
+
+    /// Whether a repeated sweep is under way.
+    pub fn repeating(&self) -> bool {
+        self.seen.is_some()
+    }
+
+    /// Installs `r` on `w`; returns whether it was taken.
+    pub fn install(&mut self, w: &mut Worker, r: &LocalRecord, now_ms: u64) -> bool {
+        match r {
+            LocalRecord::Conn(l) => {
+                let mut got = w.install_local(l, now_ms);
+                let blocked = matches!(
+                    got,
+                    Err(SyncError::PortInUse(_) | SyncError::Conflict | SyncError::TableFull)
+                );
+                if blocked && self.repeating() {
+                    self.done(w);
+                    got = w.install_local(l, now_ms);
+                }
+                match got {
+                    Ok(id) => {
+                        self.mark(id);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            LocalRecord::Neigh(n) => w.install_neigh(n, now_ms).is_ok(),
+            // A removal of a connection that never came: nothing to do.
+            LocalRecord::Remove(t) => {
+                w.remove_local(t);
+                true
+            }
+        }
+    }
+
+    fn mark(&mut self, id: ConnId) {
+        if let Some(seen) = self.seen.as_mut() {
+            let i = id.0 as usize / 64;
+            if seen.len() <= i {
+                seen.resize(i + 1, 0);
+            }
+            seen[i] |= 1 << (id.0 % 64);
+        }
+    }
+
+    /// The repeated sweep is done (or the freeze's tail is in): drops what
+    /// it did not install; returns how many.
+    pub fn done(&mut self, w: &mut Worker) -> usize {
+        let Some(seen) = self.seen.take() else {
+            return 0;
+        };
+        w.remove_local_unless(|id| {
+            seen.get(id.0 as usize / 64)
+                .is_some_and(|b| b & (1 << (id.0 % 64)) != 0)
+        })
     }
 }

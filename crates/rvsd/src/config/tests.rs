@@ -13,6 +13,7 @@ fn sample_parses() {
     assert_eq!(c.netif.len(), 2);
     assert_eq!(c.netif[0].name, "dpdk0");
     assert_eq!(c.idle, Idle::Adaptive);
+    assert_eq!((c.standby.hung_ms, c.standby.kill_hung), (200, false));
 }
 
 #[test]
@@ -61,6 +62,30 @@ fn a_health_stall_time_too_short_to_judge_is_refused() {
     assert_eq!(e.line, Some(5), "{e}");
     assert!(e.message.contains("stall_ms = 80"), "{e}");
     assert!(parse(&format!("{one}[health]\nstall_ms = 0\n")).is_ok());
+}
+
+#[test]
+fn a_standby_s_hung_time_defaults_to_200_ms_and_is_checked() {
+    let one = "[[netif]]\nname = \"dpdk0\"\niface = \"a\"\n";
+    let s = parse(one).unwrap().standby;
+    assert_eq!((s.hung_ms, s.kill_hung), (200, false));
+    let s = parse(&format!(
+        "{one}[standby]\nhung_ms = 500\nkill_hung = true\n"
+    ))
+    .unwrap()
+    .standby;
+    assert_eq!((s.hung_ms, s.kill_hung), (500, true));
+    for bad in [20, 70_000] {
+        let e = parse(&format!("{one}[standby]\nhung_ms = {bad}\n")).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(
+            e.message
+                .contains(&format!("[standby] hung_ms = {bad}: must be 50..=60000")),
+            "{e}"
+        );
+    }
+    let e = parse(&format!("{one}[standby]\nkill_hung = \"yes\"\n")).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
 }
 
 #[test]

@@ -68,6 +68,10 @@ pub(super) struct DaemonTaker<'a> {
     listeners: Listeners,
     /// Changes made here during the probation.
     changes: Arc<std::sync::atomic::AtomicUsize>,
+    /// A warm standby's: the active's latest counters by worker, kept as
+    /// they come (every second) and added at the promotion (`None`: a hot
+    /// upgrade's, added as they come at the freeze).
+    pub(super) latest: Option<Vec<Option<crate::handover::counters::CountersFrame>>>,
 }
 
 /// The listening sockets the running rvsd passed.
@@ -97,6 +101,7 @@ impl<'a> DaemonTaker<'a> {
             back: None,
             listeners: Listeners::default(),
             changes: Default::default(),
+            latest: None,
         })
     }
 
@@ -213,7 +218,7 @@ impl<'a> DaemonTaker<'a> {
         let (w, m) = Mark::decode(&f.payload)?;
         let w = usize::from(w);
         match m {
-            Mark::Swept => Ok(()),
+            Mark::Swept => self.dormant()?.swept(w),
             Mark::Restart => {
                 self.report.restarts += 1;
                 self.dormant()?.reset(w)
@@ -222,7 +227,8 @@ impl<'a> DaemonTaker<'a> {
                 if let Some(l) = self.report.last_rx.get_mut(w) {
                     *l = ns;
                 }
-                Ok(())
+                // The tail carries the rest of a repeated sweep.
+                self.dormant()?.swept(w)
             }
         }
     }
@@ -398,7 +404,8 @@ impl<'a> DaemonTaker<'a> {
 /// `RVS_TEST_TAKEOVER_FAIL=STEP` (debug builds only): the new rvsd fails
 /// at STEP (`prepared`, `start` or `probation`; `die`: killed by SIGKILL
 /// during the probation, its workers running; `promote`: a standby's
-/// promotion), for the tests of what the running rvsd does then.
+/// promotion; `active_dies_early`: a standby kills its active before its
+/// pre-copy), for the tests of what the running rvsd does then.
 pub(super) fn injected(step: &str) -> Result<(), String> {
     if cfg!(debug_assertions) && std::env::var("RVS_TEST_TAKEOVER_FAIL").is_ok_and(|s| s == step) {
         return Err(format!("failed at {step} (RVS_TEST_TAKEOVER_FAIL)"));
@@ -437,9 +444,12 @@ impl Taker for DaemonTaker<'_> {
                     .map_err(|e| format!("the sync daemons of the running rvsd: {e}"))
             }
             Kind::COUNTERS => {
-                let c =
+                let c: crate::handover::counters::CountersFrame =
                     serde_json::from_slice(&f.payload).map_err(|e| frame_err("the counters", e))?;
-                self.dormant()?.counters(c)
+                match self.latest.as_mut() {
+                    Some(l) => crate::handover::counters::keep_latest(l, c),
+                    None => self.dormant()?.counters(c),
+                }
             }
             Kind::RX_CURSORS => {
                 let c = serde_json::from_slice(&f.payload)

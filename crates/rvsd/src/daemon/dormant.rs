@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rvs_core::pipeline::Worker;
+use rvs_core::pipeline::{Resweep, Worker};
 use rvs_core::sync::LocalRecord;
 use rvs_io::af_packet::handover::RxCursor;
 use rvs_io::{RxQ, TxQ};
@@ -26,8 +26,12 @@ use crate::runtime::{self, WorkerCtx};
 pub(super) enum Wake {
     /// Records to install, in order.
     Records(Vec<LocalRecord>),
-    /// Empty the table (the old worker's sweep starts again).
+    /// The old worker's sweep starts again (events lost): the table stays
+    /// until [`Wake::Swept`] ([`Resweep`]).
     Reset,
+    /// The old worker's sweep is done (or its freeze's tail is in): what
+    /// a repeated sweep did not send goes.
+    Swept,
     /// Where to read each port's ring from (slot or block, frames to skip;
     /// `None`: not an AF_PACKET ring); answers whether they fit.
     Arm(Vec<Option<(u32, u32)>>, Sender<Result<(), String>>),
@@ -53,6 +57,8 @@ pub(super) struct Stats {
     pub first_rx: Arc<AtomicU64>,
     /// Connections and templates in its table after its last install.
     pub conns: AtomicU64,
+    /// Neighbours in its table after its last install.
+    pub neigh: AtomicU64,
     /// Its thread id once it lowered its priority (0: not yet).
     pub tid: AtomicU32,
 }
@@ -104,7 +110,7 @@ impl Gates {
         self.send(w, Wake::Records(recs))
     }
 
-    /// Worker `w` empties its table.
+    /// The old worker's counters, for the worker of the same index.
     pub(super) fn counters(
         &self,
         f: crate::handover::counters::CountersFrame,
@@ -114,6 +120,11 @@ impl Gates {
 
     pub(super) fn reset(&self, w: usize) -> Result<(), String> {
         self.send(w, Wake::Reset)
+    }
+
+    /// Worker `w`'s sweep is done: it drops what a repeated one did not send.
+    pub(super) fn swept(&self, w: usize) -> Result<(), String> {
+        self.send(w, Wake::Swept)
     }
 
     /// Waits until every worker handled what it was sent (the pre-copy's
@@ -174,6 +185,15 @@ impl Gates {
         self.stats.iter().map(|s| s.conns.load(Relaxed)).sum()
     }
 
+    /// Neighbours known (the most any worker has: each has its table).
+    pub(super) fn neigh(&self) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| s.neigh.load(Relaxed))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Lets every worker go, each first back at nice 0: woken at nice 19,
     /// a worker waited behind every other thread of its CPU (the new
     /// rvsd's own main thread when all of rvsd shares one core; a build on
@@ -200,23 +220,8 @@ impl Gates {
 }
 
 /// Installs records in order; returns how many were refused.
-fn install(w: &mut Worker, recs: Vec<LocalRecord>, now: u64) -> u64 {
-    let mut refused = 0;
-    for r in &recs {
-        let ok = match r {
-            LocalRecord::Conn(l) => w.install_local(l, now).is_ok(),
-            LocalRecord::Neigh(n) => w.install_neigh(n, now).is_ok(),
-            // A removal of a connection that never came: nothing to do.
-            LocalRecord::Remove(t) => {
-                w.remove_local(t);
-                true
-            }
-        };
-        if !ok {
-            refused += 1;
-        }
-    }
-    refused
+fn install(w: &mut Worker, rs: &mut Resweep, recs: Vec<LocalRecord>, now: u64) -> u64 {
+    recs.iter().filter(|r| !rs.install(w, r, now)).count() as u64
 }
 
 /// Sets the worker's ring positions (`c`, by port): AF_PACKET receive
@@ -287,6 +292,7 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
     // yield to it until the cut-over.
     let id = ctx.worker.id();
     lower_priority(id, &gate);
+    let mut resweep = Resweep::default();
     loop {
         let m = match gate.inbox.recv_timeout(Duration::from_millis(100)) {
             Ok(m) => m,
@@ -296,14 +302,21 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
         match m {
             Wake::Records(v) => {
                 let t = now(&ctx);
-                let n = install(&mut ctx.worker, v, t);
+                let n = install(&mut ctx.worker, &mut resweep, v, t);
                 gate.stats.refused.fetch_add(n, Relaxed);
                 let c = ctx.worker.conn_count() as u64;
                 gate.stats.conns.store(c, Relaxed);
+                let n = ctx.worker.neigh().len() as u64;
+                gate.stats.neigh.store(n, Relaxed);
             }
-            Wake::Reset => {
-                ctx.worker.remove_all_local();
-                gate.stats.conns.store(0, Relaxed);
+            Wake::Reset => resweep.restart(),
+            Wake::Swept => {
+                let n = resweep.done(&mut ctx.worker);
+                if n > 0 {
+                    tracing::info!("dormant worker {id}: {n} connection(s) the repeated sweep did not send dropped");
+                }
+                let c = ctx.worker.conn_count() as u64;
+                gate.stats.conns.store(c, Relaxed);
             }
             Wake::Recover(ack) => {
                 recover(&mut ctx.rx, &mut ctx.tx);

@@ -8,12 +8,16 @@
 //!
 //! When the active dies (its pidfd readable: SIGKILL included) it is
 //! promoted: AF_XDP pools rebuilt from the rings once the transmit rings
-//! drained (at most [`TX_DRAIN`]), every worker's rings re-read where the
+//! drained (at most [`TX_DRAIN`]), the active's last counters (it reports
+//! them and its neighbours every second) added as bases, every worker's
+//! rings re-read where the
 //! dead process left them, timers re-armed, the workers let go, the port
 //! locks and state files taken (this pid), the control socket and metrics
 //! served; it logs "standby promoted" and is a normal rvsd from then on.
 //! If the promotion fails, the kni devices lose their carrier (routing
-//! withdraws the VIPs) and it exits 1.
+//! withdraws the VIPs) and it exits 1. An active that dies before this
+//! standby is ready (its pre-copy not complete) cannot be replaced: it
+//! exits 1 saying so, and what the operator does then ([`not_ready`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,15 +44,23 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     let (s, active) = adopt::connect(conf, true).map_err(fail)?;
     let pid = active.pid();
     let mut k = DaemonTaker::new(conf)?;
-    session::take_precopy(&s, &mut k, Timeouts::default())
-        .map_err(|e| fail(format!("the hand-over from pid {pid}: {e}")))?;
+    k.latest = Some(vec![None; usize::from(conf.workers)]);
+    if adopt::injected("active_dies_early").is_err() {
+        let _ = active.kill();
+    }
+    if let Err(e) = session::take_precopy(&s, &mut k, Timeouts::default()) {
+        let dead = active
+            .wait_exit(Duration::from_millis(200))
+            .unwrap_or(false);
+        return Err(fail(not_ready(pid, dead, path, &e.to_string())));
+    }
     let conns = k.gates.as_ref().map_or(0, |g| g.conns());
     tracing::info!("standby ready: following the active rvsd (pid {pid}), {conns} connections");
     let term = Arc::new(AtomicBool::new(false));
     for sig in [SIGTERM, SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(DaemonError::Signal)?;
     }
-    match sb::follow(&s, &mut k, &active, &term) {
+    match sb::follow(&s, &mut k, &active, &term, &conf.standby) {
         Ok(Ended::ActiveDied) => {}
         Ok(Ended::ActiveStopped) => {
             tracing::info!("the active rvsd (pid {pid}) stopped: this standby stops too");
@@ -67,6 +79,13 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     drop(s);
     let t = Instant::now();
     tracing::warn!("the active rvsd (pid {pid}) died: promoting");
+    let counted = k.latest.iter().flatten().filter(|c| c.is_some()).count();
+    if counted == 0 {
+        tracing::warn!(
+            "the active rvsd (pid {pid}) reported no counters (an rvsd before COUNTERS v3, or \
+             dead within a second): the counters start from zero"
+        );
+    }
     let mut d = match promote(&mut k) {
         Ok(d) => d,
         Err(why) => {
@@ -76,10 +95,11 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
             )));
         }
     };
-    let conns = k.gates.as_ref().map_or(0, |g| g.conns());
+    let (conns, neigh) = k.gates.as_ref().map_or((0, 0), |g| (g.conns(), g.neigh()));
     tracing::info!(
-        "standby promoted in {:.1} ms: {conns} connections, forwarding (the active pid {pid} \
-         died)",
+        "standby promoted in {:.1} ms: {conns} connections, {neigh} neighbours, the counters \
+         of {counted} worker(s) as of the active's last report, forwarding (the active pid \
+         {pid} died)",
         t.elapsed().as_secs_f64() * 1e3
     );
     d.keep_ports = false;
@@ -104,12 +124,33 @@ pub fn standby(path: &Path, conf: &Config) -> Result<(), DaemonError> {
     d.run_until_signalled(path)
 }
 
+/// Why a standby that was not ready (its pre-copy not complete) exits:
+/// `dead`, the active died meanwhile (nothing forwards: the operator
+/// starts rvsd), else the hand-over failed (the active forwards on).
+fn not_ready(pid: u32, dead: bool, path: &Path, e: &str) -> String {
+    if !dead {
+        return format!("the hand-over from pid {pid}: {e}");
+    }
+    format!(
+        "the active rvsd (pid {pid}) died before this standby was ready (its tables and \
+         configuration were not all copied: {e}); this standby did NOT take over and exits: \
+         nothing forwards on these ports now. Start rvsd again (rvsd -c {}; it takes back the \
+         ports the dead one left) and apply its configuration again (services, addresses: \
+         e.g. restart keepalived), then start a new standby",
+        path.display()
+    )
+}
+
 /// The dormant daemon forwarding on the rings as the dead active left
 /// them. On `Err` no worker was let go.
 fn promote(k: &mut DaemonTaker) -> Result<Daemon, String> {
     adopt::injected("promote")?;
     let d = k.daemon.take().ok_or("no daemon was built")?;
     let gates = k.gates.as_ref().ok_or("no workers were built")?;
+    // Its latest counters first: the workers go on from them.
+    for c in k.latest.iter_mut().flatten().filter_map(Option::take) {
+        gates.counters(c)?;
+    }
     let rebuilt = rebuild_pools(&d);
     if let Err(e) = rebuilt.and_then(|()| gates.recover()) {
         k.daemon = Some(d);
@@ -171,5 +212,27 @@ pub(super) fn let_go(give: Option<&GiveCtx>) {
     let t = Instant::now();
     while g.busy.load(Ordering::SeqCst) && t.elapsed() < Duration::from_millis(500) {
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_not_ready_says_whether_anyone_forwards() {
+        let p = Path::new("/etc/rvs/rvs.toml");
+        let m = not_ready(42, true, p, "connection lost: closed");
+        for part in [
+            "the active rvsd (pid 42) died before this standby was ready",
+            "connection lost: closed",
+            "did NOT take over",
+            "nothing forwards on these ports now",
+            "Start rvsd again (rvsd -c /etc/rvs/rvs.toml;",
+        ] {
+            assert!(m.contains(part), "{part}: {m}");
+        }
+        let m = not_ready(42, false, p, "refused: workers differ");
+        assert_eq!(m, "the hand-over from pid 42: refused: workers differ");
     }
 }

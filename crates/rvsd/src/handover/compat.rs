@@ -197,8 +197,10 @@ pub const VERSIONS: [(Kind, u16, u16); 5] = [
     (Kind::CONTROL_LOG, 2, 2),
     // The pre-copy's marks (swept, restarted, tail).
     (Kind::SWEEP_DONE, 2, 2),
-    // The final counters, as the new rvsd's bases.
-    (Kind::COUNTERS, 2, 2),
+    // The final counters, as the new rvsd's bases; 3: also every second
+    // to a warm standby, the latest its bases at its promotion
+    // (`precopy::COUNTERS_EVERY`; a 2 standby gets none).
+    (Kind::COUNTERS, 2, 3),
     // The sync node id, sequence number and daemons.
     (Kind::RUNTIME, 2, 2),
     // A warm standby's liveness, both ways.

@@ -82,7 +82,7 @@ fn a_takeover_between_builds_that_disagree_on_the_newer_kinds_is_refused_at_hell
     for part in [
         "runtime state: the running rvsd writes 1, this binary reads 2",
         "control log: the running rvsd speaks 1, this binary speaks 2",
-        "counters: the running rvsd writes 1, this binary reads 2",
+        "counters: the running rvsd writes 1, this binary reads 2..3",
         "sweep ends: the running rvsd writes 1, this binary reads 2",
         "heartbeats: the running rvsd speaks 1, this binary speaks 2",
         "listening sockets: the running rvsd does not speak them, this binary reads 1",
@@ -101,6 +101,32 @@ fn a_takeover_between_builds_that_disagree_on_the_newer_kinds_is_refused_at_hell
         r.text
             .contains("sweep ends: the running rvsd writes 2, this binary reads 1"),
         "{r}"
+    );
+}
+
+/// A warm standby (or an active) of the build before the counters went
+/// every second to a standby (COUNTERS 2 only) still attaches, both
+/// ways: they agree on 2, and the active sends the counters at a freeze
+/// only (`precopy::COUNTERS_EVERY`).
+#[test]
+fn a_peer_of_the_build_before_periodic_counters_agrees_on_counters_2() {
+    let c = conf(BASE);
+    let mut older = hello(&c, Vec::new());
+    for k in &mut older.kinds {
+        if k.kind == Kind::COUNTERS {
+            (k.min, k.max) = (2, 2);
+        }
+    }
+    let a = check(&hello(&c, vec![1, 1]), &older).expect("an older standby");
+    assert_eq!(a.version(Kind::COUNTERS), Some(2));
+    older.live_conns = vec![1, 1];
+    let a = check(&older, &hello(&c, Vec::new())).expect("an older active");
+    assert_eq!(a.version(Kind::COUNTERS), Some(2));
+    const { assert!(crate::handover::precopy::COUNTERS_EVERY > 2) };
+    let ours = check(&hello(&c, vec![1, 1]), &hello(&c, Vec::new())).expect("same");
+    assert_eq!(
+        ours.version(Kind::COUNTERS),
+        Some(crate::handover::precopy::COUNTERS_EVERY)
     );
 }
 

@@ -5,6 +5,10 @@
 //! link show` and the metrics go on from where the old rvsd stopped
 //! instead of falling back to zero.
 //!
+//! A warm standby gets them every second instead (COUNTERS version
+//! [`super::precopy::COUNTERS_EVERY`]) and keeps the latest of each worker
+//! ([`keep_latest`]), its bases when it is promoted.
+//!
 //! What goes, per worker: drops by reason, each service's, dest's and
 //! local address's counters ([`Worker::export_counters`], the gauges
 //! rebuilt from the connections instead), the UDP option of origin
@@ -160,6 +164,17 @@ pub fn bases(f: &CountersFrame, snap: &Snapshot) -> CounterBases {
     }
 }
 
+/// A warm standby keeps `f` as its active's latest counters of that
+/// worker (replacing the earlier ones), for its promotion.
+pub fn keep_latest(latest: &mut [Option<CountersFrame>], f: CountersFrame) -> Result<(), String> {
+    let w = f.worker;
+    let slot = latest
+        .get_mut(usize::from(w))
+        .ok_or_else(|| format!("counters of worker {w}, which is not configured here"))?;
+    *slot = Some(f);
+    Ok(())
+}
+
 /// Adds `f`'s port counters to a worker's own (on that worker's thread,
 /// before it forwards).
 pub fn add_ports(f: &CountersFrame, ports: &[PortCounters]) {
@@ -210,6 +225,25 @@ mod tests {
             ..WorkerConf::default()
         };
         Worker::new(conf, snap.clone(), 0)
+    }
+
+    /// A standby's bases at its promotion are the active's latest report
+    /// of each worker, not its first nor their sum.
+    #[test]
+    fn a_standby_keeps_the_latest_counters_of_each_worker() {
+        let report = |worker, rx| CountersFrame {
+            worker,
+            ports: vec![vec![rx, 0, 0, 0, 0, 0, 0, 0, 0]],
+            ..CountersFrame::default()
+        };
+        let mut latest = vec![None, None];
+        for (w, rx) in [(0, 10), (1, 7), (0, 25)] {
+            keep_latest(&mut latest, report(w, rx)).expect("a worker of ours");
+        }
+        let rx = |w: usize| latest[w].as_ref().map(|f| f.ports[0][0]);
+        assert_eq!((rx(0), rx(1)), (Some(25), Some(7)));
+        let e = keep_latest(&mut latest, report(2, 1)).unwrap_err();
+        assert!(e.contains("worker 2, which is not configured here"), "{e}");
     }
 
     /// A worker's counters after traffic go through JSON to the worker of

@@ -7,9 +7,17 @@
 //! the log; the records go, encoded, in [`Batch`]es over a bounded channel
 //! to the hand-over thread ([`Run`]), which sends them to the new rvsd as
 //! CONNS frames of that worker, plus SWEEP_DONE frames ([`Mark`]). At the
-//! freeze a worker only drains its log's tail ([`WorkerPrecopy::finish`]).
-//! Events lost from a full log restart that worker's sweep on an emptied
-//! successor table; a third restart gives up (the running rvsd forwards on).
+//! freeze a worker drains its log's tail and sends the rest of a repeated
+//! sweep ([`WorkerPrecopy::finish`]).
+//! Events lost from a full log restart that worker's sweep; the successor
+//! keeps its table until the repeated sweep is done, then drops what it did
+//! not send again ([`rvs_core::pipeline::Resweep`]); a third restart gives
+//! up (the running rvsd forwards on; a warm standby never gives up).
+//!
+//! To a warm standby, which follows for hours and has no freeze, each
+//! worker also sends its neighbours (as CONNS records) and, when the
+//! standby reads them ([`COUNTERS_EVERY`]), its counters every
+//! [`STATE_EVERY`]: the latest are the standby's at its promotion.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -24,6 +32,7 @@ use super::compat::Kind;
 use super::park::Parked;
 use super::session::{Out, Sink};
 use crate::control::{Control, Query};
+use crate::runtime::PortCounters;
 use crate::sync::WorkerSync;
 
 /// Table slots swept per loop iteration.
@@ -40,6 +49,12 @@ const CHANNEL: usize = 256;
 const PENDING_MAX: usize = 64;
 /// Largest hand-over message (bytes).
 const MESSAGE: usize = 60 * 1024;
+/// How often a worker sends a warm standby its neighbours and counters (ms).
+pub const STATE_EVERY: u64 = 1000;
+/// The COUNTERS version from which they also go every [`STATE_EVERY`] to
+/// a warm standby (which keeps the latest as its bases at its promotion);
+/// an older standby gets them at a freeze only.
+pub const COUNTERS_EVERY: u16 = 3;
 
 /// What a worker's pre-copy tells the new rvsd besides records: the
 /// SWEEP_DONE frame is `worker (u16 LE) | mark (u8) [| last read (u64 LE,
@@ -48,7 +63,8 @@ const MESSAGE: usize = 60 * 1024;
 pub enum Mark {
     /// The sweep reached the end of the table.
     Swept,
-    /// Events were lost: empty this worker's table, the sweep starts again.
+    /// Events were lost: the sweep starts again (the successor drops what
+    /// it does not send again once it is done).
     Restart,
     /// The freeze's tail is all sent; the worker last read a frame at
     /// this CLOCK_MONOTONIC time (ns; 0: never).
@@ -93,6 +109,8 @@ pub enum Batch {
     Msgs(u16, Vec<Vec<u8>>),
     /// A mark, sent after the records before it.
     Mark(u16, Mark),
+    /// Its counters now (to a warm standby, every [`STATE_EVERY`]).
+    Counters(Box<super::counters::CountersFrame>),
     /// It gave up (the text says why); its pre-copy ended.
     Failed(u16, String),
 }
@@ -105,8 +123,12 @@ pub struct PrecopyReq {
     /// Set when the hand-over ends before the freeze: the worker stops.
     pub cancel: Arc<AtomicBool>,
     /// For a warm standby: it follows for hours, so a sweep restarts as
-    /// often as the log overflows and never gives up.
+    /// often as the log overflows and never gives up, and its neighbours
+    /// go every [`STATE_EVERY`].
     pub standby: bool,
+    /// Its counters go every [`STATE_EVERY`] too (a standby that reads
+    /// them: COUNTERS version [`COUNTERS_EVERY`]).
+    pub counters: bool,
 }
 
 /// Records as hand-over messages of at most [`MESSAGE`] bytes.
@@ -150,6 +172,9 @@ pub struct WorkerPrecopy {
     cancel: Arc<AtomicBool>,
     pending: VecDeque<Batch>,
     standby: bool,
+    counters: bool,
+    /// When the neighbours and counters go next (ms, a standby's).
+    state_at: u64,
 }
 
 /// Collects one step's events into batches; HA peers' records to `sync`.
@@ -200,6 +225,8 @@ impl WorkerPrecopy {
             cancel: r.cancel,
             pending: VecDeque::new(),
             standby: r.standby,
+            counters: r.counters,
+            state_at: 0,
         }
     }
 
@@ -211,6 +238,7 @@ impl WorkerPrecopy {
         w: &mut Worker,
         sync: Option<&mut WorkerSync>,
         now: u64,
+        ports: &[PortCounters],
     ) -> Option<bool> {
         if self.cancel.load(Relaxed) {
             return None;
@@ -221,6 +249,7 @@ impl WorkerPrecopy {
             collect(self.id, &mut self.pending, sync, |f| {
                 busy = pc.step(w, now, f)
             });
+            self.state(w, now, ports);
         }
         if self.pc.restarts() >= MAX_RESTARTS && !self.standby {
             let why = format!(
@@ -241,6 +270,22 @@ impl WorkerPrecopy {
             }
         }
         Some(busy || !self.pending.is_empty())
+    }
+
+    /// A standby's neighbours and counters, once every [`STATE_EVERY`].
+    fn state(&mut self, w: &Worker, now: u64, ports: &[PortCounters]) {
+        if !self.standby || now < self.state_at {
+            return;
+        }
+        self.state_at = now + STATE_EVERY;
+        let neigh = neigh_tables(w, now);
+        if !neigh.is_empty() {
+            self.pending.push_back(Batch::Msgs(self.id, neigh));
+        }
+        if self.counters {
+            let c = super::counters::export(w, ports);
+            self.pending.push_back(Batch::Counters(Box::new(c)));
+        }
     }
 
     /// The freeze: the log's tail and the mark with `last_rx_ns`, all sent
@@ -307,7 +352,10 @@ pub fn start(
     ) else {
         return Ok(None);
     };
-    let mut run = Run::start(ctl, conns, marks, standby)?;
+    let counters = agreed
+        .version(Kind::COUNTERS)
+        .filter(|v| standby && *v >= COUNTERS_EVERY);
+    let mut run = Run::start(ctl, (conns, marks, counters), standby)?;
     run.sweep(out, SWEEP_LIMIT)?;
     tracing::info!(
         "hand-over: tables pre-copied in {} ms ({} bytes)",
@@ -344,6 +392,7 @@ pub fn step(
     w: &mut Worker,
     mut sync: Option<&mut WorkerSync>,
     now: u64,
+    ports: &[PortCounters],
 ) -> bool {
     if let Some(r) = req {
         if let Some(old) = pre.take() {
@@ -354,7 +403,7 @@ pub fn step(
     let Some(p) = pre.as_mut() else {
         return false;
     };
-    match p.step(w, sync.as_deref_mut(), now) {
+    match p.step(w, sync.as_deref_mut(), now, ports) {
         Some(busy) => busy,
         None => {
             if let Some(p) = pre.take() {
@@ -374,6 +423,8 @@ pub struct Run {
     tails: Vec<bool>,
     conns: u16,
     marks: u16,
+    /// The COUNTERS version, when they go every [`STATE_EVERY`].
+    counters: Option<u16>,
     /// Bytes of records sent.
     pub bytes: u64,
     /// When it started.
@@ -388,8 +439,13 @@ impl Drop for Run {
 
 impl Run {
     /// Asks every worker of `ctl` to start; frames in the versions given
-    /// (`standby`: see [`PrecopyReq::standby`]).
-    pub fn start(ctl: &Control, conns: u16, marks: u16, standby: bool) -> Result<Run, String> {
+    /// (CONNS, SWEEP_DONE, and COUNTERS if they go every [`STATE_EVERY`];
+    /// `standby`: see [`PrecopyReq::standby`]).
+    pub fn start(
+        ctl: &Control,
+        (conns, marks, counters): (u16, u16, Option<u16>),
+        standby: bool,
+    ) -> Result<Run, String> {
         let (tx, rx) = mpsc::sync_channel(CHANNEL);
         let cancel = Arc::new(AtomicBool::new(false));
         let n = ctl.workers.len();
@@ -400,6 +456,7 @@ impl Run {
             tails: vec![false; n],
             conns,
             marks,
+            counters,
             bytes: 0,
             started: Instant::now(),
         };
@@ -408,6 +465,7 @@ impl Run {
                 out: tx.clone(),
                 cancel: cancel.clone(),
                 standby,
+                counters: counters.is_some(),
             };
             h.queries
                 .send(Query::Precopy(r))
@@ -445,6 +503,13 @@ impl Run {
                 }
                 send(out, Kind::SWEEP_DONE, self.marks, m.encode(w))
             }
+            Batch::Counters(c) => match self.counters {
+                Some(v) => {
+                    let p = serde_json::to_vec(&c).map_err(|e| e.to_string())?;
+                    send(out, Kind::COUNTERS, v, p)
+                }
+                None => Ok(()),
+            },
             Batch::Failed(_, why) => Err(why),
         }
     }
@@ -510,7 +575,71 @@ impl Run {
 
 #[cfg(test)]
 mod tests {
-    use super::Mark;
+    use super::*;
+
+    /// A worker of the lab's FNAT service that knows one neighbour.
+    fn worker() -> Worker {
+        use rvs_core::lab;
+        let snap = Arc::new(lab::snapshot(1, vec![], 1));
+        let conf = rvs_core::pipeline::WorkerConf {
+            conn_capacity: 1024,
+            ..Default::default()
+        };
+        let mut w = Worker::new(conf, snap, 0);
+        let mac = rvs_core::addr::Mac([2, 0, 0, 0, 0, 7]);
+        w.learn_neigh(lab::rs_ip(0), mac, lab::LAN, 0);
+        w
+    }
+
+    /// The neighbours and whether counters came, of what a step sent.
+    fn sent(rx: &Receiver<Batch>) -> (usize, bool) {
+        let (mut neigh, mut counters) = (0, false);
+        while let Ok(b) = rx.try_recv() {
+            match b {
+                Batch::Msgs(_, msgs) => {
+                    for m in msgs {
+                        let m =
+                            rvs_core::sync::LocalMessage::parse(&m, rvs_core::sync::Source::Local)
+                                .expect("a hand-over message");
+                        neigh += m
+                            .records()
+                            .filter(|r| matches!(r, LocalRecord::Neigh(_)))
+                            .count();
+                    }
+                }
+                Batch::Counters(c) => counters |= c.worker == 0,
+                _ => {}
+            }
+        }
+        (neigh, counters)
+    }
+
+    /// A warm standby gets the worker's neighbours and counters once a
+    /// second (counters only if it reads them); a hot upgrade's successor
+    /// gets them at the freeze only.
+    #[test]
+    fn a_standby_gets_neighbours_and_counters_every_second() {
+        for (standby, counters) in [(true, true), (true, false), (false, false)] {
+            let mut w = worker();
+            let (tx, rx) = mpsc::sync_channel(CHANNEL);
+            let r = PrecopyReq {
+                out: tx,
+                cancel: Arc::new(AtomicBool::new(false)),
+                standby,
+                counters,
+            };
+            let ports = [PortCounters::default()];
+            let mut pc = WorkerPrecopy::begin(&mut w, None, r);
+            let mut at = |now| {
+                pc.step(&mut w, None, now, &ports).expect("runs");
+                sent(&rx)
+            };
+            let every = (usize::from(standby), counters);
+            assert_eq!(at(5), every, "at once ({standby}, {counters})");
+            assert_eq!(at(900), (0, false), "not within the second");
+            assert_eq!(at(1005), every, "a second later");
+        }
+    }
 
     #[test]
     fn sweep_marks_read_back_and_junk_is_refused() {

@@ -10,12 +10,12 @@
 //! | the standby dies, closes, or is silent for [`STANDBY_SILENT`] | logs it, logs off, forwards on ([`Giver::thaw`]) | - |
 //! | the active dies (SIGKILL included) | - | its pidfd is readable: [`Ended::ActiveDied`], promote |
 //! | the active stops (SIGTERM) | sends ABORT [`STOPPING`], gives its ports back | [`Ended::ActiveStopped`]: exits |
-//! | the active is silent for [`ACTIVE_HUNG`] | - | warns (never promotes while it lives) |
+//! | the active is silent for `[standby] hung_ms` ([`StandbySection`]) | - | warns; with `kill_hung`, SIGKILLs it (its pidfd) and promotes once it is gone |
 //! | the active drops the standby (connection closed, it lives) | - | `Err`: exits 1 |
 //!
 //! Only the active's death promotes: two processes must never read the
 //! same rings, and a closed connection alone does not say the other is
-//! gone (its pidfd does).
+//! gone (its pidfd does). A hung active is killed first (`kill_hung`).
 
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use rvs_io::deathwatch::{self, DeathWatch, Outcome, Watcher};
 use rvs_io::peer::Peer;
+use serde::{Deserialize, Serialize};
 
 use super::give::{DaemonGiver, GiveCtx};
 use super::session::{self, kind, Failure, Giver, Taker, Timeouts};
@@ -35,8 +36,55 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(10);
 /// The active lets go a standby that sent nothing for this long (generous:
 /// a standby on a busy machine is slow, not dead; its death is EOF).
 pub const STANDBY_SILENT: Duration = Duration::from_secs(2);
-/// The standby warns when the active sent nothing for this long.
-pub const ACTIVE_HUNG: Duration = Duration::from_millis(200);
+/// `[standby]`: what a warm standby does about an active that lives but
+/// sent nothing (no heartbeat) for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandbySection {
+    /// Silence (ms) after which the active counts as hung and is logged.
+    #[serde(default = "default_hung_ms")]
+    pub hung_ms: u32,
+    /// A hung active is killed (SIGKILL by its pidfd) and this standby
+    /// takes over.
+    #[serde(default)]
+    pub kill_hung: bool,
+}
+
+fn default_hung_ms() -> u32 {
+    200
+}
+
+impl Default for StandbySection {
+    fn default() -> Self {
+        StandbySection {
+            hung_ms: default_hung_ms(),
+            kill_hung: false,
+        }
+    }
+}
+
+/// The shortest and longest `hung_ms` (5 heartbeats; a minute).
+const HUNG_MS: std::ops::RangeInclusive<u32> = 50..=60_000;
+
+impl StandbySection {
+    /// What is wrong with the section, if anything.
+    pub fn problem(&self) -> Option<String> {
+        (!HUNG_MS.contains(&self.hung_ms)).then(|| {
+            format!(
+                "[standby] hung_ms = {}: must be {}..={} (ms without a heartbeat of the active; \
+                 they come every {} ms)",
+                self.hung_ms,
+                HUNG_MS.start(),
+                HUNG_MS.end(),
+                HEARTBEAT_EVERY.as_millis()
+            )
+        })
+    }
+
+    fn hung(&self) -> Duration {
+        Duration::from_millis(u64::from(self.hung_ms))
+    }
+}
 /// The ABORT text of an active rvsd that stops on purpose (the standby
 /// stops too rather than promote on ports given back).
 pub const STOPPING: &str = "the active rvsd is stopping";
@@ -205,15 +253,17 @@ pub enum Ended {
 
 /// The standby's side after [`session::take_precopy`]: takes the active's
 /// frames in (`k.receive`), sends heartbeats, and watches `active`'s pidfd,
-/// until it dies or stops or `term` is set. `Err`: the session failed
-/// while the active lives (this standby then exits).
+/// until it dies or stops or `term` is set; a hung one is logged (and
+/// killed: `conf.kill_hung`). `Err`: the session failed while the active
+/// lives (this standby then exits).
 pub fn follow(
     s: &UnixStream,
     k: &mut dyn Taker,
     active: &Peer,
     term: &AtomicBool,
+    conf: &StandbySection,
 ) -> Result<Ended, Failure> {
-    let mut hb = Heartbeat::new(Instant::now(), HEARTBEAT_EVERY, ACTIVE_HUNG);
+    let mut hb = Heartbeat::new(Instant::now(), HEARTBEAT_EVERY, conf.hung());
     let mut warned = false;
     let mut watch = Watch::default();
     loop {
@@ -226,17 +276,22 @@ pub fn follow(
             // Its end is closed: dead, or it let this standby go.
             return died_or(s, k, active, Failure::Lost("the active closed".into()));
         }
-        match hb.silent_for(now) {
+        // Frames waiting: this standby was late (descheduled), not the
+        // active silent.
+        match hb.silent_for(now).filter(|_| !readable(s)) {
             Some(d) if !warned => {
-                tracing::warn!(
-                    "standby: the active rvsd (pid {}) sent nothing for {} ms (hung?)",
-                    active.pid(),
-                    d.as_millis()
-                );
                 warned = true;
+                hung(active, d, conf);
             }
             Some(_) => {}
-            None => warned = false,
+            None if warned => {
+                tracing::warn!(
+                    "standby: the active rvsd (pid {}) sends heartbeats again",
+                    active.pid()
+                );
+                warned = false;
+            }
+            None => {}
         }
         let _ = rvs_io::wait_any(&watch.fds(s, active), watch.timeout_ms());
         if let Some(how) = watch.died(active) {
@@ -260,6 +315,31 @@ pub fn follow(
             Err(Failure::Aborted(why)) if why == STOPPING => return Ok(Ended::ActiveStopped),
             Err(e) => return died_or(s, k, active, e),
         }
+    }
+}
+
+/// The active sent nothing for `d` (at least `hung_ms`) but lives: logs
+/// it, and with `kill_hung` kills it (its death then promotes as any
+/// other).
+fn hung(active: &Peer, d: Duration, conf: &StandbySection) {
+    let pid = active.pid();
+    let ms = d.as_millis();
+    if !conf.kill_hung {
+        tracing::error!(
+            "standby: the active rvsd (pid {pid}) is hung: no heartbeat for {ms} ms \
+             ([standby] hung_ms = {}); not taking over while it lives (kill_hung = false): \
+             kill it (kill -9 {pid}) and this standby takes over",
+            conf.hung_ms
+        );
+        return;
+    }
+    tracing::error!(
+        "standby: the active rvsd (pid {pid}) is hung: no heartbeat for {ms} ms ([standby] \
+         hung_ms = {}); killing it (kill_hung = true) to take over",
+        conf.hung_ms
+    );
+    if let Err(e) = active.kill() {
+        tracing::error!("standby: cannot kill the hung active rvsd (pid {pid}): {e}");
     }
 }
 

@@ -7,7 +7,7 @@
 use super::handover::{assert_same, listing, ship};
 use super::util::*;
 use crate::lab::{self, LAN, LIP, WAN};
-use crate::pipeline::{Precopy, PrecopyEvent, Worker};
+use crate::pipeline::{Precopy, PrecopyEvent, Resweep, Worker};
 use crate::sync::LocalRecord;
 use crate::wire::tcp::flags::*;
 
@@ -148,6 +148,138 @@ fn lost_events_restart_the_sweep_on_an_emptied_successor() {
     assert_eq!(new.conn_count(), 10);
     new.add_counters(&old.export_counters());
     assert_same(&old, &new, &[LIP]);
+}
+
+/// Events lost after the sweep was done restart it; the freeze may come
+/// before the new sweep reached the end of the table (the hand-over
+/// asks for it once the first sweep is done): the tail then carries the
+/// rest of the table, or the successor would start without the
+/// connections not swept again yet.
+#[test]
+fn a_freeze_during_a_repeated_sweep_gives_the_successor_the_whole_table() {
+    let mut old = worker(lab::tutorial_fnat(1));
+    resolve_client(&mut old, CIP, 0);
+    for cport in 1000..1040 {
+        establish(&mut old, cport, 1);
+    }
+    let mut new = worker(lab::tutorial_fnat(1));
+    // A log of 4 events, a sweep of 4 slots a step (the 40 connections
+    // take the first slots).
+    let mut pc = Precopy::start(&mut old, 4, 4, 4);
+    let mut t = 10;
+    while !pc.swept() {
+        t += 1;
+        step(&mut pc, &mut old, &mut new, t);
+    }
+    assert_eq!(new.conn_count(), 40);
+    (1000..1010).for_each(|c| reset(&mut old, c, t));
+    old.tick(5_000);
+    assert_eq!(step(&mut pc, &mut old, &mut new, 5_000).0, 1, "restarted");
+    assert!(!pc.swept(), "the new sweep goes on");
+    let mut tail = Vec::new();
+    assert!(!pc.finish(&mut old, 5_000, |e| tail.push(e)));
+    apply(&mut new, tail, 5_000);
+    assert_eq!(listing(&new), listing(&old));
+    assert_eq!(new.conn_count(), 30);
+}
+
+/// Applies one step's events on `new` through `rs` (the successor's side).
+fn apply_kept(
+    new: &mut Worker,
+    rs: &mut Resweep,
+    evs: Vec<PrecopyEvent>,
+    now: u64,
+) -> Vec<LocalRecord> {
+    let mut recs = Vec::new();
+    let mut all = Vec::new();
+    let flush = |new: &mut Worker,
+                 rs: &mut Resweep,
+                 recs: &mut Vec<LocalRecord>,
+                 all: &mut Vec<LocalRecord>| {
+        for r in ship(recs) {
+            assert!(rs.install(new, &r, now), "refused: {r:?}");
+            all.push(r);
+        }
+        recs.clear();
+    };
+    for e in evs {
+        match e {
+            PrecopyEvent::Record(r, _) => recs.push(r),
+            PrecopyEvent::SweepDone => {
+                flush(new, rs, &mut recs, &mut all);
+                rs.done(new);
+            }
+            PrecopyEvent::Restart => {
+                flush(new, rs, &mut recs, &mut all);
+                rs.restart();
+            }
+        }
+    }
+    flush(new, rs, &mut recs, &mut all);
+    all
+}
+
+/// A successor (a warm standby) keeps its table while a sweep repeated
+/// after lost events runs: promoted meanwhile, it has every connection;
+/// once the sweep is done, those removed while events were lost are gone.
+#[test]
+fn a_repeated_sweep_keeps_the_successor_s_table_until_it_is_done() {
+    let mut old = worker(lab::tutorial_fnat(1));
+    resolve_client(&mut old, CIP, 0);
+    for cport in 1000..1040 {
+        establish(&mut old, cport, 1);
+    }
+    let mut new = worker(lab::tutorial_fnat(1));
+    let mut rs = Resweep::default();
+    let mut pc = Precopy::start(&mut old, 4, 4, 4);
+    let mut t = 10;
+    let mut sent = Vec::new();
+    while !pc.swept() {
+        t += 1;
+        let mut evs = Vec::new();
+        pc.step(&mut old, t, |e| evs.push(e));
+        sent.extend(apply_kept(&mut new, &mut rs, evs, t));
+    }
+    assert_eq!(new.conn_count(), 40);
+    (1000..1010).for_each(|c| reset(&mut old, c, t));
+    old.tick(5_000);
+    let mut steps = 0;
+    while rs.repeating() || steps == 0 {
+        let mut evs = Vec::new();
+        pc.step(&mut old, 5_000, |e| evs.push(e));
+        apply_kept(&mut new, &mut rs, evs, 5_000);
+        steps += 1;
+        if rs.repeating() {
+            // Every connection the old worker has is still here.
+            assert!(
+                new.conn_count() >= 30,
+                "{} at step {steps}",
+                new.conn_count()
+            );
+        }
+    }
+    assert_eq!(pc.restarts(), 1);
+    assert!(steps > 2, "the repeated sweep took steps");
+    assert_eq!(listing(&new), listing(&old));
+    assert_eq!(new.conn_count(), 30);
+    // A record refused for a port an entry not sent again holds: those
+    // entries go first. (A connection of client port 1005, gone on the
+    // old worker, comes back from 1105 on its local port.)
+    let LocalRecord::Conn(gone) = sent
+        .iter()
+        .find(|r| matches!(r, LocalRecord::Conn(l) if l.conn.cport == 1005))
+        .copied()
+        .expect("sent by the first sweep")
+    else {
+        unreachable!()
+    };
+    assert!(rs.install(&mut new, &LocalRecord::Conn(gone), 5_000));
+    rs.restart();
+    let mut back = gone;
+    back.conn.cport = 1105;
+    assert!(rs.install(&mut new, &LocalRecord::Conn(back), 5_000));
+    assert!(!rs.repeating(), "ended by the conflict");
+    assert_eq!(new.conn_count(), 1, "the unsent 30 and the stale one went");
 }
 
 #[test]

@@ -141,7 +141,13 @@ fn an_active_that_stops_tells_its_standby_which_stops_with_every_change_taken() 
         std::thread::sleep(Duration::from_millis(50));
         s2.store(true, SeqCst);
     });
-    let end = follow(&b, &mut k, &me, &AtomicBool::new(false));
+    let end = follow(
+        &b,
+        &mut k,
+        &me,
+        &AtomicBool::new(false),
+        &StandbySection::default(),
+    );
     t.join().expect("stopper");
     assert_eq!(end, Ok(Ended::ActiveStopped));
     assert_eq!(
@@ -165,7 +171,10 @@ fn a_standby_that_goes_away_leaves_the_active_thawed() {
     session::take_precopy(&b, &mut k, Timeouts::default()).expect("pre-copy");
     drop(b);
     let (e, calls) = h.join().expect("active");
-    assert!(matches!(e, Failure::Lost(_)), "{e:?}");
+    // Lost on a heartbeat, or (a loaded machine: its one change sent after
+    // the drop) the change's broken pipe.
+    let pipe = matches!(&e, Failure::Aborted(w) if w.contains("Broken pipe"));
+    assert!(matches!(e, Failure::Lost(_)) || pipe, "{e:?}");
     assert_eq!(calls, ["hello", "precopy", "thaw"]);
 }
 
@@ -176,7 +185,13 @@ fn the_standby_promotes_only_when_the_active_process_is_gone() {
     let (a, b) = UnixStream::pair().expect("pair");
     let me = Peer::of_pid(std::process::id()).expect("pidfd");
     drop(a);
-    let end = follow(&b, &mut K::default(), &me, &AtomicBool::new(false));
+    let end = follow(
+        &b,
+        &mut K::default(),
+        &me,
+        &AtomicBool::new(false),
+        &StandbySection::default(),
+    );
     assert!(matches!(end, Err(Failure::Lost(_))), "{end:?}");
     // It dies (a child killed) after sending a change while its end of
     // the connection stays open: the pidfd tells, and the change it sent
@@ -196,7 +211,13 @@ fn the_standby_promotes_only_when_the_active_process_is_gone() {
         (a, killed)
     });
     let mut k = K::default();
-    let end = follow(&b, &mut k, &dying, &AtomicBool::new(false));
+    let end = follow(
+        &b,
+        &mut k,
+        &dying,
+        &AtomicBool::new(false),
+        &StandbySection::default(),
+    );
     let seen = Instant::now();
     let (_a, killed) = t.join().expect("killer");
     assert_eq!(end, Ok(Ended::ActiveDied));
@@ -325,4 +346,73 @@ fn a_death_watch_released_normally_does_not_promote() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(watch.watcher.is_none(), "the release was seen");
+}
+
+/// An active that lives but sends nothing: a child that sleeps, its end
+/// of the connection open and silent.
+fn silent_active() -> (std::process::Child, Peer, UnixStream, UnixStream) {
+    let child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let peer = Peer::of_pid(child.id()).expect("pidfd");
+    let (a, b) = UnixStream::pair().expect("pair");
+    (child, peer, a, b)
+}
+
+#[test]
+fn a_hung_active_is_killed_and_replaced_only_with_kill_hung() {
+    let conf = |kill_hung| StandbySection {
+        hung_ms: 50,
+        kill_hung,
+    };
+    // kill_hung = false: logged, never killed, no promotion while it lives.
+    let (mut child, peer, _a, b) = silent_active();
+    let term = Arc::new(AtomicBool::new(false));
+    let t2 = term.clone();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        t2.store(true, SeqCst);
+    });
+    let end = follow(&b, &mut K::default(), &peer, &term, &conf(false));
+    stopper.join().expect("stopper");
+    assert_eq!(end, Ok(Ended::Stopped));
+    assert!(child.try_wait().expect("wait").is_none(), "it lives");
+    let _ = child.kill();
+    let _ = child.wait();
+    // kill_hung = true: SIGKILLed after hung_ms, then promoted.
+    let (mut child, peer, _a, b) = silent_active();
+    let t = Instant::now();
+    let end = follow(
+        &b,
+        &mut K::default(),
+        &peer,
+        &AtomicBool::new(false),
+        &conf(true),
+    );
+    let took = t.elapsed();
+    let status = child.wait().expect("wait");
+    assert_eq!(end, Ok(Ended::ActiveDied));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    assert!(took >= Duration::from_millis(50), "not before hung_ms");
+}
+
+#[test]
+fn hung_ms_is_refused_outside_50_to_60000() {
+    let at = |hung_ms| StandbySection {
+        hung_ms,
+        kill_hung: false,
+    };
+    assert_eq!(StandbySection::default().problem(), None);
+    assert_eq!(at(50).problem(), None);
+    assert_eq!(at(60_000).problem(), None);
+    let p = at(49).problem().expect("too short");
+    assert!(
+        p.starts_with("[standby] hung_ms = 49: must be 50..=60000"),
+        "{p}"
+    );
+    assert!(at(60_001).problem().is_some());
 }
