@@ -137,6 +137,14 @@ pub fn kill_active(t: &mut TwoArm, s: &Standby) -> Result<Took, E2eError> {
     {
         eprintln!("{l}");
     }
+    // The whole story, for a gap to explain (as the probers' logs).
+    if std::env::var_os("RVS_PROBE_LOGS").is_some() {
+        eprintln!(
+            "killed active:\n{}\nstandby:\n{}",
+            t.lab.proc(old).log(),
+            t.lab.proc(s.index).log()
+        );
+    }
     let Some(gone) = gone else {
         return Err(E2eError::Failed(format!(
             "the active rvsd (pid {}) did not die within 5 s of SIGKILL",
