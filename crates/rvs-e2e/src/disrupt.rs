@@ -64,6 +64,8 @@ pub struct PingReport {
     pub received: u64,
     /// The longest gap (ms; see the module's doc).
     pub longest_gap_ms: f64,
+    /// When it began (wall clock, s since the epoch).
+    pub gap_start: f64,
 }
 
 impl From<&StreamReport> for PingReport {
@@ -72,6 +74,7 @@ impl From<&StreamReport> for PingReport {
             sent: r.sent,
             received: r.received,
             longest_gap_ms: r.longest_gap_ms,
+            gap_start: r.gap_start,
         }
     }
 }
