@@ -46,6 +46,9 @@ pub struct ProbeOpts {
     pub udp_pps: u64,
     /// Keep-alive connections.
     pub http_conns: u32,
+    /// The first seconds, in which ping and stream count no silence (their
+    /// own start; [`crate::stream::Tally::warm_until`]): an event comes later.
+    pub warmup_secs: f64,
 }
 
 impl Default for ProbeOpts {
@@ -54,6 +57,7 @@ impl Default for ProbeOpts {
             secs: 4.0,
             udp_pps: 50_000,
             http_conns: 4,
+            warmup_secs: 0.3,
         }
     }
 }
@@ -187,6 +191,7 @@ impl Probes {
         let _ = std::fs::remove_file(&stop_file);
         let stop = stop_file.to_string_lossy().into_owned();
         let secs = format!("{}", o.secs);
+        let warm = format!("{}", (o.warmup_secs * 1e3) as u64);
         let udp = bin("rvs-udp").to_string_lossy().into_owned();
         let ping = lab.spawn(
             "client",
@@ -200,6 +205,8 @@ impl Probes {
                 &secs,
                 "--stop-file",
                 &stop,
+                "--warmup-ms",
+                &warm,
                 "10.0.0.100:0",
             ],
             &[],
@@ -219,6 +226,8 @@ impl Probes {
                 "42000",
                 "--stop-file",
                 &stop,
+                "--warmup-ms",
+                &warm,
                 "10.0.0.100:53",
             ],
             &[],

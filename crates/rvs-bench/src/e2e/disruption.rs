@@ -484,6 +484,7 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
         secs: a.probe_secs + PROBE_MAX_EXTRA,
         udp_pps: a.udp_pps,
         http_conns: a.http_conns,
+        ..ProbeOpts::default()
     };
     let probes = Probes::start(&mut t.lab, &o);
     let lead = nap(LEAD);

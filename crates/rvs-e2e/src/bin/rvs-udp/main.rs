@@ -5,14 +5,15 @@
 //! `<label> <peer ip>:<peer port> <payload>` and prints `seen <peer>` for
 //! each one it gets (not with `--quiet`).
 //!
-//! `rvs-udp stream --pps N --secs S [--from-port P] [--stop-file F] TARGET:PORT`
+//! `rvs-udp stream --pps N --secs S [--from-port P] [--stop-file F] [--warmup-ms W] TARGET:PORT`
 //! sends a numbered stream (`seq-<n>`) of N datagrams per second for S
 //! seconds (or until file F exists) from one socket (one flow), reads the
 //! echoes with their kernel receive times, and prints one JSON line
 //! ([`rvs_e2e::stream::StreamReport`]): the longest time the path held the
-//! stream, sequence numbers never echoed, echoes seen twice.
+//! stream, sequence numbers never echoed, echoes seen twice; silence in
+//! its first W ms (its own start) is not counted as a gap.
 //!
-//! `rvs-udp ping --pps N --secs S [--stop-file F] TARGET:0` does the same
+//! `rvs-udp ping --pps N --secs S [--stop-file F] [--warmup-ms W] TARGET:0` does the same
 //! with ICMP echo requests (a raw socket: root), numbered in their payload;
 //! the same JSON line (`sent`, `received`, `longest_gap_ms`, ...).
 //!
@@ -50,7 +51,7 @@ use mmsg::{RecvBatch, SendBatch};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rvs-udp echo ADDR:PORT [LABEL] [--quiet]\n       rvs-udp stream --pps N --secs S [--from-port P] [--stop-file F] TARGET:PORT\n       rvs-udp ping --pps N --secs S [--stop-file F] TARGET:0\n       rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT"
+        "usage: rvs-udp echo ADDR:PORT [LABEL] [--quiet]\n       rvs-udp stream --pps N --secs S [--from-port P] [--stop-file F] [--warmup-ms W] TARGET:PORT\n       rvs-udp ping --pps N --secs S [--stop-file F] [--warmup-ms W] TARGET:0\n       rvs-udp probe --sources N --from-port P [--timeout-ms T] TARGET:PORT"
     );
     std::process::exit(2)
 }
@@ -263,19 +264,27 @@ const DRAIN_BATCHES: usize = 16;
 /// batch (until `secs` passed or `stop` exists), then reads the answers
 /// waiting, with their kernel receive times, and sleeps until the next
 /// tick (no wake-up per answer); 300 ms after the last send it reports.
-fn stream(
-    s: &UdpSocket,
-    kind: &Kind,
+/// How a stream runs: datagrams per second, for how long at most, until
+/// which file exists, and its warm-up (s; see [`rvs_e2e::stream::Tally::warm_until`]).
+struct Run<'a> {
     pps: u64,
     secs: f64,
-    stop: Option<&Path>,
-) -> std::io::Result<()> {
+    stop: Option<&'a Path>,
+    warmup: f64,
+}
+
+fn stream(s: &UdpSocket, kind: &Kind, run: &Run) -> std::io::Result<()> {
+    let Run {
+        pps, secs, stop, ..
+    } = *run;
     let fd = s.as_raw_fd();
     s.set_nonblocking(true)?;
     mmsg::stamp_receives(fd)?;
     mmsg::buffers(fd, SOCKET_BUFFER);
     let total = (pps as f64 * secs) as u64;
-    let mut tally = rvs_e2e::stream::Tally::new(rvs_e2e::gap::wall(), total as usize);
+    let t0 = rvs_e2e::gap::wall();
+    let mut tally = rvs_e2e::stream::Tally::new(t0, total as usize);
+    tally.warm_until(t0 + run.warmup);
     let (mut rx, mut tx) = (RecvBatch::new(BATCH), SendBatch::new());
     let start = Instant::now();
     let (mut sent, mut limit, mut ended) = (0u64, total, None::<Instant>);
@@ -283,17 +292,21 @@ fn stream(
     loop {
         let due = ((start.elapsed().as_secs_f64() * pps as f64) as u64 + 1).min(limit);
         if due > sent {
-            // Stamped before the batch goes: the path holds nothing earlier.
-            let t = rvs_e2e::gap::wall();
-            tally.sent(sent, due - sent, t);
+            // The burst's time is its first datagram's, taken once the
+            // kernel has it (as when each went in a call of its own); the
+            // rest follow in batches. A send refused (no route yet, a full
+            // queue) is a datagram lost.
+            let first = sent;
             while sent < due {
                 kind.push(&mut tx, sent);
                 sent += 1;
-                if tx.len() >= BATCH {
+                if sent == first + 1 || tx.len() >= BATCH {
                     tx.flush(fd);
                 }
+                if sent == first + 1 {
+                    tally.sent(first, due - first, rvs_e2e::gap::wall());
+                }
             }
-            // A send refused (no route yet, buffer full) is a datagram lost.
             tx.flush(fd);
         }
         checks += 1;
@@ -331,7 +344,7 @@ fn stream(
 /// `stream` (UDP) or `ping` (ICMP echo, `icmp` true).
 fn stream_main(args: &[String], icmp: bool) -> std::io::Result<()> {
     let (mut pps, mut secs, mut from_port, mut target) = (1000u64, 1.0f64, 0u16, None);
-    let mut stop = None;
+    let (mut stop, mut warmup_ms) = (None, 0u64);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| usage()).clone();
@@ -340,6 +353,7 @@ fn stream_main(args: &[String], icmp: bool) -> std::io::Result<()> {
             "--secs" => secs = val().parse().unwrap_or_else(|_| usage()),
             "--from-port" => from_port = val().parse().unwrap_or_else(|_| usage()),
             "--stop-file" => stop = Some(PathBuf::from(val())),
+            "--warmup-ms" => warmup_ms = val().parse().unwrap_or_else(|_| usage()),
             t => target = Some(t.parse::<SocketAddr>().unwrap_or_else(|_| usage())),
         }
     }
@@ -347,19 +361,19 @@ fn stream_main(args: &[String], icmp: bool) -> std::io::Result<()> {
         usage();
     }
     let target = target.unwrap_or_else(|| usage());
+    let run = Run {
+        pps,
+        secs,
+        stop: stop.as_deref(),
+        warmup: warmup_ms as f64 / 1e3,
+    };
     if icmp {
         let id = std::process::id() as u16;
-        return stream(
-            &icmp_socket()?,
-            &Kind::Icmp(target, id),
-            pps,
-            secs,
-            stop.as_deref(),
-        );
+        return stream(&icmp_socket()?, &Kind::Icmp(target, id), &run);
     }
     let s = UdpSocket::bind((unspecified(target), from_port))?;
     s.connect(target)?;
-    stream(&s, &Kind::Udp, pps, secs, stop.as_deref())
+    stream(&s, &Kind::Udp, &run)
 }
 
 fn main() {
