@@ -21,6 +21,9 @@
 //! (iputils ping's `-D` stamps are its print times, and it holds its next
 //! request up to 10 ms while one is unanswered): a prober not scheduled for
 //! a few ms on its busy CPU showed as a gap of the load balancer.
+//! `rvs-udp` sends and reads by the batch (`sendmmsg`/`recvmmsg`, the
+//! kernel's time still per datagram), so that the stream's 50,000/s, its
+//! echo servers, ping and HTTP fit on the one CPU the client side has.
 //!
 //! [`Probes::start`] starts them for at most a given time; the caller does
 //! its event meanwhile; [`Probes::stop`] ends them early (a window that
@@ -43,6 +46,9 @@ pub struct ProbeOpts {
     pub udp_pps: u64,
     /// Keep-alive connections.
     pub http_conns: u32,
+    /// The first seconds, in which ping and stream count no silence (their
+    /// own start; [`crate::stream::Tally::warm_until`]): an event comes later.
+    pub warmup_secs: f64,
 }
 
 impl Default for ProbeOpts {
@@ -51,6 +57,7 @@ impl Default for ProbeOpts {
             secs: 4.0,
             udp_pps: 50_000,
             http_conns: 4,
+            warmup_secs: 0.3,
         }
     }
 }
@@ -64,6 +71,8 @@ pub struct PingReport {
     pub received: u64,
     /// The longest gap (ms; see the module's doc).
     pub longest_gap_ms: f64,
+    /// When it began (wall clock, s since the epoch).
+    pub gap_start: f64,
 }
 
 impl From<&StreamReport> for PingReport {
@@ -72,6 +81,7 @@ impl From<&StreamReport> for PingReport {
             sent: r.sent,
             received: r.received,
             longest_gap_ms: r.longest_gap_ms,
+            gap_start: r.gap_start,
         }
     }
 }
@@ -181,6 +191,7 @@ impl Probes {
         let _ = std::fs::remove_file(&stop_file);
         let stop = stop_file.to_string_lossy().into_owned();
         let secs = format!("{}", o.secs);
+        let warm = format!("{}", (o.warmup_secs * 1e3) as u64);
         let udp = bin("rvs-udp").to_string_lossy().into_owned();
         let ping = lab.spawn(
             "client",
@@ -194,6 +205,8 @@ impl Probes {
                 &secs,
                 "--stop-file",
                 &stop,
+                "--warmup-ms",
+                &warm,
                 "10.0.0.100:0",
             ],
             &[],
@@ -213,6 +226,8 @@ impl Probes {
                 "42000",
                 "--stop-file",
                 &stop,
+                "--warmup-ms",
+                &warm,
                 "10.0.0.100:53",
             ],
             &[],

@@ -15,6 +15,12 @@
 //! was not scheduled for 8 ms (it shares a CPU with the other probers) sent
 //! nothing the path could lose or hold; counting from `t_a` (the old
 //! measure, kept as `longest_echo_gap_ms`) added that stall to the gap.
+//!
+//! A warm-up ([`Tally::warm_until`]) keeps the probers' own start out of
+//! the gaps: silence before it is not counted, one that spans its end
+//! counts from there. Their first 100-200 ms on the busy client CPU (the
+//! processes starting side by side) showed as gaps of 20-100 ms with no
+//! event at all.
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +62,7 @@ pub struct Tally {
     gap_start: f64,
     after_gap: u64,
     longest_echo: f64,
+    warm: f64,
 }
 
 impl Tally {
@@ -73,7 +80,13 @@ impl Tally {
             gap_start: t0,
             after_gap: 0,
             longest_echo: 0.0,
+            warm: t0,
         }
+    }
+
+    /// Counts no silence before wall-clock `t` (s): the warm-up.
+    pub fn warm_until(&mut self, t: f64) {
+        self.warm = t;
     }
 
     /// Datagrams `first..first + n` went out at wall-clock `t` (s).
@@ -105,9 +118,10 @@ impl Tally {
         }
         *s = true;
         self.received += 1;
-        self.longest_echo = self.longest_echo.max(t - self.last_t);
+        let after = self.last_t.max(self.warm);
+        self.longest_echo = self.longest_echo.max(t - after);
         // Nothing sent after the last echo yet: the path owed nothing.
-        let from = self.last_t.max(self.sent_at(self.next).unwrap_or(t));
+        let from = after.max(self.sent_at(self.next).unwrap_or(t));
         let gap = t - from;
         if gap > self.longest {
             self.longest = gap;
@@ -166,6 +180,39 @@ mod tests {
         assert!((r.longest_gap_ms - 90.0).abs() < 0.01, "{r:?}");
         assert!((r.gap_start - 100.040).abs() < 1e-9, "{r:?}");
         assert_eq!(r.after_gap, 40);
+    }
+
+    #[test]
+    fn silence_during_the_warm_up_is_not_counted_and_one_across_its_end_counts_from_it() {
+        // Echoes 1 ms after each send, none between 100.010 and 100.100
+        // (seqs 10..100 lost at start-up), then none from 100.200 to 100.230.
+        let run = |warm: Option<f64>| {
+            let mut t = Tally::new(100.0, 300);
+            if let Some(w) = warm {
+                t.warm_until(w);
+            }
+            send(&mut t, 0..300, 100.0, 0.001);
+            for s in (0..10).chain(100..200).chain(230..300) {
+                t.echo(s, 100.001 + s as f64 * 0.001);
+            }
+            t.report(300)
+        };
+        let cold = run(None);
+        assert!((cold.longest_gap_ms - 91.0).abs() < 0.01, "{cold:?}");
+        // The start-up silence ends before the warm-up: the later one shows.
+        let warm = run(Some(100.150));
+        assert!((warm.longest_gap_ms - 31.0).abs() < 0.01, "{warm:?}");
+        assert!((warm.gap_start - 100.200).abs() < 1e-9, "{warm:?}");
+        assert!((warm.longest_echo_gap_ms - 31.0).abs() < 0.01, "{warm:?}");
+        assert_eq!(
+            (warm.missing, cold.missing),
+            (120, 120),
+            "losses still count"
+        );
+        // A silence across the end of the warm-up counts from that end.
+        let across = run(Some(100.050));
+        assert!((across.longest_gap_ms - 51.0).abs() < 0.01, "{across:?}");
+        assert!((across.gap_start - 100.050).abs() < 1e-9, "{across:?}");
     }
 
     #[test]

@@ -23,7 +23,14 @@
 //! An event is an [`Event`]: one variant and one function that does it and
 //! returns how long it took: `restart`, `upgrade` (`rvsd --takeover`) and
 //! `standby` (SIGKILL of the active with `rvsd --standby` beside it, started
-//! in [`Event::prepare`]; [`super::standby`]).
+//! in [`Event::prepare`]; [`super::standby`]); and `none`, nothing at all:
+//! the probers' noise floor (their longest gap on a quiet path).
+//!
+//! Each line says where the longest gaps fell: `udp_gap_at_ms`,
+//! `ping_gap_at_ms` are their starts less the event's start (wall clock);
+//! `stop_ms` is the old process's exit on the same scale; for an upgrade,
+//! `cutover_at_ms` and `cutover_end_at_ms` are the old worker's last read
+//! and the new one's first read, from the new rvsd's `takeover:` line.
 //!
 //! Every rvsd of the lab (the first, a restarted one, the takeover's, the
 //! standby) runs on CPU 1 with all its threads (`taskset`), not only its
@@ -42,7 +49,7 @@ use super::sweep_report::mmm;
 use super::{check_stop, measure, nap, Args, E2eError, Out, V};
 
 /// The events, by name (`--cases`).
-pub const EVENTS: [&str; 3] = ["restart", "upgrade", "standby"];
+pub const EVENTS: [&str; 4] = ["restart", "upgrade", "standby", "none"];
 
 /// How long the probers run before the event.
 pub const LEAD: Duration = Duration::from_millis(1500);
@@ -77,6 +84,8 @@ pub enum Event {
     Upgrade,
     /// SIGKILL of the active with `rvsd --standby` beside it (issue 14's (b)).
     Standby,
+    /// Nothing: what the probers see of a quiet path (their noise floor).
+    None,
 }
 
 /// How long an event took.
@@ -86,6 +95,9 @@ pub struct Took {
     pub total: Duration,
     /// Of which stopping the old process (restart), when there is one.
     pub stop: Option<Duration>,
+    /// A hot upgrade's cut-over as the new rvsd logged it: the old
+    /// worker's last read and the new one's first (wall clock, s).
+    pub cutover: Option<(f64, f64)>,
 }
 
 impl Event {
@@ -95,6 +107,7 @@ impl Event {
             "restart" => Some(Event::Restart),
             "upgrade" => Some(Event::Upgrade),
             "standby" => Some(Event::Standby),
+            "none" => Some(Event::None),
             _ => None,
         }
     }
@@ -105,13 +118,14 @@ impl Event {
             Event::Restart => "restart",
             Event::Upgrade => "upgrade",
             Event::Standby => "standby",
+            Event::None => "none",
         }
     }
 
     /// What must run before the fill (a standby that follows the table).
     fn prepare(self, t: &mut TwoArm) -> Result<Option<Standby>, E2eError> {
         match self {
-            Event::Restart | Event::Upgrade => Ok(None),
+            Event::Restart | Event::Upgrade | Event::None => Ok(None),
             Event::Standby => standby::start(t).map(Some),
         }
     }
@@ -123,6 +137,7 @@ impl Event {
             (Event::Upgrade, _) => upgrade(t),
             (Event::Standby, Some(s)) => standby::kill_active(t, s),
             (Event::Standby, None) => Err(E2eError::Failed("no standby was started".into())),
+            (Event::None, _) => Ok(Took::default()),
         }
     }
 }
@@ -136,6 +151,7 @@ fn restart(t: &mut TwoArm) -> Took {
     Took {
         total: t0.elapsed(),
         stop: Some(stop),
+        cutover: None,
     }
 }
 
@@ -148,17 +164,27 @@ fn upgrade(t: &mut TwoArm) -> Result<Took, E2eError> {
         .upgrade(&mut t.lab)
         .map_err(|e| E2eError::Failed(format!("rvsd --takeover: {e}")))?;
     // The new rvsd's own account (moved, pre-copy, gap per worker).
-    if let Some(l) = t
-        .rvsd_log()
-        .lines()
-        .find(|l| l.contains("connections moved"))
-    {
+    let log = t.rvsd_log();
+    let line = log.lines().find(|l| l.contains("connections moved"));
+    if let Some(l) = line {
         eprintln!("{l}");
     }
     Ok(Took {
         total: t0.elapsed(),
         stop: Some(old_gone),
+        cutover: line.and_then(cutover),
     })
+}
+
+/// The wall-clock times of the old worker's last read and the new one's
+/// first read in rvsd's `takeover:` line (`last read there at X s, first
+/// read here at Y s (unix)`), if it has both.
+fn cutover(line: &str) -> Option<(f64, f64)> {
+    let after = |key: &str| -> Option<f64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    Some((after("last read there at ")?, after("first read here at ")?))
 }
 
 /// The services: TCP FNAT :80 and UDP FNAT :53 (the probers), UDP DR :9 to
@@ -214,6 +240,8 @@ pub struct Repeat {
     pub tail_ms: f64,
     /// The probers' reports.
     pub seen: Disruption,
+    /// When the event started (wall clock, s).
+    pub at: f64,
 }
 
 impl Repeat {
@@ -221,6 +249,9 @@ impl Repeat {
     pub fn figures(&self) -> Vec<Figure> {
         let d = &self.seen;
         let n = |x: u64| x as f64;
+        // Milliseconds from the event's start to wall-clock `w`.
+        let since = |w: f64| (w - self.at) * 1e3;
+        let cut = |i: usize| self.took.cutover.map_or(f64::NAN, |c| since([c.0, c.1][i]));
         vec![
             fig("fill_ms", self.fill.ms, 0),
             fig("fill_rounds", f64::from(self.fill.rounds), 0),
@@ -235,7 +266,10 @@ impl Repeat {
             ),
             fig("conns_after", n(self.conns_after), 0),
             fig("tail_ms", self.tail_ms, 0),
+            fig("cutover_at_ms", cut(0), 1),
+            fig("cutover_end_at_ms", cut(1), 1),
             fig("ping_gap_ms", d.ping.longest_gap_ms, 1),
+            fig("ping_gap_at_ms", since(d.ping.gap_start), 1),
             fig(
                 "ping_lost",
                 n(d.ping.sent.saturating_sub(d.ping.received)),
@@ -243,6 +277,7 @@ impl Repeat {
             ),
             fig("ping_sent", n(d.ping.sent), 0),
             fig("udp_gap_ms", d.udp.longest_gap_ms, 1),
+            fig("udp_gap_at_ms", since(d.udp.gap_start), 1),
             fig("udp_lost", n(d.udp.missing), 0),
             fig("udp_dups", n(d.udp.dups), 0),
             fig("udp_sent", n(d.udp.sent), 0),
@@ -449,9 +484,12 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
         secs: a.probe_secs + PROBE_MAX_EXTRA,
         udp_pps: a.udp_pps,
         http_conns: a.http_conns,
+        ..ProbeOpts::default()
     };
     let probes = Probes::start(&mut t.lab, &o);
-    let took = nap(LEAD).and_then(|()| ev.run(t, standby.as_ref()));
+    let lead = nap(LEAD);
+    let at = rvs_e2e::gap::wall();
+    let took = lead.and_then(|()| ev.run(t, standby.as_ref()));
     let ended = probes.elapsed();
     let counted = took.as_ref().ok().map(|_| conn_count(t));
     let until = window_end(ended, a.probe_secs);
@@ -473,6 +511,7 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
         conns_after,
         tail_ms,
         seen,
+        at,
     })
 }
 
@@ -565,6 +604,7 @@ mod tests {
             assert_eq!(Event::parse(n).map(Event::name), Some(n));
         }
         assert_eq!(Event::parse("standby-kill"), None);
+        assert_eq!(Event::parse("none"), Some(Event::None));
     }
 
     #[test]
@@ -584,9 +624,13 @@ mod tests {
             took: Took {
                 total: Duration::from_millis(420),
                 stop: Some(Duration::from_millis(20)),
+                cutover: Some((1000.0125, 1000.0175)),
             },
+            at: 1000.0,
             ..Repeat::default()
         };
+        r.seen.udp.gap_start = 1000.012;
+        r.seen.ping.gap_start = 999.5;
         r.seen.ping.sent = 6000;
         r.seen.ping.received = 5500;
         r.seen.udp.missing = 21_000;
@@ -600,6 +644,35 @@ mod tests {
         assert_eq!(get("event_ms"), Some(420.0));
         assert_eq!(get("stop_ms"), Some(20.0));
         assert_eq!(get("conns_before"), Some(100_000.0));
+        // Where the gaps fell, from the event's start.
+        let near = |n: &str, v: f64| {
+            let x = get(n).unwrap_or(f64::NAN);
+            assert!((x - v).abs() < 1e-3, "{n}: {x} != {v}");
+        };
+        near("udp_gap_at_ms", 12.0);
+        near("ping_gap_at_ms", -500.0);
+        near("cutover_at_ms", 12.5);
+        near("cutover_end_at_ms", 17.5);
+        r.took.cutover = None;
+        let f = r.figures();
+        let cut = f
+            .iter()
+            .find(|x| x.name == "cutover_at_ms")
+            .map(|x| x.value);
+        assert!(cut.is_some_and(f64::is_nan), "{cut:?}");
+    }
+
+    #[test]
+    fn the_cutover_is_read_from_the_takeover_line() {
+        let line = "2026-12-01T03:00:00Z INFO rvsd: takeover: 100000 connections moved, 4800000 bytes (48 B/conn; 4700000 before the freeze), pre-copy 80.1 ms (daemon built in 12 ms), 0 sweep restart(s), freeze to start 3.200 ms, gap per worker (first read here - last read there): w0 5.100 ms (last read there to FROZEN 2.000 ms, FROZEN to go 1.000 ms, go to first read here 2.100 ms); 0 record(s) refused; last read there at 1764558000.123456 s, first read here at 1764558000.128556 s (unix)";
+        assert_eq!(
+            cutover(line),
+            Some((1_764_558_000.123_456, 1_764_558_000.128_556))
+        );
+        // A side that read no frame logs `-`.
+        let none = line.replace("at 1764558000.123456 s", "at - s");
+        assert_eq!(cutover(&none), None);
+        assert_eq!(cutover("takeover: 0 connections moved"), None);
     }
 
     #[test]

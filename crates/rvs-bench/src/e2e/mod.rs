@@ -23,7 +23,8 @@
 //!   keep-alive HTTP see across a plain restart of rvsd, a hot upgrade
 //!   (`rvsd --takeover`) and SIGKILL of the active with a warm standby
 //!   ([`standby`]), after filling its table with `--fill` connections
-//!   (issue 14).
+//!   (issue 14); `none`: the same probers across no event (their noise
+//!   floor).
 //!
 //! CPU of the load balancer (see [`bed`] for where things run): for
 //! processes (rvsd, haproxy) utime+stime from /proc/<pid>/stat
@@ -69,8 +70,9 @@ pub struct Args {
     )]
     lbs: Vec<String>,
     /// Cases: pps, http-keepalive, http-close, memory, startup; and (rvs
-    /// only, not by default) restart, upgrade, standby: ping/UDP/HTTP across
-    /// a plain restart, a hot upgrade, SIGKILL of the active with a standby.
+    /// only, not by default) restart, upgrade, standby, none: ping/UDP/HTTP
+    /// across a plain restart, a hot upgrade, SIGKILL of the active with a
+    /// standby, nothing.
     #[arg(
         long,
         value_delimiter = ',',

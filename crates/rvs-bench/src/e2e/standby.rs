@@ -154,5 +154,6 @@ pub fn kill_active(t: &mut TwoArm, s: &Standby) -> Result<Took, E2eError> {
     Ok(Took {
         total,
         stop: Some(gone),
+        cutover: None,
     })
 }
