@@ -74,8 +74,8 @@ fn run(bin: &Path, policy: &Path) -> (i32, String) {
         .env("RVS_POLICY_RC", policy)
         .output()
         .expect("bash");
-    let log = std::fs::read_to_string(bin.parent().expect("dir").join("apt.log"))
-        .unwrap_or_default();
+    let log =
+        std::fs::read_to_string(bin.parent().expect("dir").join("apt.log")).unwrap_or_default();
     (out.status.code().unwrap_or(-1), log)
 }
 
@@ -96,8 +96,14 @@ fn a_policy_file_made_for_the_install_is_there_during_it_and_gone_after() {
     let policy = d.0.join("policy-rc.d");
     let (rc, log) = run(&bin, &policy);
     assert_eq!(rc, 0, "{log}");
-    assert!(log.contains("install -y -q wrk") && log.contains("wrk policy"), "{log}");
-    assert!(!policy.exists(), "the script's own policy file was left behind");
+    assert!(
+        log.contains("install -y -q wrk") && log.contains("wrk policy"),
+        "{log}"
+    );
+    assert!(
+        !policy.exists(),
+        "the script's own policy file was left behind"
+    );
 }
 
 #[test]
