@@ -35,6 +35,10 @@ use crate::takeover::{PortLock, Takeover};
 /// How long the new workers run before the commit.
 const PROBATION: Duration = Duration::from_millis(300);
 
+/// Rolling: how long to wait for a worker let go to run before the next
+/// worker's FREEZE.
+const ROLL_WAIT: Duration = Duration::from_millis(100);
+
 /// How long the dormant workers may take to install the pre-copy.
 const INSTALL_LIMIT: Duration = Duration::from_secs(100);
 
@@ -522,8 +526,14 @@ impl Taker for DaemonTaker<'_> {
         let gates = self.gates.as_ref().ok_or("no daemon")?;
         gates.arm_one(w, c)?;
         gates.go_one(w);
+        // The next old worker forwards until this one runs: re-arming its
+        // timers (ms per 100,000 connections) stays out of the next gap.
+        let last = w + 1 == usize::from(self.conf.workers);
+        if !last && !gates.wait_running(w, ROLL_WAIT) {
+            tracing::warn!("takeover: worker {w} not running after {ROLL_WAIT:?}, rolling on");
+        }
         tracing::debug!("takeover: worker {w} started");
-        if w + 1 == usize::from(self.conf.workers) {
+        if last {
             self.report.go_ns = rvs_io::clock::monotonic_ns();
             self.report.started = Some(Instant::now());
         }

@@ -55,6 +55,8 @@ pub(super) struct Stats {
     pub conns: AtomicU64,
     /// Its thread id once it lowered its priority (0: not yet).
     pub tid: AtomicU32,
+    /// It started: timers re-armed, entering its loop.
+    pub running: std::sync::atomic::AtomicBool,
 }
 
 /// A dormant worker's end.
@@ -176,6 +178,23 @@ impl Gates {
                 .map_err(|_| "a worker did not recover its rings within 10 s".to_string())??;
         }
         Ok(())
+    }
+
+    /// Rolling: waits until worker `w`, let go, re-armed its timers (at
+    /// most `limit`; whether it did), so that this work is not in the
+    /// next worker's gap when all of rvsd shares a CPU.
+    pub(super) fn wait_running(&self, w: usize, limit: Duration) -> bool {
+        let Some(st) = self.stats.get(w) else {
+            return false;
+        };
+        let t = Instant::now();
+        while !st.running.load(Relaxed) {
+            if t.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        true
     }
 
     /// Connections and templates in the workers' tables.
@@ -341,6 +360,7 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
                 }
                 let t = now(&ctx);
                 ctx.worker.start_imported(t);
+                gate.stats.running.store(true, Relaxed);
                 return runtime::run(ctx);
             }
         }
