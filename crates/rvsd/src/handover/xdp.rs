@@ -212,4 +212,15 @@ mod tests {
         assert_eq!(refusal(&conf("af_xdp"), Ok(())), None);
         assert_eq!(refusal(&conf("af_packet"), old), None);
     }
+
+    #[test]
+    fn rolling_is_refused_on_af_xdp_ports_naming_the_port_and_why() {
+        let e = no_rolling(&conf("af_xdp")).expect("refused");
+        assert!(
+            e.starts_with("dpdk0: --rolling needs every port on af_packet; on af_xdp the workers of a port share its fill and completion rings"),
+            "{e}"
+        );
+        assert!(e.ends_with("run rvsd --takeover without --rolling"), "{e}");
+        assert_eq!(no_rolling(&conf("af_packet")), None);
+    }
 }
