@@ -199,6 +199,17 @@ impl Rvsd {
         lab: &mut Lab,
         env: &[(&str, &str)],
     ) -> Result<Duration, String> {
+        self.upgrade_args(lab, &[], env)
+    }
+
+    /// As [`Rvsd::upgrade_with`], with more arguments for `rvsd --takeover`
+    /// (e.g. `--rolling`).
+    pub fn upgrade_args(
+        &mut self,
+        lab: &mut Lab,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Duration, String> {
         let t = Instant::now();
         let old = self.index;
         let c = self.conf.to_string_lossy().into_owned();
@@ -206,7 +217,7 @@ impl Rvsd {
         let new = lab.spawn(
             &self.ns,
             &format!("{}rvsd-new", self.tag),
-            &self.pinned(&[&rvsd_bin, "--takeover", "-c", &c]),
+            &self.pinned(&[&[rvsd_bin.as_str(), "--takeover", "-c", &c][..], args].concat()),
             &[
                 &[
                     ("RVS_SOCKET", self.socket.as_str()),

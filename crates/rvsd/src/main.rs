@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use rvsd::config::{Config, DEFAULT_PATH};
 
 fn usage() -> ! {
-    eprintln!("usage: rvsd [-c FILE] [--check | --takeover | --standby]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --takeover       take over from the rvsd running on these ports (hot\n                   upgrade: its connections and configuration carry on)\n  --standby        a warm standby of the rvsd running on these ports: holds\n                   its ports, follows its connections and configuration,\n                   and forwards in its place within ms when it dies\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
+    eprintln!("usage: rvsd [-c FILE] [--check | --takeover [--rolling] | --standby]\n       rvsd --release IFACE\n  -c FILE          configuration (default {DEFAULT_PATH})\n  --check          validate the configuration and exit\n  --takeover       take over from the rvsd running on these ports (hot\n                   upgrade: its connections and configuration carry on)\n  --rolling        with --takeover: switch one worker at a time (af_packet\n                   ports only; each worker's gap holds only its own hand-over)\n  --standby        a warm standby of the rvsd running on these ports: holds\n                   its ports, follows its connections and configuration,\n                   and forwards in its place within ms when it dies\n  --release IFACE  give back a port a dead rvsd left taken (addresses, IPv6\n                   setting, nftables table; state under $RVS_RUN_DIR, default {}) and exit", rvsd::takeover::DEFAULT_RUN_DIR);
     std::process::exit(2);
 }
 
@@ -39,12 +39,14 @@ fn main() -> ExitCode {
     let mut check = false;
     let mut takeover = false;
     let mut standby = false;
+    let mut rolling = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-c" | "--config" => path = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--check" => check = true,
             "--takeover" => takeover = true,
+            "--rolling" => rolling = true,
             "--standby" => standby = true,
             "--release" => {
                 let iface = args.next().unwrap_or_else(|| usage());
@@ -89,10 +91,14 @@ fn main() -> ExitCode {
         eprintln!("rvsd: --takeover and --standby exclude each other");
         usage();
     }
+    if rolling && !takeover {
+        eprintln!("rvsd: --rolling goes with --takeover");
+        usage();
+    }
     let res = if standby {
         rvsd::daemon::standby(&path, &conf)
     } else if takeover {
-        rvsd::daemon::takeover(&path, &conf)
+        rvsd::daemon::takeover(&path, &conf, rolling)
     } else {
         rvsd::daemon::run(path, conf)
     };

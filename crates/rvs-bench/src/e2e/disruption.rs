@@ -49,7 +49,7 @@ use super::sweep_report::mmm;
 use super::{check_stop, measure, nap, Args, E2eError, Out, V};
 
 /// The events, by name (`--cases`).
-pub const EVENTS: [&str; 4] = ["restart", "upgrade", "standby", "none"];
+pub const EVENTS: [&str; 5] = ["restart", "upgrade", "standby", "none", "upgrade-rolling"];
 
 /// How long the probers run before the event.
 pub const LEAD: Duration = Duration::from_millis(1500);
@@ -86,6 +86,8 @@ pub enum Event {
     Standby,
     /// Nothing: what the probers see of a quiet path (their noise floor).
     None,
+    /// `rvsd --takeover --rolling`: one worker at a time ([`super::rolling`]).
+    UpgradeRolling,
 }
 
 /// How long an event took.
@@ -108,6 +110,7 @@ impl Event {
             "upgrade" => Some(Event::Upgrade),
             "standby" => Some(Event::Standby),
             "none" => Some(Event::None),
+            "upgrade-rolling" => Some(Event::UpgradeRolling),
             _ => None,
         }
     }
@@ -119,13 +122,14 @@ impl Event {
             Event::Upgrade => "upgrade",
             Event::Standby => "standby",
             Event::None => "none",
+            Event::UpgradeRolling => "upgrade-rolling",
         }
     }
 
     /// What must run before the fill (a standby that follows the table).
     fn prepare(self, t: &mut TwoArm) -> Result<Option<Standby>, E2eError> {
         match self {
-            Event::Restart | Event::Upgrade | Event::None => Ok(None),
+            Event::Restart | Event::Upgrade | Event::UpgradeRolling | Event::None => Ok(None),
             Event::Standby => standby::start(t).map(Some),
         }
     }
@@ -134,7 +138,8 @@ impl Event {
     fn run(self, t: &mut TwoArm, standby: Option<&Standby>) -> Result<Took, E2eError> {
         match (self, standby) {
             (Event::Restart, _) => Ok(restart(t)),
-            (Event::Upgrade, _) => upgrade(t),
+            (Event::Upgrade, _) => upgrade(t, &[]),
+            (Event::UpgradeRolling, _) => upgrade(t, &["--rolling"]),
             (Event::Standby, Some(s)) => standby::kill_active(t, s),
             (Event::Standby, None) => Err(E2eError::Failed("no standby was started".into())),
             (Event::None, _) => Ok(Took::default()),
@@ -157,11 +162,11 @@ fn restart(t: &mut TwoArm) -> Took {
 
 /// The hot upgrade: [`rvs_e2e::rvsd::Rvsd::upgrade`] (the configuration
 /// carries over); `stop` is how long until the old process exited.
-fn upgrade(t: &mut TwoArm) -> Result<Took, E2eError> {
+fn upgrade(t: &mut TwoArm, args: &[&str]) -> Result<Took, E2eError> {
     let t0 = Instant::now();
     let old_gone = t
         .rvsd
-        .upgrade(&mut t.lab)
+        .upgrade_args(&mut t.lab, args, &[])
         .map_err(|e| E2eError::Failed(format!("rvsd --takeover: {e}")))?;
     // The new rvsd's own account (moved, pre-copy, gap per worker).
     let log = t.rvsd_log();
@@ -242,6 +247,8 @@ pub struct Repeat {
     pub seen: Disruption,
     /// When the event started (wall clock, s).
     pub at: f64,
+    /// The new rvsd's own gap per worker (a hot upgrade).
+    pub rvsd_gap: super::rolling::RvsdGap,
 }
 
 impl Repeat {
@@ -287,6 +294,9 @@ impl Repeat {
             fig("http_closed", n(d.http.closed), 0),
             fig("http_timeouts", n(d.http.timeouts), 0),
             fig("http_max_latency_ms", d.http.max_latency_ms, 1),
+            fig("rvsd_gap_max_ms", self.rvsd_gap.max_ms, 3),
+            fig("rvsd_gap_min_ms", self.rvsd_gap.min_ms, 3),
+            fig("rvsd_gap_workers", self.rvsd_gap.workers, 0),
         ]
     }
 }
@@ -431,10 +441,10 @@ fn fill(t: &mut TwoArm, n: u32, pps: u64) -> Result<(Fill, u64), E2eError> {
 /// The lab for `backend`, configured, with the echo servers running.
 fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
     let mut t = TwoArm::new(&RvsdOpts {
-        workers: 1,
+        workers: a.workers,
         backend: backend.to_string(),
         conn_capacity: a.conn_capacity,
-        cpus: vec![LB_CPU],
+        cpus: vec![LB_CPU; usize::from(a.workers)],
         extra: "[timeouts]\nudp = 3600\n".into(),
         ..RvsdOpts::default()
     });
@@ -445,6 +455,7 @@ fn lab(backend: &str, a: &Args) -> Result<TwoArm, E2eError> {
     bed::rps(&t.lab, "sw", "p-lb", "1")?;
     bed::rps(&t.lab, "client", "eth0", "1")?;
     t.lab.must_in("sw", &["sh", "-c", bed::BRIDGE_NO_NF]);
+    super::rolling::spread(&t, a.workers);
     // All of rvsd on CPU 1: the one started, and those started later.
     let pid = t.rvsd_proc().pid().to_string();
     let cpu = LB_CPU.to_string();
@@ -491,6 +502,12 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
     let at = rvs_e2e::gap::wall();
     let took = lead.and_then(|()| ev.run(t, standby.as_ref()));
     let ended = probes.elapsed();
+    let rvsd_gap = match (ev, &took) {
+        (Event::Upgrade | Event::UpgradeRolling, Ok(_)) => {
+            super::rolling::RvsdGap::of_log(&t.rvsd_log())
+        }
+        _ => super::rolling::RvsdGap::default(),
+    };
     let counted = took.as_ref().ok().map(|_| conn_count(t));
     let until = window_end(ended, a.probe_secs);
     let _ = nap(Duration::from_secs_f64((until - probes.elapsed()).max(0.0)));
@@ -512,6 +529,7 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
         tail_ms,
         seen,
         at,
+        rvsd_gap,
     })
 }
 

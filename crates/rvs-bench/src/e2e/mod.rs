@@ -23,8 +23,9 @@
 //!   keep-alive HTTP see across a plain restart of rvsd, a hot upgrade
 //!   (`rvsd --takeover`) and SIGKILL of the active with a warm standby
 //!   ([`standby`]), after filling its table with `--fill` connections
-//!   (issue 14); `none`: the same probers across no event (their noise
-//!   floor).
+//!   (issue 14); `upgrade-rolling`: `rvsd --takeover --rolling`, one
+//!   worker at a time ([`rolling`]; `--workers 2` to see it); `none`: the
+//!   same probers across no event (their noise floor).
 //!
 //! CPU of the load balancer (see [`bed`] for where things run): for
 //! processes (rvsd, haproxy) utime+stime from /proc/<pid>/stat
@@ -38,6 +39,7 @@ pub(crate) mod bed;
 pub(crate) mod disruption;
 pub(crate) mod measure;
 pub(crate) mod pace;
+pub(crate) mod rolling;
 pub(crate) mod standby;
 pub(crate) mod sweep;
 pub(crate) mod sweep_report;
@@ -119,9 +121,13 @@ pub struct Args {
     /// frames it drops are sent again in the next round).
     #[arg(long, default_value_t = 100_000)]
     fill_pps: u64,
-    /// restart: rvsd's connection-table capacity (one worker).
+    /// restart: rvsd's connection-table capacity (per worker).
     #[arg(long, default_value_t = 1 << 20)]
     conn_capacity: usize,
+    /// restart, upgrade, upgrade-rolling, standby: rvsd's workers (all on
+    /// CPU 1, as the rest of rvsd).
+    #[arg(long, default_value_t = 1)]
+    workers: u16,
     /// restart: datagrams per second of the numbered UDP stream.
     #[arg(long, default_value_t = 50_000)]
     udp_pps: u64,

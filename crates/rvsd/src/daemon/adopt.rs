@@ -35,6 +35,10 @@ use crate::takeover::{PortLock, Takeover};
 /// How long the new workers run before the commit.
 const PROBATION: Duration = Duration::from_millis(300);
 
+/// Rolling: how long to wait for a worker let go to run before the next
+/// worker's FREEZE.
+const ROLL_WAIT: Duration = Duration::from_millis(100);
+
 /// How long the dormant workers may take to install the pre-copy.
 const INSTALL_LIMIT: Duration = Duration::from_secs(100);
 
@@ -72,6 +76,8 @@ pub(super) struct DaemonTaker<'a> {
     /// they come (every second) and added at the promotion (`None`: a hot
     /// upgrade's, added as they come at the freeze).
     pub(super) latest: Option<Vec<Option<crate::handover::counters::CountersFrame>>>,
+    /// Start one worker at a time (`--rolling`).
+    rolling: bool,
 }
 
 /// The listening sockets the running rvsd passed.
@@ -102,6 +108,7 @@ impl<'a> DaemonTaker<'a> {
             listeners: Listeners::default(),
             changes: Default::default(),
             latest: None,
+            rolling: false,
         })
     }
 
@@ -405,7 +412,9 @@ impl<'a> DaemonTaker<'a> {
 /// at STEP (`prepared`, `start` or `probation`; `die`: killed by SIGKILL
 /// during the probation, its workers running; `promote`: a standby's
 /// promotion; `active_dies_early`: a standby kills its active before its
-/// pre-copy), for the tests of what the running rvsd does then.
+/// pre-copy; rolling: `start_workerN` before worker N starts,
+/// `die_rolling`: killed by SIGKILL once worker 0 alone runs), for the
+/// tests of what the running rvsd does then.
 pub(super) fn injected(step: &str) -> Result<(), String> {
     if cfg!(debug_assertions) && std::env::var("RVS_TEST_TAKEOVER_FAIL").is_ok_and(|s| s == step) {
         return Err(format!("failed at {step} (RVS_TEST_TAKEOVER_FAIL)"));
@@ -421,6 +430,12 @@ impl Taker for DaemonTaker<'_> {
     fn accepted(&mut self, theirs: &[u8]) -> Result<(), String> {
         let h: Hello = serde_json::from_slice(theirs).map_err(|e| frame_err("HELLO", e))?;
         tracing::info!("taking over from rvsd {} (pid {})", h.version, h.pid);
+        if self.rolling && !h.rolling {
+            return Err(format!(
+                "the running rvsd {} cannot switch one worker at a time: run rvsd --takeover without --rolling",
+                h.version
+            ));
+        }
         self.report.accepted = Some(Instant::now());
         Ok(())
     }
@@ -494,6 +509,50 @@ impl Taker for DaemonTaker<'_> {
         gates.go();
         self.report.go_ns = rvs_io::clock::monotonic_ns();
         self.report.started = Some(Instant::now());
+        Ok(())
+    }
+
+    fn rolling(&self) -> u16 {
+        match self.rolling {
+            true => self.conf.workers,
+            false => 0,
+        }
+    }
+
+    fn start_worker(&mut self, w: u16) -> Result<(), String> {
+        injected(&format!("start_worker{w}"))?;
+        if w == 0 {
+            self.report.frozen_ns = rvs_io::clock::monotonic_ns();
+            self.report.rolling = true;
+        }
+        let w = usize::from(w);
+        // Each FROZEN brings the ring positions of the worker it parked.
+        let c = self
+            .cursors
+            .take()
+            .and_then(|mut c| c.get_mut(w).map(std::mem::take))
+            .ok_or_else(|| format!("no ring positions of worker {w} came"))?;
+        self.dormant()?;
+        let gates = self.gates.as_ref().ok_or("no daemon")?;
+        gates.arm_one(w, c)?;
+        gates.go_one(w);
+        // The next old worker forwards until this one runs: re-arming its
+        // timers (ms per 100,000 connections) stays out of the next gap.
+        let last = w + 1 == usize::from(self.conf.workers);
+        if !last && !gates.wait_running(w, ROLL_WAIT) {
+            tracing::warn!("takeover: worker {w} not running after {ROLL_WAIT:?}, rolling on");
+        }
+        tracing::debug!("takeover: worker {w} started");
+        if last {
+            self.report.go_ns = rvs_io::clock::monotonic_ns();
+            self.report.started = Some(Instant::now());
+        }
+        // Killed here (debug builds): some workers moved, some not.
+        if w == 0 && injected("die_rolling").is_err() {
+            if let Ok(me) = rvs_io::peer::Peer::of_pid(std::process::id()) {
+                let _ = me.kill();
+            }
+        }
         Ok(())
     }
 
@@ -575,12 +634,19 @@ pub(super) fn connect(
     }
 }
 
-/// `rvsd --takeover -c FILE`: takes over from the running rvsd, then runs
-/// as the daemon until a signal.
-pub fn takeover(path: &Path, conf: &Config) -> Result<(), DaemonError> {
+/// `rvsd --takeover [--rolling] -c FILE`: takes over from the running rvsd
+/// (`rolling`: one worker at a time, AF_PACKET ports only), then runs as
+/// the daemon until a signal.
+pub fn takeover(path: &Path, conf: &Config, rolling: bool) -> Result<(), DaemonError> {
     let fail = |m: String| DaemonError::Takeover(m);
+    if rolling {
+        if let Some(why) = crate::handover::xdp::no_rolling(conf) {
+            return Err(fail(why));
+        }
+    }
     let (s, old) = connect(conf, false).map_err(fail)?;
     let mut k = DaemonTaker::new(conf)?;
+    k.rolling = rolling;
     // The changes made here in the probation go back on the session.
     k.back = s.try_clone().ok();
     let t = Instant::now();

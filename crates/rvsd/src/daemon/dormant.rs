@@ -61,6 +61,8 @@ pub(super) struct Stats {
     pub neigh: AtomicU64,
     /// Its thread id once it lowered its priority (0: not yet).
     pub tid: AtomicU32,
+    /// It started: timers re-armed, entering its loop.
+    pub running: std::sync::atomic::AtomicBool,
 }
 
 /// A dormant worker's end.
@@ -165,6 +167,15 @@ impl Gates {
         Ok(())
     }
 
+    /// Rolling: sets worker `w`'s ring positions (`c`, by port), checked
+    /// before it reads.
+    pub(super) fn arm_one(&self, w: usize, c: Vec<Option<(u32, u32)>>) -> Result<(), String> {
+        let (atx, arx) = mpsc::channel();
+        self.send(w, Wake::Arm(c, atx))?;
+        arx.recv_timeout(Duration::from_secs(1))
+            .map_err(|_| format!("worker {w} did not take its ring positions within 1 s"))?
+    }
+
     /// A warm standby's promotion: every worker re-reads its rings as the
     /// dead active left them ([`Wake::Recover`]); then [`Gates::go`].
     pub(super) fn recover(&self) -> Result<(), String> {
@@ -178,6 +189,23 @@ impl Gates {
                 .map_err(|_| "a worker did not recover its rings within 10 s".to_string())??;
         }
         Ok(())
+    }
+
+    /// Rolling: waits until worker `w`, let go, re-armed its timers (at
+    /// most `limit`; whether it did), so that this work is not in the
+    /// next worker's gap when all of rvsd shares a CPU.
+    pub(super) fn wait_running(&self, w: usize, limit: Duration) -> bool {
+        let Some(st) = self.stats.get(w) else {
+            return false;
+        };
+        let t = Instant::now();
+        while !st.running.load(Relaxed) {
+            if t.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        true
     }
 
     /// Connections and templates in the workers' tables.
@@ -200,16 +228,24 @@ impl Gates {
     /// a busy machine) before it could even restore its priority: up to
     /// 25 ms of the gap.
     pub(super) fn go(&self) {
-        for (w, tx) in self.tx.iter().enumerate() {
-            let tid = self.stats[w].tid.load(Relaxed);
-            if tid > 0 {
-                if let Err(e) = rvs_io::iface::set_nice_of(tid, 0) {
-                    tracing::warn!("worker {w}: cannot restore its priority: {e}");
-                }
+        for w in 0..self.tx.len() {
+            self.go_one(w);
+        }
+    }
+
+    /// Lets worker `w` go, first back at nice 0 ([`Gates::go`]).
+    pub(super) fn go_one(&self, w: usize) {
+        let (Some(tx), Some(st)) = (self.tx.get(w), self.stats.get(w)) else {
+            return;
+        };
+        let tid = st.tid.load(Relaxed);
+        if tid > 0 {
+            if let Err(e) = rvs_io::iface::set_nice_of(tid, 0) {
+                tracing::warn!("worker {w}: cannot restore its priority: {e}");
             }
-            if tx.send(Wake::Go).is_err() {
-                tracing::error!("takeover: worker {w} is gone before it started");
-            }
+        }
+        if tx.send(Wake::Go).is_err() {
+            tracing::error!("takeover: worker {w} is gone before it started");
         }
     }
 
@@ -337,6 +373,7 @@ pub(super) fn run(mut ctx: WorkerCtx, gate: Gate) {
                 }
                 let t = now(&ctx);
                 ctx.worker.start_imported(t);
+                gate.stats.running.store(true, Relaxed);
                 return runtime::run(ctx);
             }
         }

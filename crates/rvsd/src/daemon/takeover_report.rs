@@ -30,8 +30,11 @@ pub(super) struct Report {
     pub build_ms: u64,
     /// CLOCK_MONOTONIC ns when everything up to FROZEN was in.
     pub frozen_ns: u64,
-    /// CLOCK_MONOTONIC ns when the workers were let go.
+    /// CLOCK_MONOTONIC ns when the workers were let go (rolling: the last).
     pub go_ns: u64,
+    /// One worker at a time (`--rolling`): `frozen_ns` is the first
+    /// worker's FROZEN.
+    pub rolling: bool,
 }
 
 fn ms(a: Option<Instant>, b: Option<Instant>) -> f64 {
@@ -68,6 +71,7 @@ impl Report {
             build_ms: 0,
             frozen_ns: 0,
             go_ns: 0,
+            rolling: false,
         }
     }
 
@@ -131,7 +135,8 @@ impl Report {
             wall(first)
         );
         tracing::info!(
-            "takeover: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {} ({parts}); {} record(s) refused; {at}",
+            "takeover{}: {conns} connections moved, {} bytes ({per} B/conn; {} before the freeze), pre-copy {:.1} ms (daemon built in {} ms), {} sweep restart(s), freeze to start {:.3} ms, gap per worker (first read here - last read there): {} ({parts}); {} record(s) refused; {at}",
+            if self.rolling { " (rolling, one worker at a time)" } else { "" },
             self.bytes,
             self.pre_bytes,
             ms(self.accepted, self.prepared),

@@ -650,6 +650,10 @@ pub struct Hello {
     /// absent from an older rvsd's HELLO: then the pidfd alone).
     #[serde(default)]
     pub deathwatch: bool,
+    /// It parks or starts one worker at a time on a FREEZE naming it
+    /// (`rvsd --takeover --rolling`; absent from an older rvsd's HELLO).
+    #[serde(default)]
+    pub rolling: bool,
 }
 
 impl Hello {
@@ -664,6 +668,7 @@ impl Hello {
             settings: Settings::from_config(conf),
             live_conns,
             deathwatch: !no_deathwatch(),
+            rolling: true,
         }
     }
 }

@@ -122,6 +122,8 @@ pub struct DaemonGiver<'a> {
     back: Vec<rvs_api::Request>,
     /// The new rvsd's HELLO says it takes a death watch.
     deathwatch: bool,
+    /// By worker: parked for this hand-over (empty: no freeze yet).
+    frozen: Vec<bool>,
 }
 
 impl<'a> DaemonGiver<'a> {
@@ -138,6 +140,7 @@ impl<'a> DaemonGiver<'a> {
             standby: false,
             back: Vec::new(),
             deathwatch: false,
+            frozen: Vec::new(),
         }
     }
 
@@ -315,6 +318,95 @@ impl<'a> DaemonGiver<'a> {
         Ok(out)
     }
 
+    /// The first park of a freeze: from here until the hand-over ends the
+    /// configuration stays as the new rvsd has it (changes are refused),
+    /// the last changes sent.
+    fn begin_freeze(&mut self, out: &mut Sink) -> Result<(), String> {
+        self.ctl.freeze_config().map_err(|e| e.message)?;
+        self.frozen = vec![false; self.ctl.workers.len()];
+        self.control_log(out)
+    }
+
+    /// Parks the workers `ws` and sends what they leave (their log's tail,
+    /// tables, counters): their ring positions, by worker (empty for the
+    /// others). On `Err` the session thaws or recovers them.
+    fn park_some(&mut self, ws: &[usize], out: &mut Sink) -> Result<Cursors, String> {
+        let (ptx, prx) = mpsc::channel::<Parked>();
+        for &w in ws {
+            let h = self
+                .ctl
+                .workers
+                .get(w)
+                .ok_or_else(|| format!("worker {w} is not configured here"))?;
+            let (rtx, rrx) = mpsc::channel();
+            let p = Park {
+                parked: ptx.clone(),
+                resume: rrx,
+                precopied: self.pre.is_some(),
+            };
+            if h.queries.send(Query::Park(p)).is_err() {
+                return Err(format!("worker {w} is gone"));
+            }
+            self.resumes.push(rtx);
+        }
+        let mut parked: Vec<Parked> = Vec::new();
+        for _ in ws {
+            parked.push(super::precopy::recv_parked(self.pre.as_mut(), &prx, out)?);
+        }
+        if let Some(pre) = self.pre.as_mut() {
+            pre.tails(ws, out)?;
+        }
+        let mut cursors: Cursors = vec![Vec::new(); self.ctl.workers.len()];
+        for p in &parked {
+            let w = p.worker;
+            for m in &p.tables {
+                let mut payload = w.to_le_bytes().to_vec();
+                payload.extend_from_slice(m);
+                self.send_frame(Kind::CONNS, payload, out)?;
+            }
+            let counters = serde_json::to_vec(&p.counters).map_err(|e| e.to_string())?;
+            self.send_frame(Kind::COUNTERS, counters, out)?;
+            if let Some(f) = self.frozen.get_mut(usize::from(w)) {
+                *f = true;
+            }
+            if let Some(c) = cursors.get_mut(usize::from(w)) {
+                *c = p
+                    .cursors
+                    .iter()
+                    .map(|c| c.map(|c| (c.index, c.skip)))
+                    .collect();
+            }
+        }
+        Ok(cursors)
+    }
+
+    /// Once every worker parked: the sync stream as it stops here (node
+    /// id, next sequence number, the daemons running, also those started
+    /// at run time) and the AF_XDP pools.
+    fn end_freeze(&mut self, out: &mut Sink) -> Result<(), String> {
+        let st = serde_json::to_vec(&self.ctl.sync.state()).map_err(|e| e.to_string())?;
+        self.send_frame(Kind::RUNTIME, st, out)?;
+        for f in super::xdp::pool_frames(self.cx, self.version(Kind::POOL_STATE))? {
+            out(f).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn cursors_frame(&self, c: &Cursors, out: &mut Sink) -> Result<(), String> {
+        let payload = serde_json::to_vec(c).map_err(|e| e.to_string())?;
+        self.send_frame(Kind::RX_CURSORS, payload, out)
+    }
+
+    fn send_frame(&self, k: Kind, payload: Vec<u8>, out: &mut Sink) -> Result<(), String> {
+        out(Out {
+            kind: k.0,
+            version: self.version(k),
+            payload,
+            fds: Vec::new(),
+        })
+        .map_err(|e| e.to_string())
+    }
+
     fn resume_all(&mut self, r: Resume) {
         for t in self.resumes.drain(..) {
             let _ = t.send(r);
@@ -367,95 +459,31 @@ impl Giver for DaemonGiver<'_> {
     }
 
     fn freeze(&mut self, out: &mut Sink) -> Result<(), String> {
-        // From here until the hand-over ends the configuration stays as
-        // the new rvsd has it: changes are refused, the last ones sent.
-        self.ctl.freeze_config().map_err(|e| e.message)?;
-        self.control_log(out)?;
-        let (ptx, prx) = mpsc::channel::<Parked>();
-        for (w, h) in self.ctl.workers.iter().enumerate() {
-            let (rtx, rrx) = mpsc::channel();
-            let p = Park {
-                parked: ptx.clone(),
-                resume: rrx,
-                precopied: self.pre.is_some(),
-            };
-            if h.queries.send(Query::Park(p)).is_err() {
-                self.resume_all(Resume::Thaw);
-                return Err(format!("worker {w} is gone"));
-            }
-            self.resumes.push(rtx);
+        self.begin_freeze(out)?;
+        let all: Vec<usize> = (0..self.ctl.workers.len()).collect();
+        let cursors = self.park_some(&all, out)?;
+        self.end_freeze(out)?;
+        self.cursors_frame(&cursors, out)
+    }
+
+    fn freeze_worker(&mut self, w: u16, out: &mut Sink) -> Result<(), String> {
+        if let Some(why) = super::xdp::no_rolling(&self.cx.conf) {
+            return Err(why);
         }
-        let mut parked: Vec<Option<Parked>> = vec![None; self.ctl.workers.len()];
-        for _ in 0..parked.len() {
-            match super::precopy::recv_parked(self.pre.as_mut(), &prx, out) {
-                Ok(p) => {
-                    let w = p.worker as usize;
-                    if let Some(slot) = parked.get_mut(w) {
-                        *slot = Some(p);
-                    }
-                }
-                Err(e) => {
-                    self.resume_all(Resume::Thaw);
-                    return Err(e);
-                }
-            }
+        let w = usize::from(w);
+        if w >= self.ctl.workers.len() || self.frozen.get(w).copied().unwrap_or(false) {
+            return Err(format!(
+                "worker {w}: not configured here, or parked already"
+            ));
         }
-        if let Some(pre) = self.pre.as_mut() {
-            pre.tails(out)?;
+        if self.frozen.is_empty() {
+            self.begin_freeze(out)?;
         }
-        for (w, p) in parked.iter().enumerate() {
-            for m in p.iter().flat_map(|p| &p.tables) {
-                let mut payload = (w as u16).to_le_bytes().to_vec();
-                payload.extend_from_slice(m);
-                out(Out {
-                    kind: Kind::CONNS.0,
-                    version: self.version(Kind::CONNS),
-                    payload,
-                    fds: Vec::new(),
-                })
-                .map_err(|e| e.to_string())?;
-            }
+        let cursors = self.park_some(&[w], out)?;
+        if self.frozen.iter().all(|f| *f) {
+            self.end_freeze(out)?;
         }
-        // The sync stream as it stops here: node id, next sequence
-        // number, the daemons running (also those started at run time).
-        out(Out {
-            kind: Kind::RUNTIME.0,
-            version: self.version(Kind::RUNTIME),
-            payload: serde_json::to_vec(&self.ctl.sync.state()).map_err(|e| e.to_string())?,
-            fds: Vec::new(),
-        })
-        .map_err(|e| e.to_string())?;
-        for p in parked.iter().flatten() {
-            out(Out {
-                kind: Kind::COUNTERS.0,
-                version: self.version(Kind::COUNTERS),
-                payload: serde_json::to_vec(&p.counters).map_err(|e| e.to_string())?,
-                fds: Vec::new(),
-            })
-            .map_err(|e| e.to_string())?;
-        }
-        for f in super::xdp::pool_frames(self.cx, self.version(Kind::POOL_STATE))? {
-            out(f).map_err(|e| e.to_string())?;
-        }
-        let cursors: Cursors = parked
-            .into_iter()
-            .map(|p| {
-                p.map(|p| {
-                    p.cursors
-                        .iter()
-                        .map(|c| c.map(|c| (c.index, c.skip)))
-                        .collect()
-                })
-                .unwrap_or_default()
-            })
-            .collect();
-        out(Out {
-            kind: Kind::RX_CURSORS.0,
-            version: self.version(Kind::RX_CURSORS),
-            payload: serde_json::to_vec(&cursors).map_err(|e| e.to_string())?,
-            fds: Vec::new(),
-        })
-        .map_err(|e| e.to_string())
+        self.cursors_frame(&cursors, out)
     }
 
     fn started(&mut self) {

@@ -559,10 +559,13 @@ impl Run {
         }
     }
 
-    /// After every worker parked: the tails still queued.
-    pub fn tails(&mut self, out: &mut Sink) -> Result<(), String> {
+    /// After the workers `ws` parked: their tails still queued.
+    pub fn tails(&mut self, ws: &[usize], out: &mut Sink) -> Result<(), String> {
         let t = Instant::now();
-        while !self.tails.iter().all(|s| *s) {
+        while !ws
+            .iter()
+            .all(|&w| self.tails.get(w).copied().unwrap_or(true))
+        {
             match self.rx.recv_timeout(Duration::from_millis(10)) {
                 Ok(b) => self.forward(b, out)?,
                 Err(_) if t.elapsed() < Duration::from_secs(1) => {}

@@ -9,6 +9,7 @@
 //! | pre-copy | sends state while it forwards, then PRECOPY_DONE | takes every frame in |
 //! | FREEZE | parks its workers, sends what they leave, then FROZEN | sends FREEZE when prepared |
 //! | START | waits | starts its workers, sends STARTED |
+//! | rolling (instead) | per FREEZE naming a worker: parks it alone, FROZEN | per worker: FREEZE naming it, starts it on FROZEN; then STARTED |
 //! | probation | takes no client ([`Giver::started`]), keeps the changes the new one made ([`Giver::carried_back`]) | serves the control socket, sends back each change it applies |
 //! | COMMIT | lets go of everything and exits | after a probation, sends COMMIT |
 //!
@@ -21,6 +22,14 @@
 //! workers of the new rvsd ran or still run: the running rvsd kills it
 //! first ([`Giver::kill_successor`]; two processes must never read the
 //! same rings), then recovers.
+//!
+//! Rolling (`rvsd --takeover --rolling`, AF_PACKET only): the same, one
+//! worker at a time. After the first FROZEN a failure is handled as one
+//! after STARTED: the running rvsd's parked workers recover from their
+//! rings (those of a worker whose successor never started are as it left
+//! them), its workers not yet parked never stopped; the new rvsd stops
+//! every worker it started before it sends ABORT, and when the running
+//! rvsd fails itself it kills the new one before it recovers.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -97,6 +106,14 @@ pub trait Giver {
     /// Parks the workers and sends what they leave (the last changes of
     /// the tables, ring positions).
     fn freeze(&mut self, out: &mut Sink) -> Result<(), String>;
+    /// Rolling (a FREEZE naming worker `w`): parks that worker alone and
+    /// sends what it leaves; with the last one, what belongs to no worker
+    /// (the sync stream's state). Changes are refused from the first.
+    fn freeze_worker(&mut self, w: u16, _out: &mut Sink) -> Result<(), String> {
+        Err(format!(
+            "worker {w}: this rvsd cannot switch one worker at a time"
+        ))
+    }
     /// The hand-over ended before the new rvsd started: stop sending
     /// changes; the workers resume (if parked) as they were.
     fn thaw(&mut self);
@@ -131,6 +148,16 @@ pub trait Taker {
     /// Everything is in: start the workers. Whatever can fail comes before
     /// the workers are let go: on `Err` no worker touched a ring.
     fn start(&mut self) -> Result<(), String>;
+    /// How many workers to start one at a time ([`take`] sends a FREEZE
+    /// naming each, in order); 0: all at once.
+    fn rolling(&self) -> u16 {
+        0
+    }
+    /// Rolling: starts worker `w` alone (its old one parked). On `Err` it
+    /// did not touch a ring; workers started before it may run.
+    fn start_worker(&mut self, w: u16) -> Result<(), String> {
+        Err(format!("worker {w}: this rvsd starts all workers at once"))
+    }
     /// The workers run: whether they keep running well enough to commit.
     fn probation(&mut self) -> Result<(), String>;
     /// The hand-over failed after [`Taker::start`]: stop the workers; when
@@ -242,25 +269,17 @@ pub(super) fn abort(s: &UnixStream, why: String) -> Failure {
 pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failure> {
     give_hello(s, g, t)?;
     // Before FREEZE nothing stopped: giving up costs only the sinks.
-    let pre = give_precopy(s, g).and_then(|()| follow_until_freeze(s, g, t.prepare));
-    if let Err(e) = pre {
-        g.thaw();
-        return Err(e);
-    }
-    let frozen = (|| {
-        let mut sink = |o: Out| send(s, o);
-        g.freeze(&mut sink).map_err(|why| abort(s, why))?;
-        send(s, control(kind::FROZEN, "")).map_err(lost)?;
-        expect(s, t.start, kind::STARTED, "STARTED")
-    })();
-    match frozen {
-        Ok(_) => {}
-        // Its workers never ran.
-        Err(e @ Failure::Aborted(_)) => {
+    let pre = give_precopy(s, g).and_then(|()| follow_until(s, g, t.prepare, &[kind::FREEZE]));
+    let freeze = match pre {
+        Ok(f) => f,
+        Err(e) => {
             g.thaw();
             return Err(e);
         }
-        Err(e) => return Err(fail_after_start(g, e)),
+    };
+    match freeze.payload.is_empty() {
+        true => give_all(s, g, t)?,
+        false => give_rolling(s, g, t, freeze)?,
     }
     g.started();
     match wait_commit(s, g, t.commit) {
@@ -269,6 +288,81 @@ pub fn give(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failur
             Ok(())
         }
         Err(e) => Err(fail_after_start(g, e)),
+    }
+}
+
+/// FREEZE for all workers at once, up to STARTED; on `Err` the workers
+/// were thawed or recovered.
+fn give_all(s: &UnixStream, g: &mut dyn Giver, t: Timeouts) -> Result<(), Failure> {
+    let frozen = (|| {
+        let mut sink = |o: Out| send(s, o);
+        g.freeze(&mut sink).map_err(|why| abort(s, why))?;
+        send(s, control(kind::FROZEN, "")).map_err(lost)?;
+        expect(s, t.start, kind::STARTED, "STARTED")
+    })();
+    match frozen {
+        Ok(_) => Ok(()),
+        // Its workers never ran.
+        Err(e @ Failure::Aborted(_)) => {
+            g.thaw();
+            Err(e)
+        }
+        Err(e) => Err(fail_after_start(g, e)),
+    }
+}
+
+/// The worker a rolling FREEZE names.
+fn worker_of(f: &Frame) -> Result<u16, Failure> {
+    let b: [u8; 2] = f.payload.as_slice().try_into().map_err(|_| {
+        Failure::Lost(format!(
+            "a FREEZE of {} bytes (a worker index has 2)",
+            f.payload.len()
+        ))
+    })?;
+    Ok(u16::from_le_bytes(b))
+}
+
+/// Rolling: one FREEZE per worker (`first` names the first), each answered
+/// by that worker parked and FROZEN, until STARTED. Whatever fails after
+/// the first FROZEN, new workers may have read rings: the new rvsd is
+/// killed unless it said it stopped them (its ABORT), then every parked
+/// worker recovers from its rings; workers not yet parked never stopped.
+fn give_rolling(
+    s: &UnixStream,
+    g: &mut dyn Giver,
+    t: Timeouts,
+    first: Frame,
+) -> Result<(), Failure> {
+    let mut f = first;
+    let mut moved = 0u32;
+    loop {
+        let step = worker_of(&f).and_then(|w| {
+            let mut sink = |o: Out| send(s, o);
+            g.freeze_worker(w, &mut sink).map_err(|why| abort(s, why))?;
+            send(s, control(kind::FROZEN, "")).map_err(lost)
+        });
+        match step {
+            Ok(()) => moved += 1,
+            // Its own failure before any new worker ran.
+            Err(e) if moved == 0 => {
+                g.thaw();
+                return Err(e);
+            }
+            // Its own failure, new workers running: they must be gone
+            // before the rings are read here again.
+            Err(e) => {
+                g.kill_successor();
+                g.recover();
+                return Err(e);
+            }
+        }
+        f = match follow_until(s, g, t.start, &[kind::FREEZE, kind::STARTED]) {
+            Ok(f) => f,
+            Err(e) => return Err(fail_after_start(g, e)),
+        };
+        if f.kind == kind::STARTED {
+            return Ok(());
+        }
     }
 }
 
@@ -293,23 +387,37 @@ pub(super) fn give_precopy(s: &UnixStream, g: &mut dyn Giver) -> Result<(), Fail
     send(s, control(kind::PRECOPY_DONE, "")).map_err(lost)
 }
 
-/// Waits for FREEZE, sending what changed meanwhile ([`Giver::follow`]).
-fn follow_until_freeze(s: &UnixStream, g: &mut dyn Giver, t: Duration) -> Result<Frame, Failure> {
+/// Waits for a frame of a kind in `want` (FREEZE; when rolling also
+/// STARTED), sending what changed meanwhile ([`Giver::follow`]).
+fn follow_until(
+    s: &UnixStream,
+    g: &mut dyn Giver,
+    t: Duration,
+    want: &[u16],
+) -> Result<Frame, Failure> {
     use std::os::fd::AsRawFd;
     let start = std::time::Instant::now();
+    let name = match want {
+        [kind::FREEZE] => "FREEZE",
+        _ => "FREEZE or STARTED",
+    };
     loop {
         let mut sink = |o: Out| send(s, o);
         g.follow(&mut sink).map_err(|why| abort(s, why))?;
-        // FREEZE is one small frame: once readable, it comes whole.
+        // FREEZE and STARTED are small frames: once readable, they come whole.
         let ready = rvs_io::wait_any(&[s.as_raw_fd()], 1).is_ok_and(|n| n > 0);
         if ready || start.elapsed() >= t {
-            return expect(
-                s,
-                t.saturating_sub(start.elapsed())
-                    .max(Duration::from_millis(1)),
-                kind::FREEZE,
-                "FREEZE",
-            );
+            let left = t
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(1));
+            let f = recv(s, left, name)?;
+            if want.contains(&f.kind) {
+                return Ok(f);
+            }
+            return Err(Failure::Lost(format!(
+                "frame kind {} where {name} was due",
+                f.kind
+            )));
         }
     }
 }
@@ -360,16 +468,14 @@ pub(super) fn lost(e: io::Error) -> Failure {
 /// once it committed: the running rvsd exits and this one is the daemon.
 pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failure> {
     take_precopy(s, k, t)?;
-    // A running rvsd that gave up while it sent changes closed its end
-    // after its ABORT: its reason, rather than the broken pipe.
-    send(s, control(kind::FREEZE, "")).map_err(|e| {
-        match recv(s, Duration::from_millis(100), "ABORT") {
-            Err(f @ Failure::Aborted(_)) => f,
-            _ => lost(e),
+    match k.rolling() {
+        0 => {
+            ask_freeze(s, Vec::new())?;
+            receive_until(s, k, t.start, kind::FROZEN, "FROZEN")?;
+            k.start().map_err(|why| abort(s, why))?;
         }
-    })?;
-    receive_until(s, k, t.start, kind::FROZEN, "FROZEN")?;
-    k.start().map_err(|why| abort(s, why))?;
+        n => roll(s, k, t, n)?,
+    }
     send(s, control(kind::STARTED, "")).map_err(|e| {
         k.stop();
         lost(e)
@@ -383,6 +489,57 @@ pub fn take(s: &UnixStream, k: &mut dyn Taker, t: Timeouts) -> Result<(), Failur
         k.stop();
         lost(e)
     })
+}
+
+/// Sends FREEZE (`payload`: empty, or the worker a rolling one names).
+fn ask_freeze(s: &UnixStream, payload: Vec<u8>) -> Result<(), Failure> {
+    // A running rvsd that gave up while it sent changes closed its end
+    // after its ABORT: its reason, rather than the broken pipe.
+    send(s, control_bytes(kind::FREEZE, payload)).map_err(|e| {
+        match recv(s, Duration::from_millis(100), "ABORT") {
+            Err(f @ Failure::Aborted(_)) => f,
+            _ => lost(e),
+        }
+    })
+}
+
+/// How a rolling step failed: here (to be told with ABORT) or there.
+enum Stop {
+    Here(String),
+    There(Failure),
+}
+
+/// Rolling: for each of the `n` workers in turn, FREEZE naming it, what
+/// its old worker leaves until FROZEN, then it alone starts. On a failure
+/// the workers already started stop before the running rvsd hears of it
+/// (its ABORT is the promise that none runs).
+fn roll(s: &UnixStream, k: &mut dyn Taker, t: Timeouts, n: u16) -> Result<(), Failure> {
+    for w in 0..n {
+        let e = match roll_one(s, k, t, w) {
+            Ok(()) => continue,
+            Err(e) => e,
+        };
+        if w > 0 {
+            k.stop();
+        }
+        return Err(match e {
+            Stop::Here(why) => abort(s, why),
+            Stop::There(f) => f,
+        });
+    }
+    Ok(())
+}
+
+fn roll_one(s: &UnixStream, k: &mut dyn Taker, t: Timeouts, w: u16) -> Result<(), Stop> {
+    ask_freeze(s, w.to_le_bytes().to_vec()).map_err(Stop::There)?;
+    loop {
+        let f = recv(s, t.start, "FROZEN").map_err(Stop::There)?;
+        if f.kind == kind::FROZEN {
+            break;
+        }
+        k.receive(f).map_err(Stop::Here)?;
+    }
+    k.start_worker(w).map_err(Stop::Here)
 }
 
 /// The steps a hot upgrade and a warm standby share on the new side: HELLO

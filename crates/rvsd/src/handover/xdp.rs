@@ -42,6 +42,26 @@ pub fn refusal(conf: &Config, supported: Result<(), String>) -> Option<String> {
     ))
 }
 
+/// Why `conf`'s ports cannot switch one worker at a time (`rvsd
+/// --takeover --rolling`): an AF_XDP port's fill and completion rings are
+/// shared by all its workers (one UMEM pool per queue), so its unit is the
+/// port, all workers together (`docs/design/hot-upgrade.md`, section 4).
+pub fn no_rolling(conf: &Config) -> Option<String> {
+    let n = conf
+        .netif
+        .iter()
+        .find(|n| n.backend != BackendKind::AfPacket)?;
+    Some(format!(
+        "{}: --rolling needs every port on af_packet; on {} the workers of a port share its \
+         fill and completion rings, so they switch together: run rvsd --takeover without --rolling",
+        n.name,
+        match n.backend {
+            BackendKind::AfXdp => "af_xdp",
+            _ => "dpdk",
+        }
+    ))
+}
+
 /// Why this daemon cannot hand its AF_XDP ports over on this kernel.
 pub fn unsupported(conf: &Config) -> Option<String> {
     if !conf.netif.iter().any(|n| n.backend == BackendKind::AfXdp) {
@@ -191,5 +211,16 @@ mod tests {
         assert!(e.contains("6.1.0-13-amd64"), "{e}");
         assert_eq!(refusal(&conf("af_xdp"), Ok(())), None);
         assert_eq!(refusal(&conf("af_packet"), old), None);
+    }
+
+    #[test]
+    fn rolling_is_refused_on_af_xdp_ports_naming_the_port_and_why() {
+        let e = no_rolling(&conf("af_xdp")).expect("refused");
+        assert!(
+            e.starts_with("dpdk0: --rolling needs every port on af_packet; on af_xdp the workers of a port share its fill and completion rings"),
+            "{e}"
+        );
+        assert!(e.ends_with("run rvsd --takeover without --rolling"), "{e}");
+        assert_eq!(no_rolling(&conf("af_packet")), None);
     }
 }

@@ -102,6 +102,19 @@ impl Giver for G {
         };
         out(o).map_err(|e| e.to_string())
     }
+    fn freeze_worker(&mut self, w: u16, out: &mut Sink) -> Result<(), String> {
+        push(&self.log, &format!("freeze_worker {w}"));
+        if self.fail == format!("freeze_worker {w}") {
+            return Err(format!("worker {w} did not park within 1 s"));
+        }
+        let o = Out {
+            kind: 101,
+            version: 1,
+            payload: format!("last of {w}").into_bytes(),
+            fds: Vec::new(),
+        };
+        out(o).map_err(|e| e.to_string())
+    }
     fn thaw(&mut self) {
         push(&self.log, "thaw");
     }
@@ -132,6 +145,8 @@ struct K {
     log: Log,
     fail: &'static str,
     got: Vec<(u16, Vec<u8>, Vec<String>)>,
+    /// Workers to start one at a time (0: all at once).
+    roll: u16,
 }
 
 impl K {
@@ -173,6 +188,12 @@ impl Taker for K {
     fn start(&mut self) -> Result<(), String> {
         self.step("start")
     }
+    fn rolling(&self) -> u16 {
+        self.roll
+    }
+    fn start_worker(&mut self, w: u16) -> Result<(), String> {
+        self.step(&format!("start_worker {w}"))
+    }
     fn probation(&mut self) -> Result<(), String> {
         self.step("probation")?;
         if self.fail == "hang" {
@@ -204,6 +225,12 @@ fn short() -> Timeouts {
 /// Runs a session: the running side fails at `gfail`, the new at `kfail`
 /// (`die`: the new one's connection closes right after STARTED).
 fn run(gfail: &'static str, kfail: &'static str) -> Ended {
+    run_rolling(gfail, kfail, 0)
+}
+
+/// [`run`] with the new rvsd starting `roll` workers one at a time
+/// (`die` then: its connection closes once worker 0 started).
+fn run_rolling(gfail: &'static str, kfail: &'static str, roll: u16) -> Ended {
     let (a, b) = UnixStream::pair().unwrap();
     let (gl, kl): (Log, Log) = Default::default();
     let gl2 = gl.clone();
@@ -219,13 +246,24 @@ fn run(gfail: &'static str, kfail: &'static str) -> Ended {
         log: kl.clone(),
         fail: kfail,
         got: Vec::new(),
+        roll,
     };
-    let taker = if kfail == "die" || kfail == "change-die" {
+    let taker = if kfail == "die" && roll > 0 {
+        // Worker 0 moved, then the process "dies".
+        send(&b, control_bytes(kind::HELLO, k.hello())).unwrap();
+        let _ = recv(&b, short().prepare, "HELLO").unwrap();
+        receive_until(&b, &mut k, short().prepare, kind::PRECOPY_DONE, "x").unwrap();
+        send(&b, control_bytes(kind::FREEZE, 0u16.to_le_bytes().to_vec())).unwrap();
+        receive_until(&b, &mut k, short().prepare, kind::FROZEN, "x").unwrap();
+        drop(b);
+        Ok(())
+    } else if kfail == "die" || kfail == "change-die" {
         // Up to STARTED by hand, then the process "dies".
         let mut k2 = K {
             log: kl.clone(),
             fail: "probation",
             got: Vec::new(),
+            roll: 0,
         };
         send(&b, control_bytes(kind::HELLO, k2.hello())).unwrap();
         let _ = recv(&b, short().prepare, "HELLO").unwrap();
@@ -409,6 +447,117 @@ fn a_change_the_new_rvsd_confirmed_in_its_probation_reaches_the_running_one_befo
             "freeze",
             "started",
             "back weight 7",
+            "kill",
+            "recover"
+        ]
+    );
+}
+
+#[test]
+fn rolling_parks_and_starts_one_worker_at_a_time_in_order() {
+    let e = run_rolling("", "", 2);
+    assert_eq!(e.giver, Ok(()));
+    assert_eq!(e.taker, Ok(()));
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze_worker 0",
+            "freeze_worker 1",
+            "started",
+            "commit"
+        ]
+    );
+    // Worker 0 starts on what its old one left, before worker 1 parks.
+    let k: Vec<&str> = e.k.iter().map(String::as_str).skip(5).collect();
+    assert_eq!(
+        k,
+        [
+            "receive",
+            "receive",
+            "receive",
+            "start_worker 0",
+            "receive",
+            "start_worker 1",
+            "probation"
+        ]
+    );
+    let last: Vec<&[u8]> = e
+        .got
+        .iter()
+        .filter(|g| g.0 == 101)
+        .map(|g| g.1.as_slice())
+        .collect();
+    assert_eq!(last, [b"last of 0".as_slice(), b"last of 1".as_slice()]);
+}
+
+#[test]
+fn rolling_a_new_worker_that_cannot_start_first_stops_those_started_then_the_old_recovers() {
+    let e = run_rolling("", "start_worker 1", 2);
+    assert_eq!(
+        e.taker,
+        Err(Failure::Aborted("start_worker 1 failed here".into()))
+    );
+    assert_eq!(e.k.last().map(String::as_str), Some("stop"), "{:?}", e.k);
+    // The ABORT is the promise that no new worker runs: no kill; worker
+    // 0 of the old reads its rings as the new one left them.
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze_worker 0",
+            "freeze_worker 1",
+            "recover"
+        ]
+    );
+    // Before any new worker ran: nothing to stop, the old recovers.
+    let e = run_rolling("", "start_worker 0", 2);
+    assert!(!e.k.contains(&"stop".to_string()), "{:?}", e.k);
+    assert_eq!(e.g.last().map(String::as_str), Some("recover"));
+}
+
+#[test]
+fn rolling_the_old_failing_mid_roll_kills_the_new_one_before_it_recovers() {
+    let e = run_rolling("freeze_worker 1", "", 2);
+    let why = "worker 1 did not park within 1 s".to_string();
+    assert_eq!(e.giver, Err(Failure::Aborted(why.clone())));
+    assert_eq!(e.taker, Err(Failure::Aborted(why)));
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze_worker 0",
+            "freeze_worker 1",
+            "kill",
+            "recover"
+        ]
+    );
+    assert_eq!(e.k.last().map(String::as_str), Some("stop"), "{:?}", e.k);
+    // Failing on the first worker: no new worker ran, the old thaws.
+    let e = run_rolling("freeze_worker 0", "", 2);
+    assert_eq!(e.g.last().map(String::as_str), Some("thaw"), "{:?}", e.g);
+    assert!(!e.g.contains(&"kill".to_string()), "{:?}", e.g);
+    assert!(!e.k.contains(&"stop".to_string()), "{:?}", e.k);
+}
+
+#[test]
+fn rolling_a_new_rvsd_dying_with_one_worker_moved_is_killed_then_the_old_recovers() {
+    let e = run_rolling("", "die", 2);
+    assert!(matches!(e.giver, Err(Failure::Lost(_))), "{:?}", e.giver);
+    // Worker 1 of the old never parked: it forwarded all along.
+    assert_eq!(
+        e.g,
+        [
+            "hello new",
+            "precopy",
+            "follow",
+            "freeze_worker 0",
             "kill",
             "recover"
         ]
