@@ -73,6 +73,15 @@ pub struct PingReport {
     pub longest_gap_ms: f64,
     /// When it began (wall clock, s since the epoch).
     pub gap_start: f64,
+    /// Every silence of a millisecond or more (as [`StreamReport::gaps`]).
+    pub gaps: Vec<[f64; 2]>,
+}
+
+impl PingReport {
+    /// As [`StreamReport::longest_within`].
+    pub fn longest_within(&self, from: f64, to: f64) -> f64 {
+        crate::stream::longest_within(&self.gaps, from, to)
+    }
 }
 
 impl From<&StreamReport> for PingReport {
@@ -82,6 +91,7 @@ impl From<&StreamReport> for PingReport {
             received: r.received,
             longest_gap_ms: r.longest_gap_ms,
             gap_start: r.gap_start,
+            gaps: r.gaps.clone(),
         }
     }
 }

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::{bin, Lab};
 
+/// How long a hot upgrade may take until the old rvsd is gone.
+const UPGRADE_WAIT: Duration = Duration::from_secs(150);
+
 /// Options of the lab's rvsd.
 #[derive(Debug, Clone)]
 pub struct RvsdOpts {
@@ -227,7 +230,9 @@ impl Rvsd {
             ]
             .concat(),
         );
-        let end = Instant::now() + Duration::from_secs(20);
+        // rvsd's own limit for the pre-copy is 120 s (millions of
+        // connections take tens of seconds while the old one forwards).
+        let end = Instant::now() + UPGRADE_WAIT;
         loop {
             if !lab.proc(new).alive() {
                 return Err(format!("rvsd --takeover exited: {}", lab.proc(new).log()));
@@ -237,7 +242,7 @@ impl Rvsd {
             }
             if Instant::now() > end {
                 return Err(format!(
-                    "the old rvsd still runs 20 s after --takeover: {}",
+                    "the old rvsd still runs {UPGRADE_WAIT:?} after --takeover: {}",
                     lab.proc(new).log()
                 ));
             }

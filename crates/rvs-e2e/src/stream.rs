@@ -45,6 +45,33 @@ pub struct StreamReport {
     /// The longest time between two echoes (ms), sender stalls included.
     #[serde(default)]
     pub longest_echo_gap_ms: f64,
+    /// Every silence of [`KEEP_GAP`] or more, as (start, wall clock s;
+    /// length, ms), at most [`MAX_GAPS`] of them: which one an event made.
+    #[serde(default)]
+    pub gaps: Vec<[f64; 2]>,
+}
+
+/// The shortest silence a report lists (s).
+pub const KEEP_GAP: f64 = 0.001;
+
+/// The most silences a report lists.
+pub const MAX_GAPS: usize = 4096;
+
+impl StreamReport {
+    /// The longest of [`StreamReport::gaps`] that overlaps the wall-clock
+    /// window `from..=to` (ms; 0: none of [`KEEP_GAP`] or more did).
+    pub fn longest_within(&self, from: f64, to: f64) -> f64 {
+        longest_within(&self.gaps, from, to)
+    }
+}
+
+/// The longest of `gaps` ((start s, length ms)) overlapping `from..=to`
+/// (ms; 0 for none).
+pub fn longest_within(gaps: &[[f64; 2]], from: f64, to: f64) -> f64 {
+    gaps.iter()
+        .filter(|[start, ms]| *start <= to && start + ms / 1e3 >= from)
+        .map(|g| g[1])
+        .fold(0.0, f64::max)
 }
 
 /// Tracks sends and echoes as they happen (sequence numbers below `cap`).
@@ -63,6 +90,7 @@ pub struct Tally {
     after_gap: u64,
     longest_echo: f64,
     warm: f64,
+    gaps: Vec<[f64; 2]>,
 }
 
 impl Tally {
@@ -81,6 +109,7 @@ impl Tally {
             after_gap: 0,
             longest_echo: 0.0,
             warm: t0,
+            gaps: Vec::new(),
         }
     }
 
@@ -123,6 +152,9 @@ impl Tally {
         // Nothing sent after the last echo yet: the path owed nothing.
         let from = after.max(self.sent_at(self.next).unwrap_or(t));
         let gap = t - from;
+        if gap >= KEEP_GAP && self.gaps.len() < MAX_GAPS {
+            self.gaps.push([from, gap * 1e3]);
+        }
         if gap > self.longest {
             self.longest = gap;
             self.gap_start = from;
@@ -147,6 +179,7 @@ impl Tally {
             gap_start: self.gap_start,
             after_gap: self.after_gap,
             longest_echo_gap_ms: self.longest_echo * 1e3,
+            gaps: self.gaps.clone(),
         }
     }
 }
@@ -262,5 +295,29 @@ mod tests {
         t.echo(10, 5.1);
         let r = t.report(10);
         assert_eq!((r.received, r.missing, r.after_gap), (0, 10, 0));
+    }
+
+    #[test]
+    fn every_silence_of_a_millisecond_is_listed_and_found_by_its_window() {
+        // Sent every 1 ms, echoed 0.1 ms later, but for a 3 ms hold at
+        // 100.010 and a 9 ms one at 100.050.
+        let mut t = Tally::new(100.0, 100);
+        send(&mut t, 0..100, 100.0, 0.001);
+        for s in 0..100u64 {
+            let sent = 100.0 + s as f64 * 0.001;
+            let at = match s {
+                10..=12 => 100.0131,
+                50..=58 => 100.0591,
+                _ => sent + 0.0001,
+            };
+            t.echo(s, at);
+        }
+        let r = t.report(100);
+        assert_eq!(r.gaps.len(), 2, "{:?}", r.gaps);
+        assert!((r.longest_gap_ms - 9.1).abs() < 0.01, "{r:?}");
+        // A window around the first hold sees it, not the longest.
+        assert!((r.longest_within(100.011, 100.012) - 3.1).abs() < 0.01);
+        assert!((r.longest_within(100.0, 100.1) - 9.1).abs() < 0.01);
+        assert_eq!(r.longest_within(100.030, 100.040), 0.0);
     }
 }

@@ -269,24 +269,37 @@ pub fn is_idle(tid: u32) -> io::Result<bool> {
     Ok(rc == libc::SCHED_IDLE)
 }
 
-/// Puts every thread of this process under `SCHED_IDLE` ([`set_idle_of`]):
-/// a rvsd that handed over its ports does its exit (joins, frees, the
-/// kernel unmapping its tables) without taking its successor's CPU.
-/// Returns how many threads it lowered.
-pub fn set_process_idle() -> io::Result<usize> {
-    let mut n = 0;
+/// The ids of this process's threads (from `/proc/self/task`).
+pub fn threads() -> io::Result<Vec<u32>> {
+    let mut tids = Vec::new();
     for e in std::fs::read_dir("/proc/self/task")? {
-        let Some(tid) = e?.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        match set_idle_of(tid) {
+        if let Some(tid) = e?.file_name().to_str().and_then(|s| s.parse().ok()) {
+            tids.push(tid);
+        }
+    }
+    Ok(tids)
+}
+
+/// Applies `f` to every thread of this process; a thread that ended
+/// meanwhile is skipped. Returns how many it was applied to.
+fn each_thread(f: impl Fn(u32) -> io::Result<()>) -> io::Result<usize> {
+    let mut n = 0;
+    for tid in threads()? {
+        match f(tid) {
             Ok(()) => n += 1,
-            // A thread that ended meanwhile.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(n)
+}
+
+/// Puts every thread of this process under `SCHED_IDLE` ([`set_idle_of`]):
+/// a rvsd that handed over its ports does its exit (joins, frees, the
+/// kernel unmapping its tables) without taking its successor's CPU.
+/// Returns how many threads it lowered.
+pub fn set_process_idle() -> io::Result<usize> {
+    each_thread(set_idle_of)
 }
 
 /// The combined channels of `name` as DPDK's `net_af_xdp` counts them
@@ -357,5 +370,21 @@ mod tests {
         assert!(!is_idle(thread_id()).expect("policy of this thread"));
         done_tx.send(()).expect("done");
         t.join().expect("thread");
+    }
+
+    #[test]
+    fn the_threads_of_this_process_are_listed() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(thread_id()).expect("tid");
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().expect("tid");
+        let all = threads().expect("threads");
+        assert!(all.contains(&tid) && all.contains(&thread_id()), "{all:?}");
+        done_tx.send(()).expect("done");
+        t.join().expect("thread");
+        assert!(!threads().expect("threads").contains(&tid));
     }
 }

@@ -54,6 +54,9 @@ pub const EVENTS: [&str; 5] = ["restart", "upgrade", "standby", "none", "upgrade
 /// How long the probers run before the event.
 pub const LEAD: Duration = Duration::from_millis(1500);
 
+/// How long after the event a silence that began then is still its own.
+pub const WINDOW_TAIL: Duration = Duration::from_millis(20);
+
 /// How long the probers go on after the event is over.
 pub const TAIL: Duration = Duration::from_millis(1500);
 
@@ -247,6 +250,9 @@ pub struct Repeat {
     pub seen: Disruption,
     /// When the event started (wall clock, s).
     pub at: f64,
+    /// When it acted on the path (wall clock, s): the cut-over of an
+    /// upgrade, the kill to the promotion, the restart, plus [`WINDOW_TAIL`].
+    pub window: (f64, f64),
     /// The new rvsd's own gap per worker (a hot upgrade).
     pub rvsd_gap: super::rolling::RvsdGap,
 }
@@ -259,6 +265,7 @@ impl Repeat {
         // Milliseconds from the event's start to wall-clock `w`.
         let since = |w: f64| (w - self.at) * 1e3;
         let cut = |i: usize| self.took.cutover.map_or(f64::NAN, |c| since([c.0, c.1][i]));
+        let w = self.window;
         vec![
             fig("fill_ms", self.fill.ms, 0),
             fig("fill_rounds", f64::from(self.fill.rounds), 0),
@@ -277,6 +284,7 @@ impl Repeat {
             fig("cutover_end_at_ms", cut(1), 1),
             fig("ping_gap_ms", d.ping.longest_gap_ms, 1),
             fig("ping_gap_at_ms", since(d.ping.gap_start), 1),
+            fig("ping_event_gap_ms", d.ping.longest_within(w.0, w.1), 1),
             fig(
                 "ping_lost",
                 n(d.ping.sent.saturating_sub(d.ping.received)),
@@ -285,6 +293,7 @@ impl Repeat {
             fig("ping_sent", n(d.ping.sent), 0),
             fig("udp_gap_ms", d.udp.longest_gap_ms, 1),
             fig("udp_gap_at_ms", since(d.udp.gap_start), 1),
+            fig("udp_event_gap_ms", d.udp.longest_within(w.0, w.1), 1),
             fig("udp_lost", n(d.udp.missing), 0),
             fig("udp_dups", n(d.udp.dups), 0),
             fig("udp_sent", n(d.udp.sent), 0),
@@ -520,6 +529,7 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
     let seen = seen?;
     check_stop()?;
     let conns_after = counted.unwrap_or(Ok(0))?;
+    let window = event_window(at, &took);
     Ok(Repeat {
         fill,
         conns_before,
@@ -529,8 +539,22 @@ fn once(t: &mut TwoArm, ev: Event, a: &Args) -> Result<Repeat, E2eError> {
         tail_ms,
         seen,
         at,
+        window,
         rvsd_gap,
     })
+}
+
+/// What a silence must overlap to be the event's rather than the
+/// machine's (`*_event_gap_ms`): the cut-over of an upgrade (the old
+/// worker's last read to the new one's first), else the event from its
+/// start at `at` to its end (for `none`, an instant), each followed by
+/// [`WINDOW_TAIL`] (the backlog forwarded after it).
+fn event_window(at: f64, took: &Took) -> (f64, f64) {
+    let tail = WINDOW_TAIL.as_secs_f64();
+    match took.cutover {
+        Some((last, first)) => (last, first + tail),
+        None => (at, at + took.total.as_secs_f64() + tail),
+    }
 }
 
 /// Runs `events` on every rvs load balancer of `lbs`: one line per repeat,
@@ -632,6 +656,36 @@ mod tests {
         assert_eq!(window_end(1.5 + 9.7, 6.0), 1.5 + 9.7 + 1.5);
         // A short event keeps the minimum window.
         assert_eq!(window_end(1.5 + 0.5, 6.0), 6.0);
+    }
+
+    #[test]
+    fn the_event_s_gap_is_the_silence_over_its_cut_over_not_the_longest() {
+        let took = Took {
+            total: Duration::from_millis(900),
+            stop: None,
+            cutover: Some((1000.600, 1000.601)),
+        };
+        let mut r = Repeat {
+            at: 1000.0,
+            window: event_window(1000.0, &took),
+            took,
+            ..Repeat::default()
+        };
+        // The machine's 12 ms at 122 ms in; the cut-over's 2.5 ms.
+        r.seen.ping.gaps = vec![[1000.122, 12.0], [1000.5995, 2.5], [1001.9, 1.2]];
+        r.seen.ping.longest_gap_ms = 12.0;
+        let f = r.figures();
+        let get = |n: &str| f.iter().find(|x| x.name == n).map(|x| x.value);
+        assert_eq!(get("ping_gap_ms"), Some(12.0));
+        assert_eq!(get("ping_event_gap_ms"), Some(2.5));
+        // No silence of 1 ms over it: 0.
+        assert_eq!(get("udp_event_gap_ms"), Some(0.0));
+        // Without a cut-over (a standby, a restart): the event's span.
+        let t = Took {
+            total: Duration::from_millis(100),
+            ..Took::default()
+        };
+        assert_eq!(event_window(50.0, &t), (50.0, 50.0 + 0.1 + 0.02));
     }
 
     #[test]

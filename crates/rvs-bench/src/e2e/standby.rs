@@ -115,6 +115,9 @@ pub fn kill_active(t: &mut TwoArm, s: &Standby) -> Result<Took, E2eError> {
     let promoted = wait_line(t, s, PROMOTED, PROMOTE_WAIT).map(|_| t0.elapsed());
     // Whatever happened, the killed process is not the lab's rvsd any more.
     t.rvsd.replaced_by(&t.lab, s.index, &s.name);
+    if promoted.is_err() && std::env::var_os("RVS_PROBE_LOGS").is_some() {
+        eprintln!("killed active:\n{}", t.lab.proc(old).log());
+    }
     let total = promoted?;
     // Then it answers on the control socket (bound once it took over).
     let end = Instant::now() + PROMOTE_WAIT;
