@@ -30,6 +30,21 @@ fn heartbeats_are_due_every_period_and_silence_counts_from_the_last_heard() {
 }
 
 #[test]
+fn a_standby_may_take_the_grace_before_its_first_heartbeat_then_the_limit() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut hb = Heartbeat::new(t0, ms(10), ms(200)).with_first_grace(ms(5000));
+    assert_eq!(hb.silent_for(t0 + ms(4999)), None, "still installing");
+    assert_eq!(hb.silent_for(t0 + ms(5000)), Some(ms(5000)));
+    hb.heard(t0 + ms(3000));
+    assert_eq!(hb.silent_for(t0 + ms(3199)), None);
+    assert_eq!(hb.silent_for(t0 + ms(3200)), Some(ms(200)));
+    // A grace shorter than the limit changes nothing.
+    let hb = Heartbeat::new(t0, ms(10), ms(200)).with_first_grace(ms(50));
+    assert_eq!(hb.silent_for(t0 + ms(199)), None);
+}
+
+#[test]
 fn a_request_while_a_standby_is_attached_is_refused_naming_its_pid() {
     assert_eq!(
         busy(4242),
@@ -95,6 +110,8 @@ impl Giver for G {
 #[derive(Default)]
 struct K {
     got: Vec<(u16, Vec<u8>)>,
+    /// How long `prepared` takes (installing the pre-copy).
+    install: Duration,
 }
 
 impl Taker for K {
@@ -109,6 +126,7 @@ impl Taker for K {
         Ok(())
     }
     fn prepared(&mut self) -> Result<(), String> {
+        std::thread::sleep(self.install);
         Ok(())
     }
     fn start(&mut self) -> Result<(), String> {
@@ -161,6 +179,38 @@ fn an_active_that_stops_tells_its_standby_which_stops_with_every_change_taken() 
         ["hello", "precopy", "thaw"],
         "logs off, nothing frozen"
     );
+}
+
+/// A standby that installs its pre-copy for longer than the silence
+/// limit before it first beats is not given up (5,000,000 connections
+/// were: the active detached it as it became ready).
+#[test]
+fn a_standby_installing_its_pre_copy_past_the_silence_limit_stays_attached() {
+    let (a, b) = UnixStream::pair().expect("pair");
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = active(a, stop.clone());
+    let mut k = K {
+        install: STANDBY_SILENT + Duration::from_millis(500),
+        ..K::default()
+    };
+    session::take_precopy(&b, &mut k, Timeouts::default()).expect("pre-copy");
+    let me = Peer::of_pid(std::process::id()).expect("pidfd");
+    let s2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        s2.store(true, SeqCst);
+    });
+    let end = follow(
+        &b,
+        &mut k,
+        &me,
+        &AtomicBool::new(false),
+        &StandbySection::default(),
+    );
+    t.join().expect("stopper");
+    assert_eq!(end, Ok(Ended::ActiveStopped), "the active gave it up");
+    let (e, _) = h.join().expect("active");
+    assert_eq!(e, Failure::Aborted(STOPPING.into()));
 }
 
 #[test]
