@@ -354,9 +354,8 @@ mod tests {
         assert_eq!(thread_nice().expect("read"), before);
     }
 
-    /// A thread put under SCHED_IDLE reads so; the others are untouched.
-    #[test]
-    fn a_thread_under_sched_idle_is_its_own() {
+    /// Runs `f` with the id of another live thread, which ends after it.
+    fn with_thread(f: impl FnOnce(u32)) -> u32 {
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
@@ -364,27 +363,29 @@ mod tests {
             let _ = done_rx.recv();
         });
         let tid = rx.recv().expect("tid");
-        assert!(!is_idle(tid).expect("policy"));
-        set_idle_of(tid).expect("SCHED_IDLE");
-        assert!(is_idle(tid).expect("policy"));
-        assert!(!is_idle(thread_id()).expect("policy of this thread"));
+        f(tid);
         done_tx.send(()).expect("done");
         t.join().expect("thread");
+        tid
+    }
+
+    /// A thread put under SCHED_IDLE reads so; the others are untouched.
+    #[test]
+    fn a_thread_under_sched_idle_is_its_own() {
+        with_thread(|tid| {
+            assert!(!is_idle(tid).expect("policy"));
+            set_idle_of(tid).expect("SCHED_IDLE");
+            assert!(is_idle(tid).expect("policy"));
+            assert!(!is_idle(thread_id()).expect("policy of this thread"));
+        });
     }
 
     #[test]
     fn the_threads_of_this_process_are_listed() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::spawn(move || {
-            tx.send(thread_id()).expect("tid");
-            let _ = done_rx.recv();
+        let tid = with_thread(|tid| {
+            let all = threads().expect("threads");
+            assert!(all.contains(&tid) && all.contains(&thread_id()), "{all:?}");
         });
-        let tid = rx.recv().expect("tid");
-        let all = threads().expect("threads");
-        assert!(all.contains(&tid) && all.contains(&thread_id()), "{all:?}");
-        done_tx.send(()).expect("done");
-        t.join().expect("thread");
         assert!(!threads().expect("threads").contains(&tid));
     }
 }

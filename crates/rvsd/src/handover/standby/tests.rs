@@ -146,33 +146,39 @@ fn active(s: UnixStream, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Fail
     })
 }
 
-#[test]
-fn an_active_that_stops_tells_its_standby_which_stops_with_every_change_taken() {
+/// An active (a [`G`]) and a standby (`k`) through the pre-copy; the
+/// active is stopped `after` the standby starts following. The standby's
+/// end, then the active's end and calls.
+fn stopped_after(k: &mut K, after: Duration) -> (Result<Ended, Failure>, (Failure, Vec<String>)) {
     let (a, b) = UnixStream::pair().expect("pair");
     let stop = Arc::new(AtomicBool::new(false));
     let h = active(a, stop.clone());
-    let mut k = K::default();
-    session::take_precopy(&b, &mut k, Timeouts::default()).expect("pre-copy");
+    session::take_precopy(&b, k, Timeouts::default()).expect("pre-copy");
     let me = Peer::of_pid(std::process::id()).expect("pidfd");
-    let s2 = stop.clone();
     let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        s2.store(true, SeqCst);
+        std::thread::sleep(after);
+        stop.store(true, SeqCst);
     });
     let end = follow(
         &b,
-        &mut k,
+        k,
         &me,
         &AtomicBool::new(false),
         &StandbySection::default(),
     );
     t.join().expect("stopper");
+    (end, h.join().expect("active"))
+}
+
+#[test]
+fn an_active_that_stops_tells_its_standby_which_stops_with_every_change_taken() {
+    let mut k = K::default();
+    let (end, (e, calls)) = stopped_after(&mut k, Duration::from_millis(50));
     assert_eq!(end, Ok(Ended::ActiveStopped));
     assert_eq!(
         k.got,
         [(100, b"tables".to_vec()), (102, b"change".to_vec())]
     );
-    let (e, calls) = h.join().expect("active");
     assert_eq!(e, Failure::Aborted(STOPPING.into()));
     assert_eq!(
         calls,
@@ -186,30 +192,12 @@ fn an_active_that_stops_tells_its_standby_which_stops_with_every_change_taken() 
 /// were: the active detached it as it became ready).
 #[test]
 fn a_standby_installing_its_pre_copy_past_the_silence_limit_stays_attached() {
-    let (a, b) = UnixStream::pair().expect("pair");
-    let stop = Arc::new(AtomicBool::new(false));
-    let h = active(a, stop.clone());
     let mut k = K {
         install: STANDBY_SILENT + Duration::from_millis(500),
         ..K::default()
     };
-    session::take_precopy(&b, &mut k, Timeouts::default()).expect("pre-copy");
-    let me = Peer::of_pid(std::process::id()).expect("pidfd");
-    let s2 = stop.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        s2.store(true, SeqCst);
-    });
-    let end = follow(
-        &b,
-        &mut k,
-        &me,
-        &AtomicBool::new(false),
-        &StandbySection::default(),
-    );
-    t.join().expect("stopper");
+    let (end, (e, _)) = stopped_after(&mut k, Duration::from_millis(100));
     assert_eq!(end, Ok(Ended::ActiveStopped), "the active gave it up");
-    let (e, _) = h.join().expect("active");
     assert_eq!(e, Failure::Aborted(STOPPING.into()));
 }
 
