@@ -61,10 +61,16 @@ fn release(t: &TwoArm, iface: &str) -> Output {
     o
 }
 
-/// The kernel of `lb` answers a ping from the client on `wan`'s address.
+/// The kernel of `lb` answers a ping from the client on `wan`'s address:
+/// one of 3 probes 0.2 s apart (the first may go to an address just given
+/// back, before the client's ARP entry for it, failed while the port was
+/// taken, is resolved again: CI saw that once).
 fn kernel_answers(t: &TwoArm) -> bool {
     t.lab
-        .exec("client", &["ping", "-c", "1", "-W", "1", "10.0.0.250"])
+        .exec(
+            "client",
+            &["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.0.0.250"],
+        )
         .status
         .success()
 }
